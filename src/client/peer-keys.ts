@@ -1,0 +1,51 @@
+/**
+ * Trust on first use: the first keys the directory returns for a peer are pinned; later, keys that differ
+ * from the pin are refused with `peer_key_changed` until the user accepts them (`trust`).
+ */
+import { jwkThumbprint } from '../crypto/keys.js';
+import { ChatError } from '../protocol/errors.js';
+import type { UserKeys } from '../protocol/events.js';
+import type { PeerKeyStore, PinnedPeer } from './stores.js';
+
+export async function toPinned(keys: UserKeys, now: number): Promise<PinnedPeer> {
+  return {
+    username: keys.username,
+    signingKey: keys.signingKey,
+    encryptionKey: keys.encryptionKey,
+    signingKeyThumbprint: await jwkThumbprint(keys.signingKey),
+    encryptionKeyThumbprint: await jwkThumbprint(keys.encryptionKey),
+    pinnedAt: now,
+    verified: false,
+  };
+}
+
+export function samePeerKeys(a: PinnedPeer, b: PinnedPeer): boolean {
+  return a.signingKeyThumbprint === b.signingKeyThumbprint && a.encryptionKeyThumbprint === b.encryptionKeyThumbprint;
+}
+
+export class PeerKeyChangedError extends ChatError {
+  constructor(
+    readonly pinned: PinnedPeer,
+    readonly current: PinnedPeer,
+  ) {
+    super(
+      'peer_key_changed',
+      `WARNING: the keys of "${pinned.username}" have changed since you first talked. This happens when they ` +
+        `reinstall, but also when someone is impersonating them. Compare fingerprints with them in person, ` +
+        `then accept the new keys with: e2ee-chat trust ${pinned.username}`,
+    );
+    this.name = 'PeerKeyChangedError';
+  }
+}
+
+/** Pins on first sight; returns the pin when the directory agrees with it; throws when it does not. */
+export async function checkAgainstPin(store: PeerKeyStore, fromDirectory: UserKeys, now: number): Promise<PinnedPeer> {
+  const current = await toPinned(fromDirectory, now);
+  const pinned = await store.get(fromDirectory.username);
+  if (!pinned) {
+    await store.put(current);
+    return current;
+  }
+  if (!samePeerKeys(pinned, current)) throw new PeerKeyChangedError(pinned, current);
+  return pinned;
+}

@@ -1,0 +1,119 @@
+/**
+ * The hybrid envelope: the seed's RSA + AES, made authenticated. Sign then encrypt:
+ *   1. the payload is signed by the sender as a compact JWS (EdDSA / Ed25519, RFC 8037);
+ *   2. that JWS is the plaintext of a JWE (RFC 7516) with alg RSA-OAEP-256 (a fresh random content key,
+ *      wrapped with the recipient's RSA-2048 key) and enc A256CBC-HS512 (AES-256-CBC with a fresh IV
+ *      plus HMAC-SHA-512, RFC 7518 §5.2), in flattened JSON serialization.
+ * jose performs every JOSE step; this file only fixes the algorithms and checks the claims.
+ */
+import { CompactSign, FlattenedEncrypt, compactVerify, flattenedDecrypt, importJWK, type CryptoKey } from 'jose';
+import { base64urlEncode, randomBytes, utf8Decode, utf8Encode } from '../crypto/bytes.js';
+import type { Ed25519PrivateJwk, Ed25519PublicJwk, RsaPrivateJwk, RsaPublicJwk } from '../crypto/keys.js';
+import { DecryptionFailedError } from '../protocol/errors.js';
+import { MESSAGE_ID_BYTES } from '../protocol/limits.js';
+import type { HybridEnvelope } from '../protocol/schemas.js';
+import { messagePayloadSchema, type MessagePayload } from './message-payload.js';
+
+export const HYBRID_JWS_TYP = 'e2ee-chat.message+jws';
+export const HYBRID_JWE_CTY = 'e2ee-chat.message+jws';
+const KEY_MANAGEMENT = 'RSA-OAEP-256';
+const CONTENT_ENCRYPTION = 'A256CBC-HS512';
+const SIGNATURE_ALG = 'EdDSA';
+
+export function newMessageId(): string {
+  return base64urlEncode(randomBytes(MESSAGE_ID_BYTES));
+}
+
+export type KeyLike<J> = J | CryptoKey;
+
+async function asKey(key: KeyLike<Ed25519PrivateJwk | Ed25519PublicJwk | RsaPrivateJwk | RsaPublicJwk>, alg: string): Promise<CryptoKey> {
+  if ('type' in key && 'algorithm' in key) return key;
+  return (await importJWK(key as unknown as Parameters<typeof importJWK>[0], alg)) as CryptoKey;
+}
+
+export async function importSigningKey(jwk: Ed25519PrivateJwk | Ed25519PublicJwk): Promise<CryptoKey> {
+  return asKey(jwk, SIGNATURE_ALG);
+}
+
+export async function importEncryptionKey(jwk: RsaPrivateJwk | RsaPublicJwk): Promise<CryptoKey> {
+  return asKey(jwk, KEY_MANAGEMENT);
+}
+
+export interface SealInput {
+  from: string;
+  to: string;
+  body: string;
+  senderSigningKey: KeyLike<Ed25519PrivateJwk>;
+  recipientEncryptionKey: KeyLike<RsaPublicJwk>;
+  /** Defaults to a fresh 128-bit random id. */
+  id?: string;
+  /** Milliseconds since the Unix epoch; defaults to now. */
+  sentAt?: number;
+}
+
+export async function sealHybridEnvelope(input: SealInput): Promise<{ envelope: HybridEnvelope; payload: MessagePayload }> {
+  const payload: MessagePayload = {
+    v: 1,
+    from: input.from,
+    to: input.to,
+    id: input.id ?? newMessageId(),
+    sentAt: input.sentAt ?? Date.now(),
+    body: input.body,
+  };
+  const jws = await new CompactSign(utf8Encode(JSON.stringify(payload)))
+    .setProtectedHeader({ alg: SIGNATURE_ALG, typ: HYBRID_JWS_TYP })
+    .sign(await asKey(input.senderSigningKey, SIGNATURE_ALG));
+  const jwe = await new FlattenedEncrypt(utf8Encode(jws))
+    .setProtectedHeader({ alg: KEY_MANAGEMENT, enc: CONTENT_ENCRYPTION, cty: HYBRID_JWE_CTY })
+    .encrypt(await asKey(input.recipientEncryptionKey, KEY_MANAGEMENT));
+  return {
+    envelope: {
+      type: 'hybrid',
+      v: 1,
+      jwe: {
+        protected: jwe.protected!,
+        encrypted_key: jwe.encrypted_key!,
+        iv: jwe.iv!,
+        ciphertext: jwe.ciphertext,
+        tag: jwe.tag!,
+      },
+    },
+    payload,
+  };
+}
+
+export interface OpenInput {
+  envelope: HybridEnvelope;
+  /** The sender as stamped by the server; the signed payload must name the same user. */
+  from: string;
+  /** Who we are; the signed payload must be addressed to us. */
+  me: string;
+  recipientDecryptionKey: KeyLike<RsaPrivateJwk>;
+  /** The sender's pinned signing key. */
+  senderVerificationKey: KeyLike<Ed25519PublicJwk>;
+}
+
+/**
+ * Opens an envelope or throws DecryptionFailedError. The cause is attached for debug logging only; the
+ * message and code are the same whichever check failed.
+ */
+export async function openHybridEnvelope(input: OpenInput): Promise<MessagePayload> {
+  try {
+    const { plaintext, protectedHeader } = await flattenedDecrypt(
+      input.envelope.jwe,
+      await asKey(input.recipientDecryptionKey, KEY_MANAGEMENT),
+      { keyManagementAlgorithms: [KEY_MANAGEMENT], contentEncryptionAlgorithms: [CONTENT_ENCRYPTION] },
+    );
+    if (protectedHeader?.cty !== HYBRID_JWE_CTY) throw new Error('unexpected JWE cty');
+    const verified = await compactVerify(utf8Decode(plaintext), await asKey(input.senderVerificationKey, SIGNATURE_ALG), {
+      algorithms: [SIGNATURE_ALG],
+    });
+    if (verified.protectedHeader.typ !== HYBRID_JWS_TYP) throw new Error('unexpected JWS typ');
+    const payload = messagePayloadSchema.parse(JSON.parse(utf8Decode(verified.payload)));
+    if (payload.from !== input.from) throw new Error('signed sender differs from routed sender');
+    if (payload.to !== input.me) throw new Error('message addressed to another user');
+    return payload;
+  } catch (cause) {
+    throw new DecryptionFailedError({ cause });
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Error codes shared by the server's acks and the client library. The same string travels on the wire
+ * (`{ ok: false, error: { code, message } }`) and in `ChatError.code`, so callers branch on one vocabulary.
+ */
+export const ERROR_CODES = [
+  'bad_request', // payload failed its schema
+  'unknown_event', // no such event
+  'not_authenticated', // event needs a logged-in connection
+  'already_authenticated', // register/login on a connection that is already logged in
+  'invalid_username', // name does not match the documented pattern
+  'invalid_key', // a public key is malformed or of the wrong size
+  'username_taken', // name bound to other keys
+  'unknown_user', // no such registered user
+  'bad_signature', // challenge signature did not verify
+  'recipient_offline', // recipient registered but has no connected socket
+  'envelope_too_large', // envelope above the configured cap
+  'rate_limited', // connection sent events faster than allowed
+  'internal', // server fault; nothing was changed
+  // client-side only
+  'decryption_failed', // any failure to open an envelope; deliberately says nothing more
+  'peer_key_changed', // a peer's keys differ from the pinned ones; refuse until trusted
+  'not_connected', // the client has no live connection
+  'timeout', // the server did not answer in time
+  'wrong_passphrase', // local key files could not be unlocked
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class ChatError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ChatError';
+    this.code = code;
+  }
+}
+
+/** The one error every envelope-opening failure becomes, so no caller can tell which check failed. */
+export class DecryptionFailedError extends ChatError {
+  constructor(options?: { cause?: unknown }) {
+    super('decryption_failed', 'decryption failed', options);
+    this.name = 'DecryptionFailedError';
+  }
+}

@@ -1,0 +1,30 @@
+/** Every protocol limit, in one place, each with the reason for its value. */
+
+/** Envelope cap: a long text message with headroom; large files belong in a separate blob channel. */
+export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024;
+
+/** Socket.IO frame cap above the envelope cap, so oversized frames die at the transport, cheaply. */
+export const TRANSPORT_OVERHEAD_BYTES = 16 * 1024;
+
+/** 256-bit challenge: unguessable and never repeated across connections. */
+export const CHALLENGE_BYTES = 32;
+
+/** Unauthenticated sockets are dropped after this long: they hold memory and can do nothing else. */
+export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
+
+/** Token bucket per connection: a generous human rate, but bounds what one socket can cost the server. */
+export const DEFAULT_RATE_LIMIT_PER_SECOND = 200;
+export const DEFAULT_RATE_LIMIT_BURST = 400;
+
+/** Username: 1–32 characters, lower-case ASCII letter first, then letters, digits, '_' or '-'. */
+export const USERNAME_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
+export const USERNAME_MAX_LENGTH = 32;
+
+/** Client-side: how long to wait for an ack before reporting a timeout. */
+export const DEFAULT_ACK_TIMEOUT_MS = 10_000;
+
+/** Client-side: message ids are 128-bit random, base64url (22 characters). */
+export const MESSAGE_ID_BYTES = 16;
+
+/** Client-side: how many seen message ids to remember for replay detection. */
+export const SEEN_IDS_CAPACITY = 100_000;

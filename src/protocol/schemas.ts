@@ -1,0 +1,90 @@
+/**
+ * Schemas for everything that crosses the wire. The server parses every client event through these
+ * once, at the edge; inside, code trusts the resulting types.
+ */
+import { z } from 'zod';
+import { BASE64URL_PATTERN, base64urlDecode } from '../crypto/bytes.js';
+import { USERNAME_MAX_LENGTH, USERNAME_PATTERN } from './limits.js';
+
+export const base64url = (maxLength: number) => z.string().max(maxLength).regex(BASE64URL_PATTERN, 'expected base64url');
+
+export const usernameSchema = z
+  .string()
+  .max(USERNAME_MAX_LENGTH, 'username is at most 32 characters')
+  .regex(USERNAME_PATTERN, 'username must match ^[a-z][a-z0-9_-]{0,31}$');
+
+/** Ed25519 public key as an OKP JWK (RFC 8037); x is exactly 32 bytes. Unknown members are dropped. */
+export const ed25519PublicJwkSchema = z.object({
+  kty: z.literal('OKP'),
+  crv: z.literal('Ed25519'),
+  x: z.string().length(43).regex(BASE64URL_PATTERN),
+});
+
+/** RSA public key as a JWK: modulus of exactly 2048 bits, public exponent 65537 ("AQAB"). */
+export const rsa2048PublicJwkSchema = z.object({
+  kty: z.literal('RSA'),
+  n: z
+    .string()
+    .length(342)
+    .regex(BASE64URL_PATTERN)
+    .refine((n) => {
+      try {
+        const bytes = base64urlDecode(n);
+        return bytes.length === 256 && bytes[0]! >= 0x80 && (bytes[255]! & 1) === 1;
+      } catch {
+        return false;
+      }
+    }, 'n must be a 2048-bit odd modulus'),
+  e: z.literal('AQAB'),
+});
+
+/** Ed25519 signature, 64 bytes as base64url (86 characters). */
+const signatureSchema = z.string().length(86).regex(BASE64URL_PATTERN);
+
+export const emptyPayloadSchema = z.object({}).optional();
+
+export const registerPayloadSchema = z.object({
+  username: usernameSchema,
+  signingKey: ed25519PublicJwkSchema,
+  encryptionKey: rsa2048PublicJwkSchema,
+  signature: signatureSchema,
+});
+
+export const loginPayloadSchema = z.object({
+  username: usernameSchema,
+  signature: signatureSchema,
+});
+
+export const keysPayloadSchema = z.object({ username: usernameSchema });
+
+/**
+ * Envelopes are opaque to the server: it checks the shape and size, never the content. The JWE is in
+ * flattened JSON serialization (RFC 7516 §7.2.2) with exactly the members our clients produce.
+ */
+export const hybridEnvelopeSchema = z.object({
+  type: z.literal('hybrid'),
+  v: z.literal(1),
+  jwe: z.object({
+    protected: base64url(2048),
+    encrypted_key: base64url(1024),
+    iv: base64url(64),
+    ciphertext: base64url(256 * 1024),
+    tag: base64url(128),
+  }),
+});
+
+export const envelopeSchema = z.discriminatedUnion('type', [hybridEnvelopeSchema]);
+
+export const sendPayloadSchema = z.object({
+  to: usernameSchema,
+  envelope: envelopeSchema,
+});
+
+export type Ed25519PublicJwkWire = z.infer<typeof ed25519PublicJwkSchema>;
+export type Rsa2048PublicJwkWire = z.infer<typeof rsa2048PublicJwkSchema>;
+export type RegisterPayload = z.infer<typeof registerPayloadSchema>;
+export type LoginPayload = z.infer<typeof loginPayloadSchema>;
+export type KeysPayload = z.infer<typeof keysPayloadSchema>;
+export type SendPayload = z.infer<typeof sendPayloadSchema>;
+export type Envelope = z.infer<typeof envelopeSchema>;
+export type HybridEnvelope = z.infer<typeof hybridEnvelopeSchema>;

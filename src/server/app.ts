@@ -1,0 +1,204 @@
+/**
+ * The relay: an HTTP server with `GET /health` and a Socket.IO endpoint. It authenticates users, keeps
+ * the directory of public keys, tracks who is online and routes opaque envelopes. It cannot decrypt:
+ * nothing here imports client or session code.
+ */
+import { createServer, type IncomingMessage as HttpRequest, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server as SocketIOServer } from 'socket.io';
+import type { Logger } from 'pino';
+import { base64urlEncode, randomBytes } from '../crypto/bytes.js';
+import { ChatError } from '../protocol/errors.js';
+import type { IncomingMessage, SendResult, SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
+import { TRANSPORT_OVERHEAD_BYTES } from '../protocol/limits.js';
+import { emptyPayloadSchema, keysPayloadSchema, loginPayloadSchema, registerPayloadSchema, sendPayloadSchema } from '../protocol/schemas.js';
+import { authenticateLogin, authenticateRegistration, newChallenge } from './auth.js';
+import type { ServerConfig } from './config.js';
+import { createConnection, dispatch, handler, type ConnectionState, type Handler } from './connection.js';
+import { Presence } from './presence.js';
+import type { ServerStore } from './store/server-store.js';
+
+export const SERVER_VERSION = '0.1.0';
+
+/** Room every authenticated socket joins, for presence broadcasts. */
+const AUTHENTICATED_ROOM = 'authenticated';
+const userRoom = (username: string) => `user:${username}`;
+
+export interface ChatServer {
+  readonly http: HttpServer;
+  readonly io: SocketIOServer;
+  listen(): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+export interface ChatServerDeps {
+  config: ServerConfig;
+  store: ServerStore;
+  logger: Logger;
+  /** Observability hook for tests: every raw event a client sent, as received. */
+  onClientEvent?: (event: string, args: unknown[]) => void;
+}
+
+export function createChatServer({ config, store, logger, onClientEvent }: ChatServerDeps): ChatServer {
+  const startedAt = Date.now();
+  const presence = new Presence<ConnectionState>();
+
+  const http = createServer((req, res) => void handleHttp(req, res));
+  const io = new SocketIOServer(http, {
+    maxHttpBufferSize: config.maxEnvelopeBytes + TRANSPORT_OVERHEAD_BYTES,
+    serveClient: false,
+    perMessageDeflate: false,
+  });
+
+  async function handleHttp(req: HttpRequest, res: ServerResponse): Promise<void> {
+    // Socket.IO answers its own path; anything else reaching here is ours.
+    if (req.url?.startsWith('/socket.io')) return;
+    if (req.method === 'GET' && (req.url === '/health' || req.url === '/health/')) {
+      let storeOk = true;
+      try {
+        await store.ping();
+      } catch (err) {
+        storeOk = false;
+        logger.error({ err }, 'store health check failed');
+      }
+      const body = {
+        status: storeOk ? 'ok' : 'degraded',
+        version: SERVER_VERSION,
+        uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+        connections: io.engine.clientsCount,
+        onlineUsers: presence.userCount,
+        store: storeOk ? 'ok' : 'unavailable',
+      };
+      res.writeHead(storeOk ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_found' }));
+  }
+
+  function bindIdentity(conn: ConnectionState, username: string): void {
+    conn.username = username;
+    if (conn.authTimer) clearTimeout(conn.authTimer);
+    conn.authTimer = null;
+    conn.socket.join([userRoom(username), AUTHENTICATED_ROOM]);
+    if (presence.add(username, conn)) {
+      conn.socket.to(AUTHENTICATED_ROOM).emit('presence', { username, online: true });
+    }
+    logger.info({ user: username, sid: conn.socket.id }, 'authenticated');
+  }
+
+  /** A challenge answers one attempt only: whatever the outcome, the next attempt needs a new one. */
+  function takeChallenge(conn: ConnectionState): string {
+    const challenge = conn.challenge;
+    conn.challenge = newChallenge();
+    return challenge;
+  }
+
+  function rejectIfAuthenticated(conn: ConnectionState): void {
+    if (conn.username !== null) throw new ChatError('already_authenticated', `already logged in as "${conn.username}"`);
+  }
+
+  const handlers = new Map<string, Handler>([
+    ['challenge', handler({ schema: emptyPayloadSchema, run: async (conn) => ({ challenge: conn.challenge }) })],
+    [
+      'register',
+      handler({
+        schema: registerPayloadSchema,
+        run: async (conn, p): Promise<SessionResult> => {
+          rejectIfAuthenticated(conn);
+          const { record, created } = await authenticateRegistration(store, takeChallenge(conn), p, Date.now());
+          bindIdentity(conn, record.username);
+          if (created) logger.info({ user: record.username }, 'registered');
+          return { username: record.username, registered: created };
+        },
+      }),
+    ],
+    [
+      'login',
+      handler({
+        schema: loginPayloadSchema,
+        run: async (conn, p): Promise<SessionResult> => {
+          rejectIfAuthenticated(conn);
+          const record = await authenticateLogin(store, takeChallenge(conn), p);
+          bindIdentity(conn, record.username);
+          return { username: record.username, registered: false };
+        },
+      }),
+    ],
+    [
+      'keys',
+      handler({
+        schema: keysPayloadSchema,
+        run: async (_conn, p): Promise<UserKeys> => {
+          const record = await store.getUser(p.username);
+          if (!record) throw new ChatError('unknown_user', `no user named "${p.username}"`);
+          return { username: record.username, signingKey: record.signingKey, encryptionKey: record.encryptionKey, registeredAt: record.registeredAt };
+        },
+      }),
+    ],
+    ['users', handler({ schema: emptyPayloadSchema, run: async (): Promise<UsersResult> => ({ users: presence.users() }) })],
+    [
+      'send',
+      handler({
+        schema: sendPayloadSchema,
+        run: async (conn, p): Promise<SendResult> => {
+          const size = JSON.stringify(p.envelope).length;
+          if (size > config.maxEnvelopeBytes) {
+            throw new ChatError('envelope_too_large', `envelope is ${size} bytes; the limit is ${config.maxEnvelopeBytes}`);
+          }
+          if (!presence.isOnline(p.to)) {
+            if (!(await store.getUser(p.to))) throw new ChatError('unknown_user', `no user named "${p.to}"`);
+            throw new ChatError('recipient_offline', `"${p.to}" is not connected`);
+          }
+          const message: IncomingMessage = {
+            id: base64urlEncode(randomBytes(16)),
+            from: conn.username!, // the authenticated identity, never anything in the payload
+            to: p.to,
+            sentAt: Date.now(),
+            envelope: p.envelope,
+          };
+          io.to(userRoom(p.to)).emit('message', message);
+          return { id: message.id, sentAt: message.sentAt, status: 'delivered' };
+        },
+      }),
+    ],
+  ]);
+
+  io.on('connection', (socket) => {
+    const conn = createConnection(socket, config.rateLimitPerSecond, config.rateLimitBurst);
+    conn.authTimer = setTimeout(() => {
+      logger.debug({ sid: socket.id }, 'dropping unauthenticated connection');
+      socket.disconnect(true);
+    }, config.authTimeoutMs);
+    logger.debug({ sid: socket.id, address: socket.handshake.address }, 'connected');
+
+    socket.onAny((event: string, ...args: unknown[]) => {
+      onClientEvent?.(event, args);
+      dispatch(conn, handlers, logger, event, args);
+    });
+    socket.on('disconnect', (reason) => {
+      if (conn.authTimer) clearTimeout(conn.authTimer);
+      if (conn.username !== null && presence.remove(conn.username, conn)) {
+        io.to(AUTHENTICATED_ROOM).emit('presence', { username: conn.username, online: false });
+      }
+      logger.debug({ sid: socket.id, user: conn.username, reason }, 'disconnected');
+    });
+  });
+
+  return {
+    http,
+    io,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(config.port, config.host, () => {
+          http.off('error', reject);
+          resolve(http.address() as AddressInfo);
+        });
+      }),
+    close: async () => {
+      // io.close() disconnects every socket and closes the HTTP server.
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await store.close();
+    },
+  };
+}

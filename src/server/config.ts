@@ -1,0 +1,48 @@
+/** Server configuration from the environment (a `.env` file is loaded into it by the CLI first). */
+import {
+  DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_MAX_ENVELOPE_BYTES,
+  DEFAULT_RATE_LIMIT_BURST,
+  DEFAULT_RATE_LIMIT_PER_SECOND,
+} from '../protocol/limits.js';
+
+export interface ServerConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  maxEnvelopeBytes: number;
+  authTimeoutMs: number;
+  rateLimitPerSecond: number;
+  rateLimitBurst: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  return {
+    port: integer(env, 'PORT', 5001, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    dataDir: env.E2EE_CHAT_DATA || './data',
+    maxEnvelopeBytes: integer(env, 'E2EE_CHAT_MAX_ENVELOPE_BYTES', DEFAULT_MAX_ENVELOPE_BYTES, 1024, 16 * 1024 * 1024),
+    authTimeoutMs: integer(env, 'E2EE_CHAT_AUTH_TIMEOUT_MS', DEFAULT_AUTH_TIMEOUT_MS, 100, 600_000),
+    rateLimitPerSecond: integer(env, 'E2EE_CHAT_RATE_LIMIT', DEFAULT_RATE_LIMIT_PER_SECOND, 1, 1_000_000),
+    rateLimitBurst: integer(env, 'E2EE_CHAT_RATE_BURST', DEFAULT_RATE_LIMIT_BURST, 1, 1_000_000),
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}
