@@ -1,0 +1,84 @@
+/** What the user-facing commands share: options, opening the user's keys and stores, connecting. */
+import type { Command } from 'commander';
+import { ChatClient } from '../client/chat-client.js';
+import { FilePeerKeyStore, FileSeenIdStore } from '../client/node/file-stores.js';
+import { loadOrCreateIdentity, type LoadedIdentity } from '../client/node/identity-file.js';
+import { defaultHome, userFolder, type UserFolder } from '../client/node/user-folder.js';
+import { ChatError } from '../protocol/errors.js';
+import { ask, askHidden } from './prompt.js';
+
+export const DEFAULT_SERVER = 'http://localhost:5001';
+
+export interface UserOptions {
+  user: string;
+  server?: string;
+  home?: string;
+}
+
+export function addUserOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('-u, --user <name>', 'your username (^[a-z][a-z0-9_-]{0,31}$)')
+    .option('-s, --server <url>', `server URL (env E2EE_CHAT_SERVER, default ${DEFAULT_SERVER})`)
+    .option('--home <dir>', 'folder for keys and state (env E2EE_CHAT_HOME, default ~/.e2ee-chat)');
+}
+
+export function serverUrl(opts: UserOptions): string {
+  return opts.server || process.env.E2EE_CHAT_SERVER || DEFAULT_SERVER;
+}
+
+export function folderFor(opts: UserOptions): UserFolder {
+  return userFolder(opts.home ? opts.home : defaultHome(), opts.user);
+}
+
+async function passphraseFor(username: string, purpose: 'create' | 'unlock'): Promise<string> {
+  const fromEnv = process.env.E2EE_CHAT_PASSPHRASE;
+  if (fromEnv !== undefined) return fromEnv;
+  if (!process.stdin.isTTY) {
+    if (purpose === 'unlock') {
+      throw new ChatError('wrong_passphrase', `${username}'s keys are encrypted: set E2EE_CHAT_PASSPHRASE or run in a terminal`);
+    }
+    return '';
+  }
+  if (purpose === 'unlock') return askHidden(`Passphrase for ${username}'s keys: `);
+  for (;;) {
+    const first = await askHidden(`Choose a passphrase to protect ${username}'s keys (empty for none): `);
+    if (first === '') return '';
+    if ((await askHidden('Repeat it: ')) === first) return first;
+    process.stderr.write('The two passphrases differ; try again.\n');
+  }
+}
+
+export async function openIdentity(opts: UserOptions): Promise<LoadedIdentity & { folder: UserFolder }> {
+  const folder = folderFor(opts);
+  const loaded = await loadOrCreateIdentity(folder, opts.user, (purpose) => passphraseFor(opts.user, purpose));
+  if (loaded.created) {
+    process.stderr.write(`Created keys for ${opts.user} in ${folder.dir}\n`);
+    if (!loaded.encrypted) {
+      process.stderr.write(
+        `WARNING: ${opts.user}'s private keys are stored WITHOUT a passphrase in ${folder.identityFile}.\n` +
+          `Anyone who can read that file can read your messages. Set E2EE_CHAT_PASSPHRASE to protect new keys.\n`,
+      );
+    }
+  }
+  return { ...loaded, folder };
+}
+
+export async function connectClient(opts: UserOptions): Promise<{ client: ChatClient; folder: UserFolder; peers: FilePeerKeyStore }> {
+  const { identity, folder } = await openIdentity(opts);
+  const peers = new FilePeerKeyStore(folder.peersFile);
+  const client = await ChatClient.connect({
+    url: serverUrl(opts),
+    identity,
+    peers,
+    seen: await FileSeenIdStore.open(folder.seenFile),
+  });
+  if (process.env.E2EE_CHAT_DEBUG) {
+    client.on('debug', (d) => process.stderr.write(`debug: ${d.message}: ${String((d.cause as Error)?.message ?? d.cause)}\n`));
+  }
+  return { client, folder, peers };
+}
+
+export async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false;
+  return /^y(es)?$/i.test((await ask(`${question} [y/N] `)).trim());
+}

@@ -1,0 +1,33 @@
+/** `e2ee-chat keys`: the user's own key fingerprints, and the peers pinned so far. */
+import type { Command } from 'commander';
+import { jwkThumbprint } from '../crypto/keys.js';
+import { formatFingerprint } from '../client/fingerprint.js';
+import { FilePeerKeyStore } from '../client/node/file-stores.js';
+import { readPublicIdentity } from '../client/node/identity-file.js';
+import { ChatError } from '../protocol/errors.js';
+import { addUserOptions, folderFor, type UserOptions } from './common.js';
+
+export function registerKeysCommand(program: Command): void {
+  addUserOptions(
+    program.command('keys').description("print your key fingerprints and those of the peers you have pinned"),
+  ).action(async (opts: UserOptions) => {
+    const folder = folderFor(opts);
+    const file = await readPublicIdentity(folder);
+    if (!file) throw new ChatError('unknown_user', `no keys for ${opts.user} in ${folder.dir}; run "e2ee-chat receive --user ${opts.user}" first`);
+    const out: string[] = [
+      `${opts.user} (${file.private.encrypted ? 'private keys passphrase-protected' : 'private keys NOT passphrase-protected'})`,
+      `  signing    (Ed25519)       ${formatFingerprint(await jwkThumbprint(file.public.signingKey))}`,
+      `  encryption (RSA-2048 OAEP) ${formatFingerprint(await jwkThumbprint(file.public.encryptionKey))}`,
+    ];
+    const peers = await new FilePeerKeyStore(folder.peersFile).all();
+    if (peers.length > 0) out.push('', 'Pinned peers:');
+    for (const p of peers) {
+      out.push(
+        `${p.username}${p.verified ? ' (verified)' : ''}, pinned ${new Date(p.pinnedAt).toISOString()}`,
+        `  signing    (Ed25519)       ${formatFingerprint(p.signingKeyThumbprint)}`,
+        `  encryption (RSA-2048 OAEP) ${formatFingerprint(p.encryptionKeyThumbprint)}`,
+      );
+    }
+    process.stdout.write(out.join('\n') + '\n');
+  });
+}

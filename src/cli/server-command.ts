@@ -1,0 +1,54 @@
+/** `e2ee-chat server`: the relay, with the embedded SQLite store. */
+import type { Command } from 'commander';
+import { pino } from 'pino';
+import { createChatServer } from '../server/app.js';
+import { loadServerConfig } from '../server/config.js';
+import { SqliteServerStore } from '../server/store/sqlite-store.js';
+
+export function registerServerCommand(program: Command): void {
+  program
+    .command('server')
+    .description('run the relay server (Socket.IO over HTTP, GET /health, SQLite store)')
+    .option('-p, --port <port>', 'port to listen on (env PORT, default 5001)')
+    .option('-H, --host <host>', 'address to bind (env HOST, default 0.0.0.0)')
+    .option('-d, --data <dir>', 'data folder (env E2EE_CHAT_DATA, default ./data)')
+    .addHelpText(
+      'after',
+      '\nOther settings (env or .env): E2EE_CHAT_MAX_ENVELOPE_BYTES, E2EE_CHAT_AUTH_TIMEOUT_MS,\n' +
+        'E2EE_CHAT_RATE_LIMIT, E2EE_CHAT_RATE_BURST, LOG_LEVEL (trace|debug|info|warn|error).',
+    )
+    .action(async (opts: { port?: string; host?: string; data?: string }) => {
+      const config = loadServerConfig({
+        ...process.env,
+        ...(opts.port !== undefined && { PORT: opts.port }),
+        ...(opts.host !== undefined && { HOST: opts.host }),
+        ...(opts.data !== undefined && { E2EE_CHAT_DATA: opts.data }),
+      });
+      const logger = pino({ level: config.logLevel, base: { service: 'e2ee-chat' } });
+      const store = new SqliteServerStore(config.dataDir);
+      const server = createChatServer({ config, store, logger });
+      const address = await server.listen();
+      logger.info({ port: address.port, host: address.address, store: store.path }, `e2ee-chat server listening on port ${address.port}`);
+
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'shutting down');
+        const force = setTimeout(() => process.exit(1), 10_000);
+        force.unref();
+        server.close().then(
+          () => {
+            logger.info('stopped');
+            process.exit(0);
+          },
+          (err: unknown) => {
+            logger.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    });
+}

@@ -1,0 +1,14 @@
+/** `e2ee-chat users`: who is online now (the seed's "active users"). */
+import type { Command } from 'commander';
+import { addUserOptions, connectClient, type UserOptions } from './common.js';
+
+export function registerUsersCommand(program: Command): void {
+  addUserOptions(program.command('users').description('list the users who are online now')).action(async (opts: UserOptions) => {
+    const { client } = await connectClient(opts);
+    try {
+      process.stdout.write((await client.onlineUsers()).join('\n') + '\n');
+    } finally {
+      await client.close();
+    }
+  });
+}

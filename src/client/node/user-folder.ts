@@ -1,0 +1,30 @@
+/** Node-only: where a user's files live. One folder per user under E2EE_CHAT_HOME (default ~/.e2ee-chat). */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { USERNAME_PATTERN } from '../../protocol/limits.js';
+import { ChatError } from '../../protocol/errors.js';
+
+export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(env.E2EE_CHAT_HOME || join(homedir(), '.e2ee-chat'));
+}
+
+export interface UserFolder {
+  readonly dir: string;
+  readonly identityFile: string;
+  readonly peersFile: string;
+  readonly seenFile: string;
+}
+
+export function userFolder(home: string, username: string): UserFolder {
+  // The name becomes a path segment: the pattern keeps it from escaping the home folder.
+  if (!USERNAME_PATTERN.test(username)) {
+    throw new ChatError('invalid_username', `"${username}" is not a valid username (^[a-z][a-z0-9_-]{0,31}$)`);
+  }
+  const dir = join(home, username);
+  return {
+    dir,
+    identityFile: join(dir, 'identity.json'),
+    peersFile: join(dir, 'peers.json'),
+    seenFile: join(dir, 'seen.json'),
+  };
+}
