@@ -8,7 +8,7 @@
  */
 import { CompactSign, FlattenedEncrypt, compactVerify, flattenedDecrypt, importJWK, type CryptoKey } from 'jose';
 import { base64urlEncode, randomBytes, utf8Decode, utf8Encode } from '../crypto/bytes.js';
-import type { Ed25519PrivateJwk, Ed25519PublicJwk, RsaPrivateJwk, RsaPublicJwk } from '../crypto/keys.js';
+import { ed25519PublicOf, rsaPublicOf, type Ed25519PrivateJwk, type Ed25519PublicJwk, type RsaPrivateJwk, type RsaPublicJwk } from '../crypto/keys.js';
 import { DecryptionFailedError } from '../protocol/errors.js';
 import { MESSAGE_ID_BYTES } from '../protocol/limits.js';
 import type { HybridEnvelope } from '../protocol/schemas.js';
@@ -26,9 +26,19 @@ export function newMessageId(): string {
 
 export type KeyLike<J> = J | CryptoKey;
 
+function isCryptoKey(key: object): key is CryptoKey {
+  return 'type' in key && 'algorithm' in key;
+}
+
 async function asKey(key: KeyLike<Ed25519PrivateJwk | Ed25519PublicJwk | RsaPrivateJwk | RsaPublicJwk>, alg: string): Promise<CryptoKey> {
-  if ('type' in key && 'algorithm' in key) return key;
-  return (await importJWK(key as unknown as Parameters<typeof importJWK>[0], alg)) as CryptoKey;
+  if (isCryptoKey(key)) return key;
+  return (await importJWK({ ...key }, alg)) as CryptoKey;
+}
+
+/** Public operations take only the public members, even when handed a whole private JWK. */
+async function asPublicKey(key: KeyLike<Ed25519PublicJwk> | KeyLike<RsaPublicJwk>, alg: string): Promise<CryptoKey> {
+  if (isCryptoKey(key)) return key;
+  return asKey(key.kty === 'OKP' ? ed25519PublicOf(key) : rsaPublicOf(key), alg);
 }
 
 export async function importSigningKey(jwk: Ed25519PrivateJwk | Ed25519PublicJwk): Promise<CryptoKey> {
@@ -65,7 +75,7 @@ export async function sealHybridEnvelope(input: SealInput): Promise<{ envelope: 
     .sign(await asKey(input.senderSigningKey, SIGNATURE_ALG));
   const jwe = await new FlattenedEncrypt(utf8Encode(jws))
     .setProtectedHeader({ alg: KEY_MANAGEMENT, enc: CONTENT_ENCRYPTION, cty: HYBRID_JWE_CTY })
-    .encrypt(await asKey(input.recipientEncryptionKey, KEY_MANAGEMENT));
+    .encrypt(await asPublicKey(input.recipientEncryptionKey, KEY_MANAGEMENT));
   return {
     envelope: {
       type: 'hybrid',
@@ -105,7 +115,7 @@ export async function openHybridEnvelope(input: OpenInput): Promise<MessagePaylo
       { keyManagementAlgorithms: [KEY_MANAGEMENT], contentEncryptionAlgorithms: [CONTENT_ENCRYPTION] },
     );
     if (protectedHeader?.cty !== HYBRID_JWE_CTY) throw new Error('unexpected JWE cty');
-    const verified = await compactVerify(utf8Decode(plaintext), await asKey(input.senderVerificationKey, SIGNATURE_ALG), {
+    const verified = await compactVerify(utf8Decode(plaintext), await asPublicKey(input.senderVerificationKey, SIGNATURE_ALG), {
       algorithms: [SIGNATURE_ALG],
     });
     if (verified.protectedHeader.typ !== HYBRID_JWS_TYP) throw new Error('unexpected JWS typ');

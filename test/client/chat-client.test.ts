@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileSeenIdStore } from '../../src/client/node/file-stores.js';
+import { PeerKeyChangedError } from '../../src/client/peer-keys.js';
+import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { call, connectTestClient, keysFor, loginRaw, rawSocket, type TestClient } from '../helpers/test-clients.js';
+
+describe('client library against a real server', () => {
+  let srv: TestServer;
+  const clients: TestClient[] = [];
+  const track = (c: TestClient) => (clients.push(c), c);
+
+  beforeAll(async () => {
+    srv = await startTestServer();
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.client.close()));
+    await srv.stop();
+    removeDir(srv.dataDir);
+  });
+
+  it('yields messages from the async iterator in order', async () => {
+    const alice = track(await connectTestClient(srv.url, 'alice'));
+    const bob = track(await connectTestClient(srv.url, 'bob'));
+    const iterator = bob.client.messages();
+    for (const text of ['one', 'two', 'three']) await alice.client.send('bob', text);
+    const bodies: string[] = [];
+    for (let i = 0; i < 3; i++) bodies.push((await iterator.next()).value!.body);
+    expect(bodies).toEqual(['one', 'two', 'three']);
+  });
+
+  it('rejects a replayed envelope and shows the original once', async () => {
+    const sender = track(await connectTestClient(srv.url, 'rita'));
+    const receiver = track(await connectTestClient(srv.url, 'sam'));
+    await sender.client.send('sam', 'pay 10 euros');
+    await receiver.waitFor(1);
+    // Someone who recorded the frame replays it through their own authenticated connection.
+    const frame = srv.frames.filter((f) => f.event === 'send' && (f.args[0] as { to: string }).to === 'sam').at(-1)!;
+    const socket = await rawSocket(srv.url);
+    await loginRaw(socket, 'rita', sender.identity.keys);
+    expect((await call(socket, 'send', frame.args[0])).ok).toBe(true);
+    const [rejected] = await receiver.waitForRejected(1);
+    expect(rejected!.error.code).toBe('decryption_failed');
+    expect(receiver.received.map((m) => m.body)).toEqual(['pay 10 euros']);
+    socket.close();
+  });
+
+  it('remembers seen ids across restarts of the client (file store)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'e2ee-chat-seen-'));
+    try {
+      const store = await FileSeenIdStore.open(join(dir, 'seen.json'));
+      await store.add('abc');
+      const reopened = await FileSeenIdStore.open(join(dir, 'seen.json'));
+      expect(await reopened.has('abc')).toBe(true);
+      expect(await reopened.has('xyz')).toBe(false);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('refuses a changed peer key until the user trusts it, then works again', async () => {
+    // A fresh server stands in for a directory that now serves other keys under the same name.
+    const second = await startTestServer();
+    try {
+      const tom = track(await connectTestClient(srv.url, 'tom'));
+      const uma = track(await connectTestClient(srv.url, 'uma'));
+      await tom.client.send('uma', 'first');
+      await uma.waitFor(1);
+
+      const tomAgain = track(await connectTestClient(second.url, 'tom', { keys: tom.identity.keys, peers: tom.peers }));
+      const newUma = track(await connectTestClient(second.url, 'uma', { keys: await keysFor(true) }));
+      const error = await tomAgain.client.send('uma', 'second').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PeerKeyChangedError);
+      expect((error as PeerKeyChangedError).code).toBe('peer_key_changed');
+      expect((error as Error).message).toMatch(/WARNING: the keys of "uma" have changed/);
+      expect(newUma.received).toHaveLength(0);
+      // Still refused on retry: nothing was silently re-pinned.
+      await expect(tomAgain.client.send('uma', 'again')).rejects.toMatchObject({ code: 'peer_key_changed' });
+
+      const { previous, current } = await tomAgain.client.trustPeer('uma');
+      expect(previous!.signingKeyThumbprint).not.toBe(current.signingKeyThumbprint);
+      expect(current.verified).toBe(false);
+      await tomAgain.client.send('uma', 'after trust');
+      expect((await newUma.waitFor(1))[0]!.body).toBe('after trust');
+    } finally {
+      await second.stop();
+      removeDir(second.dataDir);
+    }
+  });
+
+  it('reports a message from a sender whose key changed as a key change, not as garbage', async () => {
+    const second = await startTestServer();
+    try {
+      const vera = track(await connectTestClient(srv.url, 'vera'));
+      const walt = track(await connectTestClient(srv.url, 'walt'));
+      await vera.client.send('walt', 'hi');
+      await walt.waitFor(1);
+      const waltAgain = track(await connectTestClient(second.url, 'walt', { keys: walt.identity.keys, peers: walt.peers, seen: walt.seen }));
+      const newVera = track(await connectTestClient(second.url, 'vera', { keys: await keysFor(true) }));
+      await newVera.client.send('walt', 'it is me, really');
+      const [rej] = await waltAgain.waitForRejected(1);
+      expect(rej!.error.code).toBe('peer_key_changed');
+      expect(waltAgain.received).toHaveLength(0);
+    } finally {
+      await second.stop();
+      removeDir(second.dataDir);
+    }
+  });
+
+  it('reconnects and logs in again after the connection drops', async () => {
+    const xena = track(await connectTestClient(srv.url, 'xena'));
+    const yuri = track(await connectTestClient(srv.url, 'yuri'));
+    const reconnected = new Promise((resolve) => yuri.client.on('reconnected', resolve));
+    // Kill yuri's socket from the server side; socket.io-client reconnects on its own.
+    for (const [, s] of srv.server.io.sockets.sockets) {
+      if (s.rooms.has('user:yuri')) s.conn.close();
+    }
+    await reconnected;
+    await xena.client.send('yuri', 'still there?');
+    expect((await yuri.waitFor(1))[0]!.body).toBe('still there?');
+  });
+});

@@ -1,0 +1,114 @@
+/** Real ChatClients with in-memory stores, and raw socket.io connections for protocol-level tests. */
+import { io, type Socket } from 'socket.io-client';
+import { ChatClient, type ClientIdentity, type ReceivedMessage, type RejectedMessage } from '../../src/client/chat-client.js';
+import { MemoryPeerKeyStore, MemorySeenIdStore } from '../../src/client/memory-stores.js';
+import { base64urlDecode, base64urlEncode } from '../../src/crypto/bytes.js';
+import { ed25519Sign } from '../../src/crypto/ed25519.js';
+import { ed25519PublicOf, generateUserKeyPairs, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
+import { loginMessage, registerMessage } from '../../src/protocol/auth-message.js';
+
+/** RSA key generation is the slow part of a test; keep a few pairs around and reuse them across names. */
+const keyCache: UserKeyPairs[] = [];
+let nextKey = 0;
+export async function keysFor(fresh = false): Promise<UserKeyPairs> {
+  if (fresh) return generateUserKeyPairs();
+  if (keyCache.length < 6) {
+    const keys = await generateUserKeyPairs();
+    keyCache.push(keys);
+    return keys;
+  }
+  return keyCache[nextKey++ % keyCache.length]!;
+}
+
+export interface TestClient {
+  client: ChatClient;
+  identity: ClientIdentity;
+  peers: MemoryPeerKeyStore;
+  seen: MemorySeenIdStore;
+  received: ReceivedMessage[];
+  rejected: RejectedMessage[];
+  /** Resolves once `n` messages in total have been received. */
+  waitFor(n: number, timeoutMs?: number): Promise<ReceivedMessage[]>;
+  waitForRejected(n: number, timeoutMs?: number): Promise<RejectedMessage[]>;
+}
+
+async function waitUntil<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export async function connectTestClient(
+  url: string,
+  username: string,
+  opts: { keys?: UserKeyPairs; peers?: MemoryPeerKeyStore; seen?: MemorySeenIdStore } = {},
+): Promise<TestClient> {
+  const identity: ClientIdentity = { username, keys: opts.keys ?? (await keysFor()) };
+  const peers = opts.peers ?? new MemoryPeerKeyStore();
+  const seen = opts.seen ?? new MemorySeenIdStore();
+  const client = await ChatClient.connect({ url, identity, peers, seen, socketOptions: { transports: ['websocket'] } });
+  const received: ReceivedMessage[] = [];
+  const rejected: RejectedMessage[] = [];
+  client.on('message', (m) => received.push(m));
+  client.on('rejected', (r) => rejected.push(r));
+  return {
+    client,
+    identity,
+    peers,
+    seen,
+    received,
+    rejected,
+    waitFor: (n, timeoutMs = 5000) => waitUntil(() => (received.length >= n ? received : undefined), timeoutMs, `${n} messages`),
+    waitForRejected: (n, timeoutMs = 5000) =>
+      waitUntil(() => (rejected.length >= n ? rejected : undefined), timeoutMs, `${n} rejected messages`),
+  };
+}
+
+/** A bare socket.io connection speaking the wire protocol directly. */
+export async function rawSocket(url: string): Promise<Socket> {
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  return socket;
+}
+
+/** An ack as it arrives, before the caller narrows it. */
+export interface RawAck {
+  ok: boolean;
+  error?: { code: string; message: string };
+  [field: string]: unknown;
+}
+
+export function call(socket: Socket, event: string, ...args: unknown[]): Promise<RawAck> {
+  return socket.timeout(5000).emitWithAck(event, ...args);
+}
+
+export { waitUntil };
+
+/** Registers `username` over a raw socket, exactly as docs/PROTOCOL.md describes. */
+export async function registerRaw(socket: Socket, username: string, keys: UserKeyPairs): Promise<RawAck> {
+  const { challenge } = (await call(socket, 'challenge', {})) as RawAck & { challenge: string };
+  const signingKey = ed25519PublicOf(keys.signing);
+  const encryptionKey = rsaPublicOf(keys.encryption);
+  const message = registerMessage({
+    challenge,
+    username,
+    signingKeyThumbprint: await jwkThumbprint(signingKey),
+    encryptionKeyThumbprint: await jwkThumbprint(encryptionKey),
+  });
+  const signature = base64urlEncode(ed25519Sign(message, base64urlDecode(keys.signing.d)));
+  return call(socket, 'register', { username, signingKey, encryptionKey, signature });
+}
+
+/** Logs `username` in over a raw socket. */
+export async function loginRaw(socket: Socket, username: string, keys: UserKeyPairs): Promise<RawAck> {
+  const { challenge } = (await call(socket, 'challenge', {})) as RawAck & { challenge: string };
+  const signature = base64urlEncode(ed25519Sign(loginMessage({ challenge, username }), base64urlDecode(keys.signing.d)));
+  return call(socket, 'login', { username, signature });
+}
