@@ -4,7 +4,7 @@ import { ed25519Sign } from '../../src/crypto/ed25519.js';
 import { ed25519PublicOf, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
 import { LOGIN_LABEL, loginMessage, registerMessage } from '../../src/protocol/auth-message.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
-import { call, keysFor, loginRaw, rawSocket, registerRaw } from '../helpers/test-clients.js';
+import { call, keysFor, loginRaw, rawSocket, registerRaw, type RawAck } from '../helpers/test-clients.js';
 import type { Socket } from 'socket.io-client';
 
 describe('registration and login', () => {
@@ -55,7 +55,7 @@ describe('registration and login', () => {
     const keys = await keysFor(true);
     const other = await keysFor();
     const s = await open();
-    const { challenge } = (await call(s, 'challenge', {})) as { challenge: string };
+    const { challenge } = (await call(s, 'challenge', {})) as RawAck & { challenge: string };
     // Signed for one encryption key, sent with another: a relay swapping keys is caught.
     const message = registerMessage({
       challenge,
@@ -85,7 +85,7 @@ describe('registration and login', () => {
   it('refuses a login signed over a stale challenge (a challenge answers one attempt)', async () => {
     const keys = aliceKeys;
     const first = await open();
-    const { challenge } = (await call(first, 'challenge', {})) as { challenge: string };
+    const { challenge } = (await call(first, 'challenge', {})) as RawAck & { challenge: string };
     const signature = base64urlEncode(ed25519Sign(loginMessage({ challenge, username: 'alice' }), base64urlDecode(keys.signing.d)));
     expect(await call(first, 'login', { username: 'alice', signature })).toMatchObject({ ok: true });
     // Replaying the same signature on another connection, or again on a fresh attempt, fails.
@@ -97,7 +97,7 @@ describe('registration and login', () => {
   it('refuses a login signature made under another label', async () => {
     const keys = aliceKeys;
     const s = await open();
-    const { challenge } = (await call(s, 'challenge', {})) as { challenge: string };
+    const { challenge } = (await call(s, 'challenge', {})) as RawAck & { challenge: string };
     const wrongLabel = utf8Encode([LOGIN_LABEL.replace('login', 'other'), challenge, 'alice'].join('\n'));
     const signature = base64urlEncode(ed25519Sign(wrongLabel, base64urlDecode(keys.signing.d)));
     expect(await call(s, 'login', { username: 'alice', signature })).toMatchObject({ ok: false, error: { code: 'bad_signature' } });
