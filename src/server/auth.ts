@@ -16,8 +16,13 @@ export function newChallenge(): string {
   return base64urlEncode(randomBytes(CHALLENGE_BYTES));
 }
 
+/** False for any malformed input too (e.g. base64url with non-canonical trailing bits): never throws. */
 function verify(signature: string, message: Uint8Array, publicKeyX: string): boolean {
-  return ed25519Verify(base64urlDecode(signature), message, base64urlDecode(publicKeyX));
+  try {
+    return ed25519Verify(base64urlDecode(signature), message, base64urlDecode(publicKeyX));
+  } catch {
+    return false;
+  }
 }
 
 /** Registers the name, or logs in if the same keys already hold it. */
