@@ -7,8 +7,8 @@ export const ERROR_CODES = [
   'unknown_event', // no such event
   'not_authenticated', // event needs a logged-in connection
   'already_authenticated', // register/login on a connection that is already logged in
-  'invalid_username', // name does not match the documented pattern
-  'invalid_key', // a public key is malformed or of the wrong size
+  'invalid_username', // client-side: a local name does not match the documented pattern
+  'invalid_key', // client-side: a peer's published key or prekey is malformed or badly signed
   'username_taken', // name bound to other keys
   'unknown_user', // no such registered user
   'bad_signature', // challenge signature did not verify

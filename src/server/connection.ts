@@ -74,13 +74,17 @@ export function dispatch(
     else if (!body.ok) conn.socket.emit('protocol_error', { event: String(event).slice(0, 64), error: body.error });
   };
 
-  if (!conn.bucket.take()) return reply(errorAck('rate_limited', 'too many events; slow down'));
-  const run = handlers.get(event);
-  if (!run) return reply(errorAck('unknown_event', `no event named "${String(event).slice(0, 64)}"`));
-  if (conn.username === null && !UNAUTHENTICATED_EVENTS.has(event)) {
-    return reply(errorAck('not_authenticated', 'log in or register first'));
-  }
+  // The token is taken on arrival, but every answer, even a refusal, leaves through the connection's
+  // queue: replies come back in the order events were sent, and the authentication gate sees the
+  // outcome of a login sent just before.
+  const allowed = conn.bucket.take();
   conn.queue = conn.queue.then(async () => {
+    if (!allowed) return reply(errorAck('rate_limited', 'too many events; slow down'));
+    const run = handlers.get(event);
+    if (!run) return reply(errorAck('unknown_event', `no event named "${String(event).slice(0, 64)}"`));
+    if (conn.username === null && !UNAUTHENTICATED_EVENTS.has(event)) {
+      return reply(errorAck('not_authenticated', 'log in or register first'));
+    }
     try {
       reply({ ok: true, ...(await run(conn, payload)) });
     } catch (err) {
