@@ -27,9 +27,7 @@ export function registerServerCommand(program: Command): void {
       const logger = pino({ level: config.logLevel, base: { service: 'e2ee-chat' } });
       const store = new SqliteServerStore(config.dataDir);
       const server = createChatServer({ config, store, logger });
-      const address = await server.listen();
-      logger.info({ port: address.port, host: address.address, store: store.path }, `e2ee-chat server listening on port ${address.port}`);
-
+      // Handlers first, then the readiness line: a supervisor may signal as soon as it sees it.
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -50,5 +48,7 @@ export function registerServerCommand(program: Command): void {
       };
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
+      const address = await server.listen();
+      logger.info({ port: address.port, host: address.address, store: store.path }, `e2ee-chat server listening on port ${address.port}`);
     });
 }

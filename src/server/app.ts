@@ -52,8 +52,9 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
 
   async function handleHttp(req: HttpRequest, res: ServerResponse): Promise<void> {
     // Socket.IO answers its own path; anything else reaching here is ours.
-    if (req.url?.startsWith('/socket.io')) return;
-    if (req.method === 'GET' && (req.url === '/health' || req.url === '/health/')) {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path?.startsWith('/socket.io')) return;
+    if (req.method === 'GET' && (path === '/health' || path === '/health/')) {
       let storeOk = true;
       try {
         await store.ping();

@@ -1,6 +1,6 @@
 /** Node-only: files written whole or not at all, readable by their owner only (mode 0600). */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export const PRIVATE_FILE_MODE = 0o600;
@@ -36,5 +36,31 @@ export async function readJsonFile<T>(path: string): Promise<T | undefined> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
+  }
+}
+
+/**
+ * Like writeFileAtomic, but never replaces an existing file: returns false when `path` already exists.
+ * The content is complete before the name appears (write, fsync, then link), so a concurrent reader sees
+ * no file or the whole file, and of two concurrent writers exactly one wins.
+ */
+export async function writeFileExclusive(path: string, data: string): Promise<boolean> {
+  await ensurePrivateDir(dirname(path));
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(tmp, 'wx', PRIVATE_FILE_MODE);
+  try {
+    await handle.writeFile(data, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(tmp, path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    await unlink(tmp).catch(() => undefined);
   }
 }

@@ -14,7 +14,7 @@ import {
 import { WrongPassphraseError, openWithPassphrase, sealWithPassphrase, type SealedBox } from '../../crypto/passphrase-seal.js';
 import { ChatError } from '../../protocol/errors.js';
 import type { ClientIdentity } from '../chat-client.js';
-import { readJsonFile, writeFileAtomic } from './atomic-file.js';
+import { readJsonFile, writeFileExclusive } from './atomic-file.js';
 import type { UserFolder } from './user-folder.js';
 
 interface IdentityFileV1 {
@@ -50,19 +50,7 @@ export async function loadOrCreateIdentity(
   getPassphrase: (purpose: 'create' | 'unlock') => Promise<string>,
 ): Promise<LoadedIdentity> {
   const existing = await readPublicIdentity(folder);
-  if (existing) {
-    if (!existing.private.encrypted) return { identity: { username, keys: existing.private.keys }, created: false, encrypted: false };
-    const passphrase = await getPassphrase('unlock');
-    try {
-      const plain = await openWithPassphrase(existing.private.box, passphrase, sealContext(username));
-      return { identity: { username, keys: JSON.parse(utf8Decode(plain)) as UserKeyPairs }, created: false, encrypted: true };
-    } catch (err) {
-      if (err instanceof WrongPassphraseError) {
-        throw new ChatError('wrong_passphrase', `cannot unlock ${folder.identityFile}: wrong passphrase`, { cause: err });
-      }
-      throw err;
-    }
-  }
+  if (existing) return unlock(folder, username, existing, getPassphrase);
   const keys = await generateUserKeyPairs();
   const passphrase = await getPassphrase('create');
   const file: IdentityFileV1 = {
@@ -74,6 +62,29 @@ export async function loadOrCreateIdentity(
       ? { encrypted: true, box: await sealWithPassphrase(utf8Encode(JSON.stringify(keys)), passphrase, sealContext(username)) }
       : { encrypted: false, keys },
   };
-  await writeFileAtomic(folder.identityFile, JSON.stringify(file, null, 2));
+  // Two first runs at once (two terminals) must not each keep their own keys: one file wins, and the
+  // loser uses it.
+  if (!(await writeFileExclusive(folder.identityFile, JSON.stringify(file, null, 2)))) {
+    return unlock(folder, username, (await readPublicIdentity(folder))!, getPassphrase);
+  }
   return { identity: { username, keys }, created: true, encrypted: passphrase !== '' };
+}
+
+async function unlock(
+  folder: UserFolder,
+  username: string,
+  file: IdentityFileV1,
+  getPassphrase: (purpose: 'create' | 'unlock') => Promise<string>,
+): Promise<LoadedIdentity> {
+  if (!file.private.encrypted) return { identity: { username, keys: file.private.keys }, created: false, encrypted: false };
+  const passphrase = await getPassphrase('unlock');
+  try {
+    const plain = await openWithPassphrase(file.private.box, passphrase, sealContext(username));
+    return { identity: { username, keys: JSON.parse(utf8Decode(plain)) as UserKeyPairs }, created: false, encrypted: true };
+  } catch (err) {
+    if (err instanceof WrongPassphraseError) {
+      throw new ChatError('wrong_passphrase', `cannot unlock ${folder.identityFile}: wrong passphrase`, { cause: err });
+    }
+    throw err;
+  }
 }

@@ -1,0 +1,563 @@
+/**
+ * End-to-end: the built CLI (`node dist/cli/main.js`) as real processes — a server, receivers and
+ * senders — with fresh key homes, data folders and ports for every test. Build first (`npm test` does).
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ed25519PublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
+import { openWithPassphrase, type SealedBox } from '../../src/crypto/passphrase-seal.js';
+import { utf8Decode } from '../../src/crypto/bytes.js';
+import { Processes, REPO_ROOT, assertBuilt, freePort, visible, type Proc, type RunResult } from './processes.js';
+
+const procs = new Processes();
+
+beforeAll(() => assertBuilt());
+afterEach(() => procs.cleanup());
+afterAll(() => procs.removeDirs());
+
+/** One test's world: its own key home, server data folder, working directory and port. */
+interface World {
+  dir: string;
+  home: string;
+  data: string;
+  /** Working directory of every process (empty, so no stray `.env` is loaded). */
+  cwd: string;
+  port: number;
+  url: string;
+}
+
+async function newWorld(name: string): Promise<World> {
+  const dir = procs.tempDir(name);
+  const port = await freePort();
+  const cwd = join(dir, 'cwd');
+  mkdirSync(cwd);
+  return { dir, home: join(dir, 'home'), data: join(dir, 'data'), cwd, port, url: `http://127.0.0.1:${port}` };
+}
+
+const LISTENING = /e2ee-chat server listening on port (\d+)/;
+const FINGERPRINT = /\b(?:[0-9a-f]{4} ){15}[0-9a-f]{4}\b/;
+const FINGERPRINT_G = new RegExp(FINGERPRINT.source, 'g');
+
+async function startServer(w: World, options: { data?: string; label?: string } = {}): Promise<Proc> {
+  const server = procs.spawn(options.label ?? 'server', ['server'], {
+    cwd: w.cwd,
+    env: { PORT: String(w.port), HOST: '127.0.0.1', E2EE_CHAT_DATA: options.data ?? w.data },
+  });
+  const [, port] = await server.waitFor('stdout', LISTENING);
+  expect(Number(port)).toBe(w.port);
+  // One round trip: the server's event loop has turned since it printed the line (see the readiness test).
+  expect((await fetch(`${w.url}/health`)).status).toBe(200);
+  return server;
+}
+
+function clientEnv(w: World, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return { E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url, ...extra };
+}
+
+async function startReceiver(
+  w: World,
+  user: string,
+  extraEnv: Record<string, string | undefined> = {},
+  nodeArgs: readonly string[] = [],
+): Promise<Proc> {
+  const receiver = procs.spawn(`receive ${user}`, ['receive', '--user', user], { cwd: w.cwd, env: clientEnv(w, extraEnv), nodeArgs });
+  await receiver.waitFor('stderr', new RegExp(`^Listening as ${user} on ${w.url.replace(/\./g, '\\.')}\\.`, 'm'));
+  return receiver;
+}
+
+function send(w: World, from: string, to: string, message: string | undefined, extraEnv: Record<string, string | undefined> = {}, input?: string): Promise<RunResult> {
+  const args = ['send', '--user', from, '--to', to, ...(message === undefined ? [] : [message])];
+  return procs.run(`send ${from}->${to}`, args, { cwd: w.cwd, env: clientEnv(w, extraEnv), ...(input !== undefined && { input }) });
+}
+
+function cli(w: World, args: string[], extraEnv: Record<string, string | undefined> = {}): Promise<RunResult> {
+  return procs.run(args.join(' '), args, { cwd: w.cwd, env: clientEnv(w, extraEnv) });
+}
+
+/** Asserts a one-shot exited 0, showing its output when it did not. */
+function expectSuccess(r: RunResult): void {
+  expect(r.code, r.proc.describe()).toBe(0);
+}
+
+/** The pino lines of a server's stdout (every stdout line must be JSON). */
+function logLines(server: Proc): Array<Record<string, unknown>> {
+  return server.stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+function lines(text: string): string[] {
+  return text.split('\n').filter((l) => l !== '');
+}
+
+const mode = (path: string) => statSync(path).mode & 0o777;
+
+describe('e2ee-chat CLI, end to end', () => {
+  it('the seed flow: alice sends to bob, then bob sends to alice', async () => {
+    const w = await newWorld('seed');
+    await startServer(w);
+    const bob = procs.spawn('receive bob', ['receive', '--user', 'bob', '--server', w.url], { cwd: w.cwd, env: { E2EE_CHAT_HOME: w.home } });
+    await bob.waitFor('stderr', /^Listening as bob /m);
+    expect(bob.stderr).toContain(`Created keys for bob in ${join(w.home, 'bob')}`);
+
+    const sent = await procs.run('send alice->bob', ['send', '--user', 'alice', '--to', 'bob', 'hello thanh', '--server', w.url], {
+      cwd: w.cwd,
+      env: { E2EE_CHAT_HOME: w.home },
+    });
+    expectSuccess(sent);
+    expect(sent.stdout).toBe('');
+    expect(sent.stderr).toMatch(/^sent to bob \(delivered, id [A-Za-z0-9_-]+\)$/m);
+    await bob.waitFor('stdout', /^\[alice\] hello thanh$/m);
+    expect(bob.stdout).toBe('[alice] hello thanh\n');
+
+    // And back: alice listens, bob sends (bob's receiver keeps running: two connections for bob).
+    const alice = await startReceiver(w, 'alice');
+    expect(alice.stderr).not.toContain('Created keys'); // alice's keys were made by her send
+    const reply = await send(w, 'bob', 'alice', 'hi alice, bob here');
+    expectSuccess(reply);
+    await alice.waitFor('stdout', /^\[bob\] hi alice, bob here$/m);
+    expect(alice.stdout).toBe('[bob] hi alice, bob here\n');
+    expect(bob.stdout).toBe('[alice] hello thanh\n');
+
+    // Several words without quotes are joined with spaces.
+    expectSuccess(await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'two', 'words']));
+    await bob.waitFor('stdout', /^\[alice\] two words$/m);
+
+    // Ctrl-C / SIGTERM stops a receiver cleanly.
+    expect((await bob.stop('SIGTERM')).code).toBe(0);
+    expect((await alice.stop('SIGINT')).code).toBe(0);
+  });
+
+  it('send without a message argument sends each line of stdin, in order', async () => {
+    const w = await newWorld('stdin');
+    await startServer(w);
+    const bob = await startReceiver(w, 'bob');
+    const sent = await send(w, 'alice', 'bob', undefined, {}, 'first line\nsecond line\n\nthird line, with  spaces\n');
+    expectSuccess(sent);
+    expect(lines(sent.stderr).filter((l) => l.startsWith('sent to bob'))).toHaveLength(3);
+    await bob.waitFor('stdout', /third line/);
+    expect(bob.stdout).toBe('[alice] first line\n[alice] second line\n[alice] third line, with  spaces\n');
+
+    // A last line without a trailing newline is sent too; UTF-8 and CRLF line ends survive the trip.
+    expectSuccess(await send(w, 'alice', 'bob', undefined, {}, 'chào Thành 👋\r\nno newline at the end'));
+    await bob.waitFor('stdout', /^\[alice\] no newline at the end$/m);
+    expect(bob.stdout).toContain('\n[alice] chào Thành 👋\n[alice] no newline at the end\n');
+
+    // Many lines: none lost, none reordered.
+    const many = Array.from({ length: 60 }, (_, i) => `line ${i + 1}`);
+    const before = bob.stdout;
+    expectSuccess(await send(w, 'alice', 'bob', undefined, {}, many.join('\n') + '\n'));
+    await bob.waitFor('stdout', /^\[alice\] line 60$/m);
+    expect(bob.stdout.slice(before.length)).toBe(many.map((l) => `[alice] ${l}\n`).join(''));
+  });
+
+  it('--help works on the program and on every command', async () => {
+    const w = await newWorld('help');
+    const commands = ['server', 'receive', 'send', 'keys', 'trust', 'users'];
+    const results = await Promise.all([cli(w, ['--help']), ...commands.map((c) => cli(w, [c, '--help']))]);
+    const [top, ...perCommand] = results;
+    expectSuccess(top!);
+    expect(top!.stdout).toMatch(/^Usage: e2ee-chat /m);
+    for (const c of commands) expect(top!.stdout).toMatch(new RegExp(`^\\s+${c}\\b`, 'm'));
+    perCommand.forEach((r, i) => {
+      expectSuccess(r);
+      expect(r.stdout).toMatch(new RegExp(`^Usage: e2ee-chat ${commands[i]!} `, 'm'));
+    });
+    // Help must not create anything.
+    expect(existsSync(w.home)).toBe(false);
+
+    const version = await cli(w, ['--version']);
+    expectSuccess(version);
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version);
+
+    // A missing required option is an error (exit 1) with the help hint.
+    const missing = await cli(w, ['send', '--to', 'bob', 'hi']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/required option '-u, --user <name>' not specified/);
+  });
+
+  it('keys prints both fingerprints and the pinned peer; key files are 0600 in a 0700 folder', async () => {
+    const w = await newWorld('keys');
+    await startServer(w);
+    const bob = await startReceiver(w, 'bob');
+    const sent = await send(w, 'alice', 'bob', 'hello');
+    expectSuccess(sent);
+    expect(sent.stderr).toMatch(/WARNING: alice's private keys are stored WITHOUT a passphrase/);
+    await bob.waitFor('stdout', /^\[alice\] hello$/m);
+
+    const aliceKeys = await cli(w, ['keys', '--user', 'alice']);
+    expectSuccess(aliceKeys);
+    const out = lines(aliceKeys.stdout);
+    expect(out[0]).toBe('alice (private keys NOT passphrase-protected)');
+    expect(out[1]).toMatch(new RegExp(`^  signing    \\(Ed25519\\)       ${FINGERPRINT.source}$`));
+    expect(out[2]).toMatch(new RegExp(`^  encryption \\(RSA-2048 OAEP\\) ${FINGERPRINT.source}$`));
+    expect(out[3]).toBe('Pinned peers:');
+    expect(out[4]).toMatch(/^bob, pinned \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(out).toHaveLength(7);
+    const aliceFps = aliceKeys.stdout.match(FINGERPRINT_G) ?? [];
+    expect(aliceFps).toHaveLength(4);
+    expect(new Set(aliceFps).size).toBe(4);
+
+    // What alice pinned for bob is what bob has.
+    const bobKeys = await cli(w, ['keys', '--user', 'bob']);
+    expectSuccess(bobKeys);
+    const bobFps = bobKeys.stdout.match(FINGERPRINT_G) ?? [];
+    // bob has pinned alice on receipt: his own two, then alice's two.
+    expect(bobFps).toHaveLength(4);
+    expect(aliceFps.slice(2)).toEqual(bobFps.slice(0, 2));
+    expect(bobFps.slice(2)).toEqual(aliceFps.slice(0, 2));
+
+    const aliceDir = join(w.home, 'alice');
+    expect(mode(aliceDir)).toBe(0o700);
+    const files = readdirSync(aliceDir).sort();
+    expect(files).toEqual(['identity.json', 'peers.json']); // no leftover temporary files
+    for (const f of files) expect(mode(join(aliceDir, f)), f).toBe(0o600);
+    const bobDir = join(w.home, 'bob');
+    expect(mode(bobDir)).toBe(0o700);
+    expect(readdirSync(bobDir).sort()).toEqual(['identity.json', 'peers.json', 'seen.json']);
+    for (const f of readdirSync(bobDir)) expect(mode(join(bobDir, f)), f).toBe(0o600);
+
+    // No keys yet: a clear error, not a crash.
+    const nobody = await cli(w, ['keys', '--user', 'carol']);
+    expect(nobody.code).toBe(1);
+    expect(nobody.stderr).toMatch(/^error \[unknown_user\]: no keys for carol/m);
+  });
+
+  it('a passphrase seals the private keys; the right one sends and receives, a wrong one fails', async () => {
+    const w = await newWorld('passphrase');
+    await startServer(w);
+    const alicePass = { E2EE_CHAT_PASSPHRASE: 'correct horse battery staple' };
+    const bobPass = { E2EE_CHAT_PASSPHRASE: 'bob’s own passphrase' };
+    const bob = await startReceiver(w, 'bob', bobPass);
+    expect(bob.stderr).not.toMatch(/WITHOUT a passphrase/);
+    const sent = await send(w, 'alice', 'bob', 'sealed hello', alicePass);
+    expectSuccess(sent);
+    expect(sent.stderr).not.toMatch(/WITHOUT a passphrase/);
+    await bob.waitFor('stdout', /^\[alice\] sealed hello$/m);
+
+    // Unlocking an existing sealed file works too (alice's second run, now receiving).
+    const alice = await startReceiver(w, 'alice', alicePass);
+    expectSuccess(await send(w, 'bob', 'alice', 'sealed reply', bobPass));
+    await alice.waitFor('stdout', /^\[bob\] sealed reply$/m);
+
+    const identityPath = join(w.home, 'alice', 'identity.json');
+    const text = readFileSync(identityPath, 'utf8');
+    const file = JSON.parse(text) as {
+      public: { signingKey: { x: string }; encryptionKey: { n: string } };
+      private: { encrypted: boolean; box: SealedBox };
+    };
+    expect(file.private.encrypted).toBe(true);
+    expect(text).toMatch(/"encrypted": true/);
+    // No private JWK member anywhere ("p" is also scrypt's parallelism parameter inside the box, so
+    // the public JWKs are checked member by member instead).
+    for (const member of ['d', 'q', 'dp', 'dq', 'qi']) expect(text).not.toContain(`"${member}":`);
+    expect(Object.keys(file.public.signingKey).sort()).toEqual(['crv', 'kty', 'x']);
+    expect(Object.keys(file.public.encryptionKey).sort()).toEqual(['e', 'kty', 'n']);
+    expect(Object.keys(file.private).sort()).toEqual(['box', 'encrypted']);
+    // Open the box as the CLI does and check that none of the secret values appear in the file.
+    const keys = JSON.parse(
+      utf8Decode(await openWithPassphrase(file.private.box, alicePass.E2EE_CHAT_PASSPHRASE, 'e2ee-chat/v1/identity/alice')),
+    ) as UserKeyPairs;
+    expect(ed25519PublicOf(keys.signing).x).toBe(file.public.signingKey.x);
+    expect(keys.encryption.n).toBe(file.public.encryptionKey.n);
+    for (const secret of [keys.signing.d, keys.encryption.d, keys.encryption.p, keys.encryption.q]) {
+      expect(secret.length).toBeGreaterThan(20);
+      expect(text).not.toContain(secret);
+    }
+
+    const keysOut = await cli(w, ['keys', '--user', 'alice']); // needs no passphrase: public halves only
+    expectSuccess(keysOut);
+    expect(lines(keysOut.stdout)[0]).toBe('alice (private keys passphrase-protected)');
+
+    const wrong = await send(w, 'alice', 'bob', 'should not go', { E2EE_CHAT_PASSPHRASE: 'wrong passphrase' });
+    expect(wrong.code, wrong.proc.describe()).toBe(1);
+    expect(wrong.stderr).toMatch(/^error \[wrong_passphrase\]: .*passphrase/m);
+    // Without a passphrase and without a terminal: a clear error rather than a hanging prompt.
+    const none = await send(w, 'alice', 'bob', 'should not go either');
+    expect(none.code, none.proc.describe()).toBe(1);
+    expect(none.stderr).toMatch(/^error \[wrong_passphrase\]: .*E2EE_CHAT_PASSPHRASE/m);
+    expect(bob.stdout).toBe('[alice] sealed hello\n');
+  });
+
+  it('loads .env from the working directory (environment variables win over it)', async () => {
+    const w = await newWorld('dotenv');
+    writeFileSync(
+      join(w.cwd, '.env'),
+      [
+        '# settings for this folder',
+        `PORT=${w.port}`,
+        'HOST=127.0.0.1',
+        'E2EE_CHAT_DATA=./data-from-env',
+        'E2EE_CHAT_HOME=./home-from-env',
+        `E2EE_CHAT_SERVER=${w.url}`,
+        '',
+      ].join('\n'),
+    );
+    // No PORT, HOST or E2EE_CHAT_DATA in the environment: they come from .env.
+    const server = procs.spawn('server (.env)', ['server'], { cwd: w.cwd, env: {} });
+    const [, port] = await server.waitFor('stdout', LISTENING);
+    expect(Number(port)).toBe(w.port);
+    const res = await fetch(`${w.url}/health`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    const health = (await res.json()) as { status: string };
+    expect(health.status).toBe('ok');
+    expect(existsSync(join(w.cwd, 'data-from-env', 'e2ee-chat.sqlite'))).toBe(true);
+
+    // Clients read .env too: the server URL and the key home.
+    const bob = procs.spawn('receive bob (.env)', ['receive', '--user', 'bob'], { cwd: w.cwd, env: {} });
+    await bob.waitFor('stderr', new RegExp(`^Listening as bob on ${w.url.replace(/\./g, '\\.')}\\.`, 'm'));
+    expect(existsSync(join(w.cwd, 'home-from-env', 'bob', 'identity.json'))).toBe(true);
+
+    // A variable set in the environment wins over the .env file.
+    const otherPort = await freePort();
+    const server2 = procs.spawn('server (env wins)', ['server'], {
+      cwd: w.cwd,
+      env: { PORT: String(otherPort), E2EE_CHAT_DATA: join(w.dir, 'data-env-wins') },
+    });
+    const [, port2] = await server2.waitFor('stdout', LISTENING);
+    expect(Number(port2)).toBe(otherPort);
+    expect(((await (await fetch(`http://127.0.0.1:${otherPort}/health`)).json()) as { status: string }).status).toBe('ok');
+  });
+
+  it("refuses to send to a peer whose keys changed until the user trusts them", async () => {
+    const w = await newWorld('keychange');
+    const server1 = await startServer(w);
+    let bob = await startReceiver(w, 'bob');
+    expectSuccess(await send(w, 'alice', 'bob', 'before'));
+    await bob.waitFor('stdout', /^\[alice\] before$/m);
+    expect((await bob.stop()).code).toBe(0);
+    expect((await server1.stop()).code).toBe(0);
+
+    // bob loses his keys and registers afresh on a server with a new data folder.
+    rmSync(join(w.home, 'bob'), { recursive: true, force: true });
+    await startServer(w, { data: join(w.dir, 'data-2'), label: 'server 2' });
+    bob = await startReceiver(w, 'bob');
+    expect(bob.stderr).toContain('Created keys for bob');
+
+    const refused = await send(w, 'alice', 'bob', 'after');
+    expect(refused.code, refused.proc.describe()).toBe(1);
+    expect(refused.stderr).toMatch(/^error \[peer_key_changed\]: WARNING: the keys of "bob" have changed/m);
+    expect(refused.stderr).toContain('e2ee-chat trust bob');
+
+    // Without --yes and without a terminal, trust does not accept.
+    const declined = await cli(w, ['trust', 'bob', '--user', 'alice']);
+    expect(declined.code, declined.proc.describe()).toBe(1);
+    expect(declined.stderr).toMatch(/^WARNING: bob's keys differ from the ones you pinned/m);
+    expect((await send(w, 'alice', 'bob', 'still refused')).code).toBe(1);
+
+    const trusted = await cli(w, ['trust', 'bob', '--user', 'alice', '--yes']);
+    expectSuccess(trusted);
+    expect(trusted.stderr).toMatch(/^WARNING: bob's keys differ from the ones you pinned/m);
+    expect(trusted.stderr).toMatch(new RegExp(`^  old signing    ${FINGERPRINT.source}$`, 'm'));
+    expect(trusted.stderr).toMatch(new RegExp(`^  new signing    ${FINGERPRINT.source}$`, 'm'));
+    expect(trusted.stdout).toBe("Now trusting bob's new keys.\n");
+
+    // The new pin is bob's new signing key.
+    const bobKeys = await cli(w, ['keys', '--user', 'bob']);
+    const newBobSigning = (bobKeys.stdout.match(FINGERPRINT_G) ?? [])[0];
+    expect(newBobSigning).toBeDefined();
+    expect(trusted.stderr).toContain(`  new signing    ${newBobSigning!}`);
+
+    const after = await send(w, 'alice', 'bob', 'after trust');
+    expectSuccess(after);
+    await bob.waitFor('stdout', /^\[alice\] after trust$/m);
+    expect(bob.stdout).toBe('[alice] after trust\n');
+
+    const again = await cli(w, ['trust', 'bob', '--user', 'alice', '--yes']);
+    expectSuccess(again);
+    expect(again.stdout).toBe("bob's keys have not changed; nothing to do.\n");
+  }, 60_000);
+
+  it("a running receiver rejects messages signed with a sender's changed keys until it trusts them", async () => {
+    const w = await newWorld('senderkeychange');
+    const server1 = await startServer(w);
+    const bob = await startReceiver(w, 'bob');
+    expectSuccess(await send(w, 'alice', 'bob', 'before'));
+    await bob.waitFor('stdout', /^\[alice\] before$/m);
+
+    // alice loses her keys; the server comes back on the same port with a fresh data folder, bob's
+    // receiver reconnects (registering again with his unchanged keys), and alice registers new keys.
+    expect((await server1.stop()).code).toBe(0);
+    await bob.waitFor('stderr', /connection lost/);
+    rmSync(join(w.home, 'alice'), { recursive: true, force: true });
+    await startServer(w, { data: join(w.dir, 'data-2'), label: 'server 2' });
+    await bob.waitFor('stderr', /^reconnected$/m, 20_000);
+
+    const after = await send(w, 'alice', 'bob', 'after');
+    expectSuccess(after); // the server delivered it; only bob can tell the keys changed
+    expect(after.stderr).toContain('Created keys for alice');
+    await bob.waitFor('stderr', /^! a message from alice was rejected: /m);
+    expect(bob.stderr).toMatch(/^! a message from alice was rejected: WARNING: the keys of "alice" have changed/m);
+    expect(bob.stdout).toBe('[alice] before\n');
+
+    // bob accepts alice's new keys from another process; the running receiver picks the new pin up.
+    const trusted = await cli(w, ['trust', 'alice', '--user', 'bob', '--yes']);
+    expectSuccess(trusted);
+    expectSuccess(await send(w, 'alice', 'bob', 'after trust'));
+    await bob.waitFor('stdout', /^\[alice\] after trust$/m);
+    expect(bob.stdout).toBe('[alice] before\n[alice] after trust\n');
+  }, 60_000);
+
+  it('reports bad settings and a busy port with exit code 1', async () => {
+    const w = await newWorld('config');
+    const badPort = await procs.run('server (bad PORT)', ['server'], { cwd: w.cwd, env: { PORT: 'eighty', E2EE_CHAT_DATA: w.data } });
+    expect(badPort.code, badPort.proc.describe()).toBe(1);
+    expect(badPort.stderr).toMatch(/^configuration error: PORT must be an integer between 0 and 65535, got "eighty"$/m);
+
+    await startServer(w);
+    const busy = await procs.run('server (busy port)', ['server'], {
+      cwd: w.cwd,
+      env: { PORT: String(w.port), HOST: '127.0.0.1', E2EE_CHAT_DATA: join(w.dir, 'data-busy') },
+    });
+    expect(busy.code, busy.proc.describe()).toBe(1);
+    expect(busy.stderr).toMatch(/EADDRINUSE/);
+
+    const badName = await cli(w, ['receive', '--user', 'Bob']);
+    expect(badName.code, badName.proc.describe()).toBe(1);
+    expect(badName.stderr).toMatch(/^error \[invalid_username\]: "Bob" is not a valid username/m);
+    const escape = await cli(w, ['keys', '--user', '../bob']);
+    expect(escape.code).toBe(1);
+    expect(escape.stderr).toMatch(/^error \[invalid_username\]/m);
+    expect(existsSync(w.home)).toBe(false);
+  });
+
+  it('SIGTERM shuts the server down gracefully: exit code 0 and a "shutting down" log line', async () => {
+    const w = await newWorld('sigterm');
+    const server = await startServer(w);
+    const bob = await startReceiver(w, 'bob'); // an open connection must not hold the shutdown up
+    const exit = await server.stop('SIGTERM');
+    expect(exit, server.describe()).toEqual({ code: 0, signal: null });
+    const logs = logLines(server);
+    const shutdown = logs.find((l) => l.msg === 'shutting down');
+    expect(shutdown, server.stdout).toMatchObject({ signal: 'SIGTERM', service: 'e2ee-chat' });
+    expect(logs.at(-1)?.msg).toBe('stopped');
+    await bob.waitFor('stderr', /connection lost \(.*\); reconnecting/);
+
+    // Ctrl-C (SIGINT) is graceful too, on the same data folder.
+    const again = await startServer(w, { label: 'server (SIGINT)' });
+    expect(await again.stop('SIGINT'), again.describe()).toEqual({ code: 0, signal: null });
+    expect(logLines(again).find((l) => l.msg === 'shutting down')).toMatchObject({ signal: 'SIGINT' });
+  });
+
+  // BUG (src/cli/server-command.ts, src/cli/receive-command.ts): the readiness line ("e2ee-chat server
+  // listening on port N", "Listening as bob ...") is written before the SIGINT/SIGTERM handlers are
+  // installed, so a supervisor that stops the process as soon as it reports ready can kill it outright
+  // (exit by signal, no "shutting down", no graceful close). Without the preload this happens in about
+  // 1 run in 10-20; the preload pauses the process right after the line so it happens every time.
+  describe('a stop signal sent as soon as the readiness line appears is handled gracefully', () => {
+    const preload = ['--require', join(REPO_ROOT, 'test/e2e/pause-after-line.cjs')];
+
+    it('server', async () => {
+      const w = await newWorld('ready-server');
+      const server = procs.spawn('server (paused after ready)', ['server'], {
+        cwd: w.cwd,
+        env: { PORT: String(w.port), HOST: '127.0.0.1', E2EE_CHAT_DATA: w.data, E2EE_TEST_PAUSE_AFTER: 'server listening on port' },
+        nodeArgs: preload,
+      });
+      await server.waitFor('stdout', LISTENING);
+      const exit = await server.stop('SIGTERM');
+      expect(exit, server.describe()).toEqual({ code: 0, signal: null });
+      expect(logLines(server).map((l) => l.msg)).toContain('shutting down');
+    });
+
+    it('receive', async () => {
+      const w = await newWorld('ready-receive');
+      await startServer(w);
+      const bob = await startReceiver(w, 'bob', { E2EE_TEST_PAUSE_AFTER: '^Listening as bob' }, preload);
+      const exit = await bob.stop('SIGTERM');
+      expect(exit, bob.describe()).toEqual({ code: 0, signal: null });
+    });
+  });
+
+  // BUG (src/cli/receive-command.ts): the body is printed raw after "[sender] ". Any sender (with this CLI,
+  // through a multi-line argument, or with any other client) can put a newline and a fake "[carol] ..."
+  // line into bob's output, or terminal escape sequences, defeating the sender authentication the
+  // protocol provides. Expected: one message = one line that cannot be mistaken for another sender's,
+  // with control characters escaped or removed.
+  it("a message body cannot forge another sender's line or inject terminal control sequences", async () => {
+    const w = await newWorld('spoof');
+    await startServer(w);
+    const bob = await startReceiver(w, 'bob');
+    const forged = 'see you at 5\n[carol] please send the wire transfer today\u001b[2J\u001b]0;owned\u0007\u009b31m';
+    expectSuccess(await send(w, 'alice', 'bob', forged));
+    expectSuccess(await send(w, 'alice', 'bob', 'end marker'));
+    await bob.waitFor('stdout', /^\[alice\] end marker$/m);
+    const out = lines(bob.stdout);
+    const shown = visible(bob.stdout); // failure messages must not clear the screen of whoever runs the tests
+    expect(out[0]?.startsWith('[alice] see you at 5'), shown).toBe(true);
+    expect(out.filter((l) => l.startsWith('[carol]')).length, `a forged "[carol]" line in bob's output:\n${shown}`).toBe(0);
+    expect(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(bob.stdout), `control characters in bob's output:\n${shown}`).toBe(false);
+    expect(out.at(-1)).toBe('[alice] end marker');
+  });
+
+  // BUG (src/client/node/identity-file.ts, loadOrCreateIdentity): creating keys is not exclusive. Two
+  // first runs for the same user (two terminals, or `receive` and `send` started together) each make
+  // keys and each write identity.json; the server registers one pair and the file may keep the other,
+  // after which every run for that user fails with bad_signature (locked out of the name). Expected:
+  // the second run adopts the keys the first one wrote (create with O_EXCL / link, then re-read).
+  it('two first runs for the same user at once end up with one identity that works', async () => {
+    const w = await newWorld('identityrace');
+    await startServer(w);
+    const first = procs.spawn('receive bob #1', ['receive', '--user', 'bob'], { cwd: w.cwd, env: clientEnv(w) });
+    const second = procs.spawn('receive bob #2', ['receive', '--user', 'bob'], { cwd: w.cwd, env: clientEnv(w) });
+    await Promise.all([first.waitFor('stderr', /^Listening as bob /m), second.waitFor('stderr', /^Listening as bob /m)]);
+    // And the keys on disk are the registered ones: a later run logs in.
+    const later = await cli(w, ['users', '--user', 'bob']);
+    expect(later.code, later.proc.describe()).toBe(0);
+    expect(later.stdout).toBe('bob\n');
+  });
+
+  it('registrations survive a server restart; a running receiver reconnects', async () => {
+    const w = await newWorld('restart');
+    const server1 = await startServer(w);
+    const bob = await startReceiver(w, 'bob');
+    expectSuccess(await send(w, 'alice', 'bob', 'first'));
+    await bob.waitFor('stdout', /^\[alice\] first$/m);
+    expect(logLines(server1).filter((l) => l.msg === 'registered').map((l) => l.user).sort()).toEqual(['alice', 'bob']);
+    expect((await server1.stop()).code).toBe(0);
+    await bob.waitFor('stderr', /connection lost/);
+
+    // Same data folder, same port.
+    const server2 = await startServer(w, { label: 'server (restarted)' });
+    await bob.waitFor('stderr', /^reconnected$/m, 20_000);
+    const second = await send(w, 'alice', 'bob', 'second');
+    expectSuccess(second);
+    expect(second.stderr).not.toMatch(/username_taken/);
+    expect(second.stderr).not.toMatch(/Created keys/);
+    await bob.waitFor('stdout', /^\[alice\] second$/m);
+    expect(bob.stdout).toBe('[alice] first\n[alice] second\n');
+    // Both logged in with their existing registration: nobody registered again.
+    const logs2 = logLines(server2);
+    expect(logs2.filter((l) => l.msg === 'registered')).toEqual([]);
+    expect(logs2.filter((l) => l.msg === 'authenticated').map((l) => l.user)).toEqual(expect.arrayContaining(['alice', 'bob']));
+
+    // A fresh receiver process for bob logs in too (two connections for bob now).
+    const bob2 = await startReceiver(w, 'bob');
+    expect(bob2.stderr).not.toMatch(/error/);
+  }, 60_000);
+
+  it('users lists who is online; sending to someone offline or unknown fails with exit code 1', async () => {
+    const w = await newWorld('users');
+    await startServer(w);
+    const bob = await startReceiver(w, 'bob');
+    const users = await cli(w, ['users', '--user', 'alice']);
+    expectSuccess(users);
+    expect(users.stdout).toBe('alice\nbob\n');
+
+    expect((await bob.stop()).code).toBe(0);
+    const offline = await send(w, 'alice', 'bob', 'are you there?');
+    expect(offline.code).toBe(1);
+    expect(offline.stderr).toMatch(/^error \[recipient_offline\]: "bob" is not connected$/m);
+
+    const unknown = await send(w, 'alice', 'carol', 'hello?');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/^error \[unknown_user\]: no user named "carol"$/m);
+
+    const unreachable = await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'x', '--server', `http://127.0.0.1:${await freePort()}`]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(/^error \[not_connected\]: cannot reach the server/m);
+  });
+});
