@@ -115,10 +115,13 @@ export async function openHybridEnvelope(input: OpenInput): Promise<MessagePaylo
       { keyManagementAlgorithms: [KEY_MANAGEMENT], contentEncryptionAlgorithms: [CONTENT_ENCRYPTION] },
     );
     if (protectedHeader?.cty !== HYBRID_JWE_CTY) throw new Error('unexpected JWE cty');
+    // No extensions: a `crit` header could change how the content is to be read.
+    if (protectedHeader.crit !== undefined) throw new Error('JWE crit header not supported');
     const verified = await compactVerify(utf8Decode(plaintext), await asPublicKey(input.senderVerificationKey, SIGNATURE_ALG), {
       algorithms: [SIGNATURE_ALG],
     });
     if (verified.protectedHeader.typ !== HYBRID_JWS_TYP) throw new Error('unexpected JWS typ');
+    if (verified.protectedHeader.crit !== undefined) throw new Error('JWS crit header not supported');
     const payload = messagePayloadSchema.parse(JSON.parse(utf8Decode(verified.payload)));
     if (payload.from !== input.from) throw new Error('signed sender differs from routed sender');
     if (payload.to !== input.me) throw new Error('message addressed to another user');

@@ -61,10 +61,12 @@ export const keysPayloadSchema = z.object({ username: usernameSchema });
  * Envelopes are opaque to the server: it checks the shape and size, never the content. The JWE is in
  * flattened JSON serialization (RFC 7516 §7.2.2) with exactly the members our clients produce.
  */
-export const hybridEnvelopeSchema = z.object({
+export const hybridEnvelopeSchema = z.strictObject({
   type: z.literal('hybrid'),
   v: z.literal(1),
-  jwe: z.object({
+  // Strict: a JWE `aad`, `header` or `unprotected` member would be dropped in transit and the recipient
+  // could never decrypt; refuse it at the sender instead.
+  jwe: z.strictObject({
     protected: base64url(2048),
     encrypted_key: base64url(1024),
     iv: base64url(64),

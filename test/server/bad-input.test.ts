@@ -1124,11 +1124,13 @@ describe('the envelope cap (maxEnvelopeBytes 4096)', () => {
     expect(got.at(-1)?.envelope).toStrictEqual(atCap);
   });
 
-  it('measures and forwards only the schema members: unknown members are dropped, not counted', async () => {
+  it('refuses an envelope or JWE with members outside the schema, and ignores a forged sender beside it', async () => {
     const before = got.length;
     const env = fakeEnvelope();
-    const padded = { ...env, comment: 'p'.repeat(10_000), jwe: { ...env.jwe, aad: 'A'.repeat(2000), header: { kid: 'x' } } };
-    const ok = await call(sender, 'send', { to: 'fay', envelope: padded, from: 'alice' });
+    for (const extra of [{ ...env, comment: 'p' }, { ...env, jwe: { ...env.jwe, aad: 'AAAA' } }, { ...env, jwe: { ...env.jwe, header: { kid: 'x' } } }]) {
+      expect(codeOf(await call(sender, 'send', { to: 'fay', envelope: extra }))).toBe('bad_request');
+    }
+    const ok = await call(sender, 'send', { to: 'fay', envelope: env, from: 'alice' });
     expect(ok).toMatchObject({ ok: true, status: 'delivered' });
     const m = await waitUntil(() => got[before], 3000, 'delivery');
     expect(m.envelope).toStrictEqual(env);
