@@ -20,8 +20,9 @@
 import { describe, expect, it } from 'vitest';
 import { constantTimeEqual, hexDecode, hexEncode, type Bytes } from '../../src/crypto/bytes.js';
 import { countByResult, loadWycheproof } from '../vectors/wycheproof.js';
+import { wycheproofFile } from '../vectors/wycheproof-dir.js';
 
-const VECTORS = new URL('../../../shared/vectors/wycheproof/aes_cbc_pkcs5_test.json', import.meta.url);
+const VECTORS = wycheproofFile('aes_cbc_pkcs5_test.json');
 const load = () => loadWycheproof(VECTORS, 'ind_cpa_test_schema_v1.json');
 
 const subtle = globalThis.crypto.subtle;

@@ -15,8 +15,9 @@
 import { describe, expect, it } from 'vitest';
 import { constantTimeEqual, hexDecode, hexEncode } from '../../src/crypto/bytes.js';
 import { countByResult, loadWycheproof } from '../vectors/wycheproof.js';
+import { wycheproofFile } from '../vectors/wycheproof-dir.js';
 
-const VECTORS = new URL('../../../shared/vectors/wycheproof/hmac_sha256_test.json', import.meta.url);
+const VECTORS = wycheproofFile('hmac_sha256_test.json');
 const load = () => loadWycheproof(VECTORS, 'mac_test_schema_v1.json');
 
 const subtle = globalThis.crypto.subtle;

@@ -14,8 +14,9 @@
 import { describe, expect, it } from 'vitest';
 import { constantTimeEqual, hexDecode, hexEncode } from '../../src/crypto/bytes.js';
 import { countByResult, loadWycheproof, type RsaesOaepDecryptGroup } from '../vectors/wycheproof.js';
+import { wycheproofFile } from '../vectors/wycheproof-dir.js';
 
-const VECTORS = new URL('../../../shared/vectors/wycheproof/rsa_oaep_2048_sha256_mgf1sha256_test.json', import.meta.url);
+const VECTORS = wycheproofFile('rsa_oaep_2048_sha256_mgf1sha256_test.json');
 const load = () => loadWycheproof(VECTORS, 'rsaes_oaep_decrypt_schema_v1.json');
 
 const RSA_OAEP_256 = { name: 'RSA-OAEP', hash: 'SHA-256' } as const;

@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadWycheproof } from '../vectors/wycheproof.js';
+import { wycheproofFile } from '../vectors/wycheproof-dir.js';
 
 describe('Wycheproof loader', () => {
   it('fails with a clear message naming the expected folder when the vectors folder is missing', () => {
@@ -14,12 +15,12 @@ describe('Wycheproof loader', () => {
   });
 
   it('fails when the file is missing from an existing vectors folder', () => {
-    const missing = new URL('../../../shared/vectors/wycheproof/no_such_test.json', import.meta.url);
+    const missing = wycheproofFile('no_such_test.json');
     expect(() => loadWycheproof(missing, 'mac_test_schema_v1.json')).toThrow(/file is missing/);
   });
 
   it('fails when the file does not have the expected schema', () => {
-    const hmac = new URL('../../../shared/vectors/wycheproof/hmac_sha256_test.json', import.meta.url);
+    const hmac = wycheproofFile('hmac_sha256_test.json');
     expect(() => loadWycheproof(hmac, 'ind_cpa_test_schema_v1.json')).toThrow(/schema is mac_test_schema_v1.json, expected ind_cpa_test_schema_v1.json/);
     expect(loadWycheproof(hmac, 'mac_test_schema_v1.json').numberOfTests).toBe(174);
   });
