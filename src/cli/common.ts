@@ -1,7 +1,9 @@
 /** What the user-facing commands share: options, opening the user's keys and stores, connecting. */
 import type { Command } from 'commander';
 import { ChatClient } from '../client/chat-client.js';
-import { FilePeerKeyStore, FileSeenIdStore } from '../client/node/file-stores.js';
+import { FilePeerKeyStore } from '../client/node/file-stores.js';
+import { SqliteMessageStore } from '../client/node/sqlite-message-store.js';
+import { base64urlDecode } from '../crypto/bytes.js';
 import { loadOrCreateIdentity, type LoadedIdentity } from '../client/node/identity-file.js';
 import { defaultHome, userFolder, type UserFolder } from '../client/node/user-folder.js';
 import { ChatError } from '../protocol/errors.js';
@@ -63,19 +65,53 @@ export async function openIdentity(opts: UserOptions): Promise<LoadedIdentity & 
   return { ...loaded, folder };
 }
 
-export async function connectClient(opts: UserOptions): Promise<{ client: ChatClient; folder: UserFolder; peers: FilePeerKeyStore }> {
+export interface OpenedClient {
+  client: ChatClient;
+  folder: UserFolder;
+  peers: FilePeerKeyStore;
+  messages: SqliteMessageStore;
+  /** Closes the client (sending pending acks) and the local store. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the user's keys and local stores and connects. With `allowOffline`, an unreachable server is not
+ * an error: the client starts disconnected and keeps trying in the background.
+ */
+export async function connectClient(opts: UserOptions, options: { allowOffline?: boolean } = {}): Promise<OpenedClient> {
   const { identity, folder } = await openIdentity(opts);
   const peers = new FilePeerKeyStore(folder.peersFile);
-  const client = await ChatClient.connect({
+  const messages = await SqliteMessageStore.open(folder.stateFile, base64urlDecode(identity.keys.signing.d), identity.username);
+  const clientOptions = {
     url: serverUrl(opts),
     identity,
     peers,
-    seen: await FileSeenIdStore.open(folder.seenFile),
-  });
-  if (process.env.E2EE_CHAT_DEBUG) {
-    client.on('debug', (d) => process.stderr.write(`debug: ${d.message}: ${String((d.cause as Error)?.message ?? d.cause)}\n`));
+    messages,
+    ...(process.env.E2EE_CHAT_ACK_DELAY_MS && { ackDelayMs: Number(process.env.E2EE_CHAT_ACK_DELAY_MS) }),
+  };
+  let client: ChatClient;
+  try {
+    client = await ChatClient.connect(clientOptions);
+  } catch (err) {
+    if (!(options.allowOffline && err instanceof ChatError && err.code === 'not_connected')) {
+      messages.close();
+      throw err;
+    }
+    client = ChatClient.offline(clientOptions);
   }
-  return { client, folder, peers };
+  if (process.env.E2EE_CHAT_DEBUG) {
+    client.on('debug', (d) => process.stderr.write(`debug: ${d.message}: ${String((d.cause as Error)?.message ?? d.cause ?? '')}\n`));
+  }
+  return {
+    client,
+    folder,
+    peers,
+    messages,
+    close: async () => {
+      await client.close();
+      messages.close();
+    },
+  };
 }
 
 export async function confirm(question: string): Promise<boolean> {

@@ -13,7 +13,8 @@ export function registerTrustCommand(program: Command): void {
       .argument('<peer>', 'the peer whose keys to accept')
       .option('-y, --yes', 'accept without asking (for scripts); only after comparing fingerprints'),
   ).action(async (peer: string, opts: UserOptions & { yes?: boolean }) => {
-    const { client, peers } = await connectClient(opts);
+    const opened = await connectClient(opts);
+    const { client, peers } = opened;
     try {
       const pinned = await peers.get(peer);
       const current = await toPinned(await client.fetchKeys(peer), Date.now());
@@ -38,7 +39,7 @@ export function registerTrustCommand(program: Command): void {
       await client.trustPeer(peer);
       process.stdout.write(`Now trusting ${peer}'s new keys.\n`);
     } finally {
-      await client.close();
+      await opened.close();
     }
   });
 }

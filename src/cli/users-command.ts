@@ -4,11 +4,12 @@ import { addUserOptions, connectClient, type UserOptions } from './common.js';
 
 export function registerUsersCommand(program: Command): void {
   addUserOptions(program.command('users').description('list the users who are online now')).action(async (opts: UserOptions) => {
-    const { client } = await connectClient(opts);
+    const opened = await connectClient(opts);
+    const { client } = opened;
     try {
       process.stdout.write((await client.onlineUsers()).join('\n') + '\n');
     } finally {
-      await client.close();
+      await opened.close();
     }
   });
 }

@@ -1,32 +1,22 @@
 /**
- * The client library: connect, register or log in, pin peers' keys, send and receive hybrid envelopes.
- * The CLI commands are thin shells over this class. Runtime-neutral: socket.io-client, jose and
- * WebCrypto only, stores injected.
+ * The client library: connect, register or log in, pin peers' keys, send through a persisted outbox,
+ * receive with exactly-once display, acknowledge, and learn of deliveries. The CLI commands are thin
+ * shells over this class. Runtime-neutral: socket.io-client, jose and WebCrypto only, stores injected.
  */
-import { io, type Socket } from 'socket.io-client';
-import { base64urlDecode, base64urlEncode } from '../crypto/bytes.js';
-import { ed25519Sign } from '../crypto/ed25519.js';
-import { ed25519PublicOf, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../crypto/keys.js';
-import { importEncryptionKey, importSigningKey, openHybridEnvelope, sealHybridEnvelope } from '../e2ee/hybrid-envelope.js';
-import { loginMessage, registerMessage } from '../protocol/auth-message.js';
-import { ChatError, DecryptionFailedError, type ErrorCode } from '../protocol/errors.js';
-import type {
-  Ack,
-  ChallengeResult,
-  IncomingMessage,
-  PresenceEvent,
-  SendResult,
-  ServerToClientEvents,
-  SessionResult,
-  UserKeys,
-  UsersResult,
-} from '../protocol/events.js';
-import { DEFAULT_ACK_TIMEOUT_MS } from '../protocol/limits.js';
+import type { UserKeyPairs } from '../crypto/keys.js';
+import { importEncryptionKey, importSigningKey, newMessageId, openHybridEnvelope, sealHybridEnvelope } from '../e2ee/hybrid-envelope.js';
+import { ChatError, DecryptionFailedError } from '../protocol/errors.js';
+import type { IncomingMessage, PresenceEvent, ReceiptEvent, UserKeys, UsersResult } from '../protocol/events.js';
 import type { HybridEnvelope } from '../protocol/schemas.js';
+import { AckBatcher } from './ack-batcher.js';
 import { TypedEmitter } from './emitter.js';
 import { MessageQueue } from './message-queue.js';
+import { OutboxSender, type SentMessage } from './outbox-sender.js';
 import { PeerKeyChangedError, checkAgainstPin, samePeerKeys, toPinned } from './peer-keys.js';
-import type { PeerKeyStore, PinnedPeer, SeenIdStore } from './stores.js';
+import { ServerConnection, type ConnectionOptions } from './server-connection.js';
+import type { MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
+
+export type { SentMessage } from './outbox-sender.js';
 
 export interface ClientIdentity {
   username: string;
@@ -42,7 +32,7 @@ export interface ReceivedMessage {
   to: string;
   /** The sender's clock, as signed. */
   sentAt: number;
-  /** The server's clock at routing time. */
+  /** The server's clock when it accepted the message. */
   receivedAt: number;
   body: string;
 }
@@ -54,11 +44,18 @@ export interface RejectedMessage {
 }
 
 export interface ChatClientEvents {
+  /** A new message, already recorded in the message store: emitted once per message id, ever. */
   message: ReceivedMessage;
   /** An envelope that could not be opened (decryption_failed) or whose sender's keys changed. */
   rejected: RejectedMessage;
+  /** The server accepted an outgoing message (status sent/queued). */
+  sent: SentMessage;
+  /** A device of the recipient stored an outgoing message (delivery receipt). */
+  delivered: { id: string; to: string; deliveredAt: number };
+  /** The server refused an outgoing message for good (it is marked failed in the history). */
+  failed: { id: string; to: string; error: ChatError };
   presence: PresenceEvent;
-  /** The connection dropped (the underlying socket reconnects by itself and logs in again). */
+  /** The connection dropped; it reconnects by itself, with backoff, and logs in again. */
   disconnected: { reason: string };
   /** Logged in again after a reconnect. */
   reconnected: { username: string };
@@ -70,28 +67,24 @@ export interface ChatClientOptions {
   url: string;
   identity: ClientIdentity;
   peers: PeerKeyStore;
-  seen: SeenIdStore;
+  messages: MessageStore;
   ackTimeoutMs?: number;
+  /** How long received ids wait to be acknowledged in one batch. */
+  ackDelayMs?: number;
+  reconnect?: ConnectionOptions['reconnect'];
   /** Passed to socket.io-client (e.g. transports). */
-  socketOptions?: Parameters<typeof io>[1];
+  socketOptions?: ConnectionOptions['socketOptions'];
 }
 
-export interface SentMessage {
-  id: string;
-  serverId: string;
-  sentAt: number;
-  status: SendResult['status'];
-}
-
-function fail(error: { code: ErrorCode; message: string }): never {
-  throw new ChatError(error.code, error.message);
-}
+/** Acks wait this long to be batched: short enough that redelivery after a crash stays small. */
+export const DEFAULT_ACK_DELAY_MS = 20;
 
 export class ChatClient extends TypedEmitter<ChatClientEvents> {
   readonly username: string;
-  private readonly socket: Socket<ServerToClientEvents>;
   private readonly options: ChatClientOptions;
-  private readonly ackTimeoutMs: number;
+  private readonly connection: ServerConnection;
+  private readonly outbox: OutboxSender;
+  private readonly acks: AckBatcher;
   private readonly inbox = new MessageQueue<ReceivedMessage>();
   /** Peers whose directory keys were checked against the pin on this connection. */
   private readonly checkedPeers = new Map<string, PinnedPeer>();
@@ -103,90 +96,54 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     super();
     this.options = options;
     this.username = options.identity.username;
-    this.ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
-    this.socket = io(options.url, { autoConnect: false, reconnection: true, ...options.socketOptions });
-    this.socket.on('message', (m) => {
-      // Opened one at a time so messages are shown in the order the server routed them.
+    this.connection = new ServerConnection(options, {
+      onAuthenticated: (first) => {
+        if (!first) this.emit('reconnected', { username: this.username });
+        this.outbox.flush();
+      },
+      onDisconnected: (reason) => {
+        this.checkedPeers.clear();
+        this.acks.discard();
+        this.emit('disconnected', { reason });
+      },
+      onDebug: (message, cause) => this.emit('debug', { message, cause }),
+    });
+    this.outbox = new OutboxSender(options.messages, this.connection, {
+      sent: (m) => this.emit('sent', m),
+      failed: (f) => this.emit('failed', f),
+      debug: (message, cause) => this.emit('debug', { message, cause }),
+    });
+    this.acks = new AckBatcher(async (batch) => void (await this.connection.call('ack', batch)), options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS);
+    const socket = this.connection.socket;
+    socket.on('message', (m) => {
+      // Opened one at a time so messages are recorded in the order the server routed them.
       this.receiveChain = this.receiveChain.then(() => this.handleIncoming(m));
     });
-    this.socket.on('presence', (p) => this.emit('presence', p));
-    this.socket.on('disconnect', (reason) => {
-      this.checkedPeers.clear();
-      if (!this.closed) this.emit('disconnected', { reason });
+    socket.on('receipt', (r) => {
+      this.receiveChain = this.receiveChain.then(() => this.handleReceipt(r));
     });
+    socket.on('presence', (p) => this.emit('presence', p));
   }
 
   /** Connects, then logs in (or registers on first use). Resolves once authenticated. */
   static async connect(options: ChatClientOptions): Promise<ChatClient> {
     const client = new ChatClient(options);
-    await client.start();
+    await client.connection.open();
     return client;
   }
 
-  private async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => {
-        this.socket.off('connect', onConnect);
-        this.socket.disconnect();
-        reject(new ChatError('not_connected', `cannot reach the server at ${this.options.url}: ${err.message}`, { cause: err }));
-      };
-      const onConnect = () => {
-        this.socket.off('connect_error', onError);
-        resolve();
-      };
-      this.socket.once('connect', onConnect);
-      this.socket.once('connect_error', onError);
-      this.socket.connect();
-    });
-    await this.authenticate();
-    // Every later connect is a reconnect: prove identity again on the new connection.
-    this.socket.on('connect', () => {
-      this.authenticate().then(
-        () => this.emit('reconnected', { username: this.username }),
-        (cause) => this.emit('debug', { message: 'login after reconnect failed', cause }),
-      );
-    });
+  /**
+   * Starts without waiting for the server: sends wait in the outbox and go out once a connection logs
+   * in. For senders that must not fail while the server is down.
+   */
+  static offline(options: ChatClientOptions): ChatClient {
+    const client = new ChatClient(options);
+    client.connection.openInBackground();
+    return client;
   }
 
-  private async call<T extends object>(event: string, payload: object): Promise<{ ok: true } & T> {
-    if (!this.socket.connected) throw new ChatError('not_connected', 'not connected to the server');
-    let ack: Ack<T>;
-    try {
-      // Acks are checked against Ack<T> by shape below; the untyped socket view carries any event name.
-      ack = await (this.socket as unknown as Socket).timeout(this.ackTimeoutMs).emitWithAck(event, payload);
-    } catch (cause) {
-      throw new ChatError('timeout', `the server did not answer "${event}" within ${this.ackTimeoutMs} ms`, { cause });
-    }
-    if (!ack.ok) fail(ack.error);
-    return ack;
-  }
-
-  private async authenticate(): Promise<SessionResult> {
-    const { identity } = this.options;
-    const secret = base64urlDecode(identity.keys.signing.d);
-    const { challenge } = await this.call<ChallengeResult>('challenge', {});
-    const loginSig = ed25519Sign(loginMessage({ challenge, username: identity.username }), secret);
-    try {
-      return await this.call<SessionResult>('login', { username: identity.username, signature: base64urlEncode(loginSig) });
-    } catch (err) {
-      if (!(err instanceof ChatError) || err.code !== 'unknown_user') throw err;
-    }
-    // First use of this name: register our public keys, proving we hold the signing key.
-    const signingKey = ed25519PublicOf(identity.keys.signing);
-    const encryptionKey = rsaPublicOf(identity.keys.encryption);
-    const next = await this.call<ChallengeResult>('challenge', {});
-    const message = registerMessage({
-      challenge: next.challenge,
-      username: identity.username,
-      signingKeyThumbprint: await jwkThumbprint(signingKey),
-      encryptionKeyThumbprint: await jwkThumbprint(encryptionKey),
-    });
-    return this.call<SessionResult>('register', {
-      username: identity.username,
-      signingKey,
-      encryptionKey,
-      signature: base64urlEncode(ed25519Sign(message, secret)),
-    });
+  get connected(): boolean {
+    return this.connection.authenticated;
   }
 
   private ownKeys(): Promise<{ sign: CryptoKey; decrypt: CryptoKey }> {
@@ -199,7 +156,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
 
   /** The directory's current keys for a user, unchecked. */
   async fetchKeys(username: string): Promise<UserKeys> {
-    const { ok: _ok, ...keys } = await this.call<UserKeys>('keys', { username });
+    const { ok: _ok, ...keys } = await this.connection.call<UserKeys>('keys', { username });
     return keys;
   }
 
@@ -229,24 +186,45 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   }
 
   async onlineUsers(): Promise<string[]> {
-    return (await this.call<UsersResult>('users', {})).users;
+    return (await this.connection.call<UsersResult>('users', {})).users;
   }
 
+  /**
+   * Seals the message and puts it in the persisted outbox. While connected, resolves when the server has
+   * stored it (status `sent` or `queued`); while disconnected, resolves at once with status `outbox`
+   * (it goes out on reconnect, exactly once). Offline, only a peer whose keys are pinned can be written to.
+   */
   async send(to: string, body: string): Promise<SentMessage> {
-    const peer = await this.peerKeys(to);
+    const peer = this.connection.authenticated ? await this.peerKeys(to) : await this.pinnedPeer(to);
     const { sign } = await this.ownKeys();
-    const { envelope, payload } = await sealHybridEnvelope({
+    const id = newMessageId();
+    const sentAt = Date.now();
+    const { envelope } = await sealHybridEnvelope({
       from: this.username,
       to,
       body,
+      id,
+      sentAt,
       senderSigningKey: sign,
       recipientEncryptionKey: peer.encryptionKey,
     });
-    const result = await this.call<SendResult>('send', { to, envelope });
-    return { id: payload.id, serverId: result.id, sentAt: result.sentAt, status: result.status };
+    await this.options.messages.addOutgoing({ id, to, envelope, createdAt: sentAt }, { id, direction: 'out', peer: to, body, sentAt, status: 'outbox' });
+    if (!this.connection.authenticated) {
+      this.outbox.flush();
+      return { id, to, status: 'outbox' };
+    }
+    const accepted = this.outbox.waitFor(id);
+    this.outbox.flush();
+    return accepted;
   }
 
-  /** Messages as an async iterator; ends when the client is closed. */
+  private async pinnedPeer(username: string): Promise<PinnedPeer> {
+    const pinned = await this.options.peers.get(username);
+    if (!pinned) throw new ChatError('not_connected', `not connected, and no keys pinned for "${username}" yet`);
+    return pinned;
+  }
+
+  /** New messages as an async iterator; ends when the client is closed. */
   messages(): AsyncIterableIterator<ReceivedMessage> {
     return this.inbox.iterate();
   }
@@ -254,13 +232,42 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private async handleIncoming(m: IncomingMessage): Promise<void> {
     try {
       const message = await this.open(m);
-      this.emit('message', message);
-      this.inbox.push(message);
+      const outcome = await this.options.messages.recordIncoming({
+        id: message.id,
+        direction: 'in',
+        peer: message.from,
+        body: message.body,
+        sentAt: message.sentAt,
+        serverId: message.serverId,
+        serverTime: message.receivedAt,
+        status: 'received',
+      });
+      if (outcome === 'new') {
+        this.emit('message', message);
+        this.inbox.push(message);
+      } else {
+        // Same id again: a redelivery of the same server envelope is expected after a lost ack; the same
+        // signed message inside a different envelope is a replay.
+        const earlier = await this.options.messages.get(message.id, 'in');
+        if (earlier?.serverId !== m.id) throw new DecryptionFailedError({ cause: new Error(`replayed message id ${message.id}`) });
+        this.emit('debug', { message: `redelivery of ${m.id} ignored` });
+      }
     } catch (err) {
       const error = err instanceof ChatError ? err : new DecryptionFailedError({ cause: err });
       if (error.cause !== undefined) this.emit('debug', { message: `envelope ${m.id} from ${m.from} rejected`, cause: error.cause });
       this.emit('rejected', { serverId: m.id, from: m.from, error });
     }
+    // Stored or judged: either way this device is done with it.
+    this.acks.add('ids', m.id);
+  }
+
+  private async handleReceipt(r: ReceiptEvent): Promise<void> {
+    const record = await this.options.messages.get(r.clientId, 'out');
+    if (record && record.status !== 'delivered') {
+      await this.options.messages.markDelivered(r.clientId);
+      this.emit('delivered', { id: r.clientId, to: r.to, deliveredAt: r.deliveredAt });
+    }
+    this.acks.add('receipts', r.id);
   }
 
   private async open(m: IncomingMessage): Promise<ReceivedMessage> {
@@ -273,10 +280,6 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       if (pinned && current && !samePeerKeys(pinned, current)) throw new PeerKeyChangedError(pinned, current);
       throw err;
     });
-    if (await this.options.seen.has(payload.id)) {
-      throw new DecryptionFailedError({ cause: new Error(`replayed message id ${payload.id}`) });
-    }
-    await this.options.seen.add(payload.id);
     return { id: payload.id, serverId: m.id, from: payload.from, to: payload.to, sentAt: payload.sentAt, receivedAt: m.sentAt, body: payload.body };
   }
 
@@ -291,12 +294,13 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     });
   }
 
-  /** Waits for messages already received to be processed, then disconnects. */
+  /** Finishes what was received, sends the pending acknowledgements, then disconnects. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.receiveChain;
-    this.socket.disconnect();
+    if (this.connection.authenticated) await this.acks.flush();
+    this.connection.close();
     this.inbox.end();
   }
 }

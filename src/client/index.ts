@@ -1,8 +1,8 @@
 /** Public entry of the client library. */
 export { ChatClient } from './chat-client.js';
 export type { ChatClientEvents, ChatClientOptions, ClientIdentity, ReceivedMessage, RejectedMessage, SentMessage } from './chat-client.js';
-export type { PeerKeyStore, PinnedPeer, SeenIdStore } from './stores.js';
-export { MemoryPeerKeyStore, MemorySeenIdStore } from './memory-stores.js';
+export type { HistoryRecord, MessageStatus, MessageStore, OutboxEntry, PeerKeyStore, PinnedPeer } from './stores.js';
+export { MemoryMessageStore, MemoryPeerKeyStore } from './memory-stores.js';
 export { PeerKeyChangedError } from './peer-keys.js';
 export { formatFingerprint } from './fingerprint.js';
 export { generateUserKeyPairs } from '../crypto/keys.js';

@@ -12,8 +12,8 @@ export const ERROR_CODES = [
   'username_taken', // name bound to other keys
   'unknown_user', // no such registered user
   'bad_signature', // challenge signature did not verify
-  'recipient_offline', // recipient registered but has no connected socket
   'envelope_too_large', // envelope above the configured cap
+  'quota_exceeded', // the recipient's queue is full (count or bytes)
   'rate_limited', // connection sent events faster than allowed
   'internal', // server fault; nothing was changed
   // client-side only

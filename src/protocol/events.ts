@@ -17,7 +17,25 @@ export interface UserKeys {
 export interface ChallengeResult { challenge: string }
 export interface SessionResult { username: string; registered: boolean }
 export interface UsersResult { users: string[] }
-export interface SendResult { id: string; sentAt: number; status: 'delivered' }
+export interface SendResult {
+  id: string;
+  sentAt: number;
+  /** delivered: stored and pushed to a connected device; queued: stored for an offline recipient. */
+  status: 'delivered' | 'queued';
+  /** Present and true when this client message id had been accepted before: nothing new was stored. */
+  duplicate?: true;
+}
+export interface AckResult { acknowledged: number }
+
+/** Server → client: an envelope this user sent reached one of the recipient's devices. */
+export interface ReceiptEvent {
+  /** The server id of the envelope. */
+  id: string;
+  /** The sender's id of the message (the `id` given to `send`). */
+  clientId: string;
+  to: string;
+  deliveredAt: number;
+}
 
 /** Server → client: an envelope routed to this user. `from`, `id` and `sentAt` are stamped by the server. */
 export interface IncomingMessage {
@@ -39,7 +57,7 @@ export interface ProtocolErrorEvent {
 }
 
 /** Client → server event names. */
-export const CLIENT_EVENTS = ['challenge', 'register', 'login', 'keys', 'users', 'send'] as const;
+export const CLIENT_EVENTS = ['challenge', 'register', 'login', 'keys', 'users', 'send', 'ack'] as const;
 export type ClientEventName = (typeof CLIENT_EVENTS)[number];
 
 /** Events a connection may use before it has logged in. */
@@ -48,5 +66,6 @@ export const UNAUTHENTICATED_EVENTS: ReadonlySet<string> = new Set(['challenge',
 export interface ServerToClientEvents {
   message: (m: IncomingMessage) => void;
   presence: (p: PresenceEvent) => void;
+  receipt: (r: ReceiptEvent) => void;
   protocol_error: (e: ProtocolErrorEvent) => void;
 }

@@ -26,5 +26,25 @@ export const DEFAULT_ACK_TIMEOUT_MS = 10_000;
 /** Client-side: message ids are 128-bit random, base64url (22 characters). */
 export const MESSAGE_ID_BYTES = 16;
 
-/** Client-side: how many seen message ids to remember for replay detection. */
-export const SEEN_IDS_CAPACITY = 100_000;
+/** Server: envelopes unacknowledged on one connection before delivery pauses (flow control). */
+export const DELIVERY_WINDOW = 512;
+
+/** Server: envelopes read from the store per backlog query. */
+export const DELIVERY_BATCH = 256;
+
+/** Server: default per-recipient queue caps. 100,000 envelopes or 256 MiB, whichever comes first. */
+export const DEFAULT_QUEUE_MAX_COUNT = 100_000;
+export const DEFAULT_QUEUE_MAX_BYTES = 256 * 1024 * 1024;
+
+/** Server: queued envelopes, idempotency records and receipts expire after 30 days by default. */
+export const DEFAULT_QUEUE_TTL_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** Server: how often expired envelopes are swept. */
+export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
+
+/** Most ids one `ack` event may carry: bounds the work of one event. */
+export const MAX_ACK_IDS = 1000;
+
+/** Client message ids (idempotency keys): 16 to 64 base64url characters. */
+export const CLIENT_ID_MIN_LENGTH = 16;
+export const CLIENT_ID_MAX_LENGTH = 64;

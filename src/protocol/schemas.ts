@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { BASE64URL_PATTERN, base64urlDecode } from '../crypto/bytes.js';
-import { USERNAME_MAX_LENGTH, USERNAME_PATTERN } from './limits.js';
+import { CLIENT_ID_MAX_LENGTH, CLIENT_ID_MIN_LENGTH, MAX_ACK_IDS, USERNAME_MAX_LENGTH, USERNAME_PATTERN } from './limits.js';
 
 export const base64url = (maxLength: number) => z.string().max(maxLength).regex(BASE64URL_PATTERN, 'expected base64url');
 
@@ -77,10 +77,26 @@ export const hybridEnvelopeSchema = z.strictObject({
 
 export const envelopeSchema = z.discriminatedUnion('type', [hybridEnvelopeSchema]);
 
+/** The sender's id for a message: its idempotency key (a resend with the same id is stored once). */
+export const clientMessageIdSchema = base64url(CLIENT_ID_MAX_LENGTH).min(CLIENT_ID_MIN_LENGTH);
+
 export const sendPayloadSchema = z.object({
   to: usernameSchema,
+  id: clientMessageIdSchema.optional(),
   envelope: envelopeSchema,
 });
+
+/** Server ids are 16 random bytes, base64url. */
+const serverIdSchema = z.string().length(22).regex(BASE64URL_PATTERN);
+
+export const ackPayloadSchema = z
+  .object({
+    /** Envelopes this device has stored (server ids). */
+    ids: z.array(serverIdSchema).max(MAX_ACK_IDS).optional(),
+    /** Receipts this device has seen (server ids of the envelopes they are for). */
+    receipts: z.array(serverIdSchema).max(MAX_ACK_IDS).optional(),
+  })
+  .refine((p) => (p.ids?.length ?? 0) + (p.receipts?.length ?? 0) > 0, 'ack needs ids or receipts');
 
 export type Ed25519PublicJwkWire = z.infer<typeof ed25519PublicJwkSchema>;
 export type Rsa2048PublicJwkWire = z.infer<typeof rsa2048PublicJwkSchema>;
@@ -88,5 +104,6 @@ export type RegisterPayload = z.infer<typeof registerPayloadSchema>;
 export type LoginPayload = z.infer<typeof loginPayloadSchema>;
 export type KeysPayload = z.infer<typeof keysPayloadSchema>;
 export type SendPayload = z.infer<typeof sendPayloadSchema>;
+export type AckPayload = z.infer<typeof ackPayloadSchema>;
 export type Envelope = z.infer<typeof envelopeSchema>;
 export type HybridEnvelope = z.infer<typeof hybridEnvelopeSchema>;

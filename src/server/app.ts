@@ -7,15 +7,22 @@ import { createServer, type IncomingMessage as HttpRequest, type Server as HttpS
 import type { AddressInfo } from 'node:net';
 import { Server as SocketIOServer } from 'socket.io';
 import type { Logger } from 'pino';
-import { base64urlEncode, randomBytes } from '../crypto/bytes.js';
 import { ChatError } from '../protocol/errors.js';
-import type { IncomingMessage, SendResult, SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
+import type { SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
 import { TRANSPORT_OVERHEAD_BYTES } from '../protocol/limits.js';
-import { emptyPayloadSchema, keysPayloadSchema, loginPayloadSchema, registerPayloadSchema, sendPayloadSchema } from '../protocol/schemas.js';
+import {
+  ackPayloadSchema,
+  emptyPayloadSchema,
+  keysPayloadSchema,
+  loginPayloadSchema,
+  registerPayloadSchema,
+  sendPayloadSchema,
+} from '../protocol/schemas.js';
 import { authenticateLogin, authenticateRegistration, newChallenge } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { createConnection, dispatch, handler, type ConnectionState, type Handler } from './connection.js';
 import { Presence } from './presence.js';
+import { Relay } from './relay.js';
 import type { ServerStore } from './store/server-store.js';
 
 export const SERVER_VERSION = '0.1.0';
@@ -42,6 +49,11 @@ export interface ChatServerDeps {
 export function createChatServer({ config, store, logger, onClientEvent }: ChatServerDeps): ChatServer {
   const startedAt = Date.now();
   const presence = new Presence<ConnectionState>();
+  const relay = new Relay(config, store, presence, logger);
+  const sweeper = setInterval(() => {
+    relay.sweep().catch((err: unknown) => logger.error({ err }, 'sweep failed'));
+  }, config.sweepIntervalMs);
+  sweeper.unref();
 
   const http = createServer((req, res) => void handleHttp(req, res));
   const io = new SocketIOServer(http, {
@@ -84,6 +96,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     if (presence.add(username, conn)) {
       conn.socket.to(AUTHENTICATED_ROOM).emit('presence', { username, online: true });
     }
+    relay.attach(conn);
     logger.info({ user: username, sid: conn.socket.id }, 'authenticated');
   }
 
@@ -137,31 +150,8 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
       }),
     ],
     ['users', handler({ schema: emptyPayloadSchema, run: async (): Promise<UsersResult> => ({ users: presence.users() }) })],
-    [
-      'send',
-      handler({
-        schema: sendPayloadSchema,
-        run: async (conn, p): Promise<SendResult> => {
-          const size = JSON.stringify(p.envelope).length;
-          if (size > config.maxEnvelopeBytes) {
-            throw new ChatError('envelope_too_large', `envelope is ${size} bytes; the limit is ${config.maxEnvelopeBytes}`);
-          }
-          if (!presence.isOnline(p.to)) {
-            if (!(await store.getUser(p.to))) throw new ChatError('unknown_user', `no user named "${p.to}"`);
-            throw new ChatError('recipient_offline', `"${p.to}" is not connected`);
-          }
-          const message: IncomingMessage = {
-            id: base64urlEncode(randomBytes(16)),
-            from: conn.username!, // the authenticated identity, never anything in the payload
-            to: p.to,
-            sentAt: Date.now(),
-            envelope: p.envelope,
-          };
-          io.to(userRoom(p.to)).emit('message', message);
-          return { id: message.id, sentAt: message.sentAt, status: 'delivered' };
-        },
-      }),
-    ],
+    ['send', handler({ schema: sendPayloadSchema, run: (conn, p) => relay.send(conn, p) })],
+    ['ack', handler({ schema: ackPayloadSchema, run: (conn, p) => relay.ack(conn, p) })],
   ]);
 
   io.on('connection', (socket) => {
@@ -178,6 +168,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     });
     socket.on('disconnect', (reason) => {
       if (conn.authTimer) clearTimeout(conn.authTimer);
+      relay.detach(conn);
       if (conn.username !== null && presence.remove(conn.username, conn)) {
         io.to(AUTHENTICATED_ROOM).emit('presence', { username: conn.username, online: false });
       }
@@ -197,6 +188,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
         });
       }),
     close: async () => {
+      clearInterval(sweeper);
       // io.close() disconnects every socket and closes the HTTP server.
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await store.close();

@@ -1,6 +1,10 @@
 /** Server configuration from the environment (a `.env` file is loaded into it by the CLI first). */
 import {
   DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_QUEUE_MAX_BYTES,
+  DEFAULT_QUEUE_MAX_COUNT,
+  DEFAULT_QUEUE_TTL_MS,
+  DEFAULT_SWEEP_INTERVAL_MS,
   DEFAULT_MAX_ENVELOPE_BYTES,
   DEFAULT_RATE_LIMIT_BURST,
   DEFAULT_RATE_LIMIT_PER_SECOND,
@@ -14,6 +18,12 @@ export interface ServerConfig {
   authTimeoutMs: number;
   rateLimitPerSecond: number;
   rateLimitBurst: number;
+  /** Per-recipient caps on the store-and-forward queue. */
+  queueMaxCount: number;
+  queueMaxBytes: number;
+  /** How long an undelivered envelope (and its idempotency record and receipt) is kept. */
+  queueTtlMs: number;
+  sweepIntervalMs: number;
   logLevel: string;
 }
 
@@ -43,6 +53,10 @@ export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     authTimeoutMs: integer(env, 'E2EE_CHAT_AUTH_TIMEOUT_MS', DEFAULT_AUTH_TIMEOUT_MS, 100, 600_000),
     rateLimitPerSecond: integer(env, 'E2EE_CHAT_RATE_LIMIT', DEFAULT_RATE_LIMIT_PER_SECOND, 1, 1_000_000),
     rateLimitBurst: integer(env, 'E2EE_CHAT_RATE_BURST', DEFAULT_RATE_LIMIT_BURST, 1, 1_000_000),
+    queueMaxCount: integer(env, 'E2EE_CHAT_QUEUE_MAX_COUNT', DEFAULT_QUEUE_MAX_COUNT, 1, 100_000_000),
+    queueMaxBytes: integer(env, 'E2EE_CHAT_QUEUE_MAX_BYTES', DEFAULT_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
+    queueTtlMs: integer(env, 'E2EE_CHAT_QUEUE_TTL_DAYS', DEFAULT_QUEUE_TTL_MS / 86_400_000, 1, 3650) * 86_400_000,
+    sweepIntervalMs: integer(env, 'E2EE_CHAT_SWEEP_INTERVAL_MS', DEFAULT_SWEEP_INTERVAL_MS, 100, 86_400_000),
     logLevel: env.LOG_LEVEL || 'info',
   };
 }

@@ -9,6 +9,7 @@ import { UNAUTHENTICATED_EVENTS, type Ack } from '../protocol/events.js';
 import type { Logger } from 'pino';
 import { TokenBucket } from './rate-limit.js';
 import { newChallenge } from './auth.js';
+import type { DeliveryPump } from './delivery.js';
 
 export interface ConnectionState {
   readonly socket: Socket;
@@ -18,6 +19,8 @@ export interface ConnectionState {
   authTimer: NodeJS.Timeout | null;
   /** Tail of this connection's event queue. */
   queue: Promise<void>;
+  /** Delivery to this connection, once it is logged in. */
+  pump: DeliveryPump | null;
 }
 
 export type Handler = (conn: ConnectionState, payload: unknown) => Promise<object>;
@@ -52,6 +55,7 @@ export function createConnection(socket: Socket, rate: number, burst: number): C
     bucket: new TokenBucket(rate, burst),
     authTimer: null,
     queue: Promise.resolve(),
+    pump: null,
   };
 }
 

@@ -108,7 +108,7 @@ describe('e2ee-chat CLI, end to end', () => {
     });
     expectSuccess(sent);
     expect(sent.stdout).toBe('');
-    expect(sent.stderr).toMatch(/^sent to bob \(delivered, id [A-Za-z0-9_-]+\)$/m);
+    expect(sent.stderr).toMatch(/^sent to bob, id [A-Za-z0-9_-]+$/m);
     await bob.waitFor('stdout', /^\[alice\] hello thanh$/m);
     expect(bob.stdout).toBe('[alice] hello thanh\n');
 
@@ -212,11 +212,12 @@ describe('e2ee-chat CLI, end to end', () => {
     const aliceDir = join(w.home, 'alice');
     expect(mode(aliceDir)).toBe(0o700);
     const files = readdirSync(aliceDir).sort();
-    expect(files).toEqual(['identity.json', 'peers.json']); // no leftover temporary files
+    expect(files.filter((f) => !f.startsWith('state.sqlite'))).toEqual(['identity.json', 'peers.json']); // no leftover temporary files
+    expect(files).toContain('state.sqlite');
     for (const f of files) expect(mode(join(aliceDir, f)), f).toBe(0o600);
     const bobDir = join(w.home, 'bob');
     expect(mode(bobDir)).toBe(0o700);
-    expect(readdirSync(bobDir).sort()).toEqual(['identity.json', 'peers.json', 'seen.json']);
+    expect(readdirSync(bobDir).filter((f) => !f.startsWith('state.sqlite')).sort()).toEqual(['identity.json', 'peers.json']);
     for (const f of readdirSync(bobDir)) expect(mode(join(bobDir, f)), f).toBe(0o600);
 
     // No keys yet: a clear error, not a crash.
@@ -539,7 +540,7 @@ describe('e2ee-chat CLI, end to end', () => {
     expect(bob2.stderr).not.toMatch(/error/);
   }, 60_000);
 
-  it('users lists who is online; sending to someone offline or unknown fails with exit code 1', async () => {
+  it('users lists who is online; a message to someone offline is queued; unknown users and unreachable servers fail', async () => {
     const w = await newWorld('users');
     await startServer(w);
     const bob = await startReceiver(w, 'bob');
@@ -549,8 +550,8 @@ describe('e2ee-chat CLI, end to end', () => {
 
     expect((await bob.stop()).code).toBe(0);
     const offline = await send(w, 'alice', 'bob', 'are you there?');
-    expect(offline.code).toBe(1);
-    expect(offline.stderr).toMatch(/^error \[recipient_offline\]: "bob" is not connected$/m);
+    expect(offline.code).toBe(0);
+    expect(offline.stderr).toMatch(/^queued for bob \(offline; delivered when they connect\), id [A-Za-z0-9_-]+$/m);
 
     const unknown = await send(w, 'alice', 'carol', 'hello?');
     expect(unknown.code).toBe(1);
@@ -558,6 +559,7 @@ describe('e2ee-chat CLI, end to end', () => {
 
     const unreachable = await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'x', '--server', `http://127.0.0.1:${await freePort()}`]);
     expect(unreachable.code).toBe(1);
-    expect(unreachable.stderr).toMatch(/^error \[not_connected\]: cannot reach the server/m);
+    expect(unreachable.stderr).toMatch(/^kept in the outbox for bob \(server unreachable; it goes out on the next run\)/m);
+    expect(unreachable.stderr).toMatch(/^error \[not_connected\]: 1 message\(s\) kept in the outbox/m);
   });
 });

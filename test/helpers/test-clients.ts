@@ -1,7 +1,7 @@
 /** Real ChatClients with in-memory stores, and raw socket.io connections for protocol-level tests. */
 import { io, type Socket } from 'socket.io-client';
 import { ChatClient, type ClientIdentity, type ReceivedMessage, type RejectedMessage } from '../../src/client/chat-client.js';
-import { MemoryPeerKeyStore, MemorySeenIdStore } from '../../src/client/memory-stores.js';
+import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-stores.js';
 import { base64urlDecode, base64urlEncode } from '../../src/crypto/bytes.js';
 import { ed25519Sign } from '../../src/crypto/ed25519.js';
 import { ed25519PublicOf, generateUserKeyPairs, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
@@ -24,7 +24,7 @@ export interface TestClient {
   client: ChatClient;
   identity: ClientIdentity;
   peers: MemoryPeerKeyStore;
-  seen: MemorySeenIdStore;
+  messages: MemoryMessageStore;
   received: ReceivedMessage[];
   rejected: RejectedMessage[];
   /** Resolves once `n` messages in total have been received. */
@@ -45,12 +45,20 @@ async function waitUntil<T>(check: () => T | undefined, timeoutMs: number, what:
 export async function connectTestClient(
   url: string,
   username: string,
-  opts: { keys?: UserKeyPairs; peers?: MemoryPeerKeyStore; seen?: MemorySeenIdStore } = {},
+  opts: { keys?: UserKeyPairs; peers?: MemoryPeerKeyStore; messages?: MemoryMessageStore; ackDelayMs?: number } = {},
 ): Promise<TestClient> {
   const identity: ClientIdentity = { username, keys: opts.keys ?? (await keysFor()) };
   const peers = opts.peers ?? new MemoryPeerKeyStore();
-  const seen = opts.seen ?? new MemorySeenIdStore();
-  const client = await ChatClient.connect({ url, identity, peers, seen, socketOptions: { transports: ['websocket'] } });
+  const messages = opts.messages ?? new MemoryMessageStore();
+  const client = await ChatClient.connect({
+    url,
+    identity,
+    peers,
+    messages,
+    socketOptions: { transports: ['websocket'] },
+    reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
+    ...(opts.ackDelayMs !== undefined && { ackDelayMs: opts.ackDelayMs }),
+  });
   const received: ReceivedMessage[] = [];
   const rejected: RejectedMessage[] = [];
   client.on('message', (m) => received.push(m));
@@ -59,7 +67,7 @@ export async function connectTestClient(
     client,
     identity,
     peers,
-    seen,
+    messages,
     received,
     rejected,
     waitFor: (n, timeoutMs = 5000) => waitUntil(() => (received.length >= n ? received : undefined), timeoutMs, `${n} messages`),

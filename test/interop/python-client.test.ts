@@ -231,9 +231,14 @@ describe('python client written from docs/PROTOCOL.md', () => {
     expectOk(r);
     expect(jsonLines(r.stdout)[0]).toMatchObject({ from: 'carol', body: 'python to python' });
 
+    // frank is gone: the server queues, and frank gets it on his next run (then acknowledges it).
     const offline = await runPython(py('carol', 'carol.json', 'send', '--to', 'frank', 'nobody home'));
-    expect(offline.code).toBe(1);
-    expect(offline.stderr).toMatch(/error: recipient_offline/);
+    expectOk(offline);
+    expect(jsonLines(offline.stdout)[0]).toMatchObject({ status: 'queued' });
+    const later = await runPython(py('frank', 'frank.json', 'receive', '--count', '1', '--timeout', '20'));
+    expectOk(later);
+    expect(jsonLines(later.stdout)[0]).toMatchObject({ from: 'carol', body: 'nobody home' });
+    expect((await server.store.queueUsage('frank')).count).toBe(0);
     const unknown = await runPython(py('carol', 'carol.json', 'send', '--to', 'nobody', 'x'));
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/error: unknown_user/);

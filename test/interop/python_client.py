@@ -440,7 +440,8 @@ def cmd_send(args, state):
     try:
         enc_pub = recipient_key(conn, args.to)
         envelope, payload = make_envelope(state, args.to, enc_pub, args.text, args.impl)
-        res = conn.call("send", {"to": args.to, "envelope": envelope})
+        # The payload id doubles as the idempotency key: a resend after a lost ack is stored once.
+        res = conn.call("send", {"to": args.to, "id": payload["id"], "envelope": envelope})
         emit({"id": res.get("id"), "sentAt": res.get("sentAt"), "status": res.get("status"),
               "payloadId": payload["id"], "registered": auth.get("registered")})
     finally:
@@ -494,7 +495,12 @@ def cmd_receive(args, state):
             if msg is None:
                 raise ClientError("not_connected", "disconnected by the server")
             try:
-                payload = open_message(conn, msg)
+                try:
+                    payload = open_message(conn, msg)
+                finally:
+                    # Stored (seen ids saved) or judged: acknowledge so the server deletes its copy.
+                    if isinstance(msg, dict) and isinstance(msg.get("id"), str):
+                        conn.call("ack", {"ids": [msg["id"]]})
             except Rejected as exc:
                 if args.debug:
                     log("debug:", exc)

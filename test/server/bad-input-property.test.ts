@@ -14,7 +14,7 @@ import { base64urlEncode, randomBytes } from '../../src/crypto/bytes.js';
 import { ed25519PublicOf, rsaPublicOf } from '../../src/crypto/keys.js';
 import { ERROR_CODES } from '../../src/protocol/errors.js';
 import { CLIENT_EVENTS, UNAUTHENTICATED_EVENTS, type ClientEventName, type ProtocolErrorEvent } from '../../src/protocol/events.js';
-import { emptyPayloadSchema, keysPayloadSchema, loginPayloadSchema, registerPayloadSchema, sendPayloadSchema } from '../../src/protocol/schemas.js';
+import { ackPayloadSchema, emptyPayloadSchema, keysPayloadSchema, loginPayloadSchema, registerPayloadSchema, sendPayloadSchema } from '../../src/protocol/schemas.js';
 import { call, connectTestClient, keysFor, rawSocket, registerRaw, waitUntil, type RawAck, type TestClient } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 
@@ -31,6 +31,7 @@ const SCHEMAS: Record<ClientEventName, z.ZodType> = {
   keys: keysPayloadSchema,
   users: emptyPayloadSchema,
   send: sendPayloadSchema,
+  ack: ackPayloadSchema,
 };
 
 /** Event names socket.io itself reserves: the client library refuses to emit them. */
@@ -64,7 +65,9 @@ function expectedAnswer(event: string, wire: unknown, authed: boolean): Expected
     case 'keys':
       return { ok: true, codes: ['unknown_user'] };
     case 'send':
-      return { ok: true, codes: ['unknown_user', 'recipient_offline', 'envelope_too_large'] };
+      return { ok: true, codes: ['unknown_user', 'envelope_too_large', 'quota_exceeded'] };
+    case 'ack':
+      return { ok: true, codes: [] };
   }
 }
 
@@ -76,6 +79,7 @@ const OK_MEMBERS: Record<ClientEventName, readonly string[]> = {
   keys: ['encryptionKey', 'ok', 'registeredAt', 'signingKey', 'username'],
   users: ['ok', 'users'],
   send: ['id', 'ok', 'sentAt', 'status'],
+  ack: ['acknowledged', 'ok'],
 };
 
 /** socket.io sends JSON: this is the payload as the server will see it (a bare `undefined` arrives as null). */
@@ -147,6 +151,7 @@ const PATHS: Record<ClientEventName, readonly Path[]> = {
     ['envelope', 'jwe'],
     ...['protected', 'encrypted_key', 'iv', 'ciphertext', 'tag'].map((m) => ['envelope', 'jwe', m]),
   ],
+  ack: [[], ['ids'], ['receipts']],
 };
 
 interface Mutation {
@@ -218,6 +223,7 @@ describe('property: arbitrary input never breaks the server', () => {
     templates.register = { username: 'mutant', signingKey: ed25519PublicOf(keys.signing), encryptionKey: rsaPublicOf(keys.encryption), signature: 'A'.repeat(86) };
     templates.login = { username: 'alice', signature: 'A'.repeat(86) };
     templates.keys = { username: 'bob' };
+    templates.ack = { ids: ['A'.repeat(22)], receipts: ['B'.repeat(22)] };
     templates.send = {
       to: 'bob',
       envelope: { type: 'hybrid', v: 1, jwe: { protected: b64(72), encrypted_key: b64(256), iv: b64(16), ciphertext: b64(120), tag: b64(32) } },
@@ -310,7 +316,7 @@ describe('property: arbitrary input never breaks the server', () => {
   it('still routes a real message from alice to bob afterwards', async () => {
     await expectServerUp();
     const sent = await alice.client.send('bob', 'after the fuzz');
-    expect(sent.status).toBe('delivered');
+    expect(sent.status).toBe('sent');
     const m = await waitUntil(() => bob.received.find((r) => r.id === sent.id), 5000, 'alice → bob');
     expect(m).toMatchObject({ from: 'alice', to: 'bob', body: 'after the fuzz' });
     const back = await bob.client.send('alice', 'reply');

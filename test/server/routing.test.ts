@@ -25,7 +25,7 @@ describe('routing through a real server', () => {
     const alice = await connect('alice');
     const bob = await connect('bob');
     const sent = await alice.client.send('bob', 'hello thanh');
-    expect(sent.status).toBe('delivered');
+    expect(sent.status).toBe('sent');
     const [m] = await bob.waitFor(1);
     expect(m).toMatchObject({ from: 'alice', to: 'bob', body: 'hello thanh', id: sent.id, serverId: sent.serverId });
     await bob.client.send('alice', 'hello back');
@@ -77,13 +77,12 @@ describe('routing through a real server', () => {
     expect(await watcher.client.onlineUsers()).not.toContain('ivan');
   });
 
-  it('refuses an unknown recipient and an offline one with distinct codes', async () => {
+  it('refuses an unknown recipient, and queues for an offline one', async () => {
     const judy = await connect('judy');
     await expect(judy.client.send('nobody', 'x')).rejects.toMatchObject({ code: 'unknown_user' });
     const kim = await connectTestClient(srv.url, 'kim');
     await kim.client.close();
-    // judy can still resolve kim's keys (registered) but kim is not connected.
-    await expect(judy.client.send('kim', 'x')).rejects.toMatchObject({ code: 'recipient_offline' });
+    expect(await judy.client.send('kim', 'x')).toMatchObject({ status: 'queued' });
   });
 
   it('stamps the sender from the authenticated connection, ignoring any sender in the payload', async () => {
@@ -96,9 +95,13 @@ describe('routing through a real server', () => {
     const sent = await mallory.client.send('victor', 'genuine');
     await victim.waitFor(before + 1);
     const frame = srv.frames.find((f) => f.event === 'send' && JSON.stringify(f.args).includes('victor'))!;
-    const forged = { ...(frame.args[0] as object), from: 'alice' };
+    // Resent under the same client id it is a duplicate: stored once, delivered once.
+    expect(await call(socket, 'send', { ...(frame.args[0] as object), from: 'alice' })).toMatchObject({ ok: true, duplicate: true });
+    // Under a fresh client id it is stored again, still stamped as mallory's.
+    const forged = { ...(frame.args[0] as object), id: 'F'.repeat(22), from: 'alice' };
     const ack = await call(socket, 'send', forged);
     expect(ack.ok).toBe(true);
+    expect(ack.duplicate).toBeUndefined();
     // The replayed envelope arrives stamped as mallory's, and the receiver rejects it as a replay.
     const [rej] = await victim.waitForRejected(1);
     expect(rej!.from).toBe('mallory');

@@ -12,7 +12,8 @@ export interface UserFolder {
   readonly dir: string;
   readonly identityFile: string;
   readonly peersFile: string;
-  readonly seenFile: string;
+  /** History, seen ids and outbox (SQLite, rows sealed with a key derived from the private key). */
+  readonly stateFile: string;
 }
 
 export function userFolder(home: string, username: string): UserFolder {
@@ -25,6 +26,6 @@ export function userFolder(home: string, username: string): UserFolder {
     dir,
     identityFile: join(dir, 'identity.json'),
     peersFile: join(dir, 'peers.json'),
-    seenFile: join(dir, 'seen.json'),
+    stateFile: join(dir, 'state.sqlite'),
   };
 }

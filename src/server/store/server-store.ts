@@ -9,10 +9,72 @@ export interface UserRecord extends UserKeys {
   encryptionKeyThumbprint: string;
 }
 
+/** An envelope waiting for its recipient to acknowledge it. The envelope is opaque JSON text. */
+export interface QueuedEnvelope {
+  /** The server's id for the envelope. */
+  id: string;
+  /** Store order: strictly increasing in the order envelopes were accepted. */
+  seq: number;
+  sender: string;
+  recipient: string;
+  /** The sender's id for the message, for idempotent resends. */
+  clientId: string;
+  sentAt: number;
+  expiresAt: number;
+  envelope: string;
+}
+
+export interface EnqueueInput {
+  id: string;
+  sender: string;
+  recipient: string;
+  clientId: string;
+  sentAt: number;
+  expiresAt: number;
+  envelope: string;
+}
+
+export interface QueueQuota {
+  maxCount: number;
+  maxBytes: number;
+}
+
+export type EnqueueResult =
+  | { status: 'stored'; message: QueuedEnvelope }
+  /** The same (sender, clientId) was accepted before: nothing stored, the first acceptance stands. */
+  | { status: 'duplicate'; id: string; sentAt: number }
+  | { status: 'quota_exceeded'; message: string };
+
+/** A delivery receipt owed to a sender: `recipient` acknowledged the envelope `id`. */
+export interface Receipt {
+  seq: number;
+  id: string;
+  clientId: string;
+  sender: string;
+  recipient: string;
+  deliveredAt: number;
+}
+
 export interface ServerStore {
   getUser(username: string): Promise<UserRecord | undefined>;
   /** Inserts atomically; returns the record that holds the name afterwards (ours, or an earlier one). */
   createUser(record: UserRecord): Promise<{ created: boolean; record: UserRecord }>;
+
+  /** Stores durably (resolves only after commit), or reports a duplicate or a full queue. */
+  enqueue(input: EnqueueInput, quota: QueueQuota): Promise<EnqueueResult>;
+  /** Unexpired envelopes for `recipient` with seq > afterSeq, oldest first. */
+  pending(recipient: string, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]>;
+  /** Deletes acknowledged envelopes and records a receipt for each sender; returns the receipts. */
+  acknowledge(recipient: string, ids: readonly string[], now: number, receiptExpiresAt: number): Promise<Receipt[]>;
+  /** Receipts owed to `sender` with seq > afterSeq, oldest first. */
+  pendingReceipts(sender: string, afterSeq: number, limit: number): Promise<Receipt[]>;
+  /** The sender has seen these receipts (by envelope id): forget them. */
+  acknowledgeReceipts(sender: string, ids: readonly string[]): Promise<void>;
+  /** Deletes expired envelopes, receipts and idempotency records; returns how many envelopes went. */
+  sweepExpired(now: number): Promise<number>;
+  /** Queued count and bytes for one recipient. */
+  queueUsage(recipient: string): Promise<{ count: number; bytes: number }>;
+
   /** Cheap liveness probe for /health. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -2,19 +2,9 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ServerStore, UserRecord } from './server-store.js';
-
-/** Each entry moves the schema from version i to i+1; `PRAGMA user_version` records how far we are. */
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE users (
-     username TEXT PRIMARY KEY,
-     signing_key TEXT NOT NULL,
-     encryption_key TEXT NOT NULL,
-     signing_key_thumbprint TEXT NOT NULL,
-     encryption_key_thumbprint TEXT NOT NULL,
-     registered_at INTEGER NOT NULL
-   ) STRICT`,
-];
+import { GroupCommit } from './group-commit.js';
+import type { EnqueueInput, EnqueueResult, QueueQuota, QueuedEnvelope, Receipt, ServerStore, UserRecord } from './server-store.js';
+import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 
 export const SQLITE_FILE_NAME = 'e2ee-chat.sqlite';
 
@@ -27,7 +17,27 @@ interface UserRow {
   registered_at: number;
 }
 
-function fromRow(row: UserRow): UserRecord {
+interface QueueRow {
+  seq: number;
+  id: string;
+  recipient: string;
+  sender: string;
+  client_id: string;
+  sent_at: number;
+  expires_at: number;
+  envelope: string;
+}
+
+interface ReceiptRow {
+  seq: number;
+  id: string;
+  client_id: string;
+  sender: string;
+  recipient: string;
+  delivered_at: number;
+}
+
+function userFromRow(row: UserRow): UserRecord {
   return {
     username: row.username,
     signingKey: JSON.parse(row.signing_key),
@@ -38,58 +48,186 @@ function fromRow(row: UserRow): UserRecord {
   };
 }
 
+const queuedFromRow = (r: QueueRow): QueuedEnvelope => ({
+  id: r.id,
+  seq: r.seq,
+  sender: r.sender,
+  recipient: r.recipient,
+  clientId: r.client_id,
+  sentAt: r.sent_at,
+  expiresAt: r.expires_at,
+  envelope: r.envelope,
+});
+
+const receiptFromRow = (r: ReceiptRow): Receipt => ({
+  seq: r.seq,
+  id: r.id,
+  clientId: r.client_id,
+  sender: r.sender,
+  recipient: r.recipient,
+  deliveredAt: r.delivered_at,
+});
+
 export class SqliteServerStore implements ServerStore {
   readonly path: string;
   private readonly db: Database.Database;
-  private readonly selectUser: Database.Statement<[string], UserRow>;
-  private readonly insertUser: Database.Statement<[UserRow]>;
+  private readonly writes: GroupCommit;
+  private readonly sql;
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.path = join(dataDir, SQLITE_FILE_NAME);
     this.db = new Database(this.path);
+    // Wait for another process's lock rather than failing at once (two terminals, one user).
+    this.db.pragma('busy_timeout = 5000');
     this.db.pragma('journal_mode = WAL');
-    // FULL: a commit the server has acknowledged survives power loss, not only a process crash.
+    // FULL: an acknowledged commit survives power loss, not only a process crash. Group commit keeps
+    // the cost to one fsync per batch.
     this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
     this.migrate();
-    this.selectUser = this.db.prepare('SELECT * FROM users WHERE username = ?');
-    this.insertUser = this.db.prepare(
-      `INSERT INTO users (username, signing_key, encryption_key, signing_key_thumbprint, encryption_key_thumbprint, registered_at)
-       VALUES (@username, @signing_key, @encryption_key, @signing_key_thumbprint, @encryption_key_thumbprint, @registered_at)
-       ON CONFLICT (username) DO NOTHING`,
-    );
+    const db = this.db;
+    this.sql = {
+      selectUser: db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?'),
+      insertUser: db.prepare<[UserRow]>(
+        `INSERT INTO users (username, signing_key, encryption_key, signing_key_thumbprint, encryption_key_thumbprint, registered_at)
+         VALUES (@username, @signing_key, @encryption_key, @signing_key_thumbprint, @encryption_key_thumbprint, @registered_at)
+         ON CONFLICT (username) DO NOTHING`,
+      ),
+      selectAccepted: db.prepare<[string, string], { id: string; sent_at: number }>(
+        'SELECT id, sent_at FROM accepted WHERE sender = ? AND client_id = ?',
+      ),
+      insertAccepted: db.prepare('INSERT INTO accepted (sender, client_id, id, sent_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      selectUsage: db.prepare<[string], { count: number; bytes: number }>('SELECT count, bytes FROM queue_usage WHERE recipient = ?'),
+      addUsage: db.prepare(
+        `INSERT INTO queue_usage (recipient, count, bytes) VALUES (?, ?, ?)
+         ON CONFLICT (recipient) DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes`,
+      ),
+      insertQueued: db.prepare(
+        `INSERT INTO queue (id, recipient, sender, client_id, sent_at, expires_at, size, envelope)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      selectPending: db.prepare<[string, number, number, number], QueueRow>(
+        `SELECT seq, id, recipient, sender, client_id, sent_at, expires_at, envelope FROM queue
+         WHERE recipient = ? AND seq > ? AND expires_at > ? ORDER BY seq LIMIT ?`,
+      ),
+      deleteQueued: db.prepare<[string, string], { sender: string; client_id: string; size: number }>(
+        'DELETE FROM queue WHERE recipient = ? AND id = ? RETURNING sender, client_id, size',
+      ),
+      insertReceipt: db.prepare(
+        'INSERT INTO receipts (sender, id, client_id, recipient, delivered_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      selectReceipts: db.prepare<[string, number, number], ReceiptRow>(
+        'SELECT seq, id, client_id, sender, recipient, delivered_at FROM receipts WHERE sender = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+      deleteReceipt: db.prepare('DELETE FROM receipts WHERE sender = ? AND id = ?'),
+      expiredUsage: db.prepare<[number], { recipient: string; count: number; bytes: number }>(
+        'SELECT recipient, count(*) AS count, sum(size) AS bytes FROM queue WHERE expires_at <= ? GROUP BY recipient',
+      ),
+      deleteExpiredQueue: db.prepare('DELETE FROM queue WHERE expires_at <= ?'),
+      deleteExpiredAccepted: db.prepare('DELETE FROM accepted WHERE expires_at <= ?'),
+      deleteExpiredReceipts: db.prepare('DELETE FROM receipts WHERE expires_at <= ?'),
+      deleteEmptyUsage: db.prepare('DELETE FROM queue_usage WHERE count <= 0'),
+    };
+    this.writes = new GroupCommit((run) => this.db.transaction(run)());
   }
 
   private migrate(): void {
     const current = this.db.pragma('user_version', { simple: true }) as number;
-    if (current > MIGRATIONS.length) {
-      throw new Error(`database schema version ${current} is newer than this server understands (${MIGRATIONS.length})`);
+    if (current > SQLITE_MIGRATIONS.length) {
+      throw new Error(`database schema version ${current} is newer than this server understands (${SQLITE_MIGRATIONS.length})`);
     }
-    for (let version = current; version < MIGRATIONS.length; version++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[version]!);
-        this.db.pragma(`user_version = ${version + 1}`);
-      })();
-    }
+    // IMMEDIATE: the write lock is held from the version check to the last migration.
+    this.db
+      .transaction(() => {
+        const version = this.db.pragma('user_version', { simple: true }) as number;
+        for (let v = version; v < SQLITE_MIGRATIONS.length; v++) this.db.exec(SQLITE_MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${Math.max(version, SQLITE_MIGRATIONS.length)}`);
+      })
+      .immediate();
   }
 
   async getUser(username: string): Promise<UserRecord | undefined> {
-    const row = this.selectUser.get(username);
-    return row ? fromRow(row) : undefined;
+    const row = this.sql.selectUser.get(username);
+    return row ? userFromRow(row) : undefined;
   }
 
   async createUser(record: UserRecord): Promise<{ created: boolean; record: UserRecord }> {
-    const info = this.insertUser.run({
-      username: record.username,
-      signing_key: JSON.stringify(record.signingKey),
-      encryption_key: JSON.stringify(record.encryptionKey),
-      signing_key_thumbprint: record.signingKeyThumbprint,
-      encryption_key_thumbprint: record.encryptionKeyThumbprint,
-      registered_at: record.registeredAt,
+    return this.writes.run(() => {
+      const info = this.sql.insertUser.run({
+        username: record.username,
+        signing_key: JSON.stringify(record.signingKey),
+        encryption_key: JSON.stringify(record.encryptionKey),
+        signing_key_thumbprint: record.signingKeyThumbprint,
+        encryption_key_thumbprint: record.encryptionKeyThumbprint,
+        registered_at: record.registeredAt,
+      });
+      if (info.changes === 1) return { created: true, record };
+      return { created: false, record: userFromRow(this.sql.selectUser.get(record.username)!) };
     });
-    if (info.changes === 1) return { created: true, record };
-    return { created: false, record: fromRow(this.selectUser.get(record.username)!) };
+  }
+
+  enqueue(input: EnqueueInput, quota: QueueQuota): Promise<EnqueueResult> {
+    return this.writes.run((): EnqueueResult => {
+      const earlier = this.sql.selectAccepted.get(input.sender, input.clientId);
+      if (earlier) return { status: 'duplicate', id: earlier.id, sentAt: earlier.sent_at };
+      const size = input.envelope.length;
+      const usage = this.sql.selectUsage.get(input.recipient) ?? { count: 0, bytes: 0 };
+      if (usage.count + 1 > quota.maxCount) {
+        return { status: 'quota_exceeded', message: `${input.recipient}'s queue holds the maximum of ${quota.maxCount} envelopes` };
+      }
+      if (usage.bytes + size > quota.maxBytes) {
+        return { status: 'quota_exceeded', message: `${input.recipient}'s queue is at its limit of ${quota.maxBytes} bytes` };
+      }
+      const info = this.sql.insertQueued.run(
+        input.id, input.recipient, input.sender, input.clientId, input.sentAt, input.expiresAt, size, input.envelope,
+      );
+      this.sql.insertAccepted.run(input.sender, input.clientId, input.id, input.sentAt, input.expiresAt);
+      this.sql.addUsage.run(input.recipient, 1, size);
+      return { status: 'stored', message: { ...input, seq: Number(info.lastInsertRowid) } };
+    });
+  }
+
+  async pending(recipient: string, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]> {
+    return this.sql.selectPending.all(recipient, afterSeq, now, limit).map(queuedFromRow);
+  }
+
+  acknowledge(recipient: string, ids: readonly string[], now: number, receiptExpiresAt: number): Promise<Receipt[]> {
+    return this.writes.run(() => {
+      const receipts: Receipt[] = [];
+      for (const id of ids) {
+        const removed = this.sql.deleteQueued.get(recipient, id);
+        if (!removed) continue; // already acknowledged (another device, or a repeated ack)
+        this.sql.addUsage.run(recipient, -1, -removed.size);
+        const info = this.sql.insertReceipt.run(removed.sender, id, removed.client_id, recipient, now, receiptExpiresAt);
+        receipts.push({ seq: Number(info.lastInsertRowid), id, clientId: removed.client_id, sender: removed.sender, recipient, deliveredAt: now });
+      }
+      return receipts;
+    });
+  }
+
+  async pendingReceipts(sender: string, afterSeq: number, limit: number): Promise<Receipt[]> {
+    return this.sql.selectReceipts.all(sender, afterSeq, limit).map(receiptFromRow);
+  }
+
+  acknowledgeReceipts(sender: string, ids: readonly string[]): Promise<void> {
+    return this.writes.run(() => {
+      for (const id of ids) this.sql.deleteReceipt.run(sender, id);
+    });
+  }
+
+  sweepExpired(now: number): Promise<number> {
+    return this.writes.run(() => {
+      for (const u of this.sql.expiredUsage.all(now)) this.sql.addUsage.run(u.recipient, -u.count, -u.bytes);
+      const removed = this.sql.deleteExpiredQueue.run(now).changes;
+      this.sql.deleteExpiredAccepted.run(now);
+      this.sql.deleteExpiredReceipts.run(now);
+      this.sql.deleteEmptyUsage.run();
+      return removed;
+    });
+  }
+
+  async queueUsage(recipient: string): Promise<{ count: number; bytes: number }> {
+    return this.sql.selectUsage.get(recipient) ?? { count: 0, bytes: 0 };
   }
 
   async ping(): Promise<void> {
@@ -97,6 +235,8 @@ export class SqliteServerStore implements ServerStore {
   }
 
   async close(): Promise<void> {
+    // Let writes already requested commit before the handle goes away.
+    await this.writes.run(() => undefined);
     if (this.db.open) this.db.close();
   }
 }

@@ -1,0 +1,111 @@
+/**
+ * Delivery to one connection of a recipient, with flow control. Envelopes go out oldest first: first the
+ * stored backlog, read from the store in batches, then live ones as they are stored. At most
+ * DELIVERY_WINDOW envelopes are unacknowledged on the connection at once; acknowledgements open the
+ * window again. A backlog of any size therefore streams at the pace the client acknowledges.
+ */
+import type { IncomingMessage } from '../protocol/events.js';
+import { DELIVERY_BATCH, DELIVERY_WINDOW } from '../protocol/limits.js';
+import type { QueuedEnvelope, ServerStore } from './store/server-store.js';
+
+export type EmitMessage = (message: IncomingMessage) => void;
+
+export function toWire(q: QueuedEnvelope, parsedEnvelope?: IncomingMessage['envelope']): IncomingMessage {
+  return {
+    id: q.id,
+    from: q.sender,
+    to: q.recipient,
+    sentAt: q.sentAt,
+    envelope: parsedEnvelope ?? (JSON.parse(q.envelope) as IncomingMessage['envelope']),
+  };
+}
+
+export class DeliveryPump {
+  /** Highest store seq emitted on this connection: nothing at or below it is emitted again. */
+  private cursor = 0;
+  private readonly inflight = new Set<string>();
+  /** True once the store had nothing beyond the cursor: live envelopes may then go straight out. */
+  private caughtUp = false;
+  private draining = false;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly store: ServerStore,
+    private readonly recipient: string,
+    private readonly emit: EmitMessage,
+    private readonly onError: (err: unknown) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    this.pump();
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** A new envelope for this recipient was stored. */
+  offer(q: QueuedEnvelope, parsedEnvelope: IncomingMessage['envelope']): void {
+    if (this.stopped || q.seq <= this.cursor) return;
+    if (this.caughtUp && !this.draining && this.inflight.size < DELIVERY_WINDOW) {
+      this.send(q, parsedEnvelope);
+      return;
+    }
+    // Behind, or the window is full: the store has it, and the pump will read it in order.
+    this.caughtUp = false;
+    this.pump();
+  }
+
+  acknowledged(ids: readonly string[]): void {
+    let freed = false;
+    for (const id of ids) freed = this.inflight.delete(id) || freed;
+    if (freed && !this.caughtUp) this.pump();
+  }
+
+  get unacknowledged(): number {
+    return this.inflight.size;
+  }
+
+  private send(q: QueuedEnvelope, parsedEnvelope?: IncomingMessage['envelope']): void {
+    this.cursor = q.seq;
+    this.inflight.add(q.id);
+    this.emit(toWire(q, parsedEnvelope));
+  }
+
+  private pump(): void {
+    if (this.stopped) return;
+    if (this.draining) {
+      this.again = true;
+      return;
+    }
+    this.draining = true;
+    void this.drain()
+      .catch(this.onError)
+      .finally(() => {
+        this.draining = false;
+        if (this.again) {
+          this.again = false;
+          this.pump();
+        }
+      });
+  }
+
+  private async drain(): Promise<void> {
+    while (!this.stopped) {
+      const room = DELIVERY_WINDOW - this.inflight.size;
+      if (room <= 0) return;
+      const limit = Math.min(room, DELIVERY_BATCH);
+      const batch = await this.store.pending(this.recipient, this.cursor, limit, this.now());
+      for (const q of batch) {
+        if (this.stopped) return;
+        if (q.seq > this.cursor) this.send(q);
+      }
+      if (batch.length < limit) {
+        this.caughtUp = true;
+        return;
+      }
+    }
+  }
+}

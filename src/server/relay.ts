@@ -1,0 +1,110 @@
+/**
+ * Store-and-forward: every envelope is stored durably before `send` is acknowledged, pushed to the
+ * recipient's connected devices, and deleted only when a device acknowledges it; the sender then gets a
+ * delivery receipt. Offline recipients get their backlog on login, oldest first, with flow control.
+ */
+import type { Logger } from 'pino';
+import { base64urlEncode, randomBytes } from '../crypto/bytes.js';
+import { ChatError } from '../protocol/errors.js';
+import type { AckResult, ReceiptEvent, SendResult } from '../protocol/events.js';
+import { DELIVERY_BATCH } from '../protocol/limits.js';
+import type { AckPayload, SendPayload } from '../protocol/schemas.js';
+import type { ServerConfig } from './config.js';
+import type { ConnectionState } from './connection.js';
+import { DeliveryPump } from './delivery.js';
+import type { Presence } from './presence.js';
+import type { Receipt, ServerStore } from './store/server-store.js';
+
+export const newServerId = (): string => base64urlEncode(randomBytes(16));
+
+const toReceiptEvent = (r: Receipt): ReceiptEvent => ({ id: r.id, clientId: r.clientId, to: r.recipient, deliveredAt: r.deliveredAt });
+
+export class Relay {
+  constructor(
+    private readonly config: ServerConfig,
+    private readonly store: ServerStore,
+    private readonly presence: Presence<ConnectionState>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** A connection just logged in: start its delivery pump and hand it the receipts it is owed. */
+  attach(conn: ConnectionState): void {
+    const username = conn.username!;
+    conn.pump = new DeliveryPump(
+      this.store,
+      username,
+      (m) => conn.socket.emit('message', m),
+      (err) => this.logger.error({ err, user: username }, 'delivery failed'),
+    );
+    conn.pump.start();
+    void this.sendOwedReceipts(conn).catch((err: unknown) => this.logger.error({ err, user: username }, 'receipt delivery failed'));
+  }
+
+  detach(conn: ConnectionState): void {
+    conn.pump?.stop();
+    conn.pump = null;
+  }
+
+  private async sendOwedReceipts(conn: ConnectionState): Promise<void> {
+    let after = 0;
+    for (;;) {
+      const batch = await this.store.pendingReceipts(conn.username!, after, DELIVERY_BATCH);
+      for (const r of batch) conn.socket.emit('receipt', toReceiptEvent(r));
+      if (batch.length < DELIVERY_BATCH || !conn.socket.connected) return;
+      after = batch[batch.length - 1]!.seq;
+    }
+  }
+
+  async send(conn: ConnectionState, p: SendPayload): Promise<SendResult> {
+    const envelope = JSON.stringify(p.envelope);
+    if (envelope.length > this.config.maxEnvelopeBytes) {
+      throw new ChatError('envelope_too_large', `envelope is ${envelope.length} bytes; the limit is ${this.config.maxEnvelopeBytes}`);
+    }
+    if (!this.presence.isOnline(p.to) && !(await this.store.getUser(p.to))) {
+      throw new ChatError('unknown_user', `no user named "${p.to}"`);
+    }
+    const id = newServerId();
+    const sentAt = Date.now();
+    const result = await this.store.enqueue(
+      {
+        id,
+        sender: conn.username!, // the authenticated identity, never anything in the payload
+        recipient: p.to,
+        clientId: p.id ?? id,
+        sentAt,
+        expiresAt: sentAt + this.config.queueTtlMs,
+        envelope,
+      },
+      { maxCount: this.config.queueMaxCount, maxBytes: this.config.queueMaxBytes },
+    );
+    if (result.status === 'quota_exceeded') throw new ChatError('quota_exceeded', result.message);
+    const online = this.presence.socketsOf(p.to);
+    const status = online ? 'delivered' : 'queued';
+    if (result.status === 'duplicate') return { id: result.id, sentAt: result.sentAt, status, duplicate: true };
+    // Stored and committed: only now may it reach the recipient.
+    for (const c of online ?? []) c.pump?.offer(result.message, p.envelope);
+    return { id, sentAt, status };
+  }
+
+  async ack(conn: ConnectionState, p: AckPayload): Promise<AckResult> {
+    const username = conn.username!;
+    let acknowledged = 0;
+    if (p.ids && p.ids.length > 0) {
+      const now = Date.now();
+      const receipts = await this.store.acknowledge(username, p.ids, now, now + this.config.queueTtlMs);
+      acknowledged += receipts.length;
+      // Every device of this user may hold these in flight: free their windows too.
+      for (const c of this.presence.socketsOf(username) ?? []) c.pump?.acknowledged(p.ids);
+      for (const r of receipts) {
+        for (const c of this.presence.socketsOf(r.sender) ?? []) c.socket.emit('receipt', toReceiptEvent(r));
+      }
+    }
+    if (p.receipts && p.receipts.length > 0) await this.store.acknowledgeReceipts(username, p.receipts);
+    return { acknowledged };
+  }
+
+  async sweep(): Promise<void> {
+    const removed = await this.store.sweepExpired(Date.now());
+    if (removed > 0) this.logger.info({ removed }, 'swept expired envelopes');
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The SQLite schema, as migrations: entry i moves the schema from version i to i+1, and
+ * `PRAGMA user_version` records how far a database file has come. Never edit a released entry; append.
+ */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  // 1: registered users
+  `CREATE TABLE users (
+     username TEXT PRIMARY KEY,
+     signing_key TEXT NOT NULL,
+     encryption_key TEXT NOT NULL,
+     signing_key_thumbprint TEXT NOT NULL,
+     encryption_key_thumbprint TEXT NOT NULL,
+     registered_at INTEGER NOT NULL
+   ) STRICT`,
+  // 2: the store-and-forward queue, idempotency records, delivery receipts
+  `CREATE TABLE queue (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     recipient TEXT NOT NULL,
+     sender TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     sent_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     size INTEGER NOT NULL,
+     envelope TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX queue_by_recipient ON queue (recipient, seq);
+   CREATE INDEX queue_by_expiry ON queue (expires_at);
+   CREATE TABLE queue_usage (
+     recipient TEXT PRIMARY KEY,
+     count INTEGER NOT NULL,
+     bytes INTEGER NOT NULL
+   ) STRICT, WITHOUT ROWID;
+   CREATE TABLE accepted (
+     sender TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     id TEXT NOT NULL,
+     sent_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (sender, client_id)
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX accepted_by_expiry ON accepted (expires_at);
+   CREATE TABLE receipts (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     sender TEXT NOT NULL,
+     id TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     recipient TEXT NOT NULL,
+     delivered_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE INDEX receipts_by_sender ON receipts (sender, seq);
+   CREATE INDEX receipts_by_expiry ON receipts (expires_at);`,
+];
