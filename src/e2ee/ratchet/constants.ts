@@ -1,0 +1,66 @@
+/**
+ * Every constant of our Double Ratchet instantiation (Signal Double Ratchet spec, revision 1, 2016-11-20): the
+ * limits of §3.2/§6.4 and the labels and sizes of the recommended algorithms of §5.2. docs/RATCHET.md
+ * restates them; changing any label or size is a wire-format change.
+ */
+import { utf8Encode } from '../../crypto/bytes.js';
+
+// ---- limits -------------------------------------------------------------------------------------
+
+/**
+ * MAX_SKIP (spec §3.2): the most message keys one received header may make us skip in one chain. It
+ * bounds the work and memory an attacker can cause with one forged header (each skip is one HMAC pair
+ * and 32 stored bytes), while still tolerating 1000 lost or delayed messages in a row.
+ */
+export const MAX_SKIP = 1000;
+
+/**
+ * Cap on skipped message keys stored across all chains of one session state (spec §6.4 lets
+ * implementations delete skipped keys). When it is exceeded the oldest keys are dropped first, so a peer
+ * that keeps skipping cannot grow our state without bound. 2000 = two full MAX_SKIP windows (e.g. the
+ * tail of the previous chain plus the current one); libsignal uses the same number (MAX_MESSAGE_KEYS).
+ */
+export const MAX_STORED_SKIPPED_KEYS = 2000;
+
+/**
+ * Previous session states kept in a SessionRecord besides the current one, for simultaneous initiation
+ * and late messages of a replaced session. libsignal keeps 40 (ARCHIVED_STATES_MAX_LENGTH); trying each
+ * costs at most one failed MAC check plus, for a new ratchet key, one DH ratchet step.
+ */
+export const MAX_ARCHIVED_STATES = 40;
+
+/** Header counters are unsigned 32-bit on the wire; a chain this long must be restarted. */
+export const MAX_COUNTER = 0xffff_ffff;
+
+// ---- KDF_RK (spec §5.2) -------------------------------------------------------------------------
+
+/** HKDF-SHA-256(salt = rk, IKM = dh_out, info) -> 64 bytes = new root key || chain key. */
+export const ROOT_KDF_INFO = utf8Encode('e2ee-chat_DoubleRatchet_RootChain_v1');
+export const ROOT_KDF_OUTPUT_LENGTH = 64;
+
+// ---- KDF_CK (spec §5.2) -------------------------------------------------------------------------
+
+/** HMAC-SHA-256(ck, 0x01) = message key; HMAC-SHA-256(ck, 0x02) = next chain key. */
+export const CHAIN_KDF_MESSAGE_KEY_INPUT = Uint8Array.of(0x01);
+export const CHAIN_KDF_CHAIN_KEY_INPUT = Uint8Array.of(0x02);
+
+// ---- ENCRYPT (spec §5.2) ------------------------------------------------------------------------
+
+/** HKDF-SHA-256(IKM = mk, salt = 32 zero bytes, info) -> 80 bytes = AES key || HMAC key || IV. */
+export const MESSAGE_KDF_INFO = utf8Encode('e2ee-chat_DoubleRatchet_MessageKeys_v1');
+export const MESSAGE_KDF_SALT = new Uint8Array(32);
+export const MESSAGE_KDF_OUTPUT_LENGTH = 80;
+
+/**
+ * HMAC-SHA-256 tag appended to each ciphertext: the full 32 bytes, not truncated. Spec §6.6 allows
+ * truncation to 128 bits, but the 16 bytes saved are not worth the extra analysis; our per-message
+ * overhead stays below libsignal's anyway (docs/RATCHET.md, "sizes").
+ */
+export const MAC_LENGTH = 32;
+
+// ---- header -------------------------------------------------------------------------------------
+
+/** First header byte: type-and-version of a Double Ratchet message (the PQXDH initial message uses 0x02). */
+export const HEADER_VERSION = 0x01;
+/** version (1) || DH ratchet public key (32) || PN (4, big-endian) || N (4, big-endian). */
+export const HEADER_LENGTH = 41;
