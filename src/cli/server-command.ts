@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { pino } from 'pino';
 import { createChatServer } from '../server/app.js';
 import { loadServerConfig } from '../server/config.js';
+import { MemoryServerStore } from '../server/store/memory-store.js';
 import { SqliteServerStore } from '../server/store/sqlite-store.js';
 
 export function registerServerCommand(program: Command): void {
@@ -15,7 +16,9 @@ export function registerServerCommand(program: Command): void {
     .addHelpText(
       'after',
       '\nOther settings (env or .env): E2EE_CHAT_MAX_ENVELOPE_BYTES, E2EE_CHAT_AUTH_TIMEOUT_MS,\n' +
-        'E2EE_CHAT_RATE_LIMIT, E2EE_CHAT_RATE_BURST, LOG_LEVEL (trace|debug|info|warn|error).',
+        'E2EE_CHAT_RATE_LIMIT, E2EE_CHAT_RATE_BURST, E2EE_CHAT_QUEUE_MAX_COUNT, E2EE_CHAT_QUEUE_MAX_BYTES,\n' +
+        'E2EE_CHAT_QUEUE_TTL_DAYS, E2EE_CHAT_SWEEP_INTERVAL_MS, LOG_LEVEL (trace|debug|info|warn|error),\n' +
+        'E2EE_CHAT_STORE (sqlite, the default; memory keeps nothing across restarts).',
     )
     .action(async (opts: { port?: string; host?: string; data?: string }) => {
       const config = loadServerConfig({
@@ -25,7 +28,7 @@ export function registerServerCommand(program: Command): void {
         ...(opts.data !== undefined && { E2EE_CHAT_DATA: opts.data }),
       });
       const logger = pino({ level: config.logLevel, base: { service: 'e2ee-chat' } });
-      const store = new SqliteServerStore(config.dataDir);
+      const store = config.store === 'memory' ? new MemoryServerStore() : new SqliteServerStore(config.dataDir);
       const server = createChatServer({ config, store, logger });
       // Handlers first, then the readiness line: a supervisor may signal as soon as it sees it.
       let stopping = false;
@@ -49,6 +52,6 @@ export function registerServerCommand(program: Command): void {
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
       const address = await server.listen();
-      logger.info({ port: address.port, host: address.address, store: store.path }, `e2ee-chat server listening on port ${address.port}`);
+      logger.info({ port: address.port, host: address.address, store: store instanceof SqliteServerStore ? store.path : 'memory' }, `e2ee-chat server listening on port ${address.port}`);
     });
 }

@@ -20,7 +20,7 @@ import {
 } from '../protocol/schemas.js';
 import { authenticateLogin, authenticateRegistration, newChallenge } from './auth.js';
 import type { ServerConfig } from './config.js';
-import { createConnection, dispatch, handler, type ConnectionState, type Handler } from './connection.js';
+import { createConnection, dispatch, handler, pipelinedHandler, type ConnectionState, type Handler } from './connection.js';
 import { Presence } from './presence.js';
 import { Relay } from './relay.js';
 import type { ServerStore } from './store/server-store.js';
@@ -150,7 +150,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
       }),
     ],
     ['users', handler({ schema: emptyPayloadSchema, run: async (): Promise<UsersResult> => ({ users: presence.users() }) })],
-    ['send', handler({ schema: sendPayloadSchema, run: (conn, p) => relay.send(conn, p) })],
+    ['send', pipelinedHandler({ schema: sendPayloadSchema, start: (conn, p) => relay.send(conn, p) })],
     ['ack', handler({ schema: ackPayloadSchema, run: (conn, p) => relay.ack(conn, p) })],
   ]);
 

@@ -14,6 +14,8 @@ export interface ServerConfig {
   port: number;
   host: string;
   dataDir: string;
+  /** sqlite (durable, the default) or memory (nothing survives a restart; for tests and benchmarks). */
+  store: 'sqlite' | 'memory';
   maxEnvelopeBytes: number;
   authTimeoutMs: number;
   rateLimitPerSecond: number;
@@ -44,11 +46,18 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
+function storeKind(raw: string | undefined): ServerConfig['store'] {
+  if (raw === undefined || raw === '' || raw === 'sqlite') return 'sqlite';
+  if (raw === 'memory') return 'memory';
+  throw new ConfigError(`E2EE_CHAT_STORE must be "sqlite" or "memory", got "${raw}"`);
+}
+
 export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   return {
     port: integer(env, 'PORT', 5001, 0, 65535),
     host: env.HOST || '0.0.0.0',
     dataDir: env.E2EE_CHAT_DATA || './data',
+    store: storeKind(env.E2EE_CHAT_STORE),
     maxEnvelopeBytes: integer(env, 'E2EE_CHAT_MAX_ENVELOPE_BYTES', DEFAULT_MAX_ENVELOPE_BYTES, 1024, 16 * 1024 * 1024),
     authTimeoutMs: integer(env, 'E2EE_CHAT_AUTH_TIMEOUT_MS', DEFAULT_AUTH_TIMEOUT_MS, 100, 600_000),
     rateLimitPerSecond: integer(env, 'E2EE_CHAT_RATE_LIMIT', DEFAULT_RATE_LIMIT_PER_SECOND, 1, 1_000_000),

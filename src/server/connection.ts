@@ -1,6 +1,9 @@
 /**
  * One socket's life: its challenge, its identity once proven, its rate limit, and the dispatch of its
- * events. Events run one at a time per connection, so a client's sends are routed in the order it made them.
+ * events. Events start one at a time per connection and are answered in the order they were sent, so a
+ * client's sends are stored and routed in the order it made them. A pipelined handler (send, ack) lets
+ * the next event start once its write is submitted, so a connection's writes share group commits instead
+ * of waiting for each other's fsync.
  */
 import type { Socket } from 'socket.io';
 import type { z } from 'zod';
@@ -17,29 +20,70 @@ export interface ConnectionState {
   username: string | null;
   readonly bucket: TokenBucket;
   authTimer: NodeJS.Timeout | null;
-  /** Tail of this connection's event queue. */
+  /** Tail of this connection's event queue: the next event starts when this settles. */
   queue: Promise<void>;
+  /** Tail of this connection's replies: acks leave in the order the events came. */
+  replies: Promise<void>;
   /** Delivery to this connection, once it is logged in. */
   pump: DeliveryPump | null;
 }
 
-export type Handler = (conn: ConnectionState, payload: unknown) => Promise<object>;
+/**
+ * A started event: `result` is its answer; `submitted` settles when the next event may start (for most
+ * handlers, when the answer is known; for pipelined ones, when their write is queued in order).
+ */
+export interface Started {
+  submitted: Promise<unknown>;
+  result: Promise<object>;
+}
+
+export type Handler = (conn: ConnectionState, payload: unknown) => Started;
 
 export interface HandlerSpec<S extends z.ZodType> {
   schema: S;
   run: (conn: ConnectionState, payload: z.infer<S>) => Promise<object>;
 }
 
+export interface PipelinedHandlerSpec<S extends z.ZodType> {
+  schema: S;
+  start: (conn: ConnectionState, payload: z.infer<S>) => Started;
+}
+
+function parse<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    throw new ChatError('bad_request', `${where}${issue?.message ?? 'invalid payload'}`);
+  }
+  return parsed.data;
+}
+
+function failed(err: unknown): Started {
+  const result = Promise.reject(err);
+  return { submitted: result, result };
+}
+
 /** Binds a schema to a handler: the payload is parsed before the handler ever sees it. */
 export function handler<S extends z.ZodType>(spec: HandlerSpec<S>): Handler {
-  return async (conn, raw) => {
-    const parsed = spec.schema.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-      throw new ChatError('bad_request', `${where}${issue?.message ?? 'invalid payload'}`);
+  return (conn, raw) => {
+    try {
+      const result = spec.run(conn, parse(spec.schema, raw));
+      return { submitted: result, result };
+    } catch (err) {
+      return failed(err);
     }
-    return spec.run(conn, parsed.data);
+  };
+}
+
+/** Like `handler`, for handlers that let the connection's next event start before they finish. */
+export function pipelinedHandler<S extends z.ZodType>(spec: PipelinedHandlerSpec<S>): Handler {
+  return (conn, raw) => {
+    try {
+      return spec.start(conn, parse(spec.schema, raw));
+    } catch (err) {
+      return failed(err);
+    }
   };
 }
 
@@ -55,6 +99,7 @@ export function createConnection(socket: Socket, rate: number, burst: number): C
     bucket: new TokenBucket(rate, burst),
     authTimer: null,
     queue: Promise.resolve(),
+    replies: Promise.resolve(),
     pump: null,
   };
 }
@@ -82,22 +127,27 @@ export function dispatch(
   // queue: replies come back in the order events were sent, and the authentication gate sees the
   // outcome of a login sent just before.
   const allowed = conn.bucket.take();
+  const answer = (result: Promise<object>) => {
+    conn.replies = conn.replies.then(() =>
+      result.then(
+        (body) => reply({ ok: true, ...body }),
+        (err: unknown) => {
+          if (err instanceof ChatError) return reply(errorAck(err.code, err.message));
+          log.error({ err, event }, 'handler failed');
+          reply(errorAck('internal', 'internal server error; nothing was changed'));
+        },
+      ),
+    );
+  };
   conn.queue = conn.queue.then(async () => {
-    if (!allowed) return reply(errorAck('rate_limited', 'too many events; slow down'));
+    if (!allowed) return answer(Promise.reject(new ChatError('rate_limited', 'too many events; slow down')));
     const run = handlers.get(event);
-    if (!run) return reply(errorAck('unknown_event', `no event named "${String(event).slice(0, 64)}"`));
+    if (!run) return answer(Promise.reject(new ChatError('unknown_event', `no event named "${String(event).slice(0, 64)}"`)));
     if (conn.username === null && !UNAUTHENTICATED_EVENTS.has(event)) {
-      return reply(errorAck('not_authenticated', 'log in or register first'));
+      return answer(Promise.reject(new ChatError('not_authenticated', 'log in or register first')));
     }
-    try {
-      reply({ ok: true, ...(await run(conn, payload)) });
-    } catch (err) {
-      if (err instanceof ChatError) {
-        reply(errorAck(err.code, err.message));
-      } else {
-        log.error({ err, event }, 'handler failed');
-        reply(errorAck('internal', 'internal server error; nothing was changed'));
-      }
-    }
+    const started = run(conn, payload);
+    answer(started.result);
+    await started.submitted.catch(() => undefined);
   });
 }

@@ -10,7 +10,7 @@ import type { AckResult, ReceiptEvent, SendResult } from '../protocol/events.js'
 import { DELIVERY_BATCH } from '../protocol/limits.js';
 import type { AckPayload, SendPayload } from '../protocol/schemas.js';
 import type { ServerConfig } from './config.js';
-import type { ConnectionState } from './connection.js';
+import type { ConnectionState, Started } from './connection.js';
 import { DeliveryPump } from './delivery.js';
 import type { Presence } from './presence.js';
 import type { Receipt, ServerStore } from './store/server-store.js';
@@ -55,7 +55,18 @@ export class Relay {
     }
   }
 
-  async send(conn: ConnectionState, p: SendPayload): Promise<SendResult> {
+  /**
+   * `submitted` settles once the envelope is queued for the store in this connection's order; `result`
+   * once it is durably stored (or refused).
+   */
+  send(conn: ConnectionState, p: SendPayload): Started {
+    let markSubmitted!: () => void;
+    const submitted = new Promise<void>((resolve) => (markSubmitted = resolve));
+    const result = this.accept(conn, p, markSubmitted).finally(markSubmitted);
+    return { submitted, result };
+  }
+
+  private async accept(conn: ConnectionState, p: SendPayload, submitted: () => void): Promise<SendResult> {
     const envelope = JSON.stringify(p.envelope);
     if (envelope.length > this.config.maxEnvelopeBytes) {
       throw new ChatError('envelope_too_large', `envelope is ${envelope.length} bytes; the limit is ${this.config.maxEnvelopeBytes}`);
@@ -65,7 +76,7 @@ export class Relay {
     }
     const id = newServerId();
     const sentAt = Date.now();
-    const result = await this.store.enqueue(
+    const stored = this.store.enqueue(
       {
         id,
         sender: conn.username!, // the authenticated identity, never anything in the payload
@@ -77,11 +88,13 @@ export class Relay {
       },
       { maxCount: this.config.queueMaxCount, maxBytes: this.config.queueMaxBytes },
     );
+    submitted();
+    const result = await stored;
     if (result.status === 'quota_exceeded') throw new ChatError('quota_exceeded', result.message);
     const online = this.presence.socketsOf(p.to);
     const status = online ? 'delivered' : 'queued';
     if (result.status === 'duplicate') return { id: result.id, sentAt: result.sentAt, status, duplicate: true };
-    // Stored and committed: only now may it reach the recipient.
+    // Stored and durable: only now may it reach the recipient.
     for (const c of online ?? []) c.pump?.offer(result.message, p.envelope);
     return { id, sentAt, status };
   }

@@ -1,22 +1,34 @@
 /**
- * Group commit: writes requested in the same turn of the event loop run in one transaction, so a burst
- * of sends costs one fsync instead of one each. Each caller gets its own result, and only after the
- * transaction has committed.
+ * Group commit: writes requested while the previous batch is being made durable wait, then run together
+ * in one transaction whose durability (one fsync) they share. Under load the batches grow by themselves;
+ * when idle a write commits on the next turn of the event loop. Each caller gets its own result, and
+ * only once its transaction is committed and durable.
  */
-export class GroupCommit {
-  private pending: Array<{ work: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
-  private scheduled = false;
+type Item = { work: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
 
-  constructor(private readonly transaction: (run: () => void) => void) {}
+export class GroupCommit {
+  private pending: Item[] = [];
+  private scheduled = false;
+  /** A committed batch is being made durable: the next batch waits for it. */
+  private syncing = false;
+
+  constructor(
+    private readonly transaction: (run: () => void) => void,
+    /** Makes committed transactions durable (e.g. fsync of the WAL); resolves when they are. */
+    private readonly durable: () => Promise<void> = async () => undefined,
+  ) {}
 
   run<T>(work: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ work, resolve: resolve as (v: unknown) => void, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.schedule();
     });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.syncing || this.pending.length === 0) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {
@@ -24,28 +36,45 @@ export class GroupCommit {
     const batch = this.pending;
     this.pending = [];
     const results: unknown[] = new Array(batch.length);
+    const failed: Item[] = [];
     try {
       this.transaction(() => {
         for (let i = 0; i < batch.length; i++) results[i] = batch[i]!.work();
       });
-    } catch (err) {
+    } catch {
       // One failing write must not fail the others: retry each alone so every caller learns its own fate.
-      if (batch.length === 1) return batch[0]!.reject(err);
-      for (const item of batch) this.runAlone(item);
-      return;
+      const committed: Array<[Item, unknown]> = [];
+      for (const item of batch) {
+        try {
+          let result: unknown;
+          this.transaction(() => {
+            result = item.work();
+          });
+          committed.push([item, result]);
+        } catch (err) {
+          failed.push(item);
+          item.reject(err);
+        }
+      }
+      batch.length = 0;
+      for (const [item, result] of committed) {
+        batch.push(item);
+        results[batch.length - 1] = result;
+      }
     }
-    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]);
-  }
-
-  private runAlone(item: (typeof this.pending)[number]): void {
-    let result: unknown;
-    try {
-      this.transaction(() => {
-        result = item.work();
+    this.syncing = true;
+    this.durable()
+      .then(
+        () => {
+          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]);
+        },
+        (err: unknown) => {
+          for (const item of batch) item.reject(err);
+        },
+      )
+      .finally(() => {
+        this.syncing = false;
+        this.schedule();
       });
-    } catch (err) {
-      return item.reject(err);
-    }
-    item.resolve(result);
   }
 }

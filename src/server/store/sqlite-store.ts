@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { GroupCommit } from './group-commit.js';
 import type { EnqueueInput, EnqueueResult, QueueQuota, QueuedEnvelope, Receipt, ServerStore, UserRecord } from './server-store.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { WalSync } from './wal-sync.js';
 
 export const SQLITE_FILE_NAME = 'e2ee-chat.sqlite';
 
@@ -72,6 +73,7 @@ export class SqliteServerStore implements ServerStore {
   readonly path: string;
   private readonly db: Database.Database;
   private readonly writes: GroupCommit;
+  private readonly walSync: WalSync;
   private readonly sql;
 
   constructor(dataDir: string) {
@@ -81,9 +83,9 @@ export class SqliteServerStore implements ServerStore {
     // Wait for another process's lock rather than failing at once (two terminals, one user).
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('journal_mode = WAL');
-    // FULL: an acknowledged commit survives power loss, not only a process crash. Group commit keeps
-    // the cost to one fsync per batch.
-    this.db.pragma('synchronous = FULL');
+    // NORMAL: commits do not fsync on the event loop; WalSync fsyncs the WAL off-thread before any write
+    // is acknowledged, so an acknowledged write survives power loss, not only a process crash.
+    this.db.pragma('synchronous = NORMAL');
     this.migrate();
     const db = this.db;
     this.sql = {
@@ -128,7 +130,11 @@ export class SqliteServerStore implements ServerStore {
       deleteExpiredReceipts: db.prepare('DELETE FROM receipts WHERE expires_at <= ?'),
       deleteEmptyUsage: db.prepare('DELETE FROM queue_usage WHERE count <= 0'),
     };
-    this.writes = new GroupCommit((run) => this.db.transaction(run)());
+    this.walSync = new WalSync(`${this.path}-wal`);
+    this.writes = new GroupCommit(
+      (run) => this.db.transaction(run)(),
+      () => this.walSync.sync(),
+    );
   }
 
   private migrate(): void {
@@ -237,6 +243,7 @@ export class SqliteServerStore implements ServerStore {
   async close(): Promise<void> {
     // Let writes already requested commit before the handle goes away.
     await this.writes.run(() => undefined);
+    await this.walSync.close();
     if (this.db.open) this.db.close();
   }
 }
