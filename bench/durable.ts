@@ -55,9 +55,9 @@ async function liveSeconds(url: string, count: number): Promise<number> {
   return seconds;
 }
 
-export async function durableBench(quick: boolean): Promise<Figure[]> {
-  const perSender = quick ? 400 : 2_000;
-  const backlog = quick ? 2_000 : 10_000;
+export async function durableBench(mode: 'full' | 'quick' | 'smoke'): Promise<Figure[]> {
+  const perSender = { full: 2_000, quick: 400, smoke: 10 }[mode];
+  const backlog = { full: 10_000, quick: 2_000, smoke: 20 }[mode];
   const result: Record<'memory' | 'sqlite', { rate: number; drain: number; live: number }> = {
     memory: { rate: 0, drain: 0, live: 0 },
     sqlite: { rate: 0, drain: 0, live: 0 },

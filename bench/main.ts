@@ -1,32 +1,48 @@
 /**
- * `npm run bench [-- --quick] [-- --json] [-- --only durable]`: every benchmark, each figure printed
- * beside its baseline measured in the same run.
+ * `npm run bench [-- --quick | --smoke] [--json] [--only <section>]`: every benchmark, each figure printed
+ * beside its baseline measured in the same run (or, for the ratchet, a fixed reference named as such).
  */
 import { durableBench } from './durable.js';
+import { hybridBench } from './hybrid.js';
 import { printTable, toJson, type Figure } from './lib/report.js';
+import { ratchetBench } from './ratchet.js';
+import { relayBench } from './relay.js';
 
-const args = new Set(process.argv.slice(2));
-const quick = args.has('--quick');
+type Mode = 'full' | 'quick' | 'smoke';
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+const mode: Mode = args.has('--smoke') ? 'smoke' : args.has('--quick') ? 'quick' : 'full';
 const json = args.has('--json');
-const onlyIndex = process.argv.indexOf('--only');
-const only = onlyIndex > 0 ? process.argv[onlyIndex + 1] : undefined;
+const onlyIndex = argv.indexOf('--only');
+const only = onlyIndex >= 0 ? argv[onlyIndex + 1] : undefined;
+
+const sections: Array<[string, string, (mode: Mode) => Promise<Figure[]>]> = [
+  ['relay', 'relay throughput and latency vs bare socket.io and ws, memory per connection, logins', relayBench],
+  ['durable', 'store-and-forward: durable send rate vs in-memory store, backlog drain vs live routing', durableBench],
+  ['hybrid', 'hybrid envelope seal/open per second', hybridBench],
+  ['ratchet', 'PQXDH setup and Double Ratchet stream, ping-pong, reverse order, overhead', ratchetBench],
+];
 
 if (args.has('--help') || args.has('-h')) {
-  console.log(`Usage: npm run bench -- [--quick] [--json] [--only <section>]
+  console.log(`Usage: npm run bench -- [--quick | --smoke] [--json] [--only <section>]
 
-Sections: durable (store-and-forward send rate and backlog drain).
-  --quick   smaller counts, under a minute
-  --json    print the figures as JSON (with Node version and core count) instead of a table`);
+  --quick   smaller counts (about a minute)
+  --smoke   tiny counts, to check the harness itself (used by npm test)
+  --json    the figures as JSON, with Node version and core count, instead of a table
+  --only    run one section
+
+Sections:
+${sections.map(([name, what]) => `  ${name.padEnd(8)} ${what}`).join('\n')}`);
   process.exit(0);
 }
 
-const sections: Array<[string, (quick: boolean) => Promise<Figure[]>]> = [['durable', durableBench]];
-
 const figures: Figure[] = [];
-for (const [name, run] of sections) {
+for (const [name, , run] of sections) {
   if (only && only !== name) continue;
-  if (!json) process.stderr.write(`running ${name}…\n`);
-  figures.push(...(await run(quick)));
+  const t = performance.now();
+  process.stderr.write(`running ${name}… `);
+  figures.push(...(await run(mode)));
+  process.stderr.write(`${((performance.now() - t) / 1000).toFixed(1)} s\n`);
 }
 if (json) console.log(toJson(figures));
 else printTable(figures);

@@ -1,17 +1,18 @@
 /**
  * Benchmark of the pure protocol core: PQXDH session setup and the Double Ratchet.
- * Run: npx vite-node bench/ratchet.ts
+ * Run as part of `npm run bench` (section "ratchet").
  *
  * Each figure prints beside its baseline: libsignal-client 0.103 (native Rust) measured on this machine.
  */
 import { utf8Encode } from '../src/crypto/bytes.js';
-import { useX25519Backend, x25519Backend } from '../src/crypto/x25519.js';
+import { x25519Backend } from '../src/crypto/x25519.js';
 import { buildPreKeyBundle } from '../src/e2ee/pqxdh/bundle.js';
 import { LocalIdentity } from '../src/e2ee/pqxdh/identity.js';
 import { generateKemPreKey, generateOneTimePreKeys, generateSignedPreKey } from '../src/e2ee/pqxdh/prekeys.js';
 import { InMemoryPreKeyStore } from '../src/e2ee/pqxdh/stores.js';
 import { decryptMessage, encryptMessage, initiateSession } from '../src/e2ee/ratchet/session-builder.js';
 import { SessionRecord } from '../src/e2ee/ratchet/session-record.js';
+import type { Figure } from './lib/report.js';
 
 const BASELINE = { setupMs: 1.08, encPerSec: 12_400, decPerSec: 11_200, pingPongPerSec: 3_660, overheadBytes: 101 };
 const PLAINTEXT = new Uint8Array(100).fill(0x61);
@@ -93,22 +94,21 @@ async function overhead(): Promise<number> {
   return encryptMessage(ra, PLAINTEXT).length - PLAINTEXT.length;
 }
 
-const rows: [string, string, string][] = [];
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-console.log(`X25519 backend: ${await x25519Backend()}; Node ${globalThis.navigator?.userAgent ?? ''}`);
-rows.push(['session setup (PQXDH both sides + first message)', `${fmt(await setupMs(200), 2)} ms`, `${BASELINE.setupMs} ms`]);
-const s = await stream(20_000);
-rows.push(['stream, 100-byte messages: encrypt', `${fmt(s.enc)} /s`, `${fmt(BASELINE.encPerSec)} /s`]);
-rows.push(['stream, 100-byte messages: decrypt', `${fmt(s.dec)} /s`, `${fmt(BASELINE.decPerSec)} /s`]);
-rows.push(['ping-pong (DH ratchet step per message)', `${fmt(await pingPong(2_000))} msg/s`, `${fmt(BASELINE.pingPongPerSec)} msg/s`]);
-rows.push(['1,000 messages decrypted in reverse order', `${fmt(await reverseMs(1_000), 1)} ms`, 'n/a']);
-rows.push(['bytes added to a 100-byte message', `${await overhead()} B`, `${BASELINE.overheadBytes} B`]);
-useX25519Backend('noble');
-rows.push(['ping-pong with the pure-JS X25519 fallback (noble)', `${fmt(await pingPong(300))} msg/s`, `${fmt(BASELINE.pingPongPerSec)} msg/s`]);
-useX25519Backend(undefined);
-
-const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length), ['measure', 'e2ee-chat', 'libsignal 0.103'][c]!.length));
-const line = (r: string[]) => `| ${r.map((v, c) => v.padEnd(widths[c]!)).join(' | ')} |`;
-console.log(line(['measure', 'e2ee-chat', 'libsignal 0.103']));
-console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-for (const r of rows) console.log(line(r));
+/** The ratchet section: each figure beside libsignal-client 0.103 measured on this machine (fixed). */
+export async function ratchetBench(mode: 'full' | 'quick' | 'smoke'): Promise<Figure[]> {
+  const n = { full: { setup: 200, stream: 20_000, ping: 2_000 }, quick: { setup: 50, stream: 5_000, ping: 500 }, smoke: { setup: 2, stream: 50, ping: 20 } }[mode];
+  const setup = await setupMs(n.setup);
+  const s = await stream(n.stream);
+  const ping = await pingPong(n.ping);
+  const reverse = await reverseMs(mode === 'smoke' ? 50 : 1_000);
+  const added = await overhead();
+  const ref = 'libsignal 0.103, fixed reference';
+  return [
+    { section: 'ratchet', name: `session setup, PQXDH + first message (X25519 via ${await x25519Backend()})`, value: setup, unit: 'ms', baseline: { name: ref, value: BASELINE.setupMs }, ratio: BASELINE.setupMs / setup, target: '≤ libsignal', met: setup <= BASELINE.setupMs },
+    { section: 'ratchet', name: 'stream of 100-byte messages: encrypt', value: s.enc, unit: '/s', baseline: { name: ref, value: BASELINE.encPerSec }, ratio: s.enc / BASELINE.encPerSec, target: '≥ libsignal', met: s.enc >= BASELINE.encPerSec },
+    { section: 'ratchet', name: 'stream of 100-byte messages: decrypt', value: s.dec, unit: '/s', baseline: { name: ref, value: BASELINE.decPerSec }, ratio: s.dec / BASELINE.decPerSec, target: '≥ libsignal', met: s.dec >= BASELINE.decPerSec },
+    { section: 'ratchet', name: 'ping-pong (a DH ratchet step per message)', value: ping, unit: 'msg/s', baseline: { name: ref, value: BASELINE.pingPongPerSec }, ratio: ping / BASELINE.pingPongPerSec, target: '≥ libsignal', met: ping >= BASELINE.pingPongPerSec },
+    { section: 'ratchet', name: `${mode === 'smoke' ? 50 : 1000} messages decrypted in reverse order`, value: reverse, unit: 'ms' },
+    { section: 'ratchet', name: 'bytes added to a 100-byte message', value: added, unit: 'B', baseline: { name: ref, value: BASELINE.overheadBytes }, ratio: BASELINE.overheadBytes / added, target: '≤ libsignal', met: added <= BASELINE.overheadBytes },
+  ];
+}

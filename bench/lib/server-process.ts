@@ -1,11 +1,21 @@
 /** Starts our real server as its own process (the built CLI), on 127.0.0.1, for a benchmark. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const CLI = resolve(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+const BASELINES = resolve(import.meta.dirname, '..', 'baselines');
+
+/** Which server a benchmark process runs: ours (the built CLI) or one of the bare baselines. */
+export type ServerKind = 'e2ee-chat' | 'socket.io' | 'ws';
+
+function commandFor(kind: ServerKind): string[] {
+  if (kind === 'socket.io') return [join(BASELINES, 'socketio-relay.mjs')];
+  if (kind === 'ws') return [join(BASELINES, 'ws-relay.mjs')];
+  return [CLI, 'server'];
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -26,10 +36,10 @@ export interface ServerProcess {
 }
 
 /** `env` adds to a clean environment; the rate limit is lifted so the load generator is the only limit. */
-export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function startServerProcess(env: Record<string, string> = {}, kind: ServerKind = 'e2ee-chat'): Promise<ServerProcess> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-chat-bench-'));
-  const child = spawn(process.execPath, [CLI, 'server'], {
+  const child = spawn(process.execPath, commandFor(kind), {
     env: {
       PATH: process.env.PATH ?? '',
       PORT: String(port),
@@ -71,4 +81,17 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // Fields 14 and 15 of stat (utime, stime), counted from after the command name, in clock ticks.
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Resident memory of a process, in bytes, from /proc. */
+export function rssBytes(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
+  return Number(line.replace(/\D+/g, '')) * 1024;
 }

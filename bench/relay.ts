@@ -1,0 +1,256 @@
+/**
+ * The relay: throughput of sender/receiver pairs with a window of unacknowledged messages, latency at a
+ * fixed rate, memory per idle connection, and connecting + logging in many clients. Every figure is
+ * measured against the bare Socket.IO and bare `ws` relays (bench/baselines) driven by the same load
+ * generator, in the same run. Each server is its own process; this process is the load generator.
+ */
+import { base64urlDecode, base64urlEncode } from '../src/crypto/bytes.js';
+import type { HybridEnvelope } from '../src/protocol/schemas.js';
+import { keysFor } from '../test/helpers/test-clients.js';
+import { loadClient, withConcurrency, type Delivered, type Kind, type LoadClient } from './lib/load-clients.js';
+import { ratioOf, type Figure } from './lib/report.js';
+import { cpuSeconds, rssBytes, startServerProcess, type ServerProcess } from './lib/server-process.js';
+import { authenticated, connect, fakeEnvelope } from './lib/wire-client.js';
+
+const KINDS: readonly Kind[] = ['e2ee-chat', 'socket.io', 'ws'];
+const WINDOW = 50;
+
+/** Send time per sequence number, carried in the envelope's iv so no server needs to know about it. */
+class Stamps {
+  private readonly sentAt = new Map<number, number>();
+  private seq = 0;
+  readonly latencies: number[] = [];
+
+  stamp(base: HybridEnvelope): HybridEnvelope {
+    const seq = ++this.seq;
+    const iv = new Uint8Array(16);
+    new DataView(iv.buffer).setFloat64(0, seq);
+    this.sentAt.set(seq, performance.now());
+    return { ...base, jwe: { ...base.jwe, iv: base64urlEncode(iv) } };
+  }
+
+  received(m: Delivered, record: boolean): void {
+    const seq = new DataView(base64urlDecode(m.envelope.jwe.iv).buffer).getFloat64(0);
+    const t = this.sentAt.get(seq);
+    this.sentAt.delete(seq);
+    if (record && t !== undefined) this.latencies.push(performance.now() - t);
+  }
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Receivers acknowledge in batches, once per turn of the event loop. */
+function batchedAcker(client: LoadClient): (id: string) => void {
+  let ids: string[] = [];
+  return (id) => {
+    if (ids.length === 0) setImmediate(() => client.ack(ids.splice(0)));
+    ids.push(id);
+  };
+}
+
+interface Pairs {
+  senders: LoadClient[];
+  receivers: LoadClient[];
+  /** Called for each delivery to receiver i. */
+  onDelivered: Array<(m: Delivered) => void>;
+  close(): void;
+}
+
+async function pairs(kind: Kind, url: string, count: number, tag: string): Promise<Pairs> {
+  const keys = await keysFor();
+  const onDelivered: Pairs['onDelivered'] = Array.from({ length: count }, () => () => undefined);
+  const receivers = await withConcurrency(count, 50, async (i) => {
+    let ack: (id: string) => void = () => undefined;
+    const client = await loadClient(kind, url, `r${tag}${i}`, keys, (m) => {
+      onDelivered[i]!(m);
+      ack(m.id);
+    });
+    ack = batchedAcker(client);
+    return client;
+  });
+  const senders = await withConcurrency(count, 50, (i) => loadClient(kind, url, `s${tag}${i}`, keys));
+  return { senders, receivers, onDelivered, close: () => [...senders, ...receivers].forEach((c) => c.close()) };
+}
+
+/** Messages/s delivered with `WINDOW` in flight per pair, and the one-way latencies. */
+async function throughput(kind: Kind, url: string, pairCount: number, seconds: number) {
+  const p = await pairs(kind, url, pairCount, 't');
+  const stamps = new Stamps();
+  const base = fakeEnvelope(1024);
+  let measuring = false;
+  let stopped = false;
+  let delivered = 0;
+  const sendOne = (i: number) => p.senders[i]!.send(`rt${i}`, stamps.stamp(base));
+  for (let i = 0; i < pairCount; i++) {
+    p.onDelivered[i] = (m) => {
+      stamps.received(m, measuring);
+      if (measuring) delivered++;
+      if (!stopped) sendOne(i); // one arrived: the window has room for the next
+    };
+    for (let k = 0; k < WINDOW; k++) sendOne(i);
+  }
+  await sleep(Math.min(2000, seconds * 300)); // warm-up
+  measuring = true;
+  const t = performance.now();
+  await sleep(seconds * 1000);
+  measuring = false;
+  const rate = delivered / ((performance.now() - t) / 1000);
+  stopped = true;
+  await sleep(300);
+  p.close();
+  return { rate, p50: percentile(stamps.latencies, 50), p99: percentile(stamps.latencies, 99) };
+}
+
+/** Latency and server CPU at a fixed aggregate rate. */
+async function fixedRate(kind: Kind, server: ServerProcess, pairCount: number, rate: number, seconds: number, warmupMs: number) {
+  const p = await pairs(kind, server.url, pairCount, `f${rate}`);
+  const stamps = new Stamps();
+  const base = fakeEnvelope(1024);
+  let measuring = false;
+  for (let i = 0; i < pairCount; i++) p.onDelivered[i] = (m) => stamps.received(m, measuring);
+  const tickMs = 5;
+  let next = 0;
+  let owed = 0;
+  const timer = setInterval(() => {
+    owed += (rate * tickMs) / 1000;
+    for (; owed >= 1; owed--) {
+      const i = next++ % pairCount;
+      p.senders[i]!.send(`rf${rate}${i}`, stamps.stamp(base));
+    }
+  }, tickMs);
+  await sleep(warmupMs);
+  measuring = true;
+  const cpu0 = cpuSeconds(server.pid);
+  const t = performance.now();
+  await sleep(seconds * 1000);
+  const cpu = (cpuSeconds(server.pid) - cpu0) / ((performance.now() - t) / 1000);
+  measuring = false;
+  clearInterval(timer);
+  await sleep(300);
+  p.close();
+  return { p50: percentile(stamps.latencies, 50), p99: percentile(stamps.latencies, 99), cpuPercent: cpu * 100 };
+}
+
+/** Server RSS growth per idle connection (authenticated for ours, plain for the bare Socket.IO one). */
+async function memoryPerConnection(kind: Kind, server: ServerProcess, count: number, settleMs: number) {
+  const keys = await keysFor();
+  await sleep(settleMs / 3);
+  const before = rssBytes(server.pid);
+  const clients = await withConcurrency(count, 200, async (i) =>
+    kind === 'e2ee-chat' ? authenticated(server.url, `idle${i}`, keys) : connect(server.url),
+  );
+  await sleep(settleMs);
+  const after = rssBytes(server.pid);
+  for (const c of clients) c.close();
+  return { rss: after, perConnection: (after - before) / count };
+}
+
+/** Seconds to connect and log in `count` clients, 200 at a time. */
+async function connectAndLogin(url: string, count: number): Promise<number> {
+  const keys = await keysFor();
+  const t = performance.now();
+  const clients = await withConcurrency(count, 200, (i) => authenticated(url, `conn${i}`, keys));
+  const seconds = (performance.now() - t) / 1000;
+  for (const c of clients) c.close();
+  return seconds;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function relayBench(mode: 'full' | 'quick' | 'smoke'): Promise<Figure[]> {
+  const size = {
+    full: { pairs: 100, seconds: 5, rateSeconds: 4, idle: 10_000, logins: 10_000, settleMs: 1500 },
+    quick: { pairs: 100, seconds: 2, rateSeconds: 2, idle: 1_000, logins: 1_000, settleMs: 1000 },
+    smoke: { pairs: 3, seconds: 0.3, rateSeconds: 0.3, idle: 20, logins: 20, settleMs: 100 },
+  }[mode];
+  const rates = mode === 'smoke' ? [200] : [1_000, 10_000];
+  const figures: Figure[] = [];
+  const tp = {} as Record<Kind, Awaited<ReturnType<typeof throughput>>>;
+  const fixed = {} as Record<Kind, Array<Awaited<ReturnType<typeof fixedRate>>>>;
+  const memory = {} as Record<'e2ee-chat' | 'socket.io', Awaited<ReturnType<typeof memoryPerConnection>>>;
+  let loginSeconds = 0;
+
+  for (const kind of KINDS) {
+    const server = await startServerProcess({ E2EE_CHAT_STORE: 'sqlite' }, kind);
+    try {
+      tp[kind] = await throughput(kind, server.url, size.pairs, size.seconds);
+      fixed[kind] = [];
+      for (const rate of rates) fixed[kind].push(await fixedRate(kind, server, size.pairs, rate, size.rateSeconds, size.settleMs));
+    } finally {
+      await server.stop();
+    }
+  }
+  for (const kind of ['e2ee-chat', 'socket.io'] as const) {
+    const server = await startServerProcess({ E2EE_CHAT_STORE: 'sqlite' }, kind);
+    try {
+      memory[kind] = await memoryPerConnection(kind, server, size.idle, size.settleMs);
+      if (kind === 'e2ee-chat') loginSeconds = await connectAndLogin(server.url, size.logins);
+    } finally {
+      await server.stop();
+    }
+  }
+
+  const ours = tp['e2ee-chat'];
+  figures.push(
+    {
+      section: 'relay',
+      name: `throughput, ${size.pairs} pairs, window ${WINDOW}, 1 KiB, receivers ack`,
+      value: ours.rate,
+      unit: 'msg/s',
+      baseline: { name: 'bare socket.io', value: tp['socket.io'].rate },
+      ratio: ratioOf(ours.rate, tp['socket.io'].rate, true),
+      target: '≥ 1.0× bare socket.io',
+      met: ours.rate >= tp['socket.io'].rate,
+    },
+    {
+      section: 'relay',
+      name: 'throughput vs bare ws',
+      value: ours.rate,
+      unit: 'msg/s',
+      baseline: { name: 'bare ws', value: tp.ws.rate },
+      ratio: ratioOf(ours.rate, tp.ws.rate, true),
+      target: '≥ 0.8× bare ws',
+      met: ours.rate >= 0.8 * tp.ws.rate,
+    },
+    { section: 'relay', name: 'p50 one-way latency at full load', value: ours.p50, unit: 'ms', baseline: { name: 'bare socket.io', value: tp['socket.io'].p50 }, ratio: ratioOf(ours.p50, tp['socket.io'].p50, false) },
+    { section: 'relay', name: 'p99 one-way latency at full load', value: ours.p99, unit: 'ms', baseline: { name: 'bare socket.io', value: tp['socket.io'].p99 }, ratio: ratioOf(ours.p99, tp['socket.io'].p99, false) },
+  );
+  rates.forEach((rate, r) => {
+    const o = fixed['e2ee-chat'][r]!;
+    const b = fixed['socket.io'][r]!;
+    figures.push(
+      { section: 'relay', name: `p50 latency at ${rate.toLocaleString('en-US')} msg/s`, value: o.p50, unit: 'ms', baseline: { name: 'bare socket.io', value: b.p50 }, ratio: ratioOf(o.p50, b.p50, false) },
+      {
+        section: 'relay',
+        name: `p99 latency at ${rate.toLocaleString('en-US')} msg/s`,
+        value: o.p99,
+        unit: 'ms',
+        baseline: { name: 'bare socket.io', value: b.p99 },
+        ratio: ratioOf(o.p99, b.p99, false),
+        ...(rate === 10_000 && { target: '< 2 ms', met: o.p99 < 2 }),
+      },
+      { section: 'relay', name: `server CPU at ${rate.toLocaleString('en-US')} msg/s`, value: o.cpuPercent, unit: '%', baseline: { name: 'bare socket.io', value: b.cpuPercent }, ratio: ratioOf(o.cpuPercent, b.cpuPercent, false) },
+    );
+  });
+  figures.push(
+    {
+      section: 'relay',
+      name: `memory per idle connection (${size.idle.toLocaleString('en-US')}; ours authenticated)`,
+      value: memory['e2ee-chat'].perConnection / 1024,
+      unit: 'KiB',
+      baseline: { name: 'bare socket.io, plain', value: memory['socket.io'].perConnection / 1024 },
+      ratio: ratioOf(memory['e2ee-chat'].perConnection, memory['socket.io'].perConnection, false),
+      target: '≤ 20 KiB',
+      met: memory['e2ee-chat'].perConnection <= 20 * 1024,
+    },
+    { section: 'relay', name: `server RSS with ${size.idle.toLocaleString('en-US')} idle connections`, value: memory['e2ee-chat'].rss / 2 ** 20, unit: 'MiB', baseline: { name: 'bare socket.io', value: memory['socket.io'].rss / 2 ** 20 } },
+    { section: 'relay', name: `connect and log in ${size.logins.toLocaleString('en-US')} clients (first login registers)`, value: loginSeconds, unit: 's' },
+  );
+  return figures;
+}

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..', '..');
+
+/**
+ * The benchmarks are not tests, but their harness must not rot: run every section with tiny counts and
+ * check it reports each figure with its baseline. No timing is asserted.
+ */
+describe('bench harness', () => {
+  it('runs every section at smoke size and prints figures as JSON with the environment', async () => {
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        [join(root, 'node_modules', 'vite-node', 'vite-node.mjs'), join(root, 'bench', 'main.ts'), '--', '--smoke', '--json'],
+        { cwd: root, timeout: 120_000, maxBuffer: 10 * 2 ** 20 },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
+      ),
+    );
+    const report = JSON.parse(stdout) as {
+      environment: { node: string; cores: number };
+      figures: Array<{ section: string; name: string; value: number; baseline?: { value: number } }>;
+    };
+    expect(report.environment.node).toBe(process.version);
+    expect(report.environment.cores).toBeGreaterThan(0);
+    expect(new Set(report.figures.map((f) => f.section))).toEqual(new Set(['relay', 'durable', 'hybrid', 'ratchet']));
+    for (const f of report.figures) expect(Number.isFinite(f.value), `${f.section}: ${f.name}`).toBe(true);
+    const throughput = report.figures.find((f) => f.name.startsWith('throughput,'))!;
+    expect(throughput.baseline!.value).toBeGreaterThan(0);
+  }, 150_000);
+});
