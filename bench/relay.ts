@@ -77,7 +77,7 @@ async function pairs(kind: Kind, url: string, count: number, tag: string): Promi
 }
 
 /** Messages/s delivered with `WINDOW` in flight per pair, and the one-way latencies. */
-async function throughput(kind: Kind, url: string, pairCount: number, seconds: number) {
+export async function throughput(kind: Kind, url: string, pairCount: number, seconds: number) {
   const p = await pairs(kind, url, pairCount, 't');
   const stamps = new Stamps();
   const base = fakeEnvelope(1024);

@@ -15,14 +15,34 @@ function imports(file: string): string[] {
   return [...readFileSync(file, 'utf8').matchAll(/^\s*(?:import|export)[^'"]*from\s+'([^']+)'/gm)].map((m) => m[1]!);
 }
 
+/** The only e2ee import allowed in src/server (relative to src/server/). */
+const SERVER_ALLOWED_E2EE = '../e2ee/pqxdh/signatures.js';
+
 describe('dependency direction', () => {
   it('the server never imports client or session code (it cannot decrypt)', () => {
     for (const file of sourceFiles(join(root, 'src/server'))) {
       for (const spec of imports(file)) {
+        // The one exception: the pure signature checks of PQXDH uploads (prekey service).
+        if (spec === SERVER_ALLOWED_E2EE) continue;
         expect(spec, relative(root, file)).not.toMatch(/\/(e2ee|client|cli)\//);
         expect(spec, relative(root, file)).not.toMatch(/^socket\.io-client/);
       }
     }
+  });
+
+  it('the one e2ee module the server may import verifies signatures only: it reaches no ratchet, session or secret-key code', () => {
+    const file = join(root, 'src/e2ee/pqxdh/signatures.ts');
+    // Its imports, and theirs: only encodings, constants and the crypto primitives.
+    const seen = new Set<string>();
+    const visit = (path: string): void => {
+      if (seen.has(path)) return;
+      seen.add(path);
+      for (const spec of imports(path).filter((s) => s.startsWith('.'))) visit(join(path, '..', spec.replace(/\.js$/, '.ts')));
+    };
+    visit(file);
+    const reached = [...seen].map((p) => relative(root, p)).sort();
+    for (const path of reached) expect(path).toMatch(/^src\/(crypto\/[a-z0-9-]+|protocol\/errors|e2ee\/pqxdh\/(signatures|encoding|constants))\.ts$/);
+    expect(reached.filter((p) => /ratchet|session|identity|prekeys|respond|initiate/.test(p))).toEqual([]);
   });
 
   it('crypto, protocol, e2ee and the client core use no Node-only API', () => {

@@ -39,7 +39,9 @@ export interface ServerProcess {
 export async function startServerProcess(env: Record<string, string> = {}, kind: ServerKind = 'e2ee-chat'): Promise<ServerProcess> {
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'e2ee-chat-bench-'));
-  const child = spawn(process.execPath, commandFor(kind), {
+  // E2EE_CHAT_BENCH_PROFILE=<dir> writes a V8 CPU profile of each server process there (node --cpu-prof).
+  const profile = process.env.E2EE_CHAT_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.E2EE_CHAT_BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, ...commandFor(kind)], {
     env: {
       PATH: process.env.PATH ?? '',
       PORT: String(port),

@@ -1,8 +1,9 @@
 /** What the user-facing commands share: options, opening the user's keys and stores, connecting. */
 import type { Command } from 'commander';
-import { ChatClient } from '../client/chat-client.js';
+import { ChatClient, type ClientIdentity } from '../client/chat-client.js';
 import { FilePeerKeyStore } from '../client/node/file-stores.js';
 import { SqliteMessageStore } from '../client/node/sqlite-message-store.js';
+import { SqliteRatchetStore } from '../client/node/sqlite-ratchet-store.js';
 import { base64urlDecode } from '../crypto/bytes.js';
 import { loadOrCreateIdentity, type LoadedIdentity } from '../client/node/identity-file.js';
 import { defaultHome, userFolder, type UserFolder } from '../client/node/user-folder.js';
@@ -67,6 +68,7 @@ export async function openIdentity(opts: UserOptions): Promise<LoadedIdentity & 
 
 export interface OpenedClient {
   client: ChatClient;
+  identity: ClientIdentity;
   folder: UserFolder;
   peers: FilePeerKeyStore;
   messages: SqliteMessageStore;
@@ -78,15 +80,19 @@ export interface OpenedClient {
  * Opens the user's keys and local stores and connects. With `allowOffline`, an unreachable server is not
  * an error: the client starts disconnected and keeps trying in the background.
  */
-export async function connectClient(opts: UserOptions, options: { allowOffline?: boolean } = {}): Promise<OpenedClient> {
+export async function connectClient(opts: UserOptions, options: { allowOffline?: boolean; mode?: 'ratchet' | 'hybrid' } = {}): Promise<OpenedClient> {
   const { identity, folder } = await openIdentity(opts);
   const peers = new FilePeerKeyStore(folder.peersFile);
-  const messages = await SqliteMessageStore.open(folder.stateFile, base64urlDecode(identity.keys.signing.d), identity.username);
+  const secret = base64urlDecode(identity.keys.signing.d);
+  const messages = await SqliteMessageStore.open(folder.stateFile, secret, identity.username);
+  const ratchet = await SqliteRatchetStore.open(folder.ratchetFile, secret, identity.username);
   const clientOptions = {
     url: serverUrl(opts),
     identity,
     peers,
     messages,
+    ratchet,
+    mode: options.mode ?? 'ratchet',
     ...(process.env.E2EE_CHAT_ACK_DELAY_MS && { ackDelayMs: Number(process.env.E2EE_CHAT_ACK_DELAY_MS) }),
   };
   let client: ChatClient;
@@ -95,6 +101,7 @@ export async function connectClient(opts: UserOptions, options: { allowOffline?:
   } catch (err) {
     if (!(options.allowOffline && err instanceof ChatError && err.code === 'not_connected')) {
       messages.close();
+      ratchet.close();
       throw err;
     }
     client = ChatClient.offline(clientOptions);
@@ -104,12 +111,14 @@ export async function connectClient(opts: UserOptions, options: { allowOffline?:
   }
   return {
     client,
+    identity,
     folder,
     peers,
     messages,
     close: async () => {
       await client.close();
       messages.close();
+      ratchet.close();
     },
   };
 }

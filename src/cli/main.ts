@@ -10,6 +10,7 @@ import { registerSendCommand } from './send-command.js';
 import { registerServerCommand } from './server-command.js';
 import { registerTrustCommand } from './trust-command.js';
 import { registerUsersCommand } from './users-command.js';
+import { registerVerifyCommand } from './verify-command.js';
 
 // Variables already set in the environment win over the .env file (process.loadEnvFile does not override).
 if (existsSync('.env')) process.loadEnvFile('.env');
@@ -26,6 +27,7 @@ registerSendCommand(program);
 registerKeysCommand(program);
 registerTrustCommand(program);
 registerUsersCommand(program);
+registerVerifyCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ChatError) process.stderr.write(`error [${err.code}]: ${err.message}\n`);

@@ -3,7 +3,7 @@
  * Messages go through the persisted outbox: if the server is unreachable they stay there and go out the
  * next time this user runs a command, exactly once.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { createInterface } from 'node:readline';
 import type { ChatClient, SentMessage } from '../client/chat-client.js';
 import { ChatError } from '../protocol/errors.js';
@@ -43,9 +43,10 @@ export function registerSendCommand(program: Command): void {
       .description('send an encrypted message; without [message], sends each line of standard input')
       .argument('[message...]', 'the text to send')
       .requiredOption('-t, --to <name>', 'recipient username')
-      .option('-w, --wait <seconds>', 'how long to wait for delivery receipts', '2'),
-  ).action(async (words: string[], opts: UserOptions & { to: string; wait: string }) => {
-    const opened = await connectClient(opts, { allowOffline: true });
+      .option('-w, --wait <seconds>', 'how long to wait for delivery receipts', '2')
+      .addOption(new Option('-m, --mode <mode>', 'ratchet: PQXDH + Double Ratchet sessions (forward secret); hybrid: the seed\'s envelope').choices(['ratchet', 'hybrid']).default('ratchet')),
+  ).action(async (words: string[], opts: UserOptions & { to: string; wait: string; mode: 'ratchet' | 'hybrid' }) => {
+    const opened = await connectClient(opts, { allowOffline: true, mode: opts.mode });
     const { client } = opened;
     client.on('delivered', (d) => process.stderr.write(`delivered to ${d.to}'s device, id ${d.id}\n`));
     const waitingFor = new Set<string>();

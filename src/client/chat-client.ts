@@ -3,18 +3,24 @@
  * receive with exactly-once display, acknowledge, and learn of deliveries. The CLI commands are thin
  * shells over this class. Runtime-neutral: socket.io-client, jose and WebCrypto only, stores injected.
  */
+import { base64urlDecode } from '../crypto/bytes.js';
 import type { UserKeyPairs } from '../crypto/keys.js';
-import { importEncryptionKey, importSigningKey, newMessageId, openHybridEnvelope, sealHybridEnvelope } from '../e2ee/hybrid-envelope.js';
-import { ChatError, DecryptionFailedError } from '../protocol/errors.js';
-import type { IncomingMessage, PresenceEvent, ReceiptEvent, UserKeys, UsersResult } from '../protocol/events.js';
-import type { HybridEnvelope } from '../protocol/schemas.js';
+import type { MessagePayload } from '../e2ee/message-payload.js';
+import { importEncryptionKey, importSigningKey, newMessageId, sealHybridEnvelope } from '../e2ee/hybrid-envelope.js';
+import { ChatError } from '../protocol/errors.js';
+import type { PresenceEvent, UserKeys, UsersResult } from '../protocol/events.js';
+import type { PreKeyBundleWire } from '../protocol/prekey-schemas.js';
 import { AckBatcher } from './ack-batcher.js';
 import { TypedEmitter } from './emitter.js';
+import { Inbound, signingKeyOf, type ReceivedMessage, type RejectedMessage } from './inbound.js';
 import { MessageQueue } from './message-queue.js';
 import { OutboxSender, type SentMessage } from './outbox-sender.js';
-import { PeerKeyChangedError, checkAgainstPin, samePeerKeys, toPinned } from './peer-keys.js';
+import { checkAgainstPin, samePeerKeys, toPinned } from './peer-keys.js';
+import { bundleFromWire, PreKeyPublisher } from './prekey-publisher.js';
+import { MemoryRatchetStore, type RatchetStore } from './ratchet-store.js';
+import { SessionManager } from './session-manager.js';
 import { ServerConnection, type ConnectionOptions } from './server-connection.js';
-import type { MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
+import type { HistoryRecord, MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
 
 export type { SentMessage } from './outbox-sender.js';
 
@@ -23,25 +29,7 @@ export interface ClientIdentity {
   keys: UserKeyPairs;
 }
 
-export interface ReceivedMessage {
-  /** The sender's own id for the message (signed, unique): the replay-detection key. */
-  id: string;
-  /** The server's id for this delivery. */
-  serverId: string;
-  from: string;
-  to: string;
-  /** The sender's clock, as signed. */
-  sentAt: number;
-  /** The server's clock when it accepted the message. */
-  receivedAt: number;
-  body: string;
-}
-
-export interface RejectedMessage {
-  serverId: string;
-  from: string;
-  error: ChatError;
-}
+export type { ReceivedMessage, RejectedMessage } from './inbound.js';
 
 export interface ChatClientEvents {
   /** A new message, already recorded in the message store: emitted once per message id, ever. */
@@ -68,6 +56,17 @@ export interface ChatClientOptions {
   identity: ClientIdentity;
   peers: PeerKeyStore;
   messages: MessageStore;
+  /**
+   * How messages are sent: 'ratchet' (PQXDH + Double Ratchet sessions, forward secret) or 'hybrid' (the
+   * seed's envelope). Default: 'ratchet' when `ratchet` stores are given, else 'hybrid' — sessions kept
+   * only in memory would be lost with the client, so ratchet mode wants a persistent store.
+   */
+  mode?: 'ratchet' | 'hybrid';
+  /**
+   * Sessions and prekeys. With them the client publishes prekeys at login and opens ratchet envelopes
+   * (in either mode); 'ratchet' without them uses an in-memory store.
+   */
+  ratchet?: RatchetStore;
   ackTimeoutMs?: number;
   /** How long received ids wait to be acknowledged in one batch. */
   ackDelayMs?: number;
@@ -81,7 +80,12 @@ export const DEFAULT_ACK_DELAY_MS = 20;
 
 export class ChatClient extends TypedEmitter<ChatClientEvents> {
   readonly username: string;
+  readonly mode: 'ratchet' | 'hybrid';
   private readonly options: ChatClientOptions;
+  private readonly sessions: SessionManager | null;
+  private readonly preKeys: PreKeyPublisher | null;
+  /** The prekey upload of the latest login; `connect` waits for it so peers can start sessions at once. */
+  private preKeysPublished: Promise<void> = Promise.resolve();
   private readonly connection: ServerConnection;
   private readonly outbox: OutboxSender;
   private readonly acks: AckBatcher;
@@ -89,6 +93,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   /** Peers whose directory keys were checked against the pin on this connection. */
   private readonly checkedPeers = new Map<string, PinnedPeer>();
   private receiveChain: Promise<void> = Promise.resolve();
+  private sendOrder: Promise<unknown> = Promise.resolve();
   private keysPromise: Promise<{ sign: CryptoKey; decrypt: CryptoKey }> | null = null;
   private closed = false;
 
@@ -96,9 +101,12 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     super();
     this.options = options;
     this.username = options.identity.username;
+    this.mode = options.mode ?? (options.ratchet ? 'ratchet' : 'hybrid');
+    const ratchetStore = options.ratchet ?? (this.mode === 'ratchet' ? new MemoryRatchetStore() : undefined);
     this.connection = new ServerConnection(options, {
       onAuthenticated: (first) => {
         if (!first) this.emit('reconnected', { username: this.username });
+        this.preKeysPublished = this.publishPreKeys();
         this.outbox.flush();
       },
       onDisconnected: (reason) => {
@@ -113,14 +121,42 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       failed: (f) => this.emit('failed', f),
       debug: (message, cause) => this.emit('debug', { message, cause }),
     });
+    const signingSecretKey = base64urlDecode(options.identity.keys.signing.d);
+    this.sessions = ratchetStore
+      ? new SessionManager({
+          store: ratchetStore,
+          signingSecretKey,
+          fetchBundle: async (peer) => bundleFromWire(await this.connection.call<PreKeyBundleWire>('prekeys.bundle', { username: peer })),
+          onPreKeysConsumed: () => void this.publishPreKeys(),
+        })
+      : null;
+    const sessions = this.sessions;
+    this.preKeys = ratchetStore && sessions ? new PreKeyPublisher(ratchetStore, signingSecretKey, this.connection, (work) => sessions.withKeysLocked(work)) : null;
     this.acks = new AckBatcher(async (batch) => void (await this.connection.call('ack', batch)), options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS);
+    const inbound = new Inbound({
+      username: this.username,
+      messages: options.messages,
+      peers: options.peers,
+      sessions: this.sessions,
+      acks: this.acks,
+      peerKeys: (u) => this.peerKeys(u),
+      fetchKeys: (u) => this.fetchKeys(u),
+      decryptionKey: async () => (await this.ownKeys()).decrypt,
+      onMessage: (m) => {
+        this.emit('message', m);
+        this.inbox.push(m);
+      },
+      onRejected: (r) => this.emit('rejected', r),
+      onDelivered: (d) => this.emit('delivered', d),
+      onDebug: (message, cause) => this.emit('debug', { message, cause }),
+    });
     const socket = this.connection.socket;
+    // One at a time, in the order the server routed them: messages are recorded and shown in that order.
     socket.on('message', (m) => {
-      // Opened one at a time so messages are recorded in the order the server routed them.
-      this.receiveChain = this.receiveChain.then(() => this.handleIncoming(m));
+      this.receiveChain = this.receiveChain.then(() => inbound.message(m));
     });
     socket.on('receipt', (r) => {
-      this.receiveChain = this.receiveChain.then(() => this.handleReceipt(r));
+      this.receiveChain = this.receiveChain.then(() => inbound.receipt(r));
     });
     socket.on('presence', (p) => this.emit('presence', p));
   }
@@ -129,6 +165,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   static async connect(options: ChatClientOptions): Promise<ChatClient> {
     const client = new ChatClient(options);
     await client.connection.open();
+    await client.preKeysPublished;
     return client;
   }
 
@@ -140,6 +177,16 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     const client = new ChatClient(options);
     client.connection.openInBackground();
     return client;
+  }
+
+  /** Uploads or refills this user's prekeys; failures are reported as debug events, never thrown. */
+  private async publishPreKeys(): Promise<void> {
+    if (!this.preKeys || !this.connection.authenticated) return;
+    try {
+      await this.preKeys.maintain();
+    } catch (cause) {
+      this.emit('debug', { message: 'prekey upload failed', cause });
+    }
   }
 
   get connected(): boolean {
@@ -195,10 +242,38 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
    * (it goes out on reconnect, exactly once). Offline, only a peer whose keys are pinned can be written to.
    */
   async send(to: string, body: string): Promise<SentMessage> {
+    // Sealing is asynchronous (crypto on a thread pool): chained, so the outbox gets messages in call order.
+    const queued = this.sendOrder.then(() => this.sealIntoOutbox(to, body));
+    this.sendOrder = queued.catch(() => undefined);
+    const id = await queued;
+    if (!this.connection.authenticated) {
+      this.outbox.flush();
+      return { id, to, status: 'outbox' };
+    }
+    const accepted = this.outbox.waitFor(id);
+    this.outbox.flush();
+    return accepted;
+  }
+
+  /** Seals the message for `to` and puts it in the outbox (with its history record); returns its id. */
+  private async sealIntoOutbox(to: string, body: string): Promise<string> {
     const peer = this.connection.authenticated ? await this.peerKeys(to) : await this.pinnedPeer(to);
-    const { sign } = await this.ownKeys();
     const id = newMessageId();
     const sentAt = Date.now();
+    const record = { id, direction: 'out', peer: to, body, sentAt, status: 'outbox' } as const;
+    if (this.mode === 'ratchet') {
+      const payload: MessagePayload = { v: 1, from: this.username, to, id, sentAt, body };
+      await this.sessions!.seal(to, signingKeyOf(peer), payload, this.connection.authenticated, (envelope) =>
+        this.options.messages.addOutgoing({ id, to, envelope, createdAt: sentAt }, record),
+      );
+    } else {
+      await this.sealHybrid(to, body, id, sentAt, peer, record);
+    }
+    return id;
+  }
+
+  private async sealHybrid(to: string, body: string, id: string, sentAt: number, peer: PinnedPeer, record: HistoryRecord): Promise<void> {
+    const { sign } = await this.ownKeys();
     const { envelope } = await sealHybridEnvelope({
       from: this.username,
       to,
@@ -208,14 +283,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       senderSigningKey: sign,
       recipientEncryptionKey: peer.encryptionKey,
     });
-    await this.options.messages.addOutgoing({ id, to, envelope, createdAt: sentAt }, { id, direction: 'out', peer: to, body, sentAt, status: 'outbox' });
-    if (!this.connection.authenticated) {
-      this.outbox.flush();
-      return { id, to, status: 'outbox' };
-    }
-    const accepted = this.outbox.waitFor(id);
-    this.outbox.flush();
-    return accepted;
+    await this.options.messages.addOutgoing({ id, to, envelope, createdAt: sentAt }, record);
   }
 
   private async pinnedPeer(username: string): Promise<PinnedPeer> {
@@ -227,71 +295,6 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   /** New messages as an async iterator; ends when the client is closed. */
   messages(): AsyncIterableIterator<ReceivedMessage> {
     return this.inbox.iterate();
-  }
-
-  private async handleIncoming(m: IncomingMessage): Promise<void> {
-    try {
-      const message = await this.open(m);
-      const outcome = await this.options.messages.recordIncoming({
-        id: message.id,
-        direction: 'in',
-        peer: message.from,
-        body: message.body,
-        sentAt: message.sentAt,
-        serverId: message.serverId,
-        serverTime: message.receivedAt,
-        status: 'received',
-      });
-      if (outcome === 'new') {
-        this.emit('message', message);
-        this.inbox.push(message);
-      } else {
-        // Same id again: a redelivery of the same server envelope is expected after a lost ack; the same
-        // signed message inside a different envelope is a replay.
-        const earlier = await this.options.messages.get(message.id, 'in');
-        if (earlier?.serverId !== m.id) throw new DecryptionFailedError({ cause: new Error(`replayed message id ${message.id}`) });
-        this.emit('debug', { message: `redelivery of ${m.id} ignored` });
-      }
-    } catch (err) {
-      const error = err instanceof ChatError ? err : new DecryptionFailedError({ cause: err });
-      if (error.cause !== undefined) this.emit('debug', { message: `envelope ${m.id} from ${m.from} rejected`, cause: error.cause });
-      this.emit('rejected', { serverId: m.id, from: m.from, error });
-    }
-    // Stored or judged: either way this device is done with it.
-    this.acks.add('ids', m.id);
-  }
-
-  private async handleReceipt(r: ReceiptEvent): Promise<void> {
-    const record = await this.options.messages.get(r.clientId, 'out');
-    if (record && record.status !== 'delivered') {
-      await this.options.messages.markDelivered(r.clientId);
-      this.emit('delivered', { id: r.clientId, to: r.to, deliveredAt: r.deliveredAt });
-    }
-    this.acks.add('receipts', r.id);
-  }
-
-  private async open(m: IncomingMessage): Promise<ReceivedMessage> {
-    if (m.envelope.type !== 'hybrid' || m.to !== this.username) throw new DecryptionFailedError();
-    const pinned = await this.options.peers.get(m.from);
-    const sender = pinned ?? (await this.peerKeys(m.from));
-    const payload = await this.openWith(m, sender).catch(async (err: unknown) => {
-      // A failure with a pinned key may mean the sender re-keyed: say so rather than "decryption failed".
-      const current = await toPinned(await this.fetchKeys(m.from), Date.now()).catch(() => undefined);
-      if (pinned && current && !samePeerKeys(pinned, current)) throw new PeerKeyChangedError(pinned, current);
-      throw err;
-    });
-    return { id: payload.id, serverId: m.id, from: payload.from, to: payload.to, sentAt: payload.sentAt, receivedAt: m.sentAt, body: payload.body };
-  }
-
-  private async openWith(m: IncomingMessage, sender: PinnedPeer) {
-    const { decrypt } = await this.ownKeys();
-    return openHybridEnvelope({
-      envelope: m.envelope as HybridEnvelope,
-      from: m.from,
-      me: this.username,
-      recipientDecryptionKey: decrypt,
-      senderVerificationKey: sender.signingKey,
-    });
   }
 
   /** Finishes what was received, sends the pending acknowledgements, then disconnects. */

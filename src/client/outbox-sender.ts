@@ -1,5 +1,5 @@
 /**
- * Drains the persisted outbox, oldest first, whenever the client is logged in. Each entry carries its
+ * Drains the persisted outbox, oldest first and one entry at a time, whenever the client is logged in. Each entry carries its
  * message id, which the server uses as an idempotency key: an entry resent after a lost ack is stored
  * once. An entry leaves the outbox only when the server has answered for it.
  */
@@ -18,8 +18,6 @@ export interface SentMessage {
   serverTime?: number;
 }
 
-/** Sends pipelined per round: enough to hide latency, small enough to stay under the rate limit. */
-export const OUTBOX_WINDOW = 64;
 
 /** Answers after which resending cannot help: the entry is marked failed. */
 const PERMANENT: ReadonlySet<ErrorCode> = new Set(['unknown_user', 'quota_exceeded', 'envelope_too_large', 'bad_request']);
@@ -76,12 +74,16 @@ export class OutboxSender {
       if (!this.connection.authenticated) return;
       const entries = await this.store.outbox();
       if (entries.length === 0) return;
+      // One at a time: if an entry were refused for a passing reason (a server fault) while later ones
+      // were already in flight, those would be stored before it and the recipient would see them out of
+      // order. Pipelining safely needs the server to refuse an entry whose predecessor it has not
+      // stored; until the protocol says so, order wins over outbox speed.
       let transient = false;
-      for (let i = 0; i < entries.length && this.connection.authenticated; i += OUTBOX_WINDOW) {
-        const outcomes = await Promise.all(entries.slice(i, i + OUTBOX_WINDOW).map((e) => this.sendOne(e)));
-        if (outcomes.includes('retry')) {
+      for (const entry of entries) {
+        if (!this.connection.authenticated) break;
+        if ((await this.sendOne(entry)) === 'retry') {
           transient = true;
-          break; // keep order: nothing after a refused entry goes out before it
+          break;
         }
       }
       if (transient) {

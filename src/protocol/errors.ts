@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   'envelope_too_large', // envelope above the configured cap
   'quota_exceeded', // the recipient's queue is full (count or bytes)
   'rate_limited', // connection sent events faster than allowed
+  'no_prekeys', // the user has published no prekey bundle: no ratchet session can be started with them
   'internal', // server fault; nothing was changed
   // client-side only
   'decryption_failed', // any failure to open an envelope; deliberately says nothing more

@@ -57,7 +57,7 @@ export interface ProtocolErrorEvent {
 }
 
 /** Client → server event names. */
-export const CLIENT_EVENTS = ['challenge', 'register', 'login', 'keys', 'users', 'send', 'ack'] as const;
+export const CLIENT_EVENTS = ['challenge', 'register', 'login', 'keys', 'users', 'send', 'ack', 'prekeys.upload', 'prekeys.count', 'prekeys.bundle'] as const;
 export type ClientEventName = (typeof CLIENT_EVENTS)[number];
 
 /** Events a connection may use before it has logged in. */

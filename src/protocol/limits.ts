@@ -16,6 +16,12 @@ export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
 export const DEFAULT_RATE_LIMIT_PER_SECOND = 200;
 export const DEFAULT_RATE_LIMIT_BURST = 400;
 
+/**
+ * Over the rate, an event waits (up to this long) for its token instead of being refused: a client's
+ * pipelined sends then slow down but keep their order. Beyond it: rate_limited.
+ */
+export const RATE_LIMIT_MAX_DELAY_MS = 1000;
+
 /** Username: 1–32 characters, lower-case ASCII letter first, then letters, digits, '_' or '-'. */
 export const USERNAME_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
 export const USERNAME_MAX_LENGTH = 32;
@@ -48,3 +54,14 @@ export const MAX_ACK_IDS = 1000;
 /** Client message ids (idempotency keys): 16 to 64 base64url characters. */
 export const CLIENT_ID_MIN_LENGTH = 16;
 export const CLIENT_ID_MAX_LENGTH = 64;
+
+/**
+ * Most one-time prekeys of one kind per `prekeys.upload`. 200 X25519 keys are ~10 KB; ML-KEM-1024 keys
+ * are ~2.2 KB each with their signature, so the frame cap (envelope cap + transport overhead) limits a
+ * real upload to far fewer of them: clients send ML-KEM keys in chunks of PREKEY_UPLOAD_KEM_CHUNK.
+ */
+export const MAX_PREKEYS_PER_UPLOAD = 200;
+/** ML-KEM-1024 prekeys a client puts in one upload: 16 × ~2.2 KB stays well inside the 80 KB frame cap. */
+export const PREKEY_UPLOAD_KEM_CHUNK = 16;
+/** Ratchet envelope body cap in base64url characters: the hybrid ciphertext's bound; the relay's envelope cap applies on top. */
+export const MAX_RATCHET_BODY_CHARS = 256 * 1024;

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { BASE64URL_PATTERN, base64urlDecode } from '../crypto/bytes.js';
-import { CLIENT_ID_MAX_LENGTH, CLIENT_ID_MIN_LENGTH, MAX_ACK_IDS, USERNAME_MAX_LENGTH, USERNAME_PATTERN } from './limits.js';
+import { CLIENT_ID_MAX_LENGTH, CLIENT_ID_MIN_LENGTH, MAX_ACK_IDS, MAX_RATCHET_BODY_CHARS, USERNAME_MAX_LENGTH, USERNAME_PATTERN } from './limits.js';
 
 export const base64url = (maxLength: number) => z.string().max(maxLength).regex(BASE64URL_PATTERN, 'expected base64url');
 
@@ -39,7 +39,7 @@ export const rsa2048PublicJwkSchema = z.object({
 });
 
 /** Ed25519 signature, 64 bytes as base64url (86 characters). */
-const signatureSchema = z.string().length(86).regex(BASE64URL_PATTERN);
+export const signatureSchema = z.string().length(86).regex(BASE64URL_PATTERN);
 
 export const emptyPayloadSchema = z.object({}).optional();
 
@@ -75,7 +75,18 @@ export const hybridEnvelopeSchema = z.strictObject({
   }),
 });
 
-export const envelopeSchema = z.discriminatedUnion('type', [hybridEnvelopeSchema]);
+/**
+ * A Double Ratchet message (docs/PROTOCOL.md §15): `body` is the base64url of the ratchet wire message,
+ * preceded by the PQXDH initial-message fields while the sender has had no reply. Opaque to the server;
+ * the first decoded byte (0x01 ratchet message, 0x02 initial message) is the recipient's business.
+ */
+export const ratchetEnvelopeSchema = z.strictObject({
+  type: z.literal('ratchet'),
+  v: z.literal(1),
+  body: base64url(MAX_RATCHET_BODY_CHARS).min(1),
+});
+
+export const envelopeSchema = z.discriminatedUnion('type', [hybridEnvelopeSchema, ratchetEnvelopeSchema]);
 
 /** The sender's id for a message: its idempotency key (a resend with the same id is stored once). */
 export const clientMessageIdSchema = base64url(CLIENT_ID_MAX_LENGTH).min(CLIENT_ID_MIN_LENGTH);
@@ -107,3 +118,4 @@ export type SendPayload = z.infer<typeof sendPayloadSchema>;
 export type AckPayload = z.infer<typeof ackPayloadSchema>;
 export type Envelope = z.infer<typeof envelopeSchema>;
 export type HybridEnvelope = z.infer<typeof hybridEnvelopeSchema>;
+export type RatchetEnvelope = z.infer<typeof ratchetEnvelopeSchema>;

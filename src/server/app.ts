@@ -9,7 +9,7 @@ import { Server as SocketIOServer } from 'socket.io';
 import type { Logger } from 'pino';
 import { ChatError } from '../protocol/errors.js';
 import type { SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
-import { TRANSPORT_OVERHEAD_BYTES } from '../protocol/limits.js';
+import { RATE_LIMIT_MAX_DELAY_MS, TRANSPORT_OVERHEAD_BYTES } from '../protocol/limits.js';
 import {
   ackPayloadSchema,
   emptyPayloadSchema,
@@ -21,6 +21,7 @@ import {
 import { authenticateLogin, authenticateRegistration, newChallenge } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { createConnection, dispatch, handler, pipelinedHandler, type ConnectionState, type Handler } from './connection.js';
+import { preKeyHandlers } from './prekeys.js';
 import { Presence } from './presence.js';
 import { Relay } from './relay.js';
 import type { ServerStore } from './store/server-store.js';
@@ -152,10 +153,11 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     ['users', handler({ schema: emptyPayloadSchema, run: async (): Promise<UsersResult> => ({ users: presence.users() }) })],
     ['send', pipelinedHandler({ schema: sendPayloadSchema, start: (conn, p) => relay.send(conn, p) })],
     ['ack', handler({ schema: ackPayloadSchema, run: (conn, p) => relay.ack(conn, p) })],
+    ...preKeyHandlers(store),
   ]);
 
   io.on('connection', (socket) => {
-    const conn = createConnection(socket, config.rateLimitPerSecond, config.rateLimitBurst);
+    const conn = createConnection(socket, config.rateLimitPerSecond, config.rateLimitBurst, RATE_LIMIT_MAX_DELAY_MS);
     conn.authTimer = setTimeout(() => {
       logger.debug({ sid: socket.id }, 'dropping unauthenticated connection');
       socket.disconnect(true);

@@ -91,12 +91,12 @@ export function errorAck(code: ErrorCode, message: string): Ack<never> {
   return { ok: false, error: { code, message } };
 }
 
-export function createConnection(socket: Socket, rate: number, burst: number): ConnectionState {
+export function createConnection(socket: Socket, rate: number, burst: number, maxDelayMs: number): ConnectionState {
   return {
     socket,
     challenge: newChallenge(),
     username: null,
-    bucket: new TokenBucket(rate, burst),
+    bucket: new TokenBucket(rate, burst, maxDelayMs),
     authTimer: null,
     queue: Promise.resolve(),
     replies: Promise.resolve(),
@@ -123,24 +123,29 @@ export function dispatch(
     else if (!body.ok) conn.socket.emit('protocol_error', { event: String(event).slice(0, 64), error: body.error });
   };
 
-  // The token is taken on arrival, but every answer, even a refusal, leaves through the connection's
+  // The token is reserved on arrival, but every answer, even a refusal, leaves through the connection's
   // queue: replies come back in the order events were sent, and the authentication gate sees the
   // outcome of a login sent just before.
-  const allowed = conn.bucket.take();
+  const delayMs = conn.bucket.reserve();
+  // A deadline, not a duration: events queued behind a delayed one must not add their waits to its.
+  const runAt = performance.now() + delayMs;
   const answer = (result: Promise<object>) => {
-    conn.replies = conn.replies.then(() =>
-      result.then(
-        (body) => reply({ ok: true, ...body }),
-        (err: unknown) => {
-          if (err instanceof ChatError) return reply(errorAck(err.code, err.message));
-          log.error({ err, event }, 'handler failed');
-          reply(errorAck('internal', 'internal server error; nothing was changed'));
-        },
-      ),
+    // The outcome is turned into a reply at once (so a refusal is never an unhandled rejection while
+    // earlier replies are pending); only sending it waits for its turn.
+    const body: Promise<Ack<object>> = result.then(
+      (ok) => ({ ok: true as const, ...ok }),
+      (err: unknown) => {
+        if (err instanceof ChatError) return errorAck(err.code, err.message);
+        log.error({ err, event }, 'handler failed');
+        return errorAck('internal', 'internal server error; nothing was changed');
+      },
     );
+    conn.replies = conn.replies.then(() => body.then(reply));
   };
   conn.queue = conn.queue.then(async () => {
-    if (!allowed) return answer(Promise.reject(new ChatError('rate_limited', 'too many events; slow down')));
+    if (delayMs < 0) return answer(Promise.reject(new ChatError('rate_limited', 'too many events; slow down')));
+    const wait = runAt - performance.now();
+    if (delayMs > 0 && wait > 0) await new Promise((r) => setTimeout(r, wait));
     const run = handlers.get(event);
     if (!run) return answer(Promise.reject(new ChatError('unknown_event', `no event named "${String(event).slice(0, 64)}"`)));
     if (conn.username === null && !UNAUTHENTICATED_EVENTS.has(event)) {

@@ -4,7 +4,7 @@
  * delivery receipt. Offline recipients get their backlog on login, oldest first, with flow control.
  */
 import type { Logger } from 'pino';
-import { base64urlEncode, randomBytes } from '../crypto/bytes.js';
+import { newServerId } from './ids.js';
 import { ChatError } from '../protocol/errors.js';
 import type { AckResult, ReceiptEvent, SendResult } from '../protocol/events.js';
 import { DELIVERY_BATCH } from '../protocol/limits.js';
@@ -15,7 +15,6 @@ import { DeliveryPump } from './delivery.js';
 import type { Presence } from './presence.js';
 import type { Receipt, ServerStore } from './store/server-store.js';
 
-export const newServerId = (): string => base64urlEncode(randomBytes(16));
 
 const toReceiptEvent = (r: Receipt): ReceiptEvent => ({ id: r.id, clientId: r.clientId, to: r.recipient, deliveredAt: r.deliveredAt });
 
@@ -76,6 +75,9 @@ export class Relay {
     }
     const id = newServerId();
     const sentAt = Date.now();
+    // Pushed to the recipient as soon as it is committed, while the disk catches up: if the server dies
+    // before the write is durable, the sender (never acked) resends and the recipient's client
+    // recognises the id. The sender's ack waits for durability.
     const stored = this.store.enqueue(
       {
         id,
@@ -87,15 +89,16 @@ export class Relay {
         envelope,
       },
       { maxCount: this.config.queueMaxCount, maxBytes: this.config.queueMaxBytes },
+      (result) => {
+        if (result.status !== 'stored') return;
+        for (const c of this.presence.socketsOf(p.to) ?? []) c.pump?.offer(result.message, p.envelope);
+      },
     );
     submitted();
     const result = await stored;
     if (result.status === 'quota_exceeded') throw new ChatError('quota_exceeded', result.message);
-    const online = this.presence.socketsOf(p.to);
-    const status = online ? 'delivered' : 'queued';
+    const status = this.presence.isOnline(p.to) ? 'delivered' : 'queued';
     if (result.status === 'duplicate') return { id: result.id, sentAt: result.sentAt, status, duplicate: true };
-    // Stored and durable: only now may it reach the recipient.
-    for (const c of online ?? []) c.pump?.offer(result.message, p.envelope);
     return { id, sentAt, status };
   }
 

@@ -1,7 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PeerKeyChangedError } from '../../src/client/peer-keys.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 import { call, connectTestClient, keysFor, loginRaw, rawSocket, type TestClient } from '../helpers/test-clients.js';

@@ -2,6 +2,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { ChatClient, type ClientIdentity, type ReceivedMessage, type RejectedMessage } from '../../src/client/chat-client.js';
 import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-stores.js';
+import type { RatchetStore } from '../../src/client/ratchet-store.js';
 import { base64urlDecode, base64urlEncode } from '../../src/crypto/bytes.js';
 import { ed25519Sign } from '../../src/crypto/ed25519.js';
 import { ed25519PublicOf, generateUserKeyPairs, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
@@ -45,7 +46,7 @@ async function waitUntil<T>(check: () => T | undefined, timeoutMs: number, what:
 export async function connectTestClient(
   url: string,
   username: string,
-  opts: { keys?: UserKeyPairs; peers?: MemoryPeerKeyStore; messages?: MemoryMessageStore; ackDelayMs?: number } = {},
+  opts: { keys?: UserKeyPairs; peers?: MemoryPeerKeyStore; messages?: MemoryMessageStore; ackDelayMs?: number; ratchet?: RatchetStore; mode?: 'ratchet' | 'hybrid' } = {},
 ): Promise<TestClient> {
   const identity: ClientIdentity = { username, keys: opts.keys ?? (await keysFor()) };
   const peers = opts.peers ?? new MemoryPeerKeyStore();
@@ -58,6 +59,8 @@ export async function connectTestClient(
     socketOptions: { transports: ['websocket'] },
     reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
     ...(opts.ackDelayMs !== undefined && { ackDelayMs: opts.ackDelayMs }),
+    ...(opts.ratchet && { ratchet: opts.ratchet }),
+    ...(opts.mode && { mode: opts.mode }),
   });
   const received: ReceivedMessage[] = [];
   const rejected: RejectedMessage[] = [];

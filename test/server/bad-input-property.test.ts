@@ -14,6 +14,7 @@ import { base64urlEncode, randomBytes } from '../../src/crypto/bytes.js';
 import { ed25519PublicOf, rsaPublicOf } from '../../src/crypto/keys.js';
 import { ERROR_CODES } from '../../src/protocol/errors.js';
 import { CLIENT_EVENTS, UNAUTHENTICATED_EVENTS, type ClientEventName, type ProtocolErrorEvent } from '../../src/protocol/events.js';
+import { preKeysBundlePayloadSchema, preKeysUploadPayloadSchema } from '../../src/protocol/prekey-schemas.js';
 import { ackPayloadSchema, emptyPayloadSchema, keysPayloadSchema, loginPayloadSchema, registerPayloadSchema, sendPayloadSchema } from '../../src/protocol/schemas.js';
 import { call, connectTestClient, keysFor, rawSocket, registerRaw, waitUntil, type RawAck, type TestClient } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -32,6 +33,9 @@ const SCHEMAS: Record<ClientEventName, z.ZodType> = {
   users: emptyPayloadSchema,
   send: sendPayloadSchema,
   ack: ackPayloadSchema,
+  'prekeys.upload': preKeysUploadPayloadSchema,
+  'prekeys.count': emptyPayloadSchema,
+  'prekeys.bundle': preKeysBundlePayloadSchema,
 };
 
 /** Event names socket.io itself reserves: the client library refuses to emit them. */
@@ -68,6 +72,14 @@ function expectedAnswer(event: string, wire: unknown, authed: boolean): Expected
       return { ok: true, codes: ['unknown_user', 'envelope_too_large', 'quota_exceeded'] };
     case 'ack':
       return { ok: true, codes: [] };
+    // The fuzzer's uploads carry random signatures: none verifies against its registered key.
+    case 'prekeys.upload':
+      return { ok: false, codes: ['bad_signature'] };
+    case 'prekeys.count':
+      return { ok: true, codes: [] };
+    // Nobody in this test publishes prekeys (the test clients run in hybrid mode).
+    case 'prekeys.bundle':
+      return { ok: false, codes: ['unknown_user', 'no_prekeys'] };
   }
 }
 
@@ -80,6 +92,9 @@ const OK_MEMBERS: Record<ClientEventName, readonly string[]> = {
   users: ['ok', 'users'],
   send: ['id', 'ok', 'sentAt', 'status'],
   ack: ['acknowledged', 'ok'],
+  'prekeys.upload': ['identityKey', 'kemOneTime', 'lastResortKemPreKeyId', 'ok', 'oneTime', 'signedPreKeyId'],
+  'prekeys.count': ['identityKey', 'kemOneTime', 'lastResortKemPreKeyId', 'ok', 'oneTime', 'signedPreKeyId'],
+  'prekeys.bundle': ['identity', 'kemPreKey', 'ok', 'oneTimePreKey', 'signedPreKey', 'username'],
 };
 
 /** socket.io sends JSON: this is the payload as the server will see it (a bare `undefined` arrives as null). */
@@ -152,6 +167,9 @@ const PATHS: Record<ClientEventName, readonly Path[]> = {
     ...['protected', 'encrypted_key', 'iv', 'ciphertext', 'tag'].map((m) => ['envelope', 'jwe', m]),
   ],
   ack: [[], ['ids'], ['receipts']],
+  'prekeys.upload': [[], ['identity'], ['identity', 'dhKey'], ['identity', 'binding'], ['signedPreKey'], ['signedPreKey', 'id'], ['signedPreKey', 'publicKey'], ['oneTimePreKeys'], ['kemPreKeys']],
+  'prekeys.count': [[]],
+  'prekeys.bundle': [[], ['username']],
 };
 
 interface Mutation {
@@ -224,6 +242,14 @@ describe('property: arbitrary input never breaks the server', () => {
     templates.login = { username: 'alice', signature: 'A'.repeat(86) };
     templates.keys = { username: 'bob' };
     templates.ack = { ids: ['A'.repeat(22)], receipts: ['B'.repeat(22)] };
+    templates['prekeys.upload'] = {
+      identity: { dhKey: b64(32), binding: b64(64) },
+      signedPreKey: { id: 1, publicKey: b64(32), signature: b64(64) },
+      oneTimePreKeys: [{ id: 1, publicKey: b64(32) }],
+      kemPreKeys: [],
+    };
+    templates['prekeys.count'] = {};
+    templates['prekeys.bundle'] = { username: 'bob' };
     templates.send = {
       to: 'bob',
       envelope: { type: 'hybrid', v: 1, jwe: { protected: b64(72), encrypted_key: b64(256), iv: b64(16), ciphertext: b64(120), tag: b64(32) } },

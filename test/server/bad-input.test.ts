@@ -1159,37 +1159,40 @@ describe('the rate limit (5 per second, burst 5)', () => {
     keys = await keysFor();
   });
 
-  it('answers the 6th and later rapid events with rate_limited', async () => {
+  it('delays the 6th to 10th rapid events (1 s of borrowed tokens), in order, and refuses later ones', async () => {
     const sock = await h.raw();
-    const acks = await Promise.all(Array.from({ length: 9 }, () => call(sock, 'challenge', {})));
-    expect(acks.map(codeOf)).toEqual([...Array<string>(5).fill('ok'), ...Array<string>(4).fill('rate_limited')]);
+    const started = Date.now();
+    const acks = await Promise.all(Array.from({ length: 14 }, () => call(sock, 'challenge', {})));
+    expect(acks.map(codeOf)).toEqual([...Array<string>(10).fill('ok'), ...Array<string>(4).fill('rate_limited')]);
+    // The borrowed tokens were waited for: about a second, not more than the cap plus slack.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
   });
 
   it('counts unknown events and events without an ack, answering throttled ones with protocol_error', async () => {
     const sock = await h.raw();
     const errors = protocolErrors(sock);
-    for (let i = 0; i < 5; i++) sock.emit('nope', {});
+    for (let i = 0; i < 10; i++) sock.emit('nope', {});
     sock.emit('challenge', {});
     sock.emit('keys', { username: 'bob' });
-    await waitUntil(() => (errors.length >= 7 ? errors : undefined), 3000, '7 protocol errors');
-    expect(errors.map((e) => e.error.code)).toEqual([...Array<string>(5).fill('unknown_event'), 'rate_limited', 'rate_limited']);
+    await waitUntil(() => (errors.length >= 12 ? errors : undefined), 3000, '12 protocol errors');
+    expect(errors.map((e) => e.error.code)).toEqual([...Array<string>(10).fill('unknown_event'), 'rate_limited', 'rate_limited']);
   });
 
   it('keeps a bucket per connection', async () => {
     const a = await h.raw();
     const b = await h.raw();
-    await Promise.all(Array.from({ length: 6 }, () => call(a, 'challenge', {})));
-    expect(codeOf(await call(a, 'challenge', {}))).toBe('rate_limited');
+    const flood = await Promise.all(Array.from({ length: 12 }, () => call(a, 'challenge', {})));
+    expect(codeOf(flood.at(-1)!)).toBe('rate_limited');
     expect(codeOf(await call(b, 'challenge', {}))).toBe('ok');
   });
 
   it('changes nothing for a throttled register, and the bucket refills', async () => {
     const sock = await h.raw();
     const v = await signedRegister(sock, keys, { username: 'rory' }); // 1 token
-    const burst = await Promise.all([...Array.from({ length: 6 }, () => call(sock, 'users', {})), call(sock, 'register', v)]);
+    const burst = await Promise.all([...Array.from({ length: 11 }, () => call(sock, 'users', {})), call(sock, 'register', v)]);
     expect(codeOf(burst.at(-1)!)).toBe('rate_limited');
     expect(await h.srv.store.getUser('rory')).toBeUndefined();
-    await sleep(1100);
+    await sleep(2100);
     expect(await registerRaw(sock, 'rory', keys)).toStrictEqual({ ok: true, username: 'rory', registered: true });
   });
 });

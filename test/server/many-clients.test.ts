@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'socket.io-client';
 import { base64urlDecode, base64urlEncode } from '../../src/crypto/bytes.js';
 import type { IncomingMessage } from '../../src/protocol/events.js';
+import type { HybridEnvelope } from '../../src/protocol/schemas.js';
 import { fakeEnvelope } from '../../bench/lib/wire-client.js';
 import { withConcurrency } from '../../bench/lib/load-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -44,7 +45,7 @@ describe(`${CLIENTS} concurrent authenticated clients`, () => {
       const socket = await rawSocket(srv.url);
       sockets[i] = socket;
       socket.on('message', (m: IncomingMessage) => {
-        received[i]!.push(untag(m.envelope.jwe.iv));
+        received[i]!.push(untag((m.envelope as HybridEnvelope).jwe.iv));
         socket.emit('ack', { ids: [m.id] });
       });
       const ack = await registerRaw(socket, `user${i}`, keys);

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryServerStore } from '../../src/server/store/memory-store.js';
-import type { EnqueueInput, ServerStore } from '../../src/server/store/server-store.js';
+import type { EnqueueInput, PreKeyUpload, ServerStore } from '../../src/server/store/server-store.js';
 import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
 import { removeDir } from '../helpers/test-server.js';
 
@@ -136,6 +136,68 @@ describe('sqlite server store durability', () => {
     const seqs = results.map((r) => (r.status === 'stored' ? r.message.seq : 0));
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
     expect(await store.pending('bob', 0, 1000, 0)).toHaveLength(200);
+    await store.close();
+  });
+});
+
+// ---- prekeys ------------------------------------------------------------------------------------
+
+const key = (tag: string, length = 43) => tag.padEnd(length, 'A');
+const sig = (tag: string) => tag.padEnd(86, 'S');
+function upload(over: Partial<PreKeyUpload> = {}): PreKeyUpload {
+  return {
+    identity: { dhKey: key('ik1'), binding: sig('b1') },
+    signedPreKey: { id: 7, publicKey: key('spk7'), signature: sig('s7') },
+    lastResortKemPreKey: { id: 1000, publicKey: key('lr', 2091), signature: sig('lr') },
+    oneTimePreKeys: [1, 2, 3].map((id) => ({ id, publicKey: key(`opk${id}`) })),
+    kemPreKeys: [1, 2].map((id) => ({ id, publicKey: key(`kem${id}`, 2091), signature: sig(`k${id}`) })),
+    ...over,
+  };
+}
+
+describe.each(backends)('%s server store: prekeys', (_name, make) => {
+  it('counts what was uploaded, and has no bundle before the signed and last-resort keys exist', async () => {
+    const store = make();
+    expect(await store.preKeyCounts('bob')).toEqual({ identityKey: null, signedPreKeyId: null, lastResortKemPreKeyId: null, oneTime: 0, kemOneTime: 0 });
+    expect(await store.takePreKeyBundle('bob')).toBeUndefined();
+    const { signedPreKey: _s, lastResortKemPreKey: _l, ...partial } = upload();
+    await store.putPreKeys('bob', partial, 1);
+    expect(await store.takePreKeyBundle('bob')).toBeUndefined();
+    expect(await store.putPreKeys('bob', upload(), 2)).toEqual({ identityKey: key('ik1'), signedPreKeyId: 7, lastResortKemPreKeyId: 1000, oneTime: 3, kemOneTime: 2 });
+    await store.close();
+  });
+
+  it('hands each one-time key out once, lowest id first; then the last-resort key serves and the curve one-time key is absent', async () => {
+    const store = make();
+    await store.putPreKeys('bob', upload(), 1);
+    const bundles = await Promise.all([1, 2, 3, 4].map(() => store.takePreKeyBundle('bob')));
+    expect(bundles.map((b) => b?.oneTimePreKey?.id)).toEqual([1, 2, 3, undefined]);
+    expect(bundles.map((b) => b?.kemPreKey.id)).toEqual([1, 2, 1000, 1000]);
+    for (const b of bundles) expect(b).toMatchObject({ identity: { dhKey: key('ik1') }, signedPreKey: { id: 7 } });
+    expect(bundles[3]).not.toHaveProperty('oneTimePreKey');
+    expect(await store.preKeyCounts('bob')).toMatchObject({ oneTime: 0, kemOneTime: 0 });
+    await store.close();
+  });
+
+  it('a later upload keeps the signed and last-resort keys it does not replace, and adds one-time keys', async () => {
+    const store = make();
+    await store.putPreKeys('bob', upload(), 1);
+    const counts = await store.putPreKeys('bob', { identity: upload().identity, oneTimePreKeys: [{ id: 9, publicKey: key('opk9') }], kemPreKeys: [] }, 2);
+    expect(counts).toMatchObject({ signedPreKeyId: 7, lastResortKemPreKeyId: 1000, oneTime: 4, kemOneTime: 2 });
+    await store.putPreKeys('bob', { identity: upload().identity, signedPreKey: { id: 8, publicKey: key('spk8'), signature: sig('s8') }, oneTimePreKeys: [], kemPreKeys: [] }, 3);
+    expect((await store.takePreKeyBundle('bob'))?.signedPreKey.id).toBe(8);
+    await store.close();
+  });
+
+  it('a new identity key replaces everything published under the old one', async () => {
+    const store = make();
+    await store.putPreKeys('bob', upload(), 1);
+    const fresh = upload({ identity: { dhKey: key('ik2'), binding: sig('b2') }, oneTimePreKeys: [{ id: 50, publicKey: key('new') }], kemPreKeys: [] });
+    expect(await store.putPreKeys('bob', fresh, 2)).toMatchObject({ identityKey: key('ik2'), oneTime: 1, kemOneTime: 0 });
+    const bundle = await store.takePreKeyBundle('bob');
+    expect(bundle).toMatchObject({ identity: { dhKey: key('ik2') }, oneTimePreKey: { id: 50 }, kemPreKey: { id: 1000 } });
+    // Users are separate.
+    expect(await store.takePreKeyBundle('alice')).toBeUndefined();
     await store.close();
   });
 });

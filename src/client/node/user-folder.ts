@@ -14,6 +14,8 @@ export interface UserFolder {
   readonly peersFile: string;
   /** History, seen ids and outbox (SQLite, rows sealed with a key derived from the private key). */
   readonly stateFile: string;
+  /** Ratchet sessions and PQXDH prekeys (SQLite, rows sealed the same way). */
+  readonly ratchetFile: string;
 }
 
 export function userFolder(home: string, username: string): UserFolder {
@@ -27,5 +29,6 @@ export function userFolder(home: string, username: string): UserFolder {
     identityFile: join(dir, 'identity.json'),
     peersFile: join(dir, 'peers.json'),
     stateFile: join(dir, 'state.sqlite'),
+    ratchetFile: join(dir, 'ratchet.sqlite'),
   };
 }

@@ -1,6 +1,6 @@
 /**
  * EncodeEC / DecodeEC / EncodeKEM / DecodeKEM (PQXDH spec §2.1) and our Ed25519 encoding, plus the
- * exact byte strings that Ed25519 signatures cover. Layouts are tabled in docs/RATCHET.md.
+ * exact byte strings that Ed25519 signatures cover. Layouts are tabled in docs/PROTOCOL.md §16.
  */
 import { concatBytes, type Bytes } from '../../crypto/bytes.js';
 import { ED25519_PUBLIC_KEY_LENGTH } from '../../crypto/ed25519.js';

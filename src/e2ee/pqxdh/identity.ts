@@ -6,7 +6,7 @@
  * ADAPTATION of PQXDH spec §2.4 (one XEdDSA key that both signs and does DH): here the signing role is
  * IDS and the DH role is IK. A peer that trusts IDS and verifies the binding trusts IK exactly as it would
  * trust the single XEdDSA key; every DH of spec §3.3 is unchanged; AD carries IK_A, IK_B and both IDS
- * keys. docs/RATCHET.md §"Identity adaptation" argues why the spec's properties are kept.
+ * keys. docs/PROTOCOL.md §16 §"Identity adaptation" argues why the spec's properties are kept.
  */
 import { hexEncode, type Bytes } from '../../crypto/bytes.js';
 import { ed25519PublicKeyFromSecret } from '../../crypto/ed25519-keygen.js';

@@ -2,7 +2,7 @@
  * The PQXDH initial message (spec §3.3: "Alice then sends Bob an initial message containing: Alice's
  * identity key IK_A, Alice's ephemeral key EK_A, the pqkem ciphertext CT, identifiers stating which of
  * Bob's prekeys Alice used, an initial ciphertext"). The initial ciphertext is the first Double Ratchet
- * message, carried after the fixed-size PQXDH fields. Byte layout (docs/RATCHET.md, table "initial
+ * message, carried after the fixed-size PQXDH fields. Byte layout (docs/PROTOCOL.md §16, table "initial
  * message"), all integers unsigned big-endian:
  *
  *   off   len   field

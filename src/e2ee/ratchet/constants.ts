@@ -1,6 +1,6 @@
 /**
  * Every constant of our Double Ratchet instantiation (Signal Double Ratchet spec, revision 1, 2016-11-20): the
- * limits of §3.2/§6.4 and the labels and sizes of the recommended algorithms of §5.2. docs/RATCHET.md
+ * limits of §3.2/§6.4 and the labels and sizes of the recommended algorithms of §5.2. docs/PROTOCOL.md §16
  * restates them; changing any label or size is a wire-format change.
  */
 import { utf8Encode } from '../../crypto/bytes.js';
@@ -54,7 +54,7 @@ export const MESSAGE_KDF_OUTPUT_LENGTH = 80;
 /**
  * HMAC-SHA-256 tag appended to each ciphertext: the full 32 bytes, not truncated. Spec §6.6 allows
  * truncation to 128 bits, but the 16 bytes saved are not worth the extra analysis; our per-message
- * overhead stays below libsignal's anyway (docs/RATCHET.md, "sizes").
+ * overhead stays below libsignal's anyway (docs/PROTOCOL.md §16, "sizes").
  */
 export const MAC_LENGTH = 32;
 

@@ -4,7 +4,12 @@
  * when idle a write commits on the next turn of the event loop. Each caller gets its own result, and
  * only once its transaction is committed and durable.
  */
-type Item = { work: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
+type Item = {
+  work: () => unknown;
+  committed?: (v: unknown) => void;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+};
 
 export class GroupCommit {
   private pending: Item[] = [];
@@ -18,9 +23,13 @@ export class GroupCommit {
     private readonly durable: () => Promise<void> = async () => undefined,
   ) {}
 
-  run<T>(work: () => T): Promise<T> {
+  /**
+   * `committed` runs as soon as the transaction has committed, before it is durable: for effects that
+   * are safe to repeat if the process dies now (the caller learns of durability from the promise).
+   */
+  run<T>(work: () => T, committed?: (result: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      this.pending.push({ work, committed: committed as ((v: unknown) => void) | undefined, resolve: resolve as (v: unknown) => void, reject });
       this.schedule();
     });
   }
@@ -62,6 +71,7 @@ export class GroupCommit {
         results[batch.length - 1] = result;
       }
     }
+    for (let i = 0; i < batch.length; i++) batch[i]!.committed?.(results[i]);
     this.syncing = true;
     this.durable()
       .then(

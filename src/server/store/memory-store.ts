@@ -2,7 +2,9 @@
  * The in-memory reference store: same semantics as SQLite, nothing survives a restart. For tests and as
  * the baseline the durable store is measured against.
  */
-import type { EnqueueInput, EnqueueResult, QueueQuota, QueuedEnvelope, Receipt, ServerStore, UserRecord } from './server-store.js';
+import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
+import { MemoryPreKeyDirectory } from './memory-prekeys.js';
+import type { EnqueueInput, EnqueueResult, PreKeyUpload, QueueQuota, QueuedEnvelope, Receipt, ServerStore, TakenPreKeyBundle, UserRecord } from './server-store.js';
 
 export class MemoryServerStore implements ServerStore {
   private readonly users = new Map<string, UserRecord>();
@@ -11,6 +13,7 @@ export class MemoryServerStore implements ServerStore {
   private readonly accepted = new Map<string, { id: string; sentAt: number; expiresAt: number }>();
   private readonly receipts = new Map<string, Map<string, Receipt & { expiresAt: number }>>();
   private readonly usage = new Map<string, { count: number; bytes: number }>();
+  private readonly preKeys = new MemoryPreKeyDirectory();
   private seq = 0;
 
   async getUser(username: string) {
@@ -24,7 +27,13 @@ export class MemoryServerStore implements ServerStore {
     return { created: true, record };
   }
 
-  async enqueue(input: EnqueueInput, quota: QueueQuota): Promise<EnqueueResult> {
+  async enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void): Promise<EnqueueResult> {
+    const result = this.enqueueNow(input, quota);
+    committed?.(result);
+    return result;
+  }
+
+  private enqueueNow(input: EnqueueInput, quota: QueueQuota): EnqueueResult {
     const acceptedKey = `${input.sender}\n${input.clientId}`;
     const earlier = this.accepted.get(acceptedKey);
     if (earlier) return { status: 'duplicate', id: earlier.id, sentAt: earlier.sentAt };
@@ -107,6 +116,18 @@ export class MemoryServerStore implements ServerStore {
     const next = { count: u.count + count, bytes: u.bytes + bytes };
     if (next.count <= 0) this.usage.delete(recipient);
     else this.usage.set(recipient, next);
+  }
+
+  async putPreKeys(username: string, upload: PreKeyUpload, _now: number): Promise<PreKeyCountResult> {
+    return this.preKeys.put(username, upload);
+  }
+
+  async preKeyCounts(username: string): Promise<PreKeyCountResult> {
+    return this.preKeys.counts(username);
+  }
+
+  async takePreKeyBundle(username: string): Promise<TakenPreKeyBundle | undefined> {
+    return this.preKeys.take(username);
   }
 
   async ping() {}

@@ -3,6 +3,7 @@
  * a rewrite. Asynchronous because network-backed stores are.
  */
 import type { UserKeys } from '../../protocol/events.js';
+import type { IdentityKeyWire, KemPreKeyWire, OneTimePreKeyWire, PreKeyCountResult, SignedPreKeyWire } from '../../protocol/prekey-schemas.js';
 
 export interface UserRecord extends UserKeys {
   signingKeyThumbprint: string;
@@ -55,13 +56,34 @@ export interface Receipt {
   deliveredAt: number;
 }
 
+/** A verified `prekeys.upload`, as stored: the wire strings, already checked against the user's signing key. */
+export interface PreKeyUpload {
+  identity: IdentityKeyWire;
+  signedPreKey?: SignedPreKeyWire;
+  lastResortKemPreKey?: KemPreKeyWire;
+  oneTimePreKeys: readonly OneTimePreKeyWire[];
+  kemPreKeys: readonly KemPreKeyWire[];
+}
+
+/** What one bundle fetch took: the one-time keys in it are gone from the store. */
+export interface TakenPreKeyBundle {
+  identity: IdentityKeyWire;
+  signedPreKey: SignedPreKeyWire;
+  kemPreKey: KemPreKeyWire;
+  oneTimePreKey?: OneTimePreKeyWire;
+}
+
 export interface ServerStore {
   getUser(username: string): Promise<UserRecord | undefined>;
   /** Inserts atomically; returns the record that holds the name afterwards (ours, or an earlier one). */
   createUser(record: UserRecord): Promise<{ created: boolean; record: UserRecord }>;
 
-  /** Stores durably (resolves only after commit), or reports a duplicate or a full queue. */
-  enqueue(input: EnqueueInput, quota: QueueQuota): Promise<EnqueueResult>;
+  /**
+   * Stores durably (resolves only once the write is on disk), or reports a duplicate or a full queue.
+   * `committed` is told the outcome as soon as it is decided and visible to readers, possibly before
+   * it is durable.
+   */
+  enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void): Promise<EnqueueResult>;
   /** Unexpired envelopes for `recipient` with seq > afterSeq, oldest first. */
   pending(recipient: string, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]>;
   /** Deletes acknowledged envelopes and records a receipt for each sender; returns the receipts. */
@@ -74,6 +96,19 @@ export interface ServerStore {
   sweepExpired(now: number): Promise<number>;
   /** Queued count and bytes for one recipient. */
   queueUsage(recipient: string): Promise<{ count: number; bytes: number }>;
+
+  /**
+   * Stores a verified upload atomically. A different identity key replaces everything the user had
+   * published (its prekeys belong to the old identity); one-time keys with a known id are replaced.
+   */
+  putPreKeys(username: string, upload: PreKeyUpload, now: number): Promise<PreKeyCountResult>;
+  preKeyCounts(username: string): Promise<PreKeyCountResult>;
+  /**
+   * One bundle, atomically: the lowest-id one-time X25519 and one-time ML-KEM prekeys are removed and
+   * returned, so no two callers ever get the same one; without one-time ML-KEM keys the last-resort key
+   * serves. Undefined when the user has no signed prekey or last-resort key published.
+   */
+  takePreKeyBundle(username: string): Promise<TakenPreKeyBundle | undefined>;
 
   /** Cheap liveness probe for /health. */
   ping(): Promise<void>;

@@ -51,4 +51,22 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
    ) STRICT;
    CREATE INDEX receipts_by_sender ON receipts (sender, seq);
    CREATE INDEX receipts_by_expiry ON receipts (expires_at);`,
+  // 3: published PQXDH prekeys (docs/PROTOCOL.md §14): one row of long-lived keys per user, and the
+  //    one-time keys, each handed out once (DELETE ... RETURNING inside the bundle transaction)
+  `CREATE TABLE prekey_identities (
+     username TEXT PRIMARY KEY,
+     identity_key TEXT NOT NULL,
+     binding TEXT NOT NULL,
+     signed_prekey TEXT,
+     last_resort_kem_prekey TEXT,
+     updated_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE one_time_prekeys (
+     username TEXT NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('x25519', 'mlkem1024')),
+     id INTEGER NOT NULL,
+     public_key TEXT NOT NULL,
+     signature TEXT,
+     PRIMARY KEY (username, kind, id)
+   ) STRICT, WITHOUT ROWID;`,
 ];

@@ -3,7 +3,9 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { GroupCommit } from './group-commit.js';
-import type { EnqueueInput, EnqueueResult, QueueQuota, QueuedEnvelope, Receipt, ServerStore, UserRecord } from './server-store.js';
+import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
+import type { EnqueueInput, EnqueueResult, PreKeyUpload, QueueQuota, QueuedEnvelope, Receipt, ServerStore, TakenPreKeyBundle, UserRecord } from './server-store.js';
+import { SqlitePreKeyTables } from './sqlite-prekeys.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { WalSync } from './wal-sync.js';
 
@@ -75,6 +77,7 @@ export class SqliteServerStore implements ServerStore {
   private readonly writes: GroupCommit;
   private readonly walSync: WalSync;
   private readonly sql;
+  private readonly preKeys: SqlitePreKeyTables;
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -130,6 +133,7 @@ export class SqliteServerStore implements ServerStore {
       deleteExpiredReceipts: db.prepare('DELETE FROM receipts WHERE expires_at <= ?'),
       deleteEmptyUsage: db.prepare('DELETE FROM queue_usage WHERE count <= 0'),
     };
+    this.preKeys = new SqlitePreKeyTables(db);
     this.walSync = new WalSync(`${this.path}-wal`);
     this.writes = new GroupCommit(
       (run) => this.db.transaction(run)(),
@@ -172,7 +176,7 @@ export class SqliteServerStore implements ServerStore {
     });
   }
 
-  enqueue(input: EnqueueInput, quota: QueueQuota): Promise<EnqueueResult> {
+  enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void): Promise<EnqueueResult> {
     return this.writes.run((): EnqueueResult => {
       const earlier = this.sql.selectAccepted.get(input.sender, input.clientId);
       if (earlier) return { status: 'duplicate', id: earlier.id, sentAt: earlier.sent_at };
@@ -190,7 +194,7 @@ export class SqliteServerStore implements ServerStore {
       this.sql.insertAccepted.run(input.sender, input.clientId, input.id, input.sentAt, input.expiresAt);
       this.sql.addUsage.run(input.recipient, 1, size);
       return { status: 'stored', message: { ...input, seq: Number(info.lastInsertRowid) } };
-    });
+    }, committed);
   }
 
   async pending(recipient: string, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]> {
@@ -234,6 +238,18 @@ export class SqliteServerStore implements ServerStore {
 
   async queueUsage(recipient: string): Promise<{ count: number; bytes: number }> {
     return this.sql.selectUsage.get(recipient) ?? { count: 0, bytes: 0 };
+  }
+
+  putPreKeys(username: string, upload: PreKeyUpload, now: number): Promise<PreKeyCountResult> {
+    return this.writes.run(() => this.preKeys.put(username, upload, now));
+  }
+
+  async preKeyCounts(username: string): Promise<PreKeyCountResult> {
+    return this.preKeys.counts(username);
+  }
+
+  takePreKeyBundle(username: string): Promise<TakenPreKeyBundle | undefined> {
+    return this.writes.run(() => this.preKeys.take(username));
   }
 
   async ping(): Promise<void> {

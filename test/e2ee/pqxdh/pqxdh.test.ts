@@ -1,6 +1,6 @@
 /**
  * PQXDH (src/e2ee/pqxdh/) as in Signal's PQXDH spec §3, with our documented adaptations
- * (docs/RATCHET.md): both sides agree on SK and AD, every bundle signature is checked, tampering with the
+ * (docs/PROTOCOL.md §16): both sides agree on SK and AD, every bundle signature is checked, tampering with the
  * KEM ciphertext or naming another one-time prekey changes the key, and one-time prekey use is reported.
  */
 import { x25519 } from '@noble/curves/ed25519.js';

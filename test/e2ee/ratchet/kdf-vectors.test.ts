@@ -1,7 +1,7 @@
 /**
  * Known-answer tests for the ratchet's three KDFs (Double Ratchet spec §5.2) with our labels, recomputed
  * here directly from @noble/hashes and @noble/ciphers so the pinned values (also printed in
- * docs/RATCHET.md for independent implementations) are checked two ways.
+ * docs/PROTOCOL.md §16 for independent implementations) are checked two ways.
  * Inputs: rk = 0x00..0x1f, dh_out = 0x20..0x3f, ck = 0x40..0x5f, mk = 0x60..0x7f, plaintext "hello",
  * AD = 0xaa * 132, header = 0x01 || 0x11 * 32 || PN 0 || N 0.
  */

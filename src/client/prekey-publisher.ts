@@ -1,0 +1,104 @@
+/**
+ * Keeps this user's prekeys published (docs/PROTOCOL.md §14), run after every login: uploads the
+ * identity, signed prekey and last-resort key when the server lacks them, rotates the signed prekey after
+ * SIGNED_PREKEY_ROTATION_MS (keeping replaced ones for SIGNED_PREKEY_GRACE_MS, for initial messages still
+ * in flight), and refills one-time keys when fewer than PREKEY_REFILL_THRESHOLD remain. New keys are saved
+ * locally before they are uploaded: a key the server hands out must always have its secret here.
+ */
+import { base64urlDecode, base64urlEncode as e } from '../crypto/bytes.js';
+import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
+import { generateKemPreKey, generateOneTimePreKeys, generateSignedPreKey, type KemPreKeyRecord } from '../e2ee/pqxdh/prekeys.js';
+import { PREKEY_UPLOAD_KEM_CHUNK } from '../protocol/limits.js';
+import type { PreKeyBundleWire, PreKeyCountResult, PreKeysUploadPayload } from '../protocol/prekey-schemas.js';
+import { loadOrCreateLocalKeys, type LocalKeys } from './local-prekeys.js';
+import type { RatchetStore } from './ratchet-store.js';
+import type { ServerConnection } from './server-connection.js';
+
+/** Signal's rotation period for signed prekeys: bounds how long one SPK serves new sessions. */
+export const SIGNED_PREKEY_ROTATION_MS = 7 * 24 * 60 * 60 * 1000;
+/** Replaced signed prekeys are kept this long: initial messages queued for a month still open. */
+export const SIGNED_PREKEY_GRACE_MS = 30 * 24 * 60 * 60 * 1000;
+/** Refill when the server holds fewer one-time keys (of either kind) than this (issue 4). */
+export const PREKEY_REFILL_THRESHOLD = 20;
+/** One-time X25519 keys to hold on the server after a refill (~5 KB of upload). */
+export const ONE_TIME_PREKEY_TARGET = 100;
+/** One-time ML-KEM keys to hold after a refill: ~2.2 KB each on the wire and ~6 KB each stored locally. */
+export const KEM_ONE_TIME_PREKEY_TARGET = 40;
+
+const wireKem = (k: KemPreKeyRecord) => ({ id: k.id, publicKey: e(k.publicKey), signature: e(k.signature) });
+
+function identityWire(keys: LocalKeys): PreKeysUploadPayload['identity'] {
+  return { dhKey: e(keys.identity.dhKeyPair.publicKey), binding: e(keys.identity.binding) };
+}
+
+export class PreKeyPublisher {
+  constructor(
+    private readonly store: RatchetStore,
+    private readonly signingSecretKey: Uint8Array,
+    private readonly connection: ServerConnection,
+    /** The keys lock shared with SessionManager: refills and prekey consumption never overwrite each other. */
+    private readonly withKeysLocked: <T>(work: () => Promise<T>) => Promise<T>,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  maintain(): Promise<PreKeyCountResult> {
+    return this.withKeysLocked(() => this.refresh());
+  }
+
+  private async refresh(): Promise<PreKeyCountResult> {
+    const now = this.clock();
+    const keys = await loadOrCreateLocalKeys(this.store, this.signingSecretKey, now);
+    let counts = await this.connection.call<PreKeyCountResult>('prekeys.count', {});
+    const identity = identityWire(keys);
+    let changed = false;
+    if (now - keys.currentSignedPreKey.createdAt > SIGNED_PREKEY_ROTATION_MS) {
+      const id = keys.nextIds.signed++;
+      keys.signed.set(id, await generateSignedPreKey(keys.identity, id, { clock: () => now }));
+      keys.currentSignedId = id;
+      changed = true;
+    }
+    for (const s of keys.signed.values()) {
+      if (s.id !== keys.currentSignedId && now - s.createdAt > SIGNED_PREKEY_ROTATION_MS + SIGNED_PREKEY_GRACE_MS) keys.signed.delete(s.id);
+    }
+    // After a new identity (or on first use) the server holds none of our one-time keys.
+    const published = counts.identityKey === identity.dhKey;
+    const refill = (have: number, target: number) => (!published ? target : have < PREKEY_REFILL_THRESHOLD ? target - have : 0);
+    const wantOneTime = refill(counts.oneTime, ONE_TIME_PREKEY_TARGET);
+    const wantKem = refill(counts.kemOneTime, KEM_ONE_TIME_PREKEY_TARGET);
+    const oneTime = await generateOneTimePreKeys(keys.nextIds.oneTime, wantOneTime);
+    keys.nextIds.oneTime += wantOneTime;
+    for (const k of oneTime) keys.oneTime.set(k.id, k);
+    const kem: KemPreKeyRecord[] = [];
+    for (let i = 0; i < wantKem; i++) kem.push(generateKemPreKey(keys.identity, keys.nextIds.kem++, 'one-time', { clock: () => now }));
+    for (const k of kem) keys.kem.set(k.id, k);
+    if (changed || wantOneTime > 0 || wantKem > 0) await this.store.saveKeys(keys.pickle());
+
+    const longLivedStale =
+      counts.identityKey !== identity.dhKey || counts.signedPreKeyId !== keys.currentSignedId || counts.lastResortKemPreKeyId !== keys.lastResortId;
+    const chunks = Math.max(longLivedStale || oneTime.length > 0 ? 1 : 0, Math.ceil(kem.length / PREKEY_UPLOAD_KEM_CHUNK));
+    for (let c = 0; c < chunks; c++) {
+      const payload: PreKeysUploadPayload = {
+        identity,
+        ...(c === 0 && longLivedStale && {
+          signedPreKey: { id: keys.currentSignedId, publicKey: e(keys.currentSignedPreKey.keyPair.publicKey), signature: e(keys.currentSignedPreKey.signature) },
+          lastResortKemPreKey: wireKem(keys.lastResortKemPreKey),
+        }),
+        ...(c === 0 && oneTime.length > 0 && { oneTimePreKeys: oneTime.map((k) => ({ id: k.id, publicKey: e(k.keyPair.publicKey) })) }),
+        kemPreKeys: kem.slice(c * PREKEY_UPLOAD_KEM_CHUNK, (c + 1) * PREKEY_UPLOAD_KEM_CHUNK).map(wireKem),
+      };
+      counts = await this.connection.call<PreKeyCountResult>('prekeys.upload', payload);
+    }
+    return counts;
+  }
+}
+
+/** A `prekeys.bundle` ack as the bytes PQXDH verifies (verification itself happens in pqxdhInitiate). */
+export function bundleFromWire(w: PreKeyBundleWire): PreKeyBundle {
+  const b = base64urlDecode;
+  return {
+    identity: { signingKey: b(w.identity.signingKey), dhKey: b(w.identity.dhKey), binding: b(w.identity.binding) },
+    signedPreKey: { id: w.signedPreKey.id, publicKey: b(w.signedPreKey.publicKey), signature: b(w.signedPreKey.signature) },
+    kemPreKey: { id: w.kemPreKey.id, publicKey: b(w.kemPreKey.publicKey), signature: b(w.kemPreKey.signature) },
+    ...(w.oneTimePreKey && { oneTimePreKey: { id: w.oneTimePreKey.id, publicKey: b(w.oneTimePreKey.publicKey) } }),
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * Ratchet-mode messaging per peer: seals a message payload with the peer's session (running PQXDH
+ * against a fetched, verified bundle first when there is no usable session) and opens incoming ratchet
+ * envelopes. Everything for one peer runs under one lock, from loading the session to saving it, so a
+ * send and a receive never both advance the state they loaded.
+ *
+ * Crash safety, by order of writes:
+ *  - sending: the advanced session is saved before the envelope enters the outbox, so a message key is
+ *    never used twice (a crash in between loses that one unsent message; the peer skips its number);
+ *  - receiving: the message is recorded (the caller's `accept`) before the session is saved, and the
+ *    session is saved before the envelope is acknowledged. A redelivery after a crash either decrypts
+ *    again (session not yet saved: the message store finds the id) or no longer decrypts, in which case
+ *    the session's list of decrypted server ids names the message: a duplicate, not a failure.
+ * Used one-time prekeys are removed (and the keys saved) only after the initial message decrypted.
+ */
+import { base64urlDecode, base64urlEncode, constantTimeEqual, utf8Decode, utf8Encode } from '../crypto/bytes.js';
+import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
+import { messagePayloadSchema, type MessagePayload } from '../e2ee/message-payload.js';
+import { pickleSessionRecord, unpickleSessionRecord } from '../e2ee/ratchet/pickle.js';
+import { decryptMessage, encryptMessage, initiateSession } from '../e2ee/ratchet/session-builder.js';
+import { SessionRecord } from '../e2ee/ratchet/session-record.js';
+import type { RatchetState } from '../e2ee/ratchet/state.js';
+import { ChatError, DecryptionFailedError } from '../protocol/errors.js';
+import type { RatchetEnvelope } from '../protocol/schemas.js';
+import { loadOrCreateLocalKeys } from './local-prekeys.js';
+import type { PeerSessionPickle, RatchetStore } from './ratchet-store.js';
+
+/**
+ * Decrypted server ids remembered per peer: twice the server's delivery window (512 unacknowledged
+ * envelopes per connection), i.e. everything that can come back after a crash before its ack.
+ */
+export const REMEMBERED_DELIVERIES = 1024;
+
+/** Lock name for the local keys: never a username (usernames are non-empty). */
+const KEYS_LOCK = '';
+
+export interface SessionManagerDeps {
+  readonly store: RatchetStore;
+  readonly signingSecretKey: Uint8Array;
+  readonly fetchBundle: (peer: string) => Promise<PreKeyBundle>;
+  /** Called after an initial message used up one-time prekeys: time to check the server's stock. */
+  readonly onPreKeysConsumed: () => void;
+}
+
+export type OpenOutcome = { status: 'accepted' } | { status: 'duplicate'; messageId: string };
+
+/** AD = EncodeEC(IK_A) || EncodeEC(IK_B) || EncodeEd(IDS_A) || EncodeEd(IDS_B) (docs/PROTOCOL.md §16.6): is `key` IDS_A or IDS_B? */
+function boundTo(state: RatchetState, key: Uint8Array): boolean {
+  const ad = state.associatedData;
+  return constantTimeEqual(ad.subarray(67, 99), key) || constantTimeEqual(ad.subarray(100, 132), key);
+}
+
+export class SessionManager {
+  readonly #locks = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly deps: SessionManagerDeps) {}
+
+  private locked<T>(peer: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.#locks.get(peer) ?? Promise.resolve()).then(work, work);
+    const tail = run.catch(() => undefined);
+    this.#locks.set(peer, tail);
+    void tail.then(() => this.#locks.get(peer) === tail && this.#locks.delete(peer));
+    return run;
+  }
+
+  private async load(peer: string): Promise<{ record: SessionRecord; delivered: Array<readonly [string, string]> }> {
+    const saved = await this.deps.store.loadSession(peer);
+    return { record: saved ? unpickleSessionRecord(saved.record) : new SessionRecord(), delivered: [...(saved?.delivered ?? [])] };
+  }
+
+  private save(peer: string, record: SessionRecord, delivered: ReadonlyArray<readonly [string, string]>): Promise<void> {
+    const session: PeerSessionPickle = { v: 1, record: pickleSessionRecord(record), delivered: delivered.slice(-REMEMBERED_DELIVERIES) };
+    return this.deps.store.saveSession(peer, session);
+  }
+
+  /** Serialises every read-modify-write of the local keys (here and in PreKeyPublisher). */
+  withKeysLocked<T>(work: () => Promise<T>): Promise<T> {
+    return this.locked(KEYS_LOCK, work);
+  }
+
+  /** Whether a session with `peer` (bound to their pinned key) can send now, without the server. */
+  async hasSession(peer: string, peerSigningKey: Uint8Array): Promise<boolean> {
+    const { record } = await this.load(peer);
+    return record.current !== undefined && record.current.canSend && boundTo(record.current, peerSigningKey);
+  }
+
+  /**
+   * Encrypts `payload` for `peer`; `persist` (the outbox write) runs under the lock after the session
+   * was saved, so outbox order is ratchet order. `online` says whether a bundle may be fetched.
+   */
+  async seal(peer: string, peerSigningKey: Uint8Array, payload: MessagePayload, online: boolean, persist: (e: RatchetEnvelope) => Promise<void>): Promise<RatchetEnvelope> {
+    return this.locked(peer, async () => {
+      const { record, delivered } = await this.load(peer);
+      const current = record.current;
+      if (!current || !current.canSend || !boundTo(current, peerSigningKey)) {
+        if (!online) throw new ChatError('not_connected', `not connected, and no session with "${peer}" yet`);
+        const keys = await loadOrCreateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now());
+        await initiateSession(record, await this.deps.fetchBundle(peer), keys.identity, { expectedRemoteSigningKey: peerSigningKey });
+      }
+      const message = encryptMessage(record, utf8Encode(JSON.stringify(payload)));
+      await this.save(peer, record, delivered);
+      const envelope: RatchetEnvelope = { type: 'ratchet', v: 1, body: base64urlEncode(message) };
+      await persist(envelope);
+      return envelope;
+    });
+  }
+
+  /**
+   * Opens an envelope from `peer` and hands the checked payload to `accept` (which records it), then
+   * saves the session. Throws DecryptionFailedError when it neither decrypts nor is a known delivery.
+   */
+  async open(
+    peer: string,
+    me: string,
+    serverId: string,
+    envelope: RatchetEnvelope,
+    peerSigningKey: Uint8Array,
+    accept: (payload: MessagePayload) => Promise<void>,
+  ): Promise<OpenOutcome> {
+    return this.locked(peer, async () => {
+      const { record, delivered } = await this.load(peer);
+      const keys = await loadOrCreateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now());
+      let result: Awaited<ReturnType<typeof decryptMessage>>;
+      try {
+        const bytes = base64urlDecode(envelope.body);
+        result = await decryptMessage(record, bytes, { identity: keys.identity, preKeys: keys, expectedRemoteSigningKey: peerSigningKey });
+        if (!boundTo(record.current!, peerSigningKey)) throw new ChatError('peer_key_changed', 'session belongs to a different identity key');
+      } catch (err) {
+        const earlier = delivered.find(([id]) => id === serverId);
+        if (earlier) return { status: 'duplicate', messageId: earlier[1] };
+        throw err instanceof DecryptionFailedError ? err : new DecryptionFailedError({ cause: err });
+      }
+      const parsed = messagePayloadSchema.safeParse(JSON.parse(utf8Decode(result.plaintext)) as unknown);
+      if (!parsed.success || parsed.data.from !== peer || parsed.data.to !== me) {
+        throw new DecryptionFailedError({ cause: new Error('ratchet payload is malformed or names other parties') });
+      }
+      await accept(parsed.data);
+      delivered.push([serverId, parsed.data.id]);
+      await this.save(peer, record, delivered);
+      const consumed = result.newSession?.consumed;
+      if (consumed && (consumed.oneTimePreKeyId !== undefined || consumed.kemPreKeyId !== undefined)) {
+        // Applied to a fresh copy under the keys lock, so a concurrent refill's new keys are not lost.
+        await this.withKeysLocked(async () => {
+          const fresh = await loadOrCreateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now());
+          if (consumed.oneTimePreKeyId !== undefined) await fresh.removeOneTimePreKey(consumed.oneTimePreKeyId);
+          if (consumed.kemPreKeyId !== undefined) await fresh.removeKemPreKey(consumed.kemPreKeyId);
+          await this.deps.store.saveKeys(fresh.pickle());
+        });
+        this.deps.onPreKeysConsumed();
+      }
+      return { status: 'accepted' };
+    });
+  }
+}
