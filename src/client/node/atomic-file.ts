@@ -11,17 +11,23 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   await chmod(dir, PRIVATE_DIR_MODE);
 }
 
-/** Write to a temporary file, fsync, then rename over the target: a crash leaves the old or the new file. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+/** Writes `data` to a new private temporary file beside `path`, on disk (fsync), and returns its name. */
+async function writeTempBeside(path: string, data: string): Promise<string> {
   await ensurePrivateDir(dirname(path));
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(tmp, 'w', PRIVATE_FILE_MODE);
+  const handle = await open(tmp, 'wx', PRIVATE_FILE_MODE);
   try {
     await handle.writeFile(data, 'utf8');
     await handle.sync();
   } finally {
     await handle.close();
   }
+  return tmp;
+}
+
+/** Write to a temporary file, fsync, then rename over the target: a crash leaves the old or the new file. */
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  const tmp = await writeTempBeside(path, data);
   try {
     await rename(tmp, path);
   } catch (err) {
@@ -45,15 +51,7 @@ export async function readJsonFile<T>(path: string): Promise<T | undefined> {
  * no file or the whole file, and of two concurrent writers exactly one wins.
  */
 export async function writeFileExclusive(path: string, data: string): Promise<boolean> {
-  await ensurePrivateDir(dirname(path));
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const handle = await open(tmp, 'wx', PRIVATE_FILE_MODE);
-  try {
-    await handle.writeFile(data, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  const tmp = await writeTempBeside(path, data);
   try {
     await link(tmp, path);
     return true;

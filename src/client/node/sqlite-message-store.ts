@@ -1,15 +1,10 @@
 /**
- * Node-only: the user's history, seen ids and outbox in one SQLite file in the user's folder. Every row
- * is sealed with AES-256-GCM under a key derived from the user's private signing key, so the file is
- * exactly as protected as the keys are: unreadable without the passphrase when there is one. Rows are
- * looked up by an HMAC of their id, so not even message ids are stored in clear.
+ * Node-only: the user's history, seen ids and outbox in one SQLite file in the user's folder, every row
+ * sealed as sealed-rows.ts describes (unreadable without the private key, ids stored only as HMACs).
  */
-import Database from 'better-sqlite3';
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import type Database from 'better-sqlite3';
 import type { HistoryRecord, MessageStore, OutboxEntry } from '../stores.js';
-import { ensurePrivateDir, PRIVATE_FILE_MODE } from './atomic-file.js';
-import { chmodSync, existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { openLocalDatabase, RowSealer } from './sealed-rows.js';
 
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE messages (
@@ -36,53 +31,26 @@ interface Row {
 }
 
 export class SqliteMessageStore implements MessageStore {
-  private readonly db: Database.Database;
-  private readonly encKey: Buffer;
-  private readonly macKey: Buffer;
-
-  private constructor(path: string, secret: Uint8Array, username: string) {
-    const okm = Buffer.from(hkdfSync('sha256', secret, Buffer.from(username, 'utf8'), STORAGE_KEY_INFO, 64));
-    this.encKey = okm.subarray(0, 32);
-    this.macKey = okm.subarray(32);
-    const fresh = !existsSync(path);
-    this.db = new Database(path);
-    if (fresh) chmodSync(path, PRIVATE_FILE_MODE);
-    // Wait for another process's lock rather than failing at once (two terminals, one user).
-    this.db.pragma('busy_timeout = 5000');
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    // IMMEDIATE takes the write lock before reading the version: two processes opening a new file at
-    // once (two terminals) migrate it once, not twice.
-    this.db
-      .transaction(() => {
-        const version = this.db.pragma('user_version', { simple: true }) as number;
-        for (let v = version; v < MIGRATIONS.length; v++) this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${MIGRATIONS.length}`);
-      })
-      .immediate();
-  }
+  private constructor(
+    private readonly db: Database.Database,
+    private readonly rows: RowSealer,
+  ) {}
 
   /** `secret` is the user's Ed25519 private key (32 bytes); the storage keys are derived from it. */
   static async open(path: string, secret: Uint8Array, username: string): Promise<SqliteMessageStore> {
-    await ensurePrivateDir(dirname(path));
-    return new SqliteMessageStore(path, secret, username);
+    return new SqliteMessageStore(await openLocalDatabase(path, MIGRATIONS), new RowSealer(secret, username, STORAGE_KEY_INFO));
   }
 
   private keyOf(kind: string, id: string): string {
-    return createHmac('sha256', this.macKey).update(`${kind}:${id}`).digest('base64url');
+    return this.rows.keyOf(`${kind}:${id}`);
   }
 
   private seal(key: string, value: unknown): Buffer {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.encKey, iv).setAAD(Buffer.from(key));
-    const body = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
-    return Buffer.concat([iv, body, cipher.getAuthTag()]);
+    return this.rows.seal(key, value);
   }
 
   private open<T>(row: Row): T {
-    const decipher = createDecipheriv('aes-256-gcm', this.encKey, row.data.subarray(0, 12)).setAAD(Buffer.from(row.key));
-    decipher.setAuthTag(row.data.subarray(row.data.length - 16));
-    return JSON.parse(Buffer.concat([decipher.update(row.data.subarray(12, row.data.length - 16)), decipher.final()]).toString('utf8')) as T;
+    return this.rows.open<T>(row.key, row.data);
   }
 
   async recordIncoming(record: HistoryRecord): Promise<'new' | 'duplicate'> {
