@@ -73,3 +73,15 @@ describe('group commit', () => {
     await expect(gc.run(() => db.write(1))).rejects.toThrow('disk gone');
   });
 });
+
+describe('group commit shutdown', () => {
+  it('close lets requested writes finish and refuses later ones', async () => {
+    const db = fakeDb();
+    const gc = new GroupCommit(db.transaction);
+    const before = gc.run(() => db.write(1));
+    await gc.close();
+    expect(await before).toBe(10);
+    await expect(gc.run(() => db.write(2))).rejects.toThrow('the store is closed');
+    expect(db.committed.flat()).toEqual([1]);
+  });
+});

@@ -16,6 +16,7 @@ export class GroupCommit {
   private scheduled = false;
   /** A committed batch is being made durable: the next batch waits for it. */
   private syncing = false;
+  private closed = false;
 
   constructor(
     private readonly transaction: (run: () => void) => void,
@@ -28,10 +29,18 @@ export class GroupCommit {
    * are safe to repeat if the process dies now (the caller learns of durability from the promise).
    */
   run<T>(work: () => T, committed?: (result: T) => void): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ work, committed: committed as ((v: unknown) => void) | undefined, resolve: resolve as (v: unknown) => void, reject });
       this.schedule();
     });
+  }
+
+  /** Refuses new writes and resolves once every write already requested is committed and durable. */
+  async close(): Promise<void> {
+    const last = this.run(() => undefined);
+    this.closed = true;
+    await last;
   }
 
   private schedule(): void {

@@ -257,8 +257,8 @@ export class SqliteServerStore implements ServerStore {
   }
 
   async close(): Promise<void> {
-    // Let writes already requested commit before the handle goes away.
-    await this.writes.run(() => undefined);
+    // Writes already requested commit and reach the disk; later ones are refused.
+    await this.writes.close();
     await this.walSync.close();
     if (this.db.open) this.db.close();
   }

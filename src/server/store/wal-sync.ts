@@ -9,13 +9,16 @@ import { open, type FileHandle } from 'node:fs/promises';
 
 export class WalSync {
   private handle: FileHandle | null = null;
+  /** The fsync in progress, settled either way (its outcome goes to its own callers). */
   private running: Promise<void> | null = null;
   private next: Promise<void> | null = null;
+  private closed = false;
 
   constructor(private readonly walPath: string) {}
 
   /** Resolves once everything committed before this call is on disk. */
   sync(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
     // A sync already running may have started before the caller's commit: the caller needs the next.
     if (this.running) {
       this.next ??= this.running.then(() => {
@@ -28,19 +31,25 @@ export class WalSync {
   }
 
   private start(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
     const run = (async () => {
       this.handle ??= await open(this.walPath, 'r');
       await this.handle.sync();
     })();
-    this.running = run.finally(() => {
-      if (this.running === tracked) this.running = null;
+    const settled: Promise<void> = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.running = settled;
+    void settled.then(() => {
+      if (this.running === settled) this.running = null;
     });
-    const tracked = this.running;
     return run;
   }
 
   async close(): Promise<void> {
-    await this.running?.catch(() => undefined);
+    this.closed = true;
+    await this.running;
     await this.next?.catch(() => undefined);
     await this.handle?.close();
     this.handle = null;
