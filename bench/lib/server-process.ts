@@ -50,6 +50,7 @@ export async function startServerProcess(env: Record<string, string> = {}, kind:
       E2EE_CHAT_RATE_LIMIT: '1000000',
       E2EE_CHAT_RATE_BURST: '1000000',
       LOG_LEVEL: 'warn',
+      E2EE_CHAT_AUTH_TIMEOUT_MS: '120000',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -28,8 +28,11 @@ import type { ServerStore } from './store/server-store.js';
 
 export const SERVER_VERSION = '0.1.0';
 
-/** Room every authenticated socket joins, for presence broadcasts. */
-const AUTHENTICATED_ROOM = 'authenticated';
+/**
+ * Room of the connections that asked for the online list (`users`): they get join/leave events from then
+ * on. Broadcasting every login to every connection would cost O(n) per login, O(n²) for n logins.
+ */
+const PRESENCE_ROOM = 'presence-watchers';
 const userRoom = (username: string) => `user:${username}`;
 
 export interface ChatServer {
@@ -93,9 +96,9 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     conn.username = username;
     if (conn.authTimer) clearTimeout(conn.authTimer);
     conn.authTimer = null;
-    conn.socket.join([userRoom(username), AUTHENTICATED_ROOM]);
+    conn.socket.join(userRoom(username));
     if (presence.add(username, conn)) {
-      conn.socket.to(AUTHENTICATED_ROOM).emit('presence', { username, online: true });
+      conn.socket.to(PRESENCE_ROOM).emit('presence', { username, online: true });
     }
     relay.attach(conn);
     logger.info({ user: username, sid: conn.socket.id }, 'authenticated');
@@ -150,7 +153,16 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
         },
       }),
     ],
-    ['users', handler({ schema: emptyPayloadSchema, run: async (): Promise<UsersResult> => ({ users: presence.users() }) })],
+    [
+      'users',
+      handler({
+        schema: emptyPayloadSchema,
+        run: async (conn): Promise<UsersResult> => {
+          conn.socket.join(PRESENCE_ROOM);
+          return { users: presence.users() };
+        },
+      }),
+    ],
     ['send', pipelinedHandler({ schema: sendPayloadSchema, start: (conn, p) => relay.send(conn, p) })],
     ['ack', handler({ schema: ackPayloadSchema, run: (conn, p) => relay.ack(conn, p) })],
     ...preKeyHandlers(store),
@@ -172,7 +184,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
       if (conn.authTimer) clearTimeout(conn.authTimer);
       relay.detach(conn);
       if (conn.username !== null && presence.remove(conn.username, conn)) {
-        io.to(AUTHENTICATED_ROOM).emit('presence', { username: conn.username, online: false });
+        io.to(PRESENCE_ROOM).emit('presence', { username: conn.username, online: false });
       }
       logger.debug({ sid: socket.id, user: conn.username, reason }, 'disconnected');
     });

@@ -65,16 +65,22 @@ describe('routing through a real server', () => {
     expect((await second.waitFor(1))[0]!.body).toBe('to both devices');
   });
 
-  it('lists who is online and announces joins and leaves', async () => {
+  it('lists who is online and, once asked, announces joins and leaves', async () => {
     const watcher = await connect('heidi');
+    const bystander = await connect('hank');
     const events: PresenceEvent[] = [];
+    const unasked: PresenceEvent[] = [];
     watcher.client.on('presence', (p) => events.push(p));
+    bystander.client.on('presence', (p) => unasked.push(p));
+    expect(await watcher.client.onlineUsers()).toContain('heidi'); // asking subscribes
     const ivan = await connectTestClient(srv.url, 'ivan');
     expect(await watcher.client.onlineUsers()).toContain('ivan');
     await waitUntil(() => events.find((e) => e.username === 'ivan' && e.online) ?? undefined, 3000, 'ivan online');
     await ivan.client.close();
     await waitUntil(() => events.find((e) => e.username === 'ivan' && !e.online) ?? undefined, 3000, 'ivan offline');
     expect(await watcher.client.onlineUsers()).not.toContain('ivan');
+    // A connection that never asked for the list gets no presence traffic.
+    expect(unasked).toEqual([]);
   });
 
   it('refuses an unknown recipient, and queues for an offline one', async () => {
