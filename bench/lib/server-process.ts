@@ -55,6 +55,11 @@ export async function startServerProcess(env: Record<string, string> = {}, kind:
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  // Read what the server logs (it would block on a full pipe otherwise), and keep any error lines.
+  const errors: string[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    for (const line of chunk.split('\n')) if (/"level":(50|60)/.test(line) && errors.length < 20) errors.push(line);
+  });
   await new Promise<void>((res, rej) => {
     const deadline = setTimeout(() => rej(new Error('server did not become healthy')), 15_000);
     const poll = async () => {
@@ -82,6 +87,7 @@ export async function startServerProcess(env: Record<string, string> = {}, kind:
         await exited;
       }
       rmSync(dataDir, { recursive: true, force: true });
+      if (errors.length > 0) process.stderr.write(`server (${kind}) logged errors:\n${errors.join('\n')}\n`);
     },
   };
 }

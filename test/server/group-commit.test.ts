@@ -81,7 +81,7 @@ describe('group commit shutdown', () => {
     const before = gc.run(() => db.write(1));
     await gc.close();
     expect(await before).toBe(10);
-    await expect(gc.run(() => db.write(2))).rejects.toThrow('the store is closed');
+    await expect(gc.run(() => db.write(2))).rejects.toThrow('the server is shutting down');
     expect(db.committed.flat()).toEqual([1]);
   });
 });

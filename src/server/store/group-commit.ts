@@ -4,6 +4,8 @@
  * when idle a write commits on the next turn of the event loop. Each caller gets its own result, and
  * only once its transaction is committed and durable.
  */
+import { ChatError } from '../../protocol/errors.js';
+
 type Item = {
   work: () => unknown;
   committed?: (v: unknown) => void;
@@ -29,7 +31,8 @@ export class GroupCommit {
    * are safe to repeat if the process dies now (the caller learns of durability from the promise).
    */
   run<T>(work: () => T, committed?: (result: T) => void): Promise<T> {
-    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    // A typed refusal, not a fault: events still queued on connections when the server shuts down land here.
+    if (this.closed) return Promise.reject(new ChatError('internal', 'the server is shutting down; nothing was changed'));
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ work, committed: committed as ((v: unknown) => void) | undefined, resolve: resolve as (v: unknown) => void, reject });
       this.schedule();
