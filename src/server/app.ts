@@ -164,7 +164,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
       }),
     ],
     ['send', pipelinedHandler({ schema: sendPayloadSchema, start: (conn, p) => relay.send(conn, p) })],
-    ['ack', handler({ schema: ackPayloadSchema, run: (conn, p) => relay.ack(conn, p) })],
+    ['ack', pipelinedHandler({ schema: ackPayloadSchema, start: (conn, p) => relay.ack(conn, p) })],
     ...preKeyHandlers(store),
   ]);
 

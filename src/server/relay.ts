@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { newServerId } from './ids.js';
 import { ChatError } from '../protocol/errors.js';
-import type { AckResult, ReceiptEvent, SendResult } from '../protocol/events.js';
+import type { ReceiptEvent, SendResult } from '../protocol/events.js';
 import { DELIVERY_BATCH } from '../protocol/limits.js';
 import type { AckPayload, SendPayload } from '../protocol/schemas.js';
 import type { ServerConfig } from './config.js';
@@ -102,22 +102,31 @@ export class Relay {
     return { id, sentAt, status };
   }
 
-  async ack(conn: ConnectionState, p: AckPayload): Promise<AckResult> {
+  /**
+   * Pipelined like `send`. Delivery windows are freed and receipts pushed as soon as the deletion is
+   * committed: if the server dies before it is durable, the envelopes are delivered again and the
+   * recipient's client recognises them.
+   */
+  ack(conn: ConnectionState, p: AckPayload): Started {
     const username = conn.username!;
-    let acknowledged = 0;
-    if (p.ids && p.ids.length > 0) {
-      const now = Date.now();
-      const receipts = await this.store.acknowledge(username, p.ids, now, now + this.config.queueTtlMs);
-      acknowledged += receipts.length;
-      // Every device of this user may hold these in flight: free their windows too.
-      for (const c of this.presence.socketsOf(username) ?? []) c.pump?.acknowledged(p.ids);
-      for (const r of receipts) {
-        for (const c of this.presence.socketsOf(r.sender) ?? []) c.socket.emit('receipt', toReceiptEvent(r));
-      }
-    }
-    if (p.receipts && p.receipts.length > 0) await this.store.acknowledgeReceipts(username, p.receipts);
-    return { acknowledged };
+    const ids = p.ids ?? [];
+    const now = Date.now();
+    const deleted =
+      ids.length === 0
+        ? Promise.resolve([])
+        : this.store.acknowledge(username, ids, now, now + this.config.queueTtlMs, (receipts) => {
+            // Every device of this user may hold these in flight: free their windows too.
+            for (const c of this.presence.socketsOf(username) ?? []) c.pump?.acknowledged(ids);
+            for (const r of receipts) {
+              for (const c of this.presence.socketsOf(r.sender) ?? []) c.socket.emit('receipt', toReceiptEvent(r));
+            }
+          });
+    const forgotten = p.receipts && p.receipts.length > 0 ? this.store.acknowledgeReceipts(username, p.receipts) : Promise.resolve();
+    const result = Promise.all([deleted, forgotten]).then(([receipts]) => ({ acknowledged: receipts.length }));
+    // Both writes are queued for the store by now, in this connection's order.
+    return { submitted: Promise.resolve(), result };
   }
+
 
   async sweep(): Promise<void> {
     const removed = await this.store.sweepExpired(Date.now());

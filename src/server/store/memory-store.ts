@@ -63,7 +63,13 @@ export class MemoryServerStore implements ServerStore {
     return out;
   }
 
-  async acknowledge(recipient: string, ids: readonly string[], now: number, receiptExpiresAt: number) {
+  async acknowledge(recipient: string, ids: readonly string[], now: number, receiptExpiresAt: number, committed?: (receipts: Receipt[]) => void) {
+    const receipts = this.acknowledgeNow(recipient, ids, now, receiptExpiresAt);
+    committed?.(receipts);
+    return receipts;
+  }
+
+  private acknowledgeNow(recipient: string, ids: readonly string[], now: number, receiptExpiresAt: number): Receipt[] {
     const queue = this.queues.get(recipient);
     const out: Receipt[] = [];
     for (const id of ids) {

@@ -87,7 +87,14 @@ export interface ServerStore {
   /** Unexpired envelopes for `recipient` with seq > afterSeq, oldest first. */
   pending(recipient: string, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]>;
   /** Deletes acknowledged envelopes and records a receipt for each sender; returns the receipts. */
-  acknowledge(recipient: string, ids: readonly string[], now: number, receiptExpiresAt: number): Promise<Receipt[]>;
+  acknowledge(
+    recipient: string,
+    ids: readonly string[],
+    now: number,
+    receiptExpiresAt: number,
+    /** Told as soon as the deletion is committed (visible to readers), possibly before it is durable. */
+    committed?: (receipts: Receipt[]) => void,
+  ): Promise<Receipt[]>;
   /** Receipts owed to `sender` with seq > afterSeq, oldest first. */
   pendingReceipts(sender: string, afterSeq: number, limit: number): Promise<Receipt[]>;
   /** The sender has seen these receipts (by envelope id): forget them. */

@@ -201,7 +201,13 @@ export class SqliteServerStore implements ServerStore {
     return this.sql.selectPending.all(recipient, afterSeq, now, limit).map(queuedFromRow);
   }
 
-  acknowledge(recipient: string, ids: readonly string[], now: number, receiptExpiresAt: number): Promise<Receipt[]> {
+  acknowledge(
+    recipient: string,
+    ids: readonly string[],
+    now: number,
+    receiptExpiresAt: number,
+    committed?: (receipts: Receipt[]) => void,
+  ): Promise<Receipt[]> {
     return this.writes.run(() => {
       const receipts: Receipt[] = [];
       for (const id of ids) {
@@ -212,7 +218,7 @@ export class SqliteServerStore implements ServerStore {
         receipts.push({ seq: Number(info.lastInsertRowid), id, clientId: removed.client_id, sender: removed.sender, recipient, deliveredAt: now });
       }
       return receipts;
-    });
+    }, committed);
   }
 
   async pendingReceipts(sender: string, afterSeq: number, limit: number): Promise<Receipt[]> {
