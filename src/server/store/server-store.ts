@@ -10,12 +10,10 @@ export interface UserRecord extends UserKeys {
   encryptionKeyThumbprint: string;
 }
 
-/** An envelope waiting for its recipient to acknowledge it. The envelope is opaque JSON text. */
-export interface QueuedEnvelope {
+/** What `send` hands the store. The envelope is opaque JSON text. */
+export interface EnqueueInput {
   /** The server's id for the envelope. */
   id: string;
-  /** Store order: strictly increasing in the order envelopes were accepted. */
-  seq: number;
   sender: string;
   recipient: string;
   /** The sender's id for the message, for idempotent resends. */
@@ -25,14 +23,10 @@ export interface QueuedEnvelope {
   envelope: string;
 }
 
-export interface EnqueueInput {
-  id: string;
-  sender: string;
-  recipient: string;
-  clientId: string;
-  sentAt: number;
-  expiresAt: number;
-  envelope: string;
+/** An envelope waiting for its recipient to acknowledge it. */
+export interface QueuedEnvelope extends EnqueueInput {
+  /** Store order: strictly increasing in the order envelopes were accepted. */
+  seq: number;
 }
 
 export interface QueueQuota {
