@@ -3,40 +3,13 @@
  * right shape and size: the server never decrypts, so the relay's cost does not depend on real crypto.
  */
 import { io, type Socket } from 'socket.io-client';
-import { base64urlDecode, base64urlEncode, randomBytes } from '../../src/crypto/bytes.js';
-import { ed25519Sign } from '../../src/crypto/ed25519.js';
-import { ed25519PublicOf, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
-import { loginMessage, registerMessage } from '../../src/protocol/auth-message.js';
+import { base64urlEncode, randomBytes } from '../../src/crypto/bytes.js';
+import type { UserKeyPairs } from '../../src/crypto/keys.js';
 import type { HybridEnvelope } from '../../src/protocol/schemas.js';
+import { loginRaw, registerRaw } from '../../test/helpers/test-clients.js';
 
 /** Generous: thousands of clients logging in at once queue behind the server's signature checks. */
 const CALL_TIMEOUT_MS = 120_000;
-
-type Ack = { ok: boolean; error?: { code: string }; challenge?: string };
-
-function call(socket: Socket, event: string, payload: object): Promise<Ack> {
-  return socket.timeout(CALL_TIMEOUT_MS).emitWithAck(event, payload) as Promise<Ack>;
-}
-
-async function loginRaw(socket: Socket, username: string, keys: UserKeyPairs): Promise<Ack> {
-  const { challenge } = await call(socket, 'challenge', {});
-  const signature = ed25519Sign(loginMessage({ challenge: challenge!, username }), base64urlDecode(keys.signing.d));
-  return call(socket, 'login', { username, signature: base64urlEncode(signature) });
-}
-
-async function registerRaw(socket: Socket, username: string, keys: UserKeyPairs): Promise<Ack> {
-  const { challenge } = await call(socket, 'challenge', {});
-  const signingKey = ed25519PublicOf(keys.signing);
-  const encryptionKey = rsaPublicOf(keys.encryption);
-  const message = registerMessage({
-    challenge: challenge!,
-    username,
-    signingKeyThumbprint: await jwkThumbprint(signingKey),
-    encryptionKeyThumbprint: await jwkThumbprint(encryptionKey),
-  });
-  const signature = base64urlEncode(ed25519Sign(message, base64urlDecode(keys.signing.d)));
-  return call(socket, 'register', { username, signingKey, encryptionKey, signature });
-}
 
 export async function connect(url: string): Promise<Socket> {
   const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
@@ -54,8 +27,8 @@ export async function connect(url: string): Promise<Socket> {
 export async function authenticated(url: string, username: string, keys: UserKeyPairs, beforeLogin?: (s: Socket) => void): Promise<Socket> {
   const socket = await connect(url);
   beforeLogin?.(socket);
-  let ack = await loginRaw(socket, username, keys);
-  if (!ack.ok && ack.error?.code === 'unknown_user') ack = await registerRaw(socket, username, keys);
+  let ack = await loginRaw(socket, username, keys, CALL_TIMEOUT_MS);
+  if (!ack.ok && ack.error?.code === 'unknown_user') ack = await registerRaw(socket, username, keys, CALL_TIMEOUT_MS);
   if (!ack.ok) throw new Error(`login ${username}: ${ack.error?.code}`);
   return socket;
 }

@@ -103,8 +103,9 @@ export function call(socket: Socket, event: string, ...args: unknown[]): Promise
 export { waitUntil };
 
 /** Registers `username` over a raw socket, exactly as docs/PROTOCOL.md describes. */
-export async function registerRaw(socket: Socket, username: string, keys: UserKeyPairs): Promise<RawAck> {
-  const { challenge } = (await call(socket, 'challenge', {})) as RawAck & { challenge: string };
+export async function registerRaw(socket: Socket, username: string, keys: UserKeyPairs, timeoutMs = 5000): Promise<RawAck> {
+  const call = (event: string, payload: object) => socket.timeout(timeoutMs).emitWithAck(event, payload) as Promise<RawAck>;
+  const { challenge } = (await call('challenge', {})) as RawAck & { challenge: string };
   const signingKey = ed25519PublicOf(keys.signing);
   const encryptionKey = rsaPublicOf(keys.encryption);
   const message = registerMessage({
@@ -114,12 +115,13 @@ export async function registerRaw(socket: Socket, username: string, keys: UserKe
     encryptionKeyThumbprint: await jwkThumbprint(encryptionKey),
   });
   const signature = base64urlEncode(ed25519Sign(message, base64urlDecode(keys.signing.d)));
-  return call(socket, 'register', { username, signingKey, encryptionKey, signature });
+  return call('register', { username, signingKey, encryptionKey, signature });
 }
 
 /** Logs `username` in over a raw socket. */
-export async function loginRaw(socket: Socket, username: string, keys: UserKeyPairs): Promise<RawAck> {
-  const { challenge } = (await call(socket, 'challenge', {})) as RawAck & { challenge: string };
+export async function loginRaw(socket: Socket, username: string, keys: UserKeyPairs, timeoutMs = 5000): Promise<RawAck> {
+  const call = (event: string, payload: object) => socket.timeout(timeoutMs).emitWithAck(event, payload) as Promise<RawAck>;
+  const { challenge } = (await call('challenge', {})) as RawAck & { challenge: string };
   const signature = base64urlEncode(ed25519Sign(loginMessage({ challenge, username }), base64urlDecode(keys.signing.d)));
-  return call(socket, 'login', { username, signature });
+  return call('login', { username, signature });
 }
