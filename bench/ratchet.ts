@@ -5,6 +5,8 @@
  * Each figure prints beside its baseline: libsignal-client 0.103 (native Rust) measured on this machine.
  */
 import { utf8Encode } from '../src/crypto/bytes.js';
+import { nativeCrypto } from '../src/crypto/native.js';
+import { installNodeCrypto } from '../src/crypto/node/node-crypto.js';
 import { x25519Backend } from '../src/crypto/x25519.js';
 import { buildPreKeyBundle } from '../src/e2ee/pqxdh/bundle.js';
 import { LocalIdentity } from '../src/e2ee/pqxdh/identity.js';
@@ -96,6 +98,7 @@ async function overhead(): Promise<number> {
 
 /** The ratchet section: each figure beside libsignal-client 0.103 measured on this machine (fixed). */
 export async function ratchetBench(mode: 'full' | 'quick' | 'smoke'): Promise<Figure[]> {
+  if (!nativeCrypto()) installNodeCrypto(); // what the library's Node entry does
   const n = { full: { setup: 200, stream: 20_000, ping: 2_000 }, quick: { setup: 50, stream: 5_000, ping: 500 }, smoke: { setup: 2, stream: 50, ping: 20 } }[mode];
   const setup = await setupMs(n.setup);
   const s = await stream(n.stream);

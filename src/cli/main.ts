@@ -2,6 +2,7 @@
 /** The `e2ee-chat` command. Settings come from the environment, after loading `.env` if present. */
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
+import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { ChatError } from '../protocol/errors.js';
 import { ConfigError } from '../server/config.js';
 import { registerKeysCommand } from './keys-command.js';
@@ -11,6 +12,8 @@ import { registerServerCommand } from './server-command.js';
 import { registerTrustCommand } from './trust-command.js';
 import { registerUsersCommand } from './users-command.js';
 import { registerVerifyCommand } from './verify-command.js';
+
+installNodeCrypto();
 
 // Variables already set in the environment win over the .env file (process.loadEnvFile does not override).
 if (existsSync('.env')) process.loadEnvFile('.env');

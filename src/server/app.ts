@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage as HttpRequest, type Server as HttpS
 import type { AddressInfo } from 'node:net';
 import { Server as SocketIOServer } from 'socket.io';
 import type { Logger } from 'pino';
+import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { ChatError } from '../protocol/errors.js';
 import type { SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
 import { RATE_LIMIT_MAX_DELAY_MS, TRANSPORT_OVERHEAD_BYTES } from '../protocol/limits.js';
@@ -51,6 +52,8 @@ export interface ChatServerDeps {
 }
 
 export function createChatServer({ config, store, logger, onClientEvent }: ChatServerDeps): ChatServer {
+  // Signature checks (logins, prekey uploads) through OpenSSL: ~15× faster than pure JS.
+  installNodeCrypto();
   const startedAt = Date.now();
   const presence = new Presence<ConnectionState>();
   const relay = new Relay(config, store, presence, logger);

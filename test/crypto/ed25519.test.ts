@@ -13,13 +13,17 @@
 import { describe, expect, it } from 'vitest';
 import { hexDecode } from '../../src/crypto/bytes.js';
 import { ed25519Verify } from '../../src/crypto/ed25519.js';
+import { nodeCrypto } from '../../src/crypto/node/node-crypto.js';
+import { IMPLEMENTATIONS, uninstallNativeAfterAll } from './implementations.js';
 import { countByResult, loadWycheproof } from '../vectors/wycheproof.js';
 import { wycheproofFile } from '../vectors/wycheproof-dir.js';
 
 const VECTORS = wycheproofFile('ed25519_test.json');
 const load = () => loadWycheproof(VECTORS, 'eddsa_verify_schema_v1.json');
 
-describe('ed25519Verify (strict RFC 8032) against Wycheproof ed25519_test', () => {
+uninstallNativeAfterAll();
+
+describe.each(IMPLEMENTATIONS)('ed25519Verify (strict RFC 8032) via $name against Wycheproof ed25519_test', ({ install }) => {
   it('reads the pinned vector file: 151 cases (88 valid, 63 invalid, 0 acceptable)', () => {
     const file = load();
     expect(file.numberOfTests).toBe(151);
@@ -27,6 +31,7 @@ describe('ed25519Verify (strict RFC 8032) against Wycheproof ed25519_test', () =
   });
 
   it('accepts every valid signature and rejects every invalid one', () => {
+    install();
     const failures: string[] = [];
     let checked = 0;
     for (const group of load().testGroups) {
@@ -40,5 +45,38 @@ describe('ed25519Verify (strict RFC 8032) against Wycheproof ed25519_test', () =
     }
     expect(failures).toEqual([]);
     expect(checked).toBe(151);
+  });
+});
+
+describe.each(IMPLEMENTATIONS)('ed25519Verify via $name: keys strict RFC 8032 refuses', ({ install }) => {
+  const identity = hexDecode(`01${'00'.repeat(31)}`);
+  /** y = p + 1: the identity point again, encoded non-canonically. */
+  const identityNonCanonical = hexDecode(`ee${'ff'.repeat(30)}7f`);
+  /** R = identity, S = 0: satisfies the verification equation for every message when A has small order. */
+  const trivialSignature = new Uint8Array(64);
+  trivialSignature.set(identity, 0);
+
+  it('refuses a small-order public key even with a signature that satisfies the equation', () => {
+    install();
+    expect(ed25519Verify(trivialSignature, new Uint8Array([1, 2, 3]), identity)).toBe(false);
+  });
+
+  it('refuses a non-canonical public key encoding (y >= p)', () => {
+    install();
+    expect(ed25519Verify(trivialSignature, new Uint8Array([1, 2, 3]), identityNonCanonical)).toBe(false);
+  });
+});
+
+describe('node:crypto and @noble/curves agree', () => {
+  it('produce the same deterministic signatures, and each verifies the other', async () => {
+    const { ed25519 } = await import('@noble/curves/ed25519.js');
+    for (let i = 0; i < 20; i++) {
+      const secret = crypto.getRandomValues(new Uint8Array(32));
+      const message = crypto.getRandomValues(new Uint8Array(i * 7));
+      const viaNode = nodeCrypto.ed25519Sign(message, secret);
+      expect(viaNode).toEqual(ed25519.sign(message, secret));
+      expect(ed25519.verify(viaNode, message, ed25519.getPublicKey(secret), { zip215: false })).toBe(true);
+      expect(nodeCrypto.ed25519Verify(viaNode, message, ed25519.getPublicKey(secret))).toBe(true);
+    }
   });
 });

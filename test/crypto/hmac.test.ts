@@ -1,6 +1,7 @@
 /**
- * hmacSha256 (src/crypto/hmac.ts, @noble/hashes — the implementation the Double Ratchet uses) against
- * Wycheproof. test/crypto/hmac-sha256.test.ts covers WebCrypto's HMAC with the same file.
+ * hmacSha256 (src/crypto/hmac.ts — the implementation the Double Ratchet uses: @noble/hashes, or
+ * node:crypto once installed) against Wycheproof. test/crypto/hmac-sha256.test.ts covers WebCrypto's HMAC
+ * with the same file.
  *
  * Vector source: Wycheproof (C2SP/wycheproof), testvectors_v1/hmac_sha256_test.json, commit
  * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, in /work/shared/vectors/wycheproof/ (Apache-2.0).
@@ -11,11 +12,15 @@ import { constantTimeEqual, hexDecode } from '../../src/crypto/bytes.js';
 import { hmacSha256, hmacSha256Verify } from '../../src/crypto/hmac.js';
 import { loadWycheproof } from '../vectors/wycheproof.js';
 import { wycheproofFile } from '../vectors/wycheproof-dir.js';
+import { IMPLEMENTATIONS, uninstallNativeAfterAll } from './implementations.js';
 
 const VECTORS = wycheproofFile('hmac_sha256_test.json');
 
-describe('HMAC-SHA-256 via @noble/hashes, against Wycheproof hmac_sha256', () => {
+uninstallNativeAfterAll();
+
+describe.each(IMPLEMENTATIONS)('hmacSha256 via $name, against Wycheproof hmac_sha256', ({ install }) => {
   it('matches every valid tag and no invalid one', () => {
+    install();
     const file = loadWycheproof(VECTORS, 'mac_test_schema_v1.json');
     const failures: string[] = [];
     for (const group of file.testGroups) {
@@ -30,5 +35,12 @@ describe('HMAC-SHA-256 via @noble/hashes, against Wycheproof hmac_sha256', () =>
       }
     }
     expect(failures).toEqual([]);
+  });
+
+  it('MACs a message given in parts exactly as the concatenation', () => {
+    install();
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    const parts = [new Uint8Array([1, 2]), new Uint8Array(0), crypto.getRandomValues(new Uint8Array(100))];
+    expect(hmacSha256(key, ...parts)).toEqual(hmacSha256(key, new Uint8Array([...parts[0]!, ...parts[2]!])));
   });
 });

@@ -1,0 +1,113 @@
+/**
+ * The Node.js implementation of NativeCrypto (../native.ts): node:crypto's synchronous OpenSSL calls.
+ * Keys move in and out as JWK because node:crypto imports a JWK an order of magnitude faster than the
+ * equivalent PKCS#8 DER (measured here: ~30 µs against ~540 µs).
+ */
+import {
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
+import type { Bytes } from '../bytes.js';
+import { installNativeCrypto, type NativeCrypto, type NativePrivateKey, type NativePublicKey } from '../native.js';
+
+const KEY_LENGTH = 32;
+const SIGNATURE_LENGTH = 64;
+/**
+ * node:crypto requires the JWK member "x" on a private key but derives the public key from "d" itself
+ * (test/crypto/x25519.test.ts and ed25519.test.ts compare with @noble/curves); this placeholder only
+ * satisfies that requirement.
+ */
+const PLACEHOLDER_X = Buffer.alloc(KEY_LENGTH).toString('base64url');
+
+function b64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+function unb64(text: string): Bytes {
+  return new Uint8Array(Buffer.from(text, 'base64url'));
+}
+
+/** A plain Uint8Array copy: callers wipe and compare results and must not see Buffer's pooled memory. */
+function toBytes(buffer: Buffer | ArrayBuffer): Bytes {
+  if (buffer instanceof ArrayBuffer) return new Uint8Array(buffer);
+  const copy = new Uint8Array(buffer.byteLength);
+  copy.set(buffer);
+  return copy;
+}
+
+function keyObject(handle: NativePrivateKey): KeyObject {
+  return handle as unknown as KeyObject;
+}
+
+function asHandle(key: KeyObject): NativePrivateKey {
+  return key as unknown as NativePrivateKey;
+}
+
+function check(value: Uint8Array, length: number, name: string): void {
+  if (!(value instanceof Uint8Array) || value.length !== length) throw new RangeError(`"${name}" expected Uint8Array of length ${length}`);
+}
+
+export const nodeCrypto: NativeCrypto = {
+  name: 'node:crypto',
+  hkdfMaxInfoLength: 1024,
+
+  x25519Generate() {
+    const { privateKey } = generateKeyPairSync('x25519');
+    const jwk = privateKey.export({ format: 'jwk' });
+    return { publicKey: unb64(jwk.x!), secretKey: unb64(jwk.d!), handle: asHandle(privateKey) };
+  },
+
+  x25519Import(secretKey) {
+    check(secretKey, KEY_LENGTH, 'secretKey');
+    const key = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64(secretKey), x: PLACEHOLDER_X }, format: 'jwk' });
+    return { publicKey: unb64(key.export({ format: 'jwk' }).x!), handle: asHandle(key) };
+  },
+
+  x25519ImportPublic(publicKey) {
+    check(publicKey, KEY_LENGTH, 'publicKey');
+    return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64(publicKey) }, format: 'jwk' }) as unknown as NativePublicKey;
+  },
+
+  x25519Derive(handle, peer) {
+    // OpenSSL fails the derivation itself when the output is all zero (a low-order peer).
+    return toBytes(diffieHellman({ privateKey: keyObject(handle), publicKey: peer as unknown as KeyObject }));
+  },
+
+  ed25519Sign(message, secretKey) {
+    check(secretKey, KEY_LENGTH, 'secretKey');
+    const key = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: b64(secretKey), x: PLACEHOLDER_X }, format: 'jwk' });
+    return toBytes(sign(null, message, key));
+  },
+
+  ed25519Verify(signature, message, publicKey) {
+    if (signature.length !== SIGNATURE_LENGTH || publicKey.length !== KEY_LENGTH) return false;
+    try {
+      const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64(publicKey) }, format: 'jwk' });
+      return verify(null, message, key, signature);
+    } catch {
+      return false;
+    }
+  },
+
+  hmacSha256(key, parts) {
+    const mac = createHmac('sha256', key);
+    for (const part of parts) mac.update(part);
+    return toBytes(mac.digest());
+  },
+
+  hkdfSha256(ikm, salt, info, length) {
+    return toBytes(hkdfSync('sha256', ikm, salt, info, length));
+  },
+};
+
+/** Makes this process use node:crypto for the primitives of NativeCrypto (idempotent). */
+export function installNodeCrypto(): void {
+  installNativeCrypto(nodeCrypto);
+}
