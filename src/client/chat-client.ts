@@ -17,7 +17,7 @@ import { MessageQueue } from './message-queue.js';
 import { OutboxSender, type SentMessage } from './outbox-sender.js';
 import { checkAgainstPin, samePeerKeys, toPinned } from './peer-keys.js';
 import { bundleFromWire, PreKeyPublisher } from './prekey-publisher.js';
-import { MemoryRatchetStore, type RatchetStore } from './ratchet-store.js';
+import type { RatchetStore } from './ratchet-store.js';
 import { SessionManager } from './session-manager.js';
 import { ServerConnection, type ConnectionOptions } from './server-connection.js';
 import type { HistoryRecord, MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
@@ -51,22 +51,11 @@ export interface ChatClientEvents {
   debug: { message: string; cause?: unknown };
 }
 
-export interface ChatClientOptions {
+interface ChatClientCommonOptions {
   url: string;
   identity: ClientIdentity;
   peers: PeerKeyStore;
   messages: MessageStore;
-  /**
-   * How messages are sent: 'ratchet' (PQXDH + Double Ratchet sessions, forward secret) or 'hybrid' (the
-   * seed's envelope). Default: 'ratchet' when `ratchet` stores are given, else 'hybrid' — sessions kept
-   * only in memory would be lost with the client, so ratchet mode wants a persistent store.
-   */
-  mode?: 'ratchet' | 'hybrid';
-  /**
-   * Sessions and prekeys. With them the client publishes prekeys at login and opens ratchet envelopes
-   * (in either mode); 'ratchet' without them uses an in-memory store.
-   */
-  ratchet?: RatchetStore;
   ackTimeoutMs?: number;
   /** How long received ids wait to be acknowledged in one batch. */
   ackDelayMs?: number;
@@ -74,6 +63,16 @@ export interface ChatClientOptions {
   /** Passed to socket.io-client (e.g. transports). */
   socketOptions?: ConnectionOptions['socketOptions'];
 }
+
+/**
+ * How messages are sent: 'ratchet' (the default: PQXDH + Double Ratchet sessions, forward secret) or
+ * 'hybrid' (the seed's envelope, no forward secrecy). Ratchet mode needs a RatchetStore for sessions and
+ * prekeys: a durable one (SqliteRatchetStore on Node) unless losing every session with the process is
+ * acceptable (MemoryRatchetStore, for tests and throwaway clients). A hybrid client given a store still
+ * publishes prekeys and opens ratchet envelopes.
+ */
+export type ChatClientOptions = ChatClientCommonOptions &
+  ({ mode?: 'ratchet'; ratchet: RatchetStore } | { mode: 'hybrid'; ratchet?: RatchetStore });
 
 /** Acks wait this long to be batched: short enough that redelivery after a crash stays small. */
 export const DEFAULT_ACK_DELAY_MS = 20;
@@ -101,8 +100,12 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     super();
     this.options = options;
     this.username = options.identity.username;
-    this.mode = options.mode ?? (options.ratchet ? 'ratchet' : 'hybrid');
-    const ratchetStore = options.ratchet ?? (this.mode === 'ratchet' ? new MemoryRatchetStore() : undefined);
+    this.mode = options.mode ?? 'ratchet';
+    const ratchetStore = options.ratchet;
+    // Checked at run time too, for callers without TypeScript: a silent in-memory default would lose sessions.
+    if (this.mode === 'ratchet' && !ratchetStore) {
+      throw new TypeError('ChatClient: ratchet mode (the default) needs a `ratchet` store, e.g. SqliteRatchetStore or MemoryRatchetStore');
+    }
     this.connection = new ServerConnection(options, {
       onAuthenticated: (first) => {
         if (!first) this.emit('reconnected', { username: this.username });

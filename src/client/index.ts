@@ -3,6 +3,8 @@ export { ChatClient } from './chat-client.js';
 export type { ChatClientEvents, ChatClientOptions, ClientIdentity, ReceivedMessage, RejectedMessage, SentMessage } from './chat-client.js';
 export type { HistoryRecord, MessageStatus, MessageStore, OutboxEntry, PeerKeyStore, PinnedPeer } from './stores.js';
 export { MemoryMessageStore, MemoryPeerKeyStore } from './memory-stores.js';
+export { MemoryRatchetStore } from './ratchet-store.js';
+export type { RatchetStore } from './ratchet-store.js';
 export { PeerKeyChangedError } from './peer-keys.js';
 export { formatFingerprint } from './fingerprint.js';
 export { generateUserKeyPairs } from '../crypto/keys.js';

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatClient } from '../../src/client/chat-client.js';
+import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-stores.js';
 import { PeerKeyChangedError } from '../../src/client/peer-keys.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 import { call, connectTestClient, keysFor, loginRaw, rawSocket, type TestClient } from '../helpers/test-clients.js';
@@ -15,6 +17,22 @@ describe('client library against a real server', () => {
     await Promise.all(clients.map((c) => c.client.close()));
     await srv.stop();
     removeDir(srv.dataDir);
+  });
+
+  it('sends ratchet envelopes by default, and refuses to start in that mode without a session store', async () => {
+    const identity = { username: 'nostore', keys: await keysFor() };
+    const options = { url: srv.url, identity, peers: new MemoryPeerKeyStore(), messages: new MemoryMessageStore() };
+    // Refused by the types, and at run time for JavaScript callers.
+    // @ts-expect-error: ratchet mode requires `ratchet`
+    expect(() => ChatClient.offline(options)).toThrow(/ratchet mode \(the default\) needs a `ratchet` store/);
+
+    const alice = track(await connectTestClient(srv.url, 'defaulta'));
+    const bob = track(await connectTestClient(srv.url, 'defaultb'));
+    expect(alice.client.mode).toBe('ratchet');
+    await alice.client.send('defaultb', 'forward secret by default');
+    expect((await bob.waitFor(1))[0]!.body).toBe('forward secret by default');
+    const sent = srv.frames.filter((f) => f.event === 'send' && (f.args[0] as { to: string }).to === 'defaultb');
+    expect(sent.map((f) => (f.args[0] as { envelope: { type: string } }).envelope.type)).toEqual(['ratchet']);
   });
 
   it('yields messages from the async iterator in order', async () => {

@@ -120,6 +120,10 @@ export class Resources {
     const peers = options.peers ?? new MemoryPeerKeyStore();
     const messages = options.messages ?? new MemoryMessageStore();
     const client = ChatClient.offline({
+      // The delivery layer under test is the same for both envelope types; hybrid keeps these tests free
+      // of session state across restarts (test/client/ratchet-sessions.test.ts and the CLI tests cover
+      // durable delivery in ratchet mode).
+      mode: 'hybrid',
       url,
       identity: { username, keys },
       peers,

@@ -2,7 +2,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { ChatClient, type ClientIdentity, type ReceivedMessage, type RejectedMessage } from '../../src/client/chat-client.js';
 import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-stores.js';
-import type { RatchetStore } from '../../src/client/ratchet-store.js';
+import { MemoryRatchetStore, type RatchetStore } from '../../src/client/ratchet-store.js';
 import { base64urlDecode, base64urlEncode } from '../../src/crypto/bytes.js';
 import { ed25519Sign } from '../../src/crypto/ed25519.js';
 import { ed25519PublicOf, generateUserKeyPairs, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
@@ -59,8 +59,8 @@ export async function connectTestClient(
     socketOptions: { transports: ['websocket'] },
     reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
     ...(opts.ackDelayMs !== undefined && { ackDelayMs: opts.ackDelayMs }),
-    ...(opts.ratchet && { ratchet: opts.ratchet }),
-    ...(opts.mode && { mode: opts.mode }),
+    // The library's default (ratchet) unless a test asks for hybrid; sessions in memory unless given a store.
+    ...(opts.mode === 'hybrid' ? { mode: 'hybrid' as const, ...(opts.ratchet && { ratchet: opts.ratchet }) } : { ratchet: opts.ratchet ?? new MemoryRatchetStore() }),
   });
   const received: ReceivedMessage[] = [];
   const rejected: RejectedMessage[] = [];

@@ -163,7 +163,8 @@ describe('python client written from docs/PROTOCOL.md', () => {
     const receiver = startPython(py('carol', 'carol.json', 'receive', '--count', '2', '--timeout', '20'));
     running.push(receiver);
     await receiver.waitForStderr(/^ready$/m);
-    const alice = await connectTestClient(server.url, 'alice');
+    // This Python client speaks the hybrid envelope only (test/interop/python-ratchet.test.ts covers ratchet).
+    const alice = await connectTestClient(server.url, 'alice', { mode: 'hybrid' });
     clients.push(alice);
     const first = await alice.client.send('carol', 'hi carol, from TypeScript ✓');
     const second = await alice.client.send('carol', 'second line\nwith a newline');

@@ -224,8 +224,9 @@ describe('property: arbitrary input never breaks the server', () => {
   beforeAll(async () => {
     srv = await startTestServer({ rateLimitPerSecond: 1e6, rateLimitBurst: 1e6, authTimeoutMs: 600_000 });
     const keys = await keysFor();
-    alice = await connectTestClient(srv.url, 'alice');
-    bob = await connectTestClient(srv.url, 'bob');
+    // Hybrid clients publish no prekeys: the oracle expects `prekeys.bundle` for bob to be refused.
+    alice = await connectTestClient(srv.url, 'alice', { mode: 'hybrid' });
+    bob = await connectTestClient(srv.url, 'bob', { mode: 'hybrid' });
     authed = await rawSocket(srv.url);
     expect((await registerRaw(authed, 'fuzzer', keys)).ok).toBe(true);
     anon = await rawSocket(srv.url);

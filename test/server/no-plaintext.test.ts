@@ -24,8 +24,8 @@ describe('the server never sees plaintext', () => {
     srv.server.io.engine.on('connection', (socket: { on(e: 'packet', l: (p: { data?: unknown }) => void): void }) => {
       socket.on('packet', (p) => rawPackets.push(typeof p.data === 'string' ? p.data : JSON.stringify(p.data ?? '')));
     });
-    alice = await connectTestClient(srv.url, 'alice');
-    bob = await connectTestClient(srv.url, 'bob');
+    alice = await connectTestClient(srv.url, 'alice', { mode: 'hybrid' });
+    bob = await connectTestClient(srv.url, 'bob', { mode: 'hybrid' });
   });
   afterAll(async () => {
     await alice.client.close();
@@ -34,7 +34,7 @@ describe('the server never sees plaintext', () => {
     removeDir(srv.dataDir);
   });
 
-  it('neither the plaintext nor the per-message key appears in any received frame or stored row', async () => {
+  it('hybrid: neither the plaintext nor the per-message key appears in any received frame or stored row', async () => {
     const sends = 5;
     for (let i = 0; i < sends; i++) await alice.client.send('bob', `${secretText} #${i}`);
     await bob.waitFor(sends);
@@ -51,9 +51,35 @@ describe('the server never sees plaintext', () => {
     // Private keys must not travel either.
     secrets.push(alice.identity.keys.signing.d, alice.identity.keys.encryption.d, bob.identity.keys.signing.d, bob.identity.keys.encryption.d);
 
-    const observed = [...rawPackets, ...srv.frames.map((f) => JSON.stringify(f.args))];
     expect(rawPackets.length).toBeGreaterThan(sends);
+    expectNowhere(secrets);
+  });
 
+  it('ratchet (the default): the plaintext and the private keys appear in no received frame or stored row', async () => {
+    const carol = await connectTestClient(srv.url, 'carol');
+    const dave = await connectTestClient(srv.url, 'dave');
+    try {
+      const text = 'the vault opens at 0300, bring the blue key';
+      const sends = 5;
+      for (let i = 0; i < sends; i++) await carol.client.send('dave', `${text} #${i}`);
+      // A reply makes both sides take a DH ratchet step, so both directions' envelopes are on the wire.
+      await dave.waitFor(sends);
+      await dave.client.send('carol', `${text} (reply)`);
+      await carol.waitFor(1);
+      const types = srv.frames.filter((f) => f.event === 'send').map((f) => (f.args[0] as { to: string; envelope: { type: string } }));
+      expect(types.filter((t) => t.to === 'dave' || t.to === 'carol').map((t) => t.envelope.type)).toEqual(Array(sends + 1).fill('ratchet'));
+      const secrets = [text, Buffer.from(text).toString('base64'), base64urlEncode(new TextEncoder().encode(text))];
+      secrets.push(carol.identity.keys.signing.d, carol.identity.keys.encryption.d, dave.identity.keys.signing.d, dave.identity.keys.encryption.d);
+      expectNowhere(secrets);
+    } finally {
+      await carol.client.close();
+      await dave.client.close();
+    }
+  });
+
+  /** Every frame received, every row of every table, and the raw database and WAL files. */
+  function expectNowhere(secrets: string[]): void {
+    const observed = [...rawPackets, ...srv.frames.map((f) => JSON.stringify(f.args))];
     const db = new Database(`${srv.dataDir}/e2ee-chat.sqlite`, { readonly: true });
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>;
     for (const { name } of tables) observed.push(JSON.stringify(db.prepare(`SELECT * FROM "${name}"`).all()));
@@ -62,9 +88,8 @@ describe('the server never sees plaintext', () => {
       const path = `${srv.dataDir}/${file}`;
       if (existsSync(path)) observed.push(readFileSync(path).toString('latin1'));
     }
-
     for (const text of observed) {
       for (const secret of secrets) expect(text.includes(secret), `secret ${secret.slice(0, 12)}… leaked`).toBe(false);
     }
-  });
+  }
 });
