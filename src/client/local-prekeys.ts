@@ -9,6 +9,7 @@ import { X25519KeyPair } from '../crypto/x25519.js';
 import { LocalIdentity } from '../e2ee/pqxdh/identity.js';
 import { generateKemPreKey, generateSignedPreKey, KemPreKeyRecord, type KemPreKeyKind, type OneTimePreKeyRecord, type SignedPreKeyRecord } from '../e2ee/pqxdh/prekeys.js';
 import type { PreKeyStore } from '../e2ee/pqxdh/stores.js';
+import { ChatError } from '../protocol/errors.js';
 import type { RatchetStore } from './ratchet-store.js';
 
 interface KeyPairPickle {
@@ -117,10 +118,34 @@ export class LocalKeys implements PreKeyStore {
   }
 }
 
+async function loadOrCreateVersioned(store: RatchetStore, signingSecretKey: Uint8Array, now: number): Promise<{ keys: LocalKeys; version: number }> {
+  const saved = (await store.loadKeys()) ?? (await store.createKeys((await LocalKeys.generate(signingSecretKey, now)).pickle()));
+  return { keys: LocalKeys.restore(saved.value, signingSecretKey), version: saved.version };
+}
+
 /** The stored keys, or new ones saved first-writer-wins (two processes of one user agree on one set). */
 export async function loadOrCreateLocalKeys(store: RatchetStore, signingSecretKey: Uint8Array, now: number): Promise<LocalKeys> {
-  const saved = await store.loadKeys();
-  if (saved) return LocalKeys.restore(saved, signingSecretKey);
-  const fresh = await LocalKeys.generate(signingSecretKey, now);
-  return LocalKeys.restore(await store.createKeys(fresh.pickle()), signingSecretKey);
+  return (await loadOrCreateVersioned(store, signingSecretKey, now)).keys;
+}
+
+/** Attempts before a read-modify-write gives up; each lost race means another process saved meanwhile. */
+export const MAX_STORE_ATTEMPTS = 10;
+
+/**
+ * Read-modify-write of the local keys that another process of the same user cannot undo: `change` edits
+ * a freshly loaded copy and says whether to save it; a save that lost the race (compare-and-swap,
+ * ratchet-store.ts) runs `change` again on the newer keys.
+ */
+export async function updateLocalKeys<T>(
+  store: RatchetStore,
+  signingSecretKey: Uint8Array,
+  now: number,
+  change: (keys: LocalKeys) => Promise<{ save: boolean; result: T }>,
+): Promise<T> {
+  for (let attempt = 0; attempt < MAX_STORE_ATTEMPTS; attempt++) {
+    const { keys, version } = await loadOrCreateVersioned(store, signingSecretKey, now);
+    const { save, result } = await change(keys);
+    if (!save || (await store.saveKeys(keys.pickle(), version))) return result;
+  }
+  throw new ChatError('internal', `local keys kept changing under us (${MAX_STORE_ATTEMPTS} attempts)`);
 }

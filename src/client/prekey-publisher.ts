@@ -10,7 +10,7 @@ import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
 import { generateKemPreKey, generateOneTimePreKeys, generateSignedPreKey, type KemPreKeyRecord } from '../e2ee/pqxdh/prekeys.js';
 import { PREKEY_UPLOAD_KEM_CHUNK } from '../protocol/limits.js';
 import type { PreKeyBundleWire, PreKeyCountResult, PreKeysUploadPayload } from '../protocol/prekey-schemas.js';
-import { loadOrCreateLocalKeys, type LocalKeys } from './local-prekeys.js';
+import { updateLocalKeys, type LocalKeys } from './local-prekeys.js';
 import type { RatchetStore } from './ratchet-store.js';
 import type { ServerConnection } from './server-connection.js';
 
@@ -47,31 +47,37 @@ export class PreKeyPublisher {
 
   private async refresh(): Promise<PreKeyCountResult> {
     const now = this.clock();
-    const keys = await loadOrCreateLocalKeys(this.store, this.signingSecretKey, now);
     let counts = await this.connection.call<PreKeyCountResult>('prekeys.count', {});
+    // Generated and saved as one read-modify-write: another process of this user refilling at the same
+    // time makes this one start over on its keys instead of overwriting them (local-prekeys.ts).
+    const { keys, oneTime, kem } = await updateLocalKeys(this.store, this.signingSecretKey, now, async (keys) => {
+      let changed = false;
+      if (now - keys.currentSignedPreKey.createdAt > SIGNED_PREKEY_ROTATION_MS) {
+        const id = keys.nextIds.signed++;
+        keys.signed.set(id, await generateSignedPreKey(keys.identity, id, { clock: () => now }));
+        keys.currentSignedId = id;
+        changed = true;
+      }
+      for (const s of keys.signed.values()) {
+        if (s.id !== keys.currentSignedId && now - s.createdAt > SIGNED_PREKEY_ROTATION_MS + SIGNED_PREKEY_GRACE_MS) {
+          keys.signed.delete(s.id);
+          changed = true;
+        }
+      }
+      // After a new identity (or on first use) the server holds none of our one-time keys.
+      const published = counts.identityKey === identityWire(keys).dhKey;
+      const refill = (have: number, target: number) => (!published ? target : have < PREKEY_REFILL_THRESHOLD ? target - have : 0);
+      const wantOneTime = refill(counts.oneTime, ONE_TIME_PREKEY_TARGET);
+      const wantKem = refill(counts.kemOneTime, KEM_ONE_TIME_PREKEY_TARGET);
+      const oneTime = await generateOneTimePreKeys(keys.nextIds.oneTime, wantOneTime);
+      keys.nextIds.oneTime += wantOneTime;
+      for (const k of oneTime) keys.oneTime.set(k.id, k);
+      const kem: KemPreKeyRecord[] = [];
+      for (let i = 0; i < wantKem; i++) kem.push(generateKemPreKey(keys.identity, keys.nextIds.kem++, 'one-time', { clock: () => now }));
+      for (const k of kem) keys.kem.set(k.id, k);
+      return { save: changed || wantOneTime > 0 || wantKem > 0, result: { keys, oneTime, kem } };
+    });
     const identity = identityWire(keys);
-    let changed = false;
-    if (now - keys.currentSignedPreKey.createdAt > SIGNED_PREKEY_ROTATION_MS) {
-      const id = keys.nextIds.signed++;
-      keys.signed.set(id, await generateSignedPreKey(keys.identity, id, { clock: () => now }));
-      keys.currentSignedId = id;
-      changed = true;
-    }
-    for (const s of keys.signed.values()) {
-      if (s.id !== keys.currentSignedId && now - s.createdAt > SIGNED_PREKEY_ROTATION_MS + SIGNED_PREKEY_GRACE_MS) keys.signed.delete(s.id);
-    }
-    // After a new identity (or on first use) the server holds none of our one-time keys.
-    const published = counts.identityKey === identity.dhKey;
-    const refill = (have: number, target: number) => (!published ? target : have < PREKEY_REFILL_THRESHOLD ? target - have : 0);
-    const wantOneTime = refill(counts.oneTime, ONE_TIME_PREKEY_TARGET);
-    const wantKem = refill(counts.kemOneTime, KEM_ONE_TIME_PREKEY_TARGET);
-    const oneTime = await generateOneTimePreKeys(keys.nextIds.oneTime, wantOneTime);
-    keys.nextIds.oneTime += wantOneTime;
-    for (const k of oneTime) keys.oneTime.set(k.id, k);
-    const kem: KemPreKeyRecord[] = [];
-    for (let i = 0; i < wantKem; i++) kem.push(generateKemPreKey(keys.identity, keys.nextIds.kem++, 'one-time', { clock: () => now }));
-    for (const k of kem) keys.kem.set(k.id, k);
-    if (changed || wantOneTime > 0 || wantKem > 0) await this.store.saveKeys(keys.pickle());
 
     const longLivedStale =
       counts.identityKey !== identity.dhKey || counts.signedPreKeyId !== keys.currentSignedId || counts.lastResortKemPreKeyId !== keys.lastResortId;

@@ -2,7 +2,9 @@
  * Ratchet-mode messaging per peer: seals a message payload with the peer's session (running PQXDH
  * against a fetched, verified bundle first when there is no usable session) and opens incoming ratchet
  * envelopes. Everything for one peer runs under one lock, from loading the session to saving it, so a
- * send and a receive never both advance the state they loaded.
+ * send and a receive never both advance the state they loaded. Across processes of the same user the
+ * store's compare-and-swap does that job: a save that lost the race redoes the work on the newer session
+ * (a message key is never used twice, no DH ratchet step is forgotten).
  *
  * Crash safety, by order of writes:
  *  - sending: the advanced session is saved before the envelope enters the outbox, so a message key is
@@ -22,7 +24,7 @@ import { SessionRecord } from '../e2ee/ratchet/session-record.js';
 import type { RatchetState } from '../e2ee/ratchet/state.js';
 import { ChatError, DecryptionFailedError } from '../protocol/errors.js';
 import type { RatchetEnvelope } from '../protocol/schemas.js';
-import { loadOrCreateLocalKeys } from './local-prekeys.js';
+import { loadOrCreateLocalKeys, MAX_STORE_ATTEMPTS, updateLocalKeys } from './local-prekeys.js';
 import type { PeerSessionPickle, RatchetStore } from './ratchet-store.js';
 
 /**
@@ -44,6 +46,15 @@ export interface SessionManagerDeps {
 
 export type OpenOutcome = { status: 'accepted' } | { status: 'duplicate'; messageId: string };
 
+type PreKeysConsumed = NonNullable<Awaited<ReturnType<typeof decryptMessage>>['newSession']>['consumed'];
+
+interface LoadedSession {
+  readonly record: SessionRecord;
+  readonly delivered: Array<readonly [string, string]>;
+  /** The store's version of the entry (0: none yet), for the compare-and-swap save. */
+  readonly version: number;
+}
+
 /** AD = EncodeEC(IK_A) || EncodeEC(IK_B) || EncodeEd(IDS_A) || EncodeEd(IDS_B) (docs/PROTOCOL.md §16.6): is `key` IDS_A or IDS_B? */
 function boundTo(state: RatchetState, key: Uint8Array): boolean {
   const ad = state.associatedData;
@@ -63,14 +74,29 @@ export class SessionManager {
     return run;
   }
 
-  private async load(peer: string): Promise<{ record: SessionRecord; delivered: Array<readonly [string, string]> }> {
+  private async load(peer: string): Promise<LoadedSession> {
     const saved = await this.deps.store.loadSession(peer);
-    return { record: saved ? unpickleSessionRecord(saved.record) : new SessionRecord(), delivered: [...(saved?.delivered ?? [])] };
+    return {
+      record: saved ? unpickleSessionRecord(saved.value.record) : new SessionRecord(),
+      delivered: [...(saved?.value.delivered ?? [])],
+      version: saved?.version ?? 0,
+    };
   }
 
-  private save(peer: string, record: SessionRecord, delivered: ReadonlyArray<readonly [string, string]>): Promise<void> {
-    const session: PeerSessionPickle = { v: 1, record: pickleSessionRecord(record), delivered: delivered.slice(-REMEMBERED_DELIVERIES) };
-    return this.deps.store.saveSession(peer, session);
+  /**
+   * Runs `work` on the freshly loaded session and saves it when work says so, compare-and-swap; a lost
+   * race (another process saved this peer's session meanwhile) discards the work's result and runs it
+   * again on the newer session. Callers hold the peer's lock.
+   */
+  private async update<T>(peer: string, work: (session: LoadedSession) => Promise<{ save: boolean; result: T }>): Promise<T> {
+    for (let attempt = 0; attempt < MAX_STORE_ATTEMPTS; attempt++) {
+      const session = await this.load(peer);
+      const { save, result } = await work(session);
+      if (!save) return result;
+      const pickle: PeerSessionPickle = { v: 1, record: pickleSessionRecord(session.record), delivered: session.delivered.slice(-REMEMBERED_DELIVERIES) };
+      if (await this.deps.store.saveSession(peer, pickle, session.version)) return result;
+    }
+    throw new ChatError('internal', `the session with "${peer}" kept changing under us (${MAX_STORE_ATTEMPTS} attempts)`);
   }
 
   /** Serialises every read-modify-write of the local keys (here and in PreKeyPublisher). */
@@ -90,16 +116,16 @@ export class SessionManager {
    */
   async seal(peer: string, peerSigningKey: Uint8Array, payload: MessagePayload, online: boolean, persist: (e: RatchetEnvelope) => Promise<void>): Promise<RatchetEnvelope> {
     return this.locked(peer, async () => {
-      const { record, delivered } = await this.load(peer);
-      const current = record.current;
-      if (!current || !current.canSend || !boundTo(current, peerSigningKey)) {
-        if (!online) throw new ChatError('not_connected', `not connected, and no session with "${peer}" yet`);
-        const keys = await loadOrCreateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now());
-        await initiateSession(record, await this.deps.fetchBundle(peer), keys.identity, { expectedRemoteSigningKey: peerSigningKey });
-      }
-      const message = encryptMessage(record, utf8Encode(JSON.stringify(payload)));
-      await this.save(peer, record, delivered);
-      const envelope: RatchetEnvelope = { type: 'ratchet', v: 1, body: base64urlEncode(message) };
+      const envelope = await this.update(peer, async ({ record }) => {
+        const current = record.current;
+        if (!current || !current.canSend || !boundTo(current, peerSigningKey)) {
+          if (!online) throw new ChatError('not_connected', `not connected, and no session with "${peer}" yet`);
+          const keys = await loadOrCreateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now());
+          await initiateSession(record, await this.deps.fetchBundle(peer), keys.identity, { expectedRemoteSigningKey: peerSigningKey });
+        }
+        const message = encryptMessage(record, utf8Encode(JSON.stringify(payload)));
+        return { save: true, result: { type: 'ratchet', v: 1, body: base64urlEncode(message) } satisfies RatchetEnvelope };
+      });
       await persist(envelope);
       return envelope;
     });
@@ -118,34 +144,40 @@ export class SessionManager {
     accept: (payload: MessagePayload) => Promise<void>,
   ): Promise<OpenOutcome> {
     return this.locked(peer, async () => {
-      const { record, delivered } = await this.load(peer);
-      const keys = await loadOrCreateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now());
-      let result: Awaited<ReturnType<typeof decryptMessage>>;
-      try {
-        const bytes = base64urlDecode(envelope.body);
-        result = await decryptMessage(record, bytes, { identity: keys.identity, preKeys: keys, expectedRemoteSigningKey: peerSigningKey });
-        if (!boundTo(record.current!, peerSigningKey)) throw new ChatError('peer_key_changed', 'session belongs to a different identity key');
-      } catch (err) {
-        const earlier = delivered.find(([id]) => id === serverId);
-        if (earlier) return { status: 'duplicate', messageId: earlier[1] };
-        throw err instanceof DecryptionFailedError ? err : new DecryptionFailedError({ cause: err });
-      }
-      const parsed = messagePayloadSchema.safeParse(JSON.parse(utf8Decode(result.plaintext)) as unknown);
-      if (!parsed.success || parsed.data.from !== peer || parsed.data.to !== me) {
-        throw new DecryptionFailedError({ cause: new Error('ratchet payload is malformed or names other parties') });
-      }
-      await accept(parsed.data);
-      delivered.push([serverId, parsed.data.id]);
-      await this.save(peer, record, delivered);
-      const consumed = result.newSession?.consumed;
+      // A lost save race runs the work again: the payload must still be handed to `accept` only once.
+      let acceptedId: string | undefined;
+      const outcome = await this.update<OpenOutcome & { consumed?: PreKeysConsumed }>(peer, async ({ record, delivered }) => {
+        const keys = await loadOrCreateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now());
+        let result: Awaited<ReturnType<typeof decryptMessage>>;
+        try {
+          const bytes = base64urlDecode(envelope.body);
+          result = await decryptMessage(record, bytes, { identity: keys.identity, preKeys: keys, expectedRemoteSigningKey: peerSigningKey });
+          if (!boundTo(record.current!, peerSigningKey)) throw new ChatError('peer_key_changed', 'session belongs to a different identity key');
+        } catch (err) {
+          const earlier = delivered.find(([id]) => id === serverId);
+          if (earlier) return { save: false, result: { status: 'duplicate', messageId: earlier[1] } };
+          throw err instanceof DecryptionFailedError ? err : new DecryptionFailedError({ cause: err });
+        }
+        const parsed = messagePayloadSchema.safeParse(JSON.parse(utf8Decode(result.plaintext)) as unknown);
+        if (!parsed.success || parsed.data.from !== peer || parsed.data.to !== me) {
+          throw new DecryptionFailedError({ cause: new Error('ratchet payload is malformed or names other parties') });
+        }
+        if (acceptedId !== parsed.data.id) await accept(parsed.data);
+        acceptedId = parsed.data.id;
+        delivered.push([serverId, parsed.data.id]);
+        return { save: true, result: { status: 'accepted', ...(result.newSession && { consumed: result.newSession.consumed }) } };
+      });
+      if (outcome.status === 'duplicate') return { status: 'duplicate', messageId: outcome.messageId };
+      const { consumed } = outcome;
       if (consumed && (consumed.oneTimePreKeyId !== undefined || consumed.kemPreKeyId !== undefined)) {
-        // Applied to a fresh copy under the keys lock, so a concurrent refill's new keys are not lost.
-        await this.withKeysLocked(async () => {
-          const fresh = await loadOrCreateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now());
-          if (consumed.oneTimePreKeyId !== undefined) await fresh.removeOneTimePreKey(consumed.oneTimePreKeyId);
-          if (consumed.kemPreKeyId !== undefined) await fresh.removeKemPreKey(consumed.kemPreKeyId);
-          await this.deps.store.saveKeys(fresh.pickle());
-        });
+        // Applied to freshly loaded keys, so a concurrent refill's new keys (this process or another) stay.
+        await this.withKeysLocked(() =>
+          updateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now(), async (fresh) => {
+            if (consumed.oneTimePreKeyId !== undefined) await fresh.removeOneTimePreKey(consumed.oneTimePreKeyId);
+            if (consumed.kemPreKeyId !== undefined) await fresh.removeKemPreKey(consumed.kemPreKeyId);
+            return { save: true, result: undefined };
+          }),
+        );
         this.deps.onPreKeysConsumed();
       }
       return { status: 'accepted' };
