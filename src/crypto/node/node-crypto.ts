@@ -8,7 +8,7 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
+  randomFillSync,
   hkdfSync,
   sign,
   verify,
@@ -36,10 +36,14 @@ function unb64(text: string): Bytes {
 
 /** A plain Uint8Array copy: callers wipe and compare results and must not see Buffer's pooled memory. */
 function toBytes(buffer: Buffer | ArrayBuffer): Bytes {
-  if (buffer instanceof ArrayBuffer) return new Uint8Array(buffer);
+  if (!Buffer.isBuffer(buffer)) return new Uint8Array(buffer); // an ArrayBuffer of its own (hkdfSync)
   const copy = new Uint8Array(buffer.byteLength);
   copy.set(buffer);
   return copy;
+}
+
+function randomBytesSync(length: number): Bytes {
+  return randomFillSync(new Uint8Array(length));
 }
 
 function keyObject(handle: NativePrivateKey): KeyObject {
@@ -54,21 +58,25 @@ function check(value: Uint8Array, length: number, name: string): void {
   if (!(value instanceof Uint8Array) || value.length !== length) throw new RangeError(`"${name}" expected Uint8Array of length ${length}`);
 }
 
+function importX25519(secretKey: Uint8Array): { publicKey: Bytes; handle: NativePrivateKey } {
+  check(secretKey, KEY_LENGTH, 'secretKey');
+  const key = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64(secretKey), x: PLACEHOLDER_X }, format: 'jwk' });
+  return { publicKey: unb64(key.export({ format: 'jwk' }).x!), handle: asHandle(key) };
+}
+
 export const nodeCrypto: NativeCrypto = {
   name: 'node:crypto',
   hkdfMaxInfoLength: 1024,
 
   x25519Generate() {
-    const { privateKey } = generateKeyPairSync('x25519');
-    const jwk = privateKey.export({ format: 'jwk' });
-    return { publicKey: unb64(jwk.x!), secretKey: unb64(jwk.d!), handle: asHandle(privateKey) };
+    // Not generateKeyPairSync: on Node 20 a garbage collection that finalises its key-generation job
+    // while that job's key is being exported deadlocks the process (seen here: a futex wait forever in
+    // ~KeyGenJob under ExportJWKEdKey). 32 random bytes are a valid X25519 secret (RFC 7748 §5 clamps).
+    const secretKey = randomBytesSync(KEY_LENGTH);
+    return { ...importX25519(secretKey), secretKey };
   },
 
-  x25519Import(secretKey) {
-    check(secretKey, KEY_LENGTH, 'secretKey');
-    const key = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64(secretKey), x: PLACEHOLDER_X }, format: 'jwk' });
-    return { publicKey: unb64(key.export({ format: 'jwk' }).x!), handle: asHandle(key) };
-  },
+  x25519Import: importX25519,
 
   x25519ImportPublic(publicKey) {
     check(publicKey, KEY_LENGTH, 'publicKey');
