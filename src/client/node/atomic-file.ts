@@ -1,6 +1,8 @@
 /** Node-only: files written whole or not at all, readable by their owner only (mode 0600). */
 import { randomBytes } from 'node:crypto';
-import { chmod, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ChatError } from '../../protocol/errors.js';
 import { dirname } from 'node:path';
 
 export const PRIVATE_FILE_MODE = 0o600;
@@ -60,5 +62,42 @@ export async function writeFileExclusive(path: string, data: string): Promise<bo
     throw err;
   } finally {
     await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/** A lock file older than this belongs to a process that died holding it (a held lock lives milliseconds). */
+export const STALE_LOCK_MS = 10_000;
+/** How long withFileLock waits for a live holder before giving up. */
+export const LOCK_WAIT_MS = 15_000;
+
+/**
+ * Runs `work` while holding `${path}.lock`, created exclusively (O_EXCL), so that read-modify-writes of
+ * `path` by several processes (and several calls in one) happen one at a time. Readers need no lock:
+ * writeFileAtomic replaces the file whole. A lock left by a crashed holder is broken after STALE_LOCK_MS.
+ */
+export async function withFileLock<T>(path: string, work: () => Promise<T>): Promise<T> {
+  const lock = `${path}.lock`;
+  await ensurePrivateDir(dirname(path));
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+    try {
+      const handle = await open(lock, 'wx', PRIVATE_FILE_MODE);
+      await handle.close();
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const age = await stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+    if (age > STALE_LOCK_MS) {
+      await unlink(lock).catch(() => undefined);
+      continue;
+    }
+    if (Date.now() > deadline) throw new ChatError('timeout', `${lock} stayed locked by another process for ${LOCK_WAIT_MS / 1000} s`);
+    await sleep(delay + Math.random() * delay);
+  }
+  try {
+    return await work();
+  } finally {
+    await unlink(lock).catch(() => undefined);
   }
 }

@@ -1,6 +1,9 @@
-/** Node-only: the client stores as JSON files in the user's folder, each rewritten atomically. */
+/**
+ * Node-only: the client stores as JSON files in the user's folder, each rewritten atomically, under a lock
+ * file: a user's `receive` and `send` may pin different peers at the same moment, and neither pin may be lost.
+ */
 import type { PeerKeyStore, PinnedPeer } from '../stores.js';
-import { readJsonFile, writeFileAtomic } from './atomic-file.js';
+import { readJsonFile, withFileLock, writeFileAtomic } from './atomic-file.js';
 
 interface PeersFileV1 {
   v: 1;
@@ -20,9 +23,11 @@ export class FilePeerKeyStore implements PeerKeyStore {
   }
 
   async put(peer: PinnedPeer): Promise<void> {
-    const file = await this.read();
-    file.peers[peer.username] = peer;
-    await writeFileAtomic(this.path, JSON.stringify(file, null, 2));
+    await withFileLock(this.path, async () => {
+      const file = await this.read();
+      file.peers[peer.username] = peer;
+      await writeFileAtomic(this.path, JSON.stringify(file, null, 2));
+    });
   }
 
   async all(): Promise<PinnedPeer[]> {

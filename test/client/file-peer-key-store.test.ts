@@ -1,0 +1,75 @@
+/**
+ * FilePeerKeyStore (peers.json) shared by several processes of one user: pins written at the same time
+ * by different writers all survive, a writer waits for a live lock, and a lock left by a dead process is
+ * broken.
+ */
+import { mkdtempSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { STALE_LOCK_MS, withFileLock } from '../../src/client/node/atomic-file.js';
+import { FilePeerKeyStore } from '../../src/client/node/file-stores.js';
+import type { PinnedPeer } from '../../src/client/stores.js';
+import { removeDir } from '../helpers/test-server.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) removeDir(d);
+});
+
+function peersPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'e2ee-chat-peers-'));
+  dirs.push(dir);
+  return join(dir, 'alice', 'peers.json');
+}
+
+const pin = (username: string): PinnedPeer => ({
+  username,
+  signingKey: { kty: 'OKP', crv: 'Ed25519', x: 'x' },
+  encryptionKey: { kty: 'RSA', n: 'n', e: 'AQAB' },
+  signingKeyThumbprint: `s-${username}`,
+  encryptionKeyThumbprint: `e-${username}`,
+  pinnedAt: 1,
+  verified: false,
+}) as PinnedPeer;
+
+describe('FilePeerKeyStore shared by several writers', () => {
+  it('keeps every pin when two store instances (two processes) pin different peers at once', async () => {
+    const path = peersPath();
+    const first = new FilePeerKeyStore(path);
+    const second = new FilePeerKeyStore(path);
+    const names = Array.from({ length: 30 }, (_, i) => `peer${i}`);
+    await Promise.all(names.map((name, i) => (i % 2 === 0 ? first : second).put(pin(name))));
+    const stored = (await first.all()).map((p) => p.username).sort();
+    expect(stored).toEqual([...names].sort());
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+
+  it('waits while another process holds the lock, then writes', async () => {
+    const path = peersPath();
+    const store = new FilePeerKeyStore(path);
+    let release!: () => void;
+    const holding = withFileLock(path, () => new Promise<void>((r) => (release = r)));
+    await new Promise((r) => setTimeout(r, 20));
+    let written = false;
+    const put = store.put(pin('carol')).then(() => (written = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(written).toBe(false);
+    release();
+    await holding;
+    await put;
+    expect((await store.get('carol'))?.signingKeyThumbprint).toBe('s-carol');
+  });
+
+  it('breaks a lock left behind by a process that died holding it', async () => {
+    const path = peersPath();
+    const store = new FilePeerKeyStore(path);
+    await store.put(pin('dave')); // creates the folder
+    writeFileSync(`${path}.lock`, '');
+    const old = (Date.now() - STALE_LOCK_MS - 5_000) / 1000;
+    utimesSync(`${path}.lock`, old, old);
+    await store.put(pin('erin'));
+    expect((await store.all()).map((p) => p.username).sort()).toEqual(['dave', 'erin']);
+    expect(existsSync(`${path}.lock`)).toBe(false);
+  });
+});
