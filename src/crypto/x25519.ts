@@ -117,9 +117,8 @@ export class X25519KeyPair {
   }
 
   /**
-   * A fresh key pair. With an injected `random`, the 32-byte secret comes from it (RFC 7748 §6.1: a
-   * random scalar, clamped by the X25519 function); without, WebCrypto's generateKey draws from the
-   * platform CSPRNG.
+   * A fresh key pair: a 32-byte secret (RFC 7748 §6.1: a random scalar, clamped by the X25519 function)
+   * from the injected `random`, else from the platform CSPRNG.
    */
   static async generate(random?: RandomSource): Promise<X25519KeyPair> {
     const backend = await x25519Backend();
@@ -127,11 +126,8 @@ export class X25519KeyPair {
       const pair = native().x25519Generate();
       return new X25519KeyPair(pair.publicKey, pair.secretKey, { native: pair.handle });
     }
-    if (random === undefined && backend === 'webcrypto') {
-      const pair = (await subtle.generateKey(ALG, true, ['deriveBits'])) as CryptoKeyPair;
-      const jwk = await subtle.exportKey('jwk', pair.privateKey);
-      return new X25519KeyPair(base64urlDecode(jwk.x!), base64urlDecode(jwk.d!), { webcrypto: pair.privateKey });
-    }
+    // WebCrypto gets an imported random secret, not generateKey: on Node 20 exporting a key whose
+    // generation job the garbage collector is finalising can deadlock (see node/node-crypto.ts).
     const secret = (random ?? defaultRandom)(X25519_KEY_LENGTH);
     try {
       return await X25519KeyPair.fromSecretKey(secret);
