@@ -6,6 +6,7 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { base64urlDecode, base64urlEncode } from './bytes.js';
 import { ed25519GenerateSecretKey, ed25519PublicKeyFromSecret } from './ed25519-keygen.js';
+import { nativeCrypto } from './native.js';
 
 export interface Ed25519PublicJwk {
   readonly kty: 'OKP';
@@ -37,14 +38,16 @@ export interface UserKeyPairs {
 }
 
 export async function generateUserKeyPairs(): Promise<UserKeyPairs> {
-  // Ed25519 from a random seed (RFC 8032 §5.1.5) rather than a WebCrypto key-generation job: on Node 20
-  // exporting a key while the garbage collector finalises its generation job can deadlock. RSA has no
-  // such alternative here; it is generated once per user.
+  // Ed25519 from a random seed (RFC 8032 §5.1.5), and RSA through the native slot when installed, rather
+  // than a WebCrypto key-generation job followed by an export: on Node 20 exporting a key while the
+  // garbage collector finalises its generation job can deadlock (src/crypto/node/node-crypto.ts).
   const seed = ed25519GenerateSecretKey();
   const signing: Ed25519PrivateJwk = { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(ed25519PublicKeyFromSecret(seed)), d: base64urlEncode(seed) };
   seed.fill(0);
-  const encryption = await generateKeyPair('RSA-OAEP-256', { modulusLength: RSA_MODULUS_BITS, extractable: true });
-  const e = await exportJWK(encryption.privateKey);
+  const native = nativeCrypto();
+  const e = native
+    ? await native.rsaGenerateJwk(RSA_MODULUS_BITS)
+    : await exportJWK((await generateKeyPair('RSA-OAEP-256', { modulusLength: RSA_MODULUS_BITS, extractable: true })).privateKey);
   return {
     signing,
     encryption: { kty: 'RSA', n: e.n!, e: e.e!, d: e.d!, p: e.p!, q: e.q!, dp: e.dp!, dq: e.dq!, qi: e.qi! },

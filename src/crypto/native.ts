@@ -35,6 +35,11 @@ export interface NativeCrypto {
   ed25519Sign(message: Uint8Array, secretKey: Uint8Array): Bytes;
   /** RFC 8032 verification; false for any malformed input, never throws. */
   ed25519Verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  /**
+   * A fresh RSA key pair (e = 65537) as a private JWK, its encoding done inside the generation job (see
+   * node/node-crypto.ts for why that matters on Node).
+   */
+  rsaGenerateJwk(modulusBits: number): Promise<{ kty: 'RSA'; n: string; e: string; d: string; p: string; q: string; dp: string; dq: string; qi: string }>;
   /** HMAC-SHA-256 (RFC 2104) over the concatenation of the parts. */
   hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Bytes;
   /** HKDF-SHA-256 (RFC 5869); arguments already checked by the caller, info at most hkdfMaxInfoLength. */

@@ -8,6 +8,7 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
+  generateKeyPair,
   randomFillSync,
   hkdfSync,
   sign,
@@ -102,6 +103,19 @@ export const nodeCrypto: NativeCrypto = {
     } catch {
       return false;
     }
+  },
+
+  rsaGenerateJwk(modulusBits) {
+    // Exported inside the generation job's callback, while the job is still referenced and cannot be
+    // finalised: the Node 20 deadlock described at x25519Generate (an export racing the job's
+    // finalisation) cannot happen here.
+    return new Promise((resolve, reject) => {
+      generateKeyPair('rsa', { modulusLength: modulusBits, publicExponent: 0x10001 }, (err, _publicKey, privateKey) => {
+        if (err) return reject(err);
+        const k = privateKey.export({ format: 'jwk' });
+        resolve({ kty: 'RSA', n: k.n!, e: k.e!, d: k.d!, p: k.p!, q: k.q!, dp: k.dp!, dq: k.dq!, qi: k.qi! });
+      });
+    });
   },
 
   hmacSha256(key, parts) {
