@@ -8,7 +8,7 @@ import { base64urlDecode as d, base64urlEncode as e } from '../crypto/bytes.js';
 import { X25519KeyPair } from '../crypto/x25519.js';
 import { LocalIdentity } from '../e2ee/pqxdh/identity.js';
 import { generateKemPreKey, generateSignedPreKey, KemPreKeyRecord, type KemPreKeyKind, type OneTimePreKeyRecord, type SignedPreKeyRecord } from '../e2ee/pqxdh/prekeys.js';
-import type { PreKeyStore } from '../e2ee/pqxdh/stores.js';
+import { lastResortUseId, type LastResortUse, type PreKeyStore } from '../e2ee/pqxdh/stores.js';
 import { ChatError } from '../protocol/errors.js';
 import type { RatchetStore } from './ratchet-store.js';
 
@@ -28,7 +28,15 @@ export interface LocalKeysPickle {
   readonly lastResortId: number;
   /** Next unused ids: ids are never reused, so a late initial message never meets a different key. */
   readonly nextIds: { readonly signed: number; readonly oneTime: number; readonly kem: number };
+  /** lastResortUseId of every initial message accepted under a last-resort ML-KEM key (absent before 0.1.1). */
+  readonly lastResortUses?: readonly string[];
 }
+
+/**
+ * Recorded last-resort uses kept at most: beyond it the oldest go (their replays would be accepted once
+ * more). Entries whose prekeys are gone are dropped anyway: a replay needs them.
+ */
+export const MAX_LAST_RESORT_USES = 10_000;
 
 const pair = (p: { publicKey: string; secretKey: string }) => X25519KeyPair.restore(d(p.secretKey), d(p.publicKey));
 
@@ -36,6 +44,8 @@ export class LocalKeys implements PreKeyStore {
   readonly signed = new Map<number, SignedPreKeyRecord>();
   readonly oneTime = new Map<number, OneTimePreKeyRecord>();
   readonly kem = new Map<number, KemPreKeyRecord>();
+  /** lastResortUseId → [kem id, signed prekey id], oldest first. */
+  readonly lastResortUses = new Map<string, readonly [number, number]>();
 
   private constructor(
     readonly identity: LocalIdentity,
@@ -62,6 +72,10 @@ export class LocalKeys implements PreKeyStore {
     for (const k of p.kem) {
       keys.kem.set(k.id, new KemPreKeyRecord({ id: k.id, kind: k.kind, publicKey: d(k.publicKey), secretKey: d(k.secretKey), signature: d(k.signature), createdAt: k.createdAt }));
     }
+    for (const id of p.lastResortUses ?? []) {
+      const [kemId, signedId] = id.split(':').map(Number) as [number, number];
+      keys.lastResortUses.set(id, [kemId, signedId]);
+    }
     return keys;
   }
 
@@ -76,6 +90,7 @@ export class LocalKeys implements PreKeyStore {
       kem: [...this.kem.values()].map((k) => ({ id: k.id, kind: k.kind, publicKey: e(k.publicKey), secretKey: e(k.exportSecretKey()), signature: e(k.signature), createdAt: k.createdAt })),
       lastResortId: this.lastResortId,
       nextIds: { ...this.nextIds },
+      lastResortUses: [...this.lastResortUses.keys()],
     };
   }
 
@@ -111,6 +126,16 @@ export class LocalKeys implements PreKeyStore {
   }
   async removeKemPreKey(id: number) {
     if (this.kem.get(id)?.kind === 'one-time') this.kem.delete(id);
+  }
+  async isLastResortUseRecorded(use: LastResortUse) {
+    return this.lastResortUses.has(lastResortUseId(use));
+  }
+  async recordLastResortUse(use: LastResortUse) {
+    this.lastResortUses.set(lastResortUseId(use), [use.kemPreKeyId, use.signedPreKeyId]);
+    for (const [id, [kemId, signedId]] of this.lastResortUses) {
+      if (!this.kem.has(kemId) || !this.signed.has(signedId)) this.lastResortUses.delete(id);
+    }
+    while (this.lastResortUses.size > MAX_LAST_RESORT_USES) this.lastResortUses.delete(this.lastResortUses.keys().next().value!);
   }
 
   toJSON() {

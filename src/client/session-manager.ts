@@ -22,6 +22,7 @@ import { pickleSessionRecord, unpickleSessionRecord } from '../e2ee/ratchet/pick
 import { decryptMessage, encryptMessage, initiateSession } from '../e2ee/ratchet/session-builder.js';
 import { SessionRecord } from '../e2ee/ratchet/session-record.js';
 import type { RatchetState } from '../e2ee/ratchet/state.js';
+import type { LastResortUse } from '../e2ee/pqxdh/stores.js';
 import { ChatError, DecryptionFailedError } from '../protocol/errors.js';
 import type { RatchetEnvelope } from '../protocol/schemas.js';
 import { loadOrCreateLocalKeys, MAX_STORE_ATTEMPTS, updateLocalKeys } from './local-prekeys.js';
@@ -146,7 +147,7 @@ export class SessionManager {
     return this.locked(peer, async () => {
       // A lost save race runs the work again: the payload must still be handed to `accept` only once.
       let acceptedId: string | undefined;
-      const outcome = await this.update<OpenOutcome & { consumed?: PreKeysConsumed }>(peer, async ({ record, delivered }) => {
+      const outcome = await this.update<OpenOutcome & { consumed?: PreKeysConsumed; lastResortUse?: LastResortUse | undefined }>(peer, async ({ record, delivered }) => {
         const keys = await loadOrCreateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now());
         let result: Awaited<ReturnType<typeof decryptMessage>>;
         try {
@@ -165,20 +166,23 @@ export class SessionManager {
         if (acceptedId !== parsed.data.id) await accept(parsed.data);
         acceptedId = parsed.data.id;
         delivered.push([serverId, parsed.data.id]);
-        return { save: true, result: { status: 'accepted', ...(result.newSession && { consumed: result.newSession.consumed }) } };
+        return { save: true, result: { status: 'accepted', ...(result.newSession && { consumed: result.newSession.consumed, lastResortUse: result.newSession.lastResortUse }) } };
       });
       if (outcome.status === 'duplicate') return { status: 'duplicate', messageId: outcome.messageId };
-      const { consumed } = outcome;
-      if (consumed && (consumed.oneTimePreKeyId !== undefined || consumed.kemPreKeyId !== undefined)) {
+      const { consumed, lastResortUse } = outcome;
+      const usedOneTime = consumed !== undefined && (consumed.oneTimePreKeyId !== undefined || consumed.kemPreKeyId !== undefined);
+      if (usedOneTime || lastResortUse) {
         // Applied to freshly loaded keys, so a concurrent refill's new keys (this process or another) stay.
+        // After the session was saved: a crash in between lets a redelivery find the session, not a refusal.
         await this.withKeysLocked(() =>
           updateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now(), async (fresh) => {
-            if (consumed.oneTimePreKeyId !== undefined) await fresh.removeOneTimePreKey(consumed.oneTimePreKeyId);
-            if (consumed.kemPreKeyId !== undefined) await fresh.removeKemPreKey(consumed.kemPreKeyId);
+            if (consumed?.oneTimePreKeyId !== undefined) await fresh.removeOneTimePreKey(consumed.oneTimePreKeyId);
+            if (consumed?.kemPreKeyId !== undefined) await fresh.removeKemPreKey(consumed.kemPreKeyId);
+            if (lastResortUse) await fresh.recordLastResortUse(lastResortUse);
             return { save: true, result: undefined };
           }),
         );
-        this.deps.onPreKeysConsumed();
+        if (usedOneTime) this.deps.onPreKeysConsumed();
       }
       return { status: 'accepted' };
     });

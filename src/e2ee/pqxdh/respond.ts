@@ -4,7 +4,9 @@
  *
  * Nothing is deleted here: the result names the one-time prekeys used (`consumed`) and the caller deletes
  * them once the initial ciphertext has decrypted (session-builder.ts), so a forged initial message cannot
- * burn Bob's one-time prekeys. Every failure is a DecryptionFailedError with the reason as its cause.
+ * burn Bob's one-time prekeys. Likewise a message under the last-resort ML-KEM key is refused if its use
+ * was recorded before (a replay), and the caller records it once the ciphertext decrypted.
+ * Every failure is a DecryptionFailedError with the reason as its cause.
  */
 import type { Bytes } from '../../crypto/bytes.js';
 import { X25519PublicKey } from '../../crypto/x25519.js';
@@ -13,7 +15,7 @@ import { verifyIdentityBinding, type LocalIdentity, type PublicIdentity } from '
 import type { PqxdhInitialMessage } from './initial-message.js';
 import { pqxdhAssociatedData, pqxdhKdf } from './kdf.js';
 import type { SignedPreKeyRecord } from './prekeys.js';
-import type { PreKeyStore } from './stores.js';
+import type { LastResortUse, PreKeyStore } from './stores.js';
 
 export interface PqxdhResponse {
   readonly sharedKey: Bytes;
@@ -24,6 +26,8 @@ export interface PqxdhResponse {
   readonly signedPreKey: SignedPreKeyRecord;
   /** One-time prekeys to delete after the initial ciphertext decrypts (spec §3.4). */
   readonly consumed: { readonly oneTimePreKeyId?: number; readonly kemPreKeyId?: number };
+  /** Set when the last-resort ML-KEM key was used: to record once the initial ciphertext decrypts. */
+  readonly lastResortUse?: LastResortUse;
 }
 
 export async function pqxdhRespond(message: PqxdhInitialMessage, identity: LocalIdentity, store: PreKeyStore): Promise<PqxdhResponse> {
@@ -34,6 +38,11 @@ export async function pqxdhRespond(message: PqxdhInitialMessage, identity: Local
     if (!kemPreKey) throw new ChatError('bad_request', 'unknown KEM prekey id');
     const oneTime = message.oneTimePreKeyId === undefined ? undefined : await store.getOneTimePreKey(message.oneTimePreKeyId);
     if (message.oneTimePreKeyId !== undefined && !oneTime) throw new ChatError('bad_request', 'unknown or already used one-time prekey id');
+    const lastResortUse: LastResortUse | undefined =
+      kemPreKey.kind === 'last-resort' ? { kemPreKeyId: kemPreKey.id, signedPreKeyId: signedPreKey.id, baseKey: message.ephemeralKey } : undefined;
+    if (lastResortUse && (await store.isLastResortUseRecorded(lastResortUse))) {
+      throw new ChatError('bad_request', 'initial message replayed: this base key was already accepted under these last-resort prekeys');
+    }
 
     const ek = new X25519PublicKey(message.ephemeralKey);
     // WebCrypto computes the DHs off-thread while the binding signature is verified here.
@@ -59,6 +68,7 @@ export async function pqxdhRespond(message: PqxdhInitialMessage, identity: Local
         ...(oneTime ? { oneTimePreKeyId: oneTime.id } : {}),
         ...(kemPreKey.kind === 'one-time' ? { kemPreKeyId: kemPreKey.id } : {}),
       },
+      ...(lastResortUse && { lastResortUse }),
     };
   } catch (cause) {
     throw new DecryptionFailedError({ cause });

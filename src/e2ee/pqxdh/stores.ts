@@ -4,7 +4,24 @@
  * Persistent implementations (files, SQLite, IndexedDB) belong to the client layer.
  */
 import type { LocalIdentity } from './identity.js';
+import { hexEncode } from '../../crypto/bytes.js';
 import type { KemPreKeyRecord, OneTimePreKeyRecord, SignedPreKeyRecord } from './prekeys.js';
+
+/**
+ * An initial message accepted under a last-resort ML-KEM prekey: which prekeys, and the initiator's
+ * ephemeral (base) key EK_A. Such a message stays valid as long as those prekeys exist, so without a
+ * record of it a replay would start the session again (PQXDH §4.2); libsignal keeps the same record.
+ */
+export interface LastResortUse {
+  readonly kemPreKeyId: number;
+  readonly signedPreKeyId: number;
+  readonly baseKey: Uint8Array;
+}
+
+/** A stable string for a LastResortUse, for sets and persistence. */
+export function lastResortUseId(use: LastResortUse): string {
+  return `${use.kemPreKeyId}:${use.signedPreKeyId}:${hexEncode(use.baseKey)}`;
+}
 
 export interface IdentityStore {
   getLocalIdentity(): Promise<LocalIdentity>;
@@ -20,6 +37,9 @@ export interface PreKeyStore {
   saveKemPreKey(record: KemPreKeyRecord): Promise<void>;
   /** Only for one-time KEM prekeys; a last-resort key stays until it is replaced. */
   removeKemPreKey(id: number): Promise<void>;
+  /** Whether recordLastResortUse saw this use before: the initial message is then a replay. */
+  isLastResortUseRecorded(use: LastResortUse): Promise<boolean>;
+  recordLastResortUse(use: LastResortUse): Promise<void>;
 }
 
 export class InMemoryIdentityStore implements IdentityStore {
@@ -33,6 +53,7 @@ export class InMemoryPreKeyStore implements PreKeyStore {
   readonly #signed = new Map<number, SignedPreKeyRecord>();
   readonly #oneTime = new Map<number, OneTimePreKeyRecord>();
   readonly #kem = new Map<number, KemPreKeyRecord>();
+  readonly #lastResortUses = new Set<string>();
 
   async getSignedPreKey(id: number) {
     return this.#signed.get(id);
@@ -57,6 +78,12 @@ export class InMemoryPreKeyStore implements PreKeyStore {
   }
   async removeKemPreKey(id: number) {
     this.#kem.delete(id);
+  }
+  async isLastResortUseRecorded(use: LastResortUse) {
+    return this.#lastResortUses.has(lastResortUseId(use));
+  }
+  async recordLastResortUse(use: LastResortUse) {
+    this.#lastResortUses.add(lastResortUseId(use));
   }
   /** Test helper: how many one-time prekeys of each kind remain. */
   counts(): { oneTime: number; kemOneTime: number; kemLastResort: number } {

@@ -19,7 +19,7 @@ import type { LocalIdentity, PublicIdentity } from '../pqxdh/identity.js';
 import { decodeInitialMessage, encodeInitialMessage } from '../pqxdh/initial-message.js';
 import { pqxdhInitiate } from '../pqxdh/initiate.js';
 import { pqxdhRespond } from '../pqxdh/respond.js';
-import type { PreKeyStore } from '../pqxdh/stores.js';
+import type { LastResortUse, PreKeyStore } from '../pqxdh/stores.js';
 import { ratchetDecrypt, ratchetEncrypt } from './ratchet.js';
 import type { SessionRecord } from './session-record.js';
 import { initAlice, initBob, ratchetFields } from './state.js';
@@ -62,7 +62,13 @@ export interface DecryptContext {
 export interface DecryptResult {
   readonly plaintext: Bytes;
   /** Set when this message created a new session: the initiator's identity, binding verified. */
-  readonly newSession?: { readonly remoteIdentity: PublicIdentity; readonly consumed: { oneTimePreKeyId?: number; kemPreKeyId?: number } };
+  readonly newSession?: {
+    readonly remoteIdentity: PublicIdentity;
+    /** One-time prekeys used (already removed from the given store; a persistent caller removes them too). */
+    readonly consumed: { oneTimePreKeyId?: number; kemPreKeyId?: number };
+    /** A last-resort use (already recorded in the given store; a persistent caller records it too). */
+    readonly lastResortUse?: LastResortUse;
+  };
 }
 
 export async function decryptMessage(record: SessionRecord, message: Uint8Array, context: DecryptContext): Promise<DecryptResult> {
@@ -88,6 +94,10 @@ export async function decryptMessage(record: SessionRecord, message: Uint8Array,
   const plaintext = await ratchetDecrypt(state, decoded.ratchetMessage, context);
   if (response.consumed.oneTimePreKeyId !== undefined) await context.preKeys.removeOneTimePreKey(response.consumed.oneTimePreKeyId);
   if (response.consumed.kemPreKeyId !== undefined) await context.preKeys.removeKemPreKey(response.consumed.kemPreKeyId);
+  if (response.lastResortUse) await context.preKeys.recordLastResortUse(response.lastResortUse);
   record.promote(state);
-  return { plaintext, newSession: { remoteIdentity: response.remoteIdentity, consumed: response.consumed } };
+  return {
+    plaintext,
+    newSession: { remoteIdentity: response.remoteIdentity, consumed: response.consumed, ...(response.lastResortUse && { lastResortUse: response.lastResortUse }) },
+  };
 }

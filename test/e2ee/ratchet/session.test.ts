@@ -4,12 +4,12 @@
  */
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { base64urlDecode, hexEncode, utf8Encode } from '../../../src/crypto/bytes.js';
+import { base64urlDecode, hexEncode, utf8Decode, utf8Encode } from '../../../src/crypto/bytes.js';
 import { DecryptionFailedError } from '../../../src/protocol/errors.js';
 import { INITIAL_MESSAGE_HEADER_LENGTH } from '../../../src/e2ee/pqxdh/initial-message.js';
 import { MAX_ARCHIVED_STATES } from '../../../src/e2ee/ratchet/constants.js';
 import { pickleRatchetState, pickleSessionRecord, unpickleSessionRecord } from '../../../src/e2ee/ratchet/pickle.js';
-import { decryptMessage, initiateSession } from '../../../src/e2ee/ratchet/session-builder.js';
+import { decryptMessage, encryptMessage, initiateSession } from '../../../src/e2ee/ratchet/session-builder.js';
 import { SessionRecord } from '../../../src/e2ee/ratchet/session-record.js';
 import { makeParty } from '../pqxdh/fixtures.js';
 import { setupSession, snapshot } from './helpers.js';
@@ -54,6 +54,25 @@ describe('sessions', () => {
     expect(bob.record.previous).toHaveLength(0);
     expect(await alice.receive(bob.send('reply'))).toBe('reply');
     expect(alice.send('now a plain ratchet message')[0]).toBe(0x01);
+  });
+
+  it('refuses a replayed initial message that used only last-resort prekeys, once its session is gone (PQXDH §4.2)', async () => {
+    const alice = await makeParty('alice');
+    const bob = await makeParty('bob');
+    const context = { identity: bob.identity, preKeys: bob.preKeys };
+    const sender = new SessionRecord();
+    await initiateSession(sender, bob.bundle({ oneTime: false, kemOneTime: false }), alice.identity);
+    const first = encryptMessage(sender, utf8Encode('only last-resort keys'));
+    const accepted = await decryptMessage(new SessionRecord(), first, context);
+    expect(accepted.newSession?.lastResortUse).toEqual({ kemPreKeyId: bob.kemLastResort.id, signedPreKeyId: expect.any(Number), baseKey: expect.any(Uint8Array) });
+    // The session that message started is gone (a fresh record); the same bytes must not start it again.
+    const replay = decryptMessage(new SessionRecord(), first, context);
+    await expect(replay).rejects.toBeInstanceOf(DecryptionFailedError);
+    await expect(replay).rejects.toMatchObject({ cause: { message: expect.stringMatching(/replayed/) } });
+    // Another initiation under the same last-resort keys is a new base key: accepted.
+    const again = new SessionRecord();
+    await initiateSession(again, bob.bundle({ oneTime: false, kemOneTime: false }), alice.identity);
+    expect(utf8Decode((await decryptMessage(new SessionRecord(), encryptMessage(again, utf8Encode('new session')), context)).plaintext)).toBe('new session');
   });
 
   it('refuses a bundle or an initial message from an unexpected identity key', async () => {
