@@ -1,14 +1,13 @@
 /**
  * An optional native implementation of the primitives the protocol runs most often (X25519, Ed25519,
- * HMAC-SHA-256, HKDF-SHA-256), installed by a runtime-specific entry point
+ * HMAC-SHA-256, HKDF-SHA-256, AES-256-CBC), installed by a runtime-specific entry point
  * (src/crypto/node/node-crypto.ts on Node: the CLI, the server and the library's Node entry). The protocol
  * core stays runtime-neutral: without one, x25519.ts uses WebCrypto or @noble/curves and the others use
- * @noble/curves and @noble/hashes. (AES-256-CBC stays with @noble/ciphers: for a 100-byte message it is
- * as fast as node:crypto's.)
+ * @noble/curves, @noble/hashes and @noble/ciphers.
  *
  * Why it exists: on Node, WebCrypto runs each X25519 operation as an asynchronous job (~80–130 µs) and
  * pure-JS Ed25519 verification costs ~1.2 ms, while node:crypto's synchronous OpenSSL calls take 30–80 µs;
- * HMAC and HKDF take about half the time of @noble/hashes. PQXDH setup verifies four signatures and the
+ * HMAC, HKDF and AES-CBC take about half the time of @noble's. PQXDH setup verifies four signatures and the
  * Double Ratchet does two derivations and one key generation per DH step, so these costs are most of a
  * session setup and of a ping-pong exchange (docs/PROTOCOL.md §16.14). Every implementation must pass the
  * same Wycheproof vectors (test/crypto runs each vector file against each implementation).
@@ -40,6 +39,9 @@ export interface NativeCrypto {
    * node/node-crypto.ts for why that matters on Node).
    */
   rsaGenerateJwk(modulusBits: number): Promise<{ kty: 'RSA'; n: string; e: string; d: string; p: string; q: string; dp: string; dq: string; qi: string }>;
+  /** AES-256-CBC with PKCS#7 padding; decryption throws on bad padding. Arguments already checked. */
+  aes256CbcEncrypt(key: Uint8Array, iv: Uint8Array, plaintext: Uint8Array): Bytes;
+  aes256CbcDecrypt(key: Uint8Array, iv: Uint8Array, ciphertext: Uint8Array): Bytes;
   /** HMAC-SHA-256 (RFC 2104) over the concatenation of the parts. */
   hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Bytes;
   /** HKDF-SHA-256 (RFC 5869); arguments already checked by the caller, info at most hkdfMaxInfoLength. */

@@ -4,6 +4,8 @@
  * equivalent PKCS#8 DER (measured here: ~30 µs against ~540 µs).
  */
 import {
+  createCipheriv,
+  createDecipheriv,
   createHmac,
   createPrivateKey,
   createPublicKey,
@@ -116,6 +118,16 @@ export const nodeCrypto: NativeCrypto = {
         resolve({ kty: 'RSA', n: k.n!, e: k.e!, d: k.d!, p: k.p!, q: k.q!, dp: k.dp!, dq: k.dq!, qi: k.qi! });
       });
     });
+  },
+
+  aes256CbcEncrypt(key, iv, plaintext) {
+    const cipher = createCipheriv('aes-256-cbc', key, iv);
+    return toBytes(Buffer.concat([cipher.update(plaintext), cipher.final()]));
+  },
+
+  aes256CbcDecrypt(key, iv, ciphertext) {
+    const decipher = createDecipheriv('aes-256-cbc', key, iv);
+    return toBytes(Buffer.concat([decipher.update(ciphertext), decipher.final()]));
   },
 
   hmacSha256(key, parts) {

@@ -1,6 +1,6 @@
 /**
- * AES-256-CBC with PKCS#7 as implemented by src/crypto/aes-cbc.ts (@noble/ciphers, used by the Double
- * Ratchet) against Wycheproof. test/crypto/aes-cbc.test.ts covers WebCrypto with the same file.
+ * AES-256-CBC with PKCS#7 as implemented by src/crypto/aes-cbc.ts (used by the Double Ratchet: @noble/ciphers,
+ * or node:crypto once installed) against Wycheproof. test/crypto/aes-cbc.test.ts covers WebCrypto with the same file.
  *
  * Vector source: Wycheproof (C2SP/wycheproof), testvectors_v1/aes_cbc_pkcs5_test.json, commit
  * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, in /work/shared/vectors/wycheproof/ (Apache-2.0).
@@ -12,11 +12,15 @@ import { hexDecode, hexEncode } from '../../src/crypto/bytes.js';
 import { aes256CbcDecrypt, aes256CbcEncrypt } from '../../src/crypto/aes-cbc.js';
 import { loadWycheproof } from '../vectors/wycheproof.js';
 import { wycheproofFile } from '../vectors/wycheproof-dir.js';
+import { IMPLEMENTATIONS, uninstallNativeAfterAll } from './implementations.js';
 
 const VECTORS = wycheproofFile('aes_cbc_pkcs5_test.json');
 
-describe('AES-256-CBC (PKCS#7) via @noble/ciphers, against Wycheproof aes_cbc_pkcs5', () => {
+uninstallNativeAfterAll();
+
+describe.each(IMPLEMENTATIONS)('AES-256-CBC (PKCS#7) via $name, against Wycheproof aes_cbc_pkcs5', ({ install }) => {
   it('encrypts every valid 256-bit case to ct, decrypts it to msg, and rejects every bad padding', () => {
+    install();
     const file = loadWycheproof(VECTORS, 'ind_cpa_test_schema_v1.json');
     const failures: string[] = [];
     let checked = 0;
