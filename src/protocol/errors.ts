@@ -14,6 +14,9 @@ export const ERROR_CODES = [
   'bad_signature', // challenge signature did not verify
   'envelope_too_large', // envelope above the configured cap
   'quota_exceeded', // the recipient's queue is full (count or bytes)
+  'sender_quota_exceeded', // this sender has too much queued for this recipient (count or bytes)
+  'server_full', // the server's total storage cap is reached; nothing more is queued until it drains
+  'prekey_limit', // an upload would leave more one-time prekeys stored than the server keeps per user
   'rate_limited', // connection sent events faster than allowed
   'no_prekeys', // the user has published no prekey bundle: no ratchet session can be started with them
   'internal', // server fault; nothing was changed
@@ -23,6 +26,8 @@ export const ERROR_CODES = [
   'not_connected', // the client has no live connection
   'timeout', // the server did not answer in time
   'wrong_passphrase', // local key files could not be unlocked
+  'bad_response', // the server's answer or event failed its schema, or answered another question
+  'no_local_user', // this user has no keys on this machine: create them with `e2ee-chat receive --user NAME`
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

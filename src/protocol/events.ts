@@ -15,19 +15,48 @@ export interface UserKeys {
 }
 
 export interface ChallengeResult { challenge: string }
-export interface SessionResult { username: string; registered: boolean }
+export interface SessionResult {
+  username: string;
+  registered: boolean;
+  /** The server's limits that a client must respect before sending (absent from servers before 0.2). */
+  limits?: ServerLimits;
+}
+export interface ServerLimits {
+  /** Largest envelope (its JSON text, in bytes) `send` accepts; larger ones get `envelope_too_large`. */
+  maxEnvelopeBytes: number;
+}
 export interface UsersResult { users: string[] }
 export interface SendResult {
   id: string;
   sentAt: number;
-  /** delivered: stored and pushed to a connected device; queued: stored for an offline recipient. */
+  /**
+   * Where the stored envelope went (not whether it was read: that is the receipt's job).
+   * delivered: pushed at once to a connected device of the recipient (the wire value predates the
+   * receipt statuses; read it as "pushed"); queued: stored for a recipient who is offline or whose
+   * delivery window is full.
+   */
   status: 'delivered' | 'queued';
   /** Present and true when this client message id had been accepted before: nothing new was stored. */
   duplicate?: true;
 }
 export interface AckResult { acknowledged: number }
 
-/** Server → client: an envelope this user sent reached one of the recipient's devices. */
+/**
+ * Why a recipient's device could not read an envelope. Deliberately coarse toward the network:
+ * decryption_failed covers every cryptographic and payload failure, so no one learns which check failed.
+ */
+export const REJECT_REASONS = [
+  'decryption_failed', // did not decrypt, or decrypted to something that is not a valid message for this recipient
+  'peer_key_changed', // the sender's keys differ from the ones the recipient pinned: kept sealed until they trust the new keys
+  'unsupported', // an envelope type or version this client does not know
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+/**
+ * Server → client: a device of the recipient settled an envelope this user sent. `status` delivered: it
+ * stored the message; unreadable: it could not read it (`reason` says why). Absent `status` (servers
+ * before 0.2) means delivered.
+ */
 export interface ReceiptEvent {
   /** The server id of the envelope. */
   id: string;
@@ -35,6 +64,17 @@ export interface ReceiptEvent {
   clientId: string;
   to: string;
   deliveredAt: number;
+  status?: 'delivered' | 'unreadable';
+  reason?: RejectReason;
+}
+
+/**
+ * Server → client: this user's stock of one-time prekeys fell below PREKEY_LOW_THRESHOLD (a bundle
+ * fetch took one): a running client refills without waiting for its next login.
+ */
+export interface PreKeysLowEvent {
+  oneTime: number;
+  kemOneTime: number;
 }
 
 /** Server → client: an envelope routed to this user. `from`, `id` and `sentAt` are stamped by the server. */
@@ -67,5 +107,6 @@ export interface ServerToClientEvents {
   message: (m: IncomingMessage) => void;
   presence: (p: PresenceEvent) => void;
   receipt: (r: ReceiptEvent) => void;
+  'prekeys.low': (p: PreKeysLowEvent) => void;
   protocol_error: (e: ProtocolErrorEvent) => void;
 }

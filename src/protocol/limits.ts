@@ -65,3 +65,16 @@ export const MAX_PREKEYS_PER_UPLOAD = 200;
 export const PREKEY_UPLOAD_KEM_CHUNK = 16;
 /** Ratchet envelope body cap in base64url characters: the hybrid ciphertext's bound; the relay's envelope cap applies on top. */
 export const MAX_RATCHET_BODY_CHARS = 256 * 1024;
+
+/**
+ * Server: one-time prekeys of each kind (X25519, ML-KEM) kept per user at most; an upload that would
+ * exceed it is refused with `prekey_limit`. Clients hold ONE_TIME_PREKEY_TARGET (100) and
+ * KEM_ONE_TIME_PREKEY_TARGET (40); 200 leaves room for a refill racing a second process of the user.
+ */
+export const MAX_STORED_ONE_TIME_PREKEYS = 200;
+
+/**
+ * Server: below this many one-time prekeys of either kind after a bundle fetch, the owner's connected
+ * devices get a `prekeys.low` event; equal to the client's refill threshold (PREKEY_REFILL_THRESHOLD).
+ */
+export const PREKEY_LOW_THRESHOLD = 20;

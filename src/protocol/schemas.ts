@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { BASE64URL_PATTERN, base64urlDecode } from '../crypto/bytes.js';
+import { REJECT_REASONS } from './events.js';
 import { CLIENT_ID_MAX_LENGTH, CLIENT_ID_MIN_LENGTH, MAX_ACK_IDS, MAX_RATCHET_BODY_CHARS, USERNAME_MAX_LENGTH, USERNAME_PATTERN } from './limits.js';
 
 export const base64url = (maxLength: number) => z.string().max(maxLength).regex(BASE64URL_PATTERN, 'expected base64url');
@@ -106,8 +107,13 @@ export const ackPayloadSchema = z
     ids: z.array(serverIdSchema).max(MAX_ACK_IDS).optional(),
     /** Receipts this device has seen (server ids of the envelopes they are for). */
     receipts: z.array(serverIdSchema).max(MAX_ACK_IDS).optional(),
+    /**
+     * Envelopes this device is done with but could not read: removed from the queue like `ids`, and the
+     * sender's receipt says `unreadable` with the reason.
+     */
+    rejected: z.array(z.strictObject({ id: serverIdSchema, reason: z.enum(REJECT_REASONS) })).max(MAX_ACK_IDS).optional(),
   })
-  .refine((p) => (p.ids?.length ?? 0) + (p.receipts?.length ?? 0) > 0, 'ack needs ids or receipts');
+  .refine((p) => (p.ids?.length ?? 0) + (p.receipts?.length ?? 0) + (p.rejected?.length ?? 0) > 0, 'ack needs ids, receipts or rejected');
 
 export type Ed25519PublicJwkWire = z.infer<typeof ed25519PublicJwkSchema>;
 export type Rsa2048PublicJwkWire = z.infer<typeof rsa2048PublicJwkSchema>;
