@@ -50,6 +50,13 @@ export interface PreKeyCountResult {
   /** One-time X25519 and one-time ML-KEM prekeys not yet handed out. */
   oneTime: number;
   kemOneTime: number;
+  /**
+   * The ids of those keys (at most MAX_STORED_ONE_TIME_PREKEYS of each kind): a client deletes, after a
+   * grace period, the one-time keys it uploaded that the server has handed out but no one ever used.
+   * Absent from servers before 0.2.
+   */
+  oneTimeIds?: number[];
+  kemOneTimeIds?: number[];
 }
 
 /** Ack of `prekeys.bundle`: one bundle; its one-time keys were handed to this requester only. */
