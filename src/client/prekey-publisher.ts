@@ -4,6 +4,9 @@
  * SIGNED_PREKEY_ROTATION_MS (keeping replaced ones for SIGNED_PREKEY_GRACE_MS, for initial messages still
  * in flight), and refills one-time keys when fewer than PREKEY_REFILL_THRESHOLD remain. New keys are saved
  * locally before they are uploaded: a key the server hands out must always have its secret here.
+ *
+ * Each run also deletes local one-time keys the server handed out that no one used within the grace
+ * period, and caps the local stock (local-prekeys.ts).
  */
 import { base64urlDecode, base64urlEncode as e } from '../crypto/bytes.js';
 import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
@@ -35,7 +38,7 @@ export class PreKeyPublisher {
   constructor(
     private readonly store: RatchetStore,
     private readonly signingSecretKey: Uint8Array,
-    private readonly connection: ServerConnection,
+    private readonly connection: Pick<ServerConnection, 'call'>,
     /** The keys lock shared with SessionManager: refills and prekey consumption never overwrite each other. */
     private readonly withKeysLocked: <T>(work: () => Promise<T>) => Promise<T>,
     private readonly clock: () => number = Date.now,
@@ -51,7 +54,8 @@ export class PreKeyPublisher {
     // Generated and saved as one read-modify-write: another process of this user refilling at the same
     // time makes this one start over on its keys instead of overwriting them (local-prekeys.ts).
     const { keys, oneTime, kem } = await updateLocalKeys(this.store, this.signingSecretKey, now, async (keys) => {
-      let changed = false;
+      // Before new keys exist: keys not yet uploaded are missing from the server's lists.
+      let changed = keys.reconcileOneTimeKeys(counts, now);
       if (now - keys.currentSignedPreKey.createdAt > SIGNED_PREKEY_ROTATION_MS) {
         const id = keys.nextIds.signed++;
         keys.signed.set(id, await generateSignedPreKey(keys.identity, id, { clock: () => now }));
@@ -75,6 +79,7 @@ export class PreKeyPublisher {
       const kem: KemPreKeyRecord[] = [];
       for (let i = 0; i < wantKem; i++) kem.push(generateKemPreKey(keys.identity, keys.nextIds.kem++, 'one-time', { clock: () => now }));
       for (const k of kem) keys.kem.set(k.id, k);
+      if (keys.capOneTimeKeys()) changed = true; // new keys have the highest ids: the cap never takes them
       return { save: changed || wantOneTime > 0 || wantKem > 0, result: { keys, oneTime, kem } };
     });
     const identity = identityWire(keys);
