@@ -1,11 +1,13 @@
 /**
- * One-time prekey hygiene on the client (issue 9, item 7): keys the server handed out and no one used are
- * deleted after a grace period, and the local stock stays capped under a drain.
+ * One-time prekey hygiene on the client (issue 9, item 7; issue 15, point 15): keys the server handed out
+ * and no one used are deleted after a grace period, the local stock stays capped under a drain, each kind
+ * is refilled on its own, and a running client refills when the server pushes `prekeys.low`.
  *
- * PreKeyPublisher runs against a fake server connection that answers like a 0.2 server (with the id lists
- * of the contract) or like an older one (without), on an injected clock.
+ * The first groups run PreKeyPublisher against a fake server connection that answers like a 0.2 server
+ * (with the id lists of the contract) or like an older one (without), on an injected clock. The last
+ * group runs a real ChatClient against the real server and plays the server's push by hand.
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   LocalKeys,
   loadOrCreateLocalKeys,
@@ -13,10 +15,12 @@ import {
   MAX_LOCAL_ONE_TIME_PREKEYS,
   ONE_TIME_PREKEY_GRACE_MS,
 } from '../../src/client/local-prekeys.js';
-import { PreKeyPublisher } from '../../src/client/prekey-publisher.js';
+import { KEM_ONE_TIME_PREKEY_TARGET, ONE_TIME_PREKEY_TARGET, PREKEY_REFILL_THRESHOLD, PreKeyPublisher } from '../../src/client/prekey-publisher.js';
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
 import type { PreKeyCountResult, PreKeysUploadPayload } from '../../src/protocol/prekey-schemas.js';
 import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
+import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import { connectTestClient, type TestClient } from '../helpers/test-clients.js';
 
 const SECRET = new Uint8Array(32).fill(7);
 const DAY = 24 * 60 * 60 * 1000;
@@ -84,6 +88,17 @@ function setup() {
     return { oneTime: new Set(keys.oneTime.keys()), kem: new Set([...keys.kem.values()].filter((k) => k.kind === 'one-time').map((k) => k.id)), keys };
   };
   return { server, store, clock, publisher, local };
+}
+
+/** Polls `check` until it answers (waits for something to happen; never used to prove that nothing does). */
+async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 const sorted = (ids: Iterable<number>) => [...ids].sort((a, b) => a - b);
@@ -176,4 +191,59 @@ describe('the local one-time key stock under a drain', () => {
     const drainedSize = JSON.stringify((await store.loadKeys())!.value).length;
     console.log(`local keys pickle: ${firstSize} B after the first upload, ${drainedSize} B after 8 drains (cap ${MAX_LOCAL_ONE_TIME_PREKEYS} + ${MAX_LOCAL_KEM_ONE_TIME_PREKEYS} one-time keys)`);
   }, 60_000);
+});
+
+describe('refill rule (issue 15, point 15): each kind on its own, to its own target', () => {
+  it('refills only the kind that ran low, even when the other is below its target', async () => {
+    const { server, publisher } = setup();
+    await publisher.maintain();
+    expect(server.answer()).toMatchObject({ oneTime: ONE_TIME_PREKEY_TARGET, kemOneTime: KEM_ONE_TIME_PREKEY_TARGET });
+
+    server.handOut('oneTime', ONE_TIME_PREKEY_TARGET - PREKEY_REFILL_THRESHOLD + 1); // X25519 below the threshold
+    server.handOut('kem', 5); // ML-KEM below its target, above the threshold
+    server.uploads.length = 0;
+    await publisher.maintain();
+    expect(server.uploads.flatMap((u) => u.kemPreKeys ?? [])).toHaveLength(0);
+    expect(server.answer()).toMatchObject({ oneTime: ONE_TIME_PREKEY_TARGET, kemOneTime: KEM_ONE_TIME_PREKEY_TARGET - 5 });
+
+    server.handOut('kem', KEM_ONE_TIME_PREKEY_TARGET - 5 - PREKEY_REFILL_THRESHOLD + 1); // now ML-KEM runs low
+    server.handOut('oneTime', 30); // X25519 below its target, above the threshold
+    server.uploads.length = 0;
+    await publisher.maintain();
+    expect(server.uploads.flatMap((u) => u.oneTimePreKeys ?? [])).toHaveLength(0);
+    expect(server.answer()).toMatchObject({ oneTime: ONE_TIME_PREKEY_TARGET - 30, kemOneTime: KEM_ONE_TIME_PREKEY_TARGET });
+  });
+
+  it('a flood of refill requests while one waits for the keys lock costs one run', async () => {
+    const { server, publisher } = setup();
+    await publisher.maintain();
+    const before = server.counts;
+    await Promise.all(Array.from({ length: 50 }, () => publisher.maintain()));
+    expect(server.counts - before).toBe(1);
+  });
+});
+
+describe("a running client and the server's prekeys.low push", () => {
+  let srv: TestServer | undefined;
+  const clients: TestClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.client.close();
+    await srv?.stop();
+  });
+
+  it('refills at once, the kind that ran low only', async () => {
+    srv = await startTestServer();
+    const bob = await connectTestClient(srv.url, 'bob');
+    const alice = await connectTestClient(srv.url, 'alice');
+    clients.push(bob, alice);
+    const count = () => bob.client['connection'].call<PreKeyCountResult>('prekeys.count', {});
+    // Alice fetches bundles until Bob's ML-KEM stock is below the threshold; X25519 stays above it.
+    const fetches = KEM_ONE_TIME_PREKEY_TARGET - PREKEY_REFILL_THRESHOLD + 1;
+    for (let i = 0; i < fetches; i++) await alice.client['connection'].call('prekeys.bundle', { username: 'bob' });
+    expect(await count()).toMatchObject({ oneTime: ONE_TIME_PREKEY_TARGET - fetches, kemOneTime: KEM_ONE_TIME_PREKEY_TARGET - fetches });
+    srv.server.io.to('user:bob').emit('prekeys.low', { oneTime: ONE_TIME_PREKEY_TARGET - fetches, kemOneTime: KEM_ONE_TIME_PREKEY_TARGET - fetches });
+    const refilled = await eventually(async () => ((await count()).kemOneTime === KEM_ONE_TIME_PREKEY_TARGET ? true : undefined), 10_000, 'the refill');
+    expect(refilled).toBe(true);
+    expect(await count()).toMatchObject({ oneTime: ONE_TIME_PREKEY_TARGET - fetches, kemOneTime: KEM_ONE_TIME_PREKEY_TARGET });
+  });
 });
