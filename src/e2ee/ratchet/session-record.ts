@@ -5,10 +5,11 @@
  * This makes simultaneous initiation converge: each side ends up using whichever session the other
  * side last answered in.
  *
- * Bounded against a hostile peer (constants.ts): after every change, skipped keys beyond
- * MAX_SKIPPED_KEYS_PER_SESSION are dropped from the oldest archived states first, then archived states
- * beyond MAX_ARCHIVED_STATES or MAX_ARCHIVED_STATES_BYTES are dropped, oldest first. A record loaded from
- * an older, larger pickle is trimmed the same way.
+ * Bounded against a hostile peer (constants.ts), after every change: at most MAX_ARCHIVED_STATES
+ * archived states (the oldest go); at most MAX_SKIPPED_KEYS_PER_SESSION skipped keys in all, the oldest
+ * archived states losing theirs first; archived states within MAX_ARCHIVED_STATES_BYTES, again by
+ * dropping the oldest states' keys first and only then the oldest states. A record loaded from an older,
+ * larger pickle is trimmed the same way.
  */
 import type { Bytes } from '../../crypto/bytes.js';
 import { ChatError, DecryptionFailedError } from '../../protocol/errors.js';
