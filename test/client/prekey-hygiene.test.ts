@@ -5,7 +5,8 @@
  *
  * The first groups run PreKeyPublisher against a fake server connection that answers like a 0.2 server
  * (with the id lists of the contract) or like an older one (without), on an injected clock. The last
- * group runs a real ChatClient against the real server and plays the server's push by hand.
+ * groups run a real ChatClient against the real server, playing the server's push by hand, and against
+ * the hostile-server harness, which lies about the stock and floods pushes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -21,6 +22,8 @@ import type { PreKeyCountResult, PreKeysUploadPayload } from '../../src/protocol
 import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
 import { connectTestClient, type TestClient } from '../helpers/test-clients.js';
+import { HostileServer } from '../helpers/hostile-server.js';
+import { base64urlDecode } from '../../src/crypto/bytes.js';
 
 const SECRET = new Uint8Array(32).fill(7);
 const DAY = 24 * 60 * 60 * 1000;
@@ -246,4 +249,51 @@ describe("a running client and the server's prekeys.low push", () => {
     expect(refilled).toBe(true);
     expect(await count()).toMatchObject({ oneTime: ONE_TIME_PREKEY_TARGET - fetches, kemOneTime: KEM_ONE_TIME_PREKEY_TARGET });
   });
+});
+
+describe('a server that lies about the stock and floods prekeys.low', () => {
+  let srv: TestServer | undefined;
+  let hostile: HostileServer | undefined;
+  let bob: TestClient | undefined;
+  afterEach(async () => {
+    await bob?.client.close();
+    await hostile?.close();
+    await srv?.stop();
+  });
+
+  it('costs one refill per flood, and the local one-time keys stay within their caps', async () => {
+    srv = await startTestServer();
+    hostile = await HostileServer.start(srv.url);
+    const store = new MemoryRatchetStore();
+    bob = await connectTestClient(hostile.url, 'bob', { ratchet: store });
+    // From now on: "you have no one-time keys left and I store none of them", whatever was uploaded.
+    const lie = async (conn: { ask(e: 'prekeys.count', p: unknown): Promise<unknown> }) => ({
+      ...((await conn.ask('prekeys.count', {})) as object),
+      oneTime: 0,
+      kemOneTime: 0,
+      oneTimeIds: [],
+      kemOneTimeIds: [],
+    });
+    hostile.onRequest('prekeys.count', (_payload, conn) => lie(conn));
+    hostile.onRequest('prekeys.upload', (_payload, conn) => lie(conn));
+    const counts = () => hostile!.frames.filter((f) => f.kind === 'request' && f.event === 'prekeys.count' && f.user === 'bob').length;
+    const secret = base64urlDecode(bob.identity.keys.signing.d);
+    for (let flood = 0; flood < 4; flood++) {
+      const before = counts();
+      for (let i = 0; i < 50; i++) hostile.push('bob', 'prekeys.low', { oneTime: 0, kemOneTime: 0 });
+      // Barrier: the answer to a later request comes after every push on this connection was handled,
+      // and a refill requested after them runs after every refill they queued (the keys lock is FIFO).
+      await bob.client.onlineUsers();
+      await bob.client['preKeys']!.maintain();
+      expect(counts() - before).toBeGreaterThanOrEqual(1);
+      expect(counts() - before).toBeLessThanOrEqual(3); // 51 without coalescing
+    }
+    const keys = await loadOrCreateLocalKeys(store, secret, Date.now());
+    const kem = [...keys.kem.values()].filter((k) => k.kind === 'one-time');
+    expect(keys.oneTime.size).toBe(MAX_LOCAL_ONE_TIME_PREKEYS);
+    expect(kem).toHaveLength(MAX_LOCAL_KEM_ONE_TIME_PREKEYS);
+    // The keys of the latest upload are all kept: the cap takes the oldest handed-out ones.
+    expect(Math.min(...keys.oneTime.keys())).toBe(keys.nextIds.oneTime - MAX_LOCAL_ONE_TIME_PREKEYS);
+    expect(bob.client.connected).toBe(true);
+  }, 60_000);
 });
