@@ -209,23 +209,24 @@ export class LocalKeys implements PreKeyStore {
    * Applies what the server says it still stores, per kind: a local key it does not list is handed out
    * from now on (unless already marked), a listed one is not (the mark was a race with an upload), and a
    * key handed out ONE_TIME_PREKEY_GRACE_MS ago or more is deleted. A kind whose list is absent or
-   * malformed (a server before 0.2) is left alone. Call it before generating new keys: keys not yet
-   * uploaded are missing from the list. Returns whether anything changed.
+   * malformed (a server before 0.2) is left alone. Only keys below the highest listed id are marked: ids
+   * only grow and the server hands out the lowest first, so a key above them all may simply not be
+   * uploaded yet (by this run, or by another process of this user right now). Returns whether anything changed.
    */
   reconcileOneTimeKeys(server: ServerOneTimeIds, now: number): boolean {
     let changed = false;
     for (const [kind, listed] of [['oneTime', idList(server.oneTimeIds)], ['kem', idList(server.kemOneTimeIds)]] as const) {
       if (!listed) continue;
       const marks = this.handedOut[kind];
+      const highest = Math.max(-1, ...listed);
       for (const id of this.#oneTimeIds(kind)) {
         const since = marks.get(id);
         if (listed.has(id)) {
           if (since !== undefined) (marks.delete(id), (changed = true));
-        } else if (since === undefined) {
-          marks.set(id, now);
-          changed = true;
-        } else if (now - since >= ONE_TIME_PREKEY_GRACE_MS) {
-          this.#delete(kind, id);
+        } else if (since !== undefined) {
+          if (now - since >= ONE_TIME_PREKEY_GRACE_MS) (this.#delete(kind, id), (changed = true));
+        } else if (id < highest) {
+          marks.set(id, now); // above every listed id it may not be uploaded yet; a later refill's higher ids will tell
           changed = true;
         }
       }

@@ -127,6 +127,15 @@ describe('one-time prekeys the server handed out and no one used', () => {
     expect(keys.keys.pickle().handedOut).toEqual({ oneTime: [], kem: [] });
   });
 
+  it('a key above every id the server lists is not marked: it may not be uploaded yet', async () => {
+    const keys = await LocalKeys.generate(SECRET, 0);
+    for (const id of [1, 2, 3]) keys.oneTime.set(id, { id, keyPair: keys.identity.dhKeyPair });
+    keys.reconcileOneTimeKeys({ oneTimeIds: [2] }, 0);
+    expect([...keys.handedOut.oneTime.keys()]).toEqual([1]);
+    keys.reconcileOneTimeKeys({ oneTimeIds: [] }, ONE_TIME_PREKEY_GRACE_MS); // all handed out: nothing to compare ids with
+    expect([...keys.oneTime.keys()]).toEqual([2, 3]); // the marked key expires all the same; the others wait
+  });
+
   it('a key the server lists again is not handed out after all (its mark was a race with an upload)', async () => {
     const { server, clock, publisher, local } = setup();
     await publisher.maintain();
@@ -162,7 +171,7 @@ describe('one-time prekeys the server handed out and no one used', () => {
     expect(keys.reconcileOneTimeKeys({ oneTimeIds: ['1'], kemOneTimeIds: null }, 0)).toBe(false);
     expect(keys.reconcileOneTimeKeys({ oneTimeIds: Array.from({ length: MAX_STORED_ONE_TIME_PREKEYS + 1 }, (_, i) => i + 100) }, 0)).toBe(false);
     expect(keys.handedOut.oneTime.size).toBe(0);
-    expect(keys.reconcileOneTimeKeys({ oneTimeIds: [] }, 0)).toBe(true); // a well-formed empty list: key 1 is handed out
+    expect(keys.reconcileOneTimeKeys({ oneTimeIds: [5] }, 0)).toBe(true); // a well-formed list: key 1 is handed out
     expect(keys.handedOut.oneTime.get(1)).toBe(0);
   });
 });
