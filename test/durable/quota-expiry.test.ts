@@ -15,7 +15,6 @@ import {
   keysFor,
   queueRows,
   Resources,
-  sleep,
   waitOffline,
   waitOfflineRaw,
   waitUntil,
