@@ -3,7 +3,7 @@
  * receive with exactly-once display, acknowledge, and learn of deliveries. The CLI commands are thin
  * shells over this class. Runtime-neutral: socket.io-client, jose and WebCrypto only, stores injected.
  */
-import { base64urlDecode } from '../crypto/bytes.js';
+import { base64urlDecode, constantTimeEqual } from '../crypto/bytes.js';
 import type { UserKeyPairs } from '../crypto/keys.js';
 import type { MessagePayload } from '../e2ee/message-payload.js';
 import { importEncryptionKey, importSigningKey, newMessageId, sealHybridEnvelope } from '../e2ee/hybrid-envelope.js';
@@ -15,7 +15,8 @@ import { TypedEmitter } from './emitter.js';
 import { Inbound, signingKeyOf, type ReceivedMessage, type RejectedMessage } from './inbound.js';
 import { MessageQueue } from './message-queue.js';
 import { OutboxSender, type SentMessage } from './outbox-sender.js';
-import { checkAgainstPin, samePeerKeys, toPinned } from './peer-keys.js';
+import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
+import { bindKeysAnswer, checkAgainstPin, samePeerKeys, toPinned } from './peer-keys.js';
 import { bundleFromWire, PreKeyPublisher } from './prekey-publisher.js';
 import type { RatchetStore } from './ratchet-store.js';
 import { SessionManager } from './session-manager.js';
@@ -129,7 +130,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       ? new SessionManager({
           store: ratchetStore,
           signingSecretKey,
-          fetchBundle: async (peer) => bundleFromWire(await this.connection.call<PreKeyBundleWire>('prekeys.bundle', { username: peer })),
+          fetchBundle: (peer) => this.fetchBundle(peer),
           onPreKeysConsumed: () => void this.publishPreKeys(),
         })
       : null;
@@ -204,10 +205,25 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     return this.keysPromise;
   }
 
-  /** The directory's current keys for a user, unchecked. */
+  /** The directory's current keys for a user, not checked against the pin (but they are `username`'s). */
   async fetchKeys(username: string): Promise<UserKeys> {
     const { ok: _ok, ...keys } = await this.connection.call<UserKeys>('keys', { username });
-    return keys;
+    return bindKeysAnswer(username, keys);
+  }
+
+  /**
+   * A prekey bundle for `peer`, bound to the question: it must name `peer` and carry the identity key
+   * pinned for `peer` (pinning on first use), so a server cannot slip in another user's bundle.
+   */
+  private async fetchBundle(peer: string): Promise<PreKeyBundle> {
+    const wire = await this.connection.call<PreKeyBundleWire>('prekeys.bundle', { username: peer });
+    if (wire.username !== peer) throw new ChatError('bad_response', `the server answered a request for the prekeys of "${peer}" with those of "${wire.username}"`);
+    const bundle = bundleFromWire(wire);
+    const pinned = await this.peerKeys(peer);
+    if (!constantTimeEqual(bundle.identity.signingKey, signingKeyOf(pinned))) {
+      throw new ChatError('bad_response', `the server's prekey bundle for "${peer}" is signed by another identity key than the one pinned for "${peer}"`);
+    }
+    return bundle;
   }
 
   /**
@@ -217,7 +233,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   async peerKeys(username: string): Promise<PinnedPeer> {
     const cached = this.checkedPeers.get(username);
     if (cached) return cached;
-    const pinned = await checkAgainstPin(this.options.peers, await this.fetchKeys(username), Date.now());
+    const pinned = await checkAgainstPin(this.options.peers, username, await this.fetchKeys(username), Date.now());
     this.checkedPeers.set(username, pinned);
     return pinned;
   }
