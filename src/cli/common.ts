@@ -1,14 +1,17 @@
 /** What the user-facing commands share: options, opening the user's keys and stores, connecting. */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { ChatClient, type ClientIdentity } from '../client/chat-client.js';
 import { FilePeerKeyStore } from '../client/node/file-stores.js';
 import { SqliteMessageStore } from '../client/node/sqlite-message-store.js';
 import { SqliteRatchetStore } from '../client/node/sqlite-ratchet-store.js';
-import { base64urlDecode } from '../crypto/bytes.js';
+import { base64urlDecode, constantTimeEqual, utf8Encode } from '../crypto/bytes.js';
+import type { Ed25519PublicJwk } from '../crypto/keys.js';
+import { SAFETY_NUMBER_DIGITS, safetyNumber } from '../e2ee/safety-number.js';
 import { loadOrCreateIdentity, type LoadedIdentity } from '../client/node/identity-file.js';
 import { defaultHome, userFolder, type UserFolder } from '../client/node/user-folder.js';
 import { ChatError } from '../protocol/errors.js';
 import { ask, askHidden } from './prompt.js';
+import { printable } from './terminal-text.js';
 
 export const DEFAULT_SERVER = 'http://localhost:5001';
 
@@ -126,4 +129,35 @@ export async function connectClient(opts: UserOptions, options: { allowOffline?:
 export async function confirm(question: string): Promise<boolean> {
   if (!process.stdin.isTTY) return false;
   return /^y(es)?$/i.test((await ask(`${question} [y/N] `)).trim());
+}
+
+/** Commander parser for `--expect <digits>`: the 60-digit safety number, spaces ignored. */
+export function parseSafetyNumber(text: string): string {
+  const digits = text.replace(/\s+/g, '');
+  if (!new RegExp(`^\\d{${SAFETY_NUMBER_DIGITS}}$`).test(digits)) {
+    throw new InvalidArgumentError(`expected the ${SAFETY_NUMBER_DIGITS}-digit safety number (spaces allowed)`);
+  }
+  return digits;
+}
+
+/** The safety number this user shares with `peer` if `peer`'s identity key is `peerSigningKey`. */
+export function safetyNumberWith(identity: ClientIdentity, peer: string, peerSigningKey: Ed25519PublicJwk): string {
+  return safetyNumber(
+    { identityKey: base64urlDecode(identity.keys.signing.x), username: identity.username },
+    { identityKey: base64urlDecode(peerSigningKey.x), username: peer },
+  );
+}
+
+/**
+ * For `--expect`: refuses unless `actual` is the number the user was given. Compared in constant time
+ * (both are 60 ASCII digits), so timing tells a prober nothing about how many leading digits matched.
+ */
+export function requireSafetyNumber(peer: string, actual: string, expected: string): void {
+  if (!constantTimeEqual(utf8Encode(actual), utf8Encode(expected))) {
+    throw new ChatError(
+      'peer_key_changed',
+      `the safety number computed from the keys the server gave for ${printable(peer)} is not the one expected: ` +
+        'they are not the keys your peer sees. Nothing was changed.',
+    );
+  }
 }

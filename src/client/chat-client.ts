@@ -25,6 +25,9 @@ import type { HistoryRecord, MessageStore, PeerKeyStore, PinnedPeer } from './st
 
 export type { SentMessage } from './outbox-sender.js';
 
+/** What the user was shown before accepting a peer's keys: the keys themselves, or their fingerprints. */
+export type SeenKeys = UserKeys | Pick<PinnedPeer, 'signingKeyThumbprint' | 'encryptionKeyThumbprint'>;
+
 export interface ClientIdentity {
   username: string;
   keys: UserKeyPairs;
@@ -48,6 +51,11 @@ export interface ChatClientEvents {
   disconnected: { reason: string };
   /** Logged in again after a reconnect. */
   reconnected: { username: string };
+  /**
+   * The user accepted keys for a peer (trustPeer): the pin now holds `current`. Messages kept sealed
+   * while that peer's keys were refused can be opened from here.
+   */
+  trusted: { username: string; previous: PinnedPeer | undefined; current: PinnedPeer };
   /** Debug detail that must not reach end users (e.g. which decryption check failed). */
   debug: { message: string; cause?: unknown };
 }
@@ -239,15 +247,34 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   }
 
   /**
-   * Accepts the directory's current keys for a peer, replacing the pin. Returns the old and new pins so
-   * the caller can show both fingerprints. Clears "verified": the new keys have not been compared.
+   * Accepts keys for a peer, replacing the pin: exactly the keys the user was shown (`seen`, as returned
+   * by fetchKeys), or, given only their fingerprints, the directory's current keys if and only if they
+   * have those fingerprints. Never a second answer the user did not see. Returns the old and new pins so
+   * the caller can show both fingerprints. The new pin is unverified unless `verified` says the user
+   * compared the safety number (e.g. `trust --expect`). Emits 'trusted' once the pin is saved.
    */
-  async trustPeer(username: string): Promise<{ previous: PinnedPeer | undefined; current: PinnedPeer }> {
-    const current = await toPinned(await this.fetchKeys(username), Date.now());
+  async trustPeer(username: string, seen: SeenKeys, options: { verified?: boolean } = {}): Promise<{ previous: PinnedPeer | undefined; current: PinnedPeer }> {
+    const now = Date.now();
+    let current: PinnedPeer;
+    if ('signingKey' in seen) {
+      current = await toPinned(bindKeysAnswer(username, seen), now);
+    } else {
+      current = await toPinned(await this.fetchKeys(username), now);
+      if (!samePeerKeys(current, seen)) {
+        throw new ChatError('peer_key_changed', `the server's keys for "${username}" are not the ones shown (their fingerprints differ); nothing was pinned`);
+      }
+    }
+    current.verified = options.verified ?? false;
     const previous = await this.options.peers.get(username);
-    if (previous && samePeerKeys(previous, current)) return { previous, current: previous };
-    await this.options.peers.put(current);
+    if (previous && samePeerKeys(previous, current)) {
+      // Same keys: keep the original pin (and its date); only a new verification is recorded.
+      current = previous.verified || !current.verified ? previous : { ...previous, verified: true };
+      if (current !== previous) await this.options.peers.put(current);
+    } else {
+      await this.options.peers.put(current);
+    }
     this.checkedPeers.set(username, current);
+    this.emit('trusted', { username, previous, current });
     return { previous, current };
   }
 

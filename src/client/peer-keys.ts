@@ -19,7 +19,9 @@ export async function toPinned(keys: UserKeys, now: number): Promise<PinnedPeer>
   };
 }
 
-export function samePeerKeys(a: PinnedPeer, b: PinnedPeer): boolean {
+type Fingerprints = Pick<PinnedPeer, 'signingKeyThumbprint' | 'encryptionKeyThumbprint'>;
+
+export function samePeerKeys(a: Fingerprints, b: Fingerprints): boolean {
   return a.signingKeyThumbprint === b.signingKeyThumbprint && a.encryptionKeyThumbprint === b.encryptionKeyThumbprint;
 }
 

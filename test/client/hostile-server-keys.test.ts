@@ -123,4 +123,27 @@ describe('a server that substitutes keys', () => {
     const err = await refusal(connectTestClient(hostile.url, 'alice-login'));
     expect(err.code).toBe('bad_response');
   });
+
+  it('trustPeer pins the keys the caller was shown, never a later answer, and emits "trusted"', async () => {
+    const alice = track(await connectTestClient(hostile.url, 'alice-trust'));
+    const shown = await alice.client.fetchKeys('bob');
+    const { signingKeyThumbprint, encryptionKeyThumbprint } = await alice.client.peerKeys('bob');
+    const fingerprints = { signingKeyThumbprint, encryptionKeyThumbprint };
+    removers.push(hostile.onAnswer('keys', async (answer, payload, conn) => (named(payload) === 'bob' ? { ...(await conn.ask('keys', { username: 'mallory' })), username: 'bob' } : answer)));
+    const trusted: string[] = [];
+    alice.client.on('trusted', (t) => trusted.push(`${t.username}:${t.current.signingKey.x}`));
+
+    // Given only fingerprints, the current answer must have them: the lie is refused and nothing changes.
+    const refused = await refusal(alice.client.trustPeer('bob', fingerprints));
+    expect(refused.code).toBe('peer_key_changed');
+    expect(trusted).toEqual([]);
+
+    const { current } = await alice.client.trustPeer('bob', shown, { verified: true });
+    expect(current.signingKey.x).toBe(shown.signingKey.x);
+    expect(await alice.peers.get('bob')).toMatchObject({ verified: true, signingKey: { x: shown.signingKey.x } });
+    expect(trusted).toEqual([`bob:${shown.signingKey.x}`]);
+    // Keys shown for another name are not pinned under this one.
+    const malloryKeys = await mallory.client.fetchKeys('mallory');
+    expect((await refusal(alice.client.trustPeer('bob', malloryKeys))).code).toBe('bad_response');
+  });
 });

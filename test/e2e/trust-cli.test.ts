@@ -6,7 +6,11 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { formatFingerprint } from '../../src/client/fingerprint.js';
 import type { PinnedPeer } from '../../src/client/stores.js';
+import { ed25519PublicOf, jwkThumbprint, type Ed25519PublicJwk } from '../../src/crypto/keys.js';
+import { base64urlDecode } from '../../src/crypto/bytes.js';
+import { formatSafetyNumber, safetyNumber } from '../../src/e2ee/safety-number.js';
 import { HostileServer } from '../helpers/hostile-server.js';
 import { connectTestClient, keysFor, type TestClient } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -109,5 +113,94 @@ describe('the CLI against a server that substitutes keys', () => {
     expectFailure(r, 'bad_response');
     expect(r.stdout).not.toMatch(/verified/);
     expect(pins(w, 'alice-v')).toEqual({});
+  });
+});
+
+/** Answers the first question about bob honestly, every later one with mallory's keys relabelled "bob". */
+function honestOnceThenMalloryAsBob(): void {
+  let asked = 0;
+  removers.push(
+    hostile.onAnswer('keys', async (answer, payload, conn) => {
+      if (named(payload) !== 'bob' || asked++ === 0) return answer;
+      return { ...(await conn.ask('keys', { username: 'mallory' })), username: 'bob' };
+    }),
+  );
+}
+
+/** Mallory's keys labelled "bob" for every question about bob (a first-contact impersonation). */
+function malloryAsBob(): void {
+  removers.push(hostile.onAnswer('keys', async (answer, payload, conn) => (named(payload) === 'bob' ? { ...(await conn.ask('keys', { username: 'mallory' })), username: 'bob' } : answer)));
+}
+
+function ownSigningKey(w: World, user: string): Ed25519PublicJwk {
+  return (JSON.parse(readFileSync(join(w.home, user, 'identity.json'), 'utf8')) as { public: { signingKey: Ed25519PublicJwk } }).public.signingKey;
+}
+
+/** The safety number `user` shares with the real bob, as bob's own screen shows it. */
+function realSafetyNumber(w: World, user: string): string {
+  return safetyNumber(
+    { identityKey: base64urlDecode(ownSigningKey(w, user).x), username: user },
+    { identityKey: base64urlDecode(bob.identity.keys.signing.x), username: 'bob' },
+  );
+}
+
+const bobSigningX = () => bob.identity.keys.signing.x;
+
+describe('trust pins what it showed; --expect for scripted verification', () => {
+  it('trust pins exactly the keys it displayed, whatever a second answer would say', async () => {
+    const w = newWorld('trust-shown');
+    await createUser(w, 'alice-t');
+    honestOnceThenMalloryAsBob();
+    const r = await cli(w, ['trust', 'bob', '--user', 'alice-t', '--yes']);
+    expect(r.code, r.proc.describe()).toBe(0);
+    const shown = formatFingerprint(await jwkThumbprint(ed25519PublicOf(bob.identity.keys.signing)));
+    expect(r.stderr).toContain(`  new signing    ${shown}`);
+    expect(r.stderr).toContain(`  safety number  ${formatSafetyNumber(realSafetyNumber(w, 'alice-t'))}`);
+    expect(pins(w, 'alice-t').bob?.signingKey.x).toBe(bobSigningX());
+    expect(pins(w, 'alice-t').bob?.verified).toBe(false);
+  });
+
+  it('verify --expect marks bob verified only when the safety number matches, and changes nothing otherwise', async () => {
+    const w = newWorld('verify-expect');
+    await createUser(w, 'alice-e');
+    const right = realSafetyNumber(w, 'alice-e');
+    const wrong = (right[0] === '1' ? '2' : '1') + right.slice(1);
+
+    const refused = await cli(w, ['verify', 'bob', '--user', 'alice-e', '--expect', wrong]);
+    expectFailure(refused, 'peer_key_changed');
+    expect(refused.stderr).toContain('is not the one expected');
+    expect(pins(w, 'alice-e')).toEqual({});
+
+    // A server that answers with mallory's keys labelled bob, at first contact: the number gives it away.
+    malloryAsBob();
+    const impersonated = await cli(w, ['verify', 'bob', '--user', 'alice-e', '--expect', right]);
+    expectFailure(impersonated, 'peer_key_changed');
+    expect(pins(w, 'alice-e')).toEqual({});
+    for (const remove of removers.splice(0)) remove();
+
+    const accepted = await cli(w, ['verify', 'bob', '--user', 'alice-e', '--expect', formatSafetyNumber(right)]);
+    expect(accepted.code, accepted.proc.describe()).toBe(0);
+    expect(accepted.stdout).toContain('bob is now verified.');
+    expect(pins(w, 'alice-e').bob).toMatchObject({ verified: true, signingKey: { x: bobSigningX() } });
+
+    const malformed = await cli(w, ['verify', 'bob', '--user', 'alice-e', '--expect', right.slice(1)]);
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toContain('expected the 60-digit safety number');
+  });
+
+  it('trust --expect accepts only keys with the expected safety number, and records them verified', async () => {
+    const w = newWorld('trust-expect');
+    await createUser(w, 'alice-x');
+    const right = realSafetyNumber(w, 'alice-x');
+    malloryAsBob();
+    const impersonated = await cli(w, ['trust', 'bob', '--user', 'alice-x', '--expect', right]);
+    expectFailure(impersonated, 'peer_key_changed');
+    expect(pins(w, 'alice-x')).toEqual({});
+    for (const remove of removers.splice(0)) remove();
+
+    const accepted = await cli(w, ['trust', 'bob', '--user', 'alice-x', '--expect', right]);
+    expect(accepted.code, accepted.proc.describe()).toBe(0);
+    expect(accepted.stdout).toContain('the safety number matches: verified');
+    expect(pins(w, 'alice-x').bob).toMatchObject({ verified: true, signingKey: { x: bobSigningX() } });
   });
 });
