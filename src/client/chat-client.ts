@@ -162,15 +162,19 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       onDelivered: (d) => this.emit('delivered', d),
       onDebug: (message, cause) => this.emit('debug', { message, cause }),
     });
-    const socket = this.connection.socket;
-    // One at a time, in the order the server routed them: messages are recorded and shown in that order.
-    socket.on('message', (m) => {
-      this.receiveChain = this.receiveChain.then(() => inbound.message(m));
-    });
-    socket.on('receipt', (r) => {
-      this.receiveChain = this.receiveChain.then(() => inbound.receipt(r));
-    });
-    socket.on('presence', (p) => this.emit('presence', p));
+    // Every frame is parsed by its schema first (a malformed one is a debug event, and ignored). Then
+    // one at a time, in the order the server routed them: messages are recorded and shown in that order.
+    this.connection.onEvent('message', (m) => this.inOrder(`message ${m.id}`, () => inbound.message(m)));
+    this.connection.onEvent('receipt', (r) => this.inOrder(`receipt ${r.id}`, () => inbound.receipt(r)));
+    this.connection.onEvent('presence', (p) => this.emit('presence', p));
+    this.connection.onEvent('protocol_error', (e) =>
+      this.emit('debug', { message: `the server refused an event sent without an ack ("${e.event}")`, cause: new ChatError(e.error.code, e.error.message) }),
+    );
+  }
+
+  /** Runs inbound work after everything received before it; a failure is reported and never stops the chain. */
+  private inOrder(what: string, work: () => Promise<void>): void {
+    this.receiveChain = this.receiveChain.then(work).catch((cause: unknown) => this.emit('debug', { message: `handling ${what} failed`, cause }));
   }
 
   /** Connects, then logs in (or registers on first use). Resolves once authenticated. */

@@ -204,3 +204,20 @@ describe('trust pins what it showed; --expect for scripted verification', () => 
     expect(pins(w, 'alice-x').bob).toMatchObject({ verified: true, signingKey: { x: bobSigningX() } });
   });
 });
+
+describe('receive against malformed server events', () => {
+  it('a receive process ignores null, numbers, huge strings and wrong types in every event, stays alive and shows the next message', async () => {
+    const w = newWorld('bad-frames');
+    const carol = receive(w, 'carol-r');
+    await carol.waitFor('stderr', /^Listening as carol-r /m);
+    await hostile.waitForLogin('carol-r');
+    const frames: unknown[] = [null, 42, 'x'.repeat(1_000_000), [], { id: 7, from: null }];
+    for (const event of ['message', 'receipt', 'presence', 'prekeys.low', 'protocol_error']) {
+      for (const frame of frames) expect(hostile.push('carol-r', event, frame)).toBe(1);
+    }
+    await bob.client.send('carol-r', 'still listening?');
+    await carol.waitFor('stdout', /^\[bob\] still listening\?$/m);
+    expect(carol.running, carol.describe()).toBe(true);
+    expect((await carol.stop('SIGTERM')).code).toBe(0);
+  });
+});
