@@ -54,9 +54,25 @@ async function passphraseFor(username: string, purpose: 'create' | 'unlock'): Pr
   }
 }
 
-export async function openIdentity(opts: UserOptions): Promise<LoadedIdentity & { folder: UserFolder }> {
+/** How to get keys for a name: the one command that makes keys and registers the name. */
+const createHint = (user: string) => `create them and register the name with: e2ee-chat receive --user ${user}`;
+
+/**
+ * The user's keys. Only `create` (the `receive` command) makes new ones; every other command on an
+ * unknown local user fails with 'no_local_user' and says how to create one, rather than silently
+ * making keys and claiming the name on the server.
+ */
+export async function openIdentity(opts: UserOptions, { create = false }: { create?: boolean } = {}): Promise<LoadedIdentity & { folder: UserFolder }> {
   const folder = folderFor(opts);
-  const loaded = await loadOrCreateIdentity(folder, opts.user, (purpose) => passphraseFor(opts.user, purpose));
+  let loaded: LoadedIdentity;
+  try {
+    loaded = await loadOrCreateIdentity(folder, opts.user, (purpose) => passphraseFor(opts.user, purpose), { create });
+  } catch (err) {
+    if (err instanceof ChatError && err.code === 'no_local_user') {
+      throw new ChatError('no_local_user', `${err.message}; ${createHint(opts.user)} (or point --home / E2EE_CHAT_HOME at the folder that holds them)`);
+    }
+    throw err;
+  }
   if (loaded.created) {
     process.stderr.write(`Created keys for ${opts.user} in ${folder.dir}\n`);
     if (!loaded.encrypted) {
@@ -83,8 +99,12 @@ export interface OpenedClient {
  * Opens the user's keys and local stores and connects. With `allowOffline`, an unreachable server is not
  * an error: the client starts disconnected and keeps trying in the background.
  */
-export async function connectClient(opts: UserOptions, options: { allowOffline?: boolean; mode?: 'ratchet' | 'hybrid' } = {}): Promise<OpenedClient> {
-  const { identity, folder } = await openIdentity(opts);
+export async function connectClient(
+  opts: UserOptions,
+  options: { allowOffline?: boolean; mode?: 'ratchet' | 'hybrid'; createUser?: boolean } = {},
+): Promise<OpenedClient> {
+  const createUser = options.createUser ?? false;
+  const { identity, folder } = await openIdentity(opts, { create: createUser });
   const peers = new FilePeerKeyStore(folder.peersFile);
   const secret = base64urlDecode(identity.keys.signing.d);
   const messages = await SqliteMessageStore.open(folder.stateFile, secret, identity.username);
@@ -96,6 +116,7 @@ export async function connectClient(opts: UserOptions, options: { allowOffline?:
     messages,
     ratchet,
     mode: options.mode ?? 'ratchet',
+    register: createUser,
     ...(process.env.E2EE_CHAT_ACK_DELAY_MS && { ackDelayMs: Number(process.env.E2EE_CHAT_ACK_DELAY_MS) }),
   };
   let client: ChatClient;
@@ -105,7 +126,7 @@ export async function connectClient(opts: UserOptions, options: { allowOffline?:
     if (!(options.allowOffline && err instanceof ChatError && err.code === 'not_connected')) {
       messages.close();
       ratchet.close();
-      throw err;
+      throw explainLoginFailure(err, opts, folder);
     }
     client = ChatClient.offline(clientOptions);
   }
@@ -160,4 +181,21 @@ export function requireSafetyNumber(peer: string, actual: string, expected: stri
         'they are not the keys your peer sees. Nothing was changed.',
     );
   }
+}
+
+/** Login refusals that mean "these keys are not (or not yet) this name's on this server", said in CLI terms. */
+function explainLoginFailure(err: unknown, opts: UserOptions, folder: UserFolder): unknown {
+  if (!(err instanceof ChatError)) return err;
+  if (err.code === 'username_taken') {
+    return new ChatError(
+      'username_taken',
+      `that name belongs to other keys on this server (${serverUrl(opts)}), not to the keys in ${folder.dir}. ` +
+        `If it is yours, restore your key folder (${folder.dir}) from a backup; otherwise pick another name.`,
+      { cause: err },
+    );
+  }
+  if (err.code === 'unknown_user') {
+    return new ChatError('unknown_user', `${err.message} (${serverUrl(opts)}): register it with: e2ee-chat receive --user ${opts.user}`, { cause: err });
+  }
+  return err;
 }

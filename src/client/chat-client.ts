@@ -69,6 +69,8 @@ interface ChatClientCommonOptions {
   /** How long received ids wait to be acknowledged in one batch. */
   ackDelayMs?: number;
   reconnect?: ConnectionOptions['reconnect'];
+  /** Register the name at login if the server does not know it (default true); see ConnectionOptions. */
+  register?: boolean;
   /** Passed to socket.io-client (e.g. transports). */
   socketOptions?: ConnectionOptions['socketOptions'];
 }

@@ -21,6 +21,11 @@ export interface ConnectionOptions {
   identity: { username: string; keys: UserKeyPairs };
   ackTimeoutMs?: number;
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number; jitter?: number };
+  /**
+   * Whether a name the server does not know is registered with these keys at login (the default). When
+   * false, such a login fails with 'unknown_user': only the command meant to create an account does it.
+   */
+  register?: boolean;
   socketOptions?: Parameters<typeof io>[1];
 }
 
@@ -151,7 +156,13 @@ export class ServerConnection {
     try {
       return boundSession(identity.username, await this.call<SessionResult>('login', { username: identity.username, signature: base64urlEncode(loginSig) }));
     } catch (err) {
+      if (err instanceof ChatError && err.code === 'bad_signature') {
+        // We signed the challenge the server just gave us: it does not verify because the name is bound
+        // to other keys there (ours were lost and remade, or someone else has the name).
+        throw new ChatError('username_taken', `the name "${identity.username}" belongs to other keys on this server, not to this device's keys`, { cause: err });
+      }
       if (!(err instanceof ChatError) || err.code !== 'unknown_user') throw err;
+      if (this.options.register === false) throw new ChatError('unknown_user', `"${identity.username}" is not registered on this server`, { cause: err });
     }
     // First use of this name: register our public keys, proving we hold the signing key.
     const signingKey = ed25519PublicOf(identity.keys.signing);

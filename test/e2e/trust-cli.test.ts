@@ -221,3 +221,31 @@ describe('receive against malformed server events', () => {
     expect((await carol.stop('SIGTERM')).code).toBe(0);
   });
 });
+
+describe('only receive creates and registers a user', () => {
+  it('users, send, trust and verify on an unknown local user fail with no_local_user, say how to create one, and claim nothing', async () => {
+    const w = newWorld('no-local-user');
+    const commands = [
+      ['users', '--user', 'eve'],
+      ['send', '--user', 'eve', '--to', 'bob', 'hello'],
+      ['trust', 'bob', '--user', 'eve', '--yes'],
+      ['verify', 'bob', '--user', 'eve', '--yes'],
+    ];
+    for (const args of commands) {
+      const r = await cli(w, args);
+      expectFailure(r, 'no_local_user');
+      expect(r.stderr).toContain('e2ee-chat receive --user eve');
+    }
+    expect(existsSync(join(w.home, 'eve', 'identity.json'))).toBe(false);
+    expect(await srv.store.getUser('eve')).toBeUndefined();
+  });
+
+  it('receive with lost keys for a name taken on the server explains it instead of reporting bad_signature', async () => {
+    const w = newWorld('lost-keys');
+    const r = await procs.run('receive bob (new keys)', ['receive', '--user', 'bob'], { cwd: w.cwd, env: { E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: hostile.url } });
+    expectFailure(r, 'username_taken');
+    expect(r.stderr).toContain('that name belongs to other keys on this server');
+    expect(r.stderr).toContain('restore your key folder');
+    expect(r.stderr).not.toContain('bad_signature');
+  });
+});
