@@ -74,10 +74,10 @@ export async function openIdentity(opts: UserOptions, { create = false }: { crea
     throw err;
   }
   if (loaded.created) {
-    process.stderr.write(`Created keys for ${opts.user} in ${folder.dir}\n`);
+    process.stderr.write(`Created keys for ${printable(opts.user)} in ${printable(folder.dir)}\n`);
     if (!loaded.encrypted) {
       process.stderr.write(
-        `WARNING: ${opts.user}'s private keys are stored WITHOUT a passphrase in ${folder.identityFile}.\n` +
+        `WARNING: ${printable(opts.user)}'s private keys are stored WITHOUT a passphrase in ${printable(folder.identityFile)}.\n` +
           `Anyone who can read that file can read your messages. Set E2EE_CHAT_PASSPHRASE to protect new keys.\n`,
       );
     }
@@ -131,7 +131,8 @@ export async function connectClient(
     client = ChatClient.offline(clientOptions);
   }
   if (process.env.E2EE_CHAT_DEBUG) {
-    client.on('debug', (d) => process.stderr.write(`debug: ${d.message}: ${String((d.cause as Error)?.message ?? d.cause ?? '')}\n`));
+    // Debug causes carry what the server sent (its error texts, the frames that failed their schema).
+    client.on('debug', (d) => process.stderr.write(`debug: ${printable(d.message)}: ${printable(String((d.cause as Error)?.message ?? d.cause ?? ''))}\n`));
   }
   return {
     client,

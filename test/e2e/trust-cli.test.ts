@@ -249,3 +249,22 @@ describe('only receive creates and registers a user', () => {
     expect(r.stderr).not.toContain('bad_signature');
   });
 });
+
+describe('strings from the network or the disk reach the terminal escaped', () => {
+  it('debug output escapes a server error text; folder paths are escaped', async () => {
+    const w = newWorld('escapes');
+    const home = join(w.home, 'x\u001b]0;owned\u0007y');
+    const env = { E2EE_CHAT_HOME: home, E2EE_CHAT_SERVER: hostile.url, E2EE_CHAT_DEBUG: '1' };
+    const carol = procs.spawn('receive carol-esc', ['receive', '--user', 'carol-esc'], { cwd: w.cwd, env });
+    await carol.waitFor('stderr', /^Listening as carol-esc /m);
+    expect(carol.stderr).toContain('Created keys for carol-esc in ');
+    expect(carol.stderr).toContain('x\\u{1b}]0;owned\\u{7}y');
+    await hostile.waitForLogin('carol-esc');
+    hostile.push('carol-esc', 'protocol_error', { event: 'ack', error: { code: 'internal', message: 'evil \u001b[2J\u009b31m text' } });
+    await bob.client.send('carol-esc', 'barrier');
+    await carol.waitFor('stdout', /^\[bob\] barrier$/m);
+    await carol.waitFor('stderr', /evil /);
+    expect(carol.stderr).toContain('evil \\u{1b}[2J\\u{9b}31m text');
+    expect(carol.stderr).not.toMatch(/[\u001b\u0007\u009b]/);
+  });
+});
