@@ -43,7 +43,9 @@ export const serverErrorSchema = z.object({
 export const sessionAnswerSchema = z.object({
   username: usernameSchema,
   registered: z.boolean(),
-  limits: z.object({ maxEnvelopeBytes: z.number().int().positive() }).optional(),
+  // Advisory (the client clamps it to a believable range): a malformed one reads as absent, not as a
+  // failed login.
+  limits: z.object({ maxEnvelopeBytes: z.number().int().positive() }).optional().catch(undefined),
 });
 
 export const userKeysAnswerSchema = z.object({
