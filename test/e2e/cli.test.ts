@@ -233,7 +233,7 @@ describe('e2ee-chat CLI, end to end', () => {
     // No keys yet: a clear error, not a crash.
     const nobody = await cli(w, ['keys', '--user', 'carol']);
     expect(nobody.code).toBe(1);
-    expect(nobody.stderr).toMatch(/^error \[unknown_user\]: no keys for carol/m);
+    expect(nobody.stderr).toMatch(/^error \[no_local_user\]: no keys for carol/m);
   });
 
   it('a passphrase seals the private keys; the right one sends and receives, a wrong one fails', async () => {
