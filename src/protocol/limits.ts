@@ -6,6 +6,16 @@ export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024;
 /** Socket.IO frame cap above the envelope cap, so oversized frames die at the transport, cheaply. */
 export const TRANSPORT_OVERHEAD_BYTES = 16 * 1024;
 
+/** Server: an HTTP request must have sent all its headers within this long (slow-header clients hold a descriptor each). */
+export const DEFAULT_HTTP_HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * Server: an HTTP request must have been received whole within this long. Socket.IO's long-polling
+ * requests are received at once (only their answers are held), so this bounds slow uploads only.
+ */
+export const DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 30_000;
+/** Server: an idle keep-alive HTTP connection is closed after this long (Node's own default). */
+export const DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+
 /** 256-bit challenge: unguessable and never repeated across connections. */
 export const CHALLENGE_BYTES = 32;
 

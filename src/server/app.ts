@@ -62,7 +62,17 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
   }, config.sweepIntervalMs);
   sweeper.unref();
 
-  const http = createServer((req, res) => void handleHttp(req, res));
+  const http = createServer(
+    {
+      headersTimeout: config.httpHeadersTimeoutMs,
+      requestTimeout: config.httpRequestTimeoutMs,
+      keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+      // Node checks the two timeouts above only this often (30 s by default): a quarter of the headers
+      // timeout keeps a slow client's overstay under 25 %, at one cheap scan of open connections per tick.
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(config.httpHeadersTimeoutMs / 4))),
+    },
+    (req, res) => void handleHttp(req, res),
+  );
   const io = new SocketIOServer(http, {
     maxHttpBufferSize: config.maxEnvelopeBytes + TRANSPORT_OVERHEAD_BYTES,
     serveClient: false,
@@ -70,9 +80,10 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
   });
 
   async function handleHttp(req: HttpRequest, res: ServerResponse): Promise<void> {
-    // Socket.IO answers its own path; anything else reaching here is ours.
+    // Engine.IO intercepts its own path (`/socket.io/`, with the slash) before this listener; everything
+    // that reaches here is ours to answer, `/socket.io`, `/socket.iox` and `/socket.io.js` included: an
+    // unanswered request would hold its descriptor until the client gives up.
     const path = (req.url ?? '/').split('?')[0];
-    if (path?.startsWith('/socket.io')) return;
     if (req.method === 'GET' && (path === '/health' || path === '/health/')) {
       let storeOk = true;
       try {

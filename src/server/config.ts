@@ -1,6 +1,9 @@
 /** Server configuration from the environment (a `.env` file is loaded into it by the CLI first). */
 import {
   DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_HTTP_HEADERS_TIMEOUT_MS,
+  DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
   DEFAULT_QUEUE_MAX_BYTES,
   DEFAULT_QUEUE_MAX_COUNT,
   DEFAULT_QUEUE_TTL_MS,
@@ -26,6 +29,10 @@ export interface ServerConfig {
   /** How long an undelivered envelope (and its idempotency record and receipt) is kept. */
   queueTtlMs: number;
   sweepIntervalMs: number;
+  /** HTTP: all headers within this long, the whole request within requestTimeoutMs, idle keep-alive closed after keepAliveTimeoutMs. */
+  httpHeadersTimeoutMs: number;
+  httpRequestTimeoutMs: number;
+  httpKeepAliveTimeoutMs: number;
   logLevel: string;
 }
 
@@ -53,6 +60,12 @@ function storeKind(raw: string | undefined): ServerConfig['store'] {
 }
 
 export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const httpHeadersTimeoutMs = integer(env, 'E2EE_CHAT_HTTP_HEADERS_TIMEOUT_MS', DEFAULT_HTTP_HEADERS_TIMEOUT_MS, 100, 600_000);
+  const httpRequestTimeoutMs = integer(env, 'E2EE_CHAT_HTTP_REQUEST_TIMEOUT_MS', DEFAULT_HTTP_REQUEST_TIMEOUT_MS, 100, 3_600_000);
+  // Node refuses a headers timeout above the request timeout: the headers are part of the request.
+  if (httpHeadersTimeoutMs > httpRequestTimeoutMs) {
+    throw new ConfigError('E2EE_CHAT_HTTP_HEADERS_TIMEOUT_MS must not exceed E2EE_CHAT_HTTP_REQUEST_TIMEOUT_MS');
+  }
   return {
     port: integer(env, 'PORT', 5001, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -66,6 +79,9 @@ export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     queueMaxBytes: integer(env, 'E2EE_CHAT_QUEUE_MAX_BYTES', DEFAULT_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
     queueTtlMs: integer(env, 'E2EE_CHAT_QUEUE_TTL_DAYS', DEFAULT_QUEUE_TTL_MS / 86_400_000, 1, 3650) * 86_400_000,
     sweepIntervalMs: integer(env, 'E2EE_CHAT_SWEEP_INTERVAL_MS', DEFAULT_SWEEP_INTERVAL_MS, 100, 86_400_000),
+    httpHeadersTimeoutMs,
+    httpRequestTimeoutMs,
+    httpKeepAliveTimeoutMs: integer(env, 'E2EE_CHAT_HTTP_KEEP_ALIVE_TIMEOUT_MS', DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS, 100, 600_000),
     logLevel: env.LOG_LEVEL || 'info',
   };
 }
