@@ -106,8 +106,24 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_found' }));
   }
 
+  /**
+   * Engine.IO connections that carry a logged-in namespace socket. Every engine connection is closed at
+   * the auth timeout unless it is in here: one that never sends Socket.IO's CONNECT packet has no
+   * namespace socket (and so no namespace auth timer) but holds a descriptor and memory all the same.
+   */
+  const authenticatedEngines = new WeakSet<object>();
+  io.engine.on('connection', (engineSocket: { once(event: 'close', f: () => void): void; close(): void; id: string }) => {
+    const timer = setTimeout(() => {
+      if (authenticatedEngines.has(engineSocket)) return;
+      logger.debug({ engineId: engineSocket.id }, 'dropping engine connection that did not log in');
+      engineSocket.close();
+    }, config.authTimeoutMs);
+    engineSocket.once('close', () => clearTimeout(timer));
+  });
+
   function bindIdentity(conn: ConnectionState, username: string): void {
     conn.username = username;
+    authenticatedEngines.add(conn.socket.conn);
     if (conn.authTimer) clearTimeout(conn.authTimer);
     conn.authTimer = null;
     conn.socket.join(userRoom(username));
