@@ -42,7 +42,11 @@ export const rsa2048PublicJwkSchema = z.object({
 /** Ed25519 signature, 64 bytes as base64url (86 characters). */
 export const signatureSchema = z.string().length(86).regex(BASE64URL_PATTERN);
 
-export const emptyPayloadSchema = z.object({}).optional();
+/**
+ * Events without arguments: a missing payload, `{}` (unknown members ignored) or `null`, which is what
+ * socket.io-client puts on the wire for `emit('challenge', undefined, ack)`.
+ */
+export const emptyPayloadSchema = z.object({}).nullish();
 
 export const registerPayloadSchema = z.object({
   username: usernameSchema,

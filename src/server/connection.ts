@@ -53,8 +53,9 @@ function parse<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    throw new ChatError('bad_request', `${where}${issue?.message ?? 'invalid payload'}`);
+    // docs/PROTOCOL.md §5: the message starts with the member path of the first problem; `payload` is the root.
+    const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'payload';
+    throw new ChatError('bad_request', `${where}: ${issue?.message ?? 'invalid payload'}`);
   }
   return parsed.data;
 }
