@@ -9,7 +9,7 @@ import { Server as SocketIOServer } from 'socket.io';
 import type { Logger } from 'pino';
 import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { ChatError } from '../protocol/errors.js';
-import type { SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
+import type { ServerLimits, SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
 import { RATE_LIMIT_MAX_DELAY_MS, TRANSPORT_OVERHEAD_BYTES } from '../protocol/limits.js';
 import {
   ackPayloadSchema,
@@ -145,6 +145,9 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     if (conn.username !== null) throw new ChatError('already_authenticated', `already logged in as "${conn.username}"`);
   }
 
+  /** Told to every client at login, so it refuses an over-size message before it ever enters its outbox. */
+  const serverLimits: ServerLimits = { maxEnvelopeBytes: config.maxEnvelopeBytes };
+
   const handlers = new Map<string, Handler>([
     ['challenge', handler({ schema: emptyPayloadSchema, run: async (conn) => ({ challenge: conn.challenge }) })],
     [
@@ -156,7 +159,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
           const { record, created } = await authenticateRegistration(store, takeChallenge(conn), p, Date.now());
           bindIdentity(conn, record.username);
           if (created) logger.info({ user: record.username }, 'registered');
-          return { username: record.username, registered: created };
+          return { username: record.username, registered: created, limits: serverLimits };
         },
       }),
     ],
@@ -168,7 +171,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
           rejectIfAuthenticated(conn);
           const record = await authenticateLogin(store, takeChallenge(conn), p);
           bindIdentity(conn, record.username);
-          return { username: record.username, registered: false };
+          return { username: record.username, registered: false, limits: serverLimits };
         },
       }),
     ],

@@ -86,8 +86,8 @@ function expectedAnswer(event: string, wire: unknown, authed: boolean): Expected
 /** Members of a successful ack, per event. */
 const OK_MEMBERS: Record<ClientEventName, readonly string[]> = {
   challenge: ['challenge', 'ok'],
-  register: ['ok', 'registered', 'username'],
-  login: ['ok', 'registered', 'username'],
+  register: ['limits', 'ok', 'registered', 'username'],
+  login: ['limits', 'ok', 'registered', 'username'],
   keys: ['encryptionKey', 'ok', 'registeredAt', 'signingKey', 'username'],
   users: ['ok', 'users'],
   send: ['id', 'ok', 'sentAt', 'status'],

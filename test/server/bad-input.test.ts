@@ -406,7 +406,7 @@ describe('bad input on a default server', () => {
       expect(await h.srv.store.getUser('rita')).toBeUndefined();
       // Nothing was bound to the socket either: keys still needs a login.
       expect(codeOf(await call(sock, 'keys', { username: 'alice' }))).toBe('not_authenticated');
-      expect(await registerRaw(sock, 'rita', keys)).toStrictEqual({ ok: true, username: 'rita', registered: true });
+      expect(await registerRaw(sock, 'rita', keys)).toStrictEqual({ ok: true, username: 'rita', registered: true, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES } });
     });
 
     it('rejects usernames with upper case, unicode, control characters or a bad length, even correctly signed', async () => {
@@ -578,7 +578,7 @@ describe('bad input on a default server', () => {
         encryptionKey: { ...keys.encryption, alg: 'RSA-OAEP-256' },
         extra: { admin: true },
       });
-      expect(ack).toStrictEqual({ ok: true, username: 'priya', registered: true });
+      expect(ack).toStrictEqual({ ok: true, username: 'priya', registered: true, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES } });
       const record = await h.srv.store.getUser('priya');
       expect(record?.signingKey).toStrictEqual(ed25519PublicOf(keys.signing));
       expect(record?.encryptionKey).toStrictEqual(rsaPublicOf(keys.encryption));
@@ -630,7 +630,7 @@ describe('bad input on a default server', () => {
       // The original signature's challenge was consumed by the first well-formed attempt.
       expect(codeOf(await call(sock, 'login', { username: 'lena', signature: sig }))).toBe('bad_signature');
       expect(codeOf(await call(sock, 'users', {}))).toBe('not_authenticated');
-      expect(await loginRaw(sock, 'lena', keys)).toStrictEqual({ ok: true, username: 'lena', registered: false });
+      expect(await loginRaw(sock, 'lena', keys)).toStrictEqual({ ok: true, username: 'lena', registered: false, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES } });
       expect(await call(sock, 'users', {})).toMatchObject({ ok: true });
     });
 
@@ -1191,7 +1191,7 @@ describe('the rate limit (5 per second, burst 5)', () => {
     expect(codeOf(burst.at(-1)!)).toBe('rate_limited');
     expect(await h.srv.store.getUser('rory')).toBeUndefined();
     await sleep(2100);
-    expect(await registerRaw(sock, 'rory', keys)).toStrictEqual({ ok: true, username: 'rory', registered: true });
+    expect(await registerRaw(sock, 'rory', keys)).toStrictEqual({ ok: true, username: 'rory', registered: true, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES } });
   });
 });
 

@@ -1,6 +1,6 @@
 /** The embedded default store: SQLite in WAL mode under the data folder, schema migrations in code. */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { GroupCommit } from './group-commit.js';
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
@@ -71,6 +71,19 @@ const receiptFromRow = (r: ReceiptRow): Receipt => ({
   deliveredAt: r.delivered_at,
 });
 
+/**
+ * The database holds who talks to whom and the queued ciphertext: owner-only (0600) whatever the data
+ * folder's mode or the umask. SQLite gives the -wal and -shm files the database file's permissions
+ * when it creates them, so creating the database 0600 first covers all three; files left by an older
+ * server (created 0644) are tightened here too.
+ */
+function createPrivateFiles(dbPath: string): void {
+  closeSync(openSync(dbPath, 'a', 0o600));
+  for (const path of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) {
+    if (existsSync(path)) chmodSync(path, 0o600);
+  }
+}
+
 export class SqliteServerStore implements ServerStore {
   readonly path: string;
   private readonly db: Database.Database;
@@ -82,6 +95,7 @@ export class SqliteServerStore implements ServerStore {
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.path = join(dataDir, SQLITE_FILE_NAME);
+    createPrivateFiles(this.path);
     this.db = new Database(this.path);
     // Wait for another process's lock rather than failing at once (two terminals, one user).
     this.db.pragma('busy_timeout = 5000');
