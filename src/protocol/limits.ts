@@ -3,8 +3,22 @@
 /** Envelope cap: a long text message with headroom; large files belong in a separate blob channel. */
 export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024;
 
-/** Socket.IO frame cap above the envelope cap, so oversized frames die at the transport, cheaply. */
-export const TRANSPORT_OVERHEAD_BYTES = 16 * 1024;
+/**
+ * Socket.IO frame cap (maxHttpBufferSize) as a multiple of the envelope cap. A `send` whose envelope is
+ * over the envelope cap must reach the server whole to be answered `envelope_too_large` (a frame over
+ * the transport cap only closes the connection, and a client would resend it for ever): 16× leaves room
+ * for a message whose text is entirely 4-byte UTF-8 characters (×4), base64url (×4/3) and a margin.
+ * The transport buffers at most one frame per connection, so this also bounds a connection's memory:
+ * 1 MiB at the default envelope cap, Socket.IO's own default.
+ */
+export const TRANSPORT_FRAME_FACTOR = 16;
+/** Floor of the frame cap: a prekey upload of PREKEY_UPLOAD_KEM_CHUNK ML-KEM keys (~36 KB) always fits. */
+export const MIN_TRANSPORT_FRAME_BYTES = 256 * 1024;
+
+/** The server's Socket.IO frame cap for a given envelope cap. */
+export function transportFrameBytes(maxEnvelopeBytes: number): number {
+  return Math.max(MIN_TRANSPORT_FRAME_BYTES, TRANSPORT_FRAME_FACTOR * maxEnvelopeBytes);
+}
 
 /** Server: an HTTP request must have sent all its headers within this long (slow-header clients hold a descriptor each). */
 export const DEFAULT_HTTP_HEADERS_TIMEOUT_MS = 10_000;
@@ -67,11 +81,11 @@ export const CLIENT_ID_MAX_LENGTH = 64;
 
 /**
  * Most one-time prekeys of one kind per `prekeys.upload`. 200 X25519 keys are ~10 KB; ML-KEM-1024 keys
- * are ~2.2 KB each with their signature, so the frame cap (envelope cap + transport overhead) limits a
- * real upload to far fewer of them: clients send ML-KEM keys in chunks of PREKEY_UPLOAD_KEM_CHUNK.
+ * are ~2.2 KB each with their signature, so the frame cap (transportFrameBytes) limits a real upload
+ * to fewer of them: clients send ML-KEM keys in chunks of PREKEY_UPLOAD_KEM_CHUNK.
  */
 export const MAX_PREKEYS_PER_UPLOAD = 200;
-/** ML-KEM-1024 prekeys a client puts in one upload: 16 × ~2.2 KB stays well inside the 80 KB frame cap. */
+/** ML-KEM-1024 prekeys a client puts in one upload: 16 × ~2.2 KB stays well inside the smallest frame cap (256 KiB). */
 export const PREKEY_UPLOAD_KEM_CHUNK = 16;
 /** Ratchet envelope body cap in base64url characters: the hybrid ciphertext's bound; the relay's envelope cap applies on top. */
 export const MAX_RATCHET_BODY_CHARS = 256 * 1024;

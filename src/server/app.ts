@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { ChatError } from '../protocol/errors.js';
 import type { ServerLimits, SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
-import { RATE_LIMIT_MAX_DELAY_MS, TRANSPORT_OVERHEAD_BYTES } from '../protocol/limits.js';
+import { RATE_LIMIT_MAX_DELAY_MS, transportFrameBytes } from '../protocol/limits.js';
 import {
   ackPayloadSchema,
   emptyPayloadSchema,
@@ -74,7 +74,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     (req, res) => void handleHttp(req, res),
   );
   const io = new SocketIOServer(http, {
-    maxHttpBufferSize: config.maxEnvelopeBytes + TRANSPORT_OVERHEAD_BYTES,
+    maxHttpBufferSize: transportFrameBytes(config.maxEnvelopeBytes),
     serveClient: false,
     perMessageDeflate: false,
   });
@@ -107,15 +107,15 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
   }
 
   /**
-   * Engine.IO connections that carry a logged-in namespace socket. Every engine connection is closed at
-   * the auth timeout unless it is in here: one that never sends Socket.IO's CONNECT packet has no
-   * namespace socket (and so no namespace auth timer) but holds a descriptor and memory all the same.
+   * Engine.IO connections that joined the namespace: from then on the namespace socket's auth timer
+   * guards them. One that never sends Socket.IO's CONNECT packet has no namespace socket (and so no
+   * auth timer) but holds a descriptor and memory all the same: it is closed at the auth timeout here.
    */
-  const authenticatedEngines = new WeakSet<object>();
+  const joinedEngines = new WeakSet<object>();
   io.engine.on('connection', (engineSocket: { once(event: 'close', f: () => void): void; close(): void; id: string }) => {
     const timer = setTimeout(() => {
-      if (authenticatedEngines.has(engineSocket)) return;
-      logger.debug({ engineId: engineSocket.id }, 'dropping engine connection that did not log in');
+      if (joinedEngines.has(engineSocket)) return;
+      logger.debug({ engineId: engineSocket.id }, 'dropping engine connection that never joined the namespace');
       engineSocket.close();
     }, config.authTimeoutMs);
     engineSocket.once('close', () => clearTimeout(timer));
@@ -123,7 +123,6 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
 
   function bindIdentity(conn: ConnectionState, username: string): void {
     conn.username = username;
-    authenticatedEngines.add(conn.socket.conn);
     if (conn.authTimer) clearTimeout(conn.authTimer);
     conn.authTimer = null;
     conn.socket.join(userRoom(username));
@@ -196,12 +195,16 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
         },
       }),
     ],
-    ['send', pipelinedHandler({ schema: sendPayloadSchema, start: (conn, p) => relay.send(conn, p) })],
+    [
+      'send',
+      pipelinedHandler({ schema: sendPayloadSchema, precheck: (raw) => relay.checkEnvelopeSize(raw), start: (conn, p) => relay.send(conn, p) }),
+    ],
     ['ack', pipelinedHandler({ schema: ackPayloadSchema, start: (conn, p) => relay.ack(conn, p) })],
     ...preKeyHandlers(store),
   ]);
 
   io.on('connection', (socket) => {
+    joinedEngines.add(socket.conn);
     const conn = createConnection(socket, config.rateLimitPerSecond, config.rateLimitBurst, RATE_LIMIT_MAX_DELAY_MS);
     conn.authTimer = setTimeout(() => {
       logger.debug({ sid: socket.id }, 'dropping unauthenticated connection');
@@ -215,6 +218,9 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     });
     socket.on('disconnect', (reason) => {
       if (conn.authTimer) clearTimeout(conn.authTimer);
+      // A client that leaves the (only) namespace has no use for its engine connection: without this it
+      // could keep it open, past every timer, by never joining again.
+      if (reason === 'client namespace disconnect') socket.conn.close();
       relay.detach(conn);
       if (conn.username !== null && presence.remove(conn.username, conn)) {
         io.to(PRESENCE_ROOM).emit('presence', { username: conn.username, online: false });

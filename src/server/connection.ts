@@ -46,6 +46,8 @@ export interface HandlerSpec<S extends z.ZodType> {
 
 export interface PipelinedHandlerSpec<S extends z.ZodType> {
   schema: S;
+  /** Runs on the raw payload before the schema: for a refusal that must win over the schema's (size). */
+  precheck?: (raw: unknown) => void;
   start: (conn: ConnectionState, payload: z.infer<S>) => Started;
 }
 
@@ -81,6 +83,7 @@ export function handler<S extends z.ZodType>(spec: HandlerSpec<S>): Handler {
 export function pipelinedHandler<S extends z.ZodType>(spec: PipelinedHandlerSpec<S>): Handler {
   return (conn, raw) => {
     try {
+      spec.precheck?.(raw);
       return spec.start(conn, parse(spec.schema, raw));
     } catch (err) {
       return failed(err);

@@ -65,11 +65,27 @@ export class Relay {
     return { submitted, result };
   }
 
+  /**
+   * Size first, before the schema: an over-size envelope is `envelope_too_large` whatever else is wrong
+   * with it (a client then knows that shortening the message is the fix), and the schema's regular
+   * expressions never run over it.
+   */
+  checkEnvelopeSize(raw: unknown): void {
+    if (typeof raw !== 'object' || raw === null || !('envelope' in raw)) return;
+    const envelope: unknown = raw.envelope;
+    if (typeof envelope !== 'object' || envelope === null) return;
+    this.refuseIfTooLarge(JSON.stringify(envelope).length);
+  }
+
+  private refuseIfTooLarge(bytes: number): void {
+    if (bytes > this.config.maxEnvelopeBytes) {
+      throw new ChatError('envelope_too_large', `envelope: ${bytes} bytes; the limit is ${this.config.maxEnvelopeBytes}`);
+    }
+  }
+
   private async accept(conn: ConnectionState, p: SendPayload, submitted: () => void): Promise<SendResult> {
     const envelope = JSON.stringify(p.envelope);
-    if (envelope.length > this.config.maxEnvelopeBytes) {
-      throw new ChatError('envelope_too_large', `envelope is ${envelope.length} bytes; the limit is ${this.config.maxEnvelopeBytes}`);
-    }
+    this.refuseIfTooLarge(envelope.length);
     if (!this.presence.isOnline(p.to) && !(await this.store.getUser(p.to))) {
       throw new ChatError('unknown_user', `no user named "${p.to}"`);
     }

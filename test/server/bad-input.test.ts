@@ -16,7 +16,7 @@ import { ed25519PublicOf, jwkThumbprint, rsaPublicOf, type Ed25519PublicJwk, typ
 import { loginMessage, registerMessage } from '../../src/protocol/auth-message.js';
 import { ERROR_CODES } from '../../src/protocol/errors.js';
 import type { IncomingMessage, ProtocolErrorEvent } from '../../src/protocol/events.js';
-import { DEFAULT_MAX_ENVELOPE_BYTES, TRANSPORT_OVERHEAD_BYTES } from '../../src/protocol/limits.js';
+import { DEFAULT_MAX_ENVELOPE_BYTES, transportFrameBytes } from '../../src/protocol/limits.js';
 import type { ServerConfig } from '../../src/server/config.js';
 import { SQLITE_FILE_NAME } from '../../src/server/store/sqlite-store.js';
 import { call, connectTestClient, keysFor, loginRaw, rawSocket, registerRaw, waitUntil, type RawAck, type TestClient } from '../helpers/test-clients.js';
@@ -866,7 +866,7 @@ describe('bad input on a default server', () => {
   });
 
   describe('the transport cap', () => {
-    const cap = DEFAULT_MAX_ENVELOPE_BYTES + TRANSPORT_OVERHEAD_BYTES;
+    const cap = transportFrameBytes(DEFAULT_MAX_ENVELOPE_BYTES);
 
     it('answers a username just under the transport cap with bad_request, keeping the connection', async () => {
       const sock = await h.raw();
@@ -1109,7 +1109,7 @@ describe('the envelope cap (maxEnvelopeBytes 4096)', () => {
     const before = got.length;
     const atCap = envelopeOfJsonLength(4096);
     const over = envelopeOfJsonLength(4097);
-    const big = envelopeOfJsonLength(8000); // over the envelope cap, under the 20 KiB transport cap
+    const big = envelopeOfJsonLength(8000); // over the envelope cap, under the transport cap
     expect(codeOf(await call(sender, 'send', { to: 'fay', envelope: over }))).toBe('envelope_too_large');
     expect(codeOf(await call(sender, 'send', { to: 'fay', envelope: big }))).toBe('envelope_too_large');
     // Too large is decided before the recipient is looked up.
@@ -1139,7 +1139,7 @@ describe('the envelope cap (maxEnvelopeBytes 4096)', () => {
     const keys = await keysFor();
     const flooder = await h.rawUser('gus', keys);
     const gone = disconnected(flooder);
-    await expect(call(flooder, 'send', { to: 'fay', envelope: fakeEnvelope(4096 + TRANSPORT_OVERHEAD_BYTES + 1) })).rejects.toThrow();
+    await expect(call(flooder, 'send', { to: 'fay', envelope: fakeEnvelope(transportFrameBytes(4096) + 1) })).rejects.toThrow();
     expect(await gone).toBe('transport close');
     expect(await h.health()).toBe(200);
     const before = got.length;
