@@ -17,6 +17,7 @@ import { CLIENT_EVENTS, UNAUTHENTICATED_EVENTS, type ClientEventName, type Proto
 import { preKeysBundlePayloadSchema, preKeysUploadPayloadSchema } from '../../src/protocol/prekey-schemas.js';
 import { ackPayloadSchema, emptyPayloadSchema, keysPayloadSchema, loginPayloadSchema, registerPayloadSchema, sendPayloadSchema } from '../../src/protocol/schemas.js';
 import { call, connectTestClient, keysFor, rawSocket, registerRaw, waitUntil, type RawAck, type TestClient } from '../helpers/test-clients.js';
+import { hybridEnvelope } from '../helpers/envelopes.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const NUM_RUNS = 200;
@@ -253,7 +254,7 @@ describe('property: arbitrary input never breaks the server', () => {
     templates['prekeys.bundle'] = { username: 'bob' };
     templates.send = {
       to: 'bob',
-      envelope: { type: 'hybrid', v: 1, jwe: { protected: b64(72), encrypted_key: b64(256), iv: b64(16), ciphertext: b64(120), tag: b64(32) } },
+      envelope: hybridEnvelope({ blocks: 6 }),
     };
     for (const event of CLIENT_EVENTS) {
       expect(SCHEMAS[event].safeParse(templates[event]).success, `template for ${event}`).toBe(true);

@@ -20,6 +20,7 @@ import { DEFAULT_MAX_ENVELOPE_BYTES, transportFrameBytes } from '../../src/proto
 import type { ServerConfig } from '../../src/server/config.js';
 import { SQLITE_FILE_NAME } from '../../src/server/store/sqlite-store.js';
 import { call, connectTestClient, keysFor, loginRaw, rawSocket, registerRaw, waitUntil, type RawAck, type TestClient } from '../helpers/test-clients.js';
+import { hybridEnvelope, hybridEnvelopeOfJsonLength } from '../helpers/envelopes.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -170,17 +171,12 @@ function withNonZeroTrailingBits(text: string): string {
 
 /** A schema-valid hybrid envelope (random bytes, so the server cannot tell; a real client would reject it). */
 function fakeEnvelope(ciphertextChars = 64) {
-  return {
-    type: 'hybrid',
-    v: 1,
-    jwe: { protected: b64(72), encrypted_key: b64(256), iv: b64(16), ciphertext: 'A'.repeat(ciphertextChars), tag: b64(32) },
-  };
+  return hybridEnvelope({ blocks: Math.max(1, Math.floor((ciphertextChars * 3) / 4 / 16)) });
 }
 
 /** An envelope whose JSON is exactly `total` characters, the server's measure. */
 function envelopeOfJsonLength(total: number) {
-  const overhead = JSON.stringify(fakeEnvelope(0)).length;
-  const env = fakeEnvelope(total - overhead);
+  const env = hybridEnvelopeOfJsonLength(total);
   expect(JSON.stringify(env).length).toBe(total);
   return env;
 }

@@ -68,6 +68,20 @@ describe(`engine connections and the auth timeout (${AUTH_TIMEOUT_MS} ms)`, () =
     wire.ws.send('41');
     await wire.closed;
   });
+});
+
+// A longer timeout here: the login must finish in time even on a loaded machine.
+describe('engine connections of logged-in sockets (auth timeout 1500 ms)', () => {
+  let srv: TestServer;
+  const wires: WebSocket[] = [];
+  beforeAll(async () => {
+    srv = await startTestServer({ authTimeoutMs: 1500 });
+  });
+  afterAll(async () => {
+    for (const w of wires) w.terminate();
+    await srv.stop();
+    removeDir(srv.dataDir);
+  });
 
   it('keeps the engine connection of a socket that logged in, past the timeout', async () => {
     const sock = await rawSocket(srv.url);
