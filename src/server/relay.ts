@@ -13,10 +13,17 @@ import type { ServerConfig } from './config.js';
 import type { ConnectionState, Started } from './connection.js';
 import { DeliveryPump } from './delivery.js';
 import type { Presence } from './presence.js';
-import type { Receipt, ServerStore } from './store/server-store.js';
+import { settledId, type Receipt, type ServerStore, type Settlement } from './store/server-store.js';
 
 
-const toReceiptEvent = (r: Receipt): ReceiptEvent => ({ id: r.id, clientId: r.clientId, to: r.recipient, deliveredAt: r.deliveredAt });
+const toReceiptEvent = (r: Receipt): ReceiptEvent => ({
+  id: r.id,
+  clientId: r.clientId,
+  to: r.recipient,
+  deliveredAt: r.deliveredAt,
+  status: r.status,
+  ...(r.status === 'unreadable' && r.reason && { reason: r.reason }),
+});
 
 export class Relay {
   constructor(
@@ -125,12 +132,14 @@ export class Relay {
    */
   ack(conn: ConnectionState, p: AckPayload): Started {
     const username = conn.username!;
-    const ids = p.ids ?? [];
+    // A rejected envelope leaves the queue like a stored one: the device is done with it either way.
+    const settled: Settlement[] = [...(p.ids ?? []), ...(p.rejected ?? [])];
+    const ids = settled.map(settledId);
     const now = Date.now();
     const deleted =
-      ids.length === 0
+      settled.length === 0
         ? Promise.resolve([])
-        : this.store.acknowledge(username, ids, now, now + this.config.queueTtlMs, (receipts) => {
+        : this.store.acknowledge(username, settled, now, now + this.config.queueTtlMs, (receipts) => {
             // Every device of this user may hold these in flight: free their windows too.
             for (const c of this.presence.socketsOf(username) ?? []) c.pump?.acknowledged(ids);
             for (const r of receipts) {

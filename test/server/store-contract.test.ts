@@ -77,6 +77,27 @@ describe.each(backends)('%s server store', (_name, make) => {
     await store.close();
   });
 
+  it('deletes rejected envelopes like acknowledged ones and owes the sender an unreadable receipt with the reason', async () => {
+    const store = make();
+    const a = await store.enqueue(input(), quota);
+    const b = await store.enqueue(input(), quota);
+    if (a.status !== 'stored' || b.status !== 'stored') throw new Error('not stored');
+    const receipts = await store.acknowledge('bob', [a.message.id, { id: b.message.id, reason: 'peer_key_changed' }], 77, 10_000_000);
+    expect(receipts).toMatchObject([
+      { id: a.message.id, status: 'delivered' },
+      { id: b.message.id, status: 'unreadable', reason: 'peer_key_changed' },
+    ]);
+    expect(receipts[0]).not.toHaveProperty('reason');
+    expect(await store.pending('bob', 0, 100, 0)).toEqual([]);
+    expect(await store.queueUsage('bob')).toEqual({ count: 0, bytes: 0 });
+    const owed = await store.pendingReceipts('alice', 0, 100);
+    expect(owed.map(({ id, status, reason }) => ({ id, status, reason }))).toEqual([
+      { id: a.message.id, status: 'delivered', reason: undefined },
+      { id: b.message.id, status: 'unreadable', reason: 'peer_key_changed' },
+    ]);
+    await store.close();
+  });
+
   it('deletes acknowledged envelopes and owes the sender a receipt for each', async () => {
     const store = make();
     const a = await store.enqueue(input(), quota);

@@ -4,7 +4,7 @@
  */
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
 import { MemoryPreKeyDirectory } from './memory-prekeys.js';
-import type { EnqueueInput, EnqueueResult, PreKeyUpload, QueueQuota, QueuedEnvelope, Receipt, ServerStore, TakenPreKeyBundle, UserRecord } from './server-store.js';
+import { settledId, type EnqueueInput, type EnqueueResult, type PreKeyUpload, type QueueQuota, type QueuedEnvelope, type Receipt, type ServerStore, type Settlement, type TakenPreKeyBundle, type UserRecord } from './server-store.js';
 
 export class MemoryServerStore implements ServerStore {
   private readonly users = new Map<string, UserRecord>();
@@ -63,21 +63,23 @@ export class MemoryServerStore implements ServerStore {
     return out;
   }
 
-  async acknowledge(recipient: string, ids: readonly string[], now: number, receiptExpiresAt: number, committed?: (receipts: Receipt[]) => void) {
-    const receipts = this.acknowledgeNow(recipient, ids, now, receiptExpiresAt);
+  async acknowledge(recipient: string, settled: readonly Settlement[], now: number, receiptExpiresAt: number, committed?: (receipts: Receipt[]) => void) {
+    const receipts = this.acknowledgeNow(recipient, settled, now, receiptExpiresAt);
     committed?.(receipts);
     return receipts;
   }
 
-  private acknowledgeNow(recipient: string, ids: readonly string[], now: number, receiptExpiresAt: number): Receipt[] {
+  private acknowledgeNow(recipient: string, settled: readonly Settlement[], now: number, receiptExpiresAt: number): Receipt[] {
     const queue = this.queues.get(recipient);
     const out: Receipt[] = [];
-    for (const id of ids) {
+    for (const s of settled) {
+      const id = settledId(s);
       const m = queue?.get(id);
       if (!m) continue;
       queue!.delete(id);
       this.adjustUsage(recipient, -1, -m.envelope.length);
-      const receipt = { seq: ++this.seq, id, clientId: m.clientId, sender: m.sender, recipient, deliveredAt: now };
+      const outcome = typeof s === 'string' ? { status: 'delivered' as const } : { status: 'unreadable' as const, reason: s.reason };
+      const receipt: Receipt = { seq: ++this.seq, id, clientId: m.clientId, sender: m.sender, recipient, deliveredAt: now, ...outcome };
       let owed = this.receipts.get(m.sender);
       if (!owed) this.receipts.set(m.sender, (owed = new Map()));
       owed.set(id, { ...receipt, expiresAt: receiptExpiresAt });

@@ -2,7 +2,7 @@
  * What the server persists, behind one interface so another backend (PostgreSQL) is a second file, not
  * a rewrite. Asynchronous because network-backed stores are.
  */
-import type { UserKeys } from '../../protocol/events.js';
+import type { RejectReason, UserKeys } from '../../protocol/events.js';
 import type { IdentityKeyWire, KemPreKeyWire, OneTimePreKeyWire, PreKeyCountResult, SignedPreKeyWire } from '../../protocol/prekey-schemas.js';
 
 export interface UserRecord extends UserKeys {
@@ -40,7 +40,10 @@ export type EnqueueResult =
   | { status: 'duplicate'; id: string; sentAt: number }
   | { status: 'quota_exceeded'; message: string };
 
-/** A delivery receipt owed to a sender: `recipient` acknowledged the envelope `id`. */
+/**
+ * A receipt owed to a sender: `recipient` settled the envelope `id`. delivered: a device stored the
+ * message; unreadable: a device could not read it (`reason` says why), and is done with it all the same.
+ */
 export interface Receipt {
   seq: number;
   id: string;
@@ -48,7 +51,15 @@ export interface Receipt {
   sender: string;
   recipient: string;
   deliveredAt: number;
+  status: 'delivered' | 'unreadable';
+  /** Only with status unreadable. */
+  reason?: RejectReason;
 }
+
+/** How a device settles an envelope in `ack`: its server id (stored, delivered), or the id with the reason it could not read it. */
+export type Settlement = string | { id: string; reason: RejectReason };
+
+export const settledId = (s: Settlement): string => (typeof s === 'string' ? s : s.id);
 
 /** A verified `prekeys.upload`, as stored: the wire strings, already checked against the user's signing key. */
 export interface PreKeyUpload {
@@ -80,10 +91,13 @@ export interface ServerStore {
   enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void): Promise<EnqueueResult>;
   /** Unexpired envelopes for `recipient` with seq > afterSeq, oldest first. */
   pending(recipient: string, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]>;
-  /** Deletes acknowledged envelopes and records a receipt for each sender; returns the receipts. */
+  /**
+   * Deletes settled envelopes (ids not queued for `recipient` are skipped) and records a receipt for each
+   * sender, delivered or unreadable with its reason; returns the receipts.
+   */
   acknowledge(
     recipient: string,
-    ids: readonly string[],
+    settled: readonly Settlement[],
     now: number,
     receiptExpiresAt: number,
     /** Told as soon as the deletion is committed (visible to readers), possibly before it is durable. */

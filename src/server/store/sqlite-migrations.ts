@@ -69,4 +69,8 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      signature TEXT,
      PRIMARY KEY (username, kind, id)
    ) STRICT, WITHOUT ROWID;`,
+  // 4: receipts say whether the recipient could read the message (ack.rejected): rows before this were
+  //    all deliveries
+  `ALTER TABLE receipts ADD COLUMN status TEXT NOT NULL DEFAULT 'delivered';
+   ALTER TABLE receipts ADD COLUMN reason TEXT;`,
 ];

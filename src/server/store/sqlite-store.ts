@@ -4,7 +4,8 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { GroupCommit } from './group-commit.js';
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
-import type { EnqueueInput, EnqueueResult, PreKeyUpload, QueueQuota, QueuedEnvelope, Receipt, ServerStore, TakenPreKeyBundle, UserRecord } from './server-store.js';
+import type { RejectReason } from '../../protocol/events.js';
+import { settledId, type EnqueueInput, type EnqueueResult, type PreKeyUpload, type QueueQuota, type QueuedEnvelope, type Receipt, type ServerStore, type Settlement, type TakenPreKeyBundle, type UserRecord } from './server-store.js';
 import { SqlitePreKeyTables } from './sqlite-prekeys.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { WalSync } from './wal-sync.js';
@@ -38,6 +39,8 @@ interface ReceiptRow {
   sender: string;
   recipient: string;
   delivered_at: number;
+  status: string;
+  reason: string | null;
 }
 
 function userFromRow(row: UserRow): UserRecord {
@@ -69,6 +72,8 @@ const receiptFromRow = (r: ReceiptRow): Receipt => ({
   sender: r.sender,
   recipient: r.recipient,
   deliveredAt: r.delivered_at,
+  // Written by this store only, from the RejectReason of a parsed ack.
+  ...(r.status === 'unreadable' ? { status: 'unreadable' as const, reason: (r.reason ?? 'decryption_failed') as RejectReason } : { status: 'delivered' as const }),
 });
 
 /**
@@ -133,10 +138,10 @@ export class SqliteServerStore implements ServerStore {
         'DELETE FROM queue WHERE recipient = ? AND id = ? RETURNING sender, client_id, size',
       ),
       insertReceipt: db.prepare(
-        'INSERT INTO receipts (sender, id, client_id, recipient, delivered_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT INTO receipts (sender, id, client_id, recipient, delivered_at, expires_at, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       selectReceipts: db.prepare<[string, number, number], ReceiptRow>(
-        'SELECT seq, id, client_id, sender, recipient, delivered_at FROM receipts WHERE sender = ? AND seq > ? ORDER BY seq LIMIT ?',
+        'SELECT seq, id, client_id, sender, recipient, delivered_at, status, reason FROM receipts WHERE sender = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
       deleteReceipt: db.prepare('DELETE FROM receipts WHERE sender = ? AND id = ?'),
       expiredUsage: db.prepare<[number], { recipient: string; count: number; bytes: number }>(
@@ -217,19 +222,21 @@ export class SqliteServerStore implements ServerStore {
 
   acknowledge(
     recipient: string,
-    ids: readonly string[],
+    settled: readonly Settlement[],
     now: number,
     receiptExpiresAt: number,
     committed?: (receipts: Receipt[]) => void,
   ): Promise<Receipt[]> {
     return this.writes.run(() => {
       const receipts: Receipt[] = [];
-      for (const id of ids) {
+      for (const s of settled) {
+        const id = settledId(s);
         const removed = this.sql.deleteQueued.get(recipient, id);
-        if (!removed) continue; // already acknowledged (another device, or a repeated ack)
+        if (!removed) continue; // already settled (another device, or a repeated ack)
         this.sql.addUsage.run(recipient, -1, -removed.size);
-        const info = this.sql.insertReceipt.run(removed.sender, id, removed.client_id, recipient, now, receiptExpiresAt);
-        receipts.push({ seq: Number(info.lastInsertRowid), id, clientId: removed.client_id, sender: removed.sender, recipient, deliveredAt: now });
+        const outcome = typeof s === 'string' ? { status: 'delivered' as const } : { status: 'unreadable' as const, reason: s.reason };
+        const info = this.sql.insertReceipt.run(removed.sender, id, removed.client_id, recipient, now, receiptExpiresAt, outcome.status, outcome.reason ?? null);
+        receipts.push({ seq: Number(info.lastInsertRowid), id, clientId: removed.client_id, sender: removed.sender, recipient, deliveredAt: now, ...outcome });
       }
       return receipts;
     }, committed);
