@@ -66,6 +66,22 @@ export const DELIVERY_BATCH = 256;
 export const DEFAULT_QUEUE_MAX_COUNT = 100_000;
 export const DEFAULT_QUEUE_MAX_BYTES = 256 * 1024 * 1024;
 
+/**
+ * Server: default caps on what ONE sender may have queued for one recipient: a tenth of the recipient's
+ * count and an eighth of its bytes, so one account (say, a stranger flooding a victim who is offline)
+ * can take only part of the victim's queue and every other correspondent still gets through. 10,000
+ * unread messages from one person is far beyond any real conversation within the 30-day expiry.
+ */
+export const DEFAULT_SENDER_QUEUE_MAX_COUNT = 10_000;
+export const DEFAULT_SENDER_QUEUE_MAX_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Server: default cap on the bytes of all queued envelopes (their JSON text; SQLite's own overhead
+ * comes on top). Sized for a small VPS disk, so many flooding accounts together cannot fill the disk
+ * and stop the database; an operator with more space raises it.
+ */
+export const DEFAULT_SERVER_QUEUE_MAX_BYTES = 4 * 1024 * 1024 * 1024;
+
 /** Server: queued envelopes, idempotency records and receipts expire after 30 days by default. */
 export const DEFAULT_QUEUE_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 

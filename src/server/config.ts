@@ -7,6 +7,9 @@ import {
   DEFAULT_QUEUE_MAX_BYTES,
   DEFAULT_QUEUE_MAX_COUNT,
   DEFAULT_QUEUE_TTL_MS,
+  DEFAULT_SENDER_QUEUE_MAX_BYTES,
+  DEFAULT_SENDER_QUEUE_MAX_COUNT,
+  DEFAULT_SERVER_QUEUE_MAX_BYTES,
   DEFAULT_SWEEP_INTERVAL_MS,
   DEFAULT_MAX_ENVELOPE_BYTES,
   DEFAULT_RATE_LIMIT_BURST,
@@ -26,6 +29,11 @@ export interface ServerConfig {
   /** Per-recipient caps on the store-and-forward queue. */
   queueMaxCount: number;
   queueMaxBytes: number;
+  /** Per-(sender, recipient) caps: one sender cannot fill a recipient's queue. */
+  senderQueueMaxCount: number;
+  senderQueueMaxBytes: number;
+  /** Bytes of queued envelopes on the whole server. */
+  serverQueueMaxBytes: number;
   /** How long an undelivered envelope (and its idempotency record and receipt) is kept. */
   queueTtlMs: number;
   sweepIntervalMs: number;
@@ -77,6 +85,9 @@ export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     rateLimitBurst: integer(env, 'E2EE_CHAT_RATE_BURST', DEFAULT_RATE_LIMIT_BURST, 1, 1_000_000),
     queueMaxCount: integer(env, 'E2EE_CHAT_QUEUE_MAX_COUNT', DEFAULT_QUEUE_MAX_COUNT, 1, 100_000_000),
     queueMaxBytes: integer(env, 'E2EE_CHAT_QUEUE_MAX_BYTES', DEFAULT_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
+    senderQueueMaxCount: integer(env, 'E2EE_CHAT_SENDER_QUEUE_MAX_COUNT', DEFAULT_SENDER_QUEUE_MAX_COUNT, 1, 100_000_000),
+    senderQueueMaxBytes: integer(env, 'E2EE_CHAT_SENDER_QUEUE_MAX_BYTES', DEFAULT_SENDER_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
+    serverQueueMaxBytes: integer(env, 'E2EE_CHAT_SERVER_QUEUE_MAX_BYTES', DEFAULT_SERVER_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
     queueTtlMs: integer(env, 'E2EE_CHAT_QUEUE_TTL_DAYS', DEFAULT_QUEUE_TTL_MS / 86_400_000, 1, 3650) * 86_400_000,
     sweepIntervalMs: integer(env, 'E2EE_CHAT_SWEEP_INTERVAL_MS', DEFAULT_SWEEP_INTERVAL_MS, 100, 86_400_000),
     httpHeadersTimeoutMs,

@@ -111,7 +111,13 @@ export class Relay {
         expiresAt: sentAt + this.config.queueTtlMs,
         envelope,
       },
-      { maxCount: this.config.queueMaxCount, maxBytes: this.config.queueMaxBytes },
+      {
+        maxCount: this.config.queueMaxCount,
+        maxBytes: this.config.queueMaxBytes,
+        senderMaxCount: this.config.senderQueueMaxCount,
+        senderMaxBytes: this.config.senderQueueMaxBytes,
+        serverMaxBytes: this.config.serverQueueMaxBytes,
+      },
       (result) => {
         if (result.status !== 'stored') return;
         for (const c of this.presence.socketsOf(p.to) ?? []) c.pump?.offer(result.message, p.envelope);
@@ -119,7 +125,9 @@ export class Relay {
     );
     submitted();
     const result = await stored;
-    if (result.status === 'quota_exceeded') throw new ChatError('quota_exceeded', result.message);
+    if (result.status === 'quota_exceeded' || result.status === 'sender_quota_exceeded' || result.status === 'server_full') {
+      throw new ChatError(result.status, result.message);
+    }
     const status = this.presence.isOnline(p.to) ? 'delivered' : 'queued';
     if (result.status === 'duplicate') return { id: result.id, sentAt: result.sentAt, status, duplicate: true };
     return { id, sentAt, status };

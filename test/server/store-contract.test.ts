@@ -77,6 +77,46 @@ describe.each(backends)('%s server store', (_name, make) => {
     await store.close();
   });
 
+  it('caps what one sender has queued for one recipient, leaving room for other senders, and frees it on ack and expiry', async () => {
+    const store = make();
+    const capped = { maxCount: 100, maxBytes: 1_000_000, senderMaxCount: 2, senderMaxBytes: 1_000_000 };
+    const a1 = await store.enqueue(input({ sender: 'mallory', expiresAt: 50 }), capped);
+    expect((await store.enqueue(input({ sender: 'mallory' }), capped)).status).toBe('stored');
+    expect(await store.enqueue(input({ sender: 'mallory' }), capped)).toMatchObject({ status: 'sender_quota_exceeded' });
+    // Another sender to the same recipient, and the same sender to another recipient, still fit.
+    expect((await store.enqueue(input({ sender: 'alice' }), capped)).status).toBe('stored');
+    expect((await store.enqueue(input({ sender: 'mallory', recipient: 'carol' }), capped)).status).toBe('stored');
+    expect(await store.senderQueueUsage('mallory', 'bob')).toMatchObject({ count: 2 });
+    // Expiry frees one slot, an ack the other.
+    expect(await store.sweepExpired(60)).toBe(1);
+    expect(a1.status === 'stored' && (await store.pending('bob', 0, 10, 60)).some((m) => m.id === a1.message.id)).toBe(false);
+    expect(await store.senderQueueUsage('mallory', 'bob')).toMatchObject({ count: 1 });
+    expect((await store.enqueue(input({ sender: 'mallory' }), capped)).status).toBe('stored');
+    const mine = (await store.pending('bob', 0, 10, 60)).filter((m) => m.sender === 'mallory').map((m) => m.id);
+    await store.acknowledge('bob', [mine[0]!], 70, 10_000_000);
+    expect((await store.enqueue(input({ sender: 'mallory' }), capped)).status).toBe('stored');
+    const bytes = { maxCount: 100, maxBytes: 1_000_000, senderMaxBytes: 30 };
+    expect((await store.enqueue(input({ sender: 'eve', recipient: 'dave', envelope: 'x'.repeat(20) }), bytes)).status).toBe('stored');
+    expect(await store.enqueue(input({ sender: 'eve', recipient: 'dave', envelope: 'x'.repeat(20) }), bytes)).toMatchObject({ status: 'sender_quota_exceeded' });
+    expect((await store.enqueue(input({ sender: 'fay', recipient: 'dave', envelope: 'x'.repeat(20) }), bytes)).status).toBe('stored');
+    await store.close();
+  });
+
+  it('caps the bytes queued on the whole server, and frees them when envelopes leave', async () => {
+    const store = make();
+    const capped = { maxCount: 100, maxBytes: 1_000_000, serverMaxBytes: 50 };
+    const first = await store.enqueue(input({ recipient: 'r1', envelope: 'x'.repeat(20) }), capped);
+    expect((await store.enqueue(input({ recipient: 'r2', sender: 's2', envelope: 'x'.repeat(20) }), capped)).status).toBe('stored');
+    expect(await store.serverQueueBytes()).toBe(40);
+    expect(await store.enqueue(input({ recipient: 'r3', sender: 's3', envelope: 'x'.repeat(11) }), capped)).toMatchObject({ status: 'server_full' });
+    expect((await store.enqueue(input({ recipient: 'r3', sender: 's3', envelope: 'x'.repeat(10) }), capped)).status).toBe('stored');
+    if (first.status !== 'stored') throw new Error('not stored');
+    await store.acknowledge('r1', [{ id: first.message.id, reason: 'unsupported' }], 5, 10_000_000);
+    expect(await store.serverQueueBytes()).toBe(30);
+    expect((await store.enqueue(input({ recipient: 'r3', sender: 's3', envelope: 'x'.repeat(20) }), capped)).status).toBe('stored');
+    await store.close();
+  });
+
   it('deletes rejected envelopes like acknowledged ones and owes the sender an unreadable receipt with the reason', async () => {
     const store = make();
     const a = await store.enqueue(input(), quota);

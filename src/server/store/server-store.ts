@@ -29,16 +29,25 @@ export interface QueuedEnvelope extends EnqueueInput {
   seq: number;
 }
 
+/** Caps checked in the transaction that queues an envelope (store/quota.ts); an absent cap is no cap. */
 export interface QueueQuota {
+  /** Everything queued for one recipient. */
   maxCount: number;
   maxBytes: number;
+  /** What one sender may have queued for one recipient: no single account can fill a victim's queue. */
+  senderMaxCount?: number;
+  senderMaxBytes?: number;
+  /** Bytes of envelopes queued on the whole server. */
+  serverMaxBytes?: number;
 }
 
 export type EnqueueResult =
   | { status: 'stored'; message: QueuedEnvelope }
   /** The same (sender, clientId) was accepted before: nothing stored, the first acceptance stands. */
   | { status: 'duplicate'; id: string; sentAt: number }
-  | { status: 'quota_exceeded'; message: string };
+  | { status: 'quota_exceeded'; message: string }
+  | { status: 'sender_quota_exceeded'; message: string }
+  | { status: 'server_full'; message: string };
 
 /**
  * A receipt owed to a sender: `recipient` settled the envelope `id`. delivered: a device stored the
@@ -111,6 +120,10 @@ export interface ServerStore {
   sweepExpired(now: number): Promise<number>;
   /** Queued count and bytes for one recipient. */
   queueUsage(recipient: string): Promise<{ count: number; bytes: number }>;
+  /** Queued count and bytes from one sender to one recipient. */
+  senderQueueUsage(sender: string, recipient: string): Promise<{ count: number; bytes: number }>;
+  /** Bytes of envelopes queued on the whole server. */
+  serverQueueBytes(): Promise<number>;
 
   /**
    * Stores a verified upload atomically. A different identity key replaces everything the user had

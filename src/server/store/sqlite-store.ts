@@ -6,11 +6,14 @@ import { GroupCommit } from './group-commit.js';
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
 import type { RejectReason } from '../../protocol/events.js';
 import { settledId, type EnqueueInput, type EnqueueResult, type PreKeyUpload, type QueueQuota, type QueuedEnvelope, type Receipt, type ServerStore, type Settlement, type TakenPreKeyBundle, type UserRecord } from './server-store.js';
+import { quotaRefusal } from './quota.js';
 import { SqlitePreKeyTables } from './sqlite-prekeys.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { WalSync } from './wal-sync.js';
 
 export const SQLITE_FILE_NAME = 'e2ee-chat.sqlite';
+
+const NO_USAGE = { count: 0, bytes: 0 };
 
 interface UserRow {
   username: string;
@@ -126,6 +129,19 @@ export class SqliteServerStore implements ServerStore {
         `INSERT INTO queue_usage (recipient, count, bytes) VALUES (?, ?, ?)
          ON CONFLICT (recipient) DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes`,
       ),
+      selectPairUsage: db.prepare<[string, string], { count: number; bytes: number }>(
+        'SELECT count, bytes FROM pair_usage WHERE recipient = ? AND sender = ?',
+      ),
+      addPairUsage: db.prepare(
+        `INSERT INTO pair_usage (recipient, sender, count, bytes) VALUES (?, ?, ?, ?)
+         ON CONFLICT (recipient, sender) DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes`,
+      ),
+      selectServerUsage: db.prepare<[], { count: number; bytes: number }>('SELECT count, bytes FROM server_usage WHERE id = 1'),
+      addServerUsage: db.prepare('UPDATE server_usage SET count = count + ?, bytes = bytes + ? WHERE id = 1'),
+      expiredPairUsage: db.prepare<[number], { recipient: string; sender: string; count: number; bytes: number }>(
+        'SELECT recipient, sender, count(*) AS count, sum(size) AS bytes FROM queue WHERE expires_at <= ? GROUP BY recipient, sender',
+      ),
+      deleteEmptyPairUsage: db.prepare('DELETE FROM pair_usage WHERE count <= 0'),
       insertQueued: db.prepare(
         `INSERT INTO queue (id, recipient, sender, client_id, sent_at, expires_at, size, envelope)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -200,18 +216,20 @@ export class SqliteServerStore implements ServerStore {
       const earlier = this.sql.selectAccepted.get(input.sender, input.clientId);
       if (earlier) return { status: 'duplicate', id: earlier.id, sentAt: earlier.sent_at };
       const size = input.envelope.length;
-      const usage = this.sql.selectUsage.get(input.recipient) ?? { count: 0, bytes: 0 };
-      if (usage.count + 1 > quota.maxCount) {
-        return { status: 'quota_exceeded', message: `${input.recipient}'s queue holds the maximum of ${quota.maxCount} envelopes` };
-      }
-      if (usage.bytes + size > quota.maxBytes) {
-        return { status: 'quota_exceeded', message: `${input.recipient}'s queue is at its limit of ${quota.maxBytes} bytes` };
-      }
+      // Read and written in this one transaction: no other write can slip between the check and the insert.
+      const refusal = quotaRefusal(input.sender, input.recipient, size, quota, {
+        recipient: this.sql.selectUsage.get(input.recipient) ?? NO_USAGE,
+        pair: this.sql.selectPairUsage.get(input.recipient, input.sender) ?? NO_USAGE,
+        serverBytes: this.sql.selectServerUsage.get()!.bytes,
+      });
+      if (refusal) return refusal;
       const info = this.sql.insertQueued.run(
         input.id, input.recipient, input.sender, input.clientId, input.sentAt, input.expiresAt, size, input.envelope,
       );
       this.sql.insertAccepted.run(input.sender, input.clientId, input.id, input.sentAt, input.expiresAt);
       this.sql.addUsage.run(input.recipient, 1, size);
+      this.sql.addPairUsage.run(input.recipient, input.sender, 1, size);
+      this.sql.addServerUsage.run(1, size);
       return { status: 'stored', message: { ...input, seq: Number(info.lastInsertRowid) } };
     }, committed);
   }
@@ -234,6 +252,8 @@ export class SqliteServerStore implements ServerStore {
         const removed = this.sql.deleteQueued.get(recipient, id);
         if (!removed) continue; // already settled (another device, or a repeated ack)
         this.sql.addUsage.run(recipient, -1, -removed.size);
+        this.sql.addPairUsage.run(recipient, removed.sender, -1, -removed.size);
+        this.sql.addServerUsage.run(-1, -removed.size);
         const outcome = typeof s === 'string' ? { status: 'delivered' as const } : { status: 'unreadable' as const, reason: s.reason };
         const info = this.sql.insertReceipt.run(removed.sender, id, removed.client_id, recipient, now, receiptExpiresAt, outcome.status, outcome.reason ?? null);
         receipts.push({ seq: Number(info.lastInsertRowid), id, clientId: removed.client_id, sender: removed.sender, recipient, deliveredAt: now, ...outcome });
@@ -255,16 +275,29 @@ export class SqliteServerStore implements ServerStore {
   sweepExpired(now: number): Promise<number> {
     return this.writes.run(() => {
       for (const u of this.sql.expiredUsage.all(now)) this.sql.addUsage.run(u.recipient, -u.count, -u.bytes);
+      for (const u of this.sql.expiredPairUsage.all(now)) {
+        this.sql.addPairUsage.run(u.recipient, u.sender, -u.count, -u.bytes);
+        this.sql.addServerUsage.run(-u.count, -u.bytes);
+      }
       const removed = this.sql.deleteExpiredQueue.run(now).changes;
       this.sql.deleteExpiredAccepted.run(now);
       this.sql.deleteExpiredReceipts.run(now);
       this.sql.deleteEmptyUsage.run();
+      this.sql.deleteEmptyPairUsage.run();
       return removed;
     });
   }
 
   async queueUsage(recipient: string): Promise<{ count: number; bytes: number }> {
     return this.sql.selectUsage.get(recipient) ?? { count: 0, bytes: 0 };
+  }
+
+  async senderQueueUsage(sender: string, recipient: string): Promise<{ count: number; bytes: number }> {
+    return this.sql.selectPairUsage.get(recipient, sender) ?? { count: 0, bytes: 0 };
+  }
+
+  async serverQueueBytes(): Promise<number> {
+    return this.sql.selectServerUsage.get()!.bytes;
   }
 
   putPreKeys(username: string, upload: PreKeyUpload, now: number): Promise<PreKeyCountResult> {
