@@ -118,3 +118,19 @@ export const MAX_STORED_ONE_TIME_PREKEYS = 200;
  * devices get a `prekeys.low` event; equal to the client's refill threshold (PREKEY_REFILL_THRESHOLD).
  */
 export const PREKEY_LOW_THRESHOLD = 20;
+
+/**
+ * Server: `prekeys.bundle` fetches per requesting user (across all their connections), as a token
+ * bucket. A client fetches a bundle once per new session (a new contact, or a peer's new keys); 30 at
+ * once and one every 2 s after that covers opening many conversations, while one account can no longer
+ * drain everyone's one-time prekeys in a loop.
+ */
+export const DEFAULT_BUNDLE_FETCH_PER_REQUESTER_PER_MINUTE = 30;
+export const DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST = 30;
+/**
+ * Server: `prekeys.bundle` fetches of one target user, from anyone. 60 at once then one a second: far
+ * above the rate at which real people start sessions with one person, and slow enough that the owner's
+ * client (told by `prekeys.low`) refills before a crowd of accounts drains its one-time keys.
+ */
+export const DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE = 60;
+export const DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST = 60;

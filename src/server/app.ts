@@ -24,6 +24,7 @@ import type { ServerConfig } from './config.js';
 import { createConnection, dispatch, handler, pipelinedHandler, type ConnectionState, type Handler } from './connection.js';
 import { preKeyHandlers } from './prekeys.js';
 import { Presence } from './presence.js';
+import { KeyedRateLimiter } from './rate-limit.js';
 import { Relay } from './relay.js';
 import type { ServerStore } from './store/server-store.js';
 
@@ -57,8 +58,12 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
   const startedAt = Date.now();
   const presence = new Presence<ConnectionState>();
   const relay = new Relay(config, store, presence, logger);
+  const bundleFetchesBy = new KeyedRateLimiter(config.bundleFetchPerRequesterPerMinute / 60, config.bundleFetchPerRequesterBurst);
+  const bundleFetchesOf = new KeyedRateLimiter(config.bundleFetchPerTargetPerMinute / 60, config.bundleFetchPerTargetBurst);
   const sweeper = setInterval(() => {
     relay.sweep().catch((err: unknown) => logger.error({ err }, 'sweep failed'));
+    bundleFetchesBy.prune();
+    bundleFetchesOf.prune();
   }, config.sweepIntervalMs);
   sweeper.unref();
 
@@ -200,7 +205,16 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
       pipelinedHandler({ schema: sendPayloadSchema, precheck: (raw) => relay.checkEnvelopeSize(raw), start: (conn, p) => relay.send(conn, p) }),
     ],
     ['ack', pipelinedHandler({ schema: ackPayloadSchema, start: (conn, p) => relay.ack(conn, p) })],
-    ...preKeyHandlers(store),
+    ...preKeyHandlers({
+      store,
+      // Both buckets must have a token before either is spent: a fetch refused for the target's sake
+      // must not cost the requester, nor the other way round.
+      allowFetch: (requester, target) =>
+        bundleFetchesBy.hasToken(requester) && bundleFetchesOf.hasToken(target) && bundleFetchesBy.take(requester) && bundleFetchesOf.take(target),
+      notifyLow: (username, counts) => {
+        for (const c of presence.socketsOf(username) ?? []) c.socket.emit('prekeys.low', counts);
+      },
+    }),
   ]);
 
   io.on('connection', (socket) => {

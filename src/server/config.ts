@@ -1,6 +1,10 @@
 /** Server configuration from the environment (a `.env` file is loaded into it by the CLI first). */
 import {
   DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST,
+  DEFAULT_BUNDLE_FETCH_PER_REQUESTER_PER_MINUTE,
+  DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST,
+  DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE,
   DEFAULT_HTTP_HEADERS_TIMEOUT_MS,
   DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS,
   DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
@@ -37,6 +41,11 @@ export interface ServerConfig {
   /** How long an undelivered envelope (and its idempotency record and receipt) is kept. */
   queueTtlMs: number;
   sweepIntervalMs: number;
+  /** `prekeys.bundle` token buckets, per requesting user and per target user. */
+  bundleFetchPerRequesterPerMinute: number;
+  bundleFetchPerRequesterBurst: number;
+  bundleFetchPerTargetPerMinute: number;
+  bundleFetchPerTargetBurst: number;
   /** HTTP: all headers within this long, the whole request within requestTimeoutMs, idle keep-alive closed after keepAliveTimeoutMs. */
   httpHeadersTimeoutMs: number;
   httpRequestTimeoutMs: number;
@@ -90,6 +99,10 @@ export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     serverQueueMaxBytes: integer(env, 'E2EE_CHAT_SERVER_QUEUE_MAX_BYTES', DEFAULT_SERVER_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
     queueTtlMs: integer(env, 'E2EE_CHAT_QUEUE_TTL_DAYS', DEFAULT_QUEUE_TTL_MS / 86_400_000, 1, 3650) * 86_400_000,
     sweepIntervalMs: integer(env, 'E2EE_CHAT_SWEEP_INTERVAL_MS', DEFAULT_SWEEP_INTERVAL_MS, 100, 86_400_000),
+    bundleFetchPerRequesterPerMinute: integer(env, 'E2EE_CHAT_BUNDLE_FETCH_PER_REQUESTER_PER_MINUTE', DEFAULT_BUNDLE_FETCH_PER_REQUESTER_PER_MINUTE, 1, 1_000_000),
+    bundleFetchPerRequesterBurst: integer(env, 'E2EE_CHAT_BUNDLE_FETCH_PER_REQUESTER_BURST', DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST, 1, 1_000_000),
+    bundleFetchPerTargetPerMinute: integer(env, 'E2EE_CHAT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE', DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE, 1, 1_000_000),
+    bundleFetchPerTargetBurst: integer(env, 'E2EE_CHAT_BUNDLE_FETCH_PER_TARGET_BURST', DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST, 1, 1_000_000),
     httpHeadersTimeoutMs,
     httpRequestTimeoutMs,
     httpKeepAliveTimeoutMs: integer(env, 'E2EE_CHAT_HTTP_KEEP_ALIVE_TIMEOUT_MS', DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS, 100, 600_000),

@@ -93,8 +93,8 @@ const OK_MEMBERS: Record<ClientEventName, readonly string[]> = {
   users: ['ok', 'users'],
   send: ['id', 'ok', 'sentAt', 'status'],
   ack: ['acknowledged', 'ok'],
-  'prekeys.upload': ['identityKey', 'kemOneTime', 'lastResortKemPreKeyId', 'ok', 'oneTime', 'signedPreKeyId'],
-  'prekeys.count': ['identityKey', 'kemOneTime', 'lastResortKemPreKeyId', 'ok', 'oneTime', 'signedPreKeyId'],
+  'prekeys.upload': ['identityKey', 'kemOneTime', 'kemOneTimeIds', 'lastResortKemPreKeyId', 'ok', 'oneTime', 'oneTimeIds', 'signedPreKeyId'],
+  'prekeys.count': ['identityKey', 'kemOneTime', 'kemOneTimeIds', 'lastResortKemPreKeyId', 'ok', 'oneTime', 'oneTimeIds', 'signedPreKeyId'],
   'prekeys.bundle': ['identity', 'kemPreKey', 'ok', 'oneTimePreKey', 'signedPreKey', 'username'],
 };
 

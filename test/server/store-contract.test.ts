@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { MemoryServerStore } from '../../src/server/store/memory-store.js';
 import type { EnqueueInput, PreKeyUpload, ServerStore } from '../../src/server/store/server-store.js';
 import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
+import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
 import { removeDir } from '../helpers/test-server.js';
 
 const quota = { maxCount: 1000, maxBytes: 1_000_000 };
@@ -219,12 +220,28 @@ function upload(over: Partial<PreKeyUpload> = {}): PreKeyUpload {
 describe.each(backends)('%s server store: prekeys', (_name, make) => {
   it('counts what was uploaded, and has no bundle before the signed and last-resort keys exist', async () => {
     const store = make();
-    expect(await store.preKeyCounts('bob')).toEqual({ identityKey: null, signedPreKeyId: null, lastResortKemPreKeyId: null, oneTime: 0, kemOneTime: 0 });
+    expect(await store.preKeyCounts('bob')).toEqual({
+      identityKey: null,
+      signedPreKeyId: null,
+      lastResortKemPreKeyId: null,
+      oneTime: 0,
+      kemOneTime: 0,
+      oneTimeIds: [],
+      kemOneTimeIds: [],
+    });
     expect(await store.takePreKeyBundle('bob')).toBeUndefined();
     const { signedPreKey: _s, lastResortKemPreKey: _l, ...partial } = upload();
     await store.putPreKeys('bob', partial, 1);
     expect(await store.takePreKeyBundle('bob')).toBeUndefined();
-    expect(await store.putPreKeys('bob', upload(), 2)).toEqual({ identityKey: key('ik1'), signedPreKeyId: 7, lastResortKemPreKeyId: 1000, oneTime: 3, kemOneTime: 2 });
+    expect(await store.putPreKeys('bob', upload(), 2)).toEqual({
+      identityKey: key('ik1'),
+      signedPreKeyId: 7,
+      lastResortKemPreKeyId: 1000,
+      oneTime: 3,
+      kemOneTime: 2,
+      oneTimeIds: [1, 2, 3],
+      kemOneTimeIds: [1, 2],
+    });
     await store.close();
   });
 
@@ -247,6 +264,31 @@ describe.each(backends)('%s server store: prekeys', (_name, make) => {
     expect(counts).toMatchObject({ signedPreKeyId: 7, lastResortKemPreKeyId: 1000, oneTime: 4, kemOneTime: 2 });
     await store.putPreKeys('bob', { identity: upload().identity, signedPreKey: { id: 8, publicKey: key('spk8'), signature: sig('s8') }, oneTimePreKeys: [], kemPreKeys: [] }, 3);
     expect((await store.takePreKeyBundle('bob'))?.signedPreKey.id).toBe(8);
+    await store.close();
+  });
+
+  it(`refuses an upload that would store more than ${MAX_STORED_ONE_TIME_PREKEYS} one-time keys of either kind, changing nothing`, async () => {
+    const store = make();
+    const many = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: from + i, publicKey: key(`o${from + i}`) }));
+    const manyKem = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: from + i, publicKey: key(`k${from + i}`, 2091), signature: sig('k') }));
+    await store.putPreKeys('bob', upload({ oneTimePreKeys: many(150), kemPreKeys: manyKem(MAX_STORED_ONE_TIME_PREKEYS) }), 1);
+    const before = await store.preKeyCounts('bob');
+    await expect(store.putPreKeys('bob', upload({ oneTimePreKeys: many(51, 500), kemPreKeys: [] }), 2)).rejects.toMatchObject({ code: 'prekey_limit' });
+    await expect(store.putPreKeys('bob', upload({ oneTimePreKeys: [], kemPreKeys: manyKem(1, 900) }), 2)).rejects.toMatchObject({ code: 'prekey_limit' });
+    expect(await store.preKeyCounts('bob')).toEqual(before);
+    // Known ids are replaced, not added; a new identity starts from zero.
+    expect(await store.putPreKeys('bob', upload({ oneTimePreKeys: many(200), kemPreKeys: manyKem(10) }), 3)).toMatchObject({ oneTime: 200, kemOneTime: 200 });
+    const fresh = { dhKey: key('ik9'), binding: sig('b9') };
+    expect(await store.putPreKeys('bob', upload({ identity: fresh, oneTimePreKeys: many(200, 1000), kemPreKeys: [] }), 4)).toMatchObject({ oneTime: 200, kemOneTime: 0 });
+    await store.close();
+  });
+
+  it('tells what a bundle fetch left of each kind', async () => {
+    const store = make();
+    await store.putPreKeys('bob', upload(), 1);
+    expect((await store.takePreKeyBundle('bob'))?.remaining).toEqual({ oneTime: 2, kemOneTime: 1 });
+    expect((await store.takePreKeyBundle('bob'))?.remaining).toEqual({ oneTime: 1, kemOneTime: 0 });
+    expect((await store.takePreKeyBundle('bob'))?.remaining).toEqual({ oneTime: 0, kemOneTime: 0 });
     await store.close();
   });
 

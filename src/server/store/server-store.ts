@@ -85,6 +85,8 @@ export interface TakenPreKeyBundle {
   signedPreKey: SignedPreKeyWire;
   kemPreKey: KemPreKeyWire;
   oneTimePreKey?: OneTimePreKeyWire;
+  /** One-time keys of each kind the owner has left after this fetch (read in the same transaction). */
+  remaining: { oneTime: number; kemOneTime: number };
 }
 
 export interface ServerStore {
@@ -128,6 +130,8 @@ export interface ServerStore {
   /**
    * Stores a verified upload atomically. A different identity key replaces everything the user had
    * published (its prekeys belong to the old identity); one-time keys with a known id are replaced.
+   * Throws ChatError `prekey_limit`, storing nothing, when the user would hold more than
+   * MAX_STORED_ONE_TIME_PREKEYS one-time keys of either kind. The answer lists the ids still stored.
    */
   putPreKeys(username: string, upload: PreKeyUpload, now: number): Promise<PreKeyCountResult>;
   preKeyCounts(username: string): Promise<PreKeyCountResult>;
