@@ -44,7 +44,8 @@ export function fakeEnvelope(bytes = 1024): HybridEnvelope {
       protected: base64urlEncode(new TextEncoder().encode('{"alg":"RSA-OAEP-256","enc":"A256CBC-HS512","cty":"e2ee-chat.message+jws"}')),
       encrypted_key: base64urlEncode(randomBytes(256)),
       iv: base64urlEncode(randomBytes(16)),
-      ciphertext: base64urlEncode(randomBytes(Math.floor((ciphertextChars * 3) / 4))),
+      // Whole AES blocks: the server refuses a CBC ciphertext that is not (docs/PROTOCOL.md §8.3).
+      ciphertext: base64urlEncode(randomBytes(16 * Math.max(1, Math.floor((ciphertextChars * 3) / 4 / 16)))),
       tag: base64urlEncode(randomBytes(32)),
     },
   };

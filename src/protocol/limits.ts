@@ -3,8 +3,32 @@
 /** Envelope cap: a long text message with headroom; large files belong in a separate blob channel. */
 export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024;
 
-/** Socket.IO frame cap above the envelope cap, so oversized frames die at the transport, cheaply. */
-export const TRANSPORT_OVERHEAD_BYTES = 16 * 1024;
+/**
+ * Socket.IO frame cap (maxHttpBufferSize) as a multiple of the envelope cap. A `send` whose envelope is
+ * over the envelope cap must reach the server whole to be answered `envelope_too_large` (a frame over
+ * the transport cap only closes the connection, and a client would resend it for ever): 16× leaves room
+ * for a message whose text is entirely 4-byte UTF-8 characters (×4), base64url (×4/3) and a margin.
+ * The transport buffers at most one frame per connection, so this also bounds a connection's memory:
+ * 1 MiB at the default envelope cap, Socket.IO's own default.
+ */
+export const TRANSPORT_FRAME_FACTOR = 16;
+/** Floor of the frame cap: a prekey upload of PREKEY_UPLOAD_KEM_CHUNK ML-KEM keys (~36 KB) always fits. */
+export const MIN_TRANSPORT_FRAME_BYTES = 256 * 1024;
+
+/** The server's Socket.IO frame cap for a given envelope cap. */
+export function transportFrameBytes(maxEnvelopeBytes: number): number {
+  return Math.max(MIN_TRANSPORT_FRAME_BYTES, TRANSPORT_FRAME_FACTOR * maxEnvelopeBytes);
+}
+
+/** Server: an HTTP request must have sent all its headers within this long (slow-header clients hold a descriptor each). */
+export const DEFAULT_HTTP_HEADERS_TIMEOUT_MS = 10_000;
+/**
+ * Server: an HTTP request must have been received whole within this long. Socket.IO's long-polling
+ * requests are received at once (only their answers are held), so this bounds slow uploads only.
+ */
+export const DEFAULT_HTTP_REQUEST_TIMEOUT_MS = 30_000;
+/** Server: an idle keep-alive HTTP connection is closed after this long (Node's own default). */
+export const DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 /** 256-bit challenge: unguessable and never repeated across connections. */
 export const CHALLENGE_BYTES = 32;
@@ -42,6 +66,22 @@ export const DELIVERY_BATCH = 256;
 export const DEFAULT_QUEUE_MAX_COUNT = 100_000;
 export const DEFAULT_QUEUE_MAX_BYTES = 256 * 1024 * 1024;
 
+/**
+ * Server: default caps on what ONE sender may have queued for one recipient: a tenth of the recipient's
+ * count and an eighth of its bytes, so one account (say, a stranger flooding a victim who is offline)
+ * can take only part of the victim's queue and every other correspondent still gets through. 10,000
+ * unread messages from one person is far beyond any real conversation within the 30-day expiry.
+ */
+export const DEFAULT_SENDER_QUEUE_MAX_COUNT = 10_000;
+export const DEFAULT_SENDER_QUEUE_MAX_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Server: default cap on the bytes of all queued envelopes (their JSON text; SQLite's own overhead
+ * comes on top). Sized for a small VPS disk, so many flooding accounts together cannot fill the disk
+ * and stop the database; an operator with more space raises it.
+ */
+export const DEFAULT_SERVER_QUEUE_MAX_BYTES = 4 * 1024 * 1024 * 1024;
+
 /** Server: queued envelopes, idempotency records and receipts expire after 30 days by default. */
 export const DEFAULT_QUEUE_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
@@ -57,11 +97,11 @@ export const CLIENT_ID_MAX_LENGTH = 64;
 
 /**
  * Most one-time prekeys of one kind per `prekeys.upload`. 200 X25519 keys are ~10 KB; ML-KEM-1024 keys
- * are ~2.2 KB each with their signature, so the frame cap (envelope cap + transport overhead) limits a
- * real upload to far fewer of them: clients send ML-KEM keys in chunks of PREKEY_UPLOAD_KEM_CHUNK.
+ * are ~2.2 KB each with their signature, so the frame cap (transportFrameBytes) limits a real upload
+ * to fewer of them: clients send ML-KEM keys in chunks of PREKEY_UPLOAD_KEM_CHUNK.
  */
 export const MAX_PREKEYS_PER_UPLOAD = 200;
-/** ML-KEM-1024 prekeys a client puts in one upload: 16 × ~2.2 KB stays well inside the 80 KB frame cap. */
+/** ML-KEM-1024 prekeys a client puts in one upload: 16 × ~2.2 KB stays well inside the smallest frame cap (256 KiB). */
 export const PREKEY_UPLOAD_KEM_CHUNK = 16;
 /** Ratchet envelope body cap in base64url characters: the hybrid ciphertext's bound; the relay's envelope cap applies on top. */
 export const MAX_RATCHET_BODY_CHARS = 256 * 1024;
@@ -78,3 +118,19 @@ export const MAX_STORED_ONE_TIME_PREKEYS = 200;
  * devices get a `prekeys.low` event; equal to the client's refill threshold (PREKEY_REFILL_THRESHOLD).
  */
 export const PREKEY_LOW_THRESHOLD = 20;
+
+/**
+ * Server: `prekeys.bundle` fetches per requesting user (across all their connections), as a token
+ * bucket. A client fetches a bundle once per new session (a new contact, or a peer's new keys); 30 at
+ * once and one every 2 s after that covers opening many conversations, while one account can no longer
+ * drain everyone's one-time prekeys in a loop.
+ */
+export const DEFAULT_BUNDLE_FETCH_PER_REQUESTER_PER_MINUTE = 30;
+export const DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST = 30;
+/**
+ * Server: `prekeys.bundle` fetches of one target user, from anyone. 60 at once then one a second: far
+ * above the rate at which real people start sessions with one person, and slow enough that the owner's
+ * client (told by `prekeys.low`) refills before a crowd of accounts drains its one-time keys.
+ */
+export const DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE = 60;
+export const DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST = 60;

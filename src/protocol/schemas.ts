@@ -4,6 +4,14 @@
  */
 import { z } from 'zod';
 import { BASE64URL_PATTERN, base64urlDecode } from '../crypto/bytes.js';
+import {
+  HYBRID_ENCRYPTED_KEY_CHARS,
+  HYBRID_IV_CHARS,
+  HYBRID_TAG_CHARS,
+  hybridCiphertextProblem,
+  hybridProtectedProblem,
+  ratchetBodyProblem,
+} from './envelope-shape.js';
 import { REJECT_REASONS } from './events.js';
 import { CLIENT_ID_MAX_LENGTH, CLIENT_ID_MIN_LENGTH, MAX_ACK_IDS, MAX_RATCHET_BODY_CHARS, USERNAME_MAX_LENGTH, USERNAME_PATTERN } from './limits.js';
 
@@ -42,7 +50,11 @@ export const rsa2048PublicJwkSchema = z.object({
 /** Ed25519 signature, 64 bytes as base64url (86 characters). */
 export const signatureSchema = z.string().length(86).regex(BASE64URL_PATTERN);
 
-export const emptyPayloadSchema = z.object({}).optional();
+/**
+ * Events without arguments: a missing payload, `{}` (unknown members ignored) or `null`, which is what
+ * socket.io-client puts on the wire for `emit('challenge', undefined, ack)`.
+ */
+export const emptyPayloadSchema = z.object({}).nullish();
 
 export const registerPayloadSchema = z.object({
   username: usernameSchema,
@@ -58,9 +70,17 @@ export const loginPayloadSchema = z.object({
 
 export const keysPayloadSchema = z.object({ username: usernameSchema });
 
+/** Adds the shape check `problem` (undefined: fine) to a string schema, its text as the issue's message. */
+const shaped = (schema: z.ZodString, problem: (value: string) => string | undefined) =>
+  schema.superRefine((value, ctx) => {
+    const why = problem(value);
+    if (why !== undefined) ctx.addIssue({ code: 'custom', message: why });
+  });
+
 /**
  * Envelopes are opaque to the server: it checks the shape and size, never the content. The JWE is in
- * flattened JSON serialization (RFC 7516 §7.2.2) with exactly the members our clients produce.
+ * flattened JSON serialization (RFC 7516 §7.2.2) with exactly the members our clients produce, each of
+ * the length docs/PROTOCOL.md §8.3 gives (envelope-shape.ts).
  */
 export const hybridEnvelopeSchema = z.strictObject({
   type: z.literal('hybrid'),
@@ -68,23 +88,23 @@ export const hybridEnvelopeSchema = z.strictObject({
   // Strict: a JWE `aad`, `header` or `unprotected` member would be dropped in transit and the recipient
   // could never decrypt; refuse it at the sender instead.
   jwe: z.strictObject({
-    protected: base64url(2048),
-    encrypted_key: base64url(1024),
-    iv: base64url(64),
-    ciphertext: base64url(256 * 1024),
-    tag: base64url(128),
+    protected: shaped(base64url(2048), hybridProtectedProblem),
+    encrypted_key: base64url(HYBRID_ENCRYPTED_KEY_CHARS).length(HYBRID_ENCRYPTED_KEY_CHARS, 'must be 256 bytes (342 characters)'),
+    iv: base64url(HYBRID_IV_CHARS).length(HYBRID_IV_CHARS, 'must be 16 bytes (22 characters)'),
+    ciphertext: shaped(base64url(256 * 1024), hybridCiphertextProblem),
+    tag: base64url(HYBRID_TAG_CHARS).length(HYBRID_TAG_CHARS, 'must be 32 bytes (43 characters)'),
   }),
 });
 
 /**
- * A Double Ratchet message (docs/PROTOCOL.md §15): `body` is the base64url of the ratchet wire message,
- * preceded by the PQXDH initial-message fields while the sender has had no reply. Opaque to the server;
- * the first decoded byte (0x01 ratchet message, 0x02 initial message) is the recipient's business.
+ * A Double Ratchet message (docs/PROTOCOL.md §15): `body` is the base64url of the ratchet wire message
+ * (first byte 0x01, §16.9), or of a PQXDH initial message (first byte 0x02, §16.7) while the sender has
+ * had no reply. The server checks the version bytes and lengths only; the content is the recipient's.
  */
 export const ratchetEnvelopeSchema = z.strictObject({
   type: z.literal('ratchet'),
   v: z.literal(1),
-  body: base64url(MAX_RATCHET_BODY_CHARS).min(1),
+  body: shaped(base64url(MAX_RATCHET_BODY_CHARS).min(1), ratchetBodyProblem),
 });
 
 export const envelopeSchema = z.discriminatedUnion('type', [hybridEnvelopeSchema, ratchetEnvelopeSchema]);

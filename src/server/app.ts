@@ -9,8 +9,8 @@ import { Server as SocketIOServer } from 'socket.io';
 import type { Logger } from 'pino';
 import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { ChatError } from '../protocol/errors.js';
-import type { SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
-import { RATE_LIMIT_MAX_DELAY_MS, TRANSPORT_OVERHEAD_BYTES } from '../protocol/limits.js';
+import type { ServerLimits, SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
+import { RATE_LIMIT_MAX_DELAY_MS, transportFrameBytes } from '../protocol/limits.js';
 import {
   ackPayloadSchema,
   emptyPayloadSchema,
@@ -24,6 +24,7 @@ import type { ServerConfig } from './config.js';
 import { createConnection, dispatch, handler, pipelinedHandler, type ConnectionState, type Handler } from './connection.js';
 import { preKeyHandlers } from './prekeys.js';
 import { Presence } from './presence.js';
+import { KeyedRateLimiter } from './rate-limit.js';
 import { Relay } from './relay.js';
 import type { ServerStore } from './store/server-store.js';
 
@@ -57,22 +58,37 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
   const startedAt = Date.now();
   const presence = new Presence<ConnectionState>();
   const relay = new Relay(config, store, presence, logger);
+  const bundleFetchesBy = new KeyedRateLimiter(config.bundleFetchPerRequesterPerMinute / 60, config.bundleFetchPerRequesterBurst);
+  const bundleFetchesOf = new KeyedRateLimiter(config.bundleFetchPerTargetPerMinute / 60, config.bundleFetchPerTargetBurst);
   const sweeper = setInterval(() => {
     relay.sweep().catch((err: unknown) => logger.error({ err }, 'sweep failed'));
+    bundleFetchesBy.prune();
+    bundleFetchesOf.prune();
   }, config.sweepIntervalMs);
   sweeper.unref();
 
-  const http = createServer((req, res) => void handleHttp(req, res));
+  const http = createServer(
+    {
+      headersTimeout: config.httpHeadersTimeoutMs,
+      requestTimeout: config.httpRequestTimeoutMs,
+      keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+      // Node checks the two timeouts above only this often (30 s by default): a quarter of the headers
+      // timeout keeps a slow client's overstay under 25 %, at one cheap scan of open connections per tick.
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(config.httpHeadersTimeoutMs / 4))),
+    },
+    (req, res) => void handleHttp(req, res),
+  );
   const io = new SocketIOServer(http, {
-    maxHttpBufferSize: config.maxEnvelopeBytes + TRANSPORT_OVERHEAD_BYTES,
+    maxHttpBufferSize: transportFrameBytes(config.maxEnvelopeBytes),
     serveClient: false,
     perMessageDeflate: false,
   });
 
   async function handleHttp(req: HttpRequest, res: ServerResponse): Promise<void> {
-    // Socket.IO answers its own path; anything else reaching here is ours.
+    // Engine.IO intercepts its own path (`/socket.io/`, with the slash) before this listener; everything
+    // that reaches here is ours to answer, `/socket.io`, `/socket.iox` and `/socket.io.js` included: an
+    // unanswered request would hold its descriptor until the client gives up.
     const path = (req.url ?? '/').split('?')[0];
-    if (path?.startsWith('/socket.io')) return;
     if (req.method === 'GET' && (path === '/health' || path === '/health/')) {
       let storeOk = true;
       try {
@@ -94,6 +110,21 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     }
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_found' }));
   }
+
+  /**
+   * Engine.IO connections that joined the namespace: from then on the namespace socket's auth timer
+   * guards them. One that never sends Socket.IO's CONNECT packet has no namespace socket (and so no
+   * auth timer) but holds a descriptor and memory all the same: it is closed at the auth timeout here.
+   */
+  const joinedEngines = new WeakSet<object>();
+  io.engine.on('connection', (engineSocket: { once(event: 'close', f: () => void): void; close(): void; id: string }) => {
+    const timer = setTimeout(() => {
+      if (joinedEngines.has(engineSocket)) return;
+      logger.debug({ engineId: engineSocket.id }, 'dropping engine connection that never joined the namespace');
+      engineSocket.close();
+    }, config.authTimeoutMs);
+    engineSocket.once('close', () => clearTimeout(timer));
+  });
 
   function bindIdentity(conn: ConnectionState, username: string): void {
     conn.username = username;
@@ -118,6 +149,9 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     if (conn.username !== null) throw new ChatError('already_authenticated', `already logged in as "${conn.username}"`);
   }
 
+  /** Told to every client at login, so it refuses an over-size message before it ever enters its outbox. */
+  const serverLimits: ServerLimits = { maxEnvelopeBytes: config.maxEnvelopeBytes };
+
   const handlers = new Map<string, Handler>([
     ['challenge', handler({ schema: emptyPayloadSchema, run: async (conn) => ({ challenge: conn.challenge }) })],
     [
@@ -129,7 +163,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
           const { record, created } = await authenticateRegistration(store, takeChallenge(conn), p, Date.now());
           bindIdentity(conn, record.username);
           if (created) logger.info({ user: record.username }, 'registered');
-          return { username: record.username, registered: created };
+          return { username: record.username, registered: created, limits: serverLimits };
         },
       }),
     ],
@@ -141,7 +175,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
           rejectIfAuthenticated(conn);
           const record = await authenticateLogin(store, takeChallenge(conn), p);
           bindIdentity(conn, record.username);
-          return { username: record.username, registered: false };
+          return { username: record.username, registered: false, limits: serverLimits };
         },
       }),
     ],
@@ -166,12 +200,25 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
         },
       }),
     ],
-    ['send', pipelinedHandler({ schema: sendPayloadSchema, start: (conn, p) => relay.send(conn, p) })],
+    [
+      'send',
+      pipelinedHandler({ schema: sendPayloadSchema, precheck: (raw) => relay.checkEnvelopeSize(raw), start: (conn, p) => relay.send(conn, p) }),
+    ],
     ['ack', pipelinedHandler({ schema: ackPayloadSchema, start: (conn, p) => relay.ack(conn, p) })],
-    ...preKeyHandlers(store),
+    ...preKeyHandlers({
+      store,
+      // Both buckets must have a token before either is spent: a fetch refused for the target's sake
+      // must not cost the requester, nor the other way round.
+      allowFetch: (requester, target) =>
+        bundleFetchesBy.hasToken(requester) && bundleFetchesOf.hasToken(target) && bundleFetchesBy.take(requester) && bundleFetchesOf.take(target),
+      notifyLow: (username, counts) => {
+        for (const c of presence.socketsOf(username) ?? []) c.socket.emit('prekeys.low', counts);
+      },
+    }),
   ]);
 
   io.on('connection', (socket) => {
+    joinedEngines.add(socket.conn);
     const conn = createConnection(socket, config.rateLimitPerSecond, config.rateLimitBurst, RATE_LIMIT_MAX_DELAY_MS);
     conn.authTimer = setTimeout(() => {
       logger.debug({ sid: socket.id }, 'dropping unauthenticated connection');
@@ -185,6 +232,9 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     });
     socket.on('disconnect', (reason) => {
       if (conn.authTimer) clearTimeout(conn.authTimer);
+      // A client that leaves the (only) namespace has no use for its engine connection: without this it
+      // could keep it open, past every timer, by never joining again.
+      if (reason === 'client namespace disconnect') socket.conn.close();
       relay.detach(conn);
       if (conn.username !== null && presence.remove(conn.username, conn)) {
         io.to(PRESENCE_ROOM).emit('presence', { username: conn.username, online: false });

@@ -1,9 +1,19 @@
 /** Server configuration from the environment (a `.env` file is loaded into it by the CLI first). */
 import {
   DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST,
+  DEFAULT_BUNDLE_FETCH_PER_REQUESTER_PER_MINUTE,
+  DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST,
+  DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE,
+  DEFAULT_HTTP_HEADERS_TIMEOUT_MS,
+  DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
   DEFAULT_QUEUE_MAX_BYTES,
   DEFAULT_QUEUE_MAX_COUNT,
   DEFAULT_QUEUE_TTL_MS,
+  DEFAULT_SENDER_QUEUE_MAX_BYTES,
+  DEFAULT_SENDER_QUEUE_MAX_COUNT,
+  DEFAULT_SERVER_QUEUE_MAX_BYTES,
   DEFAULT_SWEEP_INTERVAL_MS,
   DEFAULT_MAX_ENVELOPE_BYTES,
   DEFAULT_RATE_LIMIT_BURST,
@@ -23,9 +33,23 @@ export interface ServerConfig {
   /** Per-recipient caps on the store-and-forward queue. */
   queueMaxCount: number;
   queueMaxBytes: number;
+  /** Per-(sender, recipient) caps: one sender cannot fill a recipient's queue. */
+  senderQueueMaxCount: number;
+  senderQueueMaxBytes: number;
+  /** Bytes of queued envelopes on the whole server. */
+  serverQueueMaxBytes: number;
   /** How long an undelivered envelope (and its idempotency record and receipt) is kept. */
   queueTtlMs: number;
   sweepIntervalMs: number;
+  /** `prekeys.bundle` token buckets, per requesting user and per target user. */
+  bundleFetchPerRequesterPerMinute: number;
+  bundleFetchPerRequesterBurst: number;
+  bundleFetchPerTargetPerMinute: number;
+  bundleFetchPerTargetBurst: number;
+  /** HTTP: all headers within this long, the whole request within requestTimeoutMs, idle keep-alive closed after keepAliveTimeoutMs. */
+  httpHeadersTimeoutMs: number;
+  httpRequestTimeoutMs: number;
+  httpKeepAliveTimeoutMs: number;
   logLevel: string;
 }
 
@@ -53,6 +77,12 @@ function storeKind(raw: string | undefined): ServerConfig['store'] {
 }
 
 export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const httpHeadersTimeoutMs = integer(env, 'E2EE_CHAT_HTTP_HEADERS_TIMEOUT_MS', DEFAULT_HTTP_HEADERS_TIMEOUT_MS, 100, 600_000);
+  const httpRequestTimeoutMs = integer(env, 'E2EE_CHAT_HTTP_REQUEST_TIMEOUT_MS', DEFAULT_HTTP_REQUEST_TIMEOUT_MS, 100, 3_600_000);
+  // Node refuses a headers timeout above the request timeout: the headers are part of the request.
+  if (httpHeadersTimeoutMs > httpRequestTimeoutMs) {
+    throw new ConfigError('E2EE_CHAT_HTTP_HEADERS_TIMEOUT_MS must not exceed E2EE_CHAT_HTTP_REQUEST_TIMEOUT_MS');
+  }
   return {
     port: integer(env, 'PORT', 5001, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -64,8 +94,18 @@ export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     rateLimitBurst: integer(env, 'E2EE_CHAT_RATE_BURST', DEFAULT_RATE_LIMIT_BURST, 1, 1_000_000),
     queueMaxCount: integer(env, 'E2EE_CHAT_QUEUE_MAX_COUNT', DEFAULT_QUEUE_MAX_COUNT, 1, 100_000_000),
     queueMaxBytes: integer(env, 'E2EE_CHAT_QUEUE_MAX_BYTES', DEFAULT_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
+    senderQueueMaxCount: integer(env, 'E2EE_CHAT_SENDER_QUEUE_MAX_COUNT', DEFAULT_SENDER_QUEUE_MAX_COUNT, 1, 100_000_000),
+    senderQueueMaxBytes: integer(env, 'E2EE_CHAT_SENDER_QUEUE_MAX_BYTES', DEFAULT_SENDER_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
+    serverQueueMaxBytes: integer(env, 'E2EE_CHAT_SERVER_QUEUE_MAX_BYTES', DEFAULT_SERVER_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
     queueTtlMs: integer(env, 'E2EE_CHAT_QUEUE_TTL_DAYS', DEFAULT_QUEUE_TTL_MS / 86_400_000, 1, 3650) * 86_400_000,
     sweepIntervalMs: integer(env, 'E2EE_CHAT_SWEEP_INTERVAL_MS', DEFAULT_SWEEP_INTERVAL_MS, 100, 86_400_000),
+    bundleFetchPerRequesterPerMinute: integer(env, 'E2EE_CHAT_BUNDLE_FETCH_PER_REQUESTER_PER_MINUTE', DEFAULT_BUNDLE_FETCH_PER_REQUESTER_PER_MINUTE, 1, 1_000_000),
+    bundleFetchPerRequesterBurst: integer(env, 'E2EE_CHAT_BUNDLE_FETCH_PER_REQUESTER_BURST', DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST, 1, 1_000_000),
+    bundleFetchPerTargetPerMinute: integer(env, 'E2EE_CHAT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE', DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE, 1, 1_000_000),
+    bundleFetchPerTargetBurst: integer(env, 'E2EE_CHAT_BUNDLE_FETCH_PER_TARGET_BURST', DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST, 1, 1_000_000),
+    httpHeadersTimeoutMs,
+    httpRequestTimeoutMs,
+    httpKeepAliveTimeoutMs: integer(env, 'E2EE_CHAT_HTTP_KEEP_ALIVE_TIMEOUT_MS', DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS, 100, 600_000),
     logLevel: env.LOG_LEVEL || 'info',
   };
 }

@@ -46,6 +46,8 @@ export interface HandlerSpec<S extends z.ZodType> {
 
 export interface PipelinedHandlerSpec<S extends z.ZodType> {
   schema: S;
+  /** Runs on the raw payload before the schema: for a refusal that must win over the schema's (size). */
+  precheck?: (raw: unknown) => void;
   start: (conn: ConnectionState, payload: z.infer<S>) => Started;
 }
 
@@ -53,8 +55,9 @@ function parse<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
-    throw new ChatError('bad_request', `${where}${issue?.message ?? 'invalid payload'}`);
+    // docs/PROTOCOL.md §5: the message starts with the member path of the first problem; `payload` is the root.
+    const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'payload';
+    throw new ChatError('bad_request', `${where}: ${issue?.message ?? 'invalid payload'}`);
   }
   return parsed.data;
 }
@@ -80,6 +83,7 @@ export function handler<S extends z.ZodType>(spec: HandlerSpec<S>): Handler {
 export function pipelinedHandler<S extends z.ZodType>(spec: PipelinedHandlerSpec<S>): Handler {
   return (conn, raw) => {
     try {
+      spec.precheck?.(raw);
       return spec.start(conn, parse(spec.schema, raw));
     } catch (err) {
       return failed(err);

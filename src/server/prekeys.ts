@@ -6,7 +6,10 @@
  */
 import { base64urlDecode } from '../crypto/bytes.js';
 import { verifyIdentityBindingSignature, verifyKemPreKeySignature, verifySignedPreKeySignature } from '../e2ee/pqxdh/signatures.js';
+import { InvalidX25519KeyError, X25519KeyPair } from '../crypto/x25519.js';
 import { ChatError } from '../protocol/errors.js';
+import type { PreKeysLowEvent } from '../protocol/events.js';
+import { PREKEY_LOW_THRESHOLD } from '../protocol/limits.js';
 import { preKeysBundlePayloadSchema, preKeysUploadPayloadSchema, type PreKeyBundleWire, type PreKeyCountResult, type PreKeysUploadPayload } from '../protocol/prekey-schemas.js';
 import { emptyPayloadSchema } from '../protocol/schemas.js';
 import { handler, type ConnectionState, type Handler } from './connection.js';
@@ -39,7 +42,42 @@ function verifyUpload(signingKey: Uint8Array, p: PreKeysUploadPayload): void {
   }
 }
 
-export function preKeyHandlers(store: ServerStore): Array<[string, Handler]> {
+/** A fixed key pair to probe peers' keys with: any clamped scalar maps exactly the low-order points to 0. */
+let probe: Promise<X25519KeyPair> | undefined;
+
+/**
+ * Throws `bad_request` naming the first X25519 key that is low-order: X25519 with it gives the
+ * all-zero shared secret, which every client refuses (docs/PROTOCOL.md §16.5), so storing it would
+ * only hand out bundles no one can use. The same test the clients apply: one DH, output all zero.
+ */
+async function refuseLowOrderKeys(p: PreKeysUploadPayload): Promise<void> {
+  probe ??= X25519KeyPair.generate();
+  const pair = await probe;
+  const keys: Array<[string, string]> = [
+    ['identity.dhKey', p.identity.dhKey],
+    ...(p.signedPreKey ? [['signedPreKey.publicKey', p.signedPreKey.publicKey] as [string, string]] : []),
+    ...(p.oneTimePreKeys ?? []).map((k, i): [string, string] => [`oneTimePreKeys.${i}.publicKey`, k.publicKey]),
+  ];
+  for (const [path, key] of keys) {
+    try {
+      await pair.agree(base64urlDecode(key));
+    } catch (err) {
+      if (!(err instanceof InvalidX25519KeyError)) throw err;
+      throw new ChatError('bad_request', `${path}: low-order X25519 key (its shared secrets are all zero)`);
+    }
+  }
+}
+
+/** What the bundle service needs from the server around it. */
+export interface PreKeyServiceDeps {
+  store: ServerStore;
+  /** Token buckets per requesting user and per target user: false means refuse. */
+  allowFetch(requester: string, target: string): boolean;
+  /** Tell the owner's connected devices that their one-time prekeys are running low. */
+  notifyLow(username: string, counts: PreKeysLowEvent): void;
+}
+
+export function preKeyHandlers({ store, allowFetch, notifyLow }: PreKeyServiceDeps): Array<[string, Handler]> {
   return [
     [
       'prekeys.upload',
@@ -47,6 +85,7 @@ export function preKeyHandlers(store: ServerStore): Array<[string, Handler]> {
         schema: preKeysUploadPayloadSchema,
         run: async (conn, p): Promise<PreKeyCountResult> => {
           const username = signedInUser(conn);
+          await refuseLowOrderKeys(p);
           verifyUpload(await registeredSigningKey(store, username), p);
           return store.putPreKeys(
             username,
@@ -67,11 +106,18 @@ export function preKeyHandlers(store: ServerStore): Array<[string, Handler]> {
       'prekeys.bundle',
       handler({
         schema: preKeysBundlePayloadSchema,
-        run: async (_conn, p): Promise<PreKeyBundleWire> => {
+        run: async (conn, p): Promise<PreKeyBundleWire> => {
+          const requester = signedInUser(conn);
           const user = await store.getUser(p.username);
           if (!user) throw new ChatError('unknown_user', `no user named "${p.username}"`);
+          if (!allowFetch(requester, p.username)) {
+            throw new ChatError('rate_limited', `too many prekey bundle fetches (by you, or of ${p.username}); try again later`);
+          }
           const taken = await store.takePreKeyBundle(p.username);
           if (!taken) throw new ChatError('no_prekeys', `${p.username} has published no prekeys (their client has not run since ratchet sessions were added)`);
+          if (taken.remaining.oneTime < PREKEY_LOW_THRESHOLD || taken.remaining.kemOneTime < PREKEY_LOW_THRESHOLD) {
+            notifyLow(p.username, { oneTime: taken.remaining.oneTime, kemOneTime: taken.remaining.kemOneTime });
+          }
           return {
             username: p.username,
             identity: { signingKey: user.signingKey.x, dhKey: taken.identity.dhKey, binding: taken.identity.binding },

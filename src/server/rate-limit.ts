@@ -19,6 +19,16 @@ export class TokenBucket {
     this.last = now();
   }
 
+  /** True when the bucket has refilled completely: forgetting it changes nothing. */
+  isFull(): boolean {
+    return this.tokens + ((this.now() - this.last) / 1000) * this.ratePerSecond >= this.burst;
+  }
+
+  /** True when a token is there now (nothing is taken). */
+  hasToken(): boolean {
+    return Math.min(this.burst, this.tokens + ((this.now() - this.last) / 1000) * this.ratePerSecond) >= 1;
+  }
+
   /** Milliseconds to wait before the event may run (0: at once), or -1: refused. */
   reserve(): number {
     const t = this.now();
@@ -29,5 +39,39 @@ export class TokenBucket {
     if (delayMs > this.maxDelayMs) return -1;
     this.tokens = after;
     return delayMs;
+  }
+}
+
+/**
+ * One token bucket per key (a username: the limit holds across all of that user's connections), with
+ * no delay allowed: over the rate, `take` says no. Buckets that refilled completely are forgotten by
+ * `prune`, so memory follows the number of recently active keys.
+ */
+export class KeyedRateLimiter {
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** True when `take(key)` would succeed now; takes nothing. */
+  hasToken(key: string): boolean {
+    return this.buckets.get(key)?.hasToken() ?? true;
+  }
+
+  take(key: string): boolean {
+    let bucket = this.buckets.get(key);
+    if (!bucket) this.buckets.set(key, (bucket = new TokenBucket(this.ratePerSecond, this.burst, 0, this.now)));
+    return bucket.reserve() === 0;
+  }
+
+  prune(): void {
+    for (const [key, bucket] of this.buckets) if (bucket.isFull()) this.buckets.delete(key);
+  }
+
+  get size(): number {
+    return this.buckets.size;
   }
 }

@@ -13,10 +13,17 @@ import type { ServerConfig } from './config.js';
 import type { ConnectionState, Started } from './connection.js';
 import { DeliveryPump } from './delivery.js';
 import type { Presence } from './presence.js';
-import type { Receipt, ServerStore } from './store/server-store.js';
+import { settledId, type Receipt, type ServerStore, type Settlement } from './store/server-store.js';
 
 
-const toReceiptEvent = (r: Receipt): ReceiptEvent => ({ id: r.id, clientId: r.clientId, to: r.recipient, deliveredAt: r.deliveredAt });
+const toReceiptEvent = (r: Receipt): ReceiptEvent => ({
+  id: r.id,
+  clientId: r.clientId,
+  to: r.recipient,
+  deliveredAt: r.deliveredAt,
+  status: r.status,
+  ...(r.status === 'unreadable' && r.reason && { reason: r.reason }),
+});
 
 export class Relay {
   constructor(
@@ -65,11 +72,27 @@ export class Relay {
     return { submitted, result };
   }
 
+  /**
+   * Size first, before the schema: an over-size envelope is `envelope_too_large` whatever else is wrong
+   * with it (a client then knows that shortening the message is the fix), and the schema's regular
+   * expressions never run over it.
+   */
+  checkEnvelopeSize(raw: unknown): void {
+    if (typeof raw !== 'object' || raw === null || !('envelope' in raw)) return;
+    const envelope: unknown = raw.envelope;
+    if (typeof envelope !== 'object' || envelope === null) return;
+    this.refuseIfTooLarge(JSON.stringify(envelope).length);
+  }
+
+  private refuseIfTooLarge(bytes: number): void {
+    if (bytes > this.config.maxEnvelopeBytes) {
+      throw new ChatError('envelope_too_large', `envelope: ${bytes} bytes; the limit is ${this.config.maxEnvelopeBytes}`);
+    }
+  }
+
   private async accept(conn: ConnectionState, p: SendPayload, submitted: () => void): Promise<SendResult> {
     const envelope = JSON.stringify(p.envelope);
-    if (envelope.length > this.config.maxEnvelopeBytes) {
-      throw new ChatError('envelope_too_large', `envelope is ${envelope.length} bytes; the limit is ${this.config.maxEnvelopeBytes}`);
-    }
+    this.refuseIfTooLarge(envelope.length);
     if (!this.presence.isOnline(p.to) && !(await this.store.getUser(p.to))) {
       throw new ChatError('unknown_user', `no user named "${p.to}"`);
     }
@@ -88,7 +111,13 @@ export class Relay {
         expiresAt: sentAt + this.config.queueTtlMs,
         envelope,
       },
-      { maxCount: this.config.queueMaxCount, maxBytes: this.config.queueMaxBytes },
+      {
+        maxCount: this.config.queueMaxCount,
+        maxBytes: this.config.queueMaxBytes,
+        senderMaxCount: this.config.senderQueueMaxCount,
+        senderMaxBytes: this.config.senderQueueMaxBytes,
+        serverMaxBytes: this.config.serverQueueMaxBytes,
+      },
       (result) => {
         if (result.status !== 'stored') return;
         for (const c of this.presence.socketsOf(p.to) ?? []) c.pump?.offer(result.message, p.envelope);
@@ -96,7 +125,9 @@ export class Relay {
     );
     submitted();
     const result = await stored;
-    if (result.status === 'quota_exceeded') throw new ChatError('quota_exceeded', result.message);
+    if (result.status === 'quota_exceeded' || result.status === 'sender_quota_exceeded' || result.status === 'server_full') {
+      throw new ChatError(result.status, result.message);
+    }
     const status = this.presence.isOnline(p.to) ? 'delivered' : 'queued';
     if (result.status === 'duplicate') return { id: result.id, sentAt: result.sentAt, status, duplicate: true };
     return { id, sentAt, status };
@@ -109,12 +140,14 @@ export class Relay {
    */
   ack(conn: ConnectionState, p: AckPayload): Started {
     const username = conn.username!;
-    const ids = p.ids ?? [];
+    // A rejected envelope leaves the queue like a stored one: the device is done with it either way.
+    const settled: Settlement[] = [...(p.ids ?? []), ...(p.rejected ?? [])];
+    const ids = settled.map(settledId);
     const now = Date.now();
     const deleted =
-      ids.length === 0
+      settled.length === 0
         ? Promise.resolve([])
-        : this.store.acknowledge(username, ids, now, now + this.config.queueTtlMs, (receipts) => {
+        : this.store.acknowledge(username, settled, now, now + this.config.queueTtlMs, (receipts) => {
             // Every device of this user may hold these in flight: free their windows too.
             for (const c of this.presence.socketsOf(username) ?? []) c.pump?.acknowledged(ids);
             for (const r of receipts) {

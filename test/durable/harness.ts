@@ -13,6 +13,7 @@ import type { UserKeyPairs } from '../../src/crypto/keys.js';
 import type { ChatError } from '../../src/protocol/errors.js';
 import type { IncomingMessage, ReceiptEvent } from '../../src/protocol/events.js';
 import { SQLITE_FILE_NAME } from '../../src/server/store/sqlite-store.js';
+import { hybridEnvelope, hybridEnvelopeOfJsonLength } from '../helpers/envelopes.js';
 import { call, keysFor, loginRaw, rawSocket, registerRaw, type RawAck } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 import type { ServerConfig } from '../../src/server/config.js';
@@ -43,21 +44,16 @@ const b64 = (n: number) => base64urlEncode(randomBytes(n));
 
 /**
  * A schema-valid hybrid envelope with random bytes (the server cannot tell; a real client would reject
- * it). `label` is carried, base64url-encoded, at the start of the ciphertext so a test can identify it.
+ * it). `label` is written at the start of the ciphertext so a test can identify it; the ciphertext is
+ * the whole AES blocks that fit in about `ciphertextChars` base64url characters (at least one).
  */
 export function fakeEnvelope(label = '', ciphertextChars = 64) {
-  const head = base64urlEncode(new TextEncoder().encode(label));
-  return {
-    type: 'hybrid' as const,
-    v: 1 as const,
-    jwe: { protected: b64(72), encrypted_key: b64(256), iv: b64(16), ciphertext: head + 'A'.repeat(Math.max(0, ciphertextChars - head.length)), tag: b64(32) },
-  };
+  return hybridEnvelope({ label, blocks: Math.max(1, Math.floor((ciphertextChars * 3) / 4 / 16)) });
 }
 
-/** An envelope whose JSON text is exactly `total` characters: the unit of the server's byte quota. */
+/** A valid envelope whose JSON text is exactly `total` characters: the unit of the server's byte quota. */
 export function envelopeOfJsonLength(total: number) {
-  const overhead = JSON.stringify(fakeEnvelope('', 0)).length;
-  const env = fakeEnvelope('', total - overhead);
+  const env = hybridEnvelopeOfJsonLength(total);
   expect(JSON.stringify(env).length).toBe(total);
   return env;
 }

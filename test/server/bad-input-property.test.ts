@@ -17,6 +17,7 @@ import { CLIENT_EVENTS, UNAUTHENTICATED_EVENTS, type ClientEventName, type Proto
 import { preKeysBundlePayloadSchema, preKeysUploadPayloadSchema } from '../../src/protocol/prekey-schemas.js';
 import { ackPayloadSchema, emptyPayloadSchema, keysPayloadSchema, loginPayloadSchema, registerPayloadSchema, sendPayloadSchema } from '../../src/protocol/schemas.js';
 import { call, connectTestClient, keysFor, rawSocket, registerRaw, waitUntil, type RawAck, type TestClient } from '../helpers/test-clients.js';
+import { hybridEnvelope } from '../helpers/envelopes.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const NUM_RUNS = 200;
@@ -86,14 +87,14 @@ function expectedAnswer(event: string, wire: unknown, authed: boolean): Expected
 /** Members of a successful ack, per event. */
 const OK_MEMBERS: Record<ClientEventName, readonly string[]> = {
   challenge: ['challenge', 'ok'],
-  register: ['ok', 'registered', 'username'],
-  login: ['ok', 'registered', 'username'],
+  register: ['limits', 'ok', 'registered', 'username'],
+  login: ['limits', 'ok', 'registered', 'username'],
   keys: ['encryptionKey', 'ok', 'registeredAt', 'signingKey', 'username'],
   users: ['ok', 'users'],
   send: ['id', 'ok', 'sentAt', 'status'],
   ack: ['acknowledged', 'ok'],
-  'prekeys.upload': ['identityKey', 'kemOneTime', 'lastResortKemPreKeyId', 'ok', 'oneTime', 'signedPreKeyId'],
-  'prekeys.count': ['identityKey', 'kemOneTime', 'lastResortKemPreKeyId', 'ok', 'oneTime', 'signedPreKeyId'],
+  'prekeys.upload': ['identityKey', 'kemOneTime', 'kemOneTimeIds', 'lastResortKemPreKeyId', 'ok', 'oneTime', 'oneTimeIds', 'signedPreKeyId'],
+  'prekeys.count': ['identityKey', 'kemOneTime', 'kemOneTimeIds', 'lastResortKemPreKeyId', 'ok', 'oneTime', 'oneTimeIds', 'signedPreKeyId'],
   'prekeys.bundle': ['identity', 'kemPreKey', 'ok', 'oneTimePreKey', 'signedPreKey', 'username'],
 };
 
@@ -253,7 +254,7 @@ describe('property: arbitrary input never breaks the server', () => {
     templates['prekeys.bundle'] = { username: 'bob' };
     templates.send = {
       to: 'bob',
-      envelope: { type: 'hybrid', v: 1, jwe: { protected: b64(72), encrypted_key: b64(256), iv: b64(16), ciphertext: b64(120), tag: b64(32) } },
+      envelope: hybridEnvelope({ blocks: 6 }),
     };
     for (const event of CLIENT_EVENTS) {
       expect(SCHEMAS[event].safeParse(templates[event]).success, `template for ${event}`).toBe(true);

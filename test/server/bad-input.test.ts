@@ -16,10 +16,11 @@ import { ed25519PublicOf, jwkThumbprint, rsaPublicOf, type Ed25519PublicJwk, typ
 import { loginMessage, registerMessage } from '../../src/protocol/auth-message.js';
 import { ERROR_CODES } from '../../src/protocol/errors.js';
 import type { IncomingMessage, ProtocolErrorEvent } from '../../src/protocol/events.js';
-import { DEFAULT_MAX_ENVELOPE_BYTES, TRANSPORT_OVERHEAD_BYTES } from '../../src/protocol/limits.js';
+import { DEFAULT_MAX_ENVELOPE_BYTES, transportFrameBytes } from '../../src/protocol/limits.js';
 import type { ServerConfig } from '../../src/server/config.js';
 import { SQLITE_FILE_NAME } from '../../src/server/store/sqlite-store.js';
 import { call, connectTestClient, keysFor, loginRaw, rawSocket, registerRaw, waitUntil, type RawAck, type TestClient } from '../helpers/test-clients.js';
+import { hybridEnvelope, hybridEnvelopeOfJsonLength } from '../helpers/envelopes.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -170,17 +171,12 @@ function withNonZeroTrailingBits(text: string): string {
 
 /** A schema-valid hybrid envelope (random bytes, so the server cannot tell; a real client would reject it). */
 function fakeEnvelope(ciphertextChars = 64) {
-  return {
-    type: 'hybrid',
-    v: 1,
-    jwe: { protected: b64(72), encrypted_key: b64(256), iv: b64(16), ciphertext: 'A'.repeat(ciphertextChars), tag: b64(32) },
-  };
+  return hybridEnvelope({ blocks: Math.max(1, Math.floor((ciphertextChars * 3) / 4 / 16)) });
 }
 
 /** An envelope whose JSON is exactly `total` characters, the server's measure. */
 function envelopeOfJsonLength(total: number) {
-  const overhead = JSON.stringify(fakeEnvelope(0)).length;
-  const env = fakeEnvelope(total - overhead);
+  const env = hybridEnvelopeOfJsonLength(total);
   expect(JSON.stringify(env).length).toBe(total);
   return env;
 }
@@ -336,10 +332,9 @@ describe('bad input on a default server', () => {
       await snap.expectOnly(ack.id as string);
     });
 
-    it('rejects challenge payloads that are not an object with bad_request, and ignores members of one', async () => {
+    it('rejects challenge payloads that are not an object or null with bad_request, and ignores members of one', async () => {
       const sock = await h.raw();
       const bad: ReadonlyArray<readonly [string, unknown]> = [
-        ['null', null],
         ['number', 42],
         ['zero', 0],
         ['string', 'challenge'],
@@ -349,7 +344,7 @@ describe('bad input on a default server', () => {
         ['array of object', [{}]],
       ];
       expect(await codesFor(sock, 'challenge', bad)).toEqual(all(bad, 'bad_request'));
-      for (const fine of [{}, { please: 'x' }, { challenge: 'mine', nested: { deep: [1] } }]) {
+      for (const fine of [{}, null, { please: 'x' }, { challenge: 'mine', nested: { deep: [1] } }]) {
         const ack = await call(sock, 'challenge', fine);
         expect(ack).toStrictEqual({ ok: true, challenge: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
       }
@@ -407,7 +402,7 @@ describe('bad input on a default server', () => {
       expect(await h.srv.store.getUser('rita')).toBeUndefined();
       // Nothing was bound to the socket either: keys still needs a login.
       expect(codeOf(await call(sock, 'keys', { username: 'alice' }))).toBe('not_authenticated');
-      expect(await registerRaw(sock, 'rita', keys)).toStrictEqual({ ok: true, username: 'rita', registered: true });
+      expect(await registerRaw(sock, 'rita', keys)).toStrictEqual({ ok: true, username: 'rita', registered: true, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES } });
     });
 
     it('rejects usernames with upper case, unicode, control characters or a bad length, even correctly signed', async () => {
@@ -579,7 +574,7 @@ describe('bad input on a default server', () => {
         encryptionKey: { ...keys.encryption, alg: 'RSA-OAEP-256' },
         extra: { admin: true },
       });
-      expect(ack).toStrictEqual({ ok: true, username: 'priya', registered: true });
+      expect(ack).toStrictEqual({ ok: true, username: 'priya', registered: true, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES } });
       const record = await h.srv.store.getUser('priya');
       expect(record?.signingKey).toStrictEqual(ed25519PublicOf(keys.signing));
       expect(record?.encryptionKey).toStrictEqual(rsaPublicOf(keys.encryption));
@@ -631,7 +626,7 @@ describe('bad input on a default server', () => {
       // The original signature's challenge was consumed by the first well-formed attempt.
       expect(codeOf(await call(sock, 'login', { username: 'lena', signature: sig }))).toBe('bad_signature');
       expect(codeOf(await call(sock, 'users', {}))).toBe('not_authenticated');
-      expect(await loginRaw(sock, 'lena', keys)).toStrictEqual({ ok: true, username: 'lena', registered: false });
+      expect(await loginRaw(sock, 'lena', keys)).toStrictEqual({ ok: true, username: 'lena', registered: false, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES } });
       expect(await call(sock, 'users', {})).toMatchObject({ ok: true });
     });
 
@@ -669,10 +664,9 @@ describe('bad input on a default server', () => {
       expect(await call(sock, 'keys', { username: 'bob', extra: [1, 2, 3] })).toMatchObject({ ok: true, username: 'bob' });
     });
 
-    it('rejects users payloads that are not an object with bad_request, and ignores members of one', async () => {
+    it('rejects users payloads that are not an object or null with bad_request, and ignores members of one', async () => {
       const sock = await h.rawUser('ursula', keys);
       const bad: ReadonlyArray<readonly [string, unknown]> = [
-        ['null', null],
         ['number', 3],
         ['string', 'all'],
         ['boolean', true],
@@ -680,7 +674,7 @@ describe('bad input on a default server', () => {
         ['array of objects', [{}]],
       ];
       expect(await codesFor(sock, 'users', bad)).toEqual(all(bad, 'bad_request'));
-      for (const ack of [await call(sock, 'users', {}), await call(sock, 'users', { filter: 'a*' }), await sock.timeout(5000).emitWithAck('users')]) {
+      for (const ack of [await call(sock, 'users', {}), await call(sock, 'users', null), await call(sock, 'users', { filter: 'a*' }), await sock.timeout(5000).emitWithAck('users')]) {
         expect(ack).toMatchObject({ ok: true });
         expect((ack as RawAck & { users: string[] }).users).toEqual(expect.arrayContaining(['alice', 'bob', 'ursula']));
       }
@@ -866,7 +860,7 @@ describe('bad input on a default server', () => {
   });
 
   describe('the transport cap', () => {
-    const cap = DEFAULT_MAX_ENVELOPE_BYTES + TRANSPORT_OVERHEAD_BYTES;
+    const cap = transportFrameBytes(DEFAULT_MAX_ENVELOPE_BYTES);
 
     it('answers a username just under the transport cap with bad_request, keeping the connection', async () => {
       const sock = await h.raw();
@@ -1109,7 +1103,7 @@ describe('the envelope cap (maxEnvelopeBytes 4096)', () => {
     const before = got.length;
     const atCap = envelopeOfJsonLength(4096);
     const over = envelopeOfJsonLength(4097);
-    const big = envelopeOfJsonLength(8000); // over the envelope cap, under the 20 KiB transport cap
+    const big = envelopeOfJsonLength(8000); // over the envelope cap, under the transport cap
     expect(codeOf(await call(sender, 'send', { to: 'fay', envelope: over }))).toBe('envelope_too_large');
     expect(codeOf(await call(sender, 'send', { to: 'fay', envelope: big }))).toBe('envelope_too_large');
     // Too large is decided before the recipient is looked up.
@@ -1141,7 +1135,7 @@ describe('the envelope cap (maxEnvelopeBytes 4096)', () => {
     const keys = await keysFor();
     const flooder = await h.rawUser('gus', keys);
     const gone = disconnected(flooder);
-    await expect(call(flooder, 'send', { to: 'fay', envelope: fakeEnvelope(4096 + TRANSPORT_OVERHEAD_BYTES + 1) })).rejects.toThrow();
+    await expect(call(flooder, 'send', { to: 'fay', envelope: fakeEnvelope(transportFrameBytes(4096) + 1) })).rejects.toThrow();
     expect(await gone).toBe('transport close');
     expect(await h.health()).toBe(200);
     const before = got.length;
@@ -1193,7 +1187,7 @@ describe('the rate limit (5 per second, burst 5)', () => {
     expect(codeOf(burst.at(-1)!)).toBe('rate_limited');
     expect(await h.srv.store.getUser('rory')).toBeUndefined();
     await sleep(2100);
-    expect(await registerRaw(sock, 'rory', keys)).toStrictEqual({ ok: true, username: 'rory', registered: true });
+    expect(await registerRaw(sock, 'rory', keys)).toStrictEqual({ ok: true, username: 'rory', registered: true, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES } });
   });
 });
 

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { MemoryServerStore } from '../../src/server/store/memory-store.js';
 import type { EnqueueInput, PreKeyUpload, ServerStore } from '../../src/server/store/server-store.js';
 import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
+import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
 import { removeDir } from '../helpers/test-server.js';
 
 const quota = { maxCount: 1000, maxBytes: 1_000_000 };
@@ -74,6 +75,67 @@ describe.each(backends)('%s server store', (_name, make) => {
     expect((await store.enqueue(input({ recipient: 'dave', envelope: 'x'.repeat(20) }), bytes)).status).toBe('stored');
     expect(await store.enqueue(input({ recipient: 'dave', envelope: 'x'.repeat(20) }), bytes)).toMatchObject({ status: 'quota_exceeded' });
     expect(await store.queueUsage('dave')).toEqual({ count: 1, bytes: 20 });
+    await store.close();
+  });
+
+  it('caps what one sender has queued for one recipient, leaving room for other senders, and frees it on ack and expiry', async () => {
+    const store = make();
+    const capped = { maxCount: 100, maxBytes: 1_000_000, senderMaxCount: 2, senderMaxBytes: 1_000_000 };
+    const a1 = await store.enqueue(input({ sender: 'mallory', expiresAt: 50 }), capped);
+    expect((await store.enqueue(input({ sender: 'mallory' }), capped)).status).toBe('stored');
+    expect(await store.enqueue(input({ sender: 'mallory' }), capped)).toMatchObject({ status: 'sender_quota_exceeded' });
+    // Another sender to the same recipient, and the same sender to another recipient, still fit.
+    expect((await store.enqueue(input({ sender: 'alice' }), capped)).status).toBe('stored');
+    expect((await store.enqueue(input({ sender: 'mallory', recipient: 'carol' }), capped)).status).toBe('stored');
+    expect(await store.senderQueueUsage('mallory', 'bob')).toMatchObject({ count: 2 });
+    // Expiry frees one slot, an ack the other.
+    expect(await store.sweepExpired(60)).toBe(1);
+    expect(a1.status === 'stored' && (await store.pending('bob', 0, 10, 60)).some((m) => m.id === a1.message.id)).toBe(false);
+    expect(await store.senderQueueUsage('mallory', 'bob')).toMatchObject({ count: 1 });
+    expect((await store.enqueue(input({ sender: 'mallory' }), capped)).status).toBe('stored');
+    const mine = (await store.pending('bob', 0, 10, 60)).filter((m) => m.sender === 'mallory').map((m) => m.id);
+    await store.acknowledge('bob', [mine[0]!], 70, 10_000_000);
+    expect((await store.enqueue(input({ sender: 'mallory' }), capped)).status).toBe('stored');
+    const bytes = { maxCount: 100, maxBytes: 1_000_000, senderMaxBytes: 30 };
+    expect((await store.enqueue(input({ sender: 'eve', recipient: 'dave', envelope: 'x'.repeat(20) }), bytes)).status).toBe('stored');
+    expect(await store.enqueue(input({ sender: 'eve', recipient: 'dave', envelope: 'x'.repeat(20) }), bytes)).toMatchObject({ status: 'sender_quota_exceeded' });
+    expect((await store.enqueue(input({ sender: 'fay', recipient: 'dave', envelope: 'x'.repeat(20) }), bytes)).status).toBe('stored');
+    await store.close();
+  });
+
+  it('caps the bytes queued on the whole server, and frees them when envelopes leave', async () => {
+    const store = make();
+    const capped = { maxCount: 100, maxBytes: 1_000_000, serverMaxBytes: 50 };
+    const first = await store.enqueue(input({ recipient: 'r1', envelope: 'x'.repeat(20) }), capped);
+    expect((await store.enqueue(input({ recipient: 'r2', sender: 's2', envelope: 'x'.repeat(20) }), capped)).status).toBe('stored');
+    expect(await store.serverQueueBytes()).toBe(40);
+    expect(await store.enqueue(input({ recipient: 'r3', sender: 's3', envelope: 'x'.repeat(11) }), capped)).toMatchObject({ status: 'server_full' });
+    expect((await store.enqueue(input({ recipient: 'r3', sender: 's3', envelope: 'x'.repeat(10) }), capped)).status).toBe('stored');
+    if (first.status !== 'stored') throw new Error('not stored');
+    await store.acknowledge('r1', [{ id: first.message.id, reason: 'unsupported' }], 5, 10_000_000);
+    expect(await store.serverQueueBytes()).toBe(30);
+    expect((await store.enqueue(input({ recipient: 'r3', sender: 's3', envelope: 'x'.repeat(20) }), capped)).status).toBe('stored');
+    await store.close();
+  });
+
+  it('deletes rejected envelopes like acknowledged ones and owes the sender an unreadable receipt with the reason', async () => {
+    const store = make();
+    const a = await store.enqueue(input(), quota);
+    const b = await store.enqueue(input(), quota);
+    if (a.status !== 'stored' || b.status !== 'stored') throw new Error('not stored');
+    const receipts = await store.acknowledge('bob', [a.message.id, { id: b.message.id, reason: 'peer_key_changed' }], 77, 10_000_000);
+    expect(receipts).toMatchObject([
+      { id: a.message.id, status: 'delivered' },
+      { id: b.message.id, status: 'unreadable', reason: 'peer_key_changed' },
+    ]);
+    expect(receipts[0]).not.toHaveProperty('reason');
+    expect(await store.pending('bob', 0, 100, 0)).toEqual([]);
+    expect(await store.queueUsage('bob')).toEqual({ count: 0, bytes: 0 });
+    const owed = await store.pendingReceipts('alice', 0, 100);
+    expect(owed.map(({ id, status, reason }) => ({ id, status, reason }))).toEqual([
+      { id: a.message.id, status: 'delivered', reason: undefined },
+      { id: b.message.id, status: 'unreadable', reason: 'peer_key_changed' },
+    ]);
     await store.close();
   });
 
@@ -158,12 +220,28 @@ function upload(over: Partial<PreKeyUpload> = {}): PreKeyUpload {
 describe.each(backends)('%s server store: prekeys', (_name, make) => {
   it('counts what was uploaded, and has no bundle before the signed and last-resort keys exist', async () => {
     const store = make();
-    expect(await store.preKeyCounts('bob')).toEqual({ identityKey: null, signedPreKeyId: null, lastResortKemPreKeyId: null, oneTime: 0, kemOneTime: 0 });
+    expect(await store.preKeyCounts('bob')).toEqual({
+      identityKey: null,
+      signedPreKeyId: null,
+      lastResortKemPreKeyId: null,
+      oneTime: 0,
+      kemOneTime: 0,
+      oneTimeIds: [],
+      kemOneTimeIds: [],
+    });
     expect(await store.takePreKeyBundle('bob')).toBeUndefined();
     const { signedPreKey: _s, lastResortKemPreKey: _l, ...partial } = upload();
     await store.putPreKeys('bob', partial, 1);
     expect(await store.takePreKeyBundle('bob')).toBeUndefined();
-    expect(await store.putPreKeys('bob', upload(), 2)).toEqual({ identityKey: key('ik1'), signedPreKeyId: 7, lastResortKemPreKeyId: 1000, oneTime: 3, kemOneTime: 2 });
+    expect(await store.putPreKeys('bob', upload(), 2)).toEqual({
+      identityKey: key('ik1'),
+      signedPreKeyId: 7,
+      lastResortKemPreKeyId: 1000,
+      oneTime: 3,
+      kemOneTime: 2,
+      oneTimeIds: [1, 2, 3],
+      kemOneTimeIds: [1, 2],
+    });
     await store.close();
   });
 
@@ -186,6 +264,31 @@ describe.each(backends)('%s server store: prekeys', (_name, make) => {
     expect(counts).toMatchObject({ signedPreKeyId: 7, lastResortKemPreKeyId: 1000, oneTime: 4, kemOneTime: 2 });
     await store.putPreKeys('bob', { identity: upload().identity, signedPreKey: { id: 8, publicKey: key('spk8'), signature: sig('s8') }, oneTimePreKeys: [], kemPreKeys: [] }, 3);
     expect((await store.takePreKeyBundle('bob'))?.signedPreKey.id).toBe(8);
+    await store.close();
+  });
+
+  it(`refuses an upload that would store more than ${MAX_STORED_ONE_TIME_PREKEYS} one-time keys of either kind, changing nothing`, async () => {
+    const store = make();
+    const many = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: from + i, publicKey: key(`o${from + i}`) }));
+    const manyKem = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: from + i, publicKey: key(`k${from + i}`, 2091), signature: sig('k') }));
+    await store.putPreKeys('bob', upload({ oneTimePreKeys: many(150), kemPreKeys: manyKem(MAX_STORED_ONE_TIME_PREKEYS) }), 1);
+    const before = await store.preKeyCounts('bob');
+    await expect(store.putPreKeys('bob', upload({ oneTimePreKeys: many(51, 500), kemPreKeys: [] }), 2)).rejects.toMatchObject({ code: 'prekey_limit' });
+    await expect(store.putPreKeys('bob', upload({ oneTimePreKeys: [], kemPreKeys: manyKem(1, 900) }), 2)).rejects.toMatchObject({ code: 'prekey_limit' });
+    expect(await store.preKeyCounts('bob')).toEqual(before);
+    // Known ids are replaced, not added; a new identity starts from zero.
+    expect(await store.putPreKeys('bob', upload({ oneTimePreKeys: many(200), kemPreKeys: manyKem(10) }), 3)).toMatchObject({ oneTime: 200, kemOneTime: 200 });
+    const fresh = { dhKey: key('ik9'), binding: sig('b9') };
+    expect(await store.putPreKeys('bob', upload({ identity: fresh, oneTimePreKeys: many(200, 1000), kemPreKeys: [] }), 4)).toMatchObject({ oneTime: 200, kemOneTime: 0 });
+    await store.close();
+  });
+
+  it('tells what a bundle fetch left of each kind', async () => {
+    const store = make();
+    await store.putPreKeys('bob', upload(), 1);
+    expect((await store.takePreKeyBundle('bob'))?.remaining).toEqual({ oneTime: 2, kemOneTime: 1 });
+    expect((await store.takePreKeyBundle('bob'))?.remaining).toEqual({ oneTime: 1, kemOneTime: 0 });
+    expect((await store.takePreKeyBundle('bob'))?.remaining).toEqual({ oneTime: 0, kemOneTime: 0 });
     await store.close();
   });
 

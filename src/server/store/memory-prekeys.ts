@@ -1,5 +1,6 @@
 /** The in-memory prekey directory: same semantics as sqlite-prekeys.ts, for tests and the memory store. */
 import type { IdentityKeyWire, KemPreKeyWire, OneTimePreKeyWire, PreKeyCountResult, SignedPreKeyWire } from '../../protocol/prekey-schemas.js';
+import { checkOneTimePreKeyLimit } from './prekey-limit.js';
 import type { PreKeyUpload, TakenPreKeyBundle } from './server-store.js';
 
 interface Published {
@@ -19,12 +20,17 @@ function takeLowest<T>(map: Map<number, T>): T | undefined {
   return value;
 }
 
+const sortedIds = (map: Map<number, unknown> | undefined) => [...(map?.keys() ?? [])].sort((a, b) => a - b);
+
 export class MemoryPreKeyDirectory {
   private readonly users = new Map<string, Published>();
 
   put(username: string, upload: PreKeyUpload): PreKeyCountResult {
     let entry = this.users.get(username);
-    if (!entry || entry.identity.dhKey !== upload.identity.dhKey) {
+    const sameIdentity = entry?.identity.dhKey === upload.identity.dhKey;
+    checkOneTimePreKeyLimit('X25519', new Set(sameIdentity ? entry!.oneTime.keys() : []), upload.oneTimePreKeys);
+    checkOneTimePreKeyLimit('ML-KEM', new Set(sameIdentity ? entry!.kemOneTime.keys() : []), upload.kemPreKeys);
+    if (!entry || !sameIdentity) {
       entry = { identity: upload.identity, oneTime: new Map(), kemOneTime: new Map() };
       this.users.set(username, entry);
     }
@@ -44,6 +50,8 @@ export class MemoryPreKeyDirectory {
       lastResortKemPreKeyId: entry?.lastResort?.id ?? null,
       oneTime: entry?.oneTime.size ?? 0,
       kemOneTime: entry?.kemOneTime.size ?? 0,
+      oneTimeIds: sortedIds(entry?.oneTime),
+      kemOneTimeIds: sortedIds(entry?.kemOneTime),
     };
   }
 
@@ -56,6 +64,7 @@ export class MemoryPreKeyDirectory {
       signedPreKey: entry.signedPreKey,
       kemPreKey: takeLowest(entry.kemOneTime) ?? entry.lastResort,
       ...(oneTimePreKey ? { oneTimePreKey } : {}),
+      remaining: { oneTime: entry.oneTime.size, kemOneTime: entry.kemOneTime.size },
     };
   }
 }

@@ -4,7 +4,18 @@
  */
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
 import { MemoryPreKeyDirectory } from './memory-prekeys.js';
-import type { EnqueueInput, EnqueueResult, PreKeyUpload, QueueQuota, QueuedEnvelope, Receipt, ServerStore, TakenPreKeyBundle, UserRecord } from './server-store.js';
+import { quotaRefusal, type Usage } from './quota.js';
+import { settledId, type EnqueueInput, type EnqueueResult, type PreKeyUpload, type QueueQuota, type QueuedEnvelope, type Receipt, type ServerStore, type Settlement, type TakenPreKeyBundle, type UserRecord } from './server-store.js';
+
+const NO_USAGE: Usage = { count: 0, bytes: 0 };
+const pairKey = (recipient: string, sender: string) => `${recipient}\n${sender}`;
+
+function addTo(map: Map<string, Usage>, key: string, count: number, bytes: number): void {
+  const u = map.get(key) ?? NO_USAGE;
+  const next = { count: u.count + count, bytes: u.bytes + bytes };
+  if (next.count <= 0) map.delete(key);
+  else map.set(key, next);
+}
 
 export class MemoryServerStore implements ServerStore {
   private readonly users = new Map<string, UserRecord>();
@@ -12,7 +23,10 @@ export class MemoryServerStore implements ServerStore {
   private readonly queues = new Map<string, Map<string, QueuedEnvelope>>();
   private readonly accepted = new Map<string, { id: string; sentAt: number; expiresAt: number }>();
   private readonly receipts = new Map<string, Map<string, Receipt & { expiresAt: number }>>();
-  private readonly usage = new Map<string, { count: number; bytes: number }>();
+  private readonly usage = new Map<string, Usage>();
+  /** Keyed `${recipient}\n${sender}` (newlines never occur in usernames). */
+  private readonly pairUsage = new Map<string, Usage>();
+  private serverBytes = 0;
   private readonly preKeys = new MemoryPreKeyDirectory();
   private seq = 0;
 
@@ -37,20 +51,19 @@ export class MemoryServerStore implements ServerStore {
     const acceptedKey = `${input.sender}\n${input.clientId}`;
     const earlier = this.accepted.get(acceptedKey);
     if (earlier) return { status: 'duplicate', id: earlier.id, sentAt: earlier.sentAt };
-    const usage = this.usage.get(input.recipient) ?? { count: 0, bytes: 0 };
     const size = input.envelope.length;
-    if (usage.count + 1 > quota.maxCount) {
-      return { status: 'quota_exceeded', message: `${input.recipient}'s queue holds the maximum of ${quota.maxCount} envelopes` };
-    }
-    if (usage.bytes + size > quota.maxBytes) {
-      return { status: 'quota_exceeded', message: `${input.recipient}'s queue is at its limit of ${quota.maxBytes} bytes` };
-    }
+    const refusal = quotaRefusal(input.sender, input.recipient, size, quota, {
+      recipient: this.usage.get(input.recipient) ?? NO_USAGE,
+      pair: this.pairUsage.get(pairKey(input.recipient, input.sender)) ?? NO_USAGE,
+      serverBytes: this.serverBytes,
+    });
+    if (refusal) return refusal;
     const message: QueuedEnvelope = { ...input, seq: ++this.seq };
     let queue = this.queues.get(input.recipient);
     if (!queue) this.queues.set(input.recipient, (queue = new Map()));
     queue.set(message.id, message);
     this.accepted.set(acceptedKey, { id: input.id, sentAt: input.sentAt, expiresAt: input.expiresAt });
-    this.usage.set(input.recipient, { count: usage.count + 1, bytes: usage.bytes + size });
+    this.adjustUsage(input.recipient, input.sender, 1, size);
     return { status: 'stored', message };
   }
 
@@ -63,21 +76,23 @@ export class MemoryServerStore implements ServerStore {
     return out;
   }
 
-  async acknowledge(recipient: string, ids: readonly string[], now: number, receiptExpiresAt: number, committed?: (receipts: Receipt[]) => void) {
-    const receipts = this.acknowledgeNow(recipient, ids, now, receiptExpiresAt);
+  async acknowledge(recipient: string, settled: readonly Settlement[], now: number, receiptExpiresAt: number, committed?: (receipts: Receipt[]) => void) {
+    const receipts = this.acknowledgeNow(recipient, settled, now, receiptExpiresAt);
     committed?.(receipts);
     return receipts;
   }
 
-  private acknowledgeNow(recipient: string, ids: readonly string[], now: number, receiptExpiresAt: number): Receipt[] {
+  private acknowledgeNow(recipient: string, settled: readonly Settlement[], now: number, receiptExpiresAt: number): Receipt[] {
     const queue = this.queues.get(recipient);
     const out: Receipt[] = [];
-    for (const id of ids) {
+    for (const s of settled) {
+      const id = settledId(s);
       const m = queue?.get(id);
       if (!m) continue;
       queue!.delete(id);
-      this.adjustUsage(recipient, -1, -m.envelope.length);
-      const receipt = { seq: ++this.seq, id, clientId: m.clientId, sender: m.sender, recipient, deliveredAt: now };
+      this.adjustUsage(recipient, m.sender, -1, -m.envelope.length);
+      const outcome = typeof s === 'string' ? { status: 'delivered' as const } : { status: 'unreadable' as const, reason: s.reason };
+      const receipt: Receipt = { seq: ++this.seq, id, clientId: m.clientId, sender: m.sender, recipient, deliveredAt: now, ...outcome };
       let owed = this.receipts.get(m.sender);
       if (!owed) this.receipts.set(m.sender, (owed = new Map()));
       owed.set(id, { ...receipt, expiresAt: receiptExpiresAt });
@@ -104,7 +119,7 @@ export class MemoryServerStore implements ServerStore {
       for (const [id, m] of queue) {
         if (m.expiresAt > now) continue;
         queue.delete(id);
-        this.adjustUsage(recipient, -1, -m.envelope.length);
+        this.adjustUsage(recipient, m.sender, -1, -m.envelope.length);
         removed++;
       }
     }
@@ -117,11 +132,18 @@ export class MemoryServerStore implements ServerStore {
     return this.usage.get(recipient) ?? { count: 0, bytes: 0 };
   }
 
-  private adjustUsage(recipient: string, count: number, bytes: number): void {
-    const u = this.usage.get(recipient) ?? { count: 0, bytes: 0 };
-    const next = { count: u.count + count, bytes: u.bytes + bytes };
-    if (next.count <= 0) this.usage.delete(recipient);
-    else this.usage.set(recipient, next);
+  async senderQueueUsage(sender: string, recipient: string) {
+    return this.pairUsage.get(pairKey(recipient, sender)) ?? { count: 0, bytes: 0 };
+  }
+
+  async serverQueueBytes() {
+    return this.serverBytes;
+  }
+
+  private adjustUsage(recipient: string, sender: string, count: number, bytes: number): void {
+    addTo(this.usage, recipient, count, bytes);
+    addTo(this.pairUsage, pairKey(recipient, sender), count, bytes);
+    this.serverBytes += bytes;
   }
 
   async putPreKeys(username: string, upload: PreKeyUpload, _now: number): Promise<PreKeyCountResult> {

@@ -69,4 +69,25 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      signature TEXT,
      PRIMARY KEY (username, kind, id)
    ) STRICT, WITHOUT ROWID;`,
+  // 4: receipts say whether the recipient could read the message (ack.rejected): rows before this were
+  //    all deliveries
+  `ALTER TABLE receipts ADD COLUMN status TEXT NOT NULL DEFAULT 'delivered';
+   ALTER TABLE receipts ADD COLUMN reason TEXT;`,
+  // 5: usage per (recipient, sender) and for the whole server, kept beside queue_usage in the same
+  //    transactions, so the per-sender and server-wide quotas cost one row lookup each
+  `CREATE TABLE pair_usage (
+     recipient TEXT NOT NULL,
+     sender TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     bytes INTEGER NOT NULL,
+     PRIMARY KEY (recipient, sender)
+   ) STRICT, WITHOUT ROWID;
+   INSERT INTO pair_usage (recipient, sender, count, bytes)
+     SELECT recipient, sender, count(*), sum(size) FROM queue GROUP BY recipient, sender;
+   CREATE TABLE server_usage (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     count INTEGER NOT NULL,
+     bytes INTEGER NOT NULL
+   ) STRICT;
+   INSERT INTO server_usage (id, count, bytes) SELECT 1, count(*), coalesce(sum(size), 0) FROM queue;`,
 ];

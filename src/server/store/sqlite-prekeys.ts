@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { KemPreKeyWire, PreKeyCountResult, SignedPreKeyWire } from '../../protocol/prekey-schemas.js';
+import { checkOneTimePreKeyLimit } from './prekey-limit.js';
 import type { PreKeyUpload, TakenPreKeyBundle } from './server-store.js';
 
 type Kind = 'x25519' | 'mlkem1024';
@@ -42,6 +43,7 @@ export class SqlitePreKeyTables {
          ON CONFLICT (username, kind, id) DO UPDATE SET public_key = excluded.public_key, signature = excluded.signature`,
       ),
       countOneTime: db.prepare<[string, Kind], { n: number }>('SELECT count(*) AS n FROM one_time_prekeys WHERE username = ? AND kind = ?'),
+      oneTimeIds: db.prepare<[string, Kind], { id: number }>('SELECT id FROM one_time_prekeys WHERE username = ? AND kind = ? ORDER BY id'),
       takeOneTime: db.prepare<[string, Kind, string, Kind], OneTimeRow>(
         `DELETE FROM one_time_prekeys WHERE username = ? AND kind = ? AND id =
            (SELECT id FROM one_time_prekeys WHERE username = ? AND kind = ? ORDER BY id LIMIT 1)
@@ -54,6 +56,10 @@ export class SqlitePreKeyTables {
   put(username: string, upload: PreKeyUpload, now: number): PreKeyCountResult {
     const row = this.sql.selectIdentity.get(username);
     const sameIdentity = row?.identity_key === upload.identity.dhKey;
+    // Checked before anything is written, in this transaction: a refused upload changes nothing.
+    const kept = (kind: Kind) => new Set(sameIdentity ? this.ids(username, kind) : []);
+    checkOneTimePreKeyLimit('X25519', kept('x25519'), upload.oneTimePreKeys);
+    checkOneTimePreKeyLimit('ML-KEM', kept('mlkem1024'), upload.kemPreKeys);
     if (row && !sameIdentity) this.sql.deleteOneTime.run(username);
     const signed = upload.signedPreKey ?? (sameIdentity ? parse<SignedPreKeyWire>(row.signed_prekey) : undefined);
     const lastResort = upload.lastResortKemPreKey ?? (sameIdentity ? parse<KemPreKeyWire>(row.last_resort_kem_prekey) : undefined);
@@ -72,13 +78,21 @@ export class SqlitePreKeyTables {
 
   counts(username: string): PreKeyCountResult {
     const row = this.sql.selectIdentity.get(username);
+    const oneTimeIds = this.ids(username, 'x25519');
+    const kemOneTimeIds = this.ids(username, 'mlkem1024');
     return {
       identityKey: row?.identity_key ?? null,
       signedPreKeyId: parse<SignedPreKeyWire>(row?.signed_prekey ?? null)?.id ?? null,
       lastResortKemPreKeyId: parse<KemPreKeyWire>(row?.last_resort_kem_prekey ?? null)?.id ?? null,
-      oneTime: this.sql.countOneTime.get(username, 'x25519')!.n,
-      kemOneTime: this.sql.countOneTime.get(username, 'mlkem1024')!.n,
+      oneTime: oneTimeIds.length,
+      kemOneTime: kemOneTimeIds.length,
+      oneTimeIds,
+      kemOneTimeIds,
     };
+  }
+
+  private ids(username: string, kind: Kind): number[] {
+    return this.sql.oneTimeIds.all(username, kind).map((r) => r.id);
   }
 
   /** Call inside a write transaction. */
@@ -94,6 +108,7 @@ export class SqlitePreKeyTables {
       signedPreKey,
       kemPreKey: kem ? { id: kem.id, publicKey: kem.public_key, signature: kem.signature! } : lastResort,
       ...(oneTime ? { oneTimePreKey: { id: oneTime.id, publicKey: oneTime.public_key } } : {}),
+      remaining: { oneTime: this.sql.countOneTime.get(username, 'x25519')!.n, kemOneTime: this.sql.countOneTime.get(username, 'mlkem1024')!.n },
     };
   }
 }

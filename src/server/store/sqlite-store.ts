@@ -1,15 +1,19 @@
 /** The embedded default store: SQLite in WAL mode under the data folder, schema migrations in code. */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { GroupCommit } from './group-commit.js';
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
-import type { EnqueueInput, EnqueueResult, PreKeyUpload, QueueQuota, QueuedEnvelope, Receipt, ServerStore, TakenPreKeyBundle, UserRecord } from './server-store.js';
+import type { RejectReason } from '../../protocol/events.js';
+import { settledId, type EnqueueInput, type EnqueueResult, type PreKeyUpload, type QueueQuota, type QueuedEnvelope, type Receipt, type ServerStore, type Settlement, type TakenPreKeyBundle, type UserRecord } from './server-store.js';
+import { quotaRefusal } from './quota.js';
 import { SqlitePreKeyTables } from './sqlite-prekeys.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { WalSync } from './wal-sync.js';
 
 export const SQLITE_FILE_NAME = 'e2ee-chat.sqlite';
+
+const NO_USAGE = { count: 0, bytes: 0 };
 
 interface UserRow {
   username: string;
@@ -38,6 +42,8 @@ interface ReceiptRow {
   sender: string;
   recipient: string;
   delivered_at: number;
+  status: string;
+  reason: string | null;
 }
 
 function userFromRow(row: UserRow): UserRecord {
@@ -69,7 +75,22 @@ const receiptFromRow = (r: ReceiptRow): Receipt => ({
   sender: r.sender,
   recipient: r.recipient,
   deliveredAt: r.delivered_at,
+  // Written by this store only, from the RejectReason of a parsed ack.
+  ...(r.status === 'unreadable' ? { status: 'unreadable' as const, reason: (r.reason ?? 'decryption_failed') as RejectReason } : { status: 'delivered' as const }),
 });
+
+/**
+ * The database holds who talks to whom and the queued ciphertext: owner-only (0600) whatever the data
+ * folder's mode or the umask. SQLite gives the -wal and -shm files the database file's permissions
+ * when it creates them, so creating the database 0600 first covers all three; files left by an older
+ * server (created 0644) are tightened here too.
+ */
+function createPrivateFiles(dbPath: string): void {
+  closeSync(openSync(dbPath, 'a', 0o600));
+  for (const path of [dbPath, `${dbPath}-wal`, `${dbPath}-shm`]) {
+    if (existsSync(path)) chmodSync(path, 0o600);
+  }
+}
 
 export class SqliteServerStore implements ServerStore {
   readonly path: string;
@@ -82,6 +103,7 @@ export class SqliteServerStore implements ServerStore {
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     this.path = join(dataDir, SQLITE_FILE_NAME);
+    createPrivateFiles(this.path);
     this.db = new Database(this.path);
     // Wait for another process's lock rather than failing at once (two terminals, one user).
     this.db.pragma('busy_timeout = 5000');
@@ -107,6 +129,19 @@ export class SqliteServerStore implements ServerStore {
         `INSERT INTO queue_usage (recipient, count, bytes) VALUES (?, ?, ?)
          ON CONFLICT (recipient) DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes`,
       ),
+      selectPairUsage: db.prepare<[string, string], { count: number; bytes: number }>(
+        'SELECT count, bytes FROM pair_usage WHERE recipient = ? AND sender = ?',
+      ),
+      addPairUsage: db.prepare(
+        `INSERT INTO pair_usage (recipient, sender, count, bytes) VALUES (?, ?, ?, ?)
+         ON CONFLICT (recipient, sender) DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes`,
+      ),
+      selectServerUsage: db.prepare<[], { count: number; bytes: number }>('SELECT count, bytes FROM server_usage WHERE id = 1'),
+      addServerUsage: db.prepare('UPDATE server_usage SET count = count + ?, bytes = bytes + ? WHERE id = 1'),
+      expiredPairUsage: db.prepare<[number], { recipient: string; sender: string; count: number; bytes: number }>(
+        'SELECT recipient, sender, count(*) AS count, sum(size) AS bytes FROM queue WHERE expires_at <= ? GROUP BY recipient, sender',
+      ),
+      deleteEmptyPairUsage: db.prepare('DELETE FROM pair_usage WHERE count <= 0'),
       insertQueued: db.prepare(
         `INSERT INTO queue (id, recipient, sender, client_id, sent_at, expires_at, size, envelope)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -119,10 +154,10 @@ export class SqliteServerStore implements ServerStore {
         'DELETE FROM queue WHERE recipient = ? AND id = ? RETURNING sender, client_id, size',
       ),
       insertReceipt: db.prepare(
-        'INSERT INTO receipts (sender, id, client_id, recipient, delivered_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+        'INSERT INTO receipts (sender, id, client_id, recipient, delivered_at, expires_at, status, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       selectReceipts: db.prepare<[string, number, number], ReceiptRow>(
-        'SELECT seq, id, client_id, sender, recipient, delivered_at FROM receipts WHERE sender = ? AND seq > ? ORDER BY seq LIMIT ?',
+        'SELECT seq, id, client_id, sender, recipient, delivered_at, status, reason FROM receipts WHERE sender = ? AND seq > ? ORDER BY seq LIMIT ?',
       ),
       deleteReceipt: db.prepare('DELETE FROM receipts WHERE sender = ? AND id = ?'),
       expiredUsage: db.prepare<[number], { recipient: string; count: number; bytes: number }>(
@@ -181,18 +216,20 @@ export class SqliteServerStore implements ServerStore {
       const earlier = this.sql.selectAccepted.get(input.sender, input.clientId);
       if (earlier) return { status: 'duplicate', id: earlier.id, sentAt: earlier.sent_at };
       const size = input.envelope.length;
-      const usage = this.sql.selectUsage.get(input.recipient) ?? { count: 0, bytes: 0 };
-      if (usage.count + 1 > quota.maxCount) {
-        return { status: 'quota_exceeded', message: `${input.recipient}'s queue holds the maximum of ${quota.maxCount} envelopes` };
-      }
-      if (usage.bytes + size > quota.maxBytes) {
-        return { status: 'quota_exceeded', message: `${input.recipient}'s queue is at its limit of ${quota.maxBytes} bytes` };
-      }
+      // Read and written in this one transaction: no other write can slip between the check and the insert.
+      const refusal = quotaRefusal(input.sender, input.recipient, size, quota, {
+        recipient: this.sql.selectUsage.get(input.recipient) ?? NO_USAGE,
+        pair: this.sql.selectPairUsage.get(input.recipient, input.sender) ?? NO_USAGE,
+        serverBytes: this.sql.selectServerUsage.get()!.bytes,
+      });
+      if (refusal) return refusal;
       const info = this.sql.insertQueued.run(
         input.id, input.recipient, input.sender, input.clientId, input.sentAt, input.expiresAt, size, input.envelope,
       );
       this.sql.insertAccepted.run(input.sender, input.clientId, input.id, input.sentAt, input.expiresAt);
       this.sql.addUsage.run(input.recipient, 1, size);
+      this.sql.addPairUsage.run(input.recipient, input.sender, 1, size);
+      this.sql.addServerUsage.run(1, size);
       return { status: 'stored', message: { ...input, seq: Number(info.lastInsertRowid) } };
     }, committed);
   }
@@ -203,19 +240,23 @@ export class SqliteServerStore implements ServerStore {
 
   acknowledge(
     recipient: string,
-    ids: readonly string[],
+    settled: readonly Settlement[],
     now: number,
     receiptExpiresAt: number,
     committed?: (receipts: Receipt[]) => void,
   ): Promise<Receipt[]> {
     return this.writes.run(() => {
       const receipts: Receipt[] = [];
-      for (const id of ids) {
+      for (const s of settled) {
+        const id = settledId(s);
         const removed = this.sql.deleteQueued.get(recipient, id);
-        if (!removed) continue; // already acknowledged (another device, or a repeated ack)
+        if (!removed) continue; // already settled (another device, or a repeated ack)
         this.sql.addUsage.run(recipient, -1, -removed.size);
-        const info = this.sql.insertReceipt.run(removed.sender, id, removed.client_id, recipient, now, receiptExpiresAt);
-        receipts.push({ seq: Number(info.lastInsertRowid), id, clientId: removed.client_id, sender: removed.sender, recipient, deliveredAt: now });
+        this.sql.addPairUsage.run(recipient, removed.sender, -1, -removed.size);
+        this.sql.addServerUsage.run(-1, -removed.size);
+        const outcome = typeof s === 'string' ? { status: 'delivered' as const } : { status: 'unreadable' as const, reason: s.reason };
+        const info = this.sql.insertReceipt.run(removed.sender, id, removed.client_id, recipient, now, receiptExpiresAt, outcome.status, outcome.reason ?? null);
+        receipts.push({ seq: Number(info.lastInsertRowid), id, clientId: removed.client_id, sender: removed.sender, recipient, deliveredAt: now, ...outcome });
       }
       return receipts;
     }, committed);
@@ -234,16 +275,29 @@ export class SqliteServerStore implements ServerStore {
   sweepExpired(now: number): Promise<number> {
     return this.writes.run(() => {
       for (const u of this.sql.expiredUsage.all(now)) this.sql.addUsage.run(u.recipient, -u.count, -u.bytes);
+      for (const u of this.sql.expiredPairUsage.all(now)) {
+        this.sql.addPairUsage.run(u.recipient, u.sender, -u.count, -u.bytes);
+        this.sql.addServerUsage.run(-u.count, -u.bytes);
+      }
       const removed = this.sql.deleteExpiredQueue.run(now).changes;
       this.sql.deleteExpiredAccepted.run(now);
       this.sql.deleteExpiredReceipts.run(now);
       this.sql.deleteEmptyUsage.run();
+      this.sql.deleteEmptyPairUsage.run();
       return removed;
     });
   }
 
   async queueUsage(recipient: string): Promise<{ count: number; bytes: number }> {
     return this.sql.selectUsage.get(recipient) ?? { count: 0, bytes: 0 };
+  }
+
+  async senderQueueUsage(sender: string, recipient: string): Promise<{ count: number; bytes: number }> {
+    return this.sql.selectPairUsage.get(recipient, sender) ?? { count: 0, bytes: 0 };
+  }
+
+  async serverQueueBytes(): Promise<number> {
+    return this.sql.selectServerUsage.get()!.bytes;
   }
 
   putPreKeys(username: string, upload: PreKeyUpload, now: number): Promise<PreKeyCountResult> {
