@@ -6,6 +6,8 @@
  * a fixed reference. Because this machine's speed varies from run to run by up to 2×, setup and ping-pong
  * are also given against a baseline measured in the same run: the cost of the primitives they cannot
  * avoid (the X25519, Ed25519 and ML-KEM operations they make, counted, each timed alone).
+ * The hostile-peer figures (a session record under attack) come from ratchet-bounds.ts, the local keys
+ * reload from local-keys.ts.
  */
 import { utf8Encode } from '../src/crypto/bytes.js';
 import { ed25519Verify } from '../src/crypto/ed25519.js';
@@ -22,6 +24,8 @@ import { InMemoryPreKeyStore } from '../src/e2ee/pqxdh/stores.js';
 import { decryptMessage, encryptMessage, initiateSession } from '../src/e2ee/ratchet/session-builder.js';
 import { SessionRecord } from '../src/e2ee/ratchet/session-record.js';
 import type { Figure } from './lib/report.js';
+import { localKeysBench } from './local-keys.js';
+import { ratchetBoundsBench } from './ratchet-bounds.js';
 
 const BASELINE = { setupMs: 1.08, encPerSec: 12_400, decPerSec: 11_200, pingPongPerSec: 3_660, overheadBytes: 101 };
 const PLAINTEXT = new Uint8Array(100).fill(0x61);
@@ -179,6 +183,8 @@ export async function ratchetBench(mode: 'full' | 'quick' | 'smoke'): Promise<Fi
   const pp = await pingPong(n.rounds, n.ping);
   const reverse = await reverseMs(mode === 'smoke' ? 50 : 1_000);
   const added = await overhead();
+  const bounds = await ratchetBoundsBench(mode);
+  const localKeys = await localKeysBench(mode);
   const ref = 'libsignal 0.103, fixed reference';
   const setupMs = su.subjectMs;
   const ping = 1000 / pp.subjectMs;
@@ -193,5 +199,7 @@ export async function ratchetBench(mode: 'full' | 'quick' | 'smoke'): Promise<Fi
     { section: 'ratchet', name: 'ping-pong vs the primitives it must run', value: ping, unit: 'msg/s', baseline: { name: primitivesName(pp.counts, ''), value: 1000 / pp.baselineMs }, ratio: pp.ratio },
     { section: 'ratchet', name: `${mode === 'smoke' ? 50 : 1000} messages decrypted in reverse order`, value: reverse, unit: 'ms' },
     { section: 'ratchet', name: 'bytes added to a 100-byte message', value: added, unit: 'B', baseline: { name: ref, value: BASELINE.overheadBytes }, ratio: BASELINE.overheadBytes / added, target: '≤ libsignal', met: added <= BASELINE.overheadBytes },
+    ...bounds,
+    ...localKeys,
   ];
 }

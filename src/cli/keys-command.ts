@@ -6,6 +6,7 @@ import { FilePeerKeyStore } from '../client/node/file-stores.js';
 import { readPublicIdentity } from '../client/node/identity-file.js';
 import { ChatError } from '../protocol/errors.js';
 import { addUserOptions, folderFor, type UserOptions } from './common.js';
+import { printable } from './terminal-text.js';
 
 export function registerKeysCommand(program: Command): void {
   addUserOptions(
@@ -23,7 +24,8 @@ export function registerKeysCommand(program: Command): void {
     if (peers.length > 0) out.push('', 'Pinned peers:');
     for (const p of peers) {
       out.push(
-        `${p.username}${p.verified ? ' (verified)' : ''}, pinned ${new Date(p.pinnedAt).toISOString()}`,
+        // Pinned names were read from peers.json, and got there from a server's answer: escape them.
+        `${printable(p.username)}${p.verified ? ' (verified)' : ''}, pinned ${new Date(p.pinnedAt).toISOString()}`,
         `  signing    (Ed25519)       ${formatFingerprint(p.signingKeyThumbprint)}`,
         `  encryption (RSA-2048 OAEP) ${formatFingerprint(p.encryptionKeyThumbprint)}`,
       );

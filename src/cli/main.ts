@@ -12,6 +12,7 @@ import { registerServerCommand } from './server-command.js';
 import { registerTrustCommand } from './trust-command.js';
 import { registerUsersCommand } from './users-command.js';
 import { registerVerifyCommand } from './verify-command.js';
+import { printable } from './terminal-text.js';
 
 installNodeCrypto();
 
@@ -32,9 +33,20 @@ registerTrustCommand(program);
 registerUsersCommand(program);
 registerVerifyCommand(program);
 
+/**
+ * An error's text can carry what a server sent (a ChatError's code and message come from its answer) or
+ * what a file held, so every part goes through printable(). A stack keeps its line breaks between
+ * frames, but each line is escaped on its own.
+ */
+function describeError(err: unknown): string {
+  if (err instanceof ChatError) return `error [${printable(err.code)}]: ${printable(err.message)}`;
+  if (err instanceof ConfigError) return `configuration error: ${printable(err.message)}`;
+  if (!(err instanceof Error)) return `error: ${printable(String(err))}`;
+  const frames = (err.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  return [`error: ${printable(err.message)}`, ...frames.map(printable)].join('\n');
+}
+
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ChatError) process.stderr.write(`error [${err.code}]: ${err.message}\n`);
-  else if (err instanceof ConfigError) process.stderr.write(`configuration error: ${err.message}\n`);
-  else process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`${describeError(err)}\n`);
   process.exit(1);
 });

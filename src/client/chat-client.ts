@@ -162,6 +162,9 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       this.receiveChain = this.receiveChain.then(() => inbound.receipt(r));
     });
     socket.on('presence', (p) => this.emit('presence', p));
+    // Bundle fetches ran our one-time prekeys low: refill now, not at the next login. The payload is not
+    // needed (publishPreKeys asks the server for its counts), so a malformed one changes nothing.
+    socket.on('prekeys.low', () => void this.publishPreKeys());
   }
 
   /** Connects, then logs in (or registers on first use). Resolves once authenticated. */

@@ -3,6 +3,10 @@
  * (current plus recently rotated ones), one-time X25519 prekeys and ML-KEM-1024 prekeys (one-time plus
  * the last-resort one). A live `LocalKeys` implements the e2ee PreKeyStore for the responder; its
  * persistent form is a versioned pickle (v1, bytes as base64url) that the RatchetStore seals at rest.
+ *
+ * Bounded against a hostile peer or server (issue 9): a one-time key that the server no longer lists
+ * (it handed it out) but no initial message ever used is deleted ONE_TIME_PREKEY_GRACE_MS after the client
+ * first noticed, and each kind of local one-time key is capped (MAX_LOCAL_*), the oldest handed-out first.
  */
 import { base64urlDecode as d, base64urlEncode as e } from '../crypto/bytes.js';
 import { X25519KeyPair } from '../crypto/x25519.js';
@@ -10,6 +14,7 @@ import { LocalIdentity } from '../e2ee/pqxdh/identity.js';
 import { generateKemPreKey, generateSignedPreKey, KemPreKeyRecord, type KemPreKeyKind, type OneTimePreKeyRecord, type SignedPreKeyRecord } from '../e2ee/pqxdh/prekeys.js';
 import { lastResortUseId, type LastResortUse, type PreKeyStore } from '../e2ee/pqxdh/stores.js';
 import { ChatError } from '../protocol/errors.js';
+import { DEFAULT_QUEUE_TTL_MS, MAX_STORED_ONE_TIME_PREKEYS } from '../protocol/limits.js';
 import type { RatchetStore } from './ratchet-store.js';
 
 interface KeyPairPickle {
@@ -30,6 +35,45 @@ export interface LocalKeysPickle {
   readonly nextIds: { readonly signed: number; readonly oneTime: number; readonly kem: number };
   /** lastResortUseId of every initial message accepted under a last-resort ML-KEM key (absent before 0.1.1). */
   readonly lastResortUses?: readonly string[];
+  /** [id, ms since the epoch] of one-time keys first noticed missing from the server's lists (absent before 0.2). */
+  readonly handedOut?: { readonly oneTime: readonly (readonly [number, number])[]; readonly kem: readonly (readonly [number, number])[] };
+}
+
+/**
+ * How long a one-time key the server handed out may wait for the initial message that uses it, counted
+ * from when this client first noticed it gone from the server's list (never earlier than the hand-out).
+ * The initiator sends at once, or from its outbox when it next reaches the server: we allow a week for
+ * that. The server then keeps the message up to its queue TTL (DEFAULT_QUEUE_TTL_MS, 30 days): past both,
+ * no initial message naming the key can still arrive, and keeping the key only helps an attacker who
+ * drains our keys grow this record.
+ */
+export const ONE_TIME_PREKEY_OUTBOX_ALLOWANCE_MS = 7 * 24 * 60 * 60 * 1000;
+export const ONE_TIME_PREKEY_GRACE_MS = DEFAULT_QUEUE_TTL_MS + ONE_TIME_PREKEY_OUTBOX_ALLOWANCE_MS;
+
+/**
+ * Local one-time X25519 keys kept at most (~110 B each in the pickle): three times the refill target
+ * (ONE_TIME_PREKEY_TARGET, 100), so 200 handed-out keys can wait out their grace period beside a full stock.
+ */
+export const MAX_LOCAL_ONE_TIME_PREKEYS = 300;
+
+/**
+ * Local one-time ML-KEM keys kept at most: ~6.4 KB each in the pickle, which is reloaded for every incoming
+ * message, so twice the refill target (KEM_ONE_TIME_PREKEY_TARGET, 40): a full stock plus 40 handed-out
+ * keys waiting for their initial messages, ~520 KB with the rest (0.1 reached 2.4 MB under a drain). Beyond
+ * it the oldest handed-out keys go first (their initial messages, if any, then fail and are reported unreadable).
+ */
+export const MAX_LOCAL_KEM_ONE_TIME_PREKEYS = 80;
+
+/** What the server says it still stores (`prekeys.count` / `prekeys.upload` answers from 0.2 on). */
+export interface ServerOneTimeIds {
+  readonly oneTimeIds?: unknown;
+  readonly kemOneTimeIds?: unknown;
+}
+
+/** A list we can act on: integers, no more than the server may store. Anything else counts as absent. */
+function idList(value: unknown): Set<number> | undefined {
+  if (!Array.isArray(value) || value.length > MAX_STORED_ONE_TIME_PREKEYS || !value.every((id) => Number.isInteger(id))) return undefined;
+  return new Set(value as number[]);
 }
 
 /**
@@ -46,6 +90,8 @@ export class LocalKeys implements PreKeyStore {
   readonly kem = new Map<number, KemPreKeyRecord>();
   /** lastResortUseId → [kem id, signed prekey id], oldest first. */
   readonly lastResortUses = new Map<string, readonly [number, number]>();
+  /** One-time key id → when we first noticed the server no longer lists it (handed out), per kind. */
+  readonly handedOut = { oneTime: new Map<number, number>(), kem: new Map<number, number>() };
 
   private constructor(
     readonly identity: LocalIdentity,
@@ -76,6 +122,8 @@ export class LocalKeys implements PreKeyStore {
       const [kemId, signedId] = id.split(':').map(Number) as [number, number];
       keys.lastResortUses.set(id, [kemId, signedId]);
     }
+    for (const [id, since] of p.handedOut?.oneTime ?? []) keys.handedOut.oneTime.set(id, since);
+    for (const [id, since] of p.handedOut?.kem ?? []) keys.handedOut.kem.set(id, since);
     return keys;
   }
 
@@ -91,6 +139,10 @@ export class LocalKeys implements PreKeyStore {
       lastResortId: this.lastResortId,
       nextIds: { ...this.nextIds },
       lastResortUses: [...this.lastResortUses.keys()],
+      handedOut: {
+        oneTime: [...this.handedOut.oneTime].filter(([id]) => this.oneTime.has(id)),
+        kem: [...this.handedOut.kem].filter(([id]) => this.kem.has(id)),
+      },
     };
   }
 
@@ -117,6 +169,7 @@ export class LocalKeys implements PreKeyStore {
   }
   async removeOneTimePreKey(id: number) {
     this.oneTime.delete(id);
+    this.handedOut.oneTime.delete(id);
   }
   async getKemPreKey(id: number) {
     return this.kem.get(id);
@@ -125,7 +178,9 @@ export class LocalKeys implements PreKeyStore {
     this.kem.set(record.id, record);
   }
   async removeKemPreKey(id: number) {
-    if (this.kem.get(id)?.kind === 'one-time') this.kem.delete(id);
+    if (this.kem.get(id)?.kind !== 'one-time') return;
+    this.kem.delete(id);
+    this.handedOut.kem.delete(id);
   }
   async isLastResortUseRecorded(use: LastResortUse) {
     return this.lastResortUses.has(lastResortUseId(use));
@@ -136,6 +191,67 @@ export class LocalKeys implements PreKeyStore {
       if (!this.kem.has(kemId) || !this.signed.has(signedId)) this.lastResortUses.delete(id);
     }
     while (this.lastResortUses.size > MAX_LAST_RESORT_USES) this.lastResortUses.delete(this.lastResortUses.keys().next().value!);
+  }
+
+  // ---- one-time key hygiene (issue 9) ----
+
+  /** Ids of local one-time keys of a kind (ML-KEM: one-time ones only; the last-resort key is never touched). */
+  #oneTimeIds(kind: 'oneTime' | 'kem'): number[] {
+    return kind === 'oneTime' ? [...this.oneTime.keys()] : [...this.kem.values()].filter((k) => k.kind === 'one-time').map((k) => k.id);
+  }
+
+  #delete(kind: 'oneTime' | 'kem', id: number): void {
+    (kind === 'oneTime' ? this.oneTime : this.kem).delete(id);
+    this.handedOut[kind].delete(id);
+  }
+
+  /**
+   * Applies what the server says it still stores, per kind: a local key it does not list is handed out
+   * from now on (unless already marked), a listed one is not (the mark was a race with an upload), and a
+   * key handed out ONE_TIME_PREKEY_GRACE_MS ago or more is deleted. A kind whose list is absent or
+   * malformed (a server before 0.2) is left alone. Only keys below the highest listed id are marked: ids
+   * only grow and the server hands out the lowest first, so a key above them all may simply not be
+   * uploaded yet (by this run, or by another process of this user right now). Returns whether anything changed.
+   */
+  reconcileOneTimeKeys(server: ServerOneTimeIds, now: number): boolean {
+    let changed = false;
+    for (const [kind, listed] of [['oneTime', idList(server.oneTimeIds)], ['kem', idList(server.kemOneTimeIds)]] as const) {
+      if (!listed) continue;
+      const marks = this.handedOut[kind];
+      const highest = Math.max(-1, ...listed);
+      for (const id of this.#oneTimeIds(kind)) {
+        const since = marks.get(id);
+        if (listed.has(id)) {
+          if (since !== undefined) (marks.delete(id), (changed = true));
+        } else if (since !== undefined) {
+          if (now - since >= ONE_TIME_PREKEY_GRACE_MS) (this.#delete(kind, id), (changed = true));
+        } else if (id < highest) {
+          marks.set(id, now); // above every listed id it may not be uploaded yet; a later refill's higher ids will tell
+          changed = true;
+        }
+      }
+    }
+    return changed;
+  }
+
+  /**
+   * Caps the local one-time keys of each kind (MAX_LOCAL_*): handed-out keys go first, the earliest
+   * noticed first; then, only if still over (a server without id lists), the oldest ids: a server hands
+   * out the lowest ids first, and the caps exceed what it holds of ours (at most one refill target, or
+   * two when processes race), so those were handed out long ago. Returns whether anything was deleted.
+   */
+  capOneTimeKeys(): boolean {
+    let changed = false;
+    for (const [kind, cap] of [['oneTime', MAX_LOCAL_ONE_TIME_PREKEYS], ['kem', MAX_LOCAL_KEM_ONE_TIME_PREKEYS]] as const) {
+      const ids = this.#oneTimeIds(kind);
+      if (ids.length <= cap) continue;
+      const marks = this.handedOut[kind];
+      const handed = ids.filter((id) => marks.has(id)).sort((a, b) => marks.get(a)! - marks.get(b)! || a - b);
+      const rest = ids.filter((id) => !marks.has(id)).sort((a, b) => a - b);
+      for (const id of [...handed, ...rest].slice(0, ids.length - cap)) this.#delete(kind, id);
+      changed = true;
+    }
+    return changed;
   }
 
   toJSON() {

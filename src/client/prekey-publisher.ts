@@ -4,6 +4,10 @@
  * SIGNED_PREKEY_ROTATION_MS (keeping replaced ones for SIGNED_PREKEY_GRACE_MS, for initial messages still
  * in flight), and refills one-time keys when fewer than PREKEY_REFILL_THRESHOLD remain. New keys are saved
  * locally before they are uploaded: a key the server hands out must always have its secret here.
+ *
+ * Runs after every login, after an initial message used up one-time keys, and when the server pushes
+ * `prekeys.low` (chat-client.ts). Each run also deletes local one-time keys the server handed out that no
+ * one used within the grace period, and caps the local stock (local-prekeys.ts).
  */
 import { base64urlDecode, base64urlEncode as e } from '../crypto/bytes.js';
 import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
@@ -18,7 +22,13 @@ import type { ServerConnection } from './server-connection.js';
 export const SIGNED_PREKEY_ROTATION_MS = 7 * 24 * 60 * 60 * 1000;
 /** Replaced signed prekeys are kept this long: initial messages queued for a month still open. */
 export const SIGNED_PREKEY_GRACE_MS = 30 * 24 * 60 * 60 * 1000;
-/** Refill when the server holds fewer one-time keys (of either kind) than this (issue 4). */
+/**
+ * The refill rule (issue 15, point 15): each kind of one-time key (X25519, ML-KEM) is refilled on its
+ * own, when the server holds fewer than this many of THAT kind, up to THAT kind's target; the other kind
+ * is left as it is, even when it is below its own target. Why independent: the two stocks have different
+ * targets and run out at different times; refilling both whenever one runs low would upload keys no one
+ * needs yet (ML-KEM ones at ~2.2 KB each) and push the server toward its cap (MAX_STORED_ONE_TIME_PREKEYS).
+ */
 export const PREKEY_REFILL_THRESHOLD = 20;
 /** One-time X25519 keys to hold on the server after a refill (~5 KB of upload). */
 export const ONE_TIME_PREKEY_TARGET = 100;
@@ -35,14 +45,29 @@ export class PreKeyPublisher {
   constructor(
     private readonly store: RatchetStore,
     private readonly signingSecretKey: Uint8Array,
-    private readonly connection: ServerConnection,
+    private readonly connection: Pick<ServerConnection, 'call'>,
     /** The keys lock shared with SessionManager: refills and prekey consumption never overwrite each other. */
     private readonly withKeysLocked: <T>(work: () => Promise<T>) => Promise<T>,
     private readonly clock: () => number = Date.now,
   ) {}
 
+  /** A run requested but not yet started (waiting for the keys lock). */
+  #waiting: Promise<PreKeyCountResult> | undefined;
+
+  /**
+   * Brings the server's stock and the local keys up to date. A request made while another still waits to
+   * start joins it: a flood of `prekeys.low` pushes (a hostile server's, say) costs one run, not one each.
+   */
   maintain(): Promise<PreKeyCountResult> {
-    return this.withKeysLocked(() => this.refresh());
+    if (this.#waiting) return this.#waiting;
+    let started = false;
+    const run = this.withKeysLocked(() => {
+      started = true;
+      this.#waiting = undefined;
+      return this.refresh();
+    });
+    if (!started) this.#waiting = run; // a lock may run the work at once: then nothing is waiting
+    return run;
   }
 
   private async refresh(): Promise<PreKeyCountResult> {
@@ -51,7 +76,8 @@ export class PreKeyPublisher {
     // Generated and saved as one read-modify-write: another process of this user refilling at the same
     // time makes this one start over on its keys instead of overwriting them (local-prekeys.ts).
     const { keys, oneTime, kem } = await updateLocalKeys(this.store, this.signingSecretKey, now, async (keys) => {
-      let changed = false;
+      // Before new keys exist: keys not yet uploaded are missing from the server's lists.
+      let changed = keys.reconcileOneTimeKeys(counts, now);
       if (now - keys.currentSignedPreKey.createdAt > SIGNED_PREKEY_ROTATION_MS) {
         const id = keys.nextIds.signed++;
         keys.signed.set(id, await generateSignedPreKey(keys.identity, id, { clock: () => now }));
@@ -65,6 +91,7 @@ export class PreKeyPublisher {
         }
       }
       // After a new identity (or on first use) the server holds none of our one-time keys.
+      // Otherwise each kind on its own (PREKEY_REFILL_THRESHOLD): one kind running out never refills the other.
       const published = counts.identityKey === identityWire(keys).dhKey;
       const refill = (have: number, target: number) => (!published ? target : have < PREKEY_REFILL_THRESHOLD ? target - have : 0);
       const wantOneTime = refill(counts.oneTime, ONE_TIME_PREKEY_TARGET);
@@ -75,6 +102,7 @@ export class PreKeyPublisher {
       const kem: KemPreKeyRecord[] = [];
       for (let i = 0; i < wantKem; i++) kem.push(generateKemPreKey(keys.identity, keys.nextIds.kem++, 'one-time', { clock: () => now }));
       for (const k of kem) keys.kem.set(k.id, k);
+      if (keys.capOneTimeKeys()) changed = true; // new keys have the highest ids: the cap never takes them
       return { save: changed || wantOneTime > 0 || wantKem > 0, result: { keys, oneTime, kem } };
     });
     const identity = identityWire(keys);

@@ -49,8 +49,13 @@ describe('FilePeerKeyStore shared by several writers', () => {
     const path = peersPath();
     const store = new FilePeerKeyStore(path);
     let release!: () => void;
-    const holding = withFileLock(path, () => new Promise<void>((r) => (release = r)));
-    await new Promise((r) => setTimeout(r, 20));
+    let acquired!: () => void;
+    const locked = new Promise<void>((r) => (acquired = r));
+    const holding = withFileLock(path, () => {
+      acquired();
+      return new Promise<void>((r) => (release = r));
+    });
+    await locked;
     let written = false;
     const put = store.put(pin('carol')).then(() => (written = true));
     await new Promise((r) => setTimeout(r, 100));

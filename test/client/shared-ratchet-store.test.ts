@@ -66,16 +66,21 @@ describe.each(['sqlite', 'memory'] as const)('%s ratchet store: compare-and-swap
     await loadOrCreateLocalKeys(a, SECRET, Date.now());
     let releaseFirst!: () => void;
     const held = new Promise<void>((resolve) => (releaseFirst = resolve));
+    let firstLoaded!: () => void;
+    const loaded = new Promise<void>((resolve) => (firstLoaded = resolve));
     let firstRuns = 0;
     // The first writer loads, adds key 5001, then waits before saving; the second adds 5002 and saves.
     const first = updateLocalKeys(a, SECRET, Date.now(), async (keys) => {
       firstRuns++;
-      if (firstRuns === 1) await held;
+      if (firstRuns === 1) {
+        firstLoaded();
+        await held;
+      }
       const [k] = await generateOneTimePreKeys(5001, 1);
       keys.oneTime.set(k!.id, k!);
       return { save: true, result: undefined };
     });
-    await new Promise((r) => setTimeout(r, 20));
+    await loaded; // the first writer holds its copy of the keys: the second one's save makes it stale
     await updateLocalKeys(b, SECRET, Date.now(), async (keys) => {
       const [k] = await generateOneTimePreKeys(5002, 1);
       keys.oneTime.set(k!.id, k!);

@@ -3,7 +3,7 @@
  * or node:crypto once installed) against Wycheproof. test/crypto/aes-cbc.test.ts covers WebCrypto with the same file.
  *
  * Vector source: Wycheproof (C2SP/wycheproof), testvectors_v1/aes_cbc_pkcs5_test.json, commit
- * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, in /work/shared/vectors/wycheproof/ (Apache-2.0).
+ * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, in test/vectors/wycheproof/ (Apache-2.0).
  * Our wrapper accepts 256-bit keys only, so only the 72 cases of the 256-bit group are run; the 128/192
  * groups are checked to be rejected by the wrapper's key-length check. No `acceptable` cases.
  */

@@ -3,7 +3,7 @@
  * uses it for every prekey signature and for the identity binding.
  *
  * Vector source: Wycheproof (C2SP/wycheproof), testvectors_v1/ed25519_test.json, commit
- * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to /work/shared/vectors/wycheproof/
+ * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to test/vectors/wycheproof/
  * (Apache-2.0; see README.md and LICENSE there).
  *
  * Decision on `acceptable` cases: none at the pinned commit (counts pinned below). Strict RFC 8032 §5.1.7

@@ -2,7 +2,7 @@
  * hkdfSha256 (src/crypto/hkdf.ts: @noble/hashes, or node:crypto once installed) against Wycheproof.
  *
  * Vector source: Wycheproof (C2SP/wycheproof), testvectors_v1/hkdf_sha256_test.json, commit
- * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to /work/shared/vectors/wycheproof/
+ * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to test/vectors/wycheproof/
  * (Apache-2.0; see README.md and LICENSE there).
  *
  * Decision on `acceptable` cases: none at the pinned commit (counts pinned). The 3 invalid cases ask for

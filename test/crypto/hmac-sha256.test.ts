@@ -2,7 +2,7 @@
  * HMAC-SHA-256 as WebCrypto computes it, checked against Wycheproof, including truncated tags.
  *
  * Vector source: Wycheproof (C2SP/wycheproof), testvectors_v1/hmac_sha256_test.json,
- * commit dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to /work/shared/vectors/wycheproof/
+ * commit dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to test/vectors/wycheproof/
  * (Apache-2.0; see README.md and LICENSE there).
  *
  * Method: sign with WebCrypto, truncate the 32-byte MAC to tagSize/8 bytes, compare with the expected tag

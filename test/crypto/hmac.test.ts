@@ -4,7 +4,7 @@
  * with the same file.
  *
  * Vector source: Wycheproof (C2SP/wycheproof), testvectors_v1/hmac_sha256_test.json, commit
- * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, in /work/shared/vectors/wycheproof/ (Apache-2.0).
+ * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, in test/vectors/wycheproof/ (Apache-2.0).
  * No `acceptable` cases at the pinned commit. Truncated-tag groups compare the first tagSize/8 bytes.
  */
 import { describe, expect, it } from 'vitest';

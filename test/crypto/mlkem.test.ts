@@ -2,7 +2,7 @@
  * ML-KEM-1024 (src/crypto/mlkem.ts, @noble/post-quantum) against Wycheproof's FIPS 203 vectors.
  *
  * Vector source: Wycheproof (C2SP/wycheproof), testvectors_v1/, commit
- * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to /work/shared/vectors/wycheproof/
+ * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to test/vectors/wycheproof/
  * (Apache-2.0; see README.md and LICENSE there). The four files and how each is read:
  *  - mlkem_1024_keygen_seed_test.json: seed = d || z; KeyGen must give exactly ek and dk.
  *  - mlkem_1024_test.json: seed -> key pair (ek must match), then Decaps(c) must give K. Invalid cases

@@ -3,7 +3,7 @@
  * RSA-2048) as WebCrypto performs it, checked against Wycheproof.
  *
  * Vector source: Wycheproof (C2SP/wycheproof), testvectors_v1/rsa_oaep_2048_sha256_mgf1sha256_test.json,
- * commit dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to /work/shared/vectors/wycheproof/
+ * commit dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to test/vectors/wycheproof/
  * (Apache-2.0; see README.md and LICENSE there).
  *
  * Decision on `acceptable` cases: this file has none at the pinned commit (the first test pins the

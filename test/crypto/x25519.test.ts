@@ -2,7 +2,7 @@
  * X25519 (src/crypto/x25519.ts) against Wycheproof, on every backend (node:crypto, WebCrypto, @noble/curves).
  *
  * Vector source: Wycheproof (C2SP/wycheproof), testvectors_v1/x25519_test.json, commit
- * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to /work/shared/vectors/wycheproof/
+ * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to test/vectors/wycheproof/
  * (Apache-2.0; see README.md and LICENSE there).
  *
  * Decision on `acceptable` cases (254 at the pinned commit: twist points, non-canonical encodings,

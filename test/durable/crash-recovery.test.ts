@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SentMessage } from '../../src/client/chat-client.js';
 import { Processes, assertBuilt, freePort, type Proc } from '../e2e/processes.js';
-import { keysFor, Resources, serverDbPath, sleep, tag, waitOffline, waitUntil, withTimeout } from './harness.js';
+import { clientBarrier } from './barrier.js';
+import { keysFor, Resources, serverDbPath, tag, waitOffline, waitUntil, withTimeout } from './harness.js';
 
 const procs = new Processes();
 const res = new Resources();
@@ -115,7 +116,10 @@ describe('crash recovery', () => {
 
     const bob = await res.client(url, 'bob', { keys: bobKeys });
     await waitUntil(() => (bob.received.length >= TOTAL ? true : undefined), 30_000, `bob to receive ${TOTAL} messages`);
-    await sleep(300);
+    // A third user's message, queued after all of alice's: once bob shows it, nothing of alice's is still
+    // on its way. It is the last one shown; set it aside so only alice's are counted below.
+    const barrier = await clientBarrier(await res.client(url, 'zed'), bob);
+    expect(bob.received.pop()?.body).toBe(barrier);
     const bodies = bob.received.map((m) => m.body);
     expect(bob.received).toHaveLength(TOTAL);
     expect(bob.rejected).toEqual([]);

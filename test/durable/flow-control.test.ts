@@ -7,6 +7,7 @@ import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IncomingMessage } from '../../src/protocol/events.js';
 import { DELIVERY_WINDOW, MAX_ACK_IDS } from '../../src/protocol/limits.js';
+import { rawBarrier } from './barrier.js';
 import { call, fakeEnvelope, keysFor, Resources, sleep, waitOfflineRaw, waitUntil, type RawAck, type RawUser } from './harness.js';
 
 const res = new Resources();
@@ -92,7 +93,10 @@ describe('delivery flow control', () => {
       expect(await ackAll(bob.socket, bob.messages.slice(acked, upTo).map((m) => m.id))).toBe(upTo - acked);
       acked = upTo;
     }
-    await sleep(300);
+    // A barrier behind the drained backlog: once it is in, nothing of the backlog can still come. Set it aside.
+    const barrier = await rawBarrier(alice.socket, 'bob', bob);
+    expect(await ackAll(bob.socket, [barrier])).toBe(1);
+    expect(bob.messages.pop()?.id).toBe(barrier);
     expect(bob.messages).toHaveLength(3000);
     expectUnique(bob.messages);
     expect(bob.messages.map((m) => m.id)).toEqual(sent);
@@ -135,7 +139,9 @@ describe('delivery flow control', () => {
       await ackAll(second.socket, second.messages.slice(acked, upTo).map((m) => m.id));
       acked = upTo;
     }
-    await sleep(300);
+    const barrier = await rawBarrier(alice.socket, 'bob', second);
+    expect(await ackAll(second.socket, [barrier])).toBe(1);
+    expect(second.messages.pop()?.id).toBe(barrier);
     const ackedSet = new Set(ackedFirst);
     expect(second.messages.map((m) => m.id)).toEqual(seqOrder.filter((id) => !ackedSet.has(id)));
     expectUnique(second.messages);

@@ -5,7 +5,8 @@
  */
 import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { call, clientId, fakeEnvelope, keysFor, Resources, sleep, waitOfflineRaw, waitUntil, type RawAck } from './harness.js';
+import { clientBarrier, rawBarrier } from './barrier.js';
+import { call, clientId, fakeEnvelope, keysFor, Resources, waitOfflineRaw, waitUntil, type RawAck } from './harness.js';
 
 const res = new Resources();
 afterEach(() => res.cleanup());
@@ -29,11 +30,11 @@ describe('idempotent send', () => {
     expect(second).toEqual({ ok: true, id: first.id, sentAt: first.sentAt, status: 'delivered', duplicate: true });
 
     await waitUntil(() => (bob.messages.length >= 1 ? true : undefined), 5000, 'the message');
-    await sleep(300);
-    expect(bob.messages.map((m) => m.id)).toEqual([first.id]);
-    expect(bob.messages[0]).toMatchObject({ from: 'alice', to: 'bob', sentAt: first.sentAt, envelope });
     expect(await srv.store.queueUsage('bob')).toMatchObject({ count: 1 });
     expect(await srv.store.pending('bob', 0, 10, Date.now())).toHaveLength(1);
+    const barrier = await rawBarrier(alice.socket, 'bob', bob);
+    expect(bob.messages.map((m) => m.id)).toEqual([first.id, barrier]);
+    expect(bob.messages[0]).toMatchObject({ from: 'alice', to: 'bob', sentAt: first.sentAt, envelope });
   });
 
   it('duplicates sent while the recipient is offline — again, altered, from another connection, concurrently — are queued once', async () => {
@@ -62,9 +63,8 @@ describe('idempotent send', () => {
 
     const bob = await res.raw(srv.url, 'bob', bobKeys, 'login');
     await waitUntil(() => (bob.messages.length >= 1 ? true : undefined), 5000, 'the message');
-    await sleep(300);
-    expect(bob.messages).toHaveLength(1);
-    expect(bob.messages[0]!.id).toBe(first.id);
+    const barrier = await rawBarrier(alice.socket, 'bob', bob);
+    expect(bob.messages.map((m) => m.id)).toEqual([first.id, barrier]);
     expect(bob.messages[0]!.envelope).toEqual(original);
   });
 
@@ -100,10 +100,14 @@ describe('idempotent send', () => {
     const again = await send(replayer.socket, frame!.args[0] as object);
     expect(again).toEqual({ ok: true, id: sent.serverId, sentAt: sent.serverTime, status: 'delivered', duplicate: true });
 
-    await sleep(400);
-    expect(bob.received.map((m) => m.body)).toEqual(['say it once']);
+    // A third user's message to bob, enqueued after the replay, and its receipt; then a round trip on each
+    // of alice's connections, so any receipt the replay caused has reached them.
+    const barrier = await clientBarrier(await res.client(srv.url, 'carol'), bob);
+    await alice.client.onlineUsers();
+    await call(replayer.socket, 'users', {});
+    expect(bob.received.map((m) => m.body)).toEqual(['say it once', barrier]);
     expect(bob.rejected).toEqual([]);
-    expect(await srv.store.queueUsage('bob')).toEqual({ count: 0, bytes: 0 });
+    await waitUntil(async () => ((await srv.store.queueUsage('bob')).count === 0 ? true : undefined), 5000, 'the ack of the barrier');
     expect(alice.delivered).toHaveLength(1);
     expect(replayer.receipts).toEqual([]);
   });
@@ -128,12 +132,13 @@ describe('idempotent send', () => {
 
     const bob = await res.raw(srv.url, 'bob', bobKeys, 'login');
     await waitUntil(() => (bob.messages.length >= 4 ? true : undefined), 5000, 'four messages');
-    await sleep(200);
+    const barrier = await rawBarrier(alice.socket, 'bob', bob);
     expect(bob.messages.map((m) => [m.from, m.id])).toEqual([
       ['alice', fromAlice.id],
       ['carol', fromCarol.id],
       ['alice', noId[0]!.id],
       ['alice', noId[1]!.id],
+      ['alice', barrier],
     ]);
   });
 });

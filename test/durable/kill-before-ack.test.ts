@@ -10,7 +10,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { userFolder } from '../../src/client/node/user-folder.js';
 import { Processes, assertBuilt, type Proc } from '../e2e/processes.js';
 import type { TestServer } from '../helpers/test-server.js';
-import { keysFor, openCliStore, Resources, sleep, waitOffline, waitUntil, type Recorded } from './harness.js';
+import { clientBarrier } from './barrier.js';
+import { keysFor, openCliStore, Resources, waitOffline, waitUntil, type Recorded } from './harness.js';
 
 const procs = new Processes();
 const res = new Resources();
@@ -78,27 +79,32 @@ describe('recipient killed before acknowledging', () => {
     await waitUntil(() => (alice.delivered.length >= 3 ? true : undefined), 5000, 'three delivery receipts');
     expect(alice.delivered.map((d) => d.id).sort()).toEqual(sent.map((s) => s.id).sort());
 
-    await sleep(200);
+    // A later message, queued behind every redelivery: once bob2 has printed it and alice has its
+    // receipt, whatever the redeliveries were going to cause has happened.
+    const barrier2 = await alice.client.send('bob', 'barrier for the second run');
+    await bob2.waitFor('stdout', /barrier for the second run\n/);
+    await waitUntil(() => (alice.delivered.some((d) => d.id === barrier2.id) ? true : undefined), 5000, "the barrier's receipt");
     expect((await bob2.stop('SIGTERM')).code).toBe(0);
-    // Shown once, in the first run only: the second run printed nothing and rejected nothing.
-    expect(bob2.stdout, bob2.describe()).toBe('');
+    // Shown once, in the first run only: the second run printed only the barrier and rejected nothing.
+    expect(bob2.stdout, bob2.describe()).toBe('[alice] barrier for the second run\n');
     expect(bob2.stderr).not.toMatch(/rejected/);
     // It did get them again (E2EE_CHAT_DEBUG shows the client recognising each redelivery).
     for (const s of sent) expect(bob2.stderr).toContain(`redelivery of ${s.serverId!} ignored`);
-    expect(alice.delivered).toHaveLength(3);
+    expect(alice.delivered).toHaveLength(4);
 
-    // A third run: nothing left anywhere.
+    // A third run: nothing left anywhere (it prints only a new barrier).
     const bob3 = await receive('receive bob (third)');
-    await sleep(300);
+    const barrier3 = await alice.client.send('bob', 'barrier for the third run');
+    await bob3.waitFor('stdout', /barrier for the third run\n/);
     expect((await bob3.stop('SIGTERM')).code).toBe(0);
-    expect(bob3.stdout).toBe('');
+    expect(bob3.stdout, bob3.describe()).toBe('[alice] barrier for the third run\n');
 
     // bob's local history holds each message once, displayed.
     const store = await openCliStore(home, 'bob');
     try {
       const history = await store.history();
-      expect(history.filter((r) => r.direction === 'in').map((r) => r.body)).toEqual(bodies);
-      expect(history.map((r) => r.serverId)).toEqual(sent.map((s) => s.serverId));
+      expect(history.filter((r) => r.direction === 'in').map((r) => r.body)).toEqual([...bodies, 'barrier for the second run', 'barrier for the third run']);
+      expect(history.map((r) => r.serverId)).toEqual([...sent, barrier2, barrier3].map((s) => s.serverId));
       expect(await store.undisplayed()).toEqual([]);
     } finally {
       store.close();
@@ -133,8 +139,9 @@ describe('recipient killed before acknowledging', () => {
     expect(bob.received.map((m) => m.serverId)).toEqual(sent.map((s) => s.serverId));
     await waitUntil(async () => ((await srv.store.queueUsage('bob')).count === 0 ? true : undefined), 5000, "bob's queue to empty");
     await waitUntil(() => (alice.delivered.length >= 3 ? true : undefined), 5000, 'three delivery receipts');
-    await sleep(200);
-    expect(bob.received).toHaveLength(3);
+    const barrier = await clientBarrier(alice, bob);
+    expect(bob.received.map((m) => m.body)).toEqual([...bodies, barrier]);
+    expect(alice.delivered).toHaveLength(4);
     expect(doomed.messages).toHaveLength(3);
   });
 });

@@ -5,7 +5,8 @@
  * she is not.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { keysFor, Resources, sleep, waitOffline, waitUntil, type Recorded } from './harness.js';
+import { clientBarrier } from './barrier.js';
+import { keysFor, Resources, waitOffline, waitUntil, type Recorded } from './harness.js';
 
 const res = new Resources();
 afterEach(() => res.cleanup());
@@ -54,10 +55,10 @@ describe('offline delivery', () => {
     await expect.poll(() => srv.store.pendingReceipts('alice', 0, 100)).toEqual([]);
     expect(await srv.store.pending('bob', 0, 100, Date.now())).toEqual([]);
 
-    // Exactly once: nothing more arrives, on either side.
-    await sleep(300);
-    expect(bob.received).toHaveLength(3);
-    expect(alice.delivered).toHaveLength(3);
+    // Exactly once: nothing more arrives, on either side, before a later message and its receipt.
+    const barrier = await clientBarrier(alice, bob);
+    expect(bob.received.map((m) => m.body)).toEqual([...bodies, barrier]);
+    expect(alice.delivered).toHaveLength(4);
     expect(bob.rejected).toEqual([]);
   });
 
@@ -99,8 +100,9 @@ describe('offline delivery', () => {
     // Seen receipts are not handed over again on the next login.
     await alice2.client.close();
     const alice3 = await res.client(srv.url, 'alice', { keys: aliceKeys, messages: aliceMessages });
-    await sleep(300);
-    expect(alice3.delivered).toEqual([]);
-    expect(bob.received).toHaveLength(3);
+    // A receipt owed to alice from now on is queued behind any old one the server wrongly kept.
+    const barrier = await clientBarrier(alice3, bob);
+    expect(alice3.delivered).toHaveLength(1);
+    expect(bob.received.map((m) => m.body)).toEqual(['one', 'two', 'three', barrier]);
   });
 });

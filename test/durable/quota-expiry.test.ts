@@ -6,6 +6,7 @@
 import type { Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChatError } from '../../src/protocol/errors.js';
+import { clientBarrier } from './barrier.js';
 import {
   call,
   clientId,
@@ -14,7 +15,6 @@ import {
   keysFor,
   queueRows,
   Resources,
-  sleep,
   waitOffline,
   waitOfflineRaw,
   waitUntil,
@@ -133,28 +133,34 @@ describe('queue expiry', () => {
     expect(await srv.store.queueUsage('bob')).toEqual({ count: 0, bytes: 0 });
 
     const bob = await res.client(srv.url, 'bob', { keys: bobKeys });
-    await sleep(500);
-    expect(bob.received).toEqual([]);
+    // Queued behind anything the sweep left: bob shows only the barrier.
+    const barrier = await clientBarrier(alice, bob);
+    expect(bob.received.map((m) => m.body)).toEqual([barrier]);
     expect(bob.rejected).toEqual([]);
-    // Never delivered, so no receipt either.
-    expect(alice.delivered).toEqual([]);
-    expect(await srv.store.pendingReceipts('alice', 0, 10)).toEqual([]);
+    // Never delivered, so no receipt either: alice has the barrier's only.
+    expect(alice.delivered).toHaveLength(1);
+    await expect.poll(() => srv.store.pendingReceipts('alice', 0, 10)).toEqual([]);
   });
 
   it('does not deliver an expired envelope even before the sweep has removed it', async () => {
-    const srv = await res.server({ queueTtlMs: 300, sweepIntervalMs: 3_600_000 });
+    // The TTL leaves the barrier below (sent once the first envelope has expired) ample time to arrive.
+    const srv = await res.server({ queueTtlMs: 1000, sweepIntervalMs: 3_600_000 });
     const bobKeys = await keysFor();
     (await res.raw(srv.url, 'bob', bobKeys)).socket.disconnect();
     const carol = await res.raw(srv.url, 'carol', await keysFor());
     await waitOfflineRaw(carol.socket, 'bob');
-    const ack = (await send(carol.socket, { to: 'bob', envelope: fakeEnvelope('stale') })) as RawAck & { id: string };
+    const ack = (await send(carol.socket, { to: 'bob', envelope: fakeEnvelope('stale') })) as RawAck & { id: string; sentAt: number };
     expect(ack).toMatchObject({ ok: true, status: 'queued' });
-    await sleep(400);
+    await waitUntil(() => (Date.now() > ack.sentAt + 1000 ? true : undefined), 5000, 'the TTL to pass');
     expect(queueRows(srv.dataDir, 'bob').map((r) => r.id)).toEqual([ack.id]);
 
+    // A fresh envelope queued behind the expired one is the barrier: bob gets it, and only it.
+    const barrier = (await send(carol.socket, { to: 'bob', envelope: fakeEnvelope('fresh') })) as RawAck & { id: string };
+    expect(barrier).toMatchObject({ ok: true, status: 'queued' });
     const bob = await res.raw(srv.url, 'bob', bobKeys, 'login');
-    await sleep(300);
-    expect(bob.messages).toEqual([]);
+    await waitUntil(() => (bob.messages.length > 0 ? true : undefined), 5000, 'the barrier');
+    expect(bob.messages.map((m) => m.id)).toEqual([barrier.id]);
+    expect(await call(bob.socket, 'ack', { ids: [barrier.id] })).toMatchObject({ ok: true, acknowledged: 1 });
     // A sweep removes it for good.
     expect(await srv.store.sweepExpired(Date.now())).toBe(1);
     expect(queueRows(srv.dataDir)).toEqual([]);

@@ -11,7 +11,8 @@ import { MemoryMessageStore } from '../../src/client/memory-stores.js';
 import { rsaPublicOf } from '../../src/crypto/keys.js';
 import { newMessageId, sealHybridEnvelope } from '../../src/e2ee/hybrid-envelope.js';
 import type { EnqueueInput, EnqueueResult, QueueQuota } from '../../src/server/store/server-store.js';
-import { keysFor, Resources, sleep, tag, waitUntil } from './harness.js';
+import { clientBarrier } from './barrier.js';
+import { keysFor, Resources, tag, waitUntil } from './harness.js';
 
 const res = new Resources();
 afterEach(() => res.cleanup());
@@ -69,10 +70,10 @@ describe('send order', () => {
       return enqueue(input, quota, committed);
     };
 
-    await res.client(srv.url, 'alice', { keys: aliceKeys, messages });
+    const alice = await res.client(srv.url, 'alice', { keys: aliceKeys, messages });
     await waitUntil(() => (bob.received.length >= n ? true : undefined), 10_000, `${n} messages`);
-    await sleep(200);
+    const barrier = await clientBarrier(alice, bob);
     expect(refused).toBe(true);
-    expect(bob.received.map((m) => m.body)).toEqual(Array.from({ length: n }, (_, i) => tag(i)));
+    expect(bob.received.map((m) => m.body)).toEqual([...Array.from({ length: n }, (_, i) => tag(i)), barrier]);
   });
 });

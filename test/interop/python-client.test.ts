@@ -3,7 +3,8 @@
  * a real server and to the TypeScript ChatClient, in both directions.
  *
  * Needs the Debian system Python with python3-jwcrypto, python3-socketio, python3-websocket and
- * python3-cryptography. Without them the suite fails, unless E2EE_CHAT_SKIP_PYTHON_INTEROP=1.
+ * python3-cryptography. Without them the suite is skipped with a notice naming them, or fails when
+ * E2EE_CHAT_REQUIRE_INTEROP=1 (as .ci/run sets it; see python-gate.ts).
  * Run alone: npx vitest run test/interop
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectTestClient, waitUntil, type TestClient } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { interopGate } from './python-gate.js';
 
 /** The Debian system Python (its dist-packages hold the modules); E2EE_CHAT_PYTHON overrides it. */
 const PYTHON = process.env.E2EE_CHAT_PYTHON ?? '/usr/bin/python3';
@@ -30,9 +32,14 @@ function pythonProblem(): string | undefined {
   return undefined;
 }
 
-const problem = pythonProblem();
-const skip = problem !== undefined && process.env.E2EE_CHAT_SKIP_PYTHON_INTEROP === '1';
-if (skip) console.warn(`[python interop] skipped because E2EE_CHAT_SKIP_PYTHON_INTEROP=1: ${problem}`);
+const gate = interopGate(
+  'Python interop, hybrid envelope (test/interop/python-client.test.ts)',
+  pythonProblem(),
+  `${PYTHON} (Debian's python3, or E2EE_CHAT_PYTHON) with the Debian packages python3-jwcrypto ` +
+    'python3-socketio python3-websocket python3-cryptography (apt-get install python3-jwcrypto ' +
+    'python3-socketio python3-websocket python3-requests)',
+);
+const skip = gate.skip;
 
 interface PyResult {
   code: number | null;
@@ -116,13 +123,7 @@ describe('python client written from docs/PROTOCOL.md', () => {
 
   beforeAll(async () => {
     if (skip) return;
-    if (problem !== undefined) {
-      throw new Error(
-        `Python interop tests cannot run: ${problem}.\n` +
-          `Install the Debian packages: apt-get install python3-jwcrypto python3-socketio python3-websocket\n` +
-          `(or set E2EE_CHAT_SKIP_PYTHON_INTEROP=1 to skip these tests).`,
-      );
-    }
+    gate.assertRunnable();
     server = await startTestServer();
     keyDir = mkdtempSync(join(tmpdir(), 'e2ee-chat-py-'));
     bob = await connectTestClient(server.url, 'bob');

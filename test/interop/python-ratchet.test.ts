@@ -7,7 +7,8 @@
  * that is pyenv's Python (cryptography 48) borrowing Debian's python3-socketio / python3-websocket from
  * /usr/lib/python3/dist-packages (appended to the end of sys.path by the script). The interpreter is
  * E2EE_CHAT_RATCHET_PYTHON, else the first of `python3` (PATH) and /root/.pyenv/shims/python3 that has
- * them. Without one the suite fails, unless E2EE_CHAT_SKIP_PYTHON_INTEROP=1.
+ * them. Without one the suite is skipped with a notice naming what to install, or fails when
+ * E2EE_CHAT_REQUIRE_INTEROP=1 (as .ci/run sets it; see python-gate.ts).
  * Run alone: npx vitest run test/interop/python-ratchet.test.ts
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -20,6 +21,7 @@ import { base64urlDecode } from '../../src/crypto/bytes.js';
 import { safetyNumber } from '../../src/e2ee/safety-number.js';
 import { connectTestClient, type TestClient } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { interopGate } from './python-gate.js';
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'python_ratchet_client.py');
 const DIST_PACKAGES = '/usr/lib/python3/dist-packages';
@@ -50,8 +52,15 @@ function findPython(): { python?: string; problem?: string } {
 }
 
 const { python: PYTHON, problem } = findPython();
-const skip = problem !== undefined && process.env.E2EE_CHAT_SKIP_PYTHON_INTEROP === '1';
-if (skip) console.warn(`[python ratchet interop] skipped because E2EE_CHAT_SKIP_PYTHON_INTEROP=1: ${problem}`);
+const gate = interopGate(
+  'Python interop, PQXDH + Double Ratchet (test/interop/python-ratchet.test.ts)',
+  problem,
+  'a Python 3 with cryptography >= 46 (ML-KEM-1024; Debian bookworm\'s python3-cryptography is 38, too old: ' +
+    "on this kind of machine pyenv's Python 3.11 has 48), found as python3 on the PATH, " +
+    '/root/.pyenv/shims/python3 or E2EE_CHAT_RATCHET_PYTHON; plus the Debian packages python3-socketio ' +
+    `python3-websocket (read from ${DIST_PACKAGES}; apt-get install python3-socketio python3-websocket python3-requests)`,
+);
+const skip = gate.skip;
 
 /** What the Python side reports about one message it opened (`recv`). */
 interface PyOpened {
@@ -204,14 +213,7 @@ describe('Python PQXDH + Double Ratchet written from docs/PROTOCOL.md', () => {
 
   beforeAll(async () => {
     if (skip) return;
-    if (problem !== undefined) {
-      throw new Error(
-        `Python ratchet interop tests cannot run: ${problem}.\n` +
-          `They need a Python with cryptography >= 46 (ML-KEM) and python3-socketio + python3-websocket ` +
-          `(apt-get install python3-socketio python3-websocket); set E2EE_CHAT_RATCHET_PYTHON to choose the ` +
-          `interpreter, or E2EE_CHAT_SKIP_PYTHON_INTEROP=1 to skip these tests.`,
-      );
-    }
+    gate.assertRunnable();
     server = await startTestServer();
   });
 

@@ -253,8 +253,8 @@ function inbox(c: TestClient) {
   return {
     /** Everything a sender's socket did before this call has been routed (per-connection order), so only `serverId` may be new. */
     async expectOnly(serverId: string): Promise<void> {
-      await c.waitForRejected(rejected + 1);
-      await sleep(50);
+      // serverId is the barrier: whatever the earlier input caused was pushed, and shown, before it.
+      await waitUntil(() => (c.rejected.some((r) => r.serverId === serverId) ? true : undefined), 5000, `the rejection of ${serverId}`);
       expect(c.received.length).toBe(received);
       expect(c.rejected.slice(rejected).map((r) => r.serverId)).toEqual([serverId]);
     },
@@ -789,7 +789,6 @@ describe('bad input on a default server', () => {
       sock.emit('challenge', {});
       sock.emit('x'.repeat(500));
       await call(sock, 'challenge', {}); // queued after the register: everything above has been answered now
-      await sleep(20);
       // Refusals decided on arrival (unknown event, not logged in, rate limit) are not queued behind the
       // schema-checked ones, so only the set of errors is fixed, not their order.
       const sorted = (list: ProtocolErrorEvent[]) => [...list].sort((a, b) => a.event.localeCompare(b.event));
@@ -809,8 +808,7 @@ describe('bad input on a default server', () => {
       sock.emit('keys', { username: 'nobody-here' });
       sock.emit('register', {});
       sock.emit('login', { username: 'pia', signature: 'A'.repeat(86) });
-      await call(sock, 'users', {});
-      await sleep(20);
+      await call(sock, 'users', {}); // answered after the four: their protocol_errors came first, on this connection
       // All four went through the queue, so here the order is the order sent.
       expect(errors.map((e) => [e.event, e.error.code])).toEqual([
         ['send', 'bad_request'],
@@ -908,7 +906,7 @@ describe('bad input on a default server', () => {
     async function throwJunk(frames: ReadonlyArray<string | Uint8Array>, join: boolean): Promise<'closed' | 'alive' | 'silent'> {
       const wire = await h.wire(join);
       for (const f of frames) wire.ws.send(f);
-      await sleep(30);
+      // No pause to let a close arrive: the probe below goes after the junk, so the server meets the junk first.
       if (wire.closeCode() !== undefined) return 'closed';
       const seen = wire.texts.length;
       wire.ws.send(join ? '42199["challenge",{}]' : '40');
@@ -1119,9 +1117,11 @@ describe('the envelope cap (maxEnvelopeBytes 4096)', () => {
     const ok = await call(sender, 'send', { to: 'fay', envelope: atCap });
     expect(ok).toMatchObject({ ok: true, status: 'delivered' });
     await waitUntil(() => (got.length > before ? got : undefined), 3000, 'delivery');
-    await sleep(50);
-    expect(got.slice(before).map((m) => m.id)).toEqual([ok.id]);
-    expect(got.at(-1)?.envelope).toStrictEqual(atCap);
+    // A barrier sent after: once it is in, nothing else from the refused sends can still arrive.
+    const barrier = await call(sender, 'send', { to: 'fay', envelope: fakeEnvelope() });
+    await waitUntil(() => got.find((m) => m.id === barrier.id), 3000, 'the barrier');
+    expect(got.slice(before).map((m) => m.id)).toEqual([ok.id, barrier.id]);
+    expect(got.at(-2)?.envelope).toStrictEqual(atCap);
   });
 
   it('refuses an envelope or JWE with members outside the schema, and ignores a forged sender beside it', async () => {
@@ -1230,10 +1230,12 @@ describe('the auth timeout (300 ms)', () => {
   });
 
   it('keeps a socket that logged in in time', async () => {
+    /** A socket opened now and left anonymous is closed by its auth timer; the timers of sockets opened before it fired first. */
+    const outlastAuthTimeout = async () => expect(await disconnected(await h.raw())).toBe('io server disconnect');
     const sock = await h.raw();
     const gone = disconnectFlag(sock);
     expect((await registerRaw(sock, 'tim', keys)).ok).toBe(true);
-    await sleep(800);
+    await outlastAuthTimeout();
     expect(gone()).toBe(false);
     expect(sock.connected).toBe(true);
     expect(await call(sock, 'users', {})).toMatchObject({ ok: true, users: ['tim'] });
@@ -1241,8 +1243,9 @@ describe('the auth timeout (300 ms)', () => {
     const again = await h.raw();
     const goneAgain = disconnectFlag(again);
     expect((await loginRaw(again, 'tim', keys)).ok).toBe(true);
-    await sleep(800);
+    await outlastAuthTimeout();
     expect(goneAgain()).toBe(false);
+    expect(await call(again, 'users', {})).toMatchObject({ ok: true });
   });
 });
 

@@ -63,10 +63,16 @@ describe(`${CLIENTS} concurrent authenticated clients`, () => {
     );
     expect(acks.filter((a) => !a.ok)).toEqual([]);
     await waitUntil(() => (received.every((r) => r.length >= PER_CLIENT) ? true : undefined), 30_000, 'all deliveries');
-    await new Promise((r) => setTimeout(r, 200)); // anything extra would arrive now
+    // A barrier: one more message each (seq PER_CLIENT), queued behind anything extra; once every client
+    // has it, nothing else is on its way.
+    const barriers = await Promise.all(
+      sockets.map((socket, i) => call(socket, 'send', { to: `user${i ^ 1}`, envelope: { ...base, jwe: { ...base.jwe, iv: tag(i, PER_CLIENT) } } })),
+    );
+    expect(barriers.filter((a) => !a.ok)).toEqual([]);
+    await waitUntil(() => (received.every((r) => r.length >= PER_CLIENT + 1) ? true : undefined), 30_000, 'the barriers');
 
     for (let i = 0; i < CLIENTS; i++) {
-      expect(received[i], `user${i}`).toEqual(Array.from({ length: PER_CLIENT }, (_, seq) => ({ from: i ^ 1, seq })));
+      expect(received[i], `user${i}`).toEqual(Array.from({ length: PER_CLIENT + 1 }, (_, seq) => ({ from: i ^ 1, seq })));
     }
     // Every acknowledgement reached the server: nothing stays queued.
     const deadline = Date.now() + 10_000;

@@ -1,27 +1,18 @@
 /**
- * Where the Wycheproof vector files are. They are not copied into this repository; they sit in the
- * workplace's shared folder beside it (C2SP/wycheproof testvectors_v1, commit
- * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166). A clone may live anywhere, so look in order:
- *   1. $E2EE_CHAT_WYCHEPROOF_DIR
- *   2. ../shared/vectors/wycheproof next to the repository
- *   3. /work/shared/vectors/wycheproof
- * When none exists the first candidate is returned, and the loader fails naming it.
+ * Where the Wycheproof vector files are: test/vectors/wycheproof/ in this repository, so a clone
+ * anywhere runs the vector tests. The files there are copied unchanged from C2SP/wycheproof
+ * testvectors_v1 at commit dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, with the project's LICENSE
+ * (Apache-2.0); the README.md beside them lists each file with its sha256.
  */
-import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
-const repoRoot = resolve(import.meta.dirname, '..', '..');
+const VECTORS_DIR = join(import.meta.dirname, 'wycheproof');
 
 export function wycheproofDir(): string {
-  const candidates = [
-    process.env.E2EE_CHAT_WYCHEPROOF_DIR,
-    join(repoRoot, '..', 'shared', 'vectors', 'wycheproof'),
-    '/work/shared/vectors/wycheproof',
-  ].filter((c): c is string => typeof c === 'string' && c !== '');
-  return candidates.find((c) => existsSync(c)) ?? candidates[0]!;
+  return VECTORS_DIR;
 }
 
 export function wycheproofFile(name: string): URL {
-  return pathToFileURL(join(wycheproofDir(), name));
+  return pathToFileURL(join(VECTORS_DIR, name));
 }

@@ -1,9 +1,9 @@
 /**
  * Typed loader for Wycheproof test-vector files (C2SP/wycheproof, folder testvectors_v1/).
  *
- * The vectors live outside the repository, in /work/shared/vectors/wycheproof/ (copied unchanged from
- * commit dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166; see the README.md beside them). Callers pass the file
- * as a URL resolved against their own `import.meta.url`, so nothing depends on the working directory.
+ * The vectors live in test/vectors/wycheproof/ (copied unchanged from commit
+ * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, with their LICENSE; see the README.md beside them). Callers
+ * pass the file as a URL (wycheproof-dir.ts builds it), so nothing depends on the working directory.
  *
  * A missing or malformed file is an error, never a skip: a test suite that silently checks nothing
  * would look exactly like one that passes.
@@ -237,7 +237,7 @@ export function loadWycheproof<S extends keyof SchemaTypes>(file: URL, schema: S
     throw new Error(
       `Wycheproof vectors folder is missing: ${folder} does not exist. ` +
         'These tests need the Wycheproof JSON files (C2SP/wycheproof testvectors_v1, commit ' +
-        'dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166) in /work/shared/vectors/wycheproof/ next to the repository.',
+        'dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166) that the repository keeps in test/vectors/wycheproof/.',
     );
   }
   if (!existsSync(path)) fail(path, 'file is missing from the vectors folder');

@@ -6,7 +6,7 @@
  */
 import { base64urlDecode, base64urlEncode, type Bytes } from '../../crypto/bytes.js';
 import { X25519KeyPair } from '../../crypto/x25519.js';
-import { MAX_ARCHIVED_STATES, MAX_COUNTER, MAX_STORED_SKIPPED_KEYS } from './constants.js';
+import { MAX_ARCHIVED_STATES_IN_PICKLE, MAX_COUNTER, MAX_STORED_SKIPPED_KEYS } from './constants.js';
 import { SessionRecord } from './session-record.js';
 import { RatchetState, ratchetFields, skippedKeyId, type SkippedKey } from './state.js';
 
@@ -36,6 +36,16 @@ export interface SessionRecordPickle {
 const b64 = base64urlEncode;
 const opt = (b: Bytes | undefined) => (b === undefined ? null : b64(b));
 
+/** The keys of one chain share its ratchet key: encoded once per chain (a record holds up to 3000 keys, saved per message). */
+function pickleSkipped(skipped: ReadonlyMap<string, SkippedKey>): RatchetStatePickle['skipped'] {
+  const dhText = new Map<Uint8Array, string>();
+  return [...skipped.values()].map((k) => {
+    let dh = dhText.get(k.dh);
+    if (dh === undefined) dhText.set(k.dh, (dh = b64(k.dh)));
+    return [dh, k.n, b64(k.messageKey)] as const;
+  });
+}
+
 export function pickleRatchetState(state: RatchetState): RatchetStatePickle {
   const f = ratchetFields(state);
   return {
@@ -48,7 +58,7 @@ export function pickleRatchetState(state: RatchetState): RatchetStatePickle {
     ns: f.ns,
     nr: f.nr,
     pn: f.pn,
-    skipped: [...f.skipped.values()].map((k) => [b64(k.dh), k.n, b64(k.messageKey)] as const),
+    skipped: pickleSkipped(f.skipped),
     ad: b64(f.ad),
     baseKey: b64(f.baseKey),
     pendingPreKey: opt(f.pendingPreKey),
@@ -77,9 +87,13 @@ export function unpickleRatchetState(input: unknown): RatchetState {
   if (typeof dhs !== 'object' || dhs === null) throw new TypeError('pickle field "dhs" is missing');
   if (!Array.isArray(p.skipped) || p.skipped.length > MAX_STORED_SKIPPED_KEYS) throw new TypeError('pickle field "skipped" is invalid');
   const skipped = new Map<string, SkippedKey>();
+  // Keys of one chain repeat its ratchet key: decoded once, and the entries share the bytes (never written in place).
+  const dhBytes = new Map<unknown, Bytes>();
   for (const entry of p.skipped as unknown[]) {
     if (!Array.isArray(entry) || entry.length !== 3) throw new TypeError('pickle skipped entry is invalid');
-    const key: SkippedKey = { dh: bytes(entry[0], 'skipped.dh', 32), n: counter(entry[1], 'skipped.n'), messageKey: bytes(entry[2], 'skipped.mk', 32) };
+    let dh = dhBytes.get(entry[0]);
+    if (dh === undefined) dhBytes.set(entry[0], (dh = bytes(entry[0], 'skipped.dh', 32)));
+    const key: SkippedKey = { dh, n: counter(entry[1], 'skipped.n'), messageKey: bytes(entry[2], 'skipped.mk', 32) };
     skipped.set(skippedKeyId(key.dh, key.n), key);
   }
   return new RatchetState({
@@ -110,6 +124,7 @@ export function unpickleSessionRecord(input: unknown): SessionRecord {
   if (typeof input !== 'object' || input === null) throw new TypeError('session pickle is not an object');
   const p = input as Record<string, unknown>;
   if (p.v !== 1) throw new TypeError(`unsupported session pickle version ${String(p.v)}`);
-  if (!Array.isArray(p.previous) || p.previous.length > MAX_ARCHIVED_STATES) throw new TypeError('pickle field "previous" is invalid');
+  if (!Array.isArray(p.previous) || p.previous.length > MAX_ARCHIVED_STATES_IN_PICKLE) throw new TypeError('pickle field "previous" is invalid');
+  // The record trims what exceeds today's limits (an older client kept more): saved again, it is smaller.
   return new SessionRecord(p.current === null ? undefined : unpickleRatchetState(p.current), p.previous.map(unpickleRatchetState));
 }

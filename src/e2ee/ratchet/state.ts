@@ -39,8 +39,13 @@ export interface RatchetFields {
   pendingPreKey: Bytes | undefined;
 }
 
+/** Hex of recent ratchet keys: every skipped key of a chain names the same one (up to 3000 per record load). */
+const dhIds = new WeakMap<Uint8Array, string>();
+
 export function skippedKeyId(dh: Uint8Array, n: number): string {
-  return `${hexEncode(dh)}.${n}`;
+  let hex = dhIds.get(dh);
+  if (hex === undefined) dhIds.set(dh, (hex = hexEncode(dh)));
+  return `${hex}.${n}`;
 }
 
 let fieldsOf: (state: RatchetState) => RatchetFields;
@@ -60,6 +65,20 @@ export class RatchetState {
   /** An independent copy; key bytes are shared because they are never modified in place. */
   clone(): RatchetState {
     return new RatchetState({ ...this.#f, skipped: new Map(this.#f.skipped) });
+  }
+
+  /**
+   * Forgets up to `count` skipped message keys, oldest first (a session record's cap across its states,
+   * session-record.ts); returns how many it dropped. The key bytes are not wiped: clones share them.
+   */
+  dropOldestSkippedKeys(count: number): number {
+    let dropped = 0;
+    for (const id of this.#f.skipped.keys()) {
+      if (dropped >= count) break;
+      this.#f.skipped.delete(id);
+      dropped++;
+    }
+    return dropped;
   }
 
   /** Replaces this state's contents with a successfully updated working copy. */

@@ -1,0 +1,80 @@
+/** The hostile-server harness itself: honest by default, and each of its lies reaches the client. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FORWARD, HostileServer } from '../helpers/hostile-server.js';
+import { connectTestClient, type TestClient } from '../helpers/test-clients.js';
+import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
+
+describe('hostile-server harness', () => {
+  let srv: TestServer;
+  let hostile: HostileServer;
+  const clients: TestClient[] = [];
+  const track = (c: TestClient) => (clients.push(c), c);
+
+  beforeAll(async () => {
+    srv = await startTestServer();
+    hostile = await HostileServer.start(srv.url);
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.client.close()));
+    await hostile.close();
+    await srv.stop();
+    removeDir(srv.dataDir);
+  });
+
+  it('forwards honestly when told nothing: a ratchet message gets through and every frame is recorded', async () => {
+    const alice = track(await connectTestClient(hostile.url, 'halice'));
+    const bob = track(await connectTestClient(hostile.url, 'hbob'));
+    await alice.client.send('hbob', 'through the proxy');
+    expect((await bob.waitFor(1))[0]!.body).toBe('through the proxy');
+    expect(hostile.answersTo('prekeys.bundle', (p) => (p as { username: string }).username === 'hbob')).toHaveLength(1);
+    expect(hostile.pushesOf('message', 'hbob')).toHaveLength(1);
+    expect((await hostile.waitForLogin('halice')).username).toBe('halice');
+  });
+
+  it('rewrites answers, answers without forwarding, and asks the real server as the connected user', async () => {
+    const carol = track(await connectTestClient(hostile.url, 'hcarol'));
+    const removeAnswer = hostile.onAnswer('users', (answer) => ({ ...answer, users: ['nobody'] }));
+    expect(await carol.client.onlineUsers()).toEqual(['nobody']);
+    removeAnswer();
+    const removeRequest = hostile.onRequest('users', async (_payload, conn) => {
+      const real = await conn.ask('keys', { username: 'hcarol' });
+      return { ok: true, users: [real.ok ? real.username : 'none'] };
+    });
+    expect(await carol.client.onlineUsers()).toEqual(['hcarol']);
+    removeRequest();
+    hostile.onRequest('users', () => FORWARD);
+    expect(await carol.client.onlineUsers()).toContain('hcarol');
+  });
+
+  it('holds, reorders, duplicates and injects pushed events', async () => {
+    const dave = track(await connectTestClient(hostile.url, 'hdave'));
+    const erin = track(await connectTestClient(hostile.url, 'herin'));
+    hostile.hold('herin');
+    await dave.client.send('herin', 'first');
+    await dave.client.send('herin', 'second');
+    await waitFor(() => hostile.heldCount('herin') === 2);
+    expect(erin.received).toHaveLength(0);
+    expect(hostile.release('herin', (held) => [...held].reverse())).toBe(2);
+    const bodies = (await erin.waitFor(2)).map((m) => m.body);
+    expect(bodies).toEqual(['second', 'first']);
+
+    const removeDup = hostile.onPush('message', (m) => [m, m]);
+    await dave.client.send('herin', 'third');
+    expect((await erin.waitFor(3))[2]!.body).toBe('third');
+    removeDup();
+    expect(hostile.pushesOf('message', 'herin').slice(-2)).toHaveLength(2);
+
+    // An injected frame reaches the client's socket as sent (the client's handling is tested elsewhere).
+    const seen = new Promise<unknown>((resolve) => (erin.client as unknown as { connection: { socket: { once(e: string, f: (p: unknown) => void): void } } }).connection.socket.once('presence', resolve));
+    expect(hostile.push('herin', 'presence', { username: 'ghost', online: true })).toBe(1);
+    expect(await seen).toEqual({ username: 'ghost', online: true });
+  });
+});
+
+async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
