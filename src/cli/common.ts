@@ -1,14 +1,17 @@
 /** What the user-facing commands share: options, opening the user's keys and stores, connecting. */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { ChatClient, type ClientIdentity } from '../client/chat-client.js';
 import { FilePeerKeyStore } from '../client/node/file-stores.js';
 import { SqliteMessageStore } from '../client/node/sqlite-message-store.js';
 import { SqliteRatchetStore } from '../client/node/sqlite-ratchet-store.js';
-import { base64urlDecode } from '../crypto/bytes.js';
+import { base64urlDecode, constantTimeEqual, utf8Encode } from '../crypto/bytes.js';
+import type { Ed25519PublicJwk } from '../crypto/keys.js';
+import { SAFETY_NUMBER_DIGITS, safetyNumber } from '../e2ee/safety-number.js';
 import { loadOrCreateIdentity, type LoadedIdentity } from '../client/node/identity-file.js';
 import { defaultHome, userFolder, type UserFolder } from '../client/node/user-folder.js';
 import { ChatError } from '../protocol/errors.js';
 import { ask, askHidden } from './prompt.js';
+import { printable } from './terminal-text.js';
 
 export const DEFAULT_SERVER = 'http://localhost:5001';
 
@@ -51,14 +54,30 @@ async function passphraseFor(username: string, purpose: 'create' | 'unlock'): Pr
   }
 }
 
-export async function openIdentity(opts: UserOptions): Promise<LoadedIdentity & { folder: UserFolder }> {
+/** How to get keys for a name: the one command that makes keys and registers the name. */
+const createHint = (user: string) => `create them and register the name with: e2ee-chat receive --user ${user}`;
+
+/**
+ * The user's keys. Only `create` (the `receive` command) makes new ones; every other command on an
+ * unknown local user fails with 'no_local_user' and says how to create one, rather than silently
+ * making keys and claiming the name on the server.
+ */
+export async function openIdentity(opts: UserOptions, { create = false }: { create?: boolean } = {}): Promise<LoadedIdentity & { folder: UserFolder }> {
   const folder = folderFor(opts);
-  const loaded = await loadOrCreateIdentity(folder, opts.user, (purpose) => passphraseFor(opts.user, purpose));
+  let loaded: LoadedIdentity;
+  try {
+    loaded = await loadOrCreateIdentity(folder, opts.user, (purpose) => passphraseFor(opts.user, purpose), { create });
+  } catch (err) {
+    if (err instanceof ChatError && err.code === 'no_local_user') {
+      throw new ChatError('no_local_user', `${err.message}; ${createHint(opts.user)} (or point --home / E2EE_CHAT_HOME at the folder that holds them)`);
+    }
+    throw err;
+  }
   if (loaded.created) {
-    process.stderr.write(`Created keys for ${opts.user} in ${folder.dir}\n`);
+    process.stderr.write(`Created keys for ${printable(opts.user)} in ${printable(folder.dir)}\n`);
     if (!loaded.encrypted) {
       process.stderr.write(
-        `WARNING: ${opts.user}'s private keys are stored WITHOUT a passphrase in ${folder.identityFile}.\n` +
+        `WARNING: ${printable(opts.user)}'s private keys are stored WITHOUT a passphrase in ${printable(folder.identityFile)}.\n` +
           `Anyone who can read that file can read your messages. Set E2EE_CHAT_PASSPHRASE to protect new keys.\n`,
       );
     }
@@ -80,8 +99,12 @@ export interface OpenedClient {
  * Opens the user's keys and local stores and connects. With `allowOffline`, an unreachable server is not
  * an error: the client starts disconnected and keeps trying in the background.
  */
-export async function connectClient(opts: UserOptions, options: { allowOffline?: boolean; mode?: 'ratchet' | 'hybrid' } = {}): Promise<OpenedClient> {
-  const { identity, folder } = await openIdentity(opts);
+export async function connectClient(
+  opts: UserOptions,
+  options: { allowOffline?: boolean; mode?: 'ratchet' | 'hybrid'; createUser?: boolean } = {},
+): Promise<OpenedClient> {
+  const createUser = options.createUser ?? false;
+  const { identity, folder } = await openIdentity(opts, { create: createUser });
   const peers = new FilePeerKeyStore(folder.peersFile);
   const secret = base64urlDecode(identity.keys.signing.d);
   const messages = await SqliteMessageStore.open(folder.stateFile, secret, identity.username);
@@ -93,6 +116,7 @@ export async function connectClient(opts: UserOptions, options: { allowOffline?:
     messages,
     ratchet,
     mode: options.mode ?? 'ratchet',
+    register: createUser,
     ...(process.env.E2EE_CHAT_ACK_DELAY_MS && { ackDelayMs: Number(process.env.E2EE_CHAT_ACK_DELAY_MS) }),
   };
   let client: ChatClient;
@@ -102,12 +126,13 @@ export async function connectClient(opts: UserOptions, options: { allowOffline?:
     if (!(options.allowOffline && err instanceof ChatError && err.code === 'not_connected')) {
       messages.close();
       ratchet.close();
-      throw err;
+      throw explainLoginFailure(err, opts, folder);
     }
     client = ChatClient.offline(clientOptions);
   }
   if (process.env.E2EE_CHAT_DEBUG) {
-    client.on('debug', (d) => process.stderr.write(`debug: ${d.message}: ${String((d.cause as Error)?.message ?? d.cause ?? '')}\n`));
+    // Debug causes carry what the server sent (its error texts, the frames that failed their schema).
+    client.on('debug', (d) => process.stderr.write(`debug: ${printable(d.message)}: ${printable(String((d.cause as Error)?.message ?? d.cause ?? ''))}\n`));
   }
   return {
     client,
@@ -126,4 +151,52 @@ export async function connectClient(opts: UserOptions, options: { allowOffline?:
 export async function confirm(question: string): Promise<boolean> {
   if (!process.stdin.isTTY) return false;
   return /^y(es)?$/i.test((await ask(`${question} [y/N] `)).trim());
+}
+
+/** Commander parser for `--expect <digits>`: the 60-digit safety number, spaces ignored. */
+export function parseSafetyNumber(text: string): string {
+  const digits = text.replace(/\s+/g, '');
+  if (!new RegExp(`^\\d{${SAFETY_NUMBER_DIGITS}}$`).test(digits)) {
+    throw new InvalidArgumentError(`expected the ${SAFETY_NUMBER_DIGITS}-digit safety number (spaces allowed)`);
+  }
+  return digits;
+}
+
+/** The safety number this user shares with `peer` if `peer`'s identity key is `peerSigningKey`. */
+export function safetyNumberWith(identity: ClientIdentity, peer: string, peerSigningKey: Ed25519PublicJwk): string {
+  return safetyNumber(
+    { identityKey: base64urlDecode(identity.keys.signing.x), username: identity.username },
+    { identityKey: base64urlDecode(peerSigningKey.x), username: peer },
+  );
+}
+
+/**
+ * For `--expect`: refuses unless `actual` is the number the user was given. Compared in constant time
+ * (both are 60 ASCII digits), so timing tells a prober nothing about how many leading digits matched.
+ */
+export function requireSafetyNumber(peer: string, actual: string, expected: string): void {
+  if (!constantTimeEqual(utf8Encode(actual), utf8Encode(expected))) {
+    throw new ChatError(
+      'peer_key_changed',
+      `the safety number computed from the keys the server gave for ${printable(peer)} is not the one expected: ` +
+        'they are not the keys your peer sees. Nothing was changed.',
+    );
+  }
+}
+
+/** Login refusals that mean "these keys are not (or not yet) this name's on this server", said in CLI terms. */
+function explainLoginFailure(err: unknown, opts: UserOptions, folder: UserFolder): unknown {
+  if (!(err instanceof ChatError)) return err;
+  if (err.code === 'username_taken') {
+    return new ChatError(
+      'username_taken',
+      `that name belongs to other keys on this server (${serverUrl(opts)}), not to the keys in ${folder.dir}. ` +
+        `If it is yours, restore your key folder (${folder.dir}) from a backup; otherwise pick another name.`,
+      { cause: err },
+    );
+  }
+  if (err.code === 'unknown_user') {
+    return new ChatError('unknown_user', `${err.message} (${serverUrl(opts)}): register it with: e2ee-chat receive --user ${opts.user}`, { cause: err });
+  }
+  return err;
 }

@@ -14,7 +14,7 @@ export function registerKeysCommand(program: Command): void {
   ).action(async (opts: UserOptions) => {
     const folder = folderFor(opts);
     const file = await readPublicIdentity(folder);
-    if (!file) throw new ChatError('unknown_user', `no keys for ${opts.user} in ${folder.dir}; run "e2ee-chat receive --user ${opts.user}" first`);
+    if (!file) throw new ChatError('no_local_user', `no keys for ${opts.user} in ${folder.dir}; run "e2ee-chat receive --user ${opts.user}" first`);
     const out: string[] = [
       `${opts.user} (${file.private.encrypted ? 'private keys passphrase-protected' : 'private keys NOT passphrase-protected'})`,
       `  signing    (Ed25519)       ${formatFingerprint(await jwkThumbprint(file.public.signingKey))}`,

@@ -18,7 +18,7 @@ export function registerReceiveCommand(program: Command): void {
       .command('receive')
       .description('receive and print messages (stored ones first); makes keys and registers on first run'),
   ).action(async (opts: UserOptions) => {
-    const opened = await connectClient(opts);
+    const opened = await connectClient(opts, { createUser: true });
     const { client, messages } = opened;
     // Handlers first, then the "Listening" line: a supervisor may signal as soon as it sees it.
     const stop = () => void opened.close().then(() => process.exit(0));

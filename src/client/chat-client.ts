@@ -3,7 +3,7 @@
  * receive with exactly-once display, acknowledge, and learn of deliveries. The CLI commands are thin
  * shells over this class. Runtime-neutral: socket.io-client, jose and WebCrypto only, stores injected.
  */
-import { base64urlDecode } from '../crypto/bytes.js';
+import { base64urlDecode, constantTimeEqual } from '../crypto/bytes.js';
 import type { UserKeyPairs } from '../crypto/keys.js';
 import type { MessagePayload } from '../e2ee/message-payload.js';
 import { importEncryptionKey, importSigningKey, newMessageId, sealHybridEnvelope } from '../e2ee/hybrid-envelope.js';
@@ -15,7 +15,8 @@ import { TypedEmitter } from './emitter.js';
 import { Inbound, signingKeyOf, type ReceivedMessage, type RejectedMessage } from './inbound.js';
 import { MessageQueue } from './message-queue.js';
 import { OutboxSender, type SentMessage } from './outbox-sender.js';
-import { checkAgainstPin, samePeerKeys, toPinned } from './peer-keys.js';
+import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
+import { bindKeysAnswer, checkAgainstPin, samePeerKeys, toPinned } from './peer-keys.js';
 import { bundleFromWire, PreKeyPublisher } from './prekey-publisher.js';
 import type { RatchetStore } from './ratchet-store.js';
 import { SessionManager } from './session-manager.js';
@@ -23,6 +24,9 @@ import { ServerConnection, type ConnectionOptions } from './server-connection.js
 import type { HistoryRecord, MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
 
 export type { SentMessage } from './outbox-sender.js';
+
+/** What the user was shown before accepting a peer's keys: the keys themselves, or their fingerprints. */
+export type SeenKeys = UserKeys | Pick<PinnedPeer, 'signingKeyThumbprint' | 'encryptionKeyThumbprint'>;
 
 export interface ClientIdentity {
   username: string;
@@ -47,6 +51,11 @@ export interface ChatClientEvents {
   disconnected: { reason: string };
   /** Logged in again after a reconnect. */
   reconnected: { username: string };
+  /**
+   * The user accepted keys for a peer (trustPeer): the pin now holds `current`. Messages kept sealed
+   * while that peer's keys were refused can be opened from here.
+   */
+  trusted: { username: string; previous: PinnedPeer | undefined; current: PinnedPeer };
   /** Debug detail that must not reach end users (e.g. which decryption check failed). */
   debug: { message: string; cause?: unknown };
 }
@@ -60,6 +69,8 @@ interface ChatClientCommonOptions {
   /** How long received ids wait to be acknowledged in one batch. */
   ackDelayMs?: number;
   reconnect?: ConnectionOptions['reconnect'];
+  /** Register the name at login if the server does not know it (default true); see ConnectionOptions. */
+  register?: boolean;
   /** Passed to socket.io-client (e.g. transports). */
   socketOptions?: ConnectionOptions['socketOptions'];
 }
@@ -129,7 +140,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       ? new SessionManager({
           store: ratchetStore,
           signingSecretKey,
-          fetchBundle: async (peer) => bundleFromWire(await this.connection.call<PreKeyBundleWire>('prekeys.bundle', { username: peer })),
+          fetchBundle: (peer) => this.fetchBundle(peer),
           onPreKeysConsumed: () => void this.publishPreKeys(),
         })
       : null;
@@ -153,18 +164,22 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       onDelivered: (d) => this.emit('delivered', d),
       onDebug: (message, cause) => this.emit('debug', { message, cause }),
     });
-    const socket = this.connection.socket;
-    // One at a time, in the order the server routed them: messages are recorded and shown in that order.
-    socket.on('message', (m) => {
-      this.receiveChain = this.receiveChain.then(() => inbound.message(m));
-    });
-    socket.on('receipt', (r) => {
-      this.receiveChain = this.receiveChain.then(() => inbound.receipt(r));
-    });
-    socket.on('presence', (p) => this.emit('presence', p));
+    // Every frame is parsed by its schema first (a malformed one is a debug event, and ignored). Then
+    // one at a time, in the order the server routed them: messages are recorded and shown in that order.
+    this.connection.onEvent('message', (m) => this.inOrder(`message ${m.id}`, () => inbound.message(m)));
+    this.connection.onEvent('receipt', (r) => this.inOrder(`receipt ${r.id}`, () => inbound.receipt(r)));
+    this.connection.onEvent('presence', (p) => this.emit('presence', p));
+    this.connection.onEvent('protocol_error', (e) =>
+      this.emit('debug', { message: `the server refused an event sent without an ack ("${e.event}")`, cause: new ChatError(e.error.code, e.error.message) }),
+    );
     // Bundle fetches ran our one-time prekeys low: refill now, not at the next login. The payload is not
-    // needed (publishPreKeys asks the server for its counts), so a malformed one changes nothing.
-    socket.on('prekeys.low', () => void this.publishPreKeys());
+    // needed (publishPreKeys asks the server for its counts), so its content changes nothing.
+    this.connection.onEvent('prekeys.low', () => void this.publishPreKeys());
+  }
+
+  /** Runs inbound work after everything received before it; a failure is reported and never stops the chain. */
+  private inOrder(what: string, work: () => Promise<void>): void {
+    this.receiveChain = this.receiveChain.then(work).catch((cause: unknown) => this.emit('debug', { message: `handling ${what} failed`, cause }));
   }
 
   /** Connects, then logs in (or registers on first use). Resolves once authenticated. */
@@ -207,10 +222,25 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     return this.keysPromise;
   }
 
-  /** The directory's current keys for a user, unchecked. */
+  /** The directory's current keys for a user, not checked against the pin (but they are `username`'s). */
   async fetchKeys(username: string): Promise<UserKeys> {
     const { ok: _ok, ...keys } = await this.connection.call<UserKeys>('keys', { username });
-    return keys;
+    return bindKeysAnswer(username, keys);
+  }
+
+  /**
+   * A prekey bundle for `peer`, bound to the question: it must name `peer` and carry the identity key
+   * pinned for `peer` (pinning on first use), so a server cannot slip in another user's bundle.
+   */
+  private async fetchBundle(peer: string): Promise<PreKeyBundle> {
+    const wire = await this.connection.call<PreKeyBundleWire>('prekeys.bundle', { username: peer });
+    if (wire.username !== peer) throw new ChatError('bad_response', `the server answered a request for the prekeys of "${peer}" with those of "${wire.username}"`);
+    const bundle = bundleFromWire(wire);
+    const pinned = await this.peerKeys(peer);
+    if (!constantTimeEqual(bundle.identity.signingKey, signingKeyOf(pinned))) {
+      throw new ChatError('bad_response', `the server's prekey bundle for "${peer}" is signed by another identity key than the one pinned for "${peer}"`);
+    }
+    return bundle;
   }
 
   /**
@@ -220,21 +250,40 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   async peerKeys(username: string): Promise<PinnedPeer> {
     const cached = this.checkedPeers.get(username);
     if (cached) return cached;
-    const pinned = await checkAgainstPin(this.options.peers, await this.fetchKeys(username), Date.now());
+    const pinned = await checkAgainstPin(this.options.peers, username, await this.fetchKeys(username), Date.now());
     this.checkedPeers.set(username, pinned);
     return pinned;
   }
 
   /**
-   * Accepts the directory's current keys for a peer, replacing the pin. Returns the old and new pins so
-   * the caller can show both fingerprints. Clears "verified": the new keys have not been compared.
+   * Accepts keys for a peer, replacing the pin: exactly the keys the user was shown (`seen`, as returned
+   * by fetchKeys), or, given only their fingerprints, the directory's current keys if and only if they
+   * have those fingerprints. Never a second answer the user did not see. Returns the old and new pins so
+   * the caller can show both fingerprints. The new pin is unverified unless `verified` says the user
+   * compared the safety number (e.g. `trust --expect`). Emits 'trusted' once the pin is saved.
    */
-  async trustPeer(username: string): Promise<{ previous: PinnedPeer | undefined; current: PinnedPeer }> {
-    const current = await toPinned(await this.fetchKeys(username), Date.now());
+  async trustPeer(username: string, seen: SeenKeys, options: { verified?: boolean } = {}): Promise<{ previous: PinnedPeer | undefined; current: PinnedPeer }> {
+    const now = Date.now();
+    let current: PinnedPeer;
+    if ('signingKey' in seen) {
+      current = await toPinned(bindKeysAnswer(username, seen), now);
+    } else {
+      current = await toPinned(await this.fetchKeys(username), now);
+      if (!samePeerKeys(current, seen)) {
+        throw new ChatError('peer_key_changed', `the server's keys for "${username}" are not the ones shown (their fingerprints differ); nothing was pinned`);
+      }
+    }
+    current.verified = options.verified ?? false;
     const previous = await this.options.peers.get(username);
-    if (previous && samePeerKeys(previous, current)) return { previous, current: previous };
-    await this.options.peers.put(current);
+    if (previous && samePeerKeys(previous, current)) {
+      // Same keys: keep the original pin (and its date); only a new verification is recorded.
+      current = previous.verified || !current.verified ? previous : { ...previous, verified: true };
+      if (current !== previous) await this.options.peers.put(current);
+    } else {
+      await this.options.peers.put(current);
+    }
     this.checkedPeers.set(username, current);
+    this.emit('trusted', { username, previous, current });
     return { previous, current };
   }
 

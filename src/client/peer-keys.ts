@@ -19,7 +19,9 @@ export async function toPinned(keys: UserKeys, now: number): Promise<PinnedPeer>
   };
 }
 
-export function samePeerKeys(a: PinnedPeer, b: PinnedPeer): boolean {
+type Fingerprints = Pick<PinnedPeer, 'signingKeyThumbprint' | 'encryptionKeyThumbprint'>;
+
+export function samePeerKeys(a: Fingerprints, b: Fingerprints): boolean {
   return a.signingKeyThumbprint === b.signingKeyThumbprint && a.encryptionKeyThumbprint === b.encryptionKeyThumbprint;
 }
 
@@ -38,10 +40,25 @@ export class PeerKeyChangedError extends ChatError {
   }
 }
 
-/** Pins on first sight; returns the pin when the directory agrees with it; throws when it does not. */
-export async function checkAgainstPin(store: PeerKeyStore, fromDirectory: UserKeys, now: number): Promise<PinnedPeer> {
-  const current = await toPinned(fromDirectory, now);
-  const pinned = await store.get(fromDirectory.username);
+/**
+ * The directory's answer to "keys of `asked`" must name `asked`. Otherwise a server could answer for
+ * "bob" with its own keys labelled "mallory": pinned under "mallory", they would pass every pin check
+ * for "bob" and open what is written to bob.
+ */
+export function bindKeysAnswer(asked: string, answer: UserKeys): UserKeys {
+  if (answer.username !== asked) {
+    throw new ChatError('bad_response', `the server answered a request for the keys of "${asked}" with the keys of "${answer.username}"`);
+  }
+  return answer;
+}
+
+/**
+ * Pins on first sight; returns the pin when the directory agrees with it; throws when it does not. The
+ * pin is keyed by the name asked for, never by a name the answer carries.
+ */
+export async function checkAgainstPin(store: PeerKeyStore, asked: string, fromDirectory: UserKeys, now: number): Promise<PinnedPeer> {
+  const current = await toPinned(bindKeysAnswer(asked, fromDirectory), now);
+  const pinned = await store.get(asked);
   if (!pinned) {
     await store.put(current);
     return current;

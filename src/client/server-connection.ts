@@ -9,8 +9,9 @@ import { ed25519Sign } from '../crypto/ed25519.js';
 import { ed25519PublicOf, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../crypto/keys.js';
 import { loginMessage, registerMessage } from '../protocol/auth-message.js';
 import { ChatError } from '../protocol/errors.js';
-import type { Ack, ChallengeResult, ServerToClientEvents, SessionResult } from '../protocol/events.js';
+import type { ChallengeResult, ClientEventName, ServerToClientEvents, SessionResult } from '../protocol/events.js';
 import { DEFAULT_ACK_TIMEOUT_MS } from '../protocol/limits.js';
+import { answerSchemas, serverErrorSchema, serverEventSchemas, type ServerEventName, type ServerEventOf } from '../protocol/server-event-schemas.js';
 
 /** Backoff between reconnection attempts: doubles from the initial delay up to the maximum, ± jitter. */
 export const RECONNECT_DEFAULTS = { initialDelayMs: 250, maxDelayMs: 10_000, jitter: 0.5 } as const;
@@ -20,6 +21,11 @@ export interface ConnectionOptions {
   identity: { username: string; keys: UserKeyPairs };
   ackTimeoutMs?: number;
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number; jitter?: number };
+  /**
+   * Whether a name the server does not know is registered with these keys at login (the default). When
+   * false, such a login fails with 'unknown_user': only the command meant to create an account does it.
+   */
+  register?: boolean;
   socketOptions?: Parameters<typeof io>[1];
 }
 
@@ -108,17 +114,38 @@ export class ServerConnection {
     this.callbacks.onAuthenticated(first);
   }
 
-  async call<T extends object>(event: string, payload: object): Promise<{ ok: true } & T> {
+  /**
+   * Sends a client event and returns the server's answer, parsed by its schema (answerSchemas): a
+   * malformed answer is a ChatError 'bad_response', a refusal the ChatError the server named. Whether
+   * the answer is about what was asked (the right user, say) is the caller's check.
+   */
+  async call<T extends object>(event: ClientEventName, payload: object): Promise<{ ok: true } & T> {
     if (!this.socket.connected) throw new ChatError('not_connected', 'not connected to the server');
-    let ack: Ack<T>;
+    let ack: unknown;
     try {
-      // Acks are checked against Ack<T> by shape below; the untyped socket view carries any event name.
+      // The untyped socket view carries any event name; the answer is parsed below.
       ack = await (this.socket as unknown as Socket).timeout(this.ackTimeoutMs).emitWithAck(event, payload);
     } catch (cause) {
       throw new ChatError('timeout', `the server did not answer "${event}" within ${this.ackTimeoutMs} ms`, { cause });
     }
-    if (!ack.ok) throw new ChatError(ack.error.code, ack.error.message);
-    return ack;
+    return parseAnswer(event, ack) as { ok: true } & T;
+  }
+
+  /**
+   * Subscribes to a server event. Each frame is parsed by its schema first; one that fails is reported
+   * as a debug event and ignored (a hostile or broken server must not be able to crash the client).
+   */
+  onEvent<E extends ServerEventName>(event: E, handler: (payload: ServerEventOf<E>) => void): void {
+    const schema = serverEventSchemas[event];
+    const listener = (...args: unknown[]) => {
+      const parsed = schema.safeParse(args[0]);
+      if (!parsed.success) {
+        this.callbacks.onDebug(`ignored a malformed "${event}" event from the server`, parsed.error);
+        return;
+      }
+      handler(parsed.data as ServerEventOf<E>);
+    };
+    (this.socket as unknown as Socket).on(event as string, listener);
   }
 
   private async authenticate(): Promise<SessionResult> {
@@ -127,9 +154,15 @@ export class ServerConnection {
     const { challenge } = await this.call<ChallengeResult>('challenge', {});
     const loginSig = ed25519Sign(loginMessage({ challenge, username: identity.username }), secret);
     try {
-      return await this.call<SessionResult>('login', { username: identity.username, signature: base64urlEncode(loginSig) });
+      return boundSession(identity.username, await this.call<SessionResult>('login', { username: identity.username, signature: base64urlEncode(loginSig) }));
     } catch (err) {
+      if (err instanceof ChatError && err.code === 'bad_signature') {
+        // We signed the challenge the server just gave us: it does not verify because the name is bound
+        // to other keys there (ours were lost and remade, or someone else has the name).
+        throw new ChatError('username_taken', `the name "${identity.username}" belongs to other keys on this server, not to this device's keys`, { cause: err });
+      }
       if (!(err instanceof ChatError) || err.code !== 'unknown_user') throw err;
+      if (this.options.register === false) throw new ChatError('unknown_user', `"${identity.username}" is not registered on this server`, { cause: err });
     }
     // First use of this name: register our public keys, proving we hold the signing key.
     const signingKey = ed25519PublicOf(identity.keys.signing);
@@ -141,12 +174,15 @@ export class ServerConnection {
       signingKeyThumbprint: await jwkThumbprint(signingKey),
       encryptionKeyThumbprint: await jwkThumbprint(encryptionKey),
     });
-    return this.call<SessionResult>('register', {
-      username: identity.username,
-      signingKey,
-      encryptionKey,
-      signature: base64urlEncode(ed25519Sign(message, secret)),
-    });
+    return boundSession(
+      identity.username,
+      await this.call<SessionResult>('register', {
+        username: identity.username,
+        signingKey,
+        encryptionKey,
+        signature: base64urlEncode(ed25519Sign(message, secret)),
+      }),
+    );
   }
 
   close(): void {
@@ -154,4 +190,23 @@ export class ServerConnection {
     this.authenticatedNow = false;
     this.socket.disconnect();
   }
+}
+
+/** Parses an ack: `{ ok: true, ...answer }` by the event's schema, `{ ok: false, error }` into its ChatError. */
+export function parseAnswer(event: ClientEventName, ack: unknown): { ok: true } {
+  const ok = typeof ack === 'object' && ack !== null ? (ack as { ok?: unknown }).ok : undefined;
+  if (ok === false) {
+    const error = serverErrorSchema.safeParse((ack as { error?: unknown }).error);
+    if (!error.success) throw new ChatError('bad_response', `the server refused "${event}" with a malformed error`, { cause: error.error });
+    throw new ChatError(error.data.code, error.data.message);
+  }
+  const answer = ok === true ? answerSchemas[event].safeParse(ack) : undefined;
+  if (!answer?.success) throw new ChatError('bad_response', `the server's answer to "${event}" is malformed`, { cause: answer?.error });
+  return { ...answer.data, ok: true };
+}
+
+/** A login or register answer must be about the name that logged in. */
+function boundSession(username: string, answer: SessionResult): SessionResult {
+  if (answer.username !== username) throw new ChatError('bad_response', `the server answered a login as "${username}" for another user`);
+  return answer;
 }

@@ -81,7 +81,7 @@ describe('client library against a real server', () => {
       // Still refused on retry: nothing was silently re-pinned.
       await expect(tomAgain.client.send('uma', 'again')).rejects.toMatchObject({ code: 'peer_key_changed' });
 
-      const { previous, current } = await tomAgain.client.trustPeer('uma');
+      const { previous, current } = await tomAgain.client.trustPeer('uma', await tomAgain.client.fetchKeys('uma'));
       expect(previous!.signingKeyThumbprint).not.toBe(current.signingKeyThumbprint);
       expect(current.verified).toBe(false);
       await tomAgain.client.send('uma', 'after trust');

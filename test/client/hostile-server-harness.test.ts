@@ -1,7 +1,8 @@
 /** The hostile-server harness itself: honest by default, and each of its lies reaches the client. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FORWARD, HostileServer } from '../helpers/hostile-server.js';
-import { connectTestClient, type TestClient } from '../helpers/test-clients.js';
+import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
+import { connectTestClient, keysFor, type TestClient } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 describe('hostile-server harness', () => {
@@ -68,6 +69,26 @@ describe('hostile-server harness', () => {
     const seen = new Promise<unknown>((resolve) => (erin.client as unknown as { connection: { socket: { once(e: string, f: (p: unknown) => void): void } } }).connection.socket.once('presence', resolve));
     expect(hostile.push('herin', 'presence', { username: 'ghost', online: true })).toBe(1);
     expect(await seen).toEqual({ username: 'ghost', online: true });
+  });
+
+  it('rolls back a prekey bundle: a later fetch is answered with one recorded earlier, whose one-time keys the recipient already used', async () => {
+    const keys = await keysFor();
+    const first = track(await connectTestClient(hostile.url, 'hfrank', { keys }));
+    const gina = track(await connectTestClient(hostile.url, 'hgina'));
+    await first.client.send('hgina', 'with a fresh bundle');
+    expect((await gina.waitFor(1))[0]!.body).toBe('with a fresh bundle');
+    await first.client.close();
+
+    const [recorded] = hostile.answersTo('prekeys.bundle', (p) => (p as { username: string }).username === 'hgina');
+    const removeRollback = hostile.onAnswer('prekeys.bundle', (answer, payload) => ((payload as { username: string }).username === 'hgina' ? recorded!.real : answer));
+    // The same user with no session (a reinstalled device): it must fetch a bundle, and gets the old one.
+    const again = track(await connectTestClient(hostile.url, 'hfrank', { keys, peers: first.peers, ratchet: new MemoryRatchetStore() }));
+    await again.client.send('hgina', 'with a rolled-back bundle');
+    expect(hostile.answersTo('prekeys.bundle', (p) => (p as { username: string }).username === 'hgina').at(-1)!.sent).toEqual(recorded!.real);
+    const [rejected] = await gina.waitForRejected(1);
+    expect(rejected!.from).toBe('hfrank');
+    expect(gina.received.map((m) => m.body)).toEqual(['with a fresh bundle']);
+    removeRollback();
   });
 });
 

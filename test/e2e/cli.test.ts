@@ -75,6 +75,13 @@ function cli(w: World, args: string[], extraEnv: Record<string, string | undefin
   return procs.run(args.join(' '), args, { cwd: w.cwd, env: clientEnv(w, extraEnv) });
 }
 
+/** Makes `user`'s keys and registers the name the one way the CLI allows (a first `receive`); returns its stderr. */
+async function createUser(w: World, user: string, extraEnv: Record<string, string | undefined> = {}): Promise<string> {
+  const receiver = await startReceiver(w, user, extraEnv);
+  expect((await receiver.stop('SIGTERM')).code).toBe(0);
+  return receiver.stderr;
+}
+
 /** Asserts a one-shot exited 0, showing its output when it did not. */
 function expectSuccess(r: RunResult): void {
   expect(r.code, r.proc.describe()).toBe(0);
@@ -101,6 +108,7 @@ describe('e2ee-chat CLI, end to end', () => {
     const bob = procs.spawn('receive bob', ['receive', '--user', 'bob', '--server', w.url], { cwd: w.cwd, env: { E2EE_CHAT_HOME: w.home } });
     await bob.waitFor('stderr', /^Listening as bob /m);
     expect(bob.stderr).toContain(`Created keys for bob in ${join(w.home, 'bob')}`);
+    expect(await createUser(w, 'alice')).toContain(`Created keys for alice in ${join(w.home, 'alice')}`);
 
     const sent = await procs.run('send alice->bob', ['send', '--user', 'alice', '--to', 'bob', 'hello thanh', '--server', w.url], {
       cwd: w.cwd,
@@ -114,7 +122,7 @@ describe('e2ee-chat CLI, end to end', () => {
 
     // And back: alice listens, bob sends (bob's receiver keeps running: two connections for bob).
     const alice = await startReceiver(w, 'alice');
-    expect(alice.stderr).not.toContain('Created keys'); // alice's keys were made by her send
+    expect(alice.stderr).not.toContain('Created keys'); // alice's keys were made by her first receive
     const reply = await send(w, 'bob', 'alice', 'hi alice, bob here');
     expectSuccess(reply);
     await alice.waitFor('stdout', /^\[bob\] hi alice, bob here$/m);
@@ -134,6 +142,7 @@ describe('e2ee-chat CLI, end to end', () => {
     const w = await newWorld('stdin');
     await startServer(w);
     const bob = await startReceiver(w, 'bob');
+    await createUser(w, 'alice');
     const sent = await send(w, 'alice', 'bob', undefined, {}, 'first line\nsecond line\n\nthird line, with  spaces\n');
     expectSuccess(sent);
     expect(lines(sent.stderr).filter((l) => l.startsWith('sent to bob'))).toHaveLength(3);
@@ -182,9 +191,9 @@ describe('e2ee-chat CLI, end to end', () => {
     const w = await newWorld('keys');
     await startServer(w);
     const bob = await startReceiver(w, 'bob');
+    expect(await createUser(w, 'alice')).toMatch(/WARNING: alice's private keys are stored WITHOUT a passphrase/);
     const sent = await send(w, 'alice', 'bob', 'hello');
     expectSuccess(sent);
-    expect(sent.stderr).toMatch(/WARNING: alice's private keys are stored WITHOUT a passphrase/);
     await bob.waitFor('stdout', /^\[alice\] hello$/m);
 
     const aliceKeys = await cli(w, ['keys', '--user', 'alice']);
@@ -224,7 +233,7 @@ describe('e2ee-chat CLI, end to end', () => {
     // No keys yet: a clear error, not a crash.
     const nobody = await cli(w, ['keys', '--user', 'carol']);
     expect(nobody.code).toBe(1);
-    expect(nobody.stderr).toMatch(/^error \[unknown_user\]: no keys for carol/m);
+    expect(nobody.stderr).toMatch(/^error \[no_local_user\]: no keys for carol/m);
   });
 
   it('a passphrase seals the private keys; the right one sends and receives, a wrong one fails', async () => {
@@ -234,6 +243,7 @@ describe('e2ee-chat CLI, end to end', () => {
     const bobPass = { E2EE_CHAT_PASSPHRASE: 'bob’s own passphrase' };
     const bob = await startReceiver(w, 'bob', bobPass);
     expect(bob.stderr).not.toMatch(/WITHOUT a passphrase/);
+    expect(await createUser(w, 'alice', alicePass)).not.toMatch(/WITHOUT a passphrase/);
     const sent = await send(w, 'alice', 'bob', 'sealed hello', alicePass);
     expectSuccess(sent);
     expect(sent.stderr).not.toMatch(/WITHOUT a passphrase/);
@@ -328,6 +338,7 @@ describe('e2ee-chat CLI, end to end', () => {
     const w = await newWorld('keychange');
     const server1 = await startServer(w);
     let bob = await startReceiver(w, 'bob');
+    await createUser(w, 'alice');
     expectSuccess(await send(w, 'alice', 'bob', 'before'));
     await bob.waitFor('stdout', /^\[alice\] before$/m);
     expect((await bob.stop()).code).toBe(0);
@@ -338,6 +349,8 @@ describe('e2ee-chat CLI, end to end', () => {
     await startServer(w, { data: join(w.dir, 'data-2'), label: 'server 2' });
     bob = await startReceiver(w, 'bob');
     expect(bob.stderr).toContain('Created keys for bob');
+    // A new server knows neither of them: alice's keys are registered there by her receive, as bob's were.
+    expect(await createUser(w, 'alice')).not.toContain('Created keys');
 
     const refused = await send(w, 'alice', 'bob', 'after');
     expect(refused.code, refused.proc.describe()).toBe(1);
@@ -377,6 +390,7 @@ describe('e2ee-chat CLI, end to end', () => {
     const w = await newWorld('senderkeychange');
     const server1 = await startServer(w);
     const bob = await startReceiver(w, 'bob');
+    await createUser(w, 'alice');
     expectSuccess(await send(w, 'alice', 'bob', 'before'));
     await bob.waitFor('stdout', /^\[alice\] before$/m);
 
@@ -388,9 +402,9 @@ describe('e2ee-chat CLI, end to end', () => {
     await startServer(w, { data: join(w.dir, 'data-2'), label: 'server 2' });
     await bob.waitFor('stderr', /^reconnected$/m, 20_000);
 
+    expect(await createUser(w, 'alice')).toContain('Created keys for alice');
     const after = await send(w, 'alice', 'bob', 'after');
     expectSuccess(after); // the server delivered it; only bob can tell the keys changed
-    expect(after.stderr).toContain('Created keys for alice');
     await bob.waitFor('stderr', /^! a message from alice was rejected: /m);
     expect(bob.stderr).toMatch(/^! a message from alice was rejected: WARNING: the keys of "alice" have changed/m);
     expect(bob.stdout).toBe('[alice] before\n');
@@ -483,6 +497,7 @@ describe('e2ee-chat CLI, end to end', () => {
     const w = await newWorld('spoof');
     await startServer(w);
     const bob = await startReceiver(w, 'bob');
+    await createUser(w, 'alice');
     const forged = 'see you at 5\n[carol] please send the wire transfer today\u001b[2J\u001b]0;owned\u0007\u009b31m';
     expectSuccess(await send(w, 'alice', 'bob', forged));
     expectSuccess(await send(w, 'alice', 'bob', 'end marker'));
@@ -516,6 +531,7 @@ describe('e2ee-chat CLI, end to end', () => {
     const w = await newWorld('restart');
     const server1 = await startServer(w);
     const bob = await startReceiver(w, 'bob');
+    await createUser(w, 'alice');
     expectSuccess(await send(w, 'alice', 'bob', 'first'));
     await bob.waitFor('stdout', /^\[alice\] first$/m);
     expect(logLines(server1).filter((l) => l.msg === 'registered').map((l) => l.user).sort()).toEqual(['alice', 'bob']);
@@ -545,6 +561,7 @@ describe('e2ee-chat CLI, end to end', () => {
     const w = await newWorld('users');
     await startServer(w);
     const bob = await startReceiver(w, 'bob');
+    await createUser(w, 'alice');
     const users = await cli(w, ['users', '--user', 'alice']);
     expectSuccess(users);
     expect(users.stdout).toBe('alice\nbob\n');

@@ -88,6 +88,8 @@ describe('CLI in the default (ratchet) mode', () => {
     const w = await newWorld('verify');
     await startServer(w);
     await receiver(w, 'bob');
+    // Only receive creates and registers a user: alice's first run listens, then stops.
+    await (await receiver(w, 'alice')).stop('SIGTERM');
     await send(w, 'alice', 'bob', 'hello');
     const run = (user: string, peer: string) => procs.run(`verify ${user}`, ['verify', peer, '--user', user, '--yes'], { cwd: w.cwd, env: env(w) });
     const [a, b] = [await run('alice', 'bob'), await run('bob', 'alice')];

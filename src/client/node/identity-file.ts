@@ -41,16 +41,20 @@ export interface LoadedIdentity {
 }
 
 /**
- * Loads the user's identity, creating keys on first use. `getPassphrase` is asked only when needed
- * (creating, or opening a sealed file); an empty passphrase means "store unencrypted".
+ * Loads the user's identity, creating keys on first use when `create` allows it (otherwise a missing
+ * identity is 'no_local_user': making keys is the job of the command that registers the name).
+ * `getPassphrase` is asked only when needed (creating, or opening a sealed file); an empty passphrase
+ * means "store unencrypted".
  */
 export async function loadOrCreateIdentity(
   folder: UserFolder,
   username: string,
   getPassphrase: (purpose: 'create' | 'unlock') => Promise<string>,
+  options: { create: boolean } = { create: true },
 ): Promise<LoadedIdentity> {
   const existing = await readPublicIdentity(folder);
   if (existing) return unlock(folder, username, existing, getPassphrase);
+  if (!options.create) throw new ChatError('no_local_user', `there are no keys for "${username}" on this machine (looked in ${folder.dir})`);
   const keys = await generateUserKeyPairs();
   const passphrase = await getPassphrase('create');
   const file: IdentityFileV1 = {
