@@ -46,16 +46,19 @@ export class DeliveryPump {
     this.stopped = true;
   }
 
-  /** A new envelope for this recipient was stored. */
-  offer(q: QueuedEnvelope, parsedEnvelope: IncomingMessage['envelope']): void {
-    if (this.stopped || q.seq <= this.cursor) return;
+  /**
+   * A new envelope for this recipient was stored. Returns true when it was pushed at once; false when it
+   * waits in the store (this connection is behind or its window is full) for the pump to read it in order.
+   */
+  offer(q: QueuedEnvelope, parsedEnvelope: IncomingMessage['envelope']): boolean {
+    if (this.stopped || q.seq <= this.cursor) return false;
     if (this.caughtUp && !this.draining && this.inflight.size < DELIVERY_WINDOW) {
       this.send(q, parsedEnvelope);
-      return;
+      return true;
     }
-    // Behind, or the window is full: the store has it, and the pump will read it in order.
     this.caughtUp = false;
     this.pump();
+    return false;
   }
 
   acknowledged(ids: readonly string[]): void {

@@ -101,6 +101,7 @@ export class Relay {
     // Pushed to the recipient as soon as it is committed, while the disk catches up: if the server dies
     // before the write is durable, the sender (never acked) resends and the recipient's client
     // recognises the id. The sender's ack waits for durability.
+    let pushed = false;
     const stored = this.store.enqueue(
       {
         id,
@@ -120,7 +121,7 @@ export class Relay {
       },
       (result) => {
         if (result.status !== 'stored') return;
-        for (const c of this.presence.socketsOf(p.to) ?? []) c.pump?.offer(result.message, p.envelope);
+        for (const c of this.presence.socketsOf(p.to) ?? []) pushed = (c.pump?.offer(result.message, p.envelope) ?? false) || pushed;
       },
     );
     submitted();
@@ -128,9 +129,13 @@ export class Relay {
     if (result.status === 'quota_exceeded' || result.status === 'sender_quota_exceeded' || result.status === 'server_full') {
       throw new ChatError(result.status, result.message);
     }
-    const status = this.presence.isOnline(p.to) ? 'delivered' : 'queued';
-    if (result.status === 'duplicate') return { id: result.id, sentAt: result.sentAt, status, duplicate: true };
-    return { id, sentAt, status };
+    // 'delivered' (on the wire since 0.1; it means pushed) only when a connected device took it at once;
+    // 'queued' when every device is offline, behind on its backlog or has a full delivery window. A
+    // duplicate stored nothing: its status says whether a device of the recipient is connected.
+    if (result.status === 'duplicate') {
+      return { id: result.id, sentAt: result.sentAt, status: this.presence.isOnline(p.to) ? 'delivered' : 'queued', duplicate: true };
+    }
+    return { id, sentAt, status: pushed ? 'delivered' : 'queued' };
   }
 
   /**
