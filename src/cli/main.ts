@@ -5,7 +5,9 @@ import { existsSync } from 'node:fs';
 import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { ChatError } from '../protocol/errors.js';
 import { ConfigError } from '../server/config.js';
+import { printable } from './terminal-text.js';
 import { registerKeysCommand } from './keys-command.js';
+import { registerOutboxCommand } from './outbox-command.js';
 import { registerReceiveCommand } from './receive-command.js';
 import { registerSendCommand } from './send-command.js';
 import { registerServerCommand } from './server-command.js';
@@ -28,12 +30,14 @@ registerServerCommand(program);
 registerReceiveCommand(program);
 registerSendCommand(program);
 registerKeysCommand(program);
+registerOutboxCommand(program);
 registerTrustCommand(program);
 registerUsersCommand(program);
 registerVerifyCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ChatError) process.stderr.write(`error [${err.code}]: ${err.message}\n`);
+  // A ChatError's text may come from the server: shown through the one sanitiser.
+  if (err instanceof ChatError) process.stderr.write(`error [${err.code}]: ${printable(err.message)}\n`);
   else if (err instanceof ConfigError) process.stderr.write(`configuration error: ${err.message}\n`);
   else process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
