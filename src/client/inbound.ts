@@ -219,8 +219,9 @@ export class Inbound {
     const record = await this.deps.messages.get(r.clientId, 'out');
     if (r.status === 'unreadable') {
       const reason = r.reason ?? 'decryption_failed';
-      if (record && record.status !== 'unreadable') {
-        await this.deps.messages.markUnreadable(r.clientId, reason);
+      // Told even without a local record (sent by another client of this user): it is news either way.
+      if (record?.status !== 'unreadable') {
+        if (record) await this.deps.messages.markUnreadable(r.clientId, reason);
         this.deps.onUnreadable({ id: r.clientId, to: r.to, reason, at: r.deliveredAt });
       }
     } else if (record && record.status !== 'delivered') {
