@@ -83,4 +83,27 @@ describe('unreadable messages in the CLI', () => {
     const opened = await receiveOnce(w, 'bob', { stream: 'stdout', pattern: /^\[alice\] after$/m });
     expect(opened.stdout).toBe('[alice] after\n');
   }, 90_000);
+
+  it('send says "could not be read by bob" when bob refuses the message, not "delivered" [needs the server branch]', async () => {
+    const w = await newWorld('unreadable-receipt');
+    const first = await startServer(w, 'data-1');
+    await receiveOnce(w, 'bob');
+    expect((await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'before'])).code).toBe(0);
+    await receiveOnce(w, 'bob', { stream: 'stdout', pattern: /^\[alice\] before$/m });
+    expect((await first.stop()).code).toBe(0);
+    rmSync(join(w.home, 'alice'), { recursive: true, force: true });
+    await startServer(w, 'data-2');
+
+    const bob = procs.spawn('receive bob', ['receive', '--user', 'bob'], { cwd: w.cwd, env: { E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url } });
+    await bob.waitFor('stderr', /^Listening as /m);
+    const sent = await procs.run('send alice->bob', ['send', '--user', 'alice', '--to', 'bob', '--wait', '10', 'after'], {
+      cwd: w.cwd,
+      env: { E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url },
+    });
+    expect(sent.code, sent.proc.describe()).toBe(0);
+    expect(sent.stderr).toMatch(/^sent to bob, id [A-Za-z0-9_-]+$/m);
+    expect(sent.stderr).toMatch(/^could not be read by bob: your keys differ from the ones bob pinned; it is kept until they accept them \("e2ee-chat trust alice"\), id /m);
+    expect(sent.stderr).not.toMatch(/delivered/);
+    await bob.waitFor('stderr', KEY_CHANGE_LINE);
+  }, 90_000);
 });
