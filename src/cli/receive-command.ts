@@ -58,8 +58,8 @@ export function registerReceiveCommand(program: Command): void {
         await messages.markDisplayed([r.recordId]);
       });
     });
-    client.on('delivered', (d) => process.stderr.write(`(delivered to ${printable(d.to)}'s device: ${d.id})\n`));
-    client.on('unreadable', (u) => process.stderr.write(`(could not be read by ${printable(u.to)}: ${u.reason}: ${u.id})\n`));
+    client.on('delivered', (d) => process.stderr.write(`(delivered to ${printable(d.to)}'s device: ${printable(d.id)})\n`));
+    client.on('unreadable', (u) => process.stderr.write(`(could not be read by ${printable(u.to)}: ${printable(u.reason)}: ${printable(u.id)})\n`));
     client.on('disconnected', ({ reason }) => process.stderr.write(`connection lost (${printable(reason)}); reconnecting...\n`));
     client.on('reconnected', () => process.stderr.write('reconnected\n'));
     process.stderr.write(`Listening as ${opts.user} on ${serverUrl(opts)}. Press Ctrl-C to stop.\n`);

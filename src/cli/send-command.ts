@@ -70,9 +70,9 @@ export function registerSendCommand(program: Command): void {
   ).action(async (words: string[], opts: UserOptions & { to: string; wait: string; mode: 'ratchet' | 'hybrid' }) => {
     const opened = await connectClient(opts, { allowOffline: true, mode: opts.mode });
     const { client } = opened;
-    client.on('delivered', (d) => process.stderr.write(`delivered to ${printable(d.to)}'s device, id ${d.id}\n`));
+    client.on('delivered', (d) => process.stderr.write(`delivered to ${printable(d.to)}'s device, id ${printable(d.id)}\n`));
     client.on('unreadable', (u) =>
-      process.stderr.write(`could not be read by ${printable(u.to)}: ${unreadableBySender(u.reason, printable(u.to), opts.user)}, id ${u.id}\n`),
+      process.stderr.write(`could not be read by ${printable(u.to)}: ${unreadableBySender(u.reason, printable(u.to), opts.user)}, id ${printable(u.id)}\n`),
     );
     const waitingFor = new Set<string>();
     let keptOffline = 0;
