@@ -60,13 +60,15 @@ const userKeys = (username: string, keys: UserKeyPairs): UserKeys => ({
  * `send`: drops the connection mid-send for `dropFor`, refuses for good (bad_request) for `refuseFor`,
  * and accepts the rest.
  */
-async function scriptedServer(directory: Map<string, UserKeys>, script: { dropFor: string; refuseFor: string }) {
+async function scriptedServer(directory: Map<string, UserKeys>, script: { dropFor: string; refuseFor: string; limits?: unknown }) {
   const http: HttpServer = createServer();
   const io = new Server(http);
   const sends: string[] = [];
   io.on('connection', (socket) => {
     socket.on('challenge', (_p: unknown, ack: (a: object) => void) => ack({ ok: true, challenge: base64urlEncode(randomBytes(32)) }));
-    socket.on('login', (p: { username: string }, ack: (a: object) => void) => ack({ ok: true, username: p.username, registered: true }));
+    socket.on('login', (p: { username: string }, ack: (a: object) => void) =>
+      ack({ ok: true, username: p.username, registered: true, ...(script.limits !== undefined && { limits: script.limits }) }),
+    );
     socket.on('keys', (p: { username: string }, ack: (a: object) => void) => {
       const keys = directory.get(p.username);
       ack(keys ? { ok: true, ...keys } : { ok: false, error: { code: 'unknown_user', message: 'no such user' } });
@@ -125,6 +127,28 @@ describe('messages that cannot be sent', () => {
     const error = await alice.client.send('bob', 'z'.repeat(45_000)).catch((e: unknown) => e);
     expect((error as ChatError).message).toMatch(/the server accepts at most 40,000$/);
     expect(await alice.messages.outboxEntries()).toEqual([]);
+  });
+
+  it("takes the envelope cap from the login answer, and ignores one no server could be configured with", async () => {
+    const bobKeys = userKeys('bob', await keysFor());
+    const directory = new Map([['bob', bobKeys]]);
+    const connect = async (limits: unknown) => {
+      const fake = await scriptedServer(directory, { dropFor: 'nobody', refuseFor: 'nobody', limits });
+      const peers = new MemoryPeerKeyStore();
+      await peers.put(await toPinned(bobKeys, 1));
+      const client = await ChatClient.connect({ url: fake.url, identity: { username: 'alice', keys: await keysFor() }, peers, messages: new MemoryMessageStore(), mode: 'hybrid', socketOptions: { transports: ['websocket'] } });
+      cleanups.push(() => client.close());
+      return client;
+    };
+    const strict = await connect({ maxEnvelopeBytes: 4096 });
+    await expect(strict.send('bob', 'w'.repeat(3000))).rejects.toThrow(/^message is \d,\d{3} bytes sealed; the server accepts at most 4,096$/);
+    expect(await strict.send('bob', 'short')).toMatchObject({ status: 'queued' });
+    // A cap below any real configuration (it would refuse every message) or a non-number: the default.
+    for (const limits of [{ maxEnvelopeBytes: 10 }, { maxEnvelopeBytes: '4096' }, null]) {
+      const lenient = await connect(limits);
+      expect(await lenient.send('bob', 'w'.repeat(3000))).toMatchObject({ status: 'queued' });
+      await expect(lenient.send('bob', 'w'.repeat(60_000))).rejects.toThrow(/the server accepts at most 65,536$/);
+    }
   });
 
   it('an entry whose send drops the connection every time is marked failed after MAX_SEND_ATTEMPTS; a permanently refused one at once; the ones behind both go out', async () => {
