@@ -5,14 +5,15 @@ import { existsSync } from 'node:fs';
 import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { ChatError } from '../protocol/errors.js';
 import { ConfigError } from '../server/config.js';
+import { printable } from './terminal-text.js';
 import { registerKeysCommand } from './keys-command.js';
+import { registerOutboxCommand } from './outbox-command.js';
 import { registerReceiveCommand } from './receive-command.js';
 import { registerSendCommand } from './send-command.js';
 import { registerServerCommand } from './server-command.js';
 import { registerTrustCommand } from './trust-command.js';
 import { registerUsersCommand } from './users-command.js';
 import { registerVerifyCommand } from './verify-command.js';
-import { printable } from './terminal-text.js';
 
 installNodeCrypto();
 
@@ -29,6 +30,7 @@ registerServerCommand(program);
 registerReceiveCommand(program);
 registerSendCommand(program);
 registerKeysCommand(program);
+registerOutboxCommand(program);
 registerTrustCommand(program);
 registerUsersCommand(program);
 registerVerifyCommand(program);

@@ -1,15 +1,31 @@
 /**
  * `e2ee-chat receive`: the seed's receiver.py. Prints each message as `[sender] text`: first what was
- * stored but never shown (e.g. the process died just after storing it), then the server's backlog,
- * then live messages. Every message is shown once.
+ * stored but never shown (e.g. the process died just after storing it, or another command of this user
+ * received it), then the server's backlog, then live messages. Every message is shown once, and so is
+ * every envelope that could not be read ("! a message from X could not be read: why").
  */
 import type { Command } from 'commander';
 import type { HistoryRecord } from '../client/stores.js';
+import type { RejectReason } from '../protocol/events.js';
 import { addUserOptions, connectClient, serverUrl, type UserOptions } from './common.js';
 import { printable } from './terminal-text.js';
 
-function show(m: Pick<HistoryRecord, 'peer' | 'body'>): void {
-  process.stdout.write(`[${m.peer}] ${printable(m.body)}\n`);
+/** Why an incoming envelope could not be read, for its recipient. */
+export function unreadableReason(reason: RejectReason | undefined, from: string): string {
+  switch (reason) {
+    case 'peer_key_changed':
+      return `${from}'s keys have changed; it is kept sealed until you accept them with "e2ee-chat trust ${from}" (compare fingerprints first)`;
+    case 'unsupported':
+      return 'it uses a format this client does not support';
+    default:
+      return 'decryption failed (tampered, replayed or not for us)';
+  }
+}
+
+function show(m: Pick<HistoryRecord, 'peer' | 'body' | 'status' | 'reason'>): void {
+  const peer = printable(m.peer);
+  if (m.status === 'unreadable') process.stderr.write(`! a message from ${peer} could not be read: ${unreadableReason(m.reason, peer)}\n`);
+  else process.stdout.write(`[${peer}] ${printable(m.body)}\n`);
 }
 
 export function registerReceiveCommand(program: Command): void {
@@ -32,16 +48,19 @@ export function registerReceiveCommand(program: Command): void {
     })();
     client.on('message', (m) => {
       shown = shown.then(async () => {
-        show({ peer: m.from, body: m.body });
+        show({ peer: m.from, body: m.body, status: 'received' });
         await messages.markDisplayed([m.id]);
       });
     });
     client.on('rejected', (r) => {
-      const why = r.error.code === 'peer_key_changed' ? r.error.message : 'decryption failed (tampered, replayed or not for us)';
-      process.stderr.write(`! a message from ${r.from} was rejected: ${why}\n`);
+      shown = shown.then(async () => {
+        show({ peer: r.from, body: '', status: 'unreadable', reason: r.reason });
+        await messages.markDisplayed([r.recordId]);
+      });
     });
-    client.on('delivered', (d) => process.stderr.write(`(delivered to ${d.to}: ${d.id})\n`));
-    client.on('disconnected', ({ reason }) => process.stderr.write(`connection lost (${reason}); reconnecting...\n`));
+    client.on('delivered', (d) => process.stderr.write(`(delivered to ${printable(d.to)}'s device: ${printable(d.id)})\n`));
+    client.on('unreadable', (u) => process.stderr.write(`(could not be read by ${printable(u.to)}: ${printable(u.reason)}: ${printable(u.id)})\n`));
+    client.on('disconnected', ({ reason }) => process.stderr.write(`connection lost (${printable(reason)}); reconnecting...\n`));
     client.on('reconnected', () => process.stderr.write('reconnected\n'));
     process.stderr.write(`Listening as ${opts.user} on ${serverUrl(opts)}. Press Ctrl-C to stop.\n`);
   });

@@ -8,18 +8,19 @@ import type { UserKeyPairs } from '../crypto/keys.js';
 import type { MessagePayload } from '../e2ee/message-payload.js';
 import { importEncryptionKey, importSigningKey, newMessageId, sealHybridEnvelope } from '../e2ee/hybrid-envelope.js';
 import { ChatError } from '../protocol/errors.js';
-import type { PresenceEvent, UserKeys, UsersResult } from '../protocol/events.js';
+import type { PresenceEvent, SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
+import { DEFAULT_MAX_ENVELOPE_BYTES } from '../protocol/limits.js';
 import type { PreKeyBundleWire } from '../protocol/prekey-schemas.js';
 import { AckBatcher } from './ack-batcher.js';
 import { TypedEmitter } from './emitter.js';
-import { Inbound, signingKeyOf, type ReceivedMessage, type RejectedMessage } from './inbound.js';
+import { Inbound, signingKeyOf, type ReceivedMessage, type RejectedMessage, type UnreadableReceipt } from './inbound.js';
 import { MessageQueue } from './message-queue.js';
 import { OutboxSender, type SentMessage } from './outbox-sender.js';
 import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
 import { bindKeysAnswer, checkAgainstPin, samePeerKeys, toPinned } from './peer-keys.js';
 import { bundleFromWire, PreKeyPublisher } from './prekey-publisher.js';
 import type { RatchetStore } from './ratchet-store.js';
-import { SessionManager } from './session-manager.js';
+import { checkEnvelopeSize, SessionManager } from './session-manager.js';
 import { ServerConnection, type ConnectionOptions } from './server-connection.js';
 import type { HistoryRecord, MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
 
@@ -33,18 +34,23 @@ export interface ClientIdentity {
   keys: UserKeyPairs;
 }
 
-export type { ReceivedMessage, RejectedMessage } from './inbound.js';
+export type { ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 
 export interface ChatClientEvents {
   /** A new message, already recorded in the message store: emitted once per message id, ever. */
   message: ReceivedMessage;
-  /** An envelope that could not be opened (decryption_failed) or whose sender's keys changed. */
+  /**
+   * An incoming envelope that could not be read, already recorded in the message store as an unreadable
+   * record (`recordId`, undisplayed): emitted once per envelope. The sender gets an unreadable receipt.
+   */
   rejected: RejectedMessage;
-  /** The server accepted an outgoing message (status sent/queued). */
+  /** The server accepted an outgoing message (status sent: pushed to a connected device; queued). */
   sent: SentMessage;
   /** A device of the recipient stored an outgoing message (delivery receipt). */
   delivered: { id: string; to: string; deliveredAt: number };
-  /** The server refused an outgoing message for good (it is marked failed in the history). */
+  /** A device of the recipient could not read an outgoing message (unreadable receipt, with the reason). */
+  unreadable: UnreadableReceipt;
+  /** An outgoing message will not go out (refused for good, or kept failing): marked failed in the outbox and history. */
   failed: { id: string; to: string; error: ChatError };
   presence: PresenceEvent;
   /** The connection dropped; it reconnects by itself, with backoff, and logs in again. */
@@ -85,6 +91,17 @@ interface ChatClientCommonOptions {
 export type ChatClientOptions = ChatClientCommonOptions &
   ({ mode?: 'ratchet'; ratchet: RatchetStore } | { mode: 'hybrid'; ratchet?: RatchetStore });
 
+/**
+ * The envelope cap a login answer announces, if it is believable: within the range a server can be
+ * configured with (1 KiB to 16 MiB). Anything else (absent, from servers before 0.2, or a lie) means
+ * the protocol's default: a lying server can refuse or drop messages anyway, but not make us build
+ * envelopes the transport would choke on or refuse every message.
+ */
+function envelopeLimitOf(session: SessionResult): number {
+  const limit = (session as { limits?: { maxEnvelopeBytes?: unknown } }).limits?.maxEnvelopeBytes;
+  return typeof limit === 'number' && Number.isInteger(limit) && limit >= 1024 && limit <= 16 * 1024 * 1024 ? limit : DEFAULT_MAX_ENVELOPE_BYTES;
+}
+
 /** Acks wait this long to be batched: short enough that redelivery after a crash stays small. */
 export const DEFAULT_ACK_DELAY_MS = 20;
 
@@ -106,6 +123,9 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private sendOrder: Promise<unknown> = Promise.resolve();
   private keysPromise: Promise<{ sign: CryptoKey; decrypt: CryptoKey }> | null = null;
   private closed = false;
+  private readonly inbound: Inbound;
+  /** The server's envelope cap from its latest login answer (servers before 0.2 do not say: the default). */
+  private maxEnvelopeBytes = DEFAULT_MAX_ENVELOPE_BYTES;
 
   private constructor(options: ChatClientOptions) {
     super();
@@ -118,7 +138,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       throw new TypeError('ChatClient: ratchet mode (the default) needs a `ratchet` store, e.g. SqliteRatchetStore or MemoryRatchetStore');
     }
     this.connection = new ServerConnection(options, {
-      onAuthenticated: (first) => {
+      onAuthenticated: (first, session) => {
+        this.maxEnvelopeBytes = envelopeLimitOf(session);
         if (!first) this.emit('reconnected', { username: this.username });
         this.preKeysPublished = this.publishPreKeys();
         this.outbox.flush();
@@ -134,7 +155,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       sent: (m) => this.emit('sent', m),
       failed: (f) => this.emit('failed', f),
       debug: (message, cause) => this.emit('debug', { message, cause }),
-    });
+    }, () => this.maxEnvelopeBytes);
     const signingSecretKey = base64urlDecode(options.identity.keys.signing.d);
     this.sessions = ratchetStore
       ? new SessionManager({
@@ -147,7 +168,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     const sessions = this.sessions;
     this.preKeys = ratchetStore && sessions ? new PreKeyPublisher(ratchetStore, signingSecretKey, this.connection, (work) => sessions.withKeysLocked(work)) : null;
     this.acks = new AckBatcher(async (batch) => void (await this.connection.call('ack', batch)), options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS);
-    const inbound = new Inbound({
+    const inbound = (this.inbound = new Inbound({
       username: this.username,
       messages: options.messages,
       peers: options.peers,
@@ -162,8 +183,9 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       },
       onRejected: (r) => this.emit('rejected', r),
       onDelivered: (d) => this.emit('delivered', d),
+      onUnreadable: (u) => this.emit('unreadable', u),
       onDebug: (message, cause) => this.emit('debug', { message, cause }),
-    });
+    }));
     // Every frame is parsed by its schema first (a malformed one is a debug event, and ignored). Then
     // one at a time, in the order the server routed them: messages are recorded and shown in that order.
     this.connection.onEvent('message', (m) => this.inOrder(`message ${m.id}`, () => inbound.message(m)));
@@ -283,8 +305,23 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       await this.options.peers.put(current);
     }
     this.checkedPeers.set(username, current);
+    await this.openHeld(username);
     this.emit('trusted', { username, previous, current });
     return { previous, current };
+  }
+
+  /**
+   * Opens the messages from `peer` that were kept sealed because their keys had changed, oldest first and
+   * each once, now that the user trusts the pinned keys: they are recorded and emitted like new messages.
+   * Runs in the receive chain, so it never interleaves with live deliveries. Returns how many opened.
+   */
+  openHeld(peer: string): Promise<number> {
+    const run = this.receiveChain.then(() => this.inbound.openHeld(peer));
+    this.receiveChain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   async onlineUsers(): Promise<string[]> {
@@ -312,13 +349,15 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
 
   /** Seals the message for `to` and puts it in the outbox (with its history record); returns its id. */
   private async sealIntoOutbox(to: string, body: string): Promise<string> {
+    // The recipient's client refuses notes to self as unsupported: refuse them here, before any key work.
+    if (to === this.username) throw new ChatError('bad_request', 'notes to self are not supported: the recipient must be another user');
     const peer = this.connection.authenticated ? await this.peerKeys(to) : await this.pinnedPeer(to);
     const id = newMessageId();
     const sentAt = Date.now();
     const record = { id, direction: 'out', peer: to, body, sentAt, status: 'outbox' } as const;
     if (this.mode === 'ratchet') {
       const payload: MessagePayload = { v: 1, from: this.username, to, id, sentAt, body };
-      await this.sessions!.seal(to, signingKeyOf(peer), payload, this.connection.authenticated, (envelope) =>
+      await this.sessions!.seal(to, signingKeyOf(peer), payload, this.connection.authenticated, this.maxEnvelopeBytes, (envelope) =>
         this.options.messages.addOutgoing({ id, to, envelope, createdAt: sentAt }, record),
       );
     } else {
@@ -338,6 +377,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       senderSigningKey: sign,
       recipientEncryptionKey: peer.encryptionKey,
     });
+    checkEnvelopeSize(envelope, this.maxEnvelopeBytes);
     await this.options.messages.addOutgoing({ id, to, envelope, createdAt: sentAt }, record);
   }
 

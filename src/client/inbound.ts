@@ -1,18 +1,38 @@
 /**
  * The receiving side of the client: opens each envelope (hybrid or ratchet), records it exactly once,
- * and acknowledges it only when that is settled: stored, or judged unopenable for good. A failure that
- * may pass (the directory or the local store not answering) is retried, and if it persists the envelope
- * stays unacknowledged, so the server delivers it again at the next login instead of losing it.
+ * and acknowledges it only when that is settled: stored, or judged unreadable for good.
+ *
+ * Two kinds of failure, told apart by where they come from, never by guessing:
+ *  - permanent: the envelope itself is at fault (it does not decrypt, decrypts to something that is not
+ *    a valid message for us, is a replay, names other parties, is of an unknown type or version, or its
+ *    sender's keys differ from the pinned ones). It is acknowledged with `ack.rejected` and a reason, so it
+ *    leaves the server's queue and the sender's receipt says "unreadable"; it is recorded in the history as
+ *    an unreadable incoming record that the user is shown once. Envelopes refused for a key change are also
+ *    kept sealed (MessageStore.hold) and opened, in order, once the user trusts the new keys (openHeld).
+ *  - passing: this device could not do its part (the local store busy, the directory not answering, the
+ *    connection gone). Retried in place a bounded number of times; after that, left unacknowledged.
+ *
+ * Why "left unacknowledged, and move on" after the bound, rather than holding the chain or rejecting:
+ *  - exactly once: the server keeps the envelope and delivers it again at the next login; the message
+ *    store (by message id) and the session's list of decrypted server ids recognise anything that was in
+ *    fact recorded, so a redelivery is never shown twice;
+ *  - order: later envelopes are handled meanwhile, so this one may be shown after them. The ratchet keeps
+ *    the skipped message key, so it still opens when it comes back; display order is the only cost;
+ *  - the window: it holds one of the connection's DELIVERY_WINDOW slots until the connection ends, and
+ *    the chain is held only for its bounded retries (INBOUND_ATTEMPTS, well under a second): no single
+ *    envelope can stop the ones behind it. Rejecting it instead would lose a message that is fine, for a
+ *    fault of this device. Only a local fault that outlasts the retries for hundreds of envelopes in one
+ *    connection can fill the window, and then nothing could be stored anyway.
  */
 import { base64urlDecode } from '../crypto/bytes.js';
 import { openHybridEnvelope } from '../e2ee/hybrid-envelope.js';
 import { ChatError, DecryptionFailedError, type ErrorCode } from '../protocol/errors.js';
-import type { IncomingMessage, ReceiptEvent, UserKeys } from '../protocol/events.js';
-import type { HybridEnvelope, RatchetEnvelope } from '../protocol/schemas.js';
+import type { IncomingMessage, ReceiptEvent, RejectReason, UserKeys } from '../protocol/events.js';
+import { envelopeSchema, type HybridEnvelope, type RatchetEnvelope } from '../protocol/schemas.js';
 import type { AckBatcher } from './ack-batcher.js';
 import { PeerKeyChangedError, samePeerKeys, toPinned } from './peer-keys.js';
 import type { SessionManager } from './session-manager.js';
-import type { MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
+import { unreadableRecordId, type HeldEnvelope, type MessageStore, type PeerKeyStore, type PinnedPeer } from './stores.js';
 
 export interface ReceivedMessage {
   /** The sender's own id for the message (signed, unique): the replay-detection key. */
@@ -28,10 +48,26 @@ export interface ReceivedMessage {
   body: string;
 }
 
+/** An incoming envelope this device could not read, as recorded in the history (once per envelope). */
 export interface RejectedMessage {
   serverId: string;
   from: string;
+  /** The history record's id (unreadableRecordId(serverId)), for MessageStore.markDisplayed. */
+  recordId: string;
+  /** The server's clock when it accepted the envelope. */
+  receivedAt: number;
+  reason: RejectReason;
+  /** For peer_key_changed: kept sealed, and opened after `trust`. */
+  held: boolean;
   error: ChatError;
+}
+
+/** A receipt said the recipient's device could not read an outgoing message. */
+export interface UnreadableReceipt {
+  id: string;
+  to: string;
+  reason: RejectReason;
+  at: number;
 }
 
 export interface InboundDeps {
@@ -48,52 +84,147 @@ export interface InboundDeps {
   onMessage(m: ReceivedMessage): void;
   onRejected(r: RejectedMessage): void;
   onDelivered(d: { id: string; to: string; deliveredAt: number }): void;
+  onUnreadable(u: UnreadableReceipt): void;
   onDebug(message: string, cause?: unknown): void;
+  /** Base delay between in-place retries (tests shorten it). */
+  retryDelayMs?: number;
 }
 
 /** Failures that may pass: the envelope is kept (unacknowledged) rather than judged. */
-const PASSING: ReadonlySet<ErrorCode> = new Set(['timeout', 'not_connected', 'rate_limited', 'internal']);
+const PASSING: ReadonlySet<ErrorCode> = new Set(['timeout', 'not_connected', 'rate_limited', 'internal', 'bad_response']);
 
-/** Tries per envelope before leaving it to the next login's redelivery. */
+const isPassing = (err: unknown): boolean => !(err instanceof ChatError) || PASSING.has(err.code);
+
+/** Tries per envelope (for passing failures) before leaving it to the next login's redelivery. */
 export const INBOUND_ATTEMPTS = 3;
+/** Doubling from here between tries: long enough for a lock held by the user's other process to clear. */
 const RETRY_DELAY_MS = 200;
+
+/** Envelope types and versions this client reads; anything else is refused as `unsupported`. */
+const SUPPORTED: Readonly<Record<string, readonly unknown[]>> = { hybrid: [1], ratchet: [1] };
+
+/** A well-formed delivery of something this client cannot read: another type or version, or a note to self. */
+class UnsupportedEnvelopeError extends ChatError {
+  constructor(what: string) {
+    super('bad_request', `unsupported envelope: ${what}`);
+    this.name = 'UnsupportedEnvelopeError';
+  }
+}
+
+/** The reason a permanent failure is reported with; undefined for a passing one. */
+function rejectReasonOf(err: unknown): RejectReason | undefined {
+  if (isPassing(err)) return undefined;
+  if (err instanceof UnsupportedEnvelopeError) return 'unsupported';
+  if (err instanceof ChatError && err.code === 'peer_key_changed') return 'peer_key_changed';
+  return 'decryption_failed';
+}
 
 /** The raw Ed25519 key of a pinned peer (its JWK's x). */
 export const signingKeyOf = (peer: PinnedPeer): Uint8Array => base64urlDecode(peer.signingKey.x);
 
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 export class Inbound {
   constructor(private readonly deps: InboundDeps) {}
 
-  /** Handles one routed envelope; retries in place (keeping order) while the failure may pass. */
+  /** Handles one routed envelope: acknowledges it as stored, or as rejected with its reason, or leaves it. */
   async message(m: IncomingMessage): Promise<void> {
+    const verdict = await this.settle(m, false);
+    if (verdict === 'accepted') this.deps.acks.add('ids', m.id);
+    else if (verdict !== 'left') this.deps.acks.reject(m.id, verdict);
+  }
+
+  /**
+   * Opens the envelopes held from `peer` (refused earlier because their keys changed), oldest first,
+   * after the user trusted the new keys. Each leaves the hold once it is recorded (as a message, or as
+   * unreadable for another reason); one refused again for a key change stops the pass, keeping order.
+   * Exactly once: a crash between recording and releasing makes the next pass find it a duplicate.
+   */
+  async openHeld(peer: string): Promise<number> {
+    let opened = 0;
+    for (const h of await this.deps.messages.held(peer)) {
+      const verdict = await this.settle(heldAsIncoming(h), true);
+      if (verdict === 'left' || verdict === 'peer_key_changed') break;
+      await this.deps.messages.release(h.serverId);
+      if (verdict === 'accepted') opened++;
+    }
+    return opened;
+  }
+
+  /**
+   * Opens and records `m`, or records why it cannot be read. Passing failures are retried in place,
+   * INBOUND_ATTEMPTS times in all, then 'left' (see the file comment for why).
+   */
+  private async settle(m: IncomingMessage, fromHold: boolean): Promise<'accepted' | 'left' | RejectReason> {
     for (let attempt = 1; ; attempt++) {
       try {
-        if (m.to !== this.deps.username) throw new DecryptionFailedError();
-        if (m.envelope.type === 'ratchet') await this.openRatchet(m, m.envelope);
-        else await this.accept(m, await this.openHybrid(m));
-        break;
+        const failure = await this.open(m).then(
+          () => undefined,
+          (err: unknown) => {
+            const reason = rejectReasonOf(err);
+            if (!reason) throw err;
+            return { reason, error: err as ChatError };
+          },
+        );
+        if (!failure) return 'accepted';
+        await this.recordUnreadable(m, failure.reason, failure.error, fromHold);
+        return failure.reason;
       } catch (err) {
-        const passing = !(err instanceof ChatError) || PASSING.has(err.code);
-        if (!passing) {
-          if (err.cause !== undefined) this.deps.onDebug(`envelope ${m.id} from ${m.from} rejected`, err.cause);
-          this.deps.onRejected({ serverId: m.id, from: m.from, error: err });
-          break;
-        }
         if (attempt >= INBOUND_ATTEMPTS) {
           this.deps.onDebug(`envelope ${m.id} left for redelivery after ${attempt} failed attempts`, err);
-          return; // not acknowledged: the server keeps it
+          return 'left';
         }
         this.deps.onDebug(`envelope ${m.id}: passing failure, retrying`, err);
-        await new Promise((r) => setTimeout(r, RETRY_DELAY_MS * attempt));
+        await delay((this.deps.retryDelayMs ?? RETRY_DELAY_MS) * 2 ** (attempt - 1));
       }
     }
-    // Stored, or judged for good: this device is done with it.
-    this.deps.acks.add('ids', m.id);
+  }
+
+  private async open(m: IncomingMessage): Promise<void> {
+    if (m.to !== this.deps.username) throw new DecryptionFailedError({ cause: new Error(`routed for "${m.to}"`) });
+    const type = (m.envelope as { type?: unknown } | null)?.type;
+    const version = (m.envelope as { v?: unknown } | null)?.v;
+    if (typeof type !== 'string' || !Object.hasOwn(SUPPORTED, type) || !SUPPORTED[type]!.includes(version)) {
+      throw new UnsupportedEnvelopeError(`type ${JSON.stringify(type)} version ${JSON.stringify(version)}`);
+    }
+    // A note to self would be opened with the session this user sends with; this client sends none.
+    if (m.from === this.deps.username) throw new UnsupportedEnvelopeError('a note to self');
+    const parsed = envelopeSchema.safeParse(m.envelope);
+    if (!parsed.success) throw new DecryptionFailedError({ cause: parsed.error });
+    if (parsed.data.type === 'ratchet') await this.openRatchet(m, parsed.data);
+    else await this.accept(m, await this.openHybrid(m, parsed.data));
+  }
+
+  /** Records (once) that `m` could not be read, and keeps it sealed when its sender's keys changed. */
+  private async recordUnreadable(m: IncomingMessage, reason: RejectReason, error: ChatError, fromHold: boolean): Promise<void> {
+    if (error.cause !== undefined) this.deps.onDebug(`envelope ${m.id} from ${m.from} rejected`, error.cause);
+    const held = reason === 'peer_key_changed';
+    if (held && !fromHold) await this.deps.messages.hold({ serverId: m.id, from: m.from, to: m.to, sentAt: m.sentAt, envelope: m.envelope });
+    const recordId = unreadableRecordId(m.id);
+    const outcome = await this.deps.messages.recordIncoming({
+      id: recordId,
+      direction: 'in',
+      peer: m.from,
+      body: '',
+      sentAt: m.sentAt,
+      serverId: m.id,
+      serverTime: m.sentAt,
+      status: 'unreadable',
+      reason,
+    });
+    if (outcome === 'new') this.deps.onRejected({ serverId: m.id, from: m.from, recordId, receivedAt: m.sentAt, reason, held, error });
   }
 
   async receipt(r: ReceiptEvent): Promise<void> {
     const record = await this.deps.messages.get(r.clientId, 'out');
-    if (record && record.status !== 'delivered') {
+    if (r.status === 'unreadable') {
+      const reason = r.reason ?? 'decryption_failed';
+      // Told even without a local record (sent by another client of this user): it is news either way.
+      if (record?.status !== 'unreadable') {
+        if (record) await this.deps.messages.markUnreadable(r.clientId, reason);
+        this.deps.onUnreadable({ id: r.clientId, to: r.to, reason, at: r.deliveredAt });
+      }
+    } else if (record && record.status !== 'delivered') {
       await this.deps.messages.markDelivered(r.clientId);
       this.deps.onDelivered({ id: r.clientId, to: r.to, deliveredAt: r.deliveredAt });
     }
@@ -136,11 +267,11 @@ export class Inbound {
     if (outcome.status === 'duplicate') await this.checkRedelivery(m, outcome.messageId);
   }
 
-  private async openHybrid(m: IncomingMessage): Promise<ReceivedMessage> {
+  private async openHybrid(m: IncomingMessage, envelope: HybridEnvelope): Promise<ReceivedMessage> {
     const pinned = await this.deps.peers.get(m.from);
     const sender = pinned ?? (await this.deps.peerKeys(m.from));
     const payload = await openHybridEnvelope({
-      envelope: m.envelope as HybridEnvelope,
+      envelope,
       from: m.from,
       me: this.deps.username,
       recipientDecryptionKey: await this.deps.decryptionKey(),
@@ -151,8 +282,19 @@ export class Inbound {
 
   /** A failure with a pinned key may mean the sender re-keyed: say so rather than "decryption failed". */
   private async explainFailure(m: IncomingMessage, pinned: PinnedPeer | undefined, err: unknown): Promise<never> {
-    const current = await toPinned(await this.deps.fetchKeys(m.from), Date.now()).catch(() => undefined);
+    // The directory not answering is a passing failure: judged again on the retry, not called garbage now.
+    const current = await this.deps
+      .fetchKeys(m.from)
+      .then((keys) => toPinned(keys, Date.now()))
+      .catch((e: unknown) => {
+        if (isPassing(e)) throw e;
+        return undefined;
+      });
     if (pinned && current && !samePeerKeys(pinned, current)) throw new PeerKeyChangedError(pinned, current);
     throw err;
   }
+}
+
+function heldAsIncoming(h: HeldEnvelope): IncomingMessage {
+  return { id: h.serverId, from: h.from, to: h.to, sentAt: h.sentAt, envelope: h.envelope };
 }

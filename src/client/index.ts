@@ -1,7 +1,9 @@
 /** Public entry of the client library. */
 export { ChatClient } from './chat-client.js';
-export type { ChatClientEvents, ChatClientOptions, ClientIdentity, ReceivedMessage, RejectedMessage, SentMessage } from './chat-client.js';
-export type { HistoryRecord, MessageStatus, MessageStore, OutboxEntry, PeerKeyStore, PinnedPeer } from './stores.js';
+export type { ChatClientEvents, ChatClientOptions, ClientIdentity, ReceivedMessage, RejectedMessage, SentMessage, UnreadableReceipt } from './chat-client.js';
+export type { HeldEnvelope, HistoryRecord, MessageStatus, MessageStore, OutboxEntry, OutboxFailure, PeerKeyStore, PinnedPeer } from './stores.js';
+export { unreadableRecordId } from './stores.js';
+export { MAX_SEND_ATTEMPTS } from './outbox-sender.js';
 export { MemoryMessageStore, MemoryPeerKeyStore } from './memory-stores.js';
 export { MemoryRatchetStore } from './ratchet-store.js';
 export type { RatchetStore } from './ratchet-store.js';

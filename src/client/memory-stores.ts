@@ -1,5 +1,6 @@
 /** In-memory reference stores: for tests, and for clients that choose to keep nothing. */
-import type { HistoryRecord, MessageStore, OutboxEntry, PeerKeyStore, PinnedPeer } from './stores.js';
+import type { RejectReason } from '../protocol/events.js';
+import type { HeldEnvelope, HistoryRecord, MessageStore, OutboxEntry, OutboxFailure, PeerKeyStore, PinnedPeer } from './stores.js';
 
 export class MemoryPeerKeyStore implements PeerKeyStore {
   private readonly peers = new Map<string, PinnedPeer>();
@@ -17,6 +18,7 @@ export class MemoryMessageStore implements MessageStore {
   /** Insertion-ordered, so iteration is oldest first. */
   private readonly records = new Map<string, HistoryRecord & { displayed: boolean }>();
   private readonly pendingOut = new Map<string, OutboxEntry>();
+  private readonly heldEnvelopes = new Map<string, HeldEnvelope>();
 
   async recordIncoming(record: HistoryRecord): Promise<'new' | 'duplicate'> {
     const key = keyOf('in', record.id);
@@ -31,23 +33,69 @@ export class MemoryMessageStore implements MessageStore {
   }
 
   async outbox(): Promise<OutboxEntry[]> {
-    return [...this.pendingOut.values()];
+    return [...this.pendingOut.values()].filter((e) => !e.failed).map((e) => ({ ...e }));
   }
 
-  async settleOutgoing(id: string, status: 'sent' | 'queued' | 'failed', server?: { id: string; time: number }): Promise<void> {
+  async outboxEntries(): Promise<OutboxEntry[]> {
+    return [...this.pendingOut.values()].map((e) => ({ ...e }));
+  }
+
+  async countSendAttempt(id: string): Promise<number> {
+    const e = this.pendingOut.get(id);
+    if (!e) return 0;
+    e.attempts = (e.attempts ?? 0) + 1;
+    return e.attempts;
+  }
+
+  async settleOutgoing(id: string, status: 'sent' | 'queued', server: { id: string; time: number }): Promise<void> {
     this.pendingOut.delete(id);
     const r = this.records.get(keyOf('out', id));
     if (!r) return;
-    if (r.status !== 'delivered') r.status = status;
-    if (server) {
-      r.serverId = server.id;
-      r.serverTime = server.time;
-    }
+    // A receipt may have overtaken the send's ack (another process of this user sent it).
+    if (r.status !== 'delivered' && r.status !== 'unreadable') r.status = status;
+    r.serverId = server.id;
+    r.serverTime = server.time;
+  }
+
+  async failOutgoing(id: string, failure: OutboxFailure): Promise<void> {
+    const e = this.pendingOut.get(id);
+    if (e) e.failed = failure;
+    const r = this.records.get(keyOf('out', id));
+    if (r) r.status = 'failed';
+  }
+
+  async dropOutgoing(id: string): Promise<boolean> {
+    const e = this.pendingOut.get(id);
+    if (!e) return false;
+    this.pendingOut.delete(id);
+    const r = this.records.get(keyOf('out', id));
+    if (r && !e.failed) r.status = 'failed';
+    return true;
   }
 
   async markDelivered(id: string): Promise<void> {
     const r = this.records.get(keyOf('out', id));
     if (r) r.status = 'delivered';
+  }
+
+  async markUnreadable(id: string, reason: RejectReason): Promise<void> {
+    const r = this.records.get(keyOf('out', id));
+    if (r) {
+      r.status = 'unreadable';
+      r.reason = reason;
+    }
+  }
+
+  async hold(envelope: HeldEnvelope): Promise<void> {
+    if (!this.heldEnvelopes.has(envelope.serverId)) this.heldEnvelopes.set(envelope.serverId, structuredClone(envelope));
+  }
+
+  async held(peer: string): Promise<HeldEnvelope[]> {
+    return [...this.heldEnvelopes.values()].filter((h) => h.from === peer).map((h) => structuredClone(h));
+  }
+
+  async release(serverId: string): Promise<void> {
+    this.heldEnvelopes.delete(serverId);
   }
 
   async undisplayed(): Promise<HistoryRecord[]> {

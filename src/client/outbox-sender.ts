@@ -1,26 +1,47 @@
 /**
  * Drains the persisted outbox, oldest first and one entry at a time, whenever the client is logged in. Each entry carries its
  * message id, which the server uses as an idempotency key: an entry resent after a lost ack is stored
- * once. An entry leaves the outbox only when the server has answered for it.
+ * once. An entry leaves the outbox when the server has accepted it; an entry that cannot go out (refused
+ * for good, too large for the server, or failing again and again) is marked failed and stays listed for
+ * `e2ee-chat outbox` to show and drop, out of the way of the entries behind it.
  */
 import { ChatError, type ErrorCode } from '../protocol/errors.js';
 import type { SendResult } from '../protocol/events.js';
 import type { ServerConnection } from './server-connection.js';
-import type { MessageStore, OutboxEntry } from './stores.js';
+import { envelopeBytes } from './session-manager.js';
+import type { MessageStore, OutboxEntry, OutboxFailure } from './stores.js';
 
 export interface SentMessage {
   /** The message's own id (the idempotency key, signed inside the envelope). */
   id: string;
   to: string;
-  /** sent: pushed to a device of the recipient; queued: stored for later; outbox: not yet accepted. */
+  /**
+   * sent: the server stored it and pushed it to a connected device of the recipient (not yet a delivery:
+   * that is the receipt); queued: stored for later; outbox: not yet accepted.
+   */
   status: 'sent' | 'queued' | 'outbox';
   serverId?: string;
   serverTime?: number;
 }
 
+/** Answers after which resending cannot help: the entry is marked failed at once. */
+const PERMANENT: ReadonlySet<ErrorCode> = new Set([
+  'unknown_user',
+  'quota_exceeded',
+  'sender_quota_exceeded',
+  'envelope_too_large',
+  'bad_request',
+  'invalid_username',
+  'unknown_event',
+]);
 
-/** Answers after which resending cannot help: the entry is marked failed. */
-const PERMANENT: ReadonlySet<ErrorCode> = new Set(['unknown_user', 'quota_exceeded', 'envelope_too_large', 'bad_request']);
+/**
+ * Sends of one entry that may fail for a passing reason (timeout, dropped connection, rate_limited,
+ * server_full, internal) before it is marked failed. Counted persistently and before each send, so an
+ * entry that makes the connection drop (or the process die) while it is being sent cannot block the
+ * outbox across restarts either. Five: a server restart or a network blip costs one or two.
+ */
+export const MAX_SEND_ATTEMPTS = 5;
 
 /** After a transient refusal (rate_limited, timeout, internal) the next round waits this long. */
 const RETRY_DELAY_MS = 1000;
@@ -31,15 +52,20 @@ export interface OutboxEvents {
   debug(message: string, cause?: unknown): void;
 }
 
+type Waiter = { resolve: (m: SentMessage) => void; reject: (e: unknown) => void };
+
 export class OutboxSender {
   private running = false;
   private again = false;
-  private readonly waiters = new Map<string, Array<{ resolve: (m: SentMessage) => void; reject: (e: unknown) => void }>>();
+  private readonly waiters = new Map<string, Waiter[]>();
 
   constructor(
     private readonly store: MessageStore,
     private readonly connection: ServerConnection,
     private readonly events: OutboxEvents,
+    /** The server's envelope cap as last announced (an entry above it would make the transport drop us). */
+    private readonly maxEnvelopeBytes: () => number,
+    private readonly retryDelayMs = RETRY_DELAY_MS,
   ) {}
 
   /** Resolves when the server has accepted (or finally refused) the entry with this id. */
@@ -77,7 +103,8 @@ export class OutboxSender {
       // One at a time: if an entry were refused for a passing reason (a server fault) while later ones
       // were already in flight, those would be stored before it and the recipient would see them out of
       // order. Pipelining safely needs the server to refuse an entry whose predecessor it has not
-      // stored; until the protocol says so, order wins over outbox speed.
+      // stored; until the protocol says so, order wins over outbox speed. A failed entry is out of the
+      // order for good, so the ones behind it go on.
       let transient = false;
       for (const entry of entries) {
         if (!this.connection.authenticated) break;
@@ -87,7 +114,7 @@ export class OutboxSender {
         }
       }
       if (transient) {
-        await new Promise((r) => setTimeout(r, RETRY_DELAY_MS));
+        await new Promise((r) => setTimeout(r, this.retryDelayMs));
         continue;
       }
       if (!this.again) return;
@@ -95,17 +122,35 @@ export class OutboxSender {
   }
 
   private async sendOne(e: OutboxEntry): Promise<'done' | 'retry'> {
+    // An entry sealed before the client knew the server's cap (or for another server): sending it would
+    // only make the transport drop the connection, again and again.
+    const size = envelopeBytes(e.envelope);
+    if (size > this.maxEnvelopeBytes()) {
+      const n = (v: number) => v.toLocaleString('en-US');
+      await this.fail(e, new ChatError('envelope_too_large', `message is ${n(size)} bytes sealed; the server accepts at most ${n(this.maxEnvelopeBytes())}`));
+      return 'done';
+    }
+    const previous = e.attempts ?? 0;
+    if (previous >= MAX_SEND_ATTEMPTS) {
+      await this.fail(e, new ChatError('timeout', `gave up after ${previous} attempts to send it (the connection failed or the server did not answer each time)`));
+      return 'done';
+    }
+    await this.store.countSendAttempt(e.id);
     let result: SendResult;
     try {
       result = await this.connection.call<SendResult>('send', { to: e.to, id: e.id, envelope: e.envelope });
     } catch (err) {
       if (err instanceof ChatError && PERMANENT.has(err.code)) {
-        await this.store.settleOutgoing(e.id, 'failed');
-        this.events.failed({ id: e.id, to: e.to, error: err });
-        this.settle(e.id, (w) => w.reject(err));
+        await this.fail(e, err);
         return 'done';
       }
-      this.events.debug(`send of ${e.id} will be retried`, err);
+      if (previous + 1 >= MAX_SEND_ATTEMPTS) {
+        const code = err instanceof ChatError ? err.code : 'internal';
+        const why = err instanceof Error ? err.message : String(err);
+        await this.fail(e, new ChatError(code, `gave up after ${previous + 1} attempts to send it; last: ${why}`, { cause: err }));
+        return 'done';
+      }
+      this.events.debug(`send of ${e.id} will be retried (attempt ${previous + 1} of ${MAX_SEND_ATTEMPTS})`, err);
       return 'retry';
     }
     const status = result.status === 'delivered' ? 'sent' : 'queued';
@@ -116,7 +161,14 @@ export class OutboxSender {
     return 'done';
   }
 
-  private settle(id: string, fn: (w: { resolve: (m: SentMessage) => void; reject: (e: unknown) => void }) => void): void {
+  private async fail(e: OutboxEntry, error: ChatError): Promise<void> {
+    const failure: OutboxFailure = { code: error.code, message: error.message, at: Date.now() };
+    await this.store.failOutgoing(e.id, failure);
+    this.events.failed({ id: e.id, to: e.to, error });
+    this.settle(e.id, (w) => w.reject(error));
+  }
+
+  private settle(id: string, fn: (w: Waiter) => void): void {
     for (const w of this.waiters.get(id) ?? []) fn(w);
     this.waiters.delete(id);
   }

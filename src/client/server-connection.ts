@@ -30,8 +30,8 @@ export interface ConnectionOptions {
 }
 
 export interface ConnectionCallbacks {
-  /** Logged in on a connection (the first, or after a reconnect). */
-  onAuthenticated(first: boolean): void;
+  /** Logged in on a connection (the first, or after a reconnect), with the server's answer. */
+  onAuthenticated(first: boolean, session: SessionResult): void;
   onDisconnected(reason: string): void;
   onDebug(message: string, cause?: unknown): void;
 }
@@ -97,8 +97,9 @@ export class ServerConnection {
   private firstLogin: { resolve: () => void; reject: (err: unknown) => void } | null = null;
 
   private async login(): Promise<void> {
+    let session: SessionResult;
     try {
-      await this.authenticate();
+      session = await this.authenticate();
     } catch (err) {
       if (this.firstLogin) return this.firstLogin.reject(err);
       // The server may still be starting: drop this connection and let the backoff try again.
@@ -111,7 +112,7 @@ export class ServerConnection {
     const first = !this.everAuthenticated;
     this.everAuthenticated = true;
     this.firstLogin?.resolve();
-    this.callbacks.onAuthenticated(first);
+    this.callbacks.onAuthenticated(first, session);
   }
 
   /**

@@ -62,6 +62,33 @@ function boundTo(state: RatchetState, key: Uint8Array): boolean {
   return constantTimeEqual(ad.subarray(67, 99), key) || constantTimeEqual(ad.subarray(100, 132), key);
 }
 
+/** The payload inside a decrypted ratchet message, or DecryptionFailedError whatever is wrong with it. */
+function parsePayload(plaintext: Uint8Array, peer: string, me: string): MessagePayload {
+  let json: unknown;
+  try {
+    json = JSON.parse(utf8Decode(plaintext));
+  } catch (cause) {
+    throw new DecryptionFailedError({ cause });
+  }
+  const parsed = messagePayloadSchema.safeParse(json);
+  if (!parsed.success || parsed.data.from !== peer || parsed.data.to !== me) {
+    throw new DecryptionFailedError({ cause: new Error('ratchet payload is malformed or names other parties') });
+  }
+  return parsed.data;
+}
+
+/** The size the server measures: the envelope's JSON text (ASCII: base64url inside), in bytes. */
+export const envelopeBytes = (envelope: object): number => utf8Encode(JSON.stringify(envelope)).length;
+
+/** Refuses an envelope above the server's cap, naming both sizes (before it can enter the outbox). */
+export function checkEnvelopeSize(envelope: object, maxEnvelopeBytes: number): void {
+  const size = envelopeBytes(envelope);
+  if (size > maxEnvelopeBytes) {
+    const n = (v: number) => v.toLocaleString('en-US');
+    throw new ChatError('envelope_too_large', `message is ${n(size)} bytes sealed; the server accepts at most ${n(maxEnvelopeBytes)}`);
+  }
+}
+
 export class SessionManager {
   readonly #locks = new Map<string, Promise<unknown>>();
 
@@ -113,9 +140,18 @@ export class SessionManager {
 
   /**
    * Encrypts `payload` for `peer`; `persist` (the outbox write) runs under the lock after the session
-   * was saved, so outbox order is ratchet order. `online` says whether a bundle may be fetched.
+   * was saved, so outbox order is ratchet order. `online` says whether a bundle may be fetched. An
+   * envelope above `maxEnvelopeBytes` is refused (envelope_too_large) before the session is saved: the
+   * exact sealed size is measured on the unsaved copy, so a refused message costs no chain step.
    */
-  async seal(peer: string, peerSigningKey: Uint8Array, payload: MessagePayload, online: boolean, persist: (e: RatchetEnvelope) => Promise<void>): Promise<RatchetEnvelope> {
+  async seal(
+    peer: string,
+    peerSigningKey: Uint8Array,
+    payload: MessagePayload,
+    online: boolean,
+    maxEnvelopeBytes: number,
+    persist: (e: RatchetEnvelope) => Promise<void>,
+  ): Promise<RatchetEnvelope> {
     return this.locked(peer, async () => {
       const envelope = await this.update(peer, async ({ record }) => {
         const current = record.current;
@@ -125,7 +161,9 @@ export class SessionManager {
           await initiateSession(record, await this.deps.fetchBundle(peer), keys.identity, { expectedRemoteSigningKey: peerSigningKey });
         }
         const message = encryptMessage(record, utf8Encode(JSON.stringify(payload)));
-        return { save: true, result: { type: 'ratchet', v: 1, body: base64urlEncode(message) } satisfies RatchetEnvelope };
+        const envelope = { type: 'ratchet', v: 1, body: base64urlEncode(message) } satisfies RatchetEnvelope;
+        checkEnvelopeSize(envelope, maxEnvelopeBytes); // throws: `update` saves nothing
+        return { save: true, result: envelope };
       });
       await persist(envelope);
       return envelope;
@@ -159,13 +197,13 @@ export class SessionManager {
           if (earlier) return { save: false, result: { status: 'duplicate', messageId: earlier[1] } };
           throw err instanceof DecryptionFailedError ? err : new DecryptionFailedError({ cause: err });
         }
-        const parsed = messagePayloadSchema.safeParse(JSON.parse(utf8Decode(result.plaintext)) as unknown);
-        if (!parsed.success || parsed.data.from !== peer || parsed.data.to !== me) {
-          throw new DecryptionFailedError({ cause: new Error('ratchet payload is malformed or names other parties') });
-        }
-        if (acceptedId !== parsed.data.id) await accept(parsed.data);
-        acceptedId = parsed.data.id;
-        delivered.push([serverId, parsed.data.id]);
+        // An authentic message (its MAC checked) whose plaintext is not a valid payload for us is a
+        // permanent failure like any other: it must leave through DecryptionFailedError, or the caller
+        // would take it for a passing one and never acknowledge it (issue 9, hole 3).
+        const payload = parsePayload(result.plaintext, peer, me);
+        if (acceptedId !== payload.id) await accept(payload);
+        acceptedId = payload.id;
+        delivered.push([serverId, payload.id]);
         return { save: true, result: { status: 'accepted', ...(result.newSession && { consumed: result.newSession.consumed, lastResortUse: result.newSession.lastResortUse }) } };
       });
       if (outcome.status === 'duplicate') return { status: 'duplicate', messageId: outcome.messageId };

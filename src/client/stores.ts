@@ -3,6 +3,8 @@
  * or a test each supply their own implementation (see memory-stores.ts and node/file-stores.ts).
  */
 import type { Ed25519PublicJwk, RsaPublicJwk } from '../crypto/keys.js';
+import type { ErrorCode } from '../protocol/errors.js';
+import type { RejectReason } from '../protocol/events.js';
 import type { Envelope } from '../protocol/schemas.js';
 
 /** A peer's keys as first seen (trust on first use), or as last accepted by the user. */
@@ -31,10 +33,20 @@ export type MessageStatus =
   | 'queued'
   /** outgoing: the recipient's device acknowledged it (delivery receipt) */
   | 'delivered'
-  /** outgoing: the server refused it for good (unknown user, quota) */
+  /** outgoing: the server refused it for good (unknown user, quota), or it kept failing to go out */
   | 'failed'
+  /** outgoing: the recipient's device could not read it (unreadable receipt; `reason` says why).
+   *  incoming: an envelope this device could not read (`reason`); shown to the user once, never silently dropped. */
+  | 'unreadable'
   /** incoming */
   | 'received';
+
+/**
+ * The history id of an incoming envelope that could not be read. Its sender's message id is inside the
+ * ciphertext, so the server id names it; ':' is not a base64url character, so no sender can choose a
+ * message id that collides with it (and so suppress the record).
+ */
+export const unreadableRecordId = (serverId: string): string => `unreadable:${serverId}`;
 
 /** One message in the local history, in either direction. */
 export interface HistoryRecord {
@@ -49,6 +61,8 @@ export interface HistoryRecord {
   serverId?: string;
   serverTime?: number;
   status: MessageStatus;
+  /** Why it could not be read (status `unreadable` only). */
+  reason?: RejectReason;
 }
 
 /** An envelope sealed for its recipient, waiting for the server to accept it. */
@@ -57,6 +71,29 @@ export interface OutboxEntry {
   to: string;
   envelope: Envelope;
   createdAt: number;
+  /** Sends started so far (persisted before each send, so a crash or dropped connection mid-send counts). */
+  attempts?: number;
+  /** Set when the entry was given up: it stays listed (`e2ee-chat outbox`) until the user drops it. */
+  failed?: OutboxFailure;
+}
+
+export interface OutboxFailure {
+  code: ErrorCode;
+  message: string;
+  at: number;
+}
+
+/**
+ * An envelope refused because its sender's keys changed, kept sealed (never opened with keys the user
+ * has not accepted) until the user trusts the new keys; then it is opened like a fresh delivery.
+ */
+export interface HeldEnvelope {
+  serverId: string;
+  from: string;
+  to: string;
+  /** The server's clock when it accepted the envelope. */
+  sentAt: number;
+  envelope: Envelope;
 }
 
 /**
@@ -68,12 +105,28 @@ export interface MessageStore {
   recordIncoming(record: HistoryRecord): Promise<'new' | 'duplicate'>;
   /** Puts a sealed envelope in the outbox and its plaintext in the history, in one step. */
   addOutgoing(entry: OutboxEntry, record: HistoryRecord): Promise<void>;
-  /** Outbox entries, oldest first. */
+  /** Outbox entries still to send (not failed), oldest first. */
   outbox(): Promise<OutboxEntry[]>;
-  /** The server answered for an outbox entry: remove it and record the outcome. */
-  settleOutgoing(id: string, status: 'sent' | 'queued' | 'failed', server?: { id: string; time: number }): Promise<void>;
+  /** Every outbox entry, pending and failed, oldest first (for `e2ee-chat outbox`). */
+  outboxEntries(): Promise<OutboxEntry[]>;
+  /** A send of this entry is about to start: counts it, persistently; returns the new count. */
+  countSendAttempt(id: string): Promise<number>;
+  /** The server accepted an outbox entry: remove it and record the outcome. */
+  settleOutgoing(id: string, status: 'sent' | 'queued', server: { id: string; time: number }): Promise<void>;
+  /** The entry will not go out: it stays in the outbox marked failed (behind ones go on); its history record says failed. */
+  failOutgoing(id: string, failure: OutboxFailure): Promise<void>;
+  /** Removes an outbox entry (pending or failed); a pending one's history record becomes failed. False if there was none. */
+  dropOutgoing(id: string): Promise<boolean>;
   /** A delivery receipt arrived for an outgoing message. */
   markDelivered(id: string): Promise<void>;
+  /** An unreadable receipt arrived for an outgoing message. */
+  markUnreadable(id: string, reason: RejectReason): Promise<void>;
+  /** Keeps an envelope sealed until its sender's new keys are trusted; a second hold of the same server id is ignored. */
+  hold(envelope: HeldEnvelope): Promise<void>;
+  /** Held envelopes from `peer`, oldest first. */
+  held(peer: string): Promise<HeldEnvelope[]>;
+  /** Forgets a held envelope (it was opened, or judged for good). */
+  release(serverId: string): Promise<void>;
   /** Incoming messages recorded but not yet shown, oldest first. */
   undisplayed(): Promise<HistoryRecord[]>;
   markDisplayed(ids: readonly string[]): Promise<void>;

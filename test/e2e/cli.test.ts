@@ -405,16 +405,22 @@ describe('e2ee-chat CLI, end to end', () => {
     expect(await createUser(w, 'alice')).toContain('Created keys for alice');
     const after = await send(w, 'alice', 'bob', 'after');
     expectSuccess(after); // the server delivered it; only bob can tell the keys changed
-    await bob.waitFor('stderr', /^! a message from alice was rejected: /m);
-    expect(bob.stderr).toMatch(/^! a message from alice was rejected: WARNING: the keys of "alice" have changed/m);
+    await bob.waitFor('stderr', /^! a message from alice could not be read: /m);
+    expect(bob.stderr).toMatch(/^! a message from alice could not be read: alice's keys have changed; it is kept sealed until you accept them with "e2ee-chat trust alice"/m);
     expect(bob.stdout).toBe('[alice] before\n');
 
-    // bob accepts alice's new keys from another process; the running receiver picks the new pin up.
+    // bob accepts alice's new keys from another process, which opens the message kept sealed (and
+    // records it for bob's next `receive`); the running receiver picks the new pin up.
     const trusted = await cli(w, ['trust', 'alice', '--user', 'bob', '--yes']);
     expectSuccess(trusted);
     expectSuccess(await send(w, 'alice', 'bob', 'after trust'));
     await bob.waitFor('stdout', /^\[alice\] after trust$/m);
     expect(bob.stdout).toBe('[alice] before\n[alice] after trust\n');
+    await bob.stop();
+    const bobAgain = await startReceiver(w, 'bob');
+    await bobAgain.waitFor('stdout', /^\[alice\] after$/m);
+    expect(bobAgain.stdout).toBe('[alice] after\n');
+    expect(bobAgain.stderr).not.toMatch(/could not be read/);
   }, 60_000);
 
   it('reports bad settings and a busy port with exit code 1', async () => {

@@ -3,7 +3,8 @@
  * sealed as sealed-rows.ts describes (unreadable without the private key, ids stored only as HMACs).
  */
 import type Database from 'better-sqlite3';
-import type { HistoryRecord, MessageStore, OutboxEntry } from '../stores.js';
+import type { RejectReason } from '../../protocol/events.js';
+import type { HeldEnvelope, HistoryRecord, MessageStore, OutboxEntry, OutboxFailure } from '../stores.js';
 import { openLocalDatabase, RowSealer } from './sealed-rows.js';
 
 const MIGRATIONS: readonly string[] = [
@@ -20,6 +21,17 @@ const MIGRATIONS: readonly string[] = [
      key TEXT NOT NULL UNIQUE,
      data BLOB NOT NULL
    ) STRICT;`,
+  // v2: failed outbox entries stay listed (and out of the way of pending ones) until the user drops
+  // them; envelopes refused because their sender's keys changed are held sealed, per sender, in order.
+  // `peer` is an HMAC like every key, so the file does not show who sent them.
+  `ALTER TABLE outbox ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE held (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     key TEXT NOT NULL UNIQUE,
+     peer TEXT NOT NULL,
+     data BLOB NOT NULL
+   ) STRICT;
+   CREATE INDEX held_by_peer ON held (peer, seq);`,
 ];
 
 /** Domain-separated derivation of the local storage keys from the signing key's private scalar seed. */
@@ -71,7 +83,26 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async outbox(): Promise<OutboxEntry[]> {
+    return (this.db.prepare('SELECT key, data FROM outbox WHERE failed = 0 ORDER BY seq').all() as Row[]).map((r) => this.open<OutboxEntry>(r));
+  }
+
+  async outboxEntries(): Promise<OutboxEntry[]> {
     return (this.db.prepare('SELECT key, data FROM outbox ORDER BY seq').all() as Row[]).map((r) => this.open<OutboxEntry>(r));
+  }
+
+  /** Read-modify-write of one outbox row, in the caller's transaction; undefined when there is no such row. */
+  private updateOutbox<T>(id: string, change: (e: OutboxEntry) => T): T | undefined {
+    const key = this.keyOf('outbox', id);
+    const row = this.db.prepare('SELECT key, data FROM outbox WHERE key = ?').get(key) as Row | undefined;
+    if (!row) return undefined;
+    const entry = this.open<OutboxEntry>(row);
+    const result = change(entry);
+    this.db.prepare('UPDATE outbox SET data = ?, failed = ? WHERE key = ?').run(this.seal(key, entry), entry.failed ? 1 : 0, key);
+    return result;
+  }
+
+  async countSendAttempt(id: string): Promise<number> {
+    return this.db.transaction(() => this.updateOutbox(id, (e) => (e.attempts = (e.attempts ?? 0) + 1)) ?? 0).immediate();
   }
 
   private update(direction: 'in' | 'out', id: string, change: (r: HistoryRecord) => void): void {
@@ -83,23 +114,65 @@ export class SqliteMessageStore implements MessageStore {
     this.db.prepare('UPDATE messages SET data = ? WHERE key = ?').run(this.seal(key, record), key);
   }
 
-  async settleOutgoing(id: string, status: 'sent' | 'queued' | 'failed', server?: { id: string; time: number }): Promise<void> {
+  async settleOutgoing(id: string, status: 'sent' | 'queued', server: { id: string; time: number }): Promise<void> {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM outbox WHERE key = ?').run(this.keyOf('outbox', id));
       this.update('out', id, (r) => {
-        if (r.status !== 'delivered') r.status = status;
-        if (server) {
-          r.serverId = server.id;
-          r.serverTime = server.time;
-        }
+        // A receipt may have overtaken the send's ack (another process of this user sent it).
+        if (r.status !== 'delivered' && r.status !== 'unreadable') r.status = status;
+        r.serverId = server.id;
+        r.serverTime = server.time;
       });
-    })();
+    }).immediate();
+  }
+
+  async failOutgoing(id: string, failure: OutboxFailure): Promise<void> {
+    this.db.transaction(() => {
+      this.updateOutbox(id, (e) => void (e.failed = failure));
+      this.update('out', id, (r) => void (r.status = 'failed'));
+    }).immediate();
+  }
+
+  async dropOutgoing(id: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      const key = this.keyOf('outbox', id);
+      const row = this.db.prepare('SELECT key, data FROM outbox WHERE key = ?').get(key) as Row | undefined;
+      if (!row) return false;
+      this.db.prepare('DELETE FROM outbox WHERE key = ?').run(key);
+      if (!this.open<OutboxEntry>(row).failed) this.update('out', id, (r) => void (r.status = 'failed'));
+      return true;
+    }).immediate();
   }
 
   async markDelivered(id: string): Promise<void> {
-    this.update('out', id, (r) => {
-      r.status = 'delivered';
-    });
+    this.db.transaction(() => this.update('out', id, (r) => void (r.status = 'delivered'))).immediate();
+  }
+
+  async markUnreadable(id: string, reason: RejectReason): Promise<void> {
+    this.db
+      .transaction(() =>
+        this.update('out', id, (r) => {
+          r.status = 'unreadable';
+          r.reason = reason;
+        }),
+      )
+      .immediate();
+  }
+
+  async hold(envelope: HeldEnvelope): Promise<void> {
+    const key = this.keyOf('held', envelope.serverId);
+    this.db
+      .prepare('INSERT INTO held (key, peer, data) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING')
+      .run(key, this.keyOf('held-peer', envelope.from), this.seal(key, envelope));
+  }
+
+  async held(peer: string): Promise<HeldEnvelope[]> {
+    const rows = this.db.prepare('SELECT key, data FROM held WHERE peer = ? ORDER BY seq').all(this.keyOf('held-peer', peer)) as Row[];
+    return rows.map((r) => this.open<HeldEnvelope>(r));
+  }
+
+  async release(serverId: string): Promise<void> {
+    this.db.prepare('DELETE FROM held WHERE key = ?').run(this.keyOf('held', serverId));
   }
 
   async undisplayed(): Promise<HistoryRecord[]> {
