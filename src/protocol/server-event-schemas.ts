@@ -13,7 +13,7 @@ import { ERROR_CODES } from './errors.js';
 import { REJECT_REASONS, type ClientEventName, type ServerToClientEvents } from './events.js';
 import { MAX_STORED_ONE_TIME_PREKEYS } from './limits.js';
 import { kemPreKeyWireSchema, oneTimePreKeyWireSchema, preKeyIdSchema, signedPreKeyWireSchema } from './prekey-schemas.js';
-import { clientMessageIdSchema, ed25519PublicJwkSchema, envelopeSchema, rsa2048PublicJwkSchema, signatureSchema, usernameSchema } from './schemas.js';
+import { clientMessageIdSchema, ed25519PublicJwkSchema, rsa2048PublicJwkSchema, signatureSchema, usernameSchema, type Envelope } from './schemas.js';
 
 /**
  * Longest server error text kept: enough for any message our server writes; longer ones are cut, not
@@ -94,7 +94,12 @@ export const incomingMessageSchema = z.object({
   from: usernameSchema,
   to: usernameSchema,
   sentAt: timestampSchema,
-  envelope: envelopeSchema,
+  /**
+   * Only "an object" here: the client's Inbound parses the envelope itself, so that a delivery with an
+   * envelope it cannot read (another type or version, a malformed body) is acknowledged as rejected and
+   * reported to both sides, instead of being dropped as a bad frame and left in the delivery window.
+   */
+  envelope: z.custom<Envelope>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'expected an envelope object'),
 });
 
 export const receiptEventSchema = z.object({

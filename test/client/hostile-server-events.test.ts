@@ -19,8 +19,6 @@ const BAD: Record<PushEvent, unknown[]> = {
     { id: SERVER_ID, from: 'alice', to: 'bob', sentAt: 'yesterday', envelope: { type: 'ratchet', v: 1, body: 'AA' } },
     { id: SERVER_ID, from: 'alice', to: 'bob', sentAt: 1, envelope: null },
     { id: SERVER_ID, from: HUGE, to: 'bob', sentAt: 1, envelope: { type: 'ratchet', v: 1, body: 'AA' } },
-    { id: SERVER_ID, from: 'alice', to: 'bob', sentAt: 1, envelope: { type: 'ratchet', v: 1, body: 'A'.repeat(300_000) } },
-    { id: SERVER_ID, from: 'alice', to: 'bob', sentAt: 1, envelope: { type: 'ratchet', v: 1, body: 'AA', extra: 1 } },
   ],
   receipt: [
     { id: SERVER_ID, clientId: 'short', to: 'alice', deliveredAt: 1 },
@@ -35,6 +33,15 @@ const BAD: Record<PushEvent, unknown[]> = {
   protocol_error: [{ event: 'x'.repeat(1000), error: { code: 'internal', message: 'm' } }, { event: 'send', error: null }],
 };
 const GENERIC: unknown[] = [null, 42, HUGE, [], {}, true];
+
+/**
+ * Well-formed deliveries whose envelope cannot be read: not ignored (that would leave them in the
+ * delivery window) but acknowledged as rejected and reported, like any unreadable message.
+ */
+const UNREADABLE_ENVELOPES = [
+  { id: 'B'.repeat(22), from: 'ealice', to: 'ebob', sentAt: 1, envelope: { type: 'ratchet', v: 1, body: 'A'.repeat(300_000) } },
+  { id: 'C'.repeat(22), from: 'ealice', to: 'ebob', sentAt: 1, envelope: { type: 'ratchet', v: 1, body: 'AA', extra: 1 } },
+];
 
 describe('malformed server events', () => {
   let srv: TestServer;
@@ -67,11 +74,16 @@ describe('malformed server events', () => {
         pushed++;
       }
     }
+    for (const frame of UNREADABLE_ENVELOPES) expect(hostile.push('ebob', 'message', frame)).toBe(1);
     // Pushed on the same connection after the bad frames: by the time it arrives, all were handled.
     await alice.client.send('ebob', 'still here');
     expect((await bob.waitFor(1)).map((m) => m.body)).toEqual(['still here']);
     await waitUntil(() => (ignored.length >= pushed ? true : undefined), 5000, 'every bad frame reported');
     expect(ignored).toHaveLength(pushed);
+    expect(bob.rejected.map((r) => [r.serverId, r.reason])).toEqual([
+      ['B'.repeat(22), 'decryption_failed'],
+      ['C'.repeat(22), 'decryption_failed'],
+    ]);
     expect(presence).toEqual([]);
     expect(bob.client.connected).toBe(true);
   });
