@@ -217,6 +217,13 @@ export class Inbound {
 
   async receipt(r: ReceiptEvent): Promise<void> {
     const record = await this.deps.messages.get(r.clientId, 'out');
+    // Bound to its question: a receipt for our message to bob must come from bob's side. Receipts are not
+    // end-to-end (the server can always claim one), but it cannot move one message's state onto another peer.
+    if (record && record.peer !== r.to) {
+      this.deps.onDebug(`receipt ${r.id} names ${r.to}, but message ${r.clientId} went to ${record.peer}; ignored`);
+      this.deps.acks.add('receipts', r.id);
+      return;
+    }
     if (r.status === 'unreadable') {
       const reason = r.reason ?? 'decryption_failed';
       // Told even without a local record (sent by another client of this user): it is news either way.

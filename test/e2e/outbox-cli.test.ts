@@ -56,6 +56,7 @@ describe('messages too large for the server', () => {
     const w = await newWorld('toolarge-arg');
     await startServer(w);
     const bob = await startReceiver(w, 'bob');
+    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
     const huge = await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'x'.repeat(100_000)]);
     expect(huge.code, huge.proc.describe()).toBe(1);
     expect(huge.stderr).toMatch(TOO_LARGE);
@@ -74,6 +75,7 @@ describe('messages too large for the server', () => {
     const w = await newWorld('toolarge-stdin');
     await startServer(w);
     const bob = await startReceiver(w, 'bob');
+    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
     const r = await cli(w, ['send', '--user', 'alice', '--to', 'bob'], `before\n${'y'.repeat(100_000)}\nafter\n`);
     expect(r.code, r.proc.describe()).toBe(1);
     expect(r.stderr).toMatch(TOO_LARGE);
@@ -89,6 +91,7 @@ describe('e2ee-chat outbox', () => {
     const w = await newWorld('outbox');
     await startServer(w, { E2EE_CHAT_QUEUE_MAX_COUNT: '1' });
     const bob = await startReceiver(w, 'bob');
+    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
     await bob.stop();
 
     expect((await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'one'])).code).toBe(0);

@@ -233,6 +233,17 @@ export class Processes {
     return { ...exit, stdout: proc.stdout, stderr: proc.stderr, proc };
   }
 
+  /**
+   * Creates `user`'s keys and registers the name the one way the CLI allows: a first `receive`, stopped
+   * once it listens. Other commands refuse a user with no local keys (no_local_user).
+   */
+  async createUser(user: string, options: SpawnOptions): Promise<void> {
+    const receiver = this.spawn(`receive ${user} (create)`, ['receive', '--user', user], options);
+    await receiver.waitFor('stderr', new RegExp(`^Listening as ${user} `, 'm'));
+    const exit = await receiver.stop('SIGTERM');
+    if (exit.code !== 0) throw new Error(`creating ${user} failed:\n${receiver.describe()}`);
+  }
+
   /** Kills everything still running and waits for it to be gone. */
   async cleanup(): Promise<void> {
     const running = [...this.procs];

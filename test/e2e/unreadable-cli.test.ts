@@ -57,6 +57,7 @@ describe('unreadable messages in the CLI', () => {
     const w = await newWorld('unreadable');
     const first = await startServer(w, 'data-1');
     await receiveOnce(w, 'bob');
+    await procs.createUser('alice', { cwd: w.cwd, env: { E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url } });
     expect((await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'before'])).code).toBe(0);
     await receiveOnce(w, 'bob', { stream: 'stdout', pattern: /^\[alice\] before$/m });
 
@@ -65,6 +66,7 @@ describe('unreadable messages in the CLI', () => {
     rmSync(join(w.home, 'alice'), { recursive: true, force: true });
     await startServer(w, 'data-2');
     await receiveOnce(w, 'bob'); // bob registers again with his unchanged keys
+    await procs.createUser('alice', { cwd: w.cwd, env: { E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url } }); // new keys
     const sent = await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'after']);
     expect(sent.code, sent.proc.describe()).toBe(0);
 
@@ -84,15 +86,17 @@ describe('unreadable messages in the CLI', () => {
     expect(opened.stdout).toBe('[alice] after\n');
   }, 90_000);
 
-  it('send says "could not be read by bob" when bob refuses the message, not "delivered" [needs the server branch]', async () => {
+  it('send says "could not be read by bob" when bob refuses the message, not "delivered"', async () => {
     const w = await newWorld('unreadable-receipt');
     const first = await startServer(w, 'data-1');
     await receiveOnce(w, 'bob');
+    await procs.createUser('alice', { cwd: w.cwd, env: { E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url } });
     expect((await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'before'])).code).toBe(0);
     await receiveOnce(w, 'bob', { stream: 'stdout', pattern: /^\[alice\] before$/m });
     expect((await first.stop()).code).toBe(0);
     rmSync(join(w.home, 'alice'), { recursive: true, force: true });
     await startServer(w, 'data-2');
+    await procs.createUser('alice', { cwd: w.cwd, env: { E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url } }); // new keys
 
     const bob = procs.spawn('receive bob', ['receive', '--user', 'bob'], { cwd: w.cwd, env: { E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url } });
     await bob.waitFor('stderr', /^Listening as /m);

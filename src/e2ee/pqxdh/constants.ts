@@ -1,5 +1,5 @@
 /**
- * Every constant of our PQXDH instantiation in one place (Signal PQXDH spec, revision 2, §2.1
+ * Every constant of our PQXDH instantiation in one place (Signal PQXDH spec, revision 3 of 2024-01-23, §2.1
  * "PQXDH parameters"): curve = curve25519 (X25519), hash = SHA-256, pqkem = ML-KEM-1024 (FIPS 203; the
  * spec's text names CRYSTALS-KYBER-1024, whose standardised form is ML-KEM-1024), aead = the Double
  * Ratchet's AES-256-CBC + HMAC-SHA-256 (Double Ratchet spec §5.2). docs/PROTOCOL.md §16 restates them all.
