@@ -32,6 +32,17 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/**
+ * Why a recipient's device could not read an envelope. Deliberately coarse toward the network:
+ * decryption_failed covers every cryptographic and payload failure, so no one learns which check failed.
+ */
+export const REJECT_REASONS = [
+  'decryption_failed', // did not decrypt, or decrypted to something that is not a valid message for this recipient
+  'peer_key_changed', // the sender's keys differ from the ones the recipient pinned: kept sealed until they trust the new keys
+  'unsupported', // an envelope type or version this client does not know
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
 export class ChatError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {

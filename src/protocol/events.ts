@@ -2,7 +2,7 @@
  * The event contract between server and client, typed once and shared, so both sides agree at compile
  * time. Every client event carries an ack callback; every ack is an `Ack<T>`.
  */
-import type { ErrorCode } from './errors.js';
+import type { ErrorCode, RejectReason } from './errors.js';
 import type { Ed25519PublicJwkWire, Envelope, Rsa2048PublicJwkWire } from './schemas.js';
 
 export type Ack<T> = ({ ok: true } & T) | { ok: false; error: { code: ErrorCode; message: string } };
@@ -41,16 +41,7 @@ export interface SendResult {
 }
 export interface AckResult { acknowledged: number }
 
-/**
- * Why a recipient's device could not read an envelope. Deliberately coarse toward the network:
- * decryption_failed covers every cryptographic and payload failure, so no one learns which check failed.
- */
-export const REJECT_REASONS = [
-  'decryption_failed', // did not decrypt, or decrypted to something that is not a valid message for this recipient
-  'peer_key_changed', // the sender's keys differ from the ones the recipient pinned: kept sealed until they trust the new keys
-  'unsupported', // an envelope type or version this client does not know
-] as const;
-export type RejectReason = (typeof REJECT_REASONS)[number];
+export { REJECT_REASONS, type RejectReason } from './errors.js';
 
 /**
  * Server → client: a device of the recipient settled an envelope this user sent. `status` delivered: it

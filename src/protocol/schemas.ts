@@ -12,7 +12,7 @@ import {
   hybridProtectedProblem,
   ratchetBodyProblem,
 } from './envelope-shape.js';
-import { REJECT_REASONS } from './events.js';
+import { REJECT_REASONS } from './errors.js';
 import { CLIENT_ID_MAX_LENGTH, CLIENT_ID_MIN_LENGTH, MAX_ACK_IDS, MAX_RATCHET_BODY_CHARS, USERNAME_MAX_LENGTH, USERNAME_PATTERN } from './limits.js';
 
 export const base64url = (maxLength: number) => z.string().max(maxLength).regex(BASE64URL_PATTERN, 'expected base64url');

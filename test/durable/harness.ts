@@ -14,7 +14,7 @@ import type { ChatError } from '../../src/protocol/errors.js';
 import type { IncomingMessage, ReceiptEvent } from '../../src/protocol/events.js';
 import { SQLITE_FILE_NAME } from '../../src/server/store/sqlite-store.js';
 import { hybridEnvelope, hybridEnvelopeOfJsonLength } from '../helpers/envelopes.js';
-import { call, keysFor, loginRaw, rawSocket, registerRaw, type RawAck } from '../helpers/test-clients.js';
+import { call, keysFor, loginRaw, rawSocket, registerRaw, waitUntil, type RawAck } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 import type { ServerConfig } from '../../src/server/config.js';
 import { SqliteMessageStore } from '../../src/client/node/sqlite-message-store.js';
@@ -22,18 +22,7 @@ import { readPublicIdentity } from '../../src/client/node/identity-file.js';
 import { userFolder } from '../../src/client/node/user-folder.js';
 import { base64urlDecode, base64urlEncode, randomBytes } from '../../src/crypto/bytes.js';
 
-export { call, keysFor, type RawAck };
-
-/** Polls `check` (sync or async) every 10 ms until it returns something other than undefined. */
-export async function waitUntil<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { call, keysFor, waitUntil, type RawAck };
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -33,12 +33,13 @@ export interface TestClient {
   waitForRejected(n: number, timeoutMs?: number): Promise<RejectedMessage[]>;
 }
 
-async function waitUntil<T>(check: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+/** Polls `check` (sync or async) every 10 ms until it returns something other than undefined. */
+async function waitUntil<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = check();
+    const v = await check();
     if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
