@@ -18,6 +18,8 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import type { Bytes } from '../bytes.js';
+import { installMlKem1024, type MlKem1024Implementation } from '../mlkem.js';
+import { loadLibOqsMlKem1024 } from '../mlkem-liboqs.js';
 import { installNativeCrypto, type NativeCrypto, type NativePrivateKey, type NativePublicKey } from '../native.js';
 
 const KEY_LENGTH = 32;
@@ -141,7 +143,26 @@ export const nodeCrypto: NativeCrypto = {
   },
 };
 
-/** Makes this process use node:crypto for the primitives of NativeCrypto (idempotent). */
-export function installNodeCrypto(): void {
+let liboqs: Promise<MlKem1024Implementation | undefined> | undefined;
+
+/**
+ * Makes this process use node:crypto for the primitives of NativeCrypto, at once, and liboqs
+ * (WebAssembly, ../mlkem-liboqs.ts) for ML-KEM-1024 as soon as its module is instantiated (idempotent).
+ *
+ * Why a synchronous install with an ML-KEM upgrade later, rather than an async install everyone awaits:
+ * WebAssembly instantiation is asynchronous, and making it a precondition would turn every entry point's
+ * import into an await (top-level await in the library's Node entry, or an async constructor), for an
+ * operation whose result does not depend on it: both ML-KEM implementations compute the same FIPS 203
+ * functions on the same key formats (test/crypto/mlkem-cross.test.ts), so until the module is ready
+ * @noble's pure JS does the same work, only slower. The returned promise resolves once liboqs is in use;
+ * entry points that run ML-KEM straight away (the CLI) await it, the library's Node entry does not, and
+ * the server never runs ML-KEM. It never rejects: if the module cannot be loaded or fails its self-test
+ * (a liboqs build that computes something else), @noble stays in place.
+ */
+export function installNodeCrypto(): Promise<void> {
   installNativeCrypto(nodeCrypto);
+  liboqs ??= loadLibOqsMlKem1024().catch(() => undefined);
+  return liboqs.then((kem) => {
+    if (kem) installMlKem1024(kem);
+  });
 }
