@@ -124,6 +124,19 @@ describe('ML-KEM-1024: liboqs and @noble agree', () => {
   });
 });
 
+describe('the liboqs adapter hands liboqs exactly the randomness chosen, or fails', () => {
+  it('throws, rather than use its own randomness, when liboqs asks for more bytes than provided or leaves some unused', () => {
+    const pair = noble.keyPairFromSeed(new Uint8Array(64).fill(4));
+    // The adapter's own entry points are called directly, past mlkem.ts's length checks.
+    expect(() => liboqs.keyPairFromSeed(new Uint8Array(32))).toThrow(/not provided/);
+    expect(() => liboqs.keyPairFromSeed(new Uint8Array(65))).toThrow(/did not draw/);
+    expect(() => liboqs.encapsulate(pair.publicKey, new Uint8Array(16))).toThrow(/not provided/);
+    expect(() => liboqs.encapsulate(pair.publicKey, new Uint8Array(33))).toThrow(/did not draw/);
+    // And it still works afterwards: nothing is left pending from a failed call.
+    expect(hexEncode(liboqs.keyPairFromSeed(new Uint8Array(64).fill(4)).secretKey)).toBe(hexEncode(pair.secretKey));
+  });
+});
+
 describe('the Node entry points install liboqs for ML-KEM-1024', () => {
   it('installNodeCrypto() switches ML-KEM to liboqs once its module is ready, and stays idempotent', async () => {
     try {
