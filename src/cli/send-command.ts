@@ -30,24 +30,48 @@ function report(sent: SentMessage): void {
   process.stderr.write(`${what}, id ${sent.id}\n`);
 }
 
-/** Waits up to `ms` for receipts (delivered or unreadable) of `ids`; returns how many arrived. */
-function awaitReceipts(client: ChatClient, ids: ReadonlySet<string>, ms: number): Promise<number> {
-  return new Promise((resolve) => {
-    let count = 0;
-    const seen = (d: { id: string }) => {
-      if (ids.has(d.id) && ++count === ids.size) done();
+/**
+ * The receipts (delivered or unreadable) of this run's messages. It listens from the start: a receipt can
+ * arrive while later lines are still being sent, or even before the send's own answer (the recipient may
+ * have the envelope as soon as it is committed), and must not be missed by a wait that starts later.
+ */
+class Receipts {
+  private readonly seen = new Set<string>();
+  private readonly expected = new Set<string>();
+  private wake: (() => void) | undefined;
+
+  constructor(client: ChatClient) {
+    const record = (r: { id: string }) => {
+      this.seen.add(r.id);
+      if (this.expected.has(r.id)) this.wake?.();
     };
-    const offDelivered = client.on('delivered', seen);
-    const offUnreadable = client.on('unreadable', seen);
-    const done = () => {
-      offDelivered();
-      offUnreadable();
-      clearTimeout(timer);
-      resolve(count);
-    };
-    const timer = setTimeout(done, ms);
-    if (ids.size === 0) done();
-  });
+    client.on('delivered', record);
+    client.on('unreadable', record);
+  }
+
+  expect(id: string): void {
+    this.expected.add(id);
+  }
+
+  private get outstanding(): number {
+    let n = 0;
+    for (const id of this.expected) if (!this.seen.has(id)) n++;
+    return n;
+  }
+
+  /** Resolves once every expected receipt has arrived, or after `ms`. */
+  async waitAll(ms: number): Promise<void> {
+    if (this.outstanding === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        if (this.outstanding > 0) return;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = undefined;
+  }
 }
 
 export function registerSendCommand(program: Command): void {
@@ -85,7 +109,7 @@ export function registerSendCommand(program: Command): void {
       if (json) writeJson({ type: 'unreadable', direction: 'out', id: u.id, serverId: null, from: opts.user, to: u.to, reason: u.reason, held: null, at: u.at });
       else process.stderr.write(`could not be read by ${printable(u.to)}: ${unreadableBySender(u.reason, printable(u.to), opts.user)}, id ${printable(u.id)}\n`);
     });
-    const waitingFor = new Set<string>();
+    const receipts = new Receipts(client);
     let keptOffline = 0;
     let refused = 0;
     let lastRefusal: ChatError | undefined;
@@ -103,7 +127,7 @@ export function registerSendCommand(program: Command): void {
         return;
       }
       report(sent);
-      if (sent.status === 'sent') waitingFor.add(sent.id);
+      if (sent.status === 'sent') receipts.expect(sent.id);
       if (sent.status === 'outbox') keptOffline++;
     };
     try {
@@ -117,7 +141,7 @@ export function registerSendCommand(program: Command): void {
           if (text.trim() !== '') await sendOne(text, line);
         }
       }
-      await awaitReceipts(client, waitingFor, Number(opts.wait) * 1000);
+      await receipts.waitAll(Number(opts.wait) * 1000);
     } finally {
       await opened.close();
     }
