@@ -168,16 +168,49 @@ describe('e2ee-chat history', () => {
     await first.stop();
     rmSync(join(w.home, 'alice'), { recursive: true, force: true });
     await startServer(w, 'data-2');
-    const bob2 = await startReceiver(w, 'bob');
+    const bob2 = procs.spawn('receive bob --json', ['receive', '--user', 'bob', '--json'], { cwd: w.cwd, env: env(w) });
+    await bob2.waitFor('stderr', /^Listening as bob /m);
     await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
     const after = await cli(w, ['send', '--user', 'alice', '--to', 'bob', '--wait', '15', 'after']);
     expect(after.stderr, after.proc.describe()).toMatch(/^could not be read by bob: your keys differ/m);
-    await bob2.waitFor('stderr', /could not be read/);
+    // The same, as a script sees it on both sides.
+    const again = await cli(w, ['send', '--user', 'alice', '--to', 'bob', '--wait', '15', '--json', 'again']);
+    expect(again.code, again.proc.describe()).toBe(0);
+    const [sentAgain, receiptAgain, ...noMore] = again.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(noMore).toEqual([]);
+    expect(sentAgain).toEqual({ type: 'sent', id: expect.any(String), to: 'bob', status: 'sent' });
+    expect(receiptAgain).toEqual({
+      type: 'unreadable',
+      direction: 'out',
+      id: sentAgain!.id,
+      serverId: null,
+      from: 'alice',
+      to: 'bob',
+      reason: 'peer_key_changed',
+      held: null,
+      at: expect.any(Number),
+    });
+    await bob2.waitFor('stdout', /^(.*"unreadable".*\n){2}/m);
+    const bobSaw = bob2.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(bobSaw).toHaveLength(2);
+    for (const line of bobSaw) {
+      expect(line).toEqual({
+        type: 'unreadable',
+        direction: 'in',
+        id: null,
+        serverId: expect.any(String),
+        from: 'alice',
+        to: 'bob',
+        reason: 'peer_key_changed',
+        held: true,
+        at: expect.any(Number),
+      });
+    }
     await bob2.stop();
 
     const bobHuman = await cli(w, ['history', 'alice', '--user', 'bob']);
     const bobLines = bobHuman.stdout.split('\n').filter((l) => l !== '');
-    expect(bobLines).toHaveLength(2);
+    expect(bobLines).toHaveLength(3);
     expect(bobLines[0]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  alice -> bob  \[received\]  before$/);
     expect(bobLines[1]).toMatch(
       /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  alice -> bob  \[could not be read: alice's keys have changed; it is kept sealed until you accept them with "e2ee-chat trust alice" \(compare fingerprints first\)\]$/,
@@ -187,10 +220,13 @@ describe('e2ee-chat history', () => {
 
     const aliceHuman = await cli(w, ['history', 'bob', '--user', 'alice']);
     expect(aliceHuman.stdout).toMatch(
-      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  alice -> bob  \[could not be read by bob: your keys differ from the ones bob pinned; it is kept until they accept them \("e2ee-chat trust alice"\)\]  after\n$/,
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  alice -> bob  \[could not be read by bob: your keys differ from the ones bob pinned; it is kept until they accept them \("e2ee-chat trust alice"\)\]  after\n.*  again\n$/,
     );
     const aliceJson = parseLines((await cli(w, ['history', 'bob', '--user', 'alice', '--json'])).stdout);
-    expect(aliceJson).toEqual([expect.objectContaining({ direction: 'out', status: 'unreadable', reason: 'peer_key_changed', body: 'after' })]);
+    expect(aliceJson).toEqual([
+      expect.objectContaining({ direction: 'out', status: 'unreadable', reason: 'peer_key_changed', body: 'after' }),
+      expect.objectContaining({ direction: 'out', status: 'unreadable', reason: 'peer_key_changed', body: 'again' }),
+    ]);
   }, 120_000);
 
   it('needs the passphrase of sealed keys, refuses a user with no keys here, and explains itself in --help', async () => {

@@ -145,6 +145,9 @@ describe('--json output', () => {
     const bob = procs.spawn('receive bob', ['receive', '--user', 'bob', '--json'], { cwd: w.cwd, env: env(w) });
     await bob.waitFor('stderr', /^Listening as bob /m);
     await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
+    // alice's own receive gets the receipts of what her send commands sent, as JSON too.
+    const aliceReceive = procs.spawn('receive alice', ['receive', '--user', 'alice', '--json'], { cwd: w.cwd, env: env(w) });
+    await aliceReceive.waitFor('stderr', /^Listening as alice /m);
 
     const live = await cli(w, ['send', '--user', 'alice', '--to', 'bob', '--json', '--wait', '15', 'live']);
     expect(live.code, live.proc.describe()).toBe(0);
@@ -154,6 +157,9 @@ describe('--json output', () => {
     expect(delivered).toEqual({ type: 'delivered', id: sent!.id, to: 'bob', deliveredAt: expect.any(Number) });
     const [shown] = ndjson((await bob.waitFor('stdout', /^.*"live".*\n/m))[0]);
     expect(shown).toMatchObject({ type: 'message', id: sent!.id, from: 'alice', to: 'bob', body: 'live' });
+    const [receipt] = ndjson((await aliceReceive.waitFor('stdout', /^.*"delivered".*\n/m))[0]);
+    expect(receipt).toEqual({ type: 'delivered', id: sent!.id, to: 'bob', deliveredAt: delivered!.deliveredAt });
+    await aliceReceive.stop();
 
     // Receipts that arrive while later lines are still being sent count: it ends long before --wait.
     const lines = await procs.run('send lines', ['send', '--user', 'alice', '--to', 'bob', '--json', '--wait', '600'], {
