@@ -5,6 +5,8 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { HistoryRecord, OutboxFailure } from '../client/stores.js';
+import { ChatError } from '../protocol/errors.js';
+import { USERNAME_PATTERN } from '../protocol/limits.js';
 import { addUserOptions, openLocalMessages, type UserOptions } from './common.js';
 import { JSON_HELP, jsonOutput, writeJson, type HistoryLine } from './output.js';
 import { unreadableBySender, unreadableReason } from './reasons.js';
@@ -92,6 +94,7 @@ export function registerHistoryCommand(program: Command): void {
           'the epoch (serverTime null until the server accepted it). Strings are raw, escaped by JSON only.',
       ),
   ).action(async (peer: string, opts: HistoryOptions) => {
+    if (!USERNAME_PATTERN.test(peer)) throw new ChatError('invalid_username', `"${printable(peer)}" is not a valid username (^[a-z][a-z0-9_-]{0,31}$)`);
     const { identity, messages } = await openLocalMessages(opts);
     try {
       const records = await messages.history({ peer, ...(opts.limit !== undefined && { limit: opts.limit }) });

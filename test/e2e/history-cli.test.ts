@@ -150,6 +150,9 @@ describe('e2ee-chat history', () => {
     expect(nobodyElse.stdout).toBe('');
     expect(nobodyElse.stderr).toBe('No stored messages with carol.\n');
 
+    const badPeer = await cli(w, ['history', 'Bob\u001b[2J', '--user', 'alice']);
+    expect(badPeer.code).toBe(1);
+    expect(badPeer.stderr).toMatch(/^error \[invalid_username\]: "Bob\\u\{1b\}\[2J" is not a valid username/m);
     const badLimit = await cli(w, ['history', 'bob', '--user', 'alice', '--limit', '0']);
     expect(badLimit.code).toBe(1);
     expect(badLimit.stderr).toMatch(/expected a whole number of messages, at least 1/);
