@@ -36,36 +36,31 @@ function report(sent: SentMessage): void {
  * have the envelope as soon as it is committed), and must not be missed by a wait that starts later.
  */
 class Receipts {
+  /** Every id a receipt arrived for in this run (receipts of earlier runs' messages too: few, and harmless). */
   private readonly seen = new Set<string>();
-  private readonly expected = new Set<string>();
+  /** Expected and not arrived yet. */
+  private readonly outstanding = new Set<string>();
   private wake: (() => void) | undefined;
 
   constructor(client: ChatClient) {
     const record = (r: { id: string }) => {
       this.seen.add(r.id);
-      if (this.expected.has(r.id)) this.wake?.();
+      if (this.outstanding.delete(r.id) && this.outstanding.size === 0) this.wake?.();
     };
     client.on('delivered', record);
     client.on('unreadable', record);
   }
 
   expect(id: string): void {
-    this.expected.add(id);
-  }
-
-  private get outstanding(): number {
-    let n = 0;
-    for (const id of this.expected) if (!this.seen.has(id)) n++;
-    return n;
+    if (!this.seen.has(id)) this.outstanding.add(id);
   }
 
   /** Resolves once every expected receipt has arrived, or after `ms`. */
   async waitAll(ms: number): Promise<void> {
-    if (this.outstanding === 0) return;
+    if (this.outstanding.size === 0) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.wake = () => {
-        if (this.outstanding > 0) return;
         clearTimeout(timer);
         resolve();
       };
