@@ -1,5 +1,5 @@
 /** What the user-facing commands share: options, opening the user's keys and stores, connecting. */
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ChatClient, type ClientIdentity } from '../client/chat-client.js';
 import { FilePeerKeyStore } from '../client/node/file-stores.js';
 import { SqliteMessageStore } from '../client/node/sqlite-message-store.js';
@@ -8,24 +8,59 @@ import { base64urlDecode, constantTimeEqual, utf8Encode } from '../crypto/bytes.
 import type { Ed25519PublicJwk } from '../crypto/keys.js';
 import { SAFETY_NUMBER_DIGITS, safetyNumber } from '../e2ee/safety-number.js';
 import { loadOrCreateIdentity, type LoadedIdentity } from '../client/node/identity-file.js';
-import { defaultHome, userFolder, type UserFolder } from '../client/node/user-folder.js';
+import { defaultHome, localUsers, userFolder, type UserFolder } from '../client/node/user-folder.js';
 import { ChatError } from '../protocol/errors.js';
+import { setJsonOutput } from './output.js';
 import { ask, askHidden } from './prompt.js';
 import { printable } from './terminal-text.js';
 
 export const DEFAULT_SERVER = 'http://localhost:5001';
 
 export interface UserOptions {
+  /** Always set once the command runs: from --user, E2EE_CHAT_USER, or the only user in the home folder. */
   user: string;
+  /** The name was not given (flag or env) but taken from the home folder, where it already has keys. */
+  userFromHome?: boolean;
   server?: string;
   home?: string;
+  json?: boolean;
 }
 
+/**
+ * Adds --user, --server and --home. --user may be left out: E2EE_CHAT_USER (environment or .env) names
+ * the user, or else the only user with keys in the home folder; with none or several, the command stops
+ * and lists the users it found. A name taken from the folder is one that already has keys, so a command
+ * that creates users (receive) never creates one from a guess.
+ */
 export function addUserOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('-u, --user <name>', 'your username (^[a-z][a-z0-9_-]{0,31}$)')
+    .addOption(
+      new Option('-u, --user <name>', 'your username (^[a-z][a-z0-9_-]{0,31}$); default: the only user in the home folder').env('E2EE_CHAT_USER'),
+    )
     .option('-s, --server <url>', `server URL (env E2EE_CHAT_SERVER, default ${DEFAULT_SERVER})`)
-    .option('--home <dir>', 'folder for keys and state (env E2EE_CHAT_HOME, default ~/.e2ee-chat)');
+    .option('--home <dir>', 'folder for keys and state (env E2EE_CHAT_HOME, default ~/.e2ee-chat)')
+    .hook('preAction', (command) => {
+      const opts = command.opts<Partial<UserOptions>>();
+      setJsonOutput(opts.json === true);
+      if (opts.user !== undefined && opts.user !== '') return;
+      command.setOptionValue('user', onlyLocalUser(homeOf(opts)));
+      command.setOptionValue('userFromHome', true);
+    });
+}
+
+function homeOf(opts: Pick<UserOptions, 'home'>): string {
+  return opts.home ? opts.home : defaultHome();
+}
+
+/** The one user with keys in `home`; refuses (listing them) when there are none or several. */
+function onlyLocalUser(home: string): string {
+  const users = localUsers(home);
+  if (users.length === 1) return users[0]!;
+  const how = 'name one with --user NAME or E2EE_CHAT_USER=NAME (environment or .env)';
+  if (users.length === 0) {
+    throw new ChatError('no_local_user', `no user given and no user has keys in ${home}; ${how}, and create it with: e2ee-chat receive --user NAME`);
+  }
+  throw new ChatError('no_local_user', `no user given and ${home} holds several users (${users.join(', ')}); ${how}`);
 }
 
 export function serverUrl(opts: UserOptions): string {
@@ -33,7 +68,7 @@ export function serverUrl(opts: UserOptions): string {
 }
 
 export function folderFor(opts: UserOptions): UserFolder {
-  return userFolder(opts.home ? opts.home : defaultHome(), opts.user);
+  return userFolder(homeOf(opts), opts.user);
 }
 
 async function passphraseFor(username: string, purpose: 'create' | 'unlock'): Promise<string> {
@@ -83,6 +118,16 @@ export async function openIdentity(opts: UserOptions, { create = false }: { crea
     }
   }
   return { ...loaded, folder };
+}
+
+/**
+ * The user's keys and local message store, without connecting: for commands that read local files only
+ * (history, outbox). Refuses a user with no keys here (no_local_user); asks for the passphrase if needed.
+ */
+export async function openLocalMessages(opts: UserOptions): Promise<{ identity: ClientIdentity; folder: UserFolder; messages: SqliteMessageStore }> {
+  const { identity, folder } = await openIdentity(opts);
+  const messages = await SqliteMessageStore.open(folder.stateFile, base64urlDecode(identity.keys.signing.d), identity.username);
+  return { identity, folder, messages };
 }
 
 export interface OpenedClient {

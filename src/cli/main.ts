@@ -6,7 +6,9 @@ import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { ChatError } from '../protocol/errors.js';
 import { ConfigError } from '../server/config.js';
 import { printable } from './terminal-text.js';
+import { registerHistoryCommand } from './history-command.js';
 import { registerKeysCommand } from './keys-command.js';
+import { jsonOutput, writeJson } from './output.js';
 import { registerOutboxCommand } from './outbox-command.js';
 import { registerReceiveCommand } from './receive-command.js';
 import { registerSendCommand } from './send-command.js';
@@ -31,6 +33,7 @@ const program = new Command()
 registerServerCommand(program);
 registerReceiveCommand(program);
 registerSendCommand(program);
+registerHistoryCommand(program);
 registerKeysCommand(program);
 registerOutboxCommand(program);
 registerTrustCommand(program);
@@ -52,5 +55,10 @@ function describeError(err: unknown): string {
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`${describeError(err)}\n`);
+  // With --json, a script reads why the command failed from stdout too (raw strings, escaped by JSON).
+  if (jsonOutput()) {
+    const code = err instanceof ChatError ? err.code : err instanceof ConfigError ? 'configuration' : 'internal';
+    writeJson({ type: 'error', code, message: err instanceof Error ? err.message : String(err), line: null });
+  }
   process.exit(1);
 });

@@ -3,65 +3,142 @@
  * stored but never shown (e.g. the process died just after storing it, or another command of this user
  * received it), then the server's backlog, then live messages. Every message is shown once, and so is
  * every envelope that could not be read ("! a message from X could not be read: why").
+ *
+ * `--timeout S` ends it after S seconds without a new message, for scripts. There is no `--once`
+ * ("exit when the backlog is drained"): the protocol has no end-of-backlog signal. The server pushes its
+ * backlog and live messages on one stream without marking where one ends (docs/PROTOCOL.md §13), and the
+ * client cannot infer it: a short batch only means the delivery window (512) was not full, and the time a
+ * batch takes to arrive is no proof that nothing follows.
  */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { HistoryRecord } from '../client/stores.js';
-import type { RejectReason } from '../protocol/events.js';
 import { addUserOptions, connectClient, serverUrl, type UserOptions } from './common.js';
+import { JSON_HELP, jsonOutput, writeJson } from './output.js';
+import { unreadableReason } from './reasons.js';
 import { printable } from './terminal-text.js';
 
-/** Why an incoming envelope could not be read, for its recipient. */
-export function unreadableReason(reason: RejectReason | undefined, from: string): string {
-  switch (reason) {
-    case 'peer_key_changed':
-      return `${from}'s keys have changed; it is kept sealed until you accept them with "e2ee-chat trust ${from}" (compare fingerprints first)`;
-    case 'unsupported':
-      return 'it uses a format this client does not support';
-    default:
-      return 'decryption failed (tampered, replayed or not for us)';
-  }
+/** The longest --timeout: setTimeout's own limit (2^31 - 1 ms, about 24.8 days); longer waits would fire at once. */
+const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+interface ReceiveOptions extends UserOptions {
+  timeout?: number;
 }
 
+/** Commander parser for --timeout: seconds, more than 0 (fractions allowed), at most MAX_TIMEOUT_SECONDS. */
+function parseTimeout(text: string): number {
+  const s = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(s > 0) || s > MAX_TIMEOUT_SECONDS) {
+    throw new InvalidArgumentError(`expected a number of seconds above 0, at most ${MAX_TIMEOUT_SECONDS}`);
+  }
+  return s;
+}
+
+/** A record of the local store shown to a person: incoming text on stdout, unreadable ones on stderr. */
 function show(m: Pick<HistoryRecord, 'peer' | 'body' | 'status' | 'reason'>): void {
   const peer = printable(m.peer);
   if (m.status === 'unreadable') process.stderr.write(`! a message from ${peer} could not be read: ${unreadableReason(m.reason, peer)}\n`);
   else process.stdout.write(`[${peer}] ${printable(m.body)}\n`);
 }
 
+/** The same record for a script (--json). */
+function showJson(m: HistoryRecord, me: string): void {
+  if (m.status === 'unreadable') {
+    writeJson({
+      type: 'unreadable',
+      direction: 'in',
+      id: null,
+      serverId: m.serverId ?? null,
+      from: m.peer,
+      to: me,
+      reason: m.reason ?? 'decryption_failed',
+      held: m.reason === 'peer_key_changed',
+      at: m.serverTime ?? m.sentAt,
+    });
+  } else {
+    writeJson({ type: 'message', id: m.id, serverId: m.serverId ?? null, from: m.peer, to: me, sentAt: m.sentAt, receivedAt: m.serverTime ?? null, body: m.body });
+  }
+}
+
 export function registerReceiveCommand(program: Command): void {
   addUserOptions(
     program
       .command('receive')
-      .description('receive and print messages (stored ones first); makes keys and registers on first run'),
-  ).action(async (opts: UserOptions) => {
-    const opened = await connectClient(opts, { createUser: true });
+      .description('receive and print messages (stored ones first); makes keys and registers on first run')
+      .option('--timeout <seconds>', 'exit (status 0) after this many seconds without a new message', parseTimeout)
+      .option('--json', JSON_HELP)
+      .addHelpText(
+        'after',
+        '\nThe first run makes the keys and registers the name given by --user or E2EE_CHAT_USER; a name taken\n' +
+          'from the home folder (the only user there) is never created.\n' +
+          '\nThere is no --once: the server does not say when its backlog ends, so use --timeout to stop after\n' +
+          'a quiet spell.\n' +
+          '\nWith --json, one object per line:\n' +
+          '  {"type":"message","id","serverId","from","to","sentAt","receivedAt","body"}\n' +
+          '  {"type":"unreadable","direction":"in","id":null,"serverId","from","to","reason","held","at"}\n' +
+          '  {"type":"delivered","id","to","deliveredAt"}             (receipt for a message you sent)\n' +
+          '  {"type":"unreadable","direction":"out","id","serverId":null,"from","to","reason","held":null,"at"}\n' +
+          '  {"type":"error","code","message","line":null}            (the error it exits with)\n' +
+          'Times are ms since the epoch (sentAt: the sender\'s clock; receivedAt, at: the server\'s). reason:\n' +
+          'decryption_failed, peer_key_changed (held: kept sealed until "e2ee-chat trust <from>"), unsupported.',
+      ),
+  ).action(async (opts: ReceiveOptions) => {
+    const json = jsonOutput();
+    // Only a name the user gave is created; one taken from the home folder already has keys.
+    const opened = await connectClient(opts, { createUser: !opts.userFromHome });
     const { client, messages } = opened;
+    const me = opts.user;
+    // Shown in arrival order: one chain for the stored-but-unshown ones and the new ones.
+    let shown: Promise<void> = Promise.resolve();
+    // What is being shown is finished (and marked shown) before the store closes.
+    const stop = () =>
+      void shown
+        .catch(() => undefined)
+        .then(() => opened.close())
+        .then(() => process.exit(0));
     // Handlers first, then the "Listening" line: a supervisor may signal as soon as it sees it.
-    const stop = () => void opened.close().then(() => process.exit(0));
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
-    // Shown in arrival order: one chain for the stored-but-unshown ones and the new ones.
-    let shown: Promise<void> = (async () => {
+    let quiet: NodeJS.Timeout | undefined;
+    /** Restarts the --timeout countdown: called at start and for each message shown. */
+    const activity = () => {
+      if (opts.timeout === undefined) return;
+      clearTimeout(quiet);
+      quiet = setTimeout(stop, opts.timeout * 1000);
+    };
+    const display = (m: HistoryRecord) => {
+      activity();
+      if (json) showJson(m, me);
+      else show(m);
+    };
+    shown = (async () => {
       const unshown = await messages.undisplayed();
-      for (const m of unshown) show(m);
+      for (const m of unshown) display(m);
       await messages.markDisplayed(unshown.map((m) => m.id));
     })();
     client.on('message', (m) => {
       shown = shown.then(async () => {
-        show({ peer: m.from, body: m.body, status: 'received' });
+        display({ id: m.id, direction: 'in', peer: m.from, body: m.body, sentAt: m.sentAt, serverId: m.serverId, serverTime: m.receivedAt, status: 'received' });
         await messages.markDisplayed([m.id]);
       });
     });
     client.on('rejected', (r) => {
       shown = shown.then(async () => {
-        show({ peer: r.from, body: '', status: 'unreadable', reason: r.reason });
+        display({ id: r.recordId, direction: 'in', peer: r.from, body: '', sentAt: r.receivedAt, serverId: r.serverId, serverTime: r.receivedAt, status: 'unreadable', reason: r.reason });
         await messages.markDisplayed([r.recordId]);
       });
     });
-    client.on('delivered', (d) => process.stderr.write(`(delivered to ${printable(d.to)}'s device: ${printable(d.id)})\n`));
-    client.on('unreadable', (u) => process.stderr.write(`(could not be read by ${printable(u.to)}: ${printable(u.reason)}: ${printable(u.id)})\n`));
+    client.on('delivered', (d) => {
+      if (json) writeJson({ type: 'delivered', id: d.id, to: d.to, deliveredAt: d.deliveredAt });
+      else process.stderr.write(`(delivered to ${printable(d.to)}'s device: ${printable(d.id)})\n`);
+    });
+    client.on('unreadable', (u) => {
+      if (json) writeJson({ type: 'unreadable', direction: 'out', id: u.id, serverId: null, from: me, to: u.to, reason: u.reason, held: null, at: u.at });
+      else process.stderr.write(`(could not be read by ${printable(u.to)}: ${printable(u.reason)}: ${printable(u.id)})\n`);
+    });
     client.on('disconnected', ({ reason }) => process.stderr.write(`connection lost (${printable(reason)}); reconnecting...\n`));
     client.on('reconnected', () => process.stderr.write('reconnected\n'));
-    process.stderr.write(`Listening as ${opts.user} on ${serverUrl(opts)}. Press Ctrl-C to stop.\n`);
+    activity();
+    const until = opts.timeout === undefined ? 'Press Ctrl-C to stop' : `Stops after ${opts.timeout} s without a message`;
+    process.stderr.write(`Listening as ${opts.user} on ${serverUrl(opts)}. ${until}.\n`);
   });
 }

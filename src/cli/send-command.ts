@@ -10,11 +10,16 @@ import { Option, type Command } from 'commander';
 import { createInterface } from 'node:readline';
 import type { ChatClient, SentMessage } from '../client/chat-client.js';
 import { ChatError } from '../protocol/errors.js';
-import type { RejectReason } from '../protocol/events.js';
 import { addUserOptions, connectClient, type UserOptions } from './common.js';
+import { JSON_HELP, jsonOutput, writeJson } from './output.js';
+import { unreadableBySender } from './reasons.js';
 import { printable } from './terminal-text.js';
 
 function report(sent: SentMessage): void {
+  if (jsonOutput()) {
+    writeJson({ type: 'sent', id: sent.id, to: sent.to, status: sent.status });
+    return;
+  }
   const to = printable(sent.to);
   const what =
     sent.status === 'sent'
@@ -25,36 +30,43 @@ function report(sent: SentMessage): void {
   process.stderr.write(`${what}, id ${sent.id}\n`);
 }
 
-/** Why the recipient's device could not read a message, for its sender. */
-function unreadableBySender(reason: RejectReason, to: string, me: string): string {
-  switch (reason) {
-    case 'peer_key_changed':
-      return `your keys differ from the ones ${to} pinned; it is kept until they accept them ("e2ee-chat trust ${me}")`;
-    case 'unsupported':
-      return 'their client does not support this message format';
-    default:
-      return 'decryption failed';
-  }
-}
+/**
+ * The receipts (delivered or unreadable) of this run's messages. It listens from the start: a receipt can
+ * arrive while later lines are still being sent, or even before the send's own answer (the recipient may
+ * have the envelope as soon as it is committed), and must not be missed by a wait that starts later.
+ */
+class Receipts {
+  /** Every id a receipt arrived for in this run (receipts of earlier runs' messages too: few, and harmless). */
+  private readonly seen = new Set<string>();
+  /** Expected and not arrived yet. */
+  private readonly outstanding = new Set<string>();
+  private wake: (() => void) | undefined;
 
-/** Waits up to `ms` for receipts (delivered or unreadable) of `ids`; returns how many arrived. */
-function awaitReceipts(client: ChatClient, ids: ReadonlySet<string>, ms: number): Promise<number> {
-  return new Promise((resolve) => {
-    let count = 0;
-    const seen = (d: { id: string }) => {
-      if (ids.has(d.id) && ++count === ids.size) done();
+  constructor(client: ChatClient) {
+    const record = (r: { id: string }) => {
+      this.seen.add(r.id);
+      if (this.outstanding.delete(r.id) && this.outstanding.size === 0) this.wake?.();
     };
-    const offDelivered = client.on('delivered', seen);
-    const offUnreadable = client.on('unreadable', seen);
-    const done = () => {
-      offDelivered();
-      offUnreadable();
-      clearTimeout(timer);
-      resolve(count);
-    };
-    const timer = setTimeout(done, ms);
-    if (ids.size === 0) done();
-  });
+    client.on('delivered', record);
+    client.on('unreadable', record);
+  }
+
+  expect(id: string): void {
+    if (!this.seen.has(id)) this.outstanding.add(id);
+  }
+
+  /** Resolves once every expected receipt has arrived, or after `ms`. */
+  async waitAll(ms: number): Promise<void> {
+    if (this.outstanding.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.wake = undefined;
+  }
 }
 
 export function registerSendCommand(program: Command): void {
@@ -66,15 +78,33 @@ export function registerSendCommand(program: Command): void {
       .requiredOption('-t, --to <name>', 'recipient username')
       .option('-w, --wait <seconds>', 'how long to wait for delivery receipts', '2')
       .addOption(new Option('-m, --mode <mode>', 'ratchet: PQXDH + Double Ratchet sessions (forward secret); hybrid: the seed\'s envelope').choices(['ratchet', 'hybrid']).default('ratchet'))
-      .addHelpText('after', '\n"sent" means the server stored it and pushed it to a connected device; "delivered" (the receipt) means\nthe recipient\'s device stored it; "could not be read" means their device received it but could not open it.'),
+      .option('--json', JSON_HELP)
+      .addHelpText(
+        'after',
+        '\n"sent" means the server stored it and pushed it to a connected device; "delivered" (the receipt) means\n' +
+          'the recipient\'s device stored it; "could not be read" means their device received it but could not open it.\n' +
+          '\nWith --json, one object per line:\n' +
+          '  {"type":"sent","id","to","status"}        status: sent, queued (recipient offline), outbox (server\n' +
+          '                                           unreachable: kept, it goes out on the next run)\n' +
+          '  {"type":"delivered","id","to","deliveredAt"}\n' +
+          '  {"type":"unreadable","direction":"out","id","serverId":null,"from","to","reason","held":null,"at"}\n' +
+          '  {"type":"error","code","message","line"}  a stdin line not sent (line: its number), or the error\n' +
+          '                                           the command exits with (line: null)\n' +
+          'Times are ms since the epoch. reason: decryption_failed, peer_key_changed, unsupported.',
+      ),
   ).action(async (words: string[], opts: UserOptions & { to: string; wait: string; mode: 'ratchet' | 'hybrid' }) => {
     const opened = await connectClient(opts, { allowOffline: true, mode: opts.mode });
     const { client } = opened;
-    client.on('delivered', (d) => process.stderr.write(`delivered to ${printable(d.to)}'s device, id ${printable(d.id)}\n`));
-    client.on('unreadable', (u) =>
-      process.stderr.write(`could not be read by ${printable(u.to)}: ${unreadableBySender(u.reason, printable(u.to), opts.user)}, id ${printable(u.id)}\n`),
-    );
-    const waitingFor = new Set<string>();
+    const json = jsonOutput();
+    client.on('delivered', (d) => {
+      if (json) writeJson({ type: 'delivered', id: d.id, to: d.to, deliveredAt: d.deliveredAt });
+      else process.stderr.write(`delivered to ${printable(d.to)}'s device, id ${printable(d.id)}\n`);
+    });
+    client.on('unreadable', (u) => {
+      if (json) writeJson({ type: 'unreadable', direction: 'out', id: u.id, serverId: null, from: opts.user, to: u.to, reason: u.reason, held: null, at: u.at });
+      else process.stderr.write(`could not be read by ${printable(u.to)}: ${unreadableBySender(u.reason, printable(u.to), opts.user)}, id ${printable(u.id)}\n`);
+    });
+    const receipts = new Receipts(client);
     let keptOffline = 0;
     let refused = 0;
     let lastRefusal: ChatError | undefined;
@@ -88,10 +118,11 @@ export function registerSendCommand(program: Command): void {
         refused++;
         lastRefusal = err;
         process.stderr.write(`error [${err.code}]: line ${line} not sent: ${printable(err.message)}\n`);
+        if (json) writeJson({ type: 'error', code: err.code, message: err.message, line });
         return;
       }
       report(sent);
-      if (sent.status === 'sent') waitingFor.add(sent.id);
+      if (sent.status === 'sent') receipts.expect(sent.id);
       if (sent.status === 'outbox') keptOffline++;
     };
     try {
@@ -105,7 +136,7 @@ export function registerSendCommand(program: Command): void {
           if (text.trim() !== '') await sendOne(text, line);
         }
       }
-      await awaitReceipts(client, waitingFor, Number(opts.wait) * 1000);
+      await receipts.waitAll(Number(opts.wait) * 1000);
     } finally {
       await opened.close();
     }

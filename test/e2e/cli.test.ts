@@ -164,7 +164,7 @@ describe('e2ee-chat CLI, end to end', () => {
 
   it('--help works on the program and on every command', async () => {
     const w = await newWorld('help');
-    const commands = ['server', 'receive', 'send', 'keys', 'trust', 'users'];
+    const commands = ['server', 'receive', 'send', 'keys', 'trust', 'users', 'history'];
     const results = await Promise.all([cli(w, ['--help']), ...commands.map((c) => cli(w, [c, '--help']))]);
     const [top, ...perCommand] = results;
     expectSuccess(top!);
@@ -182,9 +182,14 @@ describe('e2ee-chat CLI, end to end', () => {
     expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version);
 
     // A missing required option is an error (exit 1) with the help hint.
-    const missing = await cli(w, ['send', '--to', 'bob', 'hi']);
+    const missing = await cli(w, ['send', '--user', 'alice', 'hi']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/required option '-u, --user <name>' not specified/);
+    expect(missing.stderr).toMatch(/required option '-t, --to <name>' not specified/);
+    // --user is optional, but with no setting and no user in the home folder there is no one to act as.
+    const nobody = await cli(w, ['send', '--to', 'bob', 'hi']);
+    expect(nobody.code).toBe(1);
+    expect(nobody.stderr).toMatch(/^error \[no_local_user\]: no user given and no user has keys in /m);
+    expect(existsSync(w.home)).toBe(false);
   });
 
   it('keys prints both fingerprints and the pinned peer; key files are 0600 in a 0700 folder', async () => {

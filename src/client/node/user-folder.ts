@@ -1,4 +1,5 @@
 /** Node-only: where a user's files live. One folder per user under E2EE_CHAT_HOME (default ~/.e2ee-chat). */
+import { existsSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { USERNAME_PATTERN } from '../../protocol/limits.js';
@@ -31,4 +32,22 @@ export function userFolder(home: string, username: string): UserFolder {
     stateFile: join(dir, 'state.sqlite'),
     ratchetFile: join(dir, 'ratchet.sqlite'),
   };
+}
+
+/**
+ * The users with keys in `home`, sorted: folders whose name is a valid username and that hold an
+ * identity file. A missing home folder has none.
+ */
+export function localUsers(home: string): string[] {
+  let entries;
+  try {
+    entries = readdirSync(home, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return entries
+    .filter((e) => e.isDirectory() && USERNAME_PATTERN.test(e.name) && existsSync(userFolder(home, e.name).identityFile))
+    .map((e) => e.name)
+    .sort();
 }

@@ -1,0 +1,153 @@
+/**
+ * Output scripts can read (`--json`): NDJSON, one JSON object per line on stdout, nothing else on stdout
+ * (human notices stay on stderr). Every object has a `type`; each type has the fixed shape below, with
+ * `null` for a field that does not apply, so a script can read fields without checking for their presence.
+ * The README's "Scripting" section documents the same shapes; keep the two in step.
+ */
+import type { ErrorCode } from '../protocol/errors.js';
+import type { RejectReason } from '../protocol/events.js';
+
+/** An incoming message, shown once (receive). */
+export interface MessageLine {
+  type: 'message';
+  id: string;
+  serverId: string | null;
+  from: string;
+  to: string;
+  /** The sender's clock, as signed (ms since the epoch). */
+  sentAt: number;
+  /** The server's clock when it accepted the message (ms since the epoch). */
+  receivedAt: number | null;
+  body: string;
+}
+
+/** An envelope that could not be read: incoming (`direction` "in", receive) or a receipt for one we sent ("out", send and receive). */
+export interface UnreadableLine {
+  type: 'unreadable';
+  direction: 'in' | 'out';
+  /** out: our message id; in: null (the sender's id is inside the ciphertext). */
+  id: string | null;
+  serverId: string | null;
+  from: string;
+  to: string;
+  reason: RejectReason;
+  /** in: kept sealed until `e2ee-chat trust <from>` (reason peer_key_changed); out: null. */
+  held: boolean | null;
+  /** in: when the server accepted it; out: when the receipt was made (ms since the epoch). */
+  at: number;
+}
+
+/** The server accepted an outgoing message (send): `status` sent (pushed to a device), queued, or outbox (server unreachable, kept). */
+export interface SentLine {
+  type: 'sent';
+  id: string;
+  to: string;
+  status: 'sent' | 'queued' | 'outbox';
+}
+
+/** A delivery receipt: a device of `to` stored message `id` (send and receive). */
+export interface DeliveredLine {
+  type: 'delivered';
+  id: string;
+  to: string;
+  deliveredAt: number;
+}
+
+/** A failure: per input line of send (`line` set), or the error the command exits with (`line` null). */
+export interface ErrorLine {
+  type: 'error';
+  code: string;
+  message: string;
+  line: number | null;
+}
+
+/** One stored message of a conversation (history), oldest first. */
+export interface HistoryLine {
+  type: 'history';
+  id: string;
+  direction: 'in' | 'out';
+  from: string;
+  to: string;
+  sentAt: number;
+  /** The server's clock for the message, once known. */
+  serverTime: number | null;
+  /** out: outbox, sent, queued, delivered, unreadable, failed; in: received, unreadable. */
+  status: string;
+  reason: RejectReason | null;
+  /** Why a failed outgoing message failed, while its outbox entry is still listed. */
+  error: { code: ErrorCode; message: string } | null;
+  body: string;
+}
+
+/** An online user (users). */
+export interface UserLine {
+  type: 'user';
+  username: string;
+}
+
+/** A key set (keys): `self` true for the user's own keys, false for a pinned peer. */
+export interface KeysLine {
+  type: 'keys';
+  username: string;
+  self: boolean;
+  /** self: the private keys are sealed with a passphrase; peers: null. */
+  passphraseProtected: boolean | null;
+  /** peers: compared out of band; self: null. */
+  verified: boolean | null;
+  /** peers: when the keys were pinned (ms since the epoch); self: null. */
+  pinnedAt: number | null;
+  /** RFC 7638 SHA-256 thumbprints, base64url, and the same as hex groups as `keys` prints them. */
+  signingKeyThumbprint: string;
+  encryptionKeyThumbprint: string;
+  signingFingerprint: string;
+  encryptionFingerprint: string;
+}
+
+/** An outbox entry (outbox). */
+export interface OutboxLine {
+  type: 'outbox';
+  id: string;
+  to: string;
+  createdAt: number;
+  attempts: number;
+  state: 'pending' | 'failed';
+  error: { code: ErrorCode; message: string; at: number } | null;
+}
+
+/** An outbox entry removed by `outbox --drop` / `--drop-failed`. */
+export interface DroppedLine {
+  type: 'dropped';
+  id: string;
+}
+
+export type OutputLine = MessageLine | UnreadableLine | SentLine | DeliveredLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine;
+
+/**
+ * Characters JSON.stringify leaves raw that could still act on a terminal a script prints to, or split a
+ * line for a reader that treats U+2028/U+2029 as line ends: C1 controls and DEL, the line and paragraph
+ * separators, bidi controls. Outside strings JSON text has none of them, so escaping them everywhere as
+ * \uXXXX keeps the same parsed value.
+ */
+const RAW_BUT_RISKY = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+export function jsonLine(line: OutputLine): string {
+  return JSON.stringify(line).replace(RAW_BUT_RISKY, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) + '\n';
+}
+
+let jsonMode = false;
+
+/** Set once the command's options are parsed: main.ts then reports the exit error as an error line too. */
+export function setJsonOutput(enabled: boolean): void {
+  jsonMode = enabled;
+}
+
+export function jsonOutput(): boolean {
+  return jsonMode;
+}
+
+export function writeJson(line: OutputLine): void {
+  process.stdout.write(jsonLine(line));
+}
+
+/** Help text shared by the commands that take --json. */
+export const JSON_HELP = 'print NDJSON on stdout (one JSON object per line, described below); notices stay on stderr';

@@ -1,0 +1,26 @@
+/** Why a message could not be read, in words for each side: shared by receive, send and history. */
+import type { RejectReason } from '../protocol/events.js';
+
+/** Why an incoming envelope could not be read, for its recipient. */
+export function unreadableReason(reason: RejectReason | undefined, from: string): string {
+  switch (reason) {
+    case 'peer_key_changed':
+      return `${from}'s keys have changed; it is kept sealed until you accept them with "e2ee-chat trust ${from}" (compare fingerprints first)`;
+    case 'unsupported':
+      return 'it uses a format this client does not support';
+    default:
+      return 'decryption failed (tampered, replayed or not for us)';
+  }
+}
+
+/** Why the recipient's device could not read a message, for its sender. */
+export function unreadableBySender(reason: RejectReason | undefined, to: string, me: string): string {
+  switch (reason) {
+    case 'peer_key_changed':
+      return `your keys differ from the ones ${to} pinned; it is kept until they accept them ("e2ee-chat trust ${me}")`;
+    case 'unsupported':
+      return 'their client does not support this message format';
+    default:
+      return 'decryption failed';
+  }
+}
