@@ -9,19 +9,12 @@ import { Server as SocketIOServer } from 'socket.io';
 import type { Logger } from 'pino';
 import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { ChatError } from '../protocol/errors.js';
-import type { ServerLimits, SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
+import type { ClientToServerEvents } from '../protocol/client-event-schemas.js';
+import type { ServerLimits, ServerToClientEvents } from '../protocol/events.js';
 import { RATE_LIMIT_MAX_DELAY_MS, transportFrameBytes } from '../protocol/limits.js';
-import {
-  ackPayloadSchema,
-  emptyPayloadSchema,
-  keysPayloadSchema,
-  loginPayloadSchema,
-  registerPayloadSchema,
-  sendPayloadSchema,
-} from '../protocol/schemas.js';
 import { authenticateLogin, authenticateRegistration, newChallenge } from './auth.js';
 import type { ServerConfig } from './config.js';
-import { createConnection, dispatch, handler, pipelinedHandler, type ConnectionState, type Handler } from './connection.js';
+import { createConnection, dispatch, type ConnectionState, type HandlerTable } from './connection.js';
 import { preKeyHandlers } from './prekeys.js';
 import { Presence } from './presence.js';
 import { KeyedRateLimiter } from './rate-limit.js';
@@ -39,6 +32,10 @@ const userRoom = (username: string) => `user:${username}`;
 
 export interface ChatServer {
   readonly http: HttpServer;
+  /**
+   * Untyped on purpose: tests impersonate a lying server through it and push frames the contract
+   * forbids. The server itself emits only through its typed view.
+   */
   readonly io: SocketIOServer;
   listen(): Promise<AddressInfo>;
   close(): Promise<void>;
@@ -78,7 +75,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     },
     (req, res) => void handleHttp(req, res),
   );
-  const io = new SocketIOServer(http, {
+  const io = new SocketIOServer<ClientToServerEvents, ServerToClientEvents>(http, {
     maxHttpBufferSize: transportFrameBytes(config.maxEnvelopeBytes),
     serveClient: false,
     perMessageDeflate: false,
@@ -152,59 +149,40 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
   /** Told to every client at login, so it refuses an over-size message before it ever enters its outbox. */
   const serverLimits: ServerLimits = { maxEnvelopeBytes: config.maxEnvelopeBytes };
 
-  const handlers = new Map<string, Handler>([
-    ['challenge', handler({ schema: emptyPayloadSchema, run: async (conn) => ({ challenge: conn.challenge }) })],
-    [
-      'register',
-      handler({
-        schema: registerPayloadSchema,
-        run: async (conn, p): Promise<SessionResult> => {
-          rejectIfAuthenticated(conn);
-          const { record, created } = await authenticateRegistration(store, takeChallenge(conn), p, Date.now());
-          bindIdentity(conn, record.username);
-          if (created) logger.info({ user: record.username }, 'registered');
-          return { username: record.username, registered: created, limits: serverLimits };
-        },
-      }),
-    ],
-    [
-      'login',
-      handler({
-        schema: loginPayloadSchema,
-        run: async (conn, p): Promise<SessionResult> => {
-          rejectIfAuthenticated(conn);
-          const record = await authenticateLogin(store, takeChallenge(conn), p);
-          bindIdentity(conn, record.username);
-          return { username: record.username, registered: false, limits: serverLimits };
-        },
-      }),
-    ],
-    [
-      'keys',
-      handler({
-        schema: keysPayloadSchema,
-        run: async (_conn, p): Promise<UserKeys> => {
-          const record = await store.getUser(p.username);
-          if (!record) throw new ChatError('unknown_user', `no user named "${p.username}"`);
-          return { username: record.username, signingKey: record.signingKey, encryptionKey: record.encryptionKey, registeredAt: record.registeredAt };
-        },
-      }),
-    ],
-    [
-      'users',
-      handler({
-        schema: emptyPayloadSchema,
-        run: async (conn): Promise<UsersResult> => {
-          conn.socket.join(PRESENCE_ROOM);
-          return { users: presence.users() };
-        },
-      }),
-    ],
-    [
-      'send',
-      pipelinedHandler({ schema: sendPayloadSchema, precheck: (raw) => relay.checkEnvelopeSize(raw), start: (conn, p) => relay.send(conn, p) }),
-    ],
-    ['ack', pipelinedHandler({ schema: ackPayloadSchema, start: (conn, p) => relay.ack(conn, p) })],
+  const handlers: HandlerTable = {
+    challenge: { run: async (conn) => ({ challenge: conn.challenge }) },
+    register: {
+      run: async (conn, p) => {
+        rejectIfAuthenticated(conn);
+        const { record, created } = await authenticateRegistration(store, takeChallenge(conn), p, Date.now());
+        bindIdentity(conn, record.username);
+        if (created) logger.info({ user: record.username }, 'registered');
+        return { username: record.username, registered: created, limits: serverLimits };
+      },
+    },
+    login: {
+      run: async (conn, p) => {
+        rejectIfAuthenticated(conn);
+        const record = await authenticateLogin(store, takeChallenge(conn), p);
+        bindIdentity(conn, record.username);
+        return { username: record.username, registered: false, limits: serverLimits };
+      },
+    },
+    keys: {
+      run: async (_conn, p) => {
+        const record = await store.getUser(p.username);
+        if (!record) throw new ChatError('unknown_user', `no user named "${p.username}"`);
+        return { username: record.username, signingKey: record.signingKey, encryptionKey: record.encryptionKey, registeredAt: record.registeredAt };
+      },
+    },
+    users: {
+      run: async (conn) => {
+        conn.socket.join(PRESENCE_ROOM);
+        return { users: presence.users() };
+      },
+    },
+    send: { precheck: (raw) => relay.checkEnvelopeSize(raw), start: (conn, p) => relay.send(conn, p) },
+    ack: { start: (conn, p) => relay.ack(conn, p) },
     ...preKeyHandlers({
       store,
       // Both buckets must have a token before either is spent: a fetch refused for the target's sake
@@ -215,7 +193,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
         for (const c of presence.socketsOf(username) ?? []) c.socket.emit('prekeys.low', counts);
       },
     }),
-  ]);
+  };
 
   io.on('connection', (socket) => {
     joinedEngines.add(socket.conn);
@@ -245,7 +223,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
 
   return {
     http,
-    io,
+    io: io as unknown as SocketIOServer,
     listen: () =>
       new Promise((resolve, reject) => {
         http.once('error', reject);
