@@ -5,7 +5,7 @@
  * the next event start once its write is submitted, so a connection's writes share group commits instead
  * of waiting for each other's fsync.
  */
-import type { Socket } from 'socket.io';
+import type { Server as SocketIOServer, Socket } from 'socket.io';
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import {
@@ -21,7 +21,8 @@ import { TokenBucket } from './rate-limit.js';
 import { newChallenge } from './auth.js';
 import type { DeliveryPump } from './delivery.js';
 
-/** A server-side socket, typed in both directions by the shared contract. */
+/** The Socket.IO server and its sockets, typed in both directions by the shared contract. */
+export type ChatIO = SocketIOServer<ClientToServerEvents, ServerToClientEvents>;
 export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
 
 export interface ConnectionState {
