@@ -12,15 +12,17 @@ import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { RATE_LIMIT_MAX_DELAY_MS, transportFrameBytes } from '../protocol/limits.js';
 import { authHandlers } from './auth-handlers.js';
 import type { ServerConfig } from './config.js';
-import { createConnection, dispatch, type ChatIO, type ConnectionState, type HandlerTable } from './connection.js';
+import { createConnection, dispatch, type ChatIO, type HandlerTable } from './connection.js';
 import { directoryHandlers } from './directory.js';
 import { closeEnginesThatNeverJoin } from './engine-guard.js';
 import { createHttpServer } from './http-routes.js';
 import { preKeyHandlers } from './prekeys.js';
-import { Presence } from './presence.js';
+import { InProcessDeliveryNotifier, RoomPumps, type DeliveryNotifier } from './delivery-notifier.js';
+import { InProcessPresence, type PresenceRegistry } from './presence.js';
 import { PresenceHandling } from './presence-handling.js';
 import { KeyedRateLimiter } from './rate-limit.js';
 import { Relay } from './relay.js';
+import { userRoom } from './rooms.js';
 import type { ServerStore } from './store/server-store.js';
 
 export { SERVER_VERSION } from './http-routes.js';
@@ -42,28 +44,26 @@ export interface ChatServerDeps {
   logger: Logger;
   /** Observability hook for tests: every raw event a client sent, as received. */
   onClientEvent?: (event: string, args: unknown[]) => void;
+  /**
+   * What a cluster replaces (docs/ARCHITECTURE.md, scaling): who is online, and the wake-up of a
+   * recipient's connections when an envelope for them is stored. In-process by default.
+   */
+  presence?: PresenceRegistry;
+  deliveryNotifier?: (pumps: RoomPumps) => DeliveryNotifier;
 }
 
-export function createChatServer({ config, store, logger, onClientEvent }: ChatServerDeps): ChatServer {
+export function createChatServer({ config, store, logger, onClientEvent, ...cluster }: ChatServerDeps): ChatServer {
   // Signature checks (logins, prekey uploads) through OpenSSL: ~15× faster than pure JS.
   installNodeCrypto();
-  const registry = new Presence<ConnectionState>();
-  const relay = new Relay(config, store, registry, logger);
+  const registry = cluster.presence ?? new InProcessPresence();
   const bundleFetchesBy = new KeyedRateLimiter(config.bundleFetchPerRequesterPerMinute / 60, config.bundleFetchPerRequesterBurst);
   const bundleFetchesOf = new KeyedRateLimiter(config.bundleFetchPerTargetPerMinute / 60, config.bundleFetchPerTargetBurst);
-  const sweeper = setInterval(() => {
-    relay.sweep().catch((err: unknown) => logger.error({ err }, 'sweep failed'));
-    bundleFetchesBy.prune();
-    bundleFetchesOf.prune();
-  }, config.sweepIntervalMs);
-  sweeper.unref();
-
   const http = createHttpServer(config, {
     store,
     logger,
     startedAt: Date.now(),
     connections: () => io.engine.clientsCount,
-    onlineUsers: () => registry.userCount,
+    onlineUsers: () => registry.userCount(),
   });
   const io: ChatIO = new SocketIOServer(http, {
     maxHttpBufferSize: transportFrameBytes(config.maxEnvelopeBytes),
@@ -71,16 +71,27 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
     perMessageDeflate: false,
   });
   const joined = closeEnginesThatNeverJoin(io, config.authTimeoutMs, logger);
-  const presence = new PresenceHandling(io, registry);
+  const presence = new PresenceHandling(io, registry, logger);
+  const pumps = new RoomPumps(io);
+  const notifier = cluster.deliveryNotifier?.(pumps) ?? new InProcessDeliveryNotifier(pumps);
+  const relay = new Relay({ config, store, io, presence: registry, notifier, pumps, logger });
+  const sweeper = setInterval(() => {
+    relay.sweep().catch((err: unknown) => logger.error({ err }, 'sweep failed'));
+    bundleFetchesBy.prune();
+    bundleFetchesOf.prune();
+  }, config.sweepIntervalMs);
+  sweeper.unref();
 
   const handlers: HandlerTable = {
     ...authHandlers({
       store,
       logger,
       limits: { maxEnvelopeBytes: config.maxEnvelopeBytes },
-      authenticated: (conn) => {
-        presence.online(conn);
+      authenticated: async (conn) => {
+        // Delivery first, in the same tick as the room join: a connection that closes while presence
+        // is being recorded has its pump stopped by the disconnect handler like any other.
         relay.attach(conn);
+        await presence.online(conn);
       },
     }),
     ...directoryHandlers(store, presence),
@@ -92,9 +103,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
       // must not cost the requester, nor the other way round.
       allowFetch: (requester, target) =>
         bundleFetchesBy.hasToken(requester) && bundleFetchesOf.hasToken(target) && bundleFetchesBy.take(requester) && bundleFetchesOf.take(target),
-      notifyLow: (username, counts) => {
-        for (const c of registry.socketsOf(username) ?? []) c.socket.emit('prekeys.low', counts);
-      },
+      notifyLow: (username, counts) => io.to(userRoom(username)).emit('prekeys.low', counts),
     }),
   };
 
@@ -117,7 +126,7 @@ export function createChatServer({ config, store, logger, onClientEvent }: ChatS
       // could keep it open, past every timer, by never joining again.
       if (reason === 'client namespace disconnect') socket.conn.close();
       relay.detach(conn);
-      presence.offline(conn);
+      void presence.offline(conn);
       logger.debug({ sid: socket.id, user: conn.username, reason }, 'disconnected');
     });
   });

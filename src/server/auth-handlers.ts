@@ -19,7 +19,7 @@ export interface AuthDeps {
   /** Told to every client at login, so it refuses an over-size message before it ever enters its outbox. */
   limits: ServerLimits;
   /** The connection now speaks for `conn.username`: presence and delivery start here. */
-  authenticated(conn: ConnectionState): void;
+  authenticated(conn: ConnectionState): Promise<void>;
 }
 
 /** A challenge answers one attempt only: whatever the outcome, the next attempt needs a new one. */
@@ -36,12 +36,12 @@ function rejectIfAuthenticated(conn: ConnectionState): void {
 export function authHandlers(deps: AuthDeps): Pick<HandlerTable, AuthEventName> {
   const { store, logger, limits } = deps;
 
-  function bindIdentity(conn: ConnectionState, username: string): void {
+  async function bindIdentity(conn: ConnectionState, username: string): Promise<void> {
     conn.username = username;
     if (conn.authTimer) clearTimeout(conn.authTimer);
     conn.authTimer = null;
     conn.socket.join(userRoom(username));
-    deps.authenticated(conn);
+    await deps.authenticated(conn);
     logger.info({ user: username, sid: conn.socket.id }, 'authenticated');
   }
 
@@ -51,7 +51,7 @@ export function authHandlers(deps: AuthDeps): Pick<HandlerTable, AuthEventName> 
       run: async (conn, p) => {
         rejectIfAuthenticated(conn);
         const { record, created } = await authenticateRegistration(store, takeChallenge(conn), p, Date.now());
-        bindIdentity(conn, record.username);
+        await bindIdentity(conn, record.username);
         if (created) logger.info({ user: record.username }, 'registered');
         return { username: record.username, registered: created, limits };
       },
@@ -60,7 +60,7 @@ export function authHandlers(deps: AuthDeps): Pick<HandlerTable, AuthEventName> 
       run: async (conn, p) => {
         rejectIfAuthenticated(conn);
         const record = await authenticateLogin(store, takeChallenge(conn), p);
-        bindIdentity(conn, record.username);
+        await bindIdentity(conn, record.username);
         return { username: record.username, registered: false, limits };
       },
     },

@@ -21,9 +21,18 @@ import { TokenBucket } from './rate-limit.js';
 import { newChallenge } from './auth.js';
 import type { DeliveryPump } from './delivery.js';
 
+/** What the server keeps on a socket (`socket.data`), where a lookup through a room can find it. */
+export interface ConnectionData {
+  /** Delivery to this connection, once it is logged in. */
+  pump?: DeliveryPump;
+}
+
+/** No events between server nodes yet: the adapter carries room broadcasts only. */
+type InterServerEvents = Record<string, never>;
+
 /** The Socket.IO server and its sockets, typed in both directions by the shared contract. */
-export type ChatIO = SocketIOServer<ClientToServerEvents, ServerToClientEvents>;
-export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
+export type ChatIO = SocketIOServer<ClientToServerEvents, ServerToClientEvents, InterServerEvents, ConnectionData>;
+export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, ConnectionData>;
 
 export interface ConnectionState {
   readonly socket: ChatSocket;
@@ -35,8 +44,6 @@ export interface ConnectionState {
   queue: Promise<void>;
   /** Tail of this connection's replies: acks leave in the order the events came. */
   replies: Promise<void>;
-  /** Delivery to this connection, once it is logged in. */
-  pump: DeliveryPump | null;
 }
 
 /**
@@ -113,7 +120,6 @@ export function createConnection(socket: ChatSocket, rate: number, burst: number
     authTimer: null,
     queue: Promise.resolve(),
     replies: Promise.resolve(),
-    pump: null,
   };
 }
 

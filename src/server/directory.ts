@@ -18,6 +18,6 @@ export function directoryHandlers(store: ServerStore, presence: PresenceHandling
         return { username: record.username, signingKey: record.signingKey, encryptionKey: record.encryptionKey, registeredAt: record.registeredAt };
       },
     },
-    users: { run: async (conn) => ({ users: presence.watch(conn) }) },
+    users: { run: async (conn) => ({ users: await presence.watch(conn) }) },
   };
 }
