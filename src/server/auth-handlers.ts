@@ -37,6 +37,10 @@ export function authHandlers(deps: AuthDeps): Pick<HandlerTable, AuthEventName> 
   const { store, logger, limits } = deps;
 
   async function bindIdentity(conn: ConnectionState, username: string): Promise<void> {
+    // The proof is checked against the store, so the connection may have closed meanwhile; its
+    // disconnect handler has run and will not run again: binding it now would leave the user online
+    // for good, a dead member in their room and a delivery pump nobody stops. (The answer goes nowhere.)
+    if (!conn.socket.connected) throw new ChatError('not_connected', 'the connection closed before its login was checked');
     conn.username = username;
     if (conn.authTimer) clearTimeout(conn.authTimer);
     conn.authTimer = null;

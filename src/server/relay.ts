@@ -51,7 +51,13 @@ export class Relay {
   private readonly logger: Logger;
 
   constructor(deps: RelayDeps) {
-    ({ config: this.config, store: this.store, io: this.io, presence: this.presence, notifier: this.notifier, pumps: this.pumps, logger: this.logger } = deps);
+    this.config = deps.config;
+    this.store = deps.store;
+    this.io = deps.io;
+    this.presence = deps.presence;
+    this.notifier = deps.notifier;
+    this.pumps = deps.pumps;
+    this.logger = deps.logger;
   }
 
   /** A connection just logged in: start its delivery pump and hand it the receipts it is owed. */
