@@ -61,6 +61,16 @@ export class DeliveryPump {
     return false;
   }
 
+  /**
+   * Envelopes for this recipient were stored without passing through `offer` (by another node): read the
+   * store from the cursor on, as for a backlog.
+   */
+  wake(): void {
+    if (this.stopped) return;
+    this.caughtUp = false;
+    this.pump();
+  }
+
   acknowledged(ids: readonly string[]): void {
     let freed = false;
     for (const id of ids) freed = this.inflight.delete(id) || freed;

@@ -2,17 +2,21 @@
  * Store-and-forward: every envelope is stored durably before `send` is acknowledged, pushed to the
  * recipient's connected devices, and deleted only when a device acknowledges it; the sender then gets a
  * delivery receipt. Offline recipients get their backlog on login, oldest first, with flow control.
+ * Receipts go to the sender's room through the adapter; envelopes reach the recipient's connections
+ * through the DeliveryNotifier (delivery-notifier.ts), so neither depends on where the user is connected.
  */
 import type { Logger } from 'pino';
 import { newServerId } from './ids.js';
 import { ChatError } from '../protocol/errors.js';
-import type { ReceiptEvent, SendResult } from '../protocol/events.js';
+import type { AckResult, ReceiptEvent, SendResult } from '../protocol/events.js';
 import { DELIVERY_BATCH } from '../protocol/limits.js';
 import type { AckPayload, SendPayload } from '../protocol/schemas.js';
 import type { ServerConfig } from './config.js';
-import type { ConnectionState, Started } from './connection.js';
+import type { ChatIO, ConnectionState, Started } from './connection.js';
 import { DeliveryPump } from './delivery.js';
-import type { Presence } from './presence.js';
+import type { DeliveryNotifier, RoomPumps } from './delivery-notifier.js';
+import type { PresenceRegistry } from './presence.js';
+import { userRoom } from './rooms.js';
 import { settledId, type Receipt, type ServerStore, type Settlement } from './store/server-store.js';
 
 
@@ -25,30 +29,54 @@ const toReceiptEvent = (r: Receipt): ReceiptEvent => ({
   ...(r.status === 'unreadable' && r.reason && { reason: r.reason }),
 });
 
+export interface RelayDeps {
+  config: ServerConfig;
+  store: ServerStore;
+  io: ChatIO;
+  presence: PresenceRegistry;
+  /** Wakes the recipient's connections when an envelope for them is stored. */
+  notifier: DeliveryNotifier;
+  /** This node's delivery pumps, by user. */
+  pumps: RoomPumps;
+  logger: Logger;
+}
+
 export class Relay {
-  constructor(
-    private readonly config: ServerConfig,
-    private readonly store: ServerStore,
-    private readonly presence: Presence<ConnectionState>,
-    private readonly logger: Logger,
-  ) {}
+  private readonly config: ServerConfig;
+  private readonly store: ServerStore;
+  private readonly io: ChatIO;
+  private readonly presence: PresenceRegistry;
+  private readonly notifier: DeliveryNotifier;
+  private readonly pumps: RoomPumps;
+  private readonly logger: Logger;
+
+  constructor(deps: RelayDeps) {
+    this.config = deps.config;
+    this.store = deps.store;
+    this.io = deps.io;
+    this.presence = deps.presence;
+    this.notifier = deps.notifier;
+    this.pumps = deps.pumps;
+    this.logger = deps.logger;
+  }
 
   /** A connection just logged in: start its delivery pump and hand it the receipts it is owed. */
   attach(conn: ConnectionState): void {
     const username = conn.username!;
-    conn.pump = new DeliveryPump(
+    const pump = new DeliveryPump(
       this.store,
       username,
       (m) => conn.socket.emit('message', m),
       (err) => this.logger.error({ err, user: username }, 'delivery failed'),
     );
-    conn.pump.start();
+    conn.socket.data.pump = pump;
+    pump.start();
     void this.sendOwedReceipts(conn).catch((err: unknown) => this.logger.error({ err, user: username }, 'receipt delivery failed'));
   }
 
   detach(conn: ConnectionState): void {
-    conn.pump?.stop();
-    conn.pump = null;
+    conn.socket.data.pump?.stop();
+    delete conn.socket.data.pump;
   }
 
   private async sendOwedReceipts(conn: ConnectionState): Promise<void> {
@@ -65,7 +93,7 @@ export class Relay {
    * `submitted` settles once the envelope is queued for the store in this connection's order; `result`
    * once it is durably stored (or refused).
    */
-  send(conn: ConnectionState, p: SendPayload): Started {
+  send(conn: ConnectionState, p: SendPayload): Started<SendResult> {
     let markSubmitted!: () => void;
     const submitted = new Promise<void>((resolve) => (markSubmitted = resolve));
     const result = this.accept(conn, p, markSubmitted).finally(markSubmitted);
@@ -93,7 +121,7 @@ export class Relay {
   private async accept(conn: ConnectionState, p: SendPayload, submitted: () => void): Promise<SendResult> {
     const envelope = JSON.stringify(p.envelope);
     this.refuseIfTooLarge(envelope.length);
-    if (!this.presence.isOnline(p.to) && !(await this.store.getUser(p.to))) {
+    if (!(await this.presence.isOnline(p.to)) && !(await this.store.getUser(p.to))) {
       throw new ChatError('unknown_user', `no user named "${p.to}"`);
     }
     const id = newServerId();
@@ -120,8 +148,7 @@ export class Relay {
         serverMaxBytes: this.config.serverQueueMaxBytes,
       },
       (result) => {
-        if (result.status !== 'stored') return;
-        for (const c of this.presence.socketsOf(p.to) ?? []) pushed = (c.pump?.offer(result.message, p.envelope) ?? false) || pushed;
+        if (result.status === 'stored') pushed = this.notifier.stored(result.message, p.envelope);
       },
     );
     submitted();
@@ -133,7 +160,7 @@ export class Relay {
     // 'queued' when every device is offline, behind on its backlog or has a full delivery window. A
     // duplicate stored nothing: its status says whether a device of the recipient is connected.
     if (result.status === 'duplicate') {
-      return { id: result.id, sentAt: result.sentAt, status: this.presence.isOnline(p.to) ? 'delivered' : 'queued', duplicate: true };
+      return { id: result.id, sentAt: result.sentAt, status: (await this.presence.isOnline(p.to)) ? 'delivered' : 'queued', duplicate: true };
     }
     return { id, sentAt, status: pushed ? 'delivered' : 'queued' };
   }
@@ -143,7 +170,7 @@ export class Relay {
    * committed: if the server dies before it is durable, the envelopes are delivered again and the
    * recipient's client recognises them.
    */
-  ack(conn: ConnectionState, p: AckPayload): Started {
+  ack(conn: ConnectionState, p: AckPayload): Started<AckResult> {
     const username = conn.username!;
     // A rejected envelope leaves the queue like a stored one: the device is done with it either way.
     const settled: Settlement[] = [...(p.ids ?? []), ...(p.rejected ?? [])];
@@ -153,11 +180,10 @@ export class Relay {
       settled.length === 0
         ? Promise.resolve([])
         : this.store.acknowledge(username, settled, now, now + this.config.queueTtlMs, (receipts) => {
-            // Every device of this user may hold these in flight: free their windows too.
-            for (const c of this.presence.socketsOf(username) ?? []) c.pump?.acknowledged(ids);
-            for (const r of receipts) {
-              for (const c of this.presence.socketsOf(r.sender) ?? []) c.socket.emit('receipt', toReceiptEvent(r));
-            }
+            // Every device of this user may hold these in flight: free their windows too. (On other nodes
+            // a device's window is freed by its own ack of the same ids: the store answers it as done.)
+            this.pumps.acknowledged(username, ids);
+            for (const r of receipts) this.io.to(userRoom(r.sender)).emit('receipt', toReceiptEvent(r));
           });
     const forgotten = p.receipts && p.receipts.length > 0 ? this.store.acknowledgeReceipts(username, p.receipts) : Promise.resolve();
     const result = Promise.all([deleted, forgotten]).then(([receipts]) => ({ acknowledged: receipts.length }));
