@@ -26,6 +26,13 @@ export const STORAGE_KEY_INFO = 'e2ee-chat/v1/ratchet-storage';
 /** Associated data of a prekey row: its kind and id, so a sealed key cannot be replayed under another id. */
 const prekeyName = (kind: PreKeyKind, id: number) => `prekey:${kind}:${id}`;
 
+/**
+ * Sessions kept opened in memory per connection, most recently used first: a receiving client talks to
+ * a handful of peers at a time, and a session row can reach 128 KiB (PROTOCOL.md §16.11). Reading a cached
+ * one costs a version check instead of an AES-GCM open and a JSON.parse.
+ */
+export const CACHED_SESSIONS = 32;
+
 const KEY_STATE = ['currentSignedId', 'lastResortId', 'nextSigned', 'nextOneTime', 'nextKem'] as const;
 const NEXT: Record<PreKeyKind, (typeof KEY_STATE)[number]> = { signed: 'nextSigned', oneTime: 'nextOneTime', kem: 'nextKem' };
 
@@ -94,6 +101,26 @@ export class SqliteRatchetStore implements RatchetStore {
   }
 
   readonly #statements = new Map<string, Database.Statement>();
+  /** Row key → the session as last read or written through this connection (see CACHED_SESSIONS). */
+  readonly #sessions = new Map<string, { value: PeerSessionPickle; version: number }>();
+  readonly #rowKeys = new Map<string, string>();
+
+  /** The HMAC row key of a session, computed once per peer. */
+  private sessionKey(peer: string): string {
+    let key = this.#rowKeys.get(peer);
+    if (key === undefined) {
+      key = this.rows.keyOf(`session:${peer}`);
+      if (this.#rowKeys.size >= CACHED_SESSIONS * 4) this.#rowKeys.clear();
+      this.#rowKeys.set(peer, key);
+    }
+    return key;
+  }
+
+  private remember(key: string, entry: { value: PeerSessionPickle; version: number }): void {
+    this.#sessions.delete(key);
+    this.#sessions.set(key, entry);
+    if (this.#sessions.size > CACHED_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
+  }
   /** Prepared once per connection: preparing costs more than running these small statements. */
   private sql(text: string): Database.Statement {
     let s = this.#statements.get(text);
@@ -172,18 +199,35 @@ export class SqliteRatchetStore implements RatchetStore {
       this.sql('DELETE FROM last_resort_uses WHERE seq <= (SELECT MAX(seq) FROM last_resort_uses) - ?').run(MAX_LAST_RESORT_USES);
     })();
   }
+  /**
+   * The peer's session. A copy this connection read or wrote is returned as is when the row's version
+   * still matches (another process's save changes the version, so its session is read afresh); callers
+   * treat the value as read-only, as its type says.
+   */
   async loadSession(peer: string) {
-    return this.readSecret<PeerSessionPickle>(`session:${peer}`);
+    const key = this.sessionKey(peer);
+    const cached = this.#sessions.get(key);
+    if (cached) {
+      const row = this.sql('SELECT version FROM secrets WHERE key = ?').get(key) as { version: number } | undefined;
+      if (row?.version === cached.version) return (this.remember(key, cached), cached);
+    }
+    const row = this.sql('SELECT data, version FROM secrets WHERE key = ?').get(key) as { data: Buffer; version: number } | undefined;
+    if (!row) return undefined;
+    const entry = { value: this.rows.open<PeerSessionPickle>(key, row.data), version: row.version };
+    this.remember(key, entry);
+    return entry;
   }
   /** Writes if the row's version is still `expected` (0: no row); true when it did. */
   async saveSession(peer: string, session: PeerSessionPickle, expected: number) {
-    const key = this.rows.keyOf(`session:${peer}`);
+    const key = this.sessionKey(peer);
     const data = this.rows.seal(key, session);
     const result =
       expected === 0
         ? this.sql('INSERT INTO secrets (key, data, version) VALUES (?, ?, 1) ON CONFLICT (key) DO NOTHING').run(key, data)
         : this.sql('UPDATE secrets SET data = ?, version = version + 1 WHERE key = ? AND version = ?').run(data, key, expected);
-    return result.changes === 1;
+    if (result.changes !== 1) return false;
+    this.remember(key, { value: session, version: expected + 1 });
+    return true;
   }
 
   close(): void {
