@@ -6,8 +6,8 @@
  * a fixed reference. Because this machine's speed varies from run to run by up to 2×, setup and ping-pong
  * are also given against a baseline measured in the same run: the cost of the primitives they cannot
  * avoid (the X25519, Ed25519 and ML-KEM operations they make, counted, each timed alone).
- * The hostile-peer figures (a session record under attack) come from ratchet-bounds.ts, the local keys
- * reload from local-keys.ts.
+ * The hostile-peer figures (a session record under attack) come from ratchet-bounds.ts; a receiving
+ * client through SessionManager and the SQLite store, with its store work per message, from local-keys.ts.
  */
 import { utf8Encode } from '../src/crypto/bytes.js';
 import { ed25519Verify } from '../src/crypto/ed25519.js';
