@@ -11,7 +11,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { exportLocalKeys, LocalKeys, oneTimeToPickle, type LocalKeysPickle } from '../../src/client/local-prekeys.js';
+import { exportLocalKeys, LocalKeys, MAX_LOCAL_ONE_TIME_PREKEYS, ONE_TIME_PREKEY_GRACE_MS, oneTimeToPickle, type LocalKeysPickle } from '../../src/client/local-prekeys.js';
+import { capOneTimeKeys, reconcileOneTimeKeys } from '../../src/client/prekey-hygiene.js';
 import { openLocalDatabase, RowSealer } from '../../src/client/node/sealed-rows.js';
 import { SqliteRatchetStore, STORAGE_KEY_INFO } from '../../src/client/node/sqlite-ratchet-store.js';
 import { MemoryRatchetStore, type PeerSessionPickle, type RatchetStore } from '../../src/client/ratchet-store.js';
@@ -246,5 +247,62 @@ describe.each([
     expect(bob.received).toEqual(['after the upgrade']);
     expect((await reopened.listOneTimePreKeys('oneTime')).map((k) => k.id)).toEqual([2, 3, 4]);
     expect((await reopened.listOneTimePreKeys('kem')).map((k) => k.id)).toEqual([3]);
+  });
+});
+
+/** A fresh store of each implementation, holding a new user's first keys. */
+async function freshStore(kind: 'memory' | 'sqlite', secret: Uint8Array): Promise<RatchetStore> {
+  let store: RatchetStore = new MemoryRatchetStore();
+  if (kind === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'e2ee-chat-ratchet-records-'));
+    dirs.push(dir);
+    const sqlite = await SqliteRatchetStore.open(join(dir, 'ratchet.sqlite'), secret, 'bob');
+    stores.push(sqlite);
+    store = sqlite;
+  }
+  await exportLocalKeys(store, secret, 0);
+  return store;
+}
+
+describe.each(['memory', 'sqlite'] as const)('%s ratchet store: records beside the keys', (kind) => {
+  it('handed-out marks are set, cleared and expire per record; the cap takes the earliest handed-out first', async () => {
+    const secret = crypto.getRandomValues(new Uint8Array(32));
+    const store = await freshStore(kind, secret);
+    const count = MAX_LOCAL_ONE_TIME_PREKEYS + 2;
+    const first = await store.reservePreKeyIds('oneTime', count);
+    const keys = await generateOneTimePreKeys(first, count);
+    await store.addPreKeys('oneTime', keys.map(oneTimeToPickle));
+    const all = keys.map((k) => k.id);
+    // The server lists all but the first three: those are handed out from now (t = 10).
+    await reconcileOneTimeKeys(store, { oneTimeIds: all.slice(3, 200) }, 10);
+    expect((await store.listOneTimePreKeys('oneTime')).filter((k) => k.handedOutSince !== undefined)).toEqual(all.slice(0, 3).map((id) => ({ id, handedOutSince: 10 })));
+    // Listed again: the mark was a race with an upload.
+    await reconcileOneTimeKeys(store, { oneTimeIds: [all[2]!, ...all.slice(3, 200)] }, 20);
+    expect((await store.listOneTimePreKeys('oneTime')).filter((k) => k.handedOutSince !== undefined).map((k) => k.id)).toEqual(all.slice(0, 2));
+    // Two over the cap: the two handed-out keys go, however low the other ids.
+    expect(await capOneTimeKeys(store)).toBe(true);
+    expect((await store.listOneTimePreKeys('oneTime')).map((k) => k.id)).toEqual(all.slice(2));
+    // A mark expires ONE_TIME_PREKEY_GRACE_MS after it was set.
+    await reconcileOneTimeKeys(store, { oneTimeIds: all.slice(3, 200) }, 30);
+    await reconcileOneTimeKeys(store, { oneTimeIds: all.slice(3, 200) }, 30 + ONE_TIME_PREKEY_GRACE_MS - 1);
+    expect(await store.loadPreKey('oneTime', all[2]!)).toBeDefined();
+    await reconcileOneTimeKeys(store, { oneTimeIds: all.slice(3, 200) }, 30 + ONE_TIME_PREKEY_GRACE_MS);
+    expect(await store.loadPreKey('oneTime', all[2]!)).toBeUndefined();
+  });
+
+  it('a recorded last-resort use is forgotten once its signed prekey is deleted (a replay can no longer decrypt)', async () => {
+    const secret = crypto.getRandomValues(new Uint8Array(32));
+    const store = await freshStore(kind, secret);
+    const { currentSignedId, lastResortId } = (await store.loadKeyState())!;
+    const signed = (await store.loadPreKey('signed', currentSignedId))!;
+    const second = await store.reservePreKeyIds('signed', 1);
+    await store.addPreKeys('signed', [{ ...signed, id: second }]);
+    const use = (signedPreKeyId: number, byte: number) => lastResortUseId({ kemPreKeyId: lastResortId, signedPreKeyId, baseKey: new Uint8Array(32).fill(byte) });
+    await store.recordLastResortUse(use(second, 1), lastResortId, second);
+    expect(await store.isLastResortUseRecorded(use(second, 1))).toBe(true);
+    expect(await store.removePreKey('signed', second)).toBe(true); // rotated out after its grace period
+    await store.recordLastResortUse(use(currentSignedId, 2), lastResortId, currentSignedId);
+    expect(await store.isLastResortUseRecorded(use(second, 1))).toBe(false);
+    expect(await store.isLastResortUseRecorded(use(currentSignedId, 2))).toBe(true);
   });
 });
