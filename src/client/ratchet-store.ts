@@ -15,7 +15,9 @@
  *    redoes its work on the fresh entry (session-manager.ts);
  *  - new prekeys are INSERT-only under ids reserved atomically (reservePreKeyIds), so a refill never
  *    overwrites or loses another process's keys;
- *  - a consumed one-time key is deleted by one DELETE that says whether it deleted: exactly once;
+ *  - a consumed one-time key is deleted by one DELETE that says whether it deleted: exactly once; an
+ *    initial message's used keys go in the same transaction as the save of the session it created
+ *    (PreKeysUsed), so they are gone exactly when that session exists;
  *  - the current signed prekey pointer is compare-and-swap (two rotations at once: one wins).
  */
 import type { SessionRecordPickle } from '../e2ee/ratchet/pickle.js';
@@ -90,6 +92,14 @@ export interface KeySetImport {
   readonly handedOut?: { readonly oneTime: readonly (readonly [number, number])[]; readonly kem: readonly (readonly [number, number])[] };
 }
 
+/** What an initial message used up, written together with the session it created (saveSession). */
+export interface PreKeysUsed {
+  readonly oneTimeId?: number;
+  /** A one-time ML-KEM key (never the last-resort one). */
+  readonly kemOneTimeId?: number;
+  readonly lastResortUse?: { readonly useId: string; readonly kemPreKeyId: number; readonly signedPreKeyId: number };
+}
+
 export interface RatchetStore {
   loadIdentity(): Promise<IdentityKeyPickle | undefined>;
   /**
@@ -120,8 +130,11 @@ export interface RatchetStore {
    */
   recordLastResortUse(useId: string, kemPreKeyId: number, signedPreKeyId: number): Promise<void>;
   loadSession(peer: string): Promise<Versioned<PeerSessionPickle> | undefined>;
-  /** Saves if the stored version is still `expected` (0: no session yet); false otherwise. */
-  saveSession(peer: string, session: PeerSessionPickle, expected: number): Promise<boolean>;
+  /**
+   * Saves if the stored version is still `expected` (0: no session yet); false otherwise. With `used`,
+   * the same transaction deletes those one-time keys and records the last-resort use, only if it saved.
+   */
+  saveSession(peer: string, session: PeerSessionPickle, expected: number, used?: PreKeysUsed): Promise<boolean>;
 }
 
 /**
@@ -216,9 +229,12 @@ export class MemoryRatchetStore implements RatchetStore {
     const entry = this.#sessions.get(peer);
     return entry && { value: JSON.parse(entry.json) as PeerSessionPickle, version: entry.version };
   }
-  async saveSession(peer: string, session: PeerSessionPickle, expected: number) {
+  async saveSession(peer: string, session: PeerSessionPickle, expected: number, used?: PreKeysUsed) {
     if ((this.#sessions.get(peer)?.version ?? 0) !== expected) return false;
     this.#sessions.set(peer, { json: JSON.stringify(session), version: expected + 1 });
+    if (used?.oneTimeId !== undefined) await this.removePreKey('oneTime', used.oneTimeId);
+    if (used?.kemOneTimeId !== undefined) await this.removePreKey('kem', used.kemOneTimeId);
+    if (used?.lastResortUse) await this.recordLastResortUse(used.lastResortUse.useId, used.lastResortUse.kemPreKeyId, used.lastResortUse.signedPreKeyId);
     return true;
   }
 }

@@ -4,13 +4,14 @@
  * ids), nothing else. Its writes are held, not applied: decryptMessage asks to delete the used one-time
  * keys as soon as the initial ciphertext decrypts, but the session that message created is not saved yet;
  * deleting first would make a crash (or a lost session race, which redoes the work) turn the message into
- * a refusal. SessionManager applies them with `commit()` once the session is saved.
+ * a refusal. SessionManager hands them (`used`) to the store's saveSession, which applies them in the
+ * transaction that saves that session: the keys are gone exactly when the session exists.
  */
 import { lastResortUseId, type LastResortUse, type PreKeyStore } from '../e2ee/pqxdh/stores.js';
 import type { KemPreKeyRecord, OneTimePreKeyRecord, SignedPreKeyRecord } from '../e2ee/pqxdh/prekeys.js';
 import { ChatError } from '../protocol/errors.js';
 import { kemFromPickle, oneTimeFromPickle, signedFromPickle } from './local-prekeys.js';
-import type { RatchetStore } from './ratchet-store.js';
+import type { PreKeysUsed, RatchetStore } from './ratchet-store.js';
 
 export class ResponderPreKeys implements PreKeyStore {
   #oneTime: number | undefined;
@@ -60,21 +61,14 @@ export class ResponderPreKeys implements PreKeyStore {
     return this.saveSignedPreKey();
   }
 
-  /** Whether the held writes used up a one-time key (time to check the server's stock). */
-  get usedOneTime(): boolean {
-    return this.#oneTime !== undefined || this.#kem !== undefined;
-  }
-
-  /**
-   * Applies the held writes, each to one record: one-time keys deleted (exactly once across processes:
-   * a key another process already deleted stays deleted), the last-resort use recorded.
-   */
-  async commit(): Promise<void> {
-    if (this.#oneTime !== undefined) await this.store.removePreKey('oneTime', this.#oneTime);
-    if (this.#kem !== undefined) await this.store.removePreKey('kem', this.#kem);
-    if (this.#lastResortUse) {
-      const use = this.#lastResortUse;
-      await this.store.recordLastResortUse(lastResortUseId(use), use.kemPreKeyId, use.signedPreKeyId);
-    }
+  /** The held writes, for saveSession; undefined when there are none (a plain message). */
+  get used(): PreKeysUsed | undefined {
+    const use = this.#lastResortUse;
+    if (this.#oneTime === undefined && this.#kem === undefined && !use) return undefined;
+    return {
+      ...(this.#oneTime !== undefined && { oneTimeId: this.#oneTime }),
+      ...(this.#kem !== undefined && { kemOneTimeId: this.#kem }),
+      ...(use && { lastResortUse: { useId: lastResortUseId(use), kemPreKeyId: use.kemPreKeyId, signedPreKeyId: use.signedPreKeyId } }),
+    };
   }
 }

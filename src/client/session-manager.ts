@@ -13,7 +13,8 @@
  *    session is saved before the envelope is acknowledged. A redelivery after a crash either decrypts
  *    again (session not yet saved: the message store finds the id) or no longer decrypts, in which case
  *    the session's list of decrypted server ids names the message: a duplicate, not a failure.
- * Used one-time prekeys are removed only after the initial message decrypted and its session was saved.
+ * Used one-time prekeys are removed in the transaction that saves the session the initial message created
+ * (never before it decrypted): a crash leaves both or neither.
  *
  * Store reads per message (ratchet-store.ts): the peer's session; for an initial message also the
  * prekeys it names (ResponderPreKeys). The identity is read once per process (it never changes) and only
@@ -30,7 +31,7 @@ import type { LocalIdentity } from '../e2ee/pqxdh/identity.js';
 import { ChatError, DecryptionFailedError } from '../protocol/errors.js';
 import type { RatchetEnvelope } from '../protocol/schemas.js';
 import { loadOrCreateIdentity } from './local-prekeys.js';
-import type { PeerSessionPickle, RatchetStore } from './ratchet-store.js';
+import type { PeerSessionPickle, PreKeysUsed, RatchetStore } from './ratchet-store.js';
 import { ResponderPreKeys } from './responder-prekeys.js';
 
 /**
@@ -124,13 +125,13 @@ export class SessionManager {
    * race (another process saved this peer's session meanwhile) discards the work's result and runs it
    * again on the newer session. Callers hold the peer's lock.
    */
-  private async update<T>(peer: string, work: (session: LoadedSession) => Promise<{ save: boolean; result: T }>): Promise<T> {
+  private async update<T>(peer: string, work: (session: LoadedSession) => Promise<{ save: boolean; result: T; used?: PreKeysUsed | undefined }>): Promise<T> {
     for (let attempt = 0; attempt < MAX_STORE_ATTEMPTS; attempt++) {
       const session = await this.load(peer);
-      const { save, result } = await work(session);
+      const { save, result, used } = await work(session);
       if (!save) return result;
       const pickle: PeerSessionPickle = { v: 1, record: pickleSessionRecord(session.record), delivered: session.delivered.slice(-REMEMBERED_DELIVERIES) };
-      if (await this.deps.store.saveSession(peer, pickle, session.version)) return result;
+      if (await this.deps.store.saveSession(peer, pickle, session.version, used)) return result;
     }
     throw new ChatError('internal', `the session with "${peer}" kept changing under us (${MAX_STORE_ATTEMPTS} attempts)`);
   }
@@ -199,7 +200,7 @@ export class SessionManager {
     return this.locked(peer, async () => {
       // A lost save race runs the work again: the payload must still be handed to `accept` only once.
       let acceptedId: string | undefined;
-      const outcome = await this.update<OpenOutcome & { preKeys?: ResponderPreKeys }>(peer, async ({ record, delivered }) => {
+      const outcome = await this.update<OpenOutcome & { usedOneTime?: boolean }>(peer, async ({ record, delivered }) => {
         // Reads the prekeys an initial message names, one record each; a plain message reads none.
         const preKeys = new ResponderPreKeys(this.deps.store);
         let result: Awaited<ReturnType<typeof decryptMessage>>;
@@ -220,15 +221,12 @@ export class SessionManager {
         if (acceptedId !== payload.id) await accept(payload);
         acceptedId = payload.id;
         delivered.push([serverId, payload.id]);
-        return { save: true, result: { status: 'accepted', ...(result.newSession && { preKeys }) } };
+        // The used prekeys go with the session save, in its transaction: gone exactly when the session exists.
+        const used = preKeys.used;
+        return { save: true, result: { status: 'accepted', usedOneTime: used?.oneTimeId !== undefined || used?.kemOneTimeId !== undefined }, used };
       });
       if (outcome.status === 'duplicate') return { status: 'duplicate', messageId: outcome.messageId };
-      if (outcome.preKeys) {
-        // After the session was saved: a crash in between lets a redelivery find the session, not a refusal.
-        // Each write is one record (a DELETE, an INSERT): a concurrent refill's new keys stay.
-        await outcome.preKeys.commit();
-        if (outcome.preKeys.usedOneTime) this.deps.onPreKeysConsumed();
-      }
+      if (outcome.usedOneTime) this.deps.onPreKeysConsumed();
       return { status: 'accepted' };
     });
   }

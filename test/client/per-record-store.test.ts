@@ -15,13 +15,15 @@ import { exportLocalKeys, LocalKeys, MAX_LOCAL_ONE_TIME_PREKEYS, ONE_TIME_PREKEY
 import { capOneTimeKeys, reconcileOneTimeKeys } from '../../src/client/prekey-hygiene.js';
 import { openLocalDatabase, RowSealer } from '../../src/client/node/sealed-rows.js';
 import { SqliteRatchetStore, STORAGE_KEY_INFO } from '../../src/client/node/sqlite-ratchet-store.js';
-import { MemoryRatchetStore, type PeerSessionPickle, type RatchetStore } from '../../src/client/ratchet-store.js';
+import { MemoryRatchetStore, type PeerSessionPickle, type PreKeysUsed, type RatchetStore } from '../../src/client/ratchet-store.js';
 import { SessionManager } from '../../src/client/session-manager.js';
 import { base64urlEncode } from '../../src/crypto/bytes.js';
 import { ed25519PublicKeyFromSecret } from '../../src/crypto/ed25519-keygen.js';
 import { buildPreKeyBundle } from '../../src/e2ee/pqxdh/bundle.js';
 import { generateKemPreKey, generateOneTimePreKeys } from '../../src/e2ee/pqxdh/prekeys.js';
 import { lastResortUseId } from '../../src/e2ee/pqxdh/stores.js';
+import { pickleSessionRecord } from '../../src/e2ee/ratchet/pickle.js';
+import { SessionRecord } from '../../src/e2ee/ratchet/session-record.js';
 import type { RatchetEnvelope } from '../../src/protocol/schemas.js';
 import { removeDir } from '../helpers/test-server.js';
 
@@ -128,7 +130,7 @@ describe('the ratchet store per record: what each step reads', () => {
     expect(alice.received).toEqual(['hi', 'answer']);
   });
 
-  it('an initial message reads the identity (once per process) and exactly the prekeys it names; its one-time keys go after the session is saved', async () => {
+  it('an initial message reads the identity (once per process) and exactly the prekeys it names; its one-time keys go with the session save', async () => {
     const everyone = new Map<string, Party>();
     const bob = party('bob', new MemoryRatchetStore(), everyone);
     await exportLocalKeys(bob.inner, bob.secret, Date.now());
@@ -145,27 +147,66 @@ describe('the ratchet store per record: what each step reads', () => {
       // Bundles named signed prekey 1, and the lowest unused one-time keys of each kind.
       expect(prekeyReads).toEqual([['signed', 1], ['kem', 2 + i], ['oneTime', 1 + i]]);
       expect(calls.filter(([m]) => KEY_READS.has(m) && m !== 'loadPreKey').map(([m]) => m)).toEqual(i === 0 ? ['loadIdentity'] : []);
-      // Deleted one record each, after the session save.
-      const save = methods(calls).indexOf('saveSession');
-      expect(calls.slice(save + 1)).toEqual([['removePreKey', 'oneTime', 1 + i], ['removePreKey', 'kem', 2 + i]]);
+      // Deleted one record each, in the transaction that saves the session, and nothing after it.
+      expect(methods(calls).at(-1)).toBe('saveSession');
+      expect(calls.at(-1)![4]).toEqual({ oneTimeId: 1 + i, kemOneTimeId: 2 + i });
     }
     expect(bob.received).toEqual(['first from carol', 'first from dave']);
     expect((await bob.inner.listOneTimePreKeys('oneTime')).map((k) => k.id)).toEqual([3, 4, 5]);
   });
 
-  it('an initial message under the last-resort key deletes nothing and records its use, after the session is saved', async () => {
+  it('an initial message under the last-resort key deletes nothing and records its use with the session save', async () => {
     const everyone = new Map<string, Party>();
     const bob = party('bob', new MemoryRatchetStore(), everyone);
     await exportLocalKeys(bob.inner, bob.secret, Date.now()); // no one-time keys: the bundle names the last-resort key
     const carol = party('carol', new MemoryRatchetStore(), everyone);
     bob.calls.length = 0;
     await open(bob, carol, await seal(carol, bob, 'under the last-resort key'));
-    const m = methods(bob.calls);
-    expect(m).not.toContain('removePreKey');
-    expect(m.indexOf('recordLastResortUse')).toBeGreaterThan(m.indexOf('saveSession'));
-    const [, useId] = bob.calls.find(([name]) => name === 'recordLastResortUse')!;
-    expect(await bob.inner.isLastResortUseRecorded(useId as string)).toBe(true);
+    expect(methods(bob.calls).at(-1)).toBe('saveSession');
+    const used = bob.calls.at(-1)![4] as PreKeysUsed;
+    expect(Object.keys(used)).toEqual(['lastResortUse']);
+    expect(await bob.inner.isLastResortUseRecorded(used.lastResortUse!.useId)).toBe(true);
     expect(bob.received).toEqual(['under the last-resort key']);
+  });
+});
+
+/** A store whose session saves all lose the race once: another process saved first. */
+function losingOnce(inner: RatchetStore): RatchetStore {
+  let lost = false;
+  return new Proxy(inner, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop) as unknown;
+      if (prop === 'saveSession') {
+        return async (peer: string, session: PeerSessionPickle, expected: number, used?: PreKeysUsed) => {
+          if (!lost) {
+            lost = true;
+            // The other process's save: a session that has not seen this message, and a newer version.
+            expect(await target.saveSession(peer, { v: 1, record: pickleSessionRecord(new SessionRecord()), delivered: [] }, expected)).toBe(true);
+            return false;
+          }
+          return target.saveSession(peer, session, expected, used);
+        };
+      }
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+describe('an initial message whose session save loses the race', () => {
+  it('keeps its one-time keys until the retried save succeeds, then deletes them once', async () => {
+    const everyone = new Map<string, Party>();
+    const inner = new MemoryRatchetStore();
+    const bob = party('bob', losingOnce(inner), everyone);
+    bob.inner = inner;
+    await exportLocalKeys(inner, bob.secret, Date.now());
+    await refill(bob, 2);
+    const carol = party('carol', new MemoryRatchetStore(), everyone);
+    const initial = await seal(carol, bob, 'raced');
+    // The first attempt lost: its used keys must still be there for the retry to decrypt again.
+    await expect(open(bob, carol, initial)).resolves.toEqual({ status: 'accepted' });
+    expect(bob.received).toEqual(['raced']);
+    expect((await inner.listOneTimePreKeys('oneTime')).map((k) => k.id)).toEqual([2]);
+    expect((await inner.listOneTimePreKeys('kem')).map((k) => k.id)).toEqual([3]);
   });
 });
 

@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { exportLocalKeys, loadOrCreateIdentity, oneTimeToPickle } from '../../src/client/local-prekeys.js';
 import { RowSealer } from '../../src/client/node/sealed-rows.js';
 import { SqliteRatchetStore, STORAGE_KEY_INFO } from '../../src/client/node/sqlite-ratchet-store.js';
-import { MemoryRatchetStore, type PeerSessionPickle, type RatchetStore } from '../../src/client/ratchet-store.js';
+import { MemoryRatchetStore, type PeerSessionPickle, type PreKeysUsed, type RatchetStore } from '../../src/client/ratchet-store.js';
 import { generateOneTimePreKeys } from '../../src/e2ee/pqxdh/prekeys.js';
 import { connectTestClient, keysFor, type TestClient } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -137,14 +137,14 @@ class HeldStore {
     this.store = new Proxy(inner, {
       get: (target, prop) => {
         if (prop === 'saveSession') {
-          return async (peer: string, s: PeerSessionPickle, expected: number) => {
+          return async (peer: string, s: PeerSessionPickle, expected: number, used?: PreKeysUsed) => {
             const hold = this.hold;
             if (hold) {
               this.hold = undefined;
               hold.reached();
               await hold.released;
             }
-            return target.saveSession(peer, s, expected);
+            return target.saveSession(peer, s, expected, used);
           };
         }
         const value = Reflect.get(target, prop) as unknown;

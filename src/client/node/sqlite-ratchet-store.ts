@@ -8,16 +8,27 @@
  * nothing it does not know, and hygiene can list them without opening a secret.
  *
  * Writes use synchronous = FULL: a session saved before an ack must survive power loss. Each write is
- * one statement, atomic in SQLite across every process that has the file open: sessions UPDATE … WHERE
- * version = ? (compare-and-swap), new prekeys INSERT under ids reserved by UPDATE … RETURNING, consumed
- * ones DELETE (its `changes` says whether this call deleted it).
+ * one statement or one transaction, atomic in SQLite across every process that has the file open:
+ * sessions UPDATE … WHERE version = ? (compare-and-swap; an initial message's used prekeys are deleted in
+ * the same transaction), new prekeys INSERT under ids reserved by UPDATE … RETURNING, consumed ones
+ * DELETE (its `changes` says whether this call deleted it).
  *
  * Schema history: 1 one `secrets` table (0.1: the keys as one pickle row named "keys", sessions);
  * 2 row versions (0.1.1); 3 per-record prekeys: migration 3 opens the "keys" row and rewrites it as
  * records in the same transaction, so an upgraded file has no pickle left and is never read twice.
  */
 import type Database from 'better-sqlite3';
-import { MAX_LAST_RESORT_USES, type KeySetImport, type KeyState, type OneTimeKind, type PeerSessionPickle, type PreKeyKind, type PreKeyPickles, type RatchetStore } from '../ratchet-store.js';
+import {
+  MAX_LAST_RESORT_USES,
+  type KeySetImport,
+  type KeyState,
+  type OneTimeKind,
+  type PeerSessionPickle,
+  type PreKeyKind,
+  type PreKeyPickles,
+  type PreKeysUsed,
+  type RatchetStore,
+} from '../ratchet-store.js';
 import { openLocalDatabase, RowSealer, type Migration } from './sealed-rows.js';
 
 /** Domain-separated from the message store's key ("e2ee-chat/v1/local-storage"). Exported for tests that write old files. */
@@ -190,6 +201,9 @@ export class SqliteRatchetStore implements RatchetStore {
     return this.sql('SELECT 1 FROM last_resort_uses WHERE use = ?').get(this.rows.keyOf(`last-resort-use:${useId}`)) !== undefined;
   }
   async recordLastResortUse(useId: string, kemPreKeyId: number, signedPreKeyId: number) {
+    this.recordUse(useId, kemPreKeyId, signedPreKeyId);
+  }
+  private recordUse(useId: string, kemPreKeyId: number, signedPreKeyId: number): void {
     this.db.transaction(() => {
       this.sql('INSERT OR IGNORE INTO last_resort_uses (use, kem_id, signed_id) VALUES (?, ?, ?)').run(this.rows.keyOf(`last-resort-use:${useId}`), kemPreKeyId, signedPreKeyId);
       this.sql(
@@ -217,17 +231,24 @@ export class SqliteRatchetStore implements RatchetStore {
     this.remember(key, entry);
     return entry;
   }
-  /** Writes if the row's version is still `expected` (0: no row); true when it did. */
-  async saveSession(peer: string, session: PeerSessionPickle, expected: number) {
+  /** Writes if the row's version is still `expected` (0: no row), with `used` in the same transaction; true when it did. */
+  async saveSession(peer: string, session: PeerSessionPickle, expected: number, used?: PreKeysUsed) {
     const key = this.sessionKey(peer);
     const data = this.rows.seal(key, session);
-    const result =
-      expected === 0
-        ? this.sql('INSERT INTO secrets (key, data, version) VALUES (?, ?, 1) ON CONFLICT (key) DO NOTHING').run(key, data)
-        : this.sql('UPDATE secrets SET data = ?, version = version + 1 WHERE key = ? AND version = ?').run(data, key, expected);
-    if (result.changes !== 1) return false;
-    this.remember(key, { value: session, version: expected + 1 });
-    return true;
+    const saved = this.db.transaction(() => {
+      const result =
+        expected === 0
+          ? this.sql('INSERT INTO secrets (key, data, version) VALUES (?, ?, 1) ON CONFLICT (key) DO NOTHING').run(key, data)
+          : this.sql('UPDATE secrets SET data = ?, version = version + 1 WHERE key = ? AND version = ?').run(data, key, expected);
+      if (result.changes !== 1) return false;
+      const remove = this.sql('DELETE FROM prekeys WHERE kind = ? AND id = ?');
+      if (used?.oneTimeId !== undefined) remove.run('oneTime', used.oneTimeId);
+      if (used?.kemOneTimeId !== undefined) remove.run('kem', used.kemOneTimeId);
+      if (used?.lastResortUse) this.recordUse(used.lastResortUse.useId, used.lastResortUse.kemPreKeyId, used.lastResortUse.signedPreKeyId);
+      return true;
+    })();
+    if (saved) this.remember(key, { value: session, version: expected + 1 });
+    return saved;
   }
 
   close(): void {
