@@ -15,7 +15,9 @@ import { registerTrustCommand } from './trust-command.js';
 import { registerUsersCommand } from './users-command.js';
 import { registerVerifyCommand } from './verify-command.js';
 
-installNodeCrypto();
+// Not awaited: liboqs's ML-KEM module instantiates (~70 ms here) while the command reads its keys and
+// connects to the server; any ML-KEM operation before that runs on @noble, with the same result.
+void installNodeCrypto();
 
 // Variables already set in the environment win over the .env file (process.loadEnvFile does not override).
 if (existsSync('.env')) process.loadEnvFile('.env');

@@ -20,7 +20,7 @@ function report(sent: SentMessage): void {
     sent.status === 'sent'
       ? `sent to ${to}`
       : sent.status === 'queued'
-        ? `queued for ${to} (offline; delivered when they connect)`
+        ? `queued for ${to} (stored by the server until their device takes it)`
         : `kept in the outbox for ${to} (server unreachable; it goes out on the next run)`;
   process.stderr.write(`${what}, id ${sent.id}\n`);
 }

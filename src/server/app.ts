@@ -54,7 +54,7 @@ export interface ChatServerDeps {
 
 export function createChatServer({ config, store, logger, onClientEvent }: ChatServerDeps): ChatServer {
   // Signature checks (logins, prekey uploads) through OpenSSL: ~15× faster than pure JS.
-  installNodeCrypto();
+  void installNodeCrypto({ mlkem: false }); // the server runs no ML-KEM: no liboqs module to load
   const startedAt = Date.now();
   const presence = new Presence<ConnectionState>();
   const relay = new Relay(config, store, presence, logger);

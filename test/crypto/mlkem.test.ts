@@ -1,5 +1,6 @@
 /**
- * ML-KEM-1024 (src/crypto/mlkem.ts, @noble/post-quantum) against Wycheproof's FIPS 203 vectors.
+ * ML-KEM-1024 (src/crypto/mlkem.ts) against Wycheproof's FIPS 203 vectors, once per implementation:
+ * @noble/post-quantum (portable) and liboqs in WebAssembly (what the Node entry points install).
  *
  * Vector source: Wycheproof (C2SP/wycheproof), testvectors_v1/, commit
  * dac1dd4729fd1f8dd9e1e9f3dce51d783da6c166, copied unchanged to test/vectors/wycheproof/
@@ -14,10 +15,11 @@
  *    invalid cases (lengths, FIPS 203 §7.3 hash check) must throw.
  * No file has `acceptable` cases at the pinned commit (counts pinned).
  */
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { hexDecode, hexEncode } from '../../src/crypto/bytes.js';
-import { mlkem1024Decapsulate, mlkem1024EncapsulateDeterministic, mlkem1024KeyPairFromSeed } from '../../src/crypto/mlkem.js';
+import { mlkem1024Decapsulate, mlkem1024EncapsulateDeterministic, mlkem1024Implementation, mlkem1024KeyPairFromSeed } from '../../src/crypto/mlkem.js';
 import { countByResult, loadWycheproof } from '../vectors/wycheproof.js';
+import { IMPLEMENTATIONS, uninstallNativeAfterAll } from './implementations.js';
 import { wycheproofFile } from '../vectors/wycheproof-dir.js';
 
 const url = wycheproofFile;
@@ -30,7 +32,15 @@ function attempt(f: () => Uint8Array): string | undefined {
   }
 }
 
-describe('ML-KEM-1024 against Wycheproof', () => {
+uninstallNativeAfterAll();
+
+describe.each(IMPLEMENTATIONS)('ML-KEM-1024 via $name against Wycheproof', ({ install, mlkem }) => {
+  beforeEach(install);
+
+  it('runs on the implementation it names', () => {
+    expect(mlkem1024Implementation()).toBe(mlkem);
+  });
+
   it('keygen_seed: all 100 seeds give the expected ek and dk', () => {
     const file = loadWycheproof(url('mlkem_1024_keygen_seed_test.json'), 'mlkem_keygen_seed_test_schema.json');
     expect(countByResult(file)).toEqual({ valid: 100, invalid: 0, acceptable: 0 });

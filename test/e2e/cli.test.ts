@@ -575,7 +575,7 @@ describe('e2ee-chat CLI, end to end', () => {
     expect((await bob.stop()).code).toBe(0);
     const offline = await send(w, 'alice', 'bob', 'are you there?');
     expect(offline.code).toBe(0);
-    expect(offline.stderr).toMatch(/^queued for bob \(offline; delivered when they connect\), id [A-Za-z0-9_-]+$/m);
+    expect(offline.stderr).toMatch(/^queued for bob \(stored by the server until their device takes it\), id [A-Za-z0-9_-]+$/m);
 
     const unknown = await send(w, 'alice', 'carol', 'hello?');
     expect(unknown.code).toBe(1);

@@ -18,6 +18,7 @@ import {
   type KeyObject,
 } from 'node:crypto';
 import type { Bytes } from '../bytes.js';
+import { installMlKem1024, type MlKem1024Implementation } from '../mlkem.js';
 import { installNativeCrypto, type NativeCrypto, type NativePrivateKey, type NativePublicKey } from '../native.js';
 
 const KEY_LENGTH = 32;
@@ -141,7 +142,30 @@ export const nodeCrypto: NativeCrypto = {
   },
 };
 
-/** Makes this process use node:crypto for the primitives of NativeCrypto (idempotent). */
-export function installNodeCrypto(): void {
+let liboqs: Promise<MlKem1024Implementation | undefined> | undefined;
+
+/**
+ * Makes this process use node:crypto for the primitives of NativeCrypto, at once, and liboqs
+ * (WebAssembly, ../mlkem-liboqs.ts) for ML-KEM-1024 as soon as its module is instantiated (idempotent).
+ *
+ * Why a synchronous install with an ML-KEM upgrade later, rather than an async install everyone awaits:
+ * WebAssembly instantiation is asynchronous, and making it a precondition would turn every entry point's
+ * import into an await (top-level await in the library's Node entry, or an async constructor), for an
+ * operation whose result does not depend on it: both ML-KEM implementations compute the same FIPS 203
+ * functions on the same key formats (test/crypto/mlkem-cross.test.ts), so until the module is ready
+ * @noble's pure JS does the same work, only slower. The returned promise resolves once liboqs is in use;
+ * no entry point awaits it (the CLI's module instantiates while it connects), and the server, which runs
+ * no ML-KEM, does not load it at all (`{ mlkem: false }`). It never rejects: if the module cannot be
+ * loaded or fails its self-test (a liboqs build that computes something else), @noble stays in place;
+ * test/crypto/mlkem-cross.test.ts pins that on this repository's install it is liboqs.
+ */
+export function installNodeCrypto(options: { readonly mlkem?: boolean } = {}): Promise<void> {
   installNativeCrypto(nodeCrypto);
+  if (options.mlkem === false) return Promise.resolve();
+  // Imported here, not at the top: a process that does not want it loads nothing, and a missing or
+  // unloadable package leaves @noble in place instead of failing this module's import.
+  liboqs ??= import('../mlkem-liboqs.js').then((m) => m.loadLibOqsMlKem1024()).catch(() => undefined);
+  return liboqs.then((kem) => {
+    if (kem) installMlKem1024(kem);
+  });
 }
