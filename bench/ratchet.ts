@@ -9,8 +9,8 @@
  * Setup is measured once per ML-KEM-1024 implementation (liboqs in WebAssembly, which the Node entry
  * points install, and @noble's pure JS, the runtime-neutral default), all four series interleaved in the
  * same rounds, and the ML-KEM operations themselves per implementation, interleaved too.
- * The hostile-peer figures (a session record under attack) come from ratchet-bounds.ts, the local keys
- * reload from local-keys.ts.
+ * The hostile-peer figures (a session record under attack) come from ratchet-bounds.ts; a receiving
+ * client through SessionManager and the SQLite store, with its store work per message, from local-keys.ts.
  */
 import { utf8Encode } from '../src/crypto/bytes.js';
 import { ed25519Verify } from '../src/crypto/ed25519.js';

@@ -7,14 +7,20 @@
  *
  * Runs after every login, after an initial message used up one-time keys, and when the server pushes
  * `prekeys.low` (chat-client.ts). Each run also deletes local one-time keys the server handed out that no
- * one used within the grace period, and caps the local stock (local-prekeys.ts).
+ * one used within the grace period, and caps the local stock (prekey-hygiene.ts).
+ *
+ * Every local write is one record (ratchet-store.ts): new keys take ids reserved from the store and are
+ * only ever inserted, so another process of this user refilling, rotating or consuming at the same time
+ * loses nothing; the rotation moves the "current" pointer compare-and-swap.
  */
 import { base64urlDecode, base64urlEncode as e } from '../crypto/bytes.js';
 import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
-import { generateKemPreKey, generateOneTimePreKeys, generateSignedPreKey, type KemPreKeyRecord } from '../e2ee/pqxdh/prekeys.js';
+import type { LocalIdentity } from '../e2ee/pqxdh/identity.js';
+import { generateKemPreKey, generateOneTimePreKeys, generateSignedPreKey, type KemPreKeyRecord, type SignedPreKeyRecord } from '../e2ee/pqxdh/prekeys.js';
 import { PREKEY_UPLOAD_KEM_CHUNK } from '../protocol/limits.js';
 import type { PreKeyBundleWire, PreKeyCountResult, PreKeysUploadPayload } from '../protocol/prekey-schemas.js';
-import { updateLocalKeys, type LocalKeys } from './local-prekeys.js';
+import { kemFromPickle, kemToPickle, loadOrCreateIdentity, oneTimeToPickle, signedFromPickle, signedToPickle } from './local-prekeys.js';
+import { capOneTimeKeys, reconcileOneTimeKeys } from './prekey-hygiene.js';
 import type { RatchetStore } from './ratchet-store.js';
 import type { ServerConnection } from './server-connection.js';
 
@@ -37,8 +43,8 @@ export const KEM_ONE_TIME_PREKEY_TARGET = 40;
 
 const wireKem = (k: KemPreKeyRecord) => ({ id: k.id, publicKey: e(k.publicKey), signature: e(k.signature) });
 
-function identityWire(keys: LocalKeys): PreKeysUploadPayload['identity'] {
-  return { dhKey: e(keys.identity.dhKeyPair.publicKey), binding: e(keys.identity.binding) };
+function identityWire(identity: LocalIdentity): PreKeysUploadPayload['identity'] {
+  return { dhKey: e(identity.dhKeyPair.publicKey), binding: e(identity.binding) };
 }
 
 export class PreKeyPublisher {
@@ -73,49 +79,40 @@ export class PreKeyPublisher {
   private async refresh(): Promise<PreKeyCountResult> {
     const now = this.clock();
     let counts = await this.connection.call<PreKeyCountResult>('prekeys.count', {});
-    // Generated and saved as one read-modify-write: another process of this user refilling at the same
-    // time makes this one start over on its keys instead of overwriting them (local-prekeys.ts).
-    const { keys, oneTime, kem } = await updateLocalKeys(this.store, this.signingSecretKey, now, async (keys) => {
-      // Before new keys exist: keys not yet uploaded are missing from the server's lists.
-      let changed = keys.reconcileOneTimeKeys(counts, now);
-      if (now - keys.currentSignedPreKey.createdAt > SIGNED_PREKEY_ROTATION_MS) {
-        const id = keys.nextIds.signed++;
-        keys.signed.set(id, await generateSignedPreKey(keys.identity, id, { clock: () => now }));
-        keys.currentSignedId = id;
-        changed = true;
-      }
-      for (const s of keys.signed.values()) {
-        if (s.id !== keys.currentSignedId && now - s.createdAt > SIGNED_PREKEY_ROTATION_MS + SIGNED_PREKEY_GRACE_MS) {
-          keys.signed.delete(s.id);
-          changed = true;
-        }
-      }
-      // After a new identity (or on first use) the server holds none of our one-time keys.
-      // Otherwise each kind on its own (PREKEY_REFILL_THRESHOLD): one kind running out never refills the other.
-      const published = counts.identityKey === identityWire(keys).dhKey;
-      const refill = (have: number, target: number) => (!published ? target : have < PREKEY_REFILL_THRESHOLD ? target - have : 0);
-      const wantOneTime = refill(counts.oneTime, ONE_TIME_PREKEY_TARGET);
-      const wantKem = refill(counts.kemOneTime, KEM_ONE_TIME_PREKEY_TARGET);
-      const oneTime = await generateOneTimePreKeys(keys.nextIds.oneTime, wantOneTime);
-      keys.nextIds.oneTime += wantOneTime;
-      for (const k of oneTime) keys.oneTime.set(k.id, k);
-      const kem: KemPreKeyRecord[] = [];
-      for (let i = 0; i < wantKem; i++) kem.push(generateKemPreKey(keys.identity, keys.nextIds.kem++, 'one-time', { clock: () => now }));
-      for (const k of kem) keys.kem.set(k.id, k);
-      if (keys.capOneTimeKeys()) changed = true; // new keys have the highest ids: the cap never takes them
-      return { save: changed || wantOneTime > 0 || wantKem > 0, result: { keys, oneTime, kem } };
-    });
-    const identity = identityWire(keys);
+    const store = this.store;
+    const me = await loadOrCreateIdentity(store, this.signingSecretKey, now);
+    // Before new keys exist: keys not yet uploaded are missing from the server's lists.
+    await reconcileOneTimeKeys(store, counts, now);
+    const signed = await this.rotateSignedPreKey(me, now);
+    const state = (await store.loadKeyState())!;
+    const lastResort = kemFromPickle((await store.loadPreKey('kem', state.lastResortId))!);
+
+    // After a new identity (or on first use) the server holds none of our one-time keys.
+    // Otherwise each kind on its own (PREKEY_REFILL_THRESHOLD): one kind running out never refills the other.
+    const identity = identityWire(me);
+    const published = counts.identityKey === identity.dhKey;
+    const refill = (have: number, target: number) => (!published ? target : have < PREKEY_REFILL_THRESHOLD ? target - have : 0);
+    const wantOneTime = refill(counts.oneTime, ONE_TIME_PREKEY_TARGET);
+    const wantKem = refill(counts.kemOneTime, KEM_ONE_TIME_PREKEY_TARGET);
+    // Saved before they are uploaded (a key the server hands out must have its secret here), under ids
+    // no other process gets.
+    const oneTime = wantOneTime > 0 ? await generateOneTimePreKeys(await store.reservePreKeyIds('oneTime', wantOneTime), wantOneTime) : [];
+    await store.addPreKeys('oneTime', oneTime.map(oneTimeToPickle));
+    const firstKem = wantKem > 0 ? await store.reservePreKeyIds('kem', wantKem) : 0;
+    const kem: KemPreKeyRecord[] = [];
+    for (let i = 0; i < wantKem; i++) kem.push(generateKemPreKey(me, firstKem + i, 'one-time', { clock: () => now }));
+    await store.addPreKeys('kem', kem.map(kemToPickle));
+    await capOneTimeKeys(store); // new keys have the highest ids: the cap never takes them
 
     const longLivedStale =
-      counts.identityKey !== identity.dhKey || counts.signedPreKeyId !== keys.currentSignedId || counts.lastResortKemPreKeyId !== keys.lastResortId;
+      counts.identityKey !== identity.dhKey || counts.signedPreKeyId !== signed.id || counts.lastResortKemPreKeyId !== lastResort.id;
     const chunks = Math.max(longLivedStale || oneTime.length > 0 ? 1 : 0, Math.ceil(kem.length / PREKEY_UPLOAD_KEM_CHUNK));
     for (let c = 0; c < chunks; c++) {
       const payload: PreKeysUploadPayload = {
         identity,
         ...(c === 0 && longLivedStale && {
-          signedPreKey: { id: keys.currentSignedId, publicKey: e(keys.currentSignedPreKey.keyPair.publicKey), signature: e(keys.currentSignedPreKey.signature) },
-          lastResortKemPreKey: wireKem(keys.lastResortKemPreKey),
+          signedPreKey: { id: signed.id, publicKey: e(signed.keyPair.publicKey), signature: e(signed.signature) },
+          lastResortKemPreKey: wireKem(lastResort),
         }),
         ...(c === 0 && oneTime.length > 0 && { oneTimePreKeys: oneTime.map((k) => ({ id: k.id, publicKey: e(k.keyPair.publicKey) })) }),
         kemPreKeys: kem.slice(c * PREKEY_UPLOAD_KEM_CHUNK, (c + 1) * PREKEY_UPLOAD_KEM_CHUNK).map(wireKem),
@@ -123,6 +120,33 @@ export class PreKeyPublisher {
       counts = await this.connection.call<PreKeyCountResult>('prekeys.upload', payload);
     }
     return counts;
+  }
+
+  /**
+   * The current signed prekey, rotated first when older than SIGNED_PREKEY_ROTATION_MS; replaced ones
+   * are deleted after SIGNED_PREKEY_GRACE_MS more. Two processes rotating at once: one pointer move wins,
+   * the loser deletes its unused key and takes the winner's.
+   */
+  private async rotateSignedPreKey(identity: LocalIdentity, now: number): Promise<SignedPreKeyRecord> {
+    const store = this.store;
+    const { currentSignedId } = (await store.loadKeyState())!;
+    let current = signedFromPickle((await store.loadPreKey('signed', currentSignedId))!);
+    if (now - current.createdAt > SIGNED_PREKEY_ROTATION_MS) {
+      const fresh = await generateSignedPreKey(identity, await store.reservePreKeyIds('signed', 1), { clock: () => now });
+      await store.addPreKeys('signed', [signedToPickle(fresh)]);
+      if (await store.setCurrentSignedPreKey(fresh.id, current.id)) current = fresh;
+      else {
+        await store.removePreKey('signed', fresh.id);
+        const { currentSignedId: winner } = (await store.loadKeyState())!;
+        current = signedFromPickle((await store.loadPreKey('signed', winner))!);
+      }
+    }
+    for (const id of await store.listSignedPreKeyIds()) {
+      if (id === current.id) continue;
+      const old = await store.loadPreKey('signed', id);
+      if (old && now - old.createdAt > SIGNED_PREKEY_ROTATION_MS + SIGNED_PREKEY_GRACE_MS) await store.removePreKey('signed', id);
+    }
+    return current;
   }
 }
 

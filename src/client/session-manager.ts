@@ -13,7 +13,12 @@
  *    session is saved before the envelope is acknowledged. A redelivery after a crash either decrypts
  *    again (session not yet saved: the message store finds the id) or no longer decrypts, in which case
  *    the session's list of decrypted server ids names the message: a duplicate, not a failure.
- * Used one-time prekeys are removed (and the keys saved) only after the initial message decrypted.
+ * Used one-time prekeys are removed in the transaction that saves the session the initial message created
+ * (never before it decrypted): a crash leaves both or neither.
+ *
+ * Store reads per message (ratchet-store.ts): the peer's session; for an initial message also the
+ * prekeys it names (ResponderPreKeys). The identity is read once per process (it never changes) and only
+ * when PQXDH needs it: a plain ratchet message and a seal on an existing session read no key at all.
  */
 import { base64urlDecode, base64urlEncode, constantTimeEqual, utf8Decode, utf8Encode } from '../crypto/bytes.js';
 import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
@@ -22,11 +27,12 @@ import { pickleSessionRecord, unpickleSessionRecord } from '../e2ee/ratchet/pick
 import { decryptMessage, encryptMessage, initiateSession } from '../e2ee/ratchet/session-builder.js';
 import { SessionRecord } from '../e2ee/ratchet/session-record.js';
 import type { RatchetState } from '../e2ee/ratchet/state.js';
-import type { LastResortUse } from '../e2ee/pqxdh/stores.js';
+import type { LocalIdentity } from '../e2ee/pqxdh/identity.js';
 import { ChatError, DecryptionFailedError } from '../protocol/errors.js';
 import type { RatchetEnvelope } from '../protocol/schemas.js';
-import { loadOrCreateLocalKeys, MAX_STORE_ATTEMPTS, updateLocalKeys } from './local-prekeys.js';
-import type { PeerSessionPickle, RatchetStore } from './ratchet-store.js';
+import { loadOrCreateIdentity } from './local-prekeys.js';
+import type { PeerSessionPickle, PreKeysUsed, RatchetStore } from './ratchet-store.js';
+import { ResponderPreKeys } from './responder-prekeys.js';
 
 /**
  * Decrypted server ids remembered per peer: twice the server's delivery window (512 unacknowledged
@@ -37,6 +43,9 @@ export const REMEMBERED_DELIVERIES = 1024;
 /** Lock name for the local keys: never a username (usernames are non-empty). */
 const KEYS_LOCK = '';
 
+/** Attempts before a compare-and-swap save gives up; each lost race means another process saved meanwhile. */
+export const MAX_STORE_ATTEMPTS = 10;
+
 export interface SessionManagerDeps {
   readonly store: RatchetStore;
   readonly signingSecretKey: Uint8Array;
@@ -46,8 +55,6 @@ export interface SessionManagerDeps {
 }
 
 export type OpenOutcome = { status: 'accepted' } | { status: 'duplicate'; messageId: string };
-
-type PreKeysConsumed = NonNullable<Awaited<ReturnType<typeof decryptMessage>>['newSession']>['consumed'];
 
 interface LoadedSession {
   readonly record: SessionRecord;
@@ -91,6 +98,8 @@ export function checkEnvelopeSize(envelope: object, maxEnvelopeBytes: number): v
 
 export class SessionManager {
   readonly #locks = new Map<string, Promise<unknown>>();
+  /** This device's identity, read (or created) once: it never changes while the store exists. */
+  #identity: Promise<LocalIdentity> | undefined;
 
   constructor(private readonly deps: SessionManagerDeps) {}
 
@@ -116,15 +125,22 @@ export class SessionManager {
    * race (another process saved this peer's session meanwhile) discards the work's result and runs it
    * again on the newer session. Callers hold the peer's lock.
    */
-  private async update<T>(peer: string, work: (session: LoadedSession) => Promise<{ save: boolean; result: T }>): Promise<T> {
+  private async update<T>(peer: string, work: (session: LoadedSession) => Promise<{ save: boolean; result: T; used?: PreKeysUsed | undefined }>): Promise<T> {
     for (let attempt = 0; attempt < MAX_STORE_ATTEMPTS; attempt++) {
       const session = await this.load(peer);
-      const { save, result } = await work(session);
+      const { save, result, used } = await work(session);
       if (!save) return result;
       const pickle: PeerSessionPickle = { v: 1, record: pickleSessionRecord(session.record), delivered: session.delivered.slice(-REMEMBERED_DELIVERIES) };
-      if (await this.deps.store.saveSession(peer, pickle, session.version)) return result;
+      if (await this.deps.store.saveSession(peer, pickle, session.version, used)) return result;
     }
     throw new ChatError('internal', `the session with "${peer}" kept changing under us (${MAX_STORE_ATTEMPTS} attempts)`);
+  }
+
+  /** The identity record, read once per process; a failed read is retried on the next call. */
+  private identity(): Promise<LocalIdentity> {
+    const loading = (this.#identity ??= loadOrCreateIdentity(this.deps.store, this.deps.signingSecretKey, Date.now()));
+    loading.catch(() => this.#identity === loading && (this.#identity = undefined));
+    return loading;
   }
 
   /** Serialises every read-modify-write of the local keys (here and in PreKeyPublisher). */
@@ -157,8 +173,7 @@ export class SessionManager {
         const current = record.current;
         if (!current || !current.canSend || !boundTo(current, peerSigningKey)) {
           if (!online) throw new ChatError('not_connected', `not connected, and no session with "${peer}" yet`);
-          const keys = await loadOrCreateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now());
-          await initiateSession(record, await this.deps.fetchBundle(peer), keys.identity, { expectedRemoteSigningKey: peerSigningKey });
+          await initiateSession(record, await this.deps.fetchBundle(peer), await this.identity(), { expectedRemoteSigningKey: peerSigningKey });
         }
         const message = encryptMessage(record, utf8Encode(JSON.stringify(payload)));
         const envelope = { type: 'ratchet', v: 1, body: base64urlEncode(message) } satisfies RatchetEnvelope;
@@ -185,12 +200,14 @@ export class SessionManager {
     return this.locked(peer, async () => {
       // A lost save race runs the work again: the payload must still be handed to `accept` only once.
       let acceptedId: string | undefined;
-      const outcome = await this.update<OpenOutcome & { consumed?: PreKeysConsumed; lastResortUse?: LastResortUse | undefined }>(peer, async ({ record, delivered }) => {
-        const keys = await loadOrCreateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now());
+      const outcome = await this.update<OpenOutcome & { usedOneTime?: boolean }>(peer, async ({ record, delivered }) => {
+        // Reads the prekeys an initial message names, one record each; a plain message reads none.
+        const preKeys = new ResponderPreKeys(this.deps.store);
         let result: Awaited<ReturnType<typeof decryptMessage>>;
         try {
           const bytes = base64urlDecode(envelope.body);
-          result = await decryptMessage(record, bytes, { identity: keys.identity, preKeys: keys, expectedRemoteSigningKey: peerSigningKey });
+          // The identity is read only when PQXDH needs it (a new session); a plain message never asks.
+          result = await decryptMessage(record, bytes, { identity: { getLocalIdentity: () => this.identity() }, preKeys, expectedRemoteSigningKey: peerSigningKey });
           if (!boundTo(record.current!, peerSigningKey)) throw new ChatError('peer_key_changed', 'session belongs to a different identity key');
         } catch (err) {
           const earlier = delivered.find(([id]) => id === serverId);
@@ -204,24 +221,12 @@ export class SessionManager {
         if (acceptedId !== payload.id) await accept(payload);
         acceptedId = payload.id;
         delivered.push([serverId, payload.id]);
-        return { save: true, result: { status: 'accepted', ...(result.newSession && { consumed: result.newSession.consumed, lastResortUse: result.newSession.lastResortUse }) } };
+        // The used prekeys go with the session save, in its transaction: gone exactly when the session exists.
+        const used = preKeys.used;
+        return { save: true, result: { status: 'accepted', usedOneTime: used?.oneTimeId !== undefined || used?.kemOneTimeId !== undefined }, used };
       });
       if (outcome.status === 'duplicate') return { status: 'duplicate', messageId: outcome.messageId };
-      const { consumed, lastResortUse } = outcome;
-      const usedOneTime = consumed !== undefined && (consumed.oneTimePreKeyId !== undefined || consumed.kemPreKeyId !== undefined);
-      if (usedOneTime || lastResortUse) {
-        // Applied to freshly loaded keys, so a concurrent refill's new keys (this process or another) stay.
-        // After the session was saved: a crash in between lets a redelivery find the session, not a refusal.
-        await this.withKeysLocked(() =>
-          updateLocalKeys(this.deps.store, this.deps.signingSecretKey, Date.now(), async (fresh) => {
-            if (consumed?.oneTimePreKeyId !== undefined) await fresh.removeOneTimePreKey(consumed.oneTimePreKeyId);
-            if (consumed?.kemPreKeyId !== undefined) await fresh.removeKemPreKey(consumed.kemPreKeyId);
-            if (lastResortUse) await fresh.recordLastResortUse(lastResortUse);
-            return { save: true, result: undefined };
-          }),
-        );
-        if (usedOneTime) this.deps.onPreKeysConsumed();
-      }
+      if (outcome.usedOneTime) this.deps.onPreKeysConsumed();
       return { status: 'accepted' };
     });
   }

@@ -10,13 +10,14 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  exportLocalKeys,
   LocalKeys,
-  loadOrCreateLocalKeys,
   MAX_LOCAL_KEM_ONE_TIME_PREKEYS,
   MAX_LOCAL_ONE_TIME_PREKEYS,
   ONE_TIME_PREKEY_GRACE_MS,
 } from '../../src/client/local-prekeys.js';
 import { KEM_ONE_TIME_PREKEY_TARGET, ONE_TIME_PREKEY_TARGET, PREKEY_REFILL_THRESHOLD, PreKeyPublisher } from '../../src/client/prekey-publisher.js';
+import { reconcileOneTimeKeys } from '../../src/client/prekey-hygiene.js';
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
 import type { PreKeyCountResult, PreKeysUploadPayload } from '../../src/protocol/prekey-schemas.js';
 import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
@@ -87,8 +88,8 @@ function setup() {
   };
   const publisher = new PreKeyPublisher(store, SECRET, server, withKeysLocked, () => clock.now);
   const local = async () => {
-    const keys = await loadOrCreateLocalKeys(store, SECRET, clock.now);
-    return { oneTime: new Set(keys.oneTime.keys()), kem: new Set([...keys.kem.values()].filter((k) => k.kind === 'one-time').map((k) => k.id)), keys };
+    const keys = await exportLocalKeys(store, SECRET, clock.now);
+    return { oneTime: new Set<number>(keys.oneTime.keys()), kem: new Set<number>([...keys.kem.values()].filter((k) => k.kind === 'one-time').map((k) => k.id)), keys };
   };
   return { server, store, clock, publisher, local };
 }
@@ -105,6 +106,15 @@ async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: num
 }
 
 const sorted = (ids: Iterable<number>) => [...ids].sort((a, b) => a - b);
+
+/** A store holding a new user's keys plus one-time X25519 keys with these ids. */
+async function storeWithOneTimeKeys(ids: number[]): Promise<MemoryRatchetStore> {
+  const store = new MemoryRatchetStore();
+  const keys = await LocalKeys.generate(SECRET, 0);
+  for (const id of ids) keys.oneTime.set(id, { id, keyPair: keys.identity.dhKeyPair });
+  await store.createKeys(keys.pickle());
+  return store;
+}
 
 describe('one-time prekeys the server handed out and no one used', () => {
   it(`are deleted ONE_TIME_PREKEY_GRACE_MS (${ONE_TIME_PREKEY_GRACE_MS / DAY} days) after the client first noticed, not before`, async () => {
@@ -128,12 +138,11 @@ describe('one-time prekeys the server handed out and no one used', () => {
   });
 
   it('a key above every id the server lists is not marked: it may not be uploaded yet', async () => {
-    const keys = await LocalKeys.generate(SECRET, 0);
-    for (const id of [1, 2, 3]) keys.oneTime.set(id, { id, keyPair: keys.identity.dhKeyPair });
-    keys.reconcileOneTimeKeys({ oneTimeIds: [2] }, 0);
-    expect([...keys.handedOut.oneTime.keys()]).toEqual([1]);
-    keys.reconcileOneTimeKeys({ oneTimeIds: [] }, ONE_TIME_PREKEY_GRACE_MS); // all handed out: nothing to compare ids with
-    expect([...keys.oneTime.keys()]).toEqual([2, 3]); // the marked key expires all the same; the others wait
+    const store = await storeWithOneTimeKeys([1, 2, 3]);
+    await reconcileOneTimeKeys(store, { oneTimeIds: [2] }, 0);
+    expect((await exportLocalKeys(store, SECRET, 0)).handedOut.oneTime).toEqual(new Map([[1, 0]]));
+    await reconcileOneTimeKeys(store, { oneTimeIds: [] }, ONE_TIME_PREKEY_GRACE_MS); // all handed out: nothing to compare ids with
+    expect([...(await exportLocalKeys(store, SECRET, 0)).oneTime.keys()]).toEqual([2, 3]); // the marked key expires all the same; the others wait
   });
 
   it('a key the server lists again is not handed out after all (its mark was a race with an upload)', async () => {
@@ -166,13 +175,12 @@ describe('one-time prekeys the server handed out and no one used', () => {
   });
 
   it('a malformed or oversized id list counts as absent', async () => {
-    const keys = await LocalKeys.generate(SECRET, 0);
-    keys.oneTime.set(1, { id: 1, keyPair: keys.identity.dhKeyPair });
-    expect(keys.reconcileOneTimeKeys({ oneTimeIds: ['1'], kemOneTimeIds: null }, 0)).toBe(false);
-    expect(keys.reconcileOneTimeKeys({ oneTimeIds: Array.from({ length: MAX_STORED_ONE_TIME_PREKEYS + 1 }, (_, i) => i + 100) }, 0)).toBe(false);
-    expect(keys.handedOut.oneTime.size).toBe(0);
-    expect(keys.reconcileOneTimeKeys({ oneTimeIds: [5] }, 0)).toBe(true); // a well-formed list: key 1 is handed out
-    expect(keys.handedOut.oneTime.get(1)).toBe(0);
+    const store = await storeWithOneTimeKeys([1]);
+    expect(await reconcileOneTimeKeys(store, { oneTimeIds: ['1'], kemOneTimeIds: null }, 0)).toBe(false);
+    expect(await reconcileOneTimeKeys(store, { oneTimeIds: Array.from({ length: MAX_STORED_ONE_TIME_PREKEYS + 1 }, (_, i) => i + 100) }, 0)).toBe(false);
+    expect(await store.listOneTimePreKeys('oneTime')).toEqual([{ id: 1 }]);
+    expect(await reconcileOneTimeKeys(store, { oneTimeIds: [5] }, 0)).toBe(true); // a well-formed list: key 1 is handed out
+    expect(await store.listOneTimePreKeys('oneTime')).toEqual([{ id: 1, handedOutSince: 0 }]);
   });
 });
 
@@ -180,7 +188,7 @@ describe('the local one-time key stock under a drain', () => {
   it(`stays within MAX_LOCAL_ONE_TIME_PREKEYS (${MAX_LOCAL_ONE_TIME_PREKEYS}) and MAX_LOCAL_KEM_ONE_TIME_PREKEYS (${MAX_LOCAL_KEM_ONE_TIME_PREKEYS}), oldest handed-out first, never losing a key the server still lists`, async () => {
     const { server, clock, publisher, local, store } = setup();
     await publisher.maintain();
-    const firstSize = JSON.stringify((await store.loadKeys())!.value).length;
+    const firstSize = JSON.stringify((await exportLocalKeys(store, SECRET, clock.now)).pickle()).length;
     const handedOut = { oneTime: [] as number[], kem: [] as number[] };
     for (let round = 0; round < 8; round++) {
       // Someone fetches bundles until only 10 of each kind are left; the client refills (within the grace period).
@@ -200,8 +208,8 @@ describe('the local one-time key stock under a drain', () => {
       const kept = handedOut[kind].filter((id) => keys[kind].has(id));
       expect(kept).toEqual(handedOut[kind].slice(handedOut[kind].length - kept.length));
     }
-    const drainedSize = JSON.stringify((await store.loadKeys())!.value).length;
-    console.log(`local keys pickle: ${firstSize} B after the first upload, ${drainedSize} B after 8 drains (cap ${MAX_LOCAL_ONE_TIME_PREKEYS} + ${MAX_LOCAL_KEM_ONE_TIME_PREKEYS} one-time keys)`);
+    const drainedSize = JSON.stringify((await exportLocalKeys(store, SECRET, clock.now)).pickle()).length;
+    console.log(`local keys (all records, as one pickle): ${firstSize} B after the first upload, ${drainedSize} B after 8 drains (cap ${MAX_LOCAL_ONE_TIME_PREKEYS} + ${MAX_LOCAL_KEM_ONE_TIME_PREKEYS} one-time keys)`);
   }, 60_000);
 });
 
@@ -297,7 +305,7 @@ describe('a server that lies about the stock and floods prekeys.low', () => {
       expect(counts() - before).toBeGreaterThanOrEqual(1);
       expect(counts() - before).toBeLessThanOrEqual(3); // 51 without coalescing
     }
-    const keys = await loadOrCreateLocalKeys(store, secret, Date.now());
+    const keys = await exportLocalKeys(store, secret, Date.now());
     const kem = [...keys.kem.values()].filter((k) => k.kind === 'one-time');
     expect(keys.oneTime.size).toBe(MAX_LOCAL_ONE_TIME_PREKEYS);
     expect(kem).toHaveLength(MAX_LOCAL_KEM_ONE_TIME_PREKEYS);

@@ -1,18 +1,20 @@
 /**
  * Two processes of one user (a `receive` and a `send`, say) share one ratchet store. Saves are
- * compare-and-swap (src/client/ratchet-store.ts): a writer that loaded an older session or key set must
- * redo its work instead of overwriting, or it would reuse a message key (two messages under one chain
- * step) or lose the other writer's new prekeys. These tests force the race deterministically by holding
- * one writer's save until the other has saved.
+ * compare-and-swap (src/client/ratchet-store.ts): a writer that loaded an older session must redo its
+ * work instead of overwriting, or it would reuse a message key (two messages under one chain step).
+ * Prekeys are records: a refill inserts under ids no other process gets, so it never loses the other
+ * writer's new keys; a consumed one-time key is deleted once; a rotation moves the current pointer once.
+ * These tests force the races deterministically by interleaving the two handles' steps.
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadOrCreateLocalKeys, updateLocalKeys, type LocalKeysPickle } from '../../src/client/local-prekeys.js';
-import { SqliteRatchetStore } from '../../src/client/node/sqlite-ratchet-store.js';
-import { MemoryRatchetStore, type PeerSessionPickle, type RatchetStore } from '../../src/client/ratchet-store.js';
+import { exportLocalKeys, loadOrCreateIdentity, oneTimeToPickle } from '../../src/client/local-prekeys.js';
+import { RowSealer } from '../../src/client/node/sealed-rows.js';
+import { SqliteRatchetStore, STORAGE_KEY_INFO } from '../../src/client/node/sqlite-ratchet-store.js';
+import { MemoryRatchetStore, type PeerSessionPickle, type PreKeysUsed, type RatchetStore } from '../../src/client/ratchet-store.js';
 import { generateOneTimePreKeys } from '../../src/e2ee/pqxdh/prekeys.js';
 import { connectTestClient, keysFor, type TestClient } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -61,36 +63,49 @@ describe.each(['sqlite', 'memory'] as const)('%s ratchet store: compare-and-swap
     expect(await a.loadSession('bob')).toEqual({ value: session(2), version: 2 });
   });
 
-  it('two read-modify-writes of the local keys at once both take effect', async () => {
+  it('two refills at once both take effect: ids reserved by one are never given to the other', async () => {
     const [a, b] = await twoHandles(kind);
-    await loadOrCreateLocalKeys(a, SECRET, Date.now());
-    let releaseFirst!: () => void;
-    const held = new Promise<void>((resolve) => (releaseFirst = resolve));
-    let firstLoaded!: () => void;
-    const loaded = new Promise<void>((resolve) => (firstLoaded = resolve));
-    let firstRuns = 0;
-    // The first writer loads, adds key 5001, then waits before saving; the second adds 5002 and saves.
-    const first = updateLocalKeys(a, SECRET, Date.now(), async (keys) => {
-      firstRuns++;
-      if (firstRuns === 1) {
-        firstLoaded();
-        await held;
-      }
-      const [k] = await generateOneTimePreKeys(5001, 1);
-      keys.oneTime.set(k!.id, k!);
-      return { save: true, result: undefined };
-    });
-    await loaded; // the first writer holds its copy of the keys: the second one's save makes it stale
-    await updateLocalKeys(b, SECRET, Date.now(), async (keys) => {
-      const [k] = await generateOneTimePreKeys(5002, 1);
-      keys.oneTime.set(k!.id, k!);
-      return { save: true, result: undefined };
-    });
-    releaseFirst();
-    await first;
-    expect(firstRuns).toBe(2); // its first save lost the race, so it ran again on the newer keys
-    const ids = ((await a.loadKeys())!.value as LocalKeysPickle).oneTime.map((o) => o.id);
-    expect(ids).toEqual(expect.arrayContaining([5001, 5002]));
+    await loadOrCreateIdentity(a, SECRET, Date.now());
+    // Both reserve before either inserts (the moment the blob store had to detect with a version).
+    const firstA = await a.reservePreKeyIds('oneTime', 3);
+    const firstB = await b.reservePreKeyIds('oneTime', 3);
+    expect(Math.abs(firstA - firstB)).toBeGreaterThanOrEqual(3);
+    const keysA = await generateOneTimePreKeys(firstA, 3);
+    const keysB = await generateOneTimePreKeys(firstB, 3);
+    await b.addPreKeys('oneTime', keysB.map(oneTimeToPickle));
+    await a.addPreKeys('oneTime', keysA.map(oneTimeToPickle));
+    const ids = (await a.listOneTimePreKeys('oneTime')).map((k) => k.id);
+    expect(ids).toEqual([...keysA, ...keysB].map((k) => k.id).sort((x, y) => x - y));
+    // Each handle's records are exactly its own keys.
+    expect((await b.loadPreKey('oneTime', firstA))?.publicKey).toBe(oneTimeToPickle(keysA[0]!).publicKey);
+  });
+
+  it('a one-time key consumed by both processes at once is deleted exactly once', async () => {
+    const [a, b] = await twoHandles(kind);
+    await loadOrCreateIdentity(a, SECRET, Date.now());
+    const first = await a.reservePreKeyIds('oneTime', 1);
+    await a.addPreKeys('oneTime', (await generateOneTimePreKeys(first, 1)).map(oneTimeToPickle));
+    expect(await Promise.all([a.removePreKey('oneTime', first), b.removePreKey('oneTime', first)])).toEqual([true, false]);
+    expect(await b.loadPreKey('oneTime', first)).toBeUndefined();
+  });
+
+  it('two rotations of the signed prekey at once: one pointer move wins, the other is refused', async () => {
+    const [a, b] = await twoHandles(kind);
+    await loadOrCreateIdentity(a, SECRET, Date.now());
+    const { currentSignedId } = (await a.loadKeyState())!;
+    const idA = await a.reservePreKeyIds('signed', 1);
+    const idB = await b.reservePreKeyIds('signed', 1);
+    expect(idA).not.toBe(idB);
+    expect(await a.setCurrentSignedPreKey(idA, currentSignedId)).toBe(true);
+    expect(await b.setCurrentSignedPreKey(idB, currentSignedId)).toBe(false);
+    expect((await b.loadKeyState())!.currentSignedId).toBe(idA);
+  });
+
+  it('two processes creating the first keys at once agree on one identity', async () => {
+    const [a, b] = await twoHandles(kind);
+    const [ia, ib] = await Promise.all([loadOrCreateIdentity(a, SECRET, Date.now()), loadOrCreateIdentity(b, SECRET, Date.now())]);
+    expect(ia.dhKeyPair.publicKey).toEqual(ib.dhKeyPair.publicKey);
+    expect((await exportLocalKeys(b, SECRET, Date.now())).identity.dhKeyPair.publicKey).toEqual(ia.dhKeyPair.publicKey);
   });
 });
 
@@ -99,12 +114,12 @@ describe('sqlite ratchet store: upgrade', () => {
     const dir = mkdtempSync(join(tmpdir(), 'e2ee-chat-ratchet-store-'));
     dirs.push(dir);
     const path = join(dir, 'ratchet.sqlite');
-    const v1 = await SqliteRatchetStore.open(path, SECRET, 'alice');
-    await v1.saveSession('bob', session(1), 0);
-    v1.close();
-    // Turn the file back into the first schema, as an older release left it.
+    // The first schema, as an older release left it: one table, no versions.
     const db = new Database(path);
-    db.exec('CREATE TABLE old (key TEXT PRIMARY KEY, data BLOB NOT NULL) STRICT, WITHOUT ROWID; INSERT INTO old SELECT key, data FROM secrets; DROP TABLE secrets; ALTER TABLE old RENAME TO secrets;');
+    db.exec('CREATE TABLE secrets (key TEXT PRIMARY KEY, data BLOB NOT NULL) STRICT, WITHOUT ROWID;');
+    const rows = new RowSealer(SECRET, 'alice', STORAGE_KEY_INFO);
+    const key = rows.keyOf('session:bob');
+    db.prepare('INSERT INTO secrets (key, data) VALUES (?, ?)').run(key, rows.seal(key, session(1)));
     db.pragma('user_version = 1');
     db.close();
     const upgraded = await SqliteRatchetStore.open(path, SECRET, 'alice');
@@ -115,9 +130,28 @@ describe('sqlite ratchet store: upgrade', () => {
 });
 
 /** A store whose next session save waits until released: the first writer of a race, held back. */
-class HeldStore implements RatchetStore {
+class HeldStore {
   private hold: { reached: () => void; released: Promise<void> } | undefined;
-  constructor(private readonly inner: RatchetStore) {}
+  readonly store: RatchetStore;
+  constructor(inner: RatchetStore) {
+    this.store = new Proxy(inner, {
+      get: (target, prop) => {
+        if (prop === 'saveSession') {
+          return async (peer: string, s: PeerSessionPickle, expected: number, used?: PreKeysUsed) => {
+            const hold = this.hold;
+            if (hold) {
+              this.hold = undefined;
+              hold.reached();
+              await hold.released;
+            }
+            return target.saveSession(peer, s, expected, used);
+          };
+        }
+        const value = Reflect.get(target, prop) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  }
 
   holdNextSessionSave(): { reached: Promise<void>; release: () => void } {
     let reached!: () => void;
@@ -125,28 +159,6 @@ class HeldStore implements RatchetStore {
     const reachedP = new Promise<void>((r) => (reached = r));
     this.hold = { reached, released: new Promise<void>((r) => (release = r)) };
     return { reached: reachedP, release };
-  }
-
-  loadKeys() {
-    return this.inner.loadKeys();
-  }
-  createKeys(keys: LocalKeysPickle) {
-    return this.inner.createKeys(keys);
-  }
-  saveKeys(keys: LocalKeysPickle, expected: number) {
-    return this.inner.saveKeys(keys, expected);
-  }
-  loadSession(peer: string) {
-    return this.inner.loadSession(peer);
-  }
-  async saveSession(peer: string, s: PeerSessionPickle, expected: number) {
-    const hold = this.hold;
-    if (hold) {
-      this.hold = undefined;
-      hold.reached();
-      await hold.released;
-    }
-    return this.inner.saveSession(peer, s, expected);
   }
 }
 
@@ -158,7 +170,7 @@ describe('two clients of one user on one ratchet store', () => {
     const held = new HeldStore(shared);
     const keys = await keysFor();
     // Two "processes" of alice: separate clients and connections, one store.
-    const alice1 = await connectTestClient(srv.url, 'alice', { keys, ratchet: held });
+    const alice1 = await connectTestClient(srv.url, 'alice', { keys, ratchet: held.store });
     const alice2 = await connectTestClient(srv.url, 'alice', { keys, ratchet: shared });
     const bob = await connectTestClient(srv.url, 'bob');
     clients.push(alice1, alice2, bob);

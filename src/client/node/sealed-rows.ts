@@ -41,11 +41,14 @@ export class RowSealer {
   }
 }
 
+/** A schema step: SQL, or a function for a step that must read and rewrite rows (run in the same transaction). */
+export type Migration = string | ((db: Database.Database) => void);
+
 /**
  * Opens (creating, mode 0600) a local SQLite database in WAL mode with `synchronous = FULL` (a state
  * saved before an ack must survive power loss) and brings it to the latest of `migrations`.
  */
-export async function openLocalDatabase(path: string, migrations: readonly string[]): Promise<Database.Database> {
+export async function openLocalDatabase(path: string, migrations: readonly Migration[]): Promise<Database.Database> {
   await ensurePrivateDir(dirname(path));
   const fresh = !existsSync(path);
   const db = new Database(path);
@@ -58,7 +61,11 @@ export async function openLocalDatabase(path: string, migrations: readonly strin
   // once migrate it once, not twice.
   db.transaction(() => {
     const version = db.pragma('user_version', { simple: true }) as number;
-    for (let v = version; v < migrations.length; v++) db.exec(migrations[v]!);
+    for (let v = version; v < migrations.length; v++) {
+      const step = migrations[v]!;
+      if (typeof step === 'string') db.exec(step);
+      else step(db);
+    }
     db.pragma(`user_version = ${Math.max(version, migrations.length)}`);
   }).immediate();
   return db;

@@ -15,11 +15,11 @@ import type { RandomSource } from '../../crypto/random.js';
 import { ChatError, DecryptionFailedError } from '../../protocol/errors.js';
 import type { PreKeyBundle } from '../pqxdh/bundle.js';
 import { INITIAL_MESSAGE_VERSION } from '../pqxdh/constants.js';
-import type { LocalIdentity, PublicIdentity } from '../pqxdh/identity.js';
+import { LocalIdentity, type PublicIdentity } from '../pqxdh/identity.js';
 import { decodeInitialMessage, encodeInitialMessage } from '../pqxdh/initial-message.js';
 import { pqxdhInitiate } from '../pqxdh/initiate.js';
 import { pqxdhRespond } from '../pqxdh/respond.js';
-import type { LastResortUse, PreKeyStore } from '../pqxdh/stores.js';
+import type { IdentityStore, LastResortUse, PreKeyStore } from '../pqxdh/stores.js';
 import { ratchetDecrypt, ratchetEncrypt } from './ratchet.js';
 import type { SessionRecord } from './session-record.js';
 import { initAlice, initBob, ratchetFields } from './state.js';
@@ -52,7 +52,8 @@ export function encryptMessage(record: SessionRecord, plaintext: Uint8Array): By
 }
 
 export interface DecryptContext {
-  readonly identity: LocalIdentity;
+  /** Read only for an initial message that starts a new session: a store lets a caller load it lazily. */
+  readonly identity: LocalIdentity | IdentityStore;
   readonly preKeys: PreKeyStore;
   readonly random?: RandomSource;
   /** When set, an initial message from any other Ed25519 identity is refused. */
@@ -89,7 +90,8 @@ export async function decryptMessage(record: SessionRecord, message: Uint8Array,
     record.promote(existing);
     return { plaintext };
   }
-  const response = await pqxdhRespond(decoded.message, context.identity, context.preKeys);
+  const identity = context.identity instanceof LocalIdentity ? context.identity : await context.identity.getLocalIdentity();
+  const response = await pqxdhRespond(decoded.message, identity, context.preKeys);
   const state = initBob(response.sharedKey, response.associatedData, response.signedPreKey.keyPair, decoded.message.ephemeralKey);
   const plaintext = await ratchetDecrypt(state, decoded.ratchetMessage, context);
   if (response.consumed.oneTimePreKeyId !== undefined) await context.preKeys.removeOneTimePreKey(response.consumed.oneTimePreKeyId);
