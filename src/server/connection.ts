@@ -5,17 +5,28 @@
  * the next event start once its write is submitted, so a connection's writes share group commits instead
  * of waiting for each other's fsync.
  */
-import type { Socket } from 'socket.io';
+import type { Server as SocketIOServer, Socket } from 'socket.io';
 import type { z } from 'zod';
-import { ChatError, type ErrorCode } from '../protocol/errors.js';
-import { UNAUTHENTICATED_EVENTS, type Ack } from '../protocol/events.js';
 import type { Logger } from 'pino';
+import {
+  clientEventSchemas,
+  isClientEventName,
+  type ClientEventResult,
+  type ClientToServerEvents,
+  type ParsedClientEvent,
+} from '../protocol/client-event-schemas.js';
+import { ChatError, type ErrorCode } from '../protocol/errors.js';
+import { UNAUTHENTICATED_EVENTS, type Ack, type ClientEventName, type ServerToClientEvents } from '../protocol/events.js';
 import { TokenBucket } from './rate-limit.js';
 import { newChallenge } from './auth.js';
 import type { DeliveryPump } from './delivery.js';
 
+/** The Socket.IO server and its sockets, typed in both directions by the shared contract. */
+export type ChatIO = SocketIOServer<ClientToServerEvents, ServerToClientEvents>;
+export type ChatSocket = Socket<ClientToServerEvents, ServerToClientEvents>;
+
 export interface ConnectionState {
-  readonly socket: Socket;
+  readonly socket: ChatSocket;
   challenge: string;
   username: string | null;
   readonly bucket: TokenBucket;
@@ -32,34 +43,41 @@ export interface ConnectionState {
  * A started event: `result` is its answer; `submitted` settles when the next event may start (for most
  * handlers, when the answer is known; for pipelined ones, when their write is queued in order).
  */
-export interface Started {
+export interface Started<R extends object = object> {
   submitted: Promise<unknown>;
-  result: Promise<object>;
+  result: Promise<R>;
 }
 
-export type Handler = (conn: ConnectionState, payload: unknown) => Started;
-
-export interface HandlerSpec<S extends z.ZodType> {
-  schema: S;
-  run: (conn: ConnectionState, payload: z.infer<S>) => Promise<object>;
+/** A handler answered when its work is done; the connection's next event waits for it. */
+export interface EventHandler<E extends ClientEventName> {
+  run: (conn: ConnectionState, payload: ParsedClientEvent<E>) => Promise<ClientEventResult<E>>;
 }
 
-export interface PipelinedHandlerSpec<S extends z.ZodType> {
-  schema: S;
+/** A handler that lets the connection's next event start before it finishes (send, ack). */
+export interface PipelinedEventHandler<E extends ClientEventName> {
   /** Runs on the raw payload before the schema: for a refusal that must win over the schema's (size). */
   precheck?: (raw: unknown) => void;
-  start: (conn: ConnectionState, payload: z.infer<S>) => Started;
+  start: (conn: ConnectionState, payload: ParsedClientEvent<E>) => Started<ClientEventResult<E>>;
 }
 
-function parse<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
-  const parsed = schema.safeParse(raw);
+/**
+ * One handler per client event, no more, no fewer. There is no schema here: the dispatcher parses every
+ * payload with the event's schema from the shared map (protocol/client-event-schemas.ts) before the
+ * handler sees it, so a handler cannot exist without one, and its payload type is that schema's output.
+ */
+export type HandlerTable = { [E in ClientEventName]: EventHandler<E> | PipelinedEventHandler<E> };
+
+function parse<E extends ClientEventName>(event: E, raw: unknown): ParsedClientEvent<E> {
+  const parsed = (clientEventSchemas[event] as z.ZodType).safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     // docs/PROTOCOL.md §5: the message starts with the member path of the first problem; `payload` is the root.
     const where = issue && issue.path.length > 0 ? issue.path.join('.') : 'payload';
     throw new ChatError('bad_request', `${where}: ${issue?.message ?? 'invalid payload'}`);
   }
-  return parsed.data;
+  // TypeScript does not reduce zod's output type of a schema picked by a generic key; the schema used
+  // above is the very entry ParsedClientEvent<E> is defined from.
+  return parsed.data as ParsedClientEvent<E>;
 }
 
 function failed(err: unknown): Started {
@@ -67,35 +85,26 @@ function failed(err: unknown): Started {
   return { submitted: result, result };
 }
 
-/** Binds a schema to a handler: the payload is parsed before the handler ever sees it. */
-export function handler<S extends z.ZodType>(spec: HandlerSpec<S>): Handler {
-  return (conn, raw) => {
-    try {
-      const result = spec.run(conn, parse(spec.schema, raw));
-      return { submitted: result, result };
-    } catch (err) {
-      return failed(err);
-    }
-  };
-}
-
-/** Like `handler`, for handlers that let the connection's next event start before they finish. */
-export function pipelinedHandler<S extends z.ZodType>(spec: PipelinedHandlerSpec<S>): Handler {
-  return (conn, raw) => {
-    try {
+/** Parses the payload by the event's schema and starts its handler; a refusal becomes a failed start. */
+function startEvent<E extends ClientEventName>(handlers: HandlerTable, event: E, conn: ConnectionState, raw: unknown): Started {
+  const spec: HandlerTable[E] = handlers[event];
+  try {
+    if ('start' in spec) {
       spec.precheck?.(raw);
-      return spec.start(conn, parse(spec.schema, raw));
-    } catch (err) {
-      return failed(err);
+      return spec.start(conn, parse(event, raw));
     }
-  };
+    const result = spec.run(conn, parse(event, raw));
+    return { submitted: result, result };
+  } catch (err) {
+    return failed(err);
+  }
 }
 
 export function errorAck(code: ErrorCode, message: string): Ack<never> {
   return { ok: false, error: { code, message } };
 }
 
-export function createConnection(socket: Socket, rate: number, burst: number, maxDelayMs: number): ConnectionState {
+export function createConnection(socket: ChatSocket, rate: number, burst: number, maxDelayMs: number): ConnectionState {
   return {
     socket,
     challenge: newChallenge(),
@@ -114,7 +123,7 @@ export function createConnection(socket: Socket, rate: number, burst: number, ma
  */
 export function dispatch(
   conn: ConnectionState,
-  handlers: ReadonlyMap<string, Handler>,
+  handlers: HandlerTable,
   log: Logger,
   event: string,
   args: unknown[],
@@ -150,12 +159,11 @@ export function dispatch(
     if (delayMs < 0) return answer(Promise.reject(new ChatError('rate_limited', 'too many events; slow down')));
     const wait = runAt - performance.now();
     if (delayMs > 0 && wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const run = handlers.get(event);
-    if (!run) return answer(Promise.reject(new ChatError('unknown_event', `no event named "${String(event).slice(0, 64)}"`)));
+    if (!isClientEventName(event)) return answer(Promise.reject(new ChatError('unknown_event', `no event named "${String(event).slice(0, 64)}"`)));
     if (conn.username === null && !UNAUTHENTICATED_EVENTS.has(event)) {
       return answer(Promise.reject(new ChatError('not_authenticated', 'log in or register first')));
     }
-    const started = run(conn, payload);
+    const started = startEvent(handlers, event, conn, payload);
     answer(started.result);
     await started.submitted.catch(() => undefined);
   });

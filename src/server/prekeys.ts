@@ -10,9 +10,8 @@ import { InvalidX25519KeyError, X25519KeyPair } from '../crypto/x25519.js';
 import { ChatError } from '../protocol/errors.js';
 import type { PreKeysLowEvent } from '../protocol/events.js';
 import { PREKEY_LOW_THRESHOLD } from '../protocol/limits.js';
-import { preKeysBundlePayloadSchema, preKeysUploadPayloadSchema, type PreKeyBundleWire, type PreKeyCountResult, type PreKeysUploadPayload } from '../protocol/prekey-schemas.js';
-import { emptyPayloadSchema } from '../protocol/schemas.js';
-import { handler, type ConnectionState, type Handler } from './connection.js';
+import type { PreKeysUploadPayload } from '../protocol/prekey-schemas.js';
+import type { ConnectionState, HandlerTable } from './connection.js';
 import type { ServerStore } from './store/server-store.js';
 
 function signedInUser(conn: ConnectionState): string {
@@ -77,56 +76,50 @@ export interface PreKeyServiceDeps {
   notifyLow(username: string, counts: PreKeysLowEvent): void;
 }
 
-export function preKeyHandlers({ store, allowFetch, notifyLow }: PreKeyServiceDeps): Array<[string, Handler]> {
-  return [
-    [
-      'prekeys.upload',
-      handler({
-        schema: preKeysUploadPayloadSchema,
-        run: async (conn, p): Promise<PreKeyCountResult> => {
-          const username = signedInUser(conn);
-          await refuseLowOrderKeys(p);
-          verifyUpload(await registeredSigningKey(store, username), p);
-          return store.putPreKeys(
-            username,
-            {
-              identity: p.identity,
-              ...(p.signedPreKey && { signedPreKey: p.signedPreKey }),
-              ...(p.lastResortKemPreKey && { lastResortKemPreKey: p.lastResortKemPreKey }),
-              oneTimePreKeys: p.oneTimePreKeys ?? [],
-              kemPreKeys: p.kemPreKeys ?? [],
-            },
-            Date.now(),
-          );
-        },
-      }),
-    ],
-    ['prekeys.count', handler({ schema: emptyPayloadSchema, run: (conn) => store.preKeyCounts(signedInUser(conn)) })],
-    [
-      'prekeys.bundle',
-      handler({
-        schema: preKeysBundlePayloadSchema,
-        run: async (conn, p): Promise<PreKeyBundleWire> => {
-          const requester = signedInUser(conn);
-          const user = await store.getUser(p.username);
-          if (!user) throw new ChatError('unknown_user', `no user named "${p.username}"`);
-          if (!allowFetch(requester, p.username)) {
-            throw new ChatError('rate_limited', `too many prekey bundle fetches (by you, or of ${p.username}); try again later`);
-          }
-          const taken = await store.takePreKeyBundle(p.username);
-          if (!taken) throw new ChatError('no_prekeys', `${p.username} has published no prekeys (their client has not run since ratchet sessions were added)`);
-          if (taken.remaining.oneTime < PREKEY_LOW_THRESHOLD || taken.remaining.kemOneTime < PREKEY_LOW_THRESHOLD) {
-            notifyLow(p.username, { oneTime: taken.remaining.oneTime, kemOneTime: taken.remaining.kemOneTime });
-          }
-          return {
-            username: p.username,
-            identity: { signingKey: user.signingKey.x, dhKey: taken.identity.dhKey, binding: taken.identity.binding },
-            signedPreKey: taken.signedPreKey,
-            kemPreKey: taken.kemPreKey,
-            ...(taken.oneTimePreKey && { oneTimePreKey: taken.oneTimePreKey }),
-          };
-        },
-      }),
-    ],
-  ];
+export type PreKeyEventName = 'prekeys.upload' | 'prekeys.count' | 'prekeys.bundle';
+
+export function preKeyHandlers({ store, allowFetch, notifyLow }: PreKeyServiceDeps): Pick<HandlerTable, PreKeyEventName> {
+  return {
+    'prekeys.upload': {
+      run: async (conn, p) => {
+        const username = signedInUser(conn);
+        await refuseLowOrderKeys(p);
+        verifyUpload(await registeredSigningKey(store, username), p);
+        return store.putPreKeys(
+          username,
+          {
+            identity: p.identity,
+            ...(p.signedPreKey && { signedPreKey: p.signedPreKey }),
+            ...(p.lastResortKemPreKey && { lastResortKemPreKey: p.lastResortKemPreKey }),
+            oneTimePreKeys: p.oneTimePreKeys ?? [],
+            kemPreKeys: p.kemPreKeys ?? [],
+          },
+          Date.now(),
+        );
+      },
+    },
+    'prekeys.count': { run: (conn) => store.preKeyCounts(signedInUser(conn)) },
+    'prekeys.bundle': {
+      run: async (conn, p) => {
+        const requester = signedInUser(conn);
+        const user = await store.getUser(p.username);
+        if (!user) throw new ChatError('unknown_user', `no user named "${p.username}"`);
+        if (!allowFetch(requester, p.username)) {
+          throw new ChatError('rate_limited', `too many prekey bundle fetches (by you, or of ${p.username}); try again later`);
+        }
+        const taken = await store.takePreKeyBundle(p.username);
+        if (!taken) throw new ChatError('no_prekeys', `${p.username} has published no prekeys (their client has not run since ratchet sessions were added)`);
+        if (taken.remaining.oneTime < PREKEY_LOW_THRESHOLD || taken.remaining.kemOneTime < PREKEY_LOW_THRESHOLD) {
+          notifyLow(p.username, { oneTime: taken.remaining.oneTime, kemOneTime: taken.remaining.kemOneTime });
+        }
+        return {
+          username: p.username,
+          identity: { signingKey: user.signingKey.x, dhKey: taken.identity.dhKey, binding: taken.identity.binding },
+          signedPreKey: taken.signedPreKey,
+          kemPreKey: taken.kemPreKey,
+          ...(taken.oneTimePreKey && { oneTimePreKey: taken.oneTimePreKey }),
+        };
+      },
+    },
+  };
 }

@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import { newServerId } from './ids.js';
 import { ChatError } from '../protocol/errors.js';
-import type { ReceiptEvent, SendResult } from '../protocol/events.js';
+import type { AckResult, ReceiptEvent, SendResult } from '../protocol/events.js';
 import { DELIVERY_BATCH } from '../protocol/limits.js';
 import type { AckPayload, SendPayload } from '../protocol/schemas.js';
 import type { ServerConfig } from './config.js';
@@ -65,7 +65,7 @@ export class Relay {
    * `submitted` settles once the envelope is queued for the store in this connection's order; `result`
    * once it is durably stored (or refused).
    */
-  send(conn: ConnectionState, p: SendPayload): Started {
+  send(conn: ConnectionState, p: SendPayload): Started<SendResult> {
     let markSubmitted!: () => void;
     const submitted = new Promise<void>((resolve) => (markSubmitted = resolve));
     const result = this.accept(conn, p, markSubmitted).finally(markSubmitted);
@@ -143,7 +143,7 @@ export class Relay {
    * committed: if the server dies before it is durable, the envelopes are delivered again and the
    * recipient's client recognises them.
    */
-  ack(conn: ConnectionState, p: AckPayload): Started {
+  ack(conn: ConnectionState, p: AckPayload): Started<AckResult> {
     const username = conn.username!;
     // A rejected envelope leaves the queue like a stored one: the device is done with it either way.
     const settled: Settlement[] = [...(p.ids ?? []), ...(p.rejected ?? [])];

@@ -12,10 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { base64urlEncode, randomBytes } from '../../src/crypto/bytes.js';
 import { ed25519PublicOf, rsaPublicOf } from '../../src/crypto/keys.js';
+import { clientEventSchemas } from '../../src/protocol/client-event-schemas.js';
 import { ERROR_CODES } from '../../src/protocol/errors.js';
 import { CLIENT_EVENTS, UNAUTHENTICATED_EVENTS, type ClientEventName, type ProtocolErrorEvent } from '../../src/protocol/events.js';
-import { preKeysBundlePayloadSchema, preKeysUploadPayloadSchema } from '../../src/protocol/prekey-schemas.js';
-import { ackPayloadSchema, emptyPayloadSchema, keysPayloadSchema, loginPayloadSchema, registerPayloadSchema, sendPayloadSchema } from '../../src/protocol/schemas.js';
 import { call, connectTestClient, keysFor, rawSocket, registerRaw, waitUntil, type RawAck, type TestClient } from '../helpers/test-clients.js';
 import { hybridEnvelope } from '../helpers/envelopes.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -23,21 +22,10 @@ import { removeDir, startTestServer, type TestServer } from '../helpers/test-ser
 const NUM_RUNS = 200;
 
 // ---------------------------------------------------------------------------------------------------
-// The oracle: what the server must answer, from the same schemas it parses with.
+// The oracle: what the server must answer, from the same event → schema map it parses with.
 // ---------------------------------------------------------------------------------------------------
 
-const SCHEMAS: Record<ClientEventName, z.ZodType> = {
-  challenge: emptyPayloadSchema,
-  register: registerPayloadSchema,
-  login: loginPayloadSchema,
-  keys: keysPayloadSchema,
-  users: emptyPayloadSchema,
-  send: sendPayloadSchema,
-  ack: ackPayloadSchema,
-  'prekeys.upload': preKeysUploadPayloadSchema,
-  'prekeys.count': emptyPayloadSchema,
-  'prekeys.bundle': preKeysBundlePayloadSchema,
-};
+const SCHEMAS: Record<ClientEventName, z.ZodType> = clientEventSchemas;
 
 /** Event names socket.io itself reserves: the client library refuses to emit them. */
 const RESERVED = new Set(['connect', 'connect_error', 'disconnect', 'disconnecting', 'newListener', 'removeListener']);

@@ -1,0 +1,62 @@
+/**
+ * The HTTP side of the relay: the server's timeouts against slow clients, `GET /health`, and a 404 for
+ * everything else that reaches it (Socket.IO answers its own path before this listener runs).
+ */
+import { createServer, type IncomingMessage as HttpRequest, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { ServerConfig } from './config.js';
+import type { ServerStore } from './store/server-store.js';
+
+export const SERVER_VERSION = '0.1.0';
+
+/** What the health report reads from the server around it. */
+export interface HealthSource {
+  store: ServerStore;
+  logger: Logger;
+  startedAt: number;
+  /** Open Socket.IO connections on this node. */
+  connections(): number;
+  /** Users online (as the presence registry counts them). */
+  onlineUsers(): number;
+}
+
+export function createHttpServer(config: ServerConfig, health: HealthSource): HttpServer {
+  return createServer(
+    {
+      headersTimeout: config.httpHeadersTimeoutMs,
+      requestTimeout: config.httpRequestTimeoutMs,
+      keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+      // Node checks the two timeouts above only this often (30 s by default): a quarter of the headers
+      // timeout keeps a slow client's overstay under 25 %, at one cheap scan of open connections per tick.
+      connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(config.httpHeadersTimeoutMs / 4))),
+    },
+    (req, res) => void handleHttp(health, req, res),
+  );
+}
+
+async function handleHttp(health: HealthSource, req: HttpRequest, res: ServerResponse): Promise<void> {
+  // Engine.IO intercepts its own path (`/socket.io/`, with the slash) before this listener; everything
+  // that reaches here is ours to answer, `/socket.io`, `/socket.iox` and `/socket.io.js` included: an
+  // unanswered request would hold its descriptor until the client gives up.
+  const path = (req.url ?? '/').split('?')[0];
+  if (req.method === 'GET' && (path === '/health' || path === '/health/')) {
+    let storeOk = true;
+    try {
+      await health.store.ping();
+    } catch (err) {
+      storeOk = false;
+      health.logger.error({ err }, 'store health check failed');
+    }
+    const body = {
+      status: storeOk ? 'ok' : 'degraded',
+      version: SERVER_VERSION,
+      uptimeSeconds: Math.round((Date.now() - health.startedAt) / 1000),
+      connections: health.connections(),
+      onlineUsers: health.onlineUsers(),
+      store: storeOk ? 'ok' : 'unavailable',
+    };
+    res.writeHead(storeOk ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    return;
+  }
+  res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_found' }));
+}
