@@ -13,7 +13,7 @@ import { base64urlDecode } from '../crypto/bytes.js';
 import type { UserKeyPairs } from '../crypto/keys.js';
 import { importEncryptionKey } from '../e2ee/hybrid-envelope.js';
 import { ChatError } from '../protocol/errors.js';
-import type { PresenceEvent, SessionResult, UserKeys, UsersResult } from '../protocol/events.js';
+import type { PresenceEvent, SessionResult, UserKeys } from '../protocol/events.js';
 import { DEFAULT_MAX_ENVELOPE_BYTES } from '../protocol/limits.js';
 import { TypedEmitter } from './emitter.js';
 import type { ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
@@ -277,7 +277,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   }
 
   async onlineUsers(): Promise<string[]> {
-    return (await this.connection.call<UsersResult>('users', {})).users;
+    return (await this.connection.call('users', {})).users;
   }
 
   /**

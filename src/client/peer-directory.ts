@@ -8,7 +8,6 @@ import { constantTimeEqual } from '../crypto/bytes.js';
 import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
 import { ChatError } from '../protocol/errors.js';
 import type { UserKeys } from '../protocol/events.js';
-import type { PreKeyBundleWire } from '../protocol/prekey-schemas.js';
 import { bindKeysAnswer, checkAgainstPin, samePeerKeys, signingKeyOf, toPinned } from './peer-keys.js';
 import { bundleFromWire } from './prekey-publisher.js';
 import type { ServerConnection } from './server-connection.js';
@@ -37,7 +36,7 @@ export class PeerDirectory {
 
   /** The directory's current keys for a user, not checked against the pin (but they are `username`'s). */
   async fetchKeys(username: string): Promise<UserKeys> {
-    const { ok: _ok, ...keys } = await this.connection.call<UserKeys>('keys', { username });
+    const { ok: _ok, ...keys } = await this.connection.call('keys', { username });
     return bindKeysAnswer(username, keys);
   }
 
@@ -65,7 +64,7 @@ export class PeerDirectory {
    * pinned for `peer` (pinning on first use), so a server cannot slip in another user's bundle.
    */
   async fetchBundle(peer: string): Promise<PreKeyBundle> {
-    const wire = await this.connection.call<PreKeyBundleWire>('prekeys.bundle', { username: peer });
+    const wire = await this.connection.call('prekeys.bundle', { username: peer });
     if (wire.username !== peer) throw new ChatError('bad_response', `the server answered a request for the prekeys of "${peer}" with those of "${wire.username}"`);
     const bundle = bundleFromWire(wire);
     const pinned = await this.peerKeys(peer);

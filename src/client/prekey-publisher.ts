@@ -72,7 +72,7 @@ export class PreKeyPublisher {
 
   private async refresh(): Promise<PreKeyCountResult> {
     const now = this.clock();
-    let counts = await this.connection.call<PreKeyCountResult>('prekeys.count', {});
+    let counts = await this.connection.call('prekeys.count', {});
     // Generated and saved as one read-modify-write: another process of this user refilling at the same
     // time makes this one start over on its keys instead of overwriting them (local-prekeys.ts).
     const { keys, oneTime, kem } = await updateLocalKeys(this.store, this.signingSecretKey, now, async (keys) => {
@@ -120,7 +120,7 @@ export class PreKeyPublisher {
         ...(c === 0 && oneTime.length > 0 && { oneTimePreKeys: oneTime.map((k) => ({ id: k.id, publicKey: e(k.keyPair.publicKey) })) }),
         kemPreKeys: kem.slice(c * PREKEY_UPLOAD_KEM_CHUNK, (c + 1) * PREKEY_UPLOAD_KEM_CHUNK).map(wireKem),
       };
-      counts = await this.connection.call<PreKeyCountResult>('prekeys.upload', payload);
+      counts = await this.connection.call('prekeys.upload', payload);
     }
     return counts;
   }
