@@ -11,9 +11,10 @@ import { addUserOptions, connectClient, serverUrl, type UserOptions } from './co
 import { printable } from './terminal-text.js';
 
 /** Why an incoming envelope could not be read, for its recipient. */
-export function unreadableReason(reason: RejectReason | undefined, from: string): string {
+export function unreadableReason(reason: RejectReason | undefined, from: string, held?: boolean): string {
   switch (reason) {
     case 'peer_key_changed':
+      if (held === false) return `${from}'s keys have changed, and too many messages are already kept sealed: this one was not kept and cannot be opened later`;
       return `${from}'s keys have changed; it is kept sealed until you accept them with "e2ee-chat trust ${from}" (compare fingerprints first)`;
     case 'unsupported':
       return 'it uses a format this client does not support';
@@ -22,9 +23,9 @@ export function unreadableReason(reason: RejectReason | undefined, from: string)
   }
 }
 
-function show(m: Pick<HistoryRecord, 'peer' | 'body' | 'status' | 'reason'>): void {
+function show(m: Pick<HistoryRecord, 'peer' | 'body' | 'status' | 'reason'> & { held?: boolean }): void {
   const peer = printable(m.peer);
-  if (m.status === 'unreadable') process.stderr.write(`! a message from ${peer} could not be read: ${unreadableReason(m.reason, peer)}\n`);
+  if (m.status === 'unreadable') process.stderr.write(`! a message from ${peer} could not be read: ${unreadableReason(m.reason, peer, m.held)}\n`);
   else process.stdout.write(`[${peer}] ${printable(m.body)}\n`);
 }
 
@@ -54,7 +55,7 @@ export function registerReceiveCommand(program: Command): void {
     });
     client.on('rejected', (r) => {
       shown = shown.then(async () => {
-        show({ peer: r.from, body: '', status: 'unreadable', reason: r.reason });
+        show({ peer: r.from, body: '', status: 'unreadable', reason: r.reason, held: r.held });
         await messages.markDisplayed([r.recordId]);
       });
     });

@@ -56,7 +56,7 @@ export interface RejectedMessage {
   /** The server's clock when it accepted the envelope. */
   receivedAt: number;
   reason: RejectReason;
-  /** For peer_key_changed: kept sealed, and opened after `trust`. */
+  /** For peer_key_changed: kept sealed, and opened after `trust`; false beyond the hold's limits (HeldLimits). */
   held: boolean;
   error: ChatError;
 }
@@ -214,8 +214,16 @@ export class Inbound {
   /** Records (once) that `m` could not be read, and keeps it sealed when its sender's keys changed. */
   private async recordUnreadable(m: IncomingMessage, reason: RejectReason, error: ChatError, fromHold: boolean, notices: Notice[]): Promise<void> {
     if (error.cause !== undefined) this.deps.onDebug(`envelope ${m.id} from ${m.from} rejected`, error.cause);
-    const held = reason === 'peer_key_changed';
-    if (held && !fromHold) await this.deps.messages.hold({ serverId: m.id, from: m.from, to: m.to, sentAt: m.sentAt, envelope: m.envelope });
+    let held = reason === 'peer_key_changed';
+    if (held && !fromHold) {
+      const kept = await this.deps.messages.hold({ serverId: m.id, from: m.from, to: m.to, sentAt: m.sentAt, envelope: m.envelope });
+      if (kept === 'full') {
+        // The hold is bounded (HeldLimits: the directory that decides what is held is the server's): this
+        // one is recorded and shown, but trusting the keys later will not open it.
+        this.deps.onDebug(`envelope ${m.id} from ${m.from} not kept sealed: the held envelopes are at their limit`);
+        held = false;
+      }
+    }
     const recordId = unreadableRecordId(m.id);
     const outcome = await this.deps.messages.recordIncoming({
       id: recordId,
@@ -227,6 +235,7 @@ export class Inbound {
       serverTime: m.sentAt,
       status: 'unreadable',
       reason,
+      ...(reason === 'peer_key_changed' && !held && { held: false as const }),
     });
     if (outcome === 'new') notices.push({ kind: 'rejected', rejected: { serverId: m.id, from: m.from, recordId, receivedAt: m.sentAt, reason, held, error } });
   }
