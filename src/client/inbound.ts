@@ -225,7 +225,7 @@ export class Inbound {
       }
     }
     const recordId = unreadableRecordId(m.id);
-    const outcome = await this.deps.messages.recordIncoming({
+    let outcome = await this.deps.messages.recordIncoming({
       id: recordId,
       direction: 'in',
       peer: m.from,
@@ -237,6 +237,9 @@ export class Inbound {
       reason,
       ...(reason === 'peer_key_changed' && !held && { held: false as const }),
     });
+    // A held envelope was recorded (peer_key_changed) when it was first refused; failing now for another
+    // reason is news: the record takes the new reason and the user is told, once.
+    if (outcome === 'duplicate' && fromHold && (await this.deps.messages.rejudgeUnreadable(recordId, reason))) outcome = 'new';
     if (outcome === 'new') notices.push({ kind: 'rejected', rejected: { serverId: m.id, from: m.from, recordId, receivedAt: m.sentAt, reason, held, error } });
   }
 

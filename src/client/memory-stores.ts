@@ -91,6 +91,15 @@ export class MemoryMessageStore implements MessageStore {
     }
   }
 
+  async rejudgeUnreadable(id: string, reason: RejectReason): Promise<boolean> {
+    const r = this.records.get(keyOf('in', id));
+    if (!r || r.status !== 'unreadable' || r.reason === reason) return false;
+    r.reason = reason;
+    delete r.held;
+    r.displayed = false;
+    return true;
+  }
+
   async hold(envelope: HeldEnvelope): Promise<'held' | 'full'> {
     if (this.heldEnvelopes.has(envelope.serverId)) return 'held';
     const all = [...this.heldEnvelopes.values()];

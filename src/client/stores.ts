@@ -164,6 +164,13 @@ export interface MessageStore {
    * Atomic: concurrent holds (two processes of the user) never pass the limits together.
    */
   hold(envelope: HeldEnvelope): Promise<'held' | 'full'>;
+  /**
+   * An unreadable incoming record judged again for another reason (a held envelope that, opened after
+   * trust, failed otherwise): records `reason` and makes the record undisplayed, so it is shown once
+   * more with the new reason. False, changing nothing, when the record already says `reason` (or there
+   * is no such unreadable incoming record).
+   */
+  rejudgeUnreadable(id: string, reason: RejectReason): Promise<boolean>;
   /** Held envelopes from `peer`, oldest first. */
   held(peer: string): Promise<HeldEnvelope[]>;
   /** Forgets a held envelope (it was opened, or judged for good). */

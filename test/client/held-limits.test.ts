@@ -2,7 +2,8 @@
  * Envelopes kept sealed because their sender's keys changed (issue 9 leftovers): the hold is bounded per
  * peer, in total and in bytes, since the directory that decides what is held is the server's. Beyond the
  * bounds an envelope is still recorded unreadable (peer_key_changed) and reported once, without its
- * envelope.
+ * envelope. A held envelope that fails again after trust for another reason is recorded and reported
+ * with that reason, once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-
 import { SqliteMessageStore } from '../../src/client/node/sqlite-message-store.js';
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
 import { unreadableRecordId, type HeldEnvelope, type HeldLimits, type MessageStore } from '../../src/client/stores.js';
-import { connectTestClient, keysFor, type TestClient } from '../helpers/test-clients.js';
+import { connectTestClient, keysFor, waitUntil, type TestClient } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const servers: TestServer[] = [];
@@ -66,6 +67,20 @@ describe.each([
     // Room again once one is released.
     await store.release(sid(1));
     expect(await store.hold(envelope(sid(5), 'oscar'))).toBe('held');
+  });
+
+  it('rejudgeUnreadable records a new reason once and shows the record again; the same reason changes nothing', async () => {
+    const store = await open({ perPeer: 2, total: 2, totalBytes: 1 << 20 });
+    const id = unreadableRecordId(sid(1));
+    const record = { id, direction: 'in', peer: 'mallory', body: '', sentAt: 1, serverId: sid(1), status: 'unreadable', reason: 'peer_key_changed' } as const;
+    expect(await store.recordIncoming(record)).toBe('new');
+    await store.markDisplayed([id]);
+    expect(await store.rejudgeUnreadable(id, 'peer_key_changed')).toBe(false);
+    expect(await store.undisplayed()).toEqual([]);
+    expect(await store.rejudgeUnreadable(id, 'decryption_failed')).toBe(true);
+    expect(await store.rejudgeUnreadable(id, 'decryption_failed')).toBe(false);
+    expect((await store.undisplayed()).map((r) => [r.id, r.reason])).toEqual([[id, 'decryption_failed']]);
+    expect(await store.rejudgeUnreadable(unreadableRecordId(sid(2)), 'unsupported')).toBe(false);
   });
 
   it('keeps at most totalBytes of envelopes', async () => {
@@ -126,5 +141,35 @@ describe('held envelopes through the client', () => {
     expect(waltAgain.rejected).toHaveLength(5);
     // Opened, they left the hold (making room for others).
     expect(await messages.held('vera')).toEqual([]);
+  });
+
+  it('a held envelope that fails again after trust for another reason is recorded with that reason and reported once', async () => {
+    const { waltAgain, newVera, messages } = await rekeyedPeers({ perPeer: 10, total: 10, totalBytes: 1 << 20 });
+    await newVera.client.send('walt', 'kept');
+    const [refused] = await waltAgain.waitForRejected(1);
+    expect(refused).toMatchObject({ reason: 'peer_key_changed', held: true });
+    // The held copy is damaged (a flipped byte in its ciphertext, as a lying server could have sent it):
+    // after trust it no longer fails for the keys but for decryption.
+    const [held] = await messages.held('vera');
+    await messages.release(held!.serverId);
+    const body = (held!.envelope as { body: string }).body;
+    const flipped = body.slice(0, -8) + (body.at(-8) === 'A' ? 'B' : 'A') + body.slice(-7);
+    expect(await messages.hold({ ...held!, envelope: { type: 'ratchet', v: 1, body: flipped } })).toBe('held');
+
+    await waltAgain.client.trustPeer('vera', await waltAgain.client.fetchKeys('vera'));
+    await waitUntil(() => (waltAgain.rejected.length === 2 ? true : undefined), 5000, 'the second report');
+    expect(waltAgain.rejected.map((r) => [r.serverId, r.reason])).toEqual([
+      [refused!.serverId, 'peer_key_changed'],
+      [refused!.serverId, 'decryption_failed'],
+    ]);
+    const record = await messages.get(unreadableRecordId(refused!.serverId), 'in');
+    expect(record).toMatchObject({ status: 'unreadable', reason: 'decryption_failed' });
+    // Shown again (undisplayed) with the new reason, and judged for good: no longer held.
+    expect((await messages.undisplayed()).map((r) => r.id)).toContain(unreadableRecordId(refused!.serverId));
+    expect(await messages.held('vera')).toEqual([]);
+    // Opening again tells nothing new.
+    expect(await waltAgain.client.openHeld('vera')).toBe(0);
+    expect(waltAgain.rejected).toHaveLength(2);
+    expect(waltAgain.received).toHaveLength(0);
   });
 });

@@ -160,6 +160,21 @@ export class SqliteMessageStore implements MessageStore {
       .immediate();
   }
 
+  async rejudgeUnreadable(id: string, reason: RejectReason): Promise<boolean> {
+    const key = this.keyOf('in', id);
+    return this.db
+      .transaction((): boolean => {
+        const row = this.db.prepare('SELECT key, data FROM messages WHERE key = ?').get(key) as Row | undefined;
+        const record = row && this.open<HistoryRecord>(row);
+        if (!record || record.status !== 'unreadable' || record.reason === reason) return false;
+        record.reason = reason;
+        delete record.held;
+        this.db.prepare('UPDATE messages SET data = ?, displayed = 0 WHERE key = ?').run(this.seal(key, record), key);
+        return true;
+      })
+      .immediate();
+  }
+
   async hold(envelope: HeldEnvelope): Promise<'held' | 'full'> {
     const key = this.keyOf('held', envelope.serverId);
     const peer = this.keyOf('held-peer', envelope.from);
