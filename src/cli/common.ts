@@ -130,6 +130,34 @@ export async function openLocalMessages(opts: UserOptions): Promise<{ identity: 
   return { identity, folder, messages };
 }
 
+/** Causes followed down a debug event's chain: enough for "timeout ← socket error ← reason". */
+const MAX_DEBUG_CAUSES = 4;
+
+/**
+ * A debug event as one terminal line. Its texts carry what the network sent (server error texts, the
+ * frames that failed their schema, socket errors and their causes), so every part goes through
+ * printable(): no escape sequence, and no line break that could fake another line of output.
+ */
+export function debugLine(d: { message: string; cause?: unknown }): string {
+  const parts = [`debug: ${printable(d.message)}`];
+  let cause = d.cause;
+  for (let depth = 0; cause !== undefined && cause !== null && depth < MAX_DEBUG_CAUSES; depth++) {
+    parts.push(printable(describeCause(cause)));
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return parts.join(': ');
+}
+
+function describeCause(cause: unknown): string {
+  if (cause instanceof Error) return cause.message;
+  if (typeof cause !== 'object') return String(cause);
+  try {
+    return JSON.stringify(cause) ?? String(cause);
+  } catch {
+    return String(cause);
+  }
+}
+
 export interface OpenedClient {
   client: ChatClient;
   identity: ClientIdentity;
@@ -175,10 +203,7 @@ export async function connectClient(
     }
     client = ChatClient.offline(clientOptions);
   }
-  if (process.env.E2EE_CHAT_DEBUG) {
-    // Debug causes carry what the server sent (its error texts, the frames that failed their schema).
-    client.on('debug', (d) => process.stderr.write(`debug: ${printable(d.message)}: ${printable(String((d.cause as Error)?.message ?? d.cause ?? ''))}\n`));
-  }
+  if (process.env.E2EE_CHAT_DEBUG) client.on('debug', (d) => process.stderr.write(`${debugLine(d)}\n`));
   return {
     client,
     identity,

@@ -2,9 +2,10 @@
 import type { RejectReason } from '../protocol/events.js';
 
 /** Why an incoming envelope could not be read, for its recipient. */
-export function unreadableReason(reason: RejectReason | undefined, from: string): string {
+export function unreadableReason(reason: RejectReason | undefined, from: string, held?: boolean): string {
   switch (reason) {
     case 'peer_key_changed':
+      if (held === false) return `${from}'s keys have changed, and too many messages are already kept sealed: this one was not kept and cannot be opened later`;
       return `${from}'s keys have changed; it is kept sealed until you accept them with "e2ee-chat trust ${from}" (compare fingerprints first)`;
     case 'unsupported':
       return 'it uses a format this client does not support';

@@ -34,9 +34,9 @@ function parseTimeout(text: string): number {
 }
 
 /** A record of the local store shown to a person: incoming text on stdout, unreadable ones on stderr. */
-function show(m: Pick<HistoryRecord, 'peer' | 'body' | 'status' | 'reason'>): void {
+function show(m: Pick<HistoryRecord, 'peer' | 'body' | 'status' | 'reason'> & { held?: boolean }): void {
   const peer = printable(m.peer);
-  if (m.status === 'unreadable') process.stderr.write(`! a message from ${peer} could not be read: ${unreadableReason(m.reason, peer)}\n`);
+  if (m.status === 'unreadable') process.stderr.write(`! a message from ${peer} could not be read: ${unreadableReason(m.reason, peer, m.held)}\n`);
   else process.stdout.write(`[${peer}] ${printable(m.body)}\n`);
 }
 
@@ -105,10 +105,11 @@ export function registerReceiveCommand(program: Command): void {
       clearTimeout(quiet);
       quiet = setTimeout(stop, opts.timeout * 1000);
     };
-    const display = (m: HistoryRecord) => {
+    /** `held` is false for an envelope refused for a key change but not kept (the held limits were reached). */
+    const display = (m: HistoryRecord, held?: boolean) => {
       activity();
       if (json) showJson(m, me);
-      else show(m);
+      else show(held === undefined ? m : { ...m, held });
     };
     shown = (async () => {
       const unshown = await messages.undisplayed();
@@ -123,7 +124,7 @@ export function registerReceiveCommand(program: Command): void {
     });
     client.on('rejected', (r) => {
       shown = shown.then(async () => {
-        display({ id: r.recordId, direction: 'in', peer: r.from, body: '', sentAt: r.receivedAt, serverId: r.serverId, serverTime: r.receivedAt, status: 'unreadable', reason: r.reason });
+        display({ id: r.recordId, direction: 'in', peer: r.from, body: '', sentAt: r.receivedAt, serverId: r.serverId, serverTime: r.receivedAt, status: 'unreadable', reason: r.reason }, r.held);
         await messages.markDisplayed([r.recordId]);
       });
     });

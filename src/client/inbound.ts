@@ -24,13 +24,12 @@
  *    fault of this device. Only a local fault that outlasts the retries for hundreds of envelopes in one
  *    connection can fill the window, and then nothing could be stored anyway.
  */
-import { base64urlDecode } from '../crypto/bytes.js';
 import { openHybridEnvelope } from '../e2ee/hybrid-envelope.js';
 import { ChatError, DecryptionFailedError, type ErrorCode } from '../protocol/errors.js';
 import type { IncomingMessage, ReceiptEvent, RejectReason, UserKeys } from '../protocol/events.js';
 import { envelopeSchema, type HybridEnvelope, type RatchetEnvelope } from '../protocol/schemas.js';
 import type { AckBatcher } from './ack-batcher.js';
-import { PeerKeyChangedError, samePeerKeys, toPinned } from './peer-keys.js';
+import { PeerKeyChangedError, samePeerKeys, signingKeyOf, toPinned } from './peer-keys.js';
 import type { SessionManager } from './session-manager.js';
 import { unreadableRecordId, type HeldEnvelope, type MessageStore, type PeerKeyStore, type PinnedPeer } from './stores.js';
 
@@ -57,7 +56,7 @@ export interface RejectedMessage {
   /** The server's clock when it accepted the envelope. */
   receivedAt: number;
   reason: RejectReason;
-  /** For peer_key_changed: kept sealed, and opened after `trust`. */
+  /** For peer_key_changed: kept sealed, and opened after `trust`; false beyond the hold's limits (HeldLimits). */
   held: boolean;
   error: ChatError;
 }
@@ -119,19 +118,33 @@ function rejectReasonOf(err: unknown): RejectReason | undefined {
   return 'decryption_failed';
 }
 
-/** The raw Ed25519 key of a pinned peer (its JWK's x). */
-export const signingKeyOf = (peer: PinnedPeer): Uint8Array => base64urlDecode(peer.signingKey.x);
-
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What to tell listeners once an envelope is settled (collected while settling, told after). */
+type Notice = { kind: 'message'; message: ReceivedMessage } | { kind: 'rejected'; rejected: RejectedMessage };
 
 export class Inbound {
   constructor(private readonly deps: InboundDeps) {}
 
   /** Handles one routed envelope: acknowledges it as stored, or as rejected with its reason, or leaves it. */
   async message(m: IncomingMessage): Promise<void> {
-    const verdict = await this.settle(m, false);
+    const notices: Notice[] = [];
+    const verdict = await this.settle(m, false, notices);
     if (verdict === 'accepted') this.deps.acks.add('ids', m.id);
     else if (verdict !== 'left') this.deps.acks.reject(m.id, verdict);
+    this.announce(notices);
+  }
+
+  /** Tells listeners, after the commit; a failing one is reported and never stops the others or the chain. */
+  private announce(notices: readonly Notice[]): void {
+    for (const n of notices) {
+      try {
+        if (n.kind === 'message') this.deps.onMessage(n.message);
+        else this.deps.onRejected(n.rejected);
+      } catch (cause) {
+        this.deps.onDebug(`a listener failed on ${n.kind === 'message' ? `message ${n.message.id}` : `unreadable envelope ${n.rejected.serverId}`}`, cause);
+      }
+    }
   }
 
   /**
@@ -143,9 +156,12 @@ export class Inbound {
   async openHeld(peer: string): Promise<number> {
     let opened = 0;
     for (const h of await this.deps.messages.held(peer)) {
-      const verdict = await this.settle(heldAsIncoming(h), true);
-      if (verdict === 'left' || verdict === 'peer_key_changed') break;
-      await this.deps.messages.release(h.serverId);
+      const notices: Notice[] = [];
+      const verdict = await this.settle(heldAsIncoming(h), true, notices);
+      const keep = verdict === 'left' || verdict === 'peer_key_changed';
+      if (!keep) await this.deps.messages.release(h.serverId);
+      this.announce(notices);
+      if (keep) break;
       if (verdict === 'accepted') opened++;
     }
     return opened;
@@ -155,10 +171,10 @@ export class Inbound {
    * Opens and records `m`, or records why it cannot be read. Passing failures are retried in place,
    * INBOUND_ATTEMPTS times in all, then 'left' (see the file comment for why).
    */
-  private async settle(m: IncomingMessage, fromHold: boolean): Promise<'accepted' | 'left' | RejectReason> {
+  private async settle(m: IncomingMessage, fromHold: boolean, notices: Notice[]): Promise<'accepted' | 'left' | RejectReason> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const failure = await this.open(m).then(
+        const failure = await this.open(m, notices).then(
           () => undefined,
           (err: unknown) => {
             const reason = rejectReasonOf(err);
@@ -167,7 +183,7 @@ export class Inbound {
           },
         );
         if (!failure) return 'accepted';
-        await this.recordUnreadable(m, failure.reason, failure.error, fromHold);
+        await this.recordUnreadable(m, failure.reason, failure.error, fromHold, notices);
         return failure.reason;
       } catch (err) {
         if (attempt >= INBOUND_ATTEMPTS) {
@@ -180,7 +196,7 @@ export class Inbound {
     }
   }
 
-  private async open(m: IncomingMessage): Promise<void> {
+  private async open(m: IncomingMessage, notices: Notice[]): Promise<void> {
     if (m.to !== this.deps.username) throw new DecryptionFailedError({ cause: new Error(`routed for "${m.to}"`) });
     const type = (m.envelope as { type?: unknown } | null)?.type;
     const version = (m.envelope as { v?: unknown } | null)?.v;
@@ -191,17 +207,25 @@ export class Inbound {
     if (m.from === this.deps.username) throw new UnsupportedEnvelopeError('a note to self');
     const parsed = envelopeSchema.safeParse(m.envelope);
     if (!parsed.success) throw new DecryptionFailedError({ cause: parsed.error });
-    if (parsed.data.type === 'ratchet') await this.openRatchet(m, parsed.data);
-    else await this.accept(m, await this.openHybrid(m, parsed.data));
+    if (parsed.data.type === 'ratchet') await this.openRatchet(m, parsed.data, notices);
+    else await this.accept(m, await this.openHybrid(m, parsed.data), notices);
   }
 
   /** Records (once) that `m` could not be read, and keeps it sealed when its sender's keys changed. */
-  private async recordUnreadable(m: IncomingMessage, reason: RejectReason, error: ChatError, fromHold: boolean): Promise<void> {
+  private async recordUnreadable(m: IncomingMessage, reason: RejectReason, error: ChatError, fromHold: boolean, notices: Notice[]): Promise<void> {
     if (error.cause !== undefined) this.deps.onDebug(`envelope ${m.id} from ${m.from} rejected`, error.cause);
-    const held = reason === 'peer_key_changed';
-    if (held && !fromHold) await this.deps.messages.hold({ serverId: m.id, from: m.from, to: m.to, sentAt: m.sentAt, envelope: m.envelope });
+    let held = reason === 'peer_key_changed';
+    if (held && !fromHold) {
+      const kept = await this.deps.messages.hold({ serverId: m.id, from: m.from, to: m.to, sentAt: m.sentAt, envelope: m.envelope });
+      if (kept === 'full') {
+        // The hold is bounded (HeldLimits: the directory that decides what is held is the server's): this
+        // one is recorded and shown, but trusting the keys later will not open it.
+        this.deps.onDebug(`envelope ${m.id} from ${m.from} not kept sealed: the held envelopes are at their limit`);
+        held = false;
+      }
+    }
     const recordId = unreadableRecordId(m.id);
-    const outcome = await this.deps.messages.recordIncoming({
+    let outcome = await this.deps.messages.recordIncoming({
       id: recordId,
       direction: 'in',
       peer: m.from,
@@ -211,8 +235,12 @@ export class Inbound {
       serverTime: m.sentAt,
       status: 'unreadable',
       reason,
+      ...(reason === 'peer_key_changed' && !held && { held: false as const }),
     });
-    if (outcome === 'new') this.deps.onRejected({ serverId: m.id, from: m.from, recordId, receivedAt: m.sentAt, reason, held, error });
+    // A held envelope was recorded (peer_key_changed) when it was first refused; failing now for another
+    // reason is news: the record takes the new reason and the user is told, once.
+    if (outcome === 'duplicate' && fromHold && (await this.deps.messages.rejudgeUnreadable(recordId, reason))) outcome = 'new';
+    if (outcome === 'new') notices.push({ kind: 'rejected', rejected: { serverId: m.id, from: m.from, recordId, receivedAt: m.sentAt, reason, held, error } });
   }
 
   async receipt(r: ReceiptEvent): Promise<void> {
@@ -239,7 +267,7 @@ export class Inbound {
   }
 
   /** Records an opened message once; a second sighting is a redelivery (same envelope) or a replay. */
-  private async accept(m: IncomingMessage, message: ReceivedMessage): Promise<void> {
+  private async accept(m: IncomingMessage, message: ReceivedMessage, notices: Notice[]): Promise<void> {
     const outcome = await this.deps.messages.recordIncoming({
       id: message.id,
       direction: 'in',
@@ -250,7 +278,7 @@ export class Inbound {
       serverTime: message.receivedAt,
       status: 'received',
     });
-    if (outcome === 'new') this.deps.onMessage(message);
+    if (outcome === 'new') notices.push({ kind: 'message', message });
     else await this.checkRedelivery(m, message.id);
   }
 
@@ -261,14 +289,14 @@ export class Inbound {
     this.deps.onDebug(`redelivery of ${m.id} ignored`);
   }
 
-  private async openRatchet(m: IncomingMessage, envelope: RatchetEnvelope): Promise<void> {
+  private async openRatchet(m: IncomingMessage, envelope: RatchetEnvelope, notices: Notice[]): Promise<void> {
     const sessions = this.deps.sessions;
     if (!sessions) throw new DecryptionFailedError({ cause: new Error('ratchet envelope, but this client keeps no sessions') });
     const pinned = await this.deps.peers.get(m.from);
     const sender = pinned ?? (await this.deps.peerKeys(m.from));
     const outcome = await sessions
       .open(m.from, this.deps.username, m.id, envelope, signingKeyOf(sender), (p) =>
-        this.accept(m, { id: p.id, serverId: m.id, from: p.from, to: p.to, sentAt: p.sentAt, receivedAt: m.sentAt, body: p.body }),
+        this.accept(m, { id: p.id, serverId: m.id, from: p.from, to: p.to, sentAt: p.sentAt, receivedAt: m.sentAt, body: p.body }, notices),
       )
       .catch((err: unknown) => this.explainFailure(m, pinned, err));
     if (outcome.status === 'duplicate') await this.checkRedelivery(m, outcome.messageId);

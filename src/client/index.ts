@@ -1,8 +1,8 @@
 /** Public entry of the client library. */
 export { ChatClient } from './chat-client.js';
 export type { ChatClientEvents, ChatClientOptions, ClientIdentity, ReceivedMessage, RejectedMessage, SentMessage, UnreadableReceipt } from './chat-client.js';
-export type { HeldEnvelope, HistoryRecord, MessageStatus, MessageStore, OutboxEntry, OutboxFailure, PeerKeyStore, PinnedPeer } from './stores.js';
-export { unreadableRecordId } from './stores.js';
+export type { HeldEnvelope, HeldLimits, HistoryRecord, MessageStatus, MessageStore, OutboxEntry, OutboxFailure, PeerKeyStore, PinnedPeer } from './stores.js';
+export { DEFAULT_HELD_LIMITS, MAX_HELD_BYTES, MAX_HELD_PER_PEER, MAX_HELD_TOTAL, unreadableRecordId } from './stores.js';
 export { MAX_SEND_ATTEMPTS } from './outbox-sender.js';
 export { MemoryMessageStore, MemoryPeerKeyStore } from './memory-stores.js';
 export { MemoryRatchetStore } from './ratchet-store.js';

@@ -1,6 +1,6 @@
 /** In-memory reference stores: for tests, and for clients that choose to keep nothing. */
 import type { RejectReason } from '../protocol/events.js';
-import type { HeldEnvelope, HistoryRecord, MessageStore, OutboxEntry, OutboxFailure, PeerKeyStore, PinnedPeer } from './stores.js';
+import { DEFAULT_HELD_LIMITS, type HeldEnvelope, type HeldLimits, type HistoryRecord, type MessageStore, type OutboxEntry, type OutboxFailure, type PeerKeyStore, type PinnedPeer } from './stores.js';
 
 export class MemoryPeerKeyStore implements PeerKeyStore {
   private readonly peers = new Map<string, PinnedPeer>();
@@ -18,7 +18,12 @@ export class MemoryMessageStore implements MessageStore {
   /** Insertion-ordered, so iteration is oldest first. */
   private readonly records = new Map<string, HistoryRecord & { displayed: boolean }>();
   private readonly pendingOut = new Map<string, OutboxEntry>();
-  private readonly heldEnvelopes = new Map<string, HeldEnvelope>();
+  private readonly heldEnvelopes = new Map<string, { envelope: HeldEnvelope; bytes: number }>();
+  private readonly heldLimits: Readonly<HeldLimits>;
+
+  constructor(options: { heldLimits?: Readonly<HeldLimits> } = {}) {
+    this.heldLimits = options.heldLimits ?? DEFAULT_HELD_LIMITS;
+  }
 
   async recordIncoming(record: HistoryRecord): Promise<'new' | 'duplicate'> {
     const key = keyOf('in', record.id);
@@ -86,12 +91,28 @@ export class MemoryMessageStore implements MessageStore {
     }
   }
 
-  async hold(envelope: HeldEnvelope): Promise<void> {
-    if (!this.heldEnvelopes.has(envelope.serverId)) this.heldEnvelopes.set(envelope.serverId, structuredClone(envelope));
+  async rejudgeUnreadable(id: string, reason: RejectReason): Promise<boolean> {
+    const r = this.records.get(keyOf('in', id));
+    if (!r || r.status !== 'unreadable' || r.reason === reason) return false;
+    r.reason = reason;
+    delete r.held;
+    r.displayed = false;
+    return true;
+  }
+
+  async hold(envelope: HeldEnvelope): Promise<'held' | 'full'> {
+    if (this.heldEnvelopes.has(envelope.serverId)) return 'held';
+    const all = [...this.heldEnvelopes.values()];
+    const bytes = JSON.stringify(envelope).length;
+    const { perPeer, total, totalBytes } = this.heldLimits;
+    if (all.length >= total || all.filter((h) => h.envelope.from === envelope.from).length >= perPeer) return 'full';
+    if (all.reduce((sum, h) => sum + h.bytes, bytes) > totalBytes) return 'full';
+    this.heldEnvelopes.set(envelope.serverId, { envelope: structuredClone(envelope), bytes });
+    return 'held';
   }
 
   async held(peer: string): Promise<HeldEnvelope[]> {
-    return [...this.heldEnvelopes.values()].filter((h) => h.from === peer).map((h) => structuredClone(h));
+    return [...this.heldEnvelopes.values()].filter((h) => h.envelope.from === peer).map((h) => structuredClone(h.envelope));
   }
 
   async release(serverId: string): Promise<void> {

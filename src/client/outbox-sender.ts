@@ -138,7 +138,7 @@ export class OutboxSender {
     await this.store.countSendAttempt(e.id);
     let result: SendResult;
     try {
-      result = await this.connection.call<SendResult>('send', { to: e.to, id: e.id, envelope: e.envelope });
+      result = await this.connection.call('send', { to: e.to, id: e.id, envelope: e.envelope });
     } catch (err) {
       if (err instanceof ChatError && PERMANENT.has(err.code)) {
         await this.fail(e, err);

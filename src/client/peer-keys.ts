@@ -2,6 +2,7 @@
  * Trust on first use: the first keys the directory returns for a peer are pinned; later, keys that differ
  * from the pin are refused with `peer_key_changed` until the user accepts them (`trust`).
  */
+import { base64urlDecode } from '../crypto/bytes.js';
 import { jwkThumbprint } from '../crypto/keys.js';
 import { ChatError } from '../protocol/errors.js';
 import type { UserKeys } from '../protocol/events.js';
@@ -18,6 +19,9 @@ export async function toPinned(keys: UserKeys, now: number): Promise<PinnedPeer>
     verified: false,
   };
 }
+
+/** The raw Ed25519 key of a pinned peer (its JWK's x). */
+export const signingKeyOf = (peer: PinnedPeer): Uint8Array => base64urlDecode(peer.signingKey.x);
 
 type Fingerprints = Pick<PinnedPeer, 'signingKeyThumbprint' | 'encryptionKeyThumbprint'>;
 

@@ -78,7 +78,7 @@ export class PreKeyPublisher {
 
   private async refresh(): Promise<PreKeyCountResult> {
     const now = this.clock();
-    let counts = await this.connection.call<PreKeyCountResult>('prekeys.count', {});
+    let counts = await this.connection.call('prekeys.count', {});
     const store = this.store;
     const me = await loadOrCreateIdentity(store, this.signingSecretKey, now);
     // Before new keys exist: keys not yet uploaded are missing from the server's lists.
@@ -117,7 +117,7 @@ export class PreKeyPublisher {
         ...(c === 0 && oneTime.length > 0 && { oneTimePreKeys: oneTime.map((k) => ({ id: k.id, publicKey: e(k.keyPair.publicKey) })) }),
         kemPreKeys: kem.slice(c * PREKEY_UPLOAD_KEM_CHUNK, (c + 1) * PREKEY_UPLOAD_KEM_CHUNK).map(wireKem),
       };
-      counts = await this.connection.call<PreKeyCountResult>('prekeys.upload', payload);
+      counts = await this.connection.call('prekeys.upload', payload);
     }
     return counts;
   }

@@ -9,9 +9,11 @@ import { ed25519Sign } from '../crypto/ed25519.js';
 import { ed25519PublicOf, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../crypto/keys.js';
 import { loginMessage, registerMessage } from '../protocol/auth-message.js';
 import { ChatError } from '../protocol/errors.js';
-import type { ChallengeResult, ClientEventName, ServerToClientEvents, SessionResult } from '../protocol/events.js';
+import type { ClientEventPayload, ClientToServerEvents } from '../protocol/client-event-schemas.js';
+import type { ClientEventName, ServerToClientEvents, SessionResult } from '../protocol/events.js';
 import { DEFAULT_ACK_TIMEOUT_MS } from '../protocol/limits.js';
-import { answerSchemas, serverErrorSchema, serverEventSchemas, type ServerEventName, type ServerEventOf } from '../protocol/server-event-schemas.js';
+import { rsa2048PublicJwkSchema } from '../protocol/schemas.js';
+import { answerSchemas, serverErrorSchema, serverEventSchemas, type AnswerOf, type ServerEventName, type ServerEventOf } from '../protocol/server-event-schemas.js';
 
 /** Backoff between reconnection attempts: doubles from the initial delay up to the maximum, ± jitter. */
 export const RECONNECT_DEFAULTS = { initialDelayMs: 250, maxDelayMs: 10_000, jitter: 0.5 } as const;
@@ -37,7 +39,7 @@ export interface ConnectionCallbacks {
 }
 
 export class ServerConnection {
-  readonly socket: Socket<ServerToClientEvents>;
+  readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
   private readonly ackTimeoutMs: number;
   private authenticatedNow = false;
   private everAuthenticated = false;
@@ -118,18 +120,20 @@ export class ServerConnection {
   /**
    * Sends a client event and returns the server's answer, parsed by its schema (answerSchemas): a
    * malformed answer is a ChatError 'bad_response', a refusal the ChatError the server named. Whether
-   * the answer is about what was asked (the right user, say) is the caller's check.
+   * the answer is about what was asked (the right user, say) is the caller's check. The payload is typed
+   * per event by the shared map (client-event-schemas.ts, the schema's input): a payload the server's
+   * schema would refuse for its shape is a compile error here.
    */
-  async call<T extends object>(event: ClientEventName, payload: object): Promise<{ ok: true } & T> {
+  async call<E extends ClientEventName>(event: E, payload: ClientEventPayload<E>): Promise<{ ok: true } & AnswerOf<E>> {
     if (!this.socket.connected) throw new ChatError('not_connected', 'not connected to the server');
     let ack: unknown;
     try {
-      // The untyped socket view carries any event name; the answer is parsed below.
+      // A view with the answer left unknown: whatever the server says is parsed below, never trusted by type.
       ack = await (this.socket as unknown as Socket).timeout(this.ackTimeoutMs).emitWithAck(event, payload);
     } catch (cause) {
       throw new ChatError('timeout', `the server did not answer "${event}" within ${this.ackTimeoutMs} ms`, { cause });
     }
-    return parseAnswer(event, ack) as { ok: true } & T;
+    return parseAnswer(event, ack);
   }
 
   /**
@@ -152,10 +156,10 @@ export class ServerConnection {
   private async authenticate(): Promise<SessionResult> {
     const { identity } = this.options;
     const secret = base64urlDecode(identity.keys.signing.d);
-    const { challenge } = await this.call<ChallengeResult>('challenge', {});
+    const { challenge } = await this.call('challenge', {});
     const loginSig = ed25519Sign(loginMessage({ challenge, username: identity.username }), secret);
     try {
-      return boundSession(identity.username, await this.call<SessionResult>('login', { username: identity.username, signature: base64urlEncode(loginSig) }));
+      return boundSession(identity.username, await this.call('login', { username: identity.username, signature: base64urlEncode(loginSig) }));
     } catch (err) {
       if (err instanceof ChatError && err.code === 'bad_signature') {
         // We signed the challenge the server just gave us: it does not verify because the name is bound
@@ -167,20 +171,24 @@ export class ServerConnection {
     }
     // First use of this name: register our public keys, proving we hold the signing key.
     const signingKey = ed25519PublicOf(identity.keys.signing);
-    const encryptionKey = rsaPublicOf(identity.keys.encryption);
-    const next = await this.call<ChallengeResult>('challenge', {});
+    // Checked here as the server will: the wire only carries 2048-bit keys with exponent 65537.
+    const encryptionKey = rsa2048PublicJwkSchema.safeParse(rsaPublicOf(identity.keys.encryption));
+    if (!encryptionKey.success) {
+      throw new ChatError('bad_request', "this device's encryption key is not a 2048-bit RSA key with exponent 65537, the only kind the server accepts", { cause: encryptionKey.error });
+    }
+    const next = await this.call('challenge', {});
     const message = registerMessage({
       challenge: next.challenge,
       username: identity.username,
       signingKeyThumbprint: await jwkThumbprint(signingKey),
-      encryptionKeyThumbprint: await jwkThumbprint(encryptionKey),
+      encryptionKeyThumbprint: await jwkThumbprint(encryptionKey.data),
     });
     return boundSession(
       identity.username,
-      await this.call<SessionResult>('register', {
+      await this.call('register', {
         username: identity.username,
         signingKey,
-        encryptionKey,
+        encryptionKey: encryptionKey.data,
         signature: base64urlEncode(ed25519Sign(message, secret)),
       }),
     );
@@ -194,7 +202,7 @@ export class ServerConnection {
 }
 
 /** Parses an ack: `{ ok: true, ...answer }` by the event's schema, `{ ok: false, error }` into its ChatError. */
-export function parseAnswer(event: ClientEventName, ack: unknown): { ok: true } {
+export function parseAnswer<E extends ClientEventName>(event: E, ack: unknown): { ok: true } & AnswerOf<E> {
   const ok = typeof ack === 'object' && ack !== null ? (ack as { ok?: unknown }).ok : undefined;
   if (ok === false) {
     const error = serverErrorSchema.safeParse((ack as { error?: unknown }).error);
@@ -203,7 +211,8 @@ export function parseAnswer(event: ClientEventName, ack: unknown): { ok: true } 
   }
   const answer = ok === true ? answerSchemas[event].safeParse(ack) : undefined;
   if (!answer?.success) throw new ChatError('bad_response', `the server's answer to "${event}" is malformed`, { cause: answer?.error });
-  return { ...answer.data, ok: true };
+  // The schema picked by `event` parsed it; TypeScript cannot follow a lookup by a generic key.
+  return { ...(answer.data as AnswerOf<E>), ok: true };
 }
 
 /** A login or register answer must be about the name that logged in. */

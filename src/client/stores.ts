@@ -63,6 +63,11 @@ export interface HistoryRecord {
   status: MessageStatus;
   /** Why it could not be read (status `unreadable` only). */
   reason?: RejectReason;
+  /**
+   * For an unreadable record refused because the sender's keys changed: false when its envelope was not
+   * kept (the hold was full, see HeldLimits), so trusting the new keys will not open it. Absent: kept.
+   */
+  held?: false;
 }
 
 /** An envelope sealed for its recipient, waiting for the server to accept it. */
@@ -97,6 +102,38 @@ export interface HeldEnvelope {
 }
 
 /**
+ * Bounds on the envelopes kept sealed (MessageStore.hold). Whether an envelope is held is decided by
+ * what the directory says about its sender's keys, and the directory is the server's: one that lies
+ * about a peer's keys turns every envelope from that peer into a held one. Without bounds, the server
+ * could grow this local table with whatever it chooses to deliver. Beyond them an envelope is still
+ * recorded (unreadable, reason peer_key_changed, `held: false`) and shown once, but not kept.
+ */
+export interface HeldLimits {
+  /** Held envelopes from one sender. */
+  perPeer: number;
+  /** Held envelopes from all senders together. */
+  total: number;
+  /** Bytes of all held envelopes together (each measured as the store keeps it). */
+  totalBytes: number;
+}
+
+/**
+ * A conversation's worth: the messages one peer sends after a re-key and before the user compares
+ * fingerprints and trusts the new keys (typically hours). More than that from one peer is not a
+ * conversation the user is waiting to read but a flood.
+ */
+export const MAX_HELD_PER_PEER = 100;
+/** Ten such peers re-keying at once: far beyond what happens between two trusts, still a small table. */
+export const MAX_HELD_TOTAL = 1000;
+/**
+ * 32 MiB: 500 envelopes at the protocol's default 64 KiB cap. An incoming envelope is bounded only by the
+ * envelope schema (~256 KiB), not by the cap our server announces, so counts alone would allow ~250 MiB.
+ */
+export const MAX_HELD_BYTES = 32 * 1024 * 1024;
+
+export const DEFAULT_HELD_LIMITS: Readonly<HeldLimits> = { perPeer: MAX_HELD_PER_PEER, total: MAX_HELD_TOTAL, totalBytes: MAX_HELD_BYTES };
+
+/**
  * Local history, seen ids and the outbox. The ids of incoming messages are the seen-id set: a message
  * whose id is already recorded is a duplicate (a redelivery) or a replay, and is never shown twice.
  */
@@ -121,8 +158,19 @@ export interface MessageStore {
   markDelivered(id: string): Promise<void>;
   /** An unreadable receipt arrived for an outgoing message. */
   markUnreadable(id: string, reason: RejectReason): Promise<void>;
-  /** Keeps an envelope sealed until its sender's new keys are trusted; a second hold of the same server id is ignored. */
-  hold(envelope: HeldEnvelope): Promise<void>;
+  /**
+   * Keeps an envelope sealed until its sender's new keys are trusted; a second hold of the same server id
+   * is ignored ('held'). 'full' when keeping it would pass the store's HeldLimits: nothing is stored.
+   * Atomic: concurrent holds (two processes of the user) never pass the limits together.
+   */
+  hold(envelope: HeldEnvelope): Promise<'held' | 'full'>;
+  /**
+   * An unreadable incoming record judged again for another reason (a held envelope that, opened after
+   * trust, failed otherwise): records `reason` and makes the record undisplayed, so it is shown once
+   * more with the new reason. False, changing nothing, when the record already says `reason` (or there
+   * is no such unreadable incoming record).
+   */
+  rejudgeUnreadable(id: string, reason: RejectReason): Promise<boolean>;
   /** Held envelopes from `peer`, oldest first. */
   held(peer: string): Promise<HeldEnvelope[]>;
   /** Forgets a held envelope (it was opened, or judged for good). */

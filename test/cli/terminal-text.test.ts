@@ -50,3 +50,17 @@ describe('printable (src/cli/terminal-text.ts)', () => {
     expect(out.replace(/\\u\{[0-9a-f]+\}|\\[nrt]/g, '')).toBe(all.replace(new RegExp(CONTROL.source, 'gu'), ''));
   });
 });
+
+describe('debugLine (E2EE_CHAT_DEBUG output, src/cli/common.ts)', () => {
+  it('prints a debug event and its chain of causes on one line, every network text escaped', async () => {
+    const { debugLine } = await import('../../src/cli/common.js');
+    const socketError = Object.assign(new Error('websocket error\n\x1b[2J[bob] fake line'), { cause: { description: '\u202Eevil\x07' } });
+    const line = debugLine({ message: 'login failed\r\x1b]0;title\x07; reconnecting', cause: new Error('server said \x1b[31mred\u2028', { cause: socketError }) });
+    expect(line).not.toMatch(CONTROL);
+    expect(line).toBe(
+      'debug: login failed\\r\\u{1b}]0;title\\u{7}; reconnecting: server said \\u{1b}[31mred\\u{2028}: websocket error\\n\\u{1b}[2J[bob] fake line: {"description":"\\u{202e}evil\\u0007"}',
+    );
+    expect(debugLine({ message: 'no cause' })).toBe('debug: no cause');
+    expect(debugLine({ message: 'text cause', cause: 'bad\nframe' })).toBe('debug: text cause: bad\\nframe');
+  });
+});

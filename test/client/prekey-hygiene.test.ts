@@ -19,6 +19,7 @@ import {
 import { KEM_ONE_TIME_PREKEY_TARGET, ONE_TIME_PREKEY_TARGET, PREKEY_REFILL_THRESHOLD, PreKeyPublisher } from '../../src/client/prekey-publisher.js';
 import { reconcileOneTimeKeys } from '../../src/client/prekey-hygiene.js';
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
+import type { ServerConnection } from '../../src/client/server-connection.js';
 import type { PreKeyCountResult, PreKeysUploadPayload } from '../../src/protocol/prekey-schemas.js';
 import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
@@ -40,7 +41,7 @@ class FakePreKeyServer {
   readonly uploads: PreKeysUploadPayload[] = [];
   counts = 0;
 
-  call = async <T extends object>(event: string, payload: object): Promise<{ ok: true } & T> => {
+  call: Pick<ServerConnection, 'call'>['call'] = async (event, payload) => {
     if (event === 'prekeys.count') this.counts++;
     else if (event === 'prekeys.upload') {
       const p = payload as PreKeysUploadPayload;
@@ -52,7 +53,8 @@ class FakePreKeyServer {
       for (const k of p.oneTimePreKeys ?? []) this.stored.oneTime.add(k.id);
       for (const k of p.kemPreKeys ?? []) this.stored.kem.add(k.id);
     } else throw new Error(`unexpected event ${event}`);
-    return this.answer() as unknown as { ok: true } & T;
+    // Both events this fake answers have the PreKeyCountResult answer.
+    return this.answer() as never;
   };
 
   answer(): { ok: true } & PreKeyCountResult {
@@ -256,7 +258,7 @@ describe("a running client and the server's prekeys.low push", () => {
     const bob = await connectTestClient(srv.url, 'bob');
     const alice = await connectTestClient(srv.url, 'alice');
     clients.push(bob, alice);
-    const count = () => bob.client['connection'].call<PreKeyCountResult>('prekeys.count', {});
+    const count = () => bob.client['connection'].call('prekeys.count', {});
     // Alice fetches bundles until Bob's ML-KEM stock is below the threshold; X25519 stays above it.
     const fetches = KEM_ONE_TIME_PREKEY_TARGET - PREKEY_REFILL_THRESHOLD + 1;
     for (let i = 0; i < fetches; i++) await alice.client['connection'].call('prekeys.bundle', { username: 'bob' });

@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { RejectReason } from '../../protocol/events.js';
-import type { HeldEnvelope, HistoryRecord, MessageStore, OutboxEntry, OutboxFailure } from '../stores.js';
+import { DEFAULT_HELD_LIMITS, type HeldEnvelope, type HeldLimits, type HistoryRecord, type MessageStore, type OutboxEntry, type OutboxFailure } from '../stores.js';
 import { openLocalDatabase, RowSealer } from './sealed-rows.js';
 
 const MIGRATIONS: readonly string[] = [
@@ -46,11 +46,12 @@ export class SqliteMessageStore implements MessageStore {
   private constructor(
     private readonly db: Database.Database,
     private readonly rows: RowSealer,
+    private readonly heldLimits: Readonly<HeldLimits>,
   ) {}
 
   /** `secret` is the user's Ed25519 private key (32 bytes); the storage keys are derived from it. */
-  static async open(path: string, secret: Uint8Array, username: string): Promise<SqliteMessageStore> {
-    return new SqliteMessageStore(await openLocalDatabase(path, MIGRATIONS), new RowSealer(secret, username, STORAGE_KEY_INFO));
+  static async open(path: string, secret: Uint8Array, username: string, options: { heldLimits?: Readonly<HeldLimits> } = {}): Promise<SqliteMessageStore> {
+    return new SqliteMessageStore(await openLocalDatabase(path, MIGRATIONS), new RowSealer(secret, username, STORAGE_KEY_INFO), options.heldLimits ?? DEFAULT_HELD_LIMITS);
   }
 
   private keyOf(kind: string, id: string): string {
@@ -159,11 +160,37 @@ export class SqliteMessageStore implements MessageStore {
       .immediate();
   }
 
-  async hold(envelope: HeldEnvelope): Promise<void> {
+  async rejudgeUnreadable(id: string, reason: RejectReason): Promise<boolean> {
+    const key = this.keyOf('in', id);
+    return this.db
+      .transaction((): boolean => {
+        const row = this.db.prepare('SELECT key, data FROM messages WHERE key = ?').get(key) as Row | undefined;
+        const record = row && this.open<HistoryRecord>(row);
+        if (!record || record.status !== 'unreadable' || record.reason === reason) return false;
+        record.reason = reason;
+        delete record.held;
+        this.db.prepare('UPDATE messages SET data = ?, displayed = 0 WHERE key = ?').run(this.seal(key, record), key);
+        return true;
+      })
+      .immediate();
+  }
+
+  async hold(envelope: HeldEnvelope): Promise<'held' | 'full'> {
     const key = this.keyOf('held', envelope.serverId);
-    this.db
-      .prepare('INSERT INTO held (key, peer, data) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING')
-      .run(key, this.keyOf('held-peer', envelope.from), this.seal(key, envelope));
+    const peer = this.keyOf('held-peer', envelope.from);
+    const data = this.seal(key, envelope);
+    const { perPeer, total, totalBytes } = this.heldLimits;
+    // Immediate: the counts and the insert in one write transaction, so two processes cannot both pass.
+    return this.db
+      .transaction((): 'held' | 'full' => {
+        if (this.db.prepare('SELECT 1 FROM held WHERE key = ?').get(key)) return 'held';
+        const all = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(length(data)), 0) AS bytes FROM held').get() as { n: number; bytes: number };
+        const fromPeer = (this.db.prepare('SELECT COUNT(*) AS n FROM held WHERE peer = ?').get(peer) as { n: number }).n;
+        if (all.n >= total || fromPeer >= perPeer || all.bytes + data.length > totalBytes) return 'full';
+        this.db.prepare('INSERT INTO held (key, peer, data) VALUES (?, ?, ?)').run(key, peer, data);
+        return 'held';
+      })
+      .immediate();
   }
 
   async held(peer: string): Promise<HeldEnvelope[]> {

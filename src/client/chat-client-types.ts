@@ -1,0 +1,72 @@
+/** The ChatClient's public types: its options, its identity and the events it emits. */
+import type { UserKeyPairs } from '../crypto/keys.js';
+import type { ChatError } from '../protocol/errors.js';
+import type { PresenceEvent } from '../protocol/events.js';
+import type { ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
+import type { SentMessage } from './outbox-sender.js';
+import type { RatchetStore } from './ratchet-store.js';
+import type { ConnectionOptions } from './server-connection.js';
+import type { MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
+
+export interface ClientIdentity {
+  username: string;
+  keys: UserKeyPairs;
+}
+
+export interface ChatClientEvents {
+  /** A new message, already recorded in the message store: emitted once per message id, ever. */
+  message: ReceivedMessage;
+  /**
+   * An incoming envelope that could not be read, already recorded in the message store as an unreadable
+   * record (`recordId`, undisplayed): emitted once per envelope. The sender gets an unreadable receipt.
+   */
+  rejected: RejectedMessage;
+  /** The server accepted an outgoing message (status sent: pushed to a connected device; queued). */
+  sent: SentMessage;
+  /** A device of the recipient stored an outgoing message (delivery receipt). */
+  delivered: { id: string; to: string; deliveredAt: number };
+  /** A device of the recipient could not read an outgoing message (unreadable receipt, with the reason). */
+  unreadable: UnreadableReceipt;
+  /** An outgoing message will not go out (refused for good, or kept failing): marked failed in the outbox and history. */
+  failed: { id: string; to: string; error: ChatError };
+  presence: PresenceEvent;
+  /** The connection dropped; it reconnects by itself, with backoff, and logs in again. */
+  disconnected: { reason: string };
+  /** Logged in again after a reconnect. */
+  reconnected: { username: string };
+  /**
+   * The user accepted keys for a peer (trustPeer): the pin now holds `current`. Messages kept sealed
+   * while that peer's keys were refused can be opened from here.
+   */
+  trusted: { username: string; previous: PinnedPeer | undefined; current: PinnedPeer };
+  /**
+   * Debug detail that must not reach end users (e.g. which decryption check failed, or a listener of
+   * another event that threw: listeners are isolated, and their failures are reported here).
+   */
+  debug: { message: string; cause?: unknown };
+}
+
+interface ChatClientCommonOptions {
+  url: string;
+  identity: ClientIdentity;
+  peers: PeerKeyStore;
+  messages: MessageStore;
+  ackTimeoutMs?: number;
+  /** How long received ids wait to be acknowledged in one batch. */
+  ackDelayMs?: number;
+  reconnect?: ConnectionOptions['reconnect'];
+  /** Register the name at login if the server does not know it (default true); see ConnectionOptions. */
+  register?: boolean;
+  /** Passed to socket.io-client (e.g. transports). */
+  socketOptions?: ConnectionOptions['socketOptions'];
+}
+
+/**
+ * How messages are sent: 'ratchet' (the default: PQXDH + Double Ratchet sessions, forward secret) or
+ * 'hybrid' (the seed's envelope, no forward secrecy). Ratchet mode needs a RatchetStore for sessions and
+ * prekeys: a durable one (SqliteRatchetStore on Node) unless losing every session with the process is
+ * acceptable (MemoryRatchetStore, for tests and throwaway clients). A hybrid client given a store still
+ * publishes prekeys and opens ratchet envelopes.
+ */
+export type ChatClientOptions = ChatClientCommonOptions &
+  ({ mode?: 'ratchet'; ratchet: RatchetStore } | { mode: 'hybrid'; ratchet?: RatchetStore });

@@ -1,0 +1,57 @@
+/**
+ * The receiving side's wiring: each `message` and `receipt` frame from the server (already parsed by its
+ * schema in ServerConnection) goes through Inbound one at a time, in the order the server routed them, so
+ * messages are recorded and shown in that order; acknowledgements go back in batches (AckBatcher).
+ */
+import { AckBatcher } from './ack-batcher.js';
+import { Inbound, type InboundDeps } from './inbound.js';
+import type { ServerConnection } from './server-connection.js';
+
+export class ReceiveLoop {
+  private readonly acks: AckBatcher;
+  private readonly inbound: Inbound;
+  /** Inbound work, one piece at a time; a failure is reported and never breaks the chain. */
+  private chain: Promise<void> = Promise.resolve();
+  private readonly onDebug: InboundDeps['onDebug'];
+
+  constructor(
+    private readonly connection: Pick<ServerConnection, 'call' | 'onEvent' | 'authenticated'>,
+    deps: Omit<InboundDeps, 'acks'>,
+    ackDelayMs: number,
+  ) {
+    this.onDebug = deps.onDebug;
+    this.acks = new AckBatcher(async (batch) => void (await connection.call('ack', batch)), ackDelayMs);
+    const inbound = (this.inbound = new Inbound({ ...deps, acks: this.acks }));
+    connection.onEvent('message', (m) => this.inOrder(`message ${m.id}`, () => inbound.message(m)));
+    connection.onEvent('receipt', (r) => this.inOrder(`receipt ${r.id}`, () => inbound.receipt(r)));
+  }
+
+  /** Runs inbound work after everything received before it; a failure is reported and never stops the chain. */
+  private inOrder(what: string, work: () => Promise<void>): void {
+    this.chain = this.chain.then(work).catch((cause: unknown) => this.onDebug(`handling ${what} failed`, cause));
+  }
+
+  /**
+   * Opens the envelopes held from `peer` (see Inbound.openHeld), in the chain so it never interleaves
+   * with live deliveries. Resolves with how many opened; rejects if the pass failed.
+   */
+  openHeld(peer: string): Promise<number> {
+    const run = this.chain.then(() => this.inbound.openHeld(peer));
+    this.chain = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** The connection dropped: acks not yet sent are forgotten (the server delivers those envelopes again). */
+  connectionLost(): void {
+    this.acks.discard();
+  }
+
+  /** Waits for everything received so far to be handled, then sends the pending acks if still logged in. */
+  async finish(): Promise<void> {
+    await this.chain;
+    if (this.connection.authenticated) await this.acks.flush();
+  }
+}
