@@ -84,6 +84,8 @@ export interface InboundDeps {
   onRejected(r: RejectedMessage): void;
   onDelivered(d: { id: string; to: string; deliveredAt: number }): void;
   onUnreadable(u: UnreadableReceipt): void;
+  /** Whether this process sent the message with this id (its outbox sent it): its receipt is news here. */
+  sentByThisProcess?(id: string): boolean;
   onDebug(message: string, cause?: unknown): void;
   /** Base delay between in-place retries (tests shorten it). */
   retryDelayMs?: number;
@@ -123,8 +125,25 @@ const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** What to tell listeners once an envelope is settled (collected while settling, told after). */
 type Notice = { kind: 'message'; message: ReceivedMessage } | { kind: 'rejected'; rejected: RejectedMessage };
 
+/** Receipts remembered per process as already told: beyond it the oldest may be told once more. */
+const MAX_TOLD_RECEIPTS = 10_000;
+
 export class Inbound {
+  /** Message ids whose receipt this process has told its listeners, oldest first. */
+  private readonly told = new Set<string>();
+
   constructor(private readonly deps: InboundDeps) {}
+
+  private rememberTold(id: string): boolean {
+    if (this.told.has(id)) return false;
+    this.told.add(id);
+    if (this.told.size > MAX_TOLD_RECEIPTS) this.told.delete(this.told.values().next().value!);
+    return true;
+  }
+
+  private sentHere(id: string): boolean {
+    return this.deps.sentByThisProcess?.(id) ?? false;
+  }
 
   /** Handles one routed envelope: acknowledges it as stored, or as rejected with its reason, or leaves it. */
   async message(m: IncomingMessage): Promise<void> {
@@ -252,16 +271,22 @@ export class Inbound {
       this.deps.acks.add('receipts', r.id);
       return;
     }
+    // Each process of the user tells its own listeners once. The store's status alone cannot decide it:
+    // the user's other process (a `receive` beside a `send`) may have recorded the same receipt first,
+    // and `send` would then wait for a receipt it never announces.
+    const firstHere = this.rememberTold(r.clientId);
     if (r.status === 'unreadable') {
       const reason = r.reason ?? 'decryption_failed';
       // Told even without a local record (sent by another client of this user): it is news either way.
-      if (record?.status !== 'unreadable') {
-        if (record) await this.deps.messages.markUnreadable(r.clientId, reason);
+      if (record && record.status !== 'unreadable') await this.deps.messages.markUnreadable(r.clientId, reason);
+      if (firstHere && (record?.status !== 'unreadable' || this.sentHere(r.clientId))) {
         this.deps.onUnreadable({ id: r.clientId, to: r.to, reason, at: r.deliveredAt });
       }
-    } else if (record && record.status !== 'delivered') {
-      await this.deps.messages.markDelivered(r.clientId);
-      this.deps.onDelivered({ id: r.clientId, to: r.to, deliveredAt: r.deliveredAt });
+    } else if (record) {
+      if (record.status !== 'delivered') await this.deps.messages.markDelivered(r.clientId);
+      if (firstHere && (record.status !== 'delivered' || this.sentHere(r.clientId))) {
+        this.deps.onDelivered({ id: r.clientId, to: r.to, deliveredAt: r.deliveredAt });
+      }
     }
     this.deps.acks.add('receipts', r.id);
   }
