@@ -46,12 +46,6 @@ function envelopeLimitOf(session: SessionResult): number {
 /** Acks wait this long to be batched: short enough that redelivery after a crash stays small. */
 export const DEFAULT_ACK_DELAY_MS = 20;
 
-/**
- * Ids of messages sent by this process that it remembers, to tell their receipts even when the user's
- * other process recorded them first; beyond it the oldest are forgotten (their receipts long arrived).
- */
-const MAX_SENT_HERE = 10_000;
-
 export class ChatClient extends TypedEmitter<ChatClientEvents> {
   readonly username: string;
   readonly mode: 'ratchet' | 'hybrid';
@@ -62,8 +56,6 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   /** The prekey upload of the latest login; `connect` waits for it so peers can start sessions at once. */
   private preKeysPublished: Promise<void> = Promise.resolve();
   private readonly sealer: MessageSealer;
-  /** Messages this process sent, oldest first (MAX_SENT_HERE at most). */
-  private readonly sentHere = new Set<string>();
   private readonly outbox: OutboxSender;
   private readonly receiver: ReceiveLoop;
   private readonly inbox = new MessageQueue<ReceivedMessage>();
@@ -141,7 +133,6 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
         onRejected: (r) => this.emit('rejected', r),
         onDelivered: (d) => this.emit('delivered', d),
         onUnreadable: (u) => this.emit('unreadable', u),
-        sentByThisProcess: (id) => this.sentHere.has(id),
         onDebug: debug,
       },
       options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS,
@@ -235,9 +226,6 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
    */
   async send(to: string, body: string): Promise<SentMessage> {
     const id = await this.sealer.seal(to, body);
-    // Before it can be sent: its receipt may overtake the server's answer to the send.
-    this.sentHere.add(id);
-    if (this.sentHere.size > MAX_SENT_HERE) this.sentHere.delete(this.sentHere.values().next().value!);
     if (!this.connection.authenticated) {
       this.outbox.flush();
       return { id, to, status: 'outbox' };

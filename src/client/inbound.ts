@@ -84,8 +84,6 @@ export interface InboundDeps {
   onRejected(r: RejectedMessage): void;
   onDelivered(d: { id: string; to: string; deliveredAt: number }): void;
   onUnreadable(u: UnreadableReceipt): void;
-  /** Whether this process sent the message with this id (its outbox sent it): its receipt is news here. */
-  sentByThisProcess?(id: string): boolean;
   onDebug(message: string, cause?: unknown): void;
   /** Base delay between in-place retries (tests shorten it). */
   retryDelayMs?: number;
@@ -141,9 +139,6 @@ export class Inbound {
     return true;
   }
 
-  private sentHere(id: string): boolean {
-    return this.deps.sentByThisProcess?.(id) ?? false;
-  }
 
   /** Handles one routed envelope: acknowledges it as stored, or as rejected with its reason, or leaves it. */
   async message(m: IncomingMessage): Promise<void> {
@@ -271,22 +266,18 @@ export class Inbound {
       this.deps.acks.add('receipts', r.id);
       return;
     }
-    // Each process of the user tells its own listeners once. The store's status alone cannot decide it:
-    // the user's other process (a `receive` beside a `send`) may have recorded the same receipt first,
-    // and `send` would then wait for a receipt it never announces.
+    // Each process of the user tells its own listeners once, whatever the shared store says: the user's
+    // other process (a `receive` beside a `send`) may have recorded the same receipt first, and `send`
+    // would then wait for a receipt it never announces (and `receive --json` miss one).
     const firstHere = this.rememberTold(r.clientId);
     if (r.status === 'unreadable') {
       const reason = r.reason ?? 'decryption_failed';
-      // Told even without a local record (sent by another client of this user): it is news either way.
       if (record && record.status !== 'unreadable') await this.deps.messages.markUnreadable(r.clientId, reason);
-      if (firstHere && (record?.status !== 'unreadable' || this.sentHere(r.clientId))) {
-        this.deps.onUnreadable({ id: r.clientId, to: r.to, reason, at: r.deliveredAt });
-      }
+      // Told even without a local record (sent by another client of this user): it is news either way.
+      if (firstHere) this.deps.onUnreadable({ id: r.clientId, to: r.to, reason, at: r.deliveredAt });
     } else if (record) {
-      if (record.status !== 'delivered') await this.deps.messages.markDelivered(r.clientId);
-      if (firstHere && (record.status !== 'delivered' || this.sentHere(r.clientId))) {
-        this.deps.onDelivered({ id: r.clientId, to: r.to, deliveredAt: r.deliveredAt });
-      }
+      if (record.status !== 'delivered' && record.status !== 'unreadable') await this.deps.messages.markDelivered(r.clientId);
+      if (firstHere) this.deps.onDelivered({ id: r.clientId, to: r.to, deliveredAt: r.deliveredAt });
     }
     this.deps.acks.add('receipts', r.id);
   }
