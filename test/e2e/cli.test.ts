@@ -2,7 +2,7 @@
  * End-to-end: the built CLI (`node dist/cli/main.js`) as real processes — a server, receivers and
  * senders — with fresh key homes, data folders and ports for every test. Build first (`npm test` does).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ed25519PublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
