@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ReceiptEvent } from '../../src/protocol/events.js';
 import { connectTestClient, waitUntil } from '../helpers/test-clients.js';
-import { useHostileServer } from '../helpers/use-hostile-server.js';
+import { useHostileServer } from '../helpers/server-fixtures.js';
 
 describe('a server that forges receipts', () => {
   const servers = useHostileServer();

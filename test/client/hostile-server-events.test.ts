@@ -8,7 +8,7 @@ import type { ServerConnection } from '../../src/client/server-connection.js';
 import type { PresenceEvent } from '../../src/protocol/events.js';
 import type { PushEvent } from '../helpers/hostile-server.js';
 import { connectTestClient, waitUntil } from '../helpers/test-clients.js';
-import { useHostileServer } from '../helpers/use-hostile-server.js';
+import { useHostileServer } from '../helpers/server-fixtures.js';
 
 const SERVER_ID = 'A'.repeat(22);
 const HUGE = 'x'.repeat(1_000_000);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FORWARD } from '../helpers/hostile-server.js';
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
 import { connectTestClient, keysFor } from '../helpers/test-clients.js';
-import { useHostileServer } from '../helpers/use-hostile-server.js';
+import { useHostileServer } from '../helpers/server-fixtures.js';
 
 describe('hostile-server harness', () => {
   const servers = useHostileServer();

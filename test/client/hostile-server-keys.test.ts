@@ -6,7 +6,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatError } from '../../src/protocol/errors.js';
 import { connectTestClient, keysFor, type TestClient } from '../helpers/test-clients.js';
-import { useHostileServer } from '../helpers/use-hostile-server.js';
+import { useHostileServer } from '../helpers/server-fixtures.js';
 
 const named = (payload: unknown): string => (payload as { username: string }).username;
 

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { MemoryMessageStore } from '../../src/client/memory-stores.js';
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
 import { connectTestClient, keysFor, waitUntil } from '../helpers/test-clients.js';
-import { useHostileServer } from '../helpers/use-hostile-server.js';
+import { useHostileServer } from '../helpers/server-fixtures.js';
 
 describe('receipts with two processes of one user', () => {
   const servers = useHostileServer();

@@ -12,7 +12,7 @@ import { ed25519PublicOf, jwkThumbprint, type Ed25519PublicJwk } from '../../src
 import { base64urlDecode } from '../../src/crypto/bytes.js';
 import { formatSafetyNumber, safetyNumber } from '../../src/e2ee/safety-number.js';
 import { connectTestClient, keysFor, type TestClient } from '../helpers/test-clients.js';
-import { useHostileServer } from '../helpers/use-hostile-server.js';
+import { useHostileServer } from '../helpers/server-fixtures.js';
 import type { RunResult } from './processes.js';
 import { World, useProcesses } from './world.js';
 
