@@ -1,43 +1,34 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChatClient } from '../../src/client/chat-client.js';
 import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-stores.js';
 import { PeerKeyChangedError } from '../../src/client/peer-keys.js';
-import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
-import { call, connectTestClient, keysFor, loginRaw, rawSocket, type TestClient } from '../helpers/test-clients.js';
+import { useTestServer } from '../helpers/server-fixtures.js';
+import { removeDir, startTestServer } from '../helpers/test-server.js';
+import { call, connectTestClient, keysFor, loginRaw, rawSocket } from '../helpers/test-clients.js';
 
 describe('client library against a real server', () => {
-  let srv: TestServer;
-  const clients: TestClient[] = [];
-  const track = (c: TestClient) => (clients.push(c), c);
-
-  beforeAll(async () => {
-    srv = await startTestServer();
-  });
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.client.close()));
-    await srv.stop();
-    removeDir(srv.dataDir);
-  });
+  const server = useTestServer();
+  const { track } = server;
 
   it('sends ratchet envelopes by default, and refuses to start in that mode without a session store', async () => {
     const identity = { username: 'nostore', keys: await keysFor() };
-    const options = { url: srv.url, identity, peers: new MemoryPeerKeyStore(), messages: new MemoryMessageStore() };
+    const options = { url: server.srv.url, identity, peers: new MemoryPeerKeyStore(), messages: new MemoryMessageStore() };
     // Refused by the types, and at run time for JavaScript callers.
     // @ts-expect-error: ratchet mode requires `ratchet`
     expect(() => ChatClient.offline(options)).toThrow(/ratchet mode \(the default\) needs a `ratchet` store/);
 
-    const alice = track(await connectTestClient(srv.url, 'defaulta'));
-    const bob = track(await connectTestClient(srv.url, 'defaultb'));
+    const alice = track(await connectTestClient(server.srv.url, 'defaulta'));
+    const bob = track(await connectTestClient(server.srv.url, 'defaultb'));
     expect(alice.client.mode).toBe('ratchet');
     await alice.client.send('defaultb', 'forward secret by default');
     expect((await bob.waitFor(1))[0]!.body).toBe('forward secret by default');
-    const sent = srv.frames.filter((f) => f.event === 'send' && (f.args[0] as { to: string }).to === 'defaultb');
+    const sent = server.srv.frames.filter((f) => f.event === 'send' && (f.args[0] as { to: string }).to === 'defaultb');
     expect(sent.map((f) => (f.args[0] as { envelope: { type: string } }).envelope.type)).toEqual(['ratchet']);
   });
 
   it('yields messages from the async iterator in order', async () => {
-    const alice = track(await connectTestClient(srv.url, 'alice'));
-    const bob = track(await connectTestClient(srv.url, 'bob'));
+    const alice = track(await connectTestClient(server.srv.url, 'alice'));
+    const bob = track(await connectTestClient(server.srv.url, 'bob'));
     const iterator = bob.client.messages();
     for (const text of ['one', 'two', 'three']) await alice.client.send('bob', text);
     const bodies: string[] = [];
@@ -46,13 +37,13 @@ describe('client library against a real server', () => {
   });
 
   it('rejects a replayed envelope and shows the original once', async () => {
-    const sender = track(await connectTestClient(srv.url, 'rita'));
-    const receiver = track(await connectTestClient(srv.url, 'sam'));
+    const sender = track(await connectTestClient(server.srv.url, 'rita'));
+    const receiver = track(await connectTestClient(server.srv.url, 'sam'));
     await sender.client.send('sam', 'pay 10 euros');
     await receiver.waitFor(1);
     // Someone who recorded the frame replays it through their own authenticated connection.
-    const frame = srv.frames.filter((f) => f.event === 'send' && (f.args[0] as { to: string }).to === 'sam').at(-1)!;
-    const socket = await rawSocket(srv.url);
+    const frame = server.srv.frames.filter((f) => f.event === 'send' && (f.args[0] as { to: string }).to === 'sam').at(-1)!;
+    const socket = await rawSocket(server.srv.url);
     await loginRaw(socket, 'rita', sender.identity.keys);
     // A fresh client id gets past the server's idempotency check; the receiver still knows the message.
     expect((await call(socket, 'send', { ...(frame.args[0] as object), id: 'R'.repeat(22) })).ok).toBe(true);
@@ -66,8 +57,8 @@ describe('client library against a real server', () => {
     // A fresh server stands in for a directory that now serves other keys under the same name.
     const second = await startTestServer();
     try {
-      const tom = track(await connectTestClient(srv.url, 'tom'));
-      const uma = track(await connectTestClient(srv.url, 'uma'));
+      const tom = track(await connectTestClient(server.srv.url, 'tom'));
+      const uma = track(await connectTestClient(server.srv.url, 'uma'));
       await tom.client.send('uma', 'first');
       await uma.waitFor(1);
 
@@ -95,8 +86,8 @@ describe('client library against a real server', () => {
   it('reports a message from a sender whose key changed as a key change, not as garbage', async () => {
     const second = await startTestServer();
     try {
-      const vera = track(await connectTestClient(srv.url, 'vera'));
-      const walt = track(await connectTestClient(srv.url, 'walt'));
+      const vera = track(await connectTestClient(server.srv.url, 'vera'));
+      const walt = track(await connectTestClient(server.srv.url, 'walt'));
       await vera.client.send('walt', 'hi');
       await walt.waitFor(1);
       const waltAgain = track(await connectTestClient(second.url, 'walt', { keys: walt.identity.keys, peers: walt.peers, messages: walt.messages }));
@@ -112,11 +103,11 @@ describe('client library against a real server', () => {
   });
 
   it('reconnects and logs in again after the connection drops', async () => {
-    const xena = track(await connectTestClient(srv.url, 'xena'));
-    const yuri = track(await connectTestClient(srv.url, 'yuri'));
+    const xena = track(await connectTestClient(server.srv.url, 'xena'));
+    const yuri = track(await connectTestClient(server.srv.url, 'yuri'));
     const reconnected = new Promise((resolve) => yuri.client.on('reconnected', resolve));
     // Kill yuri's socket from the server side; socket.io-client reconnects on its own.
-    for (const [, s] of srv.server.io.sockets.sockets) {
+    for (const [, s] of server.srv.server.io.sockets.sockets) {
       if (s.rooms.has('user:yuri')) s.conn.close();
     }
     await reconnected;

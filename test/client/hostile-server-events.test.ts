@@ -3,12 +3,12 @@
  * huge string, wrong types, a missing member) is a debug event and is ignored, never fatal, and the
  * next good message still arrives. Extra members are dropped, not refused.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ServerConnection } from '../../src/client/server-connection.js';
 import type { PresenceEvent } from '../../src/protocol/events.js';
-import { HostileServer, type PushEvent } from '../helpers/hostile-server.js';
-import { connectTestClient, waitUntil, type TestClient } from '../helpers/test-clients.js';
-import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
+import type { PushEvent } from '../helpers/hostile-server.js';
+import { connectTestClient, waitUntil } from '../helpers/test-clients.js';
+import { useHostileServer } from '../helpers/server-fixtures.js';
 
 const SERVER_ID = 'A'.repeat(22);
 const HUGE = 'x'.repeat(1_000_000);
@@ -44,25 +44,12 @@ const UNREADABLE_ENVELOPES = [
 ];
 
 describe('malformed server events', () => {
-  let srv: TestServer;
-  let hostile: HostileServer;
-  const clients: TestClient[] = [];
-  const track = (c: TestClient) => (clients.push(c), c);
-
-  beforeAll(async () => {
-    srv = await startTestServer();
-    hostile = await HostileServer.start(srv.url);
-  });
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.client.close()));
-    await hostile.close();
-    await srv.stop();
-    removeDir(srv.dataDir);
-  });
+  const servers = useHostileServer();
+  const { track } = servers;
 
   it('ignores each malformed frame of every event with a debug event, and the next good message still arrives', async () => {
-    const alice = track(await connectTestClient(srv.url, 'ealice'));
-    const bob = track(await connectTestClient(hostile.url, 'ebob'));
+    const alice = track(await connectTestClient(servers.srv.url, 'ealice'));
+    const bob = track(await connectTestClient(servers.hostile.url, 'ebob'));
     const ignored: string[] = [];
     const presence: PresenceEvent[] = [];
     bob.client.on('debug', (d) => d.message.startsWith('ignored a malformed') && ignored.push(d.message));
@@ -70,11 +57,11 @@ describe('malformed server events', () => {
     let pushed = 0;
     for (const [event, frames] of Object.entries(BAD)) {
       for (const frame of [...GENERIC, ...frames]) {
-        expect(hostile.push('ebob', event, frame)).toBe(1);
+        expect(servers.hostile.push('ebob', event, frame)).toBe(1);
         pushed++;
       }
     }
-    for (const frame of UNREADABLE_ENVELOPES) expect(hostile.push('ebob', 'message', frame)).toBe(1);
+    for (const frame of UNREADABLE_ENVELOPES) expect(servers.hostile.push('ebob', 'message', frame)).toBe(1);
     // Pushed on the same connection after the bad frames: by the time it arrives, all were handled.
     await alice.client.send('ebob', 'still here');
     expect((await bob.waitFor(1)).map((m) => m.body)).toEqual(['still here']);
@@ -89,18 +76,18 @@ describe('malformed server events', () => {
   });
 
   it('drops extra members, and shows a replayed message frame once', async () => {
-    const alice = track(await connectTestClient(srv.url, 'xalice'));
-    const bob = track(await connectTestClient(hostile.url, 'xbob'));
+    const alice = track(await connectTestClient(servers.srv.url, 'xalice'));
+    const bob = track(await connectTestClient(servers.hostile.url, 'xbob'));
     const presence: PresenceEvent[] = [];
     bob.client.on('presence', (p) => presence.push(p));
-    hostile.push('xbob', 'presence', { username: 'carol', online: true, extra: 'member' });
+    servers.hostile.push('xbob', 'presence', { username: 'carol', online: true, extra: 'member' });
     await alice.client.send('xbob', 'once');
     await bob.waitFor(1);
     expect(presence).toEqual([{ username: 'carol', online: true }]);
 
-    const [recorded] = hostile.pushesOf('message', 'xbob');
-    hostile.push('xbob', 'message', ...recorded!);
-    hostile.push('xbob', 'message', { ...(recorded![0] as object), extra: 'member' });
+    const [recorded] = servers.hostile.pushesOf('message', 'xbob');
+    servers.hostile.push('xbob', 'message', ...recorded!);
+    servers.hostile.push('xbob', 'message', { ...(recorded![0] as object), extra: 'member' });
     await alice.client.send('xbob', 'twice');
     expect((await bob.waitFor(2)).map((m) => m.body)).toEqual(['once', 'twice']);
     expect(bob.received).toHaveLength(2);

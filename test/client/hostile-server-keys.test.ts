@@ -3,11 +3,10 @@
  * asked for, and a bundle must carry the identity pinned for that name. A violation is refused with
  * 'bad_response' and pins nothing.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatError } from '../../src/protocol/errors.js';
-import { HostileServer } from '../helpers/hostile-server.js';
 import { connectTestClient, keysFor, type TestClient } from '../helpers/test-clients.js';
-import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { useHostileServer } from '../helpers/server-fixtures.js';
 
 const named = (payload: unknown): string => (payload as { username: string }).username;
 
@@ -21,45 +20,35 @@ async function refusal(work: Promise<unknown>): Promise<ChatError> {
 }
 
 describe('a server that substitutes keys', () => {
-  let srv: TestServer;
-  let hostile: HostileServer;
+  const servers = useHostileServer();
+  const { track } = servers;
   let bob: TestClient;
   let mallory: TestClient;
-  const clients: TestClient[] = [];
-  const track = (c: TestClient) => (clients.push(c), c);
   const removers: Array<() => void> = [];
 
   beforeAll(async () => {
-    srv = await startTestServer();
-    hostile = await HostileServer.start(srv.url);
     // The honest parties talk to the real server; only the victim goes through the liar.
-    bob = track(await connectTestClient(srv.url, 'bob', { keys: await keysFor(true) }));
-    mallory = track(await connectTestClient(srv.url, 'mallory', { keys: await keysFor(true) }));
+    bob = track(await connectTestClient(servers.srv.url, 'bob', { keys: await keysFor(true) }));
+    mallory = track(await connectTestClient(servers.srv.url, 'mallory', { keys: await keysFor(true) }));
   });
   afterEach(() => {
     for (const remove of removers.splice(0)) remove();
-  });
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.client.close()));
-    await hostile.close();
-    await srv.stop();
-    removeDir(srv.dataDir);
   });
 
   /** Answers every question about bob with mallory's real answer (labelled mallory, as the server has it). */
   function substituteMalloryForBob(events: Array<'keys' | 'prekeys.bundle'>): void {
     for (const event of events) {
-      removers.push(hostile.onAnswer(event, async (answer, payload, conn) => (named(payload) === 'bob' ? conn.ask(event, { username: 'mallory' }) : answer)));
+      removers.push(servers.hostile.onAnswer(event, async (answer, payload, conn) => (named(payload) === 'bob' ? conn.ask(event, { username: 'mallory' }) : answer)));
     }
   }
 
   function sendsBy(user: string): number {
-    return hostile.frames.filter((f) => f.kind === 'request' && f.event === 'send' && f.user === user).length;
+    return servers.hostile.frames.filter((f) => f.kind === 'request' && f.event === 'send' && f.user === user).length;
   }
 
   for (const mode of ['ratchet', 'hybrid'] as const) {
     it(`refuses keys for "bob" answered with another user's keys under that user's name (${mode})`, async () => {
-      const alice = track(await connectTestClient(hostile.url, `alice-${mode}`, { mode }));
+      const alice = track(await connectTestClient(servers.hostile.url, `alice-${mode}`, { mode }));
       substituteMalloryForBob(['keys', 'prekeys.bundle']);
       const err = await refusal(alice.client.send('bob', 'for bob only'));
       expect(err.code).toBe('bad_response');
@@ -73,8 +62,8 @@ describe('a server that substitutes keys', () => {
   }
 
   it('refuses a bundle for "bob" that names another user, or carries an identity other than the one pinned for bob', async () => {
-    const alice = track(await connectTestClient(hostile.url, 'alice-bundle'));
-    const removeNamed = hostile.onAnswer('prekeys.bundle', async (answer, payload, conn) => (named(payload) === 'bob' ? conn.ask('prekeys.bundle', { username: 'mallory' }) : answer));
+    const alice = track(await connectTestClient(servers.hostile.url, 'alice-bundle'));
+    const removeNamed = servers.hostile.onAnswer('prekeys.bundle', async (answer, payload, conn) => (named(payload) === 'bob' ? conn.ask('prekeys.bundle', { username: 'mallory' }) : answer));
     const named1 = await refusal(alice.client.send('bob', 'one'));
     expect(named1.code).toBe('bad_response');
     expect(named1.message).toMatch(/prekeys of "bob" with those of "mallory"/);
@@ -82,7 +71,7 @@ describe('a server that substitutes keys', () => {
 
     // Mallory's bundle relabelled "bob": its signatures are valid, but it is not bob's pinned identity.
     removers.push(
-      hostile.onAnswer('prekeys.bundle', async (answer, payload, conn) => {
+      servers.hostile.onAnswer('prekeys.bundle', async (answer, payload, conn) => {
         if (named(payload) !== 'bob') return answer;
         const theirs = await conn.ask('prekeys.bundle', { username: 'mallory' });
         return { ...theirs, username: 'bob' };
@@ -96,7 +85,7 @@ describe('a server that substitutes keys', () => {
   });
 
   it('refuses malformed key answers (wrong types, missing members, null) and pins nothing', async () => {
-    const alice = track(await connectTestClient(hostile.url, 'alice-malformed'));
+    const alice = track(await connectTestClient(servers.hostile.url, 'alice-malformed'));
     const lies: unknown[] = [
       null,
       42,
@@ -106,30 +95,30 @@ describe('a server that substitutes keys', () => {
       { ok: false, error: { code: 'no_such_code', message: 'x' } },
     ];
     for (const lie of lies) {
-      const remove = hostile.onAnswer('keys', () => lie);
+      const remove = servers.hostile.onAnswer('keys', () => lie);
       const err = await refusal(alice.client.peerKeys('bob'));
       expect(err.code, JSON.stringify(lie)?.slice(0, 80)).toBe('bad_response');
       remove();
     }
     expect(await alice.peers.get('bob')).toBeUndefined();
     // Extra members are dropped, not refused: a newer server may add some.
-    removers.push(hostile.onAnswer('keys', (answer) => ({ ...answer, extra: 'member' })));
+    removers.push(servers.hostile.onAnswer('keys', (answer) => ({ ...answer, extra: 'member' })));
     expect((await alice.client.peerKeys('bob')).username).toBe('bob');
     expect(mallory.client.username).toBe('mallory');
   });
 
   it('refuses a login answer about another user', async () => {
-    removers.push(hostile.onAnswer('register', (answer) => ({ ...answer, username: 'someoneelse' })));
-    const err = await refusal(connectTestClient(hostile.url, 'alice-login'));
+    removers.push(servers.hostile.onAnswer('register', (answer) => ({ ...answer, username: 'someoneelse' })));
+    const err = await refusal(connectTestClient(servers.hostile.url, 'alice-login'));
     expect(err.code).toBe('bad_response');
   });
 
   it('trustPeer pins the keys the caller was shown, never a later answer, and emits "trusted"', async () => {
-    const alice = track(await connectTestClient(hostile.url, 'alice-trust'));
+    const alice = track(await connectTestClient(servers.hostile.url, 'alice-trust'));
     const shown = await alice.client.fetchKeys('bob');
     const { signingKeyThumbprint, encryptionKeyThumbprint } = await alice.client.peerKeys('bob');
     const fingerprints = { signingKeyThumbprint, encryptionKeyThumbprint };
-    removers.push(hostile.onAnswer('keys', async (answer, payload, conn) => (named(payload) === 'bob' ? { ...(await conn.ask('keys', { username: 'mallory' })), username: 'bob' } : answer)));
+    removers.push(servers.hostile.onAnswer('keys', async (answer, payload, conn) => (named(payload) === 'bob' ? { ...(await conn.ask('keys', { username: 'mallory' })), username: 'bob' } : answer)));
     const trusted: string[] = [];
     alice.client.on('trusted', (t) => trusted.push(`${t.username}:${t.current.signingKey.x}`));
 

@@ -4,37 +4,27 @@
  * passes that schema. The @ts-expect-error lines are checked by `tsc` (npm run typecheck): each must stay
  * a compile error, or the typecheck fails.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ServerConnection } from '../../src/client/server-connection.js';
 import { clientEventSchemas, isClientEventName } from '../../src/protocol/client-event-schemas.js';
-import { connectTestClient, type TestClient } from '../helpers/test-clients.js';
-import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { connectTestClient } from '../helpers/test-clients.js';
+import { useTestServer } from '../helpers/server-fixtures.js';
 
 describe('typed client calls', () => {
-  let srv: TestServer;
-  const clients: TestClient[] = [];
-  beforeAll(async () => {
-    srv = await startTestServer();
-  });
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.client.close()));
-    await srv.stop();
-    removeDir(srv.dataDir);
-  });
+  const server = useTestServer();
 
   it('every frame the client sends in a session (login, prekeys, keys, bundle, send, ack) passes its event schema in the shared map', async () => {
-    const alice = await connectTestClient(srv.url, 'tca');
-    const bob = await connectTestClient(srv.url, 'tcb');
-    clients.push(alice, bob);
+    const alice = server.track(await connectTestClient(server.srv.url, 'tca'));
+    const bob = server.track(await connectTestClient(server.srv.url, 'tcb'));
     await alice.client.send('tcb', 'hello');
     await bob.waitFor(1);
     await bob.client.send('tca', 'hi back');
     await alice.waitFor(1);
     await alice.client.onlineUsers();
     await Promise.all([alice.client.close(), bob.client.close()]); // flushes the pending acks
-    const events = new Set(srv.frames.map((f) => f.event));
+    const events = new Set(server.srv.frames.map((f) => f.event));
     for (const e of ['challenge', 'register', 'prekeys.count', 'prekeys.upload', 'keys', 'prekeys.bundle', 'send', 'ack', 'users']) expect(events).toContain(e);
-    for (const frame of srv.frames) {
+    for (const frame of server.srv.frames) {
       expect(isClientEventName(frame.event), frame.event).toBe(true);
       if (!isClientEventName(frame.event)) continue;
       const parsed = clientEventSchemas[frame.event].safeParse(frame.args[0]);
@@ -43,8 +33,7 @@ describe('typed client calls', () => {
   });
 
   it('a payload the compiler refuses for its event is one the server refuses as bad_request', async () => {
-    const carol = await connectTestClient(srv.url, 'tcc');
-    clients.push(carol);
+    const carol = server.track(await connectTestClient(server.srv.url, 'tcc'));
     const connection = carol.client['connection'] as ServerConnection;
     const refusals = [
       // @ts-expect-error: `send` needs an envelope

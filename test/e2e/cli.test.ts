@@ -2,85 +2,19 @@
  * End-to-end: the built CLI (`node dist/cli/main.js`) as real processes — a server, receivers and
  * senders — with fresh key homes, data folders and ports for every test. Build first (`npm test` does).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ed25519PublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
 import { openWithPassphrase, type SealedBox } from '../../src/crypto/passphrase-seal.js';
 import { utf8Decode } from '../../src/crypto/bytes.js';
-import { Processes, REPO_ROOT, assertBuilt, freePort, visible, type Proc, type RunResult } from './processes.js';
+import { REPO_ROOT, freePort, visible, type Proc, type RunResult } from './processes.js';
+import { SERVER_LISTENING, World, useProcesses } from './world.js';
 
-const procs = new Processes();
+const procs = useProcesses();
 
-beforeAll(() => assertBuilt());
-afterEach(() => procs.cleanup());
-afterAll(() => procs.removeDirs());
-
-/** One test's world: its own key home, server data folder, working directory and port. */
-interface World {
-  dir: string;
-  home: string;
-  data: string;
-  /** Working directory of every process (empty, so no stray `.env` is loaded). */
-  cwd: string;
-  port: number;
-  url: string;
-}
-
-async function newWorld(name: string): Promise<World> {
-  const dir = procs.tempDir(name);
-  const port = await freePort();
-  const cwd = join(dir, 'cwd');
-  mkdirSync(cwd);
-  return { dir, home: join(dir, 'home'), data: join(dir, 'data'), cwd, port, url: `http://127.0.0.1:${port}` };
-}
-
-const LISTENING = /e2ee-chat server listening on port (\d+)/;
 const FINGERPRINT = /\b(?:[0-9a-f]{4} ){15}[0-9a-f]{4}\b/;
 const FINGERPRINT_G = new RegExp(FINGERPRINT.source, 'g');
-
-async function startServer(w: World, options: { data?: string; label?: string } = {}): Promise<Proc> {
-  const server = procs.spawn(options.label ?? 'server', ['server'], {
-    cwd: w.cwd,
-    env: { PORT: String(w.port), HOST: '127.0.0.1', E2EE_CHAT_DATA: options.data ?? w.data },
-  });
-  const [, port] = await server.waitFor('stdout', LISTENING);
-  expect(Number(port)).toBe(w.port);
-  // One round trip: the server's event loop has turned since it printed the line (see the readiness test).
-  expect((await fetch(`${w.url}/health`)).status).toBe(200);
-  return server;
-}
-
-function clientEnv(w: World, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-  return { E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url, ...extra };
-}
-
-async function startReceiver(
-  w: World,
-  user: string,
-  extraEnv: Record<string, string | undefined> = {},
-  nodeArgs: readonly string[] = [],
-): Promise<Proc> {
-  const receiver = procs.spawn(`receive ${user}`, ['receive', '--user', user], { cwd: w.cwd, env: clientEnv(w, extraEnv), nodeArgs });
-  await receiver.waitFor('stderr', new RegExp(`^Listening as ${user} on ${w.url.replace(/\./g, '\\.')}\\.`, 'm'));
-  return receiver;
-}
-
-function send(w: World, from: string, to: string, message: string | undefined, extraEnv: Record<string, string | undefined> = {}, input?: string): Promise<RunResult> {
-  const args = ['send', '--user', from, '--to', to, ...(message === undefined ? [] : [message])];
-  return procs.run(`send ${from}->${to}`, args, { cwd: w.cwd, env: clientEnv(w, extraEnv), ...(input !== undefined && { input }) });
-}
-
-function cli(w: World, args: string[], extraEnv: Record<string, string | undefined> = {}): Promise<RunResult> {
-  return procs.run(args.join(' '), args, { cwd: w.cwd, env: clientEnv(w, extraEnv) });
-}
-
-/** Makes `user`'s keys and registers the name the one way the CLI allows (a first `receive`); returns its stderr. */
-async function createUser(w: World, user: string, extraEnv: Record<string, string | undefined> = {}): Promise<string> {
-  const receiver = await startReceiver(w, user, extraEnv);
-  expect((await receiver.stop('SIGTERM')).code).toBe(0);
-  return receiver.stderr;
-}
 
 /** Asserts a one-shot exited 0, showing its output when it did not. */
 function expectSuccess(r: RunResult): void {
@@ -103,12 +37,12 @@ const mode = (path: string) => statSync(path).mode & 0o777;
 
 describe('e2ee-chat CLI, end to end', () => {
   it('the seed flow: alice sends to bob, then bob sends to alice', async () => {
-    const w = await newWorld('seed');
-    await startServer(w);
+    const w = await World.create(procs, 'seed');
+    await w.startServer();
     const bob = procs.spawn('receive bob', ['receive', '--user', 'bob', '--server', w.url], { cwd: w.cwd, env: { E2EE_CHAT_HOME: w.home } });
     await bob.waitFor('stderr', /^Listening as bob /m);
     expect(bob.stderr).toContain(`Created keys for bob in ${join(w.home, 'bob')}`);
-    expect(await createUser(w, 'alice')).toContain(`Created keys for alice in ${join(w.home, 'alice')}`);
+    expect(await w.createUser('alice')).toContain(`Created keys for alice in ${join(w.home, 'alice')}`);
 
     const sent = await procs.run('send alice->bob', ['send', '--user', 'alice', '--to', 'bob', 'hello thanh', '--server', w.url], {
       cwd: w.cwd,
@@ -121,16 +55,16 @@ describe('e2ee-chat CLI, end to end', () => {
     expect(bob.stdout).toBe('[alice] hello thanh\n');
 
     // And back: alice listens, bob sends (bob's receiver keeps running: two connections for bob).
-    const alice = await startReceiver(w, 'alice');
+    const alice = await w.startReceiver('alice');
     expect(alice.stderr).not.toContain('Created keys'); // alice's keys were made by her first receive
-    const reply = await send(w, 'bob', 'alice', 'hi alice, bob here');
+    const reply = await w.send('bob', 'alice', 'hi alice, bob here');
     expectSuccess(reply);
     await alice.waitFor('stdout', /^\[bob\] hi alice, bob here$/m);
     expect(alice.stdout).toBe('[bob] hi alice, bob here\n');
     expect(bob.stdout).toBe('[alice] hello thanh\n');
 
     // Several words without quotes are joined with spaces.
-    expectSuccess(await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'two', 'words']));
+    expectSuccess(await w.cli(['send', '--user', 'alice', '--to', 'bob', 'two', 'words']));
     await bob.waitFor('stdout', /^\[alice\] two words$/m);
 
     // Ctrl-C / SIGTERM stops a receiver cleanly.
@@ -139,33 +73,33 @@ describe('e2ee-chat CLI, end to end', () => {
   });
 
   it('send without a message argument sends each line of stdin, in order', async () => {
-    const w = await newWorld('stdin');
-    await startServer(w);
-    const bob = await startReceiver(w, 'bob');
-    await createUser(w, 'alice');
-    const sent = await send(w, 'alice', 'bob', undefined, {}, 'first line\nsecond line\n\nthird line, with  spaces\n');
+    const w = await World.create(procs, 'stdin');
+    await w.startServer();
+    const bob = await w.startReceiver('bob');
+    await w.createUser('alice');
+    const sent = await w.send('alice', 'bob', undefined, { input: 'first line\nsecond line\n\nthird line, with  spaces\n' });
     expectSuccess(sent);
     expect(lines(sent.stderr).filter((l) => l.startsWith('sent to bob'))).toHaveLength(3);
     await bob.waitFor('stdout', /third line/);
     expect(bob.stdout).toBe('[alice] first line\n[alice] second line\n[alice] third line, with  spaces\n');
 
     // A last line without a trailing newline is sent too; UTF-8 and CRLF line ends survive the trip.
-    expectSuccess(await send(w, 'alice', 'bob', undefined, {}, 'chào Thành 👋\r\nno newline at the end'));
+    expectSuccess(await w.send('alice', 'bob', undefined, { input: 'chào Thành 👋\r\nno newline at the end' }));
     await bob.waitFor('stdout', /^\[alice\] no newline at the end$/m);
     expect(bob.stdout).toContain('\n[alice] chào Thành 👋\n[alice] no newline at the end\n');
 
     // Many lines: none lost, none reordered.
     const many = Array.from({ length: 60 }, (_, i) => `line ${i + 1}`);
     const before = bob.stdout;
-    expectSuccess(await send(w, 'alice', 'bob', undefined, {}, many.join('\n') + '\n'));
+    expectSuccess(await w.send('alice', 'bob', undefined, { input: many.join('\n') + '\n' }));
     await bob.waitFor('stdout', /^\[alice\] line 60$/m);
     expect(bob.stdout.slice(before.length)).toBe(many.map((l) => `[alice] ${l}\n`).join(''));
   });
 
   it('--help works on the program and on every command', async () => {
-    const w = await newWorld('help');
+    const w = await World.create(procs, 'help');
     const commands = ['server', 'receive', 'send', 'keys', 'trust', 'users', 'history'];
-    const results = await Promise.all([cli(w, ['--help']), ...commands.map((c) => cli(w, [c, '--help']))]);
+    const results = await Promise.all([w.cli(['--help']), ...commands.map((c) => w.cli([c, '--help']))]);
     const [top, ...perCommand] = results;
     expectSuccess(top!);
     expect(top!.stdout).toMatch(/^Usage: e2ee-chat /m);
@@ -177,31 +111,31 @@ describe('e2ee-chat CLI, end to end', () => {
     // Help must not create anything.
     expect(existsSync(w.home)).toBe(false);
 
-    const version = await cli(w, ['--version']);
+    const version = await w.cli(['--version']);
     expectSuccess(version);
     expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')).version);
 
     // A missing required option is an error (exit 1) with the help hint.
-    const missing = await cli(w, ['send', '--user', 'alice', 'hi']);
+    const missing = await w.cli(['send', '--user', 'alice', 'hi']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/required option '-t, --to <name>' not specified/);
     // --user is optional, but with no setting and no user in the home folder there is no one to act as.
-    const nobody = await cli(w, ['send', '--to', 'bob', 'hi']);
+    const nobody = await w.cli(['send', '--to', 'bob', 'hi']);
     expect(nobody.code).toBe(1);
     expect(nobody.stderr).toMatch(/^error \[no_local_user\]: no user given and no user has keys in /m);
     expect(existsSync(w.home)).toBe(false);
   });
 
   it('keys prints both fingerprints and the pinned peer; key files are 0600 in a 0700 folder', async () => {
-    const w = await newWorld('keys');
-    await startServer(w);
-    const bob = await startReceiver(w, 'bob');
-    expect(await createUser(w, 'alice')).toMatch(/WARNING: alice's private keys are stored WITHOUT a passphrase/);
-    const sent = await send(w, 'alice', 'bob', 'hello');
+    const w = await World.create(procs, 'keys');
+    await w.startServer();
+    const bob = await w.startReceiver('bob');
+    expect(await w.createUser('alice')).toMatch(/WARNING: alice's private keys are stored WITHOUT a passphrase/);
+    const sent = await w.send('alice', 'bob', 'hello');
     expectSuccess(sent);
     await bob.waitFor('stdout', /^\[alice\] hello$/m);
 
-    const aliceKeys = await cli(w, ['keys', '--user', 'alice']);
+    const aliceKeys = await w.cli(['keys', '--user', 'alice']);
     expectSuccess(aliceKeys);
     const out = lines(aliceKeys.stdout);
     expect(out[0]).toBe('alice (private keys NOT passphrase-protected)');
@@ -215,7 +149,7 @@ describe('e2ee-chat CLI, end to end', () => {
     expect(new Set(aliceFps).size).toBe(4);
 
     // What alice pinned for bob is what bob has.
-    const bobKeys = await cli(w, ['keys', '--user', 'bob']);
+    const bobKeys = await w.cli(['keys', '--user', 'bob']);
     expectSuccess(bobKeys);
     const bobFps = bobKeys.stdout.match(FINGERPRINT_G) ?? [];
     // bob has pinned alice on receipt: his own two, then alice's two.
@@ -236,27 +170,27 @@ describe('e2ee-chat CLI, end to end', () => {
     for (const f of readdirSync(bobDir)) expect(mode(join(bobDir, f)), f).toBe(0o600);
 
     // No keys yet: a clear error, not a crash.
-    const nobody = await cli(w, ['keys', '--user', 'carol']);
+    const nobody = await w.cli(['keys', '--user', 'carol']);
     expect(nobody.code).toBe(1);
     expect(nobody.stderr).toMatch(/^error \[no_local_user\]: no keys for carol/m);
   });
 
   it('a passphrase seals the private keys; the right one sends and receives, a wrong one fails', async () => {
-    const w = await newWorld('passphrase');
-    await startServer(w);
+    const w = await World.create(procs, 'passphrase');
+    await w.startServer();
     const alicePass = { E2EE_CHAT_PASSPHRASE: 'correct horse battery staple' };
     const bobPass = { E2EE_CHAT_PASSPHRASE: 'bob’s own passphrase' };
-    const bob = await startReceiver(w, 'bob', bobPass);
+    const bob = await w.startReceiver('bob', { env: bobPass });
     expect(bob.stderr).not.toMatch(/WITHOUT a passphrase/);
-    expect(await createUser(w, 'alice', alicePass)).not.toMatch(/WITHOUT a passphrase/);
-    const sent = await send(w, 'alice', 'bob', 'sealed hello', alicePass);
+    expect(await w.createUser('alice', { env: alicePass })).not.toMatch(/WITHOUT a passphrase/);
+    const sent = await w.send('alice', 'bob', 'sealed hello', { env: alicePass });
     expectSuccess(sent);
     expect(sent.stderr).not.toMatch(/WITHOUT a passphrase/);
     await bob.waitFor('stdout', /^\[alice\] sealed hello$/m);
 
     // Unlocking an existing sealed file works too (alice's second run, now receiving).
-    const alice = await startReceiver(w, 'alice', alicePass);
-    expectSuccess(await send(w, 'bob', 'alice', 'sealed reply', bobPass));
+    const alice = await w.startReceiver('alice', { env: alicePass });
+    expectSuccess(await w.send('bob', 'alice', 'sealed reply', { env: bobPass }));
     await alice.waitFor('stdout', /^\[bob\] sealed reply$/m);
 
     const identityPath = join(w.home, 'alice', 'identity.json');
@@ -284,22 +218,22 @@ describe('e2ee-chat CLI, end to end', () => {
       expect(text).not.toContain(secret);
     }
 
-    const keysOut = await cli(w, ['keys', '--user', 'alice']); // needs no passphrase: public halves only
+    const keysOut = await w.cli(['keys', '--user', 'alice']); // needs no passphrase: public halves only
     expectSuccess(keysOut);
     expect(lines(keysOut.stdout)[0]).toBe('alice (private keys passphrase-protected)');
 
-    const wrong = await send(w, 'alice', 'bob', 'should not go', { E2EE_CHAT_PASSPHRASE: 'wrong passphrase' });
+    const wrong = await w.send('alice', 'bob', 'should not go', { env: { E2EE_CHAT_PASSPHRASE: 'wrong passphrase' } });
     expect(wrong.code, wrong.proc.describe()).toBe(1);
     expect(wrong.stderr).toMatch(/^error \[wrong_passphrase\]: .*passphrase/m);
     // Without a passphrase and without a terminal: a clear error rather than a hanging prompt.
-    const none = await send(w, 'alice', 'bob', 'should not go either');
+    const none = await w.send('alice', 'bob', 'should not go either');
     expect(none.code, none.proc.describe()).toBe(1);
     expect(none.stderr).toMatch(/^error \[wrong_passphrase\]: .*E2EE_CHAT_PASSPHRASE/m);
     expect(bob.stdout).toBe('[alice] sealed hello\n');
   });
 
   it('loads .env from the working directory (environment variables win over it)', async () => {
-    const w = await newWorld('dotenv');
+    const w = await World.create(procs, 'dotenv');
     writeFileSync(
       join(w.cwd, '.env'),
       [
@@ -314,7 +248,7 @@ describe('e2ee-chat CLI, end to end', () => {
     );
     // No PORT, HOST or E2EE_CHAT_DATA in the environment: they come from .env.
     const server = procs.spawn('server (.env)', ['server'], { cwd: w.cwd, env: {} });
-    const [, port] = await server.waitFor('stdout', LISTENING);
+    const [, port] = await server.waitFor('stdout', SERVER_LISTENING);
     expect(Number(port)).toBe(w.port);
     const res = await fetch(`${w.url}/health`);
     expect(res.status).toBe(200);
@@ -334,41 +268,41 @@ describe('e2ee-chat CLI, end to end', () => {
       cwd: w.cwd,
       env: { PORT: String(otherPort), E2EE_CHAT_DATA: join(w.dir, 'data-env-wins') },
     });
-    const [, port2] = await server2.waitFor('stdout', LISTENING);
+    const [, port2] = await server2.waitFor('stdout', SERVER_LISTENING);
     expect(Number(port2)).toBe(otherPort);
     expect(((await (await fetch(`http://127.0.0.1:${otherPort}/health`)).json()) as { status: string }).status).toBe('ok');
   });
 
   it("refuses to send to a peer whose keys changed until the user trusts them", async () => {
-    const w = await newWorld('keychange');
-    const server1 = await startServer(w);
-    let bob = await startReceiver(w, 'bob');
-    await createUser(w, 'alice');
-    expectSuccess(await send(w, 'alice', 'bob', 'before'));
+    const w = await World.create(procs, 'keychange');
+    const server1 = await w.startServer();
+    let bob = await w.startReceiver('bob');
+    await w.createUser('alice');
+    expectSuccess(await w.send('alice', 'bob', 'before'));
     await bob.waitFor('stdout', /^\[alice\] before$/m);
     expect((await bob.stop()).code).toBe(0);
     expect((await server1.stop()).code).toBe(0);
 
     // bob loses his keys and registers afresh on a server with a new data folder.
     rmSync(join(w.home, 'bob'), { recursive: true, force: true });
-    await startServer(w, { data: join(w.dir, 'data-2'), label: 'server 2' });
-    bob = await startReceiver(w, 'bob');
+    await w.startServer({ data: join(w.dir, 'data-2'), label: 'server 2' });
+    bob = await w.startReceiver('bob');
     expect(bob.stderr).toContain('Created keys for bob');
     // A new server knows neither of them: alice's keys are registered there by her receive, as bob's were.
-    expect(await createUser(w, 'alice')).not.toContain('Created keys');
+    expect(await w.createUser('alice')).not.toContain('Created keys');
 
-    const refused = await send(w, 'alice', 'bob', 'after');
+    const refused = await w.send('alice', 'bob', 'after');
     expect(refused.code, refused.proc.describe()).toBe(1);
     expect(refused.stderr).toMatch(/^error \[peer_key_changed\]: WARNING: the keys of "bob" have changed/m);
     expect(refused.stderr).toContain('e2ee-chat trust bob');
 
     // Without --yes and without a terminal, trust does not accept.
-    const declined = await cli(w, ['trust', 'bob', '--user', 'alice']);
+    const declined = await w.cli(['trust', 'bob', '--user', 'alice']);
     expect(declined.code, declined.proc.describe()).toBe(1);
     expect(declined.stderr).toMatch(/^WARNING: bob's keys differ from the ones you pinned/m);
-    expect((await send(w, 'alice', 'bob', 'still refused')).code).toBe(1);
+    expect((await w.send('alice', 'bob', 'still refused')).code).toBe(1);
 
-    const trusted = await cli(w, ['trust', 'bob', '--user', 'alice', '--yes']);
+    const trusted = await w.cli(['trust', 'bob', '--user', 'alice', '--yes']);
     expectSuccess(trusted);
     expect(trusted.stderr).toMatch(/^WARNING: bob's keys differ from the ones you pinned/m);
     expect(trusted.stderr).toMatch(new RegExp(`^  old signing    ${FINGERPRINT.source}$`, 'm'));
@@ -376,27 +310,27 @@ describe('e2ee-chat CLI, end to end', () => {
     expect(trusted.stdout).toBe("Now trusting bob's new keys.\n");
 
     // The new pin is bob's new signing key.
-    const bobKeys = await cli(w, ['keys', '--user', 'bob']);
+    const bobKeys = await w.cli(['keys', '--user', 'bob']);
     const newBobSigning = (bobKeys.stdout.match(FINGERPRINT_G) ?? [])[0];
     expect(newBobSigning).toBeDefined();
     expect(trusted.stderr).toContain(`  new signing    ${newBobSigning!}`);
 
-    const after = await send(w, 'alice', 'bob', 'after trust');
+    const after = await w.send('alice', 'bob', 'after trust');
     expectSuccess(after);
     await bob.waitFor('stdout', /^\[alice\] after trust$/m);
     expect(bob.stdout).toBe('[alice] after trust\n');
 
-    const again = await cli(w, ['trust', 'bob', '--user', 'alice', '--yes']);
+    const again = await w.cli(['trust', 'bob', '--user', 'alice', '--yes']);
     expectSuccess(again);
     expect(again.stdout).toBe("bob's keys have not changed; nothing to do.\n");
   }, 60_000);
 
   it("a running receiver rejects messages signed with a sender's changed keys until it trusts them", async () => {
-    const w = await newWorld('senderkeychange');
-    const server1 = await startServer(w);
-    const bob = await startReceiver(w, 'bob');
-    await createUser(w, 'alice');
-    expectSuccess(await send(w, 'alice', 'bob', 'before'));
+    const w = await World.create(procs, 'senderkeychange');
+    const server1 = await w.startServer();
+    const bob = await w.startReceiver('bob');
+    await w.createUser('alice');
+    expectSuccess(await w.send('alice', 'bob', 'before'));
     await bob.waitFor('stdout', /^\[alice\] before$/m);
 
     // alice loses her keys; the server comes back on the same port with a fresh data folder, bob's
@@ -404,11 +338,11 @@ describe('e2ee-chat CLI, end to end', () => {
     expect((await server1.stop()).code).toBe(0);
     await bob.waitFor('stderr', /connection lost/);
     rmSync(join(w.home, 'alice'), { recursive: true, force: true });
-    await startServer(w, { data: join(w.dir, 'data-2'), label: 'server 2' });
+    await w.startServer({ data: join(w.dir, 'data-2'), label: 'server 2' });
     await bob.waitFor('stderr', /^reconnected$/m, 20_000);
 
-    expect(await createUser(w, 'alice')).toContain('Created keys for alice');
-    const after = await send(w, 'alice', 'bob', 'after');
+    expect(await w.createUser('alice')).toContain('Created keys for alice');
+    const after = await w.send('alice', 'bob', 'after');
     expectSuccess(after); // the server delivered it; only bob can tell the keys changed
     await bob.waitFor('stderr', /^! a message from alice could not be read: /m);
     expect(bob.stderr).toMatch(/^! a message from alice could not be read: alice's keys have changed; it is kept sealed until you accept them with "e2ee-chat trust alice"/m);
@@ -416,25 +350,25 @@ describe('e2ee-chat CLI, end to end', () => {
 
     // bob accepts alice's new keys from another process, which opens the message kept sealed (and
     // records it for bob's next `receive`); the running receiver picks the new pin up.
-    const trusted = await cli(w, ['trust', 'alice', '--user', 'bob', '--yes']);
+    const trusted = await w.cli(['trust', 'alice', '--user', 'bob', '--yes']);
     expectSuccess(trusted);
-    expectSuccess(await send(w, 'alice', 'bob', 'after trust'));
+    expectSuccess(await w.send('alice', 'bob', 'after trust'));
     await bob.waitFor('stdout', /^\[alice\] after trust$/m);
     expect(bob.stdout).toBe('[alice] before\n[alice] after trust\n');
     await bob.stop();
-    const bobAgain = await startReceiver(w, 'bob');
+    const bobAgain = await w.startReceiver('bob');
     await bobAgain.waitFor('stdout', /^\[alice\] after$/m);
     expect(bobAgain.stdout).toBe('[alice] after\n');
     expect(bobAgain.stderr).not.toMatch(/could not be read/);
   }, 60_000);
 
   it('reports bad settings and a busy port with exit code 1', async () => {
-    const w = await newWorld('config');
+    const w = await World.create(procs, 'config');
     const badPort = await procs.run('server (bad PORT)', ['server'], { cwd: w.cwd, env: { PORT: 'eighty', E2EE_CHAT_DATA: w.data } });
     expect(badPort.code, badPort.proc.describe()).toBe(1);
     expect(badPort.stderr).toMatch(/^configuration error: PORT must be an integer between 0 and 65535, got "eighty"$/m);
 
-    await startServer(w);
+    await w.startServer();
     const busy = await procs.run('server (busy port)', ['server'], {
       cwd: w.cwd,
       env: { PORT: String(w.port), HOST: '127.0.0.1', E2EE_CHAT_DATA: join(w.dir, 'data-busy') },
@@ -442,19 +376,19 @@ describe('e2ee-chat CLI, end to end', () => {
     expect(busy.code, busy.proc.describe()).toBe(1);
     expect(busy.stderr).toMatch(/EADDRINUSE/);
 
-    const badName = await cli(w, ['receive', '--user', 'Bob']);
+    const badName = await w.cli(['receive', '--user', 'Bob']);
     expect(badName.code, badName.proc.describe()).toBe(1);
     expect(badName.stderr).toMatch(/^error \[invalid_username\]: "Bob" is not a valid username/m);
-    const escape = await cli(w, ['keys', '--user', '../bob']);
+    const escape = await w.cli(['keys', '--user', '../bob']);
     expect(escape.code).toBe(1);
     expect(escape.stderr).toMatch(/^error \[invalid_username\]/m);
     expect(existsSync(w.home)).toBe(false);
   });
 
   it('SIGTERM shuts the server down gracefully: exit code 0 and a "shutting down" log line', async () => {
-    const w = await newWorld('sigterm');
-    const server = await startServer(w);
-    const bob = await startReceiver(w, 'bob'); // an open connection must not hold the shutdown up
+    const w = await World.create(procs, 'sigterm');
+    const server = await w.startServer();
+    const bob = await w.startReceiver('bob'); // an open connection must not hold the shutdown up
     const exit = await server.stop('SIGTERM');
     expect(exit, server.describe()).toEqual({ code: 0, signal: null });
     const logs = logLines(server);
@@ -464,7 +398,7 @@ describe('e2ee-chat CLI, end to end', () => {
     await bob.waitFor('stderr', /connection lost \(.*\); reconnecting/);
 
     // Ctrl-C (SIGINT) is graceful too, on the same data folder.
-    const again = await startServer(w, { label: 'server (SIGINT)' });
+    const again = await w.startServer({ label: 'server (SIGINT)' });
     expect(await again.stop('SIGINT'), again.describe()).toEqual({ code: 0, signal: null });
     expect(logLines(again).find((l) => l.msg === 'shutting down')).toMatchObject({ signal: 'SIGINT' });
   });
@@ -478,22 +412,22 @@ describe('e2ee-chat CLI, end to end', () => {
     const preload = ['--require', join(REPO_ROOT, 'test/e2e/pause-after-line.cjs')];
 
     it('server', async () => {
-      const w = await newWorld('ready-server');
+      const w = await World.create(procs, 'ready-server');
       const server = procs.spawn('server (paused after ready)', ['server'], {
         cwd: w.cwd,
         env: { PORT: String(w.port), HOST: '127.0.0.1', E2EE_CHAT_DATA: w.data, E2EE_TEST_PAUSE_AFTER: 'server listening on port' },
         nodeArgs: preload,
       });
-      await server.waitFor('stdout', LISTENING);
+      await server.waitFor('stdout', SERVER_LISTENING);
       const exit = await server.stop('SIGTERM');
       expect(exit, server.describe()).toEqual({ code: 0, signal: null });
       expect(logLines(server).map((l) => l.msg)).toContain('shutting down');
     });
 
     it('receive', async () => {
-      const w = await newWorld('ready-receive');
-      await startServer(w);
-      const bob = await startReceiver(w, 'bob', { E2EE_TEST_PAUSE_AFTER: '^Listening as bob' }, preload);
+      const w = await World.create(procs, 'ready-receive');
+      await w.startServer();
+      const bob = await w.startReceiver('bob', { env: { E2EE_TEST_PAUSE_AFTER: '^Listening as bob' }, nodeArgs: preload });
       const exit = await bob.stop('SIGTERM');
       expect(exit, bob.describe()).toEqual({ code: 0, signal: null });
     });
@@ -505,13 +439,13 @@ describe('e2ee-chat CLI, end to end', () => {
   // protocol provides. Expected: one message = one line that cannot be mistaken for another sender's,
   // with control characters escaped or removed.
   it("a message body cannot forge another sender's line or inject terminal control sequences", async () => {
-    const w = await newWorld('spoof');
-    await startServer(w);
-    const bob = await startReceiver(w, 'bob');
-    await createUser(w, 'alice');
+    const w = await World.create(procs, 'spoof');
+    await w.startServer();
+    const bob = await w.startReceiver('bob');
+    await w.createUser('alice');
     const forged = 'see you at 5\n[carol] please send the wire transfer today\u001b[2J\u001b]0;owned\u0007\u009b31m';
-    expectSuccess(await send(w, 'alice', 'bob', forged));
-    expectSuccess(await send(w, 'alice', 'bob', 'end marker'));
+    expectSuccess(await w.send('alice', 'bob', forged));
+    expectSuccess(await w.send('alice', 'bob', 'end marker'));
     await bob.waitFor('stdout', /^\[alice\] end marker$/m);
     const out = lines(bob.stdout);
     const shown = visible(bob.stdout); // failure messages must not clear the screen of whoever runs the tests
@@ -527,32 +461,32 @@ describe('e2ee-chat CLI, end to end', () => {
   // after which every run for that user fails with bad_signature (locked out of the name). Expected:
   // the second run adopts the keys the first one wrote (create with O_EXCL / link, then re-read).
   it('two first runs for the same user at once end up with one identity that works', async () => {
-    const w = await newWorld('identityrace');
-    await startServer(w);
-    const first = procs.spawn('receive bob #1', ['receive', '--user', 'bob'], { cwd: w.cwd, env: clientEnv(w) });
-    const second = procs.spawn('receive bob #2', ['receive', '--user', 'bob'], { cwd: w.cwd, env: clientEnv(w) });
+    const w = await World.create(procs, 'identityrace');
+    await w.startServer();
+    const first = w.spawnReceiver('bob', { label: 'receive bob #1' });
+    const second = w.spawnReceiver('bob', { label: 'receive bob #2' });
     await Promise.all([first.waitFor('stderr', /^Listening as bob /m), second.waitFor('stderr', /^Listening as bob /m)]);
     // And the keys on disk are the registered ones: a later run logs in.
-    const later = await cli(w, ['users', '--user', 'bob']);
+    const later = await w.cli(['users', '--user', 'bob']);
     expect(later.code, later.proc.describe()).toBe(0);
     expect(later.stdout).toBe('bob\n');
   });
 
   it('registrations survive a server restart; a running receiver reconnects', async () => {
-    const w = await newWorld('restart');
-    const server1 = await startServer(w);
-    const bob = await startReceiver(w, 'bob');
-    await createUser(w, 'alice');
-    expectSuccess(await send(w, 'alice', 'bob', 'first'));
+    const w = await World.create(procs, 'restart');
+    const server1 = await w.startServer();
+    const bob = await w.startReceiver('bob');
+    await w.createUser('alice');
+    expectSuccess(await w.send('alice', 'bob', 'first'));
     await bob.waitFor('stdout', /^\[alice\] first$/m);
     expect(logLines(server1).filter((l) => l.msg === 'registered').map((l) => l.user).sort()).toEqual(['alice', 'bob']);
     expect((await server1.stop()).code).toBe(0);
     await bob.waitFor('stderr', /connection lost/);
 
     // Same data folder, same port.
-    const server2 = await startServer(w, { label: 'server (restarted)' });
+    const server2 = await w.startServer({ label: 'server (restarted)' });
     await bob.waitFor('stderr', /^reconnected$/m, 20_000);
-    const second = await send(w, 'alice', 'bob', 'second');
+    const second = await w.send('alice', 'bob', 'second');
     expectSuccess(second);
     expect(second.stderr).not.toMatch(/username_taken/);
     expect(second.stderr).not.toMatch(/Created keys/);
@@ -564,29 +498,29 @@ describe('e2ee-chat CLI, end to end', () => {
     expect(logs2.filter((l) => l.msg === 'authenticated').map((l) => l.user)).toEqual(expect.arrayContaining(['alice', 'bob']));
 
     // A fresh receiver process for bob logs in too (two connections for bob now).
-    const bob2 = await startReceiver(w, 'bob');
+    const bob2 = await w.startReceiver('bob');
     expect(bob2.stderr).not.toMatch(/error/);
   }, 60_000);
 
   it('users lists who is online; a message to someone offline is queued; unknown users and unreachable servers fail', async () => {
-    const w = await newWorld('users');
-    await startServer(w);
-    const bob = await startReceiver(w, 'bob');
-    await createUser(w, 'alice');
-    const users = await cli(w, ['users', '--user', 'alice']);
+    const w = await World.create(procs, 'users');
+    await w.startServer();
+    const bob = await w.startReceiver('bob');
+    await w.createUser('alice');
+    const users = await w.cli(['users', '--user', 'alice']);
     expectSuccess(users);
     expect(users.stdout).toBe('alice\nbob\n');
 
     expect((await bob.stop()).code).toBe(0);
-    const offline = await send(w, 'alice', 'bob', 'are you there?');
+    const offline = await w.send('alice', 'bob', 'are you there?');
     expect(offline.code).toBe(0);
     expect(offline.stderr).toMatch(/^queued for bob \(stored by the server until their device takes it\), id [A-Za-z0-9_-]+$/m);
 
-    const unknown = await send(w, 'alice', 'carol', 'hello?');
+    const unknown = await w.send('alice', 'carol', 'hello?');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/^error \[unknown_user\]: no user named "carol"$/m);
 
-    const unreachable = await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'x', '--server', `http://127.0.0.1:${await freePort()}`]);
+    const unreachable = await w.cli(['send', '--user', 'alice', '--to', 'bob', 'x', '--server', `http://127.0.0.1:${await freePort()}`]);
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/^kept in the outbox for bob \(server unreachable; it goes out on the next run\)/m);
     expect(unreachable.stderr).toMatch(/^error \[not_connected\]: 1 message\(s\) kept in the outbox/m);

@@ -2,53 +2,12 @@
  * End to end, real processes: `e2ee-chat history <peer>` prints the stored conversation, oldest first,
  * with local times and every delivery state, reading local files only (issue 11, item 2).
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Processes, assertBuilt, freePort, type Proc, type RunResult } from './processes.js';
+import { describe, expect, it } from 'vitest';
+import { World, useProcesses } from './world.js';
 
-const procs = new Processes();
-
-beforeAll(() => assertBuilt());
-afterEach(() => procs.cleanup());
-afterAll(() => procs.removeDirs());
-
-interface World {
-  dir: string;
-  home: string;
-  cwd: string;
-  port: number;
-  url: string;
-}
-
-async function newWorld(name: string): Promise<World> {
-  const dir = procs.tempDir(name);
-  const port = await freePort();
-  const cwd = join(dir, 'cwd');
-  mkdirSync(cwd);
-  return { dir, home: join(dir, 'home'), cwd, port, url: `http://127.0.0.1:${port}` };
-}
-
-async function startServer(w: World, data: string, env: Record<string, string> = {}): Promise<Proc> {
-  const server = procs.spawn(`server ${data}`, ['server'], {
-    cwd: w.cwd,
-    env: { PORT: String(w.port), HOST: '127.0.0.1', E2EE_CHAT_DATA: join(w.dir, data), ...env },
-  });
-  await server.waitFor('stdout', /e2ee-chat server listening on port \d+/);
-  return server;
-}
-
-const env = (w: World, extra: Record<string, string> = {}) => ({ E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url, ...extra });
-
-function cli(w: World, args: string[], extra: Record<string, string> = {}): Promise<RunResult> {
-  return procs.run(args.join(' ').slice(0, 60), args, { cwd: w.cwd, env: env(w, extra) });
-}
-
-async function startReceiver(w: World, user: string): Promise<Proc> {
-  const receiver = procs.spawn(`receive ${user}`, ['receive', '--user', user], { cwd: w.cwd, env: env(w) });
-  await receiver.waitFor('stderr', /^Listening as /m);
-  return receiver;
-}
+const procs = useProcesses();
 
 /** A time as `history` prints it in the time zone `timeZone`: YYYY-MM-DD HH:MM:SS. */
 function timeIn(ms: number, timeZone: string): string {
@@ -82,32 +41,32 @@ const parseLines = (stdout: string): HistoryJson[] =>
 
 describe('e2ee-chat history', () => {
   it('shows delivered, received, queued, failed and outbox messages, oldest first, in local time, with the server down', async () => {
-    const w = await newWorld('history');
+    const w = await World.create(procs, 'history');
     // A queue of one message per recipient: the second message to an offline bob is refused for good.
-    const server = await startServer(w, 'data', { E2EE_CHAT_QUEUE_MAX_COUNT: '1' });
-    const bob = await startReceiver(w, 'bob');
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
+    const server = await w.startServer({ env: { E2EE_CHAT_QUEUE_MAX_COUNT: '1' } });
+    const bob = await w.startReceiver('bob');
+    await w.createUser('alice');
 
-    const hello = await cli(w, ['send', '--user', 'alice', '--to', 'bob', '--wait', '15', 'hello bob']);
+    const hello = await w.cli(['send', '--user', 'alice', '--to', 'bob', '--wait', '15', 'hello bob']);
     expect(hello.stderr, hello.proc.describe()).toMatch(/^delivered to bob's device/m);
-    const alice = await startReceiver(w, 'alice');
-    const hi = await cli(w, ['send', '--user', 'bob', '--to', 'alice', '--wait', '15', 'hi alice\u001b[2J']);
+    const alice = await w.startReceiver('alice');
+    const hi = await w.cli(['send', '--user', 'bob', '--to', 'alice', '--wait', '15', 'hi alice\u001b[2J']);
     expect(hi.stderr, hi.proc.describe()).toMatch(/^delivered to alice's device/m);
     await alice.waitFor('stdout', /^\[bob\] hi alice/m);
     await alice.stop();
     await bob.stop();
 
-    expect((await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'one'])).stderr).toMatch(/^queued for bob/m);
-    const two = await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'two']);
+    expect((await w.cli(['send', '--user', 'alice', '--to', 'bob', 'one'])).stderr).toMatch(/^queued for bob/m);
+    const two = await w.cli(['send', '--user', 'alice', '--to', 'bob', 'two']);
     expect(two.stderr, two.proc.describe()).toMatch(/^error \[quota_exceeded\]/m);
     await server.stop();
-    const three = await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'three']);
+    const three = await w.cli(['send', '--user', 'alice', '--to', 'bob', 'three']);
     expect(three.stderr, three.proc.describe()).toMatch(/^kept in the outbox for bob/m);
 
     // The server is down: history reads local files only.
-    const human = await cli(w, ['history', 'bob', '--user', 'alice'], { TZ: 'Asia/Tokyo' });
+    const human = await w.cli(['history', 'bob', '--user', 'alice'], { env: { TZ: 'Asia/Tokyo' } });
     expect(human.code, human.proc.describe()).toBe(0);
-    const json = await cli(w, ['history', 'bob', '--user', 'alice', '--json']);
+    const json = await w.cli(['history', 'bob', '--user', 'alice', '--json']);
     expect(json.code, json.proc.describe()).toBe(0);
     const records = parseLines(json.stdout);
     expect(records.map((r) => [r.direction, r.from, r.to, r.status, r.body])).toEqual([
@@ -137,47 +96,47 @@ describe('e2ee-chat history', () => {
       `${at(4)}  alice -> bob  [not sent yet (in the outbox)]  three`,
     ]);
 
-    const last2 = await cli(w, ['history', 'bob', '--user', 'alice', '--limit', '2', '--json']);
+    const last2 = await w.cli(['history', 'bob', '--user', 'alice', '--limit', '2', '--json']);
     expect(parseLines(last2.stdout).map((r) => r.body)).toEqual(['two', 'three']);
 
-    const bobSide = parseLines((await cli(w, ['history', 'alice', '--user', 'bob', '--json'])).stdout);
+    const bobSide = parseLines((await w.cli(['history', 'alice', '--user', 'bob', '--json'])).stdout);
     expect(bobSide.map((r) => [r.direction, r.status, r.body])).toEqual([
       ['in', 'received', 'hello bob'],
       ['out', 'delivered', 'hi alice\u001b[2J'],
     ]);
-    const nobodyElse = await cli(w, ['history', 'carol', '--user', 'alice']);
+    const nobodyElse = await w.cli(['history', 'carol', '--user', 'alice']);
     expect(nobodyElse.code).toBe(0);
     expect(nobodyElse.stdout).toBe('');
     expect(nobodyElse.stderr).toBe('No stored messages with carol.\n');
 
-    const badPeer = await cli(w, ['history', 'Bob\u001b[2J', '--user', 'alice']);
+    const badPeer = await w.cli(['history', 'Bob\u001b[2J', '--user', 'alice']);
     expect(badPeer.code).toBe(1);
     expect(badPeer.stderr).toMatch(/^error \[invalid_username\]: "Bob\\u\{1b\}\[2J" is not a valid username/m);
-    const badLimit = await cli(w, ['history', 'bob', '--user', 'alice', '--limit', '0']);
+    const badLimit = await w.cli(['history', 'bob', '--user', 'alice', '--limit', '0']);
     expect(badLimit.code).toBe(1);
     expect(badLimit.stderr).toMatch(/expected a whole number of messages, at least 1/);
   }, 120_000);
 
   it('shows messages that could not be read, on both sides, with the reason', async () => {
-    const w = await newWorld('history-unreadable');
-    const first = await startServer(w, 'data-1');
-    const bob1 = await startReceiver(w, 'bob');
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
-    expect((await cli(w, ['send', '--user', 'alice', '--to', 'bob', '--wait', '15', 'before'])).stderr).toMatch(/^delivered to bob/m);
+    const w = await World.create(procs, 'history-unreadable');
+    const first = await w.startServer({ data: 'data-1' });
+    const bob1 = await w.startReceiver('bob');
+    await w.createUser('alice');
+    expect((await w.cli(['send', '--user', 'alice', '--to', 'bob', '--wait', '15', 'before'])).stderr).toMatch(/^delivered to bob/m);
     await bob1.waitFor('stdout', /^\[alice\] before$/m);
     await bob1.stop();
 
     // alice loses her keys and registers new ones on a fresh server: bob refuses her messages until he trusts them.
     await first.stop();
     rmSync(join(w.home, 'alice'), { recursive: true, force: true });
-    await startServer(w, 'data-2');
-    const bob2 = procs.spawn('receive bob --json', ['receive', '--user', 'bob', '--json'], { cwd: w.cwd, env: env(w) });
+    await w.startServer({ data: 'data-2' });
+    const bob2 = w.spawnReceiver('bob', { args: ['--json'], label: 'receive bob --json' });
     await bob2.waitFor('stderr', /^Listening as bob /m);
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
-    const after = await cli(w, ['send', '--user', 'alice', '--to', 'bob', '--wait', '15', 'after']);
+    await w.createUser('alice');
+    const after = await w.cli(['send', '--user', 'alice', '--to', 'bob', '--wait', '15', 'after']);
     expect(after.stderr, after.proc.describe()).toMatch(/^could not be read by bob: your keys differ/m);
     // The same, as a script sees it on both sides.
-    const again = await cli(w, ['send', '--user', 'alice', '--to', 'bob', '--wait', '15', '--json', 'again']);
+    const again = await w.cli(['send', '--user', 'alice', '--to', 'bob', '--wait', '15', '--json', 'again']);
     expect(again.code, again.proc.describe()).toBe(0);
     const [sentAgain, receiptAgain, ...noMore] = again.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(noMore).toEqual([]);
@@ -211,21 +170,21 @@ describe('e2ee-chat history', () => {
     }
     await bob2.stop();
 
-    const bobHuman = await cli(w, ['history', 'alice', '--user', 'bob']);
+    const bobHuman = await w.cli(['history', 'alice', '--user', 'bob']);
     const bobLines = bobHuman.stdout.split('\n').filter((l) => l !== '');
     expect(bobLines).toHaveLength(3);
     expect(bobLines[0]).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  alice -> bob  \[received\]  before$/);
     expect(bobLines[1]).toMatch(
       /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  alice -> bob  \[could not be read: alice's keys have changed; it is kept sealed until you accept them with "e2ee-chat trust alice" \(compare fingerprints first\)\]$/,
     );
-    const bobJson = parseLines((await cli(w, ['history', 'alice', '--user', 'bob', '--json'])).stdout);
+    const bobJson = parseLines((await w.cli(['history', 'alice', '--user', 'bob', '--json'])).stdout);
     expect(bobJson[1]).toMatchObject({ direction: 'in', from: 'alice', to: 'bob', status: 'unreadable', reason: 'peer_key_changed', body: '' });
 
-    const aliceHuman = await cli(w, ['history', 'bob', '--user', 'alice']);
+    const aliceHuman = await w.cli(['history', 'bob', '--user', 'alice']);
     expect(aliceHuman.stdout).toMatch(
       /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  alice -> bob  \[could not be read by bob: your keys differ from the ones bob pinned; it is kept until they accept them \("e2ee-chat trust alice"\)\]  after\n.*  again\n$/,
     );
-    const aliceJson = parseLines((await cli(w, ['history', 'bob', '--user', 'alice', '--json'])).stdout);
+    const aliceJson = parseLines((await w.cli(['history', 'bob', '--user', 'alice', '--json'])).stdout);
     expect(aliceJson).toEqual([
       expect.objectContaining({ direction: 'out', status: 'unreadable', reason: 'peer_key_changed', body: 'after' }),
       expect.objectContaining({ direction: 'out', status: 'unreadable', reason: 'peer_key_changed', body: 'again' }),
@@ -233,29 +192,29 @@ describe('e2ee-chat history', () => {
   }, 120_000);
 
   it('needs the passphrase of sealed keys, refuses a user with no keys here, and explains itself in --help', async () => {
-    const w = await newWorld('history-sealed');
-    await startServer(w, 'data');
-    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w, { E2EE_CHAT_PASSPHRASE: 'correct horse' }) });
-    const sent = await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'sealed hello'], { E2EE_CHAT_PASSPHRASE: 'correct horse' });
+    const w = await World.create(procs, 'history-sealed');
+    await w.startServer();
+    await w.createUser('bob');
+    await w.createUser('alice', { env: { E2EE_CHAT_PASSPHRASE: 'correct horse' } });
+    const sent = await w.cli(['send', '--user', 'alice', '--to', 'bob', 'sealed hello'], { env: { E2EE_CHAT_PASSPHRASE: 'correct horse' } });
     expect(sent.code, sent.proc.describe()).toBe(0);
 
-    const locked = await cli(w, ['history', 'bob', '--user', 'alice']);
+    const locked = await w.cli(['history', 'bob', '--user', 'alice']);
     expect(locked.code).toBe(1);
     expect(locked.stderr).toMatch(/^error \[wrong_passphrase\]: alice's keys are encrypted/m);
     expect(locked.stdout).toBe('');
-    const wrong = await cli(w, ['history', 'bob', '--user', 'alice'], { E2EE_CHAT_PASSPHRASE: 'wrong' });
+    const wrong = await w.cli(['history', 'bob', '--user', 'alice'], { env: { E2EE_CHAT_PASSPHRASE: 'wrong' } });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toMatch(/^error \[wrong_passphrase\]/m);
-    const opened = await cli(w, ['history', 'bob', '--user', 'alice'], { E2EE_CHAT_PASSPHRASE: 'correct horse' });
+    const opened = await w.cli(['history', 'bob', '--user', 'alice'], { env: { E2EE_CHAT_PASSPHRASE: 'correct horse' } });
     expect(opened.code, opened.proc.describe()).toBe(0);
     expect(opened.stdout).toMatch(/  alice -> bob  \[queued\]  sealed hello\n$/);
 
-    const nobody = await cli(w, ['history', 'bob', '--user', 'carol']);
+    const nobody = await w.cli(['history', 'bob', '--user', 'carol']);
     expect(nobody.code).toBe(1);
     expect(nobody.stderr).toMatch(/^error \[no_local_user\]: there are no keys for "carol" on this machine/m);
 
-    const help = await cli(w, ['history', '--help']);
+    const help = await w.cli(['history', '--help']);
     expect(help.code).toBe(0);
     for (const words of ['--limit <n>', '--json', 'local time', 'no server needed', 'not sent yet (in the outbox)', 'sent (pushed', 'queued', 'delivered', 'could not', 'failed', 'received', '"type":"history"']) {
       expect(help.stdout).toContain(words);

@@ -18,7 +18,8 @@ import { loadOrCreateIdentity } from '../../src/client/node/identity-file.js';
 import { userFolder } from '../../src/client/node/user-folder.js';
 import { connectTestClient } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
-import { Processes, assertBuilt, type RunResult } from './processes.js';
+import type { RunResult } from './processes.js';
+import { World, useProcesses } from './world.js';
 
 /** Sets the window title (OSC 0 … BEL), clears the screen (CSI 2J), paints red, reverses text (RLO), 8-bit CSI. */
 const HOSTILE = '\x1b]0;pwned\x07\x1b[2J\x1b[31mmallory\u202Egnp.exe\u009b1m';
@@ -62,23 +63,22 @@ async function startLyingProxy(upstreamUrl: string, lie: (event: string, answer:
   };
 }
 
-const procs = new Processes();
+const procs = useProcesses();
 let server: TestServer;
-let home: string;
+/** alice's key home and working directory; each test points her at its own lying proxy. */
+let w: World;
 const proxies: LyingProxy[] = [];
 
 beforeAll(async () => {
-  assertBuilt();
   server = await startTestServer();
-  home = procs.tempDir('hostile-text');
+  w = await World.create(procs, 'hostile-text', { serverUrl: server.url });
   // alice has keys on disk and is registered, so `users` needs nothing but a login.
-  const { identity } = await loadOrCreateIdentity(userFolder(home, 'alice'), 'alice', async () => '');
+  const { identity } = await loadOrCreateIdentity(userFolder(w.home, 'alice'), 'alice', async () => '');
   const alice = await connectTestClient(server.url, 'alice', { keys: identity.keys });
   await alice.client.close();
 });
 
 afterEach(async () => {
-  await procs.cleanup();
   for (const proxy of proxies.splice(0)) await proxy.close();
 });
 
@@ -87,14 +87,12 @@ afterAll(async () => {
     await server.stop();
     removeDir(server.dataDir);
   }
-  procs.removeDirs();
 });
 
 async function usersThrough(lie: (event: string, answer: Answer) => Answer): Promise<RunResult> {
   const proxy = await startLyingProxy(server.url, lie);
   proxies.push(proxy);
-  const cwd = procs.tempDir('hostile-text-cwd');
-  return procs.run('users alice', ['users', '--user', 'alice'], { cwd, env: { E2EE_CHAT_HOME: home, E2EE_CHAT_SERVER: proxy.url } });
+  return w.cli(['users', '--user', 'alice'], { env: { E2EE_CHAT_SERVER: proxy.url } });
 }
 
 describe('hostile server strings reach the terminal only escaped', () => {

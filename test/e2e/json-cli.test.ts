@@ -3,46 +3,12 @@
  * else on stdout and strings escaped by JSON only; `receive --timeout S` exits 0 by itself after S
  * seconds without a message (issue 11, item 4).
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hybridEnvelope } from '../helpers/envelopes.js';
 import { call, keysFor, rawSocket, registerRaw } from '../helpers/test-clients.js';
-import { Processes, assertBuilt, freePort, type Proc, type RunResult } from './processes.js';
+import { World, useProcesses } from './world.js';
 
-const procs = new Processes();
-
-beforeAll(() => assertBuilt());
-afterEach(() => procs.cleanup());
-afterAll(() => procs.removeDirs());
-
-interface World {
-  home: string;
-  data: string;
-  cwd: string;
-  port: number;
-  url: string;
-}
-
-async function newWorld(name: string): Promise<World> {
-  const dir = procs.tempDir(name);
-  const port = await freePort();
-  const cwd = join(dir, 'cwd');
-  mkdirSync(cwd);
-  return { home: join(dir, 'home'), data: join(dir, 'data'), cwd, port, url: `http://127.0.0.1:${port}` };
-}
-
-async function startServer(w: World, extra: Record<string, string> = {}): Promise<Proc> {
-  const server = procs.spawn('server', ['server'], { cwd: w.cwd, env: { PORT: String(w.port), HOST: '127.0.0.1', E2EE_CHAT_DATA: w.data, ...extra } });
-  await server.waitFor('stdout', /e2ee-chat server listening on port \d+/);
-  return server;
-}
-
-const env = (w: World) => ({ E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url });
-
-function cli(w: World, args: string[], input?: string): Promise<RunResult> {
-  return procs.run(args.join(' ').slice(0, 60), args, { cwd: w.cwd, env: env(w), ...(input !== undefined && { input }) });
-}
+const procs = useProcesses();
 
 type Line = Record<string, unknown> & { type: string };
 
@@ -66,16 +32,16 @@ const HOSTILE = 'two\nlines \u001b[31mred\u001b[0m \u2028sep \u0085nel \u202eevi
 
 describe('--json output', () => {
   it('receive --json --timeout: the backlog as NDJSON (messages and an unreadable one), raw strings, then exit 0', async () => {
-    const w = await newWorld('json-receive');
-    await startServer(w);
-    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
+    const w = await World.create(procs, 'json-receive');
+    await w.startServer();
+    await w.createUser('bob');
+    await w.createUser('alice');
 
-    const plain = await cli(w, ['send', '--user', 'alice', '--to', 'bob', '--json', 'plain']);
+    const plain = await w.cli(['send', '--user', 'alice', '--to', 'bob', '--json', 'plain']);
     expect(plain.code, plain.proc.describe()).toBe(0);
     const [plainSent] = ndjson(plain.stdout);
     expect(plainSent).toEqual({ type: 'sent', id: expect.stringMatching(ID), to: 'bob', status: 'queued' });
-    const hostile = await cli(w, ['send', '--user', 'alice', '--to', 'bob', '--json', HOSTILE]);
+    const hostile = await w.cli(['send', '--user', 'alice', '--to', 'bob', '--json', HOSTILE]);
     const hostileLines = ndjson(hostile.stdout);
     expect(hostileLines).toHaveLength(1);
     expect(hostileLines[0]).toMatchObject({ type: 'sent', to: 'bob', status: 'queued' });
@@ -90,7 +56,7 @@ describe('--json output', () => {
     }
 
     // No signal: --timeout alone ends it, after the backlog and 2 quiet seconds.
-    const received = await cli(w, ['receive', '--user', 'bob', '--json', '--timeout', '2']);
+    const received = await w.cli(['receive', '--user', 'bob', '--json', '--timeout', '2']);
     expect(received.code, received.proc.describe()).toBe(0);
     expect(received.stderr).toMatch(/^Listening as bob on .+\. Stops after 2 s without a message\.$/m);
     const lines = ndjson(received.stdout);
@@ -126,30 +92,28 @@ describe('--json output', () => {
     expect(received.stdout).toContain('\\u202e');
 
     // Shown once: a second run has nothing to show, and also stops by itself.
-    const again = await cli(w, ['receive', '--user', 'bob', '--json', '--timeout', '1']);
+    const again = await w.cli(['receive', '--user', 'bob', '--json', '--timeout', '1']);
     expect(again.code, again.proc.describe()).toBe(0);
     expect(again.stdout).toBe('');
 
-    const badTimeout = await cli(w, ['receive', '--user', 'bob', '--timeout', '0']);
+    const badTimeout = await w.cli(['receive', '--user', 'bob', '--timeout', '0']);
     expect(badTimeout.code).toBe(1);
     expect(badTimeout.stderr).toMatch(/--timeout <seconds>' argument '0' is invalid\. expected a number of seconds above 0/);
-    const help = await cli(w, ['receive', '--help']);
+    const help = await w.cli(['receive', '--help']);
     expect(help.stdout).toMatch(/--timeout <seconds>/);
     expect(help.stdout).toMatch(/There is no --once: the server does not say when its backlog ends/);
     expect(help.stdout).toContain('{"type":"message","id","serverId","from","to","sentAt","receivedAt","body"}');
   }, 120_000);
 
   it('send --json: sent and delivered for a connected peer, an error object per refused line and for the exit', async () => {
-    const w = await newWorld('json-send');
-    await startServer(w);
-    const bob = procs.spawn('receive bob', ['receive', '--user', 'bob', '--json'], { cwd: w.cwd, env: env(w) });
-    await bob.waitFor('stderr', /^Listening as bob /m);
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
+    const w = await World.create(procs, 'json-send');
+    await w.startServer();
+    const bob = await w.startReceiver('bob', { args: ['--json'] });
+    await w.createUser('alice');
     // alice's own receive gets the receipts of what her send commands sent, as JSON too.
-    const aliceReceive = procs.spawn('receive alice', ['receive', '--user', 'alice', '--json'], { cwd: w.cwd, env: env(w) });
-    await aliceReceive.waitFor('stderr', /^Listening as alice /m);
+    const aliceReceive = await w.startReceiver('alice', { args: ['--json'] });
 
-    const live = await cli(w, ['send', '--user', 'alice', '--to', 'bob', '--json', '--wait', '15', 'live']);
+    const live = await w.cli(['send', '--user', 'alice', '--to', 'bob', '--json', '--wait', '15', 'live']);
     expect(live.code, live.proc.describe()).toBe(0);
     const [sent, delivered, ...rest] = ndjson(live.stdout);
     expect(rest).toEqual([]);
@@ -162,11 +126,11 @@ describe('--json output', () => {
     await aliceReceive.stop();
 
     // Receipts that arrive while later lines are still being sent count: it ends long before --wait.
-    const lines = await procs.run('send lines', ['send', '--user', 'alice', '--to', 'bob', '--json', '--wait', '600'], {
-      cwd: w.cwd,
-      env: env(w),
+    const lines = await w.cli(['send', '--user', 'alice', '--to', 'bob', '--json', '--wait', '600'], {
       input: `before\n${'y'.repeat(100_000)}\nafter\n`,
-    }, 60_000);
+      label: 'send lines',
+      timeoutMs: 60_000,
+    });
     expect(lines.code, lines.proc.describe()).toBe(1);
     const out = ndjson(lines.stdout);
     expect(out.filter((l) => l.type === 'sent').map((l) => l.status)).toEqual(['sent', 'sent']);
@@ -178,27 +142,26 @@ describe('--json output', () => {
     // The human notices stay on stderr.
     expect(lines.stderr).toMatch(/^error \[envelope_too_large\]: line 2 not sent/m);
 
-    const nobody = await cli(w, ['send', '--user', 'carol', '--to', 'bob', '--json', 'x']);
+    const nobody = await w.cli(['send', '--user', 'carol', '--to', 'bob', '--json', 'x']);
     expect(nobody.code).toBe(1);
     expect(ndjson(nobody.stdout)).toEqual([{ type: 'error', code: 'no_local_user', message: expect.stringContaining('carol'), line: null }]);
   }, 120_000);
 
   it('users, keys and outbox --json', async () => {
-    const w = await newWorld('json-lists');
+    const w = await World.create(procs, 'json-lists');
     // One queued message per recipient: the second to an offline bob is refused for good (a failed entry).
-    await startServer(w, { E2EE_CHAT_QUEUE_MAX_COUNT: '1' });
-    const bob = procs.spawn('receive bob', ['receive', '--user', 'bob'], { cwd: w.cwd, env: env(w) });
-    await bob.waitFor('stderr', /^Listening as bob /m);
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
+    await w.startServer({ env: { E2EE_CHAT_QUEUE_MAX_COUNT: '1' } });
+    const bob = await w.startReceiver('bob');
+    await w.createUser('alice');
 
-    const users = await cli(w, ['users', '--user', 'alice', '--json']);
+    const users = await w.cli(['users', '--user', 'alice', '--json']);
     expect(users.code, users.proc.describe()).toBe(0);
     expect(ndjson(users.stdout)).toContainEqual({ type: 'user', username: 'bob' });
     expect(ndjson(users.stdout).every((l) => l.type === 'user' && typeof l.username === 'string' && Object.keys(l).length === 2)).toBe(true);
 
-    expect((await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'pin bob'])).code).toBe(0);
+    expect((await w.cli(['send', '--user', 'alice', '--to', 'bob', 'pin bob'])).code).toBe(0);
     await bob.stop();
-    const keys = await cli(w, ['keys', '--user', 'alice', '--json']);
+    const keys = await w.cli(['keys', '--user', 'alice', '--json']);
     expect(keys.code, keys.proc.describe()).toBe(0);
     const [self, peer, ...more] = ndjson(keys.stdout);
     expect(more).toEqual([]);
@@ -218,16 +181,16 @@ describe('--json output', () => {
     });
     expect(peer).toMatchObject({ type: 'keys', username: 'bob', self: false, passphraseProtected: null, verified: false, pinnedAt: expect.any(Number) });
     // The same fingerprints as the human output shows.
-    const human = (await cli(w, ['keys', '--user', 'alice'])).stdout;
+    const human = (await w.cli(['keys', '--user', 'alice'])).stdout;
     for (const k of [self!, peer!]) {
       expect(human).toContain(`signing    (Ed25519)       ${String(k.signingFingerprint)}`);
       expect(human).toContain(`encryption (RSA-2048 OAEP) ${String(k.encryptionFingerprint)}`);
     }
 
-    expect((await cli(w, ['outbox', '--user', 'alice', '--json'])).stdout).toBe('');
-    expect((await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'one'])).code).toBe(0);
-    expect((await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'two'])).code).toBe(1);
-    const outbox = await cli(w, ['outbox', '--user', 'alice', '--json']);
+    expect((await w.cli(['outbox', '--user', 'alice', '--json'])).stdout).toBe('');
+    expect((await w.cli(['send', '--user', 'alice', '--to', 'bob', 'one'])).code).toBe(0);
+    expect((await w.cli(['send', '--user', 'alice', '--to', 'bob', 'two'])).code).toBe(1);
+    const outbox = await w.cli(['outbox', '--user', 'alice', '--json']);
     const [failed, ...others] = ndjson(outbox.stdout);
     expect(others).toEqual([]);
     expect(failed).toEqual({
@@ -239,11 +202,11 @@ describe('--json output', () => {
       state: 'failed',
       error: { code: 'quota_exceeded', message: expect.any(String), at: expect.any(Number) },
     });
-    const dropped = await cli(w, ['outbox', '--user', 'alice', '--drop-failed', '--json']);
+    const dropped = await w.cli(['outbox', '--user', 'alice', '--drop-failed', '--json']);
     expect(ndjson(dropped.stdout)).toEqual([{ type: 'dropped', id: failed!.id }]);
 
     for (const command of ['users', 'keys', 'outbox', 'send', 'history']) {
-      const help = await cli(w, [command, '--help']);
+      const help = await w.cli([command, '--help']);
       expect(help.stdout).toMatch(/--json\s+print NDJSON on stdout/);
       expect(help.stdout).toMatch(/With --json, one object/);
     }

@@ -235,13 +235,15 @@ export class Processes {
 
   /**
    * Creates `user`'s keys and registers the name the one way the CLI allows: a first `receive`, stopped
-   * once it listens. Other commands refuse a user with no local keys (no_local_user).
+   * once it listens. Other commands refuse a user with no local keys (no_local_user). Returns that
+   * receive's stderr (it says where the keys were created).
    */
-  async createUser(user: string, options: SpawnOptions): Promise<void> {
+  async createUser(user: string, options: SpawnOptions): Promise<string> {
     const receiver = this.spawn(`receive ${user} (create)`, ['receive', '--user', user], options);
     await receiver.waitFor('stderr', new RegExp(`^Listening as ${user} `, 'm'));
     const exit = await receiver.stop('SIGTERM');
     if (exit.code !== 0) throw new Error(`creating ${user} failed:\n${receiver.describe()}`);
+    return receiver.stderr;
   }
 
   /** Kills everything still running and waits for it to be gone. */

@@ -1,25 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { PresenceEvent } from '../../src/protocol/events.js';
-import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
-import { call, connectTestClient, loginRaw, rawSocket, waitUntil, type TestClient } from '../helpers/test-clients.js';
+import { useTestServer } from '../helpers/server-fixtures.js';
+import { call, connectTestClient, loginRaw, rawSocket, waitUntil } from '../helpers/test-clients.js';
 
 describe('routing through a real server', () => {
-  let srv: TestServer;
-  const clients: TestClient[] = [];
-  const connect = async (name: string, mode?: 'hybrid') => {
-    const c = await connectTestClient(srv.url, name, mode ? { mode } : {});
-    clients.push(c);
-    return c;
-  };
-
-  beforeAll(async () => {
-    srv = await startTestServer();
-  });
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.client.close()));
-    await srv.stop();
-    removeDir(srv.dataDir);
-  });
+  const server = useTestServer();
+  const connect = async (name: string, mode?: 'hybrid') => server.track(await connectTestClient(server.srv.url, name, mode ? { mode } : {}));
 
   it('delivers alice → bob and bob → alice', async () => {
     const alice = await connect('alice');
@@ -60,8 +46,7 @@ describe('routing through a real server', () => {
     // are not built yet; the server's fan-out to every socket is the same for both envelope types.
     const sender = await connect('frank', 'hybrid');
     const first = await connect('grace', 'hybrid');
-    const second = await connectTestClient(srv.url, 'grace', { keys: first.identity.keys, mode: 'hybrid' });
-    clients.push(second);
+    const second = server.track(await connectTestClient(server.srv.url, 'grace', { keys: first.identity.keys, mode: 'hybrid' }));
     await sender.client.send('grace', 'to both devices');
     expect((await first.waitFor(1))[0]!.body).toBe('to both devices');
     expect((await second.waitFor(1))[0]!.body).toBe('to both devices');
@@ -75,7 +60,7 @@ describe('routing through a real server', () => {
     watcher.client.on('presence', (p) => events.push(p));
     bystander.client.on('presence', (p) => unasked.push(p));
     expect(await watcher.client.onlineUsers()).toContain('heidi'); // asking subscribes
-    const ivan = await connectTestClient(srv.url, 'ivan');
+    const ivan = await connectTestClient(server.srv.url, 'ivan');
     expect(await watcher.client.onlineUsers()).toContain('ivan');
     await waitUntil(() => events.find((e) => e.username === 'ivan' && e.online) ?? undefined, 3000, 'ivan online');
     await ivan.client.close();
@@ -88,7 +73,7 @@ describe('routing through a real server', () => {
   it('refuses an unknown recipient, and queues for an offline one', async () => {
     const judy = await connect('judy');
     await expect(judy.client.send('nobody', 'x')).rejects.toMatchObject({ code: 'unknown_user' });
-    const kim = await connectTestClient(srv.url, 'kim');
+    const kim = await connectTestClient(server.srv.url, 'kim');
     await kim.client.close();
     expect(await judy.client.send('kim', 'x')).toMatchObject({ status: 'queued' });
   });
@@ -97,12 +82,12 @@ describe('routing through a real server', () => {
     const mallory = await connect('mallory');
     const victim = await connect('victor');
     // The directory and the envelope are real; only the raw event adds a forged "from".
-    const socket = await rawSocket(srv.url);
+    const socket = await rawSocket(server.srv.url);
     expect((await loginRaw(socket, 'mallory', mallory.identity.keys)).ok).toBe(true);
     const before = victim.received.length;
     const sent = await mallory.client.send('victor', 'genuine');
     await victim.waitFor(before + 1);
-    const frame = srv.frames.find((f) => f.event === 'send' && JSON.stringify(f.args).includes('victor'))!;
+    const frame = server.srv.frames.find((f) => f.event === 'send' && JSON.stringify(f.args).includes('victor'))!;
     // Resent under the same client id it is a duplicate: stored once, delivered once.
     expect(await call(socket, 'send', { ...(frame.args[0] as object), from: 'alice' })).toMatchObject({ ok: true, duplicate: true });
     // Under a fresh client id it is stored again, still stamped as mallory's.
@@ -119,11 +104,11 @@ describe('routing through a real server', () => {
   });
 
   it('answers GET /health with status and counts', async () => {
-    const res = await fetch(`${srv.url}/health`);
+    const res = await fetch(`${server.srv.url}/health`);
     expect(res.status).toBe(200);
     const body = (await res.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ status: 'ok', store: 'ok' });
     expect(typeof body.connections).toBe('number');
-    expect((await fetch(`${srv.url}/nope`)).status).toBe(404);
+    expect((await fetch(`${server.srv.url}/nope`)).status).toBe(404);
   });
 });
