@@ -1,0 +1,152 @@
+/**
+ * End to end, real processes: `e2ee-chat chat` driven through pipes (stdin not a terminal, so it reads
+ * line by line and prints the same lines it would print above a prompt) against a real server (issue 11,
+ * item 1). Each write to a chat's stdin is one chunk: one line is one entry, several lines one message.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Processes, assertBuilt, freePort, type Proc, type RunResult } from './processes.js';
+
+const procs = new Processes();
+
+beforeAll(() => assertBuilt());
+afterEach(() => procs.cleanup());
+afterAll(() => procs.removeDirs());
+
+interface World {
+  dir: string;
+  home: string;
+  cwd: string;
+  url: string;
+}
+
+async function newWorld(name: string): Promise<World> {
+  const dir = procs.tempDir(name);
+  const port = await freePort();
+  const cwd = join(dir, 'cwd');
+  mkdirSync(cwd);
+  const w = { dir, home: join(dir, 'home'), cwd, url: `http://127.0.0.1:${port}` };
+  const server = procs.spawn('server', ['server'], { cwd, env: { PORT: String(port), HOST: '127.0.0.1', E2EE_CHAT_DATA: join(dir, 'data') } });
+  await server.waitFor('stdout', /e2ee-chat server listening on port \d+/);
+  return w;
+}
+
+const env = (w: World) => ({ E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url });
+
+function cli(w: World, args: string[]): Promise<RunResult> {
+  return procs.run(args.join(' ').slice(0, 60), args, { cwd: w.cwd, env: env(w) });
+}
+
+async function chat(w: World, user: string, to?: string): Promise<Proc> {
+  const args = ['chat', '--user', user, ...(to ? ['--to', to] : [])];
+  const proc = procs.spawn(`chat ${user}`, args, { cwd: w.cwd, env: env(w), keepStdinOpen: true });
+  await proc.waitFor('stdout', /^(Talking to|No peer chosen)/m);
+  return proc;
+}
+
+/** One chunk on the chat's stdin. */
+const type = (p: Proc, text: string) => p.child.stdin!.write(text);
+
+/** `[HH:MM] <name> text` as a pattern, anchored to a whole line. */
+const said = (name: string, text: string) => new RegExp(`^\\[\\d{2}:\\d{2}\\] <${name}> ${text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}$`, 'm');
+
+describe('e2ee-chat chat (piped stdin)', () => {
+  it('two users chat both ways: messages print as [HH:MM] <name> text, own ones are echoed and marked delivered', async () => {
+    const w = await newWorld('both-ways');
+    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
+    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
+    const alice = await chat(w, 'alice', 'bob');
+    const bob = await chat(w, 'bob', 'alice');
+
+    type(alice, 'hello bob\n');
+    await alice.waitFor('stdout', said('alice', 'hello bob'));
+    await bob.waitFor('stdout', said('alice', 'hello bob'));
+    await alice.waitFor('stdout', /^ {2}↳ delivered \(hello bob\)$/m);
+
+    type(bob, 'hi alice\n');
+    await alice.waitFor('stdout', said('bob', 'hi alice'));
+    await bob.waitFor('stdout', /^ {2}↳ delivered \(hi alice\)$/m);
+
+    type(alice, '/quit\n');
+    expect((await alice.waitForExit()).code).toBe(0);
+    type(bob, '/quit\n');
+    expect((await bob.waitForExit()).code).toBe(0);
+  });
+
+  it('a pasted block of lines is one message with real newlines; the receiver shows it escaped', async () => {
+    const w = await newWorld('paste');
+    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
+    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
+    const alice = await chat(w, 'alice', 'bob');
+    const bob = await chat(w, 'bob', 'alice');
+
+    type(alice, 'first line\nsecond line\nthird line\n');
+    await bob.waitFor('stdout', said('alice', 'first line\\nsecond line\\nthird line'));
+    // A barrier: the next message arrives after the block, so nothing of the block can still be coming.
+    type(alice, 'after\n');
+    await bob.waitFor('stdout', said('alice', 'after'));
+    expect(bob.stdout).not.toMatch(said('alice', 'second line'));
+    type(alice, '/quit\n');
+    type(bob, '/quit\n');
+    expect((await alice.waitForExit()).code).toBe(0);
+    expect((await bob.waitForExit()).code).toBe(0);
+
+    const history = await cli(w, ['history', 'alice', '--user', 'bob', '--json']);
+    expect(history.code).toBe(0);
+    const bodies = history.stdout
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { body: string }).body);
+    expect(bodies).toEqual(['first line\nsecond line\nthird line', 'after']);
+  });
+
+  it('a message from another peer shows as an unread count and appears on /to; /history prints the conversation', async () => {
+    const w = await newWorld('unread');
+    for (const u of ['alice', 'bob', 'carol']) await procs.createUser(u, { cwd: w.cwd, env: env(w) });
+    const alice = await chat(w, 'alice', 'bob');
+
+    expect((await cli(w, ['send', '--user', 'carol', '--to', 'alice', 'psst from carol'])).code).toBe(0);
+    expect((await cli(w, ['send', '--user', 'carol', '--to', 'alice', 'are you there?'])).code).toBe(0);
+    await alice.waitFor('stdout', /^\(2 unread from carol; \/to carol\)$/m);
+    expect(alice.stdout).not.toMatch(said('carol', 'psst from carol'));
+
+    type(alice, '/to carol\n');
+    await alice.waitFor('stdout', /^Talking to carol\.$/m);
+    await alice.waitFor('stdout', said('carol', 'are you there?'));
+    expect(alice.stdout).toMatch(said('carol', 'psst from carol'));
+
+    type(alice, 'yes, here\n');
+    // carol has no process running: the server keeps the message until she connects.
+    await alice.waitFor('stdout', /^  ↳ queued: carol is offline; the server keeps it until they connect \(yes, here\)$/m);
+    const before = alice.stdout.length;
+    type(alice, '/history 2\n');
+    // History marks the stored state under the message: "  ↳ queued" alone (the live line said more).
+    await alice.waitFor('stdout', /^\[\d{2}:\d{2}\] <alice> yes, here\n {2}↳ queued$/m);
+    const shown = alice.stdout.slice(before);
+    expect(shown).toMatch(said('carol', 'are you there?'));
+    expect(shown).not.toMatch(said('carol', 'psst from carol'));
+
+    type(alice, '/nonsense\n');
+    await alice.waitFor('stdout', /^! unknown command \/nonsense; \/help lists the commands$/m);
+    type(alice, '/quit\n');
+    expect((await alice.waitForExit()).code).toBe(0);
+  });
+
+  it('on open, the last messages with the peer are shown from history; the end of piped input leaves with 0', async () => {
+    const w = await newWorld('open');
+    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
+    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
+    const receiver = procs.spawn('receive alice', ['receive', '--user', 'alice'], { cwd: w.cwd, env: env(w) });
+    await receiver.waitFor('stderr', /^Listening as /m);
+    for (let i = 1; i <= 12; i++) expect((await cli(w, ['send', '--user', 'bob', '--to', 'alice', `note ${i}`])).code).toBe(0);
+    await receiver.waitFor('stdout', /^\[bob\] note 12$/m);
+    await receiver.stop('SIGTERM');
+
+    const alice = procs.spawn('chat alice', ['chat', '--user', 'alice', '--to', 'bob'], { cwd: w.cwd, env: env(w), input: '' });
+    expect((await alice.waitForExit()).code).toBe(0);
+    expect(alice.stdout).toMatch(said('bob', 'note 3'));
+    expect(alice.stdout).toMatch(said('bob', 'note 12'));
+    expect(alice.stdout).not.toMatch(said('bob', 'note 2'));
+  });
+});
