@@ -149,4 +149,35 @@ describe('e2ee-chat chat (piped stdin)', () => {
     expect(alice.stdout).toMatch(said('bob', 'note 12'));
     expect(alice.stdout).not.toMatch(said('bob', 'note 2'));
   });
+  it('/users lists who is online; /verify prints the safety number as verify does and marks the peer verified on "y"', async () => {
+    const w = await newWorld('verify');
+    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
+    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
+    const bob = await chat(w, 'bob', 'alice');
+    const alice = await chat(w, 'alice', 'bob');
+
+    type(alice, '/users\n');
+    await alice.waitFor('stdout', /^Online: (alice, bob|bob, alice)$/m);
+
+    const expected = await cli(w, ['verify', 'bob', '--user', 'alice']);
+    const digits = expected.stdout.match(/^((?:\d{5} ?){12})$/m)?.[1];
+    expect(digits).toBeDefined();
+    type(alice, '/verify\n');
+    await alice.waitFor('stdout', /^Does bob see the same number .*\[y\/N\]$/m);
+    expect(alice.stdout).toContain(`Safety number for alice and bob:\n${digits}\n`);
+    type(alice, 'y\n');
+    await alice.waitFor('stdout', /^bob is now verified\.$/m);
+
+    type(alice, '/quit\n');
+    type(bob, '/quit\n');
+    expect((await alice.waitForExit()).code).toBe(0);
+    expect((await bob.waitForExit()).code).toBe(0);
+    const keys = await cli(w, ['keys', '--user', 'alice', '--json']);
+    const bobKeys = keys.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { username: string; verified: boolean | null })
+      .find((k) => k.username === 'bob');
+    expect(bobKeys?.verified).toBe(true);
+  });
 });
