@@ -3,7 +3,7 @@
  * line by line and prints the same lines it would print above a prompt) against a real server (issue 11,
  * item 1). Each write to a chat's stdin is one chunk: one line is one entry, several lines one message.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Processes, assertBuilt, freePort, type Proc, type RunResult } from './processes.js';
@@ -19,17 +19,22 @@ interface World {
   home: string;
   cwd: string;
   url: string;
+  port: number;
 }
 
 async function newWorld(name: string): Promise<World> {
   const dir = procs.tempDir(name);
   const port = await freePort();
-  const cwd = join(dir, 'cwd');
-  mkdirSync(cwd);
-  const w = { dir, home: join(dir, 'home'), cwd, url: `http://127.0.0.1:${port}` };
-  const server = procs.spawn('server', ['server'], { cwd, env: { PORT: String(port), HOST: '127.0.0.1', E2EE_CHAT_DATA: join(dir, 'data') } });
-  await server.waitFor('stdout', /e2ee-chat server listening on port \d+/);
+  const w = { dir, home: join(dir, 'home'), cwd: join(dir, 'cwd'), url: `http://127.0.0.1:${port}`, port };
+  mkdirSync(w.cwd);
+  await startServer(w, 'data');
   return w;
+}
+
+async function startServer(w: World, data: string): Promise<Proc> {
+  const server = procs.spawn(`server ${data}`, ['server'], { cwd: w.cwd, env: { PORT: String(w.port), HOST: '127.0.0.1', E2EE_CHAT_DATA: join(w.dir, data) } });
+  await server.waitFor('stdout', /e2ee-chat server listening on port \d+/);
+  return server;
 }
 
 const env = (w: World) => ({ E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url });
@@ -180,4 +185,39 @@ describe('e2ee-chat chat (piped stdin)', () => {
       .find((k) => k.username === 'bob');
     expect(bobKeys?.verified).toBe(true);
   });
+  it('a message that cannot be read shows inline on both sides; /trust opens the one kept sealed', async () => {
+    const w = await newWorld('unreadable');
+    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
+    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
+    expect((await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'before'])).code).toBe(0);
+    const bobFirst = await chat(w, 'bob', 'alice');
+    await bobFirst.waitFor('stdout', said('alice', 'before'));
+    type(bobFirst, '/quit\n');
+    expect((await bobFirst.waitForExit()).code).toBe(0);
+
+    // alice loses her keys and the server is replaced by one with an empty directory: new keys for alice.
+    await procs.cleanup(); // the first server is the only process left
+    rmSync(join(w.home, 'alice'), { recursive: true, force: true });
+    await startServer(w, 'data-2');
+    await procs.createUser('bob', { cwd: w.cwd, env: env(w) }); // bob registers again, same keys
+    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
+
+    const bob = await chat(w, 'bob', 'alice');
+    const alice = await chat(w, 'alice', 'bob');
+    type(alice, 'after\n');
+    await bob.waitFor('stdout', /^! a message from alice could not be read: alice's keys have changed; it is kept sealed until you accept them/m);
+    await alice.waitFor('stdout', /^ {2}↳ could not be read by bob: your keys differ from the ones bob pinned; .* \(after\)$/m);
+    expect(bob.stdout).not.toMatch(said('alice', 'after'));
+
+    type(bob, '/trust\n');
+    await bob.waitFor('stdout', /^Accept these keys for alice\? \[y\/N\]$/m);
+    type(bob, 'y\n');
+    await bob.waitFor('stdout', /^Now trusting alice's new keys\.$/m);
+    await bob.waitFor('stdout', said('alice', 'after'));
+
+    type(alice, '/quit\n');
+    type(bob, '/quit\n');
+    expect((await alice.waitForExit()).code).toBe(0);
+    expect((await bob.waitForExit()).code).toBe(0);
+  }, 90_000);
 });
