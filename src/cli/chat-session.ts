@@ -171,8 +171,12 @@ export class ChatSession {
     if (this.question) {
       const answer = this.question;
       this.question = undefined;
-      answer(text);
-      return;
+      // A slash command instead of an answer means "no", and then runs (so /quit still leaves).
+      if (!text.startsWith('/')) {
+        answer(text);
+        return;
+      }
+      answer('');
     }
     if (text.startsWith('/') && !text.includes('\n')) {
       void this.queue(() => this.command(text.trim()));

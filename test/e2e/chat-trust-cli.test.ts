@@ -44,6 +44,9 @@ afterAll(async () => {
 
 const named = (payload: unknown): string => (payload as { username: string }).username;
 
+/** `text` occurring at least `n` times. */
+const times = (n: number, text: string) => new RegExp(`(?:[\\s\\S]*?${text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}){${n}}`);
+
 function pinnedBob(home: string, user: string): PinnedPeer | undefined {
   return (JSON.parse(readFileSync(join(home, user, 'peers.json'), 'utf8')) as { peers: Record<string, PinnedPeer> }).peers.bob;
 }
@@ -78,8 +81,16 @@ describe('chat /verify and /trust when the server changes bob\'s keys', () => {
     await chat.waitFor('stdout', /^Keys for bob not accepted\.$/m);
     expect(pinnedBob(env.E2EE_CHAT_HOME, 'alice-c')?.signingKey.x).toBe(bob.identity.keys.signing.x);
 
+    // A slash command instead of an answer means "no", and then runs.
     type('/trust\n');
-    await chat.waitFor('stdout', /Accept these keys for bob\? \[y\/N\]\n[\s\S]*Accept these keys for bob\? \[y\/N\]$/m);
+    await chat.waitFor('stdout', times(2, 'Accept these keys for bob? [y/N]\n'));
+    type('/help\n');
+    await chat.waitFor('stdout', times(2, "Keys for bob not accepted.\n"));
+    await chat.waitFor('stdout', /^Commands: \/to NAME/m);
+    expect(pinnedBob(env.E2EE_CHAT_HOME, 'alice-c')?.signingKey.x).toBe(bob.identity.keys.signing.x);
+
+    type('/trust\n');
+    await chat.waitFor('stdout', times(3, 'Accept these keys for bob? [y/N]\n'));
     type('y\n');
     await chat.waitFor('stdout', /^Now trusting bob's new keys\.$/m);
     // What the screen showed is what was pinned: mallory's key, the one under "new signing".
