@@ -97,11 +97,14 @@ export class ChatSession {
     return this.queue(async () => {
       const { messages } = this.opened;
       const pending = await messages.undisplayed();
-      if (this.peer !== undefined) await this.showHistory(this.peer, OPEN_HISTORY);
+      const inHistory = this.peer === undefined ? new Set<string>() : await this.showHistory(this.peer, OPEN_HISTORY);
       const shown: string[] = [];
       for (const r of pending) {
-        if (r.peer === this.peer) shown.push(r.id);
-        else if (r.status === 'unreadable') {
+        if (r.peer === this.peer) {
+          // Unshown messages older than the last OPEN_HISTORY are still shown, once, after them.
+          if (!inHistory.has(r.id)) this.out.print(r.status === 'unreadable' ? unreadableLine(r) : messageLine(r.sentAt, r.peer, r.body));
+          shown.push(r.id);
+        } else if (r.status === 'unreadable') {
           this.out.print(unreadableLine(r));
           shown.push(r.id);
         } else this.addUnread(r);
@@ -267,7 +270,7 @@ export class ChatSession {
   }
 
   /** The stored conversation with `peer`, newest `limit`, in the screen's format, with each own message's state. */
-  private async showHistory(peer: string, limit: number): Promise<void> {
+  private async showHistory(peer: string, limit: number): Promise<Set<string>> {
     const records = await this.opened.messages.history({ peer, limit });
     for (const r of records) {
       if (r.direction === 'in' && r.status === 'unreadable') {
@@ -277,6 +280,7 @@ export class ChatSession {
       this.out.print(messageLine(r.sentAt, r.direction === 'in' ? r.peer : this.me, r.body));
       if (r.direction === 'out' && r.status !== 'sent' && r.status !== 'delivered') this.out.print(`  ↳ ${outState(r, this.me)}`);
     }
+    return new Set(records.map((r) => r.id));
   }
 
   private async verify(peer: string): Promise<void> {
