@@ -6,6 +6,7 @@ import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { ChatError } from '../protocol/errors.js';
 import { ConfigError } from '../server/config.js';
 import { printable } from './terminal-text.js';
+import { registerChatCommand } from './chat-command.js';
 import { registerHistoryCommand } from './history-command.js';
 import { registerKeysCommand } from './keys-command.js';
 import { jsonOutput, writeJson } from './output.js';
@@ -32,6 +33,7 @@ const program = new Command()
 
 registerServerCommand(program);
 registerReceiveCommand(program);
+registerChatCommand(program);
 registerSendCommand(program);
 registerHistoryCommand(program);
 registerKeysCommand(program);

@@ -8,12 +8,37 @@ import type { Command } from 'commander';
 import { formatFingerprint } from '../client/fingerprint.js';
 import { samePeerKeys, toPinned } from '../client/peer-keys.js';
 import { formatSafetyNumber } from '../e2ee/safety-number.js';
+import type { PinnedPeer } from '../client/stores.js';
 import { ChatError } from '../protocol/errors.js';
 import { addUserOptions, confirm, connectClient, parseSafetyNumber, requireSafetyNumber, safetyNumberWith, type UserOptions } from './common.js';
 import { printable } from './terminal-text.js';
 
 /** A fingerprint read back from peers.json: a tampered file must not be able to drive the terminal. */
 const fingerprint = (thumbprint: string) => printable(formatFingerprint(thumbprint));
+
+/**
+ * What `trust` shows before accepting keys (shared with chat's /trust): the warning when they differ from
+ * the pin, the old and new fingerprints, and the safety number. `name` is already printable.
+ */
+export function keyReviewLines(name: string, pinned: PinnedPeer | undefined, current: PinnedPeer, digits: string): string[] {
+  const lines = pinned
+    ? samePeerKeys(pinned, current)
+      ? [`${name}'s keys have not changed.`]
+      : [
+          `WARNING: ${name}'s keys differ from the ones you pinned on ${new Date(pinned.pinnedAt).toISOString()}.`,
+          'This is expected if they reinstalled or lost their device; it is also what an impersonator would cause.',
+          'Compare the new fingerprints with them over another channel (in person, a call) before accepting.',
+          `  old signing    ${fingerprint(pinned.signingKeyThumbprint)}`,
+          `  old encryption ${fingerprint(pinned.encryptionKeyThumbprint)}`,
+        ]
+    : [`You have not pinned keys for ${name} yet.`];
+  lines.push(
+    `  new signing    ${fingerprint(current.signingKeyThumbprint)}`,
+    `  new encryption ${fingerprint(current.encryptionKeyThumbprint)}`,
+    `  safety number  ${formatSafetyNumber(digits)}`,
+  );
+  return lines;
+}
 
 export function registerTrustCommand(program: Command): void {
   addUserOptions(
@@ -38,22 +63,7 @@ export function registerTrustCommand(program: Command): void {
         process.stdout.write(`${name}'s keys have not changed; nothing to do.\n`);
         return;
       }
-      const lines = pinned
-        ? samePeerKeys(pinned, current)
-          ? [`${name}'s keys have not changed.`]
-          : [
-              `WARNING: ${name}'s keys differ from the ones you pinned on ${new Date(pinned.pinnedAt).toISOString()}.`,
-              'This is expected if they reinstalled or lost their device; it is also what an impersonator would cause.',
-              'Compare the new fingerprints with them over another channel (in person, a call) before accepting.',
-              `  old signing    ${fingerprint(pinned.signingKeyThumbprint)}`,
-              `  old encryption ${fingerprint(pinned.encryptionKeyThumbprint)}`,
-            ]
-        : [`You have not pinned keys for ${name} yet.`];
-      lines.push(
-        `  new signing    ${fingerprint(current.signingKeyThumbprint)}`,
-        `  new encryption ${fingerprint(current.encryptionKeyThumbprint)}`,
-        `  safety number  ${formatSafetyNumber(digits)}`,
-      );
+      const lines = keyReviewLines(name, pinned, current, digits);
       process.stderr.write(lines.join('\n') + '\n');
       if (opts.expect === undefined && !opts.yes && !(await confirm(`Accept these keys for ${name}?`))) {
         throw new ChatError('peer_key_changed', `keys for ${name} not accepted (use --yes or --expect to accept non-interactively)`);

@@ -1,0 +1,78 @@
+/**
+ * `e2ee-chat chat [--to bob]`: one interactive screen. Incoming messages print above the input line as
+ * `[HH:MM] <bob> text` without disturbing what the user is typing; the user's own messages echo the same
+ * way, their later states as short `↳` lines. Slash commands switch peers and show history, presence,
+ * safety numbers and key reviews (chat-session.ts). With stdin not a terminal it reads line by line and
+ * prints the same lines, so scripts and tests can drive it through pipes.
+ */
+import type { Command } from 'commander';
+import { ChatError } from '../protocol/errors.js';
+import { USERNAME_PATTERN } from '../protocol/limits.js';
+import { ChatScreen } from './chat-screen.js';
+import { CHAT_HELP, ChatSession } from './chat-session.js';
+import { addUserOptions, connectClient, serverUrl, type UserOptions } from './common.js';
+import { printable } from './terminal-text.js';
+
+interface ChatOptions extends UserOptions {
+  to?: string;
+}
+
+export function registerChatCommand(program: Command): void {
+  addUserOptions(
+    program
+      .command('chat')
+      .description('interactive chat screen: read and write in one terminal; makes keys and registers on first run')
+      .option('-t, --to <name>', 'the peer to talk to first (switch with /to NAME)')
+      .addHelpText(
+        'after',
+        '\n' +
+          CHAT_HELP +
+          '\n\nMulti-line messages: the lines that arrive together (pasted as one block, or written to a piped\n' +
+          'stdin in one write) are sent as ONE message with line breaks; a line typed and ended with Enter\n' +
+          'alone is a message of its own. A slash command is a line of its own.\n' +
+          '\nYour messages show their state below them: queued (the peer is offline), delivered (their device\n' +
+          'stored it), could not be read (why), failed. Messages from others than the current peer show as an\n' +
+          'unread count until you switch to them. Text from others is shown with control characters escaped\n' +
+          '(\\n, \\u{1b}).\n' +
+          '\nLike receive, the first run makes the keys and registers the name given by --user or E2EE_CHAT_USER.',
+      ),
+  ).action(async (opts: ChatOptions) => {
+    if (opts.to !== undefined && !USERNAME_PATTERN.test(opts.to)) {
+      throw new ChatError('invalid_username', `"${printable(opts.to)}" is not a valid username (^[a-z][a-z0-9_-]{0,31}$)`);
+    }
+    // Only a name the user gave is created; one taken from the home folder already has keys.
+    const opened = await connectClient(opts, { createUser: !opts.userFromHome });
+    const terminal = process.stdin.isTTY === true && process.stdout.isTTY === true;
+    let screen: ChatScreen | undefined;
+    let leaving: Promise<void> | undefined;
+    // Raw mode is readline's to undo; if the process dies some other way, undo it here too.
+    const restoreTerminal = () => {
+      if (terminal && process.stdin.isTTY) process.stdin.setRawMode(false);
+    };
+    process.once('exit', restoreTerminal);
+    const session = new ChatSession(opened, { print: (text) => (screen ? screen.print(text) : process.stdout.write(`${text}\n`)) }, Date.now, opts.to);
+    const leave = (): Promise<void> =>
+      (leaving ??= (async () => {
+        session.cancelQuestion();
+        screen?.close();
+        // Messages being shown are marked shown and sends handed to the outbox before the store closes.
+        await session.settled();
+        await opened.close();
+      })());
+    session.onQuit = () => void leave().then(() => process.exit(0));
+    const quitOnSignal = () => void leave().then(() => process.exit(0));
+    process.on('SIGINT', quitOnSignal);
+    process.on('SIGTERM', quitOnSignal);
+    try {
+      process.stderr.write(`Chatting as ${printable(opts.user)} on ${serverUrl(opts)}. /help for commands, Ctrl-C or Ctrl-D to leave.\n`);
+      await session.open();
+      screen = new ChatScreen(
+        { input: process.stdin, output: process.stdout, terminal },
+        { submit: (text) => session.submit(text), quit: () => void leave().then(() => process.exit(0)) },
+      );
+    } catch (err) {
+      await leave();
+      throw err;
+    }
+  });
+}

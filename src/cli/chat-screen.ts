@@ -1,0 +1,87 @@
+/**
+ * The interactive screen of `e2ee-chat chat`, on node:readline: an input line at the bottom and
+ * everything else printed above it. Printing never clobbers what the user is typing: the prompt row is
+ * cleared, the new line written, and readline redraws the prompt with the partial input and the cursor
+ * where they were (prompt(true)). Without a terminal (stdin piped) there is no prompt to protect and lines
+ * are printed as they come, so scripts and tests get the same text.
+ *
+ * Multi-line input: the lines that arrive in one chunk of input (a paste, or a script writing a block at
+ * once) reach us as 'line' events in the same tick; they are gathered and submitted as ONE entry with real
+ * newlines, not one message per line. A line typed and sent with Enter alone arrives alone.
+ */
+import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
+
+export interface ChatScreenOptions {
+  input: NodeJS.ReadableStream;
+  output: NodeJS.WritableStream;
+  /** A terminal the user types into: prompt and redraw. False for pipes (no prompt, plain lines). */
+  terminal: boolean;
+  prompt?: string;
+}
+
+export interface ChatScreenHandlers {
+  /** One entry: a single line, or the lines of one pasted block joined with '\n'. */
+  submit(text: string): void;
+  /** Ctrl-C, Ctrl-D, or the end of piped input: the user is leaving. */
+  quit(): void;
+}
+
+export class ChatScreen {
+  private readonly rl: Interface;
+  private readonly output: NodeJS.WritableStream;
+  private readonly terminal: boolean;
+  /** Lines received in the current tick, submitted together once the tick ends. */
+  private batch: string[] = [];
+  private closed = false;
+
+  constructor(options: ChatScreenOptions, private readonly handlers: ChatScreenHandlers) {
+    this.output = options.output;
+    this.terminal = options.terminal;
+    this.rl = createInterface({ input: options.input, output: options.output, terminal: options.terminal, crlfDelay: Infinity });
+    this.rl.setPrompt(options.prompt ?? '> ');
+    this.rl.on('line', (line) => this.gather(line));
+    // Ctrl-C at the prompt: leave like Ctrl-D (readline would otherwise just pause the input).
+    this.rl.on('SIGINT', () => this.rl.close());
+    this.rl.on('close', () => {
+      this.closed = true;
+      // A block still being gathered when the input ended (piped input) is not lost.
+      this.flush();
+      this.handlers.quit();
+    });
+    if (this.terminal) this.rl.prompt();
+  }
+
+  private gather(line: string): void {
+    this.batch.push(line);
+    if (this.batch.length === 1) setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    if (this.batch.length === 0) return;
+    const lines = this.batch;
+    this.batch = [];
+    // Blank lines around a pasted block are trailing noise; inside it they are kept.
+    while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
+    while (lines.length > 0 && lines[0]!.trim() === '') lines.shift();
+    if (lines.length > 0) this.handlers.submit(lines.join('\n'));
+    if (this.terminal && !this.closed) this.rl.prompt();
+  }
+
+  /** Prints lines above the input line; the prompt and what the user typed so far are redrawn below. */
+  print(text: string): void {
+    if (!this.terminal || this.closed) {
+      this.output.write(`${text}\n`);
+      return;
+    }
+    clearLine(this.output, 0);
+    cursorTo(this.output, 0);
+    this.output.write(`${text}\n`);
+    this.rl.prompt(true);
+  }
+
+  /** Stops reading input; restores the terminal mode readline changed (raw mode off). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.rl.close();
+  }
+}
