@@ -30,7 +30,7 @@ export interface UserOptions {
  * Adds --user, --server and --home. --user may be left out: E2EE_CHAT_USER (environment or .env) names
  * the user, or else the only user with keys in the home folder; with none or several, the command stops
  * and lists the users it found. A name taken from the folder is one that already has keys, so a command
- * that creates users (receive) never creates one from a guess.
+ * that creates users (receive, chat) never creates one from a guess.
  */
 export function addUserOptions(cmd: Command): Command {
   return cmd
@@ -90,7 +90,7 @@ async function passphraseFor(username: string, purpose: 'create' | 'unlock'): Pr
 }
 
 /** How to get keys for a name: the one command that makes keys and registers the name. */
-const createHint = (user: string) => `create them and register the name with: e2ee-chat receive --user ${user}`;
+const createHint = (user: string) => `create them and register the name with: e2ee-chat receive --user ${user} (or e2ee-chat chat --user ${user})`;
 
 /**
  * The user's keys. Only `create` (the `receive` command) makes new ones; every other command on an
