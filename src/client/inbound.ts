@@ -139,7 +139,6 @@ export class Inbound {
     return true;
   }
 
-
   /** Handles one routed envelope: acknowledges it as stored, or as rejected with its reason, or leaves it. */
   async message(m: IncomingMessage): Promise<void> {
     const notices: Notice[] = [];
