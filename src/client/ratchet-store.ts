@@ -231,6 +231,10 @@ export class MemoryRatchetStore implements RatchetStore {
   }
   async saveSession(peer: string, session: PeerSessionPickle, expected: number, used?: PreKeysUsed) {
     if ((this.#sessions.get(peer)?.version ?? 0) !== expected) return false;
+    // A one-time key another session already consumed (the user's other process, racing on another peer's
+    // initial message under the same key): refuse, so no two sessions are ever built on one one-time key.
+    if (used?.oneTimeId !== undefined && !this.#prekeys.oneTime.has(used.oneTimeId)) return false;
+    if (used?.kemOneTimeId !== undefined && !this.#prekeys.kem.has(used.kemOneTimeId)) return false;
     this.#sessions.set(peer, { json: JSON.stringify(session), version: expected + 1 });
     if (used?.oneTimeId !== undefined) await this.removePreKey('oneTime', used.oneTimeId);
     if (used?.kemOneTimeId !== undefined) await this.removePreKey('kem', used.kemOneTimeId);

@@ -89,6 +89,17 @@ describe.each(['sqlite', 'memory'] as const)('%s ratchet store: compare-and-swap
     expect(await b.loadPreKey('oneTime', first)).toBeUndefined();
   });
 
+  it('two sessions built on one one-time key (two peers\' initial messages, one per process): the second save is refused and leaves nothing', async () => {
+    const [a, b] = await twoHandles(kind);
+    await loadOrCreateIdentity(a, SECRET, Date.now());
+    const first = await a.reservePreKeyIds('oneTime', 1);
+    await a.addPreKeys('oneTime', (await generateOneTimePreKeys(first, 1)).map(oneTimeToPickle));
+    expect(await a.saveSession('alice', session(1), 0, { oneTimeId: first })).toBe(true);
+    expect(await b.saveSession('carol', session(2), 0, { oneTimeId: first })).toBe(false);
+    expect(await b.loadSession('carol')).toBeUndefined();
+    expect(await b.loadSession('alice')).toEqual({ value: session(1), version: 1 });
+  });
+
   it('two rotations of the signed prekey at once: one pointer move wins, the other is refused', async () => {
     const [a, b] = await twoHandles(kind);
     await loadOrCreateIdentity(a, SECRET, Date.now());

@@ -235,18 +235,29 @@ export class SqliteRatchetStore implements RatchetStore {
   async saveSession(peer: string, session: PeerSessionPickle, expected: number, used?: PreKeysUsed) {
     const key = this.sessionKey(peer);
     const data = this.rows.seal(key, session);
-    const saved = this.db.transaction(() => {
+    const alreadyConsumed = new Error('one-time prekey already consumed');
+    const write = this.db.transaction(() => {
       const result =
         expected === 0
           ? this.sql('INSERT INTO secrets (key, data, version) VALUES (?, ?, 1) ON CONFLICT (key) DO NOTHING').run(key, data)
           : this.sql('UPDATE secrets SET data = ?, version = version + 1 WHERE key = ? AND version = ?').run(data, key, expected);
       if (result.changes !== 1) return false;
+      // A one-time key the user's other process already consumed (another peer's initial message under the
+      // same key, handed out twice by a lying server): roll the session back too, so no two sessions are
+      // ever built on one one-time key. The retry then finds the key gone and refuses the message.
       const remove = this.sql('DELETE FROM prekeys WHERE kind = ? AND id = ?');
-      if (used?.oneTimeId !== undefined) remove.run('oneTime', used.oneTimeId);
-      if (used?.kemOneTimeId !== undefined) remove.run('kem', used.kemOneTimeId);
+      if (used?.oneTimeId !== undefined && remove.run('oneTime', used.oneTimeId).changes !== 1) throw alreadyConsumed;
+      if (used?.kemOneTimeId !== undefined && remove.run('kem', used.kemOneTimeId).changes !== 1) throw alreadyConsumed;
       if (used?.lastResortUse) this.recordUse(used.lastResortUse.useId, used.lastResortUse.kemPreKeyId, used.lastResortUse.signedPreKeyId);
       return true;
-    })();
+    });
+    let saved: boolean;
+    try {
+      saved = write();
+    } catch (err) {
+      if (err !== alreadyConsumed) throw err;
+      saved = false;
+    }
     if (saved) this.remember(key, { value: session, version: expected + 1 });
     return saved;
   }
