@@ -235,7 +235,10 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     return accepted;
   }
 
-  /** New messages as an async iterator; ends when the client is closed. */
+  /**
+   * New messages as an async iterator, from the first call on (nothing is buffered before it); ends when
+   * the client is closed.
+   */
   messages(): AsyncIterableIterator<ReceivedMessage> {
     return this.inbox.iterate();
   }
