@@ -34,7 +34,7 @@ import type { SessionManager } from './session-manager.js';
 import { unreadableRecordId, type HeldEnvelope, type MessageStore, type PeerKeyStore, type PinnedPeer } from './stores.js';
 
 export interface ReceivedMessage {
-  /** The sender's own id for the message (signed, unique): the replay-detection key. */
+  /** The sender's own id for the message (signed), or `<sender>/<id>` when another sender used that id first: the record's key. */
   id: string;
   /** The server's id for this delivery. */
   serverId: string;
@@ -282,7 +282,21 @@ export class Inbound {
   }
 
   /** Records an opened message once; a second sighting is a redelivery (same envelope) or a replay. */
-  private async accept(m: IncomingMessage, message: ReceivedMessage, notices: Notice[]): Promise<void> {
+  /**
+   * Where a message from `from` with the sender's id `id` is recorded. Ids are chosen by senders and the
+   * server sees them (`send.id`), so they are unique per sender only: a lying server could have an account
+   * of its own send a message under an id it saw, first, to make the true one look like a replay. A
+   * message whose id another sender already used is recorded under `<sender>/<id>` ('/' occurs in neither
+   * usernames nor ids), which every later sighting of it finds again.
+   */
+  private async recordIdFor(from: string, id: string): Promise<string> {
+    const earlier = await this.deps.messages.get(id, 'in');
+    return earlier && earlier.peer !== from ? `${from}/${id}` : id;
+  }
+
+  private async accept(m: IncomingMessage, opened: ReceivedMessage, notices: Notice[]): Promise<void> {
+    const recordId = await this.recordIdFor(opened.from, opened.id);
+    const message = recordId === opened.id ? opened : { ...opened, id: recordId };
     const outcome = await this.deps.messages.recordIncoming({
       id: message.id,
       direction: 'in',
@@ -314,7 +328,7 @@ export class Inbound {
         this.accept(m, { id: p.id, serverId: m.id, from: p.from, to: p.to, sentAt: p.sentAt, receivedAt: m.sentAt, body: p.body }, notices),
       )
       .catch((err: unknown) => this.explainFailure(m, pinned, err));
-    if (outcome.status === 'duplicate') await this.checkRedelivery(m, outcome.messageId);
+    if (outcome.status === 'duplicate') await this.checkRedelivery(m, await this.recordIdFor(m.from, outcome.messageId));
   }
 
   private async openHybrid(m: IncomingMessage, envelope: HybridEnvelope): Promise<ReceivedMessage> {
