@@ -11,6 +11,7 @@ import { lastResortUseId, type LastResortUse, type PreKeyStore } from '../e2ee/p
 import type { KemPreKeyRecord, OneTimePreKeyRecord, SignedPreKeyRecord } from '../e2ee/pqxdh/prekeys.js';
 import { ChatError } from '../protocol/errors.js';
 import { kemFromPickle, oneTimeFromPickle, signedFromPickle } from './local-prekeys.js';
+import { readLocal } from './local-store-error.js';
 import type { PreKeysUsed, RatchetStore } from './ratchet-store.js';
 
 export class ResponderPreKeys implements PreKeyStore {
@@ -23,20 +24,20 @@ export class ResponderPreKeys implements PreKeyStore {
   constructor(private readonly store: RatchetStore) {}
 
   async getSignedPreKey(id: number): Promise<SignedPreKeyRecord | undefined> {
-    const p = await this.store.loadPreKey('signed', id);
+    const p = await readLocal(`signed prekey ${id}`, () => this.store.loadPreKey('signed', id));
     return p && signedFromPickle(p);
   }
   async getOneTimePreKey(id: number): Promise<OneTimePreKeyRecord | undefined> {
-    const p = await this.store.loadPreKey('oneTime', id);
+    const p = await readLocal(`one-time prekey ${id}`, () => this.store.loadPreKey('oneTime', id));
     return p && oneTimeFromPickle(p);
   }
   async getKemPreKey(id: number): Promise<KemPreKeyRecord | undefined> {
-    const p = await this.store.loadPreKey('kem', id);
+    const p = await readLocal(`ML-KEM prekey ${id}`, () => this.store.loadPreKey('kem', id));
     if (p?.kind === 'one-time') this.#kemOneTimeLoaded.add(id);
     return p && kemFromPickle(p);
   }
   async isLastResortUseRecorded(use: LastResortUse): Promise<boolean> {
-    return this.store.isLastResortUseRecorded(lastResortUseId(use));
+    return readLocal('last-resort use record', () => this.store.isLastResortUseRecorded(lastResortUseId(use)));
   }
 
   // Held until commit() (see the file comment).

@@ -30,6 +30,7 @@ import type { RatchetState } from '../e2ee/ratchet/state.js';
 import type { LocalIdentity } from '../e2ee/pqxdh/identity.js';
 import { ChatError, DecryptionFailedError } from '../protocol/errors.js';
 import type { RatchetEnvelope } from '../protocol/schemas.js';
+import { localStoreErrorIn, readLocal } from './local-store-error.js';
 import { loadOrCreateIdentity } from './local-prekeys.js';
 import type { PeerSessionPickle, PreKeysUsed, RatchetStore } from './ratchet-store.js';
 import { ResponderPreKeys } from './responder-prekeys.js';
@@ -207,9 +208,12 @@ export class SessionManager {
         try {
           const bytes = base64urlDecode(envelope.body);
           // The identity is read only when PQXDH needs it (a new session); a plain message never asks.
-          result = await decryptMessage(record, bytes, { identity: { getLocalIdentity: () => this.identity() }, preKeys, expectedRemoteSigningKey: peerSigningKey });
+          result = await decryptMessage(record, bytes, { identity: { getLocalIdentity: () => readLocal('identity', () => this.identity()) }, preKeys, expectedRemoteSigningKey: peerSigningKey });
           if (!boundTo(record.current!, peerSigningKey)) throw new ChatError('peer_key_changed', 'session belongs to a different identity key');
         } catch (err) {
+          // Our own storage failed, not the message: passing (retried, then left), never a rejection.
+          const local = localStoreErrorIn(err);
+          if (local) throw local;
           const earlier = delivered.find(([id]) => id === serverId);
           if (earlier) return { save: false, result: { status: 'duplicate', messageId: earlier[1] } };
           throw err instanceof DecryptionFailedError ? err : new DecryptionFailedError({ cause: err });
