@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { FORWARD } from '../helpers/hostile-server.js';
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
-import { connectTestClient, keysFor } from '../helpers/test-clients.js';
+import { connectTestClient, keysFor, waitUntil } from '../helpers/test-clients.js';
 import { useHostileServer } from '../helpers/server-fixtures.js';
 
 describe('hostile-server harness', () => {
@@ -40,7 +40,7 @@ describe('hostile-server harness', () => {
     servers.hostile.hold('herin');
     await dave.client.send('herin', 'first');
     await dave.client.send('herin', 'second');
-    await waitFor(() => servers.hostile.heldCount('herin') === 2);
+    await waitUntil(() => (servers.hostile.heldCount('herin') === 2 ? true : undefined), 5000, 'two held pushes');
     expect(erin.received).toHaveLength(0);
     expect(servers.hostile.release('herin', (held) => [...held].reverse())).toBe(2);
     const bodies = (await erin.waitFor(2)).map((m) => m.body);
@@ -78,11 +78,3 @@ describe('hostile-server harness', () => {
     removeRollback();
   });
 });
-
-async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

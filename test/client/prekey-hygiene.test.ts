@@ -23,7 +23,7 @@ import type { ServerConnection } from '../../src/client/server-connection.js';
 import type { PreKeyCountResult, PreKeysUploadPayload } from '../../src/protocol/prekey-schemas.js';
 import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
 import { startTestServer, type TestServer } from '../helpers/test-server.js';
-import { connectTestClient, type TestClient } from '../helpers/test-clients.js';
+import { connectTestClient, waitUntil, type TestClient } from '../helpers/test-clients.js';
 import { HostileServer } from '../helpers/hostile-server.js';
 import { base64urlDecode } from '../../src/crypto/bytes.js';
 
@@ -94,17 +94,6 @@ function setup() {
     return { oneTime: new Set<number>(keys.oneTime.keys()), kem: new Set<number>([...keys.kem.values()].filter((k) => k.kind === 'one-time').map((k) => k.id)), keys };
   };
   return { server, store, clock, publisher, local };
-}
-
-/** Polls `check` until it answers (waits for something to happen; never used to prove that nothing does). */
-async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 const sorted = (ids: Iterable<number>) => [...ids].sort((a, b) => a - b);
@@ -264,7 +253,7 @@ describe("a running client and the server's prekeys.low push", () => {
     for (let i = 0; i < fetches; i++) await alice.client['connection'].call('prekeys.bundle', { username: 'bob' });
     expect(await count()).toMatchObject({ oneTime: ONE_TIME_PREKEY_TARGET - fetches, kemOneTime: KEM_ONE_TIME_PREKEY_TARGET - fetches });
     srv.server.io.to('user:bob').emit('prekeys.low', { oneTime: ONE_TIME_PREKEY_TARGET - fetches, kemOneTime: KEM_ONE_TIME_PREKEY_TARGET - fetches });
-    const refilled = await eventually(async () => ((await count()).kemOneTime === KEM_ONE_TIME_PREKEY_TARGET ? true : undefined), 10_000, 'the refill');
+    const refilled = await waitUntil(async () => ((await count()).kemOneTime === KEM_ONE_TIME_PREKEY_TARGET ? true : undefined), 10_000, 'the refill');
     expect(refilled).toBe(true);
     expect(await count()).toMatchObject({ oneTime: ONE_TIME_PREKEY_TARGET - fetches, kemOneTime: KEM_ONE_TIME_PREKEY_TARGET });
   });
