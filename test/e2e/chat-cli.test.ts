@@ -3,49 +3,24 @@
  * line by line and prints the same lines it would print above a prompt) against a real server (issue 11,
  * item 1). Each write to a chat's stdin is one chunk: one line is one entry, several lines one message.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Processes, assertBuilt, freePort, type Proc, type RunResult } from './processes.js';
+import { describe, expect, it } from 'vitest';
+import type { Proc } from './processes.js';
+import { World, useProcesses } from './world.js';
 
-const procs = new Processes();
+const procs = useProcesses();
 
-beforeAll(() => assertBuilt());
-afterEach(() => procs.cleanup());
-afterAll(() => procs.removeDirs());
-
-interface World {
-  dir: string;
-  home: string;
-  cwd: string;
-  url: string;
-  port: number;
-}
-
+/** A world with its server running. */
 async function newWorld(name: string): Promise<World> {
-  const dir = procs.tempDir(name);
-  const port = await freePort();
-  const w = { dir, home: join(dir, 'home'), cwd: join(dir, 'cwd'), url: `http://127.0.0.1:${port}`, port };
-  mkdirSync(w.cwd);
-  await startServer(w, 'data');
+  const w = await World.create(procs, name);
+  await w.startServer();
   return w;
-}
-
-async function startServer(w: World, data: string): Promise<Proc> {
-  const server = procs.spawn(`server ${data}`, ['server'], { cwd: w.cwd, env: { PORT: String(w.port), HOST: '127.0.0.1', E2EE_CHAT_DATA: join(w.dir, data) } });
-  await server.waitFor('stdout', /e2ee-chat server listening on port \d+/);
-  return server;
-}
-
-const env = (w: World) => ({ E2EE_CHAT_HOME: w.home, E2EE_CHAT_SERVER: w.url });
-
-function cli(w: World, args: string[]): Promise<RunResult> {
-  return procs.run(args.join(' ').slice(0, 60), args, { cwd: w.cwd, env: env(w) });
 }
 
 async function chat(w: World, user: string, to?: string): Promise<Proc> {
   const args = ['chat', '--user', user, ...(to ? ['--to', to] : [])];
-  const proc = procs.spawn(`chat ${user}`, args, { cwd: w.cwd, env: env(w), keepStdinOpen: true });
+  const proc = procs.spawn(`chat ${user}`, args, { cwd: w.cwd, env: w.env(), keepStdinOpen: true });
   await proc.waitFor('stdout', /^(Talking to|No peer chosen)/m);
   return proc;
 }
@@ -59,8 +34,8 @@ const said = (name: string, text: string) => new RegExp(`^\\[\\d{2}:\\d{2}\\] <$
 describe('e2ee-chat chat (piped stdin)', () => {
   it('two users chat both ways: messages print as [HH:MM] <name> text, own ones are echoed and marked delivered', async () => {
     const w = await newWorld('both-ways');
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
-    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
+    await w.createUser('alice');
+    await w.createUser('bob');
     const alice = await chat(w, 'alice', 'bob');
     const bob = await chat(w, 'bob', 'alice');
 
@@ -81,8 +56,8 @@ describe('e2ee-chat chat (piped stdin)', () => {
 
   it('a pasted block of lines is one message with real newlines; the receiver shows it escaped', async () => {
     const w = await newWorld('paste');
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
-    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
+    await w.createUser('alice');
+    await w.createUser('bob');
     const alice = await chat(w, 'alice', 'bob');
     const bob = await chat(w, 'bob', 'alice');
 
@@ -97,7 +72,7 @@ describe('e2ee-chat chat (piped stdin)', () => {
     expect((await alice.waitForExit()).code).toBe(0);
     expect((await bob.waitForExit()).code).toBe(0);
 
-    const history = await cli(w, ['history', 'alice', '--user', 'bob', '--json']);
+    const history = await w.cli(['history', 'alice', '--user', 'bob', '--json']);
     expect(history.code).toBe(0);
     const bodies = history.stdout
       .trim()
@@ -108,11 +83,11 @@ describe('e2ee-chat chat (piped stdin)', () => {
 
   it('a message from another peer shows as an unread count and appears on /to; /history prints the conversation', async () => {
     const w = await newWorld('unread');
-    for (const u of ['alice', 'bob', 'carol']) await procs.createUser(u, { cwd: w.cwd, env: env(w) });
+    for (const u of ['alice', 'bob', 'carol']) await w.createUser(u);
     const alice = await chat(w, 'alice', 'bob');
 
-    expect((await cli(w, ['send', '--user', 'carol', '--to', 'alice', 'psst from carol'])).code).toBe(0);
-    expect((await cli(w, ['send', '--user', 'carol', '--to', 'alice', 'are you there?'])).code).toBe(0);
+    expect((await w.cli(['send', '--user', 'carol', '--to', 'alice', 'psst from carol'])).code).toBe(0);
+    expect((await w.cli(['send', '--user', 'carol', '--to', 'alice', 'are you there?'])).code).toBe(0);
     await alice.waitFor('stdout', /^\(2 unread from carol; \/to carol\)$/m);
     expect(alice.stdout).not.toMatch(said('carol', 'psst from carol'));
 
@@ -140,15 +115,15 @@ describe('e2ee-chat chat (piped stdin)', () => {
 
   it('on open, the last messages with the peer are shown from history; the end of piped input leaves with 0', async () => {
     const w = await newWorld('open');
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
-    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
-    const receiver = procs.spawn('receive alice', ['receive', '--user', 'alice'], { cwd: w.cwd, env: env(w) });
+    await w.createUser('alice');
+    await w.createUser('bob');
+    const receiver = procs.spawn('receive alice', ['receive', '--user', 'alice'], { cwd: w.cwd, env: w.env() });
     await receiver.waitFor('stderr', /^Listening as /m);
-    for (let i = 1; i <= 12; i++) expect((await cli(w, ['send', '--user', 'bob', '--to', 'alice', `note ${i}`])).code).toBe(0);
+    for (let i = 1; i <= 12; i++) expect((await w.cli(['send', '--user', 'bob', '--to', 'alice', `note ${i}`])).code).toBe(0);
     await receiver.waitFor('stdout', /^\[bob\] note 12$/m);
     await receiver.stop('SIGTERM');
 
-    const alice = procs.spawn('chat alice', ['chat', '--user', 'alice', '--to', 'bob'], { cwd: w.cwd, env: env(w), input: '' });
+    const alice = procs.spawn('chat alice', ['chat', '--user', 'alice', '--to', 'bob'], { cwd: w.cwd, env: w.env(), input: '' });
     expect((await alice.waitForExit()).code).toBe(0);
     expect(alice.stdout).toMatch(said('bob', 'note 3'));
     expect(alice.stdout).toMatch(said('bob', 'note 12'));
@@ -156,15 +131,15 @@ describe('e2ee-chat chat (piped stdin)', () => {
   });
   it('/users lists who is online; /verify prints the safety number as verify does and marks the peer verified on "y"', async () => {
     const w = await newWorld('verify');
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
-    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
+    await w.createUser('alice');
+    await w.createUser('bob');
     const bob = await chat(w, 'bob', 'alice');
     const alice = await chat(w, 'alice', 'bob');
 
     type(alice, '/users\n');
     await alice.waitFor('stdout', /^Online: (alice, bob|bob, alice)$/m);
 
-    const expected = await cli(w, ['verify', 'bob', '--user', 'alice']);
+    const expected = await w.cli(['verify', 'bob', '--user', 'alice']);
     const digits = expected.stdout.match(/^((?:\d{5} ?){12})$/m)?.[1];
     expect(digits).toBeDefined();
     type(alice, '/verify\n');
@@ -177,7 +152,7 @@ describe('e2ee-chat chat (piped stdin)', () => {
     type(bob, '/quit\n');
     expect((await alice.waitForExit()).code).toBe(0);
     expect((await bob.waitForExit()).code).toBe(0);
-    const keys = await cli(w, ['keys', '--user', 'alice', '--json']);
+    const keys = await w.cli(['keys', '--user', 'alice', '--json']);
     const bobKeys = keys.stdout
       .trim()
       .split('\n')
@@ -187,9 +162,9 @@ describe('e2ee-chat chat (piped stdin)', () => {
   });
   it('a message that cannot be read shows inline on both sides; /trust opens the one kept sealed', async () => {
     const w = await newWorld('unreadable');
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
-    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
-    expect((await cli(w, ['send', '--user', 'alice', '--to', 'bob', 'before'])).code).toBe(0);
+    await w.createUser('alice');
+    await w.createUser('bob');
+    expect((await w.cli(['send', '--user', 'alice', '--to', 'bob', 'before'])).code).toBe(0);
     const bobFirst = await chat(w, 'bob', 'alice');
     await bobFirst.waitFor('stdout', said('alice', 'before'));
     type(bobFirst, '/quit\n');
@@ -198,9 +173,9 @@ describe('e2ee-chat chat (piped stdin)', () => {
     // alice loses her keys and the server is replaced by one with an empty directory: new keys for alice.
     await procs.cleanup(); // the first server is the only process left
     rmSync(join(w.home, 'alice'), { recursive: true, force: true });
-    await startServer(w, 'data-2');
-    await procs.createUser('bob', { cwd: w.cwd, env: env(w) }); // bob registers again, same keys
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
+    await w.startServer({ data: 'data-2' });
+    await w.createUser('bob'); // bob registers again, same keys
+    await w.createUser('alice');
 
     const bob = await chat(w, 'bob', 'alice');
     const alice = await chat(w, 'alice', 'bob');
@@ -222,16 +197,16 @@ describe('e2ee-chat chat (piped stdin)', () => {
   }, 90_000);
   it('messages that arrived while away are each shown once on open, even more than the last 10', async () => {
     const w = await newWorld('away');
-    await procs.createUser('alice', { cwd: w.cwd, env: env(w) });
-    await procs.createUser('bob', { cwd: w.cwd, env: env(w) });
-    for (let i = 1; i <= 12; i++) expect((await cli(w, ['send', '--user', 'bob', '--to', 'alice', `away ${i}`])).code).toBe(0);
+    await w.createUser('alice');
+    await w.createUser('bob');
+    for (let i = 1; i <= 12; i++) expect((await w.cli(['send', '--user', 'bob', '--to', 'alice', `away ${i}`])).code).toBe(0);
     // A command that only connects may take (and store, unshown) some of them first.
-    expect((await cli(w, ['users', '--user', 'alice'])).code).toBe(0);
+    expect((await w.cli(['users', '--user', 'alice'])).code).toBe(0);
 
     const alice = await chat(w, 'alice', 'bob');
     for (let i = 1; i <= 12; i++) await alice.waitFor('stdout', said('bob', `away ${i}`));
     // A barrier: a message sent now arrives after everything from before.
-    expect((await cli(w, ['send', '--user', 'bob', '--to', 'alice', 'barrier'])).code).toBe(0);
+    expect((await w.cli(['send', '--user', 'bob', '--to', 'alice', 'barrier'])).code).toBe(0);
     await alice.waitFor('stdout', said('bob', 'barrier'));
     for (let i = 1; i <= 12; i++) expect(alice.stdout.match(new RegExp(said('bob', `away ${i}`).source, 'gm'))).toHaveLength(1);
     type(alice, '/quit\n');

@@ -5,10 +5,9 @@
  * (issue 11, item 1: "tests it must have").
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, DEFAULT_WAIT_MS, Processes, assertBuilt, cleanEnv, freePort, visible } from './processes.js';
+import { CLI, DEFAULT_WAIT_MS, Processes, assertBuilt, cleanEnv, visible } from './processes.js';
+import { World, type Env } from './world.js';
 
 const procs = new Processes();
 const ptys = new Set<ChildProcess>();
@@ -24,7 +23,7 @@ afterAll(() => procs.removeDirs());
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** A shell command in a pseudo-terminal; stdin (a pipe) is what the user types, stdout the terminal's output. */
-function inPty(command: string, env: Record<string, string>, cwd: string) {
+function inPty(command: string, env: Env, cwd: string) {
   const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd, env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
   ptys.add(child);
   let out = '';
@@ -60,29 +59,44 @@ function inPty(command: string, env: Record<string, string>, cwd: string) {
   };
 }
 
+/** A world with its server running and `users` created. */
+async function worldWith(name: string, users: readonly string[]): Promise<World> {
+  const w = await World.create(procs, name);
+  await w.startServer();
+  for (const user of users) await w.createUser(user);
+  return w;
+}
+
+/** `chat --user alice --to bob` in a pseudo-terminal, between two prints of the terminal's modes (stty -g); waits for its prompt. */
+async function aliceChatsInPty(w: World): Promise<ReturnType<typeof inPty>> {
+  const chat = `${quote(process.execPath)} ${quote(CLI)} chat --user alice --to bob`;
+  const alice = inPty(`stty -g; echo MODES-BEFORE; ${chat}; echo "EXIT=$?"; stty -g; echo MODES-AFTER`, w.env(), w.cwd);
+  await alice.waitFor(/Talking to bob\./);
+  await alice.waitFor(/> /);
+  return alice;
+}
+
+/** Chat exited with status 0, and the terminal's modes after it are the ones before it. */
+async function expectExitedRestored(alice: ReturnType<typeof inPty>): Promise<void> {
+  await alice.waitFor(/MODES-AFTER/);
+  expect(await alice.exited).toBe(0);
+  const modes = alice.output.match(/^(\S+)\r?\nMODES-BEFORE[\s\S]*EXIT=(\d+)\r?\n(\S+)\r?\nMODES-AFTER/m);
+  expect(modes, visible(alice.output)).not.toBeNull();
+  expect(modes![2]).toBe('0');
+  expect(modes![3]).toBe(modes![1]);
+}
+
 describe('e2ee-chat chat in a pseudo-terminal', () => {
   it('a message arriving while the user types prints above the input line, the partial input is redrawn, and /quit restores the terminal', async () => {
-    const dir = procs.tempDir('pty');
-    const port = await freePort();
-    const cwd = join(dir, 'cwd');
-    mkdirSync(cwd);
-    const env = { E2EE_CHAT_HOME: join(dir, 'home'), E2EE_CHAT_SERVER: `http://127.0.0.1:${port}` };
-    const server = procs.spawn('server', ['server'], { cwd, env: { PORT: String(port), HOST: '127.0.0.1', E2EE_CHAT_DATA: join(dir, 'data') } });
-    await server.waitFor('stdout', /e2ee-chat server listening on port \d+/);
-    await procs.createUser('alice', { cwd, env });
-    await procs.createUser('bob', { cwd, env });
-    const bob = procs.spawn('receive bob', ['receive', '--user', 'bob'], { cwd, env });
-    await bob.waitFor('stderr', /^Listening as /m);
+    const w = await worldWith('pty', ['alice', 'bob']);
+    const bob = await w.startReceiver('bob');
 
     // The terminal's modes before and after chat, printed by stty in the same pseudo-terminal.
-    const chat = `${quote(process.execPath)} ${quote(CLI)} chat --user alice --to bob`;
-    const alice = inPty(`stty -g; echo MODES-BEFORE; ${chat}; echo "EXIT=$?"; stty -g; echo MODES-AFTER`, env, cwd);
-    await alice.waitFor(/Talking to bob\./);
-    await alice.waitFor(/> /);
+    const alice = await aliceChatsInPty(w);
 
     alice.type('hel');
     await alice.waitFor(/> (\u001b\[\d+G)?hel/);
-    const sent = await procs.run('send bob', ['send', '--user', 'bob', '--to', 'alice', 'while you type'], { cwd, env });
+    const sent = await w.send('bob', 'alice', 'while you type');
     expect(sent.code).toBe(0);
     // Cleared row, the message, then readline's redraw of the prompt and the partial input (a column
     // move may sit between them).
@@ -95,35 +109,15 @@ describe('e2ee-chat chat in a pseudo-terminal', () => {
     await alice.waitFor(/\[\d{2}:\d{2}\] <alice> hello/);
 
     alice.type('/quit\r');
-    await alice.waitFor(/MODES-AFTER/);
-    expect(await alice.exited).toBe(0);
-    const modes = alice.output.match(/^(\S+)\r?\nMODES-BEFORE[\s\S]*EXIT=(\d+)\r?\n(\S+)\r?\nMODES-AFTER/m);
-    expect(modes, visible(alice.output)).not.toBeNull();
-    expect(modes![2]).toBe('0');
-    expect(modes![3]).toBe(modes![1]);
+    await expectExitedRestored(alice);
   });
   it.each([
     ['Ctrl-C', '\u0003'],
     ['Ctrl-D', '\u0004'],
   ])('%s leaves with status 0 and the terminal modes as they were', async (_name, key) => {
-    const dir = procs.tempDir('pty-keys');
-    const port = await freePort();
-    const cwd = join(dir, 'cwd');
-    mkdirSync(cwd);
-    const env = { E2EE_CHAT_HOME: join(dir, 'home'), E2EE_CHAT_SERVER: `http://127.0.0.1:${port}` };
-    const server = procs.spawn('server', ['server'], { cwd, env: { PORT: String(port), HOST: '127.0.0.1', E2EE_CHAT_DATA: join(dir, 'data') } });
-    await server.waitFor('stdout', /e2ee-chat server listening on port \d+/);
-    await procs.createUser('alice', { cwd, env });
-    const chat = `${quote(process.execPath)} ${quote(CLI)} chat --user alice --to bob`;
-    const alice = inPty(`stty -g; echo MODES-BEFORE; ${chat}; echo "EXIT=$?"; stty -g; echo MODES-AFTER`, env, cwd);
-    await alice.waitFor(/Talking to bob\./);
-    await alice.waitFor(/> /);
+    const w = await worldWith('pty-keys', ['alice']);
+    const alice = await aliceChatsInPty(w);
     alice.type(key);
-    await alice.waitFor(/MODES-AFTER/);
-    expect(await alice.exited).toBe(0);
-    const modes = alice.output.match(/^(\S+)\r?\nMODES-BEFORE[\s\S]*EXIT=(\d+)\r?\n(\S+)\r?\nMODES-AFTER/m);
-    expect(modes, visible(alice.output)).not.toBeNull();
-    expect(modes![2]).toBe('0');
-    expect(modes![3]).toBe(modes![1]);
+    await expectExitedRestored(alice);
   });
 });
