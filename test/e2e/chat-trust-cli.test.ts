@@ -4,42 +4,28 @@
  * to /trust; /trust shows the warning with both fingerprints, asks in the screen, changes nothing on "n",
  * and on "y" pins exactly the keys it showed. Real CLI processes; bob and mallory are library clients.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { formatFingerprint } from '../../src/client/fingerprint.js';
 import type { PinnedPeer } from '../../src/client/stores.js';
 import { ed25519PublicOf, jwkThumbprint } from '../../src/crypto/keys.js';
-import { HostileServer } from '../helpers/hostile-server.js';
 import { connectTestClient, keysFor, type TestClient } from '../helpers/test-clients.js';
-import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
-import { Processes, assertBuilt } from './processes.js';
+import { useHostileServer } from '../helpers/server-fixtures.js';
+import { World, useProcesses } from './world.js';
 
-const procs = new Processes();
-let srv: TestServer;
-let hostile: HostileServer;
+const procs = useProcesses();
+const servers = useHostileServer();
 let bob: TestClient;
 let mallory: TestClient;
 const removers: Array<() => void> = [];
 
 beforeAll(async () => {
-  assertBuilt();
-  srv = await startTestServer();
-  hostile = await HostileServer.start(srv.url);
-  bob = await connectTestClient(srv.url, 'bob', { keys: await keysFor(true) });
-  mallory = await connectTestClient(srv.url, 'mallory', { keys: await keysFor(true) });
+  bob = servers.track(await connectTestClient(servers.srv.url, 'bob', { keys: await keysFor(true) }));
+  mallory = servers.track(await connectTestClient(servers.srv.url, 'mallory', { keys: await keysFor(true) }));
 });
-afterEach(async () => {
+afterEach(() => {
   for (const remove of removers.splice(0)) remove();
-  await procs.cleanup();
-});
-afterAll(async () => {
-  await bob.client.close();
-  await mallory.client.close();
-  await hostile.close();
-  await srv.stop();
-  removeDir(srv.dataDir);
-  procs.removeDirs();
 });
 
 const named = (payload: unknown): string => (payload as { username: string }).username;
@@ -53,17 +39,14 @@ function pinnedBob(home: string, user: string): PinnedPeer | undefined {
 
 describe('chat /verify and /trust when the server changes bob\'s keys', () => {
   it('/verify refuses changed keys; /trust shows both fingerprints, keeps the pin on "n" and pins what it showed on "y"', async () => {
-    const dir = procs.tempDir('chat-trust');
-    const cwd = join(dir, 'cwd');
-    mkdirSync(cwd);
-    const env = { E2EE_CHAT_HOME: join(dir, 'home'), E2EE_CHAT_SERVER: hostile.url };
-    await procs.createUser('alice-c', { cwd, env });
+    const w = await World.create(procs, 'chat-trust', { serverUrl: servers.hostile.url });
+    await w.createUser('alice-c');
     // First contact, honest: the real bob is pinned.
-    expect((await procs.run('trust bob', ['trust', 'bob', '--user', 'alice-c', '--yes'], { cwd, env })).code).toBe(0);
-    expect(pinnedBob(env.E2EE_CHAT_HOME, 'alice-c')?.signingKey.x).toBe(bob.identity.keys.signing.x);
+    expect((await w.cli(['trust', 'bob', '--user', 'alice-c', '--yes'])).code).toBe(0);
+    expect(pinnedBob(w.home, 'alice-c')?.signingKey.x).toBe(bob.identity.keys.signing.x);
 
-    removers.push(hostile.onAnswer('keys', async (answer, payload, conn) => (named(payload) === 'bob' ? { ...(await conn.ask('keys', { username: 'mallory' })), username: 'bob' } : answer)));
-    const chat = procs.spawn('chat alice-c', ['chat', '--user', 'alice-c', '--to', 'bob'], { cwd, env, keepStdinOpen: true });
+    removers.push(servers.hostile.onAnswer('keys', async (answer, payload, conn) => (named(payload) === 'bob' ? { ...(await conn.ask('keys', { username: 'mallory' })), username: 'bob' } : answer)));
+    const chat = procs.spawn('chat alice-c', ['chat', '--user', 'alice-c', '--to', 'bob'], { cwd: w.cwd, env: w.env(), keepStdinOpen: true });
     await chat.waitFor('stdout', /^Talking to bob\./m);
     const type = (text: string) => chat.child.stdin!.write(text);
 
@@ -79,7 +62,7 @@ describe('chat /verify and /trust when the server changes bob\'s keys', () => {
     expect(chat.stdout).toContain(`  new signing    ${newPrint}`);
     type('n\n');
     await chat.waitFor('stdout', /^Keys for bob not accepted\.$/m);
-    expect(pinnedBob(env.E2EE_CHAT_HOME, 'alice-c')?.signingKey.x).toBe(bob.identity.keys.signing.x);
+    expect(pinnedBob(w.home, 'alice-c')?.signingKey.x).toBe(bob.identity.keys.signing.x);
 
     // A slash command instead of an answer means "no", and then runs.
     type('/trust\n');
@@ -87,15 +70,15 @@ describe('chat /verify and /trust when the server changes bob\'s keys', () => {
     type('/help\n');
     await chat.waitFor('stdout', times(2, "Keys for bob not accepted.\n"));
     await chat.waitFor('stdout', /^Commands: \/to NAME/m);
-    expect(pinnedBob(env.E2EE_CHAT_HOME, 'alice-c')?.signingKey.x).toBe(bob.identity.keys.signing.x);
+    expect(pinnedBob(w.home, 'alice-c')?.signingKey.x).toBe(bob.identity.keys.signing.x);
 
     type('/trust\n');
     await chat.waitFor('stdout', times(3, 'Accept these keys for bob? [y/N]\n'));
     type('y\n');
     await chat.waitFor('stdout', /^Now trusting bob's new keys\.$/m);
     // What the screen showed is what was pinned: mallory's key, the one under "new signing".
-    expect(pinnedBob(env.E2EE_CHAT_HOME, 'alice-c')?.signingKey.x).toBe(mallory.identity.keys.signing.x);
-    expect(pinnedBob(env.E2EE_CHAT_HOME, 'alice-c')?.verified).toBe(false);
+    expect(pinnedBob(w.home, 'alice-c')?.signingKey.x).toBe(mallory.identity.keys.signing.x);
+    expect(pinnedBob(w.home, 'alice-c')?.verified).toBe(false);
 
     type('/quit\n');
     expect((await chat.waitForExit()).code).toBe(0);
