@@ -10,7 +10,7 @@ import { PeerKeyChangedError, samePeerKeys, toPinned } from '../client/peer-keys
 import { formatSafetyNumber } from '../e2ee/safety-number.js';
 import { ChatError } from '../protocol/errors.js';
 import { USERNAME_PATTERN } from '../protocol/limits.js';
-import { unreadableBySender, unreadableReason } from './reasons.js';
+import { outgoingState, unreadableBySender, unreadableReason } from './reasons.js';
 import { printable } from './terminal-text.js';
 import { keyReviewLines } from './trust-command.js';
 
@@ -278,7 +278,7 @@ export class ChatSession {
         continue;
       }
       this.out.print(messageLine(r.sentAt, r.direction === 'in' ? r.peer : this.me, r.body));
-      if (r.direction === 'out' && r.status !== 'sent' && r.status !== 'delivered') this.out.print(`  ↳ ${outState(r, this.me)}`);
+      if (r.direction === 'out' && r.status !== 'sent' && r.status !== 'delivered') this.out.print(`  ↳ ${outgoingState(r, this.me, 'failed (see "e2ee-chat outbox")')}`);
     }
     return new Set(records.map((r) => r.id));
   }
@@ -349,22 +349,6 @@ export class ChatSession {
 function unreadableLine(r: Pick<HistoryRecord, 'peer' | 'status' | 'reason' | 'held'>): string {
   const peer = printable(r.peer);
   return `! a message from ${peer} could not be read: ${unreadableReason(r.reason, peer, r.held === false ? false : undefined)}`;
-}
-
-function outState(r: HistoryRecord, me: string): string {
-  const peer = printable(r.peer);
-  switch (r.status) {
-    case 'outbox':
-      return 'not sent yet (in the outbox)';
-    case 'queued':
-      return 'queued';
-    case 'unreadable':
-      return `could not be read by ${peer}: ${unreadableBySender(r.reason, peer, printable(me))}`;
-    case 'failed':
-      return 'failed (see "e2ee-chat outbox")';
-    default:
-      return printable(r.status);
-  }
 }
 
 function errorText(err: unknown): string {

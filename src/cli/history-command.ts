@@ -9,7 +9,7 @@ import { ChatError } from '../protocol/errors.js';
 import { USERNAME_PATTERN } from '../protocol/limits.js';
 import { addUserOptions, openLocalMessages, type UserOptions } from './common.js';
 import { JSON_HELP, jsonOutput, writeJson, type HistoryLine } from './output.js';
-import { unreadableBySender, unreadableReason } from './reasons.js';
+import { outgoingState, unreadableReason } from './reasons.js';
 import { printable } from './terminal-text.js';
 
 interface HistoryOptions extends UserOptions {
@@ -35,22 +35,7 @@ export function localTime(ms: number): string {
 function stateOf(r: HistoryRecord, me: string, failure: OutboxFailure | undefined): string {
   const peer = printable(r.peer);
   if (r.direction === 'in') return r.status === 'unreadable' ? `could not be read: ${unreadableReason(r.reason, peer)}` : 'received';
-  switch (r.status) {
-    case 'outbox':
-      return 'not sent yet (in the outbox)';
-    case 'sent':
-      return 'sent';
-    case 'queued':
-      return 'queued';
-    case 'delivered':
-      return 'delivered';
-    case 'unreadable':
-      return `could not be read by ${peer}: ${unreadableBySender(r.reason, peer, printable(me))}`;
-    case 'failed':
-      return failure ? `failed [${failure.code}]: ${printable(failure.message)}` : 'failed';
-    default:
-      return printable(r.status);
-  }
+  return outgoingState(r, me, failure ? `failed [${failure.code}]: ${printable(failure.message)}` : 'failed');
 }
 
 function toLine(r: HistoryRecord, me: string, failure: OutboxFailure | undefined): HistoryLine {

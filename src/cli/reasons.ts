@@ -1,5 +1,7 @@
 /** Why a message could not be read, in words for each side: shared by receive, send and history. */
+import type { HistoryRecord } from '../client/stores.js';
 import type { RejectReason } from '../protocol/events.js';
+import { printable } from './terminal-text.js';
 
 /** Why an incoming envelope could not be read, for its recipient. */
 export function unreadableReason(reason: RejectReason | undefined, from: string, held?: boolean): string {
@@ -23,5 +25,20 @@ export function unreadableBySender(reason: RejectReason | undefined, to: string,
       return 'their client does not support this message format';
     default:
       return 'decryption failed';
+  }
+}
+
+/** An outgoing message's state in words, for `history` and `chat`; `failed` is what to say of a failed one. */
+export function outgoingState(r: Pick<HistoryRecord, 'peer' | 'status' | 'reason'>, me: string, failed: string): string {
+  const peer = printable(r.peer);
+  switch (r.status) {
+    case 'outbox':
+      return 'not sent yet (in the outbox)';
+    case 'unreadable':
+      return `could not be read by ${peer}: ${unreadableBySender(r.reason, peer, printable(me))}`;
+    case 'failed':
+      return failed;
+    default:
+      return printable(r.status); // sent, queued, delivered: the word itself
   }
 }
