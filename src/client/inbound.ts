@@ -295,9 +295,22 @@ export class Inbound {
   }
 
   private async accept(m: IncomingMessage, opened: ReceivedMessage, notices: Notice[]): Promise<void> {
-    const recordId = await this.recordIdFor(opened.from, opened.id);
-    const message = recordId === opened.id ? opened : { ...opened, id: recordId };
-    const outcome = await this.deps.messages.recordIncoming({
+    // The plain id first: a new message (the common case) costs one write and no read.
+    let message = opened;
+    let outcome = await this.record(message);
+    if (outcome === 'duplicate') {
+      const recordId = await this.recordIdFor(opened.from, opened.id);
+      if (recordId !== opened.id) {
+        message = { ...opened, id: recordId };
+        outcome = await this.record(message);
+      }
+    }
+    if (outcome === 'new') notices.push({ kind: 'message', message });
+    else await this.checkRedelivery(m, message.id);
+  }
+
+  private record(message: ReceivedMessage): Promise<'new' | 'duplicate'> {
+    return this.deps.messages.recordIncoming({
       id: message.id,
       direction: 'in',
       peer: message.from,
@@ -307,8 +320,6 @@ export class Inbound {
       serverTime: message.receivedAt,
       status: 'received',
     });
-    if (outcome === 'new') notices.push({ kind: 'message', message });
-    else await this.checkRedelivery(m, message.id);
   }
 
   /** Same id again: a redelivery of the same server envelope is expected after a lost ack; the same message inside a different envelope is a replay. */
