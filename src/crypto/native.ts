@@ -13,6 +13,7 @@
  * same Wycheproof vectors (test/crypto runs each vector file against each implementation).
  */
 import type { Bytes } from './bytes.js';
+import type { NativeIncremental } from './incremental.js';
 
 /** Opaque, implementation-specific key handles (e.g. node:crypto KeyObjects). */
 export type NativePrivateKey = { readonly __nativePrivateKey: unique symbol };
@@ -46,6 +47,11 @@ export interface NativeCrypto {
   hmacSha256(key: Uint8Array, parts: readonly Uint8Array[]): Bytes;
   /** HKDF-SHA-256 (RFC 5869); arguments already checked by the caller, info at most hkdfMaxInfoLength. */
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Bytes;
+  /**
+   * Incremental AES-256-CBC, HMAC-SHA-256 and SHA-256 for attachments (incremental.ts). Optional: an
+   * implementation without them leaves those to @noble.
+   */
+  readonly incremental?: NativeIncremental;
 }
 
 let installed: NativeCrypto | undefined;

@@ -6,6 +6,7 @@
 import {
   createCipheriv,
   createDecipheriv,
+  createHash,
   createHmac,
   createPrivateKey,
   createPublicKey,
@@ -140,7 +141,32 @@ export const nodeCrypto: NativeCrypto = {
   hkdfSha256(ikm, salt, info, length) {
     return toBytes(hkdfSync('sha256', ikm, salt, info, length));
   },
+
+  // Outputs are views of node's Buffers, not copies: these carry up to gigabytes of attachment data,
+  // and their callers neither keep nor wipe them (incremental.ts).
+  incremental: {
+    aes256CbcEncryptor(key, iv) {
+      const cipher = createCipheriv('aes-256-cbc', key, iv);
+      return { update: (data) => view(cipher.update(data)), final: () => view(cipher.final()) };
+    },
+    aes256CbcDecryptor(key, iv) {
+      const decipher = createDecipheriv('aes-256-cbc', key, iv);
+      return { update: (data) => view(decipher.update(data)), final: () => view(decipher.final()) };
+    },
+    hmacSha256(key) {
+      const mac = createHmac('sha256', key);
+      return { update: (data) => void mac.update(data), digest: () => toBytes(mac.digest()) };
+    },
+    sha256() {
+      const hash = createHash('sha256');
+      return { update: (data) => void hash.update(data), digest: () => toBytes(hash.digest()) };
+    },
+  },
 };
+
+function view(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+}
 
 let liboqs: Promise<MlKem1024Implementation | undefined> | undefined;
 
