@@ -6,6 +6,7 @@
  * client checks answers with, are in server-event-schemas.ts.
  */
 import type { z } from 'zod';
+import { blobCreatePayloadSchema, type BlobCreateResult } from './blob-schemas.js';
 import type { Ack, AckResult, ChallengeResult, ClientEventName, SendResult, SessionResult, UserKeys, UsersResult } from './events.js';
 import { preKeysBundlePayloadSchema, preKeysUploadPayloadSchema, type PreKeyBundleWire, type PreKeyCountResult } from './prekey-schemas.js';
 import { ackPayloadSchema, emptyPayloadSchema, keysPayloadSchema, loginPayloadSchema, registerPayloadSchema, sendPayloadSchema } from './schemas.js';
@@ -22,6 +23,7 @@ export const clientEventSchemas = {
   'prekeys.upload': preKeysUploadPayloadSchema,
   'prekeys.count': emptyPayloadSchema,
   'prekeys.bundle': preKeysBundlePayloadSchema,
+  'blob.create': blobCreatePayloadSchema,
 } as const satisfies Record<ClientEventName, z.ZodType>;
 
 /** What a client may put on the wire for an event (the schema's input: optional members may be left out). */
@@ -42,6 +44,7 @@ export interface ClientEventResults {
   'prekeys.upload': PreKeyCountResult;
   'prekeys.count': PreKeyCountResult;
   'prekeys.bundle': PreKeyBundleWire;
+  'blob.create': BlobCreateResult;
 }
 
 export type ClientEventResult<E extends ClientEventName> = ClientEventResults[E];

@@ -19,6 +19,9 @@ export const ERROR_CODES = [
   'prekey_limit', // an upload would leave more one-time prekeys stored than the server keeps per user
   'rate_limited', // connection sent events faster than allowed
   'no_prekeys', // the user has published no prekey bundle: no ratchet session can be started with them
+  'attachment_too_large', // blob.create (and the client, before any upload): the file is over the server's attachment limit
+  'blob_quota_exceeded', // blob.create: this user already holds the most blob bytes or blobs the server keeps per user
+  'blob_not_found', // a blob download: no blob of that id for that capability (never uploaded, expired, fetched by every recipient, or a wrong capability)
   'internal', // server fault; nothing was changed
   // client-side only
   'decryption_failed', // any failure to open an envelope; deliberately says nothing more

@@ -24,6 +24,8 @@ export interface SessionResult {
 export interface ServerLimits {
   /** Largest envelope (its JSON text, in bytes) `send` accepts; larger ones get `envelope_too_large`. */
   maxEnvelopeBytes: number;
+  /** Largest file (before padding) the blob store takes (docs/PROTOCOL.md §20); absent from servers without files. */
+  maxAttachmentBytes?: number;
 }
 export interface UsersResult { users: string[] }
 export interface SendResult {
@@ -88,7 +90,7 @@ export interface ProtocolErrorEvent {
 }
 
 /** Client → server event names. */
-export const CLIENT_EVENTS = ['challenge', 'register', 'login', 'keys', 'users', 'send', 'ack', 'prekeys.upload', 'prekeys.count', 'prekeys.bundle'] as const;
+export const CLIENT_EVENTS = ['challenge', 'register', 'login', 'keys', 'users', 'send', 'ack', 'prekeys.upload', 'prekeys.count', 'prekeys.bundle', 'blob.create'] as const;
 export type ClientEventName = (typeof CLIENT_EVENTS)[number];
 
 /** Events a connection may use before it has logged in. */

@@ -134,3 +134,59 @@ export const DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST = 30;
  */
 export const DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE = 60;
 export const DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST = 60;
+
+/**
+ * Files (docs/PROTOCOL.md §20). The largest file, before padding, a client may send by default: a long
+ * video or a big document, and still a small share of the per-user blob quota below. Announced at login
+ * (`limits.maxAttachmentBytes`); the server's own cap is on the blob it stores (maxBlobBytesFor).
+ */
+export const DEFAULT_MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024;
+/** Files are never smaller than this (an empty file is a valid attachment). */
+export const MIN_ATTACHMENT_BYTES = 0;
+/**
+ * Server: bytes in one upload request (`PUT /blobs/<id>`) at most. A request must arrive whole within
+ * the HTTP request timeout (30 s by default), so a chunk is what a slow link sends in that time; uploads
+ * are many chunks, each resumable.
+ */
+export const MAX_BLOB_CHUNK_BYTES = 8 * 1024 * 1024;
+/**
+ * Client: the first chunk of an upload. Later ones double while a chunk takes under
+ * BLOB_CHUNK_FAST_MS, up to MAX_BLOB_CHUNK_BYTES, and halve when one takes over BLOB_CHUNK_SLOW_MS:
+ * one fsync-free request per few seconds on any link, far from the request timeout.
+ */
+export const INITIAL_BLOB_CHUNK_BYTES = 1024 * 1024;
+export const MIN_BLOB_CHUNK_BYTES = 64 * 1024;
+export const BLOB_CHUNK_FAST_MS = 2_000;
+export const BLOB_CHUNK_SLOW_MS = 10_000;
+/** Client: tries of one upload or download after a passing failure (network, 5xx, a busy blob), with backoff. */
+export const BLOB_TRANSFER_ATTEMPTS = 5;
+/**
+ * Server: complete fetches a blob.create may ask for: one per recipient device (one today; up to 6
+ * devices per user in protocol v2, for the recipient and the sender's other devices), with room.
+ */
+export const MAX_BLOB_DOWNLOADS = 64;
+/** Capabilities (upload token, download token) and blob ids: 128-bit random, base64url (22 characters). */
+export const BLOB_TOKEN_BYTES = 16;
+/**
+ * Server: blob bytes one user may hold at once (uploaded or being uploaded, not yet fetched by every
+ * recipient nor expired): ten files at the default limit. Count cap: empty files cost a blob each.
+ */
+export const DEFAULT_BLOB_USER_MAX_BYTES = 1024 * 1024 * 1024;
+export const DEFAULT_BLOB_USER_MAX_COUNT = 1000;
+/** Server: blob bytes on the whole server, sized like the envelope cap for a small VPS disk; beyond it blob.create gets `server_full`. */
+export const DEFAULT_BLOB_SERVER_MAX_BYTES = 10 * 1024 * 1024 * 1024;
+/**
+ * Server: an upload that received nothing for this long is abandoned and deleted (its bytes stop
+ * counting against the owner's quota). An hour covers a client riding out a network outage; a client
+ * that gave up starts a new blob.
+ */
+export const DEFAULT_BLOB_UPLOAD_IDLE_MS = 60 * 60 * 1000;
+/** Server: `blob.create` per user (across their connections): a burst of 60 files, then one a second. */
+export const BLOB_CREATE_PER_USER_PER_MINUTE = 60;
+export const BLOB_CREATE_PER_USER_BURST = 60;
+/**
+ * Server: requests under /blobs/ per client address. Chunks are at least a megabyte each once an upload
+ * gets going, so 50 a second is far beyond one person's transfers, and bounds what a flood costs.
+ */
+export const DEFAULT_BLOB_HTTP_RATE_PER_SECOND = 50;
+export const DEFAULT_BLOB_HTTP_RATE_BURST = 200;

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { BASE64URL_PATTERN } from '../crypto/bytes.js';
+import { blobCreateAnswerSchema } from './blob-schemas.js';
 import { ERROR_CODES } from './errors.js';
 import { REJECT_REASONS, type ClientEventName, type ServerToClientEvents } from './events.js';
 import { MAX_STORED_ONE_TIME_PREKEYS } from './limits.js';
@@ -45,7 +46,14 @@ export const sessionAnswerSchema = z.object({
   registered: z.boolean(),
   // Advisory (the client clamps it to a believable range): a malformed one reads as absent, not as a
   // failed login.
-  limits: z.object({ maxEnvelopeBytes: z.number().int().positive() }).optional().catch(undefined),
+  limits: z
+    .object({
+      maxEnvelopeBytes: z.number().int().positive(),
+      // Its own catch: a malformed attachment limit must not take the envelope limit with it.
+      maxAttachmentBytes: z.number().int().nonnegative().optional().catch(undefined),
+    })
+    .optional()
+    .catch(undefined),
 });
 
 export const userKeysAnswerSchema = z.object({
@@ -85,6 +93,7 @@ export const answerSchemas = {
   'prekeys.upload': preKeyCountAnswerSchema,
   'prekeys.count': preKeyCountAnswerSchema,
   'prekeys.bundle': preKeyBundleAnswerSchema,
+  'blob.create': blobCreateAnswerSchema,
 } as const satisfies Record<ClientEventName, z.ZodType>;
 
 export type AnswerOf<E extends ClientEventName> = z.infer<(typeof answerSchemas)[E]>;

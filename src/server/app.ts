@@ -6,11 +6,16 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Server as SocketIOServer } from 'socket.io';
 import type { Logger } from 'pino';
 import { installNodeCrypto } from '../crypto/node/node-crypto.js';
-import { RATE_LIMIT_MAX_DELAY_MS, transportFrameBytes } from '../protocol/limits.js';
+import { maxBlobBytesFor } from '../protocol/blob-schemas.js';
+import { BLOB_CREATE_PER_USER_BURST, BLOB_CREATE_PER_USER_PER_MINUTE, RATE_LIMIT_MAX_DELAY_MS, transportFrameBytes } from '../protocol/limits.js';
 import { authHandlers } from './auth-handlers.js';
+import { blobHandlers } from './blobs/blob-handlers.js';
+import { blobHttpHandler } from './blobs/blob-http.js';
+import { BlobStore } from './blobs/blob-store.js';
 import type { ServerConfig } from './config.js';
 import { createConnection, dispatch, type ChatIO, type HandlerTable } from './connection.js';
 import { directoryHandlers } from './directory.js';
@@ -58,13 +63,41 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   const registry = cluster.presence ?? new InProcessPresence();
   const bundleFetchesBy = new KeyedRateLimiter(config.bundleFetchPerRequesterPerMinute / 60, config.bundleFetchPerRequesterBurst);
   const bundleFetchesOf = new KeyedRateLimiter(config.bundleFetchPerTargetPerMinute / 60, config.bundleFetchPerTargetBurst);
-  const http = createHttpServer(config, {
-    store,
+  // Files (docs/PROTOCOL.md §20): opened (its folder read, what expired swept) before the server listens.
+  const maxBlobBytes = maxBlobBytesFor(config.maxAttachmentBytes);
+  const blobStore = BlobStore.open({
+    dir: config.blobDir ?? join(config.dataDir, 'blobs'),
+    maxBlobBytes,
+    userMaxBytes: config.blobUserMaxBytes,
+    userMaxCount: config.blobUserMaxCount,
+    serverMaxBytes: config.blobServerMaxBytes,
+    ttlMs: config.queueTtlMs,
+    uploadIdleMs: config.blobUploadIdleMs,
     logger,
-    startedAt: Date.now(),
-    connections: () => io.engine.clientsCount,
-    onlineUsers: () => registry.userCount(),
   });
+  blobStore.catch((err: unknown) => logger.error({ err }, 'the blob store could not be opened'));
+  const blobCreates = new KeyedRateLimiter(BLOB_CREATE_PER_USER_PER_MINUTE / 60, BLOB_CREATE_PER_USER_BURST);
+  const blobRequests = new KeyedRateLimiter(config.blobHttpRatePerSecond, config.blobHttpRateBurst);
+  let blobRoute: ReturnType<typeof blobHttpHandler> | undefined;
+  const http = createHttpServer(
+    config,
+    {
+      store,
+      logger,
+      startedAt: Date.now(),
+      connections: () => io.engine.clientsCount,
+      onlineUsers: () => registry.userCount(),
+    },
+    async (req, res, path) => {
+      const blobs = await blobStore.catch(() => undefined);
+      if (!blobs) {
+        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'internal', message: 'the blob store is unavailable' }));
+        return;
+      }
+      blobRoute ??= blobHttpHandler({ store: blobs, limiter: blobRequests, logger, idleTimeoutMs: config.httpRequestTimeoutMs });
+      return blobRoute(req, res, path);
+    },
+  );
   const io: ChatIO = new SocketIOServer(http, {
     maxHttpBufferSize: transportFrameBytes(config.maxEnvelopeBytes),
     serveClient: false,
@@ -77,8 +110,11 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   const relay = new Relay({ config, store, io, presence: registry, notifier, pumps, logger });
   const sweeper = setInterval(() => {
     relay.sweep().catch((err: unknown) => logger.error({ err }, 'sweep failed'));
+    blobStore.then((blobs) => blobs.sweep()).catch((err: unknown) => logger.error({ err }, 'blob sweep failed'));
     bundleFetchesBy.prune();
     bundleFetchesOf.prune();
+    blobCreates.prune();
+    blobRequests.prune();
   }, config.sweepIntervalMs);
   sweeper.unref();
 
@@ -86,7 +122,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
     ...authHandlers({
       store,
       logger,
-      limits: { maxEnvelopeBytes: config.maxEnvelopeBytes },
+      limits: { maxEnvelopeBytes: config.maxEnvelopeBytes, maxAttachmentBytes: config.maxAttachmentBytes },
       authenticated: async (conn) => {
         // Delivery first, in the same tick as the room join: a connection that closes while presence
         // is being recorded has its pump stopped by the disconnect handler like any other.
@@ -105,6 +141,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
         bundleFetchesBy.hasToken(requester) && bundleFetchesOf.hasToken(target) && bundleFetchesBy.take(requester) && bundleFetchesOf.take(target),
       notifyLow: (username, counts) => io.to(userRoom(username)).emit('prekeys.low', counts),
     }),
+    ...blobHandlers({ store: blobStore, maxBlobBytes, allowCreate: (user) => blobCreates.take(user) }),
   };
 
   io.on('connection', (socket) => {
@@ -134,14 +171,16 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   return {
     http,
     io: io as unknown as SocketIOServer,
-    listen: () =>
-      new Promise((resolve, reject) => {
+    listen: async () => {
+      await blobStore;
+      return new Promise((resolve, reject) => {
         http.once('error', reject);
         http.listen(config.port, config.host, () => {
           http.off('error', reject);
           resolve(http.address() as AddressInfo);
         });
-      }),
+      });
+    },
     close: async () => {
       clearInterval(sweeper);
       // io.close() disconnects every socket and closes the HTTP server.

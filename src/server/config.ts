@@ -1,6 +1,12 @@
 /** Server configuration from the environment (a `.env` file is loaded into it by the CLI first). */
 import {
   DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_BLOB_HTTP_RATE_BURST,
+  DEFAULT_BLOB_HTTP_RATE_PER_SECOND,
+  DEFAULT_BLOB_SERVER_MAX_BYTES,
+  DEFAULT_BLOB_UPLOAD_IDLE_MS,
+  DEFAULT_BLOB_USER_MAX_BYTES,
+  DEFAULT_BLOB_USER_MAX_COUNT,
   DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST,
   DEFAULT_BUNDLE_FETCH_PER_REQUESTER_PER_MINUTE,
   DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST,
@@ -8,6 +14,7 @@ import {
   DEFAULT_HTTP_HEADERS_TIMEOUT_MS,
   DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS,
   DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
+  DEFAULT_MAX_ATTACHMENT_BYTES,
   DEFAULT_QUEUE_MAX_BYTES,
   DEFAULT_QUEUE_MAX_COUNT,
   DEFAULT_QUEUE_TTL_MS,
@@ -51,6 +58,19 @@ export interface ServerConfig {
   httpRequestTimeoutMs: number;
   httpKeepAliveTimeoutMs: number;
   logLevel: string;
+  /** Files (docs/PROTOCOL.md §20): the largest file, before padding; announced at login. */
+  maxAttachmentBytes: number;
+  /** Where blobs are kept; undefined: `<dataDir>/blobs`. */
+  blobDir?: string;
+  /** Blob bytes and blobs one user may hold at once; blob bytes on the whole server. */
+  blobUserMaxBytes: number;
+  blobUserMaxCount: number;
+  blobServerMaxBytes: number;
+  /** An upload that received nothing for this long is deleted. */
+  blobUploadIdleMs: number;
+  /** Requests under /blobs/ per client address: token bucket. */
+  blobHttpRatePerSecond: number;
+  blobHttpRateBurst: number;
 }
 
 export class ConfigError extends Error {
@@ -107,5 +127,13 @@ export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     httpRequestTimeoutMs,
     httpKeepAliveTimeoutMs: integer(env, 'E2EE_CHAT_HTTP_KEEP_ALIVE_TIMEOUT_MS', DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS, 100, 600_000),
     logLevel: env.LOG_LEVEL || 'info',
+    maxAttachmentBytes: integer(env, 'E2EE_CHAT_MAX_ATTACHMENT_BYTES', DEFAULT_MAX_ATTACHMENT_BYTES, 0, 64 * 1024 * 1024 * 1024),
+    ...(env.E2EE_CHAT_BLOB_DIR && { blobDir: env.E2EE_CHAT_BLOB_DIR }),
+    blobUserMaxBytes: integer(env, 'E2EE_CHAT_BLOB_USER_MAX_BYTES', DEFAULT_BLOB_USER_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
+    blobUserMaxCount: integer(env, 'E2EE_CHAT_BLOB_USER_MAX_COUNT', DEFAULT_BLOB_USER_MAX_COUNT, 1, 100_000_000),
+    blobServerMaxBytes: integer(env, 'E2EE_CHAT_BLOB_SERVER_MAX_BYTES', DEFAULT_BLOB_SERVER_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
+    blobUploadIdleMs: integer(env, 'E2EE_CHAT_BLOB_UPLOAD_IDLE_MS', DEFAULT_BLOB_UPLOAD_IDLE_MS, 1000, 30 * 86_400_000),
+    blobHttpRatePerSecond: integer(env, 'E2EE_CHAT_BLOB_HTTP_RATE_LIMIT', DEFAULT_BLOB_HTTP_RATE_PER_SECOND, 1, 1_000_000),
+    blobHttpRateBurst: integer(env, 'E2EE_CHAT_BLOB_HTTP_RATE_BURST', DEFAULT_BLOB_HTTP_RATE_BURST, 1, 1_000_000),
   };
 }

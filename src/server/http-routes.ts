@@ -1,9 +1,11 @@
 /**
- * The HTTP side of the relay: the server's timeouts against slow clients, `GET /health`, and a 404 for
- * everything else that reaches it (Socket.IO answers its own path before this listener runs).
+ * The HTTP side of the relay: the server's timeouts against slow clients, `GET /health`, the blob
+ * store's requests under `/blobs/` (blobs/blob-http.ts), and a 404 for everything else that reaches it
+ * (Socket.IO answers its own path before this listener runs).
  */
 import { createServer, type IncomingMessage as HttpRequest, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { BLOB_PATH_PREFIX } from '../protocol/blob-schemas.js';
 import type { ServerConfig } from './config.js';
 import type { ServerStore } from './store/server-store.js';
 
@@ -20,7 +22,10 @@ export interface HealthSource {
   onlineUsers(): Promise<number>;
 }
 
-export function createHttpServer(config: ServerConfig, health: HealthSource): HttpServer {
+/** Answers a request under BLOB_PATH_PREFIX (`path` is the URL's path). */
+export type BlobRoute = (req: HttpRequest, res: ServerResponse, path: string) => Promise<void>;
+
+export function createHttpServer(config: ServerConfig, health: HealthSource, blobs?: BlobRoute): HttpServer {
   return createServer(
     {
       headersTimeout: config.httpHeadersTimeoutMs,
@@ -30,15 +35,16 @@ export function createHttpServer(config: ServerConfig, health: HealthSource): Ht
       // timeout keeps a slow client's overstay under 25 %, at one cheap scan of open connections per tick.
       connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(config.httpHeadersTimeoutMs / 4))),
     },
-    (req, res) => void handleHttp(health, req, res),
+    (req, res) => void handleHttp(health, blobs, req, res),
   );
 }
 
-async function handleHttp(health: HealthSource, req: HttpRequest, res: ServerResponse): Promise<void> {
+async function handleHttp(health: HealthSource, blobs: BlobRoute | undefined, req: HttpRequest, res: ServerResponse): Promise<void> {
   // Engine.IO intercepts its own path (`/socket.io/`, with the slash) before this listener; everything
   // that reaches here is ours to answer, `/socket.io`, `/socket.iox` and `/socket.io.js` included: an
   // unanswered request would hold its descriptor until the client gives up.
-  const path = (req.url ?? '/').split('?')[0];
+  const path = (req.url ?? '/').split('?')[0]!;
+  if (blobs && path.startsWith(BLOB_PATH_PREFIX)) return blobs(req, res, path);
   if (req.method === 'GET' && (path === '/health' || path === '/health/')) {
     let storeOk = true;
     try {

@@ -30,6 +30,7 @@ import type {
   UserKeys,
   UsersResult,
 } from '../../src/protocol/events.js';
+import type { BlobCreateResult } from '../../src/protocol/blob-schemas.js';
 import type { PreKeyBundleWire, PreKeyCountResult } from '../../src/protocol/prekey-schemas.js';
 
 /** What the real server answers to each client event (a rewrite may return anything at all). */
@@ -44,6 +45,7 @@ export interface RealAnswers {
   'prekeys.upload': Ack<PreKeyCountResult>;
   'prekeys.count': Ack<PreKeyCountResult>;
   'prekeys.bundle': Ack<PreKeyBundleWire>;
+  'blob.create': Ack<BlobCreateResult>;
 }
 
 export type PushEvent = keyof ServerToClientEvents;

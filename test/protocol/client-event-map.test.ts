@@ -23,6 +23,7 @@ const resultsFitAnswers: ResultsFitAnswers = {
   'prekeys.upload': true,
   'prekeys.count': true,
   'prekeys.bundle': true,
+  'blob.create': true,
 };
 
 describe('client event map', () => {

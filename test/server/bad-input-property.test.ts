@@ -69,6 +69,9 @@ function expectedAnswer(event: string, wire: unknown, authed: boolean): Expected
     // Nobody in this test publishes prekeys (the test clients run in hybrid mode).
     case 'prekeys.bundle':
       return { ok: false, codes: ['unknown_user', 'no_prekeys'] };
+    // A valid declaration creates a blob (nothing is uploaded); the fuzzer may exhaust the per-user rate.
+    case 'blob.create':
+      return { ok: true, codes: ['attachment_too_large', 'blob_quota_exceeded', 'rate_limited'] };
   }
 }
 
@@ -84,6 +87,7 @@ const OK_MEMBERS: Record<ClientEventName, readonly string[]> = {
   'prekeys.upload': ['identityKey', 'kemOneTime', 'kemOneTimeIds', 'lastResortKemPreKeyId', 'ok', 'oneTime', 'oneTimeIds', 'signedPreKeyId'],
   'prekeys.count': ['identityKey', 'kemOneTime', 'kemOneTimeIds', 'lastResortKemPreKeyId', 'ok', 'oneTime', 'oneTimeIds', 'signedPreKeyId'],
   'prekeys.bundle': ['identity', 'kemPreKey', 'ok', 'oneTimePreKey', 'signedPreKey', 'username'],
+  'blob.create': ['downloadToken', 'expiresAt', 'id', 'maxChunkBytes', 'ok', 'uploadToken'],
 };
 
 /** socket.io sends JSON: this is the payload as the server will see it (a bare `undefined` arrives as null). */
@@ -159,6 +163,7 @@ const PATHS: Record<ClientEventName, readonly Path[]> = {
   'prekeys.upload': [[], ['identity'], ['identity', 'dhKey'], ['identity', 'binding'], ['signedPreKey'], ['signedPreKey', 'id'], ['signedPreKey', 'publicKey'], ['oneTimePreKeys'], ['kemPreKeys']],
   'prekeys.count': [[]],
   'prekeys.bundle': [[], ['username']],
+  'blob.create': [[], ['size'], ['downloads']],
 };
 
 interface Mutation {
@@ -240,6 +245,7 @@ describe('property: arbitrary input never breaks the server', () => {
     };
     templates['prekeys.count'] = {};
     templates['prekeys.bundle'] = { username: 'bob' };
+    templates['blob.create'] = { size: 592, downloads: 1 };
     templates.send = {
       to: 'bob',
       envelope: hybridEnvelope({ blocks: 6 }),
