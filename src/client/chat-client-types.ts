@@ -59,6 +59,8 @@ interface ChatClientCommonOptions {
   register?: boolean;
   /** Passed to socket.io-client (e.g. transports). */
   socketOptions?: ConnectionOptions['socketOptions'];
+  /** The HTTP client for blobs (files); the global fetch by default. Tests pass one that breaks on cue. */
+  fetch?: typeof globalThis.fetch;
 }
 
 /**

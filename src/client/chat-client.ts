@@ -13,7 +13,10 @@ import { base64urlDecode } from '../crypto/bytes.js';
 import { importEncryptionKey } from '../e2ee/hybrid-envelope.js';
 import { ChatError } from '../protocol/errors.js';
 import type { SessionResult, UserKeys } from '../protocol/events.js';
-import { DEFAULT_MAX_ENVELOPE_BYTES } from '../protocol/limits.js';
+import { attachmentFallbackBody, type AttachmentPointer } from '../e2ee/attachment-pointer.js';
+import { DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_MAX_ENVELOPE_BYTES } from '../protocol/limits.js';
+import { downloadAttachment, uploadAttachment, type AttachmentSink, type AttachmentSource } from './attachments.js';
+import type { Progress } from './blob-transfer.js';
 import type { ChatClientEvents, ChatClientOptions } from './chat-client-types.js';
 import { TypedEmitter } from './emitter.js';
 import type { ReceivedMessage } from './inbound.js';
@@ -31,6 +34,8 @@ export type { ChatClientEvents, ChatClientOptions, ClientIdentity } from './chat
 export type { ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 export type { SentMessage } from './outbox-sender.js';
 export type { SeenKeys } from './peer-directory.js';
+export type { AttachmentSink, AttachmentSource } from './attachments.js';
+export type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
 
 /**
  * The envelope cap a login answer announces, if it is believable: within the range a server can be
@@ -41,6 +46,16 @@ export type { SeenKeys } from './peer-directory.js';
 function envelopeLimitOf(session: SessionResult): number {
   const limit = (session as { limits?: { maxEnvelopeBytes?: unknown } }).limits?.maxEnvelopeBytes;
   return typeof limit === 'number' && Number.isInteger(limit) && limit >= 1024 && limit <= 16 * 1024 * 1024 ? limit : DEFAULT_MAX_ENVELOPE_BYTES;
+}
+
+/**
+ * The attachment limit a login answer announces: absent (servers without files, or before 0.3) means
+ * the protocol's default, so an old server refuses the file itself (`unknown_event`) rather than the
+ * client guessing. Anything but a non-negative safe integer is treated as absent.
+ */
+function attachmentLimitOf(session: SessionResult): number {
+  const limit = (session as { limits?: { maxAttachmentBytes?: unknown } }).limits?.maxAttachmentBytes;
+  return typeof limit === 'number' && Number.isSafeInteger(limit) && limit >= 0 ? limit : DEFAULT_MAX_ATTACHMENT_BYTES;
 }
 
 /** Acks wait this long to be batched: short enough that redelivery after a crash stays small. */
@@ -62,6 +77,10 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private closed = false;
   /** The server's envelope cap from its latest login answer (servers before 0.2 do not say: the default). */
   private maxEnvelopeBytes = DEFAULT_MAX_ENVELOPE_BYTES;
+  /** The server's largest file, from its latest login answer. */
+  private attachmentLimit = DEFAULT_MAX_ATTACHMENT_BYTES;
+  private readonly url: string;
+  private readonly fetchImpl: typeof globalThis.fetch | undefined;
 
   private constructor(options: ChatClientOptions) {
     // A listener that throws is reported here; a throwing debug listener has nowhere left to be reported.
@@ -70,6 +89,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     });
     this.username = options.identity.username;
     this.mode = options.mode ?? 'ratchet';
+    this.url = options.url;
+    this.fetchImpl = options.fetch;
     const ratchetStore = options.ratchet;
     // Checked at run time too, for callers without TypeScript: a silent in-memory default would lose sessions.
     if (this.mode === 'ratchet' && !ratchetStore) {
@@ -79,6 +100,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     this.connection = new ServerConnection(options, {
       onAuthenticated: (first, session) => {
         this.maxEnvelopeBytes = envelopeLimitOf(session);
+        this.attachmentLimit = attachmentLimitOf(session);
         if (!first) this.emit('reconnected', { username: this.username });
         this.preKeysPublished = this.publishPreKeys();
         this.outbox.flush();
@@ -233,6 +255,52 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     const accepted = this.outbox.waitFor(id);
     this.outbox.flush();
     return accepted;
+  }
+
+  /** The largest file the server takes, as its latest login answer said (bytes, before padding). */
+  get maxAttachmentBytes(): number {
+    return this.attachmentLimit;
+  }
+
+  /**
+   * Sends a file: checks the peer's keys and the size first (a file over the server's limit is refused,
+   * `attachment_too_large`, before a byte is uploaded), encrypts it with a fresh key while uploading it
+   * in chunks (resuming after passing failures), then sends the message that carries the key and digest
+   * through the outbox like any other. `caption` is the message's text; without one the body names the
+   * file, for clients that do not know attachments. Needs a connection: a file cannot wait in the outbox.
+   */
+  async sendFile(to: string, source: AttachmentSource, options: { caption?: string; onProgress?: Progress } = {}): Promise<SentMessage & { attachment: AttachmentPointer }> {
+    if (to === this.username) throw new ChatError('bad_request', 'notes to self are not supported: the recipient must be another user');
+    if (!this.connection.authenticated) throw new ChatError('not_connected', 'a file needs a connection to the server: nothing was sent');
+    if (source.size > this.attachmentLimit) {
+      throw new ChatError('attachment_too_large', `the file is ${source.size} bytes; this server takes files of at most ${this.attachmentLimit} bytes. Nothing was sent`);
+    }
+    // Refuses an unknown user or changed keys now, not after uploading the whole file.
+    await this.directory.peerKeys(to);
+    // One fetch per recipient device: one device per user today.
+    const attachment = await uploadAttachment({ connection: this.connection, serverUrl: this.url, ...(this.fetchImpl && { fetch: this.fetchImpl }) }, source, 1, options.onProgress);
+    const id = await this.sealer.seal(to, options.caption ?? attachmentFallbackBody(source.name, source.size), attachment);
+    // The connection may have dropped during the upload: the message then waits in the outbox like any other.
+    if (!this.connection.authenticated) {
+      this.outbox.flush();
+      return { id, to, status: 'outbox', attachment };
+    }
+    const accepted = this.outbox.waitFor(id);
+    this.outbox.flush();
+    return { ...(await accepted), attachment };
+  }
+
+  /**
+   * Downloads, checks and decrypts a received file into a sink from `openSink` (one per try); returns
+   * where it ended up. Refused with DecryptionFailedError if any check fails (nothing is kept), or
+   * `blob_not_found` if the server no longer has it.
+   */
+  downloadAttachment(attachment: AttachmentPointer, openSink: () => Promise<AttachmentSink>, options: { onProgress?: Progress } = {}): Promise<string> {
+    return downloadAttachment(attachment, openSink, {
+      serverUrl: this.url,
+      ...(options.onProgress && { onProgress: options.onProgress }),
+      ...(this.fetchImpl && { fetch: this.fetchImpl }),
+    });
   }
 
   /**

@@ -24,6 +24,7 @@
  *    fault of this device. Only a local fault that outlasts the retries for hundreds of envelopes in one
  *    connection can fill the window, and then nothing could be stored anyway.
  */
+import type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
 import { openHybridEnvelope } from '../e2ee/hybrid-envelope.js';
 import { ChatError, DecryptionFailedError, type ErrorCode } from '../protocol/errors.js';
 import type { IncomingMessage, ReceiptEvent, RejectReason, UserKeys } from '../protocol/events.js';
@@ -45,6 +46,8 @@ export interface ReceivedMessage {
   /** The server's clock when it accepted the message. */
   receivedAt: number;
   body: string;
+  /** A file the message carries, not yet downloaded (ChatClient.downloadAttachment); `body` is its caption or fallback. */
+  attachment?: AttachmentPointer;
 }
 
 /** An incoming envelope this device could not read, as recorded in the history (once per envelope). */
@@ -319,6 +322,7 @@ export class Inbound {
       serverId: message.serverId,
       serverTime: message.receivedAt,
       status: 'received',
+      ...(message.attachment && { attachment: message.attachment }),
     });
   }
 
@@ -336,7 +340,7 @@ export class Inbound {
     const sender = pinned ?? (await this.deps.peerKeys(m.from));
     const outcome = await sessions
       .open(m.from, this.deps.username, m.id, envelope, signingKeyOf(sender), (p) =>
-        this.accept(m, { id: p.id, serverId: m.id, from: p.from, to: p.to, sentAt: p.sentAt, receivedAt: m.sentAt, body: p.body }, notices),
+        this.accept(m, { id: p.id, serverId: m.id, from: p.from, to: p.to, sentAt: p.sentAt, receivedAt: m.sentAt, body: p.body, ...(p.attachment && { attachment: p.attachment }) }, notices),
       )
       .catch((err: unknown) => this.explainFailure(m, pinned, err));
     if (outcome.status === 'duplicate') await this.checkRedelivery(m, await this.recordIdFor(m.from, outcome.messageId));
@@ -352,7 +356,16 @@ export class Inbound {
       recipientDecryptionKey: await this.deps.decryptionKey(),
       senderVerificationKey: sender.signingKey,
     }).catch((err: unknown) => this.explainFailure(m, pinned, err));
-    return { id: payload.id, serverId: m.id, from: payload.from, to: payload.to, sentAt: payload.sentAt, receivedAt: m.sentAt, body: payload.body };
+    return {
+      id: payload.id,
+      serverId: m.id,
+      from: payload.from,
+      to: payload.to,
+      sentAt: payload.sentAt,
+      receivedAt: m.sentAt,
+      body: payload.body,
+      ...(payload.attachment && { attachment: payload.attachment }),
+    };
   }
 
   /** A failure with a pinned key may mean the sender re-keyed: say so rather than "decryption failed". */

@@ -3,6 +3,7 @@
  * or a test each supply their own implementation (see memory-stores.ts and node/file-stores.ts).
  */
 import type { Ed25519PublicJwk, RsaPublicJwk } from '../crypto/keys.js';
+import type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { RejectReason } from '../protocol/events.js';
 import type { Envelope } from '../protocol/schemas.js';
@@ -68,6 +69,8 @@ export interface HistoryRecord {
    * kept (the hold was full, see HeldLimits), so trusting the new keys will not open it. Absent: kept.
    */
   held?: false;
+  /** The file this message carries (docs/PROTOCOL.md §20.5); `body` is its caption or fallback text. */
+  attachment?: AttachmentPointer;
 }
 
 /** An envelope sealed for its recipient, waiting for the server to accept it. */

@@ -12,6 +12,7 @@ import { ed25519PublicOf, rsaPublicOf, type Ed25519PrivateJwk, type Ed25519Publi
 import { DecryptionFailedError } from '../protocol/errors.js';
 import { MESSAGE_ID_BYTES } from '../protocol/limits.js';
 import type { HybridEnvelope } from '../protocol/schemas.js';
+import type { AttachmentPointer } from './attachment-pointer.js';
 import { messagePayloadSchema, type MessagePayload } from './message-payload.js';
 
 export const HYBRID_JWS_TYP = 'e2ee-chat.message+jws';
@@ -59,6 +60,8 @@ export interface SealInput {
   id?: string;
   /** Milliseconds since the Unix epoch; defaults to now. */
   sentAt?: number;
+  /** A file (docs/PROTOCOL.md §20.5); `body` is then its caption or fallback. */
+  attachment?: AttachmentPointer;
 }
 
 export async function sealHybridEnvelope(input: SealInput): Promise<{ envelope: HybridEnvelope; payload: MessagePayload }> {
@@ -69,6 +72,7 @@ export async function sealHybridEnvelope(input: SealInput): Promise<{ envelope: 
     id: input.id ?? newMessageId(),
     sentAt: input.sentAt ?? Date.now(),
     body: input.body,
+    ...(input.attachment && { attachment: input.attachment }),
   };
   const jws = await new CompactSign(utf8Encode(JSON.stringify(payload)))
     .setProtectedHeader({ alg: SIGNATURE_ALG, typ: HYBRID_JWS_TYP })

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { base64url, usernameSchema } from '../protocol/schemas.js';
+import { attachmentPointerSchema } from './attachment-pointer.js';
 
 export const messagePayloadSchema = z.object({
   v: z.literal(1),
@@ -12,6 +13,8 @@ export const messagePayloadSchema = z.object({
   id: base64url(64).min(16),
   sentAt: z.number().int().nonnegative(),
   body: z.string(),
+  /** A file (docs/PROTOCOL.md §20.5); `body` is then its caption, or a fallback naming it for older clients. */
+  attachment: attachmentPointerSchema.optional(),
 });
 
 export type MessagePayload = z.infer<typeof messagePayloadSchema>;

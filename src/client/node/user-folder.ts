@@ -17,6 +17,8 @@ export interface UserFolder {
   readonly stateFile: string;
   /** Ratchet sessions and PQXDH prekeys (SQLite, rows sealed the same way). */
   readonly ratchetFile: string;
+  /** Where received files go unless the user names another folder. */
+  readonly downloadsDir: string;
 }
 
 export function userFolder(home: string, username: string): UserFolder {
@@ -31,6 +33,7 @@ export function userFolder(home: string, username: string): UserFolder {
     peersFile: join(dir, 'peers.json'),
     stateFile: join(dir, 'state.sqlite'),
     ratchetFile: join(dir, 'ratchet.sqlite'),
+    downloadsDir: join(dir, 'downloads'),
   };
 }
 

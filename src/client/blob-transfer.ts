@@ -1,0 +1,199 @@
+/**
+ * Moving a blob's bytes over HTTP (docs/PROTOCOL.md §20.4) with `fetch`, so it runs in Node and in
+ * browsers alike. Uploads go in chunks (`PUT` with `Content-Range`), each small enough to arrive well
+ * within the server's request timeout: the size adapts to how fast chunks go. After a passing failure
+ * (the network, a 5xx, a busy blob) the uploader asks the server how many bytes it holds (`HEAD`) and
+ * goes on from there. Downloads stream the body to the caller piece by piece. Neither side holds more
+ * than one chunk in memory. Every answer is checked: the server is the adversary (it can refuse or lose
+ * a blob, never make a client accept bytes the digest does not cover).
+ */
+import { blobErrorAnswerSchema, blobPutAnswerSchema, blobUrl, MAX_BLOB_CHUNK_BYTES, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER } from '../protocol/blob-schemas.js';
+import { ChatError, type ErrorCode } from '../protocol/errors.js';
+import { BLOB_CHUNK_FAST_MS, BLOB_CHUNK_SLOW_MS, BLOB_TRANSFER_ATTEMPTS, INITIAL_BLOB_CHUNK_BYTES, MIN_BLOB_CHUNK_BYTES } from '../protocol/limits.js';
+
+export type Fetch = typeof globalThis.fetch;
+
+/** Bytes done of a total, for a progress bar. */
+export type Progress = (done: number, total: number) => void;
+
+/** Failures worth another try: the server or the path to it may recover. */
+const PASSING: ReadonlySet<ErrorCode> = new Set(['not_connected', 'timeout', 'rate_limited', 'internal']);
+
+export const isPassingTransferError = (err: unknown): boolean => err instanceof ChatError && PASSING.has(err.code);
+
+/** Backoff between tries: 250 ms doubling, the same scale as reconnecting. */
+export const transferDelayMs = (failure: number): number => Math.min(10_000, 250 * 2 ** (failure - 1));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What an HTTP answer means for the caller: its code in our vocabulary. */
+async function refusal(res: Response, what: string): Promise<ChatError> {
+  const parsed = blobErrorAnswerSchema.safeParse(await res.json().catch(() => undefined));
+  const said = parsed.success ? `${parsed.data.error}${parsed.data.message ? `: ${parsed.data.message}` : ''}` : `HTTP ${res.status}`;
+  const code: ErrorCode =
+    res.status === 404
+      ? 'blob_not_found'
+      : res.status === 429
+        ? 'rate_limited'
+        : res.status >= 500 || (res.status === 409 && parsed.success && (parsed.data.error === 'upload_in_progress' || parsed.data.error === 'offset_mismatch'))
+          ? 'internal' // passing: another try (after HEAD) may go through
+          : 'bad_response';
+  return new ChatError(code, `${what}: the server answered ${said}`);
+}
+
+/** `fetch` with network failures as ChatError not_connected (passing). */
+async function request(fetchImpl: Fetch, url: string, init: RequestInit, what: string): Promise<Response> {
+  try {
+    return await fetchImpl(url, init);
+  } catch (cause) {
+    throw new ChatError('not_connected', `${what}: the request failed (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
+  }
+}
+
+/**
+ * Reads a pass over the blob as fixed-size chunks, from `skip` bytes in (a resumed upload re-runs the
+ * encryption and drops what the server already holds).
+ */
+class ChunkReader {
+  private readonly iterator: AsyncIterator<Uint8Array>;
+  private piece: Uint8Array = new Uint8Array(0);
+
+  constructor(source: AsyncIterable<Uint8Array>, private skip: number) {
+    this.iterator = source[Symbol.asyncIterator]();
+  }
+
+  /** Fills `into` as far as the blob goes; returns how many bytes it wrote (fewer only at the end). */
+  async read(into: Uint8Array): Promise<number> {
+    let filled = 0;
+    while (filled < into.length) {
+      if (this.piece.length === 0) {
+        const next = await this.iterator.next();
+        if (next.done) break;
+        this.piece = next.value;
+        if (this.skip > 0) {
+          const dropped = Math.min(this.skip, this.piece.length);
+          this.skip -= dropped;
+          this.piece = this.piece.subarray(dropped);
+          continue;
+        }
+      }
+      const take = Math.min(this.piece.length, into.length - filled);
+      into.set(this.piece.subarray(0, take), filled);
+      filled += take;
+      this.piece = this.piece.subarray(take);
+    }
+    return filled;
+  }
+
+  /** True when the pass has nothing more (running it to its end, where the encryption records its digest). */
+  async atEnd(): Promise<boolean> {
+    if (this.piece.length > 0) return false;
+    const next = await this.iterator.next();
+    return next.done === true;
+  }
+}
+
+export interface UploadOptions {
+  serverUrl: string;
+  id: string;
+  uploadToken: string;
+  /** The blob's length, as declared at blob.create. */
+  length: number;
+  /** The server's chunk cap from blob.create (bounded by ours: a server cannot make us buffer more). */
+  maxChunkBytes: number;
+  /** A new pass over the blob from its first byte: the same bytes every time. */
+  pass(): AsyncIterable<Uint8Array>;
+  onProgress?: Progress;
+  fetch?: Fetch;
+  /** Tries after passing failures (default BLOB_TRANSFER_ATTEMPTS), and the wait before each. */
+  attempts?: number;
+  delayMs?: (failure: number) => number;
+}
+
+/** Uploads the blob whole; resolves once the server says it is complete (flushed to its disk). */
+export async function uploadBlob(options: UploadOptions): Promise<void> {
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const url = blobUrl(options.serverUrl, options.id);
+  const auth = { authorization: `Bearer ${options.uploadToken}` };
+  const cap = Math.max(MIN_BLOB_CHUNK_BYTES, Math.min(options.maxChunkBytes, MAX_BLOB_CHUNK_BYTES));
+  const buffer = new Uint8Array(cap);
+  let chunk = Math.min(INITIAL_BLOB_CHUNK_BYTES, cap);
+  let offset = 0;
+  let failures = 0;
+  const attempts = options.attempts ?? BLOB_TRANSFER_ATTEMPTS;
+
+  const stored = async (): Promise<number> => {
+    const res = await request(fetchImpl, url, { method: 'HEAD', headers: auth }, 'upload status');
+    if (!res.ok) throw await refusal(res, 'upload status');
+    const held = Number(res.headers.get(UPLOAD_OFFSET_HEADER));
+    if (!Number.isSafeInteger(held) || held < 0 || held > options.length || Number(res.headers.get(UPLOAD_LENGTH_HEADER)) !== options.length) {
+      throw new ChatError('bad_response', 'upload status: the server named an impossible offset or length');
+    }
+    return held;
+  };
+
+  for (;;) {
+    try {
+      if (failures > 0) offset = await stored();
+      const reader = new ChunkReader(options.pass(), offset);
+      for (;;) {
+        const n = await reader.read(buffer.subarray(0, Math.min(chunk, options.length - offset)));
+        if (n === 0) break;
+        const started = Date.now();
+        const res = await request(
+          fetchImpl,
+          url,
+          { method: 'PUT', headers: { ...auth, 'content-range': `bytes ${offset}-${offset + n - 1}/${options.length}` }, body: buffer.subarray(0, n) },
+          'upload',
+        );
+        if (!res.ok) throw await refusal(res, 'upload');
+        const answer = blobPutAnswerSchema.safeParse(await res.json().catch(() => undefined));
+        if (!answer.success || answer.data.received !== offset + n || answer.data.size !== options.length) {
+          throw new ChatError('bad_response', 'upload: the server\'s answer does not match the bytes sent');
+        }
+        offset += n;
+        failures = 0;
+        options.onProgress?.(offset, options.length);
+        if (offset === options.length) {
+          if (!answer.data.complete) throw new ChatError('bad_response', 'upload: every byte was sent but the server does not call the blob complete');
+          if (!(await reader.atEnd())) throw new Error('the blob is longer than the length it was declared with');
+          return;
+        }
+        const took = Date.now() - started;
+        if (took < BLOB_CHUNK_FAST_MS) chunk = Math.min(cap, chunk * 2);
+        else if (took > BLOB_CHUNK_SLOW_MS) chunk = Math.max(MIN_BLOB_CHUNK_BYTES, Math.floor(chunk / 2));
+      }
+      throw new Error('the blob is shorter than the length it was declared with');
+    } catch (err) {
+      if (!isPassingTransferError(err) || ++failures >= attempts) throw err;
+      await sleep((options.delayMs ?? transferDelayMs)(failures));
+    }
+  }
+}
+
+/**
+ * The blob's bytes as the server sends them. Refusals become ChatErrors: `blob_not_found` (gone,
+ * expired, or a wrong capability), passing ones (`rate_limited`, `internal`, `not_connected`) for the
+ * caller to retry.
+ */
+export async function* downloadBlob(serverUrl: string, id: string, token: string, fetchImpl: Fetch = globalThis.fetch): AsyncGenerator<Uint8Array, void, undefined> {
+  const res = await request(fetchImpl, blobUrl(serverUrl, id), { headers: { authorization: `Bearer ${token}` } }, 'download');
+  if (!res.ok) throw await refusal(res, 'download');
+  if (!res.body) return;
+  const reader = res.body.getReader();
+  try {
+    for (;;) {
+      let next: ReadableStreamReadResult<Uint8Array>;
+      try {
+        next = await reader.read();
+      } catch (cause) {
+        throw new ChatError('not_connected', 'download: the connection broke off', { cause });
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    // A consumer that stops early (a blob over its bound) must not leave the body streaming in.
+    await reader.cancel().catch(() => undefined);
+  }
+}
