@@ -10,10 +10,11 @@ import { ChatError } from '../protocol/errors.js';
 import { USERNAME_PATTERN } from '../protocol/limits.js';
 import { ChatScreen } from './chat-screen.js';
 import { CHAT_HELP, ChatSession } from './chat-session.js';
-import { addUserOptions, connectClient, serverUrl, type UserOptions } from './common.js';
+import { addUserOptions, connectClient, serverUrl } from './common.js';
+import { DOWNLOAD_DIR_HELP, downloadFolderFor, type DownloadOptions } from './file-transfer.js';
 import { printable } from './terminal-text.js';
 
-interface ChatOptions extends UserOptions {
+interface ChatOptions extends DownloadOptions {
   to?: string;
 }
 
@@ -23,6 +24,7 @@ export function registerChatCommand(program: Command): void {
       .command('chat')
       .description('interactive chat screen: read and write in one terminal; makes keys and registers on first run')
       .option('-t, --to <name>', 'the peer to talk to first (switch with /to NAME)')
+      .option('--download-dir <dir>', DOWNLOAD_DIR_HELP)
       .addHelpText(
         'after',
         '\n' +
@@ -34,6 +36,9 @@ export function registerChatCommand(program: Command): void {
           'stored it), could not be read (why), failed. Messages from others than the current peer show as an\n' +
           'unread count until you switch to them. Text from others is shown with control characters escaped\n' +
           '(\\n, \\u{1b}).\n' +
+          '\nFiles: /file PATH sends one (a progress bar shows in front of the prompt for large ones); files sent to\n' +
+          'you are downloaded as they arrive, checked, and saved in the download folder (never over an existing\n' +
+          'file): [HH:MM] <bob> sent file report.pdf (1.2 MiB) → /path/to/report.pdf\n' +
           '\nLike receive, the first run makes the keys and registers the name given by --user or E2EE_CHAT_USER.',
       ),
   ).action(async (opts: ChatOptions) => {
@@ -50,7 +55,16 @@ export function registerChatCommand(program: Command): void {
       if (terminal && process.stdin.isTTY) process.stdin.setRawMode(false);
     };
     process.once('exit', restoreTerminal);
-    const session = new ChatSession(opened, { print: (text) => (screen ? screen.print(text) : process.stdout.write(`${text}\n`)) }, Date.now, opts.to);
+    const session = new ChatSession(
+      opened,
+      {
+        print: (text) => (screen ? screen.print(text) : process.stdout.write(`${text}\n`)),
+        ...(terminal && { status: (line: string | undefined) => screen?.status(line) }),
+      },
+      Date.now,
+      opts.to,
+      downloadFolderFor(opts),
+    );
     const leave = (): Promise<void> =>
       (leaving ??= (async () => {
         session.cancelQuestion();

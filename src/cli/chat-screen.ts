@@ -33,12 +33,14 @@ export class ChatScreen {
   /** Lines received in the current tick, submitted together once the tick ends. */
   private batch: string[] = [];
   private closed = false;
+  private readonly prompt: string;
 
   constructor(options: ChatScreenOptions, private readonly handlers: ChatScreenHandlers) {
     this.output = options.output;
     this.terminal = options.terminal;
+    this.prompt = options.prompt ?? '> ';
     this.rl = createInterface({ input: options.input, output: options.output, terminal: options.terminal, crlfDelay: Infinity });
-    this.rl.setPrompt(options.prompt ?? '> ');
+    this.rl.setPrompt(this.prompt);
     this.rl.on('line', (line) => this.gather(line));
     // Ctrl-C at the prompt: leave like Ctrl-D (readline would otherwise just pause the input).
     this.rl.on('SIGINT', () => this.rl.close());
@@ -76,6 +78,18 @@ export class ChatScreen {
     clearLine(this.output, 0);
     cursorTo(this.output, 0);
     this.output.write(`${text}\n`);
+    this.rl.prompt(true);
+  }
+
+  /**
+   * A transient status (a file's progress) shown in front of the prompt, redrawn in place with what the
+   * user is typing; undefined takes it away. Nothing on a pipe: there is no prompt line to put it in.
+   */
+  status(text: string | undefined): void {
+    if (!this.terminal || this.closed) return;
+    this.rl.setPrompt(text === undefined ? this.prompt : `${text} ${this.prompt}`);
+    clearLine(this.output, 0);
+    cursorTo(this.output, 0);
     this.rl.prompt(true);
   }
 

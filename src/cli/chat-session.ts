@@ -3,13 +3,18 @@
  * the others, the state of the user's own messages, and the slash commands. Every text that came from
  * the network or a file (names, bodies, reasons, server error texts) goes through printable().
  */
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { OpenedClient } from './common.js';
 import { safetyNumberWith } from './common.js';
+import { DownloadFolder, fileSource } from '../client/node/attachment-files.js';
 import type { HistoryRecord } from '../client/stores.js';
 import { PeerKeyChangedError, samePeerKeys, toPinned } from '../client/peer-keys.js';
 import { formatSafetyNumber } from '../e2ee/safety-number.js';
 import { ChatError } from '../protocol/errors.js';
 import { USERNAME_PATTERN } from '../protocol/limits.js';
+import { failedFileLine, fileSummary, isFallbackBody, progressFor, receiveAttachment, receivedFileLine } from './file-transfer.js';
+import type { ProgressSink } from './progress-bar.js';
 import { outgoingState, unreadableBySender, unreadableReason } from './reasons.js';
 import { printable } from './terminal-text.js';
 import { keyReviewLines } from './trust-command.js';
@@ -25,8 +30,10 @@ const MAX_EARLY_STATES = 256;
 
 export const CHAT_HELP = [
   'Commands: /to NAME (talk to NAME), /users (who is online), /history [n] (last n messages, default 10),',
-  '/verify (safety number of the current peer), /trust (review and accept their new keys), /help, /quit.',
-  'Lines pasted at once are sent as one message; Ctrl-C or Ctrl-D leaves.',
+  '/verify (safety number of the current peer), /trust (review and accept their new keys), /file PATH (send',
+  'a file to the current peer), /help, /quit.',
+  'Lines pasted at once are sent as one message; Ctrl-C or Ctrl-D leaves. Files others send are saved in the',
+  'download folder as they arrive.',
 ].join('\n');
 
 const two = (n: number) => String(n).padStart(2, '0');
@@ -49,6 +56,8 @@ function preview(body: string): string {
 
 export interface ChatOutput {
   print(text: string): void;
+  /** A transient line for a file's progress (undefined clears it); absent where nothing can be redrawn. */
+  status?: ProgressSink;
 }
 
 export class ChatSession {
@@ -66,14 +75,22 @@ export class ChatSession {
   private question: ((answer: string) => void) | undefined;
   /** Screen work in order: each entry waits for the one before (history before live, sends in order). */
   private work: Promise<void> = Promise.resolve();
+  /**
+   * Files going out or coming in, one at a time, beside the screen work: a long transfer must not hold
+   * up the lines of the conversation.
+   */
+  private files: Promise<void> = Promise.resolve();
+  private readonly downloads: DownloadFolder;
 
   constructor(
     private readonly opened: OpenedClient,
     private readonly out: ChatOutput,
     private readonly now: () => number,
     peer: string | undefined,
+    downloads?: DownloadFolder,
   ) {
     this.peer = peer;
+    this.downloads = downloads ?? new DownloadFolder(opened.folder.downloadsDir);
     this.listen();
   }
 
@@ -87,9 +104,16 @@ export class ChatSession {
     return this.work;
   }
 
-  /** Finishes the queued work (shown messages are marked shown, sends handed to the outbox). */
-  settled(): Promise<void> {
-    return this.work;
+  /** Runs a file transfer after the ones before it; a failure is printed, never thrown out of the screen. */
+  private queueFile(task: () => Promise<void>): Promise<void> {
+    this.files = this.files.then(task).catch((err: unknown) => this.out.print(errorLine(err)));
+    return this.files;
+  }
+
+  /** Finishes the queued work (shown messages are marked shown, sends handed to the outbox, files done). */
+  async settled(): Promise<void> {
+    await this.work;
+    await this.files;
   }
 
   /** On open: the last messages with the current peer, and unread counts for what others sent meanwhile. */
@@ -100,6 +124,10 @@ export class ChatSession {
       const inHistory = this.peer === undefined ? new Set<string>() : await this.showHistory(this.peer, OPEN_HISTORY);
       const shown: string[] = [];
       for (const r of pending) {
+        if (r.status === 'received' && r.attachment) {
+          this.receiveFile(r);
+          continue;
+        }
         if (r.peer === this.peer) {
           // Unshown messages older than the last OPEN_HISTORY are still shown, once, after them.
           if (!inHistory.has(r.id)) this.out.print(r.status === 'unreadable' ? unreadableLine(r) : messageLine(r.sentAt, r.peer, r.body));
@@ -117,8 +145,22 @@ export class ChatSession {
   private listen(): void {
     const { client, messages } = this.opened;
     client.on('message', (m) => {
-      const record: HistoryRecord = { id: m.id, direction: 'in', peer: m.from, body: m.body, sentAt: m.sentAt, serverId: m.serverId, serverTime: m.receivedAt, status: 'received' };
+      const record: HistoryRecord = {
+        id: m.id,
+        direction: 'in',
+        peer: m.from,
+        body: m.body,
+        sentAt: m.sentAt,
+        serverId: m.serverId,
+        serverTime: m.receivedAt,
+        status: 'received',
+        ...(m.attachment && { attachment: m.attachment }),
+      };
       void this.queue(async () => {
+        if (record.attachment) {
+          this.receiveFile(record);
+          return;
+        }
         if (m.from !== this.peer) {
           this.addUnread(record);
           return;
@@ -147,6 +189,54 @@ export class ChatSession {
     client.on('reconnected', () => this.out.print('! reconnected'));
     client.on('presence', (p) => {
       if (p.username === this.peer) this.out.print(`* ${printable(p.username)} is ${p.online ? 'online' : 'offline'}`);
+    });
+  }
+
+  /**
+   * A message with a file, from whoever sent it: its caption now, then the file downloaded (beside the
+   * screen work) and its line, saved or not. It counts as shown once its file line is printed.
+   */
+  private receiveFile(r: HistoryRecord): void {
+    const attachment = r.attachment!;
+    if (!isFallbackBody(r.body, attachment)) this.out.print(messageLine(r.sentAt, r.peer, r.body));
+    void this.queueFile(async () => {
+      const outcome = await receiveAttachment(this.opened.client, attachment, this.downloads, this.out.status);
+      this.out.print(outcome.path !== undefined ? receivedFileLine(r.sentAt, r.peer, attachment, outcome.path) : failedFileLine(r.peer, attachment, outcome.error));
+      await this.opened.messages.markDisplayed([r.id]);
+    });
+  }
+
+  /** /file PATH: sends a file to the current peer, beside the screen work; its states follow like a message's. */
+  private sendFile(pathText: string): void {
+    const to = this.peer;
+    if (pathText === '') {
+      this.out.print('! /file PATH: the file to send');
+      return;
+    }
+    if (to === undefined) {
+      this.out.print('! no peer chosen: /to NAME first');
+      return;
+    }
+    const path = pathText === '~' || pathText.startsWith('~/') ? join(homedir(), pathText.slice(1)) : pathText;
+    void this.queueFile(async () => {
+      const source = await fileSource(path);
+      const bar = progressFor(`sending ${printable(source.name)}`, source.size, this.out.status);
+      try {
+        const sent = await this.opened.client.sendFile(to, source, { ...(bar && { onProgress: (done: number) => bar.update(done) }) });
+        this.out.print(`[${clockTime(this.now())}] <${printable(this.me)}> sent file ${fileSummary(source)}`);
+        this.mine.set(sent.id, { to, body: `file ${source.name}`, status: sent.status });
+        const early = this.early.get(sent.id) ?? [];
+        this.early.delete(sent.id);
+        if (sent.status === 'queued') this.state(sent.id, `queued: ${printable(to)} is offline; the server keeps it until they connect`);
+        if (sent.status === 'outbox') this.state(sent.id, 'kept in the outbox: the connection dropped; it goes out on reconnect');
+        for (const what of early) this.state(sent.id, what);
+      } catch (err) {
+        if (err instanceof PeerKeyChangedError) {
+          this.out.print(`! file not sent: ${printable(to)}'s keys have changed since you pinned them. /trust reviews them (compare fingerprints first).`);
+        } else this.out.print(`! file not sent: ${errorText(err)}`);
+      } finally {
+        bar?.finish();
+      }
     });
   }
 
@@ -214,6 +304,9 @@ export class ChatSession {
   private async command(line: string): Promise<void> {
     const [name, ...args] = line.split(/\s+/);
     switch (name) {
+      case '/file':
+        // The rest of the line is the path, spaces and all.
+        return this.sendFile(line.slice('/file'.length).trim());
       case '/to':
         return this.switchTo(args[0]);
       case '/users': {

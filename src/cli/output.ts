@@ -114,13 +114,31 @@ export interface OutboxLine {
   error: { code: ErrorCode; message: string; at: number } | null;
 }
 
+/**
+ * A file (receive, send): `direction` in, one received (after its `message` line) and saved at `path`,
+ * or not (`path` null, `error` says why); out, one sent from `path`. `id` is the message's id.
+ */
+export interface FileLine {
+  type: 'file';
+  direction: 'in' | 'out';
+  id: string;
+  from: string;
+  to: string;
+  /** The name the sender gave (raw); the saved file's name is the last part of `path`. */
+  name: string;
+  size: number;
+  contentType: string | null;
+  path: string | null;
+  error: { code: string; message: string } | null;
+}
+
 /** An outbox entry removed by `outbox --drop` / `--drop-failed`. */
 export interface DroppedLine {
   type: 'dropped';
   id: string;
 }
 
-export type OutputLine = MessageLine | UnreadableLine | SentLine | DeliveredLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine;
+export type OutputLine = MessageLine | UnreadableLine | SentLine | DeliveredLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine | FileLine;
 
 /**
  * Characters JSON.stringify leaves raw that could still act on a terminal a script prints to, or split a

@@ -12,15 +12,17 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { HistoryRecord } from '../client/stores.js';
-import { addUserOptions, connectClient, serverUrl, type UserOptions } from './common.js';
+import { addUserOptions, connectClient, serverUrl } from './common.js';
+import { DOWNLOAD_DIR_HELP, downloadFolderFor, failedFileLine, fileJson, fileSummary, isFallbackBody, receiveAttachment, receivedFileLine, type DownloadOptions } from './file-transfer.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
+import { PROGRESS_MIN_BYTES, terminalLine } from './progress-bar.js';
 import { unreadableReason } from './reasons.js';
 import { printable } from './terminal-text.js';
 
 /** The longest --timeout: setTimeout's own limit (2^31 - 1 ms, about 24.8 days); longer waits would fire at once. */
 const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
-interface ReceiveOptions extends UserOptions {
+interface ReceiveOptions extends DownloadOptions {
   timeout?: number;
 }
 
@@ -65,6 +67,7 @@ export function registerReceiveCommand(program: Command): void {
       .command('receive')
       .description('receive and print messages (stored ones first); makes keys and registers on first run')
       .option('--timeout <seconds>', 'exit (status 0) after this many seconds without a new message', parseTimeout)
+      .option('--download-dir <dir>', DOWNLOAD_DIR_HELP)
       .option('--json', JSON_HELP)
       .addHelpText(
         'after',
@@ -72,8 +75,14 @@ export function registerReceiveCommand(program: Command): void {
           'from the home folder (the only user there) is never created.\n' +
           '\nThere is no --once: the server does not say when its backlog ends, so use --timeout to stop after\n' +
           'a quiet spell.\n' +
+          '\nFiles are downloaded as they arrive, checked (a file that fails its check is not kept), and saved in\n' +
+          'the download folder under the sender\'s name made safe, never over an existing file ("name (1).ext"):\n' +
+          '  [HH:MM] <bob> sent file report.pdf (1.2 MiB) → /path/to/report.pdf\n' +
           '\nWith --json, one object per line:\n' +
           '  {"type":"message","id","serverId","from","to","sentAt","receivedAt","body"}\n' +
+          '  {"type":"file","direction":"in","id","from","to","name","size","contentType","path","error"}\n' +
+          '                                                           (after its message: path where it was saved,\n' +
+          '                                                           or null and error {"code","message"})\n' +
           '  {"type":"unreadable","direction":"in","id":null,"serverId","from","to","reason","held","at"}\n' +
           '  {"type":"delivered","id","to","deliveredAt"}             (receipt for a message you sent)\n' +
           '  {"type":"unreadable","direction":"out","id","serverId":null,"from","to","reason","held":null,"at"}\n' +
@@ -87,6 +96,9 @@ export function registerReceiveCommand(program: Command): void {
     const opened = await connectClient(opts, { createUser: !opts.userFromHome });
     const { client, messages } = opened;
     const me = opts.user;
+    const downloads = downloadFolderFor(opts);
+    // A bar only for people watching a terminal; scripts get the file line alone.
+    const progress = !json && process.stderr.isTTY ? terminalLine(process.stderr) : undefined;
     // Shown in arrival order: one chain for the stored-but-unshown ones and the new ones.
     let shown: Promise<void> = Promise.resolve();
     // What is being shown is finished (and marked shown) before the store closes.
@@ -105,26 +117,49 @@ export function registerReceiveCommand(program: Command): void {
       clearTimeout(quiet);
       quiet = setTimeout(stop, opts.timeout * 1000);
     };
-    /** `held` is false for an envelope refused for a key change but not kept (the held limits were reached). */
-    const display = (m: HistoryRecord, held?: boolean) => {
+    /**
+     * Shows one record; a message with a file then has the file downloaded, checked and reported (in the
+     * display chain, so lines keep the order of the messages). `held` is false for an envelope refused
+     * for a key change but not kept (the held limits were reached).
+     */
+    const display = async (m: HistoryRecord, held?: boolean) => {
       activity();
+      const attachment = m.status === 'received' ? m.attachment : undefined;
       if (json) showJson(m, me);
-      else show(held === undefined ? m : { ...m, held });
+      // The body that only names the file would say what the file line says.
+      else if (!attachment || !isFallbackBody(m.body, attachment)) show(held === undefined ? m : { ...m, held });
+      if (!attachment) return;
+      if (!json && !progress && attachment.size >= PROGRESS_MIN_BYTES) process.stderr.write(`receiving ${fileSummary(attachment)} from ${printable(m.peer)}...\n`);
+      const outcome = await receiveAttachment(client, attachment, downloads, progress);
+      activity();
+      if (json) writeJson(fileJson('in', { id: m.id, from: m.peer, to: me }, attachment, outcome));
+      else if (outcome.path !== undefined) process.stdout.write(`${receivedFileLine(m.sentAt, m.peer, attachment, outcome.path)}\n`);
+      else process.stderr.write(`${failedFileLine(m.peer, attachment, outcome.error)}\n`);
     };
     shown = (async () => {
       const unshown = await messages.undisplayed();
-      for (const m of unshown) display(m);
+      for (const m of unshown) await display(m);
       await messages.markDisplayed(unshown.map((m) => m.id));
     })();
     client.on('message', (m) => {
       shown = shown.then(async () => {
-        display({ id: m.id, direction: 'in', peer: m.from, body: m.body, sentAt: m.sentAt, serverId: m.serverId, serverTime: m.receivedAt, status: 'received' });
+        await display({
+          id: m.id,
+          direction: 'in',
+          peer: m.from,
+          body: m.body,
+          sentAt: m.sentAt,
+          serverId: m.serverId,
+          serverTime: m.receivedAt,
+          status: 'received',
+          ...(m.attachment && { attachment: m.attachment }),
+        });
         await messages.markDisplayed([m.id]);
       });
     });
     client.on('rejected', (r) => {
       shown = shown.then(async () => {
-        display({ id: r.recordId, direction: 'in', peer: r.from, body: '', sentAt: r.receivedAt, serverId: r.serverId, serverTime: r.receivedAt, status: 'unreadable', reason: r.reason }, r.held);
+        await display({ id: r.recordId, direction: 'in', peer: r.from, body: '', sentAt: r.receivedAt, serverId: r.serverId, serverTime: r.receivedAt, status: 'unreadable', reason: r.reason }, r.held);
         await messages.markDisplayed([r.recordId]);
       });
     });

@@ -7,11 +7,15 @@
  * "could not be read by bob: why" (bob's client could not read it).
  */
 import { Option, type Command } from 'commander';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ChatClient, SentMessage } from '../client/chat-client.js';
+import { fileSource } from '../client/node/attachment-files.js';
 import { ChatError } from '../protocol/errors.js';
 import { addUserOptions, connectClient, type UserOptions } from './common.js';
+import { fileJson, fileSummary, progressFor } from './file-transfer.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
+import { PROGRESS_MIN_BYTES, terminalLine } from './progress-bar.js';
 import { unreadableBySender } from './reasons.js';
 import { printable } from './terminal-text.js';
 
@@ -73,9 +77,10 @@ export function registerSendCommand(program: Command): void {
   addUserOptions(
     program
       .command('send')
-      .description('send an encrypted message; without [message], sends each line of standard input')
-      .argument('[message...]', 'the text to send')
+      .description('send an encrypted message; without [message], sends each line of standard input; --file sends a file')
+      .argument('[message...]', 'the text to send (with --file: the caption)')
       .requiredOption('-t, --to <name>', 'recipient username')
+      .option('-f, --file <path>', 'send this file (encrypted with a key of its own, uploaded in chunks; the text, if any, is its caption)')
       .option('-w, --wait <seconds>', 'how long to wait for delivery receipts', '2')
       .addOption(new Option('-m, --mode <mode>', 'ratchet: PQXDH + Double Ratchet sessions (forward secret); hybrid: the seed\'s envelope').choices(['ratchet', 'hybrid']).default('ratchet'))
       .option('--json', JSON_HELP)
@@ -86,14 +91,18 @@ export function registerSendCommand(program: Command): void {
           '\nWith --json, one object per line:\n' +
           '  {"type":"sent","id","to","status"}        status: sent, queued (recipient offline), outbox (server\n' +
           '                                           unreachable: kept, it goes out on the next run)\n' +
+          '  {"type":"file","direction":"out","id","from","to","name","size","contentType","path","error":null}\n' +
+          '                                           (--file: uploaded, before its "sent" line)\n' +
           '  {"type":"delivered","id","to","deliveredAt"}\n' +
           '  {"type":"unreadable","direction":"out","id","serverId":null,"from","to","reason","held":null,"at"}\n' +
           '  {"type":"error","code","message","line"}  a stdin line not sent (line: its number), or the error\n' +
           '                                           the command exits with (line: null)\n' +
           'Times are ms since the epoch. reason: decryption_failed, peer_key_changed, unsupported.',
       ),
-  ).action(async (words: string[], opts: UserOptions & { to: string; wait: string; mode: 'ratchet' | 'hybrid' }) => {
-    const opened = await connectClient(opts, { allowOffline: true, mode: opts.mode });
+  ).action(async (words: string[], opts: UserOptions & { to: string; wait: string; mode: 'ratchet' | 'hybrid'; file?: string }) => {
+    // Read before connecting: a missing file fails at once. A file needs the server (no outbox for uploads).
+    const file = opts.file === undefined ? undefined : await fileSource(opts.file);
+    const opened = await connectClient(opts, { allowOffline: file === undefined, mode: opts.mode });
     const { client } = opened;
     const json = jsonOutput();
     client.on('delivered', (d) => {
@@ -125,8 +134,29 @@ export function registerSendCommand(program: Command): void {
       if (sent.status === 'sent') receipts.expect(sent.id);
       if (sent.status === 'outbox') keptOffline++;
     };
+    const sendFile = async (source: NonNullable<typeof file>) => {
+      const limit = client.maxAttachmentBytes;
+      if (source.size > limit) {
+        throw new ChatError('attachment_too_large', `${opts.file} is ${source.size} bytes; the server takes files of at most ${limit} bytes. Nothing was sent`);
+      }
+      const bar = json ? undefined : progressFor(`sending ${printable(source.name)}`, source.size, process.stderr.isTTY ? terminalLine(process.stderr) : undefined);
+      if (!json && !bar && source.size >= PROGRESS_MIN_BYTES) process.stderr.write(`sending ${fileSummary(source)} to ${printable(opts.to)}...\n`);
+      let sent: Awaited<ReturnType<ChatClient['sendFile']>>;
+      try {
+        sent = await client.sendFile(opts.to, source, { ...(words.length > 0 && { caption: words.join(' ') }), ...(bar && { onProgress: (done: number) => bar.update(done) }) });
+      } finally {
+        bar?.finish();
+      }
+      if (json) writeJson(fileJson('out', { id: sent.id, from: opts.user, to: opts.to }, sent.attachment, { path: resolve(opts.file!) }));
+      else process.stderr.write(`uploaded ${fileSummary(source)}\n`);
+      report(sent);
+      if (sent.status === 'sent') receipts.expect(sent.id);
+      if (sent.status === 'outbox') keptOffline++;
+    };
     try {
-      if (words.length > 0) {
+      if (file) {
+        await sendFile(file);
+      } else if (words.length > 0) {
         await sendOne(words.join(' '));
       } else {
         if (process.stdin.isTTY) process.stderr.write(`Type messages for ${printable(opts.to)}, one per line; Ctrl-D to finish.\n`);

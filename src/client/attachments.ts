@@ -9,7 +9,7 @@ import { AttachmentEncryption, AttachmentIntegrityError, decryptAttachment, newA
 import { base64urlDecode, base64urlEncode } from '../crypto/bytes.js';
 import { defaultRandom, type RandomSource } from '../crypto/random.js';
 import type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
-import { DecryptionFailedError } from '../protocol/errors.js';
+import { ChatError, DecryptionFailedError } from '../protocol/errors.js';
 import { BLOB_TRANSFER_ATTEMPTS } from '../protocol/limits.js';
 import { downloadBlob, isPassingTransferError, transferDelayMs, uploadBlob, type Fetch, type Progress } from './blob-transfer.js';
 import type { ServerConnection } from './server-connection.js';
@@ -63,6 +63,10 @@ export async function uploadAttachment(deps: UploadDeps, source: AttachmentSourc
     },
     ...(onProgress && { onProgress }),
     ...(deps.fetch && { fetch: deps.fetch }),
+  }).catch((err: unknown) => {
+    // The encryption found the file longer or shorter than it was when the upload began.
+    if (err instanceof RangeError) throw new ChatError('file_unreadable', `${source.name}: ${err.message}`, { cause: err });
+    throw err;
   });
   return {
     id: blob.id,

@@ -31,6 +31,7 @@ export const ERROR_CODES = [
   'wrong_passphrase', // local key files could not be unlocked
   'bad_response', // the server's answer or event failed its schema, or answered another question
   'no_local_user', // this user has no keys on this machine: create them with `e2ee-chat receive --user NAME`
+  'file_unreadable', // a file to send cannot be read (missing, not a regular file), or changed while it was being sent
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { ChatError } from '../../protocol/errors.js';
 import type { AttachmentSink, AttachmentSource } from '../attachments.js';
 import { numberedFileName, safeFileName } from '../file-name.js';
 
@@ -16,21 +17,16 @@ const READ_CHUNK_BYTES = 1024 * 1024;
 /** How many " (n)" names are tried before giving up. */
 const MAX_NAME_TRIES = 10_000;
 
-/** Refused before anything is sent: a path that is not a regular file, or a file that changed while being sent. */
-export class FileSourceError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'FileSourceError';
-  }
-}
-
-/** `path` as an attachment: named by its base name unless `name` is given. */
+/**
+ * `path` as an attachment: named by its base name unless `name` is given. `file_unreadable` for a path
+ * that is not a readable regular file, and from `open` when the file changed since this call.
+ */
 export async function fileSource(path: string, options: { name?: string; contentType?: string } = {}): Promise<AttachmentSource> {
   const full = resolve(path);
   const info = await stat(full).catch((cause: unknown) => {
-    throw new FileSourceError(`cannot read ${path}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`, { cause });
+    throw new ChatError('file_unreadable', `cannot read ${path}: ${(cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (cause as Error).message}`, { cause });
   });
-  if (!info.isFile()) throw new FileSourceError(`${path} is not a regular file`);
+  if (!info.isFile()) throw new ChatError('file_unreadable', `${path} is not a regular file`);
   const seen = { size: info.size, mtimeMs: info.mtimeMs };
   return {
     size: info.size,
@@ -40,7 +36,7 @@ export async function fileSource(path: string, options: { name?: string; content
       const handle = await open(full, 'r');
       try {
         const now = await handle.stat();
-        if (now.size !== seen.size || now.mtimeMs !== seen.mtimeMs) throw new FileSourceError(`${path} changed while it was being sent`);
+        if (now.size !== seen.size || now.mtimeMs !== seen.mtimeMs) throw new ChatError('file_unreadable', `${path} changed while it was being sent`);
         for await (const chunk of handle.createReadStream({ highWaterMark: READ_CHUNK_BYTES, autoClose: false })) yield chunk as Buffer;
       } finally {
         await handle.close();
