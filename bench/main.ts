@@ -3,6 +3,7 @@
  * beside its baseline measured in the same run (or, for the ratchet, a fixed reference named as such).
  */
 import { durableBench } from './durable.js';
+import { filesBench } from './files.js';
 import { hybridBench } from './hybrid.js';
 import { printTable, toJson, type Figure } from './lib/report.js';
 import { ratchetBench } from './ratchet.js';
@@ -21,6 +22,7 @@ const sections: Array<[string, string, (mode: Mode) => Promise<Figure[]>]> = [
   ['durable', 'store-and-forward: durable send rate vs in-memory store, backlog drain vs live routing', durableBench],
   ['hybrid', 'hybrid envelope seal/open per second', hybridBench],
   ['ratchet', 'PQXDH setup and Double Ratchet stream, ping-pong, reverse order, overhead', ratchetBench],
+  ['files', 'file upload and download MiB/s vs cp, peak memory of sender, receiver and server at two sizes', filesBench],
 ];
 
 if (args.has('--help') || args.has('-h')) {

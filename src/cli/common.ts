@@ -2,6 +2,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ChatClient, type ClientIdentity } from '../client/chat-client.js';
 import { FilePeerKeyStore } from '../client/node/file-stores.js';
+import { nodeBlobHttp } from '../client/node/node-blob-http.js';
 import { SqliteMessageStore } from '../client/node/sqlite-message-store.js';
 import { SqliteRatchetStore } from '../client/node/sqlite-ratchet-store.js';
 import { base64urlDecode, constantTimeEqual, utf8Encode } from '../crypto/bytes.js';
@@ -190,6 +191,7 @@ export async function connectClient(
     ratchet,
     mode: options.mode ?? 'ratchet',
     register: createUser,
+    blobHttp: nodeBlobHttp(),
     ...(process.env.E2EE_CHAT_ACK_DELAY_MS && { ackDelayMs: Number(process.env.E2EE_CHAT_ACK_DELAY_MS) }),
   };
   let client: ChatClient;

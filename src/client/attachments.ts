@@ -11,7 +11,7 @@ import { defaultRandom, type RandomSource } from '../crypto/random.js';
 import type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
 import { ChatError, DecryptionFailedError } from '../protocol/errors.js';
 import { BLOB_TRANSFER_ATTEMPTS } from '../protocol/limits.js';
-import { downloadBlob, isPassingTransferError, transferDelayMs, uploadBlob, type Fetch, type Progress } from './blob-transfer.js';
+import { downloadBlob, isPassingTransferError, transferDelayMs, uploadBlob, type BlobHttp, type Progress } from './blob-transfer.js';
 import type { ServerConnection } from './server-connection.js';
 
 /** A file to send: its length and name, and a way to read it from the start (again, if an upload resumes). */
@@ -37,7 +37,7 @@ export interface AttachmentSink {
 export interface UploadDeps {
   connection: ServerConnection;
   serverUrl: string;
-  fetch?: Fetch;
+  http?: BlobHttp;
   random?: RandomSource;
 }
 
@@ -62,7 +62,7 @@ export async function uploadAttachment(deps: UploadDeps, source: AttachmentSourc
       return pass.blob(source.open());
     },
     ...(onProgress && { onProgress }),
-    ...(deps.fetch && { fetch: deps.fetch }),
+    ...(deps.http && { http: deps.http }),
   }).catch((err: unknown) => {
     // The encryption found the file longer or shorter than it was when the upload began.
     if (err instanceof RangeError) throw new ChatError('file_unreadable', `${source.name}: ${err.message}`, { cause: err });
@@ -83,7 +83,7 @@ export async function uploadAttachment(deps: UploadDeps, source: AttachmentSourc
 export interface DownloadOptions {
   serverUrl: string;
   onProgress?: Progress;
-  fetch?: Fetch;
+  http?: BlobHttp;
   attempts?: number;
   delayMs?: (failure: number) => number;
 }
@@ -101,7 +101,7 @@ export async function downloadAttachment(pointer: AttachmentPointer, openSink: (
     const sink = await openSink();
     try {
       let received = 0;
-      const blob = downloadBlob(options.serverUrl, pointer.id, pointer.token, options.fetch);
+      const blob = downloadBlob(options.serverUrl, pointer.id, pointer.token, options.http);
       for await (const plain of decryptAttachment(blob, secrets)) {
         await sink.write(plain);
         received += plain.length;

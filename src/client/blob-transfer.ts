@@ -1,6 +1,7 @@
 /**
- * Moving a blob's bytes over HTTP (docs/PROTOCOL.md §20.4) with `fetch`, so it runs in Node and in
- * browsers alike. Uploads go in chunks (`PUT` with `Content-Range`), each small enough to arrive well
+ * Moving a blob's bytes over HTTP (docs/PROTOCOL.md §20.4), through a BlobHttp: `fetch` by default, so
+ * it runs in Node and in browsers alike; on Node, node:http (node/node-blob-http.ts), which sends and
+ * receives chunks without the copies fetch makes of each one. Uploads go in chunks (`PUT` with `Content-Range`), each small enough to arrive well
  * within the server's request timeout: the size adapts to how fast chunks go. After a passing failure
  * (the network, a 5xx, a busy blob) the uploader asks the server how many bytes it holds (`HEAD`) and
  * goes on from there. Downloads stream the body to the caller piece by piece. Neither side holds more
@@ -12,6 +13,51 @@ import { ChatError, type ErrorCode } from '../protocol/errors.js';
 import { BLOB_CHUNK_FAST_MS, BLOB_CHUNK_SLOW_MS, BLOB_TRANSFER_ATTEMPTS, INITIAL_BLOB_CHUNK_BYTES, MIN_BLOB_CHUNK_BYTES } from '../protocol/limits.js';
 
 export type Fetch = typeof globalThis.fetch;
+
+/** An HTTP answer, as much of it as the blob protocol reads. */
+export interface BlobHttpAnswer {
+  readonly status: number;
+  header(name: string): string | null;
+  /** The body parsed as JSON, or undefined if it is not JSON. */
+  json(): Promise<unknown>;
+}
+
+/** The three requests of the blob protocol. Failures to reach the server reject (any error). */
+export interface BlobHttp {
+  put(url: string, headers: Readonly<Record<string, string>>, body: Uint8Array): Promise<BlobHttpAnswer>;
+  head(url: string, headers: Readonly<Record<string, string>>): Promise<BlobHttpAnswer>;
+  /** The body streams in pieces (each may be reused after the next is asked for); unread, it is discarded. */
+  get(url: string, headers: Readonly<Record<string, string>>): Promise<BlobHttpAnswer & { body: AsyncIterable<Uint8Array>; discard(): void }>;
+}
+
+/** BlobHttp over `fetch` (the runtime's, or another with its signature). */
+export function fetchBlobHttp(fetchImpl: Fetch = globalThis.fetch): BlobHttp {
+  const answer = (res: Response): BlobHttpAnswer => ({
+    status: res.status,
+    header: (name) => res.headers.get(name),
+    json: () => res.json().catch(() => undefined),
+  });
+  return {
+    put: async (url, headers, body) => answer(await fetchImpl(url, { method: 'PUT', headers, body: body as Uint8Array<ArrayBuffer> })),
+    head: async (url, headers) => answer(await fetchImpl(url, { method: 'HEAD', headers })),
+    get: async (url, headers) => {
+      const res = await fetchImpl(url, { headers });
+      const reader = res.body?.getReader();
+      return {
+        ...answer(res),
+        body: (async function* () {
+          if (!reader) return;
+          for (;;) {
+            const next = await reader.read();
+            if (next.done) return;
+            yield next.value;
+          }
+        })(),
+        discard: () => void reader?.cancel().catch(() => undefined),
+      };
+    },
+  };
+}
 
 /** Bytes done of a total, for a progress bar. */
 export type Progress = (done: number, total: number) => void;
@@ -27,8 +73,8 @@ export const transferDelayMs = (failure: number): number => Math.min(10_000, 250
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What an HTTP answer means for the caller: its code in our vocabulary. */
-async function refusal(res: Response, what: string): Promise<ChatError> {
-  const parsed = blobErrorAnswerSchema.safeParse(await res.json().catch(() => undefined));
+async function refusal(res: BlobHttpAnswer, what: string): Promise<ChatError> {
+  const parsed = blobErrorAnswerSchema.safeParse(await res.json());
   const said = parsed.success ? `${parsed.data.error}${parsed.data.message ? `: ${parsed.data.message}` : ''}` : `HTTP ${res.status}`;
   const code: ErrorCode =
     res.status === 404
@@ -41,14 +87,16 @@ async function refusal(res: Response, what: string): Promise<ChatError> {
   return new ChatError(code, `${what}: the server answered ${said}`);
 }
 
-/** `fetch` with network failures as ChatError not_connected (passing). */
-async function request(fetchImpl: Fetch, url: string, init: RequestInit, what: string): Promise<Response> {
+/** A request, with a failure to reach the server as ChatError not_connected (passing). */
+async function request<T>(send: () => Promise<T>, what: string): Promise<T> {
   try {
-    return await fetchImpl(url, init);
+    return await send();
   } catch (cause) {
     throw new ChatError('not_connected', `${what}: the request failed (${cause instanceof Error ? cause.message : String(cause)})`, { cause });
   }
 }
+
+const ok = (res: BlobHttpAnswer) => res.status >= 200 && res.status < 300;
 
 /**
  * Reads a pass over the blob as fixed-size chunks, from `skip` bytes in (a resumed upload re-runs the
@@ -85,6 +133,11 @@ class ChunkReader {
     return filled;
   }
 
+  /** Ends the pass early (closing what it reads from); harmless after its end. */
+  async close(): Promise<void> {
+    await this.iterator.return?.().catch(() => undefined);
+  }
+
   /** True when the pass has nothing more (running it to its end, where the encryption records its digest). */
   async atEnd(): Promise<boolean> {
     if (this.piece.length > 0) return false;
@@ -104,7 +157,7 @@ export interface UploadOptions {
   /** A new pass over the blob from its first byte: the same bytes every time. */
   pass(): AsyncIterable<Uint8Array>;
   onProgress?: Progress;
-  fetch?: Fetch;
+  http?: BlobHttp;
   /** Tries after passing failures (default BLOB_TRANSFER_ATTEMPTS), and the wait before each. */
   attempts?: number;
   delayMs?: (failure: number) => number;
@@ -112,61 +165,78 @@ export interface UploadOptions {
 
 /** Uploads the blob whole; resolves once the server says it is complete (flushed to its disk). */
 export async function uploadBlob(options: UploadOptions): Promise<void> {
-  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const http = options.http ?? fetchBlobHttp();
   const url = blobUrl(options.serverUrl, options.id);
   const auth = { authorization: `Bearer ${options.uploadToken}` };
   const cap = Math.max(MIN_BLOB_CHUNK_BYTES, Math.min(options.maxChunkBytes, MAX_BLOB_CHUNK_BYTES));
-  const buffer = new Uint8Array(cap);
+  // Two chunk buffers: the next chunk is read and encrypted while the one before travels.
+  let current = new Uint8Array(cap);
+  let spare = new Uint8Array(cap);
   let chunk = Math.min(INITIAL_BLOB_CHUNK_BYTES, cap);
   let offset = 0;
   let failures = 0;
   const attempts = options.attempts ?? BLOB_TRANSFER_ATTEMPTS;
 
   const stored = async (): Promise<number> => {
-    const res = await request(fetchImpl, url, { method: 'HEAD', headers: auth }, 'upload status');
-    if (!res.ok) throw await refusal(res, 'upload status');
-    const held = Number(res.headers.get(UPLOAD_OFFSET_HEADER));
-    if (!Number.isSafeInteger(held) || held < 0 || held > options.length || Number(res.headers.get(UPLOAD_LENGTH_HEADER)) !== options.length) {
+    const res = await request(() => http.head(url, auth), 'upload status');
+    if (!ok(res)) throw await refusal(res, 'upload status');
+    const held = Number(res.header(UPLOAD_OFFSET_HEADER));
+    if (!Number.isSafeInteger(held) || held < 0 || held > options.length || Number(res.header(UPLOAD_LENGTH_HEADER)) !== options.length) {
       throw new ChatError('bad_response', 'upload status: the server named an impossible offset or length');
     }
     return held;
   };
 
+  /** PUTs `n` bytes of `buffer` at `offset`; resolves with the server's word that it holds them. */
+  const put = async (buffer: Uint8Array, n: number): Promise<{ complete: boolean }> => {
+    const range = { ...auth, 'content-range': `bytes ${offset}-${offset + n - 1}/${options.length}` };
+    const res = await request(() => http.put(url, range, buffer.subarray(0, n)), 'upload');
+    if (!ok(res)) throw await refusal(res, 'upload');
+    const answer = blobPutAnswerSchema.safeParse(await res.json());
+    if (!answer.success || answer.data.received !== offset + n || answer.data.size !== options.length) {
+      throw new ChatError('bad_response', "upload: the server's answer does not match the bytes sent");
+    }
+    return answer.data;
+  };
+
   for (;;) {
+    let reader: ChunkReader | undefined;
+    let next: Promise<number> | undefined;
     try {
       if (failures > 0) offset = await stored();
-      const reader = new ChunkReader(options.pass(), offset);
+      reader = new ChunkReader(options.pass(), offset);
+      let n = await reader.read(current.subarray(0, Math.min(chunk, options.length - offset)));
       for (;;) {
-        const n = await reader.read(buffer.subarray(0, Math.min(chunk, options.length - offset)));
-        if (n === 0) break;
+        if (n === 0) throw new Error('the blob is shorter than the length it was declared with');
         const started = Date.now();
-        const res = await request(
-          fetchImpl,
-          url,
-          { method: 'PUT', headers: { ...auth, 'content-range': `bytes ${offset}-${offset + n - 1}/${options.length}` }, body: buffer.subarray(0, n) },
-          'upload',
-        );
-        if (!res.ok) throw await refusal(res, 'upload');
-        const answer = blobPutAnswerSchema.safeParse(await res.json().catch(() => undefined));
-        if (!answer.success || answer.data.received !== offset + n || answer.data.size !== options.length) {
-          throw new ChatError('bad_response', 'upload: the server\'s answer does not match the bytes sent');
-        }
+        const sending = put(current, n);
+        const after = options.length - offset - n;
+        next = after > 0 ? reader.read(spare.subarray(0, Math.min(chunk, after))) : undefined;
+        // Marked handled: if the PUT fails first, the read's own failure is not the news.
+        next?.catch(() => undefined);
+        const answer = await sending;
         offset += n;
         failures = 0;
         options.onProgress?.(offset, options.length);
         if (offset === options.length) {
-          if (!answer.data.complete) throw new ChatError('bad_response', 'upload: every byte was sent but the server does not call the blob complete');
+          if (!answer.complete) throw new ChatError('bad_response', 'upload: every byte was sent but the server does not call the blob complete');
           if (!(await reader.atEnd())) throw new Error('the blob is longer than the length it was declared with');
           return;
         }
         const took = Date.now() - started;
         if (took < BLOB_CHUNK_FAST_MS) chunk = Math.min(cap, chunk * 2);
         else if (took > BLOB_CHUNK_SLOW_MS) chunk = Math.max(MIN_BLOB_CHUNK_BYTES, Math.floor(chunk / 2));
+        n = await next!;
+        next = undefined;
+        [current, spare] = [spare, current];
       }
-      throw new Error('the blob is shorter than the length it was declared with');
     } catch (err) {
       if (!isPassingTransferError(err) || ++failures >= attempts) throw err;
       await sleep((options.delayMs ?? transferDelayMs)(failures));
+    } finally {
+      // This pass is over (done, failed, or to be run again from the server's offset): let it go.
+      await next?.catch(() => undefined);
+      await reader?.close();
     }
   }
 }
@@ -176,16 +246,15 @@ export async function uploadBlob(options: UploadOptions): Promise<void> {
  * expired, or a wrong capability), passing ones (`rate_limited`, `internal`, `not_connected`) for the
  * caller to retry.
  */
-export async function* downloadBlob(serverUrl: string, id: string, token: string, fetchImpl: Fetch = globalThis.fetch): AsyncGenerator<Uint8Array, void, undefined> {
-  const res = await request(fetchImpl, blobUrl(serverUrl, id), { headers: { authorization: `Bearer ${token}` } }, 'download');
-  if (!res.ok) throw await refusal(res, 'download');
-  if (!res.body) return;
-  const reader = res.body.getReader();
+export async function* downloadBlob(serverUrl: string, id: string, token: string, http: BlobHttp = fetchBlobHttp()): AsyncGenerator<Uint8Array, void, undefined> {
+  const res = await request(() => http.get(blobUrl(serverUrl, id), { authorization: `Bearer ${token}` }), 'download');
   try {
+    if (!ok(res)) throw await refusal(res, 'download');
+    const pieces = res.body[Symbol.asyncIterator]();
     for (;;) {
-      let next: ReadableStreamReadResult<Uint8Array>;
+      let next: IteratorResult<Uint8Array>;
       try {
-        next = await reader.read();
+        next = await pieces.next();
       } catch (cause) {
         throw new ChatError('not_connected', 'download: the connection broke off', { cause });
       }
@@ -194,6 +263,6 @@ export async function* downloadBlob(serverUrl: string, id: string, token: string
     }
   } finally {
     // A consumer that stops early (a blob over its bound) must not leave the body streaming in.
-    await reader.cancel().catch(() => undefined);
+    res.discard();
   }
 }

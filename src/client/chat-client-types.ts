@@ -2,6 +2,7 @@
 import type { UserKeyPairs } from '../crypto/keys.js';
 import type { ChatError } from '../protocol/errors.js';
 import type { PresenceEvent } from '../protocol/events.js';
+import type { BlobHttp } from './blob-transfer.js';
 import type { ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 import type { SentMessage } from './outbox-sender.js';
 import type { RatchetStore } from './ratchet-store.js';
@@ -59,8 +60,11 @@ interface ChatClientCommonOptions {
   register?: boolean;
   /** Passed to socket.io-client (e.g. transports). */
   socketOptions?: ConnectionOptions['socketOptions'];
-  /** The HTTP client for blobs (files); the global fetch by default. Tests pass one that breaks on cue. */
-  fetch?: typeof globalThis.fetch;
+  /**
+   * The HTTP client for blobs (files): fetch by default; node:http on Node (node/node-blob-http.ts).
+   * Tests pass one that breaks on cue.
+   */
+  blobHttp?: BlobHttp;
 }
 
 /**

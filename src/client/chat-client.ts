@@ -16,7 +16,7 @@ import type { SessionResult, UserKeys } from '../protocol/events.js';
 import { attachmentFallbackBody, type AttachmentPointer } from '../e2ee/attachment-pointer.js';
 import { DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_MAX_ENVELOPE_BYTES } from '../protocol/limits.js';
 import { downloadAttachment, uploadAttachment, type AttachmentSink, type AttachmentSource } from './attachments.js';
-import type { Progress } from './blob-transfer.js';
+import type { BlobHttp, Progress } from './blob-transfer.js';
 import type { ChatClientEvents, ChatClientOptions } from './chat-client-types.js';
 import { TypedEmitter } from './emitter.js';
 import type { ReceivedMessage } from './inbound.js';
@@ -80,7 +80,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   /** The server's largest file, from its latest login answer. */
   private attachmentLimit = DEFAULT_MAX_ATTACHMENT_BYTES;
   private readonly url: string;
-  private readonly fetchImpl: typeof globalThis.fetch | undefined;
+  private readonly blobHttp: BlobHttp | undefined;
 
   private constructor(options: ChatClientOptions) {
     // A listener that throws is reported here; a throwing debug listener has nowhere left to be reported.
@@ -90,7 +90,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     this.username = options.identity.username;
     this.mode = options.mode ?? 'ratchet';
     this.url = options.url;
-    this.fetchImpl = options.fetch;
+    this.blobHttp = options.blobHttp;
     const ratchetStore = options.ratchet;
     // Checked at run time too, for callers without TypeScript: a silent in-memory default would lose sessions.
     if (this.mode === 'ratchet' && !ratchetStore) {
@@ -278,7 +278,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     // Refuses an unknown user or changed keys now, not after uploading the whole file.
     await this.directory.peerKeys(to);
     // One fetch per recipient device: one device per user today.
-    const attachment = await uploadAttachment({ connection: this.connection, serverUrl: this.url, ...(this.fetchImpl && { fetch: this.fetchImpl }) }, source, 1, options.onProgress);
+    const attachment = await uploadAttachment({ connection: this.connection, serverUrl: this.url, ...(this.blobHttp && { http: this.blobHttp }) }, source, 1, options.onProgress);
     const id = await this.sealer.seal(to, options.caption ?? attachmentFallbackBody(source.name, source.size), attachment);
     // The connection may have dropped during the upload: the message then waits in the outbox like any other.
     if (!this.connection.authenticated) {
@@ -299,7 +299,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     return downloadAttachment(attachment, openSink, {
       serverUrl: this.url,
       ...(options.onProgress && { onProgress: options.onProgress }),
-      ...(this.fetchImpl && { fetch: this.fetchImpl }),
+      ...(this.blobHttp && { http: this.blobHttp }),
     });
   }
 

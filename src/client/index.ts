@@ -1,5 +1,7 @@
 /** Public entry of the client library. */
 export { ChatClient } from './chat-client.js';
+export { fetchBlobHttp, type BlobHttp, type BlobHttpAnswer } from './blob-transfer.js';
+export type { AttachmentPointer, AttachmentSink, AttachmentSource } from './chat-client.js';
 export type { ChatClientEvents, ChatClientOptions, ClientIdentity, ReceivedMessage, RejectedMessage, SentMessage, UnreadableReceipt } from './chat-client.js';
 export type { HeldEnvelope, HeldLimits, HistoryRecord, MessageStatus, MessageStore, OutboxEntry, OutboxFailure, PeerKeyStore, PinnedPeer } from './stores.js';
 export { DEFAULT_HELD_LIMITS, MAX_HELD_BYTES, MAX_HELD_PER_PEER, MAX_HELD_TOTAL, unreadableRecordId } from './stores.js';

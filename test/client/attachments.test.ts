@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { AttachmentSource } from '../../src/client/attachments.js';
+import { fetchBlobHttp } from '../../src/client/blob-transfer.js';
 import { DownloadFolder, fileSource } from '../../src/client/node/attachment-files.js';
 import { attachmentBlobLength } from '../../src/crypto/attachment-cipher.js';
 import { ChatError, DecryptionFailedError } from '../../src/protocol/errors.js';
@@ -141,7 +142,7 @@ describe('files through the client library', () => {
       );
     const downloads = folder();
     const { downloadAttachment } = await import('../../src/client/attachments.js');
-    await expect(downloadAttachment(attachment, () => downloads.open('y.bin'), { serverUrl: servers.srv.url, fetch: endless })).rejects.toBeInstanceOf(DecryptionFailedError);
+    await expect(downloadAttachment(attachment, () => downloads.open('y.bin'), { serverUrl: servers.srv.url, http: fetchBlobHttp(endless) })).rejects.toBeInstanceOf(DecryptionFailedError);
     expect(served).toBeLessThan(64 * 1024);
     expect(readdirSync(downloads.dir)).toEqual([]);
     // The real one, fetched once (one download declared), is then gone.

@@ -1,5 +1,6 @@
 /** Real ChatClients with in-memory stores, and raw socket.io connections for protocol-level tests. */
 import { io, type Socket } from 'socket.io-client';
+import { fetchBlobHttp } from '../../src/client/blob-transfer.js';
 import { ChatClient, type ClientIdentity, type ReceivedMessage, type RejectedMessage } from '../../src/client/chat-client.js';
 import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-stores.js';
 import { MemoryRatchetStore, type RatchetStore } from '../../src/client/ratchet-store.js';
@@ -69,7 +70,7 @@ export async function connectTestClient(
     socketOptions: { transports: ['websocket'] },
     reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
     ...(opts.ackDelayMs !== undefined && { ackDelayMs: opts.ackDelayMs }),
-    ...(opts.fetch && { fetch: opts.fetch }),
+    ...(opts.fetch && { blobHttp: fetchBlobHttp(opts.fetch) }),
     // The library's default (ratchet) unless a test asks for hybrid; sessions in memory unless given a store.
     ...(opts.mode === 'hybrid' ? { mode: 'hybrid' as const, ...(opts.ratchet && { ratchet: opts.ratchet }) } : { ratchet: opts.ratchet ?? new MemoryRatchetStore() }),
   });

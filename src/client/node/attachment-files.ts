@@ -63,8 +63,13 @@ export class DownloadFolder {
   }
 }
 
+/** Decrypted bytes gathered before each write: one write per piece (tens of KiB) left the download waiting on the thread pool. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
 class FolderSink implements AttachmentSink {
   private closed = false;
+  private readonly pending = new Uint8Array(WRITE_BATCH_BYTES);
+  private buffered = 0;
 
   constructor(
     private readonly dir: string,
@@ -74,10 +79,22 @@ class FolderSink implements AttachmentSink {
   ) {}
 
   async write(bytes: Uint8Array): Promise<void> {
-    for (let done = 0; done < bytes.length; ) done += (await this.handle.write(bytes, done, bytes.length - done)).bytesWritten;
+    for (let used = 0; used < bytes.length; ) {
+      const take = Math.min(bytes.length - used, this.pending.length - this.buffered);
+      this.pending.set(bytes.subarray(used, used + take), this.buffered);
+      this.buffered += take;
+      used += take;
+      if (this.buffered === this.pending.length) await this.flush();
+    }
+  }
+
+  private async flush(): Promise<void> {
+    for (let done = 0; done < this.buffered; ) done += (await this.handle.write(this.pending, done, this.buffered - done)).bytesWritten;
+    this.buffered = 0;
   }
 
   async commit(): Promise<string> {
+    await this.flush();
     await this.handle.sync();
     await this.close();
     for (let n = 0; n < MAX_NAME_TRIES; n++) {

@@ -10,5 +10,7 @@ void installNodeCrypto();
 
 export * from '../index.js';
 export { FilePeerKeyStore } from './file-stores.js';
+export { DownloadFolder, fileSource } from './attachment-files.js';
+export { nodeBlobHttp } from './node-blob-http.js';
 export { SqliteMessageStore } from './sqlite-message-store.js';
 export { SqliteRatchetStore } from './sqlite-ratchet-store.js';
