@@ -22,7 +22,10 @@ export function registerServerCommand(program: Command): void {
         'E2EE_CHAT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE, E2EE_CHAT_BUNDLE_FETCH_PER_TARGET_BURST,\n' +
         'E2EE_CHAT_HTTP_HEADERS_TIMEOUT_MS, E2EE_CHAT_HTTP_REQUEST_TIMEOUT_MS, E2EE_CHAT_HTTP_KEEP_ALIVE_TIMEOUT_MS,\n' +
         'E2EE_CHAT_QUEUE_TTL_DAYS, E2EE_CHAT_SWEEP_INTERVAL_MS, LOG_LEVEL (trace|debug|info|warn|error),\n' +
-        'E2EE_CHAT_STORE (sqlite, the default; memory keeps nothing across restarts).',
+        'E2EE_CHAT_STORE (sqlite, the default; memory keeps nothing across restarts),\n' +
+        'files: E2EE_CHAT_MAX_ATTACHMENT_BYTES, E2EE_CHAT_BLOB_DIR (default <data>/blobs), E2EE_CHAT_BLOB_USER_MAX_BYTES,\n' +
+        'E2EE_CHAT_BLOB_USER_MAX_COUNT, E2EE_CHAT_BLOB_SERVER_MAX_BYTES, E2EE_CHAT_BLOB_UPLOAD_IDLE_MS,\n' +
+        'E2EE_CHAT_BLOB_HTTP_RATE_LIMIT, E2EE_CHAT_BLOB_HTTP_RATE_BURST.',
     )
     .action(async (opts: { port?: string; host?: string; data?: string }) => {
       const config = loadServerConfig({
