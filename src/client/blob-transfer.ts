@@ -30,6 +30,13 @@ export interface BlobHttp {
   get(url: string, headers: Readonly<Record<string, string>>): Promise<BlobHttpAnswer & { body: AsyncIterable<Uint8Array>; discard(): void }>;
 }
 
+/**
+ * A PUT or HEAD with no answer for this long fails (passing: the upload resumes). fetch has no idle
+ * timeout, so this bounds the whole request: chunks are sized to take seconds (BLOB_CHUNK_SLOW_MS).
+ * Downloads have none: a whole blob may take long on a slow link.
+ */
+const FETCH_REQUEST_TIMEOUT_MS = 120_000;
+
 /** BlobHttp over `fetch` (the runtime's, or another with its signature). */
 export function fetchBlobHttp(fetchImpl: Fetch = globalThis.fetch): BlobHttp {
   const answer = (res: Response): BlobHttpAnswer => ({
@@ -38,8 +45,9 @@ export function fetchBlobHttp(fetchImpl: Fetch = globalThis.fetch): BlobHttp {
     json: () => res.json().catch(() => undefined),
   });
   return {
-    put: async (url, headers, body) => answer(await fetchImpl(url, { method: 'PUT', headers, body: body as Uint8Array<ArrayBuffer> })),
-    head: async (url, headers) => answer(await fetchImpl(url, { method: 'HEAD', headers })),
+    put: async (url, headers, body) =>
+      answer(await fetchImpl(url, { method: 'PUT', headers, body: body as Uint8Array<ArrayBuffer>, signal: AbortSignal.timeout(FETCH_REQUEST_TIMEOUT_MS) })),
+    head: async (url, headers) => answer(await fetchImpl(url, { method: 'HEAD', headers, signal: AbortSignal.timeout(FETCH_REQUEST_TIMEOUT_MS) })),
     get: async (url, headers) => {
       const res = await fetchImpl(url, { headers });
       const reader = res.body?.getReader();
@@ -232,6 +240,8 @@ export async function uploadBlob(options: UploadOptions): Promise<void> {
       }
     } catch (err) {
       if (!isPassingTransferError(err) || ++failures >= attempts) throw err;
+      // A chunk that failed may have been too large for the link (the server's request timeout).
+      chunk = Math.max(MIN_BLOB_CHUNK_BYTES, Math.floor(chunk / 2));
       await sleep((options.delayMs ?? transferDelayMs)(failures));
     } finally {
       // This pass is over (done, failed, or to be run again from the server's offset): let it go.

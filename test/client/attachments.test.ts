@@ -14,7 +14,7 @@ import { fetchBlobHttp } from '../../src/client/blob-transfer.js';
 import { DownloadFolder, fileSource } from '../../src/client/node/attachment-files.js';
 import { attachmentBlobLength } from '../../src/crypto/attachment-cipher.js';
 import { ChatError, DecryptionFailedError } from '../../src/protocol/errors.js';
-import { useTestServer } from '../helpers/server-fixtures.js';
+import { useHostileServer, useTestServer } from '../helpers/server-fixtures.js';
 import { connectTestClient, type TestClient } from '../helpers/test-clients.js';
 
 const servers = useTestServer();
@@ -181,5 +181,58 @@ describe('files through the client library', () => {
     expect([a, b]).toEqual([join(downloads.dir, 'same (1).txt'), join(downloads.dir, 'same (2).txt')]);
     expect(readFileSync(join(downloads.dir, 'same.txt'), 'utf8')).toBe('already here');
     expect(readFileSync(b, 'utf8')).toBe('second');
+  });
+});
+
+describe('files against a lying server', () => {
+  const lying = useHostileServer();
+
+  it('a malformed blob.create answer fails the send before a byte is uploaded or a message sealed', async () => {
+    const bob = lying.track(await connectTestClient(lying.srv.url, 'bobh'));
+    const alice = lying.track(await connectTestClient(lying.hostile.url, 'aliceh'));
+    const undo = lying.hostile.onAnswer('blob.create', (real) => ({ ...real, downloadToken: 'not a token' }));
+    const refused = await alice.client.sendFile('bobh', bytesSource(pattern(100), 'x.bin')).catch((e: unknown) => e);
+    undo();
+    expect(refused).toMatchObject({ code: 'bad_response' });
+    expect(await alice.messages.outboxEntries()).toEqual([]);
+    expect(lying.hostile.frames.filter((f) => f.kind === 'request' && f.event === 'send')).toEqual([]);
+    expect(bob.received).toEqual([]);
+  });
+
+  it('a server that will not take the blob\'s bytes gets no message naming it', async () => {
+    lying.track(await connectTestClient(lying.srv.url, 'bobh2'));
+    const alice = lying.track(await connectTestClient(lying.hostile.url, 'aliceh2'));
+    const undo = lying.hostile.onHttp((req, res) => {
+      if (req.method !== 'PUT') return false;
+      res.writeHead(404, { 'content-type': 'application/json', connection: 'close' }).end('{"error":"not_found"}');
+      return true;
+    });
+    const refused = await alice.client.sendFile('bobh2', bytesSource(pattern(100), 'x.bin')).catch((e: unknown) => e);
+    undo();
+    expect(refused).toMatchObject({ code: 'blob_not_found' });
+    expect(await alice.messages.outboxEntries()).toEqual([]);
+    expect(lying.hostile.frames.filter((f) => f.kind === 'request' && f.event === 'send' && f.user === 'aliceh2')).toEqual([]);
+  });
+
+  it('a blob the server swaps for another (a valid blob of another file) is refused by its digest, and nothing is kept', async () => {
+    const bob = lying.track(await connectTestClient(lying.hostile.url, 'bobh3'));
+    const alice = lying.track(await connectTestClient(lying.srv.url, 'aliceh3'));
+    const first = await alice.client.sendFile('bobh3', bytesSource(pattern(2000), 'one.bin'));
+    await alice.client.sendFile('bobh3', bytesSource(pattern(2000).reverse(), 'two.bin'));
+    const [one, two] = await bob.waitFor(2);
+    // Every GET is answered with the first blob's bytes, whatever it asks for.
+    const firstBlob = readFileSync(join(lying.srv.dataDir, 'blobs', `${first.attachment.id}.blob`));
+    const undo = lying.hostile.onHttp((req, res) => {
+      if (req.method !== 'GET') return false;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(firstBlob.length) }).end(firstBlob);
+      return true;
+    });
+    const downloads = folder();
+    await expect(bob.client.downloadAttachment(two!.attachment!, () => downloads.open('two.bin'))).rejects.toBeInstanceOf(DecryptionFailedError);
+    expect(await bob.client.downloadAttachment(one!.attachment!, () => downloads.open('one.bin'))).toBe(join(downloads.dir, 'one.bin'));
+    undo();
+    expect(readdirSync(downloads.dir)).toEqual(['one.bin']);
+    // Through the relay, the real blob opens.
+    expect(readFileSync(await bob.client.downloadAttachment(two!.attachment!, () => downloads.open('two.bin')))).toEqual(Buffer.from(pattern(2000).reverse()));
   });
 });

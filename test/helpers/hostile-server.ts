@@ -12,10 +12,11 @@
  *  - `hold(user)` / `release(user, reorder)`: hold pushed events and let them go reordered;
  *  - `push(user, event, ...args)`: inject any frame (null, numbers, huge strings, extra members, replays);
  *  - read `frames`: every request, answer and push, as sent, for replays and rollbacks (`answersTo`).
+ * Plain HTTP requests (the blob store's) are relayed to the real server too; `onHttp(hook)` answers them instead.
  * A hook's `conn.ask(event, payload)` asks the real server something as that connection's user, e.g. the
  * keys of another user to substitute. One hook per event; a new one replaces it; each returns its remover.
  */
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage as HttpRequest, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server as SocketIOServer, type Socket as ServerSocket } from 'socket.io';
 import { io, type Socket as ClientSocket } from 'socket.io-client';
@@ -74,6 +75,8 @@ export interface HostileConnection {
 type AnswerHook<E extends ClientEventName> = (answer: RealAnswers[E], payload: unknown, conn: HostileConnection) => unknown;
 type RequestHook = (payload: unknown, conn: HostileConnection) => unknown;
 type PushHook<E extends PushEvent> = (payload: PushPayload<E>, conn: HostileConnection) => unknown[];
+/** Answers a plain HTTP request itself (true), or lets it through to the real server (false). */
+export type HttpHook = (req: HttpRequest, res: ServerResponse) => boolean;
 
 interface Held {
   connection: Connection;
@@ -113,11 +116,16 @@ export class HostileServer {
   private readonly pushHooks = new Map<string, PushHook<never>>();
   private readonly held = new Map<string, Held[]>();
   private readonly loginWaiters: Array<{ user: string; resolve: (c: HostileConnection) => void }> = [];
+  private httpHook: HttpHook | undefined;
   private nextId = 1;
   url = '';
 
   private constructor(private readonly upstreamUrl: string) {
-    this.http = createServer();
+    // Plain HTTP (the blob store's requests, docs/PROTOCOL.md §20) is relayed to the real server unless a hook answers it.
+    this.http = createServer((req, res) => {
+      if (this.httpHook?.(req, res) === true) return;
+      this.relayHttp(req, res);
+    });
     this.io = new SocketIOServer(this.http, { maxHttpBufferSize: HOSTILE_BUFFER_BYTES, serveClient: false, perMessageDeflate: false });
     this.io.on('connection', (socket) => this.accept(socket));
   }
@@ -141,6 +149,28 @@ export class HostileServer {
   /** The hook returns the payloads to deliver instead: `[]` drops the event, `[p, p]` duplicates it. */
   onPush<E extends PushEvent>(event: E, rewrite: PushHook<E>): () => void {
     return this.setHook(this.pushHooks, event, rewrite as PushHook<never>);
+  }
+
+  /**
+   * Answers plain HTTP requests (the blob store's) itself: the hook returns true when it answered, false
+   * to relay the request to the real server. One hook; a new one replaces it; returns its remover.
+   */
+  onHttp(hook: HttpHook): () => void {
+    this.httpHook = hook;
+    return () => {
+      if (this.httpHook === hook) this.httpHook = undefined;
+    };
+  }
+
+  /** Forwards a plain HTTP request to the real server and its answer back, bodies streamed both ways. */
+  private relayHttp(req: HttpRequest, res: ServerResponse): void {
+    const upstream = httpRequest(new URL(req.url ?? '/', this.upstreamUrl), { method: req.method, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.on('error', () => upstream.destroy());
+    req.pipe(upstream);
   }
 
   /** Connections of `user` that are logged in now. */
