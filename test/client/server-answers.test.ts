@@ -36,5 +36,9 @@ describe('parseAnswer', () => {
     expect(parseAnswer('ack', { ok: true, acknowledged: 3, extra: 'x' })).toEqual({ ok: true, acknowledged: 3 });
     expect(parseAnswer('login', { ok: true, username: 'bob', registered: false, limits: { maxEnvelopeBytes: -1 } })).toEqual({ ok: true, username: 'bob', registered: false });
     expect(parseAnswer('login', { ok: true, username: 'bob', registered: false, limits: { maxEnvelopeBytes: 65536 } })).toMatchObject({ limits: { maxEnvelopeBytes: 65536 } });
+    // A malformed file limit reads as absent without taking the envelope limit with it.
+    const login = parseAnswer('login', { ok: true, username: 'bob', registered: false, limits: { maxEnvelopeBytes: 65536, maxAttachmentBytes: 'lots' } });
+    expect(login.limits).toEqual({ maxEnvelopeBytes: 65536 });
+    expect(parseAnswer('login', { ok: true, username: 'bob', registered: false, limits: { maxEnvelopeBytes: 65536, maxAttachmentBytes: 0 } }).limits).toEqual({ maxEnvelopeBytes: 65536, maxAttachmentBytes: 0 });
   });
 });

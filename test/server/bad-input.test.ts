@@ -16,7 +16,7 @@ import { ed25519PublicOf, jwkThumbprint, rsaPublicOf, type Ed25519PublicJwk, typ
 import { loginMessage, registerMessage } from '../../src/protocol/auth-message.js';
 import { ERROR_CODES } from '../../src/protocol/errors.js';
 import type { IncomingMessage, ProtocolErrorEvent } from '../../src/protocol/events.js';
-import { DEFAULT_MAX_ENVELOPE_BYTES, transportFrameBytes } from '../../src/protocol/limits.js';
+import { DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_MAX_ENVELOPE_BYTES, transportFrameBytes } from '../../src/protocol/limits.js';
 import type { ServerConfig } from '../../src/server/config.js';
 import { SQLITE_FILE_NAME } from '../../src/server/store/sqlite-store.js';
 import { call, connectTestClient, keysFor, loginRaw, rawSocket, registerRaw, waitUntil, type RawAck, type TestClient } from '../helpers/test-clients.js';
@@ -402,7 +402,7 @@ describe('bad input on a default server', () => {
       expect(await h.srv.store.getUser('rita')).toBeUndefined();
       // Nothing was bound to the socket either: keys still needs a login.
       expect(codeOf(await call(sock, 'keys', { username: 'alice' }))).toBe('not_authenticated');
-      expect(await registerRaw(sock, 'rita', keys)).toStrictEqual({ ok: true, username: 'rita', registered: true, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES } });
+      expect(await registerRaw(sock, 'rita', keys)).toStrictEqual({ ok: true, username: 'rita', registered: true, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES, maxAttachmentBytes: DEFAULT_MAX_ATTACHMENT_BYTES } });
     });
 
     it('rejects usernames with upper case, unicode, control characters or a bad length, even correctly signed', async () => {
@@ -574,7 +574,7 @@ describe('bad input on a default server', () => {
         encryptionKey: { ...keys.encryption, alg: 'RSA-OAEP-256' },
         extra: { admin: true },
       });
-      expect(ack).toStrictEqual({ ok: true, username: 'priya', registered: true, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES } });
+      expect(ack).toStrictEqual({ ok: true, username: 'priya', registered: true, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES, maxAttachmentBytes: DEFAULT_MAX_ATTACHMENT_BYTES } });
       const record = await h.srv.store.getUser('priya');
       expect(record?.signingKey).toStrictEqual(ed25519PublicOf(keys.signing));
       expect(record?.encryptionKey).toStrictEqual(rsaPublicOf(keys.encryption));
@@ -626,7 +626,7 @@ describe('bad input on a default server', () => {
       // The original signature's challenge was consumed by the first well-formed attempt.
       expect(codeOf(await call(sock, 'login', { username: 'lena', signature: sig }))).toBe('bad_signature');
       expect(codeOf(await call(sock, 'users', {}))).toBe('not_authenticated');
-      expect(await loginRaw(sock, 'lena', keys)).toStrictEqual({ ok: true, username: 'lena', registered: false, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES } });
+      expect(await loginRaw(sock, 'lena', keys)).toStrictEqual({ ok: true, username: 'lena', registered: false, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES, maxAttachmentBytes: DEFAULT_MAX_ATTACHMENT_BYTES } });
       expect(await call(sock, 'users', {})).toMatchObject({ ok: true });
     });
 
@@ -1187,7 +1187,7 @@ describe('the rate limit (5 per second, burst 5)', () => {
     expect(codeOf(burst.at(-1)!)).toBe('rate_limited');
     expect(await h.srv.store.getUser('rory')).toBeUndefined();
     await sleep(2100);
-    expect(await registerRaw(sock, 'rory', keys)).toStrictEqual({ ok: true, username: 'rory', registered: true, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES } });
+    expect(await registerRaw(sock, 'rory', keys)).toStrictEqual({ ok: true, username: 'rory', registered: true, limits: { maxEnvelopeBytes: DEFAULT_MAX_ENVELOPE_BYTES, maxAttachmentBytes: DEFAULT_MAX_ATTACHMENT_BYTES } });
   });
 });
 

@@ -9,20 +9,20 @@ import { removeDir, startTestServer, type TestServer } from '../helpers/test-ser
 describe('register and login answers', () => {
   let srv: TestServer;
   beforeAll(async () => {
-    srv = await startTestServer({ maxEnvelopeBytes: 5000 });
+    srv = await startTestServer({ maxEnvelopeBytes: 5000, maxAttachmentBytes: 123_456 });
   });
   afterAll(async () => {
     await srv.stop();
     removeDir(srv.dataDir);
   });
 
-  it('carry limits.maxEnvelopeBytes, the configured envelope cap', async () => {
+  it('carry limits.maxEnvelopeBytes, the configured envelope cap, and limits.maxAttachmentBytes, the largest file', async () => {
     const keys = await keysFor();
     const first = await rawSocket(srv.url);
     const second = await rawSocket(srv.url);
     try {
-      expect(await registerRaw(first, 'lim', keys)).toStrictEqual({ ok: true, username: 'lim', registered: true, limits: { maxEnvelopeBytes: 5000 } });
-      expect(await loginRaw(second, 'lim', keys)).toStrictEqual({ ok: true, username: 'lim', registered: false, limits: { maxEnvelopeBytes: 5000 } });
+      expect(await registerRaw(first, 'lim', keys)).toStrictEqual({ ok: true, username: 'lim', registered: true, limits: { maxEnvelopeBytes: 5000, maxAttachmentBytes: 123_456 } });
+      expect(await loginRaw(second, 'lim', keys)).toStrictEqual({ ok: true, username: 'lim', registered: false, limits: { maxEnvelopeBytes: 5000, maxAttachmentBytes: 123_456 } });
     } finally {
       first.close();
       second.close();
