@@ -142,7 +142,7 @@ export type ServerEventOf<E extends ServerEventName> = z.infer<(typeof serverEve
 
 /**
  * A v2 refusal: v1's error with `details` where the code carries some. `devices_changed` is useless
- * without them (required); a quota code's say which device is full (optional, informational). Details
+ * without them (required); a quota code's details say which device is full (optional, informational). Details
  * on any other code are dropped, as unknown members are.
  */
 export const serverErrorV2Schema = z.discriminatedUnion('code', [
