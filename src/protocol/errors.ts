@@ -28,6 +28,8 @@ export const ERROR_CODES = [
   'wrong_passphrase', // local key files could not be unlocked
   'bad_response', // the server's answer or event failed its schema, or answered another question
   'no_local_user', // this user has no keys on this machine: create them with `e2ee-chat receive --user NAME`
+  'device_list_invalid', // a device list is malformed, not signed by the pinned account key, equivocates or reuses a device id
+  'device_list_rollback', // a device list older than one already seen (or none after one was seen)
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -134,3 +134,13 @@ export const DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST = 30;
  */
 export const DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE = 60;
 export const DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST = 60;
+
+/**
+ * Devices one user may have listed: the primary and five linked ones (a phone, two computers, a browser
+ * and spares). Bounds the fan-out of every send and the size of a signed device list.
+ */
+export const MAX_DEVICES_PER_USER = 6;
+/** A device's name in the signed device list, in UTF-8 bytes: a label, not a description; it is public. */
+export const MAX_DEVICE_NAME_BYTES = 32;
+/** Device ids run 1 … 2³¹−1: exact in every JSON number implementation and in signed 32-bit columns. */
+export const MAX_DEVICE_ID = 0x7fff_ffff;
