@@ -6,10 +6,10 @@
  */
 import { z } from 'zod';
 import { base64url, signatureSchema } from './schemas.js';
-import { MAX_DEVICE_NAME_BYTES, MAX_DEVICES_PER_USER, USERNAME_MAX_LENGTH } from './limits.js';
+import { MAX_DEVICE_LIST_PAYLOAD_BYTES } from './device-list-payload.js';
+import { MAX_DEVICE_ID } from './limits.js';
 
-/** Device ids are 1 … 2³¹−1: exact in every JSON number implementation and in signed 32-bit columns. */
-export const MAX_DEVICE_ID = 0x7fff_ffff;
+export { MAX_DEVICE_ID };
 export const deviceIdSchema = z.number().int().min(1).max(MAX_DEVICE_ID);
 
 /** A list's `version`: a u32, at least 1, strictly increasing. */
@@ -22,7 +22,7 @@ const ENTRY_FIXED_BYTES = 335;
 /** The shortest list: a one-letter name and device 1 without a name. */
 export const DEVICE_LIST_MIN_BYTES = LIST_FIXED_BYTES + 1 + ENTRY_FIXED_BYTES;
 /** The longest list: a 32-character name and six devices with 32-byte names (2,286 bytes). */
-export const DEVICE_LIST_MAX_BYTES = LIST_FIXED_BYTES + USERNAME_MAX_LENGTH + MAX_DEVICES_PER_USER * (ENTRY_FIXED_BYTES + MAX_DEVICE_NAME_BYTES);
+export const DEVICE_LIST_MAX_BYTES = MAX_DEVICE_LIST_PAYLOAD_BYTES;
 
 /** Unpadded base64url characters of `bytes` bytes. */
 const charsOf = (bytes: number) => Math.ceil((bytes * 4) / 3);

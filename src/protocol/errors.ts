@@ -36,6 +36,8 @@ export const ERROR_CODES = [
   'no_local_user', // this user has no keys on this machine: create them with `e2ee-chat receive --user NAME`
   'not_primary', // only device 1 holds the account key, so only it can change the device list
   'unsupported_server', // the server does not speak protocol 2 (its challenge answer names no protocols)
+  'device_list_invalid', // a device list is malformed, not signed by the pinned account key, equivocates or reuses a device id
+  'device_list_rollback', // a device list older than one already seen (or none after one was seen)
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -165,3 +165,5 @@ export const MAX_HISTORY_ON_LINK = 10_000;
  * failed, so a server that keeps changing its answer cannot make a client loop.
  */
 export const DEVICE_SET_RETRIES = 3;
+/** Device ids run 1 … 2³¹−1: exact in every JSON number implementation and in signed 32-bit columns. */
+export const MAX_DEVICE_ID = 0x7fff_ffff;
