@@ -36,6 +36,7 @@ interface ReceiptRow {
 
 /** A row that left the queue, for the usage it frees (and the receipt it may leave). */
 interface RemovedRow {
+  seq: number;
   id: string;
   recipient: string;
   recipient_device: number;
@@ -79,7 +80,7 @@ const receiptFromRow = (r: ReceiptRow): Receipt => ({
 
 const QUEUE_COLUMNS = 'seq, id, recipient, recipient_device, sender, sender_device, client_id, sent_at, expires_at, envelope';
 const RECEIPT_COLUMNS = 'seq, id, client_id, sender, sender_device, recipient, recipient_device, delivered_at, status, reason';
-const REMOVED_COLUMNS = 'id, recipient, recipient_device, sender, sender_device, client_id, size';
+const REMOVED_COLUMNS = 'seq, id, recipient, recipient_device, sender, sender_device, client_id, size';
 
 export class SqliteQueueTables {
   private readonly sql;
@@ -259,7 +260,8 @@ export class SqliteQueueTables {
    * Returns the receipts written.
    */
   removeDeviceQueues(username: string, device: number, now: number, receiptExpiresAt: number): Receipt[] {
-    const waiting = this.sql.deleteQueuedFor.all(username, device);
+    // RETURNING gives rows in no promised order: receipts are owed in the order the copies were queued.
+    const waiting = this.sql.deleteQueuedFor.all(username, device).sort((a, b) => a.seq - b.seq);
     this.release(waiting);
     const receipts = waiting.map((r) => this.owe(r, now, receiptExpiresAt, { status: 'removed' }));
     for (const to of this.sql.selectPairsFrom.all(username)) {
