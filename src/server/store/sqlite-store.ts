@@ -85,7 +85,13 @@ export class SqliteServerStore implements ServerStore {
     // NORMAL: commits do not fsync on the event loop; WalSync fsyncs the WAL off-thread before any write
     // is acknowledged, so an acknowledged write survives power loss, not only a process crash.
     this.db.pragma('synchronous = NORMAL');
-    this.migrate();
+    try {
+      this.migrate();
+    } catch (err) {
+      // The migration rolled back; the file stays as it was, and no handle on it is left open.
+      this.db.close();
+      throw err;
+    }
     const db = this.db;
     this.sql = {
       selectUser: db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?'),
