@@ -35,11 +35,6 @@ function toReceiptEvent(r: Receipt): ReceiptEvent | undefined {
   };
 }
 
-function emitReceipt(emit: (event: 'receipt', r: ReceiptEvent) => unknown, r: Receipt): void {
-  const event = toReceiptEvent(r);
-  if (event) emit('receipt', event);
-}
-
 export interface RelayDeps {
   config: ServerConfig;
   store: ServerStore;
@@ -95,7 +90,10 @@ export class Relay {
     let after = 0;
     for (;;) {
       const batch = await this.store.pendingReceipts(conn.username!, PRIMARY_DEVICE, after, DELIVERY_BATCH);
-      for (const r of batch) emitReceipt((e, v) => conn.socket.emit(e, v), r);
+      for (const r of batch) {
+        const event = toReceiptEvent(r);
+        if (event) conn.socket.emit('receipt', event);
+      }
       if (batch.length < DELIVERY_BATCH || !conn.socket.connected) return;
       after = batch[batch.length - 1]!.seq;
     }
@@ -198,7 +196,10 @@ export class Relay {
             // Every device of this user may hold these in flight: free their windows too. (On other nodes
             // a device's window is freed by its own ack of the same ids: the store answers it as done.)
             this.pumps.acknowledged(username, ids);
-            for (const r of receipts) emitReceipt((e, v) => this.io.to(userRoom(r.sender)).emit(e, v), r);
+            for (const r of receipts) {
+              const event = toReceiptEvent(r);
+              if (event) this.io.to(userRoom(r.sender)).emit('receipt', event);
+            }
           });
     const forgotten = p.receipts && p.receipts.length > 0 ? this.store.acknowledgeReceipts(username, PRIMARY_DEVICE, p.receipts) : Promise.resolve();
     const result = Promise.all([deleted, forgotten]).then(([receipts]) => ({ acknowledged: receipts.length }));

@@ -5,13 +5,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
-import type { DeviceEntry, DeviceListInput, ServerStore } from '../../src/server/store/server-store.js';
+import type { ListedDevice, DeviceListInput, ServerStore } from '../../src/server/store/server-store.js';
 import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
 import { backends, cleanupStores, input, key, quota, sig, stored, tempStoreDir, upload } from './store-fixtures.js';
 
 afterEach(cleanupStores);
 
-const device = (id: number): DeviceEntry => ({
+const device = (id: number): ListedDevice => ({
   device: id,
   signingKey: key(`dsk${id}`),
   dhKey: key(`ik${id}`),

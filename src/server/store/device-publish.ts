@@ -1,9 +1,10 @@
 /**
- * What every store checks of a device list publish before changing anything (design §5.7, §9.3). The
- * caller has verified the list and its history (§4.4); these checks hold the store's own invariants,
- * so a caller that got them wrong fails loudly instead of leaving a removed device's queue behind.
+ * A device list publish, the same in every store (design §5.7, §9.3): what is checked before anything
+ * changes, and in what order a removed device's data goes. The caller has verified the list and its
+ * history (§4.4); the checks here hold the store's own invariants, so a caller that got them wrong fails
+ * loudly instead of leaving a removed device's queue behind.
  */
-import type { AddedDevice, DeviceListInput, PublishContext, PublishResult } from './server-store.js';
+import type { AddedDevice, DeviceListInput, PublishContext, PublishResult, Receipt } from './server-store.js';
 
 /**
  * Undefined when the publish may go ahead against the stored version and device ids (device ids
@@ -32,4 +33,31 @@ export function checkPublication(
     throw new Error(`publishDeviceList: device ${added.device} is not one this list adds`);
   }
   return undefined;
+}
+
+/** What a store does to take one removed device's data away, inside the publish transaction. */
+export interface DeviceRemoval {
+  /** Deletes the device's queue (a `removed` receipt per copy, returned) and the envelopes it sent. */
+  queues(device: number): Receipt[];
+  preKeys(device: number): void;
+  /** Deletes the receipts owed to the device; returns their ids. */
+  receiptsOwedTo(device: number): Set<string>;
+}
+
+/**
+ * Removes each device's data (design §9.3) and returns the `removed` receipts left for senders. Receipts
+ * owed to removed devices go last, once every queue is gone, so a copy between two devices removed
+ * together leaves nothing behind.
+ */
+export function removeDevices(username: string, removed: readonly number[], steps: DeviceRemoval): Receipt[] {
+  let receipts: Receipt[] = [];
+  for (const device of removed) {
+    receipts.push(...steps.queues(device));
+    steps.preKeys(device);
+  }
+  for (const device of removed) {
+    const dropped = steps.receiptsOwedTo(device);
+    receipts = receipts.filter((r) => !(r.sender === username && r.senderDevice === device && dropped.has(r.id)));
+  }
+  return receipts;
 }

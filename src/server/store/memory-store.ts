@@ -4,7 +4,7 @@
  * which is what a transaction is here.
  */
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
-import { checkPublication } from './device-publish.js';
+import { checkPublication, removeDevices } from './device-publish.js';
 import { MemoryPreKeyDirectory } from './memory-prekeys.js';
 import { MemoryQueue } from './memory-queue.js';
 import type {
@@ -133,15 +133,11 @@ export class MemoryServerStore implements ServerStore {
     const seen = new Map(stored?.devices.map((d) => [d.device, d.lastSeenAt]));
     const devices: StoredDevice[] = list.devices.map((d) => ({ ...d, lastSeenAt: seen.get(d.device) ?? null }));
     this.deviceLists.set(list.username, { ...list, devices, updatedAt: context.now });
-    let receipts: Receipt[] = [];
-    for (const device of removed) {
-      receipts.push(...this.queue.removeDeviceQueues(list.username, device, context.now, context.receiptExpiresAt));
-      this.preKeys.remove(list.username, device);
-    }
-    for (const device of removed) {
-      const dropped = this.queue.removeReceiptsOwedTo(list.username, device);
-      receipts = receipts.filter((r) => !(r.sender === list.username && r.senderDevice === device && dropped.has(r.id)));
-    }
+    const receipts = removeDevices(list.username, removed, {
+      queues: (device) => this.queue.removeDeviceQueues(list.username, device, context.now, context.receiptExpiresAt),
+      preKeys: (device) => this.preKeys.remove(list.username, device),
+      receiptsOwedTo: (device) => this.queue.removeReceiptsOwedTo(list.username, device),
+    });
     return { status: 'published', version: list.version, receipts };
   }
 

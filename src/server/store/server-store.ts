@@ -126,7 +126,7 @@ export type TakenPreKeyBundles = { status: 'taken'; bundles: TakenPreKeyBundle[]
  * keeps what it is given). Keys are base64url of their raw bytes, as the wire carries them elsewhere:
  * the Ed25519 key as a JWK `x`, the X25519 key as `identity.dhKey`, the RSA modulus as a JWK `n`.
  */
-export interface DeviceEntry {
+export interface ListedDevice {
   device: number;
   signingKey: string;
   dhKey: string;
@@ -135,7 +135,7 @@ export interface DeviceEntry {
   addedAt: number;
 }
 
-export interface StoredDevice extends DeviceEntry {
+export interface StoredDevice extends ListedDevice {
   /** When the device last logged in or acknowledged (the server's word, unsigned), or null if unknown. */
   lastSeenAt: number | null;
 }
@@ -149,7 +149,7 @@ export interface DeviceListInput {
   list: string;
   signature: string;
   /** Every device the list names, in id order. */
-  devices: readonly DeviceEntry[];
+  devices: readonly ListedDevice[];
 }
 
 export interface StoredDeviceList extends DeviceListInput {

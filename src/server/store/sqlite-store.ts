@@ -2,7 +2,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkPublication } from './device-publish.js';
+import { checkPublication, removeDevices } from './device-publish.js';
 import { GroupCommit } from './group-commit.js';
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
 import type {
@@ -228,16 +228,11 @@ export class SqliteServerStore implements ServerStore {
       if (refused) return refused;
       this.devices.write(list, removed, context.now);
       if (added) this.preKeys.put(list.username, added.device, added.preKeys, context.now);
-      let receipts: Receipt[] = [];
-      for (const device of removed) {
-        receipts.push(...this.queue.removeDeviceQueues(list.username, device, context.now, context.receiptExpiresAt));
-        this.preKeys.remove(list.username, device);
-      }
-      // After every queue went: a copy between two removed devices leaves no receipt behind.
-      for (const device of removed) {
-        const dropped = this.queue.removeReceiptsOwedTo(list.username, device);
-        receipts = receipts.filter((r) => !(r.sender === list.username && r.senderDevice === device && dropped.has(r.id)));
-      }
+      const receipts = removeDevices(list.username, removed, {
+        queues: (device) => this.queue.removeDeviceQueues(list.username, device, context.now, context.receiptExpiresAt),
+        preKeys: (device) => this.preKeys.remove(list.username, device),
+        receiptsOwedTo: (device) => this.queue.removeReceiptsOwedTo(list.username, device),
+      });
       return { status: 'published', version: list.version, receipts };
     }, committed);
   }
