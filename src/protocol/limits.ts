@@ -62,9 +62,15 @@ export const DELIVERY_WINDOW = 512;
 /** Server: envelopes read from the store per backlog query. */
 export const DELIVERY_BATCH = 256;
 
-/** Server: default per-recipient queue caps. 100,000 envelopes or 256 MiB, whichever comes first. */
+/** Server: default per-recipient-device queue caps. 100,000 envelopes or 256 MiB, whichever comes first. */
 export const DEFAULT_QUEUE_MAX_COUNT = 100_000;
 export const DEFAULT_QUEUE_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Server: default cap on the bytes queued for all devices of one recipient user (devices-v2 §9.4): four
+ * device queues' worth, so a user's six devices, idle, cannot take six (1.5 GiB).
+ */
+export const DEFAULT_USER_QUEUE_MAX_BYTES = 1024 * 1024 * 1024;
 
 /**
  * Server: default caps on what ONE sender may have queued for one recipient: a tenth of the recipient's
