@@ -28,6 +28,7 @@ export const ERROR_CODES = [
   'wrong_passphrase', // local key files could not be unlocked
   'bad_response', // the server's answer or event failed its schema, or answered another question
   'no_local_user', // this user has no keys on this machine: create them with `e2ee-chat receive --user NAME`
+  'link_failed', // linking a device failed: the code did not match, a link frame was refused, or the other side aborted
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

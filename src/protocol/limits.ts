@@ -134,3 +134,20 @@ export const DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST = 30;
  */
 export const DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE = 60;
 export const DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST = 60;
+
+// ---- Linking a device (protocol v2, docs/design/devices-v2.md §3.3, §6; docs/PROTOCOL.md §18) ----
+
+/** Device ids are 1 … 2³¹−1: exact in every JSON number implementation and in signed 32-bit columns. */
+export const MAX_DEVICE_ID = 2 ** 31 - 1;
+/** A device name is a label, not a description; it is signed into the public device list. UTF-8 bytes. */
+export const MAX_DEVICE_NAME_BYTES = 32;
+/** Secret characters of a link code: 8 Crockford base32 characters, 40 bits (one CPace guess per code). */
+export const LINK_CODE_SECRET_CHARS = 8;
+/** One relayed link frame, in base64url characters: the largest frame (a full cpace-b) is 64,152. */
+export const LINK_MAX_FRAME_CHARS = 65_536;
+/** Frames per link slot in each direction: with 48,000 plaintext bytes a record, about 3 MB of provisioning. */
+export const LINK_MAX_FRAMES = 64;
+/** Plaintext bytes of one link record (one frame), so that a full frame stays under LINK_MAX_FRAME_CHARS. */
+export const LINK_RECORD_MAX_PLAINTEXT_BYTES = 48_000;
+/** Upper bound of `--history N`: the history messages a new device is sent after linking. */
+export const MAX_HISTORY_ON_LINK = 10_000;
