@@ -236,6 +236,12 @@ export class CPaceParty {
     return new CPaceParty(role, scalarMult(scalar, g), Uint8Array.from(ad), Uint8Array.from(inputs.sid), scalar);
   }
 
+  /** Forgets the scalar without finishing (the run was abandoned). */
+  wipe(): void {
+    if (this.#scalar) wipe(this.#scalar);
+    this.#scalar = undefined;
+  }
+
   /** Throws ChatError `link_failed` when the peer's share does not decode or gives the identity. */
   finish(peerShare: Uint8Array, peerAd: Uint8Array): CPaceSession {
     checkBytes(peerShare, 'peerShare');
