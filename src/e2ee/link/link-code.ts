@@ -7,12 +7,10 @@ import { utf8Encode, type Bytes } from '../../crypto/bytes.js';
 import type { RandomSource } from '../../crypto/random.js';
 import { ChatError } from '../../protocol/errors.js';
 import { LINK_CODE_SECRET_CHARS } from '../../protocol/limits.js';
+import { LINK_SLOT_PATTERN } from '../../protocol/link-schemas.js';
 
 /** Crockford's base32 digits, value = index: no I, L, O (confusable with 1 and 0) and no U. */
 export const CROCKFORD_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
-/** Slot numbers as the relay writes them: decimal, no leading zero, at most 999,999. */
-export const LINK_SLOT_PATTERN = /^[1-9][0-9]{0,5}$/;
 
 const SECRET_PATTERN = new RegExp(`^[${CROCKFORD_ALPHABET}]{${LINK_CODE_SECRET_CHARS}}$`);
 /** Bytes drawn for a secret: 8 characters × 5 bits = 40 bits. */

@@ -10,13 +10,12 @@
  */
 import { utf8Encode, type Bytes } from '../../crypto/bytes.js';
 import { USERNAME_PATTERN } from '../../protocol/limits.js';
+import { LINK_SID_BYTES, LINK_SLOT_PATTERN } from '../../protocol/link-schemas.js';
 import { lvCat, type CPaceInputs } from './cpace.js';
-import { LINK_SLOT_PATTERN, linkCodePrs, type LinkCode } from './link-code.js';
+import { linkCodePrs, type LinkCode } from './link-code.js';
 
 /** The first field of CI (17 ASCII bytes). */
 export const LINK_CI_LABEL = utf8Encode('e2ee-chat link v2');
-/** Each party's contribution to sid: 16 bytes from its CSPRNG, sent in link.open / link.join. */
-export const LINK_SID_PART_BYTES = 16;
 /** ADa and ADb: the parties' identities are in CI, so nothing travels beside the shares. */
 export const LINK_AD: Bytes = new Uint8Array(0);
 
@@ -25,9 +24,9 @@ export interface LinkRunParameters {
   readonly username: string;
   /** The code (slot and secret). */
   readonly code: LinkCode;
-  /** The primary's (CPace initiator's) 16 random bytes. */
+  /** The primary's (CPace initiator's) 16 random bytes, its `sid` in link.join. */
   readonly sidA: Uint8Array;
-  /** The new device's (CPace responder's) 16 random bytes. */
+  /** The new device's (CPace responder's) 16 random bytes, its `sid` in link.open. */
   readonly sidB: Uint8Array;
 }
 
@@ -35,7 +34,7 @@ export function linkCpaceInputs(p: LinkRunParameters): CPaceInputs {
   if (!USERNAME_PATTERN.test(p.username)) throw new RangeError('"username" is not a valid username');
   if (!LINK_SLOT_PATTERN.test(p.code.slot)) throw new RangeError('"slot" is not a canonical slot number');
   for (const [name, part] of [['sidA', p.sidA], ['sidB', p.sidB]] as const) {
-    if (!(part instanceof Uint8Array) || part.length !== LINK_SID_PART_BYTES) throw new RangeError(`"${name}" expected Uint8Array of length 16`);
+    if (!(part instanceof Uint8Array) || part.length !== LINK_SID_BYTES) throw new RangeError(`"${name}" expected Uint8Array of length 16`);
   }
   return {
     prs: linkCodePrs(p.code),

@@ -5,17 +5,19 @@
  * link records; any other member, a wrong shape or a failed check here is `link_failed`.
  *
  * Checked here, with no network: shapes and sizes, the device name (≤ 32 UTF-8 bytes, no control
- * characters), and the offer's three signatures by its signing key. Left to the caller, which has the
- * state they need: that the offer's keys are not already listed, the low-order test of its X25519 keys
- * when the primary builds the new list, and on the new device the list's signature and contents (§4.5 of
- * the devices design) and the directory's agreement with `account`.
+ * characters), the offer's X25519 keys not of low order and its three signatures by its signing key.
+ * Left to the caller, which has the state they need: on the primary, that the offer's keys are not
+ * already listed; on the new device, the list's signature and contents (PROTOCOL.md §17, §18.6) and the
+ * directory's agreement with `account`.
  */
 import { z } from 'zod';
 import { BASE64URL_PATTERN, base64urlDecode, utf8Decode, utf8Encode, type Bytes } from '../../crypto/bytes.js';
+import { isLowOrderX25519Key } from '../../crypto/x25519-low-order.js';
+import { deviceListWireSchema } from '../../protocol/device-list-wire.js';
 import { ChatError } from '../../protocol/errors.js';
 import { MAX_DEVICE_ID, MAX_DEVICE_NAME_BYTES, MAX_HISTORY_ON_LINK } from '../../protocol/limits.js';
 import { identityKeyWireSchema, kemPreKeyWireSchema, signedPreKeyWireSchema } from '../../protocol/prekey-schemas.js';
-import { ed25519PublicJwkSchema, rsa2048PublicJwkSchema, signatureSchema, usernameSchema } from '../../protocol/schemas.js';
+import { ed25519PublicJwkSchema, rsa2048PublicJwkSchema, usernameSchema } from '../../protocol/schemas.js';
 import { verifyIdentityBindingSignature, verifyKemPreKeySignature, verifySignedPreKeySignature } from '../pqxdh/signatures.js';
 
 /** Why a device name is refused, or undefined. Control characters are Unicode's Cc: C0, DEL and C1. */
@@ -50,12 +52,6 @@ const key32Schema = z
 const strictEd25519JwkSchema = z.strictObject(ed25519PublicJwkSchema.shape);
 const strictRsaJwkSchema = z.strictObject(rsa2048PublicJwkSchema.shape);
 
-/** A signed device list as it travels (design §4.2): its payload (≤ 2,286 bytes) and the account's signature. */
-export const linkDeviceListWireSchema = z.strictObject({
-  list: z.string().min(1).max(3048).regex(BASE64URL_PATTERN),
-  signature: signatureSchema,
-});
-
 export const linkOfferSchema = z.strictObject({
   v: z.literal(2),
   name: deviceNameSchema,
@@ -75,7 +71,7 @@ export const linkPinSchema = z.strictObject({
   pinnedAt: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   verified: z.boolean(),
   /** The newest list the primary verified for this peer, when it has seen one. */
-  deviceList: linkDeviceListWireSchema.optional(),
+  deviceList: deviceListWireSchema.optional(),
 });
 
 export const linkProvisioningSchema = z.strictObject({
@@ -86,7 +82,7 @@ export const linkProvisioningSchema = z.strictObject({
   /** Only the primary changes the list (design §2.3). */
   approvedBy: z.literal(1),
   account: z.strictObject({ signingKey: strictEd25519JwkSchema, encryptionKey: strictRsaJwkSchema }),
-  deviceList: linkDeviceListWireSchema,
+  deviceList: deviceListWireSchema,
   pins: z.array(linkPinSchema).refine((pins) => new Set(pins.map((p) => p.username)).size === pins.length, 'a peer is pinned twice'),
   history: z.strictObject({ count: z.number().int().min(0).max(MAX_HISTORY_ON_LINK) }),
 });
@@ -94,7 +90,6 @@ export const linkProvisioningSchema = z.strictObject({
 export type LinkOffer = z.infer<typeof linkOfferSchema>;
 export type LinkPin = z.infer<typeof linkPinSchema>;
 export type LinkProvisioning = z.infer<typeof linkProvisioningSchema>;
-export type LinkDeviceListWire = z.infer<typeof linkDeviceListWireSchema>;
 
 const refuse = (what: string, why: string): never => {
   throw new ChatError('link_failed', `the ${what} is malformed: ${why}`);
@@ -115,10 +110,16 @@ function parseJson<T>(bytes: Uint8Array, schema: z.ZodType<T>, what: string): T 
   return parsed.data;
 }
 
-/** The offer's three signatures by its signing key: the identity binding and both prekeys (§16.4). */
-function offerSignaturesProblem(offer: LinkOffer): string | undefined {
+/**
+ * The offer's keys and signatures: no low-order X25519 key (PROTOCOL.md §14.1: its DH output is all
+ * zero), and the identity binding and both prekey signatures valid under its signing key (§16.3, §16.4;
+ * strict Ed25519, which also refuses a non-canonical or small-order signing key).
+ */
+function offerKeysProblem(offer: LinkOffer): string | undefined {
   const b = base64urlDecode;
   try {
+    if (isLowOrderX25519Key(b(offer.identity.dhKey))) return 'identity.dhKey is a low-order X25519 key';
+    if (isLowOrderX25519Key(b(offer.signedPreKey.publicKey))) return 'signedPreKey.publicKey is a low-order X25519 key';
     const dsk = b(offer.signingKey);
     if (!verifyIdentityBindingSignature(dsk, b(offer.identity.dhKey), b(offer.identity.binding))) return 'identity binding does not verify';
     if (!verifySignedPreKeySignature(dsk, b(offer.signedPreKey.publicKey), b(offer.signedPreKey.signature))) return 'signed prekey signature does not verify';
@@ -133,7 +134,7 @@ function offerSignaturesProblem(offer: LinkOffer): string | undefined {
 
 export function parseLinkOffer(bytes: Uint8Array): LinkOffer {
   const offer = parseJson(bytes, linkOfferSchema, 'offer');
-  const why = offerSignaturesProblem(offer);
+  const why = offerKeysProblem(offer);
   if (why !== undefined) refuse('offer', why);
   return offer;
 }

@@ -74,6 +74,12 @@ describe('the offer', () => {
     expect(refusal(() => parseLinkOffer(json(change({ ...offer }))))).toMatch(why);
   });
 
+  it('refuses low-order X25519 keys before looking at signatures', () => {
+    const zero = base64urlEncode(new Uint8Array(32));
+    expect(refusal(() => parseLinkOffer(json({ ...offer, identity: { ...offer.identity, dhKey: zero } })))).toMatch(/identity\.dhKey is a low-order X25519 key/);
+    expect(refusal(() => parseLinkOffer(json({ ...offer, signedPreKey: { ...offer.signedPreKey, publicKey: zero } })))).toMatch(/signedPreKey\.publicKey is a low-order/);
+  });
+
   it('refuses an offer whose identity binding was made by another key', async () => {
     const other = await makeOffer('laptop', 'someone else');
     expect(refusal(() => parseLinkOffer(json({ ...offer, identity: other.identity })))).toMatch(/identity binding does not verify/);
@@ -118,7 +124,8 @@ describe('the provisioning', () => {
     ['a fractional device', (p) => ({ ...p, device: 2.5 }), /device/],
     ['approval by a device other than 1', (p) => ({ ...p, approvedBy: 2 }), /approvedBy/],
     ['an account key with a private part', (p) => ({ ...p, account: { ...(p.account as object), signingKey: { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43), d: 'A'.repeat(43) } } }), /account\.signingKey/],
-    ['a device list without its signature', (p) => ({ ...p, deviceList: { list: 'AAAA' } }), /deviceList\.signature/],
+    ['a device list without its signature', (p) => ({ ...p, deviceList: { list: (p.deviceList as { list: string }).list } }), /deviceList\.signature/],
+    ['a device list too short to be one', (p) => ({ ...p, deviceList: { ...(p.deviceList as object), list: 'AAAA' } }), /deviceList\.list/],
     ['a peer pinned twice', (p) => ({ ...p, pins: [makePin('bob'), makePin('bob', 0x44)] }), /pinned twice/],
     ['a pin with an invalid username', (p) => ({ ...p, pins: [makePin('Bob')] }), /pins\.0\.username/],
     ['a history count above 10,000', (p) => ({ ...p, history: { count: 10_001 } }), /history\.count/],
