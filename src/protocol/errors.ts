@@ -38,6 +38,7 @@ export const ERROR_CODES = [
   'unsupported_server', // the server does not speak protocol 2 (its challenge answer names no protocols)
   'device_list_invalid', // a device list is malformed, not signed by the pinned account key, equivocates or reuses a device id
   'device_list_rollback', // a device list older than one already seen (or none after one was seen)
+  'link_failed', // linking a device failed: the code did not match, a link frame was refused, or the other side aborted
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

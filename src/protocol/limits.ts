@@ -173,3 +173,5 @@ export const MAX_HISTORY_ON_LINK = 10_000;
 export const DEVICE_SET_RETRIES = 3;
 /** Device ids run 1 … 2³¹−1: exact in every JSON number implementation and in signed 32-bit columns. */
 export const MAX_DEVICE_ID = 0x7fff_ffff;
+/** Plaintext bytes of one link record (one frame), so that a full frame stays under LINK_MAX_FRAME_CHARS. */
+export const LINK_RECORD_MAX_PLAINTEXT_BYTES = 48_000;
