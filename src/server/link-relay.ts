@@ -4,10 +4,11 @@
  * slot for a user, lets one connection of that user join it once, carries frames between exactly those
  * two parties in order, and closes the slot on request, on a dropped connection or at its expiry.
  *
- * It knows no sockets. A party is an id and a `push`; the connection layer validates payloads with the
- * schemas of protocol/link-schemas.ts, checks that the user of `link.open` exists (`unknown_user`) and
- * that `link.join` comes from a logged-in protocol-2 connection, then calls the methods here, which
- * answer with the event's result or throw a ChatError. The clock, the RNG and the timers are injected,
+ * It knows no sockets. A party is an id and one method per pushed event; the connection layer validates
+ * payloads with the schemas of protocol/link-schemas.ts, checks that the user of `link.open` exists
+ * (`unknown_user`) and that `link.join` comes from a logged-in protocol-2 connection, then calls the
+ * methods here, which answer with the event's result or throw a ChatError. It also calls `disconnected`
+ * when a socket drops and `dispose` when the server stops. The clock, the RNG and the timers are injected,
  * so tests drive expiry without waiting.
  *
  * Every refusal of `join` and `send` is the same `unknown_link` with the same message, whatever the
@@ -29,12 +30,22 @@ export interface LinkPushEvents {
 }
 export type LinkPushEvent = keyof LinkPushEvents;
 
-/** One end of a link: a connection, as the relay sees it. */
+/**
+ * One end of a link: a connection, as the relay sees it. One method per pushed event rather than one
+ * generic `push(event, payload)`: a typed Socket.IO socket's `emit` accepts each literal event with its
+ * own payload, but no generic or union call without a cast, and a cast would stop the compiler from
+ * checking the pair. So the connection layer writes `joined: (e) => socket.emit('link.joined', e)`.
+ * Each is called after the relay's state is committed.
+ */
 export interface LinkParty {
   /** Unique among live connections (the Socket.IO id); parties are compared by it. */
   readonly id: string;
-  /** Sends a server → client event to this connection. Called after the relay's state is committed. */
-  push<E extends LinkPushEvent>(event: E, payload: LinkPushEvents[E]): void;
+  /** `link.joined`, to the opener: the primary joined its slot. */
+  joined(event: LinkJoinedEvent): void;
+  /** `link.data`: a frame from the other party. */
+  data(event: LinkDataEvent): void;
+  /** `link.closed`: the slot is gone. */
+  closed(event: LinkClosedEvent): void;
 }
 
 /** The logged-in account of a joining connection. */
@@ -165,7 +176,8 @@ export class LinkRelay {
     if (!slot || slot.joiner !== null || slot.username !== account.username || slot.opener.id === party.id) throw unknownLink();
     slot.joiner = party;
     this.index(party.id).add(slot.slot);
-    this.push(slot.opener, 'link.joined', { slot: slot.slot, sid: payload.sid, device: account.device });
+    const joinedEvent: LinkJoinedEvent = { slot: slot.slot, sid: payload.sid, device: account.device };
+    this.tell(slot.opener, 'link.joined', (p) => p.joined(joinedEvent));
     return { slot: slot.slot, sid: slot.openerSid };
   }
 
@@ -184,12 +196,13 @@ export class LinkRelay {
     const to = fromOpener ? slot.joiner : slot.opener;
     if ((fromOpener ? slot.fromOpener : slot.fromJoiner) >= this.maxFrames) {
       this.remove(slot);
-      this.push(to, 'link.closed', { slot: slot.slot, reason: 'closed' });
+      this.closed(to, slot.slot, 'closed');
       throw unknownLink();
     }
     if (fromOpener) slot.fromOpener++;
     else slot.fromJoiner++;
-    this.push(to, 'link.data', { slot: slot.slot, data: payload.data });
+    const dataEvent: LinkDataEvent = { slot: slot.slot, data: payload.data };
+    this.tell(to, 'link.data', (p) => p.data(dataEvent));
   }
 
   /**
@@ -202,7 +215,7 @@ export class LinkRelay {
     const other = slot.opener.id === party.id ? slot.joiner : slot.joiner?.id === party.id ? slot.opener : undefined;
     if (other === undefined) return;
     this.remove(slot);
-    if (other !== null) this.push(other, 'link.closed', { slot: slot.slot, reason: 'closed' });
+    if (other !== null) this.closed(other, slot.slot, 'closed');
   }
 
   /** The connection dropped: closes every slot it is in, pushing `link.closed` "disconnected" to the other party. */
@@ -214,7 +227,7 @@ export class LinkRelay {
       // A slot whose expiry is due but whose timer has not run yet closes as what it is.
       const reason: LinkCloseReason = this.now() >= slot.expiresAt ? 'expired' : 'disconnected';
       this.remove(slot);
-      if (other !== null) this.push(other, 'link.closed', { slot: number, reason });
+      if (other !== null) this.closed(other, number, reason);
     }
   }
 
@@ -242,8 +255,8 @@ export class LinkRelay {
   private expire(number: string, slot: Slot): void {
     if (this.slots.get(number) !== slot) return;
     this.remove(slot);
-    this.push(slot.opener, 'link.closed', { slot: number, reason: 'expired' });
-    if (slot.joiner) this.push(slot.joiner, 'link.closed', { slot: number, reason: 'expired' });
+    this.closed(slot.opener, number, 'expired');
+    if (slot.joiner) this.closed(slot.joiner, number, 'expired');
   }
 
   /** Forgets a slot everywhere and cancels its timer. Called before any push, so pushes see the committed state. */
@@ -268,10 +281,15 @@ export class LinkRelay {
     if (set.size === 0) this.byParty.delete(partyId);
   }
 
+  private closed(party: LinkParty, slot: string, reason: LinkCloseReason): void {
+    const event: LinkClosedEvent = { slot, reason };
+    this.tell(party, 'link.closed', (p) => p.closed(event));
+  }
+
   /** One push, isolated: a party whose push throws must not keep the other from hearing. */
-  private push<E extends LinkPushEvent>(party: LinkParty, event: E, payload: LinkPushEvents[E]): void {
+  private tell(party: LinkParty, event: LinkPushEvent, push: (party: LinkParty) => void): void {
     try {
-      party.push(event, payload);
+      push(party);
     } catch (err) {
       this.onPushError(err, event, party);
     }

@@ -81,10 +81,16 @@ type Pushed = { [E in LinkPushEvent]: [E, LinkPushEvents[E]] }[LinkPushEvent];
 class RecordingParty implements LinkParty {
   readonly events: Pushed[] = [];
   constructor(readonly id: string) {}
-  push<E extends LinkPushEvent>(event: E, payload: LinkPushEvents[E]): void {
-    this.events.push([event, payload] as Pushed);
+  joined(event: LinkPushEvents['link.joined']): void {
+    this.events.push(['link.joined', event]);
   }
-  data(): string[] {
+  data(event: LinkPushEvents['link.data']): void {
+    this.events.push(['link.data', event]);
+  }
+  closed(event: LinkPushEvents['link.closed']): void {
+    this.events.push(['link.closed', event]);
+  }
+  frames(): string[] {
     return this.events.flatMap(([event, payload]) => (event === 'link.data' ? [(payload as LinkPushEvents['link.data']).data] : []));
   }
 }
@@ -147,8 +153,8 @@ describe('a link slot from open to close', () => {
       relay.send(primary, { slot, data: frame('a', i) });
       relay.send(device, { slot, data: frame('b', i) });
     }
-    expect(device.data()).toEqual([0, 1, 2, 3, 4].map((i) => frame('a', i)));
-    expect(primary.data()).toEqual([0, 1, 2, 3, 4].map((i) => frame('b', i)));
+    expect(device.frames()).toEqual([0, 1, 2, 3, 4].map((i) => frame('a', i)));
+    expect(primary.frames()).toEqual([0, 1, 2, 3, 4].map((i) => frame('b', i)));
     expect(device.events.every(([, payload]) => payload.slot === slot)).toBe(true);
   });
 
@@ -180,7 +186,7 @@ describe('a link slot from open to close', () => {
     relay.close(stranger, { slot });
     expect(relay.openSlots).toBe(1);
     relay.send(primary, { slot, data: frame('a', 0) });
-    expect(device.data()).toEqual([frame('a', 0)]);
+    expect(device.frames()).toEqual([frame('a', 0)]);
     expect(stranger.events).toEqual([]);
   });
 });
@@ -230,8 +236,8 @@ describe('one answer for every wrong join: unknown_link', () => {
     const stranger = new RecordingParty('stranger');
     expect(refusal(() => relay.send(stranger, { slot, data: frame('x', 0) }))).toEqual(UNKNOWN_LINK);
     expect(refusal(() => relay.send(primary, { slot: '999999', data: frame('x', 0) }))).toEqual(UNKNOWN_LINK);
-    expect(device.data()).toEqual([]);
-    expect(primary.data()).toEqual([]);
+    expect(device.frames()).toEqual([]);
+    expect(primary.frames()).toEqual([]);
     expect(stranger.events).toEqual([]);
   });
 
@@ -245,8 +251,8 @@ describe('one answer for every wrong join: unknown_link', () => {
     relay.send(primary2, { slot: slot2, data: frame('bob', 0) });
     // A party of one slot naming the other slot is not a party of it.
     expect(refusal(() => relay.send(primary, { slot: slot2, data: frame('alice', 1) }))).toEqual(UNKNOWN_LINK);
-    expect(device.data()).toEqual([frame('alice', 0)]);
-    expect(device2.data()).toEqual([frame('bob', 0)]);
+    expect(device.frames()).toEqual([frame('alice', 0)]);
+    expect(device2.frames()).toEqual([frame('bob', 0)]);
   });
 });
 
@@ -256,12 +262,12 @@ describe('caps', () => {
     for (let i = 0; i < LINK_MAX_FRAMES; i++) relay.send(primary, { slot, data: frame('a', i) });
     // The primary's cap does not touch the new device's direction.
     for (let i = 0; i < LINK_MAX_FRAMES; i++) relay.send(device, { slot, data: frame('b', i) });
-    expect(device.data()).toHaveLength(LINK_MAX_FRAMES);
-    expect(primary.data()).toHaveLength(LINK_MAX_FRAMES);
+    expect(device.frames()).toHaveLength(LINK_MAX_FRAMES);
+    expect(primary.frames()).toHaveLength(LINK_MAX_FRAMES);
 
     expect(refusal(() => relay.send(primary, { slot, data: frame('a', LINK_MAX_FRAMES) }))).toEqual(UNKNOWN_LINK);
     expect(device.events.at(-1)).toEqual(['link.closed', { slot, reason: 'closed' }]);
-    expect(device.data()).toHaveLength(LINK_MAX_FRAMES);
+    expect(device.frames()).toHaveLength(LINK_MAX_FRAMES);
     expect(relay.openSlots).toBe(0);
     expect(refusal(() => relay.send(device, { slot, data: frame('b', 0) }))).toEqual(UNKNOWN_LINK);
   });
@@ -354,17 +360,15 @@ describe('expiry and dropped connections', () => {
     expect(relay.openSlots).toBe(1);
     expect(device.events).toEqual([]);
     relay.send(primary, { slot, data: frame('a', 0) });
-    expect(device.data()).toEqual([frame('a', 0)]);
+    expect(device.frames()).toEqual([frame('a', 0)]);
   });
 
   it('a push that throws is reported and does not keep the other party from hearing', () => {
     const { relay, primary, pushErrors, time } = setup();
-    const broken: LinkParty = {
-      id: 'broken',
-      push: () => {
-        throw new Error('socket gone');
-      },
+    const gone = () => {
+      throw new Error('socket gone');
     };
+    const broken: LinkParty = { id: 'broken', joined: gone, data: gone, closed: gone };
     const { slot } = relay.open(broken, { username: 'alice', sid: SID_A });
     relay.join(primary, ALICE, { slot, sid: SID_B });
     time.advance(LINK_TTL_MS);
