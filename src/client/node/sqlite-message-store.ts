@@ -35,8 +35,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX held_by_peer ON held (peer, seq);`,
 ];
 
-/** Domain-separated derivation of the local storage keys from the signing key's private scalar seed. */
-const STORAGE_KEY_INFO = 'e2ee-chat/v1/local-storage';
+/** Domain-separated derivation of the local storage keys from the signing key's private scalar seed. Exported for tests that write old rows. */
+export const STORAGE_KEY_INFO = 'e2ee-chat/v1/local-storage';
 
 interface Row {
   key: string;
