@@ -1,14 +1,33 @@
 /** In-memory reference stores: for tests, and for clients that choose to keep nothing. */
 import type { RejectReason } from '../protocol/events.js';
-import { DEFAULT_HELD_LIMITS, type HeldEnvelope, type HeldLimits, type HistoryRecord, type MessageStore, type OutboxEntry, type OutboxFailure, type PeerKeyStore, type PinnedPeer } from './stores.js';
+import { DEFAULT_HELD_LIMITS, type HeldEnvelope, type HeldLimits, type HistoryRecord, type MessageStore, type OutboxEntry, type OutboxEntryV1, type OutboxFailure, type PeerKeyStore, type PinChange, type PinnedPeer } from './stores.js';
+import { outboxEntryFromStored } from './outbox-entry.js';
 
 export class MemoryPeerKeyStore implements PeerKeyStore {
   private readonly peers = new Map<string, PinnedPeer>();
+  /** Updates run one at a time, as the file store's lock makes them: a change may await. */
+  private updates: Promise<unknown> = Promise.resolve();
   async get(username: string) {
     return this.peers.get(username);
   }
   async put(peer: PinnedPeer) {
     this.peers.set(peer.username, peer);
+  }
+  async putIfAbsent(peer: PinnedPeer) {
+    const pinned = this.peers.get(peer.username);
+    if (pinned) return pinned;
+    this.peers.set(peer.username, peer);
+    return peer;
+  }
+  update<T>(username: string, change: (pin: PinnedPeer | undefined) => PinChange<T> | Promise<PinChange<T>>): Promise<T> {
+    const run = this.updates.then(async () => {
+      const current = this.peers.get(username);
+      const { pin, result } = await change(current && structuredClone(current));
+      if (pin) this.peers.set(username, pin);
+      return result;
+    });
+    this.updates = run.catch(() => undefined);
+    return run;
   }
 }
 
@@ -32,8 +51,8 @@ export class MemoryMessageStore implements MessageStore {
     return 'new';
   }
 
-  async addOutgoing(entry: OutboxEntry, record: HistoryRecord): Promise<void> {
-    this.pendingOut.set(entry.id, entry);
+  async addOutgoing(entry: OutboxEntry | OutboxEntryV1, record: HistoryRecord): Promise<void> {
+    this.pendingOut.set(entry.id, outboxEntryFromStored(entry));
     this.records.set(keyOf('out', record.id), { ...record, displayed: true });
   }
 

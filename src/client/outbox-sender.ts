@@ -8,7 +8,7 @@
 import { ChatError, type ErrorCode } from '../protocol/errors.js';
 import type { SendResult } from '../protocol/events.js';
 import type { ServerConnection } from './server-connection.js';
-import { envelopeBytes } from './session-manager.js';
+import { largestCopyBytes, protocol1Envelope } from './outbox-entry.js';
 import type { MessageStore, OutboxEntry, OutboxFailure } from './stores.js';
 
 export interface SentMessage {
@@ -124,7 +124,7 @@ export class OutboxSender {
   private async sendOne(e: OutboxEntry): Promise<'done' | 'retry'> {
     // An entry sealed before the client knew the server's cap (or for another server): sending it would
     // only make the transport drop the connection, again and again.
-    const size = envelopeBytes(e.envelope);
+    const size = largestCopyBytes(e);
     if (size > this.maxEnvelopeBytes()) {
       const n = (v: number) => v.toLocaleString('en-US');
       await this.fail(e, new ChatError('envelope_too_large', `message is ${n(size)} bytes sealed; the server accepts at most ${n(this.maxEnvelopeBytes())}`));
@@ -135,10 +135,15 @@ export class OutboxSender {
       await this.fail(e, new ChatError('timeout', `gave up after ${previous} attempts to send it (the connection failed or the server did not answer each time)`));
       return 'done';
     }
+    const envelope = protocol1Envelope(e);
+    if (!envelope) {
+      await this.fail(e, new ChatError('internal', 'this client speaks protocol 1: it sends one copy, to device 1 of the recipient'));
+      return 'done';
+    }
     await this.store.countSendAttempt(e.id);
     let result: SendResult;
     try {
-      result = await this.connection.call('send', { to: e.to, id: e.id, envelope: e.envelope });
+      result = await this.connection.call('send', { to: e.to, id: e.id, envelope });
     } catch (err) {
       if (err instanceof ChatError && PERMANENT.has(err.code)) {
         await this.fail(e, err);

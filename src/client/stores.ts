@@ -3,6 +3,7 @@
  * or a test each supply their own implementation (see memory-stores.ts and node/file-stores.ts).
  */
 import type { Ed25519PublicJwk, RsaPublicJwk } from '../crypto/keys.js';
+import type { DeviceListWire } from '../protocol/device-list-wire.js';
 import type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { RejectReason } from '../protocol/events.js';
@@ -18,11 +19,36 @@ export interface PinnedPeer {
   pinnedAt: number;
   /** The user compared fingerprints out of band (set by a later verification flow). */
   verified: boolean;
+  /**
+   * The newest device list verified under this pin's signing key, as it travelled (docs/design/devices-v2.md
+   * §4.5, §10; peer-device-lists.ts). Absent: none seen yet, and the peer is served as device 1 alone.
+   * It belongs to this pin: a pin replaced by trust starts without one.
+   */
+  deviceList?: DeviceListWire;
+}
+
+/** What PeerKeyStore.update's change returns: the pin to store (none: write nothing), and the call's result. */
+export interface PinChange<T> {
+  pin?: PinnedPeer;
+  result: T;
 }
 
 export interface PeerKeyStore {
   get(username: string): Promise<PinnedPeer | undefined>;
   put(peer: PinnedPeer): Promise<void>;
+  /**
+   * Pins `peer` unless its name is pinned already, as one step, and returns what is pinned now. First
+   * use goes through this: two processes of one user meeting a peer at once (a `receive` and a `send`)
+   * must end with one pin, never each trusting its own answer while the file keeps the other's.
+   */
+  putIfAbsent(peer: PinnedPeer): Promise<PinnedPeer>;
+  /**
+   * Read-modify-write of one pin as one step across every process of the user: `change` gets the pin as
+   * it is now and says what to store. Device-list updates and trust decisions go through it, so two
+   * processes never write back a pin read before the other's change (which would roll a device list back).
+   * A change that throws writes nothing.
+   */
+  update<T>(username: string, change: (pin: PinnedPeer | undefined) => PinChange<T> | Promise<PinChange<T>>): Promise<T>;
 }
 
 export type MessageStatus =
@@ -69,20 +95,60 @@ export interface HistoryRecord {
    * kept (the hold was full, see HeldLimits), so trusting the new keys will not open it. Absent: kept.
    */
   held?: false;
+  /** Incoming: the device of `peer` that sent it. Absent: device 1, as everything from before devices (delivery-copies.ts). */
+  fromDevice?: number;
+  /**
+   * Outgoing: the state of each device's copy (docs/design/devices-v2.md §8.3). Absent: one copy, to
+   * device 1 of `peer`, whose state is `status` (delivery-copies.ts).
+   */
+  copies?: CopyState[];
   /** The file this message carries (docs/PROTOCOL.md §20.5); `body` is its caption or fallback text. */
   attachment?: AttachmentPointer;
 }
 
-/** An envelope sealed for its recipient, waiting for the server to accept it. */
+/** Where one device's copy of an outgoing message stands: the send's answer, then that device's receipt. */
+export interface CopyState {
+  to: string;
+  device: number;
+  status: 'outbox' | 'sent' | 'queued' | 'delivered' | 'unreadable' | 'removed';
+  /** The server's id of this copy (each copy has its own, and its own receipt). */
+  serverId?: string;
+  /** Why that device could not read it (status `unreadable`). */
+  reason?: RejectReason;
+}
+
+/** One sealed copy of an outgoing message, for one device (docs/design/devices-v2.md §7.2 step 4). */
+export interface OutboxCopy {
+  /** The user whose device this copy is for. */
+  to: string;
+  device: number;
+  envelope: Envelope;
+}
+
+/**
+ * A message sealed for each device it goes to, waiting for the server to accept it. Entries from before
+ * devices held one `envelope` (OutboxEntryV1); they are read as its one copy, for device 1 of `to`
+ * (outbox-entry.ts).
+ */
 export interface OutboxEntry {
   id: string;
+  /** The user the message is for: the conversation's other party. */
   to: string;
-  envelope: Envelope;
+  /** One copy per device, sealed once each (a resend never seals again). Today one: device 1 of `to`. */
+  messages: OutboxCopy[];
   createdAt: number;
   /** Sends started so far (persisted before each send, so a crash or dropped connection mid-send counts). */
   attempts?: number;
   /** Set when the entry was given up: it stays listed (`e2ee-chat outbox`) until the user drops it. */
   failed?: OutboxFailure;
+}
+
+/**
+ * An outbox entry as e2ee-chat 0.1 stored it: one envelope, for the recipient's one device. Callers still
+ * speaking protocol 1 hand entries in this shape; stores keep them as one copy for device 1 of `to`.
+ */
+export interface OutboxEntryV1 extends Omit<OutboxEntry, 'messages'> {
+  envelope: Envelope;
 }
 
 export interface OutboxFailure {
@@ -143,8 +209,8 @@ export const DEFAULT_HELD_LIMITS: Readonly<HeldLimits> = { perPeer: MAX_HELD_PER
 export interface MessageStore {
   /** Records an incoming message unless its id is known; atomic. */
   recordIncoming(record: HistoryRecord): Promise<'new' | 'duplicate'>;
-  /** Puts a sealed envelope in the outbox and its plaintext in the history, in one step. */
-  addOutgoing(entry: OutboxEntry, record: HistoryRecord): Promise<void>;
+  /** Puts a sealed message in the outbox and its plaintext in the history, in one step. A one-envelope entry is device 1's copy. */
+  addOutgoing(entry: OutboxEntry | OutboxEntryV1, record: HistoryRecord): Promise<void>;
   /** Outbox entries still to send (not failed), oldest first. */
   outbox(): Promise<OutboxEntry[]>;
   /** Every outbox entry, pending and failed, oldest first (for `e2ee-chat outbox`). */

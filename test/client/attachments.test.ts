@@ -5,7 +5,7 @@
  * server that serves more bytes than it should, is refused and leaves nothing in the folder; a file over
  * the server's limit is refused before any blob exists.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ import { DownloadFolder, fileSource } from '../../src/client/node/attachment-fil
 import { attachmentBlobLength } from '../../src/crypto/attachment-cipher.js';
 import { ChatError, DecryptionFailedError } from '../../src/protocol/errors.js';
 import { useHostileServer, useTestServer } from '../helpers/server-fixtures.js';
-import { connectTestClient, type TestClient } from '../helpers/test-clients.js';
+import { connectTestClient, waitUntil, type TestClient } from '../helpers/test-clients.js';
 
 const servers = useTestServer();
 const track = servers.track.bind(servers);
@@ -145,8 +145,9 @@ describe('files through the client library', () => {
     await expect(downloadAttachment(attachment, () => downloads.open('y.bin'), { serverUrl: servers.srv.url, http: fetchBlobHttp(endless) })).rejects.toBeInstanceOf(DecryptionFailedError);
     expect(served).toBeLessThan(64 * 1024);
     expect(readdirSync(downloads.dir)).toEqual([]);
-    // The real one, fetched once (one download declared), is then gone.
+    // The real one, fetched once (one download declared), is then gone (once the server counted it).
     await bob.client.downloadAttachment(attachment, () => downloads.open('y.bin'));
+    await waitUntil(() => (existsSync(join(servers.srv.dataDir, 'blobs', `${attachment.id}.json`)) ? undefined : true), 2000, 'the fetch counted');
     await expect(bob.client.downloadAttachment(attachment, () => downloads.open('y.bin'))).rejects.toMatchObject({ code: 'blob_not_found' });
   });
 

@@ -4,7 +4,8 @@
  */
 import type Database from 'better-sqlite3';
 import type { RejectReason } from '../../protocol/events.js';
-import { DEFAULT_HELD_LIMITS, type HeldEnvelope, type HeldLimits, type HistoryRecord, type MessageStore, type OutboxEntry, type OutboxFailure } from '../stores.js';
+import { outboxEntryFromStored } from '../outbox-entry.js';
+import { DEFAULT_HELD_LIMITS, type HeldEnvelope, type HeldLimits, type HistoryRecord, type MessageStore, type OutboxEntry, type OutboxEntryV1, type OutboxFailure } from '../stores.js';
 import { openLocalDatabase, RowSealer } from './sealed-rows.js';
 
 const MIGRATIONS: readonly string[] = [
@@ -34,8 +35,8 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX held_by_peer ON held (peer, seq);`,
 ];
 
-/** Domain-separated derivation of the local storage keys from the signing key's private scalar seed. */
-const STORAGE_KEY_INFO = 'e2ee-chat/v1/local-storage';
+/** Domain-separated derivation of the local storage keys from the signing key's private scalar seed. Exported for tests that write old rows. */
+export const STORAGE_KEY_INFO = 'e2ee-chat/v1/local-storage';
 
 interface Row {
   key: string;
@@ -74,21 +75,26 @@ export class SqliteMessageStore implements MessageStore {
     return info.changes === 1 ? 'new' : 'duplicate';
   }
 
-  async addOutgoing(entry: OutboxEntry, record: HistoryRecord): Promise<void> {
+  async addOutgoing(entry: OutboxEntry | OutboxEntryV1, record: HistoryRecord): Promise<void> {
     const outKey = this.keyOf('outbox', entry.id);
     const msgKey = this.keyOf('out', record.id);
     this.db.transaction(() => {
-      this.db.prepare('INSERT INTO outbox (key, data) VALUES (?, ?)').run(outKey, this.seal(outKey, entry));
+      this.db.prepare('INSERT INTO outbox (key, data) VALUES (?, ?)').run(outKey, this.seal(outKey, outboxEntryFromStored(entry)));
       this.db.prepare('INSERT INTO messages (key, direction, displayed, data) VALUES (?, ?, 1, ?)').run(msgKey, 'out', this.seal(msgKey, record));
     })();
   }
 
   async outbox(): Promise<OutboxEntry[]> {
-    return (this.db.prepare('SELECT key, data FROM outbox WHERE failed = 0 ORDER BY seq').all() as Row[]).map((r) => this.open<OutboxEntry>(r));
+    return (this.db.prepare('SELECT key, data FROM outbox WHERE failed = 0 ORDER BY seq').all() as Row[]).map((r) => this.openOutboxEntry(r));
   }
 
   async outboxEntries(): Promise<OutboxEntry[]> {
-    return (this.db.prepare('SELECT key, data FROM outbox ORDER BY seq').all() as Row[]).map((r) => this.open<OutboxEntry>(r));
+    return (this.db.prepare('SELECT key, data FROM outbox ORDER BY seq').all() as Row[]).map((r) => this.openOutboxEntry(r));
+  }
+
+  /** An outbox row in today's shape: rows written by 0.1 hold one envelope, device 1's copy (rewritten so at their next update). */
+  private openOutboxEntry(row: Row): OutboxEntry {
+    return outboxEntryFromStored(this.open<OutboxEntry | OutboxEntryV1>(row));
   }
 
   /** Read-modify-write of one outbox row, in the caller's transaction; undefined when there is no such row. */
@@ -96,7 +102,7 @@ export class SqliteMessageStore implements MessageStore {
     const key = this.keyOf('outbox', id);
     const row = this.db.prepare('SELECT key, data FROM outbox WHERE key = ?').get(key) as Row | undefined;
     if (!row) return undefined;
-    const entry = this.open<OutboxEntry>(row);
+    const entry = this.openOutboxEntry(row);
     const result = change(entry);
     this.db.prepare('UPDATE outbox SET data = ?, failed = ? WHERE key = ?').run(this.seal(key, entry), entry.failed ? 1 : 0, key);
     return result;
