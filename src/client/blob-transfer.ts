@@ -146,11 +146,19 @@ class ChunkReader {
     await this.iterator.return?.().catch(() => undefined);
   }
 
-  /** True when the pass has nothing more (running it to its end, where the encryption records its digest). */
-  async atEnd(): Promise<boolean> {
+  /**
+   * Runs the pass to its end (where the encryption records its digest) and says whether it ended
+   * exactly where the reads (and skips) so far did: no byte more than the blob's declared length.
+   */
+  async finish(): Promise<boolean> {
     if (this.piece.length > 0) return false;
-    const next = await this.iterator.next();
-    return next.done === true;
+    for (;;) {
+      const next = await this.iterator.next();
+      if (next.done) return this.skip === 0;
+      const dropped = Math.min(this.skip, next.value.length);
+      this.skip -= dropped;
+      if (dropped < next.value.length) return false;
+    }
   }
 }
 
@@ -213,6 +221,11 @@ export async function uploadBlob(options: UploadOptions): Promise<void> {
     try {
       if (failures > 0) offset = await stored();
       reader = new ChunkReader(options.pass(), offset);
+      // The server has it all already (the answer to the last chunk was lost): only the digest is missing.
+      if (offset === options.length) {
+        if (!(await reader.finish())) throw new Error('the blob is longer than the length it was declared with');
+        return;
+      }
       let n = await reader.read(current.subarray(0, Math.min(chunk, options.length - offset)));
       for (;;) {
         if (n === 0) throw new Error('the blob is shorter than the length it was declared with');
@@ -228,7 +241,7 @@ export async function uploadBlob(options: UploadOptions): Promise<void> {
         options.onProgress?.(offset, options.length);
         if (offset === options.length) {
           if (!answer.complete) throw new ChatError('bad_response', 'upload: every byte was sent but the server does not call the blob complete');
-          if (!(await reader.atEnd())) throw new Error('the blob is longer than the length it was declared with');
+          if (!(await reader.finish())) throw new Error('the blob is longer than the length it was declared with');
           return;
         }
         const took = Date.now() - started;

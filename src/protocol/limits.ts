@@ -182,8 +182,6 @@ export const LINK_RECORD_MAX_PLAINTEXT_BYTES = 48_000;
  * (`limits.maxAttachmentBytes`); the server's own cap is on the blob it stores (maxBlobBytesFor).
  */
 export const DEFAULT_MAX_ATTACHMENT_BYTES = 100 * 1024 * 1024;
-/** Files are never smaller than this (an empty file is a valid attachment). */
-export const MIN_ATTACHMENT_BYTES = 0;
 /**
  * Server: bytes in one upload request (`PUT /blobs/<id>`) at most. A request must arrive whole within
  * the HTTP request timeout (30 s by default), so a chunk is what a slow link sends in that time; uploads
@@ -192,8 +190,8 @@ export const MIN_ATTACHMENT_BYTES = 0;
 export const MAX_BLOB_CHUNK_BYTES = 8 * 1024 * 1024;
 /**
  * Client: the first chunk of an upload. Later ones double while a chunk takes under
- * BLOB_CHUNK_FAST_MS, up to MAX_BLOB_CHUNK_BYTES, and halve when one takes over BLOB_CHUNK_SLOW_MS:
- * one fsync-free request per few seconds on any link, far from the request timeout.
+ * BLOB_CHUNK_FAST_MS, up to MAX_BLOB_CHUNK_BYTES, and halve when one takes over BLOB_CHUNK_SLOW_MS (or
+ * fails): a request every few seconds on any link, far from the request timeout.
  */
 export const INITIAL_BLOB_CHUNK_BYTES = 1024 * 1024;
 export const MIN_BLOB_CHUNK_BYTES = 64 * 1024;

@@ -112,6 +112,28 @@ describe('files through the client library', () => {
     expect(sent.attachment.size).toBe(content.length);
   });
 
+  it('an upload whose last answer is lost finds the blob complete on the server and sends the message', async () => {
+    let lost = false;
+    // The last chunk reaches the server, but its answer never comes back.
+    const forgetful: typeof globalThis.fetch = async (input, init) => {
+      const res = await globalThis.fetch(input, init);
+      const range = new Headers(init?.headers).get('content-range') ?? '';
+      const m = /^bytes \d+-(\d+)\/(\d+)$/.exec(range);
+      if (init?.method === 'PUT' && m && Number(m[1]) + 1 === Number(m[2]) && !lost) {
+        lost = true;
+        throw new TypeError('fetch failed');
+      }
+      return res;
+    };
+    const { alice, bob, bobName } = await pair({ fetch: forgetful });
+    const content = pattern(200_000);
+    await alice.client.sendFile(bobName, bytesSource(content, 'last.bin'));
+    expect(lost).toBe(true);
+    const [message] = await bob.waitFor(1);
+    const downloads = folder();
+    expect(readFileSync(await bob.client.downloadAttachment(message!.attachment!, () => downloads.open('last.bin')))).toEqual(Buffer.from(content));
+  });
+
   it('refuses a blob changed on the server\'s disk, and leaves nothing in the download folder', async () => {
     const { alice, bob, bobName } = await pair();
     const sent = await alice.client.sendFile(bobName, bytesSource(pattern(5000), 'x.bin'));
