@@ -3,17 +3,16 @@
  * the others, the state of the user's own messages, and the slash commands. Every text that came from
  * the network or a file (names, bodies, reasons, server error texts) goes through printable().
  */
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+import type { SentMessage } from '../client/chat-client.js';
 import type { OpenedClient } from './common.js';
 import { safetyNumberWith } from './common.js';
-import { DownloadFolder, fileSource } from '../client/node/attachment-files.js';
+import { DownloadFolder } from '../client/node/attachment-files.js';
 import type { HistoryRecord } from '../client/stores.js';
 import { PeerKeyChangedError, samePeerKeys, toPinned } from '../client/peer-keys.js';
 import { formatSafetyNumber } from '../e2ee/safety-number.js';
 import { ChatError } from '../protocol/errors.js';
 import { USERNAME_PATTERN } from '../protocol/limits.js';
-import { failedFileLine, fileSummary, isFallbackBody, progressFor, receiveAttachment, receivedFileLine } from './file-transfer.js';
+import { ChatFiles } from './chat-files.js';
 import type { ProgressSink } from './progress-bar.js';
 import { outgoingState, unreadableBySender, unreadableReason } from './reasons.js';
 import { printable } from './terminal-text.js';
@@ -75,12 +74,8 @@ export class ChatSession {
   private question: ((answer: string) => void) | undefined;
   /** Screen work in order: each entry waits for the one before (history before live, sends in order). */
   private work: Promise<void> = Promise.resolve();
-  /**
-   * Files going out or coming in, one at a time, beside the screen work: a long transfer must not hold
-   * up the lines of the conversation.
-   */
-  private files: Promise<void> = Promise.resolve();
-  private readonly downloads: DownloadFolder;
+  /** Files going out or coming in (chat-files.ts). */
+  private readonly files: ChatFiles;
 
   constructor(
     private readonly opened: OpenedClient,
@@ -90,7 +85,14 @@ export class ChatSession {
     downloads?: DownloadFolder,
   ) {
     this.peer = peer;
-    this.downloads = downloads ?? new DownloadFolder(opened.folder.downloadsDir);
+    this.files = new ChatFiles({
+      client: opened.client,
+      messages: opened.messages,
+      out,
+      downloads: downloads ?? new DownloadFolder(opened.folder.downloadsDir),
+      me: opened.identity.username,
+      now,
+    });
     this.listen();
   }
 
@@ -104,16 +106,10 @@ export class ChatSession {
     return this.work;
   }
 
-  /** Runs a file transfer after the ones before it; a failure is printed, never thrown out of the screen. */
-  private queueFile(task: () => Promise<void>): Promise<void> {
-    this.files = this.files.then(task).catch((err: unknown) => this.out.print(errorLine(err)));
-    return this.files;
-  }
-
   /** Finishes the queued work (shown messages are marked shown, sends handed to the outbox, files done). */
   async settled(): Promise<void> {
     await this.work;
-    await this.files;
+    await this.files.settled();
   }
 
   /** On open: the last messages with the current peer, and unread counts for what others sent meanwhile. */
@@ -125,7 +121,7 @@ export class ChatSession {
       const shown: string[] = [];
       for (const r of pending) {
         if (r.status === 'received' && r.attachment) {
-          this.receiveFile(r);
+          this.files.receive({ ...r, attachment: r.attachment });
           continue;
         }
         if (r.peer === this.peer) {
@@ -158,7 +154,7 @@ export class ChatSession {
       };
       void this.queue(async () => {
         if (record.attachment) {
-          this.receiveFile(record);
+          this.files.receive({ ...record, attachment: record.attachment });
           return;
         }
         if (m.from !== this.peer) {
@@ -189,54 +185,6 @@ export class ChatSession {
     client.on('reconnected', () => this.out.print('! reconnected'));
     client.on('presence', (p) => {
       if (p.username === this.peer) this.out.print(`* ${printable(p.username)} is ${p.online ? 'online' : 'offline'}`);
-    });
-  }
-
-  /**
-   * A message with a file, from whoever sent it: its caption now, then the file downloaded (beside the
-   * screen work) and its line, saved or not. It counts as shown once its file line is printed.
-   */
-  private receiveFile(r: HistoryRecord): void {
-    const attachment = r.attachment!;
-    if (!isFallbackBody(r.body, attachment)) this.out.print(messageLine(r.sentAt, r.peer, r.body));
-    void this.queueFile(async () => {
-      const outcome = await receiveAttachment(this.opened.client, attachment, this.downloads, this.out.status);
-      this.out.print(outcome.path !== undefined ? receivedFileLine(r.sentAt, r.peer, attachment, outcome.path) : failedFileLine(r.peer, attachment, outcome.error));
-      await this.opened.messages.markDisplayed([r.id]);
-    });
-  }
-
-  /** /file PATH: sends a file to the current peer, beside the screen work; its states follow like a message's. */
-  private sendFile(pathText: string): void {
-    const to = this.peer;
-    if (pathText === '') {
-      this.out.print('! /file PATH: the file to send');
-      return;
-    }
-    if (to === undefined) {
-      this.out.print('! no peer chosen: /to NAME first');
-      return;
-    }
-    const path = pathText === '~' || pathText.startsWith('~/') ? join(homedir(), pathText.slice(1)) : pathText;
-    void this.queueFile(async () => {
-      const source = await fileSource(path);
-      const bar = progressFor(`sending ${printable(source.name)}`, source.size, this.out.status);
-      try {
-        const sent = await this.opened.client.sendFile(to, source, { ...(bar && { onProgress: (done: number) => bar.update(done) }) });
-        this.out.print(`[${clockTime(this.now())}] <${printable(this.me)}> sent file ${fileSummary(source)}`);
-        this.mine.set(sent.id, { to, body: `file ${source.name}`, status: sent.status });
-        const early = this.early.get(sent.id) ?? [];
-        this.early.delete(sent.id);
-        if (sent.status === 'queued') this.state(sent.id, `queued: ${printable(to)} is offline; the server keeps it until they connect`);
-        if (sent.status === 'outbox') this.state(sent.id, 'kept in the outbox: the connection dropped; it goes out on reconnect');
-        for (const what of early) this.state(sent.id, what);
-      } catch (err) {
-        if (err instanceof PeerKeyChangedError) {
-          this.out.print(`! file not sent: ${printable(to)}'s keys have changed since you pinned them. /trust reviews them (compare fingerprints first).`);
-        } else this.out.print(`! file not sent: ${errorText(err)}`);
-      } finally {
-        bar?.finish();
-      }
     });
   }
 
@@ -287,13 +235,7 @@ export class ChatSession {
     }
     this.out.print(messageLine(this.now(), this.me, body));
     try {
-      const sent = await this.opened.client.send(to, body);
-      this.mine.set(sent.id, { to, body, status: sent.status });
-      const early = this.early.get(sent.id) ?? [];
-      this.early.delete(sent.id);
-      if (sent.status === 'queued') this.state(sent.id, `queued: ${printable(to)} is offline; the server keeps it until they connect`);
-      if (sent.status === 'outbox') this.state(sent.id, 'kept in the outbox: the server is unreachable; it goes out on reconnect');
-      for (const what of early) this.state(sent.id, what);
+      this.track(await this.opened.client.send(to, body), body);
     } catch (err) {
       if (err instanceof PeerKeyChangedError) {
         this.out.print(`! not sent: ${printable(to)}'s keys have changed since you pinned them. /trust reviews them (compare fingerprints first).`);
@@ -301,12 +243,23 @@ export class ChatSession {
     }
   }
 
+  /** One of this session's own messages, accepted by the server (or kept in the outbox): its state lines from now on. */
+  private track(sent: SentMessage, body: string): void {
+    this.mine.set(sent.id, { to: sent.to, body, status: sent.status });
+    const early = this.early.get(sent.id) ?? [];
+    this.early.delete(sent.id);
+    if (sent.status === 'queued') this.state(sent.id, `queued: ${printable(sent.to)} is offline; the server keeps it until they connect`);
+    if (sent.status === 'outbox') this.state(sent.id, 'kept in the outbox: the server is unreachable; it goes out on reconnect');
+    for (const what of early) this.state(sent.id, what);
+  }
+
   private async command(line: string): Promise<void> {
     const [name, ...args] = line.split(/\s+/);
     switch (name) {
       case '/file':
         // The rest of the line is the path, spaces and all.
-        return this.sendFile(line.slice('/file'.length).trim());
+        if (this.needPeer()) this.files.send(this.peer!, line.slice('/file'.length).trim(), (sent, label) => this.track(sent, label));
+        return;
       case '/to':
         return this.switchTo(args[0]);
       case '/users': {

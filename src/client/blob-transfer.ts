@@ -1,12 +1,14 @@
 /**
  * Moving a blob's bytes over HTTP (docs/PROTOCOL.md §20.4), through a BlobHttp: `fetch` by default, so
  * it runs in Node and in browsers alike; on Node, node:http (node/node-blob-http.ts), which sends and
- * receives chunks without the copies fetch makes of each one. Uploads go in chunks (`PUT` with `Content-Range`), each small enough to arrive well
- * within the server's request timeout: the size adapts to how fast chunks go. After a passing failure
- * (the network, a 5xx, a busy blob) the uploader asks the server how many bytes it holds (`HEAD`) and
- * goes on from there. Downloads stream the body to the caller piece by piece. Neither side holds more
- * than one chunk in memory. Every answer is checked: the server is the adversary (it can refuse or lose
- * a blob, never make a client accept bytes the digest does not cover).
+ * receives chunks without the copies fetch makes of each one.
+ *
+ * Uploads go in chunks (`PUT` with `Content-Range`), each small enough to arrive well within the
+ * server's request timeout: the size adapts to how fast chunks go, and the next chunk is encrypted while
+ * one travels. After a passing failure (the network, a 5xx, a busy blob) the uploader asks the server how
+ * many bytes it holds (`HEAD`) and goes on from there. Downloads stream the body to the caller piece by
+ * piece. Memory is two chunks at most, whatever the file. Every answer is checked: the server is the
+ * adversary (it can refuse or lose a blob, never make a client accept bytes the digest does not cover).
  */
 import { blobErrorAnswerSchema, blobPutAnswerSchema, blobUrl, MAX_BLOB_CHUNK_BYTES, UPLOAD_LENGTH_HEADER, UPLOAD_OFFSET_HEADER } from '../protocol/blob-schemas.js';
 import { ChatError, type ErrorCode } from '../protocol/errors.js';

@@ -233,7 +233,7 @@ describe('files from the command line', () => {
     await alice.waitFor('stdout', /^ {2}↳ delivered \(file notes\.md\)$/m);
     expect(readFileSync(join(downloads, 'notes.md'), 'utf8')).toBe('# notes\n');
     alice.child.stdin!.write('/file /no/such/file\n');
-    await alice.waitFor('stdout', /^! \[file_unreadable\] cannot read \/no\/such\/file: no such file$/m);
+    await alice.waitFor('stdout', /^! file not sent: \[file_unreadable\] cannot read \/no\/such\/file: no such file$/m);
     alice.child.stdin!.write('/quit\n');
     bob.child.stdin!.write('/quit\n');
     expect((await alice.waitForExit()).code).toBe(0);
