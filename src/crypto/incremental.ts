@@ -48,7 +48,7 @@ function check(key: Uint8Array, iv: Uint8Array): void {
 
 /**
  * Pieces of CBC over @noble/ciphers: the bytes that do not fill a block wait for the next piece, and
- * `held` more whole bytes are always kept back (decryption keeps the last block for the padding check).
+ * decryption always keeps the last whole block back for `final` (the padding check).
  */
 class NobleCbc implements IncrementalCipher {
   private iv: Uint8Array;
