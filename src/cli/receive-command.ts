@@ -4,11 +4,12 @@
  * received it), then the server's backlog, then live messages. Every message is shown once, and so is
  * every envelope that could not be read ("! a message from X could not be read: why").
  *
- * `--timeout S` ends it after S seconds without a new message, for scripts. There is no `--once`
- * ("exit when the backlog is drained"): the protocol has no end-of-backlog signal. The server pushes its
- * backlog and live messages on one stream without marking where one ends (docs/PROTOCOL.md §13), and the
- * client cannot infer it: a short batch only means the delivery window (512) was not full, and the time a
- * batch takes to arrive is no proof that nothing follows.
+ * For scripts: `--timeout S` ends it after S seconds without a new message; `--once` ends it after the
+ * backlog: once the server has said that everything queued at login was pushed (`backlog.end`,
+ * docs/PROTOCOL.md §7.11) and every message of it has been shown, marked shown and acknowledged. That is
+ * the server's word: a server that says it early ends the run early (the rest waits, queued, for the next
+ * run), and one that never says it (an older server, or a lying one) would keep it running, so `--once`
+ * always has a quiet-time bound too: --timeout if given, else ONCE_QUIET_SECONDS.
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { HistoryRecord } from '../client/stores.js';
@@ -19,9 +20,16 @@ import { printable } from './terminal-text.js';
 
 /** The longest --timeout: setTimeout's own limit (2^31 - 1 ms, about 24.8 days); longer waits would fire at once. */
 const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+/**
+ * --once without --timeout: the run still ends this long after the last message if the server never says
+ * where its backlog ends. An honest server says it right after the backlog, so this only bounds a server
+ * that does not (older than the marker, or lying), while leaving a slow backlog time to trickle in.
+ */
+export const ONCE_QUIET_SECONDS = 10;
 
 interface ReceiveOptions extends UserOptions {
   timeout?: number;
+  once?: boolean;
 }
 
 /** Commander parser for --timeout: seconds, more than 0 (fractions allowed), at most MAX_TIMEOUT_SECONDS. */
@@ -65,13 +73,18 @@ export function registerReceiveCommand(program: Command): void {
       .command('receive')
       .description('receive and print messages (stored ones first); makes keys and registers on first run')
       .option('--timeout <seconds>', 'exit (status 0) after this many seconds without a new message', parseTimeout)
+      .option('--once', `exit (status 0) after the backlog: the messages waiting for you now are shown, then it stops (see below)`)
       .option('--json', JSON_HELP)
       .addHelpText(
         'after',
         '\nThe first run makes the keys and registers the name given by --user or E2EE_CHAT_USER; a name taken\n' +
           'from the home folder (the only user there) is never created.\n' +
-          '\nThere is no --once: the server does not say when its backlog ends, so use --timeout to stop after\n' +
-          'a quiet spell.\n' +
+          '\n--once stops when the server says the messages queued for you at login have all been sent, and each\n' +
+          'has been shown and acknowledged. That is the server\'s word, which the client cannot check: a server\n' +
+          'that says it early ends the run early (what it kept back waits for the next run). If the server\n' +
+          `never says it (an older server), --once still stops after --timeout seconds without a message, or\n` +
+          `${ONCE_QUIET_SECONDS} s without --timeout, saying so on stderr; the exit status is 0 either way.\n` +
+          '\n' +
           '\nWith --json, one object per line:\n' +
           '  {"type":"message","id","serverId","from","to","sentAt","receivedAt","body"}\n' +
           '  {"type":"unreadable","direction":"in","id":null,"serverId","from","to","reason","held","at"}\n' +
@@ -89,27 +102,44 @@ export function registerReceiveCommand(program: Command): void {
     const me = opts.user;
     // Shown in arrival order: one chain for the stored-but-unshown ones and the new ones.
     let shown: Promise<void> = Promise.resolve();
+    let stopping = false;
     // What is being shown is finished (and marked shown) before the store closes.
-    const stop = () =>
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
       void shown
         .catch(() => undefined)
         .then(() => opened.close())
         .then(() => process.exit(0));
+    };
     // Handlers first, then the "Listening" line: a supervisor may signal as soon as it sees it.
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    let caughtUp = false;
+    const quietSeconds = opts.timeout ?? (opts.once ? ONCE_QUIET_SECONDS : undefined);
     let quiet: NodeJS.Timeout | undefined;
-    /** Restarts the --timeout countdown: called at start and for each message shown. */
+    /** Restarts the quiet countdown (--timeout, or --once's bound): called at start and for each message shown. */
     const activity = () => {
-      if (opts.timeout === undefined) return;
+      if (quietSeconds === undefined) return;
       clearTimeout(quiet);
-      quiet = setTimeout(stop, opts.timeout * 1000);
+      quiet = setTimeout(() => {
+        if (opts.once && !caughtUp) process.stderr.write(`The server did not say where its backlog ends; stopped after ${quietSeconds} s without a message.\n`);
+        stop();
+      }, quietSeconds * 1000);
     };
+    /**
+     * Records shown by this run. A message the client announces while the stored-but-unshown ones are
+     * being read may be among them (it was recorded before the read and announced after): shown once.
+     */
+    const shownHere = new Set<string>();
     /** `held` is false for an envelope refused for a key change but not kept (the held limits were reached). */
-    const display = (m: HistoryRecord, held?: boolean) => {
+    const display = (m: HistoryRecord, held?: boolean): boolean => {
+      if (shownHere.has(m.id)) return false;
+      shownHere.add(m.id);
       activity();
       if (json) showJson(m, me);
       else show(held === undefined ? m : { ...m, held });
+      return true;
     };
     shown = (async () => {
       const unshown = await messages.undisplayed();
@@ -118,16 +148,24 @@ export function registerReceiveCommand(program: Command): void {
     })();
     client.on('message', (m) => {
       shown = shown.then(async () => {
-        display({ id: m.id, direction: 'in', peer: m.from, body: m.body, sentAt: m.sentAt, serverId: m.serverId, serverTime: m.receivedAt, status: 'received' });
+        if (!display({ id: m.id, direction: 'in', peer: m.from, body: m.body, sentAt: m.sentAt, serverId: m.serverId, serverTime: m.receivedAt, status: 'received' })) return;
         await messages.markDisplayed([m.id]);
       });
     });
     client.on('rejected', (r) => {
       shown = shown.then(async () => {
-        display({ id: r.recordId, direction: 'in', peer: r.from, body: '', sentAt: r.receivedAt, serverId: r.serverId, serverTime: r.receivedAt, status: 'unreadable', reason: r.reason }, r.held);
+        if (!display({ id: r.recordId, direction: 'in', peer: r.from, body: '', sentAt: r.receivedAt, serverId: r.serverId, serverTime: r.receivedAt, status: 'unreadable', reason: r.reason }, r.held)) return;
         await messages.markDisplayed([r.recordId]);
       });
     });
+    // The client tells caughtUp after every message before it was announced, so `shown` already holds
+    // their display; stop() finishes it, then close() sends the acks.
+    if (opts.once) {
+      void client.caughtUp().then(() => {
+        caughtUp = true;
+        stop();
+      });
+    }
     client.on('delivered', (d) => {
       if (json) writeJson({ type: 'delivered', id: d.id, to: d.to, deliveredAt: d.deliveredAt });
       else process.stderr.write(`(delivered to ${printable(d.to)}'s device: ${printable(d.id)})\n`);
@@ -139,7 +177,11 @@ export function registerReceiveCommand(program: Command): void {
     client.on('disconnected', ({ reason }) => process.stderr.write(`connection lost (${printable(reason)}); reconnecting...\n`));
     client.on('reconnected', () => process.stderr.write('reconnected\n'));
     activity();
-    const until = opts.timeout === undefined ? 'Press Ctrl-C to stop' : `Stops after ${opts.timeout} s without a message`;
+    const until = opts.once
+      ? `Stops after the messages waiting now (or ${quietSeconds} s without a message)`
+      : opts.timeout === undefined
+        ? 'Press Ctrl-C to stop'
+        : `Stops after ${opts.timeout} s without a message`;
     process.stderr.write(`Listening as ${opts.user} on ${serverUrl(opts)}. ${until}.\n`);
   });
 }

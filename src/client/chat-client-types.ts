@@ -4,6 +4,7 @@ import type { ChatError } from '../protocol/errors.js';
 import type { PresenceEvent } from '../protocol/events.js';
 import type { ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 import type { SentMessage } from './outbox-sender.js';
+import type { CaughtUp } from './receive-loop.js';
 import type { RatchetStore } from './ratchet-store.js';
 import type { ConnectionOptions } from './server-connection.js';
 import type { MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
@@ -30,6 +31,13 @@ export interface ChatClientEvents {
   /** An outgoing message will not go out (refused for good, or kept failing): marked failed in the outbox and history. */
   failed: { id: string; to: string; error: ChatError };
   presence: PresenceEvent;
+  /**
+   * The server says that everything queued for this user when this connection logged in has been pushed,
+   * and every message pushed before that word has been handled here (recorded and emitted, its ack
+   * queued). Once per login. It is only the server's word: a lying server can say it early (messages it
+   * kept back arrive later, and are handled as usual) or never (then nothing says the backlog is over).
+   */
+  caughtUp: CaughtUp;
   /** The connection dropped; it reconnects by itself, with backoff, and logs in again. */
   disconnected: { reason: string };
   /** Logged in again after a reconnect. */

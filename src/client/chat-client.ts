@@ -22,7 +22,7 @@ import { MessageSealer } from './message-sealer.js';
 import { OutboxSender, type SentMessage } from './outbox-sender.js';
 import { PeerDirectory, type SeenKeys } from './peer-directory.js';
 import { PreKeyPublisher } from './prekey-publisher.js';
-import { ReceiveLoop } from './receive-loop.js';
+import { ReceiveLoop, type CaughtUp } from './receive-loop.js';
 import { SessionManager } from './session-manager.js';
 import { ServerConnection } from './server-connection.js';
 import type { PinnedPeer } from './stores.js';
@@ -31,6 +31,7 @@ export type { ChatClientEvents, ChatClientOptions, ClientIdentity } from './chat
 export type { ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 export type { SentMessage } from './outbox-sender.js';
 export type { SeenKeys } from './peer-directory.js';
+export type { CaughtUp } from './receive-loop.js';
 
 /**
  * The envelope cap a login answer announces, if it is believable: within the range a server can be
@@ -60,6 +61,9 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private readonly receiver: ReceiveLoop;
   private readonly inbox = new MessageQueue<ReceivedMessage>();
   private closed = false;
+  /** Settles at the first `caughtUp` since this client was made (see caughtUp()). */
+  private readonly firstCaughtUp: Promise<CaughtUp>;
+  private markCaughtUp!: (c: CaughtUp) => void;
   /** The server's envelope cap from its latest login answer (servers before 0.2 do not say: the default). */
   private maxEnvelopeBytes = DEFAULT_MAX_ENVELOPE_BYTES;
 
@@ -69,6 +73,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       if (event !== 'debug') this.emit('debug', { message: `a "${event}" listener threw; the client went on`, cause });
     });
     this.username = options.identity.username;
+    this.firstCaughtUp = new Promise((resolve) => (this.markCaughtUp = resolve));
     this.mode = options.mode ?? 'ratchet';
     const ratchetStore = options.ratchet;
     // Checked at run time too, for callers without TypeScript: a silent in-memory default would lose sessions.
@@ -133,6 +138,10 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
         onRejected: (r) => this.emit('rejected', r),
         onDelivered: (d) => this.emit('delivered', d),
         onUnreadable: (u) => this.emit('unreadable', u),
+        onCaughtUp: (c) => {
+          this.markCaughtUp(c);
+          this.emit('caughtUp', c);
+        },
         onDebug: debug,
       },
       options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS,
@@ -241,6 +250,16 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
    */
   messages(): AsyncIterableIterator<ReceivedMessage> {
     return this.inbox.iterate();
+  }
+
+  /**
+   * Resolves once the server has said, for the first time since this client was made, that the backlog
+   * of a login was pushed, and every message pushed before it has been handled and emitted (see the
+   * 'caughtUp' event). The server's word only; it may never come (an older server, or a lying one), so
+   * a caller that must end bounds the wait itself.
+   */
+  caughtUp(): Promise<CaughtUp> {
+    return this.firstCaughtUp;
   }
 
   /** Finishes what was received, sends the pending acknowledgements, then disconnects. */

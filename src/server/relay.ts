@@ -68,6 +68,8 @@ export class Relay {
       username,
       (m) => conn.socket.emit('message', m),
       (err) => this.logger.error({ err, user: username }, 'delivery failed'),
+      Date.now,
+      (count) => conn.socket.emit('backlog.end', { count }),
     );
     conn.socket.data.pump = pump;
     pump.start();
