@@ -22,13 +22,14 @@ import { MessageSealer } from './message-sealer.js';
 import { OutboxSender, type SentMessage } from './outbox-sender.js';
 import { PeerDirectory, type SeenKeys } from './peer-directory.js';
 import { PreKeyPublisher } from './prekey-publisher.js';
+import { ReadReceiptSender } from './read-receipts.js';
 import { ReceiveLoop, type CaughtUp } from './receive-loop.js';
 import { SessionManager } from './session-manager.js';
 import { ServerConnection } from './server-connection.js';
 import type { PinnedPeer } from './stores.js';
 
 export type { ChatClientEvents, ChatClientOptions, ClientIdentity } from './chat-client-types.js';
-export type { ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
+export type { ReadReceipt, ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 export type { SentMessage } from './outbox-sender.js';
 export type { SeenKeys } from './peer-directory.js';
 export type { CaughtUp } from './receive-loop.js';
@@ -60,6 +61,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private readonly outbox: OutboxSender;
   private readonly receiver: ReceiveLoop;
   private readonly inbox = new MessageQueue<ReceivedMessage>();
+  /** Read receipts going out; null when they are off. */
+  private readonly readReceipts: ReadReceiptSender | null;
   private closed = false;
   /** Settles at the first `caughtUp` since this client was made (see caughtUp()). */
   private readonly firstCaughtUp: Promise<CaughtUp>;
@@ -120,6 +123,17 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       failed: (f) => this.emit('failed', f),
       debug,
     }, () => this.maxEnvelopeBytes);
+    this.readReceipts =
+      options.readReceipts === false
+        ? null
+        : new ReadReceiptSender({
+            seal: async (to, receipt) => {
+              const id = await this.sealer.seal(to, '', receipt);
+              this.outbox.flush();
+              return id;
+            },
+            debug,
+          });
     let decryptionKey: Promise<CryptoKey> | undefined;
     this.receiver = new ReceiveLoop(
       this.connection,
@@ -138,6 +152,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
         onRejected: (r) => this.emit('rejected', r),
         onDelivered: (d) => this.emit('delivered', d),
         onUnreadable: (u) => this.emit('unreadable', u),
+        onRead: (r) => this.emit('read', r),
         onCaughtUp: (c) => {
           this.markCaughtUp(c);
           this.emit('caughtUp', c);
@@ -245,6 +260,16 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   }
 
   /**
+   * The user has been shown these messages from `sender` (their ids as emitted in 'message', or of
+   * stored records): tells `sender`, in a read receipt sent shortly after (several calls share one), unless
+   * read receipts are off. Call it only for what a person was shown.
+   */
+  markRead(sender: string, ids: readonly string[]): void {
+    if (sender === this.username || this.closed) return;
+    this.readReceipts?.add(sender, ids);
+  }
+
+  /**
    * New messages as an async iterator, from the first call on (nothing is buffered before it); ends when
    * the client is closed.
    */
@@ -262,11 +287,19 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     return this.firstCaughtUp;
   }
 
-  /** Finishes what was received, sends the pending acknowledgements, then disconnects. */
+  /**
+   * Finishes what was received, sends the pending read receipts and acknowledgements (while connected),
+   * then disconnects. Receipts that cannot go out now stay in the outbox for the next run.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.receiver.finish();
+    if (this.readReceipts) {
+      await this.readReceipts.flush();
+      if (this.connection.authenticated) this.outbox.flush();
+      await this.outbox.idle();
+    }
     this.connection.close();
     this.inbox.end();
   }
