@@ -13,7 +13,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { HistoryRecord } from '../client/stores.js';
-import { addUserOptions, connectClient, serverUrl, type UserOptions } from './common.js';
+import { NO_READ_RECEIPTS_HELP, addUserOptions, connectClient, readReceiptsWanted, serverUrl, type UserOptions } from './common.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
 import { unreadableReason } from './reasons.js';
 import { printable } from './terminal-text.js';
@@ -30,6 +30,8 @@ export const ONCE_QUIET_SECONDS = 10;
 interface ReceiveOptions extends UserOptions {
   timeout?: number;
   once?: boolean;
+  /** False with --no-read-receipts. */
+  readReceipts?: boolean;
 }
 
 /** Commander parser for --timeout: seconds, more than 0 (fractions allowed), at most MAX_TIMEOUT_SECONDS. */
@@ -74,6 +76,7 @@ export function registerReceiveCommand(program: Command): void {
       .description('receive and print messages (stored ones first); makes keys and registers on first run')
       .option('--timeout <seconds>', 'exit (status 0) after this many seconds without a new message', parseTimeout)
       .option('--once', `exit (status 0) after the backlog: the messages waiting for you now are shown, then it stops (see below)`)
+      .option('--no-read-receipts', NO_READ_RECEIPTS_HELP)
       .option('--json', JSON_HELP)
       .addHelpText(
         'after',
@@ -89,15 +92,20 @@ export function registerReceiveCommand(program: Command): void {
           '  {"type":"message","id","serverId","from","to","sentAt","receivedAt","body"}\n' +
           '  {"type":"unreadable","direction":"in","id":null,"serverId","from","to","reason","held","at"}\n' +
           '  {"type":"delivered","id","to","deliveredAt"}             (receipt for a message you sent)\n' +
+          '  {"type":"read","id","to","readAt"}                       (its recipient was shown it)\n' +
           '  {"type":"unreadable","direction":"out","id","serverId":null,"from","to","reason","held":null,"at"}\n' +
           '  {"type":"error","code","message","line":null}            (the error it exits with)\n' +
-          'Times are ms since the epoch (sentAt: the sender\'s clock; receivedAt, at: the server\'s). reason:\n' +
-          'decryption_failed, peer_key_changed (held: kept sealed until "e2ee-chat trust <from>"), unsupported.',
+          'Times are ms since the epoch (sentAt: the sender\'s clock; readAt: the reader\'s; receivedAt, at: the\n' +
+          'server\'s). reason: decryption_failed, peer_key_changed (held: kept sealed until\n' +
+          '"e2ee-chat trust <from>"), unsupported.\n' +
+          '\nRead receipts: each message shown here tells its sender it was read, in an end-to-end encrypted\n' +
+          'message the server cannot read (unreadable ones are not). Off with --no-read-receipts (this run)\n' +
+          'or "e2ee-chat settings read-receipts off" (from now on).',
       ),
   ).action(async (opts: ReceiveOptions) => {
     const json = jsonOutput();
     // Only a name the user gave is created; one taken from the home folder already has keys.
-    const opened = await connectClient(opts, { createUser: !opts.userFromHome });
+    const opened = await connectClient(opts, { createUser: !opts.userFromHome, readReceipts: await readReceiptsWanted(opts) });
     const { client, messages } = opened;
     const me = opts.user;
     // Shown in arrival order: one chain for the stored-but-unshown ones and the new ones.
@@ -141,15 +149,21 @@ export function registerReceiveCommand(program: Command): void {
       else show(held === undefined ? m : { ...m, held });
       return true;
     };
+    /** Shown and marked shown: its sender gets a read receipt (if they are on; unreadable ones are not read). */
+    const read = (m: HistoryRecord) => {
+      if (m.status === 'received') client.markRead(m.peer, [m.id]);
+    };
     shown = (async () => {
-      const unshown = await messages.undisplayed();
-      for (const m of unshown) display(m);
+      const unshown = (await messages.undisplayed()).filter((m) => display(m));
       await messages.markDisplayed(unshown.map((m) => m.id));
+      unshown.forEach(read);
     })();
     client.on('message', (m) => {
       shown = shown.then(async () => {
-        if (!display({ id: m.id, direction: 'in', peer: m.from, body: m.body, sentAt: m.sentAt, serverId: m.serverId, serverTime: m.receivedAt, status: 'received' })) return;
+        const record: HistoryRecord = { id: m.id, direction: 'in', peer: m.from, body: m.body, sentAt: m.sentAt, serverId: m.serverId, serverTime: m.receivedAt, status: 'received' };
+        if (!display(record)) return;
         await messages.markDisplayed([m.id]);
+        read(record);
       });
     });
     client.on('rejected', (r) => {
@@ -169,6 +183,12 @@ export function registerReceiveCommand(program: Command): void {
     client.on('delivered', (d) => {
       if (json) writeJson({ type: 'delivered', id: d.id, to: d.to, deliveredAt: d.deliveredAt });
       else process.stderr.write(`(delivered to ${printable(d.to)}'s device: ${printable(d.id)})\n`);
+    });
+    client.on('read', (r) => {
+      for (const id of r.ids) {
+        if (json) writeJson({ type: 'read', id, to: r.by, readAt: r.readAt });
+        else process.stderr.write(`(read by ${printable(r.by)}: ${printable(id)})\n`);
+      }
     });
     client.on('unreadable', (u) => {
       if (json) writeJson({ type: 'unreadable', direction: 'out', id: u.id, serverId: null, from: me, to: u.to, reason: u.reason, held: null, at: u.at });
