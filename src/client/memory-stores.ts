@@ -10,6 +10,12 @@ export class MemoryPeerKeyStore implements PeerKeyStore {
   async put(peer: PinnedPeer) {
     this.peers.set(peer.username, peer);
   }
+  async putIfAbsent(peer: PinnedPeer) {
+    const pinned = this.peers.get(peer.username);
+    if (pinned) return pinned;
+    this.peers.set(peer.username, peer);
+    return peer;
+  }
 }
 
 const keyOf = (direction: 'in' | 'out', id: string) => `${direction}:${id}`;

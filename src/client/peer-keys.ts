@@ -62,11 +62,9 @@ export function bindKeysAnswer(asked: string, answer: UserKeys): UserKeys {
  */
 export async function checkAgainstPin(store: PeerKeyStore, asked: string, fromDirectory: UserKeys, now: number): Promise<PinnedPeer> {
   const current = await toPinned(bindKeysAnswer(asked, fromDirectory), now);
-  const pinned = await store.get(asked);
-  if (!pinned) {
-    await store.put(current);
-    return current;
-  }
+  // Read first so the common case (already pinned) takes no lock; first use pins under the lock, and
+  // whichever process pinned first wins for both.
+  const pinned = (await store.get(asked)) ?? (await store.putIfAbsent(current));
   if (!samePeerKeys(pinned, current)) throw new PeerKeyChangedError(pinned, current);
   return pinned;
 }

@@ -22,6 +22,12 @@ export interface PinnedPeer {
 export interface PeerKeyStore {
   get(username: string): Promise<PinnedPeer | undefined>;
   put(peer: PinnedPeer): Promise<void>;
+  /**
+   * Pins `peer` unless its name is pinned already, as one step, and returns what is pinned now. First
+   * use goes through this: two processes of one user meeting a peer at once (a `receive` and a `send`)
+   * must end with one pin, never each trusting its own answer while the file keeps the other's.
+   */
+  putIfAbsent(peer: PinnedPeer): Promise<PinnedPeer>;
 }
 
 export type MessageStatus =

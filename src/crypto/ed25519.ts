@@ -43,6 +43,14 @@ function acceptablePublicKey(publicKey: Uint8Array): boolean {
 }
 
 /**
+ * Whether a public key passes the key checks strict verification applies (canonical y < p, not of small
+ * order), without a signature: for keys listed before anything is signed with them (a device list's DSK).
+ */
+export function ed25519PublicKeyAcceptable(publicKey: Uint8Array): boolean {
+  return publicKey instanceof Uint8Array && publicKey.length === ED25519_PUBLIC_KEY_LENGTH && acceptablePublicKey(publicKey);
+}
+
+/**
  * Strict RFC 8032 verification: rejects non-canonical encodings of R, A and S and small-order keys A, so
  * that one message has exactly one accepted signature per honest key. Never throws: malformed input is
  * simply false. The one difference left between backends: @noble/curves checks the cofactored equation

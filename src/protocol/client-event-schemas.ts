@@ -4,11 +4,24 @@
  * cannot be registered without one), the client types `call(event, payload)` from here, and the tests
  * build their oracle from here, so the three cannot drift apart. The other direction, and the schemas a
  * client checks answers with, are in server-event-schemas.ts.
+ *
+ * One map per protocol: `clientEventSchemas` for v1 connections, `clientEventSchemasV2` for v2 ones,
+ * chosen by the connection's login (`clientEventSchemasByProtocol`, `payloadProtocol`).
  */
 import type { z } from 'zod';
 import type { Ack, AckResult, ChallengeResult, ClientEventName, SendResult, SessionResult, UserKeys, UsersResult } from './events.js';
+import type { AckV2, ClientEventNameV2, ClientEventResultsV2, ProtocolVersion } from './events-v2.js';
+import { linkClosePayloadSchema, linkJoinPayloadSchema, linkOpenPayloadSchema, linkSendPayloadSchema } from './link-schemas.js';
 import { preKeysBundlePayloadSchema, preKeysUploadPayloadSchema, type PreKeyBundleWire, type PreKeyCountResult } from './prekey-schemas.js';
 import { ackPayloadSchema, emptyPayloadSchema, keysPayloadSchema, loginPayloadSchema, registerPayloadSchema, sendPayloadSchema } from './schemas.js';
+import {
+  devicesListPayloadSchema,
+  devicesPublishPayloadSchema,
+  loginV2PayloadSchema,
+  preKeysBundleV2PayloadSchema,
+  registerV2PayloadSchema,
+  sendV2PayloadSchema,
+} from './v2-schemas.js';
 
 /** Every client event and the schema of its one argument. */
 export const clientEventSchemas = {
@@ -60,4 +73,56 @@ const clientEventNames: ReadonlySet<string> = new Set(Object.keys(clientEventSch
 /** Narrows an event name read off the wire. */
 export function isClientEventName(event: string): event is ClientEventName {
   return clientEventNames.has(event);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Protocol 2 (docs/design/devices-v2.md §5). A connection's login fixes its protocol (§5.1), and from
+// then on its events are parsed with that protocol's map (`clientEventSchemasByProtocol`).
+
+/** Every client event of a protocol-2 connection and the schema of its one argument. */
+export const clientEventSchemasV2 = {
+  ...clientEventSchemas,
+  register: registerV2PayloadSchema,
+  login: loginV2PayloadSchema,
+  send: sendV2PayloadSchema,
+  'prekeys.bundle': preKeysBundleV2PayloadSchema,
+  'devices.list': devicesListPayloadSchema,
+  'devices.publish': devicesPublishPayloadSchema,
+  'link.open': linkOpenPayloadSchema,
+  'link.join': linkJoinPayloadSchema,
+  'link.send': linkSendPayloadSchema,
+  'link.close': linkClosePayloadSchema,
+} as const satisfies Record<ClientEventNameV2, z.ZodType>;
+
+/** The payload schemas of each protocol. v1's map is the one v1 connections have always used. */
+export const clientEventSchemasByProtocol = { 1: clientEventSchemas, 2: clientEventSchemasV2 } as const satisfies Record<ProtocolVersion, Record<string, z.ZodType>>;
+
+export type ClientEventPayloadV2<E extends ClientEventNameV2> = z.input<(typeof clientEventSchemasV2)[E]>;
+export type ParsedClientEventV2<E extends ClientEventNameV2> = z.output<(typeof clientEventSchemasV2)[E]>;
+export type ClientEventResultV2<E extends ClientEventNameV2> = ClientEventResultsV2[E];
+
+/** Socket.IO's typing of the client → server direction on a protocol-2 connection. */
+export type ClientToServerEventsV2 = {
+  [E in ClientEventNameV2]: (payload: ClientEventPayloadV2<E>, ack: (answer: AckV2<ClientEventResultV2<E>>) => void) => void;
+};
+
+const clientEventNamesV2: ReadonlySet<string> = new Set(Object.keys(clientEventSchemasV2));
+
+/** Narrows an event name read off the wire to one of the events of `protocol`. */
+export function isClientEventNameOf(protocol: 1, event: string): event is ClientEventName;
+export function isClientEventNameOf(protocol: ProtocolVersion, event: string): event is ClientEventNameV2;
+export function isClientEventNameOf(protocol: ProtocolVersion, event: string): boolean {
+  return (protocol === 1 ? clientEventNames : clientEventNamesV2).has(event);
+}
+
+/**
+ * The protocol whose schema parses an event's payload. Once logged in, the connection's. Before, a
+ * `register` or `login` says its own: a `protocol` member makes it v2 (whose schema then demands 2), none
+ * makes it v1, as every v1 client sends it; the other events open before login (`challenge`, `link.*`)
+ * are read as v2, whose `challenge` is v1's.
+ */
+export function payloadProtocol(connection: ProtocolVersion | null, event: string, payload: unknown): ProtocolVersion {
+  if (connection !== null) return connection;
+  if (event !== 'register' && event !== 'login') return 2;
+  return typeof payload === 'object' && payload !== null && Object.hasOwn(payload, 'protocol') ? 2 : 1;
 }

@@ -19,6 +19,12 @@ export const ERROR_CODES = [
   'prekey_limit', // an upload would leave more one-time prekeys stored than the server keeps per user
   'rate_limited', // connection sent events faster than allowed
   'no_prekeys', // the user has published no prekey bundle: no ratchet session can be started with them
+  'devices_changed', // v2 send or prekeys.bundle named devices other than the current set; `details` says which
+  'device_list_outdated', // devices.publish: the list is not newer than the stored one, or reuses a device id
+  'unknown_device', // v2 login: no such device in the user's list (never linked, or removed)
+  'upgrade_required', // v1 send in a conversation with more than one device: only a v2 client can write to it
+  'unknown_link', // link.join, link.send: no open slot of that number for this user (one code for every case)
+  'link_limit', // link.open: this connection has a slot already, or the server has the most it keeps open
   'internal', // server fault; nothing was changed
   // client-side only
   'decryption_failed', // any failure to open an envelope; deliberately says nothing more
@@ -28,6 +34,11 @@ export const ERROR_CODES = [
   'wrong_passphrase', // local key files could not be unlocked
   'bad_response', // the server's answer or event failed its schema, or answered another question
   'no_local_user', // this user has no keys on this machine: create them with `e2ee-chat receive --user NAME`
+  'not_primary', // only device 1 holds the account key, so only it can change the device list
+  'unsupported_server', // the server does not speak protocol 2 (its challenge answer names no protocols)
+  'device_list_invalid', // a device list is malformed, not signed by the pinned account key, equivocates or reuses a device id
+  'device_list_rollback', // a device list older than one already seen (or none after one was seen)
+  'link_failed', // linking a device failed: the code did not match, a link frame was refused, or the other side aborted
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -62,9 +62,15 @@ export const DELIVERY_WINDOW = 512;
 /** Server: envelopes read from the store per backlog query. */
 export const DELIVERY_BATCH = 256;
 
-/** Server: default per-recipient queue caps. 100,000 envelopes or 256 MiB, whichever comes first. */
+/** Server: default per-recipient-device queue caps. 100,000 envelopes or 256 MiB, whichever comes first. */
 export const DEFAULT_QUEUE_MAX_COUNT = 100_000;
 export const DEFAULT_QUEUE_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Server: default cap on the bytes queued for all devices of one recipient user (devices-v2 §9.4): four
+ * device queues' worth, so a user's six devices, idle, cannot take six (1.5 GiB).
+ */
+export const DEFAULT_USER_QUEUE_MAX_BYTES = 1024 * 1024 * 1024;
 
 /**
  * Server: default caps on what ONE sender may have queued for one recipient: a tenth of the recipient's
@@ -134,3 +140,38 @@ export const DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST = 30;
  */
 export const DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE = 60;
 export const DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST = 60;
+
+/**
+ * Devices per user: the primary and five linked (a phone, two computers, a browser and spares). Bounds
+ * the fan-out of one message and the size of a device list and of one `send`.
+ */
+export const MAX_DEVICES_PER_USER = 6;
+/** A device's name in the signed list, in UTF-8 bytes: a label, not a description (it is public). */
+export const MAX_DEVICE_NAME_BYTES = 32;
+
+/**
+ * Envelopes in one v2 `send`: every device of the recipient (6) and every other device of the sender
+ * (5). Eleven envelopes at the envelope cap, with their JSON, fit in one frame (16 × the cap).
+ */
+export const MAX_ENVELOPES_PER_SEND = MAX_DEVICES_PER_USER + (MAX_DEVICES_PER_USER - 1);
+/** Secret characters of a link code: 8 of Crockford's base32 = 40 bits, with one guess per code. */
+export const LINK_CODE_SECRET_CHARS = 8;
+/** A link slot lives ten minutes: time to walk to the other machine and type the code. */
+export const LINK_TTL_MS = 10 * 60 * 1000;
+/** Server-wide open link slots: they live in memory, and `link.open` needs no login. */
+export const MAX_OPEN_LINKS = 10_000;
+/** One relayed link frame, in base64url characters: a 48,000-byte record with its framing fits. */
+export const LINK_MAX_FRAME_CHARS = 65_536;
+/** Frames per link slot in each direction: about 3 MB of provisioning at most. */
+export const LINK_MAX_FRAMES = 64;
+/** Upper bound of `--history N`: the last N messages a primary sends a newly linked device. */
+export const MAX_HISTORY_ON_LINK = 10_000;
+/**
+ * `devices_changed` refreshes of one outbox entry within one send attempt; past it the attempt counts as
+ * failed, so a server that keeps changing its answer cannot make a client loop.
+ */
+export const DEVICE_SET_RETRIES = 3;
+/** Device ids run 1 … 2³¹−1: exact in every JSON number implementation and in signed 32-bit columns. */
+export const MAX_DEVICE_ID = 0x7fff_ffff;
+/** Plaintext bytes of one link record (one frame), so that a full frame stays under LINK_MAX_FRAME_CHARS. */
+export const LINK_RECORD_MAX_PLAINTEXT_BYTES = 48_000;

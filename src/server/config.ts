@@ -15,6 +15,7 @@ import {
   DEFAULT_SENDER_QUEUE_MAX_COUNT,
   DEFAULT_SERVER_QUEUE_MAX_BYTES,
   DEFAULT_SWEEP_INTERVAL_MS,
+  DEFAULT_USER_QUEUE_MAX_BYTES,
   DEFAULT_MAX_ENVELOPE_BYTES,
   DEFAULT_RATE_LIMIT_BURST,
   DEFAULT_RATE_LIMIT_PER_SECOND,
@@ -30,10 +31,12 @@ export interface ServerConfig {
   authTimeoutMs: number;
   rateLimitPerSecond: number;
   rateLimitBurst: number;
-  /** Per-recipient caps on the store-and-forward queue. */
+  /** Per-recipient-device caps on the store-and-forward queue. */
   queueMaxCount: number;
   queueMaxBytes: number;
-  /** Per-(sender, recipient) caps: one sender cannot fill a recipient's queue. */
+  /** Bytes queued for all devices of one recipient user together. */
+  userQueueMaxBytes: number;
+  /** Per-(sender, recipient device) caps: one sender cannot fill a recipient's queue. */
   senderQueueMaxCount: number;
   senderQueueMaxBytes: number;
   /** Bytes of queued envelopes on the whole server. */
@@ -94,6 +97,7 @@ export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     rateLimitBurst: integer(env, 'E2EE_CHAT_RATE_BURST', DEFAULT_RATE_LIMIT_BURST, 1, 1_000_000),
     queueMaxCount: integer(env, 'E2EE_CHAT_QUEUE_MAX_COUNT', DEFAULT_QUEUE_MAX_COUNT, 1, 100_000_000),
     queueMaxBytes: integer(env, 'E2EE_CHAT_QUEUE_MAX_BYTES', DEFAULT_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
+    userQueueMaxBytes: integer(env, 'E2EE_CHAT_USER_QUEUE_MAX_BYTES', DEFAULT_USER_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
     senderQueueMaxCount: integer(env, 'E2EE_CHAT_SENDER_QUEUE_MAX_COUNT', DEFAULT_SENDER_QUEUE_MAX_COUNT, 1, 100_000_000),
     senderQueueMaxBytes: integer(env, 'E2EE_CHAT_SENDER_QUEUE_MAX_BYTES', DEFAULT_SENDER_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),
     serverQueueMaxBytes: integer(env, 'E2EE_CHAT_SERVER_QUEUE_MAX_BYTES', DEFAULT_SERVER_QUEUE_MAX_BYTES, 1024, Number.MAX_SAFE_INTEGER),

@@ -43,6 +43,7 @@ export class DeliveryPump {
   constructor(
     private readonly store: ServerStore,
     private readonly recipient: string,
+    private readonly device: number,
     private readonly emit: EmitMessage,
     private readonly onError: (err: unknown) => void,
     private readonly now: () => number = Date.now,
@@ -122,7 +123,7 @@ export class DeliveryPump {
       const room = DELIVERY_WINDOW - this.inflight.size;
       if (room <= 0) return;
       const limit = Math.min(room, DELIVERY_BATCH);
-      const batch = await this.store.pending(this.recipient, this.cursor, limit, this.now());
+      const batch = await this.store.pending(this.recipient, this.device, this.cursor, limit, this.now());
       for (const q of batch) {
         if (this.stopped) return;
         if (q.seq > this.cursor) this.send(q);

@@ -12,7 +12,7 @@ import type { PreKeysLowEvent } from '../protocol/events.js';
 import { PREKEY_LOW_THRESHOLD } from '../protocol/limits.js';
 import type { PreKeysUploadPayload } from '../protocol/prekey-schemas.js';
 import type { ConnectionState, HandlerTable } from './connection.js';
-import type { ServerStore } from './store/server-store.js';
+import { PRIMARY_DEVICE, type ServerStore } from './store/server-store.js';
 
 function signedInUser(conn: ConnectionState): string {
   // The dispatcher lets only logged-in connections reach these handlers; this keeps the types honest.
@@ -87,6 +87,7 @@ export function preKeyHandlers({ store, allowFetch, notifyLow }: PreKeyServiceDe
         verifyUpload(await registeredSigningKey(store, username), p);
         return store.putPreKeys(
           username,
+          PRIMARY_DEVICE, // v1 connections are device 1 (design §5.10)
           {
             identity: p.identity,
             ...(p.signedPreKey && { signedPreKey: p.signedPreKey }),
@@ -98,7 +99,7 @@ export function preKeyHandlers({ store, allowFetch, notifyLow }: PreKeyServiceDe
         );
       },
     },
-    'prekeys.count': { run: (conn) => store.preKeyCounts(signedInUser(conn)) },
+    'prekeys.count': { run: (conn) => store.preKeyCounts(signedInUser(conn), PRIMARY_DEVICE) },
     'prekeys.bundle': {
       run: async (conn, p) => {
         const requester = signedInUser(conn);
@@ -107,7 +108,8 @@ export function preKeyHandlers({ store, allowFetch, notifyLow }: PreKeyServiceDe
         if (!allowFetch(requester, p.username)) {
           throw new ChatError('rate_limited', `too many prekey bundle fetches (by you, or of ${p.username}); try again later`);
         }
-        const taken = await store.takePreKeyBundle(p.username);
+        const answer = await store.takePreKeyBundles(p.username, [PRIMARY_DEVICE]);
+        const taken = answer.status === 'taken' ? answer.bundles[0] : undefined;
         if (!taken) throw new ChatError('no_prekeys', `${p.username} has published no prekeys (their client has not run since ratchet sessions were added)`);
         if (taken.remaining.oneTime < PREKEY_LOW_THRESHOLD || taken.remaining.kemOneTime < PREKEY_LOW_THRESHOLD) {
           notifyLow(p.username, { oneTime: taken.remaining.oneTime, kemOneTime: taken.remaining.kemOneTime });

@@ -17,17 +17,23 @@ import { DeliveryPump } from './delivery.js';
 import type { DeliveryNotifier, RoomPumps } from './delivery-notifier.js';
 import type { PresenceRegistry } from './presence.js';
 import { userRoom } from './rooms.js';
-import { settledId, type Receipt, type ServerStore, type Settlement } from './store/server-store.js';
+import { PRIMARY_DEVICE, settledId, type Receipt, type ServerStore, type Settlement } from './store/server-store.js';
 
-
-const toReceiptEvent = (r: Receipt): ReceiptEvent => ({
-  id: r.id,
-  clientId: r.clientId,
-  to: r.recipient,
-  deliveredAt: r.deliveredAt,
-  status: r.status,
-  ...(r.status === 'unreadable' && r.reason && { reason: r.reason }),
-});
+/**
+ * A receipt as v1 words it, or undefined for a `removed` one: that status is owed only for a copy to a
+ * device other than 1 (design §8.2), which no v1 connection can write to (§5.9).
+ */
+function toReceiptEvent(r: Receipt): ReceiptEvent | undefined {
+  if (r.status === 'removed') return undefined;
+  return {
+    id: r.id,
+    clientId: r.clientId,
+    to: r.recipient,
+    deliveredAt: r.deliveredAt,
+    status: r.status,
+    ...(r.status === 'unreadable' && r.reason && { reason: r.reason }),
+  };
+}
 
 export interface RelayDeps {
   config: ServerConfig;
@@ -66,6 +72,7 @@ export class Relay {
     const pump = new DeliveryPump(
       this.store,
       username,
+      PRIMARY_DEVICE, // every connection speaks v1 and is device 1 of its user (design §5.9)
       (m) => conn.socket.emit('message', m),
       (err) => this.logger.error({ err, user: username }, 'delivery failed'),
       Date.now,
@@ -84,8 +91,11 @@ export class Relay {
   private async sendOwedReceipts(conn: ConnectionState): Promise<void> {
     let after = 0;
     for (;;) {
-      const batch = await this.store.pendingReceipts(conn.username!, after, DELIVERY_BATCH);
-      for (const r of batch) conn.socket.emit('receipt', toReceiptEvent(r));
+      const batch = await this.store.pendingReceipts(conn.username!, PRIMARY_DEVICE, after, DELIVERY_BATCH);
+      for (const r of batch) {
+        const event = toReceiptEvent(r);
+        if (event) conn.socket.emit('receipt', event);
+      }
       if (batch.length < DELIVERY_BATCH || !conn.socket.connected) return;
       after = batch[batch.length - 1]!.seq;
     }
@@ -136,7 +146,9 @@ export class Relay {
       {
         id,
         sender: conn.username!, // the authenticated identity, never anything in the payload
+        senderDevice: PRIMARY_DEVICE,
         recipient: p.to,
+        recipientDevice: PRIMARY_DEVICE,
         clientId: p.id ?? id,
         sentAt,
         expiresAt: sentAt + this.config.queueTtlMs,
@@ -145,6 +157,7 @@ export class Relay {
       {
         maxCount: this.config.queueMaxCount,
         maxBytes: this.config.queueMaxBytes,
+        userMaxBytes: this.config.userQueueMaxBytes,
         senderMaxCount: this.config.senderQueueMaxCount,
         senderMaxBytes: this.config.senderQueueMaxBytes,
         serverMaxBytes: this.config.serverQueueMaxBytes,
@@ -181,13 +194,16 @@ export class Relay {
     const deleted =
       settled.length === 0
         ? Promise.resolve([])
-        : this.store.acknowledge(username, settled, now, now + this.config.queueTtlMs, (receipts) => {
+        : this.store.acknowledge(username, PRIMARY_DEVICE, settled, now, now + this.config.queueTtlMs, (receipts) => {
             // Every device of this user may hold these in flight: free their windows too. (On other nodes
             // a device's window is freed by its own ack of the same ids: the store answers it as done.)
             this.pumps.acknowledged(username, ids);
-            for (const r of receipts) this.io.to(userRoom(r.sender)).emit('receipt', toReceiptEvent(r));
+            for (const r of receipts) {
+              const event = toReceiptEvent(r);
+              if (event) this.io.to(userRoom(r.sender)).emit('receipt', event);
+            }
           });
-    const forgotten = p.receipts && p.receipts.length > 0 ? this.store.acknowledgeReceipts(username, p.receipts) : Promise.resolve();
+    const forgotten = p.receipts && p.receipts.length > 0 ? this.store.acknowledgeReceipts(username, PRIMARY_DEVICE, p.receipts) : Promise.resolve();
     const result = Promise.all([deleted, forgotten]).then(([receipts]) => ({ acknowledged: receipts.length }));
     // Both writes are queued for the store by now, in this connection's order.
     return { submitted: Promise.resolve(), result };

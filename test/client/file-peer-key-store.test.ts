@@ -77,4 +77,17 @@ describe('FilePeerKeyStore shared by several writers', () => {
     expect((await store.all()).map((p) => p.username).sort()).toEqual(['dave', 'erin']);
     expect(existsSync(`${path}.lock`)).toBe(false);
   });
+  it('first use pins once: two processes meeting bob at once with different answers both end with the one pin on disk', async () => {
+    const path = peersPath();
+    const first = new FilePeerKeyStore(path);
+    const second = new FilePeerKeyStore(path);
+    const fromFirst = { ...pin('bob'), signingKeyThumbprint: 's-first' };
+    const fromSecond = { ...pin('bob'), signingKeyThumbprint: 's-second' };
+    const [a, b] = await Promise.all([first.putIfAbsent(fromFirst), second.putIfAbsent(fromSecond)]);
+    expect(a.signingKeyThumbprint).toBe(b.signingKeyThumbprint);
+    expect(['s-first', 's-second']).toContain(a.signingKeyThumbprint);
+    expect((await new FilePeerKeyStore(path).get('bob'))?.signingKeyThumbprint).toBe(a.signingKeyThumbprint);
+    // A later first-use attempt changes nothing and answers with the existing pin.
+    expect((await first.putIfAbsent({ ...pin('bob'), signingKeyThumbprint: 's-third' })).signingKeyThumbprint).toBe(a.signingKeyThumbprint);
+  });
 });

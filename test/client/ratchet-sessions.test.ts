@@ -122,8 +122,8 @@ describe('ratchet sessions between ChatClients', () => {
     expect(bob2.received.map((m) => m.body)).toEqual(['thrice']);
     expect(bob2.rejected).toEqual([]);
     const deadline = Date.now() + 5000;
-    while ((await srv.store.pending('bob', 0, 10, Date.now())).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    expect(await srv.store.pending('bob', 0, 10, Date.now())).toEqual([]);
+    while ((await srv.store.pending('bob', 1, 0, 10, Date.now())).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await srv.store.pending('bob', 1, 0, 10, Date.now())).toEqual([]);
     await bob1.client.close();
   });
 });

@@ -66,7 +66,7 @@ describe('delivery flow control', () => {
     const sent = await sendMany(alice.socket, 'bob', 3000, 'a');
     expect(await srv.store.queueUsage('bob')).toMatchObject({ count: 3000 });
     // Store order is send order.
-    const stored = await srv.store.pending('bob', 0, 5000, Date.now());
+    const stored = await srv.store.pending('bob', 1, 0, 5000, Date.now());
     expect(stored.map((q) => q.id)).toEqual(sent);
 
     // A device that never acknowledges gets one window, then nothing.
@@ -102,7 +102,7 @@ describe('delivery flow control', () => {
     expect(bob.messages.map((m) => m.id)).toEqual(sent);
     expect(bob.messages.every((m) => m.from === 'alice' && m.to === 'bob')).toBe(true);
     expect(await srv.store.queueUsage('bob')).toEqual({ count: 0, bytes: 0 });
-    expect(await srv.store.pending('bob', 0, 10, Date.now())).toEqual([]);
+    expect(await srv.store.pending('bob', 1, 0, 10, Date.now())).toEqual([]);
   });
 
   it('keeps per-sender order, exactly once, across a reconnect of the recipient in the middle of the drain', async () => {
@@ -114,7 +114,7 @@ describe('delivery flow control', () => {
     await waitOfflineRaw(alice.socket, 'bob');
     // Two senders at once: their envelopes interleave in the store, each sender's in its own order.
     const [fromAlice, fromCarol] = await Promise.all([sendMany(alice.socket, 'bob', 1500, 'a'), sendMany(carol.socket, 'bob', 1500, 'c')]);
-    const seqOrder = (await srv.store.pending('bob', 0, 5000, Date.now())).map((q) => q.id);
+    const seqOrder = (await srv.store.pending('bob', 1, 0, 5000, Date.now())).map((q) => q.id);
     expect(seqOrder).toHaveLength(3000);
     expect(seqOrder.filter((id) => fromAlice!.includes(id))).toEqual(fromAlice);
     expect(seqOrder.filter((id) => fromCarol!.includes(id))).toEqual(fromCarol);

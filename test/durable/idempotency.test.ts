@@ -31,7 +31,7 @@ describe('idempotent send', () => {
 
     await waitUntil(() => (bob.messages.length >= 1 ? true : undefined), 5000, 'the message');
     expect(await srv.store.queueUsage('bob')).toMatchObject({ count: 1 });
-    expect(await srv.store.pending('bob', 0, 10, Date.now())).toHaveLength(1);
+    expect(await srv.store.pending('bob', 1, 0, 10, Date.now())).toHaveLength(1);
     const barrier = await rawBarrier(alice.socket, 'bob', bob);
     expect(bob.messages.map((m) => m.id)).toEqual([first.id, barrier]);
     expect(bob.messages[0]).toMatchObject({ from: 'alice', to: 'bob', sentAt: first.sentAt, envelope });
@@ -91,7 +91,7 @@ describe('idempotent send', () => {
     await waitUntil(() => (bob.received.length >= 1 ? true : undefined), 5000, 'the message');
     await waitUntil(() => (alice.delivered.length >= 1 ? true : undefined), 5000, 'the receipt');
     await waitUntil(async () => ((await srv.store.queueUsage('bob')).count === 0 ? true : undefined), 5000, 'the ack');
-    await waitUntil(async () => ((await srv.store.pendingReceipts('alice', 0, 10)).length === 0 ? true : undefined), 5000, 'the receipt ack');
+    await waitUntil(async () => ((await srv.store.pendingReceipts('alice', 1, 0, 10)).length === 0 ? true : undefined), 5000, 'the receipt ack');
 
     // The very frame alice's client sent, sent again (a client whose ack was lost resends exactly this).
     const frame = srv.frames.find((f) => f.event === 'send' && (f.args[0] as { id?: string }).id === sent.id);

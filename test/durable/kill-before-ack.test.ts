@@ -66,7 +66,7 @@ describe('recipient killed before acknowledging', () => {
     await waitOffline(alice.client, 'bob');
     // Never acknowledged: all three are still queued, untouched.
     expect(await srv.store.queueUsage('bob')).toMatchObject({ count: 3 });
-    const queued = await srv.store.pending('bob', 0, 100, Date.now());
+    const queued = await srv.store.pending('bob', 1, 0, 100, Date.now());
     expect(queued.map((q) => q.id)).toEqual(sent.map((s) => s.serverId));
     expect(queued.map((q) => q.clientId)).toEqual(sent.map((s) => s.id));
     expect(alice.delivered).toEqual([]);
@@ -74,7 +74,7 @@ describe('recipient killed before acknowledging', () => {
     // Normal acks this time. The server redelivers; the client knows the ids and only acknowledges.
     const bob2 = await receive('receive bob (again)', { E2EE_CHAT_DEBUG: '1' });
     await waitUntil(async () => ((await srv.store.queueUsage('bob')).count === 0 ? true : undefined), 10_000, "bob's queue to empty");
-    expect(await srv.store.pending('bob', 0, 100, Date.now())).toEqual([]);
+    expect(await srv.store.pending('bob', 1, 0, 100, Date.now())).toEqual([]);
     // The acknowledgements turned into receipts for alice.
     await waitUntil(() => (alice.delivered.length >= 3 ? true : undefined), 5000, 'three delivery receipts');
     expect(alice.delivered.map((d) => d.id).sort()).toEqual(sent.map((s) => s.id).sort());

@@ -52,8 +52,8 @@ describe('offline delivery', () => {
     // Acknowledged: bob's queue is empty; alice saw her receipts, so none is owed any more.
     await waitUntil(async () => ((await srv.store.queueUsage('bob')).count === 0 ? true : undefined), 5000, "bob's queue to empty");
     await expect.poll(() => srv.store.queueUsage('bob')).toEqual({ count: 0, bytes: 0 });
-    await expect.poll(() => srv.store.pendingReceipts('alice', 0, 100)).toEqual([]);
-    expect(await srv.store.pending('bob', 0, 100, Date.now())).toEqual([]);
+    await expect.poll(() => srv.store.pendingReceipts('alice', 1, 0, 100)).toEqual([]);
+    expect(await srv.store.pending('bob', 1, 0, 100, Date.now())).toEqual([]);
 
     // Exactly once: nothing more arrives, on either side, before a later message and its receipt.
     const barrier = await clientBarrier(alice, bob);
@@ -83,7 +83,7 @@ describe('offline delivery', () => {
     await waitUntil(async () => ((await srv.store.queueUsage('bob')).count === 0 ? true : undefined), 5000, "bob's queue to empty");
 
     // The receipts wait on the server for alice.
-    const owed = await srv.store.pendingReceipts('alice', 0, 100);
+    const owed = await srv.store.pendingReceipts('alice', 1, 0, 100);
     expect(owed.map((r) => r.clientId).sort()).toEqual(sent.map((s) => s.id).sort());
     expect(owed.map((r) => r.id).sort()).toEqual(sent.map((s) => s.serverId!).sort());
     expect(owed.every((r) => r.recipient === 'bob')).toBe(true);
@@ -95,7 +95,7 @@ describe('offline delivery', () => {
     expect(alice2.delivered.map((d) => d.id).sort()).toEqual(sent.map((s) => s.id).sort());
     expect(alice2.delivered.every((d) => d.to === 'bob')).toBe(true);
     for (const s of sent) expect((await aliceMessages.get(s.id, 'out'))?.status).toBe('delivered');
-    await expect.poll(() => srv.store.pendingReceipts('alice', 0, 100)).toEqual([]);
+    await expect.poll(() => srv.store.pendingReceipts('alice', 1, 0, 100)).toEqual([]);
 
     // Seen receipts are not handed over again on the next login.
     await alice2.client.close();

@@ -139,7 +139,7 @@ describe('queue expiry', () => {
     expect(bob.rejected).toEqual([]);
     // Never delivered, so no receipt either: alice has the barrier's only.
     expect(alice.delivered).toHaveLength(1);
-    await expect.poll(() => srv.store.pendingReceipts('alice', 0, 10)).toEqual([]);
+    await expect.poll(() => srv.store.pendingReceipts('alice', 1, 0, 10)).toEqual([]);
   });
 
   it('does not deliver an expired envelope even before the sweep has removed it', async () => {

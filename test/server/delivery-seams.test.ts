@@ -128,7 +128,7 @@ describe('delivery and presence seams', () => {
     const id = newServerId();
     const now = Date.now();
     const stored = await store.enqueue(
-      { id, sender: 'sender', recipient: 'carol', clientId: id, sentAt: now, expiresAt: now + 60_000, envelope: JSON.stringify(hybridEnvelope()) },
+      { id, sender: 'sender', senderDevice: 1, recipient: 'carol', recipientDevice: 1, clientId: id, sentAt: now, expiresAt: now + 60_000, envelope: JSON.stringify(hybridEnvelope()) },
       { maxCount: 1000, maxBytes: 10_000_000 },
     );
     expect(stored.status).toBe('stored');

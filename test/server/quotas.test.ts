@@ -57,7 +57,7 @@ describe('the per-sender queue cap (2 envelopes per sender and recipient; 5 per 
     expect(refused.error?.message).toContain('2');
     expect(await ctx.srv.store.queueUsage('victim')).toEqual({ count: 2, bytes: 2 * ENVELOPE_BYTES });
     expect(await send(alice, 'victim')).toMatchObject({ ok: true, status: 'queued' });
-    expect(await ctx.srv.store.senderQueueUsage('alice', 'victim')).toEqual({ count: 1, bytes: ENVELOPE_BYTES });
+    expect(await ctx.srv.store.senderQueueUsage('alice', 'victim', 1)).toEqual({ count: 1, bytes: ENVELOPE_BYTES });
     // The per-recipient cap still holds above the per-sender one.
     const carol = await user('carol');
     const dave = await user('dave');
@@ -105,8 +105,8 @@ describe('migrating a database queued before the per-sender and server-wide caps
       db.close();
       const store = new SqliteServerStore(dir);
       try {
-        expect(await store.senderQueueUsage('mallory', 'bob')).toEqual({ count: 2, bytes: 30 });
-        expect(await store.senderQueueUsage('alice', 'bob')).toEqual({ count: 1, bytes: 30 });
+        expect(await store.senderQueueUsage('mallory', 'bob', 1)).toEqual({ count: 2, bytes: 30 });
+        expect(await store.senderQueueUsage('alice', 'bob', 1)).toEqual({ count: 1, bytes: 30 });
         expect(await store.serverQueueBytes()).toBe(60);
       } finally {
         await store.close();

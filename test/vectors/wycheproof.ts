@@ -73,6 +73,25 @@ export interface IndCpaTestGroup extends WycheproofGroup<IndCpaTest> {
   readonly ivSize: number;
 }
 
+// ---- aead_test_schema_v1.json --------------------------------------------------------------------
+
+export interface AeadTest extends WycheproofTest {
+  readonly key: string;
+  readonly iv: string;
+  readonly aad: string;
+  readonly msg: string;
+  /** Ciphertext without the tag, hex. */
+  readonly ct: string;
+  readonly tag: string;
+}
+
+export interface AeadTestGroup extends WycheproofGroup<AeadTest> {
+  readonly type: 'AeadTest';
+  readonly keySize: number;
+  readonly ivSize: number;
+  readonly tagSize: number;
+}
+
 // ---- mac_test_schema_v1.json ---------------------------------------------------------------------
 
 export interface MacTest extends WycheproofTest {
@@ -190,6 +209,7 @@ export interface MlKemDecapsValidationGroup extends WycheproofGroup<MlKemDecapsV
 export interface SchemaTypes {
   'rsaes_oaep_decrypt_schema_v1.json': RsaesOaepDecryptGroup;
   'ind_cpa_test_schema_v1.json': IndCpaTestGroup;
+  'aead_test_schema_v1.json': AeadTestGroup;
   'mac_test_schema_v1.json': MacTestGroup;
   'xdh_comp_schema_v1.json': XdhCompGroup;
   'eddsa_verify_schema_v1.json': EddsaVerifyGroup;
@@ -203,6 +223,7 @@ export interface SchemaTypes {
 const GROUP_TYPE: { readonly [S in keyof SchemaTypes]: SchemaTypes[S]['type'] } = {
   'rsaes_oaep_decrypt_schema_v1.json': 'RsaesOaepDecrypt',
   'ind_cpa_test_schema_v1.json': 'IndCpaTest',
+  'aead_test_schema_v1.json': 'AeadTest',
   'mac_test_schema_v1.json': 'MacTest',
   'xdh_comp_schema_v1.json': 'XdhComp',
   'eddsa_verify_schema_v1.json': 'EddsaVerify',

@@ -30,6 +30,16 @@ export class FilePeerKeyStore implements PeerKeyStore {
     });
   }
 
+  async putIfAbsent(peer: PinnedPeer): Promise<PinnedPeer> {
+    return withFileLock(this.path, async () => {
+      const file = await this.read();
+      if (Object.hasOwn(file.peers, peer.username)) return file.peers[peer.username]!;
+      file.peers[peer.username] = peer;
+      await writeFileAtomic(this.path, JSON.stringify(file, null, 2));
+      return peer;
+    });
+  }
+
   async all(): Promise<PinnedPeer[]> {
     return Object.values((await this.read()).peers);
   }

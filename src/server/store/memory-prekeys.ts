@@ -1,7 +1,7 @@
-/** The in-memory prekey directory: same semantics as sqlite-prekeys.ts, for tests and the memory store. */
+/** The in-memory prekey directory, one set per device: same semantics as sqlite-prekeys.ts, for tests and the memory store. */
 import type { IdentityKeyWire, KemPreKeyWire, OneTimePreKeyWire, PreKeyCountResult, SignedPreKeyWire } from '../../protocol/prekey-schemas.js';
 import { checkOneTimePreKeyLimit } from './prekey-limit.js';
-import type { PreKeyUpload, TakenPreKeyBundle } from './server-store.js';
+import type { PreKeyUpload, TakenPreKeyBundle, TakenPreKeyBundles } from './server-store.js';
 
 interface Published {
   identity: IdentityKeyWire;
@@ -20,30 +20,34 @@ function takeLowest<T>(map: Map<number, T>): T | undefined {
   return value;
 }
 
+const address = (username: string, device: number) => `${username}\n${device}`;
+
 const sortedIds = (map: Map<number, unknown> | undefined) => [...(map?.keys() ?? [])].sort((a, b) => a - b);
 
 export class MemoryPreKeyDirectory {
-  private readonly users = new Map<string, Published>();
+  /** Keyed by address. */
+  private readonly devices = new Map<string, Published>();
 
-  put(username: string, upload: PreKeyUpload): PreKeyCountResult {
-    let entry = this.users.get(username);
+  put(username: string, device: number, upload: PreKeyUpload): PreKeyCountResult {
+    const key = address(username, device);
+    let entry = this.devices.get(key);
     const sameIdentity = entry?.identity.dhKey === upload.identity.dhKey;
     checkOneTimePreKeyLimit('X25519', new Set(sameIdentity ? entry!.oneTime.keys() : []), upload.oneTimePreKeys);
     checkOneTimePreKeyLimit('ML-KEM', new Set(sameIdentity ? entry!.kemOneTime.keys() : []), upload.kemPreKeys);
     if (!entry || !sameIdentity) {
       entry = { identity: upload.identity, oneTime: new Map(), kemOneTime: new Map() };
-      this.users.set(username, entry);
+      this.devices.set(key, entry);
     }
     entry.identity = upload.identity;
     if (upload.signedPreKey) entry.signedPreKey = upload.signedPreKey;
     if (upload.lastResortKemPreKey) entry.lastResort = upload.lastResortKemPreKey;
     for (const k of upload.oneTimePreKeys) entry.oneTime.set(k.id, k);
     for (const k of upload.kemPreKeys) entry.kemOneTime.set(k.id, k);
-    return this.counts(username);
+    return this.counts(username, device);
   }
 
-  counts(username: string): PreKeyCountResult {
-    const entry = this.users.get(username);
+  counts(username: string, device: number): PreKeyCountResult {
+    const entry = this.devices.get(address(username, device));
     return {
       identityKey: entry?.identity.dhKey ?? null,
       signedPreKeyId: entry?.signedPreKey?.id ?? null,
@@ -55,16 +59,27 @@ export class MemoryPreKeyDirectory {
     };
   }
 
-  take(username: string): TakenPreKeyBundle | undefined {
-    const entry = this.users.get(username);
-    if (!entry?.signedPreKey || !entry.lastResort) return undefined;
-    const oneTimePreKey = takeLowest(entry.oneTime);
-    return {
-      identity: entry.identity,
-      signedPreKey: entry.signedPreKey,
-      kemPreKey: takeLowest(entry.kemOneTime) ?? entry.lastResort,
-      ...(oneTimePreKey ? { oneTimePreKey } : {}),
-      remaining: { oneTime: entry.oneTime.size, kemOneTime: entry.kemOneTime.size },
-    };
+  /** Nothing is taken unless every device asked has a bundle. */
+  takeMany(username: string, devices: readonly number[]): TakenPreKeyBundles {
+    const entries = devices.map((device) => this.devices.get(address(username, device)));
+    const missing = devices.filter((_, k) => !entries[k]?.signedPreKey || !entries[k]?.lastResort);
+    if (missing.length > 0) return { status: 'missing', devices: missing };
+    return { status: 'taken', bundles: devices.map((device, k) => take(device, entries[k]!)) };
   }
+
+  remove(username: string, device: number): void {
+    this.devices.delete(address(username, device));
+  }
+}
+
+function take(device: number, entry: Published): TakenPreKeyBundle {
+  const oneTimePreKey = takeLowest(entry.oneTime);
+  return {
+    device,
+    identity: entry.identity,
+    signedPreKey: entry.signedPreKey!,
+    kemPreKey: takeLowest(entry.kemOneTime) ?? entry.lastResort!,
+    ...(oneTimePreKey ? { oneTimePreKey } : {}),
+    remaining: { oneTime: entry.oneTime.size, kemOneTime: entry.kemOneTime.size },
+  };
 }

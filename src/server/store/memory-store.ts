@@ -1,34 +1,37 @@
 /**
  * The in-memory reference store: same semantics as SQLite, nothing survives a restart. For tests and as
- * the baseline the durable store is measured against.
+ * the baseline the durable store is measured against. Each method runs to completion before it yields,
+ * which is what a transaction is here.
  */
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
+import { checkPublication, removeDevices } from './device-publish.js';
 import { MemoryPreKeyDirectory } from './memory-prekeys.js';
-import { quotaRefusal, type Usage } from './quota.js';
-import { settledId, type EnqueueInput, type EnqueueResult, type PreKeyUpload, type QueueQuota, type QueuedEnvelope, type Receipt, type ServerStore, type Settlement, type TakenPreKeyBundle, type UserRecord } from './server-store.js';
-
-const NO_USAGE: Usage = { count: 0, bytes: 0 };
-const pairKey = (recipient: string, sender: string) => `${recipient}\n${sender}`;
-
-function addTo(map: Map<string, Usage>, key: string, count: number, bytes: number): void {
-  const u = map.get(key) ?? NO_USAGE;
-  const next = { count: u.count + count, bytes: u.bytes + bytes };
-  if (next.count <= 0) map.delete(key);
-  else map.set(key, next);
-}
+import { MemoryQueue } from './memory-queue.js';
+import type {
+  AddedDevice,
+  DeviceListInput,
+  EnqueueInput,
+  EnqueueManyResult,
+  EnqueueResult,
+  PreKeyUpload,
+  PublishContext,
+  PublishResult,
+  QueueQuota,
+  QueuedEnvelope,
+  Receipt,
+  ServerStore,
+  Settlement,
+  StoredDevice,
+  StoredDeviceList,
+  TakenPreKeyBundles,
+  UserRecord,
+} from './server-store.js';
 
 export class MemoryServerStore implements ServerStore {
   private readonly users = new Map<string, UserRecord>();
-  /** Per recipient, in seq order. */
-  private readonly queues = new Map<string, Map<string, QueuedEnvelope>>();
-  private readonly accepted = new Map<string, { id: string; sentAt: number; expiresAt: number }>();
-  private readonly receipts = new Map<string, Map<string, Receipt & { expiresAt: number }>>();
-  private readonly usage = new Map<string, Usage>();
-  /** Keyed `${recipient}\n${sender}` (newlines never occur in usernames). */
-  private readonly pairUsage = new Map<string, Usage>();
-  private serverBytes = 0;
+  private readonly queue = new MemoryQueue();
   private readonly preKeys = new MemoryPreKeyDirectory();
-  private seq = 0;
+  private readonly deviceLists = new Map<string, StoredDeviceList>();
 
   async getUser(username: string) {
     return this.users.get(username);
@@ -42,120 +45,105 @@ export class MemoryServerStore implements ServerStore {
   }
 
   async enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void): Promise<EnqueueResult> {
-    const result = this.enqueueNow(input, quota);
+    const many = this.queue.enqueueMany([input], quota);
+    const result = many.status === 'accepted' ? many.copies[0]! : many;
     committed?.(result);
     return result;
   }
 
-  private enqueueNow(input: EnqueueInput, quota: QueueQuota): EnqueueResult {
-    const acceptedKey = `${input.sender}\n${input.clientId}`;
-    const earlier = this.accepted.get(acceptedKey);
-    if (earlier) return { status: 'duplicate', id: earlier.id, sentAt: earlier.sentAt };
-    const size = input.envelope.length;
-    const refusal = quotaRefusal(input.sender, input.recipient, size, quota, {
-      recipient: this.usage.get(input.recipient) ?? NO_USAGE,
-      pair: this.pairUsage.get(pairKey(input.recipient, input.sender)) ?? NO_USAGE,
-      serverBytes: this.serverBytes,
-    });
-    if (refusal) return refusal;
-    const message: QueuedEnvelope = { ...input, seq: ++this.seq };
-    let queue = this.queues.get(input.recipient);
-    if (!queue) this.queues.set(input.recipient, (queue = new Map()));
-    queue.set(message.id, message);
-    this.accepted.set(acceptedKey, { id: input.id, sentAt: input.sentAt, expiresAt: input.expiresAt });
-    this.adjustUsage(input.recipient, input.sender, 1, size);
-    return { status: 'stored', message };
+  async enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void): Promise<EnqueueManyResult> {
+    const result = this.queue.enqueueMany(inputs, quota);
+    committed?.(result);
+    return result;
   }
 
-  async pending(recipient: string, afterSeq: number, limit: number, now: number) {
-    const out: QueuedEnvelope[] = [];
-    for (const m of this.queues.get(recipient)?.values() ?? []) {
-      if (out.length >= limit) break;
-      if (m.seq > afterSeq && m.expiresAt > now) out.push(m);
-    }
-    return out;
+  async pending(recipient: string, device: number, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]> {
+    return this.queue.pending(recipient, device, afterSeq, limit, now);
   }
 
-  async acknowledge(recipient: string, settled: readonly Settlement[], now: number, receiptExpiresAt: number, committed?: (receipts: Receipt[]) => void) {
-    const receipts = this.acknowledgeNow(recipient, settled, now, receiptExpiresAt);
+  async acknowledge(recipient: string, device: number, settled: readonly Settlement[], now: number, receiptExpiresAt: number, committed?: (receipts: Receipt[]) => void) {
+    const receipts = this.queue.acknowledge(recipient, device, settled, now, receiptExpiresAt);
     committed?.(receipts);
     return receipts;
   }
 
-  private acknowledgeNow(recipient: string, settled: readonly Settlement[], now: number, receiptExpiresAt: number): Receipt[] {
-    const queue = this.queues.get(recipient);
-    const out: Receipt[] = [];
-    for (const s of settled) {
-      const id = settledId(s);
-      const m = queue?.get(id);
-      if (!m) continue;
-      queue!.delete(id);
-      this.adjustUsage(recipient, m.sender, -1, -m.envelope.length);
-      const outcome = typeof s === 'string' ? { status: 'delivered' as const } : { status: 'unreadable' as const, reason: s.reason };
-      const receipt: Receipt = { seq: ++this.seq, id, clientId: m.clientId, sender: m.sender, recipient, deliveredAt: now, ...outcome };
-      let owed = this.receipts.get(m.sender);
-      if (!owed) this.receipts.set(m.sender, (owed = new Map()));
-      owed.set(id, { ...receipt, expiresAt: receiptExpiresAt });
-      out.push(receipt);
-    }
-    return out;
+  async pendingReceipts(sender: string, senderDevice: number, afterSeq: number, limit: number) {
+    return this.queue.pendingReceipts(sender, senderDevice, afterSeq, limit);
   }
 
-  async pendingReceipts(sender: string, afterSeq: number, limit: number) {
-    return [...(this.receipts.get(sender)?.values() ?? [])]
-      .filter((r) => r.seq > afterSeq)
-      .slice(0, limit)
-      .map(({ expiresAt: _e, ...r }) => r);
-  }
-
-  async acknowledgeReceipts(sender: string, ids: readonly string[]) {
-    const owed = this.receipts.get(sender);
-    for (const id of ids) owed?.delete(id);
+  async acknowledgeReceipts(sender: string, senderDevice: number, ids: readonly string[]) {
+    this.queue.acknowledgeReceipts(sender, senderDevice, ids);
   }
 
   async sweepExpired(now: number) {
-    let removed = 0;
-    for (const [recipient, queue] of this.queues) {
-      for (const [id, m] of queue) {
-        if (m.expiresAt > now) continue;
-        queue.delete(id);
-        this.adjustUsage(recipient, m.sender, -1, -m.envelope.length);
-        removed++;
-      }
-    }
-    for (const [key, a] of this.accepted) if (a.expiresAt <= now) this.accepted.delete(key);
-    for (const owed of this.receipts.values()) for (const [id, r] of owed) if (r.expiresAt <= now) owed.delete(id);
-    return removed;
+    return this.queue.sweepExpired(now);
   }
 
   async queueUsage(recipient: string) {
-    return this.usage.get(recipient) ?? { count: 0, bytes: 0 };
+    return this.queue.userUsageOf(recipient);
   }
 
-  async senderQueueUsage(sender: string, recipient: string) {
-    return this.pairUsage.get(pairKey(recipient, sender)) ?? { count: 0, bytes: 0 };
+  async deviceQueueUsage(recipient: string, device: number) {
+    return this.queue.deviceUsageOf(recipient, device);
+  }
+
+  async senderQueueUsage(sender: string, recipient: string, device: number) {
+    return this.queue.pairUsageOf(sender, recipient, device);
   }
 
   async serverQueueBytes() {
-    return this.serverBytes;
+    return this.queue.serverBytesNow();
   }
 
-  private adjustUsage(recipient: string, sender: string, count: number, bytes: number): void {
-    addTo(this.usage, recipient, count, bytes);
-    addTo(this.pairUsage, pairKey(recipient, sender), count, bytes);
-    this.serverBytes += bytes;
+  async putPreKeys(username: string, device: number, upload: PreKeyUpload, _now: number): Promise<PreKeyCountResult> {
+    return this.preKeys.put(username, device, upload);
   }
 
-  async putPreKeys(username: string, upload: PreKeyUpload, _now: number): Promise<PreKeyCountResult> {
-    return this.preKeys.put(username, upload);
+  async preKeyCounts(username: string, device: number): Promise<PreKeyCountResult> {
+    return this.preKeys.counts(username, device);
   }
 
-  async preKeyCounts(username: string): Promise<PreKeyCountResult> {
-    return this.preKeys.counts(username);
+  async takePreKeyBundles(username: string, devices: readonly number[]): Promise<TakenPreKeyBundles> {
+    return this.preKeys.takeMany(username, devices);
   }
 
-  async takePreKeyBundle(username: string): Promise<TakenPreKeyBundle | undefined> {
-    return this.preKeys.take(username);
+  async getDeviceList(username: string): Promise<StoredDeviceList | undefined> {
+    const stored = this.deviceLists.get(username);
+    return stored && { ...stored, devices: stored.devices.map((d) => ({ ...d })) };
+  }
+
+  async publishDeviceList(
+    list: DeviceListInput,
+    added: AddedDevice | undefined,
+    removed: readonly number[],
+    context: PublishContext,
+    committed?: (result: PublishResult) => void,
+  ): Promise<PublishResult> {
+    const result = this.publishNow(list, added, removed, context);
+    committed?.(result);
+    return result;
+  }
+
+  private publishNow(list: DeviceListInput, added: AddedDevice | undefined, removed: readonly number[], context: PublishContext): PublishResult {
+    const stored = this.deviceLists.get(list.username);
+    const refused = checkPublication(list, added, removed, context, stored && { version: stored.version, devices: stored.devices.map((d) => d.device) });
+    if (refused) return refused;
+    // Checked first: a refused upload (prekey_limit) throws before anything changed, as a rolled-back transaction.
+    if (added) this.preKeys.put(list.username, added.device, added.preKeys);
+    const seen = new Map(stored?.devices.map((d) => [d.device, d.lastSeenAt]));
+    const devices: StoredDevice[] = list.devices.map((d) => ({ ...d, lastSeenAt: seen.get(d.device) ?? null }));
+    this.deviceLists.set(list.username, { ...list, devices, updatedAt: context.now });
+    const receipts = removeDevices(list.username, removed, {
+      queues: (device) => this.queue.removeDeviceQueues(list.username, device, context.now, context.receiptExpiresAt),
+      preKeys: (device) => this.preKeys.remove(list.username, device),
+      receiptsOwedTo: (device) => this.queue.removeReceiptsOwedTo(list.username, device),
+    });
+    return { status: 'published', version: list.version, receipts };
+  }
+
+  async touchDevice(username: string, device: number, now: number): Promise<void> {
+    const d = this.deviceLists.get(username)?.devices.find((x) => x.device === device);
+    if (d) d.lastSeenAt = Math.max(d.lastSeenAt ?? 0, now);
   }
 
   async ping() {}

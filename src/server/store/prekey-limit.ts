@@ -1,4 +1,4 @@
-/** The per-user cap on stored one-time prekeys, checked by every store inside the upload's transaction. */
+/** The per-device cap on stored one-time prekeys, checked by every store inside the upload's transaction. */
 import { ChatError } from '../../protocol/errors.js';
 import { MAX_STORED_ONE_TIME_PREKEYS } from '../../protocol/limits.js';
 

@@ -90,4 +90,104 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      bytes INTEGER NOT NULL
    ) STRICT;
    INSERT INTO server_usage (id, count, bytes) SELECT 1, count(*), coalesce(sum(size), 0) FROM queue;`,
+  // 6: devices (docs/design/devices-v2.md §9.1). Everything queued, owed, accepted or published is kept
+  //    per address (username, device); every row written before is device 1's, the device that
+  //    registered the name (§3.4). `queue_usage` stays as the per-user total beside the new per-device
+  //    `device_usage`; `pair_usage` is rebuilt per recipient device. The old idempotency table `accepted`
+  //    has no recipient, so it cannot move: it stays, read only for (sender, 1) → (*, 1) until its records
+  //    expire, and `accepted2` takes the new keys. SQLite cannot change a primary key, so the prekey
+  //    tables are built anew and copied.
+  `ALTER TABLE queue ADD COLUMN recipient_device INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE queue ADD COLUMN sender_device INTEGER NOT NULL DEFAULT 1;
+   DROP INDEX queue_by_recipient;
+   CREATE INDEX queue_by_recipient_device ON queue (recipient, recipient_device, seq);
+
+   ALTER TABLE receipts ADD COLUMN sender_device INTEGER NOT NULL DEFAULT 1;
+   ALTER TABLE receipts ADD COLUMN recipient_device INTEGER NOT NULL DEFAULT 1;
+   DROP INDEX receipts_by_sender;
+   CREATE INDEX receipts_by_sender_device ON receipts (sender, sender_device, seq);
+
+   CREATE TABLE device_lists (
+     username TEXT PRIMARY KEY,
+     version INTEGER NOT NULL,
+     max_device_id INTEGER NOT NULL,
+     list TEXT NOT NULL,
+     signature TEXT NOT NULL,
+     updated_at INTEGER NOT NULL
+   ) STRICT;
+   CREATE TABLE devices (
+     username TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     signing_key TEXT NOT NULL,
+     dh_key TEXT NOT NULL,
+     encryption_key_n TEXT NOT NULL,
+     name TEXT NOT NULL,
+     added_at INTEGER NOT NULL,
+     last_seen_at INTEGER,
+     PRIMARY KEY (username, device_id)
+   ) STRICT;
+
+   CREATE TABLE device_usage (
+     recipient TEXT NOT NULL,
+     recipient_device INTEGER NOT NULL,
+     count INTEGER NOT NULL,
+     bytes INTEGER NOT NULL,
+     PRIMARY KEY (recipient, recipient_device)
+   ) STRICT, WITHOUT ROWID;
+   INSERT INTO device_usage (recipient, recipient_device, count, bytes)
+     SELECT recipient, recipient_device, count(*), sum(size) FROM queue GROUP BY recipient, recipient_device;
+
+   DROP TABLE pair_usage;
+   CREATE TABLE pair_usage (
+     recipient TEXT NOT NULL,
+     recipient_device INTEGER NOT NULL,
+     sender TEXT NOT NULL,
+     count INTEGER NOT NULL,
+     bytes INTEGER NOT NULL,
+     PRIMARY KEY (recipient, recipient_device, sender)
+   ) STRICT, WITHOUT ROWID;
+   INSERT INTO pair_usage (recipient, recipient_device, sender, count, bytes)
+     SELECT recipient, recipient_device, sender, count(*), sum(size) FROM queue GROUP BY recipient, recipient_device, sender;
+
+   CREATE TABLE accepted2 (
+     sender TEXT NOT NULL,
+     sender_device INTEGER NOT NULL,
+     client_id TEXT NOT NULL,
+     recipient TEXT NOT NULL,
+     recipient_device INTEGER NOT NULL,
+     id TEXT NOT NULL,
+     sent_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (sender, sender_device, client_id, recipient, recipient_device)
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX accepted2_by_expiry ON accepted2 (expires_at);
+
+   CREATE TABLE prekey_identities_v6 (
+     username TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     identity_key TEXT NOT NULL,
+     binding TEXT NOT NULL,
+     signed_prekey TEXT,
+     last_resort_kem_prekey TEXT,
+     updated_at INTEGER NOT NULL,
+     PRIMARY KEY (username, device_id)
+   ) STRICT;
+   INSERT INTO prekey_identities_v6 (username, device_id, identity_key, binding, signed_prekey, last_resort_kem_prekey, updated_at)
+     SELECT username, 1, identity_key, binding, signed_prekey, last_resort_kem_prekey, updated_at FROM prekey_identities;
+   DROP TABLE prekey_identities;
+   ALTER TABLE prekey_identities_v6 RENAME TO prekey_identities;
+
+   CREATE TABLE one_time_prekeys_v6 (
+     username TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('x25519', 'mlkem1024')),
+     id INTEGER NOT NULL,
+     public_key TEXT NOT NULL,
+     signature TEXT,
+     PRIMARY KEY (username, device_id, kind, id)
+   ) STRICT, WITHOUT ROWID;
+   INSERT INTO one_time_prekeys_v6 (username, device_id, kind, id, public_key, signature)
+     SELECT username, 1, kind, id, public_key, signature FROM one_time_prekeys;
+   DROP TABLE one_time_prekeys;
+   ALTER TABLE one_time_prekeys_v6 RENAME TO one_time_prekeys;`,
 ];

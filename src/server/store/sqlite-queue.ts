@@ -1,0 +1,306 @@
+/**
+ * The queue, idempotency and receipt tables of the SQLite store (migrations 2, 4, 5, 6), kept per
+ * address. Statements only: the caller runs each write method inside its write transaction, so a
+ * send's quota checks and inserts, or an ack's deletions and receipts, commit together.
+ */
+import type Database from 'better-sqlite3';
+import type { RejectReason } from '../../protocol/events.js';
+import { assertDistinctCopies, envelopeSize, NO_USAGE, QuotaCheck, type Usage } from './quota.js';
+import { settledId, type EnqueueInput, type EnqueueManyResult, type EnqueuedCopy, type QueueQuota, type QueuedEnvelope, type Receipt, type Settlement } from './server-store.js';
+
+interface QueueRow {
+  seq: number;
+  id: string;
+  recipient: string;
+  recipient_device: number;
+  sender: string;
+  sender_device: number;
+  client_id: string;
+  sent_at: number;
+  expires_at: number;
+  envelope: string;
+}
+
+interface ReceiptRow {
+  seq: number;
+  id: string;
+  client_id: string;
+  sender: string;
+  sender_device: number;
+  recipient: string;
+  recipient_device: number;
+  delivered_at: number;
+  status: string;
+  reason: string | null;
+}
+
+/** A row that left the queue, for the usage it frees (and the receipt it may leave). */
+interface RemovedRow {
+  seq: number;
+  id: string;
+  recipient: string;
+  recipient_device: number;
+  sender: string;
+  sender_device: number;
+  client_id: string;
+  size: number;
+}
+
+const queuedFromRow = (r: QueueRow): QueuedEnvelope => ({
+  id: r.id,
+  seq: r.seq,
+  sender: r.sender,
+  senderDevice: r.sender_device,
+  recipient: r.recipient,
+  recipientDevice: r.recipient_device,
+  clientId: r.client_id,
+  sentAt: r.sent_at,
+  expiresAt: r.expires_at,
+  envelope: r.envelope,
+});
+
+// Written by this store only: status from a parsed ack or a device removal, reason from a RejectReason.
+function outcomeFromRow(r: ReceiptRow): Pick<Receipt, 'status' | 'reason'> {
+  if (r.status === 'unreadable') return { status: 'unreadable', reason: (r.reason ?? 'decryption_failed') as RejectReason };
+  if (r.status === 'removed') return { status: 'removed' };
+  return { status: 'delivered' };
+}
+
+const receiptFromRow = (r: ReceiptRow): Receipt => ({
+  seq: r.seq,
+  id: r.id,
+  clientId: r.client_id,
+  sender: r.sender,
+  senderDevice: r.sender_device,
+  recipient: r.recipient,
+  recipientDevice: r.recipient_device,
+  deliveredAt: r.delivered_at,
+  ...outcomeFromRow(r),
+});
+
+const QUEUE_COLUMNS = 'seq, id, recipient, recipient_device, sender, sender_device, client_id, sent_at, expires_at, envelope';
+const RECEIPT_COLUMNS = 'seq, id, client_id, sender, sender_device, recipient, recipient_device, delivered_at, status, reason';
+const REMOVED_COLUMNS = 'seq, id, recipient, recipient_device, sender, sender_device, client_id, size';
+
+export class SqliteQueueTables {
+  private readonly sql;
+
+  constructor(db: Database.Database) {
+    this.sql = {
+      selectAccepted: db.prepare<[string, number, string, string, number], { id: string; sent_at: number }>(
+        `SELECT id, sent_at FROM accepted2
+         WHERE sender = ? AND sender_device = ? AND client_id = ? AND recipient = ? AND recipient_device = ?`,
+      ),
+      // v0.1's records (migration 2) hold no recipient: read only, for (sender, 1) → (*, 1), until they expire.
+      selectAcceptedV1: db.prepare<[string, string], { id: string; sent_at: number }>('SELECT id, sent_at FROM accepted WHERE sender = ? AND client_id = ?'),
+      insertAccepted: db.prepare(
+        `INSERT INTO accepted2 (sender, sender_device, client_id, recipient, recipient_device, id, sent_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      selectDeviceUsage: db.prepare<[string, number], Usage>('SELECT count, bytes FROM device_usage WHERE recipient = ? AND recipient_device = ?'),
+      addDeviceUsage: db.prepare(
+        `INSERT INTO device_usage (recipient, recipient_device, count, bytes) VALUES (?, ?, ?, ?)
+         ON CONFLICT (recipient, recipient_device) DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes`,
+      ),
+      selectUserUsage: db.prepare<[string], Usage>('SELECT count, bytes FROM queue_usage WHERE recipient = ?'),
+      addUserUsage: db.prepare(
+        `INSERT INTO queue_usage (recipient, count, bytes) VALUES (?, ?, ?)
+         ON CONFLICT (recipient) DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes`,
+      ),
+      selectPairUsage: db.prepare<[string, number, string], Usage>(
+        'SELECT count, bytes FROM pair_usage WHERE recipient = ? AND recipient_device = ? AND sender = ?',
+      ),
+      addPairUsage: db.prepare(
+        `INSERT INTO pair_usage (recipient, recipient_device, sender, count, bytes) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (recipient, recipient_device, sender) DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes`,
+      ),
+      selectServerUsage: db.prepare<[], Usage>('SELECT count, bytes FROM server_usage WHERE id = 1'),
+      addServerUsage: db.prepare('UPDATE server_usage SET count = count + ?, bytes = bytes + ? WHERE id = 1'),
+      insertQueued: db.prepare(
+        `INSERT INTO queue (id, recipient, recipient_device, sender, sender_device, client_id, sent_at, expires_at, size, envelope)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      selectPending: db.prepare<[string, number, number, number, number], QueueRow>(
+        `SELECT ${QUEUE_COLUMNS} FROM queue
+         WHERE recipient = ? AND recipient_device = ? AND seq > ? AND expires_at > ? ORDER BY seq LIMIT ?`,
+      ),
+      deleteQueued: db.prepare<[string, number, string], RemovedRow>(
+        `DELETE FROM queue WHERE recipient = ? AND recipient_device = ? AND id = ? RETURNING ${REMOVED_COLUMNS}`,
+      ),
+      deleteQueuedFor: db.prepare<[string, number], RemovedRow>(`DELETE FROM queue WHERE recipient = ? AND recipient_device = ? RETURNING ${REMOVED_COLUMNS}`),
+      // The recipients a sender has envelopes queued for, from pair_usage, so that removing a device
+      // reads the queue by its (recipient, recipient_device) index instead of scanning it.
+      selectPairsFrom: db.prepare<[string], { recipient: string; recipient_device: number }>(
+        'SELECT recipient, recipient_device FROM pair_usage WHERE sender = ? AND count > 0',
+      ),
+      deleteQueuedFromTo: db.prepare<[string, number, string, number], RemovedRow>(
+        `DELETE FROM queue WHERE recipient = ? AND recipient_device = ? AND sender = ? AND sender_device = ? RETURNING ${REMOVED_COLUMNS}`,
+      ),
+      insertReceipt: db.prepare(
+        `INSERT INTO receipts (sender, sender_device, id, client_id, recipient, recipient_device, delivered_at, expires_at, status, reason)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      selectReceipts: db.prepare<[string, number, number, number], ReceiptRow>(
+        `SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE sender = ? AND sender_device = ? AND seq > ? ORDER BY seq LIMIT ?`,
+      ),
+      deleteReceipt: db.prepare('DELETE FROM receipts WHERE sender = ? AND sender_device = ? AND id = ?'),
+      deleteReceiptsOwedTo: db.prepare<[string, number], { id: string }>('DELETE FROM receipts WHERE sender = ? AND sender_device = ? RETURNING id'),
+      expiredUsage: db.prepare<[number], { recipient: string; recipient_device: number; sender: string; count: number; bytes: number }>(
+        `SELECT recipient, recipient_device, sender, count(*) AS count, sum(size) AS bytes FROM queue
+         WHERE expires_at <= ? GROUP BY recipient, recipient_device, sender`,
+      ),
+      deleteExpiredQueue: db.prepare('DELETE FROM queue WHERE expires_at <= ?'),
+      deleteExpiredAccepted: db.prepare('DELETE FROM accepted2 WHERE expires_at <= ?'),
+      deleteExpiredAcceptedV1: db.prepare('DELETE FROM accepted WHERE expires_at <= ?'),
+      deleteExpiredReceipts: db.prepare('DELETE FROM receipts WHERE expires_at <= ?'),
+      deleteEmptyDeviceUsage: db.prepare('DELETE FROM device_usage WHERE count <= 0'),
+      deleteEmptyUserUsage: db.prepare('DELETE FROM queue_usage WHERE count <= 0'),
+      deleteEmptyPairUsage: db.prepare('DELETE FROM pair_usage WHERE count <= 0'),
+    };
+  }
+
+  private accepted(i: EnqueueInput): { id: string; sent_at: number } | undefined {
+    const record = this.sql.selectAccepted.get(i.sender, i.senderDevice, i.clientId, i.recipient, i.recipientDevice);
+    if (record || i.senderDevice !== 1 || i.recipientDevice !== 1) return record;
+    return this.sql.selectAcceptedV1.get(i.sender, i.clientId);
+  }
+
+  /** Call inside a write transaction. Checks every new copy before inserting any: a refusal stores nothing. */
+  enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota): EnqueueManyResult {
+    assertDistinctCopies(inputs);
+    const earlier = inputs.map((i) => this.accepted(i));
+    const check = new QuotaCheck(quota, {
+      device: (r, d) => this.sql.selectDeviceUsage.get(r, d) ?? NO_USAGE,
+      user: (r) => this.sql.selectUserUsage.get(r) ?? NO_USAGE,
+      pair: (r, d, s) => this.sql.selectPairUsage.get(r, d, s) ?? NO_USAGE,
+      serverBytes: () => this.sql.selectServerUsage.get()!.bytes,
+    });
+    for (let k = 0; k < inputs.length; k++) {
+      const refusal = earlier[k] ? undefined : check.admit(inputs[k]!);
+      if (refusal) return refusal;
+    }
+    const copies = inputs.map((i, k): EnqueuedCopy => {
+      const e = earlier[k];
+      return e ? { status: 'duplicate', id: e.id, sentAt: e.sent_at } : { status: 'stored', message: this.insert(i) };
+    });
+    return { status: 'accepted', copies };
+  }
+
+  private insert(i: EnqueueInput): QueuedEnvelope {
+    const size = envelopeSize(i);
+    const info = this.sql.insertQueued.run(i.id, i.recipient, i.recipientDevice, i.sender, i.senderDevice, i.clientId, i.sentAt, i.expiresAt, size, i.envelope);
+    this.sql.insertAccepted.run(i.sender, i.senderDevice, i.clientId, i.recipient, i.recipientDevice, i.id, i.sentAt, i.expiresAt);
+    this.addUsage(i.recipient, i.recipientDevice, i.sender, 1, size);
+    return { ...i, seq: Number(info.lastInsertRowid) };
+  }
+
+  private addUsage(recipient: string, device: number, sender: string, count: number, bytes: number): void {
+    this.sql.addDeviceUsage.run(recipient, device, count, bytes);
+    this.sql.addUserUsage.run(recipient, count, bytes);
+    this.sql.addPairUsage.run(recipient, device, sender, count, bytes);
+    this.sql.addServerUsage.run(count, bytes);
+  }
+
+  /** Frees what removed rows used, one update per (recipient device, sender): a removed device's queue may be long. */
+  private release(rows: readonly RemovedRow[]): void {
+    const groups = new Map<string, { row: RemovedRow; count: number; bytes: number }>();
+    for (const r of rows) {
+      const key = `${r.recipient}\n${r.recipient_device}\n${r.sender}`;
+      const g = groups.get(key) ?? { row: r, count: 0, bytes: 0 };
+      g.count++;
+      g.bytes += r.size;
+      groups.set(key, g);
+    }
+    for (const { row, count, bytes } of groups.values()) this.addUsage(row.recipient, row.recipient_device, row.sender, -count, -bytes);
+  }
+
+  pending(recipient: string, device: number, afterSeq: number, limit: number, now: number): QueuedEnvelope[] {
+    return this.sql.selectPending.all(recipient, device, afterSeq, now, limit).map(queuedFromRow);
+  }
+
+  private owe(r: RemovedRow, now: number, expiresAt: number, outcome: Pick<Receipt, 'status' | 'reason'>): Receipt {
+    const info = this.sql.insertReceipt.run(r.sender, r.sender_device, r.id, r.client_id, r.recipient, r.recipient_device, now, expiresAt, outcome.status, outcome.reason ?? null);
+    return {
+      seq: Number(info.lastInsertRowid),
+      id: r.id,
+      clientId: r.client_id,
+      sender: r.sender,
+      senderDevice: r.sender_device,
+      recipient: r.recipient,
+      recipientDevice: r.recipient_device,
+      deliveredAt: now,
+      ...outcome,
+    };
+  }
+
+  /** Call inside a write transaction. */
+  acknowledge(recipient: string, device: number, settled: readonly Settlement[], now: number, receiptExpiresAt: number): Receipt[] {
+    const receipts: Receipt[] = [];
+    for (const s of settled) {
+      const removed = this.sql.deleteQueued.get(recipient, device, settledId(s));
+      if (!removed) continue; // already settled (a repeated ack), or not this device's copy
+      this.release([removed]);
+      receipts.push(this.owe(removed, now, receiptExpiresAt, typeof s === 'string' ? { status: 'delivered' } : { status: 'unreadable', reason: s.reason }));
+    }
+    return receipts;
+  }
+
+  pendingReceipts(sender: string, senderDevice: number, afterSeq: number, limit: number): Receipt[] {
+    return this.sql.selectReceipts.all(sender, senderDevice, afterSeq, limit).map(receiptFromRow);
+  }
+
+  /** Call inside a write transaction. */
+  acknowledgeReceipts(sender: string, senderDevice: number, ids: readonly string[]): void {
+    for (const id of ids) this.sql.deleteReceipt.run(sender, senderDevice, id);
+  }
+
+  /**
+   * Call inside a write transaction. A removed device's queue leaves, each copy owing its sender a
+   * `removed` receipt; so do the undelivered envelopes it sent (no receipt: their sender is gone).
+   * Returns the receipts written.
+   */
+  removeDeviceQueues(username: string, device: number, now: number, receiptExpiresAt: number): Receipt[] {
+    // RETURNING gives rows in no promised order: receipts are owed in the order the copies were queued.
+    const waiting = this.sql.deleteQueuedFor.all(username, device).sort((a, b) => a.seq - b.seq);
+    this.release(waiting);
+    const receipts = waiting.map((r) => this.owe(r, now, receiptExpiresAt, { status: 'removed' }));
+    for (const to of this.sql.selectPairsFrom.all(username)) {
+      this.release(this.sql.deleteQueuedFromTo.all(to.recipient, to.recipient_device, username, device));
+    }
+    return receipts;
+  }
+
+  /** Call inside a write transaction. Returns the ids of the receipts that were owed. */
+  removeReceiptsOwedTo(username: string, device: number): Set<string> {
+    return new Set(this.sql.deleteReceiptsOwedTo.all(username, device).map((r) => r.id));
+  }
+
+  /** Call inside a write transaction. */
+  sweepExpired(now: number): number {
+    for (const u of this.sql.expiredUsage.all(now)) this.addUsage(u.recipient, u.recipient_device, u.sender, -u.count, -u.bytes);
+    const removed = this.sql.deleteExpiredQueue.run(now).changes;
+    this.sql.deleteExpiredAccepted.run(now);
+    this.sql.deleteExpiredAcceptedV1.run(now);
+    this.sql.deleteExpiredReceipts.run(now);
+    this.sql.deleteEmptyDeviceUsage.run();
+    this.sql.deleteEmptyUserUsage.run();
+    this.sql.deleteEmptyPairUsage.run();
+    return removed;
+  }
+
+  userUsage(recipient: string): Usage {
+    return this.sql.selectUserUsage.get(recipient) ?? NO_USAGE;
+  }
+
+  deviceUsage(recipient: string, device: number): Usage {
+    return this.sql.selectDeviceUsage.get(recipient, device) ?? NO_USAGE;
+  }
+
+  pairUsage(sender: string, recipient: string, device: number): Usage {
+    return this.sql.selectPairUsage.get(recipient, device, sender) ?? NO_USAGE;
+  }
+
+  serverBytes(): number {
+    return this.sql.selectServerUsage.get()!.bytes;
+  }
+}
