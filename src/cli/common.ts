@@ -184,7 +184,14 @@ export async function readReceiptsWanted(opts: UserOptions & { readReceipts?: bo
  */
 export async function connectClient(
   opts: UserOptions,
-  options: { allowOffline?: boolean; mode?: 'ratchet' | 'hybrid'; createUser?: boolean; readReceipts?: boolean } = {},
+  options: {
+    allowOffline?: boolean;
+    mode?: 'ratchet' | 'hybrid';
+    createUser?: boolean;
+    readReceipts?: boolean;
+    /** Adds listeners before the client connects, for events of the first login's backlog (see ChatClient.connect). */
+    listen?: (client: ChatClient) => void;
+  } = {},
 ): Promise<OpenedClient> {
   const createUser = options.createUser ?? false;
   const { identity, folder } = await openIdentity(opts, { create: createUser });
@@ -206,14 +213,14 @@ export async function connectClient(
   };
   let client: ChatClient;
   try {
-    client = await ChatClient.connect(clientOptions);
+    client = await ChatClient.connect(clientOptions, options.listen);
   } catch (err) {
     if (!(options.allowOffline && err instanceof ChatError && err.code === 'not_connected')) {
       messages.close();
       ratchet.close();
       throw explainLoginFailure(err, opts, folder);
     }
-    client = ChatClient.offline(clientOptions);
+    client = ChatClient.offline(clientOptions, options.listen);
   }
   if (process.env.E2EE_CHAT_DEBUG) client.on('debug', (d) => process.stderr.write(`${debugLine(d)}\n`));
   return {

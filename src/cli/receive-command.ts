@@ -12,6 +12,7 @@
  * always has a quiet-time bound too: --timeout if given, else ONCE_QUIET_SECONDS.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import type { ChatClient } from '../client/chat-client.js';
 import type { HistoryRecord } from '../client/stores.js';
 import { NO_READ_RECEIPTS_HELP, addUserOptions, connectClient, readReceiptsWanted, serverUrl, type UserOptions } from './common.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
@@ -105,9 +106,26 @@ export function registerReceiveCommand(program: Command): void {
   ).action(async (opts: ReceiveOptions) => {
     const json = jsonOutput();
     // Only a name the user gave is created; one taken from the home folder already has keys.
-    const opened = await connectClient(opts, { createUser: !opts.userFromHome, readReceipts: await readReceiptsWanted(opts) });
-    const { client, messages } = opened;
     const me = opts.user;
+    // Receipts are news only when they come: listening from before the login, none of the backlog's is missed.
+    const listen = (client: ChatClient) => {
+      client.on('delivered', (d) => {
+        if (json) writeJson({ type: 'delivered', id: d.id, to: d.to, deliveredAt: d.deliveredAt });
+        else process.stderr.write(`(delivered to ${printable(d.to)}'s device: ${printable(d.id)})\n`);
+      });
+      client.on('read', (r) => {
+        for (const id of r.ids) {
+          if (json) writeJson({ type: 'read', id, to: r.by, readAt: r.readAt });
+          else process.stderr.write(`(read by ${printable(r.by)}: ${printable(id)})\n`);
+        }
+      });
+      client.on('unreadable', (u) => {
+        if (json) writeJson({ type: 'unreadable', direction: 'out', id: u.id, serverId: null, from: me, to: u.to, reason: u.reason, held: null, at: u.at });
+        else process.stderr.write(`(could not be read by ${printable(u.to)}: ${printable(u.reason)}: ${printable(u.id)})\n`);
+      });
+    };
+    const opened = await connectClient(opts, { createUser: !opts.userFromHome, readReceipts: await readReceiptsWanted(opts), listen });
+    const { client, messages } = opened;
     // Shown in arrival order: one chain for the stored-but-unshown ones and the new ones.
     let shown: Promise<void> = Promise.resolve();
     let stopping = false;
@@ -180,20 +198,6 @@ export function registerReceiveCommand(program: Command): void {
         stop();
       });
     }
-    client.on('delivered', (d) => {
-      if (json) writeJson({ type: 'delivered', id: d.id, to: d.to, deliveredAt: d.deliveredAt });
-      else process.stderr.write(`(delivered to ${printable(d.to)}'s device: ${printable(d.id)})\n`);
-    });
-    client.on('read', (r) => {
-      for (const id of r.ids) {
-        if (json) writeJson({ type: 'read', id, to: r.by, readAt: r.readAt });
-        else process.stderr.write(`(read by ${printable(r.by)}: ${printable(id)})\n`);
-      }
-    });
-    client.on('unreadable', (u) => {
-      if (json) writeJson({ type: 'unreadable', direction: 'out', id: u.id, serverId: null, from: me, to: u.to, reason: u.reason, held: null, at: u.at });
-      else process.stderr.write(`(could not be read by ${printable(u.to)}: ${printable(u.reason)}: ${printable(u.id)})\n`);
-    });
     client.on('disconnected', ({ reason }) => process.stderr.write(`connection lost (${printable(reason)}); reconnecting...\n`));
     client.on('reconnected', () => process.stderr.write('reconnected\n'));
     activity();

@@ -170,9 +170,15 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     this.connection.onEvent('prekeys.low', () => void this.publishPreKeys());
   }
 
-  /** Connects, then logs in (or registers on first use). Resolves once authenticated. */
-  static async connect(options: ChatClientOptions): Promise<ChatClient> {
+  /**
+   * Connects, then logs in (or registers on first use). Resolves once authenticated. `listen` is called
+   * with the client before it connects: the backlog is handled while the login completes, so listeners
+   * added only after this resolves can miss its events (a backlog's read receipts, owed server receipts,
+   * caughtUp). Messages are never lost that way (they are stored, and MessageStore.undisplayed has them).
+   */
+  static async connect(options: ChatClientOptions, listen?: (client: ChatClient) => void): Promise<ChatClient> {
     const client = new ChatClient(options);
+    listen?.(client);
     await client.connection.open();
     await client.preKeysPublished;
     return client;
@@ -182,8 +188,9 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
    * Starts without waiting for the server: sends wait in the outbox and go out once a connection logs
    * in. For senders that must not fail while the server is down.
    */
-  static offline(options: ChatClientOptions): ChatClient {
+  static offline(options: ChatClientOptions, listen?: (client: ChatClient) => void): ChatClient {
     const client = new ChatClient(options);
+    listen?.(client);
     client.connection.openInBackground();
     return client;
   }

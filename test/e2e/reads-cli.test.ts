@@ -61,7 +61,7 @@ describe('receive --once', () => {
     expect(empty.stdout).toBe('');
     const json = await receiveOnce(w, 'bob', '--json');
     expect(json.stdout).toBe('');
-  });
+  }, 120_000);
 
   it('help says what --once relies on and how it still ends', async () => {
     const w = await World.create(procs, 'once-help');
@@ -89,7 +89,7 @@ describe('receive --once against a server that never says where the backlog ends
     } finally {
       remove();
     }
-  });
+  }, 60_000);
 });
 
 describe('read receipts between processes', () => {
@@ -123,7 +123,7 @@ describe('read receipts between processes', () => {
       ['hello', 'received'],
       ['again', 'received'],
     ]);
-  });
+  }, 120_000);
 
   it('none is sent with --no-read-receipts, nor with the setting off; the setting can be turned on again', async () => {
     const w = await worldWith('no-reads', ['alice', 'bob']);
@@ -158,5 +158,5 @@ describe('read receipts between processes', () => {
     const bad = await w.cli(['settings', 'read-receipts', 'maybe', '--user', 'bob']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/read-receipts is "on" or "off", not "maybe"/);
-  });
+  }, 180_000);
 });
