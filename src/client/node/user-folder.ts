@@ -19,6 +19,8 @@ export interface UserFolder {
   readonly stateFile: string;
   /** Ratchet sessions and PQXDH prekeys (SQLite, rows sealed the same way). */
   readonly ratchetFile: string;
+  /** The user's preferences (plain JSON: nothing secret; user-settings.ts). */
+  readonly settingsFile: string;
 }
 
 export function userFolder(home: string, username: string): UserFolder {
@@ -34,6 +36,7 @@ export function userFolder(home: string, username: string): UserFolder {
     peersFile: join(dir, 'peers.json'),
     stateFile: join(dir, 'state.sqlite'),
     ratchetFile: join(dir, 'ratchet.sqlite'),
+    settingsFile: join(dir, 'settings.json'),
   };
 }
 
