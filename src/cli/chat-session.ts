@@ -74,6 +74,8 @@ export class ChatSession {
   private question: ((answer: string) => void) | undefined;
   /** Screen work in order: each entry waits for the one before (history before live, sends in order). */
   private work: Promise<void> = Promise.resolve();
+  /** Ids of incoming records this session has shown or counted (see firstSight). */
+  private readonly met = new Set<string>();
 
   constructor(
     private readonly opened: OpenedClient,
@@ -106,8 +108,11 @@ export class ChatSession {
       const { messages } = this.opened;
       const pending = await messages.undisplayed();
       const inHistory = this.peer === undefined ? new Set<string>() : await this.showHistory(this.peer, OPEN_HISTORY);
+      // What the history just printed counts as met too: announced after, it is not printed again.
+      for (const id of inHistory) this.met.add(id);
       const shown: HistoryRecord[] = [];
       for (const r of pending) {
+        if (!this.firstSight(r.id) && !inHistory.has(r.id)) continue;
         if (r.peer === this.peer) {
           // Unshown messages older than the last OPEN_HISTORY are still shown, once, after them.
           if (!inHistory.has(r.id)) this.out.print(r.status === 'unreadable' ? unreadableLine(r) : messageLine(r.sentAt, r.peer, r.body));
@@ -127,6 +132,7 @@ export class ChatSession {
     client.on('message', (m) => {
       const record: HistoryRecord = { id: m.id, direction: 'in', peer: m.from, body: m.body, sentAt: m.sentAt, serverId: m.serverId, serverTime: m.receivedAt, status: 'received' };
       void this.queue(async () => {
+        if (!this.firstSight(record.id)) return;
         if (m.from !== this.peer) {
           this.addUnread(record);
           return;
@@ -137,6 +143,7 @@ export class ChatSession {
     });
     client.on('rejected', (r) => {
       void this.queue(async () => {
+        if (!this.firstSight(r.recordId)) return;
         this.out.print(unreadableLine({ peer: r.from, status: 'unreadable', reason: r.reason, ...(r.held ? {} : { held: false }) }));
         await messages.markDisplayed([r.recordId]);
       });
@@ -170,6 +177,16 @@ export class ChatSession {
       return;
     }
     this.out.print(`  ↳ ${what} (${preview(m.body)})`);
+  }
+
+  /**
+   * True the first time this session meets a record. A message recorded just before open() reads the
+   * unshown ones, and announced just after, reaches both paths: it is shown (or counted unread) once.
+   */
+  private firstSight(id: string): boolean {
+    if (this.met.has(id)) return false;
+    this.met.add(id);
+    return true;
   }
 
   private addUnread(r: HistoryRecord): void {
