@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ChatClient, SentMessage } from '../client/chat-client.js';
 import { fileSource, type DownloadFolder } from '../client/node/attachment-files.js';
 import { PeerKeyChangedError } from '../client/peer-keys.js';
-import type { HistoryRecord, MessageStore } from '../client/stores.js';
+import type { HistoryRecord } from '../client/stores.js';
 import { ChatError } from '../protocol/errors.js';
 import { clockTime, messageLine, type ChatOutput } from './chat-session.js';
 import { failedFileLine, fileSummary, isFallbackBody, progressFor, receiveAttachment, receivedFileLine } from './file-transfer.js';
@@ -17,9 +17,11 @@ import { printable } from './terminal-text.js';
 
 export interface ChatFilesDeps {
   client: ChatClient;
-  messages: Pick<MessageStore, 'markDisplayed'>;
+  /** The record's file line is out: it counts as shown (and, where read receipts are on, as read). */
+  shown(record: HistoryRecord): Promise<void>;
   out: ChatOutput;
-  downloads: DownloadFolder;
+  /** Where received files go. */
+  downloads: () => DownloadFolder;
   me: string;
   now: () => number;
 }
@@ -55,9 +57,9 @@ export class ChatFiles {
     const attachment = r.attachment;
     if (!isFallbackBody(r.body, attachment)) out.print(messageLine(r.sentAt, r.peer, r.body));
     this.queue(async () => {
-      const outcome = await receiveAttachment(this.deps.client, attachment, this.deps.downloads, out.status);
+      const outcome = await receiveAttachment(this.deps.client, attachment, this.deps.downloads(), out.status);
       out.print(outcome.path !== undefined ? receivedFileLine(r.sentAt, r.peer, attachment, outcome.path) : failedFileLine(r.peer, attachment, outcome.error));
-      await this.deps.messages.markDisplayed([r.id]);
+      await this.deps.shown(r);
     });
   }
 

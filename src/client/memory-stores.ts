@@ -33,6 +33,9 @@ export class MemoryPeerKeyStore implements PeerKeyStore {
 
 const keyOf = (direction: 'in' | 'out', id: string) => `${direction}:${id}`;
 
+/** States a send's answer must not overwrite: a receipt (or the peer's read receipt) came first. */
+const RECEIPTED: ReadonlySet<HistoryRecord['status']> = new Set(['delivered', 'unreadable', 'read']);
+
 export class MemoryMessageStore implements MessageStore {
   /** Insertion-ordered, so iteration is oldest first. */
   private readonly records = new Map<string, HistoryRecord & { displayed: boolean }>();
@@ -47,7 +50,8 @@ export class MemoryMessageStore implements MessageStore {
   async recordIncoming(record: HistoryRecord): Promise<'new' | 'duplicate'> {
     const key = keyOf('in', record.id);
     if (this.records.has(key)) return 'duplicate';
-    this.records.set(key, { ...record, displayed: false });
+    // A receipt is never shown, so it is never waiting to be.
+    this.records.set(key, { ...record, displayed: record.kind === 'receipt' });
     return 'new';
   }
 
@@ -76,7 +80,7 @@ export class MemoryMessageStore implements MessageStore {
     const r = this.records.get(keyOf('out', id));
     if (!r) return;
     // A receipt may have overtaken the send's ack (another process of this user sent it).
-    if (r.status !== 'delivered' && r.status !== 'unreadable') r.status = status;
+    if (!RECEIPTED.has(r.status)) r.status = status;
     r.serverId = server.id;
     r.serverTime = server.time;
   }
@@ -99,12 +103,24 @@ export class MemoryMessageStore implements MessageStore {
 
   async markDelivered(id: string): Promise<void> {
     const r = this.records.get(keyOf('out', id));
-    if (r) r.status = 'delivered';
+    if (r && r.status !== 'read') r.status = 'delivered';
+  }
+
+  async markRead(peer: string, ids: readonly string[]): Promise<string[]> {
+    const now: string[] = [];
+    for (const id of ids) {
+      const r = this.records.get(keyOf('out', id));
+      if (!r || r.peer !== peer || r.kind === 'receipt' || r.status === 'read') continue;
+      r.status = 'read';
+      delete r.reason;
+      now.push(id);
+    }
+    return now;
   }
 
   async markUnreadable(id: string, reason: RejectReason): Promise<void> {
     const r = this.records.get(keyOf('out', id));
-    if (r) {
+    if (r && r.status !== 'read') {
       r.status = 'unreadable';
       r.reason = reason;
     }
@@ -150,7 +166,7 @@ export class MemoryMessageStore implements MessageStore {
   }
 
   async history(options: { peer?: string; limit?: number } = {}): Promise<HistoryRecord[]> {
-    const all = [...this.records.values()].filter((r) => options.peer === undefined || r.peer === options.peer).map(strip);
+    const all = [...this.records.values()].filter((r) => r.kind !== 'receipt' && (options.peer === undefined || r.peer === options.peer)).map(strip);
     return options.limit === undefined ? all : all.slice(-options.limit);
   }
 

@@ -7,12 +7,21 @@
 import { importSigningKey, newMessageId, sealHybridEnvelope } from '../e2ee/hybrid-envelope.js';
 import type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
 import type { MessagePayload } from '../e2ee/message-payload.js';
+import type { ReceiptPayload } from '../e2ee/read-receipt.js';
 import type { Ed25519PrivateJwk } from '../crypto/keys.js';
 import { ChatError } from '../protocol/errors.js';
 import type { PeerDirectory } from './peer-directory.js';
 import { signingKeyOf } from './peer-keys.js';
 import { checkEnvelopeSize, type SessionManager } from './session-manager.js';
 import type { HistoryRecord, MessageStore, PinnedPeer } from './stores.js';
+
+/** What a message may carry besides its text. */
+export interface MessageExtras {
+  /** The message is this read receipt (read-receipt.ts). */
+  receipt?: ReceiptPayload | undefined;
+  /** The message carries this uploaded file. */
+  attachment?: AttachmentPointer | undefined;
+}
 
 export interface MessageSealerDeps {
   username: string;
@@ -36,16 +45,17 @@ export class MessageSealer {
   constructor(private readonly deps: MessageSealerDeps) {}
 
   /**
-   * Seals the message for `to` and puts it in the outbox (with its history record), after the ones
-   * before it; returns its id. `attachment`: an uploaded file the message carries.
+   * Seals the message for `to` and puts it in the outbox (with its history record), after the ones before
+   * it; returns its id. With `receipt`, the message is that receipt (empty body, recorded as kind receipt);
+   * with `attachment`, it carries that uploaded file (docs/PROTOCOL.md §20.5).
    */
-  seal(to: string, body: string, attachment?: AttachmentPointer): Promise<string> {
-    const queued = this.order.then(() => this.sealIntoOutbox(to, body, attachment));
+  seal(to: string, body: string, extra: MessageExtras = {}): Promise<string> {
+    const queued = this.order.then(() => this.sealIntoOutbox(to, body, extra));
     this.order = queued.catch(() => undefined);
     return queued;
   }
 
-  private async sealIntoOutbox(to: string, body: string, attachment: AttachmentPointer | undefined): Promise<string> {
+  private async sealIntoOutbox(to: string, body: string, { receipt, attachment }: MessageExtras): Promise<string> {
     const { username, directory } = this.deps;
     // The recipient's client refuses notes to self as unsupported: refuse them here, before any key work.
     if (to === username) throw new ChatError('bad_request', 'notes to self are not supported: the recipient must be another user');
@@ -53,19 +63,20 @@ export class MessageSealer {
     const peer = online ? await directory.peerKeys(to) : await directory.pinned(to);
     const id = newMessageId();
     const sentAt = Date.now();
-    const record = { id, direction: 'out', peer: to, body, sentAt, status: 'outbox', ...(attachment && { attachment }) } as const;
+    const kind = receipt ? ({ kind: 'receipt' } as const) : {};
+    const record: HistoryRecord = { id, direction: 'out', peer: to, body, sentAt, status: 'outbox', ...kind, ...(attachment && { attachment }) };
     if (this.deps.sessions) {
-      const payload: MessagePayload = { v: 1, from: username, to, id, sentAt, body, ...(attachment && { attachment }) };
+      const payload: MessagePayload = { v: 1, from: username, to, id, sentAt, body, ...(receipt && { receipt }), ...(attachment && { attachment }) };
       await this.deps.sessions.seal(to, signingKeyOf(peer), payload, online, this.deps.maxEnvelopeBytes(), (envelope) =>
-        this.deps.messages.addOutgoing({ id, to, envelope, createdAt: sentAt }, record),
+        this.deps.messages.addOutgoing({ id, to, envelope, createdAt: sentAt, ...kind }, record),
       );
     } else {
-      await this.sealHybrid(to, body, id, sentAt, peer, record, attachment);
+      await this.sealHybrid(to, body, id, sentAt, peer, record, { receipt, attachment });
     }
     return id;
   }
 
-  private async sealHybrid(to: string, body: string, id: string, sentAt: number, peer: PinnedPeer, record: HistoryRecord, attachment: AttachmentPointer | undefined): Promise<void> {
+  private async sealHybrid(to: string, body: string, id: string, sentAt: number, peer: PinnedPeer, record: HistoryRecord, { receipt, attachment }: MessageExtras): Promise<void> {
     this.signing ??= importSigningKey(this.deps.signingKey);
     const { envelope } = await sealHybridEnvelope({
       from: this.deps.username,
@@ -75,9 +86,10 @@ export class MessageSealer {
       sentAt,
       senderSigningKey: await this.signing,
       recipientEncryptionKey: peer.encryptionKey,
+      ...(receipt && { receipt }),
       ...(attachment && { attachment }),
     });
     checkEnvelopeSize(envelope, this.deps.maxEnvelopeBytes());
-    await this.deps.messages.addOutgoing({ id, to, envelope, createdAt: sentAt }, record);
+    await this.deps.messages.addOutgoing({ id, to, envelope, createdAt: sentAt, ...(record.kind && { kind: record.kind }) }, record);
   }
 }

@@ -60,6 +60,12 @@ export type MessageStatus =
   | 'queued'
   /** outgoing: the recipient's device acknowledged it (delivery receipt) */
   | 'delivered'
+  /**
+   * outgoing: the recipient's client showed it to them (their end-to-end encrypted read receipt). The
+   * recipient's own word, which the server cannot forge: a server receipt that comes later (delivered,
+   * unreadable) or a late send answer does not undo it.
+   */
+  | 'read'
   /** outgoing: the server refused it for good (unknown user, quota), or it kept failing to go out */
   | 'failed'
   /** outgoing: the recipient's device could not read it (unreadable receipt; `reason` says why).
@@ -74,6 +80,12 @@ export type MessageStatus =
  * message id that collides with it (and so suppress the record).
  */
 export const unreadableRecordId = (serverId: string): string => `unreadable:${serverId}`;
+
+/**
+ * The id the sender gave a message, from its history record id: incoming ones whose id another sender
+ * used first are recorded as `<sender>/<id>` (inbound.ts), and a receipt must name the sender's own id.
+ */
+export const senderIdOfRecord = (recordId: string): string => recordId.slice(recordId.indexOf('/') + 1);
 
 /** One message in the local history, in either direction. */
 export interface HistoryRecord {
@@ -102,6 +114,12 @@ export interface HistoryRecord {
    * device 1 of `peer`, whose state is `status` (delivery-copies.ts).
    */
   copies?: CopyState[];
+  /**
+   * 'receipt': a read receipt (sent or received), kept for exactly-once handling like any message (its
+   * id is a seen id) but no part of the conversation: never in `history()` or `undisplayed()`. Absent: a
+   * message.
+   */
+  kind?: 'receipt';
   /** The file this message carries (docs/PROTOCOL.md §20.5); `body` is its caption or fallback text. */
   attachment?: AttachmentPointer;
 }
@@ -141,6 +159,8 @@ export interface OutboxEntry {
   attempts?: number;
   /** Set when the entry was given up: it stays listed (`e2ee-chat outbox`) until the user drops it. */
   failed?: OutboxFailure;
+  /** 'receipt': a read receipt (HistoryRecord.kind): sent like a message, never announced as one. */
+  kind?: 'receipt';
 }
 
 /**
@@ -228,6 +248,12 @@ export interface MessageStore {
   /** An unreadable receipt arrived for an outgoing message. */
   markUnreadable(id: string, reason: RejectReason): Promise<void>;
   /**
+   * `peer` says it showed these messages (a read receipt): each outgoing message (not a receipt) with one
+   * of these ids that went to `peer` becomes `read`; any other id is left alone (a peer can only speak
+   * of what was sent to it). Returns the ids that became read now, in the order given.
+   */
+  markRead(peer: string, ids: readonly string[]): Promise<string[]>;
+  /**
    * Keeps an envelope sealed until its sender's new keys are trusted; a second hold of the same server id
    * is ignored ('held'). 'full' when keeping it would pass the store's HeldLimits: nothing is stored.
    * Atomic: concurrent holds (two processes of the user) never pass the limits together.
@@ -244,10 +270,10 @@ export interface MessageStore {
   held(peer: string): Promise<HeldEnvelope[]>;
   /** Forgets a held envelope (it was opened, or judged for good). */
   release(serverId: string): Promise<void>;
-  /** Incoming messages recorded but not yet shown, oldest first. */
+  /** Incoming messages recorded but not yet shown, oldest first (never receipts). */
   undisplayed(): Promise<HistoryRecord[]>;
   markDisplayed(ids: readonly string[]): Promise<void>;
-  /** The newest `limit` messages (optionally with one peer), oldest first. */
+  /** The newest `limit` messages (optionally with one peer), oldest first; receipts are not messages. */
   history(options?: { peer?: string; limit?: number }): Promise<HistoryRecord[]>;
   get(id: string, direction: 'in' | 'out'): Promise<HistoryRecord | undefined>;
 }

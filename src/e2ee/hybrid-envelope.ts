@@ -14,6 +14,7 @@ import { MESSAGE_ID_BYTES } from '../protocol/limits.js';
 import type { HybridEnvelope } from '../protocol/schemas.js';
 import type { AttachmentPointer } from './attachment-pointer.js';
 import { messagePayloadSchema, type MessagePayload } from './message-payload.js';
+import type { ReceiptPayload } from './read-receipt.js';
 
 export const HYBRID_JWS_TYP = 'e2ee-chat.message+jws';
 export const HYBRID_JWE_CTY = 'e2ee-chat.message+jws';
@@ -60,6 +61,8 @@ export interface SealInput {
   id?: string;
   /** Milliseconds since the Unix epoch; defaults to now. */
   sentAt?: number;
+  /** Makes the message a receipt (read-receipt.ts). */
+  receipt?: ReceiptPayload;
   /** A file (docs/PROTOCOL.md §20.5); `body` is then its caption or fallback. */
   attachment?: AttachmentPointer;
 }
@@ -72,6 +75,7 @@ export async function sealHybridEnvelope(input: SealInput): Promise<{ envelope: 
     id: input.id ?? newMessageId(),
     sentAt: input.sentAt ?? Date.now(),
     body: input.body,
+    ...(input.receipt && { receipt: input.receipt }),
     ...(input.attachment && { attachment: input.attachment }),
   };
   const jws = await new CompactSign(utf8Encode(JSON.stringify(payload)))

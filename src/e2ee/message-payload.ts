@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { base64url, usernameSchema } from '../protocol/schemas.js';
+import { receiptPayloadSchema } from './read-receipt.js';
 import { attachmentPointerSchema } from './attachment-pointer.js';
 
 export const messagePayloadSchema = z.object({
@@ -13,6 +14,8 @@ export const messagePayloadSchema = z.object({
   id: base64url(64).min(16),
   sentAt: z.number().int().nonnegative(),
   body: z.string(),
+  /** Present in a receipt only (read-receipt.ts): then the message is not shown and `body` is ignored. */
+  receipt: receiptPayloadSchema.optional(),
   /** A file (docs/PROTOCOL.md §20.5); `body` is then its caption, or a fallback naming it for older clients. */
   attachment: attachmentPointerSchema.optional(),
 });

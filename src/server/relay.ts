@@ -75,6 +75,8 @@ export class Relay {
       PRIMARY_DEVICE, // every connection speaks v1 and is device 1 of its user (design §5.9)
       (m) => conn.socket.emit('message', m),
       (err) => this.logger.error({ err, user: username }, 'delivery failed'),
+      Date.now,
+      (count) => conn.socket.emit('backlog.end', { count }),
     );
     conn.socket.data.pump = pump;
     pump.start();

@@ -55,6 +55,7 @@ export async function connectTestClient(
     ackDelayMs?: number;
     ratchet?: RatchetStore;
     mode?: 'ratchet' | 'hybrid';
+    readReceipts?: boolean;
     /** The HTTP client for blobs (a test's fault injector). */
     fetch?: typeof globalThis.fetch;
   } = {},
@@ -70,6 +71,7 @@ export async function connectTestClient(
     socketOptions: { transports: ['websocket'] },
     reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
     ...(opts.ackDelayMs !== undefined && { ackDelayMs: opts.ackDelayMs }),
+    ...(opts.readReceipts !== undefined && { readReceipts: opts.readReceipts }),
     ...(opts.fetch && { blobHttp: fetchBlobHttp(opts.fetch) }),
     // The library's default (ratchet) unless a test asks for hybrid; sessions in memory unless given a store.
     ...(opts.mode === 'hybrid' ? { mode: 'hybrid' as const, ...(opts.ratchet && { ratchet: opts.ratchet }) } : { ratchet: opts.ratchet ?? new MemoryRatchetStore() }),

@@ -38,6 +38,9 @@ const MIGRATIONS: readonly string[] = [
 /** Domain-separated derivation of the local storage keys from the signing key's private scalar seed. Exported for tests that write old rows. */
 export const STORAGE_KEY_INFO = 'e2ee-chat/v1/local-storage';
 
+/** States a send's answer must not overwrite: a receipt (or the peer's read receipt) came first. */
+const RECEIPTED: ReadonlySet<HistoryRecord['status']> = new Set(['delivered', 'unreadable', 'read']);
+
 interface Row {
   key: string;
   data: Buffer;
@@ -69,9 +72,10 @@ export class SqliteMessageStore implements MessageStore {
 
   async recordIncoming(record: HistoryRecord): Promise<'new' | 'duplicate'> {
     const key = this.keyOf('in', record.id);
+    // A receipt is never shown, so it is never waiting to be.
     const info = this.db
-      .prepare('INSERT INTO messages (key, direction, displayed, data) VALUES (?, ?, 0, ?) ON CONFLICT (key) DO NOTHING')
-      .run(key, 'in', this.seal(key, record));
+      .prepare('INSERT INTO messages (key, direction, displayed, data) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING')
+      .run(key, 'in', record.kind === 'receipt' ? 1 : 0, this.seal(key, record));
     return info.changes === 1 ? 'new' : 'duplicate';
   }
 
@@ -126,7 +130,7 @@ export class SqliteMessageStore implements MessageStore {
       this.db.prepare('DELETE FROM outbox WHERE key = ?').run(this.keyOf('outbox', id));
       this.update('out', id, (r) => {
         // A receipt may have overtaken the send's ack (another process of this user sent it).
-        if (r.status !== 'delivered' && r.status !== 'unreadable') r.status = status;
+        if (!RECEIPTED.has(r.status)) r.status = status;
         r.serverId = server.id;
         r.serverTime = server.time;
       });
@@ -152,13 +156,33 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async markDelivered(id: string): Promise<void> {
-    this.db.transaction(() => this.update('out', id, (r) => void (r.status = 'delivered'))).immediate();
+    this.db.transaction(() => this.update('out', id, (r) => void (r.status = r.status === 'read' ? 'read' : 'delivered'))).immediate();
+  }
+
+  async markRead(peer: string, ids: readonly string[]): Promise<string[]> {
+    return this.db
+      .transaction((): string[] => {
+        const now: string[] = [];
+        for (const id of ids) {
+          const key = this.keyOf('out', id);
+          const row = this.db.prepare('SELECT key, data FROM messages WHERE key = ?').get(key) as Row | undefined;
+          const record = row && this.open<HistoryRecord>(row);
+          if (!record || record.peer !== peer || record.kind === 'receipt' || record.status === 'read') continue;
+          record.status = 'read';
+          delete record.reason;
+          this.db.prepare('UPDATE messages SET data = ? WHERE key = ?').run(this.seal(key, record), key);
+          now.push(id);
+        }
+        return now;
+      })
+      .immediate();
   }
 
   async markUnreadable(id: string, reason: RejectReason): Promise<void> {
     this.db
       .transaction(() =>
         this.update('out', id, (r) => {
+          if (r.status === 'read') return;
           r.status = 'unreadable';
           r.reason = reason;
         }),
@@ -222,7 +246,7 @@ export class SqliteMessageStore implements MessageStore {
 
   async history(options: { peer?: string; limit?: number } = {}): Promise<HistoryRecord[]> {
     const rows = this.db.prepare('SELECT key, data FROM messages ORDER BY seq').all() as Row[];
-    const all = rows.map((r) => this.open<HistoryRecord>(r)).filter((r) => options.peer === undefined || r.peer === options.peer);
+    const all = rows.map((r) => this.open<HistoryRecord>(r)).filter((r) => r.kind !== 'receipt' && (options.peer === undefined || r.peer === options.peer));
     return options.limit === undefined ? all : all.slice(-options.limit);
   }
 

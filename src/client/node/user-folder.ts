@@ -19,6 +19,8 @@ export interface UserFolder {
   readonly stateFile: string;
   /** Ratchet sessions and PQXDH prekeys (SQLite, rows sealed the same way). */
   readonly ratchetFile: string;
+  /** The user's preferences (plain JSON: nothing secret; user-settings.ts). */
+  readonly settingsFile: string;
   /** Where received files go unless the user names another folder. */
   readonly downloadsDir: string;
 }
@@ -36,6 +38,7 @@ export function userFolder(home: string, username: string): UserFolder {
     peersFile: join(dir, 'peers.json'),
     stateFile: join(dir, 'state.sqlite'),
     ratchetFile: join(dir, 'ratchet.sqlite'),
+    settingsFile: join(dir, 'settings.json'),
     downloadsDir: join(dir, 'downloads'),
   };
 }
