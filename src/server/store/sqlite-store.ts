@@ -244,7 +244,10 @@ export class SqliteServerStore implements ServerStore {
     }, committed);
   }
 
-  touchDevice(username: string, device: number, now: number): Promise<void> {
+  async touchDevice(username: string, device: number, now: number): Promise<void> {
+    // Most logins and acks are of users without a list (every protocol-1 user): no row, so no write
+    // transaction and no share of an fsync for them.
+    if (!this.devices.has(username, device)) return;
     return this.writes.run(() => this.devices.touch(username, device, now));
   }
 
