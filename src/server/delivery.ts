@@ -1,22 +1,28 @@
 /**
- * Delivery to one connection of a recipient, with flow control. Envelopes go out oldest first: first the
+ * Delivery to one connection of a recipient address (one device of a user), with flow control. Envelopes go out oldest first: first the
  * stored backlog, read from the store in batches, then live ones as they are stored. At most
  * DELIVERY_WINDOW envelopes are unacknowledged on the connection at once; acknowledgements open the
  * window again. A backlog of any size therefore streams at the pace the client acknowledges.
  */
-import type { IncomingMessage } from '../protocol/events.js';
+import type { IncomingMessageV2 } from '../protocol/events-v2.js';
 import { DELIVERY_BATCH, DELIVERY_WINDOW } from '../protocol/limits.js';
 import type { QueuedEnvelope, ServerStore } from './store/server-store.js';
 
-export type EmitMessage = (message: IncomingMessage) => void;
+export type EmitMessage = (message: IncomingMessageV2) => void;
 
-export function toWire(q: QueuedEnvelope, parsedEnvelope?: IncomingMessage['envelope']): IncomingMessage {
+/**
+ * A queued copy as the `message` event carries it. One shape for both protocols (design §5.8): a
+ * protocol-1 client ignores `fromDevice` and `toDevice`.
+ */
+export function toWire(q: QueuedEnvelope, parsedEnvelope?: IncomingMessageV2['envelope']): IncomingMessageV2 {
   return {
     id: q.id,
     from: q.sender,
+    fromDevice: q.senderDevice,
     to: q.recipient,
+    toDevice: q.recipientDevice,
     sentAt: q.sentAt,
-    envelope: parsedEnvelope ?? (JSON.parse(q.envelope) as IncomingMessage['envelope']),
+    envelope: parsedEnvelope ?? (JSON.parse(q.envelope) as IncomingMessageV2['envelope']),
   };
 }
 
@@ -51,7 +57,7 @@ export class DeliveryPump {
    * A new envelope for this recipient was stored. Returns true when it was pushed at once; false when it
    * waits in the store (this connection is behind or its window is full) for the pump to read it in order.
    */
-  offer(q: QueuedEnvelope, parsedEnvelope: IncomingMessage['envelope']): boolean {
+  offer(q: QueuedEnvelope, parsedEnvelope: IncomingMessageV2['envelope']): boolean {
     if (this.stopped || q.seq <= this.cursor) return false;
     if (this.caughtUp && !this.draining && this.inflight.size < DELIVERY_WINDOW) {
       this.send(q, parsedEnvelope);
@@ -82,7 +88,7 @@ export class DeliveryPump {
     return this.inflight.size;
   }
 
-  private send(q: QueuedEnvelope, parsedEnvelope?: IncomingMessage['envelope']): void {
+  private send(q: QueuedEnvelope, parsedEnvelope?: IncomingMessageV2['envelope']): void {
     this.cursor = q.seq;
     this.inflight.add(q.id);
     this.emit(toWire(q, parsedEnvelope));
