@@ -10,11 +10,13 @@ import { ChatError } from '../protocol/errors.js';
 import { USERNAME_PATTERN } from '../protocol/limits.js';
 import { ChatScreen } from './chat-screen.js';
 import { CHAT_HELP, ChatSession } from './chat-session.js';
-import { addUserOptions, connectClient, serverUrl, type UserOptions } from './common.js';
+import { NO_READ_RECEIPTS_HELP, addUserOptions, connectClient, readReceiptsWanted, serverUrl, type UserOptions } from './common.js';
 import { printable } from './terminal-text.js';
 
 interface ChatOptions extends UserOptions {
   to?: string;
+  /** False with --no-read-receipts. */
+  readReceipts?: boolean;
 }
 
 export function registerChatCommand(program: Command): void {
@@ -23,17 +25,23 @@ export function registerChatCommand(program: Command): void {
       .command('chat')
       .description('interactive chat screen: read and write in one terminal; makes keys and registers on first run')
       .option('-t, --to <name>', 'the peer to talk to first (switch with /to NAME)')
+      .option('--no-read-receipts', NO_READ_RECEIPTS_HELP)
       .addHelpText(
         'after',
         '\n' +
           CHAT_HELP +
-          '\n\nMulti-line messages: the lines that arrive together (pasted as one block, or written to a piped\n' +
-          'stdin in one write) are sent as ONE message with line breaks; a line typed and ended with Enter\n' +
-          'alone is a message of its own. A slash command is a line of its own.\n' +
+          '\n\nMulti-line messages: Alt-Enter (or Esc then Enter) ends a line without sending: the line moves up\n' +
+          'and you go on typing the next one (the prompt shows "... "); Enter sends all the lines as ONE\n' +
+          'message with line breaks. Lines that arrive together (pasted as one block, or written to a piped\n' +
+          'stdin in one write) are one message too. A slash command is a line of its own. A message of several\n' +
+          'lines is shown on several lines, each after the first indented under the text.\n' +
           '\nYour messages show their state below them: queued (the peer is offline), delivered (their device\n' +
-          'stored it), could not be read (why), failed. Messages from others than the current peer show as an\n' +
-          'unread count until you switch to them. Text from others is shown with control characters escaped\n' +
-          '(\\n, \\u{1b}).\n' +
+          'stored it), read (their client showed it to them), could not be read (why), failed. Messages from\n' +
+          'others than the current peer show as an unread count until you switch to them. Text from others is\n' +
+          'shown with control characters escaped (\\u{1b}).\n' +
+          '\nRead receipts: the messages shown on your screen tell their senders they were read (end-to-end\n' +
+          'encrypted; an unread count does not). Off with --no-read-receipts, or "e2ee-chat settings\n' +
+          'read-receipts off".\n' +
           '\nLike receive, the first run makes the keys and registers the name given by --user or E2EE_CHAT_USER.',
       ),
   ).action(async (opts: ChatOptions) => {
@@ -41,7 +49,7 @@ export function registerChatCommand(program: Command): void {
       throw new ChatError('invalid_username', `"${printable(opts.to)}" is not a valid username (^[a-z][a-z0-9_-]{0,31}$)`);
     }
     // Only a name the user gave is created; one taken from the home folder already has keys.
-    const opened = await connectClient(opts, { createUser: !opts.userFromHome });
+    const opened = await connectClient(opts, { createUser: !opts.userFromHome, readReceipts: await readReceiptsWanted(opts) });
     const terminal = process.stdin.isTTY === true && process.stdout.isTTY === true;
     let screen: ChatScreen | undefined;
     let leaving: Promise<void> | undefined;

@@ -8,8 +8,16 @@
  * Multi-line input: the lines that arrive in one chunk of input (a paste, or a script writing a block at
  * once) reach us as 'line' events in the same tick; they are gathered and submitted as ONE entry with real
  * newlines, not one message per line. A line typed and sent with Enter alone arrives alone.
+ *
+ * A newline typed on purpose: Alt-Enter (the terminal sends Esc then CR, which readline reports as
+ * `return` with `meta` and otherwise ignores). readline edits one line only, so the line typed so far
+ * becomes part of a draft: it is printed above, as typed, and the input line starts empty after a
+ * continuation prompt; Enter then submits the draft and the last line as one entry. (Ctrl-J would be the
+ * other candidate, but readline takes it as Enter: a terminal sends CR for Enter and LF for Ctrl-J, and
+ * readline ends the line on either.)
  */
-import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
+import { clearLine, createInterface, cursorTo, type Interface, type Key } from 'node:readline';
+import { printable } from './terminal-text.js';
 
 export interface ChatScreenOptions {
   input: NodeJS.ReadableStream;
@@ -18,6 +26,9 @@ export interface ChatScreenOptions {
   terminal: boolean;
   prompt?: string;
 }
+
+/** The prompt while a message of several lines is being typed (after Alt-Enter). */
+export const CONTINUATION_PROMPT = '... ';
 
 export interface ChatScreenHandlers {
   /** One entry: a single line, or the lines of one pasted block joined with '\n'. */
@@ -32,14 +43,20 @@ export class ChatScreen {
   private readonly terminal: boolean;
   /** Lines received in the current tick, submitted together once the tick ends. */
   private batch: string[] = [];
+  /** Lines ended with Alt-Enter, waiting for the Enter that sends them with the line being typed. */
+  private draft: string[] = [];
+  private readonly prompt: string;
   private closed = false;
 
   constructor(options: ChatScreenOptions, private readonly handlers: ChatScreenHandlers) {
     this.output = options.output;
     this.terminal = options.terminal;
     this.rl = createInterface({ input: options.input, output: options.output, terminal: options.terminal, crlfDelay: Infinity });
-    this.rl.setPrompt(options.prompt ?? '> ');
+    this.prompt = options.prompt ?? '> ';
+    this.rl.setPrompt(this.prompt);
     this.rl.on('line', (line) => this.gather(line));
+    // readline makes the input emit 'keypress' (terminal mode only); it does nothing with Alt-Enter.
+    if (this.terminal) options.input.on('keypress', (_text: string | undefined, key: Key | undefined) => key?.name === 'return' && key.meta && this.newLine());
     // Ctrl-C at the prompt: leave like Ctrl-D (readline would otherwise just pause the input).
     this.rl.on('SIGINT', () => this.rl.close());
     this.rl.on('close', () => {
@@ -56,10 +73,27 @@ export class ChatScreen {
     if (this.batch.length === 1) setImmediate(() => this.flush());
   }
 
+  /** Alt-Enter: the line typed so far joins the draft, shown above; typing goes on on an empty line. */
+  private newLine(): void {
+    if (this.closed) return;
+    const line = this.rl.line;
+    const prompt = this.draft.length === 0 ? this.prompt : CONTINUATION_PROMPT;
+    this.draft.push(line);
+    // Empties readline's line as its own keys would: to the end (Ctrl-E), then all before the cursor (Ctrl-U).
+    this.rl.write(null, { ctrl: true, name: 'e' });
+    this.rl.write(null, { ctrl: true, name: 'u' });
+    this.rl.setPrompt(CONTINUATION_PROMPT);
+    this.print(`${prompt}${printable(line)}`);
+  }
+
   private flush(): void {
     if (this.batch.length === 0) return;
-    const lines = this.batch;
+    const lines = [...this.draft, ...this.batch];
     this.batch = [];
+    if (this.draft.length > 0) {
+      this.draft = [];
+      this.rl.setPrompt(this.prompt);
+    }
     // Blank lines around a pasted block are trailing noise; inside it they are kept.
     while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
     while (lines.length > 0 && lines[0]!.trim() === '') lines.shift();

@@ -26,7 +26,8 @@ const MAX_EARLY_STATES = 256;
 export const CHAT_HELP = [
   'Commands: /to NAME (talk to NAME), /users (who is online), /history [n] (last n messages, default 10),',
   '/verify (safety number of the current peer), /trust (review and accept their new keys), /help, /quit.',
-  'Lines pasted at once are sent as one message; Ctrl-C or Ctrl-D leaves.',
+  'Alt-Enter (or Esc then Enter) starts a new line in the same message; Enter sends it. Lines pasted at',
+  'once are sent as one message too. Ctrl-C or Ctrl-D leaves.',
 ].join('\n');
 
 const two = (n: number) => String(n).padStart(2, '0');
@@ -37,9 +38,16 @@ export function clockTime(ms: number): string {
   return `${two(d.getHours())}:${two(d.getMinutes())}`;
 }
 
-/** One message as the screen shows it: `[HH:MM] <name> text`, name and text made printable. */
+/**
+ * One message as the screen shows it: `[HH:MM] <name> text`, name and text made printable. A message of
+ * several lines shows them on several lines, each after the first indented to where the text starts:
+ * every line the screen prints itself starts at the left edge or two columns in with a marker (`↳`), so
+ * no line of someone's message can pass for another sender's line or for a state line.
+ */
 export function messageLine(at: number, from: string, body: string): string {
-  return `[${clockTime(at)}] <${printable(from)}> ${printable(body)}`;
+  const head = `[${clockTime(at)}] <${printable(from)}> `;
+  const indent = ' '.repeat(head.length);
+  return head + body.split('\n').map(printable).join(`\n${indent}`);
 }
 
 function preview(body: string): string {
@@ -66,6 +74,8 @@ export class ChatSession {
   private question: ((answer: string) => void) | undefined;
   /** Screen work in order: each entry waits for the one before (history before live, sends in order). */
   private work: Promise<void> = Promise.resolve();
+  /** Ids of incoming records this session has shown or counted (see firstSight). */
+  private readonly met = new Set<string>();
 
   constructor(
     private readonly opened: OpenedClient,
@@ -98,18 +108,21 @@ export class ChatSession {
       const { messages } = this.opened;
       const pending = await messages.undisplayed();
       const inHistory = this.peer === undefined ? new Set<string>() : await this.showHistory(this.peer, OPEN_HISTORY);
-      const shown: string[] = [];
+      // What the history just printed counts as met too: announced after, it is not printed again.
+      for (const id of inHistory) this.met.add(id);
+      const shown: HistoryRecord[] = [];
       for (const r of pending) {
+        if (!this.firstSight(r.id) && !inHistory.has(r.id)) continue;
         if (r.peer === this.peer) {
           // Unshown messages older than the last OPEN_HISTORY are still shown, once, after them.
           if (!inHistory.has(r.id)) this.out.print(r.status === 'unreadable' ? unreadableLine(r) : messageLine(r.sentAt, r.peer, r.body));
-          shown.push(r.id);
+          shown.push(r);
         } else if (r.status === 'unreadable') {
           this.out.print(unreadableLine(r));
-          shown.push(r.id);
+          shown.push(r);
         } else this.addUnread(r);
       }
-      await messages.markDisplayed(shown);
+      await this.shown(shown);
       this.out.print(this.peer === undefined ? 'No peer chosen: /to NAME to start. /help lists the commands.' : `Talking to ${printable(this.peer)}. /help lists the commands.`);
     });
   }
@@ -119,16 +132,18 @@ export class ChatSession {
     client.on('message', (m) => {
       const record: HistoryRecord = { id: m.id, direction: 'in', peer: m.from, body: m.body, sentAt: m.sentAt, serverId: m.serverId, serverTime: m.receivedAt, status: 'received' };
       void this.queue(async () => {
+        if (!this.firstSight(record.id)) return;
         if (m.from !== this.peer) {
           this.addUnread(record);
           return;
         }
         this.out.print(messageLine(m.sentAt, m.from, m.body));
-        await messages.markDisplayed([m.id]);
+        await this.shown([record]);
       });
     });
     client.on('rejected', (r) => {
       void this.queue(async () => {
+        if (!this.firstSight(r.recordId)) return;
         this.out.print(unreadableLine({ peer: r.from, status: 'unreadable', reason: r.reason, ...(r.held ? {} : { held: false }) }));
         await messages.markDisplayed([r.recordId]);
       });
@@ -141,6 +156,9 @@ export class ChatSession {
       this.state(s.id, s.status === 'queued' ? `queued: ${printable(s.to)} is offline; the server keeps it until they connect` : 'sent');
     });
     client.on('delivered', (d) => this.state(d.id, 'delivered'));
+    client.on('read', (r) => {
+      for (const id of r.ids) this.state(id, 'read');
+    });
     client.on('unreadable', (u) => this.state(u.id, `could not be read by ${printable(u.to)}: ${unreadableBySender(u.reason, printable(u.to), printable(this.me))}`));
     client.on('failed', (f) => this.state(f.id, `failed [${printable(f.error.code)}]: ${printable(f.error.message)}`));
     client.on('disconnected', ({ reason }) => this.out.print(`! connection lost (${printable(reason)}); reconnecting...`));
@@ -159,6 +177,16 @@ export class ChatSession {
       return;
     }
     this.out.print(`  ↳ ${what} (${preview(m.body)})`);
+  }
+
+  /**
+   * True the first time this session meets a record. A message recorded just before open() reads the
+   * unshown ones, and announced just after, reaches both paths: it is shown (or counted unread) once.
+   */
+  private firstSight(id: string): boolean {
+    if (this.met.has(id)) return false;
+    this.met.add(id);
+    return true;
   }
 
   private addUnread(r: HistoryRecord): void {
@@ -266,7 +294,17 @@ export class ChatSession {
     const waiting = this.unread.get(name) ?? [];
     this.unread.delete(name);
     for (const r of waiting) this.out.print(messageLine(r.sentAt, r.peer, r.body));
-    await this.opened.messages.markDisplayed(waiting.map((r) => r.id));
+    await this.shown(waiting);
+  }
+
+  /**
+   * Records printed on the screen just now: marked shown, and their senders told they were read (if read
+   * receipts are on). Only messages that were printed come here: an unread count is not reading, and an
+   * envelope that could not be read has nothing to receipt.
+   */
+  private async shown(records: readonly HistoryRecord[]): Promise<void> {
+    await this.opened.messages.markDisplayed(records.map((r) => r.id));
+    for (const r of records) if (r.status === 'received') this.opened.client.markRead(r.peer, [r.id]);
   }
 
   /** The stored conversation with `peer`, newest `limit`, in the screen's format, with each own message's state. */

@@ -9,6 +9,7 @@ import type { Ed25519PublicJwk } from '../crypto/keys.js';
 import { SAFETY_NUMBER_DIGITS, safetyNumber } from '../e2ee/safety-number.js';
 import { loadOrCreateIdentity, type LoadedIdentity } from '../client/node/identity-file.js';
 import { defaultHome, localUsers, userFolder, type UserFolder } from '../client/node/user-folder.js';
+import { readSettings } from '../client/node/user-settings.js';
 import { ChatError } from '../protocol/errors.js';
 import { setJsonOutput } from './output.js';
 import { ask, askHidden } from './prompt.js';
@@ -168,13 +169,29 @@ export interface OpenedClient {
   close(): Promise<void>;
 }
 
+/** For the commands that show messages (receive, chat): `--no-read-receipts` turns read receipts off for one run. */
+export const NO_READ_RECEIPTS_HELP = 'send no read receipts this run (default: the read-receipts setting, on unless "e2ee-chat settings read-receipts off")';
+
+/** Whether this run sends read receipts: not when --no-read-receipts was given, else as the user's setting says. */
+export async function readReceiptsWanted(opts: UserOptions & { readReceipts?: boolean }): Promise<boolean> {
+  if (opts.readReceipts === false) return false;
+  return (await readSettings(folderFor(opts).settingsFile)).readReceipts;
+}
+
 /**
  * Opens the user's keys and local stores and connects. With `allowOffline`, an unreachable server is not
  * an error: the client starts disconnected and keeps trying in the background.
  */
 export async function connectClient(
   opts: UserOptions,
-  options: { allowOffline?: boolean; mode?: 'ratchet' | 'hybrid'; createUser?: boolean } = {},
+  options: {
+    allowOffline?: boolean;
+    mode?: 'ratchet' | 'hybrid';
+    createUser?: boolean;
+    readReceipts?: boolean;
+    /** Adds listeners before the client connects, for events of the first login's backlog (see ChatClient.connect). */
+    listen?: (client: ChatClient) => void;
+  } = {},
 ): Promise<OpenedClient> {
   const createUser = options.createUser ?? false;
   const { identity, folder } = await openIdentity(opts, { create: createUser });
@@ -190,18 +207,20 @@ export async function connectClient(
     ratchet,
     mode: options.mode ?? 'ratchet',
     register: createUser,
+    // Off unless the command shows messages and asked for them (markRead is only called by those).
+    readReceipts: options.readReceipts ?? false,
     ...(process.env.E2EE_CHAT_ACK_DELAY_MS && { ackDelayMs: Number(process.env.E2EE_CHAT_ACK_DELAY_MS) }),
   };
   let client: ChatClient;
   try {
-    client = await ChatClient.connect(clientOptions);
+    client = await ChatClient.connect(clientOptions, options.listen);
   } catch (err) {
     if (!(options.allowOffline && err instanceof ChatError && err.code === 'not_connected')) {
       messages.close();
       ratchet.close();
       throw explainLoginFailure(err, opts, folder);
     }
-    client = ChatClient.offline(clientOptions);
+    client = ChatClient.offline(clientOptions, options.listen);
   }
   if (process.env.E2EE_CHAT_DEBUG) client.on('debug', (d) => process.stderr.write(`${debugLine(d)}\n`));
   return {

@@ -66,14 +66,15 @@ export function registerHistoryCommand(program: Command): void {
         'after',
         '\nOne line per message: local time (sent, by the sender\'s clock), sender -> recipient, [state], text.\n' +
           'States of your messages: not sent yet (in the outbox), sent (pushed to a device of the peer), queued\n' +
-          '(stored by the server until the peer connects), delivered (a device of the peer stored it), could not\n' +
-          'be read (their device received it and could not open it: why), failed (refused for good or kept\n' +
-          'failing; see "e2ee-chat outbox"). Messages you received: received, or could not be read (why).\n' +
+          '(stored by the server until the peer connects), delivered (a device of the peer stored it), read (the\n' +
+          'peer\'s client showed it to them: their end-to-end encrypted read receipt), could not be read (their\n' +
+          'device received it and could not open it: why), failed (refused for good or kept failing; see\n' +
+          '"e2ee-chat outbox"). Messages you received: received, or could not be read (why).\n' +
           'Text from others is shown with control characters escaped (\\n, \\u{1b}).\n' +
           '\nWith --json, one object per message:\n' +
           '  {"type":"history","id","direction":"in"|"out","from","to","sentAt","serverTime","status",\n' +
           '   "reason","error","body"}\n' +
-          'status: outbox, sent, queued, delivered, unreadable, failed (out); received, unreadable (in).\n' +
+          'status: outbox, sent, queued, delivered, read, unreadable, failed (out); received, unreadable (in).\n' +
           'reason (unreadable only, else null): decryption_failed, peer_key_changed, unsupported.\n' +
           'error: {"code","message"} for a failed message still in the outbox, else null. Times: ms since\n' +
           'the epoch (serverTime null until the server accepted it). Strings are raw, escaped by JSON only.',

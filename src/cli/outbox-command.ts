@@ -19,7 +19,8 @@ interface OutboxOptions extends UserOptions {
 
 function describe(e: OutboxEntry): string {
   const status = e.failed ? `failed [${e.failed.code}]: ${printable(e.failed.message)}` : `pending (${e.attempts ?? 0} attempt(s) so far)`;
-  return `${e.id}  to ${printable(e.to)}  created ${new Date(e.createdAt).toISOString()}  ${status}`;
+  const what = e.kind === 'receipt' ? 'read receipt to' : 'to';
+  return `${e.id}  ${what} ${printable(e.to)}  created ${new Date(e.createdAt).toISOString()}  ${status}`;
 }
 
 export function registerOutboxCommand(program: Command): void {

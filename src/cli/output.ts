@@ -53,6 +53,15 @@ export interface DeliveredLine {
   deliveredAt: number;
 }
 
+/** A read receipt: `to`'s client showed them message `id` (receive). */
+export interface ReadLine {
+  type: 'read';
+  id: string;
+  to: string;
+  /** The reader's clock when their client sent the receipt (ms since the epoch). */
+  readAt: number;
+}
+
 /** A failure: per input line of send (`line` set), or the error the command exits with (`line` null). */
 export interface ErrorLine {
   type: 'error';
@@ -71,7 +80,7 @@ export interface HistoryLine {
   sentAt: number;
   /** The server's clock for the message, once known. */
   serverTime: number | null;
-  /** out: outbox, sent, queued, delivered, unreadable, failed; in: received, unreadable. */
+  /** out: outbox, sent, queued, delivered, read, unreadable, failed; in: received, unreadable. */
   status: string;
   reason: RejectReason | null;
   /** Why a failed outgoing message failed, while its outbox entry is still listed. */
@@ -120,7 +129,7 @@ export interface DroppedLine {
   id: string;
 }
 
-export type OutputLine = MessageLine | UnreadableLine | SentLine | DeliveredLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine;
+export type OutputLine = MessageLine | UnreadableLine | SentLine | DeliveredLine | ReadLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine;
 
 /**
  * Characters JSON.stringify leaves raw that could still act on a terminal a script prints to, or split a

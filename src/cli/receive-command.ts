@@ -4,24 +4,35 @@
  * received it), then the server's backlog, then live messages. Every message is shown once, and so is
  * every envelope that could not be read ("! a message from X could not be read: why").
  *
- * `--timeout S` ends it after S seconds without a new message, for scripts. There is no `--once`
- * ("exit when the backlog is drained"): the protocol has no end-of-backlog signal. The server pushes its
- * backlog and live messages on one stream without marking where one ends (docs/PROTOCOL.md §13), and the
- * client cannot infer it: a short batch only means the delivery window (512) was not full, and the time a
- * batch takes to arrive is no proof that nothing follows.
+ * For scripts: `--timeout S` ends it after S seconds without a new message; `--once` ends it after the
+ * backlog: once the server has said that everything queued at login was pushed (`backlog.end`,
+ * docs/PROTOCOL.md §7.11) and every message of it has been shown, marked shown and acknowledged. That is
+ * the server's word: a server that says it early ends the run early (the rest waits, queued, for the next
+ * run), and one that never says it (an older server, or a lying one) would keep it running, so `--once`
+ * always has a quiet-time bound too: --timeout if given, else ONCE_QUIET_SECONDS.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import type { ChatClient } from '../client/chat-client.js';
 import type { HistoryRecord } from '../client/stores.js';
-import { addUserOptions, connectClient, serverUrl, type UserOptions } from './common.js';
+import { NO_READ_RECEIPTS_HELP, addUserOptions, connectClient, readReceiptsWanted, serverUrl, type UserOptions } from './common.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
 import { unreadableReason } from './reasons.js';
 import { printable } from './terminal-text.js';
 
 /** The longest --timeout: setTimeout's own limit (2^31 - 1 ms, about 24.8 days); longer waits would fire at once. */
 const MAX_TIMEOUT_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+/**
+ * --once without --timeout: the run still ends this long after the last message if the server never says
+ * where its backlog ends. An honest server says it right after the backlog, so this only bounds a server
+ * that does not (older than the marker, or lying), while leaving a slow backlog time to trickle in.
+ */
+export const ONCE_QUIET_SECONDS = 10;
 
 interface ReceiveOptions extends UserOptions {
   timeout?: number;
+  once?: boolean;
+  /** False with --no-read-receipts. */
+  readReceipts?: boolean;
 }
 
 /** Commander parser for --timeout: seconds, more than 0 (fractions allowed), at most MAX_TIMEOUT_SECONDS. */
@@ -65,81 +76,136 @@ export function registerReceiveCommand(program: Command): void {
       .command('receive')
       .description('receive and print messages (stored ones first); makes keys and registers on first run')
       .option('--timeout <seconds>', 'exit (status 0) after this many seconds without a new message', parseTimeout)
+      .option('--once', `exit (status 0) after the backlog: the messages waiting for you now are shown, then it stops (see below)`)
+      .option('--no-read-receipts', NO_READ_RECEIPTS_HELP)
       .option('--json', JSON_HELP)
       .addHelpText(
         'after',
         '\nThe first run makes the keys and registers the name given by --user or E2EE_CHAT_USER; a name taken\n' +
           'from the home folder (the only user there) is never created.\n' +
-          '\nThere is no --once: the server does not say when its backlog ends, so use --timeout to stop after\n' +
-          'a quiet spell.\n' +
+          '\n--once stops when the server says the messages queued for you at login have all been sent, and each\n' +
+          'has been shown and acknowledged. That is the server\'s word, which the client cannot check: a server\n' +
+          'that says it early ends the run early (what it kept back waits for the next run). If the server\n' +
+          `never says it (an older server), --once still stops after --timeout seconds without a message, or\n` +
+          `${ONCE_QUIET_SECONDS} s without --timeout, saying so on stderr; the exit status is 0 either way.\n` +
+          '\n' +
           '\nWith --json, one object per line:\n' +
           '  {"type":"message","id","serverId","from","to","sentAt","receivedAt","body"}\n' +
           '  {"type":"unreadable","direction":"in","id":null,"serverId","from","to","reason","held","at"}\n' +
           '  {"type":"delivered","id","to","deliveredAt"}             (receipt for a message you sent)\n' +
+          '  {"type":"read","id","to","readAt"}                       (its recipient was shown it)\n' +
           '  {"type":"unreadable","direction":"out","id","serverId":null,"from","to","reason","held":null,"at"}\n' +
           '  {"type":"error","code","message","line":null}            (the error it exits with)\n' +
-          'Times are ms since the epoch (sentAt: the sender\'s clock; receivedAt, at: the server\'s). reason:\n' +
-          'decryption_failed, peer_key_changed (held: kept sealed until "e2ee-chat trust <from>"), unsupported.',
+          'Times are ms since the epoch (sentAt: the sender\'s clock; readAt: the reader\'s; receivedAt, at: the\n' +
+          'server\'s). reason: decryption_failed, peer_key_changed (held: kept sealed until\n' +
+          '"e2ee-chat trust <from>"), unsupported.\n' +
+          '\nRead receipts: each message shown here tells its sender it was read, in an end-to-end encrypted\n' +
+          'message the server cannot read (unreadable ones are not). Off with --no-read-receipts (this run)\n' +
+          'or "e2ee-chat settings read-receipts off" (from now on).',
       ),
   ).action(async (opts: ReceiveOptions) => {
     const json = jsonOutput();
     // Only a name the user gave is created; one taken from the home folder already has keys.
-    const opened = await connectClient(opts, { createUser: !opts.userFromHome });
-    const { client, messages } = opened;
     const me = opts.user;
+    // Receipts are news only when they come: listening from before the login, none of the backlog's is missed.
+    const listen = (client: ChatClient) => {
+      client.on('delivered', (d) => {
+        if (json) writeJson({ type: 'delivered', id: d.id, to: d.to, deliveredAt: d.deliveredAt });
+        else process.stderr.write(`(delivered to ${printable(d.to)}'s device: ${printable(d.id)})\n`);
+      });
+      client.on('read', (r) => {
+        for (const id of r.ids) {
+          if (json) writeJson({ type: 'read', id, to: r.by, readAt: r.readAt });
+          else process.stderr.write(`(read by ${printable(r.by)}: ${printable(id)})\n`);
+        }
+      });
+      client.on('unreadable', (u) => {
+        if (json) writeJson({ type: 'unreadable', direction: 'out', id: u.id, serverId: null, from: me, to: u.to, reason: u.reason, held: null, at: u.at });
+        else process.stderr.write(`(could not be read by ${printable(u.to)}: ${printable(u.reason)}: ${printable(u.id)})\n`);
+      });
+    };
+    const opened = await connectClient(opts, { createUser: !opts.userFromHome, readReceipts: await readReceiptsWanted(opts), listen });
+    const { client, messages } = opened;
     // Shown in arrival order: one chain for the stored-but-unshown ones and the new ones.
     let shown: Promise<void> = Promise.resolve();
+    let stopping = false;
     // What is being shown is finished (and marked shown) before the store closes.
-    const stop = () =>
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
       void shown
         .catch(() => undefined)
         .then(() => opened.close())
         .then(() => process.exit(0));
+    };
     // Handlers first, then the "Listening" line: a supervisor may signal as soon as it sees it.
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    let caughtUp = false;
+    const quietSeconds = opts.timeout ?? (opts.once ? ONCE_QUIET_SECONDS : undefined);
     let quiet: NodeJS.Timeout | undefined;
-    /** Restarts the --timeout countdown: called at start and for each message shown. */
+    /** Restarts the quiet countdown (--timeout, or --once's bound): called at start and for each message shown. */
     const activity = () => {
-      if (opts.timeout === undefined) return;
+      if (quietSeconds === undefined) return;
       clearTimeout(quiet);
-      quiet = setTimeout(stop, opts.timeout * 1000);
+      quiet = setTimeout(() => {
+        if (opts.once && !caughtUp) process.stderr.write(`The server did not say where its backlog ends; stopped after ${quietSeconds} s without a message.\n`);
+        stop();
+      }, quietSeconds * 1000);
     };
+    /**
+     * Records shown by this run. A message the client announces while the stored-but-unshown ones are
+     * being read may be among them (it was recorded before the read and announced after): shown once.
+     */
+    const shownHere = new Set<string>();
     /** `held` is false for an envelope refused for a key change but not kept (the held limits were reached). */
-    const display = (m: HistoryRecord, held?: boolean) => {
+    const display = (m: HistoryRecord, held?: boolean): boolean => {
+      if (shownHere.has(m.id)) return false;
+      shownHere.add(m.id);
       activity();
       if (json) showJson(m, me);
       else show(held === undefined ? m : { ...m, held });
+      return true;
+    };
+    /** Shown and marked shown: its sender gets a read receipt (if they are on; unreadable ones are not read). */
+    const read = (m: HistoryRecord) => {
+      if (m.status === 'received') client.markRead(m.peer, [m.id]);
     };
     shown = (async () => {
-      const unshown = await messages.undisplayed();
-      for (const m of unshown) display(m);
+      const unshown = (await messages.undisplayed()).filter((m) => display(m));
       await messages.markDisplayed(unshown.map((m) => m.id));
+      unshown.forEach(read);
     })();
     client.on('message', (m) => {
       shown = shown.then(async () => {
-        display({ id: m.id, direction: 'in', peer: m.from, body: m.body, sentAt: m.sentAt, serverId: m.serverId, serverTime: m.receivedAt, status: 'received' });
+        const record: HistoryRecord = { id: m.id, direction: 'in', peer: m.from, body: m.body, sentAt: m.sentAt, serverId: m.serverId, serverTime: m.receivedAt, status: 'received' };
+        if (!display(record)) return;
         await messages.markDisplayed([m.id]);
+        read(record);
       });
     });
     client.on('rejected', (r) => {
       shown = shown.then(async () => {
-        display({ id: r.recordId, direction: 'in', peer: r.from, body: '', sentAt: r.receivedAt, serverId: r.serverId, serverTime: r.receivedAt, status: 'unreadable', reason: r.reason }, r.held);
+        if (!display({ id: r.recordId, direction: 'in', peer: r.from, body: '', sentAt: r.receivedAt, serverId: r.serverId, serverTime: r.receivedAt, status: 'unreadable', reason: r.reason }, r.held)) return;
         await messages.markDisplayed([r.recordId]);
       });
     });
-    client.on('delivered', (d) => {
-      if (json) writeJson({ type: 'delivered', id: d.id, to: d.to, deliveredAt: d.deliveredAt });
-      else process.stderr.write(`(delivered to ${printable(d.to)}'s device: ${printable(d.id)})\n`);
-    });
-    client.on('unreadable', (u) => {
-      if (json) writeJson({ type: 'unreadable', direction: 'out', id: u.id, serverId: null, from: me, to: u.to, reason: u.reason, held: null, at: u.at });
-      else process.stderr.write(`(could not be read by ${printable(u.to)}: ${printable(u.reason)}: ${printable(u.id)})\n`);
-    });
+    // The client tells caughtUp after every message before it was announced, so `shown` already holds
+    // their display; stop() finishes it, then close() sends the acks.
+    if (opts.once) {
+      void client.caughtUp().then(() => {
+        caughtUp = true;
+        stop();
+      });
+    }
     client.on('disconnected', ({ reason }) => process.stderr.write(`connection lost (${printable(reason)}); reconnecting...\n`));
     client.on('reconnected', () => process.stderr.write('reconnected\n'));
     activity();
-    const until = opts.timeout === undefined ? 'Press Ctrl-C to stop' : `Stops after ${opts.timeout} s without a message`;
+    const until = opts.once
+      ? `Stops after the messages waiting now (or ${quietSeconds} s without a message)`
+      : opts.timeout === undefined
+        ? 'Press Ctrl-C to stop'
+        : `Stops after ${opts.timeout} s without a message`;
     process.stderr.write(`Listening as ${opts.user} on ${serverUrl(opts)}. ${until}.\n`);
   });
 }

@@ -2,8 +2,9 @@
 import type { UserKeyPairs } from '../crypto/keys.js';
 import type { ChatError } from '../protocol/errors.js';
 import type { PresenceEvent } from '../protocol/events.js';
-import type { ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
+import type { ReadReceipt, ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 import type { SentMessage } from './outbox-sender.js';
+import type { CaughtUp } from './receive-loop.js';
 import type { RatchetStore } from './ratchet-store.js';
 import type { ConnectionOptions } from './server-connection.js';
 import type { MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
@@ -27,9 +28,21 @@ export interface ChatClientEvents {
   delivered: { id: string; to: string; deliveredAt: number };
   /** A device of the recipient could not read an outgoing message (unreadable receipt, with the reason). */
   unreadable: UnreadableReceipt;
+  /**
+   * A peer's client showed them messages this user sent them (an end-to-end encrypted read receipt):
+   * `ids` are recorded as read. Only messages that went to that peer, and once each.
+   */
+  read: ReadReceipt;
   /** An outgoing message will not go out (refused for good, or kept failing): marked failed in the outbox and history. */
   failed: { id: string; to: string; error: ChatError };
   presence: PresenceEvent;
+  /**
+   * The server says that everything queued for this user when this connection logged in has been pushed,
+   * and every message pushed before that word has been handled here (recorded and emitted, its ack
+   * queued). Once per login. It is only the server's word: a lying server can say it early (messages it
+   * kept back arrive later, and are handled as usual) or never (then nothing says the backlog is over).
+   */
+  caughtUp: CaughtUp;
   /** The connection dropped; it reconnects by itself, with backoff, and logs in again. */
   disconnected: { reason: string };
   /** Logged in again after a reconnect. */
@@ -55,6 +68,11 @@ interface ChatClientCommonOptions {
   /** How long received ids wait to be acknowledged in one batch. */
   ackDelayMs?: number;
   reconnect?: ConnectionOptions['reconnect'];
+  /**
+   * Whether markRead sends read receipts (default true). Off, the client still records and shows the
+   * receipts peers send; it only sends none.
+   */
+  readReceipts?: boolean;
   /** Register the name at login if the server does not know it (default true); see ConnectionOptions. */
   register?: boolean;
   /** Passed to socket.io-client (e.g. transports). */

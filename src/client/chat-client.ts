@@ -22,15 +22,17 @@ import { MessageSealer } from './message-sealer.js';
 import { OutboxSender, type SentMessage } from './outbox-sender.js';
 import { PeerDirectory, type SeenKeys } from './peer-directory.js';
 import { PreKeyPublisher } from './prekey-publisher.js';
-import { ReceiveLoop } from './receive-loop.js';
+import { ReadReceiptSender } from './read-receipts.js';
+import { ReceiveLoop, type CaughtUp } from './receive-loop.js';
 import { SessionManager } from './session-manager.js';
 import { ServerConnection } from './server-connection.js';
 import type { PinnedPeer } from './stores.js';
 
 export type { ChatClientEvents, ChatClientOptions, ClientIdentity } from './chat-client-types.js';
-export type { ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
+export type { ReadReceipt, ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 export type { SentMessage } from './outbox-sender.js';
 export type { SeenKeys } from './peer-directory.js';
+export type { CaughtUp } from './receive-loop.js';
 
 /**
  * The envelope cap a login answer announces, if it is believable: within the range a server can be
@@ -59,7 +61,12 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private readonly outbox: OutboxSender;
   private readonly receiver: ReceiveLoop;
   private readonly inbox = new MessageQueue<ReceivedMessage>();
+  /** Read receipts going out; null when they are off. */
+  private readonly readReceipts: ReadReceiptSender | null;
   private closed = false;
+  /** Settles at the first `caughtUp` since this client was made (see caughtUp()). */
+  private readonly firstCaughtUp: Promise<CaughtUp>;
+  private markCaughtUp!: (c: CaughtUp) => void;
   /** The server's envelope cap from its latest login answer (servers before 0.2 do not say: the default). */
   private maxEnvelopeBytes = DEFAULT_MAX_ENVELOPE_BYTES;
 
@@ -69,6 +76,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       if (event !== 'debug') this.emit('debug', { message: `a "${event}" listener threw; the client went on`, cause });
     });
     this.username = options.identity.username;
+    this.firstCaughtUp = new Promise((resolve) => (this.markCaughtUp = resolve));
     this.mode = options.mode ?? 'ratchet';
     const ratchetStore = options.ratchet;
     // Checked at run time too, for callers without TypeScript: a silent in-memory default would lose sessions.
@@ -115,6 +123,17 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       failed: (f) => this.emit('failed', f),
       debug,
     }, () => this.maxEnvelopeBytes);
+    this.readReceipts =
+      options.readReceipts === false
+        ? null
+        : new ReadReceiptSender({
+            seal: async (to, receipt) => {
+              const id = await this.sealer.seal(to, '', receipt);
+              this.outbox.flush();
+              return id;
+            },
+            debug,
+          });
     let decryptionKey: Promise<CryptoKey> | undefined;
     this.receiver = new ReceiveLoop(
       this.connection,
@@ -133,6 +152,11 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
         onRejected: (r) => this.emit('rejected', r),
         onDelivered: (d) => this.emit('delivered', d),
         onUnreadable: (u) => this.emit('unreadable', u),
+        onRead: (r) => this.emit('read', r),
+        onCaughtUp: (c) => {
+          this.markCaughtUp(c);
+          this.emit('caughtUp', c);
+        },
         onDebug: debug,
       },
       options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS,
@@ -146,9 +170,15 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     this.connection.onEvent('prekeys.low', () => void this.publishPreKeys());
   }
 
-  /** Connects, then logs in (or registers on first use). Resolves once authenticated. */
-  static async connect(options: ChatClientOptions): Promise<ChatClient> {
+  /**
+   * Connects, then logs in (or registers on first use). Resolves once authenticated. `listen` is called
+   * with the client before it connects: the backlog is handled while the login completes, so listeners
+   * added only after this resolves can miss its events (a backlog's read receipts, owed server receipts,
+   * caughtUp). Messages are never lost that way (they are stored, and MessageStore.undisplayed has them).
+   */
+  static async connect(options: ChatClientOptions, listen?: (client: ChatClient) => void): Promise<ChatClient> {
     const client = new ChatClient(options);
+    listen?.(client);
     await client.connection.open();
     await client.preKeysPublished;
     return client;
@@ -158,8 +188,9 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
    * Starts without waiting for the server: sends wait in the outbox and go out once a connection logs
    * in. For senders that must not fail while the server is down.
    */
-  static offline(options: ChatClientOptions): ChatClient {
+  static offline(options: ChatClientOptions, listen?: (client: ChatClient) => void): ChatClient {
     const client = new ChatClient(options);
+    listen?.(client);
     client.connection.openInBackground();
     return client;
   }
@@ -236,6 +267,16 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   }
 
   /**
+   * The user has been shown these messages from `sender` (their ids as emitted in 'message', or of
+   * stored records): tells `sender`, in a read receipt sent shortly after (several calls share one), unless
+   * read receipts are off. Call it only for what a person was shown.
+   */
+  markRead(sender: string, ids: readonly string[]): void {
+    if (sender === this.username || this.closed) return;
+    this.readReceipts?.add(sender, ids);
+  }
+
+  /**
    * New messages as an async iterator, from the first call on (nothing is buffered before it); ends when
    * the client is closed.
    */
@@ -243,11 +284,29 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     return this.inbox.iterate();
   }
 
-  /** Finishes what was received, sends the pending acknowledgements, then disconnects. */
+  /**
+   * Resolves once the server has said, for the first time since this client was made, that the backlog
+   * of a login was pushed, and every message pushed before it has been handled and emitted (see the
+   * 'caughtUp' event). The server's word only; it may never come (an older server, or a lying one), so
+   * a caller that must end bounds the wait itself.
+   */
+  caughtUp(): Promise<CaughtUp> {
+    return this.firstCaughtUp;
+  }
+
+  /**
+   * Finishes what was received, sends the pending read receipts and acknowledgements (while connected),
+   * then disconnects. Receipts that cannot go out now stay in the outbox for the next run.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.receiver.finish();
+    if (this.readReceipts) {
+      await this.readReceipts.flush();
+      if (this.connection.authenticated) this.outbox.flush();
+      await this.outbox.idle();
+    }
     this.connection.close();
     this.inbox.end();
   }

@@ -25,6 +25,7 @@
  *    connection can fill the window, and then nothing could be stored anyway.
  */
 import { openHybridEnvelope } from '../e2ee/hybrid-envelope.js';
+import { READ_RECEIPT, type ReceiptPayload } from '../e2ee/read-receipt.js';
 import { ChatError, DecryptionFailedError, type ErrorCode } from '../protocol/errors.js';
 import type { IncomingMessage, ReceiptEvent, RejectReason, UserKeys } from '../protocol/events.js';
 import { envelopeSchema, type HybridEnvelope, type RatchetEnvelope } from '../protocol/schemas.js';
@@ -45,6 +46,20 @@ export interface ReceivedMessage {
   /** The server's clock when it accepted the message. */
   receivedAt: number;
   body: string;
+}
+
+/** A message opened from an envelope: a chat message, or a receipt when `receipt` is set. */
+type Opened = ReceivedMessage & { receipt?: ReceiptPayload };
+
+/**
+ * A peer's read receipt for messages this user sent them, end to end authenticated: history already says
+ * `read` for `ids` (only those that went to `by`, and were not read before).
+ */
+export interface ReadReceipt {
+  by: string;
+  ids: string[];
+  /** The reader's clock when their client sent the receipt (as signed). */
+  readAt: number;
 }
 
 /** An incoming envelope this device could not read, as recorded in the history (once per envelope). */
@@ -84,6 +99,7 @@ export interface InboundDeps {
   onRejected(r: RejectedMessage): void;
   onDelivered(d: { id: string; to: string; deliveredAt: number }): void;
   onUnreadable(u: UnreadableReceipt): void;
+  onRead(r: ReadReceipt): void;
   onDebug(message: string, cause?: unknown): void;
   /** Base delay between in-place retries (tests shorten it). */
   retryDelayMs?: number;
@@ -121,7 +137,7 @@ function rejectReasonOf(err: unknown): RejectReason | undefined {
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What to tell listeners once an envelope is settled (collected while settling, told after). */
-type Notice = { kind: 'message'; message: ReceivedMessage } | { kind: 'rejected'; rejected: RejectedMessage };
+type Notice = { kind: 'message'; message: ReceivedMessage } | { kind: 'rejected'; rejected: RejectedMessage } | { kind: 'read'; read: ReadReceipt };
 
 /** Receipts remembered per process as already told: beyond it the oldest may be told once more. */
 const MAX_TOLD_RECEIPTS = 10_000;
@@ -153,9 +169,10 @@ export class Inbound {
     for (const n of notices) {
       try {
         if (n.kind === 'message') this.deps.onMessage(n.message);
-        else this.deps.onRejected(n.rejected);
+        else if (n.kind === 'rejected') this.deps.onRejected(n.rejected);
+        else this.deps.onRead(n.read);
       } catch (cause) {
-        this.deps.onDebug(`a listener failed on ${n.kind === 'message' ? `message ${n.message.id}` : `unreadable envelope ${n.rejected.serverId}`}`, cause);
+        this.deps.onDebug(`a listener failed on ${noticeName(n)}`, cause);
       }
     }
   }
@@ -258,6 +275,12 @@ export class Inbound {
 
   async receipt(r: ReceiptEvent): Promise<void> {
     const record = await this.deps.messages.get(r.clientId, 'out');
+    // Our read receipts get the server's receipts like any message: settled, never announced (a user
+    // who sent no message must not be told one was delivered).
+    if (record?.kind === 'receipt') {
+      this.deps.acks.add('receipts', r.id);
+      return;
+    }
     // Bound to its question: a receipt for our message to bob must come from bob's side. Receipts are not
     // end-to-end (the server can always claim one), but it cannot move one message's state onto another peer.
     if (record && record.peer !== r.to) {
@@ -271,11 +294,11 @@ export class Inbound {
     const firstHere = this.rememberTold(r.clientId);
     if (r.status === 'unreadable') {
       const reason = r.reason ?? 'decryption_failed';
-      if (record && record.status !== 'unreadable') await this.deps.messages.markUnreadable(r.clientId, reason);
+      if (record && record.status !== 'unreadable' && record.status !== 'read') await this.deps.messages.markUnreadable(r.clientId, reason);
       // Told even without a local record (sent by another client of this user): it is news either way.
       if (firstHere) this.deps.onUnreadable({ id: r.clientId, to: r.to, reason, at: r.deliveredAt });
     } else if (record) {
-      if (record.status !== 'delivered' && record.status !== 'unreadable') await this.deps.messages.markDelivered(r.clientId);
+      if (record.status !== 'delivered' && record.status !== 'unreadable' && record.status !== 'read') await this.deps.messages.markDelivered(r.clientId);
       if (firstHere) this.deps.onDelivered({ id: r.clientId, to: r.to, deliveredAt: r.deliveredAt });
     }
     this.deps.acks.add('receipts', r.id);
@@ -294,22 +317,41 @@ export class Inbound {
     return earlier && earlier.peer !== from ? `${from}/${id}` : id;
   }
 
-  private async accept(m: IncomingMessage, opened: ReceivedMessage, notices: Notice[]): Promise<void> {
+  private async accept(m: IncomingMessage, opened: Opened, notices: Notice[]): Promise<void> {
+    const { receipt, ...message } = opened;
+    const kind = receipt ? 'receipt' : undefined;
     // The plain id first: a new message (the common case) costs one write and no read.
-    let message = opened;
-    let outcome = await this.record(message);
+    let recorded: ReceivedMessage = message;
+    let outcome = await this.record(recorded, kind);
     if (outcome === 'duplicate') {
-      const recordId = await this.recordIdFor(opened.from, opened.id);
-      if (recordId !== opened.id) {
-        message = { ...opened, id: recordId };
-        outcome = await this.record(message);
+      const recordId = await this.recordIdFor(message.from, message.id);
+      if (recordId !== message.id) {
+        recorded = { ...message, id: recordId };
+        outcome = await this.record(recorded, kind);
       }
     }
-    if (outcome === 'new') notices.push({ kind: 'message', message });
-    else await this.checkRedelivery(m, message.id);
+    if (outcome !== 'new') return this.checkRedelivery(m, recorded.id);
+    if (receipt) await this.applyReceipt(message, receipt, notices);
+    else notices.push({ kind: 'message', message: recorded });
   }
 
-  private record(message: ReceivedMessage): Promise<'new' | 'duplicate'> {
+  /**
+   * A receipt from `from` (recorded once, like a message): marks read what it names among the messages
+   * this user sent to `from`. Ids of messages sent to someone else, received ones, receipts or unknown
+   * ones are ignored: a peer can only speak of what it was sent. Kinds this client does not know are
+   * ignored too (a newer client's).
+   */
+  private async applyReceipt(from: Pick<ReceivedMessage, 'from' | 'sentAt' | 'id'>, receipt: ReceiptPayload, notices: Notice[]): Promise<void> {
+    if (receipt.type !== READ_RECEIPT) {
+      this.deps.onDebug(`receipt ${from.id} from ${from.from} is of a kind this client does not know ("${receipt.type}"); ignored`);
+      return;
+    }
+    const ids = await this.deps.messages.markRead(from.from, [...new Set(receipt.ids)]);
+    if (ids.length < receipt.ids.length) this.deps.onDebug(`receipt ${from.id} from ${from.from} names ${receipt.ids.length - ids.length} id(s) not sent to them or already read; ignored`);
+    if (ids.length > 0) notices.push({ kind: 'read', read: { by: from.from, ids, readAt: from.sentAt } });
+  }
+
+  private record(message: ReceivedMessage, kind: 'receipt' | undefined): Promise<'new' | 'duplicate'> {
     return this.deps.messages.recordIncoming({
       id: message.id,
       direction: 'in',
@@ -319,6 +361,7 @@ export class Inbound {
       serverId: message.serverId,
       serverTime: message.receivedAt,
       status: 'received',
+      ...(kind && { kind }),
     });
   }
 
@@ -336,13 +379,13 @@ export class Inbound {
     const sender = pinned ?? (await this.deps.peerKeys(m.from));
     const outcome = await sessions
       .open(m.from, this.deps.username, m.id, envelope, signingKeyOf(sender), (p) =>
-        this.accept(m, { id: p.id, serverId: m.id, from: p.from, to: p.to, sentAt: p.sentAt, receivedAt: m.sentAt, body: p.body }, notices),
+        this.accept(m, { id: p.id, serverId: m.id, from: p.from, to: p.to, sentAt: p.sentAt, receivedAt: m.sentAt, body: p.body, ...(p.receipt && { receipt: p.receipt }) }, notices),
       )
       .catch((err: unknown) => this.explainFailure(m, pinned, err));
     if (outcome.status === 'duplicate') await this.checkRedelivery(m, await this.recordIdFor(m.from, outcome.messageId));
   }
 
-  private async openHybrid(m: IncomingMessage, envelope: HybridEnvelope): Promise<ReceivedMessage> {
+  private async openHybrid(m: IncomingMessage, envelope: HybridEnvelope): Promise<Opened> {
     const pinned = await this.deps.peers.get(m.from);
     const sender = pinned ?? (await this.deps.peerKeys(m.from));
     const payload = await openHybridEnvelope({
@@ -352,7 +395,7 @@ export class Inbound {
       recipientDecryptionKey: await this.deps.decryptionKey(),
       senderVerificationKey: sender.signingKey,
     }).catch((err: unknown) => this.explainFailure(m, pinned, err));
-    return { id: payload.id, serverId: m.id, from: payload.from, to: payload.to, sentAt: payload.sentAt, receivedAt: m.sentAt, body: payload.body };
+    return { id: payload.id, serverId: m.id, from: payload.from, to: payload.to, sentAt: payload.sentAt, receivedAt: m.sentAt, body: payload.body, ...(payload.receipt && { receipt: payload.receipt }) };
   }
 
   /** A failure with a pinned key may mean the sender re-keyed: say so rather than "decryption failed". */
@@ -368,6 +411,12 @@ export class Inbound {
     if (pinned && current && !samePeerKeys(pinned, current)) throw new PeerKeyChangedError(pinned, current);
     throw err;
   }
+}
+
+function noticeName(n: Notice): string {
+  if (n.kind === 'message') return `message ${n.message.id}`;
+  if (n.kind === 'rejected') return `unreadable envelope ${n.rejected.serverId}`;
+  return `read receipt from ${n.read.by}`;
 }
 
 function heldAsIncoming(h: HeldEnvelope): IncomingMessage {

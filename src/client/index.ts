@@ -1,7 +1,23 @@
 /** Public entry of the client library. */
 export { ChatClient } from './chat-client.js';
 export type { ChatClientEvents, ChatClientOptions, ClientIdentity, ReceivedMessage, RejectedMessage, SentMessage, UnreadableReceipt } from './chat-client.js';
-export type { HeldEnvelope, HeldLimits, HistoryRecord, MessageStatus, MessageStore, OutboxEntry, OutboxFailure, PeerKeyStore, PinnedPeer } from './stores.js';
+export type {
+  CopyState,
+  HeldEnvelope,
+  HeldLimits,
+  HistoryRecord,
+  MessageStatus,
+  MessageStore,
+  OutboxCopy,
+  OutboxEntry,
+  OutboxEntryV1,
+  OutboxFailure,
+  PeerKeyStore,
+  PinChange,
+  PinnedPeer,
+} from './stores.js';
+export type { Address, AddressLike } from './address.js';
+export { PeerDeviceLists, type DeviceListUpdate } from './peer-device-lists.js';
 export { DEFAULT_HELD_LIMITS, MAX_HELD_BYTES, MAX_HELD_PER_PEER, MAX_HELD_TOTAL, unreadableRecordId } from './stores.js';
 export { MAX_SEND_ATTEMPTS } from './outbox-sender.js';
 export { MemoryMessageStore, MemoryPeerKeyStore } from './memory-stores.js';

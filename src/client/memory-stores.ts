@@ -1,9 +1,12 @@
 /** In-memory reference stores: for tests, and for clients that choose to keep nothing. */
 import type { RejectReason } from '../protocol/events.js';
-import { DEFAULT_HELD_LIMITS, type HeldEnvelope, type HeldLimits, type HistoryRecord, type MessageStore, type OutboxEntry, type OutboxFailure, type PeerKeyStore, type PinnedPeer } from './stores.js';
+import { DEFAULT_HELD_LIMITS, type HeldEnvelope, type HeldLimits, type HistoryRecord, type MessageStore, type OutboxEntry, type OutboxEntryV1, type OutboxFailure, type PeerKeyStore, type PinChange, type PinnedPeer } from './stores.js';
+import { outboxEntryFromStored } from './outbox-entry.js';
 
 export class MemoryPeerKeyStore implements PeerKeyStore {
   private readonly peers = new Map<string, PinnedPeer>();
+  /** Updates run one at a time, as the file store's lock makes them: a change may await. */
+  private updates: Promise<unknown> = Promise.resolve();
   async get(username: string) {
     return this.peers.get(username);
   }
@@ -16,9 +19,22 @@ export class MemoryPeerKeyStore implements PeerKeyStore {
     this.peers.set(peer.username, peer);
     return peer;
   }
+  update<T>(username: string, change: (pin: PinnedPeer | undefined) => PinChange<T> | Promise<PinChange<T>>): Promise<T> {
+    const run = this.updates.then(async () => {
+      const current = this.peers.get(username);
+      const { pin, result } = await change(current && structuredClone(current));
+      if (pin) this.peers.set(username, pin);
+      return result;
+    });
+    this.updates = run.catch(() => undefined);
+    return run;
+  }
 }
 
 const keyOf = (direction: 'in' | 'out', id: string) => `${direction}:${id}`;
+
+/** States a send's answer must not overwrite: a receipt (or the peer's read receipt) came first. */
+const RECEIPTED: ReadonlySet<HistoryRecord['status']> = new Set(['delivered', 'unreadable', 'read']);
 
 export class MemoryMessageStore implements MessageStore {
   /** Insertion-ordered, so iteration is oldest first. */
@@ -34,12 +50,13 @@ export class MemoryMessageStore implements MessageStore {
   async recordIncoming(record: HistoryRecord): Promise<'new' | 'duplicate'> {
     const key = keyOf('in', record.id);
     if (this.records.has(key)) return 'duplicate';
-    this.records.set(key, { ...record, displayed: false });
+    // A receipt is never shown, so it is never waiting to be.
+    this.records.set(key, { ...record, displayed: record.kind === 'receipt' });
     return 'new';
   }
 
-  async addOutgoing(entry: OutboxEntry, record: HistoryRecord): Promise<void> {
-    this.pendingOut.set(entry.id, entry);
+  async addOutgoing(entry: OutboxEntry | OutboxEntryV1, record: HistoryRecord): Promise<void> {
+    this.pendingOut.set(entry.id, outboxEntryFromStored(entry));
     this.records.set(keyOf('out', record.id), { ...record, displayed: true });
   }
 
@@ -63,7 +80,7 @@ export class MemoryMessageStore implements MessageStore {
     const r = this.records.get(keyOf('out', id));
     if (!r) return;
     // A receipt may have overtaken the send's ack (another process of this user sent it).
-    if (r.status !== 'delivered' && r.status !== 'unreadable') r.status = status;
+    if (!RECEIPTED.has(r.status)) r.status = status;
     r.serverId = server.id;
     r.serverTime = server.time;
   }
@@ -86,12 +103,24 @@ export class MemoryMessageStore implements MessageStore {
 
   async markDelivered(id: string): Promise<void> {
     const r = this.records.get(keyOf('out', id));
-    if (r) r.status = 'delivered';
+    if (r && r.status !== 'read') r.status = 'delivered';
+  }
+
+  async markRead(peer: string, ids: readonly string[]): Promise<string[]> {
+    const now: string[] = [];
+    for (const id of ids) {
+      const r = this.records.get(keyOf('out', id));
+      if (!r || r.peer !== peer || r.kind === 'receipt' || r.status === 'read') continue;
+      r.status = 'read';
+      delete r.reason;
+      now.push(id);
+    }
+    return now;
   }
 
   async markUnreadable(id: string, reason: RejectReason): Promise<void> {
     const r = this.records.get(keyOf('out', id));
-    if (r) {
+    if (r && r.status !== 'read') {
       r.status = 'unreadable';
       r.reason = reason;
     }
@@ -137,7 +166,7 @@ export class MemoryMessageStore implements MessageStore {
   }
 
   async history(options: { peer?: string; limit?: number } = {}): Promise<HistoryRecord[]> {
-    const all = [...this.records.values()].filter((r) => options.peer === undefined || r.peer === options.peer).map(strip);
+    const all = [...this.records.values()].filter((r) => r.kind !== 'receipt' && (options.peer === undefined || r.peer === options.peer)).map(strip);
     return options.limit === undefined ? all : all.slice(-options.limit);
   }
 

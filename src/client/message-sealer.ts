@@ -6,6 +6,7 @@
  */
 import { importSigningKey, newMessageId, sealHybridEnvelope } from '../e2ee/hybrid-envelope.js';
 import type { MessagePayload } from '../e2ee/message-payload.js';
+import type { ReceiptPayload } from '../e2ee/read-receipt.js';
 import type { Ed25519PrivateJwk } from '../crypto/keys.js';
 import { ChatError } from '../protocol/errors.js';
 import type { PeerDirectory } from './peer-directory.js';
@@ -34,14 +35,17 @@ export class MessageSealer {
 
   constructor(private readonly deps: MessageSealerDeps) {}
 
-  /** Seals the message for `to` and puts it in the outbox (with its history record), after the ones before it; returns its id. */
-  seal(to: string, body: string): Promise<string> {
-    const queued = this.order.then(() => this.sealIntoOutbox(to, body));
+  /**
+   * Seals the message for `to` and puts it in the outbox (with its history record), after the ones before
+   * it; returns its id. With `receipt`, the message is that receipt (empty body, recorded as kind receipt).
+   */
+  seal(to: string, body: string, receipt?: ReceiptPayload): Promise<string> {
+    const queued = this.order.then(() => this.sealIntoOutbox(to, body, receipt));
     this.order = queued.catch(() => undefined);
     return queued;
   }
 
-  private async sealIntoOutbox(to: string, body: string): Promise<string> {
+  private async sealIntoOutbox(to: string, body: string, receipt: ReceiptPayload | undefined): Promise<string> {
     const { username, directory } = this.deps;
     // The recipient's client refuses notes to self as unsupported: refuse them here, before any key work.
     if (to === username) throw new ChatError('bad_request', 'notes to self are not supported: the recipient must be another user');
@@ -49,19 +53,20 @@ export class MessageSealer {
     const peer = online ? await directory.peerKeys(to) : await directory.pinned(to);
     const id = newMessageId();
     const sentAt = Date.now();
-    const record = { id, direction: 'out', peer: to, body, sentAt, status: 'outbox' } as const;
+    const kind = receipt ? ({ kind: 'receipt' } as const) : {};
+    const record: HistoryRecord = { id, direction: 'out', peer: to, body, sentAt, status: 'outbox', ...kind };
     if (this.deps.sessions) {
-      const payload: MessagePayload = { v: 1, from: username, to, id, sentAt, body };
+      const payload: MessagePayload = { v: 1, from: username, to, id, sentAt, body, ...(receipt && { receipt }) };
       await this.deps.sessions.seal(to, signingKeyOf(peer), payload, online, this.deps.maxEnvelopeBytes(), (envelope) =>
-        this.deps.messages.addOutgoing({ id, to, envelope, createdAt: sentAt }, record),
+        this.deps.messages.addOutgoing({ id, to, envelope, createdAt: sentAt, ...kind }, record),
       );
     } else {
-      await this.sealHybrid(to, body, id, sentAt, peer, record);
+      await this.sealHybrid(to, body, id, sentAt, peer, record, receipt);
     }
     return id;
   }
 
-  private async sealHybrid(to: string, body: string, id: string, sentAt: number, peer: PinnedPeer, record: HistoryRecord): Promise<void> {
+  private async sealHybrid(to: string, body: string, id: string, sentAt: number, peer: PinnedPeer, record: HistoryRecord, receipt: ReceiptPayload | undefined): Promise<void> {
     this.signing ??= importSigningKey(this.deps.signingKey);
     const { envelope } = await sealHybridEnvelope({
       from: this.deps.username,
@@ -71,8 +76,9 @@ export class MessageSealer {
       sentAt,
       senderSigningKey: await this.signing,
       recipientEncryptionKey: peer.encryptionKey,
+      ...(receipt && { receipt }),
     });
     checkEnvelopeSize(envelope, this.deps.maxEnvelopeBytes());
-    await this.deps.messages.addOutgoing({ id, to, envelope, createdAt: sentAt }, record);
+    await this.deps.messages.addOutgoing({ id, to, envelope, createdAt: sentAt, ...(record.kind && { kind: record.kind }) }, record);
   }
 }

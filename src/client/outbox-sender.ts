@@ -8,7 +8,7 @@
 import { ChatError, type ErrorCode } from '../protocol/errors.js';
 import type { SendResult } from '../protocol/events.js';
 import type { ServerConnection } from './server-connection.js';
-import { envelopeBytes } from './session-manager.js';
+import { largestCopyBytes, protocol1Envelope } from './outbox-entry.js';
 import type { MessageStore, OutboxEntry, OutboxFailure } from './stores.js';
 
 export interface SentMessage {
@@ -57,6 +57,8 @@ type Waiter = { resolve: (m: SentMessage) => void; reject: (e: unknown) => void 
 export class OutboxSender {
   private running = false;
   private again = false;
+  /** Told when a drain ends with nothing more to do now (see idle). */
+  private idleWaiters: Array<() => void> = [];
   private readonly waiters = new Map<string, Waiter[]>();
 
   constructor(
@@ -90,8 +92,19 @@ export class OutboxSender {
         if (this.again) {
           this.again = false;
           this.flush();
+          return;
         }
+        for (const resolve of this.idleWaiters.splice(0)) resolve();
       });
+  }
+
+  /**
+   * Resolves when no drain is running: what could go out on this connection has gone out, was given up,
+   * or waits for the next login (a drain stops when the connection does). At once when none runs.
+   */
+  idle(): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private async drain(): Promise<void> {
@@ -124,7 +137,7 @@ export class OutboxSender {
   private async sendOne(e: OutboxEntry): Promise<'done' | 'retry'> {
     // An entry sealed before the client knew the server's cap (or for another server): sending it would
     // only make the transport drop the connection, again and again.
-    const size = envelopeBytes(e.envelope);
+    const size = largestCopyBytes(e);
     if (size > this.maxEnvelopeBytes()) {
       const n = (v: number) => v.toLocaleString('en-US');
       await this.fail(e, new ChatError('envelope_too_large', `message is ${n(size)} bytes sealed; the server accepts at most ${n(this.maxEnvelopeBytes())}`));
@@ -135,10 +148,15 @@ export class OutboxSender {
       await this.fail(e, new ChatError('timeout', `gave up after ${previous} attempts to send it (the connection failed or the server did not answer each time)`));
       return 'done';
     }
+    const envelope = protocol1Envelope(e);
+    if (!envelope) {
+      await this.fail(e, new ChatError('internal', 'this client speaks protocol 1: it sends one copy, to device 1 of the recipient'));
+      return 'done';
+    }
     await this.store.countSendAttempt(e.id);
     let result: SendResult;
     try {
-      result = await this.connection.call('send', { to: e.to, id: e.id, envelope: e.envelope });
+      result = await this.connection.call('send', { to: e.to, id: e.id, envelope });
     } catch (err) {
       if (err instanceof ChatError && PERMANENT.has(err.code)) {
         await this.fail(e, err);
@@ -156,7 +174,8 @@ export class OutboxSender {
     const status = result.status === 'delivered' ? 'sent' : 'queued';
     await this.store.settleOutgoing(e.id, status, { id: result.id, time: result.sentAt });
     const sent: SentMessage = { id: e.id, to: e.to, status, serverId: result.id, serverTime: result.sentAt };
-    this.events.sent(sent);
+    // A read receipt is not a message the user wrote: nothing to tell them about it.
+    if (e.kind !== 'receipt') this.events.sent(sent);
     this.settle(e.id, (w) => w.resolve(sent));
     return 'done';
   }
@@ -164,7 +183,8 @@ export class OutboxSender {
   private async fail(e: OutboxEntry, error: ChatError): Promise<void> {
     const failure: OutboxFailure = { code: error.code, message: error.message, at: Date.now() };
     await this.store.failOutgoing(e.id, failure);
-    this.events.failed({ id: e.id, to: e.to, error });
+    if (e.kind === 'receipt') this.events.debug(`read receipt ${e.id} to ${e.to} given up`, error);
+    else this.events.failed({ id: e.id, to: e.to, error });
     this.settle(e.id, (w) => w.reject(error));
   }
 

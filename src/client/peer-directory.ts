@@ -92,14 +92,18 @@ export class PeerDirectory {
       }
     }
     current.verified = verified;
-    const previous = await this.pins.get(username);
-    if (previous && samePeerKeys(previous, current)) {
-      // Same keys: keep the original pin (and its date); only a new verification is recorded.
-      current = previous.verified || !current.verified ? previous : { ...previous, verified: true };
-      if (current !== previous) await this.pins.put(current);
-    } else {
-      await this.pins.put(current);
-    }
+    // One step under the pin store's lock: a device list another process stores meanwhile is neither lost
+    // (same keys: the pin is kept as stored, list included) nor carried over to other keys.
+    const { previous, pinned } = await this.pins.update(username, (previous) => {
+      if (previous && samePeerKeys(previous, current)) {
+        // Same keys: keep the original pin (its date, its device list); only a new verification is recorded.
+        const kept = previous.verified || !current.verified ? previous : { ...previous, verified: true };
+        return { ...(kept !== previous && { pin: kept }), result: { previous, pinned: kept } };
+      }
+      // Other keys: the old pin's device list goes with it; list history starts again from the new key (§4.5).
+      return { pin: current, result: { previous, pinned: current } };
+    });
+    current = pinned;
     this.checked.set(username, current);
     return { previous, current };
   }

@@ -2,17 +2,20 @@
  * Where a client keeps its ratchet-mode secrets, one record per key (libsignal's store granularity): the
  * X25519 identity (written once), signed prekeys, one-time X25519 prekeys and ML-KEM prekeys by id, the
  * handed-out marks of one-time keys, the initial messages accepted under a last-resort key, the next-id
- * counters, and one session per peer (the e2ee session-record pickle plus the server ids it has
- * decrypted, so a redelivered envelope is recognised as a duplicate once its message key is gone).
+ * counters, and one session per address, i.e. per device of a peer (the e2ee session-record pickle plus
+ * the server ids it has decrypted, so a redelivered envelope is recognised as a duplicate once its message
+ * key is gone). A username alone names the peer's device 1 (address.ts).
  * Nothing on the message path loads more than the records it names: a plain ratchet message reads its
- * peer's session only; an initial message also reads the three prekeys it names (session-manager.ts).
+ * sender device's session only; an initial message also reads the three prekeys it names (session-manager.ts).
  * Stores keep JSON only; persistent implementations must encrypt it at rest (node/sqlite-ratchet-store.ts).
  *
  * Two processes of one user (a `receive` and a `send`, say) share one store, so every write is safe
  * against the other process without a lock held across awaits:
- *  - sessions are compare-and-swap on a per-peer version: a session saved over a newer one would reuse
- *    message keys or forget a DH ratchet step; a save that lost the race returns false and the caller
- *    redoes its work on the fresh entry (session-manager.ts);
+ *  - sessions are compare-and-swap on a per-address version: a session saved over a newer one would
+ *    reuse message keys or forget a DH ratchet step; a save that lost the race returns false and the
+ *    caller redoes its work on the fresh entry (session-manager.ts). An address's versions never repeat:
+ *    deleting a session stores an empty record at the next version (EMPTY_SESSION), so a writer that
+ *    loaded the deleted session cannot save over its deletion, nor over a session started after it;
  *  - new prekeys are INSERT-only under ids reserved atomically (reservePreKeyIds), so a refill never
  *    overwrites or loses another process's keys;
  *  - a consumed one-time key is deleted by one DELETE that says whether it deleted: exactly once; an
@@ -22,6 +25,7 @@
  */
 import type { SessionRecordPickle } from '../e2ee/ratchet/pickle.js';
 import type { KemPreKeyKind } from '../e2ee/pqxdh/prekeys.js';
+import { addressOf, addressText, type AddressLike } from './address.js';
 
 export interface PeerSessionPickle {
   readonly v: 1;
@@ -29,6 +33,12 @@ export interface PeerSessionPickle {
   /** [server id, message id] of envelopes this session decrypted, oldest first (bounded). */
   readonly delivered: readonly (readonly [string, string])[];
 }
+
+/**
+ * A deleted session: no state, nothing decrypted. Loading it means "no session" (a new one starts with
+ * PQXDH); its version, one above the deleted session's, keeps every stale writer out (see above).
+ */
+export const EMPTY_SESSION: PeerSessionPickle = { v: 1, record: { v: 1, current: null, previous: [] }, delivered: [] };
 
 /** A stored value and its version: 1 after the first save, one more after each. 0 means "absent". */
 export interface Versioned<T> {
@@ -129,12 +139,23 @@ export interface RatchetStore {
    * (a replay of those can no longer decrypt) and the oldest beyond MAX_LAST_RESORT_USES.
    */
   recordLastResortUse(useId: string, kemPreKeyId: number, signedPreKeyId: number): Promise<void>;
-  loadSession(peer: string): Promise<Versioned<PeerSessionPickle> | undefined>;
+  /**
+   * The session with one device of a peer. A persistent store that kept sessions per peer before devices
+   * (`session:<peer>`) finds such a session when asked for device 1 and moves it to the address, in one
+   * transaction and with its version, so it goes on without a new PQXDH (docs/design/devices-v2.md §11.2).
+   */
+  loadSession(peer: AddressLike): Promise<Versioned<PeerSessionPickle> | undefined>;
   /**
    * Saves if the stored version is still `expected` (0: no session yet); false otherwise. With `used`,
    * the same transaction deletes those one-time keys and records the last-resort use, only if it saved.
    */
-  saveSession(peer: string, session: PeerSessionPickle, expected: number, used?: PreKeysUsed): Promise<boolean>;
+  saveSession(peer: AddressLike, session: PeerSessionPickle, expected: number, used?: PreKeysUsed): Promise<boolean>;
+  /**
+   * Deletes the sessions with these devices of `user` (devices a verified list no longer has, or device 1
+   * after it replaced its identity key: §4.5, §7.5), whatever their versions, in one transaction. Each
+   * becomes EMPTY_SESSION at its next version; a device without a session is left alone.
+   */
+  deleteSessions(user: string, devices: readonly number[]): Promise<void>;
 }
 
 /**
@@ -225,20 +246,28 @@ export class MemoryRatchetStore implements RatchetStore {
     }
     while (this.#lastResortUses.size > MAX_LAST_RESORT_USES) this.#lastResortUses.delete(this.#lastResortUses.keys().next().value!);
   }
-  async loadSession(peer: string) {
-    const entry = this.#sessions.get(peer);
+  async loadSession(peer: AddressLike) {
+    const entry = this.#sessions.get(addressText(addressOf(peer)));
     return entry && { value: JSON.parse(entry.json) as PeerSessionPickle, version: entry.version };
   }
-  async saveSession(peer: string, session: PeerSessionPickle, expected: number, used?: PreKeysUsed) {
-    if ((this.#sessions.get(peer)?.version ?? 0) !== expected) return false;
+  async saveSession(peer: AddressLike, session: PeerSessionPickle, expected: number, used?: PreKeysUsed) {
+    const name = addressText(addressOf(peer));
+    if ((this.#sessions.get(name)?.version ?? 0) !== expected) return false;
     // A one-time key another session already consumed (the user's other process, racing on another peer's
     // initial message under the same key): refuse, so no two sessions are ever built on one one-time key.
     if (used?.oneTimeId !== undefined && !this.#prekeys.oneTime.has(used.oneTimeId)) return false;
     if (used?.kemOneTimeId !== undefined && !this.#prekeys.kem.has(used.kemOneTimeId)) return false;
-    this.#sessions.set(peer, { json: JSON.stringify(session), version: expected + 1 });
+    this.#sessions.set(name, { json: JSON.stringify(session), version: expected + 1 });
     if (used?.oneTimeId !== undefined) await this.removePreKey('oneTime', used.oneTimeId);
     if (used?.kemOneTimeId !== undefined) await this.removePreKey('kem', used.kemOneTimeId);
     if (used?.lastResortUse) await this.recordLastResortUse(used.lastResortUse.useId, used.lastResortUse.kemPreKeyId, used.lastResortUse.signedPreKeyId);
     return true;
+  }
+  async deleteSessions(user: string, devices: readonly number[]) {
+    for (const device of devices) {
+      const name = addressText({ user, device });
+      const entry = this.#sessions.get(name);
+      if (entry) this.#sessions.set(name, { json: JSON.stringify(EMPTY_SESSION), version: entry.version + 1 });
+    }
   }
 }

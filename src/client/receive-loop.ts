@@ -2,10 +2,22 @@
  * The receiving side's wiring: each `message` and `receipt` frame from the server (already parsed by its
  * schema in ServerConnection) goes through Inbound one at a time, in the order the server routed them, so
  * messages are recorded and shown in that order; acknowledgements go back in batches (AckBatcher).
+ * The end of the backlog (`backlog.end`) goes through the same chain, so it is told only after every
+ * message pushed before it has been settled and announced.
  */
 import { AckBatcher } from './ack-batcher.js';
 import { Inbound, type InboundDeps } from './inbound.js';
 import type { ServerConnection } from './server-connection.js';
+
+/** The server says the backlog of a login has been pushed (and all of it is settled here by now). */
+export interface CaughtUp {
+  /** How many envelopes the server says it pushed on that connection before the marker. */
+  count: number;
+}
+
+export interface ReceiveLoopDeps extends Omit<InboundDeps, 'acks'> {
+  onCaughtUp(c: CaughtUp): void;
+}
 
 export class ReceiveLoop {
   private readonly acks: AckBatcher;
@@ -15,8 +27,8 @@ export class ReceiveLoop {
   private readonly onDebug: InboundDeps['onDebug'];
 
   constructor(
-    private readonly connection: Pick<ServerConnection, 'call' | 'onEvent' | 'authenticated'>,
-    deps: Omit<InboundDeps, 'acks'>,
+    private readonly connection: Pick<ServerConnection, 'call' | 'onEvent' | 'onBacklogEnd' | 'authenticated'>,
+    deps: ReceiveLoopDeps,
     ackDelayMs: number,
   ) {
     this.onDebug = deps.onDebug;
@@ -24,6 +36,7 @@ export class ReceiveLoop {
     const inbound = (this.inbound = new Inbound({ ...deps, acks: this.acks }));
     connection.onEvent('message', (m) => this.inOrder(`message ${m.id}`, () => inbound.message(m)));
     connection.onEvent('receipt', (r) => this.inOrder(`receipt ${r.id}`, () => inbound.receipt(r)));
+    connection.onBacklogEnd((b) => this.inOrder('backlog.end', async () => deps.onCaughtUp({ count: b.count })));
   }
 
   /** Runs inbound work after everything received before it; a failure is reported and never stops the chain. */

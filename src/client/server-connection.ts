@@ -44,6 +44,11 @@ export class ServerConnection {
   private authenticatedNow = false;
   private everAuthenticated = false;
   private closed = false;
+  /**
+   * This connection's `backlog.end` state: whether login was asked on it (only a logged-in connection has
+   * a backlog), and whether its one marker came. Reset by every new connection.
+   */
+  private backlog = { loginAsked: false, ended: false };
 
   constructor(
     private readonly options: ConnectionOptions,
@@ -59,7 +64,10 @@ export class ServerConnection {
       randomizationFactor: backoff.jitter,
       ...options.socketOptions,
     });
-    this.socket.on('connect', () => void this.login());
+    this.socket.on('connect', () => {
+      this.backlog = { loginAsked: false, ended: false };
+      void this.login();
+    });
     this.socket.on('disconnect', (reason) => {
       this.authenticatedNow = false;
       if (!this.closed) this.callbacks.onDisconnected(reason);
@@ -153,11 +161,27 @@ export class ServerConnection {
     (this.socket as unknown as Socket).on(event as string, listener);
   }
 
+  /**
+   * Subscribes to the end of the backlog (`backlog.end`, docs/PROTOCOL.md §7.11), once per connection:
+   * a marker before this connection asked to log in, or a second one on it, is reported as a debug event
+   * and ignored. The login's answer may come after the marker (the server starts delivery as it binds
+   * the user), so the request, not the answer, is what makes one legitimate.
+   */
+  onBacklogEnd(handler: (event: ServerEventOf<'backlog.end'>) => void): void {
+    this.onEvent('backlog.end', (event) => {
+      if (!this.backlog.loginAsked) return this.callbacks.onDebug('ignored a "backlog.end" before this connection asked to log in');
+      if (this.backlog.ended) return this.callbacks.onDebug('ignored a second "backlog.end" on this connection');
+      this.backlog.ended = true;
+      handler(event);
+    });
+  }
+
   private async authenticate(): Promise<SessionResult> {
     const { identity } = this.options;
     const secret = base64urlDecode(identity.keys.signing.d);
     const { challenge } = await this.call('challenge', {});
     const loginSig = ed25519Sign(loginMessage({ challenge, username: identity.username }), secret);
+    this.backlog.loginAsked = true;
     try {
       return boundSession(identity.username, await this.call('login', { username: identity.username, signature: base64urlEncode(loginSig) }));
     } catch (err) {

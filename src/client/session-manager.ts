@@ -1,10 +1,12 @@
 /**
- * Ratchet-mode messaging per peer: seals a message payload with the peer's session (running PQXDH
+ * Ratchet-mode messaging per address (one device of a peer: Sesame's per-device sessions,
+ * docs/design/devices-v2.md §7): seals a message payload with that device's session (running PQXDH
  * against a fetched, verified bundle first when there is no usable session) and opens incoming ratchet
- * envelopes. Everything for one peer runs under one lock, from loading the session to saving it, so a
+ * envelopes. Everything for one address runs under one lock, from loading the session to saving it, so a
  * send and a receive never both advance the state they loaded. Across processes of the same user the
  * store's compare-and-swap does that job: a save that lost the race redoes the work on the newer session
- * (a message key is never used twice, no DH ratchet step is forgotten).
+ * (a message key is never used twice, no DH ratchet step is forgotten). A username alone is the peer's
+ * device 1 (address.ts): every caller speaking protocol 1 names peers that way.
  *
  * Crash safety, by order of writes:
  *  - sending: the advanced session is saved before the envelope enters the outbox, so a message key is
@@ -16,7 +18,7 @@
  * Used one-time prekeys are removed in the transaction that saves the session the initial message created
  * (never before it decrypted): a crash leaves both or neither.
  *
- * Store reads per message (ratchet-store.ts): the peer's session; for an initial message also the
+ * Store reads per message (ratchet-store.ts): the address's session; for an initial message also the
  * prekeys it names (ResponderPreKeys). The identity is read once per process (it never changes) and only
  * when PQXDH needs it: a plain ratchet message and a seal on an existing session read no key at all.
  */
@@ -30,18 +32,19 @@ import type { RatchetState } from '../e2ee/ratchet/state.js';
 import type { LocalIdentity } from '../e2ee/pqxdh/identity.js';
 import { ChatError, DecryptionFailedError } from '../protocol/errors.js';
 import type { RatchetEnvelope } from '../protocol/schemas.js';
+import { addressOf, addressText, PRIMARY_DEVICE, type Address, type AddressLike } from './address.js';
 import { localStoreErrorIn, readLocal } from './local-store-error.js';
 import { loadOrCreateIdentity } from './local-prekeys.js';
 import type { PeerSessionPickle, PreKeysUsed, RatchetStore } from './ratchet-store.js';
 import { ResponderPreKeys } from './responder-prekeys.js';
 
 /**
- * Decrypted server ids remembered per peer: twice the server's delivery window (512 unacknowledged
+ * Decrypted server ids remembered per address: twice the server's delivery window (512 unacknowledged
  * envelopes per connection), i.e. everything that can come back after a crash before its ack.
  */
 export const REMEMBERED_DELIVERIES = 1024;
 
-/** Lock name for the local keys: never a username (usernames are non-empty). */
+/** Lock name for the local keys: never an address's text (`user/device`, never empty). */
 const KEYS_LOCK = '';
 
 /** Attempts before a compare-and-swap save gives up; each lost race means another process saved meanwhile. */
@@ -50,6 +53,7 @@ export const MAX_STORE_ATTEMPTS = 10;
 export interface SessionManagerDeps {
   readonly store: RatchetStore;
   readonly signingSecretKey: Uint8Array;
+  /** A verified prekey bundle of the peer's device 1, the one device protocol 1 serves bundles of. */
   readonly fetchBundle: (peer: string) => Promise<PreKeyBundle>;
   /** Called after an initial message used up one-time prekeys: time to check the server's stock. */
   readonly onPreKeysConsumed: () => void;
@@ -104,16 +108,16 @@ export class SessionManager {
 
   constructor(private readonly deps: SessionManagerDeps) {}
 
-  private locked<T>(peer: string, work: () => Promise<T>): Promise<T> {
-    const run = (this.#locks.get(peer) ?? Promise.resolve()).then(work, work);
+  private locked<T>(name: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.#locks.get(name) ?? Promise.resolve()).then(work, work);
     const tail = run.catch(() => undefined);
-    this.#locks.set(peer, tail);
-    void tail.then(() => this.#locks.get(peer) === tail && this.#locks.delete(peer));
+    this.#locks.set(name, tail);
+    void tail.then(() => this.#locks.get(name) === tail && this.#locks.delete(name));
     return run;
   }
 
-  private async load(peer: string): Promise<LoadedSession> {
-    const saved = await this.deps.store.loadSession(peer);
+  private async load(address: Address): Promise<LoadedSession> {
+    const saved = await this.deps.store.loadSession(address);
     return {
       record: saved ? unpickleSessionRecord(saved.value.record) : new SessionRecord(),
       delivered: [...(saved?.value.delivered ?? [])],
@@ -123,18 +127,18 @@ export class SessionManager {
 
   /**
    * Runs `work` on the freshly loaded session and saves it when work says so, compare-and-swap; a lost
-   * race (another process saved this peer's session meanwhile) discards the work's result and runs it
-   * again on the newer session. Callers hold the peer's lock.
+   * race (another process saved this address's session meanwhile) discards the work's result and runs
+   * it again on the newer session. Callers hold the address's lock.
    */
-  private async update<T>(peer: string, work: (session: LoadedSession) => Promise<{ save: boolean; result: T; used?: PreKeysUsed | undefined }>): Promise<T> {
+  private async update<T>(address: Address, work: (session: LoadedSession) => Promise<{ save: boolean; result: T; used?: PreKeysUsed | undefined }>): Promise<T> {
     for (let attempt = 0; attempt < MAX_STORE_ATTEMPTS; attempt++) {
-      const session = await this.load(peer);
+      const session = await this.load(address);
       const { save, result, used } = await work(session);
       if (!save) return result;
       const pickle: PeerSessionPickle = { v: 1, record: pickleSessionRecord(session.record), delivered: session.delivered.slice(-REMEMBERED_DELIVERIES) };
-      if (await this.deps.store.saveSession(peer, pickle, session.version, used)) return result;
+      if (await this.deps.store.saveSession(address, pickle, session.version, used)) return result;
     }
-    throw new ChatError('internal', `the session with "${peer}" kept changing under us (${MAX_STORE_ATTEMPTS} attempts)`);
+    throw new ChatError('internal', `the session with "${addressText(address)}" kept changing under us (${MAX_STORE_ATTEMPTS} attempts)`);
   }
 
   /** The identity record, read once per process; a failed read is retried on the next call. */
@@ -150,8 +154,8 @@ export class SessionManager {
   }
 
   /** Whether a session with `peer` (bound to their pinned key) can send now, without the server. */
-  async hasSession(peer: string, peerSigningKey: Uint8Array): Promise<boolean> {
-    const { record } = await this.load(peer);
+  async hasSession(peer: AddressLike, peerSigningKey: Uint8Array): Promise<boolean> {
+    const { record } = await this.load(addressOf(peer));
     return record.current !== undefined && record.current.canSend && boundTo(record.current, peerSigningKey);
   }
 
@@ -162,19 +166,21 @@ export class SessionManager {
    * exact sealed size is measured on the unsaved copy, so a refused message costs no chain step.
    */
   async seal(
-    peer: string,
+    peer: AddressLike,
     peerSigningKey: Uint8Array,
     payload: MessagePayload,
     online: boolean,
     maxEnvelopeBytes: number,
     persist: (e: RatchetEnvelope) => Promise<void>,
   ): Promise<RatchetEnvelope> {
-    return this.locked(peer, async () => {
-      const envelope = await this.update(peer, async ({ record }) => {
+    const address = addressOf(peer);
+    return this.locked(addressText(address), async () => {
+      const envelope = await this.update(address, async ({ record }) => {
         const current = record.current;
         if (!current || !current.canSend || !boundTo(current, peerSigningKey)) {
-          if (!online) throw new ChatError('not_connected', `not connected, and no session with "${peer}" yet`);
-          await initiateSession(record, await this.deps.fetchBundle(peer), await this.identity(), { expectedRemoteSigningKey: peerSigningKey });
+          if (!online) throw new ChatError('not_connected', `not connected, and no session with "${address.user}" yet`);
+          if (address.device !== PRIMARY_DEVICE) throw new ChatError('internal', `protocol 1 serves no prekey bundle of ${addressText(address)}`);
+          await initiateSession(record, await this.deps.fetchBundle(address.user), await this.identity(), { expectedRemoteSigningKey: peerSigningKey });
         }
         const message = encryptMessage(record, utf8Encode(JSON.stringify(payload)));
         const envelope = { type: 'ratchet', v: 1, body: base64urlEncode(message) } satisfies RatchetEnvelope;
@@ -187,21 +193,23 @@ export class SessionManager {
   }
 
   /**
-   * Opens an envelope from `peer` and hands the checked payload to `accept` (which records it), then
-   * saves the session. Throws DecryptionFailedError when it neither decrypts nor is a known delivery.
+   * Opens an envelope from `peer` (the sending address) and hands the checked payload to `accept` (which
+   * records it), then saves the session. Throws DecryptionFailedError when it neither decrypts nor is a
+   * known delivery.
    */
   async open(
-    peer: string,
+    peer: AddressLike,
     me: string,
     serverId: string,
     envelope: RatchetEnvelope,
     peerSigningKey: Uint8Array,
     accept: (payload: MessagePayload) => Promise<void>,
   ): Promise<OpenOutcome> {
-    return this.locked(peer, async () => {
+    const address = addressOf(peer);
+    return this.locked(addressText(address), async () => {
       // A lost save race runs the work again: the payload must still be handed to `accept` only once.
       let acceptedId: string | undefined;
-      const outcome = await this.update<OpenOutcome & { usedOneTime?: boolean }>(peer, async ({ record, delivered }) => {
+      const outcome = await this.update<OpenOutcome & { usedOneTime?: boolean }>(address, async ({ record, delivered }) => {
         // Reads the prekeys an initial message names, one record each; a plain message reads none.
         const preKeys = new ResponderPreKeys(this.deps.store);
         let result: Awaited<ReturnType<typeof decryptMessage>>;
@@ -221,7 +229,7 @@ export class SessionManager {
         // An authentic message (its MAC checked) whose plaintext is not a valid payload for us is a
         // permanent failure like any other: it must leave through DecryptionFailedError, or the caller
         // would take it for a passing one and never acknowledge it (issue 9, hole 3).
-        const payload = parsePayload(result.plaintext, peer, me);
+        const payload = parsePayload(result.plaintext, address.user, me);
         if (acceptedId !== payload.id) await accept(payload);
         acceptedId = payload.id;
         delivered.push([serverId, payload.id]);

@@ -3,6 +3,7 @@
  * or a test each supply their own implementation (see memory-stores.ts and node/file-stores.ts).
  */
 import type { Ed25519PublicJwk, RsaPublicJwk } from '../crypto/keys.js';
+import type { DeviceListWire } from '../protocol/device-list-wire.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { RejectReason } from '../protocol/events.js';
 import type { Envelope } from '../protocol/schemas.js';
@@ -17,6 +18,18 @@ export interface PinnedPeer {
   pinnedAt: number;
   /** The user compared fingerprints out of band (set by a later verification flow). */
   verified: boolean;
+  /**
+   * The newest device list verified under this pin's signing key, as it travelled (docs/design/devices-v2.md
+   * §4.5, §10; peer-device-lists.ts). Absent: none seen yet, and the peer is served as device 1 alone.
+   * It belongs to this pin: a pin replaced by trust starts without one.
+   */
+  deviceList?: DeviceListWire;
+}
+
+/** What PeerKeyStore.update's change returns: the pin to store (none: write nothing), and the call's result. */
+export interface PinChange<T> {
+  pin?: PinnedPeer;
+  result: T;
 }
 
 export interface PeerKeyStore {
@@ -28,6 +41,13 @@ export interface PeerKeyStore {
    * must end with one pin, never each trusting its own answer while the file keeps the other's.
    */
   putIfAbsent(peer: PinnedPeer): Promise<PinnedPeer>;
+  /**
+   * Read-modify-write of one pin as one step across every process of the user: `change` gets the pin as
+   * it is now and says what to store. Device-list updates and trust decisions go through it, so two
+   * processes never write back a pin read before the other's change (which would roll a device list back).
+   * A change that throws writes nothing.
+   */
+  update<T>(username: string, change: (pin: PinnedPeer | undefined) => PinChange<T> | Promise<PinChange<T>>): Promise<T>;
 }
 
 export type MessageStatus =
@@ -39,6 +59,12 @@ export type MessageStatus =
   | 'queued'
   /** outgoing: the recipient's device acknowledged it (delivery receipt) */
   | 'delivered'
+  /**
+   * outgoing: the recipient's client showed it to them (their end-to-end encrypted read receipt). The
+   * recipient's own word, which the server cannot forge: a server receipt that comes later (delivered,
+   * unreadable) or a late send answer does not undo it.
+   */
+  | 'read'
   /** outgoing: the server refused it for good (unknown user, quota), or it kept failing to go out */
   | 'failed'
   /** outgoing: the recipient's device could not read it (unreadable receipt; `reason` says why).
@@ -53,6 +79,12 @@ export type MessageStatus =
  * message id that collides with it (and so suppress the record).
  */
 export const unreadableRecordId = (serverId: string): string => `unreadable:${serverId}`;
+
+/**
+ * The id the sender gave a message, from its history record id: incoming ones whose id another sender
+ * used first are recorded as `<sender>/<id>` (inbound.ts), and a receipt must name the sender's own id.
+ */
+export const senderIdOfRecord = (recordId: string): string => recordId.slice(recordId.indexOf('/') + 1);
 
 /** One message in the local history, in either direction. */
 export interface HistoryRecord {
@@ -74,18 +106,66 @@ export interface HistoryRecord {
    * kept (the hold was full, see HeldLimits), so trusting the new keys will not open it. Absent: kept.
    */
   held?: false;
+  /** Incoming: the device of `peer` that sent it. Absent: device 1, as everything from before devices (delivery-copies.ts). */
+  fromDevice?: number;
+  /**
+   * Outgoing: the state of each device's copy (docs/design/devices-v2.md §8.3). Absent: one copy, to
+   * device 1 of `peer`, whose state is `status` (delivery-copies.ts).
+   */
+  copies?: CopyState[];
+  /**
+   * 'receipt': a read receipt (sent or received), kept for exactly-once handling like any message (its
+   * id is a seen id) but no part of the conversation: never in `history()` or `undisplayed()`. Absent: a
+   * message.
+   */
+  kind?: 'receipt';
 }
 
-/** An envelope sealed for its recipient, waiting for the server to accept it. */
+/** Where one device's copy of an outgoing message stands: the send's answer, then that device's receipt. */
+export interface CopyState {
+  to: string;
+  device: number;
+  status: 'outbox' | 'sent' | 'queued' | 'delivered' | 'unreadable' | 'removed';
+  /** The server's id of this copy (each copy has its own, and its own receipt). */
+  serverId?: string;
+  /** Why that device could not read it (status `unreadable`). */
+  reason?: RejectReason;
+}
+
+/** One sealed copy of an outgoing message, for one device (docs/design/devices-v2.md §7.2 step 4). */
+export interface OutboxCopy {
+  /** The user whose device this copy is for. */
+  to: string;
+  device: number;
+  envelope: Envelope;
+}
+
+/**
+ * A message sealed for each device it goes to, waiting for the server to accept it. Entries from before
+ * devices held one `envelope` (OutboxEntryV1); they are read as its one copy, for device 1 of `to`
+ * (outbox-entry.ts).
+ */
 export interface OutboxEntry {
   id: string;
+  /** The user the message is for: the conversation's other party. */
   to: string;
-  envelope: Envelope;
+  /** One copy per device, sealed once each (a resend never seals again). Today one: device 1 of `to`. */
+  messages: OutboxCopy[];
   createdAt: number;
   /** Sends started so far (persisted before each send, so a crash or dropped connection mid-send counts). */
   attempts?: number;
   /** Set when the entry was given up: it stays listed (`e2ee-chat outbox`) until the user drops it. */
   failed?: OutboxFailure;
+  /** 'receipt': a read receipt (HistoryRecord.kind): sent like a message, never announced as one. */
+  kind?: 'receipt';
+}
+
+/**
+ * An outbox entry as e2ee-chat 0.1 stored it: one envelope, for the recipient's one device. Callers still
+ * speaking protocol 1 hand entries in this shape; stores keep them as one copy for device 1 of `to`.
+ */
+export interface OutboxEntryV1 extends Omit<OutboxEntry, 'messages'> {
+  envelope: Envelope;
 }
 
 export interface OutboxFailure {
@@ -146,8 +226,8 @@ export const DEFAULT_HELD_LIMITS: Readonly<HeldLimits> = { perPeer: MAX_HELD_PER
 export interface MessageStore {
   /** Records an incoming message unless its id is known; atomic. */
   recordIncoming(record: HistoryRecord): Promise<'new' | 'duplicate'>;
-  /** Puts a sealed envelope in the outbox and its plaintext in the history, in one step. */
-  addOutgoing(entry: OutboxEntry, record: HistoryRecord): Promise<void>;
+  /** Puts a sealed message in the outbox and its plaintext in the history, in one step. A one-envelope entry is device 1's copy. */
+  addOutgoing(entry: OutboxEntry | OutboxEntryV1, record: HistoryRecord): Promise<void>;
   /** Outbox entries still to send (not failed), oldest first. */
   outbox(): Promise<OutboxEntry[]>;
   /** Every outbox entry, pending and failed, oldest first (for `e2ee-chat outbox`). */
@@ -165,6 +245,12 @@ export interface MessageStore {
   /** An unreadable receipt arrived for an outgoing message. */
   markUnreadable(id: string, reason: RejectReason): Promise<void>;
   /**
+   * `peer` says it showed these messages (a read receipt): each outgoing message (not a receipt) with one
+   * of these ids that went to `peer` becomes `read`; any other id is left alone (a peer can only speak
+   * of what was sent to it). Returns the ids that became read now, in the order given.
+   */
+  markRead(peer: string, ids: readonly string[]): Promise<string[]>;
+  /**
    * Keeps an envelope sealed until its sender's new keys are trusted; a second hold of the same server id
    * is ignored ('held'). 'full' when keeping it would pass the store's HeldLimits: nothing is stored.
    * Atomic: concurrent holds (two processes of the user) never pass the limits together.
@@ -181,10 +267,10 @@ export interface MessageStore {
   held(peer: string): Promise<HeldEnvelope[]>;
   /** Forgets a held envelope (it was opened, or judged for good). */
   release(serverId: string): Promise<void>;
-  /** Incoming messages recorded but not yet shown, oldest first. */
+  /** Incoming messages recorded but not yet shown, oldest first (never receipts). */
   undisplayed(): Promise<HistoryRecord[]>;
   markDisplayed(ids: readonly string[]): Promise<void>;
-  /** The newest `limit` messages (optionally with one peer), oldest first. */
+  /** The newest `limit` messages (optionally with one peer), oldest first; receipts are not messages. */
   history(options?: { peer?: string; limit?: number }): Promise<HistoryRecord[]>;
   get(id: string, direction: 'in' | 'out'): Promise<HistoryRecord | undefined>;
 }

@@ -13,6 +13,7 @@ import { DecryptionFailedError } from '../protocol/errors.js';
 import { MESSAGE_ID_BYTES } from '../protocol/limits.js';
 import type { HybridEnvelope } from '../protocol/schemas.js';
 import { messagePayloadSchema, type MessagePayload } from './message-payload.js';
+import type { ReceiptPayload } from './read-receipt.js';
 
 export const HYBRID_JWS_TYP = 'e2ee-chat.message+jws';
 export const HYBRID_JWE_CTY = 'e2ee-chat.message+jws';
@@ -59,6 +60,8 @@ export interface SealInput {
   id?: string;
   /** Milliseconds since the Unix epoch; defaults to now. */
   sentAt?: number;
+  /** Makes the message a receipt (read-receipt.ts). */
+  receipt?: ReceiptPayload;
 }
 
 export async function sealHybridEnvelope(input: SealInput): Promise<{ envelope: HybridEnvelope; payload: MessagePayload }> {
@@ -69,6 +72,7 @@ export async function sealHybridEnvelope(input: SealInput): Promise<{ envelope: 
     id: input.id ?? newMessageId(),
     sentAt: input.sentAt ?? Date.now(),
     body: input.body,
+    ...(input.receipt && { receipt: input.receipt }),
   };
   const jws = await new CompactSign(utf8Encode(JSON.stringify(payload)))
     .setProtectedHeader({ alg: SIGNATURE_ALG, typ: HYBRID_JWS_TYP })

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { base64url, usernameSchema } from '../protocol/schemas.js';
+import { receiptPayloadSchema } from './read-receipt.js';
 
 export const messagePayloadSchema = z.object({
   v: z.literal(1),
@@ -12,6 +13,8 @@ export const messagePayloadSchema = z.object({
   id: base64url(64).min(16),
   sentAt: z.number().int().nonnegative(),
   body: z.string(),
+  /** Present in a receipt only (read-receipt.ts): then the message is not shown and `body` is ignored. */
+  receipt: receiptPayloadSchema.optional(),
 });
 
 export type MessagePayload = z.infer<typeof messagePayloadSchema>;

@@ -5,7 +5,7 @@
  */
 import type { DeviceListWire } from './device-list-wire.js';
 import type { ErrorCode } from './errors.js';
-import type { AckResult, IncomingMessage, PreKeysLowEvent, PresenceEvent, ReceiptEvent, ServerLimits, UserKeys, UsersResult } from './events.js';
+import type { AckResult, BacklogEndEvent, IncomingMessage, PreKeysLowEvent, PresenceEvent, ReceiptEvent, ServerLimits, UserKeys, UsersResult } from './events.js';
 import type { KemPreKeyWire, OneTimePreKeyWire, PreKeyCountResult, SignedPreKeyWire } from './prekey-schemas.js';
 
 /** The protocols this code speaks; a connection is one of them from its login on. */
@@ -213,6 +213,8 @@ export interface ServerToClientEventsV2 {
   presence: (p: PresenceEvent) => void;
   receipt: (r: ReceiptEventV2) => void;
   'prekeys.low': (p: PreKeysLowEvent) => void;
+  /** As protocol 1's (PROTOCOL.md §7.11), for the connection's address: its device's backlog is pushed. */
+  'backlog.end': (b: BacklogEndEvent) => void;
   protocol_error: (e: ProtocolErrorEventV2) => void;
   'devices.changed': (e: DevicesChangedEvent) => void;
   'device.removed': (e: DeviceRemovedEvent) => void;

@@ -68,6 +68,15 @@ export interface PreKeysLowEvent {
   kemOneTime: number;
 }
 
+/**
+ * Server → client, once per logged-in connection: every envelope queued for this user when the
+ * connection logged in has now been pushed on it (`count` pushes went out before this event). Only the
+ * server's word: the client cannot check it, and a lying server can send it early or never.
+ */
+export interface BacklogEndEvent {
+  count: number;
+}
+
 /** Server → client: an envelope routed to this user. `from`, `id` and `sentAt` are stamped by the server. */
 export interface IncomingMessage {
   id: string;
@@ -99,5 +108,6 @@ export interface ServerToClientEvents {
   presence: (p: PresenceEvent) => void;
   receipt: (r: ReceiptEvent) => void;
   'prekeys.low': (p: PreKeysLowEvent) => void;
+  'backlog.end': (b: BacklogEndEvent) => void;
   protocol_error: (e: ProtocolErrorEvent) => void;
 }

@@ -130,6 +130,7 @@ export const serverEventSchemas = {
   receipt: receiptEventSchema,
   presence: z.object({ username: usernameSchema, online: z.boolean() }),
   'prekeys.low': z.object({ oneTime: countSchema, kemOneTime: countSchema }),
+  'backlog.end': z.object({ count: countSchema }),
   protocol_error: z.object({ event: z.string().max(MAX_EVENT_NAME_CHARS), error: serverErrorSchema }),
 } as const satisfies { [E in keyof ServerToClientEvents]: z.ZodType<Parameters<ServerToClientEvents[E]>[0]> };
 

@@ -49,9 +49,13 @@ type InterServerEvents = Record<string, never>;
  * protocol's (a protocol-1 connection gets protocol 1's frames exactly, receipts.ts, relay.ts).
  */
 type ServerToClientEventsOfEither = {
-  [E in keyof ServerToClientEventsV2]: E extends keyof ServerToClientEvents
-    ? (payload: Parameters<ServerToClientEventsV2[E]>[0] | Parameters<ServerToClientEvents[E]>[0]) => void
-    : ServerToClientEventsV2[E];
+  [E in keyof ServerToClientEventsV2 | keyof ServerToClientEvents]: E extends keyof ServerToClientEventsV2
+    ? E extends keyof ServerToClientEvents
+      ? (payload: Parameters<ServerToClientEventsV2[E]>[0] | Parameters<ServerToClientEvents[E]>[0]) => void
+      : ServerToClientEventsV2[E]
+    : E extends keyof ServerToClientEvents
+      ? ServerToClientEvents[E]
+      : never;
 };
 
 /**

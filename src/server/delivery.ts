@@ -3,16 +3,22 @@
  * stored backlog, read from the store in batches, then live ones as they are stored. At most
  * DELIVERY_WINDOW envelopes are unacknowledged on the connection at once; acknowledgements open the
  * window again. A backlog of any size therefore streams at the pace the client acknowledges.
+ *
+ * Once per connection, the first time the store has nothing beyond what was pushed, the pump says so
+ * (`backlog.end`, docs/PROTOCOL.md §7.11): everything queued for the user when they logged in has then
+ * been pushed on this connection, so a client can tell "the backlog is over" from "the next push is late".
  */
 import type { IncomingMessageV2 } from '../protocol/events-v2.js';
 import { DELIVERY_BATCH, DELIVERY_WINDOW } from '../protocol/limits.js';
 import type { QueuedEnvelope, ServerStore } from './store/server-store.js';
 
 export type EmitMessage = (message: IncomingMessageV2) => void;
+/** The backlog is pushed: `count` envelopes went out on this connection before this call. */
+export type EmitBacklogEnd = (count: number) => void;
 
 /**
- * A queued copy as the `message` event carries it. One shape for both protocols (design §5.8): a
- * protocol-1 client ignores `fromDevice` and `toDevice`.
+ * A queued copy as protocol 2's `message` event carries it; a protocol-1 connection gets it without the
+ * device members (relay.ts), exactly as before devices.
  */
 export function toWire(q: QueuedEnvelope, parsedEnvelope?: IncomingMessageV2['envelope']): IncomingMessageV2 {
   return {
@@ -35,6 +41,10 @@ export class DeliveryPump {
   private draining = false;
   private again = false;
   private stopped = false;
+  /** Envelopes pushed on this connection so far. */
+  private pushed = 0;
+  /** Whether the end of the backlog was announced: once per connection. */
+  private backlogEnded = false;
 
   constructor(
     private readonly store: ServerStore,
@@ -43,6 +53,7 @@ export class DeliveryPump {
     private readonly emit: EmitMessage,
     private readonly onError: (err: unknown) => void,
     private readonly now: () => number = Date.now,
+    private readonly emitBacklogEnd: EmitBacklogEnd = () => undefined,
   ) {}
 
   start(): void {
@@ -91,6 +102,7 @@ export class DeliveryPump {
   private send(q: QueuedEnvelope, parsedEnvelope?: IncomingMessageV2['envelope']): void {
     this.cursor = q.seq;
     this.inflight.add(q.id);
+    this.pushed++;
     this.emit(toWire(q, parsedEnvelope));
   }
 
@@ -124,6 +136,13 @@ export class DeliveryPump {
       }
       if (batch.length < limit) {
         this.caughtUp = true;
+        // Caught up for the first time: every envelope stored before the login (and any stored since)
+        // has been pushed. Only pushed: the window may still hold unacknowledged ones, which is the
+        // client's to settle, and it is never made to wait for them here.
+        if (!this.backlogEnded && !this.stopped) {
+          this.backlogEnded = true;
+          this.emitBacklogEnd(this.pushed);
+        }
         return;
       }
     }

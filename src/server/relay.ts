@@ -68,6 +68,8 @@ export class Relay {
       conn.device!, // a protocol-1 connection is device 1 and receives device 1's copies only (design §5.9)
       conn.protocol === 1 ? (m) => conn.socket.emit('message', messageV1(m)) : (m) => conn.socket.emit('message', m),
       (err) => this.logger.error({ err, user: username }, 'delivery failed'),
+      Date.now,
+      (count) => conn.socket.emit('backlog.end', { count }),
     );
     conn.socket.data.pump = pump;
     pump.start();

@@ -69,6 +69,24 @@ describe('ChatScreen in a terminal', () => {
     expect(t.submitted).toEqual(['one\ntwo\n\nthree', 'alone']);
   });
 
+  it('Alt-Enter (Esc then CR) ends a line without sending it; Enter sends the lines as one entry', async () => {
+    const t = screen(true);
+    t.input.write(`first${ESC}\r`);
+    // The line moves above as typed; the input line starts empty after the continuation prompt.
+    expect(await t.take()).toContain(`${ESC}[2K${ESC}[1G> first\n${ESC}[1G${ESC}[0J... ${ESC}[5G`);
+    // The cursor inside the line does not cut it: the whole line joins the message.
+    t.input.write(`secXnd${ESC}[D${ESC}[D${ESC}[D${ESC}\r`);
+    expect(await t.take()).toContain(`... secXnd\n`);
+    t.input.write('third\r');
+    await turn();
+    expect(t.submitted).toEqual(['first\nsecXnd\nthird']);
+    // Back to the normal prompt: the next Enter sends one line.
+    t.input.write('alone\r');
+    await turn();
+    expect(t.submitted).toEqual(['first\nsecXnd\nthird', 'alone']);
+    expect(await t.take()).toMatch(new RegExp(`${ESC}\\[0J> (${ESC}\\[\\d+G)?$`));
+  });
+
   it('Ctrl-C and Ctrl-D leave', async () => {
     const c = screen(true);
     c.input.write('\u0003');

@@ -30,6 +30,7 @@ const BAD: Record<PushEvent, unknown[]> = {
     { username: 'carol', online: 'yes' },
   ],
   'prekeys.low': [{ oneTime: -1, kemOneTime: 0 }, { oneTime: 'many', kemOneTime: 0 }],
+  'backlog.end': [{ count: -1 }, { count: 'all' }, { count: 1.5 }],
   protocol_error: [{ event: 'x'.repeat(1000), error: { code: 'internal', message: 'm' } }, { event: 'send', error: null }],
 };
 const GENERIC: unknown[] = [null, 42, HUGE, [], {}, true];

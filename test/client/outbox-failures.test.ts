@@ -18,7 +18,7 @@ import { SqliteMessageStore } from '../../src/client/node/sqlite-message-store.j
 import { MAX_SEND_ATTEMPTS } from '../../src/client/outbox-sender.js';
 import { toPinned } from '../../src/client/peer-keys.js';
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
-import type { HistoryRecord, OutboxEntry } from '../../src/client/stores.js';
+import type { HistoryRecord, OutboxEntryV1 } from '../../src/client/stores.js';
 import { base64urlEncode, randomBytes } from '../../src/crypto/bytes.js';
 import { ed25519PublicOf, rsaPublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
 import { ChatError } from '../../src/protocol/errors.js';
@@ -226,7 +226,7 @@ describe('the SQLite outbox', () => {
     cleanups.push(() => removeDir(dir));
     const path = join(dir, 'state.db');
     const secret = randomBytes(32);
-    const entry = (id: string): [OutboxEntry, HistoryRecord] => [
+    const entry = (id: string): [OutboxEntryV1, HistoryRecord] => [
       { id, to: 'bob', envelope: { type: 'ratchet', v: 1, body: 'AAAA' }, createdAt: 1 },
       { id, direction: 'out', peer: 'bob', body: id, sentAt: 1, status: 'outbox' },
     ];

@@ -111,6 +111,34 @@ describe('e2ee-chat chat in a pseudo-terminal', () => {
     alice.type('/quit\r');
     await expectExitedRestored(alice);
   });
+  it('Alt-Enter starts a new line of the same message; Enter sends the lines as one message, shown on several lines by the peer', async () => {
+    const w = await worldWith('pty-newline', ['alice', 'bob']);
+    // bob's chat reads a pipe: it prints the same lines it would print above its prompt.
+    const bob = procs.spawn('chat bob', ['chat', '--user', 'bob', '--to', 'alice'], { cwd: w.cwd, env: w.env(), keepStdinOpen: true });
+    await bob.waitFor('stdout', /^Talking to alice\./m);
+    const alice = await aliceChatsInPty(w);
+
+    alice.type('first line');
+    // Alt-Enter: the terminal sends Esc then CR.
+    alice.type('\u001b\r');
+    // The line moves up as typed; the input line starts empty after the continuation prompt.
+    await alice.waitFor(/> first line\r?\n(\u001b\[\d+G)?(\u001b\[0J)?\.\.\. /);
+    alice.type('second line\u001b\r');
+    await alice.waitFor(/\.\.\. second line\r?\n/);
+    alice.type('third\r');
+    // One message with real newlines, on several lines, each after the first indented under the text.
+    await bob.waitFor('stdout', /^\[\d{2}:\d{2}\] <alice> first line\n {16}second line\n {16}third$/m);
+    await alice.waitFor(/\[\d{2}:\d{2}\] <alice> first line\r?\n {16}second line\r?\n {16}third/);
+    // Back to the normal prompt: the next Enter sends a message of its own.
+    alice.type('single\r');
+    await bob.waitFor('stdout', /^\[\d{2}:\d{2}\] <alice> single$/m);
+    expect(bob.stdout.match(/<alice> /g)).toHaveLength(2);
+
+    alice.type('/quit\r');
+    await expectExitedRestored(alice);
+    bob.child.stdin!.write('/quit\n');
+    expect((await bob.waitForExit()).code).toBe(0);
+  });
   it.each([
     ['Ctrl-C', '\u0003'],
     ['Ctrl-D', '\u0004'],

@@ -44,12 +44,13 @@ describe('e2ee-chat history', () => {
     const w = await World.create(procs, 'history');
     // A queue of one message per recipient: the second message to an offline bob is refused for good.
     const server = await w.startServer({ env: { E2EE_CHAT_QUEUE_MAX_COUNT: '1' } });
-    const bob = await w.startReceiver('bob');
+    // No read receipts: this test is about the other states, and a receipt would take the one queue slot.
+    const bob = await w.startReceiver('bob', { args: ['--no-read-receipts'] });
     await w.createUser('alice');
 
     const hello = await w.cli(['send', '--user', 'alice', '--to', 'bob', '--wait', '15', 'hello bob']);
     expect(hello.stderr, hello.proc.describe()).toMatch(/^delivered to bob's device/m);
-    const alice = await w.startReceiver('alice');
+    const alice = await w.startReceiver('alice', { args: ['--no-read-receipts'] });
     const hi = await w.cli(['send', '--user', 'bob', '--to', 'alice', '--wait', '15', 'hi alice\u001b[2J']);
     expect(hi.stderr, hi.proc.describe()).toMatch(/^delivered to alice's device/m);
     await alice.waitFor('stdout', /^\[bob\] hi alice/m);

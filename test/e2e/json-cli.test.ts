@@ -101,7 +101,7 @@ describe('--json output', () => {
     expect(badTimeout.stderr).toMatch(/--timeout <seconds>' argument '0' is invalid\. expected a number of seconds above 0/);
     const help = await w.cli(['receive', '--help']);
     expect(help.stdout).toMatch(/--timeout <seconds>/);
-    expect(help.stdout).toMatch(/There is no --once: the server does not say when its backlog ends/);
+    expect(help.stdout).toMatch(/--once stops when the server says the messages queued for you at login have all been sent/);
     expect(help.stdout).toContain('{"type":"message","id","serverId","from","to","sentAt","receivedAt","body"}');
   }, 120_000);
 

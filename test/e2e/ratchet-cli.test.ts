@@ -31,8 +31,10 @@ describe('CLI in the default (ratchet) mode', () => {
   it('send/receive both ways, then again after restarting everything; hybrid on request; no plaintext on the server', async () => {
     const w = await World.create(procs, 'ratchet');
     let server = await w.startServer();
-    let bob = await w.startReceiver('bob');
-    let alice = await w.startReceiver('alice');
+    // No read receipts: the queue below must hold exactly the messages this test sends.
+    const quiet = { args: ['--no-read-receipts'] };
+    let bob = await w.startReceiver('bob', quiet);
+    let alice = await w.startReceiver('alice', quiet);
     await send(w, 'alice', 'bob', 'Quasar-Lemon-4417 first');
     await bob.waitFor('stdout', /^\[alice\] Quasar-Lemon-4417 first$/m);
     await send(w, 'bob', 'alice', 'Quasar-Lemon-4417 reply');
@@ -49,10 +51,10 @@ describe('CLI in the default (ratchet) mode', () => {
     expect((await server.stop('SIGTERM')).code).toBe(0);
 
     server = await w.startServer({ label: 'server (restarted)' });
-    bob = await w.startReceiver('bob');
+    bob = await w.startReceiver('bob', quiet);
     await bob.waitFor('stdout', /^\[alice\] seed mode still works$/m);
     expect(bob.stdout).toBe('[alice] Quasar-Lemon-4417 queued\n[alice] seed mode still works\n');
-    alice = await w.startReceiver('alice');
+    alice = await w.startReceiver('alice', quiet);
     await send(w, 'bob', 'alice', 'after the restart');
     await alice.waitFor('stdout', /^\[bob\] after the restart$/m);
     expect(bob.stderr + alice.stderr).not.toMatch(/rejected/);

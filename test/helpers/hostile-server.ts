@@ -66,7 +66,10 @@ export interface HostileConnection {
   ask<E extends ClientEventName>(event: E, payload: unknown): Promise<RealAnswers[E]>;
   /** Sends any frame to this client, bypassing hooks and holds. */
   push(event: string, ...args: unknown[]): void;
+  /** Ends the connection on purpose (socket.io-client then stays disconnected until told to connect). */
   disconnect(): void;
+  /** Closes the transport, as a network failure would: the client reconnects by itself. */
+  drop(): void;
 }
 
 type AnswerHook<E extends ClientEventName> = (answer: RealAnswers[E], payload: unknown, conn: HostileConnection) => unknown;
@@ -98,6 +101,9 @@ class Connection implements HostileConnection {
   disconnect(): void {
     this.client.disconnect(true);
     this.upstream.disconnect();
+  }
+  drop(): void {
+    this.client.conn.close();
   }
 }
 

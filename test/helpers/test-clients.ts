@@ -47,7 +47,15 @@ async function waitUntil<T>(check: () => T | undefined | Promise<T | undefined>,
 export async function connectTestClient(
   url: string,
   username: string,
-  opts: { keys?: UserKeyPairs; peers?: MemoryPeerKeyStore; messages?: MemoryMessageStore; ackDelayMs?: number; ratchet?: RatchetStore; mode?: 'ratchet' | 'hybrid' } = {},
+  opts: {
+    keys?: UserKeyPairs;
+    peers?: MemoryPeerKeyStore;
+    messages?: MemoryMessageStore;
+    ackDelayMs?: number;
+    ratchet?: RatchetStore;
+    mode?: 'ratchet' | 'hybrid';
+    readReceipts?: boolean;
+  } = {},
 ): Promise<TestClient> {
   const identity: ClientIdentity = { username, keys: opts.keys ?? (await keysFor()) };
   const peers = opts.peers ?? new MemoryPeerKeyStore();
@@ -60,6 +68,7 @@ export async function connectTestClient(
     socketOptions: { transports: ['websocket'] },
     reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
     ...(opts.ackDelayMs !== undefined && { ackDelayMs: opts.ackDelayMs }),
+    ...(opts.readReceipts !== undefined && { readReceipts: opts.readReceipts }),
     // The library's default (ratchet) unless a test asks for hybrid; sessions in memory unless given a store.
     ...(opts.mode === 'hybrid' ? { mode: 'hybrid' as const, ...(opts.ratchet && { ratchet: opts.ratchet }) } : { ratchet: opts.ratchet ?? new MemoryRatchetStore() }),
   });

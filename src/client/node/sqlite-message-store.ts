@@ -4,7 +4,8 @@
  */
 import type Database from 'better-sqlite3';
 import type { RejectReason } from '../../protocol/events.js';
-import { DEFAULT_HELD_LIMITS, type HeldEnvelope, type HeldLimits, type HistoryRecord, type MessageStore, type OutboxEntry, type OutboxFailure } from '../stores.js';
+import { outboxEntryFromStored } from '../outbox-entry.js';
+import { DEFAULT_HELD_LIMITS, type HeldEnvelope, type HeldLimits, type HistoryRecord, type MessageStore, type OutboxEntry, type OutboxEntryV1, type OutboxFailure } from '../stores.js';
 import { openLocalDatabase, RowSealer } from './sealed-rows.js';
 
 const MIGRATIONS: readonly string[] = [
@@ -34,8 +35,11 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX held_by_peer ON held (peer, seq);`,
 ];
 
-/** Domain-separated derivation of the local storage keys from the signing key's private scalar seed. */
-const STORAGE_KEY_INFO = 'e2ee-chat/v1/local-storage';
+/** Domain-separated derivation of the local storage keys from the signing key's private scalar seed. Exported for tests that write old rows. */
+export const STORAGE_KEY_INFO = 'e2ee-chat/v1/local-storage';
+
+/** States a send's answer must not overwrite: a receipt (or the peer's read receipt) came first. */
+const RECEIPTED: ReadonlySet<HistoryRecord['status']> = new Set(['delivered', 'unreadable', 'read']);
 
 interface Row {
   key: string;
@@ -68,27 +72,33 @@ export class SqliteMessageStore implements MessageStore {
 
   async recordIncoming(record: HistoryRecord): Promise<'new' | 'duplicate'> {
     const key = this.keyOf('in', record.id);
+    // A receipt is never shown, so it is never waiting to be.
     const info = this.db
-      .prepare('INSERT INTO messages (key, direction, displayed, data) VALUES (?, ?, 0, ?) ON CONFLICT (key) DO NOTHING')
-      .run(key, 'in', this.seal(key, record));
+      .prepare('INSERT INTO messages (key, direction, displayed, data) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING')
+      .run(key, 'in', record.kind === 'receipt' ? 1 : 0, this.seal(key, record));
     return info.changes === 1 ? 'new' : 'duplicate';
   }
 
-  async addOutgoing(entry: OutboxEntry, record: HistoryRecord): Promise<void> {
+  async addOutgoing(entry: OutboxEntry | OutboxEntryV1, record: HistoryRecord): Promise<void> {
     const outKey = this.keyOf('outbox', entry.id);
     const msgKey = this.keyOf('out', record.id);
     this.db.transaction(() => {
-      this.db.prepare('INSERT INTO outbox (key, data) VALUES (?, ?)').run(outKey, this.seal(outKey, entry));
+      this.db.prepare('INSERT INTO outbox (key, data) VALUES (?, ?)').run(outKey, this.seal(outKey, outboxEntryFromStored(entry)));
       this.db.prepare('INSERT INTO messages (key, direction, displayed, data) VALUES (?, ?, 1, ?)').run(msgKey, 'out', this.seal(msgKey, record));
     })();
   }
 
   async outbox(): Promise<OutboxEntry[]> {
-    return (this.db.prepare('SELECT key, data FROM outbox WHERE failed = 0 ORDER BY seq').all() as Row[]).map((r) => this.open<OutboxEntry>(r));
+    return (this.db.prepare('SELECT key, data FROM outbox WHERE failed = 0 ORDER BY seq').all() as Row[]).map((r) => this.openOutboxEntry(r));
   }
 
   async outboxEntries(): Promise<OutboxEntry[]> {
-    return (this.db.prepare('SELECT key, data FROM outbox ORDER BY seq').all() as Row[]).map((r) => this.open<OutboxEntry>(r));
+    return (this.db.prepare('SELECT key, data FROM outbox ORDER BY seq').all() as Row[]).map((r) => this.openOutboxEntry(r));
+  }
+
+  /** An outbox row in today's shape: rows written by 0.1 hold one envelope, device 1's copy (rewritten so at their next update). */
+  private openOutboxEntry(row: Row): OutboxEntry {
+    return outboxEntryFromStored(this.open<OutboxEntry | OutboxEntryV1>(row));
   }
 
   /** Read-modify-write of one outbox row, in the caller's transaction; undefined when there is no such row. */
@@ -96,7 +106,7 @@ export class SqliteMessageStore implements MessageStore {
     const key = this.keyOf('outbox', id);
     const row = this.db.prepare('SELECT key, data FROM outbox WHERE key = ?').get(key) as Row | undefined;
     if (!row) return undefined;
-    const entry = this.open<OutboxEntry>(row);
+    const entry = this.openOutboxEntry(row);
     const result = change(entry);
     this.db.prepare('UPDATE outbox SET data = ?, failed = ? WHERE key = ?').run(this.seal(key, entry), entry.failed ? 1 : 0, key);
     return result;
@@ -120,7 +130,7 @@ export class SqliteMessageStore implements MessageStore {
       this.db.prepare('DELETE FROM outbox WHERE key = ?').run(this.keyOf('outbox', id));
       this.update('out', id, (r) => {
         // A receipt may have overtaken the send's ack (another process of this user sent it).
-        if (r.status !== 'delivered' && r.status !== 'unreadable') r.status = status;
+        if (!RECEIPTED.has(r.status)) r.status = status;
         r.serverId = server.id;
         r.serverTime = server.time;
       });
@@ -146,13 +156,33 @@ export class SqliteMessageStore implements MessageStore {
   }
 
   async markDelivered(id: string): Promise<void> {
-    this.db.transaction(() => this.update('out', id, (r) => void (r.status = 'delivered'))).immediate();
+    this.db.transaction(() => this.update('out', id, (r) => void (r.status = r.status === 'read' ? 'read' : 'delivered'))).immediate();
+  }
+
+  async markRead(peer: string, ids: readonly string[]): Promise<string[]> {
+    return this.db
+      .transaction((): string[] => {
+        const now: string[] = [];
+        for (const id of ids) {
+          const key = this.keyOf('out', id);
+          const row = this.db.prepare('SELECT key, data FROM messages WHERE key = ?').get(key) as Row | undefined;
+          const record = row && this.open<HistoryRecord>(row);
+          if (!record || record.peer !== peer || record.kind === 'receipt' || record.status === 'read') continue;
+          record.status = 'read';
+          delete record.reason;
+          this.db.prepare('UPDATE messages SET data = ? WHERE key = ?').run(this.seal(key, record), key);
+          now.push(id);
+        }
+        return now;
+      })
+      .immediate();
   }
 
   async markUnreadable(id: string, reason: RejectReason): Promise<void> {
     this.db
       .transaction(() =>
         this.update('out', id, (r) => {
+          if (r.status === 'read') return;
           r.status = 'unreadable';
           r.reason = reason;
         }),
@@ -216,7 +246,7 @@ export class SqliteMessageStore implements MessageStore {
 
   async history(options: { peer?: string; limit?: number } = {}): Promise<HistoryRecord[]> {
     const rows = this.db.prepare('SELECT key, data FROM messages ORDER BY seq').all() as Row[];
-    const all = rows.map((r) => this.open<HistoryRecord>(r)).filter((r) => options.peer === undefined || r.peer === options.peer);
+    const all = rows.map((r) => this.open<HistoryRecord>(r)).filter((r) => r.kind !== 'receipt' && (options.peer === undefined || r.peer === options.peer));
     return options.limit === undefined ? all : all.slice(-options.limit);
   }
 

@@ -16,9 +16,18 @@
  * Schema history: 1 one `secrets` table (0.1: the keys as one pickle row named "keys", sessions);
  * 2 row versions (0.1.1); 3 per-record prekeys: migration 3 opens the "keys" row and rewrites it as
  * records in the same transaction, so an upgraded file has no pickle left and is never read twice.
+ *
+ * Session rows: `session:<peer>/<device>` since devices (docs/design/devices-v2.md §10), `session:<peer>`
+ * before. Rows are found by an HMAC of their name, so the old names cannot be listed and renamed by a
+ * migration: they move lazily instead (§11.2 step 3). Loading device 1 of a peer whose row is absent looks
+ * for the peer's old row and, if there is one, moves it in one transaction (insert of the new row if it
+ * is still absent, delete of the old, with the old version), so a session started before the upgrade
+ * goes on without a new PQXDH: its associated data holds IDS and IK, which are device 1's DSK_1 and IK_1.
  */
 import type Database from 'better-sqlite3';
+import { addressOf, addressText, PRIMARY_DEVICE, type Address, type AddressLike } from '../address.js';
 import {
+  EMPTY_SESSION,
   MAX_LAST_RESORT_USES,
   type KeySetImport,
   type KeyState,
@@ -116,15 +125,21 @@ export class SqliteRatchetStore implements RatchetStore {
   readonly #sessions = new Map<string, { value: PeerSessionPickle; version: number }>();
   readonly #rowKeys = new Map<string, string>();
 
-  /** The HMAC row key of a session, computed once per peer. */
-  private sessionKey(peer: string): string {
-    let key = this.#rowKeys.get(peer);
+  /** The HMAC row key of an address's session, computed once per address. */
+  private sessionKey(address: Address): string {
+    const name = `session:${addressText(address)}`;
+    let key = this.#rowKeys.get(name);
     if (key === undefined) {
-      key = this.rows.keyOf(`session:${peer}`);
+      key = this.rows.keyOf(name);
       if (this.#rowKeys.size >= CACHED_SESSIONS * 4) this.#rowKeys.clear();
-      this.#rowKeys.set(peer, key);
+      this.#rowKeys.set(name, key);
     }
     return key;
+  }
+
+  /** The row key a peer's one session had before devices: `session:<peer>`, now device 1's. */
+  private legacySessionKey(user: string): string {
+    return this.rows.keyOf(`session:${user}`);
   }
 
   private remember(key: string, entry: { value: PeerSessionPickle; version: number }): void {
@@ -214,29 +229,59 @@ export class SqliteRatchetStore implements RatchetStore {
     })();
   }
   /**
-   * The peer's session. A copy this connection read or wrote is returned as is when the row's version
-   * still matches (another process's save changes the version, so its session is read afresh); callers
-   * treat the value as read-only, as its type says.
+   * The session with an address. A copy this connection read or wrote is returned as is when the row's
+   * version still matches (another process's save changes the version, and versions never repeat, so its
+   * session is read afresh); callers treat the value as read-only, as its type says. Device 1's session
+   * from before devices is moved to its address here (see the file comment).
    */
-  async loadSession(peer: string) {
-    const key = this.sessionKey(peer);
+  async loadSession(peer: AddressLike) {
+    const address = addressOf(peer);
+    const key = this.sessionKey(address);
     const cached = this.#sessions.get(key);
     if (cached) {
       const row = this.sql('SELECT version FROM secrets WHERE key = ?').get(key) as { version: number } | undefined;
       if (row?.version === cached.version) return (this.remember(key, cached), cached);
     }
-    const row = this.sql('SELECT data, version FROM secrets WHERE key = ?').get(key) as { data: Buffer; version: number } | undefined;
+    const row = (this.sql('SELECT data, version FROM secrets WHERE key = ?').get(key) as { data: Buffer; version: number } | undefined) ??
+      (address.device === PRIMARY_DEVICE ? this.moveLegacySession(address.user, key) : undefined);
     if (!row) return undefined;
     const entry = { value: this.rows.open<PeerSessionPickle>(key, row.data), version: row.version };
     this.remember(key, entry);
     return entry;
   }
+
+  /**
+   * Moves `session:<user>` to device 1's row `key`, keeping its version, and returns the new row; undefined
+   * when there is no old row. IMMEDIATE, so of two processes loading at once one moves it and the other
+   * finds the new row.
+   */
+  private moveLegacySession(user: string, key: string): { data: Buffer; version: number } | undefined {
+    return this.db
+      .transaction(() => {
+        const moved = this.sql('SELECT data, version FROM secrets WHERE key = ?').get(key) as { data: Buffer; version: number } | undefined;
+        if (moved) return moved;
+        const legacyKey = this.legacySessionKey(user);
+        const old = this.sql('SELECT data, version FROM secrets WHERE key = ?').get(legacyKey) as { data: Buffer; version: number } | undefined;
+        if (!old) return undefined;
+        // Sealed again: the row's name is its associated data, so the old ciphertext would not open under the new name.
+        const data = this.rows.seal(key, this.rows.open<PeerSessionPickle>(legacyKey, old.data));
+        this.sql('INSERT INTO secrets (key, data, version) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING').run(key, data, old.version);
+        this.sql('DELETE FROM secrets WHERE key = ?').run(legacyKey);
+        return { data, version: old.version };
+      })
+      .immediate();
+  }
+
   /** Writes if the row's version is still `expected` (0: no row), with `used` in the same transaction; true when it did. */
-  async saveSession(peer: string, session: PeerSessionPickle, expected: number, used?: PreKeysUsed) {
-    const key = this.sessionKey(peer);
+  async saveSession(peer: AddressLike, session: PeerSessionPickle, expected: number, used?: PreKeysUsed) {
+    const address = addressOf(peer);
+    const key = this.sessionKey(address);
     const data = this.rows.seal(key, session);
     const alreadyConsumed = new Error('one-time prekey already consumed');
     const write = this.db.transaction(() => {
+      // "No session yet" is wrong while device 1's session from before devices is still unmoved: the
+      // caller loads again, which moves it, instead of starting a second session beside it.
+      if (expected === 0 && address.device === PRIMARY_DEVICE && this.sql('SELECT 1 FROM secrets WHERE key = ?').get(this.legacySessionKey(address.user))) return false;
       const result =
         expected === 0
           ? this.sql('INSERT INTO secrets (key, data, version) VALUES (?, ?, 1) ON CONFLICT (key) DO NOTHING').run(key, data)
@@ -260,6 +305,32 @@ export class SqliteRatchetStore implements RatchetStore {
     }
     if (saved) this.remember(key, { value: session, version: expected + 1 });
     return saved;
+  }
+
+  async deleteSessions(user: string, devices: readonly number[]) {
+    const deleted: Array<[string, number]> = [];
+    this.db
+      .transaction(() => {
+        for (const device of devices) {
+          const key = this.sessionKey({ user, device });
+          let row = this.sql('SELECT version FROM secrets WHERE key = ?').get(key) as { version: number } | undefined;
+          if (!row && device === PRIMARY_DEVICE) {
+            // Never moved: the old row goes, and its version carries on under the new name.
+            const legacyKey = this.legacySessionKey(user);
+            row = this.sql('SELECT version FROM secrets WHERE key = ?').get(legacyKey) as { version: number } | undefined;
+            if (row) this.sql('DELETE FROM secrets WHERE key = ?').run(legacyKey);
+          }
+          if (!row) continue;
+          this.sql('INSERT INTO secrets (key, data, version) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET data = excluded.data, version = excluded.version').run(
+            key,
+            this.rows.seal(key, EMPTY_SESSION),
+            row.version + 1,
+          );
+          deleted.push([key, row.version + 1]);
+        }
+      })
+      .immediate();
+    for (const [key, version] of deleted) this.remember(key, { value: EMPTY_SESSION, version });
   }
 
   close(): void {

@@ -12,11 +12,15 @@ export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
 export interface UserFolder {
   readonly dir: string;
   readonly identityFile: string;
+  /** A version 1 identity file (e2ee-chat 0.1) as it was before its upgrade to version 2. */
+  readonly identityV1File: string;
   readonly peersFile: string;
   /** History, seen ids and outbox (SQLite, rows sealed with a key derived from the private key). */
   readonly stateFile: string;
   /** Ratchet sessions and PQXDH prekeys (SQLite, rows sealed the same way). */
   readonly ratchetFile: string;
+  /** The user's preferences (plain JSON: nothing secret; user-settings.ts). */
+  readonly settingsFile: string;
 }
 
 export function userFolder(home: string, username: string): UserFolder {
@@ -28,9 +32,11 @@ export function userFolder(home: string, username: string): UserFolder {
   return {
     dir,
     identityFile: join(dir, 'identity.json'),
+    identityV1File: join(dir, 'identity.v1.json'),
     peersFile: join(dir, 'peers.json'),
     stateFile: join(dir, 'state.sqlite'),
     ratchetFile: join(dir, 'ratchet.sqlite'),
+    settingsFile: join(dir, 'settings.json'),
   };
 }
 
