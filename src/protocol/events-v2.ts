@@ -3,9 +3,10 @@
  * client as events.ts does for protocol 1. A connection speaks the protocol its login chose (§5.1); the
  * events v2 leaves as they were keep their v1 types.
  */
+import type { BlobCreateResult } from './blob-schemas.js';
 import type { DeviceListWire } from './device-list-wire.js';
 import type { ErrorCode } from './errors.js';
-import type { AckResult, IncomingMessage, PreKeysLowEvent, PresenceEvent, ReceiptEvent, ServerLimits, UserKeys, UsersResult } from './events.js';
+import type { AckResult, BacklogEndEvent, IncomingMessage, PreKeysLowEvent, PresenceEvent, ReceiptEvent, ServerLimits, UserKeys, UsersResult } from './events.js';
 import type { KemPreKeyWire, OneTimePreKeyWire, PreKeyCountResult, SignedPreKeyWire } from './prekey-schemas.js';
 
 /** The protocols this code speaks; a connection is one of them from its login on. */
@@ -24,6 +25,7 @@ export const CLIENT_EVENTS_V2 = [
   'prekeys.upload',
   'prekeys.count',
   'prekeys.bundle',
+  'blob.create',
   'devices.list',
   'devices.publish',
   'link.open',
@@ -150,6 +152,7 @@ export interface ClientEventResultsV2 {
   'prekeys.upload': PreKeyCountResult;
   'prekeys.count': PreKeyCountResult;
   'prekeys.bundle': PreKeyBundlesResult;
+  'blob.create': BlobCreateResult;
   'devices.list': DevicesListResult;
   'devices.publish': DevicesPublishResult;
   'link.open': LinkOpenResult;
@@ -213,6 +216,8 @@ export interface ServerToClientEventsV2 {
   presence: (p: PresenceEvent) => void;
   receipt: (r: ReceiptEventV2) => void;
   'prekeys.low': (p: PreKeysLowEvent) => void;
+  /** As protocol 1's (PROTOCOL.md §7.11), for the connection's address: its device's backlog is pushed. */
+  'backlog.end': (b: BacklogEndEvent) => void;
   protocol_error: (e: ProtocolErrorEventV2) => void;
   'devices.changed': (e: DevicesChangedEvent) => void;
   'device.removed': (e: DeviceRemovedEvent) => void;

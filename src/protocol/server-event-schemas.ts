@@ -177,6 +177,8 @@ export const sessionAnswerV2Schema = z.object({
   registered: z.boolean(),
   limits: z.object({
     maxEnvelopeBytes: z.number().int().positive(),
+    // Advisory, as in v1's answer: a malformed one reads as absent.
+    maxAttachmentBytes: z.number().int().nonnegative().optional().catch(undefined),
     maxDevicesPerUser: z.number().int().positive(),
     maxEnvelopesPerSend: z.number().int().positive(),
   }),

@@ -1,8 +1,10 @@
 /**
  * The relay: an HTTP server with `GET /health` and a Socket.IO endpoint. It authenticates users, keeps
  * the directory of public keys, tracks who is online and routes opaque envelopes. It cannot decrypt:
- * nothing here imports client or session code. This module only wires the parts together; each job is
- * in its own module (auth-handlers, directory, presence-handling, relay, prekeys, http-routes).
+ * nothing here imports client or session code. It speaks protocols 1 and 2 (docs/design/devices-v2.md):
+ * one handler table per protocol, the events both share written once. This module only wires the parts
+ * together; each job is in its own module (auth-handlers, directory, presence-handling, relay, send-v2,
+ * prekeys, prekey-bundles-v2, device-handlers, link-handlers, blobs/, http-routes).
  */
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,23 +13,35 @@ import { Server as SocketIOServer } from 'socket.io';
 import type { Logger } from 'pino';
 import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { maxBlobBytesFor } from '../protocol/blob-schemas.js';
-import { BLOB_CREATE_PER_USER_BURST, BLOB_CREATE_PER_USER_PER_MINUTE, RATE_LIMIT_MAX_DELAY_MS, transportFrameBytes } from '../protocol/limits.js';
+import {
+  BLOB_CREATE_PER_USER_BURST,
+  BLOB_CREATE_PER_USER_PER_MINUTE,
+  MAX_DEVICES_PER_USER,
+  MAX_ENVELOPES_PER_SEND,
+  RATE_LIMIT_MAX_DELAY_MS,
+  transportFrameBytes,
+} from '../protocol/limits.js';
 import { authHandlers } from './auth-handlers.js';
 import { blobHandlers } from './blobs/blob-handlers.js';
 import { blobHttpHandler } from './blobs/blob-http.js';
 import { BlobStore } from './blobs/blob-store.js';
 import type { ServerConfig } from './config.js';
-import { createConnection, dispatch, type ChatIO, type HandlerTable } from './connection.js';
+import { createConnection, dispatch, type ChatIO, type HandlerTable, type HandlerTables, type HandlerTableV2 } from './connection.js';
+import { deviceHandlers } from './device-handlers.js';
 import { directoryHandlers } from './directory.js';
 import { closeEnginesThatNeverJoin } from './engine-guard.js';
 import { createHttpServer } from './http-routes.js';
-import { preKeyHandlers } from './prekeys.js';
+import { linkHandlers, linkParty } from './link-handlers.js';
+import { LinkRelay } from './link-relay.js';
+import { preKeyBundleHandlerV2 } from './prekey-bundles-v2.js';
+import { preKeyHandlers, type PreKeyServiceDeps } from './prekeys.js';
 import { InProcessDeliveryNotifier, RoomPumps, type DeliveryNotifier } from './delivery-notifier.js';
 import { InProcessPresence, type PresenceRegistry } from './presence.js';
 import { PresenceHandling } from './presence-handling.js';
 import { KeyedRateLimiter } from './rate-limit.js';
 import { Relay } from './relay.js';
-import { userRoom } from './rooms.js';
+import { addressRoom } from './rooms.js';
+import { SendV2 } from './send-v2.js';
 import type { ServerStore } from './store/server-store.js';
 
 export { SERVER_VERSION } from './http-routes.js';
@@ -108,6 +122,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   const pumps = new RoomPumps(io);
   const notifier = cluster.deliveryNotifier?.(pumps) ?? new InProcessDeliveryNotifier(pumps);
   const relay = new Relay({ config, store, io, presence: registry, notifier, pumps, logger });
+  const links = new LinkRelay({ onPushError: (err, event) => logger.error({ err, event }, 'link push failed') });
   const sweeper = setInterval(() => {
     relay.sweep().catch((err: unknown) => logger.error({ err }, 'sweep failed'));
     blobStore.then((blobs) => blobs.sweep()).catch((err: unknown) => logger.error({ err }, 'blob sweep failed'));
@@ -118,31 +133,56 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   }, config.sweepIntervalMs);
   sweeper.unref();
 
-  const handlers: HandlerTable = {
-    ...authHandlers({
-      store,
-      logger,
-      limits: { maxEnvelopeBytes: config.maxEnvelopeBytes, maxAttachmentBytes: config.maxAttachmentBytes },
-      authenticated: async (conn) => {
-        // Delivery first, in the same tick as the room join: a connection that closes while presence
-        // is being recorded has its pump stopped by the disconnect handler like any other.
-        relay.attach(conn);
-        await presence.online(conn);
-      },
-    }),
-    ...directoryHandlers(store, presence),
-    send: { precheck: (raw) => relay.checkEnvelopeSize(raw), start: (conn, p) => relay.send(conn, p) },
-    ack: { start: (conn, p) => relay.ack(conn, p) },
-    ...preKeyHandlers({
-      store,
-      // Both buckets must have a token before either is spent: a fetch refused for the target's sake
-      // must not cost the requester, nor the other way round.
-      allowFetch: (requester, target) =>
-        bundleFetchesBy.hasToken(requester) && bundleFetchesOf.hasToken(target) && bundleFetchesBy.take(requester) && bundleFetchesOf.take(target),
-      notifyLow: (username, counts) => io.to(userRoom(username)).emit('prekeys.low', counts),
-    }),
-    ...blobHandlers({ store: blobStore, maxBlobBytes, allowCreate: (user) => blobCreates.take(user) }),
+  const auth = authHandlers({
+    store,
+    logger,
+    limits: {
+      maxEnvelopeBytes: config.maxEnvelopeBytes,
+      maxAttachmentBytes: config.maxAttachmentBytes,
+      maxDevicesPerUser: MAX_DEVICES_PER_USER,
+      maxEnvelopesPerSend: MAX_ENVELOPES_PER_SEND,
+    },
+    authenticated: async (conn) => {
+      // Delivery first, in the same tick as the room join: a connection that closes while presence
+      // is being recorded has its pump stopped by the disconnect handler like any other.
+      relay.attach(conn);
+      await presence.online(conn);
+    },
+  });
+  const preKeyDeps: PreKeyServiceDeps = {
+    store,
+    // Every bucket must have its tokens before any is spent: a fetch refused for one target's sake must
+    // not cost the requester or the other targets, nor the other way round. One token per device bundle.
+    allowFetch: (requester, targets) => {
+      if (!bundleFetchesBy.hasToken(requester, targets.length) || !targets.every((t) => bundleFetchesOf.hasToken(t))) return false;
+      for (const target of targets) {
+        bundleFetchesBy.take(requester);
+        bundleFetchesOf.take(target);
+      }
+      return true;
+    },
+    notifyLow: (username, device, counts) => io.to(addressRoom(username, device)).emit('prekeys.low', counts),
   };
+  const shared = {
+    ...directoryHandlers(store, presence),
+    ack: { start: relay.ack.bind(relay) },
+    ...preKeyHandlers(preKeyDeps),
+    ...blobHandlers({ store: blobStore, maxBlobBytes, allowCreate: (user) => blobCreates.take(user) }),
+  } satisfies Partial<HandlerTable>;
+  const v1: HandlerTable = {
+    ...shared,
+    ...auth.v1,
+    send: { precheck: (raw) => relay.checkEnvelopeSize(raw), start: (conn, p) => relay.send(conn, p) },
+  };
+  const v2: HandlerTableV2 = {
+    ...shared,
+    ...auth.v2,
+    send: new SendV2({ config, store, io, presence: registry, notifier }).handler,
+    ...preKeyBundleHandlerV2(preKeyDeps),
+    ...deviceHandlers({ config, store, io, logger }),
+    ...linkHandlers({ store, relay: links, logger }),
+  };
+  const handlers: HandlerTables = { 1: v1, 2: v2 };
 
   io.on('connection', (socket) => {
     joined(socket.conn);
@@ -163,6 +203,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
       // could keep it open, past every timer, by never joining again.
       if (reason === 'client namespace disconnect') socket.conn.close();
       relay.detach(conn);
+      links.disconnected(linkParty(conn));
       void presence.offline(conn);
       logger.debug({ sid: socket.id, user: conn.username, reason }, 'disconnected');
     });
@@ -183,6 +224,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
     },
     close: async () => {
       clearInterval(sweeper);
+      links.dispose();
       // io.close() disconnects every socket and closes the HTTP server.
       await new Promise<void>((resolve) => io.close(() => resolve()));
       await store.close();

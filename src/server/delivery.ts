@@ -1,5 +1,5 @@
 /**
- * Delivery to one connection of a recipient, with flow control. Envelopes go out oldest first: first the
+ * Delivery to one connection of a recipient address (one device of a user), with flow control. Envelopes go out oldest first: first the
  * stored backlog, read from the store in batches, then live ones as they are stored. At most
  * DELIVERY_WINDOW envelopes are unacknowledged on the connection at once; acknowledgements open the
  * window again. A backlog of any size therefore streams at the pace the client acknowledges.
@@ -8,21 +8,27 @@
  * (`backlog.end`, docs/PROTOCOL.md §7.11): everything queued for the user when they logged in has then
  * been pushed on this connection, so a client can tell "the backlog is over" from "the next push is late".
  */
-import type { IncomingMessage } from '../protocol/events.js';
+import type { IncomingMessageV2 } from '../protocol/events-v2.js';
 import { DELIVERY_BATCH, DELIVERY_WINDOW } from '../protocol/limits.js';
 import type { QueuedEnvelope, ServerStore } from './store/server-store.js';
 
-export type EmitMessage = (message: IncomingMessage) => void;
+export type EmitMessage = (message: IncomingMessageV2) => void;
 /** The backlog is pushed: `count` envelopes went out on this connection before this call. */
 export type EmitBacklogEnd = (count: number) => void;
 
-export function toWire(q: QueuedEnvelope, parsedEnvelope?: IncomingMessage['envelope']): IncomingMessage {
+/**
+ * A queued copy as protocol 2's `message` event carries it; a protocol-1 connection gets it without the
+ * device members (relay.ts), exactly as before devices.
+ */
+export function toWire(q: QueuedEnvelope, parsedEnvelope?: IncomingMessageV2['envelope']): IncomingMessageV2 {
   return {
     id: q.id,
     from: q.sender,
+    fromDevice: q.senderDevice,
     to: q.recipient,
+    toDevice: q.recipientDevice,
     sentAt: q.sentAt,
-    envelope: parsedEnvelope ?? (JSON.parse(q.envelope) as IncomingMessage['envelope']),
+    envelope: parsedEnvelope ?? (JSON.parse(q.envelope) as IncomingMessageV2['envelope']),
   };
 }
 
@@ -62,7 +68,7 @@ export class DeliveryPump {
    * A new envelope for this recipient was stored. Returns true when it was pushed at once; false when it
    * waits in the store (this connection is behind or its window is full) for the pump to read it in order.
    */
-  offer(q: QueuedEnvelope, parsedEnvelope: IncomingMessage['envelope']): boolean {
+  offer(q: QueuedEnvelope, parsedEnvelope: IncomingMessageV2['envelope']): boolean {
     if (this.stopped || q.seq <= this.cursor) return false;
     if (this.caughtUp && !this.draining && this.inflight.size < DELIVERY_WINDOW) {
       this.send(q, parsedEnvelope);
@@ -93,7 +99,7 @@ export class DeliveryPump {
     return this.inflight.size;
   }
 
-  private send(q: QueuedEnvelope, parsedEnvelope?: IncomingMessage['envelope']): void {
+  private send(q: QueuedEnvelope, parsedEnvelope?: IncomingMessageV2['envelope']): void {
     this.cursor = q.seq;
     this.inflight.add(q.id);
     this.pushed++;

@@ -1,93 +1,70 @@
 /**
- * The prekey service (docs/PROTOCOL.md §14): authenticated users publish their PQXDH keys, read how many
- * one-time keys remain, and fetch another user's bundle. Every signature is verified at upload against
- * the uploader's registered Ed25519 key, so the directory never serves a key its owner did not sign;
- * each one-time key is handed to one requester only (the store takes it in one transaction).
+ * The prekey service (docs/PROTOCOL.md §14, §19.9): each device publishes its PQXDH keys, reads how many
+ * one-time keys remain, and anyone logged in fetches bundles. Everything acts on an address: a
+ * connection uploads and counts for the device it logged in as, and every signature is verified at
+ * upload against that device's signing key (device 1: the registered key), so the directory never
+ * serves a key its device did not sign. Each one-time key is handed to one requester only (the store
+ * takes it in one transaction). Protocol 2's bundle request is prekey-bundles-v2.ts.
  */
 import { base64urlDecode } from '../crypto/bytes.js';
-import { verifyIdentityBindingSignature, verifyKemPreKeySignature, verifySignedPreKeySignature } from '../e2ee/pqxdh/signatures.js';
-import { InvalidX25519KeyError, X25519KeyPair } from '../crypto/x25519.js';
 import { ChatError } from '../protocol/errors.js';
 import type { PreKeysLowEvent } from '../protocol/events.js';
 import { PREKEY_LOW_THRESHOLD } from '../protocol/limits.js';
-import type { PreKeysUploadPayload } from '../protocol/prekey-schemas.js';
 import type { ConnectionState, HandlerTable } from './connection.js';
-import { PRIMARY_DEVICE, type ServerStore } from './store/server-store.js';
+import { keysOfDevice } from './device-keys.js';
+import { refuseLowOrderKeys, verifyPreKeySignatures } from './prekey-checks.js';
+import { PRIMARY_DEVICE, type ServerStore, type TakenPreKeyBundle } from './store/server-store.js';
 
-function signedInUser(conn: ConnectionState): string {
+export function signedInAddress(conn: ConnectionState): { username: string; device: number } {
   // The dispatcher lets only logged-in connections reach these handlers; this keeps the types honest.
-  if (conn.username === null) throw new ChatError('not_authenticated', 'log in first');
-  return conn.username;
+  if (conn.username === null || conn.device === null) throw new ChatError('not_authenticated', 'log in first');
+  return { username: conn.username, device: conn.device };
 }
 
-async function registeredSigningKey(store: ServerStore, username: string): Promise<Uint8Array> {
-  const user = await store.getUser(username);
-  if (!user) throw new ChatError('unknown_user', `no user named "${username}"`);
-  return base64urlDecode(user.signingKey.x);
-}
-
-/** Throws `bad_signature` naming the first key whose signature does not verify. */
-function verifyUpload(signingKey: Uint8Array, p: PreKeysUploadPayload): void {
-  const b = base64urlDecode;
-  const refuse = (what: string) => {
-    throw new ChatError('bad_signature', `${what}: signature does not verify against your registered signing key`);
-  };
-  if (!verifyIdentityBindingSignature(signingKey, b(p.identity.dhKey), b(p.identity.binding))) refuse('identity binding');
-  if (p.signedPreKey && !verifySignedPreKeySignature(signingKey, b(p.signedPreKey.publicKey), b(p.signedPreKey.signature))) {
-    refuse(`signed prekey ${p.signedPreKey.id}`);
-  }
-  for (const k of [...(p.lastResortKemPreKey ? [p.lastResortKemPreKey] : []), ...(p.kemPreKeys ?? [])]) {
-    if (!verifyKemPreKeySignature(signingKey, b(k.publicKey), b(k.signature))) refuse(`ML-KEM prekey ${k.id}`);
-  }
-}
-
-/** A fixed key pair to probe peers' keys with: any clamped scalar maps exactly the low-order points to 0. */
-let probe: Promise<X25519KeyPair> | undefined;
-
-/**
- * Throws `bad_request` naming the first X25519 key that is low-order: X25519 with it gives the
- * all-zero shared secret, which every client refuses (docs/PROTOCOL.md §16.5), so storing it would
- * only hand out bundles no one can use. The same test the clients apply: one DH, output all zero.
- */
-async function refuseLowOrderKeys(p: PreKeysUploadPayload): Promise<void> {
-  probe ??= X25519KeyPair.generate();
-  const pair = await probe;
-  const keys: Array<[string, string]> = [
-    ['identity.dhKey', p.identity.dhKey],
-    ...(p.signedPreKey ? [['signedPreKey.publicKey', p.signedPreKey.publicKey] as [string, string]] : []),
-    ...(p.oneTimePreKeys ?? []).map((k, i): [string, string] => [`oneTimePreKeys.${i}.publicKey`, k.publicKey]),
-  ];
-  for (const [path, key] of keys) {
-    try {
-      await pair.agree(base64urlDecode(key));
-    } catch (err) {
-      if (!(err instanceof InvalidX25519KeyError)) throw err;
-      throw new ChatError('bad_request', `${path}: low-order X25519 key (its shared secrets are all zero)`);
-    }
-  }
-}
+/** The key of an address in the bundle-fetch buckets: fetches are counted per target address (§19.9). */
+export const fetchTarget = (username: string, device: number): string => `${username}/${device}`;
 
 /** What the bundle service needs from the server around it. */
 export interface PreKeyServiceDeps {
   store: ServerStore;
-  /** Token buckets per requesting user and per target user: false means refuse. */
-  allowFetch(requester: string, target: string): boolean;
-  /** Tell the owner's connected devices that their one-time prekeys are running low. */
-  notifyLow(username: string, counts: PreKeysLowEvent): void;
+  /**
+   * One token per bundle from the requesting user's bucket and one from each target address's bucket,
+   * all or none: false means refuse, and nothing was taken.
+   */
+  allowFetch(requester: string, targets: readonly string[]): boolean;
+  /** Tell an address's connections that its one-time prekeys are running low. */
+  notifyLow(username: string, device: number, counts: PreKeysLowEvent): void;
+}
+
+/** Tells the device whose bundle was just taken when its one-time keys run low, so it refills while running. */
+export function notifyIfLow(deps: PreKeyServiceDeps, username: string, taken: TakenPreKeyBundle): void {
+  if (taken.remaining.oneTime < PREKEY_LOW_THRESHOLD || taken.remaining.kemOneTime < PREKEY_LOW_THRESHOLD) {
+    deps.notifyLow(username, taken.device, { oneTime: taken.remaining.oneTime, kemOneTime: taken.remaining.kemOneTime });
+  }
 }
 
 export type PreKeyEventName = 'prekeys.upload' | 'prekeys.count' | 'prekeys.bundle';
 
-export function preKeyHandlers({ store, allowFetch, notifyLow }: PreKeyServiceDeps): Pick<HandlerTable, PreKeyEventName> {
+export function preKeyHandlers(deps: PreKeyServiceDeps): Pick<HandlerTable, PreKeyEventName> {
+  const { store, allowFetch } = deps;
   return {
     'prekeys.upload': {
       run: async (conn, p) => {
-        const username = signedInUser(conn);
-        await refuseLowOrderKeys(p);
-        verifyUpload(await registeredSigningKey(store, username), p);
+        const { username, device } = signedInAddress(conn);
+        refuseLowOrderKeys(p);
+        const user = await store.getUser(username);
+        const keys = user && keysOfDevice(user, await store.getDeviceList(username), device);
+        if (!keys) throw new ChatError('unknown_device', `${username} has no device ${device}`);
+        // A listed device's identity key is the list's (design §5.10): its bundle must agree with it.
+        // Only a user without a list keeps v1's rule, a new identity replacing everything.
+        if (keys.dhKey !== null && keys.dhKey !== p.identity.dhKey) {
+          throw new ChatError('bad_request', `identity.dhKey: not the identity key your device list gives device ${device}`);
+        }
+        const whose = device === PRIMARY_DEVICE ? 'your registered signing key' : `the signing key your device list gives device ${device}`;
+        verifyPreKeySignatures(base64urlDecode(keys.signingKey), p, whose);
         return store.putPreKeys(
           username,
-          PRIMARY_DEVICE, // v1 connections are device 1 (design §5.10)
+          device,
           {
             identity: p.identity,
             ...(p.signedPreKey && { signedPreKey: p.signedPreKey }),
@@ -99,21 +76,26 @@ export function preKeyHandlers({ store, allowFetch, notifyLow }: PreKeyServiceDe
         );
       },
     },
-    'prekeys.count': { run: (conn) => store.preKeyCounts(signedInUser(conn), PRIMARY_DEVICE) },
+    'prekeys.count': {
+      run: (conn) => {
+        const { username, device } = signedInAddress(conn);
+        return store.preKeyCounts(username, device);
+      },
+    },
+    // Protocol 1's request names a user: it answers device 1's bundle, the only device a protocol-1
+    // client writes to (design §5.9, §5.10).
     'prekeys.bundle': {
       run: async (conn, p) => {
-        const requester = signedInUser(conn);
+        const { username: requester } = signedInAddress(conn);
         const user = await store.getUser(p.username);
         if (!user) throw new ChatError('unknown_user', `no user named "${p.username}"`);
-        if (!allowFetch(requester, p.username)) {
+        if (!allowFetch(requester, [fetchTarget(p.username, PRIMARY_DEVICE)])) {
           throw new ChatError('rate_limited', `too many prekey bundle fetches (by you, or of ${p.username}); try again later`);
         }
         const answer = await store.takePreKeyBundles(p.username, [PRIMARY_DEVICE]);
         const taken = answer.status === 'taken' ? answer.bundles[0] : undefined;
         if (!taken) throw new ChatError('no_prekeys', `${p.username} has published no prekeys (their client has not run since ratchet sessions were added)`);
-        if (taken.remaining.oneTime < PREKEY_LOW_THRESHOLD || taken.remaining.kemOneTime < PREKEY_LOW_THRESHOLD) {
-          notifyLow(p.username, { oneTime: taken.remaining.oneTime, kemOneTime: taken.remaining.kemOneTime });
-        }
+        notifyIfLow(deps, p.username, taken);
         return {
           username: p.username,
           identity: { signingKey: user.signingKey.x, dhKey: taken.identity.dhKey, binding: taken.identity.binding },

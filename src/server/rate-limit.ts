@@ -24,9 +24,9 @@ export class TokenBucket {
     return this.tokens + ((this.now() - this.last) / 1000) * this.ratePerSecond >= this.burst;
   }
 
-  /** True when a token is there now (nothing is taken). */
-  hasToken(): boolean {
-    return Math.min(this.burst, this.tokens + ((this.now() - this.last) / 1000) * this.ratePerSecond) >= 1;
+  /** True when `n` tokens are there now (nothing is taken). */
+  hasToken(n = 1): boolean {
+    return Math.min(this.burst, this.tokens + ((this.now() - this.last) / 1000) * this.ratePerSecond) >= n;
   }
 
   /** Milliseconds to wait before the event may run (0: at once), or -1: refused. */
@@ -56,9 +56,9 @@ export class KeyedRateLimiter {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /** True when `take(key)` would succeed now; takes nothing. */
-  hasToken(key: string): boolean {
-    return this.buckets.get(key)?.hasToken() ?? true;
+  /** True when `n` calls of `take(key)` would succeed now; takes nothing. */
+  hasToken(key: string, n = 1): boolean {
+    return this.buckets.get(key)?.hasToken(n) ?? n <= this.burst;
   }
 
   take(key: string): boolean {

@@ -1,38 +1,31 @@
 /**
  * Store-and-forward: every envelope is stored durably before `send` is acknowledged, pushed to the
- * recipient's connected devices, and deleted only when a device acknowledges it; the sender then gets a
- * delivery receipt. Offline recipients get their backlog on login, oldest first, with flow control.
- * Receipts go to the sender's room through the adapter; envelopes reach the recipient's connections
- * through the DeliveryNotifier (delivery-notifier.ts), so neither depends on where the user is connected.
+ * recipient device's connections, and deleted only when that device acknowledges it; the sending address
+ * then gets a delivery receipt. Offline devices get their backlog on login, oldest first, with flow
+ * control. Receipts go to the sending address's room through the adapter; envelopes reach the recipient
+ * address's connections through the DeliveryNotifier (delivery-notifier.ts), so neither depends on where
+ * a device is connected. This module holds what both protocols share (delivery, `ack`) and protocol 1's
+ * `send`; protocol 2's is send-v2.ts.
  */
 import type { Logger } from 'pino';
 import { newServerId } from './ids.js';
 import { ChatError } from '../protocol/errors.js';
-import type { AckResult, ReceiptEvent, SendResult } from '../protocol/events.js';
-import { DELIVERY_BATCH } from '../protocol/limits.js';
+import type { AckResult, IncomingMessage, SendResult } from '../protocol/events.js';
+import type { IncomingMessageV2 } from '../protocol/events-v2.js';
 import type { AckPayload, SendPayload } from '../protocol/schemas.js';
 import type { ServerConfig } from './config.js';
 import type { ChatIO, ConnectionState, Started } from './connection.js';
 import { DeliveryPump } from './delivery.js';
 import type { DeliveryNotifier, RoomPumps } from './delivery-notifier.js';
+import { isSingleDevice, queueQuota } from './device-sets.js';
+import { recordActivity } from './last-seen.js';
 import type { PresenceRegistry } from './presence.js';
-import { userRoom } from './rooms.js';
-import { PRIMARY_DEVICE, settledId, type Receipt, type ServerStore, type Settlement } from './store/server-store.js';
+import { pushReceipts, sendOwedReceipts } from './receipts.js';
+import { PRIMARY_DEVICE, settledId, type ServerStore, type Settlement } from './store/server-store.js';
 
-/**
- * A receipt as v1 words it, or undefined for a `removed` one: that status is owed only for a copy to a
- * device other than 1 (design §8.2), which no v1 connection can write to (§5.9).
- */
-function toReceiptEvent(r: Receipt): ReceiptEvent | undefined {
-  if (r.status === 'removed') return undefined;
-  return {
-    id: r.id,
-    clientId: r.clientId,
-    to: r.recipient,
-    deliveredAt: r.deliveredAt,
-    status: r.status,
-    ...(r.status === 'unreadable' && r.reason && { reason: r.reason }),
-  };
+/** Protocol 1's `message`: protocol 2's without the device ids, exactly as protocol-1 clients always got it. */
+function messageV1({ fromDevice: _from, toDevice: _to, ...message }: IncomingMessageV2): IncomingMessage {
+  return message;
 }
 
 export interface RelayDeps {
@@ -42,7 +35,7 @@ export interface RelayDeps {
   presence: PresenceRegistry;
   /** Wakes the recipient's connections when an envelope for them is stored. */
   notifier: DeliveryNotifier;
-  /** This node's delivery pumps, by user. */
+  /** This node's delivery pumps, by address. */
   pumps: RoomPumps;
   logger: Logger;
 }
@@ -66,39 +59,26 @@ export class Relay {
     this.logger = deps.logger;
   }
 
-  /** A connection just logged in: start its delivery pump and hand it the receipts it is owed. */
+  /** A connection just logged in: start its address's delivery pump and hand it the receipts it is owed. */
   attach(conn: ConnectionState): void {
     const username = conn.username!;
     const pump = new DeliveryPump(
       this.store,
       username,
-      PRIMARY_DEVICE, // every connection speaks v1 and is device 1 of its user (design §5.9)
-      (m) => conn.socket.emit('message', m),
+      conn.device!, // a protocol-1 connection is device 1 and receives device 1's copies only (design §5.9)
+      conn.protocol === 1 ? (m) => conn.socket.emit('message', messageV1(m)) : (m) => conn.socket.emit('message', m),
       (err) => this.logger.error({ err, user: username }, 'delivery failed'),
       Date.now,
       (count) => conn.socket.emit('backlog.end', { count }),
     );
     conn.socket.data.pump = pump;
     pump.start();
-    void this.sendOwedReceipts(conn).catch((err: unknown) => this.logger.error({ err, user: username }, 'receipt delivery failed'));
+    void sendOwedReceipts(this.store, conn).catch((err: unknown) => this.logger.error({ err, user: username }, 'receipt delivery failed'));
   }
 
   detach(conn: ConnectionState): void {
     conn.socket.data.pump?.stop();
     delete conn.socket.data.pump;
-  }
-
-  private async sendOwedReceipts(conn: ConnectionState): Promise<void> {
-    let after = 0;
-    for (;;) {
-      const batch = await this.store.pendingReceipts(conn.username!, PRIMARY_DEVICE, after, DELIVERY_BATCH);
-      for (const r of batch) {
-        const event = toReceiptEvent(r);
-        if (event) conn.socket.emit('receipt', event);
-      }
-      if (batch.length < DELIVERY_BATCH || !conn.socket.connected) return;
-      after = batch[batch.length - 1]!.seq;
-    }
   }
 
   /**
@@ -133,9 +113,12 @@ export class Relay {
   private async accept(conn: ConnectionState, p: SendPayload, submitted: () => void): Promise<SendResult> {
     const envelope = JSON.stringify(p.envelope);
     this.refuseIfTooLarge(envelope.length);
+    const sender = conn.username!; // the authenticated identity, never anything in the payload
     if (!(await this.presence.isOnline(p.to)) && !(await this.store.getUser(p.to))) {
       throw new ChatError('unknown_user', `no user named "${p.to}"`);
     }
+    const earlier = await this.refuseUnlessSingleDevice(sender, p);
+    if (earlier) return earlier;
     const id = newServerId();
     const sentAt = Date.now();
     // Pushed to the recipient as soon as it is committed, while the disk catches up: if the server dies
@@ -145,7 +128,7 @@ export class Relay {
     const stored = this.store.enqueue(
       {
         id,
-        sender: conn.username!, // the authenticated identity, never anything in the payload
+        sender,
         senderDevice: PRIMARY_DEVICE,
         recipient: p.to,
         recipientDevice: PRIMARY_DEVICE,
@@ -154,14 +137,7 @@ export class Relay {
         expiresAt: sentAt + this.config.queueTtlMs,
         envelope,
       },
-      {
-        maxCount: this.config.queueMaxCount,
-        maxBytes: this.config.queueMaxBytes,
-        userMaxBytes: this.config.userQueueMaxBytes,
-        senderMaxCount: this.config.senderQueueMaxCount,
-        senderMaxBytes: this.config.senderQueueMaxBytes,
-        serverMaxBytes: this.config.serverQueueMaxBytes,
-      },
+      queueQuota(this.config),
       (result) => {
         if (result.status === 'stored') pushed = this.notifier.stored(result.message, p.envelope);
       },
@@ -174,10 +150,33 @@ export class Relay {
     // 'delivered' (on the wire since 0.1; it means pushed) only when a connected device took it at once;
     // 'queued' when every device is offline, behind on its backlog or has a full delivery window. A
     // duplicate stored nothing: its status says whether a device of the recipient is connected.
-    if (result.status === 'duplicate') {
-      return { id: result.id, sentAt: result.sentAt, status: (await this.presence.isOnline(p.to)) ? 'delivered' : 'queued', duplicate: true };
-    }
+    if (result.status === 'duplicate') return this.duplicate(p.to, result);
     return { id, sentAt, status: pushed ? 'delivered' : 'queued' };
+  }
+
+  private async duplicate(to: string, first: { id: string; sentAt: number }): Promise<SendResult> {
+    return { id: first.id, sentAt: first.sentAt, status: (await this.presence.isOnline(to)) ? 'delivered' : 'queued', duplicate: true };
+  }
+
+  /**
+   * A protocol-1 `send` is one copy, device 1 to device 1, so it is accepted only where that is the
+   * whole conversation: `cur(to) = {1}` and `cur(sender) = {1}` (design §5.9); else `upgrade_required`.
+   * A resend of a copy accepted before (its idempotency record still there) is answered as the duplicate
+   * it is, as every duplicate is answered before the device set is looked at (§5.5.1).
+   */
+  private async refuseUnlessSingleDevice(sender: string, p: SendPayload): Promise<SendResult | undefined> {
+    const [toList, senderList] = await Promise.all([this.store.getDeviceList(p.to), this.store.getDeviceList(sender)]);
+    if (isSingleDevice(toList) && isSingleDevice(senderList)) return undefined;
+    if (p.id !== undefined) {
+      const [first] = await this.store.acceptedCopies(sender, PRIMARY_DEVICE, p.id, [{ recipient: p.to, recipientDevice: PRIMARY_DEVICE }]);
+      if (first) return this.duplicate(p.to, first);
+    }
+    throw new ChatError(
+      'upgrade_required',
+      isSingleDevice(toList)
+        ? `${sender} uses several devices; update e2ee-chat on this one to write from it`
+        : `${p.to} uses several devices; update e2ee-chat to write to them`,
+    );
   }
 
   /**
@@ -187,28 +186,27 @@ export class Relay {
    */
   ack(conn: ConnectionState, p: AckPayload): Started<AckResult> {
     const username = conn.username!;
+    const device = conn.device!; // an ack settles this address's copies only (design §5.6)
     // A rejected envelope leaves the queue like a stored one: the device is done with it either way.
     const settled: Settlement[] = [...(p.ids ?? []), ...(p.rejected ?? [])];
     const ids = settled.map(settledId);
     const now = Date.now();
+    recordActivity(this.store, conn, now, this.logger);
     const deleted =
       settled.length === 0
         ? Promise.resolve([])
-        : this.store.acknowledge(username, PRIMARY_DEVICE, settled, now, now + this.config.queueTtlMs, (receipts) => {
-            // Every device of this user may hold these in flight: free their windows too. (On other nodes
-            // a device's window is freed by its own ack of the same ids: the store answers it as done.)
-            this.pumps.acknowledged(username, ids);
-            for (const r of receipts) {
-              const event = toReceiptEvent(r);
-              if (event) this.io.to(userRoom(r.sender)).emit('receipt', event);
-            }
+        : this.store.acknowledge(username, device, settled, now, now + this.config.queueTtlMs, (receipts) => {
+            // Every connection of this address may hold these in flight: free their windows too. (On
+            // other nodes a connection's window is freed by its own ack of the same ids: the store answers
+            // it as done.)
+            this.pumps.acknowledged(username, device, ids);
+            pushReceipts(this.io, receipts);
           });
-    const forgotten = p.receipts && p.receipts.length > 0 ? this.store.acknowledgeReceipts(username, PRIMARY_DEVICE, p.receipts) : Promise.resolve();
+    const forgotten = p.receipts && p.receipts.length > 0 ? this.store.acknowledgeReceipts(username, device, p.receipts) : Promise.resolve();
     const result = Promise.all([deleted, forgotten]).then(([receipts]) => ({ acknowledged: receipts.length }));
     // Both writes are queued for the store by now, in this connection's order.
     return { submitted: Promise.resolve(), result };
   }
-
 
   async sweep(): Promise<void> {
     const removed = await this.store.sweepExpired(Date.now());

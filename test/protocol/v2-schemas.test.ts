@@ -430,6 +430,7 @@ const resultsFitAnswersV2: ResultsFitAnswersV2 = {
   'prekeys.upload': true,
   'prekeys.count': true,
   'prekeys.bundle': true,
+  'blob.create': true,
   'devices.list': true,
   'devices.publish': true,
   'link.open': true,

@@ -77,7 +77,7 @@ function expectedAnswer(event: string, wire: unknown, authed: boolean): Expected
 
 /** Members of a successful ack, per event. */
 const OK_MEMBERS: Record<ClientEventName, readonly string[]> = {
-  challenge: ['challenge', 'ok'],
+  challenge: ['challenge', 'ok', 'protocols'], // protocols: devices-v2 §5.1
   register: ['limits', 'ok', 'registered', 'username'],
   login: ['limits', 'ok', 'registered', 'username'],
   keys: ['encryptionKey', 'ok', 'registeredAt', 'signingKey', 'username'],

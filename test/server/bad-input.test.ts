@@ -346,7 +346,8 @@ describe('bad input on a default server', () => {
       expect(await codesFor(sock, 'challenge', bad)).toEqual(all(bad, 'bad_request'));
       for (const fine of [{}, null, { please: 'x' }, { challenge: 'mine', nested: { deep: [1] } }]) {
         const ack = await call(sock, 'challenge', fine);
-        expect(ack).toStrictEqual({ ok: true, challenge: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+        // The answer names the protocols the server speaks (devices-v2 §5.1); protocol-1 clients ignore it.
+        expect(ack).toStrictEqual({ ok: true, challenge: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), protocols: [1, 2] });
       }
       expect(await sock.timeout(5000).emitWithAck('challenge')).toMatchObject({ ok: true });
     });

@@ -1,6 +1,6 @@
 /**
  * The seams a cluster will use, exercised in one process (no second node is needed to pin them):
- * receipts and prekeys.low leave as broadcasts to the user's room through the Socket.IO adapter (the part
+ * receipts and prekeys.low leave as broadcasts to the address's room through the Socket.IO adapter (the part
  * a Redis adapter replaces), an envelope written to the store by someone else reaches a connected
  * recipient when the DeliveryNotifier's side wakes the user's pumps, and who is online is read through
  * the PresenceRegistry only.
@@ -88,7 +88,7 @@ describe('delivery and presence seams', () => {
     return c;
   }
 
-  it('pushes receipts and prekeys.low as broadcasts to the user room through the adapter; messages go to each connection', async () => {
+  it('pushes receipts and prekeys.low as broadcasts to the address room through the adapter; messages go to each connection', async () => {
     const alice = await connect('alice');
     const bob = await connect('bob');
     const sent = await call(alice.socket, 'send', { to: 'bob', id: 'seam-message-0001', envelope: hybridEnvelope() });
@@ -111,8 +111,9 @@ describe('delivery and presence seams', () => {
     expect(await call(alice.socket, 'prekeys.bundle', { username: 'bob' })).toMatchObject({ ok: true });
     await waitUntil(() => (bob.low.length === 1 ? true : undefined), 5000, 'prekeys.low');
 
-    expect(broadcasts).toContainEqual({ event: 'receipt', rooms: ['user:alice'] });
-    expect(broadcasts).toContainEqual({ event: 'prekeys.low', rooms: ['user:bob'] });
+    // Protocol-1 connections are device 1 of their user (devices-v2 §5.9): their address rooms.
+    expect(broadcasts).toContainEqual({ event: 'receipt', rooms: ['device:alice/1'] });
+    expect(broadcasts).toContainEqual({ event: 'prekeys.low', rooms: ['device:bob/1'] });
     // Messages are flow-controlled per connection (each its own window): never a room broadcast.
     expect(broadcasts.filter((b) => b.event === 'message')).toEqual([]);
   });

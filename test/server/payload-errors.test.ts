@@ -28,7 +28,7 @@ describe('payload errors', () => {
 
   it('accepts challenge with an undefined payload (null on the wire), like a missing one', async () => {
     const viaUndefined = (await sock.timeout(5000).emitWithAck('challenge', undefined)) as RawAck;
-    expect(viaUndefined).toStrictEqual({ ok: true, challenge: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(viaUndefined).toStrictEqual({ ok: true, challenge: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), protocols: [1, 2] });
     expect(await call(sock, 'challenge', null)).toMatchObject({ ok: true });
     expect(await call(authed, 'users', null)).toMatchObject({ ok: true, users: ['paula'] });
     expect(await call(authed, 'prekeys.count', null)).toMatchObject({ ok: true, oneTime: 0 });

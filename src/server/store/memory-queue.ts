@@ -1,10 +1,10 @@
 /** The in-memory queue, idempotency records and receipts: same semantics as sqlite-queue.ts, per address. */
 import { assertDistinctCopies, envelopeSize, NO_USAGE, QuotaCheck, type Usage } from './quota.js';
-import { settledId, type EnqueueInput, type EnqueueManyResult, type EnqueuedCopy, type QueueQuota, type QueuedEnvelope, type Receipt, type Settlement } from './server-store.js';
+import { settledId, type AcceptedCopy, type CopyAddress, type EnqueueInput, type EnqueueManyResult, type EnqueuedCopy, type QueueQuota, type QueuedEnvelope, type Receipt, type Settlement } from './server-store.js';
 
 // Newlines never occur in usernames, so they separate the parts of a key.
 const address = (username: string, device: number) => `${username}\n${device}`;
-const acceptedKey = (i: EnqueueInput) => [i.sender, i.senderDevice, i.clientId, i.recipient, i.recipientDevice].join('\n');
+const acceptedKey = (i: Pick<EnqueueInput, 'sender' | 'senderDevice' | 'clientId' | 'recipient' | 'recipientDevice'>) => [i.sender, i.senderDevice, i.clientId, i.recipient, i.recipientDevice].join('\n');
 
 function addTo(map: Map<string, Usage>, key: string, count: number, bytes: number): void {
   const u = map.get(key) ?? NO_USAGE;
@@ -44,6 +44,13 @@ export class MemoryQueue {
       return e ? { status: 'duplicate', id: e.id, sentAt: e.sentAt } : { status: 'stored', message: this.insert(i) };
     });
     return { status: 'accepted', copies };
+  }
+
+  acceptedCopies(sender: string, senderDevice: number, clientId: string, recipients: readonly CopyAddress[]): Array<AcceptedCopy | undefined> {
+    return recipients.map((r) => {
+      const record = this.accepted.get(acceptedKey({ sender, senderDevice, clientId, ...r }));
+      return record && { id: record.id, sentAt: record.sentAt };
+    });
   }
 
   private insert(input: EnqueueInput): QueuedEnvelope {

@@ -9,6 +9,7 @@ import { MemoryPreKeyDirectory } from './memory-prekeys.js';
 import { MemoryQueue } from './memory-queue.js';
 import type {
   AddedDevice,
+  CopyAddress,
   DeviceListInput,
   EnqueueInput,
   EnqueueManyResult,
@@ -37,10 +38,14 @@ export class MemoryServerStore implements ServerStore {
     return this.users.get(username);
   }
 
-  async createUser(record: UserRecord) {
+  async createUser(record: UserRecord, firstList?: DeviceListInput) {
     const existing = this.users.get(record.username);
     if (existing) return { created: false, record: existing };
     this.users.set(record.username, record);
+    if (firstList) {
+      const devices = firstList.devices.map((d): StoredDevice => ({ ...d, lastSeenAt: null }));
+      this.deviceLists.set(record.username, { ...firstList, devices, updatedAt: record.registeredAt });
+    }
     return { created: true, record };
   }
 
@@ -55,6 +60,10 @@ export class MemoryServerStore implements ServerStore {
     const result = this.queue.enqueueMany(inputs, quota);
     committed?.(result);
     return result;
+  }
+
+  async acceptedCopies(sender: string, senderDevice: number, clientId: string, recipients: readonly CopyAddress[]) {
+    return this.queue.acceptedCopies(sender, senderDevice, clientId, recipients);
   }
 
   async pending(recipient: string, device: number, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]> {

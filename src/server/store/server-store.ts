@@ -35,6 +35,18 @@ export interface EnqueueInput {
   envelope: string;
 }
 
+/** The recipient address of one copy. */
+export interface CopyAddress {
+  recipient: string;
+  recipientDevice: number;
+}
+
+/** What an idempotency record keeps of the copy it accepted first. */
+export interface AcceptedCopy {
+  id: string;
+  sentAt: number;
+}
+
 /** An envelope waiting for its recipient device to acknowledge it. */
 export interface QueuedEnvelope extends EnqueueInput {
   /** Store order: strictly increasing in the order envelopes were accepted. */
@@ -185,8 +197,12 @@ export type PublishResult =
 
 export interface ServerStore {
   getUser(username: string): Promise<UserRecord | undefined>;
-  /** Inserts atomically; returns the record that holds the name afterwards (ours, or an earlier one). */
-  createUser(record: UserRecord): Promise<{ created: boolean; record: UserRecord }>;
+  /**
+   * Inserts atomically; returns the record that holds the name afterwards (ours, or an earlier one). A
+   * protocol-2 registration brings the user's first device list (verified by the caller): it is stored in
+   * the same transaction, and only if the name is created (design §5.2).
+   */
+  createUser(record: UserRecord, firstList?: DeviceListInput): Promise<{ created: boolean; record: UserRecord }>;
 
   /**
    * Stores one copy durably (resolves only once the write is on disk), or reports a duplicate or a
@@ -201,6 +217,12 @@ export interface ServerStore {
    * copies of one send (one sender address, one client id) and name no address twice.
    */
   enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void): Promise<EnqueueManyResult>;
+  /**
+   * The idempotency records of one send for the given recipient addresses, in their order (undefined
+   * where a copy has none): a read, for answering a send whose copies were all accepted before without
+   * checking anything else (design §5.5.1 step 4).
+   */
+  acceptedCopies(sender: string, senderDevice: number, clientId: string, recipients: readonly CopyAddress[]): Promise<Array<AcceptedCopy | undefined>>;
   /** Unexpired envelopes for one recipient device with seq > afterSeq, oldest first. */
   pending(recipient: string, device: number, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]>;
   /**

@@ -58,6 +58,7 @@ export class SqliteDeviceTables {
            encryption_key_n = excluded.encryption_key_n, name = excluded.name, added_at = excluded.added_at`,
       ),
       deleteDevice: db.prepare('DELETE FROM devices WHERE username = ? AND device_id = ?'),
+      selectDeviceExists: db.prepare<[string, number], { one: number }>('SELECT 1 AS one FROM devices WHERE username = ? AND device_id = ?'),
       touchDevice: db.prepare(
         'UPDATE devices SET last_seen_at = max(coalesce(last_seen_at, 0), ?) WHERE username = ? AND device_id = ?',
       ),
@@ -95,6 +96,11 @@ export class SqliteDeviceTables {
     });
     for (const device of removed) this.sql.deleteDevice.run(list.username, device);
     for (const d of list.devices) this.sql.upsertDevice.run(list.username, d.device, d.signingKey, d.dhKey, d.encryptionKeyN, d.name, d.addedAt);
+  }
+
+  /** Whether the device has a row: it is in its user's stored list. */
+  has(username: string, device: number): boolean {
+    return this.sql.selectDeviceExists.get(username, device) !== undefined;
   }
 
   /** Call inside a write transaction. */

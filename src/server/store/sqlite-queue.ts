@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { RejectReason } from '../../protocol/events.js';
 import { assertDistinctCopies, envelopeSize, NO_USAGE, QuotaCheck, type Usage } from './quota.js';
-import { settledId, type EnqueueInput, type EnqueueManyResult, type EnqueuedCopy, type QueueQuota, type QueuedEnvelope, type Receipt, type Settlement } from './server-store.js';
+import { settledId, type AcceptedCopy, type CopyAddress, type EnqueueInput, type EnqueueManyResult, type EnqueuedCopy, type QueueQuota, type QueuedEnvelope, type Receipt, type Settlement } from './server-store.js';
 
 interface QueueRow {
   seq: number;
@@ -159,7 +159,14 @@ export class SqliteQueueTables {
     };
   }
 
-  private accepted(i: EnqueueInput): { id: string; sent_at: number } | undefined {
+  acceptedCopies(sender: string, senderDevice: number, clientId: string, recipients: readonly CopyAddress[]): Array<AcceptedCopy | undefined> {
+    return recipients.map((r) => {
+      const record = this.accepted({ sender, senderDevice, clientId, ...r });
+      return record && { id: record.id, sentAt: record.sent_at };
+    });
+  }
+
+  private accepted(i: Pick<EnqueueInput, 'sender' | 'senderDevice' | 'clientId' | 'recipient' | 'recipientDevice'>): { id: string; sent_at: number } | undefined {
     const record = this.sql.selectAccepted.get(i.sender, i.senderDevice, i.clientId, i.recipient, i.recipientDevice);
     if (record || i.senderDevice !== 1 || i.recipientDevice !== 1) return record;
     return this.sql.selectAcceptedV1.get(i.sender, i.clientId);

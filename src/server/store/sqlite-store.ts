@@ -6,7 +6,9 @@ import { checkPublication, removeDevices } from './device-publish.js';
 import { GroupCommit } from './group-commit.js';
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
 import type {
+  AcceptedCopy,
   AddedDevice,
+  CopyAddress,
   DeviceListInput,
   EnqueueInput,
   EnqueueManyResult,
@@ -131,7 +133,7 @@ export class SqliteServerStore implements ServerStore {
     return row ? userFromRow(row) : undefined;
   }
 
-  async createUser(record: UserRecord): Promise<{ created: boolean; record: UserRecord }> {
+  async createUser(record: UserRecord, firstList?: DeviceListInput): Promise<{ created: boolean; record: UserRecord }> {
     return this.writes.run(() => {
       const info = this.sql.insertUser.run({
         username: record.username,
@@ -141,8 +143,9 @@ export class SqliteServerStore implements ServerStore {
         encryption_key_thumbprint: record.encryptionKeyThumbprint,
         registered_at: record.registeredAt,
       });
-      if (info.changes === 1) return { created: true, record };
-      return { created: false, record: userFromRow(this.sql.selectUser.get(record.username)!) };
+      if (info.changes !== 1) return { created: false, record: userFromRow(this.sql.selectUser.get(record.username)!) };
+      if (firstList) this.devices.write(firstList, [], record.registeredAt);
+      return { created: true, record };
     });
   }
 
@@ -154,6 +157,10 @@ export class SqliteServerStore implements ServerStore {
   enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void): Promise<EnqueueManyResult> {
     // Checked and inserted in this one transaction: no other write can slip between a check and its insert.
     return this.writes.run(() => this.queue.enqueueMany(inputs, quota), committed);
+  }
+
+  async acceptedCopies(sender: string, senderDevice: number, clientId: string, recipients: readonly CopyAddress[]): Promise<Array<AcceptedCopy | undefined>> {
+    return this.queue.acceptedCopies(sender, senderDevice, clientId, recipients);
   }
 
   async pending(recipient: string, device: number, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]> {
@@ -237,7 +244,10 @@ export class SqliteServerStore implements ServerStore {
     }, committed);
   }
 
-  touchDevice(username: string, device: number, now: number): Promise<void> {
+  async touchDevice(username: string, device: number, now: number): Promise<void> {
+    // Most logins and acks are of users without a list (every protocol-1 user): no row, so no write
+    // transaction and no share of an fsync for them.
+    if (!this.devices.has(username, device)) return;
     return this.writes.run(() => this.devices.touch(username, device, now));
   }
 

@@ -1,0 +1,74 @@
+/**
+ * The link relay's events on the wire (design §6.3, PROTOCOL.md §19.10): this module turns connections
+ * into the relay's parties and its answers into acks; the slots themselves are link-relay.ts. `link.open`
+ * is the one event a protocol-2 connection may use before it logs in besides the authentication events:
+ * it makes the connection a *linking* one, which may then use only the authentication and link events
+ * (connection.ts) and whose auth timeout becomes the slot's expiry. `link.join` needs a protocol-2 login
+ * (on a protocol-1 connection it is not an event at all).
+ */
+import type { Logger } from 'pino';
+import { ChatError } from '../protocol/errors.js';
+import type { ConnectionState, HandlerTableV2 } from './connection.js';
+import type { LinkParty, LinkRelay } from './link-relay.js';
+import { signedInAddress } from './prekeys.js';
+import type { ServerStore } from './store/server-store.js';
+
+export type LinkEventName = 'link.open' | 'link.join' | 'link.send' | 'link.close';
+
+/** The relay's view of a connection: its Socket.IO id and the three pushes, each typed by Socket.IO's emit. */
+export function linkParty(conn: ConnectionState): LinkParty {
+  const socket = conn.socket;
+  return {
+    id: socket.id,
+    joined: (e) => socket.emit('link.joined', e),
+    data: (e) => socket.emit('link.data', e),
+    closed: (e) => socket.emit('link.closed', e),
+  };
+}
+
+export interface LinkServiceDeps {
+  store: ServerStore;
+  relay: LinkRelay;
+  logger: Logger;
+}
+
+export function linkHandlers({ store, relay, logger }: LinkServiceDeps): Pick<HandlerTableV2, LinkEventName> {
+  return {
+    'link.open': {
+      run: async (conn, p) => {
+        // The new device opens a slot before it has an identity; a connection that has one is a device
+        // already, and linking it again would make no sense.
+        if (conn.username !== null) throw new ChatError('already_authenticated', `already logged in as "${conn.username}"; link.open is for a device not yet linked`);
+        if (!(await store.getUser(p.username))) throw new ChatError('unknown_user', `no user named "${p.username}"`);
+        const opened = relay.open(linkParty(conn), p);
+        conn.linking = true;
+        // The code has to be typed on the other machine: the connection may wait for the slot's expiry
+        // instead of the few seconds an unauthenticated connection gets.
+        if (conn.authTimer) clearTimeout(conn.authTimer);
+        conn.authTimer = setTimeout(() => {
+          logger.debug({ sid: conn.socket.id }, 'dropping a linking connection at its slot expiry');
+          conn.socket.disconnect(true);
+        }, Math.max(0, opened.expiresAt - Date.now()));
+        return opened;
+      },
+    },
+    'link.join': {
+      run: async (conn, p) => {
+        const { username, device } = signedInAddress(conn);
+        return relay.join(linkParty(conn), { username, device }, p);
+      },
+    },
+    'link.send': {
+      run: async (conn, p) => {
+        relay.send(linkParty(conn), p);
+        return {};
+      },
+    },
+    'link.close': {
+      run: async (conn, p) => {
+        relay.close(linkParty(conn), p);
+        return {};
+      },
+    },
+  };
+}
