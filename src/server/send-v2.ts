@@ -20,7 +20,7 @@ import type { SendV2Payload } from '../protocol/v2-schemas.js';
 import type { ServerConfig } from './config.js';
 import type { ChatIO, ConnectionState, PipelinedHandlerOf, Started } from './connection.js';
 import type { DeliveryNotifier } from './delivery-notifier.js';
-import { deviceSetChanges, describeChanges, queueQuota } from './device-sets.js';
+import { currentDevices, deviceSetChanges, describeChanges, queueQuota } from './device-sets.js';
 import { newServerId } from './ids.js';
 import type { PresenceRegistry } from './presence.js';
 import { RefusalWithDetails } from './refusal.js';
@@ -96,6 +96,9 @@ export class SendV2 {
       throw new ChatError('unknown_user', `no user named "${recipient}"`);
     }
     const [recipientList, senderList] = await Promise.all([store.getDeviceList(recipient), store.getDeviceList(sender)]);
+    // A device removed from its user's list is disconnected at the removal, but a send it had in flight
+    // (or one racing the removal) must not be stored as if it still spoke for its user.
+    if (!currentDevices(senderList).includes(me)) throw new ChatError('unknown_device', `${sender}/${me} is no longer one of ${sender}'s devices`);
     const changes = deviceSetChanges({ sender, me, recipient, copies: p.messages, recipientList, senderList });
     if (changes) {
       const earlier = await store.acceptedCopies(sender, me, p.id, p.messages.map((m) => ({ recipient: m.to, recipientDevice: m.device })));
