@@ -139,6 +139,22 @@ describe.each(backends)('%s server store: device lists', (_name, make) => {
   });
 });
 
+describe.each(backends)('%s server store: a new identity key for device 1', (_name, make) => {
+  it("drops device 1's prekeys when a list gives it a new identity key, and keeps them when it does not", async () => {
+    const store = make();
+    await store.putPreKeys('bob', 1, upload({ identity: { dhKey: key('ik1'), binding: sig('b1') } }), 1);
+    expect(await store.publishDeviceList(list(1, [1]), undefined, [], at(null))).toMatchObject({ status: 'published' });
+    expect(await store.preKeyCounts('bob', 1)).toMatchObject({ identityKey: key('ik1') });
+    const renewed = list(2, [1]);
+    renewed.devices = [{ ...device(1), dhKey: key('ik1-new') }];
+    expect(await store.publishDeviceList(renewed, undefined, [], at(1))).toMatchObject({ status: 'published', version: 2 });
+    // Bound to the old key, the bundle would be refused by every client: the honest answer is none.
+    expect(await store.preKeyCounts('bob', 1)).toMatchObject({ identityKey: null, oneTime: 0 });
+    expect(await store.takePreKeyBundles('bob', [1])).toEqual({ status: 'missing', devices: [1] });
+    await store.close();
+  });
+});
+
 describe.each(backends)('%s server store: removing a device', (_name, make) => {
   it('deletes its queue with a removed receipt to each sending address, the envelopes it sent, its prekeys and the receipts owed to it', async () => {
     const store = make();

@@ -4,7 +4,7 @@
  * which is what a transaction is here.
  */
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
-import { checkPublication, removeDevices } from './device-publish.js';
+import { checkPublication, dropPrimaryPreKeysOfOldIdentity, removeDevices } from './device-publish.js';
 import { MemoryPreKeyDirectory } from './memory-prekeys.js';
 import { MemoryQueue } from './memory-queue.js';
 import type {
@@ -139,6 +139,7 @@ export class MemoryServerStore implements ServerStore {
     if (refused) return refused;
     // Checked first: a refused upload (prekey_limit) throws before anything changed, as a rolled-back transaction.
     if (added) this.preKeys.put(list.username, added.device, added.preKeys);
+    dropPrimaryPreKeysOfOldIdentity(list, { identityOf: (u, d) => this.preKeys.counts(u, d).identityKey, remove: (u, d) => this.preKeys.remove(u, d) });
     const seen = new Map(stored?.devices.map((d) => [d.device, d.lastSeenAt]));
     const devices: StoredDevice[] = list.devices.map((d) => ({ ...d, lastSeenAt: seen.get(d.device) ?? null }));
     this.deviceLists.set(list.username, { ...list, devices, updatedAt: context.now });

@@ -2,7 +2,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkPublication, removeDevices } from './device-publish.js';
+import { checkPublication, dropPrimaryPreKeysOfOldIdentity, removeDevices } from './device-publish.js';
 import { GroupCommit } from './group-commit.js';
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
 import type {
@@ -235,6 +235,7 @@ export class SqliteServerStore implements ServerStore {
       if (refused) return refused;
       this.devices.write(list, removed, context.now);
       if (added) this.preKeys.put(list.username, added.device, added.preKeys, context.now);
+      dropPrimaryPreKeysOfOldIdentity(list, { identityOf: (u, d) => this.preKeys.counts(u, d).identityKey, remove: (u, d) => this.preKeys.remove(u, d) });
       const receipts = removeDevices(list.username, removed, {
         queues: (device) => this.queue.removeDeviceQueues(list.username, device, context.now, context.receiptExpiresAt),
         preKeys: (device) => this.preKeys.remove(list.username, device),
