@@ -7,6 +7,7 @@ import { GroupCommit } from './group-commit.js';
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
 import type {
   AcceptedCopy,
+  CheckedLists,
   AddedDevice,
   CopyAddress,
   DeviceListInput,
@@ -149,14 +150,17 @@ export class SqliteServerStore implements ServerStore {
     });
   }
 
-  async enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void): Promise<EnqueueResult> {
+  async enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void, lists?: CheckedLists): Promise<EnqueueResult> {
     const one = (r: EnqueueManyResult): EnqueueResult => (r.status === 'accepted' ? r.copies[0]! : r);
-    return one(await this.enqueueMany([input], quota, committed && ((r) => committed(one(r)))));
+    return one(await this.enqueueMany([input], quota, committed && ((r) => committed(one(r))), lists));
   }
 
-  enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void): Promise<EnqueueManyResult> {
+  enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void, lists?: CheckedLists): Promise<EnqueueManyResult> {
     // Checked and inserted in this one transaction: no other write can slip between a check and its insert.
-    return this.writes.run(() => this.queue.enqueueMany(inputs, quota), committed);
+    return this.writes.run((): EnqueueManyResult => {
+      if (lists?.some((l) => this.devices.version(l.username) !== l.version)) return { status: 'lists_changed' };
+      return this.queue.enqueueMany(inputs, quota);
+    }, committed);
   }
 
   async acceptedCopies(sender: string, senderDevice: number, clientId: string, recipients: readonly CopyAddress[]): Promise<Array<AcceptedCopy | undefined>> {
