@@ -59,9 +59,10 @@ export function authHandlers(deps: AuthDeps): { v1: Pick<HandlerTable, AuthEvent
     // After delivery started (in the same tick as the room join, see app.ts). A protocol-2 login waits
     // for it, so the device's own `devices.list` right after shows it; a protocol-1 login does not (the
     // device has no list row unless its user published a list, and v1 logins keep their latency).
-    const seen = recordLogin(store, conn, Date.now());
+    // A failure to record it is logged, never answered: the connection is bound already, and an error
+    // answer would leave a client that retries with already_authenticated.
+    const seen = recordLogin(store, conn, Date.now()).catch((err: unknown) => logger.error({ err, user: username, device }, 'recording last seen failed'));
     if (protocol === 2) await seen;
-    else seen.catch((err: unknown) => logger.error({ err, user: username }, 'recording last seen failed'));
     logger.info({ user: username, device, protocol, sid: conn.socket.id }, 'authenticated');
   }
 

@@ -95,13 +95,13 @@ export function deviceHandlers({ config, store, io, logger }: DeviceServiceDeps)
           added,
           history.removed,
           { replaces: stored?.version ?? null, now, receiptExpiresAt: now + config.queueTtlMs },
-          (r) => {
-            if (r.status === 'published') announce(io, username, r.version, history.removed, r.receipts);
-          },
         );
         if (result.status === 'outdated') {
           throw new ChatError('device_list_outdated', `device list: version ${result.current} was published meanwhile; build on it`);
         }
+        // Told once durable, not at commit: a removed device that hears "removed" (and its senders who
+        // get `removed` receipts) must never find it listed again after a crash before the fsync.
+        announce(io, username, result.version, history.removed, result.receipts);
         logger.info({ user: username, version: result.version, added: history.added, removed: history.removed }, 'device list published');
         return { version: result.version };
       },

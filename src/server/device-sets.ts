@@ -4,7 +4,8 @@
  */
 import type { DeviceListWire } from '../protocol/device-list-wire.js';
 import type { DeviceSetChange } from '../protocol/events-v2.js';
-import type { QueueQuota, StoredDeviceList } from './store/server-store.js';
+import { ChatError } from '../protocol/errors.js';
+import type { CheckedLists, QueueQuota, StoredDeviceList } from './store/server-store.js';
 import { PRIMARY_DEVICE } from './store/server-store.js';
 import type { ServerConfig } from './config.js';
 
@@ -85,4 +86,20 @@ export function describeChanges(users: readonly DeviceSetChange[]): string {
       ...(u.stale.length > 0 ? [`you wrote to devices ${u.username} does not have (${u.stale.join(', ')})`] : []),
     ])
     .join('; ');
+}
+
+/**
+ * Sends checked against lists that a publish then replaced are checked again (the store refuses them
+ * with `lists_changed`, storing nothing); a user who keeps publishing faster than their own send commits
+ * gets this after a few rounds rather than a loop.
+ */
+export const LISTS_CHANGED_ATTEMPTS = 3;
+
+export function listsKeptChanging(): ChatError {
+  return new ChatError('internal', 'the device lists of this conversation kept changing while the send was stored; nothing was stored, send again');
+}
+
+/** The versions a device-set check read, for the store to compare inside the send's transaction. */
+export function checkedLists(...users: Array<[string, StoredDeviceList | undefined]>): CheckedLists {
+  return users.map(([username, list]) => ({ username, version: list?.version ?? null }));
 }

@@ -9,9 +9,9 @@
 import type { Logger } from 'pino';
 import { ChatError } from '../protocol/errors.js';
 import type { ConnectionState, HandlerTableV2 } from './connection.js';
-import type { LinkParty, LinkRelay } from './link-relay.js';
+import { type LinkParty, type LinkRelay, unknownLink } from './link-relay.js';
 import { signedInAddress } from './prekeys.js';
-import type { ServerStore } from './store/server-store.js';
+import { PRIMARY_DEVICE, type ServerStore } from './store/server-store.js';
 
 export type LinkEventName = 'link.open' | 'link.join' | 'link.send' | 'link.close';
 
@@ -39,6 +39,9 @@ export function linkHandlers({ store, relay, logger }: LinkServiceDeps): Pick<Ha
         // The new device opens a slot before it has an identity; a connection that has one is a device
         // already, and linking it again would make no sense.
         if (conn.username !== null) throw new ChatError('already_authenticated', `already logged in as "${conn.username}"; link.open is for a device not yet linked`);
+        // One slot per connection's lifetime: each open moves the connection's deadline to the slot's
+        // expiry, so reopening after a close would keep an unauthenticated connection alive for ever.
+        if (conn.linking) throw new ChatError('link_limit', 'this connection has opened a link slot already; a new code needs a new connection');
         if (!(await store.getUser(p.username))) throw new ChatError('unknown_user', `no user named "${p.username}"`);
         const opened = relay.open(linkParty(conn), p);
         conn.linking = true;
@@ -55,6 +58,9 @@ export function linkHandlers({ store, relay, logger }: LinkServiceDeps): Pick<Ha
     'link.join': {
       run: async (conn, p) => {
         const { username, device } = signedInAddress(conn);
+        // Only the primary holds the account key and can publish the list that adds the new device
+        // (design §2.3); another device is answered as for every slot it cannot join.
+        if (device !== PRIMARY_DEVICE) throw unknownLink();
         return relay.join(linkParty(conn), { username, device }, p);
       },
     },

@@ -96,7 +96,7 @@ interface Slot {
 }
 
 /** The one refusal of `join` and `send`, word for word the same in every case. */
-function unknownLink(): ChatError {
+export function unknownLink(): ChatError {
   return new ChatError('unknown_link', 'no open link slot with that number');
 }
 

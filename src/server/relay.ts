@@ -17,11 +17,11 @@ import type { ServerConfig } from './config.js';
 import type { ChatIO, ConnectionState, Started } from './connection.js';
 import { DeliveryPump } from './delivery.js';
 import type { DeliveryNotifier, RoomPumps } from './delivery-notifier.js';
-import { isSingleDevice, queueQuota } from './device-sets.js';
+import { checkedLists, isSingleDevice, LISTS_CHANGED_ATTEMPTS, listsKeptChanging, queueQuota } from './device-sets.js';
 import { recordActivity } from './last-seen.js';
 import type { PresenceRegistry } from './presence.js';
 import { pushReceipts, sendOwedReceipts } from './receipts.js';
-import { PRIMARY_DEVICE, settledId, type ServerStore, type Settlement } from './store/server-store.js';
+import { type CheckedLists, type EnqueueResult, PRIMARY_DEVICE, settledId, type ServerStore, type Settlement } from './store/server-store.js';
 
 /** Protocol 1's `message`: protocol 2's without the device ids, exactly as protocol-1 clients always got it. */
 function messageV1({ fromDevice: _from, toDevice: _to, ...message }: IncomingMessageV2): IncomingMessage {
@@ -117,33 +117,39 @@ export class Relay {
     if (!(await this.presence.isOnline(p.to)) && !(await this.store.getUser(p.to))) {
       throw new ChatError('unknown_user', `no user named "${p.to}"`);
     }
-    const earlier = await this.refuseUnlessSingleDevice(sender, p);
-    if (earlier) return earlier;
+    let checked = await this.refuseUnlessSingleDevice(sender, p);
+    if ('earlier' in checked) return checked.earlier;
     const id = newServerId();
     const sentAt = Date.now();
     // Pushed to the recipient as soon as it is committed, while the disk catches up: if the server dies
     // before the write is durable, the sender (never acked) resends and the recipient's client
     // recognises the id. The sender's ack waits for durability.
     let pushed = false;
-    const stored = this.store.enqueue(
-      {
-        id,
-        sender,
-        senderDevice: PRIMARY_DEVICE,
-        recipient: p.to,
-        recipientDevice: PRIMARY_DEVICE,
-        clientId: p.id ?? id,
-        sentAt,
-        expiresAt: sentAt + this.config.queueTtlMs,
-        envelope,
-      },
-      queueQuota(this.config),
-      (result) => {
-        if (result.status === 'stored') pushed = this.notifier.stored(result.message, p.envelope);
-      },
-    );
-    submitted();
-    const result = await stored;
+    const input = {
+      id,
+      sender,
+      senderDevice: PRIMARY_DEVICE,
+      recipient: p.to,
+      recipientDevice: PRIMARY_DEVICE,
+      clientId: p.id ?? id,
+      sentAt,
+      expiresAt: sentAt + this.config.queueTtlMs,
+      envelope,
+    };
+    const onCommit = (result: EnqueueResult) => {
+      if (result.status === 'stored') pushed = this.notifier.stored(result.message, p.envelope);
+    };
+    let result: EnqueueResult;
+    for (let attempt = 1; ; attempt++) {
+      const stored = this.store.enqueue(input, queueQuota(this.config), onCommit, checked.lists);
+      if (attempt === 1) submitted();
+      result = await stored;
+      if (result.status !== 'lists_changed') break;
+      // A device list was published between the check and the send's transaction: check again.
+      if (attempt === LISTS_CHANGED_ATTEMPTS) throw listsKeptChanging();
+      checked = await this.refuseUnlessSingleDevice(sender, p);
+      if ('earlier' in checked) return checked.earlier;
+    }
     if (result.status === 'quota_exceeded' || result.status === 'sender_quota_exceeded' || result.status === 'server_full') {
       throw new ChatError(result.status, result.message);
     }
@@ -164,12 +170,12 @@ export class Relay {
    * A resend of a copy accepted before (its idempotency record still there) is answered as the duplicate
    * it is, as every duplicate is answered before the device set is looked at (§5.5.1).
    */
-  private async refuseUnlessSingleDevice(sender: string, p: SendPayload): Promise<SendResult | undefined> {
+  private async refuseUnlessSingleDevice(sender: string, p: SendPayload): Promise<{ lists: CheckedLists } | { earlier: SendResult }> {
     const [toList, senderList] = await Promise.all([this.store.getDeviceList(p.to), this.store.getDeviceList(sender)]);
-    if (isSingleDevice(toList) && isSingleDevice(senderList)) return undefined;
+    if (isSingleDevice(toList) && isSingleDevice(senderList)) return { lists: checkedLists([p.to, toList], [sender, senderList]) };
     if (p.id !== undefined) {
       const [first] = await this.store.acceptedCopies(sender, PRIMARY_DEVICE, p.id, [{ recipient: p.to, recipientDevice: PRIMARY_DEVICE }]);
-      if (first) return this.duplicate(p.to, first);
+      if (first) return { earlier: await this.duplicate(p.to, first) };
     }
     throw new ChatError(
       'upgrade_required',

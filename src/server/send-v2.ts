@@ -20,12 +20,12 @@ import type { SendV2Payload } from '../protocol/v2-schemas.js';
 import type { ServerConfig } from './config.js';
 import type { ChatIO, ConnectionState, PipelinedHandlerOf, Started } from './connection.js';
 import type { DeliveryNotifier } from './delivery-notifier.js';
-import { deviceSetChanges, describeChanges, queueQuota } from './device-sets.js';
+import { checkedLists, currentDevices, deviceSetChanges, describeChanges, LISTS_CHANGED_ATTEMPTS, listsKeptChanging, queueQuota } from './device-sets.js';
 import { newServerId } from './ids.js';
 import type { PresenceRegistry } from './presence.js';
 import { RefusalWithDetails } from './refusal.js';
 import { addressRoom } from './rooms.js';
-import type { AcceptedCopy, EnqueueInput, ServerStore } from './store/server-store.js';
+import type { AcceptedCopy, CheckedLists, EnqueueInput, EnqueueManyResult, ServerStore } from './store/server-store.js';
 
 export interface SendV2Deps {
   config: ServerConfig;
@@ -87,6 +87,26 @@ export class SendV2 {
     return { submitted, result };
   }
 
+  /**
+   * The device-set rule (§5.5.4) against the lists stored now: the versions it read, for the store to
+   * compare in the send's transaction; or the answer to a send whose copies were all accepted before;
+   * or `devices_changed` (thrown).
+   */
+  private async checkDeviceSet(sender: string, me: number, recipient: string, p: SendV2Payload): Promise<{ lists: CheckedLists } | SendResultV2> {
+    const { store } = this.deps;
+    const [recipientList, senderList] = await Promise.all([store.getDeviceList(recipient), store.getDeviceList(sender)]);
+    // A device removed from its user's list is disconnected at the removal, but a send it had in flight
+    // (or one racing the removal) must not be stored as if it still spoke for its user.
+    if (!currentDevices(senderList).includes(me)) throw new ChatError('unknown_device', `${sender}/${me} is no longer one of ${sender}'s devices`);
+    const changes = deviceSetChanges({ sender, me, recipient, copies: p.messages, recipientList, senderList });
+    if (changes) {
+      const earlier = await store.acceptedCopies(sender, me, p.id, p.messages.map((m) => ({ recipient: m.to, recipientDevice: m.device })));
+      if (earlier.every((e) => e !== undefined)) return { deliveries: await this.duplicates(p, earlier as AcceptedCopy[]) };
+      throw new RefusalWithDetails('devices_changed', describeChanges(changes), { users: changes });
+    }
+    return { lists: checkedLists([recipient, recipientList], [sender, senderList]) };
+  }
+
   private async accept(conn: ConnectionState, p: SendV2Payload, submitted: () => void): Promise<SendResultV2> {
     const { config, store, presence, notifier } = this.deps;
     const sender = conn.username!; // the authenticated address, never anything in the payload
@@ -95,14 +115,8 @@ export class SendV2 {
     if (recipient !== sender && !(await presence.isOnline(recipient)) && !(await store.getUser(recipient))) {
       throw new ChatError('unknown_user', `no user named "${recipient}"`);
     }
-    const [recipientList, senderList] = await Promise.all([store.getDeviceList(recipient), store.getDeviceList(sender)]);
-    const changes = deviceSetChanges({ sender, me, recipient, copies: p.messages, recipientList, senderList });
-    if (changes) {
-      const earlier = await store.acceptedCopies(sender, me, p.id, p.messages.map((m) => ({ recipient: m.to, recipientDevice: m.device })));
-      if (earlier.every((e) => e !== undefined)) return { deliveries: await this.duplicates(p, earlier as AcceptedCopy[]) };
-      throw new RefusalWithDetails('devices_changed', describeChanges(changes), { users: changes });
-    }
-
+    let checked = await this.checkDeviceSet(sender, me, recipient, p);
+    if ('deliveries' in checked) return checked;
     const sentAt = Date.now();
     const inputs = p.messages.map(
       (m): EnqueueInput => ({
@@ -120,14 +134,24 @@ export class SendV2 {
     // Each new copy is pushed to its address as soon as the send is committed, while the disk catches
     // up (as protocol 1 does); the answer waits for durability.
     const pushed = new Set<number>();
-    const stored = store.enqueueMany(inputs, queueQuota(config), (result) => {
+    const onCommit = (result: EnqueueManyResult) => {
       if (result.status !== 'accepted') return;
       result.copies.forEach((c, k) => {
         if (c.status === 'stored' && notifier.stored(c.message, p.messages[k]!.envelope)) pushed.add(k);
       });
-    });
-    submitted();
-    const result = await stored;
+    };
+    let result: EnqueueManyResult;
+    for (let attempt = 1; ; attempt++) {
+      const stored = store.enqueueMany(inputs, queueQuota(config), onCommit, checked.lists);
+      if (attempt === 1) submitted();
+      result = await stored;
+      if (result.status !== 'lists_changed') break;
+      // A device list was published between the check and the send's transaction (a device added or
+      // removed): check the set again, so no copy is stored for a set that is no longer current.
+      if (attempt === LISTS_CHANGED_ATTEMPTS) throw listsKeptChanging();
+      checked = await this.checkDeviceSet(sender, me, recipient, p);
+      if ('deliveries' in checked) return checked;
+    }
     if (result.status === 'quota_exceeded' || result.status === 'sender_quota_exceeded') {
       throw new RefusalWithDetails(result.status, result.message, { to: result.to, device: result.device });
     }

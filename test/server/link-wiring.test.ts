@@ -91,4 +91,22 @@ describe('link relay events', () => {
     fresh.socket.close();
     expect(await primary.waitFor('link.closed')).toEqual([{ slot, reason: 'disconnected' }]);
   });
+  it('lets only the primary join: a linked device is answered unknown_link, as for any slot it cannot join', async () => {
+    const { account, primary } = await net.registered('join-alice');
+    await net.link(account, primary);
+    const laptop = await net.device(account, 2);
+    const fresh = await net.open();
+    const { slot } = await call(fresh.socket, 'link.open', { username: 'join-alice', sid: sid() });
+    expect(await call(laptop.socket, 'link.join', { slot, sid: sid() })).toMatchObject({ ok: false, error: { code: 'unknown_link' } });
+    expect(await call(primary.socket, 'link.join', { slot, sid: sid() })).toMatchObject({ ok: true, slot });
+  });
+
+  it('gives a connection one link slot in its lifetime: closing it and opening again is link_limit', async () => {
+    await net.registered('again-alice');
+    const fresh = await net.open();
+    const { slot } = await call(fresh.socket, 'link.open', { username: 'again-alice', sid: sid() });
+    expect(await call(fresh.socket, 'link.close', { slot })).toStrictEqual({ ok: true });
+    // Each open would move the connection's deadline to a new expiry: reopening would keep it for ever.
+    expect(await call(fresh.socket, 'link.open', { username: 'again-alice', sid: sid() })).toMatchObject({ ok: false, error: { code: 'link_limit' } });
+  });
 });

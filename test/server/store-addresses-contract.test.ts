@@ -12,7 +12,7 @@ import { backends, cleanupStores, input, quota, stored, tempStoreDir } from './s
 afterEach(cleanupStores);
 
 function copies(r: EnqueueManyResult) {
-  if (r.status !== 'accepted') throw new Error(`expected accepted, got ${r.status}: ${r.message}`);
+  if (r.status !== 'accepted') throw new Error(`expected accepted, got ${r.status}${'message' in r ? `: ${r.message}` : ''}`);
   return r.copies;
 }
 

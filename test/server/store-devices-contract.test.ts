@@ -139,6 +139,40 @@ describe.each(backends)('%s server store: device lists', (_name, make) => {
   });
 });
 
+describe.each(backends)('%s server store: a new identity key for device 1', (_name, make) => {
+  it("drops device 1's prekeys when a list gives it a new identity key, and keeps them when it does not", async () => {
+    const store = make();
+    await store.putPreKeys('bob', 1, upload({ identity: { dhKey: key('ik1'), binding: sig('b1') } }), 1);
+    expect(await store.publishDeviceList(list(1, [1]), undefined, [], at(null))).toMatchObject({ status: 'published' });
+    expect(await store.preKeyCounts('bob', 1)).toMatchObject({ identityKey: key('ik1') });
+    const renewed = list(2, [1]);
+    renewed.devices = [{ ...device(1), dhKey: key('ik1-new') }];
+    expect(await store.publishDeviceList(renewed, undefined, [], at(1))).toMatchObject({ status: 'published', version: 2 });
+    // Bound to the old key, the bundle would be refused by every client: the honest answer is none.
+    expect(await store.preKeyCounts('bob', 1)).toMatchObject({ identityKey: null, oneTime: 0 });
+    expect(await store.takePreKeyBundles('bob', [1])).toEqual({ status: 'missing', devices: [1] });
+    await store.close();
+  });
+});
+
+describe.each(backends)('%s server store: a send checked against lists a publish then replaced', (_name, make) => {
+  it('stores nothing and says lists_changed when a checked version moved; stores when none did', async () => {
+    const store = make();
+    await twoDevices(store); // bob: version 2, devices 1 and 2
+    const toBoth = [input({ recipientDevice: 1, clientId: 'race-client-id-01' }), input({ recipientDevice: 2, clientId: 'race-client-id-01' })];
+    // Checked while bob's list was version 2, then bob removes device 2 before the send's transaction.
+    expect(await store.publishDeviceList(list(3, [1], 2), undefined, [2], at(2))).toMatchObject({ status: 'published', version: 3 });
+    expect(await store.enqueueMany(toBoth, quota, undefined, [{ username: 'bob', version: 2 }, { username: 'alice', version: null }])).toEqual({ status: 'lists_changed' });
+    expect(await store.pending('bob', 1, 0, 10, 0)).toEqual([]);
+    expect(await store.deviceQueueUsage('bob', 2)).toMatchObject({ count: 0 });
+    // Checked against what is stored now, the send to device 1 alone goes in.
+    const now = await store.enqueueMany([input({ recipientDevice: 1 })], quota, undefined, [{ username: 'bob', version: 3 }, { username: 'alice', version: null }]);
+    expect(now.status).toBe('accepted');
+    expect(await store.pending('bob', 1, 0, 10, 0)).toHaveLength(1);
+    await store.close();
+  });
+});
+
 describe.each(backends)('%s server store: removing a device', (_name, make) => {
   it('deletes its queue with a removed receipt to each sending address, the envelopes it sent, its prekeys and the receipts owed to it', async () => {
     const store = make();

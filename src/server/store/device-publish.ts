@@ -4,7 +4,7 @@
  * history (§4.4); the checks here hold the store's own invariants, so a caller that got them wrong fails
  * loudly instead of leaving a removed device's queue behind.
  */
-import type { AddedDevice, DeviceListInput, PublishContext, PublishResult, Receipt } from './server-store.js';
+import { type AddedDevice, type DeviceListInput, PRIMARY_DEVICE, type PublishContext, type PublishResult, type Receipt } from './server-store.js';
 
 /**
  * Undefined when the publish may go ahead against the stored version and device ids (device ids
@@ -60,4 +60,19 @@ export function removeDevices(username: string, removed: readonly number[], step
     receipts = receipts.filter((r) => !(r.sender === username && r.senderDevice === device && dropped.has(r.id)));
   }
   return receipts;
+}
+
+/**
+ * Device 1 is the one device whose identity key a list may change (design §4.5 rule 5, a primary that
+ * lost its ratchet store). Its stored prekeys are bound to the old key, so every client would refuse
+ * the bundle as a lie: they go in the publish, and the server answers `no_prekeys` until the primary
+ * uploads under its new key.
+ */
+export function dropPrimaryPreKeysOfOldIdentity(
+  list: DeviceListInput,
+  preKeys: { identityOf(username: string, device: number): string | null; remove(username: string, device: number): void },
+): void {
+  const listed = list.devices.find((d) => d.device === PRIMARY_DEVICE)?.dhKey;
+  const stored = preKeys.identityOf(list.username, PRIMARY_DEVICE);
+  if (stored !== null && stored !== listed) preKeys.remove(list.username, PRIMARY_DEVICE);
 }

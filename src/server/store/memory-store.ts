@@ -4,11 +4,12 @@
  * which is what a transaction is here.
  */
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
-import { checkPublication, removeDevices } from './device-publish.js';
+import { checkPublication, dropPrimaryPreKeysOfOldIdentity, removeDevices } from './device-publish.js';
 import { MemoryPreKeyDirectory } from './memory-prekeys.js';
 import { MemoryQueue } from './memory-queue.js';
 import type {
   AddedDevice,
+  CheckedLists,
   CopyAddress,
   DeviceListInput,
   EnqueueInput,
@@ -49,17 +50,22 @@ export class MemoryServerStore implements ServerStore {
     return { created: true, record };
   }
 
-  async enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void): Promise<EnqueueResult> {
-    const many = this.queue.enqueueMany([input], quota);
+  async enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void, lists?: CheckedLists): Promise<EnqueueResult> {
+    const many = this.enqueueNow([input], quota, lists);
     const result = many.status === 'accepted' ? many.copies[0]! : many;
     committed?.(result);
     return result;
   }
 
-  async enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void): Promise<EnqueueManyResult> {
-    const result = this.queue.enqueueMany(inputs, quota);
+  async enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void, lists?: CheckedLists): Promise<EnqueueManyResult> {
+    const result = this.enqueueNow(inputs, quota, lists);
     committed?.(result);
     return result;
+  }
+
+  private enqueueNow(inputs: readonly EnqueueInput[], quota: QueueQuota, lists: CheckedLists | undefined): EnqueueManyResult {
+    if (lists?.some((l) => (this.deviceLists.get(l.username)?.version ?? null) !== l.version)) return { status: 'lists_changed' };
+    return this.queue.enqueueMany(inputs, quota);
   }
 
   async acceptedCopies(sender: string, senderDevice: number, clientId: string, recipients: readonly CopyAddress[]) {
@@ -139,6 +145,7 @@ export class MemoryServerStore implements ServerStore {
     if (refused) return refused;
     // Checked first: a refused upload (prekey_limit) throws before anything changed, as a rolled-back transaction.
     if (added) this.preKeys.put(list.username, added.device, added.preKeys);
+    dropPrimaryPreKeysOfOldIdentity(list, { identityOf: (u, d) => this.preKeys.counts(u, d).identityKey, remove: (u, d) => this.preKeys.remove(u, d) });
     const seen = new Map(stored?.devices.map((d) => [d.device, d.lastSeenAt]));
     const devices: StoredDevice[] = list.devices.map((d) => ({ ...d, lastSeenAt: seen.get(d.device) ?? null }));
     this.deviceLists.set(list.username, { ...list, devices, updatedAt: context.now });

@@ -81,10 +81,21 @@ export interface QuotaRefusal {
 /** How one copy was taken: stored now, or accepted before under the same idempotency key (nothing stored; the first acceptance stands). */
 export type EnqueuedCopy = { status: 'stored'; message: QueuedEnvelope } | { status: 'duplicate'; id: string; sentAt: number };
 
-export type EnqueueResult = EnqueuedCopy | QuotaRefusal;
+export type EnqueueResult = EnqueuedCopy | QuotaRefusal | ListsChanged;
 
 /** A whole send: every copy taken (in the order given), or a refusal and nothing stored. */
-export type EnqueueManyResult = { status: 'accepted'; copies: EnqueuedCopy[] } | QuotaRefusal;
+export type EnqueueManyResult = { status: 'accepted'; copies: EnqueuedCopy[] } | QuotaRefusal | ListsChanged;
+
+/**
+ * The device-list versions a send's device set was checked against (null: the user had no list). The
+ * check reads the lists before the send's transaction; a publish committed in between (a device added
+ * or removed) must not let the send store copies for the old set, so the store compares them again
+ * inside the transaction and refuses with `lists_changed`, storing nothing: the caller checks again.
+ */
+export type CheckedLists = readonly { username: string; version: number | null }[];
+export interface ListsChanged {
+  status: 'lists_changed';
+}
 
 /**
  * A receipt owed to the sending address: the recipient device settled the copy `id`. delivered: it
@@ -210,13 +221,13 @@ export interface ServerStore {
    * before it is durable. The idempotency key is (sender, senderDevice, clientId, recipient,
    * recipientDevice) (design §5.5.2).
    */
-  enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void): Promise<EnqueueResult>;
+  enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void, lists?: CheckedLists): Promise<EnqueueResult>;
   /**
    * A whole send in one transaction: every copy without an idempotency record is stored, the others are
    * answered as duplicates; if any new copy does not fit its quotas, nothing is stored. The inputs are the
    * copies of one send (one sender address, one client id) and name no address twice.
    */
-  enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void): Promise<EnqueueManyResult>;
+  enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void, lists?: CheckedLists): Promise<EnqueueManyResult>;
   /**
    * The idempotency records of one send for the given recipient addresses, in their order (undefined
    * where a copy has none): a read, for answering a send whose copies were all accepted before without

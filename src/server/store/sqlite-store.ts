@@ -2,11 +2,12 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkPublication, removeDevices } from './device-publish.js';
+import { checkPublication, dropPrimaryPreKeysOfOldIdentity, removeDevices } from './device-publish.js';
 import { GroupCommit } from './group-commit.js';
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
 import type {
   AcceptedCopy,
+  CheckedLists,
   AddedDevice,
   CopyAddress,
   DeviceListInput,
@@ -149,14 +150,17 @@ export class SqliteServerStore implements ServerStore {
     });
   }
 
-  async enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void): Promise<EnqueueResult> {
+  async enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void, lists?: CheckedLists): Promise<EnqueueResult> {
     const one = (r: EnqueueManyResult): EnqueueResult => (r.status === 'accepted' ? r.copies[0]! : r);
-    return one(await this.enqueueMany([input], quota, committed && ((r) => committed(one(r)))));
+    return one(await this.enqueueMany([input], quota, committed && ((r) => committed(one(r))), lists));
   }
 
-  enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void): Promise<EnqueueManyResult> {
+  enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void, lists?: CheckedLists): Promise<EnqueueManyResult> {
     // Checked and inserted in this one transaction: no other write can slip between a check and its insert.
-    return this.writes.run(() => this.queue.enqueueMany(inputs, quota), committed);
+    return this.writes.run((): EnqueueManyResult => {
+      if (lists?.some((l) => this.devices.version(l.username) !== l.version)) return { status: 'lists_changed' };
+      return this.queue.enqueueMany(inputs, quota);
+    }, committed);
   }
 
   async acceptedCopies(sender: string, senderDevice: number, clientId: string, recipients: readonly CopyAddress[]): Promise<Array<AcceptedCopy | undefined>> {
@@ -235,6 +239,7 @@ export class SqliteServerStore implements ServerStore {
       if (refused) return refused;
       this.devices.write(list, removed, context.now);
       if (added) this.preKeys.put(list.username, added.device, added.preKeys, context.now);
+      dropPrimaryPreKeysOfOldIdentity(list, { identityOf: (u, d) => this.preKeys.counts(u, d).identityKey, remove: (u, d) => this.preKeys.remove(u, d) });
       const receipts = removeDevices(list.username, removed, {
         queues: (device) => this.queue.removeDeviceQueues(list.username, device, context.now, context.receiptExpiresAt),
         preKeys: (device) => this.preKeys.remove(list.username, device),
