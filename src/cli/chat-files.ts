@@ -11,7 +11,7 @@ import { fileSource, type DownloadFolder } from '../client/node/attachment-files
 import { PeerKeyChangedError } from '../client/peer-keys.js';
 import type { HistoryRecord } from '../client/stores.js';
 import { ChatError } from '../protocol/errors.js';
-import { clockTime, messageLine, type ChatOutput } from './chat-session.js';
+import { clockTime, messageLine, type ChatOutput } from './chat-lines.js';
 import { failedFileLine, fileSummary, isFallbackBody, progressFor, receiveAttachment, receivedFileLine } from './file-transfer.js';
 import { printable } from './terminal-text.js';
 

@@ -13,9 +13,9 @@ import { formatSafetyNumber } from '../e2ee/safety-number.js';
 import { ChatError } from '../protocol/errors.js';
 import { USERNAME_PATTERN } from '../protocol/limits.js';
 import { ChatFiles } from './chat-files.js';
-import type { ProgressSink } from './progress-bar.js';
 import { outgoingState, unreadableBySender, unreadableReason } from './reasons.js';
 import { printable } from './terminal-text.js';
+import { type ChatOutput, clockTime, messageLine } from './chat-lines.js';
 import { keyReviewLines } from './trust-command.js';
 
 /** Messages shown on open and by a bare /history: enough to pick the conversation up again. */
@@ -36,35 +36,9 @@ export const CHAT_HELP = [
   'folder as they arrive.',
 ].join('\n');
 
-const two = (n: number) => String(n).padStart(2, '0');
-
-/** `HH:MM` in the local time zone. */
-export function clockTime(ms: number): string {
-  const d = new Date(ms);
-  return `${two(d.getHours())}:${two(d.getMinutes())}`;
-}
-
-/**
- * One message as the screen shows it: `[HH:MM] <name> text`, name and text made printable. A message of
- * several lines shows them on several lines, each after the first indented to where the text starts:
- * every line the screen prints itself starts at the left edge or two columns in with a marker (`↳`), so
- * no line of someone's message can pass for another sender's line or for a state line.
- */
-export function messageLine(at: number, from: string, body: string): string {
-  const head = `[${clockTime(at)}] <${printable(from)}> `;
-  const indent = ' '.repeat(head.length);
-  return head + body.split('\n').map(printable).join(`\n${indent}`);
-}
-
 function preview(body: string): string {
   const text = printable(body);
   return text.length > PREVIEW_CHARS ? `${text.slice(0, PREVIEW_CHARS - 1)}…` : text;
-}
-
-export interface ChatOutput {
-  print(text: string): void;
-  /** A transient line for a file's progress (undefined clears it); absent where nothing can be redrawn. */
-  status?: ProgressSink;
 }
 
 export class ChatSession {

@@ -8,7 +8,7 @@ import type { ChatClient } from '../client/chat-client.js';
 import { DownloadFolder } from '../client/node/attachment-files.js';
 import { attachmentFallbackBody, formatByteSize, type AttachmentPointer } from '../e2ee/attachment-pointer.js';
 import { ChatError } from '../protocol/errors.js';
-import { clockTime } from './chat-session.js';
+import { clockTime } from './chat-lines.js';
 import { folderFor, type UserOptions } from './common.js';
 import type { FileLine } from './output.js';
 import { PROGRESS_MIN_BYTES, ProgressBar, type ProgressSink } from './progress-bar.js';

@@ -13,7 +13,7 @@
  * same Wycheproof vectors (test/crypto runs each vector file against each implementation).
  */
 import type { Bytes } from './bytes.js';
-import type { NativeIncremental } from './incremental.js';
+import type { NativeIncremental } from './incremental-types.js';
 
 /** Opaque, implementation-specific key handles (e.g. node:crypto KeyObjects). */
 export type NativePrivateKey = { readonly __nativePrivateKey: unique symbol };

@@ -4,7 +4,7 @@
  * every other sender's line starts) or look like a `↳` state line; control characters stay escaped.
  */
 import { describe, expect, it } from 'vitest';
-import { clockTime, messageLine } from '../../src/cli/chat-session.js';
+import { clockTime, messageLine } from '../../src/cli/chat-lines.js';
 
 const at = new Date(2026, 11, 3, 9, 5).getTime();
 
