@@ -251,7 +251,13 @@ export class HostileServer {
     const upstream = io(this.upstreamUrl, { transports: ['websocket'], reconnection: false, forceNew: true });
     const conn = new Connection(this.nextId++, socket, upstream);
     this.live.add(conn);
-    socket.onAny((event: string, ...args: unknown[]) => void this.request(conn, event, args));
+    socket.onAny((event: string, ...args: unknown[]) => {
+      // A request still in flight when either side drops (a test's drop(), a client closing) fails with
+      // "socket has been disconnected" and has nobody to answer; any other failure is the test's to see.
+      this.request(conn, event, args).catch((err: unknown) => {
+        if (conn.client.connected && conn.upstream.connected) throw err;
+      });
+    });
     upstream.onAny((event: string, ...args: unknown[]) => this.fromUpstream(conn, event, args));
     socket.on('disconnect', () => {
       this.live.delete(conn);
