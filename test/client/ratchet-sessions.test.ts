@@ -121,8 +121,7 @@ describe('ratchet sessions between ChatClients', () => {
     await bob2.waitFor(1);
     expect(bob2.received.map((m) => m.body)).toEqual(['thrice']);
     expect(bob2.rejected).toEqual([]);
-    const deadline = Date.now() + 5000;
-    while ((await srv.store.pending('bob', 1, 0, 10, Date.now())).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(async () => ((await srv.store.pending('bob', 1, 0, 10, Date.now())).length === 0 ? true : undefined), 5000, 'the queue to empty');
     expect(await srv.store.pending('bob', 1, 0, 10, Date.now())).toEqual([]);
     await bob1.client.close();
   });

@@ -332,12 +332,10 @@ describe('blob store over the socket and HTTP', () => {
       `PUT /blobs/${blob.id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${blob.uploadToken}\r\nContent-Range: bytes 0-8191/8192\r\nContent-Length: 8192\r\n\r\n`,
       bytes.subarray(0, 3000),
     );
-    let offset = '0';
-    for (let i = 0; i < 100 && offset !== '3000'; i++) {
-      const res = await head(blob.id, blob.uploadToken);
-      offset = res.headers.get('upload-offset') ?? '';
-      if (offset !== '3000') await new Promise((r) => setTimeout(r, 20));
-    }
+    const offset = await waitUntil(async () => {
+      const kept = (await head(blob.id, blob.uploadToken)).headers.get('upload-offset');
+      return kept === '3000' ? kept : undefined;
+    }, 2000, 'the kept bytes on HEAD');
     expect(offset).toBe('3000');
     // A second PUT may find the first still being received; the server says so until it has let go.
     let res: Response;
@@ -353,11 +351,10 @@ describe('blob store over the socket and HTTP', () => {
     socket.on('error', () => undefined);
     socket.write(`PUT /blobs/${blob.id} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${blob.uploadToken}\r\nContent-Range: bytes 0-4095/4160\r\nContent-Length: 4096\r\n\r\n`);
     socket.write(new Uint8Array(100));
-    let answer: { error?: string } = {};
-    for (let i = 0; i < 100 && answer.error !== 'upload_in_progress'; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-      answer = (await (await put(blob.id, blob.uploadToken, new Uint8Array(16), 100, 4160)).json()) as { error?: string };
-    }
+    const answer = await waitUntil(async () => {
+      const refused = (await (await put(blob.id, blob.uploadToken, new Uint8Array(16), 100, 4160)).json()) as { error?: string };
+      return refused.error === 'upload_in_progress' ? refused : undefined;
+    }, 2000, 'the first PUT to be under way');
     expect(answer.error).toBe('upload_in_progress');
     socket.destroy();
   });
