@@ -4,24 +4,13 @@
  * user in one transaction. A login names a device and is signed by that device's own key, as the user's
  * stored list gives it.
  */
-import { base64urlDecode } from '../crypto/bytes.js';
-import { ed25519Verify } from '../crypto/ed25519.js';
-import { jwkThumbprint } from '../crypto/keys.js';
-import { loginMessageV2, registerMessage } from '../protocol/auth-message.js';
+import { loginMessageV2 } from '../protocol/auth-message.js';
 import { ChatError } from '../protocol/errors.js';
 import type { LoginV2Payload, RegisterV2Payload } from '../protocol/v2-schemas.js';
+import { authenticateRegistration, verify } from './auth.js';
 import { keysOfDevice } from './device-keys.js';
 import { deviceListInput, openPublishedList } from './published-lists.js';
 import type { ServerStore, UserRecord } from './store/server-store.js';
-
-/** False for any malformed input too: never throws. */
-function verify(signature: string, message: Uint8Array, publicKeyX: string): boolean {
-  try {
-    return ed25519Verify(base64urlDecode(signature), message, base64urlDecode(publicKeyX));
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Registers the name with its first list; if the same keys already hold the name, it is a login of
@@ -36,31 +25,7 @@ export async function authenticateRegistrationV2(
   p: RegisterV2Payload,
   now: number,
 ): Promise<{ record: UserRecord; created: boolean }> {
-  const signingKeyThumbprint = await jwkThumbprint(p.signingKey);
-  const encryptionKeyThumbprint = await jwkThumbprint(p.encryptionKey);
-  const message = registerMessage({ challenge, username: p.username, signingKeyThumbprint, encryptionKeyThumbprint });
-  if (!verify(p.signature, message, p.signingKey.x)) {
-    throw new ChatError('bad_signature', 'signature does not verify for this challenge and these keys');
-  }
-  const list = openPublishedList(p.deviceList, p, { first: true });
-  const result = await store.createUser(
-    {
-      username: p.username,
-      signingKey: { kty: 'OKP', crv: 'Ed25519', x: p.signingKey.x },
-      encryptionKey: { kty: 'RSA', n: p.encryptionKey.n, e: p.encryptionKey.e },
-      signingKeyThumbprint,
-      encryptionKeyThumbprint,
-      registeredAt: now,
-    },
-    deviceListInput(list, p.deviceList),
-  );
-  if (
-    !result.created &&
-    (result.record.signingKeyThumbprint !== signingKeyThumbprint || result.record.encryptionKeyThumbprint !== encryptionKeyThumbprint)
-  ) {
-    throw new ChatError('username_taken', `the name "${p.username}" is registered with other keys`);
-  }
-  return result;
+  return authenticateRegistration(store, challenge, p, now, () => deviceListInput(openPublishedList(p.deviceList, p, { first: true }), p.deviceList));
 }
 
 /** Checks in the order `unknown_user`, `unknown_device`, `bad_signature`. */

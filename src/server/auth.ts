@@ -10,14 +10,14 @@ import { loginMessage, registerMessage } from '../protocol/auth-message.js';
 import { ChatError } from '../protocol/errors.js';
 import { CHALLENGE_BYTES } from '../protocol/limits.js';
 import type { LoginPayload, RegisterPayload } from '../protocol/schemas.js';
-import type { ServerStore, UserRecord } from './store/server-store.js';
+import type { DeviceListInput, ServerStore, UserRecord } from './store/server-store.js';
 
 export function newChallenge(): string {
   return base64urlEncode(randomBytes(CHALLENGE_BYTES));
 }
 
 /** False for any malformed input too (e.g. base64url with non-canonical trailing bits): never throws. */
-function verify(signature: string, message: Uint8Array, publicKeyX: string): boolean {
+export function verify(signature: string, message: Uint8Array, publicKeyX: string): boolean {
   try {
     return ed25519Verify(base64urlDecode(signature), message, base64urlDecode(publicKeyX));
   } catch {
@@ -25,12 +25,17 @@ function verify(signature: string, message: Uint8Array, publicKeyX: string): boo
   }
 }
 
-/** Registers the name, or logs in if the same keys already hold it. */
+/**
+ * Registers the name, or logs in if the same keys already hold it. `firstList` (protocol 2) is read
+ * once the register signature verified, and stored with the user only when the name is created; its
+ * own refusals come before `username_taken`.
+ */
 export async function authenticateRegistration(
   store: ServerStore,
   challenge: string,
   p: RegisterPayload,
   now: number,
+  firstList?: () => DeviceListInput,
 ): Promise<{ record: UserRecord; created: boolean }> {
   const signingKeyThumbprint = await jwkThumbprint(p.signingKey);
   const encryptionKeyThumbprint = await jwkThumbprint(p.encryptionKey);
@@ -38,14 +43,17 @@ export async function authenticateRegistration(
   if (!verify(p.signature, message, p.signingKey.x)) {
     throw new ChatError('bad_signature', 'signature does not verify for this challenge and these keys');
   }
-  const result = await store.createUser({
-    username: p.username,
-    signingKey: { kty: 'OKP', crv: 'Ed25519', x: p.signingKey.x },
-    encryptionKey: { kty: 'RSA', n: p.encryptionKey.n, e: p.encryptionKey.e },
-    signingKeyThumbprint,
-    encryptionKeyThumbprint,
-    registeredAt: now,
-  });
+  const result = await store.createUser(
+    {
+      username: p.username,
+      signingKey: { kty: 'OKP', crv: 'Ed25519', x: p.signingKey.x },
+      encryptionKey: { kty: 'RSA', n: p.encryptionKey.n, e: p.encryptionKey.e },
+      signingKeyThumbprint,
+      encryptionKeyThumbprint,
+      registeredAt: now,
+    },
+    firstList?.(),
+  );
   if (
     !result.created &&
     (result.record.signingKeyThumbprint !== signingKeyThumbprint || result.record.encryptionKeyThumbprint !== encryptionKeyThumbprint)
