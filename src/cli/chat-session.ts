@@ -8,6 +8,7 @@ import type { OpenedClient } from './common.js';
 import { safetyNumberWith } from './common.js';
 import { DownloadFolder } from '../client/node/attachment-files.js';
 import type { HistoryRecord } from '../client/stores.js';
+import { receivedRecord } from '../client/inbound.js';
 import { PeerKeyChangedError, samePeerKeys, toPinned } from '../client/peer-keys.js';
 import { formatSafetyNumber } from '../e2ee/safety-number.js';
 import { ChatError } from '../protocol/errors.js';
@@ -130,17 +131,7 @@ export class ChatSession {
   private listen(): void {
     const { client, messages } = this.opened;
     client.on('message', (m) => {
-      const record: HistoryRecord = {
-        id: m.id,
-        direction: 'in',
-        peer: m.from,
-        body: m.body,
-        sentAt: m.sentAt,
-        serverId: m.serverId,
-        serverTime: m.receivedAt,
-        status: 'received',
-        ...(m.attachment && { attachment: m.attachment }),
-      };
+      const record = receivedRecord(m);
       void this.queue(async () => {
         if (!this.firstSight(record.id)) return;
         if (record.attachment) {

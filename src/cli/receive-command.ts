@@ -14,6 +14,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { ChatClient } from '../client/chat-client.js';
 import type { HistoryRecord } from '../client/stores.js';
+import { receivedRecord } from '../client/inbound.js';
 import { NO_READ_RECEIPTS_HELP, addUserOptions, connectClient, readReceiptsWanted, serverUrl } from './common.js';
 import { DOWNLOAD_DIR_HELP, downloadFolderFor, failedFileLine, fileJson, fileSummary, isFallbackBody, receiveAttachment, receivedFileLine, type DownloadOptions } from './file-transfer.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
@@ -209,17 +210,7 @@ export function registerReceiveCommand(program: Command): void {
     })();
     client.on('message', (m) => {
       shown = shown.then(async () => {
-        const record: HistoryRecord = {
-          id: m.id,
-          direction: 'in',
-          peer: m.from,
-          body: m.body,
-          sentAt: m.sentAt,
-          serverId: m.serverId,
-          serverTime: m.receivedAt,
-          status: 'received',
-          ...(m.attachment && { attachment: m.attachment }),
-        };
+        const record = receivedRecord(m);
         if (!display(record)) return;
         await receiveFile(record);
         await messages.markDisplayed([m.id]);

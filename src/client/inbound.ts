@@ -33,7 +33,7 @@ import { envelopeSchema, type HybridEnvelope, type RatchetEnvelope } from '../pr
 import type { AckBatcher } from './ack-batcher.js';
 import { PeerKeyChangedError, samePeerKeys, signingKeyOf, toPinned } from './peer-keys.js';
 import type { SessionManager } from './session-manager.js';
-import { unreadableRecordId, type HeldEnvelope, type MessageStore, type PeerKeyStore, type PinnedPeer } from './stores.js';
+import { unreadableRecordId, type HeldEnvelope, type HistoryRecord, type MessageStore, type PeerKeyStore, type PinnedPeer } from './stores.js';
 
 export interface ReceivedMessage {
   /** The sender's own id for the message (signed), or `<sender>/<id>` when another sender used that id first: the record's key. */
@@ -49,6 +49,21 @@ export interface ReceivedMessage {
   body: string;
   /** A file the message carries, not yet downloaded (ChatClient.downloadAttachment); `body` is its caption or fallback. */
   attachment?: AttachmentPointer;
+}
+
+/** The history record of a received message, as the store keeps it and as screens show it. */
+export function receivedRecord(message: ReceivedMessage): HistoryRecord {
+  return {
+    id: message.id,
+    direction: 'in',
+    peer: message.from,
+    body: message.body,
+    sentAt: message.sentAt,
+    serverId: message.serverId,
+    serverTime: message.receivedAt,
+    status: 'received',
+    ...(message.attachment && { attachment: message.attachment }),
+  };
 }
 
 /** A message opened from an envelope: a chat message, or a receipt when `receipt` is set. */
@@ -355,18 +370,7 @@ export class Inbound {
   }
 
   private record(message: ReceivedMessage, kind: 'receipt' | undefined): Promise<'new' | 'duplicate'> {
-    return this.deps.messages.recordIncoming({
-      id: message.id,
-      direction: 'in',
-      peer: message.from,
-      body: message.body,
-      sentAt: message.sentAt,
-      serverId: message.serverId,
-      serverTime: message.receivedAt,
-      status: 'received',
-      ...(kind && { kind }),
-      ...(message.attachment && { attachment: message.attachment }),
-    });
+    return this.deps.messages.recordIncoming({ ...receivedRecord(message), ...(kind && { kind }) });
   }
 
   /** Same id again: a redelivery of the same server envelope is expected after a lost ack; the same message inside a different envelope is a replay. */
