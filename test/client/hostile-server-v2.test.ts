@@ -9,6 +9,7 @@ import { DeviceSockets, type RecordingSocket } from '../helpers/devices.js';
 import { hybridEnvelope } from '../helpers/envelopes.js';
 import { useHostileServer } from '../helpers/server-fixtures.js';
 import { call, connectTestClient, waitUntil } from '../helpers/test-clients.js';
+import { TestPeer } from '../helpers/test-device.js';
 
 describe('hostile-server harness, protocol 2', () => {
   const servers = useHostileServer();
@@ -107,5 +108,22 @@ describe('hostile-server harness, protocol 2', () => {
     expect(await fay2.waitFor('device.removed')).toEqual([{ username: 'v2h-fay', device: 2, version: 4 }]);
     // Device 2's devices.changed was dropped before the injected frame, which came after it on the same connection.
     expect(fay2.of('devices.changed')).toEqual([]);
+  });
+
+  it('carries a multi-device TestPeer: its fan-out and the replies to it open on every device', async () => {
+    const gus = await TestPeer.register(servers.hostile.url, 'v2h-gus', { devices: 2 });
+    const hal = await TestPeer.register(servers.srv.url, 'v2h-hal');
+    try {
+      expect((await gus.sendTo('v2h-hal', 'through the liar')).ok).toBe(true);
+      expect((await hal.device(1).receive(1))[0]).toMatchObject({ from: 'v2h-gus', fromDevice: 1, body: 'through the liar' });
+      expect((await hal.sendTo('v2h-gus', 'and back')).ok).toBe(true);
+      expect((await gus.device(1).receive(1))[0]).toMatchObject({ from: 'v2h-hal', body: 'and back' });
+      // Device 2 had gus's own copy first, then hal's reply.
+      expect((await gus.device(2).receive(2)).map((p) => p.body)).toEqual(['through the liar', 'and back']);
+      expect(servers.hostile.pushesOf('message', 'v2h-gus', 2)).toHaveLength(2);
+    } finally {
+      gus.close();
+      hal.close();
+    }
   });
 });
