@@ -15,58 +15,43 @@
  * Plain HTTP requests (the blob store's) are relayed to the real server too; `onHttp(hook)` answers them instead.
  * A hook's `conn.ask(event, payload)` asks the real server something as that connection's user, e.g. the
  * keys of another user to substitute. One hook per event; a new one replaces it; each returns its remover.
+ *
+ * Both protocols pass through unchanged (docs/PROTOCOL.md §19): a connection's protocol and device are
+ * those its login or register asked for. An answer hook given no protocol sees either protocol's answer
+ * (a union to narrow), a push hook protocol 1's shape (protocol 2's only adds to it); given
+ * `{ protocol: 2 }` (or 1) a hook runs only on connections of that protocol, typed exactly, and leaves
+ * the others alone. A connection not logged in yet (a `challenge`, a `link.open`) counts as either.
  */
 import { createServer, request as httpRequest, type IncomingMessage as HttpRequest, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server as SocketIOServer, type Socket as ServerSocket } from 'socket.io';
 import { io, type Socket as ClientSocket } from 'socket.io-client';
-import type {
-  Ack,
-  AckResult,
-  ChallengeResult,
-  ClientEventName,
-  SendResult,
-  ServerToClientEvents,
-  SessionResult,
-  UserKeys,
-  UsersResult,
-} from '../../src/protocol/events.js';
-import type { BlobCreateResult } from '../../src/protocol/blob-schemas.js';
-import type { PreKeyBundleWire, PreKeyCountResult } from '../../src/protocol/prekey-schemas.js';
+import type { ClientEventName } from '../../src/protocol/events.js';
+import type { ClientEventNameV2 } from '../../src/protocol/events-v2.js';
+import type { AnswersOf, OnlyProtocol, Protocol, PushEvent, PushEventV2, PushPayloadOf, RealAnswers } from './hostile-server-types.js';
 
-/** What the real server answers to each client event (a rewrite may return anything at all). */
-export interface RealAnswers {
-  challenge: Ack<ChallengeResult>;
-  register: Ack<SessionResult>;
-  login: Ack<SessionResult>;
-  keys: Ack<UserKeys>;
-  users: Ack<UsersResult>;
-  send: Ack<SendResult>;
-  ack: Ack<AckResult>;
-  'prekeys.upload': Ack<PreKeyCountResult>;
-  'prekeys.count': Ack<PreKeyCountResult>;
-  'prekeys.bundle': Ack<PreKeyBundleWire>;
-  'blob.create': Ack<BlobCreateResult>;
-}
+export type * from './hostile-server-types.js';
 
-export type PushEvent = keyof ServerToClientEvents;
-export type PushPayload<E extends PushEvent> = Parameters<ServerToClientEvents[E]>[0];
-
+/** `device` is the connection's device once it logged in (1 for protocol 1). */
 export type Frame =
-  | { kind: 'request'; connection: number; user: string | undefined; event: string; payload: unknown }
+  | { kind: 'request'; connection: number; user: string | undefined; device: number | undefined; event: string; payload: unknown }
   /** `real` is undefined when the hostile server answered without forwarding. */
-  | { kind: 'answer'; connection: number; user: string | undefined; event: string; payload: unknown; real: unknown; sent: unknown }
-  | { kind: 'push'; connection: number; user: string | undefined; event: string; args: unknown[]; injected: boolean };
+  | { kind: 'answer'; connection: number; user: string | undefined; device: number | undefined; event: string; payload: unknown; real: unknown; sent: unknown }
+  | { kind: 'push'; connection: number; user: string | undefined; device: number | undefined; event: string; args: unknown[]; injected: boolean };
 
 /** Returned by an `onRequest` handler to forward the request to the real server after all. */
 export const FORWARD: unique symbol = Symbol('forward');
 
-export interface HostileConnection {
+/** A client's connection; P is its protocol when a hook asked for one (then `ask` is typed for it). */
+export interface HostileConnection<P extends Protocol | undefined = undefined> {
   readonly id: number;
   /** The name this connection logged in or registered as (once the answer said ok). */
   readonly username: string | undefined;
-  /** Asks the real server, on this connection's upstream (so as its user), and returns the raw answer. */
-  ask<E extends ClientEventName>(event: E, payload: unknown): Promise<RealAnswers[E]>;
+  /** The protocol and device its login or register chose (once the answer said ok; a login's own hook already sees its protocol). */
+  readonly protocol: (P extends Protocol ? P : Protocol) | undefined;
+  readonly device: number | undefined;
+  /** Asks the real server, on this connection's upstream (so as its user and device), and returns the raw answer. */
+  ask<E extends keyof AnswersOf<P>>(event: E, payload: unknown): Promise<AnswersOf<P>[E]>;
   /** Sends any frame to this client, bypassing hooks and holds. */
   push(event: string, ...args: unknown[]): void;
   /** Ends the connection on purpose (socket.io-client then stays disconnected until told to connect). */
@@ -75,9 +60,15 @@ export interface HostileConnection {
   drop(): void;
 }
 
-type AnswerHook<E extends ClientEventName> = (answer: RealAnswers[E], payload: unknown, conn: HostileConnection) => unknown;
+type AnswerHook<E extends ClientEventNameV2, P extends Protocol | undefined = undefined> = (
+  answer: AnswersOf<P>[E & keyof AnswersOf<P>],
+  payload: unknown,
+  conn: HostileConnection<P>,
+) => unknown;
 type RequestHook = (payload: unknown, conn: HostileConnection) => unknown;
-type PushHook<E extends PushEvent> = (payload: PushPayload<E>, conn: HostileConnection) => unknown[];
+type PushHook<E extends PushEventV2, P extends Protocol | undefined = undefined> = (payload: PushPayloadOf<P, E>, conn: HostileConnection<P>) => unknown[];
+/** What the overloads' implementations take: any of the hooks above. */
+type SomeHook<R> = (value: never, ...rest: never[]) => R;
 /** Answers a plain HTTP request itself (true), or lets it through to the real server (false). */
 export type HttpHook = (req: HttpRequest, res: ServerResponse) => boolean;
 
@@ -92,12 +83,14 @@ const HOSTILE_BUFFER_BYTES = 16 * 1024 * 1024;
 
 class Connection implements HostileConnection {
   username: string | undefined;
+  protocol: Protocol | undefined;
+  device: number | undefined;
   constructor(
     readonly id: number,
     readonly client: ServerSocket,
     readonly upstream: ClientSocket,
   ) {}
-  ask<E extends ClientEventName>(event: E, payload: unknown): Promise<RealAnswers[E]> {
+  ask<E extends ClientEventNameV2>(event: E, payload: unknown): Promise<RealAnswers[E]> {
     return this.upstream.emitWithAck(event, payload) as Promise<RealAnswers[E]>;
   }
   push(event: string, ...args: unknown[]): void {
@@ -117,11 +110,11 @@ export class HostileServer {
   private readonly http: HttpServer;
   private readonly io: SocketIOServer;
   private readonly live = new Set<Connection>();
-  private readonly answerHooks = new Map<string, AnswerHook<never>>();
+  private readonly answerHooks = new Map<string, AnswerHook<ClientEventNameV2>>();
   private readonly requestHooks = new Map<string, RequestHook>();
-  private readonly pushHooks = new Map<string, PushHook<never>>();
+  private readonly pushHooks = new Map<string, PushHook<PushEventV2>>();
   private readonly held = new Map<string, Held[]>();
-  private readonly loginWaiters: Array<{ user: string; resolve: (c: HostileConnection) => void }> = [];
+  private readonly loginWaiters: Array<{ user: string; device: number | undefined; resolve: (c: HostileConnection) => void }> = [];
   private httpHook: HttpHook | undefined;
   private nextId = 1;
   url = '';
@@ -144,17 +137,32 @@ export class HostileServer {
     return hostile;
   }
 
-  onAnswer<E extends ClientEventName>(event: E, rewrite: AnswerHook<E>): () => void {
-    return this.setHook(this.answerHooks, event, rewrite as AnswerHook<never>);
+  /** Rewrites the real answer; with `only`, on connections of that protocol alone (others get the real one). */
+  onAnswer<E extends ClientEventNameV2>(event: E, rewrite: AnswerHook<E>): () => void;
+  onAnswer<E extends ClientEventNameV2>(event: E, rewrite: AnswerHook<E, 2>, only: OnlyProtocol<2>): () => void;
+  onAnswer<E extends ClientEventName>(event: E, rewrite: AnswerHook<E, 1>, only: OnlyProtocol<1>): () => void;
+  onAnswer(event: ClientEventNameV2, someRewrite: SomeHook<unknown>, only?: OnlyProtocol<Protocol>): () => void {
+    const rewrite = someRewrite as unknown as AnswerHook<ClientEventNameV2>;
+    const hook: AnswerHook<ClientEventNameV2> = (answer, payload, conn) => (speaks(conn, only) ? rewrite(answer, payload, conn) : answer);
+    return this.setHook(this.answerHooks, event, hook);
   }
 
-  onRequest(event: ClientEventName, answer: RequestHook): () => void {
+  /** Answers without asking the real server; the hook reads `conn.protocol` to tell the protocols apart. */
+  onRequest(event: ClientEventNameV2, answer: RequestHook): () => void {
     return this.setHook(this.requestHooks, event, answer);
   }
 
-  /** The hook returns the payloads to deliver instead: `[]` drops the event, `[p, p]` duplicates it. */
-  onPush<E extends PushEvent>(event: E, rewrite: PushHook<E>): () => void {
-    return this.setHook(this.pushHooks, event, rewrite as PushHook<never>);
+  /**
+   * The hook returns the payloads to deliver instead: `[]` drops the event, `[p, p]` duplicates it. With
+   * `only`, on connections of that protocol alone (others get the event as pushed).
+   */
+  onPush<E extends PushEventV2>(event: E, rewrite: PushHook<E>): () => void;
+  onPush<E extends PushEventV2>(event: E, rewrite: PushHook<E, 2>, only: OnlyProtocol<2>): () => void;
+  onPush<E extends PushEvent>(event: E, rewrite: PushHook<E, 1>, only: OnlyProtocol<1>): () => void;
+  onPush(event: PushEventV2, someRewrite: SomeHook<unknown[]>, only?: OnlyProtocol<Protocol>): () => void {
+    const rewrite = someRewrite as unknown as PushHook<PushEventV2>;
+    const hook: PushHook<PushEventV2> = (payload, conn) => (speaks(conn, only) ? rewrite(payload, conn) : [payload]);
+    return this.setHook(this.pushHooks, event, hook);
   }
 
   /**
@@ -179,23 +187,26 @@ export class HostileServer {
     req.pipe(upstream);
   }
 
-  /** Connections of `user` that are logged in now. */
-  connectionsOf(user: string): HostileConnection[] {
-    return [...this.live].filter((c) => c.username === user);
+  /** Connections of `user` (of its device `device` only, when given) that are logged in now. */
+  connectionsOf(user: string, device?: number): HostileConnection[] {
+    return [...this.live].filter((c) => c.username === user && (device === undefined || c.device === device));
   }
 
-  /** Resolves once `user` has logged in (or registered) through this server; at once if they are. */
-  waitForLogin(user: string): Promise<HostileConnection> {
-    const now = this.connectionsOf(user)[0];
+  /** Resolves once `user` (its device `device`, when given) has logged in or registered through this server; at once if so. */
+  waitForLogin(user: string, device?: number): Promise<HostileConnection> {
+    const now = this.connectionsOf(user, device)[0];
     if (now) return Promise.resolve(now);
-    return new Promise((resolve) => this.loginWaiters.push({ user, resolve }));
+    return new Promise((resolve) => this.loginWaiters.push({ user, device, resolve }));
   }
 
-  /** Sends a frame (anything at all) to every logged-in connection of `user`; returns how many got it. */
-  push(user: string, event: string, ...args: unknown[]): number {
-    const targets = this.connectionsOf(user) as Connection[];
+  /**
+   * Sends a frame (anything at all: any event of either protocol, or garbage) to every logged-in
+   * connection of `to`, a user or one device of it; returns how many got it.
+   */
+  push(to: string | { user: string; device: number }, event: PushEventV2 | (string & {}), ...args: unknown[]): number {
+    const targets = (typeof to === 'string' ? this.connectionsOf(to) : this.connectionsOf(to.user, to.device)) as Connection[];
     for (const c of targets) {
-      this.frames.push({ kind: 'push', connection: c.id, user, event, args, injected: true });
+      this.frames.push({ kind: 'push', connection: c.id, user: c.username, device: c.device, event, args, injected: true });
       c.push(event, ...args);
     }
     return targets.length;
@@ -225,13 +236,14 @@ export class HostileServer {
   }
 
   /** The answers recorded for `event` (optionally only those whose request matched), oldest first. */
-  answersTo(event: ClientEventName, requestMatches: (payload: unknown) => boolean = () => true): Array<{ payload: unknown; real: unknown; sent: unknown }> {
+  answersTo(event: ClientEventNameV2, requestMatches: (payload: unknown) => boolean = () => true): Array<{ payload: unknown; real: unknown; sent: unknown }> {
     return this.frames.flatMap((f) => (f.kind === 'answer' && f.event === event && requestMatches(f.payload) ? [f] : []));
   }
 
-  /** Frames the client received for `event` (pushed by the real server or injected). */
-  pushesOf(event: PushEvent, user?: string): unknown[][] {
-    return this.frames.flatMap((f) => (f.kind === 'push' && f.event === event && (user === undefined || f.user === user) ? [f.args] : []));
+  /** Frames the client received for `event` (pushed by the real server or injected), of one user or device when given. */
+  pushesOf(event: PushEventV2, user?: string, device?: number): unknown[][] {
+    const matches = (f: Frame) => (user === undefined || f.user === user) && (device === undefined || f.device === device);
+    return this.frames.flatMap((f) => (f.kind === 'push' && f.event === event && matches(f) ? [f.args] : []));
   }
 
   async close(): Promise<void> {
@@ -271,7 +283,10 @@ export class HostileServer {
     const ack = typeof last === 'function' ? (last as (answer: unknown) => void) : undefined;
     const payloads = ack ? args.slice(0, -1) : args;
     const payload = payloads[0];
-    this.frames.push({ kind: 'request', connection: conn.id, user: conn.username, event, payload });
+    this.frames.push({ kind: 'request', connection: conn.id, user: conn.username, device: conn.device, event, payload });
+    // A login's answer hooks run for the protocol it asks for, before the connection is known to speak it.
+    const chosen = event === 'login' || event === 'register' ? chosenAddress(event, payload) : undefined;
+    if (chosen && conn.username === undefined) conn.protocol = chosen.protocol;
     const answerer = this.requestHooks.get(event);
     let real: unknown;
     let sent: unknown = FORWARD;
@@ -283,22 +298,26 @@ export class HostileServer {
       }
       real = await conn.upstream.emitWithAck(event, ...payloads);
       const rewrite = this.answerHooks.get(event);
-      sent = rewrite ? await (rewrite as AnswerHook<ClientEventName>)(real as never, payload, conn) : real;
+      sent = rewrite ? await rewrite(real as never, payload, conn) : real;
     }
-    if ((event === 'login' || event === 'register') && isOk(real)) {
-      conn.username = (payload as { username: string }).username;
+    if (chosen && isOk(real)) {
+      conn.username = chosen.username;
+      conn.protocol = chosen.protocol;
+      conn.device = chosen.device;
       for (const w of this.loginWaiters.splice(0)) {
-        if (w.user === conn.username) w.resolve(conn);
+        if (w.user === conn.username && (w.device === undefined || w.device === conn.device)) w.resolve(conn);
         else this.loginWaiters.push(w);
       }
+    } else if (chosen && conn.username === undefined) {
+      conn.protocol = undefined; // refused: the next login may choose the other protocol
     }
-    this.frames.push({ kind: 'answer', connection: conn.id, user: conn.username, event, payload, real, sent });
+    this.frames.push({ kind: 'answer', connection: conn.id, user: conn.username, device: conn.device, event, payload, real, sent });
     ack?.(sent);
   }
 
   private fromUpstream(conn: Connection, event: string, args: unknown[]): void {
     const rewrite = this.pushHooks.get(event);
-    const deliveries = rewrite ? (rewrite as PushHook<PushEvent>)(args[0] as never, conn).map((p) => [p]) : [args];
+    const deliveries = rewrite ? rewrite(args[0] as never, conn).map((p) => [p]) : [args];
     for (const a of deliveries) {
       const held = conn.username === undefined ? undefined : this.held.get(conn.username);
       if (held) held.push({ connection: conn, event, args: a });
@@ -307,9 +326,25 @@ export class HostileServer {
   }
 
   private deliver(conn: Connection, event: string, args: unknown[]): void {
-    this.frames.push({ kind: 'push', connection: conn.id, user: conn.username, event, args, injected: false });
+    this.frames.push({ kind: 'push', connection: conn.id, user: conn.username, device: conn.device, event, args, injected: false });
     conn.client.emit(event, ...args);
   }
+}
+
+/**
+ * The address and protocol a `login` or `register` asks for: protocol 2 names its device (a register is
+ * device 1's); protocol 1 is device 1 (design §3.4).
+ */
+function chosenAddress(event: 'login' | 'register', payload: unknown): { username: string; protocol: Protocol; device: number } {
+  const p = (payload ?? {}) as { username?: unknown; protocol?: unknown; device?: unknown };
+  const protocol = p.protocol === 2 ? 2 : 1;
+  const device = protocol === 2 && event === 'login' && typeof p.device === 'number' ? p.device : 1;
+  return { username: String(p.username), protocol, device };
+}
+
+/** Whether a hook limited to `only`'s protocol runs on `conn` (one not logged in yet may speak either). */
+function speaks(conn: HostileConnection, only: OnlyProtocol<Protocol> | undefined): boolean {
+  return only === undefined || conn.protocol === undefined || conn.protocol === only.protocol;
 }
 
 function isOk(answer: unknown): boolean {
