@@ -27,7 +27,9 @@ export function registerKeysCommand(program: Command): void {
     const folder = folderFor(opts);
     const file = await readPublicIdentity(folder);
     if (!file) throw new ChatError('no_local_user', `no keys for ${opts.user} in ${folder.dir}; run "e2ee-chat receive --user ${opts.user}" first`);
-    const peers = await new FilePeerKeyStore(folder.peersFile).all();
+    // The user's own account keys are pinned beside the peers' (the user's own device list is verified
+    // under them, PROTOCOL.md §21.2); they are shown above as "your keys", not as a peer.
+    const peers = (await new FilePeerKeyStore(folder.peersFile).all()).filter((p) => p.username !== opts.user);
     if (jsonOutput()) {
       const signing = await jwkThumbprint(file.public.signingKey);
       const encryption = await jwkThumbprint(file.public.encryptionKey);

@@ -1,9 +1,9 @@
 /** The ChatClient's public types: its options, its identity and the events it emits. */
-import type { UserKeyPairs } from '../crypto/keys.js';
+import type { Ed25519PublicJwk, RsaPublicJwk, UserKeyPairs } from '../crypto/keys.js';
 import type { ChatError } from '../protocol/errors.js';
 import type { PresenceEvent } from '../protocol/events.js';
 import type { BlobHttp } from './blob-transfer.js';
-import type { ReadReceipt, ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
+import type { DeliveredReceipt, ReadReceipt, ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 import type { SentMessage } from './outbox-sender.js';
 import type { CaughtUp } from './receive-loop.js';
 import type { RatchetStore } from './ratchet-store.js';
@@ -12,7 +12,15 @@ import type { MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
 
 export interface ClientIdentity {
   username: string;
+  /** This device's id in the user's list (default 1: the primary, whose keys are the account keys). */
+  device?: number;
+  /** This device's own keys (for the primary, the account keys). */
   keys: UserKeyPairs;
+  /**
+   * The account's public keys, the ones peers pin and the user's list is signed with: needed by a linked
+   * device, whose own keys are not the account's. Absent: this device's keys are the account's (device 1).
+   */
+  account?: { signingKey: Ed25519PublicJwk; encryptionKey: RsaPublicJwk };
 }
 
 export interface ChatClientEvents {
@@ -25,8 +33,8 @@ export interface ChatClientEvents {
   rejected: RejectedMessage;
   /** The server accepted an outgoing message (status sent: pushed to a connected device; queued). */
   sent: SentMessage;
-  /** A device of the recipient stored an outgoing message (delivery receipt). */
-  delivered: { id: string; to: string; deliveredAt: number };
+  /** A device of the recipient stored its copy of an outgoing message (delivery receipt), once per device. */
+  delivered: DeliveredReceipt;
   /** A device of the recipient could not read an outgoing message (unreadable receipt, with the reason). */
   unreadable: UnreadableReceipt;
   /**

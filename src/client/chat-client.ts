@@ -9,16 +9,25 @@
  * and PreKeyPublisher (ratchet sessions and prekeys). Listeners are isolated (TypedEmitter): one that
  * throws is reported as a debug event and changes nothing for the client or the other listeners.
  */
-import { base64urlDecode } from '../crypto/bytes.js';
+import { base64urlDecode, constantTimeEqual } from '../crypto/bytes.js';
+import type { DeviceListWire } from '../protocol/device-list-wire.js';
+import { ed25519PublicOf, rsaPublicOf } from '../crypto/keys.js';
 import { importEncryptionKey } from '../e2ee/hybrid-envelope.js';
 import { ChatError } from '../protocol/errors.js';
-import type { SessionResult, UserKeys } from '../protocol/events.js';
+import type { UserKeys } from '../protocol/events.js';
+import type { SessionResultV2 } from '../protocol/events-v2.js';
 import { attachmentFallbackBody, type AttachmentPointer } from '../e2ee/attachment-pointer.js';
 import { DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_MAX_ENVELOPE_BYTES } from '../protocol/limits.js';
 import { downloadAttachment, uploadAttachment, type AttachmentSink, type AttachmentSource } from './attachments.js';
 import type { BlobHttp, Progress } from './blob-transfer.js';
 import type { ChatClientEvents, ChatClientOptions } from './chat-client-types.js';
+import { PRIMARY_DEVICE } from './address.js';
+import { DeviceDirectory } from './device-directory.js';
+import { refreshDeviceSet } from './device-set-refresh.js';
 import { TypedEmitter } from './emitter.js';
+import { firstDeviceList, withPrimaryIdentityKey } from './first-device-list.js';
+import { PeerDeviceLists } from './peer-device-lists.js';
+import { toPinned } from './peer-keys.js';
 import type { ReceivedMessage } from './inbound.js';
 import { MessageQueue } from './message-queue.js';
 import { MessageSealer } from './message-sealer.js';
@@ -27,12 +36,13 @@ import { PeerDirectory, type SeenKeys } from './peer-directory.js';
 import { PreKeyPublisher } from './prekey-publisher.js';
 import { ReadReceiptSender } from './read-receipts.js';
 import { ReceiveLoop, type CaughtUp } from './receive-loop.js';
+import { MemoryRatchetStore } from './ratchet-store.js';
 import { SessionManager } from './session-manager.js';
 import { ServerConnection } from './server-connection.js';
 import type { PinnedPeer } from './stores.js';
 
 export type { ChatClientEvents, ChatClientOptions, ClientIdentity } from './chat-client-types.js';
-export type { ReadReceipt, ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
+export type { DeliveredReceipt, ReadReceipt, ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 export type { SentMessage } from './outbox-sender.js';
 export type { SeenKeys } from './peer-directory.js';
 export type { CaughtUp } from './receive-loop.js';
@@ -45,7 +55,7 @@ export type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
  * the protocol's default: a lying server can refuse or drop messages anyway, but not make us build
  * envelopes the transport would choke on or refuse every message.
  */
-function envelopeLimitOf(session: SessionResult): number {
+function envelopeLimitOf(session: SessionResultV2): number {
   const limit = (session as { limits?: { maxEnvelopeBytes?: unknown } }).limits?.maxEnvelopeBytes;
   return typeof limit === 'number' && Number.isInteger(limit) && limit >= 1024 && limit <= 16 * 1024 * 1024 ? limit : DEFAULT_MAX_ENVELOPE_BYTES;
 }
@@ -55,7 +65,7 @@ function envelopeLimitOf(session: SessionResult): number {
  * the protocol's default, so an old server refuses the file itself (`unknown_event`) rather than the
  * client guessing. Anything but a non-negative safe integer is treated as absent.
  */
-function attachmentLimitOf(session: SessionResult): number {
+function attachmentLimitOf(session: SessionResultV2): number {
   const limit = (session as { limits?: { maxAttachmentBytes?: unknown } }).limits?.maxAttachmentBytes;
   return typeof limit === 'number' && Number.isSafeInteger(limit) && limit >= 0 ? limit : DEFAULT_MAX_ATTACHMENT_BYTES;
 }
@@ -65,13 +75,19 @@ export const DEFAULT_ACK_DELAY_MS = 20;
 
 export class ChatClient extends TypedEmitter<ChatClientEvents> {
   readonly username: string;
+  /** This device's id in the user's list (1: the primary). */
+  readonly device: number;
   readonly mode: 'ratchet' | 'hybrid';
   private readonly connection: ServerConnection;
   private readonly directory: PeerDirectory;
+  private readonly devices: DeviceDirectory;
+  private readonly identity: ChatClientOptions['identity'];
+  /** This device's sessions and identity (IK); `sessions` is the same object, or null when none are kept. */
+  private readonly identitySessions: SessionManager;
+  /** The login's own work before anything is sent: the user's own list (published if the server has none), then prekeys. */
+  private loggedIn: Promise<void> = Promise.resolve();
   private readonly sessions: SessionManager | null;
   private readonly preKeys: PreKeyPublisher | null;
-  /** The prekey upload of the latest login; `connect` waits for it so peers can start sessions at once. */
-  private preKeysPublished: Promise<void> = Promise.resolve();
   private readonly sealer: MessageSealer;
   private readonly outbox: OutboxSender;
   private readonly receiver: ReceiveLoop;
@@ -95,56 +111,97 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       if (event !== 'debug') this.emit('debug', { message: `a "${event}" listener threw; the client went on`, cause });
     });
     this.username = options.identity.username;
+    this.device = options.identity.device ?? PRIMARY_DEVICE;
     this.firstCaughtUp = new Promise((resolve) => (this.markCaughtUp = resolve));
     this.mode = options.mode ?? 'ratchet';
     this.url = options.url;
     this.blobHttp = options.blobHttp;
-    const ratchetStore = options.ratchet;
     // Checked at run time too, for callers without TypeScript: a silent in-memory default would lose sessions.
-    if (this.mode === 'ratchet' && !ratchetStore) {
+    if (this.mode === 'ratchet' && !options.ratchet) {
       throw new TypeError('ChatClient: ratchet mode (the default) needs a `ratchet` store, e.g. SqliteRatchetStore or MemoryRatchetStore');
     }
+    // A hybrid client without a store still has a device identity (its list entry names IK, §17.2); kept
+    // in memory, it only ever serves the first list, since such a client publishes no prekeys.
+    const ratchetStore = options.ratchet ?? new MemoryRatchetStore();
+    const keepsSessions = options.ratchet !== undefined;
     const debug = (message: string, cause?: unknown) => this.emit('debug', { message, cause });
+    const signingSecretKey = base64urlDecode(options.identity.keys.signing.d);
     this.connection = new ServerConnection(options, {
       onAuthenticated: (first, session) => {
         this.maxEnvelopeBytes = envelopeLimitOf(session);
         this.attachmentLimit = attachmentLimitOf(session);
         if (!first) this.emit('reconnected', { username: this.username });
-        this.preKeysPublished = this.publishPreKeys();
-        this.outbox.flush();
+        this.loggedIn = this.afterLogin(session.registered);
       },
       onDisconnected: (reason) => {
         this.directory.forgetChecked();
+        this.devices.forgetAsked();
         this.receiver.connectionLost();
         this.emit('disconnected', { reason });
       },
+      firstDeviceList: async () =>
+        firstDeviceList({
+          username: this.username,
+          signingKey: options.identity.keys.signing,
+          encryptionKey: rsaPublicOf(options.identity.keys.encryption),
+          identityKey: await sessionsForIdentity.identityKey(),
+          now: Date.now(),
+        }),
       onDebug: debug,
     });
     const directory = (this.directory = new PeerDirectory(this.connection, options.peers));
-    const signingSecretKey = base64urlDecode(options.identity.keys.signing.d);
-    const sessions = (this.sessions = ratchetStore
-      ? new SessionManager({
-          store: ratchetStore,
-          signingSecretKey,
-          fetchBundle: (peer) => directory.fetchBundle(peer),
-          onPreKeysConsumed: () => void this.publishPreKeys(),
-        })
-      : null);
-    this.preKeys = ratchetStore && sessions ? new PreKeyPublisher(ratchetStore, signingSecretKey, this.connection, (work) => sessions.withKeysLocked(work)) : null;
+    let ownPin: ReturnType<typeof toPinned> | undefined;
+    const identity = (this.identity = options.identity);
+    const devices = (this.devices = new DeviceDirectory(
+      this.connection,
+      directory,
+      new PeerDeviceLists(options.peers, keepsSessions ? ratchetStore : null),
+      {
+        username: this.username,
+        device: this.device,
+        pin: () =>
+          (ownPin ??= toPinned(
+            {
+              username: this.username,
+              signingKey: (identity.account?.signingKey ?? ed25519PublicOf(identity.keys.signing)) as UserKeys['signingKey'],
+              encryptionKey: (identity.account?.encryptionKey ?? rsaPublicOf(identity.keys.encryption)) as UserKeys['encryptionKey'],
+              registeredAt: 0,
+            },
+            0,
+          )),
+      },
+      options.peers,
+    ));
+    const sessionsForIdentity = (this.identitySessions = new SessionManager({
+      store: ratchetStore,
+      signingSecretKey,
+      fetchBundle: (address) => devices.fetchBundle(address),
+      onPreKeysConsumed: () => void this.publishPreKeys(),
+    }));
+    const sessions = (this.sessions = keepsSessions ? sessionsForIdentity : null);
+    this.preKeys = sessions ? new PreKeyPublisher(ratchetStore, signingSecretKey, this.connection, (work) => sessions.withKeysLocked(work)) : null;
     this.sealer = new MessageSealer({
       username: this.username,
+      device: this.device,
       sessions: this.mode === 'ratchet' ? sessions : null,
       messages: options.messages,
       directory,
+      devices,
       signingKey: options.identity.keys.signing,
       online: () => this.connection.authenticated,
       maxEnvelopeBytes: () => this.maxEnvelopeBytes,
     });
-    this.outbox = new OutboxSender(options.messages, this.connection, {
-      sent: (m) => this.emit('sent', m),
-      failed: (f) => this.emit('failed', f),
-      debug,
-    }, () => this.maxEnvelopeBytes);
+    this.outbox = new OutboxSender(
+      options.messages,
+      this.connection,
+      {
+        sent: (m) => this.emit('sent', m),
+        failed: (f) => this.emit('failed', f),
+        debug,
+      },
+      () => this.maxEnvelopeBytes,
+      (entry, refusal) => refreshDeviceSet(entry, refusal.details, { devices, sealer: this.sealer, messages: options.messages }),
+    );
     this.readReceipts =
       options.readReceipts === false
         ? null
@@ -161,10 +218,16 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       this.connection,
       {
         username: this.username,
+        device: this.device,
         messages: options.messages,
         peers: options.peers,
         sessions,
         peerKeys: (u) => directory.peerKeys(u),
+        deviceKeys: (address) => devices.deviceKeys(address, { refresh: true }),
+        refreshDeviceKeys: async (address) => {
+          await devices.refresh(address.user);
+          return devices.deviceKeys(address);
+        },
         fetchKeys: (u) => directory.fetchKeys(u),
         decryptionKey: () => (decryptionKey ??= importEncryptionKey(options.identity.keys.encryption)),
         onMessage: (m) => {
@@ -190,6 +253,48 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     // Bundle fetches ran our one-time prekeys low: refill now, not at the next login. The payload is not
     // needed (publishPreKeys asks the server for its counts), so its content changes nothing.
     this.connection.onEvent('prekeys.low', () => void this.publishPreKeys());
+    // The user's own list changed (a device linked or removed): take the new one in, verified like any.
+    this.connection.onEvent('devices.changed', (e) => {
+      if (e.username !== this.username) return debug(`ignored "devices.changed" for another user (${e.username})`);
+      devices.refresh(this.username).catch((cause: unknown) => debug('could not take in the new device list', cause));
+    });
+    this.connection.onEvent('device.removed', (e) => debug(`the server says ${e.username}/${e.device} was removed (list version ${e.version})`));
+  }
+
+  /**
+   * A login's own work, before the outbox goes out: the user's own list, taken in (the primary of an
+   * account registered before devices publishes version 1 first, §21.1), then the prekeys.
+   */
+  private async afterLogin(registered: boolean): Promise<void> {
+    try {
+      if (registered) await this.devices.registered();
+      const own = await this.devices.refresh(this.username);
+      if (this.device === PRIMARY_DEVICE) {
+        const identityKey = await this.identitySessions.identityKey();
+        const listed = own?.devices.find((d) => d.deviceId === PRIMARY_DEVICE)?.identityKey;
+        let deviceList: DeviceListWire | undefined;
+        if (own === null) {
+          deviceList = firstDeviceList({
+            username: this.username,
+            signingKey: this.identity.keys.signing,
+            encryptionKey: rsaPublicOf(this.identity.keys.encryption),
+            identityKey,
+            now: Date.now(),
+          });
+        } else if (listed && !constantTimeEqual(listed, identityKey)) {
+          // This device's prekey identity was remade (its ratchet store lost): the list names the new IK.
+          deviceList = withPrimaryIdentityKey(own, identityKey, this.identity.keys.signing, Date.now());
+        }
+        if (deviceList) {
+          await this.connection.call('devices.publish', { deviceList });
+          await this.devices.refresh(this.username);
+        }
+      }
+    } catch (cause) {
+      this.emit('debug', { message: 'could not take in or publish this user\'s own device list', cause });
+    }
+    await this.publishPreKeys();
+    this.outbox.flush();
   }
 
   /**
@@ -202,7 +307,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     const client = new ChatClient(options);
     listen?.(client);
     await client.connection.open();
-    await client.preKeysPublished;
+    await client.loggedIn;
     return client;
   }
 
@@ -308,8 +413,10 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     }
     // Refuses an unknown user or changed keys now, not after uploading the whole file.
     await this.directory.peerKeys(to);
-    // One fetch per recipient device: one device per user today.
-    const attachment = await uploadAttachment({ connection: this.connection, serverUrl: this.url, ...(this.blobHttp && { http: this.blobHttp }) }, source, 1, options.onProgress);
+    // One fetch per device the message goes to (the user's own other devices too, §21.3). A device linked
+    // while the file uploads gets the message but finds the blob's fetches spent: the count is a bound.
+    const downloads = (await this.devices.targets(to, true)).length;
+    const attachment = await uploadAttachment({ connection: this.connection, serverUrl: this.url, ...(this.blobHttp && { http: this.blobHttp }) }, source, downloads, options.onProgress);
     const id = await this.sealer.seal(to, options.caption ?? attachmentFallbackBody(source.name, source.size), { attachment });
     // The connection may have dropped during the upload: the message then waits in the outbox like any other.
     if (!this.connection.authenticated) {

@@ -1,6 +1,20 @@
 /** In-memory reference stores: for tests, and for clients that choose to keep nothing. */
 import type { RejectReason } from '../protocol/events.js';
-import { DEFAULT_HELD_LIMITS, type HeldEnvelope, type HeldLimits, type HistoryRecord, type MessageStore, type OutboxEntry, type OutboxEntryV1, type OutboxFailure, type PeerKeyStore, type PinChange, type PinnedPeer } from './stores.js';
+import { applyDeliveries, applyReceipt, type CopyDelivery, type CopyReceipt } from './delivery-copies.js';
+import {
+  DEFAULT_HELD_LIMITS,
+  type HeldEnvelope,
+  type HeldLimits,
+  type HistoryRecord,
+  type MessageStore,
+  type OutboxCopy,
+  type OutboxEntry,
+  type OutboxEntryV1,
+  type OutboxFailure,
+  type PeerKeyStore,
+  type PinChange,
+  type PinnedPeer,
+} from './stores.js';
 import { outboxEntryFromStored } from './outbox-entry.js';
 
 export class MemoryPeerKeyStore implements PeerKeyStore {
@@ -33,9 +47,6 @@ export class MemoryPeerKeyStore implements PeerKeyStore {
 
 const keyOf = (direction: 'in' | 'out', id: string) => `${direction}:${id}`;
 
-/** States a send's answer must not overwrite: a receipt (or the peer's read receipt) came first. */
-const RECEIPTED: ReadonlySet<HistoryRecord['status']> = new Set(['delivered', 'unreadable', 'read']);
-
 export class MemoryMessageStore implements MessageStore {
   /** Insertion-ordered, so iteration is oldest first. */
   private readonly records = new Map<string, HistoryRecord & { displayed: boolean }>();
@@ -52,6 +63,13 @@ export class MemoryMessageStore implements MessageStore {
     if (this.records.has(key)) return 'duplicate';
     // A receipt is never shown, so it is never waiting to be.
     this.records.set(key, { ...record, displayed: record.kind === 'receipt' });
+    return 'new';
+  }
+
+  async recordOutgoingCopy(record: HistoryRecord): Promise<'new' | 'duplicate'> {
+    const key = keyOf('out', record.id);
+    if (this.records.has(key)) return 'duplicate';
+    this.records.set(key, { ...record, displayed: true });
     return 'new';
   }
 
@@ -75,14 +93,17 @@ export class MemoryMessageStore implements MessageStore {
     return e.attempts;
   }
 
-  async settleOutgoing(id: string, status: 'sent' | 'queued', server: { id: string; time: number }): Promise<void> {
+  async settleOutgoing(id: string, deliveries: readonly CopyDelivery[]): Promise<void> {
     this.pendingOut.delete(id);
     const r = this.records.get(keyOf('out', id));
-    if (!r) return;
-    // A receipt may have overtaken the send's ack (another process of this user sent it).
-    if (!RECEIPTED.has(r.status)) r.status = status;
-    r.serverId = server.id;
-    r.serverTime = server.time;
+    if (r) applyDeliveries(r, deliveries);
+  }
+
+  async rewriteOutgoing(id: string, messages: readonly OutboxCopy[]): Promise<boolean> {
+    const e = this.pendingOut.get(id);
+    if (!e) return false;
+    e.messages = [...messages];
+    return true;
   }
 
   async failOutgoing(id: string, failure: OutboxFailure): Promise<void> {
@@ -101,9 +122,11 @@ export class MemoryMessageStore implements MessageStore {
     return true;
   }
 
-  async markDelivered(id: string): Promise<void> {
+  async markCopy(id: string, copy: { to: string; device: number }, receipt: CopyReceipt): Promise<HistoryRecord | undefined> {
     const r = this.records.get(keyOf('out', id));
-    if (r && r.status !== 'read') r.status = 'delivered';
+    if (!r || !applyReceipt(r, copy, receipt)) return undefined;
+    const { displayed: _displayed, ...record } = r;
+    return structuredClone(record);
   }
 
   async markRead(peer: string, ids: readonly string[]): Promise<string[]> {
@@ -116,14 +139,6 @@ export class MemoryMessageStore implements MessageStore {
       now.push(id);
     }
     return now;
-  }
-
-  async markUnreadable(id: string, reason: RejectReason): Promise<void> {
-    const r = this.records.get(keyOf('out', id));
-    if (r && r.status !== 'read') {
-      r.status = 'unreadable';
-      r.reason = reason;
-    }
   }
 
   async rejudgeUnreadable(id: string, reason: RejectReason): Promise<boolean> {

@@ -1,6 +1,8 @@
 /**
- * The sending side's first half: seals a message for its recipient (a ratchet session, or the hybrid
- * envelope) and puts it, with its history record, in the persisted outbox, where OutboxSender takes it.
+ * The sending side's first half: seals a message once for each device it goes to (every device of the
+ * recipient and the user's own other devices, §21.4; a ratchet session per device, or a hybrid envelope
+ * to each device's RSA key) and puts the copies, with the history record, in the persisted outbox, where
+ * OutboxSender takes them.
  * Refuses what cannot be sent before anything is stored: a note to self, an envelope above the server's
  * cap, an unpinned peer while offline.
  */
@@ -10,10 +12,11 @@ import type { MessagePayload } from '../e2ee/message-payload.js';
 import type { ReceiptPayload } from '../e2ee/read-receipt.js';
 import type { Ed25519PrivateJwk } from '../crypto/keys.js';
 import { ChatError } from '../protocol/errors.js';
+import { addressText, PRIMARY_DEVICE, type Address } from './address.js';
+import type { DeviceDirectory } from './device-directory.js';
 import type { PeerDirectory } from './peer-directory.js';
-import { signingKeyOf } from './peer-keys.js';
 import { checkEnvelopeSize, type SessionManager } from './session-manager.js';
-import type { HistoryRecord, MessageStore, PinnedPeer } from './stores.js';
+import type { HistoryRecord, MessageStore, OutboxCopy } from './stores.js';
 
 /** What a message may carry besides its text. */
 export interface MessageExtras {
@@ -25,17 +28,23 @@ export interface MessageExtras {
 
 export interface MessageSealerDeps {
   username: string;
+  /** This device's id: version-2 payloads name it, and the user's other devices get copies. */
+  device: number;
   /** Ratchet mode: seals with these sessions. Null: hybrid mode, sealed with the identity keys. */
   sessions: SessionManager | null;
   messages: MessageStore;
   directory: PeerDirectory;
-  /** The user's signing key, for hybrid envelopes. */
+  devices: DeviceDirectory;
+  /** This device's signing key, for hybrid envelopes. */
   signingKey: Ed25519PrivateJwk;
   /** Whether the client is logged in now: only then are the directory and bundles asked. */
   online(): boolean;
   /** The server's envelope cap as last announced. */
   maxEnvelopeBytes(): number;
 }
+
+/** What every copy of one message says, whichever device it is sealed for. */
+type MessageContent = Pick<HistoryRecord, 'id' | 'sentAt' | 'body' | 'attachment' | 'receipt'> & { to: string };
 
 export class MessageSealer {
   /** Sealing is asynchronous (crypto on a thread pool): chained, so the outbox gets messages in call order. */
@@ -45,51 +54,121 @@ export class MessageSealer {
   constructor(private readonly deps: MessageSealerDeps) {}
 
   /**
-   * Seals the message for `to` and puts it in the outbox (with its history record), after the ones before
-   * it; returns its id. With `receipt`, the message is that receipt (empty body, recorded as kind receipt);
-   * with `attachment`, it carries that uploaded file (docs/PROTOCOL.md §20.5).
+   * Seals the message for every device it goes to (§21.4) and puts it in the outbox (with its history
+   * record), after the ones before it; returns its id. With `receipt`, the message is that receipt (empty
+   * body, recorded as kind receipt); with `attachment`, it carries that uploaded file (docs/PROTOCOL.md §20.5).
    */
   seal(to: string, body: string, extra: MessageExtras = {}): Promise<string> {
-    const queued = this.order.then(() => this.sealIntoOutbox(to, body, extra));
+    return this.inOrder(() => this.sealIntoOutbox(to, body, extra));
+  }
+
+  /**
+   * Seals a message already in the outbox for devices it was not sealed for (the device set grew while
+   * it waited, §21.5), from its history record: the same payload, one new copy per device.
+   */
+  sealCopies(record: HistoryRecord, targets: readonly Address[]): Promise<OutboxCopy[]> {
+    return this.inOrder(async () => {
+      const content: MessageContent = { id: record.id, to: record.peer, sentAt: record.sentAt, body: record.body, attachment: record.attachment, receipt: record.receipt };
+      const copies: OutboxCopy[] = [];
+      for (const target of targets) copies.push(await this.sealCopy(target, content, true));
+      return copies;
+    });
+  }
+
+  private inOrder<T>(work: () => Promise<T>): Promise<T> {
+    const queued = this.order.then(work);
     this.order = queued.catch(() => undefined);
     return queued;
   }
 
   private async sealIntoOutbox(to: string, body: string, { receipt, attachment }: MessageExtras): Promise<string> {
-    const { username, directory } = this.deps;
-    // The recipient's client refuses notes to self as unsupported: refuse them here, before any key work.
+    const { username } = this.deps;
+    // Notes to self need a device of one's own to write to; this client does not offer them yet.
     if (to === username) throw new ChatError('bad_request', 'notes to self are not supported: the recipient must be another user');
-    const online = this.deps.online();
-    const peer = online ? await directory.peerKeys(to) : await directory.pinned(to);
+    let online = this.deps.online();
+    let targets: Address[];
+    try {
+      targets = await this.targetsOf(to, online);
+    } catch (err) {
+      // The connection went while we asked: seal as offline (pins and held lists), as if we had been.
+      if (!online || !(err instanceof ChatError) || (err.code !== 'not_connected' && err.code !== 'timeout')) throw err;
+      online = false;
+      targets = await this.targetsOf(to, online);
+    }
     const id = newMessageId();
     const sentAt = Date.now();
     const kind = receipt ? ({ kind: 'receipt' } as const) : {};
-    const record: HistoryRecord = { id, direction: 'out', peer: to, body, sentAt, status: 'outbox', ...kind, ...(attachment && { attachment }) };
-    if (this.deps.sessions) {
-      const payload: MessagePayload = { v: 1, from: username, to, id, sentAt, body, ...(receipt && { receipt }), ...(attachment && { attachment }) };
-      await this.deps.sessions.seal(to, signingKeyOf(peer), payload, online, this.deps.maxEnvelopeBytes(), (envelope) =>
-        this.deps.messages.addOutgoing({ id, to, envelope, createdAt: sentAt, ...kind }, record),
-      );
-    } else {
-      await this.sealHybrid(to, body, id, sentAt, peer, record, { receipt, attachment });
-    }
+    const content: MessageContent = { id, to, sentAt, body, attachment, receipt };
+    const messages: OutboxCopy[] = [];
+    // Each copy's session is saved as it is sealed, before the outbox write: a message key is never used
+    // twice. A crash before the write loses this one unsent message; its copies' numbers are skipped.
+    for (const target of targets) messages.push(await this.sealCopy(target, content, online));
+    const record: HistoryRecord = {
+      id,
+      direction: 'out',
+      peer: to,
+      body,
+      sentAt,
+      status: 'outbox',
+      ...kind,
+      ...(attachment && { attachment }),
+      ...(receipt && { receipt }),
+      copies: messages.map((m) => ({ to: m.to, device: m.device, status: 'outbox' as const })),
+    };
+    await this.deps.messages.addOutgoing({ id, to, messages, createdAt: sentAt, ...kind }, record);
     return id;
   }
 
-  private async sealHybrid(to: string, body: string, id: string, sentAt: number, peer: PinnedPeer, record: HistoryRecord, { receipt, attachment }: MessageExtras): Promise<void> {
+  /** Checks the peer's keys against the pin first (a key change stops the message before any sealing), then lists its devices. */
+  private async targetsOf(to: string, online: boolean): Promise<Address[]> {
+    if (online) await this.deps.directory.peerKeys(to);
+    else await this.deps.directory.pinned(to);
+    return this.deps.devices.targets(to, online);
+  }
+
+  /**
+   * The payload for one device: version 2 naming this device, except to a peer whose list was never
+   * seen (a protocol-1 client reads version 1 only) when this is device 1, whose version-1 payload says
+   * the same (§21.3).
+   */
+  private async payloadFor(target: Address, content: MessageContent): Promise<MessagePayload> {
+    const { username, device } = this.deps;
+    const common = {
+      from: username,
+      to: content.to,
+      id: content.id,
+      sentAt: content.sentAt,
+      body: content.body,
+      ...(content.receipt && { receipt: content.receipt }),
+      ...(content.attachment && { attachment: content.attachment }),
+    };
+    const toProtocol1 = device === PRIMARY_DEVICE && target.user !== username && (await this.deps.devices.held(target.user)) === null;
+    return toProtocol1 ? { v: 1, ...common } : { v: 2, kind: 'message', fromDevice: device, ...common };
+  }
+
+  private async sealCopy(target: Address, content: MessageContent, online: boolean): Promise<OutboxCopy> {
+    const keys = await this.deps.devices.deviceKeys(target, { online });
+    if (!keys) throw new ChatError('devices_changed', `${addressText(target)} is not in the verified device list of "${target.user}"`);
+    const payload = await this.payloadFor(target, content);
+    const max = this.deps.maxEnvelopeBytes();
+    if (this.deps.sessions) {
+      const envelope = await this.deps.sessions.seal(target, keys.signingKey, payload, online, max);
+      return { to: target.user, device: target.device, envelope };
+    }
     this.signing ??= importSigningKey(this.deps.signingKey);
     const { envelope } = await sealHybridEnvelope({
-      from: this.deps.username,
-      to,
-      body,
-      id,
-      sentAt,
+      from: payload.from,
+      to: payload.to,
+      body: payload.body,
+      id: payload.id,
+      sentAt: payload.sentAt,
       senderSigningKey: await this.signing,
-      recipientEncryptionKey: peer.encryptionKey,
-      ...(receipt && { receipt }),
-      ...(attachment && { attachment }),
+      recipientEncryptionKey: keys.encryptionKey,
+      ...(payload.v === 2 && { fromDevice: payload.fromDevice }),
+      ...(payload.receipt && { receipt: payload.receipt }),
+      ...(payload.attachment && { attachment: payload.attachment }),
     });
-    checkEnvelopeSize(envelope, this.deps.maxEnvelopeBytes());
-    await this.deps.messages.addOutgoing({ id, to, envelope, createdAt: sentAt, ...(record.kind && { kind: record.kind }) }, record);
+    checkEnvelopeSize(envelope, max);
+    return { to: target.user, device: target.device, envelope };
   }
 }

@@ -6,9 +6,11 @@
  * `e2ee-chat outbox` to show and drop, out of the way of the entries behind it.
  */
 import { ChatError, type ErrorCode } from '../protocol/errors.js';
-import type { SendResult } from '../protocol/events.js';
+import type { SendResultV2 } from '../protocol/events-v2.js';
+import type { CopyDelivery } from './delivery-copies.js';
+import { DevicesChangedError } from './devices-changed-error.js';
 import type { ServerConnection } from './server-connection.js';
-import { largestCopyBytes, protocol1Envelope } from './outbox-entry.js';
+import { largestCopyBytes } from './outbox-entry.js';
 import type { MessageStore, OutboxEntry, OutboxFailure } from './stores.js';
 
 export interface SentMessage {
@@ -22,6 +24,8 @@ export interface SentMessage {
   status: 'sent' | 'queued' | 'outbox';
   serverId?: string;
   serverTime?: number;
+  /** How many devices of the recipient it went to (once accepted). */
+  devices?: number;
 }
 
 /** Answers after which resending cannot help: the entry is marked failed at once. */
@@ -42,6 +46,13 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set([
  * outbox across restarts either. Five: a server restart or a network blip costs one or two.
  */
 export const MAX_SEND_ATTEMPTS = 5;
+
+/**
+ * Refreshes of the device set within one attempt (§21.5): a device linked while the message was being
+ * sent costs one. Past this the attempt counts as failed and waits its turn, so a server that keeps
+ * changing its answer cannot make the client loop.
+ */
+export const DEVICE_SET_RETRIES = 3;
 
 /** After a transient refusal (rate_limited, timeout, internal) the next round waits this long. */
 const RETRY_DELAY_MS = 1000;
@@ -67,6 +78,8 @@ export class OutboxSender {
     private readonly events: OutboxEvents,
     /** The server's envelope cap as last announced (an entry above it would make the transport drop us). */
     private readonly maxEnvelopeBytes: () => number,
+    /** Brings an entry up to the lists of a devices_changed refusal (device-set-refresh.ts). */
+    private readonly refreshDevices: (entry: OutboxEntry, refusal: DevicesChangedError) => Promise<OutboxEntry>,
     private readonly retryDelayMs = RETRY_DELAY_MS,
   ) {}
 
@@ -148,15 +161,10 @@ export class OutboxSender {
       await this.fail(e, new ChatError('timeout', `gave up after ${previous} attempts to send it (the connection failed or the server did not answer each time)`));
       return 'done';
     }
-    const envelope = protocol1Envelope(e);
-    if (!envelope) {
-      await this.fail(e, new ChatError('internal', 'this client speaks protocol 1: it sends one copy, to device 1 of the recipient'));
-      return 'done';
-    }
     await this.store.countSendAttempt(e.id);
-    let result: SendResult;
+    let result: SendResultV2;
     try {
-      result = await this.connection.call('send', { to: e.to, id: e.id, envelope });
+      result = await this.sendWithCurrentDevices(e);
     } catch (err) {
       if (err instanceof ChatError && PERMANENT.has(err.code)) {
         await this.fail(e, err);
@@ -171,13 +179,44 @@ export class OutboxSender {
       this.events.debug(`send of ${e.id} will be retried (attempt ${previous + 1} of ${MAX_SEND_ATTEMPTS})`, err);
       return 'retry';
     }
-    const status = result.status === 'delivered' ? 'sent' : 'queued';
-    await this.store.settleOutgoing(e.id, status, { id: result.id, time: result.sentAt });
-    const sent: SentMessage = { id: e.id, to: e.to, status, serverId: result.id, serverTime: result.sentAt };
+    const deliveries: CopyDelivery[] = result.deliveries.map((d) => ({
+      to: d.to,
+      device: d.device,
+      status: d.status === 'delivered' ? 'sent' : 'queued',
+      serverId: d.id,
+      serverTime: d.sentAt,
+    }));
+    await this.store.settleOutgoing(e.id, deliveries);
+    // The user-facing answer is about the peer: sent when any of their devices had it pushed.
+    const toPeer = deliveries.filter((d) => d.to === e.to);
+    const first = toPeer[0] ?? deliveries[0]!;
+    const status = toPeer.some((d) => d.status === 'sent') ? 'sent' : 'queued';
+    const sent: SentMessage = { id: e.id, to: e.to, status, serverId: first.serverId, serverTime: first.serverTime, devices: toPeer.length };
     // A read receipt is not a message the user wrote: nothing to tell them about it.
     if (e.kind !== 'receipt') this.events.sent(sent);
     this.settle(e.id, (w) => w.resolve(sent));
     return 'done';
+  }
+
+  /**
+   * One attempt: sends the entry's copies; a devices_changed refusal brings the entry up to the current
+   * device set and sends again, at most DEVICE_SET_RETRIES times. The answer must account for exactly
+   * the copies sent, in their order (anything else is bad_response).
+   */
+  private async sendWithCurrentDevices(entry: OutboxEntry): Promise<SendResultV2> {
+    let e = entry;
+    for (let refresh = 0; ; refresh++) {
+      try {
+        const result = await this.connection.call('send', { id: e.id, messages: e.messages });
+        const matches = result.deliveries.length === e.messages.length && result.deliveries.every((d, i) => d.to === e.messages[i]!.to && d.device === e.messages[i]!.device);
+        if (!matches) throw new ChatError('bad_response', `the server's answer to the send of ${e.id} is not about the copies sent`);
+        return result;
+      } catch (err) {
+        if (!(err instanceof DevicesChangedError)) throw err;
+        if (refresh >= DEVICE_SET_RETRIES) throw new ChatError('timeout', `the devices of ${e.to} kept changing while ${e.id} was being sent (${refresh + 1} refusals)`, { cause: err });
+        e = await this.refreshDevices(e, err);
+      }
+    }
   }
 
   private async fail(e: OutboxEntry, error: ChatError): Promise<void> {

@@ -4,12 +4,9 @@
  * adversary's: keys must name the user asked for, a prekey bundle must carry the identity pinned for
  * that user, and a trust decision pins exactly the keys the user was shown.
  */
-import { constantTimeEqual } from '../crypto/bytes.js';
-import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
 import { ChatError } from '../protocol/errors.js';
 import type { UserKeys } from '../protocol/events.js';
-import { bindKeysAnswer, checkAgainstPin, samePeerKeys, signingKeyOf, toPinned } from './peer-keys.js';
-import { bundleFromWire } from './prekey-publisher.js';
+import { bindKeysAnswer, checkAgainstPin, samePeerKeys, toPinned } from './peer-keys.js';
 import type { ServerConnection } from './server-connection.js';
 import type { PeerKeyStore, PinnedPeer } from './stores.js';
 
@@ -57,21 +54,6 @@ export class PeerDirectory {
     const pinned = await this.pins.get(username);
     if (!pinned) throw new ChatError('not_connected', `not connected, and no keys pinned for "${username}" yet`);
     return pinned;
-  }
-
-  /**
-   * A prekey bundle for `peer`, bound to the question: it must name `peer` and carry the identity key
-   * pinned for `peer` (pinning on first use), so a server cannot slip in another user's bundle.
-   */
-  async fetchBundle(peer: string): Promise<PreKeyBundle> {
-    const wire = await this.connection.call('prekeys.bundle', { username: peer });
-    if (wire.username !== peer) throw new ChatError('bad_response', `the server answered a request for the prekeys of "${peer}" with those of "${wire.username}"`);
-    const bundle = bundleFromWire(wire);
-    const pinned = await this.peerKeys(peer);
-    if (!constantTimeEqual(bundle.identity.signingKey, signingKeyOf(pinned))) {
-      throw new ChatError('bad_response', `the server's prekey bundle for "${peer}" is signed by another identity key than the one pinned for "${peer}"`);
-    }
-    return bundle;
   }
 
   /**

@@ -7,20 +7,34 @@ import { io, type Socket } from 'socket.io-client';
 import { base64urlDecode, base64urlEncode } from '../crypto/bytes.js';
 import { ed25519Sign } from '../crypto/ed25519.js';
 import { ed25519PublicOf, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../crypto/keys.js';
-import { loginMessage, registerMessage } from '../protocol/auth-message.js';
+import { loginMessageV2, registerMessage } from '../protocol/auth-message.js';
 import { ChatError } from '../protocol/errors.js';
-import type { ClientEventPayload, ClientToServerEvents } from '../protocol/client-event-schemas.js';
-import type { ClientEventName, ServerToClientEvents, SessionResult } from '../protocol/events.js';
+import type { ClientEventPayloadV2, ClientToServerEventsV2 } from '../protocol/client-event-schemas.js';
+import type { DeviceListWire } from '../protocol/device-list-wire.js';
+import type { ClientEventNameV2, ServerToClientEventsV2, SessionResultV2 } from '../protocol/events-v2.js';
 import { DEFAULT_ACK_TIMEOUT_MS } from '../protocol/limits.js';
 import { rsa2048PublicJwkSchema } from '../protocol/schemas.js';
-import { answerSchemas, serverErrorSchema, serverEventSchemas, type AnswerOf, type ServerEventName, type ServerEventOf } from '../protocol/server-event-schemas.js';
+import {
+  answerSchemasV2,
+  serverErrorV2Schema,
+  serverEventSchemasV2,
+  type AnswerOfV2,
+  type ServerEventNameV2,
+  type ServerEventOfV2,
+} from '../protocol/server-event-schemas.js';
+import { PRIMARY_DEVICE } from './address.js';
+import { DevicesChangedError } from './devices-changed-error.js';
+
+/** The protocol this client speaks (docs/PROTOCOL.md §19): every connection logs in with it. */
+export const CLIENT_PROTOCOL = 2;
 
 /** Backoff between reconnection attempts: doubles from the initial delay up to the maximum, ± jitter. */
 export const RECONNECT_DEFAULTS = { initialDelayMs: 250, maxDelayMs: 10_000, jitter: 0.5 } as const;
 
 export interface ConnectionOptions {
   url: string;
-  identity: { username: string; keys: UserKeyPairs };
+  /** The user, this device's id (default 1, the primary) and this device's keys. */
+  identity: { username: string; device?: number; keys: UserKeyPairs };
   ackTimeoutMs?: number;
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number; jitter?: number };
   /**
@@ -33,13 +47,18 @@ export interface ConnectionOptions {
 
 export interface ConnectionCallbacks {
   /** Logged in on a connection (the first, or after a reconnect), with the server's answer. */
-  onAuthenticated(first: boolean, session: SessionResult): void;
+  onAuthenticated(first: boolean, session: SessionResultV2): void;
+  /**
+   * The first signed device list of a new account (version 1, this device alone), sent with `register`
+   * (§19.3). Only the primary registers.
+   */
+  firstDeviceList(): Promise<DeviceListWire>;
   onDisconnected(reason: string): void;
   onDebug(message: string, cause?: unknown): void;
 }
 
 export class ServerConnection {
-  readonly socket: Socket<ServerToClientEvents, ClientToServerEvents>;
+  readonly socket: Socket<ServerToClientEventsV2, ClientToServerEventsV2>;
   private readonly ackTimeoutMs: number;
   private authenticatedNow = false;
   private everAuthenticated = false;
@@ -107,7 +126,7 @@ export class ServerConnection {
   private firstLogin: { resolve: () => void; reject: (err: unknown) => void } | null = null;
 
   private async login(): Promise<void> {
-    let session: SessionResult;
+    let session: SessionResultV2;
     try {
       session = await this.authenticate();
     } catch (err) {
@@ -132,7 +151,7 @@ export class ServerConnection {
    * per event by the shared map (client-event-schemas.ts, the schema's input): a payload the server's
    * schema would refuse for its shape is a compile error here.
    */
-  async call<E extends ClientEventName>(event: E, payload: ClientEventPayload<E>): Promise<{ ok: true } & AnswerOf<E>> {
+  async call<E extends ClientEventNameV2>(event: E, payload: ClientEventPayloadV2<E>): Promise<{ ok: true } & AnswerOfV2<E>> {
     if (!this.socket.connected) throw new ChatError('not_connected', 'not connected to the server');
     let ack: unknown;
     try {
@@ -148,15 +167,15 @@ export class ServerConnection {
    * Subscribes to a server event. Each frame is parsed by its schema first; one that fails is reported
    * as a debug event and ignored (a hostile or broken server must not be able to crash the client).
    */
-  onEvent<E extends ServerEventName>(event: E, handler: (payload: ServerEventOf<E>) => void): void {
-    const schema = serverEventSchemas[event];
+  onEvent<E extends ServerEventNameV2>(event: E, handler: (payload: ServerEventOfV2<E>) => void): void {
+    const schema = serverEventSchemasV2[event];
     const listener = (...args: unknown[]) => {
       const parsed = schema.safeParse(args[0]);
       if (!parsed.success) {
         this.callbacks.onDebug(`ignored a malformed "${event}" event from the server`, parsed.error);
         return;
       }
-      handler(parsed.data as ServerEventOf<E>);
+      handler(parsed.data as ServerEventOfV2<E>);
     };
     (this.socket as unknown as Socket).on(event as string, listener);
   }
@@ -167,7 +186,7 @@ export class ServerConnection {
    * and ignored. The login's answer may come after the marker (the server starts delivery as it binds
    * the user), so the request, not the answer, is what makes one legitimate.
    */
-  onBacklogEnd(handler: (event: ServerEventOf<'backlog.end'>) => void): void {
+  onBacklogEnd(handler: (event: ServerEventOfV2<'backlog.end'>) => void): void {
     this.onEvent('backlog.end', (event) => {
       if (!this.backlog.loginAsked) return this.callbacks.onDebug('ignored a "backlog.end" before this connection asked to log in');
       if (this.backlog.ended) return this.callbacks.onDebug('ignored a second "backlog.end" on this connection');
@@ -176,30 +195,44 @@ export class ServerConnection {
     });
   }
 
-  private async authenticate(): Promise<SessionResult> {
+  private async authenticate(): Promise<SessionResultV2> {
     const { identity } = this.options;
+    const device = identity.device ?? PRIMARY_DEVICE;
     const secret = base64urlDecode(identity.keys.signing.d);
-    const { challenge } = await this.call('challenge', {});
-    const loginSig = ed25519Sign(loginMessage({ challenge, username: identity.username }), secret);
+    const { challenge, protocols } = await this.call('challenge', {});
+    // A server that names no protocols is e2ee-chat 0.1: it cannot serve devices, and this client speaks
+    // nothing older than protocol 2 (servers are upgraded before clients, §19.2).
+    if (!protocols?.includes(CLIENT_PROTOCOL)) {
+      throw new ChatError('unsupported_server', `the server at ${this.options.url} does not speak protocol ${CLIENT_PROTOCOL} (it runs e2ee-chat 0.1 or older); upgrade it first`);
+    }
+    const loginSig = ed25519Sign(loginMessageV2({ challenge, username: identity.username, device }), secret);
     this.backlog.loginAsked = true;
     try {
-      return boundSession(identity.username, await this.call('login', { username: identity.username, signature: base64urlEncode(loginSig) }));
+      // `registered` is bound to the question too: only our own `register` can have created the account
+      // (the client forgets its own list's history on it, §21.1), never a login's answer saying so.
+      const answer = await this.call('login', { username: identity.username, device, protocol: CLIENT_PROTOCOL, signature: base64urlEncode(loginSig) });
+      return { ...boundSession(identity.username, device, answer), registered: false };
     } catch (err) {
       if (err instanceof ChatError && err.code === 'bad_signature') {
         // We signed the challenge the server just gave us: it does not verify because the name is bound
         // to other keys there (ours were lost and remade, or someone else has the name).
         throw new ChatError('username_taken', `the name "${identity.username}" belongs to other keys on this server, not to this device's keys`, { cause: err });
       }
+      if (err instanceof ChatError && err.code === 'unknown_device') {
+        throw new ChatError('unknown_device', `this device (${identity.username}/${device}) is not in the device list of "${identity.username}": it was removed, or never linked`, { cause: err });
+      }
       if (!(err instanceof ChatError) || err.code !== 'unknown_user') throw err;
-      if (this.options.register === false) throw new ChatError('unknown_user', `"${identity.username}" is not registered on this server`, { cause: err });
+      if (this.options.register === false || device !== PRIMARY_DEVICE) throw new ChatError('unknown_user', `"${identity.username}" is not registered on this server`, { cause: err });
     }
-    // First use of this name: register our public keys, proving we hold the signing key.
+    // First use of this name: register our public keys, proving we hold the signing key, with the
+    // account's first device list (§19.3).
     const signingKey = ed25519PublicOf(identity.keys.signing);
     // Checked here as the server will: the wire only carries 2048-bit keys with exponent 65537.
     const encryptionKey = rsa2048PublicJwkSchema.safeParse(rsaPublicOf(identity.keys.encryption));
     if (!encryptionKey.success) {
       throw new ChatError('bad_request', "this device's encryption key is not a 2048-bit RSA key with exponent 65537, the only kind the server accepts", { cause: encryptionKey.error });
     }
+    const deviceList = await this.callbacks.firstDeviceList();
     const next = await this.call('challenge', {});
     const message = registerMessage({
       challenge: next.challenge,
@@ -207,15 +240,19 @@ export class ServerConnection {
       signingKeyThumbprint: await jwkThumbprint(signingKey),
       encryptionKeyThumbprint: await jwkThumbprint(encryptionKey.data),
     });
-    return boundSession(
+    const registered = boundSession(
       identity.username,
+      device,
       await this.call('register', {
         username: identity.username,
         signingKey,
         encryptionKey: encryptionKey.data,
         signature: base64urlEncode(ed25519Sign(message, secret)),
+        protocol: CLIENT_PROTOCOL,
+        deviceList,
       }),
     );
+    return { ...registered, registered: true };
   }
 
   close(): void {
@@ -225,22 +262,28 @@ export class ServerConnection {
   }
 }
 
-/** Parses an ack: `{ ok: true, ...answer }` by the event's schema, `{ ok: false, error }` into its ChatError. */
-export function parseAnswer<E extends ClientEventName>(event: E, ack: unknown): { ok: true } & AnswerOf<E> {
+/**
+ * Parses an ack: `{ ok: true, ...answer }` by the event's schema, `{ ok: false, error }` into its
+ * ChatError (a DevicesChangedError, with its details, for `devices_changed`).
+ */
+export function parseAnswer<E extends ClientEventNameV2>(event: E, ack: unknown): { ok: true } & AnswerOfV2<E> {
   const ok = typeof ack === 'object' && ack !== null ? (ack as { ok?: unknown }).ok : undefined;
   if (ok === false) {
-    const error = serverErrorSchema.safeParse((ack as { error?: unknown }).error);
+    const error = serverErrorV2Schema.safeParse((ack as { error?: unknown }).error);
     if (!error.success) throw new ChatError('bad_response', `the server refused "${event}" with a malformed error`, { cause: error.error });
+    if (error.data.code === 'devices_changed') throw new DevicesChangedError(error.data.message, error.data.details);
     throw new ChatError(error.data.code, error.data.message);
   }
-  const answer = ok === true ? answerSchemas[event].safeParse(ack) : undefined;
+  const answer = ok === true ? answerSchemasV2[event].safeParse(ack) : undefined;
   if (!answer?.success) throw new ChatError('bad_response', `the server's answer to "${event}" is malformed`, { cause: answer?.error });
   // The schema picked by `event` parsed it; TypeScript cannot follow a lookup by a generic key.
-  return { ...(answer.data as AnswerOf<E>), ok: true };
+  return { ...(answer.data as AnswerOfV2<E>), ok: true };
 }
 
-/** A login or register answer must be about the name that logged in. */
-function boundSession(username: string, answer: SessionResult): SessionResult {
-  if (answer.username !== username) throw new ChatError('bad_response', `the server answered a login as "${username}" for another user`);
+/** A login or register answer must be about the address that logged in. */
+function boundSession(username: string, device: number, answer: SessionResultV2): SessionResultV2 {
+  if (answer.username !== username || answer.device !== device) {
+    throw new ChatError('bad_response', `the server answered a login as ${username}/${device} for another address`);
+  }
   return answer;
 }

@@ -24,7 +24,7 @@
  */
 import { base64urlDecode, base64urlEncode, constantTimeEqual, utf8Decode, utf8Encode } from '../crypto/bytes.js';
 import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
-import { messagePayloadSchema, type MessagePayload } from '../e2ee/message-payload.js';
+import { messagePayloadSchema, payloadMatchesRoute, type MessagePayload } from '../e2ee/message-payload.js';
 import { pickleSessionRecord, unpickleSessionRecord } from '../e2ee/ratchet/pickle.js';
 import { decryptMessage, encryptMessage, initiateSession } from '../e2ee/ratchet/session-builder.js';
 import { SessionRecord } from '../e2ee/ratchet/session-record.js';
@@ -53,8 +53,8 @@ export const MAX_STORE_ATTEMPTS = 10;
 export interface SessionManagerDeps {
   readonly store: RatchetStore;
   readonly signingSecretKey: Uint8Array;
-  /** A verified prekey bundle of the peer's device 1, the one device protocol 1 serves bundles of. */
-  readonly fetchBundle: (peer: string) => Promise<PreKeyBundle>;
+  /** A prekey bundle of one device, verified against that device's listed keys (PeerDirectory.fetchBundle). */
+  readonly fetchBundle: (peer: Address) => Promise<PreKeyBundle>;
   /** Called after an initial message used up one-time prekeys: time to check the server's stock. */
   readonly onPreKeysConsumed: () => void;
 }
@@ -74,8 +74,14 @@ function boundTo(state: RatchetState, key: Uint8Array): boolean {
   return constantTimeEqual(ad.subarray(67, 99), key) || constantTimeEqual(ad.subarray(100, 132), key);
 }
 
+/** Is the X25519 `key` IK_A or IK_B of the session's AD (each EncodeEC: a type byte, then the key)? */
+function boundToIdentity(state: RatchetState, key: Uint8Array): boolean {
+  const ad = state.associatedData;
+  return constantTimeEqual(ad.subarray(1, 33), key) || constantTimeEqual(ad.subarray(34, 66), key);
+}
+
 /** The payload inside a decrypted ratchet message, or DecryptionFailedError whatever is wrong with it. */
-function parsePayload(plaintext: Uint8Array, peer: string, me: string): MessagePayload {
+function parsePayload(plaintext: Uint8Array, peer: Address, me: string): MessagePayload {
   let json: unknown;
   try {
     json = JSON.parse(utf8Decode(plaintext));
@@ -83,7 +89,7 @@ function parsePayload(plaintext: Uint8Array, peer: string, me: string): MessageP
     throw new DecryptionFailedError({ cause });
   }
   const parsed = messagePayloadSchema.safeParse(json);
-  if (!parsed.success || parsed.data.from !== peer || parsed.data.to !== me) {
+  if (!parsed.success || !payloadMatchesRoute(parsed.data, { from: peer.user, fromDevice: peer.device, me })) {
     throw new DecryptionFailedError({ cause: new Error('ratchet payload is malformed or names other parties') });
   }
   return parsed.data;
@@ -148,6 +154,11 @@ export class SessionManager {
     return loading;
   }
 
+  /** IK: this device's X25519 identity key, the one its device-list entry names (created on first use). */
+  async identityKey(): Promise<Uint8Array> {
+    return (await this.identity()).dhKeyPair.publicKey;
+  }
+
   /** Serialises every read-modify-write of the local keys (here and in PreKeyPublisher). */
   withKeysLocked<T>(work: () => Promise<T>): Promise<T> {
     return this.locked(KEYS_LOCK, work);
@@ -171,7 +182,7 @@ export class SessionManager {
     payload: MessagePayload,
     online: boolean,
     maxEnvelopeBytes: number,
-    persist: (e: RatchetEnvelope) => Promise<void>,
+    persist?: (e: RatchetEnvelope) => Promise<void>,
   ): Promise<RatchetEnvelope> {
     const address = addressOf(peer);
     return this.locked(addressText(address), async () => {
@@ -179,15 +190,14 @@ export class SessionManager {
         const current = record.current;
         if (!current || !current.canSend || !boundTo(current, peerSigningKey)) {
           if (!online) throw new ChatError('not_connected', `not connected, and no session with "${address.user}" yet`);
-          if (address.device !== PRIMARY_DEVICE) throw new ChatError('internal', `protocol 1 serves no prekey bundle of ${addressText(address)}`);
-          await initiateSession(record, await this.deps.fetchBundle(address.user), await this.identity(), { expectedRemoteSigningKey: peerSigningKey });
+          await initiateSession(record, await this.deps.fetchBundle(address), await this.identity(), { expectedRemoteSigningKey: peerSigningKey });
         }
         const message = encryptMessage(record, utf8Encode(JSON.stringify(payload)));
         const envelope = { type: 'ratchet', v: 1, body: base64urlEncode(message) } satisfies RatchetEnvelope;
         checkEnvelopeSize(envelope, maxEnvelopeBytes); // throws: `update` saves nothing
         return { save: true, result: envelope };
       });
-      await persist(envelope);
+      await persist?.(envelope);
       return envelope;
     });
   }
@@ -204,6 +214,8 @@ export class SessionManager {
     envelope: RatchetEnvelope,
     peerSigningKey: Uint8Array,
     accept: (payload: MessagePayload) => Promise<void>,
+    /** The peer device's IK as its verified list names it (§21.6); absent for device 1 of a user without a list. */
+    peerIdentityKey?: Uint8Array | null,
   ): Promise<OpenOutcome> {
     const address = addressOf(peer);
     return this.locked(addressText(address), async () => {
@@ -218,6 +230,7 @@ export class SessionManager {
           // The identity is read only when PQXDH needs it (a new session); a plain message never asks.
           result = await decryptMessage(record, bytes, { identity: { getLocalIdentity: () => readLocal('identity', () => this.identity()) }, preKeys, expectedRemoteSigningKey: peerSigningKey });
           if (!boundTo(record.current!, peerSigningKey)) throw new ChatError('peer_key_changed', 'session belongs to a different identity key');
+          if (peerIdentityKey && !boundToIdentity(record.current!, peerIdentityKey)) throw new ChatError('peer_key_changed', 'session is bound to another X25519 identity than the listed one');
         } catch (err) {
           // Our own storage failed, not the message: passing (retried, then left), never a rejection.
           const local = localStoreErrorIn(err);
@@ -229,7 +242,7 @@ export class SessionManager {
         // An authentic message (its MAC checked) whose plaintext is not a valid payload for us is a
         // permanent failure like any other: it must leave through DecryptionFailedError, or the caller
         // would take it for a passing one and never acknowledge it (issue 9, hole 3).
-        const payload = parsePayload(result.plaintext, address.user, me);
+        const payload = parsePayload(result.plaintext, address, me);
         if (acceptedId !== payload.id) await accept(payload);
         acceptedId = payload.id;
         delivered.push([serverId, payload.id]);

@@ -5,6 +5,8 @@
 import type { Ed25519PublicJwk, RsaPublicJwk } from '../crypto/keys.js';
 import type { DeviceListWire } from '../protocol/device-list-wire.js';
 import type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
+import type { ReceiptPayload } from '../e2ee/read-receipt.js';
+import type { CopyDelivery, CopyReceipt } from './delivery-copies.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { RejectReason } from '../protocol/events.js';
 import type { Envelope } from '../protocol/schemas.js';
@@ -122,6 +124,8 @@ export interface HistoryRecord {
   kind?: 'receipt';
   /** The file this message carries (docs/PROTOCOL.md §20.5); `body` is its caption or fallback text. */
   attachment?: AttachmentPointer;
+  /** An outgoing read receipt's content (kind 'receipt'): kept so it can be sealed for a device added later (§21.4). */
+  receipt?: ReceiptPayload;
 }
 
 /** Where one device's copy of an outgoing message stands: the send's answer, then that device's receipt. */
@@ -184,6 +188,8 @@ export interface OutboxFailure {
 export interface HeldEnvelope {
   serverId: string;
   from: string;
+  /** The sending device (absent in envelopes held before devices: device 1). */
+  fromDevice?: number;
   to: string;
   /** The server's clock when it accepted the envelope. */
   sentAt: number;
@@ -229,6 +235,11 @@ export const DEFAULT_HELD_LIMITS: Readonly<HeldLimits> = { perPeer: MAX_HELD_PER
 export interface MessageStore {
   /** Records an incoming message unless its id is known; atomic. */
   recordIncoming(record: HistoryRecord): Promise<'new' | 'duplicate'>;
+  /**
+   * Records a message this user sent from another of their devices (its copy for this one), as outgoing,
+   * unless a record of that id exists; atomic. Never in the outbox: it was sent already.
+   */
+  recordOutgoingCopy(record: HistoryRecord): Promise<'new' | 'duplicate'>;
   /** Puts a sealed message in the outbox and its plaintext in the history, in one step. A one-envelope entry is device 1's copy. */
   addOutgoing(entry: OutboxEntry | OutboxEntryV1, record: HistoryRecord): Promise<void>;
   /** Outbox entries still to send (not failed), oldest first. */
@@ -237,16 +248,23 @@ export interface MessageStore {
   outboxEntries(): Promise<OutboxEntry[]>;
   /** A send of this entry is about to start: counts it, persistently; returns the new count. */
   countSendAttempt(id: string): Promise<number>;
-  /** The server accepted an outbox entry: remove it and record the outcome. */
-  settleOutgoing(id: string, status: 'sent' | 'queued', server: { id: string; time: number }): Promise<void>;
+  /** The server accepted an outbox entry: remove it and record each device's copy (delivery-copies.ts applyDeliveries). */
+  settleOutgoing(id: string, deliveries: readonly CopyDelivery[]): Promise<void>;
+  /**
+   * Replaces the copies of a pending outbox entry (the device set changed, §21.4): the copies kept are the
+   * same sealed bytes, so nothing is sealed twice. False when there is no such entry.
+   */
+  rewriteOutgoing(id: string, messages: readonly OutboxCopy[]): Promise<boolean>;
   /** The entry will not go out: it stays in the outbox marked failed (behind ones go on); its history record says failed. */
   failOutgoing(id: string, failure: OutboxFailure): Promise<void>;
   /** Removes an outbox entry (pending or failed); a pending one's history record becomes failed. False if there was none. */
   dropOutgoing(id: string): Promise<boolean>;
-  /** A delivery receipt arrived for an outgoing message. */
-  markDelivered(id: string): Promise<void>;
-  /** An unreadable receipt arrived for an outgoing message. */
-  markUnreadable(id: string, reason: RejectReason): Promise<void>;
+  /**
+   * One device's receipt for its copy of an outgoing message (delivery-copies.ts applyReceipt). Returns
+   * the record as it is now when the receipt changed it; undefined when it changed nothing (a repeat) or
+   * there is no such record.
+   */
+  markCopy(id: string, copy: { to: string; device: number }, receipt: CopyReceipt): Promise<HistoryRecord | undefined>;
   /**
    * `peer` says it showed these messages (a read receipt): each outgoing message (not a receipt) with one
    * of these ids that went to `peer` becomes `read`; any other id is left alone (a peer can only speak

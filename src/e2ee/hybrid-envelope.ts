@@ -13,7 +13,7 @@ import { DecryptionFailedError } from '../protocol/errors.js';
 import { MESSAGE_ID_BYTES } from '../protocol/limits.js';
 import type { HybridEnvelope } from '../protocol/schemas.js';
 import type { AttachmentPointer } from './attachment-pointer.js';
-import { messagePayloadSchema, type MessagePayload } from './message-payload.js';
+import { messagePayloadSchema, payloadMatchesRoute, type MessagePayload } from './message-payload.js';
 import type { ReceiptPayload } from './read-receipt.js';
 
 export const HYBRID_JWS_TYP = 'e2ee-chat.message+jws';
@@ -65,11 +65,12 @@ export interface SealInput {
   receipt?: ReceiptPayload;
   /** A file (docs/PROTOCOL.md §20.5); `body` is then its caption or fallback. */
   attachment?: AttachmentPointer;
+  /** The sending device: given, the payload is version 2 and names it; absent, version 1 (device 1, §8.1). */
+  fromDevice?: number;
 }
 
 export async function sealHybridEnvelope(input: SealInput): Promise<{ envelope: HybridEnvelope; payload: MessagePayload }> {
-  const payload: MessagePayload = {
-    v: 1,
+  const content = {
     from: input.from,
     to: input.to,
     id: input.id ?? newMessageId(),
@@ -78,6 +79,7 @@ export async function sealHybridEnvelope(input: SealInput): Promise<{ envelope: 
     ...(input.receipt && { receipt: input.receipt }),
     ...(input.attachment && { attachment: input.attachment }),
   };
+  const payload: MessagePayload = input.fromDevice === undefined ? { v: 1, ...content } : { v: 2, kind: 'message', fromDevice: input.fromDevice, ...content };
   const jws = await new CompactSign(utf8Encode(JSON.stringify(payload)))
     .setProtectedHeader({ alg: SIGNATURE_ALG, typ: HYBRID_JWS_TYP })
     .sign(await asKey(input.senderSigningKey, SIGNATURE_ALG));
@@ -104,7 +106,9 @@ export interface OpenInput {
   envelope: HybridEnvelope;
   /** The sender as stamped by the server; the signed payload must name the same user. */
   from: string;
-  /** Who we are; the signed payload must be addressed to us. */
+  /** The sending device as stamped by the server (absent: 1); the signed payload must name the same. */
+  fromDevice?: number;
+  /** Who we are; the signed payload must be addressed to us (or, from our own other device, by us). */
   me: string;
   recipientDecryptionKey: KeyLike<RsaPrivateJwk>;
   /** The sender's pinned signing key. */
@@ -131,8 +135,9 @@ export async function openHybridEnvelope(input: OpenInput): Promise<MessagePaylo
     if (verified.protectedHeader.typ !== HYBRID_JWS_TYP) throw new Error('unexpected JWS typ');
     if (verified.protectedHeader.crit !== undefined) throw new Error('JWS crit header not supported');
     const payload = messagePayloadSchema.parse(JSON.parse(utf8Decode(verified.payload)));
-    if (payload.from !== input.from) throw new Error('signed sender differs from routed sender');
-    if (payload.to !== input.me) throw new Error('message addressed to another user');
+    if (!payloadMatchesRoute(payload, { from: input.from, fromDevice: input.fromDevice ?? 1, me: input.me })) {
+      throw new Error('signed sender, device or recipient differs from the route');
+    }
     return payload;
   } catch (cause) {
     throw new DecryptionFailedError({ cause });

@@ -22,8 +22,9 @@ describe('client library against a real server', () => {
     expect(alice.client.mode).toBe('ratchet');
     await alice.client.send('defaultb', 'forward secret by default');
     expect((await bob.waitFor(1))[0]!.body).toBe('forward secret by default');
-    const sent = server.srv.frames.filter((f) => f.event === 'send' && (f.args[0] as { to: string }).to === 'defaultb');
-    expect(sent.map((f) => (f.args[0] as { envelope: { type: string } }).envelope.type)).toEqual(['ratchet']);
+    type Sent = { messages: Array<{ to: string; envelope: { type: string } }> };
+    const sent = server.srv.frames.filter((f) => f.event === 'send' && (f.args[0] as Sent).messages?.some((m) => m.to === 'defaultb'));
+    expect(sent.flatMap((f) => (f.args[0] as Sent).messages.map((m) => m.envelope.type))).toEqual(['ratchet']);
   });
 
   it('yields messages from the async iterator in order', async () => {
@@ -42,11 +43,14 @@ describe('client library against a real server', () => {
     await sender.client.send('sam', 'pay 10 euros');
     await receiver.waitFor(1);
     // Someone who recorded the frame replays it through their own authenticated connection.
-    const frame = server.srv.frames.filter((f) => f.event === 'send' && (f.args[0] as { to: string }).to === 'sam').at(-1)!;
+    type Sent = { messages: Array<{ to: string; device: number; envelope: unknown }> };
+    const frame = server.srv.frames.filter((f) => f.event === 'send' && (f.args[0] as Sent).messages?.some((m) => m.to === 'sam')).at(-1)!;
+    const copy = (frame.args[0] as Sent).messages.find((m) => m.to === 'sam')!;
     const socket = await rawSocket(server.srv.url);
     await loginRaw(socket, 'rita', sender.identity.keys);
-    // A fresh client id gets past the server's idempotency check; the receiver still knows the message.
-    expect((await call(socket, 'send', { ...(frame.args[0] as object), id: 'R'.repeat(22) })).ok).toBe(true);
+    // A fresh client id gets past the server's idempotency check (a protocol-1 send: both users have one
+    // device); the receiver still knows the message.
+    expect((await call(socket, 'send', { to: 'sam', id: 'R'.repeat(22), envelope: copy.envelope })).ok).toBe(true);
     const [rejected] = await receiver.waitForRejected(1);
     expect(rejected!.error.code).toBe('decryption_failed');
     expect(receiver.received.map((m) => m.body)).toEqual(['pay 10 euros']);
@@ -62,6 +66,8 @@ describe('client library against a real server', () => {
       await tom.client.send('uma', 'first');
       await uma.waitFor(1);
 
+      // Tom registers afresh there, with his pins: his own list's history starts again from the list he
+      // registers with (PROTOCOL.md §21.1), his pin of uma stays.
       const tomAgain = track(await connectTestClient(second.url, 'tom', { keys: tom.identity.keys, peers: tom.peers }));
       const newUma = track(await connectTestClient(second.url, 'uma', { keys: await keysFor(true) }));
       const error = await tomAgain.client.send('uma', 'second').catch((e: unknown) => e);

@@ -40,8 +40,8 @@ const GENERIC: unknown[] = [null, 42, HUGE, [], {}, true];
  * delivery window) but acknowledged as rejected and reported, like any unreadable message.
  */
 const UNREADABLE_ENVELOPES = [
-  { id: 'B'.repeat(22), from: 'ealice', to: 'ebob', sentAt: 1, envelope: { type: 'ratchet', v: 1, body: 'A'.repeat(300_000) } },
-  { id: 'C'.repeat(22), from: 'ealice', to: 'ebob', sentAt: 1, envelope: { type: 'ratchet', v: 1, body: 'AA', extra: 1 } },
+  { id: 'B'.repeat(22), from: 'ealice', fromDevice: 1, to: 'ebob', toDevice: 1, sentAt: 1, envelope: { type: 'ratchet', v: 1, body: 'A'.repeat(300_000) } },
+  { id: 'C'.repeat(22), from: 'ealice', fromDevice: 1, to: 'ebob', toDevice: 1, sentAt: 1, envelope: { type: 'ratchet', v: 1, body: 'AA', extra: 1 } },
 ];
 
 describe('malformed server events', () => {

@@ -63,23 +63,23 @@ describe('a server that substitutes keys', () => {
 
   it('refuses a bundle for "bob" that names another user, or carries an identity other than the one pinned for bob', async () => {
     const alice = track(await connectTestClient(servers.hostile.url, 'alice-bundle'));
-    const removeNamed = servers.hostile.onAnswer('prekeys.bundle', async (answer, payload, conn) => (named(payload) === 'bob' ? conn.ask('prekeys.bundle', { username: 'mallory' }) : answer));
+    const removeNamed = servers.hostile.onAnswer('prekeys.bundle', async (answer, payload, conn) => (named(payload) === 'bob' ? conn.ask('prekeys.bundle', { username: 'mallory', devices: [1] }) : answer));
     const named1 = await refusal(alice.client.send('bob', 'one'));
     expect(named1.code).toBe('bad_response');
-    expect(named1.message).toMatch(/prekeys of "bob" with those of "mallory"/);
+    expect(named1.message).toMatch(/prekeys of bob\/1 with others/);
     removeNamed();
 
     // Mallory's bundle relabelled "bob": its signatures are valid, but it is not bob's pinned identity.
     removers.push(
       servers.hostile.onAnswer('prekeys.bundle', async (answer, payload, conn) => {
         if (named(payload) !== 'bob') return answer;
-        const theirs = await conn.ask('prekeys.bundle', { username: 'mallory' });
+        const theirs = await conn.ask('prekeys.bundle', { username: 'mallory', devices: [1] });
         return { ...theirs, username: 'bob' };
       }),
     );
     const relabelled = await refusal(alice.client.send('bob', 'two'));
     expect(relabelled.code).toBe('bad_response');
-    expect(relabelled.message).toMatch(/signed by another identity key than the one pinned for "bob"/);
+    expect(relabelled.message).toMatch(/prekey bundle for bob\/1 is signed by another key than the one its list names/);
     expect((await alice.peers.get('bob'))?.signingKey).toEqual((await bob.client.fetchKeys('bob')).signingKey);
     expect(sendsBy('alice-bundle')).toBe(0);
   });

@@ -8,12 +8,11 @@ import type { DevicesListResult } from '../../src/protocol/events-v2.js';
 import { DeviceSockets, type RecordingSocket } from '../helpers/devices.js';
 import { hybridEnvelope } from '../helpers/envelopes.js';
 import { useHostileServer } from '../helpers/server-fixtures.js';
-import { call, connectTestClient, waitUntil } from '../helpers/test-clients.js';
+import { call, keysFor, registerRaw, waitUntil } from '../helpers/test-clients.js';
 import { TestPeer } from '../helpers/test-device.js';
 
 describe('hostile-server harness, protocol 2', () => {
   const servers = useHostileServer();
-  const { track } = servers;
   // Through the liar, and straight to the real server to compare with.
   const via = new DeviceSockets(() => servers.hostile.url);
   const direct = new DeviceSockets(() => servers.srv.url);
@@ -65,7 +64,9 @@ describe('hostile-server harness, protocol 2', () => {
 
   it('runs a hook limited to protocol 2 on protocol-2 connections only, typed as their answers', async () => {
     const { primary: dan } = await via.registered('v2h-dan');
-    const erin = track(await connectTestClient(servers.hostile.url, 'v2h-erin'));
+    // Erin speaks protocol 1 (as e2ee-chat 0.1 did), over a raw socket.
+    const erin = await via.raw();
+    expect((await registerRaw(erin, 'v2h-erin', await keysFor())).ok).toBe(true);
     expect((await servers.hostile.waitForLogin('v2h-erin')).protocol).toBe(1);
 
     const stopKeys = servers.hostile.onAnswer('keys', (answer) => (answer.ok ? { ...answer, registeredAt: 1 } : answer), { protocol: 2 });
@@ -80,7 +81,7 @@ describe('hostile-server harness, protocol 2', () => {
       { protocol: 2 },
     );
     expect((await call(dan.socket, 'keys', { username: 'v2h-erin' })).registeredAt).toBe(1);
-    expect((await erin.client.fetchKeys('v2h-dan')).registeredAt).not.toBe(1);
+    expect((await call(erin, 'keys', { username: 'v2h-dan' })).registeredAt).not.toBe(1);
     expect(await call(dan.socket, 'devices.list', { username: 'v2h-dan' })).toEqual({ ok: true, username: 'v2h-dan', deviceList: null });
     stopKeys();
     stopList();

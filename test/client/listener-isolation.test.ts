@@ -148,7 +148,7 @@ describe('ChatClient listeners', () => {
     const push = (m: object) => {
       for (const [, s] of srv.server.io.sockets.sockets) if (s.rooms.has('user:victim')) s.emit('message', m);
     };
-    push({ id: 'U'.repeat(22), from: 'sender', to: 'victim', sentAt: Date.now(), envelope: { type: 'ratchet', v: 2, body: 'AAAA' } });
+    push({ id: 'U'.repeat(22), from: 'sender', fromDevice: 1, to: 'victim', toDevice: 1, sentAt: Date.now(), envelope: { type: 'ratchet', v: 2, body: 'AAAA' } });
     await victim.waitForRejected(1);
     const rejected = () => srv.frames.filter((f) => f.event === 'ack').flatMap((f) => (f.args[0] as { rejected?: Array<{ id: string }> }).rejected ?? []);
     await waitUntil(() => (rejected().some((r) => r.id === 'U'.repeat(22)) ? true : undefined), 5000, 'the rejected ack');

@@ -2,8 +2,9 @@
  * Outbox entries and history records per device (docs/design/devices-v2.md §7.2 step 4, §8.3, §10,
  * §11.2 step 4; src/client/outbox-entry.ts, delivery-copies.ts). An entry holds one sealed copy per
  * device; an entry of 0.1 (`{to, envelope}`, stored or handed in) is one copy for device 1 of its
- * recipient, and is sent exactly as before. History records can keep each copy's state and the sending
- * device; records without them read as device 1's.
+ * recipient. An entry goes out as one protocol-2 `send` naming every copy, and the answer's deliveries
+ * become the record's copy states; receipts then settle one copy each. History records without copy
+ * states or a sending device read as device 1's.
  */
 import Database from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';
@@ -43,13 +44,14 @@ async function sqlite(path = statePath()): Promise<SqliteMessageStore> {
   return store;
 }
 
-/** A connection that is logged in and answers every send as stored, recording what was sent. */
+/** A connection that is logged in and answers every send as stored (each copy queued), recording what was sent. */
 function recordingConnection(sends: unknown[]): ServerConnection {
   return {
     authenticated: true,
-    call: async (event: string, payload: unknown) => {
+    call: async (event: string, payload: { messages: Array<{ to: string; device: number }> }) => {
       sends.push({ event, payload });
-      return { ok: true, id: `srv-${sends.length}`, sentAt: 1000 + sends.length, status: 'queued' };
+      const n = sends.length;
+      return { ok: true, deliveries: payload.messages.map((m, i) => ({ to: m.to, device: m.device, id: `srv-${n}-${i}`, sentAt: 1000 + n, status: 'queued' })) };
     },
   } as unknown as ServerConnection;
 }
@@ -58,7 +60,9 @@ function recordingConnection(sends: unknown[]): ServerConnection {
 async function drain(store: MessageStore, sends: unknown[]): Promise<{ sent: SentMessage[]; failed: string[] }> {
   const sent: SentMessage[] = [];
   const failed: string[] = [];
-  const sender = new OutboxSender(store, recordingConnection(sends), { sent: (m) => sent.push(m), failed: (f) => failed.push(`${f.id} ${f.error.code}`), debug: () => undefined }, () => 65_536, 1);
+  const sender = new OutboxSender(store, recordingConnection(sends), { sent: (m) => sent.push(m), failed: (f) => failed.push(`${f.id} ${f.error.code}`), debug: () => undefined }, () => 65_536, async () => {
+    throw new Error('no device set changes in these tests');
+  }, 1);
   const ids = (await store.outbox()).map((e) => e.id);
   const done = Promise.all(ids.map((id) => sender.waitFor(id).catch(() => undefined)));
   sender.flush();
@@ -69,36 +73,42 @@ async function drain(store: MessageStore, sends: unknown[]): Promise<{ sent: Sen
 describe.each(['memory', 'sqlite'] as const)('%s store: outbox entries per device', (kind) => {
   const store = async (): Promise<MessageStore> => (kind === 'memory' ? new MemoryMessageStore() : sqlite());
 
-  it('keeps an entry handed in the 0.1 shape as one copy for device 1 of its recipient, and sends it as before', async () => {
+  it('keeps an entry handed in the 0.1 shape as one copy for device 1 of its recipient, and sends it as that copy', async () => {
     const messages = await store();
     await messages.addOutgoing({ id: 'a'.repeat(22), to: 'bob', envelope: envelope('AAAA'), createdAt: 1 }, outgoing('a'.repeat(22)));
     expect(await messages.outbox()).toEqual([{ id: 'a'.repeat(22), to: 'bob', messages: [{ to: 'bob', device: 1, envelope: envelope('AAAA') }], createdAt: 1 }]);
     const sends: unknown[] = [];
     const { sent } = await drain(messages, sends);
-    expect(sends).toEqual([{ event: 'send', payload: { to: 'bob', id: 'a'.repeat(22), envelope: envelope('AAAA') } }]);
-    expect(sent).toEqual([{ id: 'a'.repeat(22), to: 'bob', status: 'queued', serverId: 'srv-1', serverTime: 1001 }]);
-    expect(await messages.get('a'.repeat(22), 'out')).toMatchObject({ status: 'queued', serverId: 'srv-1' });
+    expect(sends).toEqual([{ event: 'send', payload: { id: 'a'.repeat(22), messages: [{ to: 'bob', device: 1, envelope: envelope('AAAA') }] } }]);
+    expect(sent).toEqual([{ id: 'a'.repeat(22), to: 'bob', status: 'queued', serverId: 'srv-1-0', serverTime: 1001, devices: 1 }]);
+    expect(await messages.get('a'.repeat(22), 'out')).toMatchObject({ status: 'queued', serverId: 'srv-1-0', copies: [{ to: 'bob', device: 1, status: 'queued', serverId: 'srv-1-0' }] });
   });
 
-  it('sends an entry of one copy for device 1 as protocol 1 does; an entry of other copies is failed without being sent', async () => {
+  it('sends every copy of an entry in one send, in order, and records each copy with its own server id', async () => {
     const messages = await store();
-    const one: OutboxEntry = { id: 'b'.repeat(22), to: 'bob', messages: [{ to: 'bob', device: 1, envelope: envelope('BBBB') }], createdAt: 1 };
     const two: OutboxEntry = {
       id: 'c'.repeat(22),
       to: 'bob',
       messages: [
         { to: 'bob', device: 1, envelope: envelope('CCCC') },
         { to: 'bob', device: 2, envelope: envelope('DDDD') },
+        { to: 'alice', device: 2, envelope: envelope('EEEE') },
       ],
       createdAt: 2,
     };
     await messages.addOutgoing(two, outgoing(two.id));
-    await messages.addOutgoing(one, outgoing(one.id));
     const sends: unknown[] = [];
-    const { failed } = await drain(messages, sends);
-    expect(sends).toEqual([{ event: 'send', payload: { to: 'bob', id: one.id, envelope: envelope('BBBB') } }]);
-    expect(failed).toEqual([`${two.id} internal`]);
-    expect((await messages.outboxEntries()).map((e) => [e.id, e.failed?.code, e.messages.length])).toEqual([[two.id, 'internal', 2]]);
+    const { sent, failed } = await drain(messages, sends);
+    expect(failed).toEqual([]);
+    expect(sends).toEqual([{ event: 'send', payload: { id: two.id, messages: two.messages } }]);
+    // The user is told about bob's copies: two devices; the copy for alice's own other device is synced, not counted.
+    expect(sent).toEqual([{ id: two.id, to: 'bob', status: 'queued', serverId: 'srv-1-0', serverTime: 1001, devices: 2 }]);
+    expect(copiesOf((await messages.get(two.id, 'out'))!).map((c) => [c.to, c.device, c.status, c.serverId])).toEqual([
+      ['bob', 1, 'queued', 'srv-1-0'],
+      ['bob', 2, 'queued', 'srv-1-1'],
+      ['alice', 2, 'queued', 'srv-1-2'],
+    ]);
+    expect(await messages.outboxEntries()).toEqual([]);
   });
 
   it('keeps per-device copy states of outgoing records and the sending device of incoming ones; older records read as device 1', async () => {
@@ -112,9 +122,12 @@ describe.each(['memory', 'sqlite'] as const)('%s store: outbox entries per devic
     await messages.recordIncoming({ id: 'f'.repeat(22), direction: 'in', peer: 'bob', body: 'as before', sentAt: 3, status: 'received' });
     const sent = (await messages.get('d'.repeat(22), 'out'))!;
     expect(copiesOf(sent)).toEqual(copies);
-    // A delivery receipt settles the record as today; the copy states stay as they were kept.
-    await messages.markDelivered('d'.repeat(22));
-    expect((await messages.get('d'.repeat(22), 'out'))?.copies).toEqual(copies);
+    // A receipt settles its own copy; a repeat of it changes nothing.
+    const now = await messages.markCopy('d'.repeat(22), { to: 'bob', device: 2 }, { status: 'delivered' });
+    expect(now?.copies).toEqual([copies[0], { to: 'bob', device: 2, status: 'delivered', serverId: 'srv-2' }]);
+    expect(now?.status).toBe('delivered');
+    expect(await messages.markCopy('d'.repeat(22), { to: 'bob', device: 2 }, { status: 'delivered' })).toBeUndefined();
+    expect((await messages.get('d'.repeat(22), 'out'))?.copies).toEqual(now?.copies);
     expect(fromDeviceOf((await messages.get('e'.repeat(22), 'in'))!)).toBe(2);
     expect(fromDeviceOf((await messages.get('f'.repeat(22), 'in'))!)).toBe(1);
   });

@@ -65,20 +65,23 @@ async function scriptedServer(directory: Map<string, UserKeys>, script: { dropFo
   const io = new Server(http);
   const sends: string[] = [];
   io.on('connection', (socket) => {
-    socket.on('challenge', (_p: unknown, ack: (a: object) => void) => ack({ ok: true, challenge: base64urlEncode(randomBytes(32)) }));
-    socket.on('login', (p: { username: string }, ack: (a: object) => void) =>
-      ack({ ok: true, username: p.username, registered: true, ...(script.limits !== undefined && { limits: script.limits }) }),
-    );
+    socket.on('challenge', (_p: unknown, ack: (a: object) => void) => ack({ ok: true, challenge: base64urlEncode(randomBytes(32)), protocols: [1, 2] }));
+    const limits = { maxEnvelopeBytes: 65_536, maxDevicesPerUser: 6, maxEnvelopesPerSend: 11, ...(script.limits as object | undefined) };
+    socket.on('login', (p: { username: string }, ack: (a: object) => void) => ack({ ok: true, username: p.username, device: 1, protocol: 2, registered: true, limits }));
+    // No user has a device list here: everyone is device 1 alone (the client's own first publish is taken and forgotten).
+    socket.on('devices.list', (p: { username: string }, ack: (a: object) => void) => ack({ ok: true, username: p.username, deviceList: null }));
+    socket.on('devices.publish', (_p: unknown, ack: (a: object) => void) => ack({ ok: true, version: 1 }));
     socket.on('keys', (p: { username: string }, ack: (a: object) => void) => {
       const keys = directory.get(p.username);
       ack(keys ? { ok: true, ...keys } : { ok: false, error: { code: 'unknown_user', message: 'no such user' } });
     });
     socket.on('ack', (_p: unknown, ack: (a: object) => void) => ack({ ok: true, acknowledged: 0 }));
-    socket.on('send', (p: { to: string }, ack: (a: object) => void) => {
-      sends.push(p.to);
-      if (p.to === script.dropFor) socket.conn.close(); // as the transport does with an over-size frame
-      else if (p.to === script.refuseFor) ack({ ok: false, error: { code: 'bad_request', message: 'refused for good' } });
-      else ack({ ok: true, id: base64urlEncode(randomBytes(16)), sentAt: Date.now(), status: 'queued' });
+    socket.on('send', (p: { messages: Array<{ to: string; device: number }> }, ack: (a: object) => void) => {
+      const to = p.messages[0]!.to;
+      sends.push(to);
+      if (to === script.dropFor) socket.conn.close(); // as the transport does with an over-size frame
+      else if (to === script.refuseFor) ack({ ok: false, error: { code: 'bad_request', message: 'refused for good' } });
+      else ack({ ok: true, deliveries: p.messages.map((m) => ({ to: m.to, device: m.device, id: base64urlEncode(randomBytes(16)), sentAt: Date.now(), status: 'queued' })) });
     });
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -143,8 +146,9 @@ describe('messages that cannot be sent', () => {
     const strict = await connect({ maxEnvelopeBytes: 4096 });
     await expect(strict.send('bob', 'w'.repeat(3000))).rejects.toThrow(/^message is \d,\d{3} bytes sealed; the server accepts at most 4,096$/);
     expect(await strict.send('bob', 'short')).toMatchObject({ status: 'queued' });
-    // A cap below any real configuration (it would refuse every message) or a non-number: the default.
-    for (const limits of [{ maxEnvelopeBytes: 10 }, { maxEnvelopeBytes: '4096' }, null]) {
+    // A cap below any real configuration (it would refuse every message): the default. (A cap that is not
+    // a positive integer makes the login answer malformed in protocol 2: see server-answers.test.ts.)
+    for (const limits of [{ maxEnvelopeBytes: 10 }]) {
       const lenient = await connect(limits);
       expect(await lenient.send('bob', 'w'.repeat(3000))).toMatchObject({ status: 'queued' });
       await expect(lenient.send('bob', 'w'.repeat(60_000))).rejects.toThrow(/the server accepts at most 65,536$/);

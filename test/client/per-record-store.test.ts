@@ -88,7 +88,7 @@ function party(name: string, inner: RatchetStore, others: Map<string, Party>, se
     inner,
     calls,
     received: [],
-    sessions: new SessionManager({ store, signingSecretKey: secret, fetchBundle: (peer) => bundleFrom(others.get(peer)!, used), onPreKeysConsumed: () => undefined }),
+    sessions: new SessionManager({ store, signingSecretKey: secret, fetchBundle: (peer) => bundleFrom(others.get(peer.user)!, used), onPreKeysConsumed: () => undefined }),
   };
   others.set(name, p);
   return p;

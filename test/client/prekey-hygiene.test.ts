@@ -250,7 +250,7 @@ describe("a running client and the server's prekeys.low push", () => {
     const count = () => bob.client['connection'].call('prekeys.count', {});
     // Alice fetches bundles until Bob's ML-KEM stock is below the threshold; X25519 stays above it.
     const fetches = KEM_ONE_TIME_PREKEY_TARGET - PREKEY_REFILL_THRESHOLD + 1;
-    for (let i = 0; i < fetches; i++) await alice.client['connection'].call('prekeys.bundle', { username: 'bob' });
+    for (let i = 0; i < fetches; i++) await alice.client['connection'].call('prekeys.bundle', { username: 'bob', devices: [1] });
     expect(await count()).toMatchObject({ oneTime: ONE_TIME_PREKEY_TARGET - fetches, kemOneTime: KEM_ONE_TIME_PREKEY_TARGET - fetches });
     srv.server.io.to('user:bob').emit('prekeys.low', { oneTime: ONE_TIME_PREKEY_TARGET - fetches, kemOneTime: KEM_ONE_TIME_PREKEY_TARGET - fetches });
     const refilled = await waitUntil(async () => ((await count()).kemOneTime === KEM_ONE_TIME_PREKEY_TARGET ? true : undefined), 10_000, 'the refill');

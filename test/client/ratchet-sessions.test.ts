@@ -49,7 +49,7 @@ describe('ratchet sessions between ChatClients', () => {
     expect(alice.received.slice(0, 30).map((m) => m.body)).toEqual(Array.from({ length: 30 }, (_, i) => `b${i}`));
     expect(alice.rejected).toEqual([]);
     expect(bob.rejected).toEqual([]);
-    const sends = srv.frames.filter((f) => f.event === 'send').map((f) => (f.args[0] as { envelope: unknown }).envelope);
+    const sends = srv.frames.filter((f) => f.event === 'send').flatMap((f) => (f.args[0] as { messages: Array<{ envelope: unknown }> }).messages.map((m) => m.envelope));
     expect(sends).toHaveLength(80);
     for (const e of sends) expect(ratchetEnvelopeSchema.safeParse(e).success).toBe(true);
     // The server never saw any body, in any frame or row.
@@ -133,9 +133,9 @@ describe('prekeys on the server', () => {
     servers.push(srv);
     await user(srv.url, 'bob');
     const fetchers = await Promise.all(['c1', 'c2', 'c3', 'c4'].map((n) => user(srv.url, n)));
-    const bundles = await Promise.all(fetchers.flatMap((f) => Array.from({ length: 10 }, () => f.client['connection'].call('prekeys.bundle', { username: 'bob' }))));
-    const ids = bundles.map((b) => b.oneTimePreKey!.id);
+    const bundles = await Promise.all(fetchers.flatMap((f) => Array.from({ length: 10 }, () => f.client['connection'].call('prekeys.bundle', { username: 'bob', devices: [1] }))));
+    const ids = bundles.map((b) => b.bundles[0]!.oneTimePreKey!.id);
     expect(new Set(ids).size).toBe(40);
-    expect(new Set(bundles.map((b) => b.kemPreKey.id)).size).toBe(40);
+    expect(new Set(bundles.map((b) => b.bundles[0]!.kemPreKey.id)).size).toBe(40);
   });
 });

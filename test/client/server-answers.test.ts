@@ -32,13 +32,16 @@ describe('parseAnswer', () => {
     }
   });
 
-  it('drops unknown members, and reads malformed advisory limits in a login answer as absent', () => {
+  it('drops unknown members, and reads a malformed advisory file limit in a login answer as absent', () => {
     expect(parseAnswer('ack', { ok: true, acknowledged: 3, extra: 'x' })).toEqual({ ok: true, acknowledged: 3 });
-    expect(parseAnswer('login', { ok: true, username: 'bob', registered: false, limits: { maxEnvelopeBytes: -1 } })).toEqual({ ok: true, username: 'bob', registered: false });
-    expect(parseAnswer('login', { ok: true, username: 'bob', registered: false, limits: { maxEnvelopeBytes: 65536 } })).toMatchObject({ limits: { maxEnvelopeBytes: 65536 } });
+    const limits = { maxEnvelopeBytes: 65536, maxDevicesPerUser: 6, maxEnvelopesPerSend: 11 };
+    const session = { ok: true, username: 'bob', device: 1, protocol: 2, registered: false };
+    // The envelope cap is not advisory in protocol 2: an answer without a believable one is malformed.
+    expect(codeOf(() => parseAnswer('login', { ...session, limits: { ...limits, maxEnvelopeBytes: -1 } }))).toBe('bad_response');
+    expect(parseAnswer('login', { ...session, limits, extra: 1 })).toEqual({ ...session, limits });
     // A malformed file limit reads as absent without taking the envelope limit with it.
-    const login = parseAnswer('login', { ok: true, username: 'bob', registered: false, limits: { maxEnvelopeBytes: 65536, maxAttachmentBytes: 'lots' } });
-    expect(login.limits).toEqual({ maxEnvelopeBytes: 65536 });
-    expect(parseAnswer('login', { ok: true, username: 'bob', registered: false, limits: { maxEnvelopeBytes: 65536, maxAttachmentBytes: 0 } }).limits).toEqual({ maxEnvelopeBytes: 65536, maxAttachmentBytes: 0 });
+    expect(parseAnswer('login', { ...session, limits: { ...limits, maxAttachmentBytes: 'lots' } }).limits).toEqual(limits);
+    expect(parseAnswer('login', { ...session, limits: { ...limits, maxAttachmentBytes: 0 } }).limits).toEqual({ ...limits, maxAttachmentBytes: 0 });
   });
+
 });

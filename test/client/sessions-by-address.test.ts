@@ -71,7 +71,7 @@ function device(user: string, id: number, store: RatchetStore, others: Map<strin
       signingSecretKey: secret,
       fetchBundle: async (peer) => {
         d.bundlesFetched++;
-        const target = others.get(peer)!;
+        const target = others.get(peer.user)!;
         const keys = await exportLocalKeys(target.store, target.secret, Date.now());
         return buildPreKeyBundle(keys.identity, keys.currentSignedPreKey, keys.lastResortKemPreKey);
       },
@@ -84,9 +84,19 @@ function device(user: string, id: number, store: RatchetStore, others: Map<strin
 
 const addressOfDevice = (d: Device): Address => ({ user: d.user, device: d.device });
 let nextId = 0;
-const payload = (from: string, to: string, body: string) => ({ v: 1 as const, from, to, id: `${base64urlEncode(new Uint8Array(12))}${String(nextId++).padStart(8, '0')}`, sentAt: 1, body });
+/** A version-2 payload: it names the sending device, which the receiving session checks against the address. */
+const payload = (from: string, to: string, body: string, fromDevice = 1) => ({
+  v: 2 as const,
+  kind: 'message' as const,
+  from,
+  fromDevice,
+  to,
+  id: `${base64urlEncode(new Uint8Array(12))}${String(nextId++).padStart(8, '0')}`,
+  sentAt: 1,
+  body,
+});
 const seal = (from: Device, to: Device, body: string): Promise<RatchetEnvelope> =>
-  from.sessions.seal(addressOfDevice(to), to.key, payload(from.user, to.user, body), true, 1 << 20, async () => undefined);
+  from.sessions.seal(addressOfDevice(to), to.key, payload(from.user, to.user, body, from.device), true, 1 << 20, async () => undefined);
 let serverId = 0;
 const open = (to: Device, from: Device, e: RatchetEnvelope) =>
   to.sessions.open(addressOfDevice(from), to.user, `srv-${serverId++}`, e, from.key, async (p) => void to.received.push(p.body));

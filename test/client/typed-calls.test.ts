@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { ServerConnection } from '../../src/client/server-connection.js';
-import { clientEventSchemas, isClientEventName } from '../../src/protocol/client-event-schemas.js';
+import { clientEventSchemasV2, isClientEventNameOf } from '../../src/protocol/client-event-schemas.js';
 import { connectTestClient } from '../helpers/test-clients.js';
 import { useTestServer } from '../helpers/server-fixtures.js';
 
@@ -23,11 +23,11 @@ describe('typed client calls', () => {
     await alice.client.onlineUsers();
     await Promise.all([alice.client.close(), bob.client.close()]); // flushes the pending acks
     const events = new Set(server.srv.frames.map((f) => f.event));
-    for (const e of ['challenge', 'register', 'prekeys.count', 'prekeys.upload', 'keys', 'prekeys.bundle', 'send', 'ack', 'users']) expect(events).toContain(e);
+    for (const e of ['challenge', 'register', 'devices.list', 'prekeys.count', 'prekeys.upload', 'keys', 'prekeys.bundle', 'send', 'ack', 'users']) expect(events).toContain(e);
     for (const frame of server.srv.frames) {
-      expect(isClientEventName(frame.event), frame.event).toBe(true);
-      if (!isClientEventName(frame.event)) continue;
-      const parsed = clientEventSchemas[frame.event].safeParse(frame.args[0]);
+      expect(isClientEventNameOf(2, frame.event), frame.event).toBe(true);
+      if (!isClientEventNameOf(2, frame.event)) continue;
+      const parsed = clientEventSchemasV2[frame.event].safeParse(frame.args[0]);
       expect(parsed.success, `${frame.event}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
     }
   });
@@ -36,15 +36,15 @@ describe('typed client calls', () => {
     const carol = server.track(await connectTestClient(server.srv.url, 'tcc'));
     const connection = carol.client['connection'] as ServerConnection;
     const refusals = [
-      // @ts-expect-error: `send` needs an envelope
-      connection.call('send', { to: 'tcb' }),
+      // @ts-expect-error: `send` needs its copies
+      connection.call('send', { id: 'A'.repeat(22) }),
       // @ts-expect-error: `keys` takes { username }
       connection.call('keys', { user: 'tcb' }),
       // @ts-expect-error: ack ids are server ids (strings)
       connection.call('ack', { ids: [1] }),
       // @ts-expect-error: a rejected ack names a reason from REJECT_REASONS
       connection.call('ack', { rejected: [{ id: 'A'.repeat(22), reason: 'bored' }] }),
-      // @ts-expect-error: `prekeys.bundle` takes { username }
+      // @ts-expect-error: `prekeys.bundle` takes { username, devices }
       connection.call('prekeys.bundle', {}),
     ];
     for (const refusal of refusals) await expect(refusal).rejects.toMatchObject({ code: 'bad_request' });

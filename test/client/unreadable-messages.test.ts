@@ -208,8 +208,8 @@ describe('messages that cannot be read', () => {
     const push = (m: object) => {
       for (const [, s] of srv.server.io.sockets.sockets) if (s.rooms.has('user:victim')) s.emit('message', m);
     };
-    push({ id: 'U'.repeat(22), from: 'sender', to: 'victim', sentAt: Date.now(), envelope: { type: 'ratchet', v: 2, body: 'AAAA' } });
-    push({ id: 'V'.repeat(22), from: 'sender', to: 'victim', sentAt: Date.now(), envelope: { type: 'sealed-sender', v: 1 } });
+    push({ id: 'U'.repeat(22), from: 'sender', fromDevice: 1, to: 'victim', toDevice: 1, sentAt: Date.now(), envelope: { type: 'ratchet', v: 2, body: 'AAAA' } });
+    push({ id: 'V'.repeat(22), from: 'sender', fromDevice: 1, to: 'victim', toDevice: 1, sentAt: Date.now(), envelope: { type: 'sealed-sender', v: 1 } });
     const rejected = await victim.waitForRejected(2);
     expect(rejected.map((r) => [r.serverId, r.reason])).toEqual([
       ['U'.repeat(22), 'unsupported'],
@@ -238,7 +238,7 @@ describe('receipts', () => {
     // The server's unreadable receipt, as the server branch sends it for an ack.rejected entry.
     const second = await alice.client.send('bob', 'pretend bob could not read this');
     for (const [, s] of srv.server.io.sockets.sockets) {
-      if (s.rooms.has('user:alice')) s.emit('receipt', { id: second.serverId, clientId: second.id, to: 'bob', deliveredAt: Date.now(), status: 'unreadable', reason: 'peer_key_changed' });
+      if (s.rooms.has('user:alice')) s.emit('receipt', { id: second.serverId, clientId: second.id, to: 'bob', toDevice: 1, deliveredAt: Date.now(), status: 'unreadable', reason: 'peer_key_changed' });
     }
     await waitUntil(() => (unreadable.length === 1 ? true : undefined), 5000, 'an unreadable receipt');
     expect(unreadable).toEqual([{ id: second.id, reason: 'peer_key_changed' }]);

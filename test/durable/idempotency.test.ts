@@ -93,11 +93,13 @@ describe('idempotent send', () => {
     await waitUntil(async () => ((await srv.store.queueUsage('bob')).count === 0 ? true : undefined), 5000, 'the ack');
     await waitUntil(async () => ((await srv.store.pendingReceipts('alice', 1, 0, 10)).length === 0 ? true : undefined), 5000, 'the receipt ack');
 
-    // The very frame alice's client sent, sent again (a client whose ack was lost resends exactly this).
+    // The very copy alice's client sent, sent again under the same id (a client whose ack was lost resends
+    // exactly this), here over a protocol-1 connection: both use the one idempotency key (alice/1, id, bob/1).
     const frame = srv.frames.find((f) => f.event === 'send' && (f.args[0] as { id?: string }).id === sent.id);
     expect(frame).toBeDefined();
+    const [copy] = (frame!.args[0] as { messages: Array<{ to: string; envelope: object }> }).messages;
     const replayer = await res.raw(srv.url, 'alice', alice.keys, 'login');
-    const again = await send(replayer.socket, frame!.args[0] as object);
+    const again = await send(replayer.socket, { to: copy!.to, id: sent.id, envelope: copy!.envelope });
     expect(again).toEqual({ ok: true, id: sent.serverId, sentAt: sent.serverTime, status: 'delivered', duplicate: true });
 
     // A third user's message to bob, enqueued after the replay, and its receipt; then a round trip on each

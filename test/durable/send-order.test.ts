@@ -10,7 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryMessageStore } from '../../src/client/memory-stores.js';
 import { rsaPublicOf } from '../../src/crypto/keys.js';
 import { newMessageId, sealHybridEnvelope } from '../../src/e2ee/hybrid-envelope.js';
-import type { EnqueueInput, EnqueueResult, QueueQuota } from '../../src/server/store/server-store.js';
+import type { EnqueueInput, QueueQuota } from '../../src/server/store/server-store.js';
+
+type RestOf<F> = F extends (a: never, b: never, ...rest: infer R) => unknown ? R : never;
 import { clientBarrier } from './barrier.js';
 import { keysFor, Resources, tag, waitUntil } from './harness.js';
 
@@ -59,15 +61,16 @@ describe('send order', () => {
     // One transient server fault for the 4th entry, the first time it is offered (a rate_limited answer
     // or a lost ack has the same effect on the client).
     const refuseOnce = ids[3]!;
+    // A protocol-2 send stores all of a message's copies with enqueueMany (one copy each here: bob has one device).
     const store = srv.store;
-    const enqueue = store.enqueue.bind(store);
+    const enqueueMany = store.enqueueMany.bind(store);
     let refused = false;
-    store.enqueue = (input: EnqueueInput, quota: QueueQuota, committed?: (r: EnqueueResult) => void) => {
-      if (input.clientId === refuseOnce && !refused) {
+    store.enqueueMany = (inputs: readonly EnqueueInput[], quota: QueueQuota, ...rest: RestOf<typeof enqueueMany>) => {
+      if (inputs.some((input) => input.clientId === refuseOnce) && !refused) {
         refused = true;
         return Promise.reject(new Error('injected transient store fault'));
       }
-      return enqueue(input, quota, committed);
+      return enqueueMany(inputs, quota, ...rest);
     };
 
     const alice = await res.client(srv.url, 'alice', { keys: aliceKeys, messages });

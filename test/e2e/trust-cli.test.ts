@@ -35,9 +35,11 @@ function hostileWorld(name: string): Promise<World> {
   return World.create(procs, name, { serverUrl: servers.hostile.url });
 }
 
+/** The peers `user` pinned; the user's own account keys, pinned beside them for its own device list (PROTOCOL.md §21.2), are not a peer. */
 function pins(w: World, user: string): Record<string, PinnedPeer> {
   const file = join(w.home, user, 'peers.json');
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { peers: Record<string, PinnedPeer> }).peers : {};
+  const all = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { peers: Record<string, PinnedPeer> }).peers : {};
+  return Object.fromEntries(Object.entries(all).filter(([name]) => name !== user));
 }
 
 const named = (payload: unknown): string => (payload as { username: string }).username;

@@ -202,11 +202,16 @@ describe('Python PQXDH + Double Ratchet written from docs/PROTOCOL.md', () => {
     return c;
   };
   /** The ratchet bodies (decoded) of every `send` to `to` the server received, in order. */
+  type Envelope = { type: string; body: string };
+  type SendFrame = { to?: string; envelope?: Envelope; messages?: Array<{ to: string; envelope: Envelope }> };
+  /** The copies for `to` in a `send` frame: protocol 2's `messages` (our client), or protocol 1's one envelope (the Python client). */
+  const copiesFor = (frame: SendFrame, to: string): Envelope[] =>
+    frame.messages ? frame.messages.filter((m) => m.to === to).map((m) => m.envelope) : frame.to === to && frame.envelope ? [frame.envelope] : [];
   const sentBodies = (to: string): Buffer[] =>
     server.frames
-      .filter((f) => f.event === 'send' && (f.args[0] as { to: string }).to === to)
-      .map((f) => {
-        const env = (f.args[0] as { envelope: { type: string; body: string } }).envelope;
+      .filter((f) => f.event === 'send')
+      .flatMap((f) => copiesFor(f.args[0] as SendFrame, to))
+      .map((env) => {
         expect(env.type).toBe('ratchet');
         return Buffer.from(env.body, 'base64url');
       });

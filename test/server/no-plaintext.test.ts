@@ -39,7 +39,7 @@ describe('the server never sees plaintext', () => {
     for (let i = 0; i < sends; i++) await alice.client.send('bob', `${secretText} #${i}`);
     await bob.waitFor(sends);
 
-    const envelopes = srv.frames.filter((f) => f.event === 'send').map((f) => (f.args[0] as { envelope: HybridEnvelope }).envelope);
+    const envelopes = srv.frames.filter((f) => f.event === 'send').flatMap((f) => (f.args[0] as { messages: Array<{ envelope: HybridEnvelope }> }).messages.map((m) => m.envelope));
     expect(envelopes).toHaveLength(sends);
     const rsaKey = await crypto.subtle.importKey('jwk', { ...bob.identity.keys.encryption, alg: 'RSA-OAEP-256' }, { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['decrypt']);
     const secrets: string[] = [secretText, Buffer.from(secretText).toString('base64'), base64urlEncode(new TextEncoder().encode(secretText))];
@@ -66,7 +66,7 @@ describe('the server never sees plaintext', () => {
       await dave.waitFor(sends);
       await dave.client.send('carol', `${text} (reply)`);
       await carol.waitFor(1);
-      const types = srv.frames.filter((f) => f.event === 'send').map((f) => (f.args[0] as { to: string; envelope: { type: string } }));
+      const types = srv.frames.filter((f) => f.event === 'send').flatMap((f) => (f.args[0] as { messages: Array<{ to: string; envelope: { type: string } }> }).messages);
       expect(types.filter((t) => t.to === 'dave' || t.to === 'carol').map((t) => t.envelope.type)).toEqual(Array(sends + 1).fill('ratchet'));
       const secrets = [text, Buffer.from(text).toString('base64'), base64urlEncode(new TextEncoder().encode(text))];
       secrets.push(carol.identity.keys.signing.d, carol.identity.keys.encryption.d, dave.identity.keys.signing.d, dave.identity.keys.encryption.d);

@@ -88,10 +88,13 @@ describe('routing through a real server', () => {
     const sent = await mallory.client.send('victor', 'genuine');
     await victim.waitFor(before + 1);
     const frame = server.srv.frames.find((f) => f.event === 'send' && JSON.stringify(f.args).includes('victor'))!;
+    // Victor's copy, resent over mallory's protocol-1 connection (one idempotency key for both protocols).
+    const { id, messages } = frame.args[0] as { id: string; messages: Array<{ to: string; envelope: object }> };
+    const copy = { to: 'victor', id, envelope: messages.find((m) => m.to === 'victor')!.envelope };
     // Resent under the same client id it is a duplicate: stored once, delivered once.
-    expect(await call(socket, 'send', { ...(frame.args[0] as object), from: 'alice' })).toMatchObject({ ok: true, duplicate: true });
+    expect(await call(socket, 'send', { ...copy, from: 'alice' })).toMatchObject({ ok: true, duplicate: true });
     // Under a fresh client id it is stored again, still stamped as mallory's.
-    const forged = { ...(frame.args[0] as object), id: 'F'.repeat(22), from: 'alice' };
+    const forged = { ...copy, id: 'F'.repeat(22), from: 'alice' };
     const ack = await call(socket, 'send', forged);
     expect(ack.ok).toBe(true);
     expect(ack.duplicate).toBeUndefined();

@@ -4,37 +4,50 @@
  * one device, whether or not their primary published a list; a protocol-1 send in a conversation with
  * more devices is refused with `upgrade_required`; it is served device 1's bundle and device 1's messages.
  */
+import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalKeys } from '../../src/client/local-prekeys.js';
 import { base64urlDecode } from '../../src/crypto/bytes.js';
-import { DeviceSockets, TestAccount, type RecordingSocket } from '../helpers/devices.js';
+import type { UserKeyPairs } from '../../src/crypto/keys.js';
+import { DeviceSockets, preKeysOf, TestAccount, type RecordingSocket } from '../helpers/devices.js';
 import { hybridEnvelope } from '../helpers/envelopes.js';
-import { call, connectTestClient, keysFor, loginRaw, registerRaw, waitUntil, type TestClient } from '../helpers/test-clients.js';
+import { call, keysFor, loginRaw, registerRaw, waitUntil } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 let srv: TestServer;
 const net = new DeviceSockets(() => srv.url);
-const clients: TestClient[] = [];
 beforeAll(async () => {
   srv = await startTestServer();
 });
 afterAll(async () => {
-  await Promise.all(clients.map((c) => c.client.close()));
   net.closeAll();
   await srv.stop();
   removeDir(srv.dataDir);
 });
 
-async function v1Client(username: string): Promise<TestClient> {
-  const c = await connectTestClient(srv.url, username);
-  clients.push(c);
-  return c;
+/** A protocol-1 client as e2ee-chat 0.1 was: registered with protocol 1's `register`, its prekeys uploaded, every pushed message kept. */
+interface V1Client {
+  identity: { username: string; keys: UserKeyPairs };
+  socket: Socket;
+  messages: Array<Record<string, unknown>>;
+}
+
+async function v1Client(username: string): Promise<V1Client> {
+  const keys = await keysFor();
+  const socket = await net.raw();
+  const messages: Array<Record<string, unknown>> = [];
+  socket.on('message', (m: Record<string, unknown>) => messages.push(m));
+  expect((await registerRaw(socket, username, keys)).ok).toBe(true);
+  const local = await LocalKeys.generate(base64urlDecode(keys.signing.d), Date.now());
+  expect((await call(socket, 'prekeys.upload', preKeysOf(local))).ok).toBe(true);
+  return { identity: { username, keys }, socket, messages };
 }
 
 /**
  * The primary of a user whose protocol-1 client already published its prekeys logs in with protocol 2
  * and publishes its first list (design §4.7), naming the identity key that client published as device 1's.
  */
-async function publishFirstList(client: TestClient): Promise<{ account: TestAccount; primary: RecordingSocket; identityKey: string }> {
+async function publishFirstList(client: V1Client): Promise<{ account: TestAccount; primary: RecordingSocket; identityKey: string }> {
   const account = await TestAccount.create(client.identity.username, client.identity.keys);
   const primary = await net.device(account, 1);
   const identityKey = (await call(primary.socket, 'prekeys.count', {})).identityKey as string;
@@ -50,11 +63,13 @@ describe('protocol-1 connections on a protocol-2 server', () => {
     const bob = await v1Client('compat-bob');
     // Bob's list names his device 1 alone: still protocol 1's world.
     await publishFirstList(bob);
-    const sent = await alice.client.send('compat-bob', 'hello from a 0.1 client');
-    expect(sent.status).toBe('sent');
-    expect((await bob.waitFor(1))[0]).toMatchObject({ from: 'compat-alice', body: 'hello from a 0.1 client', id: sent.id });
-    await bob.client.send('compat-alice', 'and back');
-    expect((await alice.waitFor(1))[0]).toMatchObject({ from: 'compat-bob', body: 'and back' });
+    const sent = await call(alice.socket, 'send', { to: 'compat-bob', id: 'hello-from-a-0-1-client', envelope: hybridEnvelope() });
+    expect(sent).toMatchObject({ ok: true, status: 'delivered' });
+    const [atBob] = await waitUntil(() => (bob.messages.length === 1 ? bob.messages : undefined), 5000, "bob's copy");
+    expect(atBob).toMatchObject({ id: sent.id, from: 'compat-alice', to: 'compat-bob' });
+    expect(await call(bob.socket, 'send', { to: 'compat-alice', id: 'and-back-from-bob-01', envelope: hybridEnvelope() })).toMatchObject({ ok: true });
+    const [atAlice] = await waitUntil(() => (alice.messages.length === 1 ? alice.messages : undefined), 5000, "alice's copy");
+    expect(atAlice).toMatchObject({ from: 'compat-bob', to: 'compat-alice' });
   });
 
   it('a v1 send to a user with two devices is upgrade_required', async () => {

@@ -4,8 +4,19 @@
  */
 import type Database from 'better-sqlite3';
 import type { RejectReason } from '../../protocol/events.js';
+import { applyDeliveries, applyReceipt, type CopyDelivery, type CopyReceipt } from '../delivery-copies.js';
 import { outboxEntryFromStored } from '../outbox-entry.js';
-import { DEFAULT_HELD_LIMITS, type HeldEnvelope, type HeldLimits, type HistoryRecord, type MessageStore, type OutboxEntry, type OutboxEntryV1, type OutboxFailure } from '../stores.js';
+import {
+  DEFAULT_HELD_LIMITS,
+  type HeldEnvelope,
+  type HeldLimits,
+  type HistoryRecord,
+  type MessageStore,
+  type OutboxCopy,
+  type OutboxEntry,
+  type OutboxEntryV1,
+  type OutboxFailure,
+} from '../stores.js';
 import { openLocalDatabase, RowSealer } from './sealed-rows.js';
 
 const MIGRATIONS: readonly string[] = [
@@ -37,9 +48,6 @@ const MIGRATIONS: readonly string[] = [
 
 /** Domain-separated derivation of the local storage keys from the signing key's private scalar seed. Exported for tests that write old rows. */
 export const STORAGE_KEY_INFO = 'e2ee-chat/v1/local-storage';
-
-/** States a send's answer must not overwrite: a receipt (or the peer's read receipt) came first. */
-const RECEIPTED: ReadonlySet<HistoryRecord['status']> = new Set(['delivered', 'unreadable', 'read']);
 
 interface Row {
   key: string;
@@ -76,6 +84,14 @@ export class SqliteMessageStore implements MessageStore {
     const info = this.db
       .prepare('INSERT INTO messages (key, direction, displayed, data) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO NOTHING')
       .run(key, 'in', record.kind === 'receipt' ? 1 : 0, this.seal(key, record));
+    return info.changes === 1 ? 'new' : 'duplicate';
+  }
+
+  async recordOutgoingCopy(record: HistoryRecord): Promise<'new' | 'duplicate'> {
+    const key = this.keyOf('out', record.id);
+    const info = this.db
+      .prepare('INSERT INTO messages (key, direction, displayed, data) VALUES (?, ?, 1, ?) ON CONFLICT (key) DO NOTHING')
+      .run(key, 'out', this.seal(key, record));
     return info.changes === 1 ? 'new' : 'duplicate';
   }
 
@@ -116,25 +132,25 @@ export class SqliteMessageStore implements MessageStore {
     return this.db.transaction(() => this.updateOutbox(id, (e) => (e.attempts = (e.attempts ?? 0) + 1)) ?? 0).immediate();
   }
 
-  private update(direction: 'in' | 'out', id: string, change: (r: HistoryRecord) => void): void {
+  /** Read-modify-write of one history record, in the caller's transaction; `change` returning false writes nothing. */
+  private update(direction: 'in' | 'out', id: string, change: (r: HistoryRecord) => boolean | void): void {
     const key = this.keyOf(direction, id);
     const row = this.db.prepare('SELECT key, data FROM messages WHERE key = ?').get(key) as Row | undefined;
     if (!row) return;
     const record = this.open<HistoryRecord>(row);
-    change(record);
+    if (change(record) === false) return;
     this.db.prepare('UPDATE messages SET data = ? WHERE key = ?').run(this.seal(key, record), key);
   }
 
-  async settleOutgoing(id: string, status: 'sent' | 'queued', server: { id: string; time: number }): Promise<void> {
+  async settleOutgoing(id: string, deliveries: readonly CopyDelivery[]): Promise<void> {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM outbox WHERE key = ?').run(this.keyOf('outbox', id));
-      this.update('out', id, (r) => {
-        // A receipt may have overtaken the send's ack (another process of this user sent it).
-        if (!RECEIPTED.has(r.status)) r.status = status;
-        r.serverId = server.id;
-        r.serverTime = server.time;
-      });
+      this.update('out', id, (r) => applyDeliveries(r, deliveries));
     }).immediate();
+  }
+
+  async rewriteOutgoing(id: string, messages: readonly OutboxCopy[]): Promise<boolean> {
+    return this.db.transaction(() => this.updateOutbox(id, (e) => void (e.messages = [...messages])) !== undefined).immediate();
   }
 
   async failOutgoing(id: string, failure: OutboxFailure): Promise<void> {
@@ -155,8 +171,17 @@ export class SqliteMessageStore implements MessageStore {
     }).immediate();
   }
 
-  async markDelivered(id: string): Promise<void> {
-    this.db.transaction(() => this.update('out', id, (r) => void (r.status = r.status === 'read' ? 'read' : 'delivered'))).immediate();
+  async markCopy(id: string, copy: { to: string; device: number }, receipt: CopyReceipt): Promise<HistoryRecord | undefined> {
+    return this.db
+      .transaction((): HistoryRecord | undefined => {
+        let changed: HistoryRecord | undefined;
+        this.update('out', id, (r) => {
+          if (applyReceipt(r, copy, receipt)) changed = r;
+          return changed !== undefined;
+        });
+        return changed;
+      })
+      .immediate();
   }
 
   async markRead(peer: string, ids: readonly string[]): Promise<string[]> {
@@ -175,18 +200,6 @@ export class SqliteMessageStore implements MessageStore {
         }
         return now;
       })
-      .immediate();
-  }
-
-  async markUnreadable(id: string, reason: RejectReason): Promise<void> {
-    this.db
-      .transaction(() =>
-        this.update('out', id, (r) => {
-          if (r.status === 'read') return;
-          r.status = 'unreadable';
-          r.reason = reason;
-        }),
-      )
       .immediate();
   }
 

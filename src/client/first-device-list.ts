@@ -1,0 +1,62 @@
+/**
+ * The first signed device list of an account (docs/PROTOCOL.md §17.2, §21.1): version 1, the primary
+ * alone, its keys being the account keys (Ed25519 DSK_1 = the account key, RSA_1 = the registered key)
+ * and IK_1 the X25519 identity of its prekeys. Sent with `register`, or published right after the first
+ * protocol-2 login of an account registered before devices (the server then holds no list for it).
+ */
+import { base64urlDecode } from '../crypto/bytes.js';
+import type { Ed25519PrivateJwk, RsaPublicJwk } from '../crypto/keys.js';
+import { encodeDeviceListPayload, type DeviceList } from '../protocol/device-list-payload.js';
+import { signDeviceList, type DeviceListWire } from '../protocol/device-list-signature.js';
+import { PRIMARY_DEVICE } from './address.js';
+
+/** What the primary is called in its list until the user names it (names are public: §17.2). */
+export const DEFAULT_PRIMARY_NAME = 'primary';
+
+export function firstDeviceList(input: {
+  username: string;
+  signingKey: Ed25519PrivateJwk;
+  encryptionKey: RsaPublicJwk;
+  /** IK_1: the X25519 identity key this device's prekeys are bound to. */
+  identityKey: Uint8Array;
+  now: number;
+  name?: string;
+}): DeviceListWire {
+  const accountKey = base64urlDecode(input.signingKey.x);
+  const list = encodeDeviceListPayload({
+    username: input.username,
+    accountKey,
+    version: 1,
+    issuedAt: input.now,
+    maxDeviceId: PRIMARY_DEVICE,
+    devices: [
+      {
+        deviceId: PRIMARY_DEVICE,
+        signingKey: accountKey,
+        identityKey: Uint8Array.from(input.identityKey),
+        rsaModulus: base64urlDecode(input.encryptionKey.n),
+        addedAt: input.now,
+        name: input.name ?? DEFAULT_PRIMARY_NAME,
+      },
+    ],
+  });
+  return signDeviceList(list, base64urlDecode(input.signingKey.d));
+}
+
+/**
+ * The next version of the user's own list with device 1's IK replaced: the primary lost its prekey
+ * identity (its ratchet store was remade) and made a new one, which its list must name before the server
+ * takes prekeys for it or peers accept sessions with it (§21.1). Signed by the account key, which only
+ * the primary holds.
+ */
+export function withPrimaryIdentityKey(list: DeviceList, identityKey: Uint8Array, signingKey: Ed25519PrivateJwk, now: number): DeviceListWire {
+  const next = encodeDeviceListPayload({
+    username: list.username,
+    accountKey: list.accountKey,
+    version: list.version + 1,
+    issuedAt: now,
+    maxDeviceId: list.maxDeviceId,
+    devices: list.devices.map((d) => (d.deviceId === PRIMARY_DEVICE ? { ...d, identityKey: Uint8Array.from(identityKey) } : d)),
+  });
+  return signDeviceList(next, base64urlDecode(signingKey.d));
+}
