@@ -8,7 +8,7 @@ import type { SentMessage } from './outbox-sender.js';
 import type { CaughtUp } from './receive-loop.js';
 import type { RatchetStore } from './ratchet-store.js';
 import type { ConnectionOptions } from './server-connection.js';
-import type { MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
+import type { CopyState, MessageStore, PeerKeyStore, PinnedPeer } from './stores.js';
 
 export interface ClientIdentity {
   username: string;
@@ -25,8 +25,12 @@ export interface ChatClientEvents {
   rejected: RejectedMessage;
   /** The server accepted an outgoing message (status sent: pushed to a connected device; queued). */
   sent: SentMessage;
-  /** A device of the recipient stored an outgoing message (delivery receipt). */
-  delivered: { id: string; to: string; deliveredAt: number };
+  /**
+   * A device of the recipient stored an outgoing message (delivery receipt). With receipts per device
+   * (protocol 2): `device`, the one that stored it, and `copies`, the record's copy states after this
+   * receipt (docs/design/devices-v2.md §8.3). Absent from receipts that name no device.
+   */
+  delivered: { id: string; to: string; deliveredAt: number; device?: number; copies?: CopyState[] };
   /** A device of the recipient could not read an outgoing message (unreadable receipt, with the reason). */
   unreadable: UnreadableReceipt;
   /**
