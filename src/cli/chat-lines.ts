@@ -1,7 +1,12 @@
 /**
- * How the chat screen words a message and what it writes to: shared by the session (chat-session.ts)
- * and its file transfers (chat-files.ts, file-transfer.ts), which the session itself uses.
+ * How the chat screen words a message and the state of the user's own, and what it writes to: shared by
+ * the session (chat-session.ts) and its file transfers (chat-files.ts, file-transfer.ts), which the
+ * session itself uses.
  */
+import { copiesOf } from '../client/delivery-copies.js';
+import type { HistoryRecord } from '../client/stores.js';
+import { deliveryCounts, recordDeliverySummary } from './delivery-summary.js';
+import { outgoingState } from './reasons.js';
 import { printable } from './terminal-text.js';
 import type { ProgressSink } from './progress-bar.js';
 
@@ -23,6 +28,20 @@ export function messageLine(at: number, from: string, body: string): string {
   const head = `[${clockTime(at)}] <${printable(from)}> `;
   const indent = ' '.repeat(head.length);
   return head + body.split('\n').map(printable).join(`\n${indent}`);
+}
+
+/**
+ * The state line of one of the user's own stored messages, or undefined where the screen stays quiet: sent,
+ * or delivered to every device it went to. A message some of whose devices do not have it (yet, or could
+ * not read it) says how many do.
+ */
+export function storedState(r: HistoryRecord, me: string): string | undefined {
+  const summary = recordDeliverySummary(r, me);
+  if (r.status === 'sent' || r.status === 'delivered') {
+    const { delivered, of } = deliveryCounts(r.peer, copiesOf(r));
+    return summary !== undefined && delivered < of ? summary : undefined;
+  }
+  return summary ?? outgoingState(r, me, 'failed (see "e2ee-chat outbox")');
 }
 
 export interface ChatOutput {

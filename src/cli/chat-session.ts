@@ -14,9 +14,10 @@ import { formatSafetyNumber } from '../e2ee/safety-number.js';
 import { ChatError } from '../protocol/errors.js';
 import { USERNAME_PATTERN } from '../protocol/limits.js';
 import { ChatFiles } from './chat-files.js';
-import { outgoingState, unreadableBySender, unreadableReason } from './reasons.js';
+import { deliveredSummary } from './delivery-summary.js';
+import { unreadableBySender, unreadableReason } from './reasons.js';
 import { printable } from './terminal-text.js';
-import { type ChatOutput, clockTime, messageLine } from './chat-lines.js';
+import { type ChatOutput, clockTime, messageLine, storedState } from './chat-lines.js';
 import { keyReviewLines } from './trust-command.js';
 
 /** Messages shown on open and by a bare /history: enough to pick the conversation up again. */
@@ -160,7 +161,8 @@ export class ChatSession {
       m.status = s.status;
       this.state(s.id, s.status === 'queued' ? `queued: ${printable(s.to)} is offline; the server keeps it until they connect` : 'sent');
     });
-    client.on('delivered', (d) => this.state(d.id, 'delivered'));
+    // A message to one device says "delivered", as before devices; to several, how many have it.
+    client.on('delivered', (d) => this.state(d.id, deliveredSummary(d, this.me) ?? 'delivered'));
     client.on('read', (r) => {
       for (const id of r.ids) this.state(id, 'read');
     });
@@ -329,7 +331,8 @@ export class ChatSession {
         continue;
       }
       this.out.print(messageLine(r.sentAt, r.direction === 'in' ? r.peer : this.me, r.body));
-      if (r.direction === 'out' && r.status !== 'sent' && r.status !== 'delivered') this.out.print(`  ↳ ${outgoingState(r, this.me, 'failed (see "e2ee-chat outbox")')}`);
+      const state = r.direction === 'out' ? storedState(r, this.me) : undefined;
+      if (state !== undefined) this.out.print(`  ↳ ${state}`);
     }
     return new Set(records.map((r) => r.id));
   }

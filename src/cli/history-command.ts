@@ -8,6 +8,7 @@ import type { HistoryRecord, OutboxFailure } from '../client/stores.js';
 import { ChatError } from '../protocol/errors.js';
 import { USERNAME_PATTERN } from '../protocol/limits.js';
 import { addUserOptions, openLocalMessages, type UserOptions } from './common.js';
+import { recordDeliverySummary } from './delivery-summary.js';
 import { JSON_HELP, jsonOutput, writeJson, type HistoryLine } from './output.js';
 import { outgoingState, unreadableReason } from './reasons.js';
 import { printable } from './terminal-text.js';
@@ -35,7 +36,7 @@ export function localTime(ms: number): string {
 function stateOf(r: HistoryRecord, me: string, failure: OutboxFailure | undefined): string {
   const peer = printable(r.peer);
   if (r.direction === 'in') return r.status === 'unreadable' ? `could not be read: ${unreadableReason(r.reason, peer)}` : 'received';
-  return outgoingState(r, me, failure ? `failed [${failure.code}]: ${printable(failure.message)}` : 'failed');
+  return recordDeliverySummary(r, me) ?? outgoingState(r, me, failure ? `failed [${failure.code}]: ${printable(failure.message)}` : 'failed');
 }
 
 function toLine(r: HistoryRecord, me: string, failure: OutboxFailure | undefined): HistoryLine {
@@ -66,7 +67,9 @@ export function registerHistoryCommand(program: Command): void {
         'after',
         '\nOne line per message: local time (sent, by the sender\'s clock), sender -> recipient, [state], text.\n' +
           'States of your messages: not sent yet (in the outbox), sent (pushed to a device of the peer), queued\n' +
-          '(stored by the server until the peer connects), delivered (a device of the peer stored it), read (the\n' +
+          '(stored by the server until the peer connects), delivered (a device of the peer stored it; once a\n' +
+          'message went to several of their devices: delivered to bob (1 of 2 devices), and which device could\n' +
+          'not read it), read (the\n' +
           'peer\'s client showed it to them: their end-to-end encrypted read receipt), could not be read (their\n' +
           'device received it and could not open it: why), failed (refused for good or kept failing; see\n' +
           '"e2ee-chat outbox"). Messages you received: received, or could not be read (why).\n' +

@@ -45,12 +45,19 @@ export interface SentLine {
   status: 'sent' | 'queued' | 'outbox';
 }
 
-/** A delivery receipt: a device of `to` stored message `id` (send and receive). */
+/**
+ * A delivery receipt: a device of `to` stored message `id` (send and receive). Receipts per device
+ * (protocol 2) add the device that stored it (null if the receipt did not say) and how many of `to`'s
+ * devices have the message out of those it went to; receipts that name no device have none of the three.
+ */
 export interface DeliveredLine {
   type: 'delivered';
   id: string;
   to: string;
   deliveredAt: number;
+  device?: number | null;
+  delivered?: number;
+  of?: number;
 }
 
 /** A read receipt: `to`'s client showed them message `id` (receive). */

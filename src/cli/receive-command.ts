@@ -15,6 +15,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { ChatClient } from '../client/chat-client.js';
 import type { HistoryRecord } from '../client/stores.js';
 import { receivedRecord } from '../client/inbound.js';
+import { deliveredJson, deliveredText } from './delivery-summary.js';
 import { NO_READ_RECEIPTS_HELP, addUserOptions, connectClient, readReceiptsWanted, serverUrl } from './common.js';
 import { DOWNLOAD_DIR_HELP, downloadFolderFor, failedFileLine, fileJson, fileSummary, isFallbackBody, receiveAttachment, receivedFileLine, type DownloadOptions } from './file-transfer.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
@@ -101,7 +102,8 @@ export function registerReceiveCommand(program: Command): void {
           '                                                           (after its message: path where it was saved,\n' +
           '                                                           or null and error {"code","message"})\n' +
           '  {"type":"unreadable","direction":"in","id":null,"serverId","from","to","reason","held","at"}\n' +
-          '  {"type":"delivered","id","to","deliveredAt"}             (receipt for a message you sent)\n' +
+          '  {"type":"delivered","id","to","deliveredAt"}             (receipt for a message you sent; with\n' +
+          '                                                           "device","delivered","of" when it names the device)\n' +
           '  {"type":"read","id","to","readAt"}                       (its recipient was shown it)\n' +
           '  {"type":"unreadable","direction":"out","id","serverId":null,"from","to","reason","held":null,"at"}\n' +
           '  {"type":"error","code","message","line":null}            (the error it exits with)\n' +
@@ -119,8 +121,8 @@ export function registerReceiveCommand(program: Command): void {
     // Receipts are news only when they come: listening from before the login, none of the backlog's is missed.
     const listen = (client: ChatClient) => {
       client.on('delivered', (d) => {
-        if (json) writeJson({ type: 'delivered', id: d.id, to: d.to, deliveredAt: d.deliveredAt });
-        else process.stderr.write(`(delivered to ${printable(d.to)}'s device: ${printable(d.id)})\n`);
+        if (json) writeJson(deliveredJson(d));
+        else process.stderr.write(`(${deliveredText(d, me)}: ${printable(d.id)})\n`);
       });
       client.on('read', (r) => {
         for (const id of r.ids) {

@@ -3,7 +3,8 @@
  * Messages go through the persisted outbox: if the server is unreachable they stay there and go out the
  * next time this user runs a command, exactly once. What it prints, in order of what is known:
  * "sent to bob" (the server stored it and pushed it to a connected device of bob) or "queued for bob"
- * (stored until bob connects); later "delivered to bob's device" (bob's client stored it: the receipt) or
+ * (stored until bob connects); later "delivered to bob's device" (bob's client stored it: the receipt; with
+ * receipts per device "delivered to bob (1 of 2 devices)", delivery-summary.ts) or
  * "could not be read by bob: why" (bob's client could not read it).
  */
 import { Option, type Command } from 'commander';
@@ -13,6 +14,7 @@ import type { ChatClient, SentMessage } from '../client/chat-client.js';
 import { fileSource } from '../client/node/attachment-files.js';
 import { ChatError } from '../protocol/errors.js';
 import { addUserOptions, connectClient, type UserOptions } from './common.js';
+import { deliveredJson, deliveredText } from './delivery-summary.js';
 import { fileJson, fileSummary, progressFor } from './file-transfer.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
 import { PROGRESS_MIN_BYTES, terminalLine } from './progress-bar.js';
@@ -93,7 +95,8 @@ export function registerSendCommand(program: Command): void {
           '                                           unreachable: kept, it goes out on the next run)\n' +
           '  {"type":"file","direction":"out","id","from","to","name","size","contentType","path","error":null}\n' +
           '                                           (--file: uploaded, before its "sent" line)\n' +
-          '  {"type":"delivered","id","to","deliveredAt"}\n' +
+          '  {"type":"delivered","id","to","deliveredAt"} and, when the receipt names the device, "device",\n' +
+          '                                           "delivered","of" (how many of the recipient\'s devices have it)\n' +
           '  {"type":"unreadable","direction":"out","id","serverId":null,"from","to","reason","held":null,"at"}\n' +
           '  {"type":"error","code","message","line"}  a stdin line not sent (line: its number), or the error\n' +
           '                                           the command exits with (line: null)\n' +
@@ -106,8 +109,8 @@ export function registerSendCommand(program: Command): void {
     const { client } = opened;
     const json = jsonOutput();
     client.on('delivered', (d) => {
-      if (json) writeJson({ type: 'delivered', id: d.id, to: d.to, deliveredAt: d.deliveredAt });
-      else process.stderr.write(`delivered to ${printable(d.to)}'s device, id ${printable(d.id)}\n`);
+      if (json) writeJson(deliveredJson(d));
+      else process.stderr.write(`${deliveredText(d, opts.user)}, id ${printable(d.id)}\n`);
     });
     client.on('unreadable', (u) => {
       if (json) writeJson({ type: 'unreadable', direction: 'out', id: u.id, serverId: null, from: opts.user, to: u.to, reason: u.reason, held: null, at: u.at });
