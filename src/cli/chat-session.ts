@@ -135,6 +135,11 @@ export class ChatSession {
       const record = receivedRecord(m);
       void this.queue(async () => {
         if (!this.firstSight(record.id)) return;
+        // Sent by the user from another device: shown as their own line in the conversation it belongs to.
+        if (m.outgoing) {
+          if (m.to === this.peer) this.out.print(messageLine(m.sentAt, m.from, m.body));
+          return;
+        }
         if (record.attachment) {
           this.files.receive({ ...record, attachment: record.attachment });
           return;

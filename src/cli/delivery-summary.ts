@@ -73,8 +73,11 @@ export function recordDeliverySummary(record: HistoryRecord, me: string): string
   return severalDevices(record.peer, copies) ? deliverySummary(record.peer, copies, me) : undefined;
 }
 
-/** What the client's 'delivered' event says; `device` and `copies` come with receipts from devices (protocol 2). */
-type DeliveredEvent = ChatClientEvents['delivered'];
+/**
+ * What the client's 'delivered' event says. The library always names the device and the copies; read as
+ * optional here, so a receipt without them (a record from before devices) still reads as it did.
+ */
+type DeliveredEvent = Omit<ChatClientEvents['delivered'], 'device' | 'copies'> & Partial<Pick<ChatClientEvents['delivered'], 'device' | 'copies'>>;
 
 /** The `--json` line for a delivery receipt: the device and the counts once the event carries copies. */
 export function deliveredJson(d: DeliveredEvent): DeliveredLine {

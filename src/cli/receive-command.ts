@@ -48,10 +48,14 @@ function parseTimeout(text: string): number {
   return s;
 }
 
-/** A record of the local store shown to a person: incoming text on stdout, unreadable ones on stderr. */
-function show(m: Pick<HistoryRecord, 'peer' | 'body' | 'status' | 'reason'> & { held?: boolean }): void {
+/**
+ * A record of the local store shown to a person: incoming text on stdout, unreadable ones on stderr. A
+ * message the user sent from another of their devices (its copy for this one) reads `[alice → bob]`.
+ */
+function show(m: Pick<HistoryRecord, 'peer' | 'body' | 'status' | 'reason' | 'direction'> & { held?: boolean }, me: string): void {
   const peer = printable(m.peer);
   if (m.status === 'unreadable') process.stderr.write(`! a message from ${peer} could not be read: ${unreadableReason(m.reason, peer, m.held)}\n`);
+  else if (m.direction === 'out') process.stdout.write(`[${printable(me)} → ${peer}] ${printable(m.body)}\n`);
   else process.stdout.write(`[${peer}] ${printable(m.body)}\n`);
 }
 
@@ -70,7 +74,9 @@ function showJson(m: HistoryRecord, me: string): void {
       at: m.serverTime ?? m.sentAt,
     });
   } else {
-    writeJson({ type: 'message', id: m.id, serverId: m.serverId ?? null, from: m.peer, to: me, sentAt: m.sentAt, receivedAt: m.serverTime ?? null, body: m.body });
+    // A copy of the user's own message from another of their devices: from the user, to its peer.
+    const [from, to] = m.direction === 'out' ? [me, m.peer] : [m.peer, me];
+    writeJson({ type: 'message', id: m.id, serverId: m.serverId ?? null, from, to, sentAt: m.sentAt, receivedAt: m.serverTime ?? null, body: m.body });
   }
 }
 
@@ -179,7 +185,7 @@ export function registerReceiveCommand(program: Command): void {
       activity();
       if (json) showJson(m, me);
       // The body that only names a file would say what its file line says.
-      else if (!(m.status === 'received' && m.attachment && isFallbackBody(m.body, m.attachment))) show(held === undefined ? m : { ...m, held });
+      else if (!(m.status === 'received' && m.attachment && isFallbackBody(m.body, m.attachment))) show(held === undefined ? m : { ...m, held }, me);
       return true;
     };
     /**

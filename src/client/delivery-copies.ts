@@ -4,8 +4,9 @@
  * copy, to device 1 of its peer, whose state is the record's status (docs/design/devices-v2.md §10, §11.2).
  */
 import { PRIMARY_DEVICE } from './address.js';
-import type { RejectReason } from '../protocol/events.js';
-import type { CopyState, HistoryRecord } from './stores.js';
+import type { CopyDelivery, CopyReceipt, CopyState, HistoryRecord } from './stores.js';
+
+export type { CopyDelivery, CopyReceipt } from './stores.js';
 
 /** The device of the peer that sent an incoming record. */
 export const fromDeviceOf = (record: HistoryRecord): number => record.fromDevice ?? PRIMARY_DEVICE;
@@ -30,21 +31,6 @@ export function copiesOf(record: HistoryRecord): CopyState[] {
   if (record.serverId !== undefined) copy.serverId = record.serverId;
   if (record.reason !== undefined && copy.status === 'unreadable') copy.reason = record.reason;
   return [copy];
-}
-
-/** One device's copy as the server accepted it (a `send` answer's delivery). */
-export interface CopyDelivery {
-  to: string;
-  device: number;
-  status: 'sent' | 'queued';
-  serverId: string;
-  serverTime: number;
-}
-
-/** A device's receipt for its copy. */
-export interface CopyReceipt {
-  status: 'delivered' | 'unreadable' | 'removed';
-  reason?: RejectReason;
 }
 
 /**

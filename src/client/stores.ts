@@ -6,7 +6,6 @@ import type { Ed25519PublicJwk, RsaPublicJwk } from '../crypto/keys.js';
 import type { DeviceListWire } from '../protocol/device-list-wire.js';
 import type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
 import type { ReceiptPayload } from '../e2ee/read-receipt.js';
-import type { CopyDelivery, CopyReceipt } from './delivery-copies.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import type { RejectReason } from '../protocol/events.js';
 import type { Envelope } from '../protocol/schemas.js';
@@ -136,6 +135,21 @@ export interface CopyState {
   /** The server's id of this copy (each copy has its own, and its own receipt). */
   serverId?: string;
   /** Why that device could not read it (status `unreadable`). */
+  reason?: RejectReason;
+}
+
+/** One device's copy as the server accepted it (a `send` answer's delivery). */
+export interface CopyDelivery {
+  to: string;
+  device: number;
+  status: 'sent' | 'queued';
+  serverId: string;
+  serverTime: number;
+}
+
+/** A device's receipt for its copy. */
+export interface CopyReceipt {
+  status: 'delivered' | 'unreadable' | 'removed';
   reason?: RejectReason;
 }
 

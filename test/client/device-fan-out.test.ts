@@ -100,4 +100,21 @@ describe('fan-out to every device of the recipient', () => {
     // Deleted: an empty record at the next version (so no writer that loaded the old one can save over it).
     expect((await ratchet.loadSession({ user: 'fo-bob3', device: 2 }))?.value).toEqual(EMPTY_SESSION);
   });
+
+  it('a primary that remade its prekey identity publishes a list naming it; a peer holding the old list takes the new one in', async () => {
+    const alice = track(await connectTestClient(servers.srv.url, 'fo-alice4'));
+    const bob = track(await connectTestClient(servers.srv.url, 'fo-bob4'));
+    await alice.client.send('fo-bob4', 'first');
+    await bob.waitFor(1);
+    await bob.client.send('fo-alice4', 'reply');
+    await alice.waitFor(1);
+    await bob.client.close();
+    // Bob's keys and pins survive, his sessions and prekey identity do not (a new ratchet store).
+    const bobAgain = track(await connectTestClient(servers.srv.url, 'fo-bob4', { keys: bob.identity.keys, peers: bob.peers, messages: bob.messages }));
+    await bobAgain.client.send('fo-alice4', 'from my new identity');
+    expect((await alice.waitFor(2))[1]).toMatchObject({ from: 'fo-bob4', body: 'from my new identity' });
+    expect(alice.rejected).toEqual([]);
+    await alice.client.send('fo-bob4', 'welcome back');
+    expect((await bobAgain.waitFor(1))[0]).toMatchObject({ from: 'fo-alice4', body: 'welcome back' });
+  });
 });

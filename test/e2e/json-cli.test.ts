@@ -118,11 +118,11 @@ describe('--json output', () => {
     const [sent, delivered, ...rest] = ndjson(live.stdout);
     expect(rest).toEqual([]);
     expect(sent).toEqual({ type: 'sent', id: expect.stringMatching(ID), to: 'bob', status: 'sent' });
-    expect(delivered).toEqual({ type: 'delivered', id: sent!.id, to: 'bob', deliveredAt: expect.any(Number) });
+    expect(delivered).toEqual({ type: 'delivered', id: sent!.id, to: 'bob', deliveredAt: expect.any(Number), device: 1, delivered: 1, of: 1 });
     const [shown] = ndjson((await bob.waitFor('stdout', /^.*"live".*\n/m))[0]);
     expect(shown).toMatchObject({ type: 'message', id: sent!.id, from: 'alice', to: 'bob', body: 'live' });
     const [receipt] = ndjson((await aliceReceive.waitFor('stdout', /^.*"delivered".*\n/m))[0]);
-    expect(receipt).toEqual({ type: 'delivered', id: sent!.id, to: 'bob', deliveredAt: delivered!.deliveredAt });
+    expect(receipt).toEqual({ type: 'delivered', id: sent!.id, to: 'bob', deliveredAt: delivered!.deliveredAt, device: 1, delivered: 1, of: 1 });
     await aliceReceive.stop();
 
     // Receipts that arrive while later lines are still being sent count: it ends long before --wait.
