@@ -148,13 +148,26 @@ export interface FileLine {
   error: { code: string; message: string } | null;
 }
 
+/**
+ * One of the user's devices (devices), from its verified list: `addedAt` as signed (null for a user
+ * without a list), `lastSeenAt` the server's unsigned word (null: never seen), `current` this device.
+ */
+export interface DeviceLine {
+  type: 'device';
+  device: number;
+  name: string;
+  addedAt: number | null;
+  lastSeenAt: number | null;
+  current: boolean;
+}
+
 /** An outbox entry removed by `outbox --drop` / `--drop-failed`. */
 export interface DroppedLine {
   type: 'dropped';
   id: string;
 }
 
-export type OutputLine = MessageLine | UnreadableLine | SentLine | DeliveredLine | ReadLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine | FileLine;
+export type OutputLine = MessageLine | UnreadableLine | SentLine | DeliveredLine | ReadLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine | FileLine | DeviceLine;
 
 /**
  * Characters JSON.stringify leaves raw that could still act on a terminal a script prints to, or split a

@@ -23,6 +23,7 @@ import type { BlobHttp, Progress } from './blob-transfer.js';
 import type { ChatClientEvents, ChatClientOptions } from './chat-client-types.js';
 import { PRIMARY_DEVICE } from './address.js';
 import { DeviceDirectory } from './device-directory.js';
+import { ownDevices, type OwnDevice } from './own-devices.js';
 import { refreshDeviceSet } from './device-set-refresh.js';
 import { TypedEmitter } from './emitter.js';
 import { firstDeviceList, withPrimaryIdentityKey } from './first-device-list.js';
@@ -46,6 +47,7 @@ export type { DeliveredReceipt, ReadReceipt, ReceivedMessage, RejectedMessage, U
 export type { SentMessage } from './outbox-sender.js';
 export type { SeenKeys } from './peer-directory.js';
 export type { CaughtUp } from './receive-loop.js';
+export type { OwnDevice } from './own-devices.js';
 export type { AttachmentSink, AttachmentSource } from './attachments.js';
 export type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
 
@@ -80,7 +82,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   readonly mode: 'ratchet' | 'hybrid';
   private readonly connection: ServerConnection;
   private readonly directory: PeerDirectory;
-  private readonly devices: DeviceDirectory;
+  private readonly deviceDirectory: DeviceDirectory;
   private readonly identity: ChatClientOptions['identity'];
   /** This device's sessions and identity (IK); `sessions` is the same object, or null when none are kept. */
   private readonly identitySessions: SessionManager;
@@ -135,7 +137,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       },
       onDisconnected: (reason) => {
         this.directory.forgetChecked();
-        this.devices.forgetAsked();
+        this.deviceDirectory.forgetAsked();
         this.receiver.connectionLost();
         this.emit('disconnected', { reason });
       },
@@ -152,7 +154,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     const directory = (this.directory = new PeerDirectory(this.connection, options.peers));
     let ownPin: ReturnType<typeof toPinned> | undefined;
     const identity = (this.identity = options.identity);
-    const devices = (this.devices = new DeviceDirectory(
+    const devices = (this.deviceDirectory = new DeviceDirectory(
       this.connection,
       directory,
       new PeerDeviceLists(options.peers, keepsSessions ? ratchetStore : null),
@@ -267,8 +269,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
    */
   private async afterLogin(registered: boolean): Promise<void> {
     try {
-      if (registered) await this.devices.registered();
-      const own = await this.devices.refresh(this.username);
+      if (registered) await this.deviceDirectory.registered();
+      const own = await this.deviceDirectory.refresh(this.username);
       if (this.device === PRIMARY_DEVICE) {
         const identityKey = await this.identitySessions.identityKey();
         const listed = own?.devices.find((d) => d.deviceId === PRIMARY_DEVICE)?.identityKey;
@@ -287,7 +289,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
         }
         if (deviceList) {
           await this.connection.call('devices.publish', { deviceList });
-          await this.devices.refresh(this.username);
+          await this.deviceDirectory.refresh(this.username);
         }
       }
     } catch (cause) {
@@ -373,6 +375,17 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     return this.receiver.openHeld(peer);
   }
 
+  /**
+   * This user's devices (online only): those its signed list names, as this client verified it under the
+   * account key, with this one marked `current`. `lastSeenAt` is the server's unsigned word (its
+   * `devices.list` answer for oneself, PROTOCOL.md §19.5): a server can lie about when a device was
+   * online, but it cannot add a device here or rename one.
+   */
+  async devices(): Promise<OwnDevice[]> {
+    const { list, lastSeen } = await this.deviceDirectory.refreshOwn();
+    return ownDevices(list, lastSeen, this.device);
+  }
+
   async onlineUsers(): Promise<string[]> {
     return (await this.connection.call('users', {})).users;
   }
@@ -415,7 +428,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     await this.directory.peerKeys(to);
     // One fetch per device the message goes to (the user's own other devices too, §21.3). A device linked
     // while the file uploads gets the message but finds the blob's fetches spent: the count is a bound.
-    const downloads = (await this.devices.targets(to, true)).length;
+    const downloads = (await this.deviceDirectory.targets(to, true)).length;
     const attachment = await uploadAttachment({ connection: this.connection, serverUrl: this.url, ...(this.blobHttp && { http: this.blobHttp }) }, source, downloads, options.onProgress);
     const id = await this.sealer.seal(to, options.caption ?? attachmentFallbackBody(source.name, source.size), { attachment });
     // The connection may have dropped during the upload: the message then waits in the outbox like any other.

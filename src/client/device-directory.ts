@@ -16,6 +16,7 @@ import { base64urlEncode, constantTimeEqual } from '../crypto/bytes.js';
 import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
 import type { DeviceEntry, DeviceList } from '../protocol/device-list-payload.js';
 import type { DeviceListWire } from '../protocol/device-list-wire.js';
+import type { DeviceLastSeen } from '../protocol/events-v2.js';
 import { ChatError } from '../protocol/errors.js';
 import type { RsaPublicJwk } from '../crypto/keys.js';
 import { addressText, PRIMARY_DEVICE, type Address } from './address.js';
@@ -106,9 +107,22 @@ export class DeviceDirectory {
 
   /** Asks the server for `user`'s current list and takes it in. */
   async refresh(user: string): Promise<DeviceList | null> {
+    return (await this.ask(user)).list;
+  }
+
+  /**
+   * The user's own list, asked for and taken in like refresh, with the `lastSeen` of the same answer
+   * (§19.5): when the server last saw each device, its unsigned word, only ever given about oneself.
+   */
+  async refreshOwn(): Promise<{ list: DeviceList | null; lastSeen: readonly DeviceLastSeen[] }> {
+    const { list, lastSeen } = await this.ask(this.me.username);
+    return { list, lastSeen: lastSeen ?? [] };
+  }
+
+  private async ask(user: string): Promise<{ list: DeviceList | null; lastSeen: readonly DeviceLastSeen[] | undefined }> {
     const answer = await this.connection.call('devices.list', { username: user });
     if (answer.username !== user) throw new ChatError('bad_response', `the server answered a request for the devices of "${user}" with those of "${answer.username}"`);
-    return this.accept(user, answer.deviceList);
+    return { list: await this.accept(user, answer.deviceList), lastSeen: answer.lastSeen };
   }
 
   /** The newest verified list of `user`: asked for once per connection, held after. */

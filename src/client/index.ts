@@ -1,5 +1,6 @@
 /** Public entry of the client library. */
 export { ChatClient } from './chat-client.js';
+export type { OwnDevice } from './own-devices.js';
 export { fetchBlobHttp, type BlobHttp, type BlobHttpAnswer } from './blob-transfer.js';
 export type { AttachmentPointer, AttachmentSink, AttachmentSource } from './chat-client.js';
 export type { ChatClientEvents, ChatClientOptions, ClientIdentity, ReceivedMessage, RejectedMessage, SentMessage, UnreadableReceipt } from './chat-client.js';
