@@ -98,7 +98,7 @@ describe('e2ee-chat CLI, end to end', () => {
 
   it('--help works on the program and on every command', async () => {
     const w = await World.create(procs, 'help');
-    const commands = ['server', 'receive', 'send', 'keys', 'trust', 'users', 'history'];
+    const commands = ['server', 'receive', 'send', 'keys', 'trust', 'users', 'history', 'devices'];
     const results = await Promise.all([w.cli(['--help']), ...commands.map((c) => w.cli([c, '--help']))]);
     const [top, ...perCommand] = results;
     expectSuccess(top!);
