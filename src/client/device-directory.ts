@@ -76,8 +76,11 @@ export class DeviceDirectory {
     if (user !== this.me.username) return this.peers.peerKeys(user);
     const own = await this.me.pin();
     const stored = await this.pins.putIfAbsent(own);
-    if (!samePeerKeys(stored, own)) throw new ChatError('internal', `the keys pinned for "${user}" are not this account's own keys`);
-    return stored;
+    if (samePeerKeys(stored, own)) return stored;
+    // A pin of other keys under the user's own name: left from keys this folder had before (they were
+    // remade). The account's keys are this device's to know, not the file's: pin them, and the list held
+    // under the old ones goes with that pin.
+    return this.pins.update(user, (pin) => (pin && samePeerKeys(pin, own) ? { result: pin } : { pin: own, result: own }));
   }
 
   /** The pin, without asking the server (offline). */

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ChatClient } from '../../src/client/chat-client.js';
 import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-stores.js';
-import { PeerKeyChangedError } from '../../src/client/peer-keys.js';
+import { PeerKeyChangedError, toPinned } from '../../src/client/peer-keys.js';
+import { ed25519PublicOf, rsaPublicOf } from '../../src/crypto/keys.js';
+import type { UserKeys } from '../../src/protocol/events.js';
 import { useTestServer } from '../helpers/server-fixtures.js';
 import { removeDir, startTestServer } from '../helpers/test-server.js';
 import { call, connectTestClient, keysFor, loginRaw, rawSocket } from '../helpers/test-clients.js';
@@ -106,6 +108,17 @@ describe('client library against a real server', () => {
       await second.stop();
       removeDir(second.dataDir);
     }
+  });
+
+  it("replaces a pin of other keys under the user's own name (left from keys the folder had before) with the account's own", async () => {
+    const peers = new MemoryPeerKeyStore();
+    const stale = await keysFor(true);
+    await peers.put(await toPinned({ username: 'ownpin-a', signingKey: ed25519PublicOf(stale.signing), encryptionKey: rsaPublicOf(stale.encryption) as UserKeys['encryptionKey'], registeredAt: 1 }, 1));
+    const alice = track(await connectTestClient(server.srv.url, 'ownpin-a', { peers }));
+    const bob = track(await connectTestClient(server.srv.url, 'ownpin-b'));
+    await alice.client.send('ownpin-b', 'my own keys, not the file\'s');
+    expect((await bob.waitFor(1))[0]!.body).toBe("my own keys, not the file's");
+    expect((await peers.get('ownpin-a'))!.signingKey.x).toBe(alice.identity.keys.signing.x);
   });
 
   it('reconnects and logs in again after the connection drops', async () => {
