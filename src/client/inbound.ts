@@ -378,7 +378,9 @@ export class Inbound {
       // Told even without a local record (sent by another client of this user): it is news either way.
       this.deps.onUnreadable({ id: r.clientId, to: r.to, device: r.toDevice, reason: reason!, at: r.deliveredAt });
     } else if (firstHere && r.status === 'delivered' && record) {
-      this.deps.onDelivered({ id: r.clientId, to: r.to, device: r.toDevice, deliveredAt: r.deliveredAt, copies: copiesOf(now ?? record) });
+      // Unchanged by this receipt: another process of the user recorded it first; the stored record says where things stand.
+      const current = now ?? (await this.deps.messages.get(r.clientId, 'out')) ?? record;
+      this.deps.onDelivered({ id: r.clientId, to: r.to, device: r.toDevice, deliveredAt: r.deliveredAt, copies: copiesOf(current) });
     } else if (r.status === 'removed') {
       this.deps.onDebug(`${r.to}/${r.toDevice} was removed before it received message ${r.clientId}; it leaves the count`);
     }
