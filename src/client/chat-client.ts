@@ -141,14 +141,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
         this.receiver.connectionLost();
         this.emit('disconnected', { reason });
       },
-      firstDeviceList: async () =>
-        firstDeviceList({
-          username: this.username,
-          signingKey: options.identity.keys.signing,
-          encryptionKey: rsaPublicOf(options.identity.keys.encryption),
-          identityKey: await sessionsForIdentity.identityKey(),
-          now: Date.now(),
-        }),
+      firstDeviceList: async () => this.firstList(await sessionsForIdentity.identityKey()),
       onDebug: debug,
     });
     const directory = (this.directory = new PeerDirectory(this.connection, options.peers));
@@ -263,6 +256,12 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     this.connection.onEvent('device.removed', (e) => debug(`the server says ${e.username}/${e.device} was removed (list version ${e.version})`));
   }
 
+  /** The account's first list (version 1, this primary alone, naming `identityKey` as IK_1), signed now. */
+  private firstList(identityKey: Uint8Array): DeviceListWire {
+    const { keys } = this.identity;
+    return firstDeviceList({ username: this.username, signingKey: keys.signing, encryptionKey: rsaPublicOf(keys.encryption), identityKey, now: Date.now() });
+  }
+
   /**
    * A login's own work, before the outbox goes out: the user's own list, taken in (the primary of an
    * account registered before devices publishes version 1 first, §21.1), then the prekeys.
@@ -276,13 +275,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
         const listed = own?.devices.find((d) => d.deviceId === PRIMARY_DEVICE)?.identityKey;
         let deviceList: DeviceListWire | undefined;
         if (own === null) {
-          deviceList = firstDeviceList({
-            username: this.username,
-            signingKey: this.identity.keys.signing,
-            encryptionKey: rsaPublicOf(this.identity.keys.encryption),
-            identityKey,
-            now: Date.now(),
-          });
+          deviceList = this.firstList(identityKey);
         } else if (listed && !constantTimeEqual(listed, identityKey)) {
           // This device's prekey identity was remade (its ratchet store lost): the list names the new IK.
           deviceList = withPrimaryIdentityKey(own, identityKey, this.identity.keys.signing, Date.now());

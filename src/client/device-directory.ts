@@ -53,6 +53,8 @@ function keysOfEntry(user: string, pin: PinnedPeer, entry: DeviceEntry): DeviceK
 export class DeviceDirectory {
   /** Users whose list was asked for on this connection. Cleared on disconnect. */
   private readonly asked = new Set<string>();
+  /** The user's own pin, checked against this device's knowledge of the account keys (see pin). */
+  private ownPin: Promise<PinnedPeer> | undefined;
 
   constructor(
     private readonly connection: Pick<ServerConnection, 'call'>,
@@ -72,8 +74,17 @@ export class DeviceDirectory {
   }
 
   /** The pin a user's list is checked against (pinning a peer on first use; the user's own from its own keys). */
-  private async pin(user: string): Promise<PinnedPeer> {
+  private pin(user: string): Promise<PinnedPeer> {
     if (user !== this.me.username) return this.peers.peerKeys(user);
+    // Settled once per process: it is read for every message sent, and the file store locks and reads
+    // peers.json for it. A failed settling is tried again on the next call.
+    const settling = (this.ownPin ??= this.settleOwnPin());
+    settling.catch(() => this.ownPin === settling && (this.ownPin = undefined));
+    return settling;
+  }
+
+  private async settleOwnPin(): Promise<PinnedPeer> {
+    const user = this.me.username;
     const own = await this.me.pin();
     const stored = await this.pins.putIfAbsent(own);
     if (samePeerKeys(stored, own)) return stored;
