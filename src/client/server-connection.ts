@@ -14,16 +14,11 @@ import type { DeviceListWire } from '../protocol/device-list-wire.js';
 import type { ClientEventNameV2, ServerToClientEventsV2, SessionResultV2 } from '../protocol/events-v2.js';
 import { DEFAULT_ACK_TIMEOUT_MS } from '../protocol/limits.js';
 import { rsa2048PublicJwkSchema } from '../protocol/schemas.js';
-import {
-  answerSchemasV2,
-  serverErrorV2Schema,
-  serverEventSchemasV2,
-  type AnswerOfV2,
-  type ServerEventNameV2,
-  type ServerEventOfV2,
-} from '../protocol/server-event-schemas.js';
+import type { AnswerOfV2, ServerEventNameV2, ServerEventOfV2 } from '../protocol/server-event-schemas.js';
 import { PRIMARY_DEVICE } from './address.js';
-import { DevicesChangedError } from './devices-changed-error.js';
+import { callServer, onServerEvent } from './socket-calls.js';
+
+export { parseAnswer } from './socket-calls.js';
 
 /** The protocol this client speaks (docs/PROTOCOL.md §19): every connection logs in with it. */
 export const CLIENT_PROTOCOL = 2;
@@ -151,33 +146,18 @@ export class ServerConnection {
    * per event by the shared map (client-event-schemas.ts, the schema's input): a payload the server's
    * schema would refuse for its shape is a compile error here.
    */
-  async call<E extends ClientEventNameV2>(event: E, payload: ClientEventPayloadV2<E>): Promise<{ ok: true } & AnswerOfV2<E>> {
-    if (!this.socket.connected) throw new ChatError('not_connected', 'not connected to the server');
-    let ack: unknown;
-    try {
-      // A view with the answer left unknown: whatever the server says is parsed below, never trusted by type.
-      ack = await (this.socket as unknown as Socket).timeout(this.ackTimeoutMs).emitWithAck(event, payload);
-    } catch (cause) {
-      throw new ChatError('timeout', `the server did not answer "${event}" within ${this.ackTimeoutMs} ms`, { cause });
-    }
-    return parseAnswer(event, ack);
+  call<E extends ClientEventNameV2>(event: E, payload: ClientEventPayloadV2<E>): Promise<{ ok: true } & AnswerOfV2<E>> {
+    // A view with the answer left unknown: whatever the server says is parsed, never trusted by type.
+    return callServer(this.socket as unknown as Socket, event, payload, this.ackTimeoutMs);
   }
 
   /**
-   * Subscribes to a server event. Each frame is parsed by its schema first; one that fails is reported
-   * as a debug event and ignored (a hostile or broken server must not be able to crash the client).
+   * Subscribes to a server event; returns the unsubscribe function. Each frame is parsed by its schema
+   * first; one that fails is reported as a debug event and ignored (a hostile or broken server must not
+   * be able to crash the client).
    */
-  onEvent<E extends ServerEventNameV2>(event: E, handler: (payload: ServerEventOfV2<E>) => void): void {
-    const schema = serverEventSchemasV2[event];
-    const listener = (...args: unknown[]) => {
-      const parsed = schema.safeParse(args[0]);
-      if (!parsed.success) {
-        this.callbacks.onDebug(`ignored a malformed "${event}" event from the server`, parsed.error);
-        return;
-      }
-      handler(parsed.data as ServerEventOfV2<E>);
-    };
-    (this.socket as unknown as Socket).on(event as string, listener);
+  onEvent<E extends ServerEventNameV2>(event: E, handler: (payload: ServerEventOfV2<E>) => void): () => void {
+    return onServerEvent(this.socket as unknown as Socket, event, handler, (message, cause) => this.callbacks.onDebug(message, cause));
   }
 
   /**
@@ -260,24 +240,6 @@ export class ServerConnection {
     this.authenticatedNow = false;
     this.socket.disconnect();
   }
-}
-
-/**
- * Parses an ack: `{ ok: true, ...answer }` by the event's schema, `{ ok: false, error }` into its
- * ChatError (a DevicesChangedError, with its details, for `devices_changed`).
- */
-export function parseAnswer<E extends ClientEventNameV2>(event: E, ack: unknown): { ok: true } & AnswerOfV2<E> {
-  const ok = typeof ack === 'object' && ack !== null ? (ack as { ok?: unknown }).ok : undefined;
-  if (ok === false) {
-    const error = serverErrorV2Schema.safeParse((ack as { error?: unknown }).error);
-    if (!error.success) throw new ChatError('bad_response', `the server refused "${event}" with a malformed error`, { cause: error.error });
-    if (error.data.code === 'devices_changed') throw new DevicesChangedError(error.data.message, error.data.details);
-    throw new ChatError(error.data.code, error.data.message);
-  }
-  const answer = ok === true ? answerSchemasV2[event].safeParse(ack) : undefined;
-  if (!answer?.success) throw new ChatError('bad_response', `the server's answer to "${event}" is malformed`, { cause: answer?.error });
-  // The schema picked by `event` parsed it; TypeScript cannot follow a lookup by a generic key.
-  return { ...(answer.data as AnswerOfV2<E>), ok: true };
 }
 
 /** A login or register answer must be about the address that logged in. */
