@@ -3,6 +3,7 @@ import type { Ed25519PublicJwk, RsaPublicJwk, UserKeyPairs } from '../crypto/key
 import type { ChatError } from '../protocol/errors.js';
 import type { PresenceEvent } from '../protocol/events.js';
 import type { BlobHttp } from './blob-transfer.js';
+import type { TriedLinkCodes } from './device-approval.js';
 import type { DeliveredReceipt, ReadReceipt, ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 import type { SentMessage } from './outbox-sender.js';
 import type { CaughtUp } from './receive-loop.js';
@@ -91,6 +92,11 @@ interface ChatClientCommonOptions {
    * Tests pass one that breaks on cue.
    */
   blobHttp?: BlobHttp;
+  /**
+   * The link codes this device ran as the primary (approveDevice), so that each runs once: a durable
+   * one shared by every process of the user (a file on Node). Default: kept in memory, this client only.
+   */
+  triedLinkCodes?: TriedLinkCodes;
 }
 
 /**

@@ -22,11 +22,15 @@ import { downloadAttachment, uploadAttachment, type AttachmentSink, type Attachm
 import type { BlobHttp, Progress } from './blob-transfer.js';
 import type { ChatClientEvents, ChatClientOptions } from './chat-client-types.js';
 import { PRIMARY_DEVICE } from './address.js';
+import { approveDevice, type ApprovedDevice, type ApproveOptions, type TriedLinkCodes } from './device-approval.js';
 import { DeviceDirectory } from './device-directory.js';
+import { removeOwnDevice } from './device-removal.js';
+import { MemoryTriedLinkCodes } from './memory-stores.js';
 import { ownDevices, type OwnDevice } from './own-devices.js';
 import { refreshDeviceSet } from './device-set-refresh.js';
 import { TypedEmitter } from './emitter.js';
-import { firstDeviceList, withPrimaryIdentityKey } from './first-device-list.js';
+import { firstDeviceList } from './first-device-list.js';
+import { withPrimaryIdentityKey } from './own-list-edits.js';
 import { PeerDeviceLists } from './peer-device-lists.js';
 import { toPinned } from './peer-keys.js';
 import type { ReceivedMessage } from './inbound.js';
@@ -48,6 +52,7 @@ export type { SentMessage } from './outbox-sender.js';
 export type { SeenKeys } from './peer-directory.js';
 export type { CaughtUp } from './receive-loop.js';
 export type { OwnDevice } from './own-devices.js';
+export type { ApprovedDevice, ApproveOptions, OfferedDevice } from './device-approval.js';
 export type { AttachmentSink, AttachmentSource } from './attachments.js';
 export type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
 
@@ -106,6 +111,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private attachmentLimit = DEFAULT_MAX_ATTACHMENT_BYTES;
   private readonly url: string;
   private readonly blobHttp: BlobHttp | undefined;
+  private readonly peers: ChatClientOptions['peers'];
+  private readonly triedLinkCodes: TriedLinkCodes;
 
   private constructor(options: ChatClientOptions) {
     // A listener that throws is reported here; a throwing debug listener has nowhere left to be reported.
@@ -118,6 +125,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     this.mode = options.mode ?? 'ratchet';
     this.url = options.url;
     this.blobHttp = options.blobHttp;
+    this.peers = options.peers;
+    this.triedLinkCodes = options.triedLinkCodes ?? new MemoryTriedLinkCodes();
     // Checked at run time too, for callers without TypeScript: a silent in-memory default would lose sessions.
     if (this.mode === 'ratchet' && !options.ratchet) {
       throw new TypeError('ChatClient: ratchet mode (the default) needs a `ratchet` store, e.g. SqliteRatchetStore or MemoryRatchetStore');
@@ -377,6 +386,34 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   async devices(): Promise<OwnDevice[]> {
     const { list, lastSeen } = await this.deviceDirectory.refreshOwn();
     return ownDevices(list, lastSeen, this.device);
+  }
+
+  /**
+   * Links a new device to this account (primary only): `code` is the one the new device printed. Shows
+   * the offer through `onOffer`, publishes the list that adds the device and provisions it (§18.7).
+   * Fails with `link_failed` (a wrong, expired or reused code; nothing changed) or `not_primary`.
+   */
+  approveDevice(code: string, options: ApproveOptions = {}): Promise<ApprovedDevice> {
+    const { keys } = this.identity;
+    return approveDevice(
+      {
+        connection: this.connection,
+        devices: this.deviceDirectory,
+        peers: this.peers,
+        triedCodes: this.triedLinkCodes,
+        username: this.username,
+        device: this.device,
+        signingKey: keys.signing,
+        encryptionKey: rsaPublicOf(keys.encryption),
+      },
+      code,
+      options,
+    );
+  }
+
+  /** Removes one of this account's devices (primary only; never device 1): publishes the list without it. */
+  removeDevice(device: number): Promise<{ device: number; name: string; version: number }> {
+    return removeOwnDevice({ connection: this.connection, devices: this.deviceDirectory, username: this.username, device: this.device, signingKey: this.identity.keys.signing }, device);
   }
 
   async onlineUsers(): Promise<string[]> {

@@ -6,7 +6,7 @@
  */
 import { base64urlDecode } from '../crypto/bytes.js';
 import type { Ed25519PrivateJwk, RsaPublicJwk } from '../crypto/keys.js';
-import { encodeDeviceListPayload, type DeviceList } from '../protocol/device-list-payload.js';
+import { encodeDeviceListPayload } from '../protocol/device-list-payload.js';
 import { signDeviceList, type DeviceListWire } from '../protocol/device-list-signature.js';
 import { PRIMARY_DEVICE } from './address.js';
 
@@ -41,22 +41,4 @@ export function firstDeviceList(input: {
     ],
   });
   return signDeviceList(list, base64urlDecode(input.signingKey.d));
-}
-
-/**
- * The next version of the user's own list with device 1's IK replaced: the primary lost its prekey
- * identity (its ratchet store was remade) and made a new one, which its list must name before the server
- * takes prekeys for it or peers accept sessions with it (§21.1). Signed by the account key, which only
- * the primary holds.
- */
-export function withPrimaryIdentityKey(list: DeviceList, identityKey: Uint8Array, signingKey: Ed25519PrivateJwk, now: number): DeviceListWire {
-  const next = encodeDeviceListPayload({
-    username: list.username,
-    accountKey: list.accountKey,
-    version: list.version + 1,
-    issuedAt: now,
-    maxDeviceId: list.maxDeviceId,
-    devices: list.devices.map((d) => (d.deviceId === PRIMARY_DEVICE ? { ...d, identityKey: Uint8Array.from(identityKey) } : d)),
-  });
-  return signDeviceList(next, base64urlDecode(signingKey.d));
 }

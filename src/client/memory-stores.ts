@@ -43,6 +43,9 @@ export class MemoryPeerKeyStore implements PeerKeyStore {
     this.updates = run.catch(() => undefined);
     return run;
   }
+  async all() {
+    return [...this.peers.values()].map((p) => structuredClone(p));
+  }
 }
 
 const keyOf = (direction: 'in' | 'out', id: string) => `${direction}:${id}`;
@@ -196,3 +199,14 @@ function strip(r: HistoryRecord & { displayed: boolean }): HistoryRecord {
   return { ...record };
 }
 
+
+/** The codes a primary ran, in memory (this process only): a code runs once within its lifetime. */
+export class MemoryTriedLinkCodes {
+  private readonly tried = new Map<string, number>();
+  async claim(codeHash: string, now: number, ttlMs: number): Promise<boolean> {
+    for (const [hash, at] of this.tried) if (now - at >= ttlMs) this.tried.delete(hash);
+    if (this.tried.has(codeHash)) return false;
+    this.tried.set(codeHash, now);
+    return true;
+  }
+}

@@ -47,6 +47,26 @@ function identityWire(identity: LocalIdentity): PreKeysUploadPayload['identity']
   return { dhKey: e(identity.dhKeyPair.publicKey), binding: e(identity.binding) };
 }
 
+/** The long-lived keys a device is first published with: IK and its binding, the current signed prekey, the last-resort ML-KEM prekey. */
+export type LongLivedPreKeys = Required<Pick<PreKeysUploadPayload, 'identity' | 'signedPreKey' | 'lastResortKemPreKey'>>;
+
+/**
+ * This device's long-lived prekeys as the wire carries them (creating the identity and first prekeys if
+ * the store has none): what a device being linked offers its primary, which publishes them with the
+ * list that adds it (docs/PROTOCOL.md §18.6), so that a bundle for it exists from the moment it is listed.
+ */
+export async function longLivedPreKeys(store: RatchetStore, signingSecretKey: Uint8Array, now: number): Promise<LongLivedPreKeys> {
+  const identity = await loadOrCreateIdentity(store, signingSecretKey, now);
+  const state = (await store.loadKeyState())!;
+  const signed = signedFromPickle((await store.loadPreKey('signed', state.currentSignedId))!);
+  const lastResort = kemFromPickle((await store.loadPreKey('kem', state.lastResortId))!);
+  return {
+    identity: identityWire(identity),
+    signedPreKey: { id: signed.id, publicKey: e(signed.keyPair.publicKey), signature: e(signed.signature) },
+    lastResortKemPreKey: wireKem(lastResort),
+  };
+}
+
 export class PreKeyPublisher {
   constructor(
     private readonly store: RatchetStore,

@@ -50,6 +50,8 @@ export interface PeerKeyStore {
    * A change that throws writes nothing.
    */
   update<T>(username: string, change: (pin: PinnedPeer | undefined) => PinChange<T> | Promise<PinChange<T>>): Promise<T>;
+  /** Every pin (the primary hands them to a device it links, docs/PROTOCOL.md §18.6). */
+  all(): Promise<PinnedPeer[]>;
 }
 
 export type MessageStatus =
