@@ -41,7 +41,9 @@ export function addUserOptions(cmd: Command): Command {
     )
     .option('-s, --server <url>', `server URL (env E2EE_CHAT_SERVER, default ${DEFAULT_SERVER})`)
     .option('--home <dir>', 'folder for keys and state (env E2EE_CHAT_HOME, default ~/.e2ee-chat)')
-    .hook('preAction', (command) => {
+    .hook('preAction', (command, actionCommand) => {
+      // A parent's hook also runs before its subcommands' actions (devices approve): theirs settle their own options.
+      if (actionCommand !== command) return;
       const opts = command.opts<Partial<UserOptions>>();
       setJsonOutput(opts.json === true);
       if (opts.user !== undefined && opts.user !== '') return;
@@ -73,7 +75,7 @@ export function folderFor(opts: UserOptions): UserFolder {
   return userFolder(homeOf(opts), opts.user);
 }
 
-async function passphraseFor(username: string, purpose: 'create' | 'unlock'): Promise<string> {
+export async function passphraseFor(username: string, purpose: 'create' | 'unlock'): Promise<string> {
   const fromEnv = process.env.E2EE_CHAT_PASSPHRASE;
   if (fromEnv !== undefined) return fromEnv;
   if (!process.stdin.isTTY) {
@@ -99,11 +101,14 @@ const createHint = (user: string) => `create them and register the name with: e2
  * unknown local user fails with 'no_local_user' and says how to create one, rather than silently
  * making keys and claiming the name on the server.
  */
-export async function openIdentity(opts: UserOptions, { create = false }: { create?: boolean } = {}): Promise<LoadedIdentity & { folder: UserFolder }> {
+export async function openIdentity(
+  opts: UserOptions,
+  { create = false, passphrase }: { create?: boolean; passphrase?: string } = {},
+): Promise<LoadedIdentity & { folder: UserFolder }> {
   const folder = folderFor(opts);
   let loaded: LoadedIdentity;
   try {
-    loaded = await loadOrCreateIdentity(folder, opts.user, (purpose) => passphraseFor(opts.user, purpose), { create });
+    loaded = await loadOrCreateIdentity(folder, opts.user, async (purpose) => passphrase ?? passphraseFor(opts.user, purpose), { create });
   } catch (err) {
     if (err instanceof ChatError && err.code === 'no_local_user') {
       throw new ChatError('no_local_user', `${err.message}; ${createHint(opts.user)} (or point --home / E2EE_CHAT_HOME at the folder that holds them)`);
@@ -192,10 +197,12 @@ export async function connectClient(
     readReceipts?: boolean;
     /** Adds listeners before the client connects, for events of the first login's backlog (see ChatClient.connect). */
     listen?: (client: ChatClient) => void;
+    /** The passphrase, when this run already has it (link, which just wrote the keys): not asked again. */
+    passphrase?: string;
   } = {},
 ): Promise<OpenedClient> {
   const createUser = options.createUser ?? false;
-  const { identity, folder } = await openIdentity(opts, { create: createUser });
+  const { identity, folder } = await openIdentity(opts, { create: createUser, ...(options.passphrase !== undefined && { passphrase: options.passphrase }) });
   const peers = new FilePeerKeyStore(folder.peersFile);
   const secret = base64urlDecode(identity.keys.signing.d);
   const messages = await SqliteMessageStore.open(folder.stateFile, secret, identity.username);
@@ -256,7 +263,8 @@ export function parseSafetyNumber(text: string): string {
 /** The safety number this user shares with `peer` if `peer`'s identity key is `peerSigningKey`. */
 export function safetyNumberWith(identity: ClientIdentity, peer: string, peerSigningKey: Ed25519PublicJwk): string {
   return safetyNumber(
-    { identityKey: base64urlDecode(identity.keys.signing.x), username: identity.username },
+    // The account's key, never a linked device's own: the number belongs to the person (§16.12).
+    { identityKey: base64urlDecode((identity.account?.signingKey ?? identity.keys.signing).x), username: identity.username },
     { identityKey: base64urlDecode(peerSigningKey.x), username: peer },
   );
 }

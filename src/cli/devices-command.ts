@@ -1,11 +1,13 @@
 /**
  * `e2ee-chat devices`: the user's devices, one line each (id, name, when added, when last seen), this
- * one marked with `*`. Alone it lists; subcommands that change the list (approve, remove) come under it.
+ * one marked with `*`. Alone it lists; `devices approve <code>` links a new device (the other half of
+ * `e2ee-chat link`) and `devices remove <id>` removes one, both on the primary only.
  * The devices and their names are the signed list, verified by the client; "last seen" is the server's
  * word, which the client cannot check.
  */
 import type { Command } from 'commander';
 import type { OwnDevice } from '../client/own-devices.js';
+import { ChatError } from '../protocol/errors.js';
 import { addUserOptions, connectClient, type UserOptions } from './common.js';
 import { localTime } from './history-command.js';
 import { JSON_HELP, jsonOutput, writeJson, type DeviceLine } from './output.js';
@@ -33,9 +35,11 @@ export function deviceLines(devices: readonly OwnDevice[]): string[] {
 }
 
 export function registerDevicesCommand(program: Command): void {
+  // Options before `approve` / `remove` are the listing's; theirs come after their name (both take --user;
+  // the program enables positional options too, which this needs).
+  const command = program.command('devices').enablePositionalOptions();
   addUserOptions(
-    program
-      .command('devices')
+    command
       .description('list your devices: id, name, when added, when last seen; * marks this one')
       .option('--json', JSON_HELP)
       .addHelpText(
@@ -54,6 +58,63 @@ export function registerDevicesCommand(program: Command): void {
       const devices = await opened.client.devices();
       if (jsonOutput()) for (const d of devices) writeJson(toLine(d));
       else process.stdout.write(deviceLines(devices).join('\n') + '\n');
+    } finally {
+      await opened.close();
+    }
+  });
+  registerApprove(command);
+  registerRemove(command);
+}
+
+/** Says where things stand on stdout (human mode) or stderr (with --json, stdout is NDJSON only). */
+const say = (text: string) => (jsonOutput() ? process.stderr : process.stdout).write(text);
+
+function registerApprove(devices: Command): void {
+  addUserOptions(
+    devices
+      .command('approve <code>')
+      .description('link a new device to your account with the code it printed (on your first device only)')
+      .option('--json', JSON_HELP)
+      .addHelpText(
+        'after',
+        '\nRun `e2ee-chat link --user NAME` on the new machine first: it prints the code. Check that the key\n' +
+          'fingerprint shown here is the one the new device shows. A wrong, expired or reused code is refused\n' +
+          'and changes nothing; each code is tried once.\n' +
+          '\nWith --json: {"type":"linked","username","device","name","keyFingerprint","version"}.',
+      ),
+  ).action(async (code: string, opts: UserOptions) => {
+    const opened = await connectClient(opts);
+    try {
+      const approved = await opened.client.approveDevice(code, {
+        onOffer: (offer) => say(`new device "${printable(offer.name)}", key ${offer.keyFingerprint}\n`),
+      });
+      if (jsonOutput()) writeJson({ type: 'linked', username: opts.user, ...approved });
+      say(`added as ${printable(opts.user)}'s device ${approved.device}; device list version ${approved.version}\n`);
+    } finally {
+      await opened.close();
+    }
+  });
+}
+
+function registerRemove(devices: Command): void {
+  addUserOptions(
+    devices
+      .command('remove <id>')
+      .description('remove one of your devices: it gets nothing new, and peers stop writing to it (on your first device only)')
+      .option('--json', JSON_HELP)
+      .addHelpText(
+        'after',
+        '\n<id> is the number `e2ee-chat devices` shows. Device 1 (the first device, which holds the account key)\n' +
+          'cannot be removed. The server deletes what waits for the device and refuses its logins at once.\n' +
+          '\nWith --json: {"type":"removed-device","username","device","name","version"}.',
+      ),
+  ).action(async (id: string, opts: UserOptions) => {
+    if (!/^[1-9][0-9]{0,9}$/.test(id)) throw new ChatError('bad_request', `"${printable(id)}" is not a device id (the number \`e2ee-chat devices\` shows)`);
+    const opened = await connectClient(opts);
+    try {
+      const removed = await opened.client.removeDevice(Number(id));
+      if (jsonOutput()) writeJson({ type: 'removed-device', username: opts.user, ...removed });
+      say(`removed ${printable(opts.user)}'s device ${removed.device} ("${printable(removed.name)}"); device list version ${removed.version}\n`);
     } finally {
       await opened.close();
     }

@@ -31,8 +31,8 @@ export function registerKeysCommand(program: Command): void {
     // under them, PROTOCOL.md §21.2); they are shown above as "your keys", not as a peer.
     const peers = (await new FilePeerKeyStore(folder.peersFile).all()).filter((p) => p.username !== opts.user);
     if (jsonOutput()) {
-      const signing = await jwkThumbprint(file.public.signingKey);
-      const encryption = await jwkThumbprint(file.public.encryptionKey);
+      const signing = await jwkThumbprint(file.account.signingKey);
+      const encryption = await jwkThumbprint(file.account.encryptionKey);
       writeJson({
         type: 'keys',
         username: opts.user,
@@ -63,8 +63,8 @@ export function registerKeysCommand(program: Command): void {
     }
     const out: string[] = [
       `${opts.user} (${file.private.encrypted ? 'private keys passphrase-protected' : 'private keys NOT passphrase-protected'})`,
-      `  signing    (Ed25519)       ${formatFingerprint(await jwkThumbprint(file.public.signingKey))}`,
-      `  encryption (RSA-2048 OAEP) ${formatFingerprint(await jwkThumbprint(file.public.encryptionKey))}`,
+      `  signing    (Ed25519)       ${formatFingerprint(await jwkThumbprint(file.account.signingKey))}`,
+      `  encryption (RSA-2048 OAEP) ${formatFingerprint(await jwkThumbprint(file.account.encryptionKey))}`,
     ];
     if (peers.length > 0) out.push('', 'Pinned peers:');
     for (const p of peers) {

@@ -10,6 +10,7 @@ import { registerChatCommand } from './chat-command.js';
 import { registerDevicesCommand } from './devices-command.js';
 import { registerHistoryCommand } from './history-command.js';
 import { registerKeysCommand } from './keys-command.js';
+import { registerLinkCommand } from './link-command.js';
 import { jsonOutput, writeJson } from './output.js';
 import { registerOutboxCommand } from './outbox-command.js';
 import { registerReceiveCommand } from './receive-command.js';
@@ -31,7 +32,9 @@ const program = new Command()
   .name('e2ee-chat')
   .description('End-to-end encrypted chat: a relay server that sees only ciphertext, and clients that hold every key.')
   .version('0.1.0')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Options after a command's name are that command's: `devices` and `devices approve` both take --user.
+  .enablePositionalOptions();
 
 registerServerCommand(program);
 registerReceiveCommand(program);
@@ -40,6 +43,7 @@ registerSendCommand(program);
 registerHistoryCommand(program);
 registerKeysCommand(program);
 registerDevicesCommand(program);
+registerLinkCommand(program);
 registerOutboxCommand(program);
 registerSettingsCommand(program);
 registerTrustCommand(program);

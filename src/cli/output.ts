@@ -161,13 +161,49 @@ export interface DeviceLine {
   current: boolean;
 }
 
+/**
+ * The link code a new device prints (link): type it on the primary. `keyFingerprint` is the first four
+ * groups of this device's signing-key fingerprint, which the primary shows too; `uri` is what the QR
+ * code encodes; `expiresAt` the server's slot expiry (ms since the epoch).
+ */
+export interface LinkCodeLine {
+  type: 'link-code';
+  username: string;
+  code: string;
+  uri: string;
+  keyFingerprint: string;
+  expiresAt: number;
+}
+
+/**
+ * A device joined the account (link, on the new device; devices approve, on the primary): its id, its
+ * name, the first groups of its key's fingerprint, and the list version that added it.
+ */
+export interface LinkedLine {
+  type: 'linked';
+  username: string;
+  device: number;
+  name: string;
+  keyFingerprint: string;
+  version: number;
+}
+
+/** A device was removed from the account (devices remove), by the list version `version`. */
+export interface RemovedDeviceLine {
+  type: 'removed-device';
+  username: string;
+  device: number;
+  name: string;
+  version: number;
+}
+
 /** An outbox entry removed by `outbox --drop` / `--drop-failed`. */
 export interface DroppedLine {
   type: 'dropped';
   id: string;
 }
 
-export type OutputLine = MessageLine | UnreadableLine | SentLine | DeliveredLine | ReadLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine | FileLine | DeviceLine;
+export type OutputLine = MessageLine | UnreadableLine | SentLine | DeliveredLine | ReadLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine | FileLine | DeviceLine | LinkCodeLine | LinkedLine | RemovedDeviceLine;
 
 /**
  * Characters JSON.stringify leaves raw that could still act on a terminal a script prints to, or split a

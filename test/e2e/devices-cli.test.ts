@@ -1,9 +1,12 @@
 /**
  * End to end, real processes: `e2ee-chat devices` lists the user's devices from the signed list its
  * client verified, this one marked (issue 10, item 3). A user made by `receive` has its primary alone.
+ * `e2ee-chat link` in a second home folder and `devices approve` on the first make that folder alice's
+ * device 2, which then reads and writes as alice; `devices remove` takes it away again.
  */
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { World, useProcesses } from './world.js';
+import { World, useProcesses, type Env } from './world.js';
 
 const procs = useProcesses();
 
@@ -28,4 +31,78 @@ describe('e2ee-chat devices', () => {
     expect(help.stdout).toMatch(/^Usage: e2ee-chat devices /m);
     expect(help.stdout).toMatch(/server's word/);
   }, 60_000);
+});
+
+/** The safety-number line `verify` prints (12 groups of five digits). */
+const SAFETY_NUMBER = /^(\d{5}(?: \d{5}){11})$/m;
+
+/** Links a second folder to `user`'s account: `link` there, `devices approve` on the first; returns the laptop's env. */
+async function linkLaptop(w: World, user: string): Promise<Env> {
+  const laptop = w.env({ E2EE_CHAT_HOME: join(w.dir, 'laptop-home') });
+  const link = w.procs.spawn(`link ${user}`, ['link', '--user', user, '--name', 'laptop'], { cwd: w.cwd, env: laptop });
+  const [, code] = await link.waitFor('stdout', /^code: (\S+)$/m);
+  const approve = await w.cli(['devices', 'approve', code!, '--user', user]);
+  expect(approve.code, approve.proc.describe()).toBe(0);
+  expect(approve.stdout).toMatch(/^new device "laptop", key [0-9a-f]{4}( [0-9a-f]{4}){3}$/m);
+  expect(approve.stdout).toContain(`added as ${user}'s device 2; device list version 2`);
+  // Both sides show the same short fingerprint of the new device's key.
+  const shown = approve.stdout.match(/key ([0-9a-f ]{19})/)![1]!;
+  const exit = await link.waitForExit();
+  expect(exit.code, link.describe()).toBe(0);
+  expect(link.stdout).toContain(`and check that it shows this device's key: ${shown}`);
+  expect(link.stdout).toContain(`linked as ${user}, device 2 ("laptop")`);
+  return laptop;
+}
+
+describe('e2ee-chat link and devices approve / remove', () => {
+  it("a linked laptop reads what bob sends, its own messages show on alice's first device, and the safety number stays", async () => {
+    const w = await World.create(procs, 'link');
+    await w.startServer();
+    await w.createUser('alice');
+    await w.createUser('bob');
+    const numberBefore = (await w.cli(['verify', 'bob', '--user', 'alice'])).stdout.match(SAFETY_NUMBER)?.[1];
+    expect(numberBefore).toBeDefined();
+
+    const laptop = await linkLaptop(w, 'alice');
+    const listed = await w.cli(['devices', '--user', 'alice'], { env: laptop });
+    expect(listed.stdout).toMatch(/^ {2}1 {2}primary .*\n\* 2 {2}laptop {3}added /);
+
+    expect((await w.send('bob', 'alice', 'to both of you')).code).toBe(0);
+    for (const env of [{}, laptop]) {
+      const received = await w.cli(['receive', '--user', 'alice', '--once'], { env });
+      expect(received.stdout.match(/\[bob\] to both of you/g), received.proc.describe()).toHaveLength(1);
+    }
+
+    expect((await w.send('alice', 'bob', 'from the laptop', { env: laptop })).code).toBe(0);
+    const first = await w.cli(['receive', '--user', 'alice', '--once']);
+    expect(first.stdout, first.proc.describe()).toContain('[alice → bob] from the laptop');
+    const bob = await w.cli(['receive', '--user', 'bob', '--once']);
+    expect(bob.stdout).toContain('[alice] from the laptop');
+
+    for (const env of [{}, laptop]) {
+      const number = (await w.cli(['verify', 'bob', '--user', 'alice'], { env })).stdout.match(SAFETY_NUMBER)?.[1];
+      expect(number).toBe(numberBefore);
+    }
+  }, 120_000);
+
+  it('a wrong code is refused on the first device and the new device fails too; nothing is listed', async () => {
+    const w = await World.create(procs, 'link-wrong');
+    await w.startServer();
+    await w.createUser('alice');
+    const laptop = w.env({ E2EE_CHAT_HOME: join(w.dir, 'laptop-home') });
+    const link = w.procs.spawn('link alice', ['link', '--user', 'alice'], { cwd: w.cwd, env: laptop });
+    const [, slot, secret] = await link.waitFor('stdout', /^code: (\d+)-(\S+)$/m);
+    const wrong = `${slot}-${secret!.startsWith('0') ? '1' : '0'}${secret!.slice(1)}`;
+    const approve = await w.cli(['devices', 'approve', wrong, '--user', 'alice']);
+    expect(approve.code).not.toBe(0);
+    expect(approve.stderr).toMatch(/error \[link_failed\]/);
+    const exit = await link.waitForExit();
+    expect(exit.code).not.toBe(0);
+    expect(link.stderr).toMatch(/error \[link_failed\]/);
+    const listed = await w.cli(['devices', '--user', 'alice', '--json']);
+    expect(listed.stdout.trim().split('\n')).toHaveLength(1);
+    // Nothing was written in the new device's folder: link can simply be run again.
+    const again = w.procs.spawn('link alice again', ['link', '--user', 'alice'], { cwd: w.cwd, env: laptop });
+    await again.waitFor('stdout', /^code: /m);
+  }, 90_000);
 });

@@ -148,24 +148,47 @@ export async function loadOrCreateIdentity(
   const keys = await generateUserKeyPairs();
   const passphrase = await getPassphrase('create');
   const publicKeys = { signingKey: ed25519PublicOf(keys.signing), encryptionKey: rsaPublicOf(keys.encryption) };
-  const file: IdentityFileV2 = {
-    v: 2,
-    username,
-    device: PRIMARY_DEVICE,
-    role: 'primary',
-    createdAt: Date.now(),
-    account: publicKeys,
-    public: publicKeys,
-    private: passphrase
-      ? { encrypted: true, box: await sealWithPassphrase(utf8Encode(JSON.stringify(keys)), passphrase, sealContext(username)) }
-      : { encrypted: false, keys },
-  };
+  const file = await identityFile(username, PRIMARY_DEVICE, publicKeys, keys, passphrase);
   // Two first runs at once (two terminals) must not each keep their own keys: one file wins, and the
   // loser uses it.
   if (!(await writeFileExclusive(folder.identityFile, JSON.stringify(file, null, 2)))) {
     return unlock(folder, username, (await readPublicIdentity(folder))!, getPassphrase);
   }
   return { identity: { username, keys }, created: true, encrypted: passphrase !== '', device: file.device, role: file.role, account: file.account };
+}
+
+/** A version 2 file for this device's `keys`: the primary when `device` is 1 (its keys are the account's), else a linked device. */
+async function identityFile(username: string, device: number, account: PublicKeys, keys: UserKeyPairs, passphrase: string): Promise<IdentityFileV2> {
+  return {
+    v: 2,
+    username,
+    device,
+    role: device === PRIMARY_DEVICE ? 'primary' : 'linked',
+    createdAt: Date.now(),
+    account,
+    public: { signingKey: ed25519PublicOf(keys.signing), encryptionKey: rsaPublicOf(keys.encryption) },
+    private: passphrase
+      ? { encrypted: true, box: await sealWithPassphrase(utf8Encode(JSON.stringify(keys)), passphrase, sealContext(username)) }
+      : { encrypted: false, keys },
+  };
+}
+
+/**
+ * Writes the identity of a device just linked to `username`'s account as device `device` (its own keys,
+ * made for the link, and the account's public keys from the primary's provisioning). Refuses a folder
+ * that holds an identity already: linking never replaces keys.
+ */
+export async function writeLinkedIdentity(
+  folder: UserFolder,
+  linked: { username: string; device: number; account: PublicKeys; keys: UserKeyPairs; passphrase: string },
+): Promise<LoadedIdentity> {
+  if (linked.device === PRIMARY_DEVICE) throw new RangeError('a linked device is never device 1');
+  const file = checkedV2(await identityFile(linked.username, linked.device, linked.account, linked.keys, linked.passphrase), folder.identityFile);
+  if (!(await writeFileExclusive(folder.identityFile, JSON.stringify(file, null, 2)))) {
+    throw new ChatError('bad_request', `${folder.identityFile} exists already: this folder holds keys for ${linked.username}; nothing was replaced`);
+  }
+  const { username, device, keys, account } = linked;
+  return { identity: { username, device, keys, account }, created: true, encrypted: linked.passphrase !== '', device, role: file.role, account };
 }
 
 async function unlock(
@@ -175,11 +198,14 @@ async function unlock(
   getPassphrase: (purpose: 'create' | 'unlock') => Promise<string>,
 ): Promise<LoadedIdentity> {
   const device = { device: file.device, role: file.role, account: file.account };
-  if (!file.private.encrypted) return { identity: { username, keys: file.private.keys }, created: false, encrypted: false, ...device };
+  // A linked device runs on its own keys and knows the account's public ones (its list is signed by them).
+  const identityOf = (keys: UserKeyPairs): ClientIdentity =>
+    file.role === 'linked' ? { username, device: file.device, keys, account: file.account } : { username, keys };
+  if (!file.private.encrypted) return { identity: identityOf(file.private.keys), created: false, encrypted: false, ...device };
   const passphrase = await getPassphrase('unlock');
   try {
     const plain = await openWithPassphrase(file.private.box, passphrase, sealContext(username));
-    return { identity: { username, keys: JSON.parse(utf8Decode(plain)) as UserKeyPairs }, created: false, encrypted: true, ...device };
+    return { identity: identityOf(JSON.parse(utf8Decode(plain)) as UserKeyPairs), created: false, encrypted: true, ...device };
   } catch (err) {
     if (err instanceof WrongPassphraseError) {
       throw new ChatError('wrong_passphrase', `cannot unlock ${folder.identityFile}: wrong passphrase`, { cause: err });
