@@ -2,6 +2,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ChatClient, type ClientIdentity } from '../client/chat-client.js';
 import { FilePeerKeyStore } from '../client/node/file-stores.js';
+import { FileTriedLinkCodes } from '../client/node/tried-link-codes-file.js';
 import { nodeBlobHttp } from '../client/node/node-blob-http.js';
 import { SqliteMessageStore } from '../client/node/sqlite-message-store.js';
 import { SqliteRatchetStore } from '../client/node/sqlite-ratchet-store.js';
@@ -218,6 +219,8 @@ export async function connectClient(
     // Off unless the command shows messages and asked for them (markRead is only called by those).
     readReceipts: options.readReceipts ?? false,
     blobHttp: nodeBlobHttp(),
+    // Shared by every process of the user: `devices approve` in two terminals runs a code once.
+    triedLinkCodes: new FileTriedLinkCodes(folder.linkCodesFile),
     ...(process.env.E2EE_CHAT_ACK_DELAY_MS && { ackDelayMs: Number(process.env.E2EE_CHAT_ACK_DELAY_MS) }),
   };
   let client: ChatClient;

@@ -14,8 +14,10 @@ import {
   type PeerKeyStore,
   type PinChange,
   type PinnedPeer,
+  type TriedLinkCodes,
 } from './stores.js';
 import { outboxEntryFromStored } from './outbox-entry.js';
+import { claimAmong, MAX_TRIED_LINK_CODES, type TriedLinkCode } from './tried-link-codes.js';
 
 export class MemoryPeerKeyStore implements PeerKeyStore {
   private readonly peers = new Map<string, PinnedPeer>();
@@ -45,6 +47,18 @@ export class MemoryPeerKeyStore implements PeerKeyStore {
   }
   async all() {
     return [...this.peers.values()].map((p) => structuredClone(p));
+  }
+}
+
+/** The codes a primary ran, in memory (this process only): ChatClient's default when given no durable one. */
+export class MemoryTriedLinkCodes implements TriedLinkCodes {
+  private tried: readonly TriedLinkCode[] = [];
+  constructor(private readonly options: { maxEntries?: number } = {}) {}
+  async claim(codeHash: string, now: number, ttlMs: number): Promise<boolean> {
+    // No await between reading and writing: one step, as the file store's lock makes it.
+    const { claimed, entries } = claimAmong(this.tried, codeHash, now, ttlMs, this.options.maxEntries ?? MAX_TRIED_LINK_CODES);
+    this.tried = entries;
+    return claimed;
   }
 }
 
@@ -199,14 +213,3 @@ function strip(r: HistoryRecord & { displayed: boolean }): HistoryRecord {
   return { ...record };
 }
 
-
-/** The codes a primary ran, in memory (this process only): a code runs once within its lifetime. */
-export class MemoryTriedLinkCodes {
-  private readonly tried = new Map<string, number>();
-  async claim(codeHash: string, now: number, ttlMs: number): Promise<boolean> {
-    for (const [hash, at] of this.tried) if (now - at >= ttlMs) this.tried.delete(hash);
-    if (this.tried.has(codeHash)) return false;
-    this.tried.set(codeHash, now);
-    return true;
-  }
-}

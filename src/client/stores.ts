@@ -312,3 +312,19 @@ export interface MessageStore {
   get(id: string, direction: 'in' | 'out'): Promise<HistoryRecord | undefined>;
 }
 
+/**
+ * The primary's record of the link codes it tried (docs/design/devices-v2.md §6.6): each code is run at
+ * most once, so a server posing as the new device gets one guess per code. Without it, a link that
+ * failed and was approved again with the same code would give that server a second guess. Keyed by
+ * linkCodeHash (e2ee/link/link-code.ts), never by the code itself.
+ */
+export interface TriedLinkCodes {
+  /**
+   * Records `codeHash` as tried at `now`, unless it was tried less than `ttlMs` before: then it answers
+   * false and changes nothing (the caller must refuse the code). Entries that old are forgotten on the
+   * way: the new device gives a code up when its slot expires, after LINK_TTL_MS, so an older code has
+   * no honest run left to guard. One step across every process of the user: two approvals of one code
+   * at once claim it once.
+   */
+  claim(codeHash: string, now: number, ttlMs: number): Promise<boolean>;
+}

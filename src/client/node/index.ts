@@ -10,6 +10,7 @@ void installNodeCrypto();
 
 export * from '../index.js';
 export { FilePeerKeyStore } from './file-stores.js';
+export { FileTriedLinkCodes } from './tried-link-codes-file.js';
 export { DownloadFolder, fileSource } from './attachment-files.js';
 export { nodeBlobHttp } from './node-blob-http.js';
 export { SqliteMessageStore } from './sqlite-message-store.js';

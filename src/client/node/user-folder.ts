@@ -21,6 +21,8 @@ export interface UserFolder {
   readonly ratchetFile: string;
   /** The user's preferences (plain JSON: nothing secret; user-settings.ts). */
   readonly settingsFile: string;
+  /** The link codes this device tried as the primary, hashed, for LINK_TTL_MS (plain JSON; tried-link-codes-file.ts). */
+  readonly linkCodesFile: string;
   /** Where received files go unless the user names another folder. */
   readonly downloadsDir: string;
 }
@@ -39,6 +41,7 @@ export function userFolder(home: string, username: string): UserFolder {
     stateFile: join(dir, 'state.sqlite'),
     ratchetFile: join(dir, 'ratchet.sqlite'),
     settingsFile: join(dir, 'settings.json'),
+    linkCodesFile: join(dir, 'link-codes.json'),
     downloadsDir: join(dir, 'downloads'),
   };
 }

@@ -3,8 +3,9 @@
  * the secret and prints the code; the user types it on the primary. The slot only routes (the server
  * picks it); the secret is CPace's password, 8 characters of Crockford's base32 alphabet, 40 bits.
  */
-import { utf8Encode, type Bytes } from '../../crypto/bytes.js';
+import { base64urlEncode, utf8Encode, type Bytes } from '../../crypto/bytes.js';
 import type { RandomSource } from '../../crypto/random.js';
+import { sha256 } from '../../crypto/sha.js';
 import { ChatError } from '../../protocol/errors.js';
 import { LINK_CODE_SECRET_CHARS } from '../../protocol/limits.js';
 import { LINK_SLOT_PATTERN } from '../../protocol/link-schemas.js';
@@ -74,4 +75,18 @@ export function parseLinkCode(text: string): LinkCode {
 export function linkCodePrs(code: LinkCode): Bytes {
   if (!SECRET_PATTERN.test(code.secret)) throw new RangeError('not a canonical link secret');
   return utf8Encode(code.secret);
+}
+
+/** What linkCodeHash returns: a SHA-256 digest in base64url, 43 characters. */
+export const LINK_CODE_HASH_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * The name under which the primary records a code it tried (docs/design/devices-v2.md §6.6; the
+ * TriedLinkCodes of src/client/stores.ts): SHA-256 of the canonical printed code (`417-K7QM-9TZC`), in
+ * base64url. Every way of typing one code gives the same hash, and the slot is part of it, as the code is.
+ * Hashed so that the ledger file is no list of codes in clear; it guards nothing more (40 bits and a
+ * slot are quickly searched), and a recorded code is dead anyway: the primary never runs it again.
+ */
+export function linkCodeHash(code: LinkCode): string {
+  return base64urlEncode(sha256(utf8Encode(formatLinkCode(code))));
 }

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { hexEncode } from '../../../src/crypto/bytes.js';
-import { CROCKFORD_ALPHABET, formatLinkCode, generateLinkSecret, linkCodePrs, parseLinkCode } from '../../../src/e2ee/link/link-code.js';
+import { CROCKFORD_ALPHABET, formatLinkCode, generateLinkSecret, LINK_CODE_HASH_PATTERN, linkCodeHash, linkCodePrs, parseLinkCode } from '../../../src/e2ee/link/link-code.js';
 import { ChatError } from '../../../src/protocol/errors.js';
 
 const bytesSource = (...bytes: number[]) => (n: number) => {
@@ -80,5 +80,19 @@ describe('parsing a typed link code', () => {
       expect(parseLinkCode(formatLinkCode(code))).toEqual(code);
       expect(parseLinkCode(formatLinkCode(code).toLowerCase())).toEqual(code);
     }
+  });
+});
+
+describe('the hash a primary records of a tried code', () => {
+  it('is SHA-256 of the printed code in base64url, the same however the code was typed', () => {
+    // Known answer: printf '417-K7QM-9TZC' | sha256sum, in base64url.
+    const expected = 'GbPvWfEGgsE6dATAfbM2e6n58o9GN3udHu85m9rPymc';
+    expect(linkCodeHash(parseLinkCode('417-K7QM-9TZC'))).toBe(expected);
+    expect(linkCodeHash(parseLinkCode(' 417-k7qm 9tzc '))).toBe(expected);
+    expect(expected).toMatch(LINK_CODE_HASH_PATTERN);
+  });
+
+  it('differs when only the slot differs', () => {
+    expect(linkCodeHash({ slot: '418', secret: 'K7QM9TZC' })).not.toBe(linkCodeHash({ slot: '417', secret: 'K7QM9TZC' }));
   });
 });
