@@ -28,6 +28,8 @@ import { MAX_DEVICE_NAME_BYTES } from '../protocol/limits.js';
 import { addUserOptions, connectClient, debugLine, folderFor, passphraseFor, serverUrl, type UserOptions } from './common.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
 import { printable } from './terminal-text.js';
+import { renderQrCode } from './qr-code.js';
+import { terminalBackground } from './terminal-background.js';
 
 interface LinkOptions extends UserOptions {
   name?: string;
@@ -112,15 +114,18 @@ export function registerLinkCommand(program: Command): void {
     process.once('SIGINT', cancel);
     let provisioned: ProvisionedDevice;
     try {
-      const uri = `e2ee-chat:link?user=${encodeURIComponent(username)}&code=${encodeURIComponent(pending.code)}`;
-      if (jsonOutput()) writeJson({ type: 'link-code', username, code: pending.code, uri, keyFingerprint: pending.keyFingerprint, expiresAt: pending.expiresAt });
+      if (jsonOutput()) writeJson({ type: 'link-code', username, code: pending.code, uri: pending.uri, keyFingerprint: pending.keyFingerprint, expiresAt: pending.expiresAt });
       say(
         `This machine will become one of ${printable(username)}'s devices ("${printable(name)}").\n` +
           `On a device ${printable(username)} already uses (the first one), run:\n` +
           `  e2ee-chat devices approve ${pending.code} --user ${printable(username)}\n` +
           `and check that it shows this device's key: ${pending.keyFingerprint}\n`,
       );
-      if (!jsonOutput()) process.stdout.write(`code: ${pending.code}\n`);
+      if (!jsonOutput()) {
+        process.stdout.write(`code: ${pending.code}\n`);
+        // For the browser and phone clients to come (a terminal cannot scan it): the same code.
+        process.stdout.write(`${renderQrCode(pending.uri, { background: terminalBackground(process.env) })}\n`);
+      }
       say(`waiting for approval (the code expires in ${Math.max(1, Math.round((pending.expiresAt - Date.now()) / 60_000))} minutes)…\n`);
       provisioned = await pending.done;
       await writeFolder(folder, provisioned, keys, ratchet, passphrase);

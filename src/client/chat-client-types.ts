@@ -3,7 +3,7 @@ import type { Ed25519PublicJwk, RsaPublicJwk, UserKeyPairs } from '../crypto/key
 import type { ChatError } from '../protocol/errors.js';
 import type { PresenceEvent } from '../protocol/events.js';
 import type { BlobHttp } from './blob-transfer.js';
-import type { TriedLinkCodes } from './device-approval.js';
+import type { TriedLinkCodes } from './stores.js';
 import type { DeliveredReceipt, ReadReceipt, ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 import type { SentMessage } from './outbox-sender.js';
 import type { CaughtUp } from './receive-loop.js';

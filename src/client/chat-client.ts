@@ -22,7 +22,8 @@ import { downloadAttachment, uploadAttachment, type AttachmentSink, type Attachm
 import type { BlobHttp, Progress } from './blob-transfer.js';
 import type { ChatClientEvents, ChatClientOptions } from './chat-client-types.js';
 import { PRIMARY_DEVICE } from './address.js';
-import { approveDevice, type ApprovedDevice, type ApproveOptions, type TriedLinkCodes } from './device-approval.js';
+import { approveDevice, type ApprovedDevice, type ApproveOptions } from './device-approval.js';
+import type { TriedLinkCodes } from './stores.js';
 import { DeviceDirectory } from './device-directory.js';
 import { removeOwnDevice } from './device-removal.js';
 import { MemoryTriedLinkCodes } from './memory-stores.js';

@@ -9,11 +9,10 @@
  * the provisioning cannot be delivered after the list was published (the new device went away), the
  * device is removed again at once: a device that was never provisioned does not stay listed.
  */
-import { base64urlDecode, base64urlEncode, constantTimeEqual, utf8Encode } from '../crypto/bytes.js';
+import { base64urlDecode, base64urlEncode, constantTimeEqual } from '../crypto/bytes.js';
 import { ed25519PublicOf, type Ed25519PrivateJwk, type RsaPublicJwk } from '../crypto/keys.js';
 import { defaultRandom, type RandomSource } from '../crypto/random.js';
-import { sha256 } from '../crypto/sha.js';
-import { formatLinkCode, parseLinkCode, type LinkCode } from '../e2ee/link/link-code.js';
+import { linkCodeHash, parseLinkCode } from '../e2ee/link/link-code.js';
 import { LinkInitiator } from '../e2ee/link/link-initiator.js';
 import type { LinkOffer } from '../e2ee/link/link-messages.js';
 import type { DeviceList } from '../protocol/device-list-payload.js';
@@ -27,12 +26,7 @@ import { ed25519Public, linkPinsOf, rsaPublic } from './link-provisioning.js';
 import { LinkSlot, type LinkTransport } from './link-slot.js';
 import { withDeviceAdded, withDeviceRemoved } from './own-list-edits.js';
 import type { ServerConnection } from './server-connection.js';
-import type { PeerKeyStore } from './stores.js';
-
-/** The codes this device has run: each runs at most once within LINK_TTL_MS, across every process of the user. */
-export interface TriedLinkCodes {
-  claim(codeHash: string, now: number, ttlMs: number): Promise<boolean>;
-}
+import type { PeerKeyStore, TriedLinkCodes } from './stores.js';
 
 export interface ApprovalDeps {
   readonly connection: LinkTransport & Pick<ServerConnection, 'call'>;
@@ -67,11 +61,6 @@ export interface ApproveOptions {
   readonly history?: number;
   /** Called once the offer is open and checked, before the list is published (for the user to see). */
   readonly onOffer?: (offer: OfferedDevice) => void;
-}
-
-/** What the ledger keeps of a code: its SHA-256, never the code itself. */
-export function linkCodeHash(code: LinkCode): string {
-  return base64urlEncode(sha256(utf8Encode(formatLinkCode(code))));
 }
 
 export async function approveDevice(deps: ApprovalDeps, codeText: string, options: ApproveOptions = {}): Promise<ApprovedDevice> {

@@ -22,6 +22,7 @@ import { formatFingerprint } from './fingerprint.js';
 import { LinkConnection, type LinkConnectionOptions } from './link-connection.js';
 import { checkProvisioning, ed25519Public, rsaPublic, type ProvisionedDevice } from './link-provisioning.js';
 import { LinkSlot } from './link-slot.js';
+import { linkUri } from './link-uri.js';
 import { longLivedPreKeys } from './prekey-publisher.js';
 import type { RatchetStore } from './ratchet-store.js';
 
@@ -45,6 +46,8 @@ export interface DeviceLinkOptions extends LinkConnectionOptions {
 export interface PendingDeviceLink {
   /** The code to type on the primary, e.g. `417-K7QM-9TZC`. */
   readonly code: string;
+  /** The same code as the link URI a QR code carries (`e2ee-chat:link?user=alice&code=…`). */
+  readonly uri: string;
   /** When the server closes the slot (ms since the epoch). */
   readonly expiresAt: number;
   /** The first four groups of this device's signing-key fingerprint: the primary shows the same before it approves. */
@@ -110,6 +113,7 @@ export async function requestDeviceLink(options: DeviceLinkOptions): Promise<Pen
     })();
     return {
       code: formatLinkCode(code),
+      uri: linkUri(options.username, code),
       expiresAt: opened.expiresAt,
       keyFingerprint: await shortKeyFingerprint(offer.signingKey),
       done,
