@@ -130,15 +130,23 @@ export async function approveDevice(deps: ApprovalDeps, codeText: string, option
       pins: linkPinsOf(await deps.peers.all(), username),
       history: { count: history },
     });
+    // The new device closes the slot once it has checked the provisioning (§18.7 step 5); a device that
+    // went away meanwhile (the slot closes as `disconnected`, or never) did not get it, and must not stay
+    // listed. A server can fake either outcome, as it can refuse any service; it cannot make another
+    // device than the one that proved the code be listed.
+    let delivered: Awaited<ReturnType<LinkSlot['closedByOther']>> | 'unsent' = 'unsent';
     try {
       await slot.send(frames);
-    } catch (err) {
-      await unlist(deps, published, device, now()).catch((cause: unknown) => {
-        throw new ChatError('link_failed', `device ${device} was listed but never got its provisioning, and removing it again failed: run \`e2ee-chat devices remove ${device}\``, { cause });
-      });
-      throw err;
+      delivered = await slot.closedByOther(stepTimeoutMs);
+    } catch {
+      // A slot the server no longer relays: the provisioning did not get through.
     }
-    await slot.close();
+    if (delivered !== 'closed') {
+      await unlist(deps, published, device, now()).catch((cause: unknown) => {
+        throw new ChatError('link_failed', `device ${device} was listed but never took its provisioning, and removing it again failed: run \`e2ee-chat devices remove ${device}\``, { cause });
+      });
+      throw new ChatError('link_failed', `the new device did not confirm it took its provisioning (${delivered === 'unsent' ? 'it could not be sent' : delivered}); it was removed from the list again`);
+    }
     return { ...offered, device, version: published!.version };
   } catch (err) {
     // The new device hears of it at once (link.closed) instead of waiting for a frame that never comes.

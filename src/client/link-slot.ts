@@ -9,6 +9,7 @@
  */
 import { base64urlDecode, base64urlEncode, type Bytes } from '../crypto/bytes.js';
 import { ChatError } from '../protocol/errors.js';
+import { LINK_MAX_FRAMES } from '../protocol/limits.js';
 import type { ClientEventPayloadV2 } from '../protocol/client-event-schemas.js';
 import type { LinkCloseReason } from '../protocol/events-v2.js';
 import type { AnswerOfV2, ServerEventNameV2, ServerEventOfV2 } from '../protocol/server-event-schemas.js';
@@ -29,6 +30,8 @@ export class LinkSlot {
   readonly #frames: Bytes[] = [];
   #waiting: { resolve: (frame: Bytes) => void; reject: (err: ChatError) => void; timer: ReturnType<typeof setTimeout> } | undefined;
   #ended: ChatError | undefined;
+  /** Why the server said the slot closed (`link.closed`), when it did. */
+  #closedBy: LinkCloseReason | undefined;
   readonly #unsubscribe: Array<() => void>;
   readonly #endListeners = new Set<(reason: ChatError) => void>();
 
@@ -39,10 +42,15 @@ export class LinkSlot {
     this.#unsubscribe = [
       transport.onEvent('link.data', (e) => {
         if (e.slot !== this.slot || this.#ended) return;
+        // Frames wait here until the run asks for them (the new device may wait minutes for the join): a
+        // server pushing more than a run can take is ending the run, not filling our memory.
+        if (this.#frames.length >= LINK_MAX_FRAMES) return this.end(new ChatError('link_failed', `the server relayed more than ${LINK_MAX_FRAMES} link frames`));
         this.#arrived(base64urlDecode(e.data));
       }),
       transport.onEvent('link.closed', (e) => {
-        if (e.slot === this.slot) this.end(new ChatError('link_failed', `${CLOSE_REASONS[e.reason]}; nothing was changed`));
+        if (e.slot !== this.slot) return;
+        this.#closedBy ??= e.reason;
+        this.end(new ChatError('link_failed', `${CLOSE_REASONS[e.reason]}; nothing was changed`));
       }),
     ];
   }
@@ -105,6 +113,23 @@ export class LinkSlot {
     }
     for (const off of this.#unsubscribe.splice(0)) off();
     this.#frames.length = 0;
+  }
+
+  /**
+   * Waits for the other device to close the slot: resolves with the reason the server gave (`closed`
+   * when the other device asked, after it took everything in), or `timeout` when nothing came.
+   */
+  closedByOther(timeoutMs: number): Promise<LinkCloseReason | 'timeout'> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        off();
+        resolve('timeout');
+      }, timeoutMs);
+      const off = this.onEnd(() => {
+        clearTimeout(timer);
+        resolve(this.#closedBy ?? 'timeout');
+      });
+    });
   }
 
   /** Ends our side and asks the server to close the slot (best effort: it closes it anyway when we go). */

@@ -177,6 +177,33 @@ describe('linking a device through a server that lies', () => {
     await expect(laptop.pending.done).rejects.toMatchObject({ code: 'link_failed' });
   });
 
+  it('a provisioning the server never delivers leaves no device listed', async () => {
+    const alice = track(await connectTestClient(servers.hostile.url, 'hk-alice7'));
+    const laptop = await newDevice('hk-alice7');
+    // The liar takes the primary's confirm-a (the provisioning) and never relays it.
+    const swallowed: string[] = [];
+    hooks.push(
+      servers.hostile.onRequest('link.send', (payload, conn) => {
+        if (conn.username !== 'hk-alice7') return FORWARD;
+        const { data } = payload as LinkSendPayload;
+        const type = decodeLinkFrame(decode(data)).type;
+        if (type !== 'confirm-a' && type !== 'more') return FORWARD;
+        swallowed.push(type);
+        return { ok: true };
+      }),
+    );
+    const approval = alice.client.approveDevice(laptop.pending.code);
+    approval.catch(() => undefined);
+    await waitUntil(() => (swallowed.length > 0 ? true : undefined), 5000, 'the provisioning to be swallowed');
+    // The list naming the laptop was published before the provisioning went out (a bundle exists from then on).
+    expect(await realList('hk-alice7')).toEqual({ version: 2, devices: [1, 2] });
+    // The laptop, never provisioned, goes away: the primary hears the slot close without the laptop's word.
+    laptop.pending.cancel();
+    await expect(approval).rejects.toMatchObject({ code: 'link_failed', message: expect.stringContaining('did not confirm') });
+    await expect(laptop.pending.done).rejects.toMatchObject({ code: 'link_failed' });
+    expect(await realList('hk-alice7')).toEqual({ version: 3, devices: [1] });
+  });
+
   it('a server posing as the primary to the new device is refused', async () => {
     track(await connectTestClient(servers.srv.url, 'hk-alice2'));
     const opened = watchLinkOpens();
