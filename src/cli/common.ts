@@ -321,12 +321,14 @@ function explainLoginFailure(err: unknown, opts: UserOptions, folder: UserFolder
 /**
  * What a command says when this device is not in its user's list any more (`unknown_device` at login, or
  * the client's `removed` event while running; design §6.9): removed, its history kept here, and how to
- * link it again. The code stays `unknown_device`, for scripts.
+ * link the machine again: as a new device, from another folder (`link` never reuses a folder that holds
+ * keys, and device ids are never reused). The code stays `unknown_device`, for scripts.
  */
 export function removedDeviceError(username: string, folderDir: string, cause?: unknown): ChatError {
   return new ChatError(
     'unknown_device',
-    `this device was removed from ${username}'s devices; its history stays in this folder (${folderDir}); run \`e2ee-chat link --user ${username}\` to link it again`,
+    `this device was removed from ${username}'s devices; its history stays in this folder (${folderDir}); ` +
+      `to link this machine again, run \`e2ee-chat link --user ${username} --home NEW_DIR\` with a new, empty folder`,
     { cause },
   );
 }

@@ -1,83 +1,79 @@
 /**
- * End to end, real processes: a device removed from its user's list says so and exits non-zero (design
- * §6.9), at start (`unknown_device` at login) and while running (`device.removed`), and its history stays.
- *
- * The CLI cannot be a linked device yet (there is no `link` command to make such a folder), so the
- * removal is the word of a server in front of the real one: it refuses alice's login with
- * `unknown_device`, or pushes `device.removed` naming alice/1. The client believes both for its own
- * address, as it must (a server can refuse service anyway); what a real removal does to the library is
- * test/client/device-removed.test.ts.
+ * End to end, real processes (design §6.9): a linked laptop removed with `devices remove` says
+ * "this device was removed from alice's devices" and exits 1, whether it was running (`receive`, `chat`:
+ * the server's `device.removed`) or starts afterwards (`receive`, `send`: `unknown_device` at login); its
+ * history stays in its folder, and linking the machine again from a new folder, as the message says,
+ * works. What the library does on removal is test/client/device-removed.test.ts.
  */
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { useHostileServer } from '../helpers/server-fixtures.js';
-import { connectTestClient } from '../helpers/test-clients.js';
-import { World, useProcesses } from './world.js';
+import type { Proc } from './processes.js';
+import { World, useProcesses, type Env } from './world.js';
 
 const procs = useProcesses();
 
-/** The lines every command prints for a removed device (stderr), the user and folder filled in. */
-const REMOVED = (user: string) =>
-  new RegExp(`^error \\[unknown_device\\]: this device was removed from ${user}'s devices; its history stays in this folder \\(.+\\); run \`e2ee-chat link --user ${user}\` to link it again$`, 'm');
+/** What every command prints (stderr) for a removed device of `user`, the folder filled in. */
+const removedLine = (user: string) =>
+  new RegExp(
+    `^error \\[unknown_device\\]: this device was removed from ${user}'s devices; its history stays in this folder \\(.+\\); ` +
+      `to link this machine again, run \`e2ee-chat link --user ${user} --home NEW_DIR\` with a new, empty folder$`,
+    'm',
+  );
 
-const named = (payload: unknown) => (payload as { username?: string }).username;
+/** Links the home folder `home` (in the world's folder) to `user`'s account (`link` there, `devices approve` here); returns its env. */
+async function linkLaptop(w: World, user: string, home: string): Promise<Env> {
+  const laptop = w.env({ E2EE_CHAT_HOME: join(w.dir, home) });
+  const link = w.procs.spawn(`link ${user}`, ['link', '--user', user, '--name', 'laptop'], { cwd: w.cwd, env: laptop });
+  const [, code] = await link.waitFor('stdout', /^code: (\S+)$/m);
+  const approve = await w.cli(['devices', 'approve', code!, '--user', user]);
+  expect(approve.code, approve.proc.describe()).toBe(0);
+  expect((await link.waitForExit()).code, link.describe()).toBe(0);
+  return laptop;
+}
 
 describe('a removed device on the command line', () => {
-  const servers = useHostileServer();
+  it('receive and chat running on the laptop stop with exit 1 when it is removed; later runs are refused the same way; its history stays', async () => {
+    const w = await World.create(procs, 'removed');
+    await w.startServer();
+    await w.createUser('alice');
+    await w.createUser('bob');
+    const laptop = await linkLaptop(w, 'alice', 'laptop-home');
 
-  it('receive refused at login with unknown_device says the device was removed and exits 1; --json adds an error line', async () => {
-    const w = await World.create(procs, 'removed-start', { serverUrl: servers.hostile.url });
-    await w.createUser('rd-alice');
-    const unhook = servers.hostile.onAnswer('login', (answer, payload) =>
-      named(payload) === 'rd-alice' ? { ok: false, error: { code: 'unknown_device', message: 'no such device' } } : answer,
-    );
-    try {
-      const r = await w.cli(['receive', '--user', 'rd-alice', '--once']);
-      expect(r.code, r.proc.describe()).toBe(1);
-      expect(r.stderr).toMatch(REMOVED('rd-alice'));
-      expect(r.stderr).toContain(w.home);
-
-      const json = await w.cli(['receive', '--user', 'rd-alice', '--once', '--json']);
-      expect(json.code, json.proc.describe()).toBe(1);
-      const lines = json.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
-      expect(lines).toEqual([{ type: 'error', code: 'unknown_device', message: expect.stringMatching(/^this device was removed from rd-alice's devices; /), line: null }]);
-    } finally {
-      unhook();
-    }
-  }, 60_000);
-
-  it('receive told while running that this device was removed exits 1 saying so, and its history stays', async () => {
-    const w = await World.create(procs, 'removed-running', { serverUrl: servers.hostile.url });
-    await w.createUser('rd-bob');
-    const carol = await connectTestClient(servers.srv.url, 'rd-carol');
-    try {
-      const receiver = await w.startReceiver('rd-bob');
-      await carol.client.send('rd-bob', 'before the removal');
-      await receiver.waitFor('stdout', /^\[rd-carol\] before the removal$/m);
-
-      expect(servers.hostile.push({ user: 'rd-bob', device: 1 }, 'device.removed', { username: 'rd-bob', device: 1, version: 2 })).toBe(1);
-      const exit = await receiver.waitForExit();
-      expect(exit.code, receiver.describe()).toBe(1);
-      expect(receiver.stderr).toMatch(REMOVED('rd-bob'));
-      // Not a dropped connection: it does not claim to reconnect.
-      expect(receiver.stderr).not.toMatch(/reconnecting/);
-
-      const history = await w.cli(['history', 'rd-carol', '--user', 'rd-bob', '--json']);
-      expect(history.code, history.proc.describe()).toBe(0);
-      expect(history.stdout).toContain('"body":"before the removal"');
-    } finally {
-      await carol.client.close();
-    }
-  }, 60_000);
-
-  it('chat told while running that this device was removed leaves, saying so, with exit 1', async () => {
-    const w = await World.create(procs, 'removed-chat', { serverUrl: servers.hostile.url });
-    await w.createUser('rd-dan');
-    const chat = procs.spawn('chat rd-dan', ['chat', '--user', 'rd-dan'], { cwd: w.cwd, env: w.env(), keepStdinOpen: true });
+    const receiver = await w.startReceiver('alice', { env: laptop });
+    const chat = procs.spawn('chat alice (laptop)', ['chat', '--user', 'alice'], { cwd: w.cwd, env: w.env(laptop), keepStdinOpen: true });
     await chat.waitFor('stdout', /^No peer chosen/m);
-    await servers.hostile.waitForLogin('rd-dan');
-    servers.hostile.push({ user: 'rd-dan', device: 1 }, 'device.removed', { username: 'rd-dan', device: 1, version: 2 });
-    const exit = await chat.waitForExit();
-    expect(exit.code, chat.describe()).toBe(1);
-    expect(chat.stderr).toMatch(REMOVED('rd-dan'));
-  }, 60_000);
+    expect((await w.send('bob', 'alice', 'before the removal')).code).toBe(0);
+    await receiver.waitFor('stdout', /^\[bob\] before the removal$/m);
+
+    const removal = await w.cli(['devices', 'remove', '2', '--user', 'alice']);
+    expect(removal.code, removal.proc.describe()).toBe(0);
+    for (const running of [receiver, chat] as Proc[]) {
+      expect((await running.waitForExit()).code, running.describe()).toBe(1);
+      expect(running.stderr).toMatch(removedLine('alice'));
+      // Stopped for good, not a dropped connection: nothing claims to reconnect.
+      expect(running.stderr + running.stdout).not.toMatch(/reconnecting/);
+    }
+
+    const later = await w.cli(['receive', '--user', 'alice', '--once'], { env: laptop });
+    expect(later.code, later.proc.describe()).toBe(1);
+    expect(later.stderr).toMatch(removedLine('alice'));
+    expect(later.stderr).toContain(join(w.dir, 'laptop-home'));
+    const sent = await w.send('alice', 'bob', 'after the removal', { env: laptop });
+    expect(sent.code, sent.proc.describe()).toBe(1);
+    expect(sent.stderr).toMatch(removedLine('alice'));
+
+    const json = await w.cli(['receive', '--user', 'alice', '--once', '--json'], { env: laptop });
+    expect(json.code, json.proc.describe()).toBe(1);
+    const lines = json.stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toEqual([{ type: 'error', code: 'unknown_device', message: expect.stringMatching(/^this device was removed from alice's devices; /), line: null }]);
+
+    const history = await w.cli(['history', 'bob', '--user', 'alice', '--json'], { env: laptop });
+    expect(history.code, history.proc.describe()).toBe(0);
+    expect(history.stdout).toContain('"body":"before the removal"');
+
+    // What the message says to do works: the machine, linked again from a new folder, is device 3.
+    const again = await linkLaptop(w, 'alice', 'laptop-home-2');
+    const listed = await w.cli(['devices', '--user', 'alice'], { env: again });
+    expect(listed.stdout, listed.proc.describe()).toMatch(/^ {2}1 {2}primary .*\n\* 3 {2}laptop /);
+  }, 120_000);
 });
