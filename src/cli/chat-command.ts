@@ -96,5 +96,9 @@ export function registerChatCommand(program: Command): void {
       await leave();
       throw err;
     }
+    // This device removed while chatting: the client has stopped for good; leave, saying why.
+    const removed = await opened.removed;
+    await leave();
+    throw removed;
   });
 }

@@ -172,6 +172,12 @@ export interface OpenedClient {
   folder: UserFolder;
   peers: FilePeerKeyStore;
   messages: SqliteMessageStore;
+  /**
+   * Settles if this device learns, while the command runs, that it was removed from its user's list (the
+   * client's `removed` event; the client has stopped), with the error the command then exits with. Never
+   * settles otherwise. A removal found at login is connectClient's own error instead.
+   */
+  removed: Promise<ChatError>;
   /** Closes the client (sending pending acks) and the local store. */
   close(): Promise<void>;
 }
@@ -223,16 +229,23 @@ export async function connectClient(
     triedLinkCodes: new FileTriedLinkCodes(folder.linkCodesFile),
     ...(process.env.E2EE_CHAT_ACK_DELAY_MS && { ackDelayMs: Number(process.env.E2EE_CHAT_ACK_DELAY_MS) }),
   };
+  let removedNow!: (err: ChatError) => void;
+  const removed = new Promise<ChatError>((resolve) => (removedNow = resolve));
+  // Listening from before the login: a removal heard while the login's own work runs is not missed.
+  const listen = (c: ChatClient) => {
+    c.on('removed', (r) => removedNow(removedDeviceError(r.username, folder.dir, r.error)));
+    options.listen?.(c);
+  };
   let client: ChatClient;
   try {
-    client = await ChatClient.connect(clientOptions, options.listen);
+    client = await ChatClient.connect(clientOptions, listen);
   } catch (err) {
     if (!(options.allowOffline && err instanceof ChatError && err.code === 'not_connected')) {
       messages.close();
       ratchet.close();
       throw explainLoginFailure(err, opts, folder);
     }
-    client = ChatClient.offline(clientOptions, options.listen);
+    client = ChatClient.offline(clientOptions, listen);
   }
   if (process.env.E2EE_CHAT_DEBUG) client.on('debug', (d) => process.stderr.write(`${debugLine(d)}\n`));
   return {
@@ -241,6 +254,7 @@ export async function connectClient(
     folder,
     peers,
     messages,
+    removed,
     close: async () => {
       await client.close();
       messages.close();
@@ -297,8 +311,24 @@ function explainLoginFailure(err: unknown, opts: UserOptions, folder: UserFolder
       { cause: err },
     );
   }
+  if (err.code === 'unknown_device') return removedDeviceError(opts.user, folder.dir, err);
   if (err.code === 'unknown_user') {
     return new ChatError('unknown_user', `${err.message} (${serverUrl(opts)}): register it with: e2ee-chat receive --user ${opts.user}`, { cause: err });
   }
   return err;
+}
+
+/**
+ * What a command says when this device is not in its user's list any more (`unknown_device` at login, or
+ * the client's `removed` event while running; design §6.9): removed, its history kept here, and how to
+ * link the machine again: as a new device, from another folder (`link` never reuses a folder that holds
+ * keys, and device ids are never reused). The code stays `unknown_device`, for scripts.
+ */
+export function removedDeviceError(username: string, folderDir: string, cause?: unknown): ChatError {
+  return new ChatError(
+    'unknown_device',
+    `this device was removed from ${username}'s devices; its history stays in this folder (${folderDir}); ` +
+      `to link this machine again, run \`e2ee-chat link --user ${username} --home NEW_DIR\` with a new, empty folder`,
+    { cause },
+  );
 }

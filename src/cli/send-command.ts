@@ -120,6 +120,9 @@ export function registerSendCommand(program: Command): void {
     let keptOffline = 0;
     let refused = 0;
     let lastRefusal: ChatError | undefined;
+    // This device removed while sending: the client has stopped for good; no more lines are taken.
+    let removed: ChatError | undefined;
+    void opened.removed.then((err) => (removed = err));
     const sendOne = async (body: string, line?: number) => {
       let sent: SentMessage;
       try {
@@ -166,6 +169,7 @@ export function registerSendCommand(program: Command): void {
         let line = 0;
         for await (const text of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
           line++;
+          if (removed) break;
           if (text.trim() !== '') await sendOne(text, line);
         }
       }
@@ -173,6 +177,7 @@ export function registerSendCommand(program: Command): void {
     } finally {
       await opened.close();
     }
+    if (removed) throw removed;
     if (refused > 0) throw new ChatError(lastRefusal!.code, `${refused} message(s) not sent (see above)`);
     if (keptOffline > 0) throw new ChatError('not_connected', `${keptOffline} message(s) kept in the outbox: the server is unreachable`);
   });

@@ -58,6 +58,14 @@ export interface ChatClientEvents {
   /** Logged in again after a reconnect. */
   reconnected: { username: string };
   /**
+   * This device was removed from its user's device list: the server said so (`device.removed` naming this
+   * very address; one naming another address is only a debug event), or refused a login on a reconnect
+   * with `unknown_device`. Emitted once. The client then stops for good (no more reconnects); its local
+   * stores stay as they are, and sends go to the outbox as when offline. A removal found by the first
+   * login is not an event: `connect` rejects with the ChatError `unknown_device`.
+   */
+  removed: { username: string; device: number; error: ChatError };
+  /**
    * The user accepted keys for a peer (trustPeer): the pin now holds `current`. Messages kept sealed
    * while that peer's keys were refused can be opened from here.
    */

@@ -103,6 +103,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   /** Read receipts going out; null when they are off. */
   private readonly readReceipts: ReadReceiptSender | null;
   private closed = false;
+  /** This device learnt it is no longer in its user's list (see wasRemoved). */
+  private removed = false;
   /** Settles at the first `caughtUp` since this client was made (see caughtUp()). */
   private readonly firstCaughtUp: Promise<CaughtUp>;
   private markCaughtUp!: (c: CaughtUp) => void;
@@ -152,6 +154,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
         this.emit('disconnected', { reason });
       },
       firstDeviceList: async () => this.firstList(await sessionsForIdentity.identityKey()),
+      // The one refusal for good is `unknown_device`: this device is not in its user's list any more.
+      onRefused: (error) => this.wasRemoved(error),
       onDebug: debug,
     });
     const directory = (this.directory = new PeerDirectory(this.connection, options.peers));
@@ -263,7 +267,27 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       if (e.username !== this.username) return debug(`ignored "devices.changed" for another user (${e.username})`);
       devices.refresh(this.username).catch((cause: unknown) => debug('could not take in the new device list', cause));
     });
-    this.connection.onEvent('device.removed', (e) => debug(`the server says ${e.username}/${e.device} was removed (list version ${e.version})`));
+    // Only our own address counts: a word about another address (another user's device, or another of
+    // ours) must not stop us, whoever sent it. Believing the server about our own removal costs nothing:
+    // a lying server can refuse us service anyway (it can simply disconnect us, or refuse every login).
+    this.connection.onEvent('device.removed', (e) => {
+      if (e.username !== this.username || e.device !== this.device) return debug(`the server says ${e.username}/${e.device} was removed (list version ${e.version})`);
+      this.wasRemoved(new ChatError('unknown_device', `this device (${e.username}/${e.device}) was removed from the device list of "${e.username}" (list version ${e.version})`));
+    });
+  }
+
+  /**
+   * This device is out of its user's list: the connection stops for good (every login would be refused),
+   * the local stores stay as they are (history kept; sends wait in the outbox, as offline), and `removed`
+   * is emitted, once.
+   */
+  private wasRemoved(error: ChatError): void {
+    if (this.removed) return;
+    this.removed = true;
+    this.connection.close();
+    // The server dropped this device's queue with it: acknowledgements waiting to go have no one to go to.
+    this.receiver.connectionLost();
+    this.emit('removed', { username: this.username, device: this.device, error });
   }
 
   /** The account's first list (version 1, this primary alone, naming `identityKey` as IK_1), signed now. */

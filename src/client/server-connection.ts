@@ -49,8 +49,21 @@ export interface ConnectionCallbacks {
    */
   firstDeviceList(): Promise<DeviceListWire>;
   onDisconnected(reason: string): void;
+  /**
+   * A login on a later connection (a reconnect, or the background one of openInBackground) was refused
+   * for good (PERMANENT_REFUSALS): the connection is closed and tries no more. A refusal of open()'s own
+   * login rejects open() instead.
+   */
+  onRefused(err: ChatError): void;
   onDebug(message: string, cause?: unknown): void;
 }
+
+/**
+ * Login refusals that trying again cannot change: `unknown_device`, this device is not in its user's
+ * list (it was removed, or never linked; PROTOCOL.md §19.13). Any other failure may pass (a server still
+ * starting, a timeout), so the connection tries again after those.
+ */
+const PERMANENT_REFUSALS: ReadonlySet<string> = new Set(['unknown_device']);
 
 export class ServerConnection {
   readonly socket: Socket<ServerToClientEventsV2, ClientToServerEventsV2>;
@@ -126,6 +139,11 @@ export class ServerConnection {
       session = await this.authenticate();
     } catch (err) {
       if (this.firstLogin) return this.firstLogin.reject(err);
+      if (err instanceof ChatError && PERMANENT_REFUSALS.has(err.code)) {
+        // Knocking again would be refused again, forever: stop, and let the client say why.
+        this.close();
+        return this.callbacks.onRefused(err);
+      }
       // The server may still be starting: drop this connection and let the backoff try again.
       this.callbacks.onDebug('login failed; reconnecting', err);
       this.socket.disconnect();
