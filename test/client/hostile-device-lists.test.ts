@@ -43,10 +43,12 @@ describe('a server that lies about device lists', () => {
     servers.hostile.onAnswer('devices.list', (answer, payload) => (answer.ok && named(payload) === bob.username ? { ...answer, deviceList: list } : answer), { protocol: 2 });
 
   /** Drops alice's connection: her client asks for lists again on the next one. */
-  async function reconnect(alice: string): Promise<void> {
+  async function reconnect(alice: string, client: { connected: boolean }): Promise<void> {
     const before = servers.hostile.connectionsOf(alice);
     for (const c of before) c.drop();
     await waitUntil(() => (servers.hostile.connectionsOf(alice).some((c) => !before.includes(c) && c.username === alice) ? true : undefined), 5000, 'the new login');
+    // The liar saw the login; the client must also have taken its answer in, or a send would seal offline.
+    await waitUntil(() => (client.connected ? true : undefined), 5000, 'the client to be logged in again');
   }
 
   it('a list older than one already seen is a rollback: the send is refused and nothing goes out', async () => {
@@ -58,7 +60,7 @@ describe('a server that lies about device lists', () => {
     const sends = sendsBy('hl-alice');
 
     const remove = serveList(bob, version1);
-    await reconnect('hl-alice');
+    await reconnect('hl-alice', alice.client);
     const error = await alice.client.send('hl-bob', 'never sent').catch((e: unknown) => e);
     remove();
     expect(error).toBeInstanceOf(ChatError);
@@ -71,7 +73,7 @@ describe('a server that lies about device lists', () => {
     const bob = await peer('hl-bob2');
     const alice = await aliceWhoKnows(bob, 'hl-alice2');
     const remove = serveList(bob, null);
-    await reconnect('hl-alice2');
+    await reconnect('hl-alice2', alice.client);
     await expect(alice.client.send('hl-bob2', 'never sent')).rejects.toMatchObject({ code: 'device_list_rollback' });
     remove();
   });
@@ -87,14 +89,14 @@ describe('a server that lies about device lists', () => {
     ];
     for (const [what, lie] of lies) {
       const remove = serveList(bob, lie);
-      await reconnect('hl-alice3');
+      await reconnect('hl-alice3', alice.client);
       const error = await alice.client.send('hl-bob3', 'never sent').catch((e: unknown) => e);
       remove();
       expect((error as ChatError).code, what).toBe('device_list_invalid');
     }
     expect(sendsBy('hl-alice3')).toBe(sends);
     // The truth still works afterwards.
-    await reconnect('hl-alice3');
+    await reconnect('hl-alice3', alice.client);
     await alice.client.send('hl-bob3', 'the true list again');
     expect((await bob.device(1).receive(2))[1]).toMatchObject({ body: 'the true list again' });
   });
