@@ -3,6 +3,7 @@
  * beside its baseline measured in the same run (or, for the ratchet, a fixed reference named as such).
  */
 import { durableBench } from './durable.js';
+import { fanOutBench } from './fan-out.js';
 import { filesBench } from './files.js';
 import { hybridBench } from './hybrid.js';
 import { printTable, toJson, type Figure } from './lib/report.js';
@@ -22,6 +23,7 @@ const sections: Array<[string, string, (mode: Mode) => Promise<Figure[]>]> = [
   ['durable', 'store-and-forward: durable send rate vs in-memory store, backlog drain vs live routing', durableBench],
   ['hybrid', 'hybrid envelope seal/open per second', hybridBench],
   ['ratchet', 'PQXDH setup and Double Ratchet stream, ping-pong, reverse order, overhead', ratchetBench],
+  ['fanout', 'sealing one message for 1, 2 and 5 devices (first message, established) vs bare session-builder calls', fanOutBench],
   ['files', 'file upload and download MiB/s vs cp, peak memory of sender, receiver and server at two sizes', filesBench],
 ];
 

@@ -28,6 +28,7 @@ import { InMemoryPreKeyStore } from '../src/e2ee/pqxdh/stores.js';
 import { decryptMessage, encryptMessage, initiateSession } from '../src/e2ee/ratchet/session-builder.js';
 import { SessionRecord } from '../src/e2ee/ratchet/session-record.js';
 import type { Figure } from './lib/report.js';
+import { compare, roundsOf } from './lib/rounds.js';
 import { localKeysBench } from './local-keys.js';
 import { ratchetBoundsBench } from './ratchet-bounds.js';
 
@@ -101,33 +102,6 @@ async function countNativeCalls(work: () => Promise<void>): Promise<Counts> {
     installNativeCrypto(inner);
   }
   return counts;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-/**
- * Times the subjects in turn, `per` calls of each per round, and returns every round's per-call
- * milliseconds of each (rows: rounds, columns: subjects). This machine's speed drifts within a run;
- * alternating in short rounds makes all of them see the same conditions.
- */
-async function roundsOf(rounds: number, per: number, subjects: ReadonlyArray<() => Promise<void>>): Promise<number[][]> {
-  const time = async (f: () => Promise<void>) => {
-    const t = performance.now();
-    for (let i = 0; i < per; i++) await f();
-    return (performance.now() - t) / per;
-  };
-  const out: number[][] = [];
-  for (let r = 0; r < rounds; r++) {
-    const row: number[] = [];
-    for (const f of subjects) row.push(await time(f));
-    out.push(row);
-  }
-  return out;
-}
-
-/** Median per-call ms of column `s` and `b`, and the median per-round ratio b / s (> 1: s is faster). */
-function compare(rows: number[][], s: number, b: number) {
-  return { subjectMs: median(rows.map((r) => r[s]!)), baselineMs: median(rows.map((r) => r[b]!)), ratio: median(rows.map((r) => r[b]! / r[s]!)) };
 }
 
 /** `subject` and `baseline` alternately, `per` calls each per round: medians and the per-round ratio. */
