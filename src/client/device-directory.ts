@@ -55,6 +55,8 @@ export class DeviceDirectory {
   private readonly asked = new Set<string>();
   /** The user's own pin, checked against this device's knowledge of the account keys (see pin). */
   private ownPin: Promise<PinnedPeer> | undefined;
+  /** Bundles fetched ahead for a message being sealed, by address text; each used once (prefetchBundles). */
+  private readonly prefetched = new Map<string, PreKeyBundle>();
 
   constructor(
     private readonly connection: Pick<ServerConnection, 'call'>,
@@ -183,24 +185,57 @@ export class DeviceDirectory {
 
   /**
    * A prekey bundle of one device, bound to the question (§21.3): it is that device's, and its identity is
-   * the one the verified list names for it (for a user without a list: the pinned account key).
+   * the one the verified list names for it (for a user without a list: the pinned account key). One
+   * fetched ahead by `prefetchBundles` is used instead of asking again, once.
    */
   async fetchBundle(address: Address): Promise<PreKeyBundle> {
-    const keys = await this.deviceKeys(address);
-    if (!keys) throw new ChatError('devices_changed', `${addressText(address)} is not in the verified device list of "${address.user}"`);
-    const answer = await this.connection.call('prekeys.bundle', { username: address.user, devices: [address.device] });
-    const wire = answer.bundles[0];
-    if (answer.username !== address.user || answer.bundles.length !== 1 || wire?.device !== address.device) {
-      throw new ChatError('bad_response', `the server answered a request for the prekeys of ${addressText(address)} with others`);
+    const key = addressText(address);
+    const ready = this.prefetched.get(key);
+    if (ready) {
+      this.prefetched.delete(key);
+      return ready;
     }
-    const bundle = bundleFromWire({ username: address.user, ...wire });
-    if (!constantTimeEqual(bundle.identity.signingKey, keys.signingKey)) {
-      throw new ChatError('bad_response', `the server's prekey bundle for ${addressText(address)} is signed by another key than the one its list names`);
+    return (await this.fetchBundles(address.user, [address.device]))[0]!;
+  }
+
+  /**
+   * Fetches the bundles of several devices of one user in one request and keeps them for the next
+   * `fetchBundle` of each (a message's first copies to a user's devices: one round trip, not one per
+   * device). Each is handed out once: the server spent its one-time prekeys on us.
+   */
+  async prefetchBundles(user: string, devices: readonly number[]): Promise<void> {
+    if (devices.length === 0) return;
+    const bundles = await this.fetchBundles(user, devices);
+    devices.forEach((device, i) => this.prefetched.set(addressText({ user, device }), bundles[i]!));
+  }
+
+  /** Forgets prefetched bundles that were not used (a session appeared meanwhile, or the seal failed). */
+  forgetPrefetched(): void {
+    this.prefetched.clear();
+  }
+
+  /** The bundles of `devices` of `user`, in that order, each bound to its device's listed keys. */
+  private async fetchBundles(user: string, devices: readonly number[]): Promise<PreKeyBundle[]> {
+    const keys = await Promise.all(devices.map((device) => this.deviceKeys({ user, device })));
+    keys.forEach((k, i) => {
+      if (!k) throw new ChatError('devices_changed', `${addressText({ user, device: devices[i]! })} is not in the verified device list of "${user}"`);
+    });
+    const answer = await this.connection.call('prekeys.bundle', { username: user, devices: [...devices] });
+    if (answer.username !== user || answer.bundles.length !== devices.length || answer.bundles.some((b, i) => b.device !== devices[i])) {
+      throw new ChatError('bad_response', `the server answered a request for the prekeys of ${devices.map((device) => addressText({ user, device })).join(', ')} with others`);
     }
-    if (keys.identityKey && !constantTimeEqual(bundle.identity.dhKey, keys.identityKey)) {
-      throw new ChatError('bad_response', `the server's prekey bundle for ${addressText(address)} carries another identity key than the one its list names`);
-    }
-    return bundle;
+    return answer.bundles.map((wire, i) => {
+      const address = addressText({ user, device: wire.device });
+      const bundle = bundleFromWire({ username: user, ...wire });
+      if (!constantTimeEqual(bundle.identity.signingKey, keys[i]!.signingKey)) {
+        throw new ChatError('bad_response', `the server's prekey bundle for ${address} is signed by another key than the one its list names`);
+      }
+      const identityKey = keys[i]!.identityKey;
+      if (identityKey && !constantTimeEqual(bundle.identity.dhKey, identityKey)) {
+        throw new ChatError('bad_response', `the server's prekey bundle for ${address} carries another identity key than the one its list names`);
+      }
+      return bundle;
+    });
   }
 }
 

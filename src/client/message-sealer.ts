@@ -102,7 +102,12 @@ export class MessageSealer {
     const messages: OutboxCopy[] = [];
     // Each copy's session is saved as it is sealed, before the outbox write: a message key is never used
     // twice. A crash before the write loses this one unsent message; its copies' numbers are skipped.
-    for (const target of targets) messages.push(await this.sealCopy(target, content, online));
+    try {
+      if (online) await this.prefetchBundles(targets);
+      for (const target of targets) messages.push(await this.sealCopy(target, content, online));
+    } finally {
+      this.deps.devices.forgetPrefetched();
+    }
     const record: HistoryRecord = {
       id,
       direction: 'out',
@@ -117,6 +122,22 @@ export class MessageSealer {
     };
     await this.deps.messages.addOutgoing({ id, to, messages, createdAt: sentAt, ...kind }, record);
     return id;
+  }
+
+  /**
+   * The bundles of the targets without a session, one request per user (the recipient, and this user's
+   * other devices): a first message to five devices costs two round trips, not five.
+   */
+  private async prefetchBundles(targets: readonly Address[]): Promise<void> {
+    const sessions = this.deps.sessions;
+    if (!sessions) return;
+    const needed = new Map<string, number[]>();
+    for (const target of targets) {
+      const keys = await this.deps.devices.deviceKeys(target);
+      if (!keys || !(await sessions.mayNeedBundle(target, keys.signingKey))) continue;
+      needed.set(target.user, [...(needed.get(target.user) ?? []), target.device]);
+    }
+    for (const [user, devices] of needed) if (devices.length > 1) await this.deps.devices.prefetchBundles(user, devices);
   }
 
   /** Checks the peer's keys against the pin first (a key change stops the message before any sealing), then lists its devices. */

@@ -107,10 +107,15 @@ export function checkEnvelopeSize(envelope: object, maxEnvelopeBytes: number): v
   }
 }
 
+/** Addresses remembered as sealed-for before the hint set starts over (a hint only: forgetting costs a store read). */
+const SEALED_FOR_HINTS = 10_000;
+
 export class SessionManager {
   readonly #locks = new Map<string, Promise<unknown>>();
   /** This device's identity, read (or created) once: it never changes while the store exists. */
   #identity: Promise<LocalIdentity> | undefined;
+  /** Addresses this process has sealed for (a hint for mayNeedBundle; bounded by the devices one talks to). */
+  readonly #sealedFor = new Set<string>();
 
   constructor(private readonly deps: SessionManagerDeps) {}
 
@@ -164,6 +169,16 @@ export class SessionManager {
     return this.locked(KEYS_LOCK, work);
   }
 
+  /**
+   * Whether sealing for `peer` may need a bundle (no session that can send, bound to `peerSigningKey`).
+   * Addresses this process sealed for already answer false without reading the store: the answer only
+   * decides whether to fetch bundles ahead (MessageSealer), and a wrong "false" costs a fetch at seal time.
+   */
+  async mayNeedBundle(peer: AddressLike, peerSigningKey: Uint8Array): Promise<boolean> {
+    if (this.#sealedFor.has(addressText(addressOf(peer)))) return false;
+    return !(await this.hasSession(peer, peerSigningKey));
+  }
+
   /** Whether a session with `peer` (bound to their pinned key) can send now, without the server. */
   async hasSession(peer: AddressLike, peerSigningKey: Uint8Array): Promise<boolean> {
     const { record } = await this.load(addressOf(peer));
@@ -197,6 +212,8 @@ export class SessionManager {
         checkEnvelopeSize(envelope, maxEnvelopeBytes); // throws: `update` saves nothing
         return { save: true, result: envelope };
       });
+      if (this.#sealedFor.size >= SEALED_FOR_HINTS) this.#sealedFor.clear();
+      this.#sealedFor.add(addressText(address));
       await persist?.(envelope);
       return envelope;
     });
