@@ -4,6 +4,7 @@
  * `history` messages through the outbox; the new device records them as history (displayed, never
  * announced as messages), each once. A `history` payload from anyone but the user's own devices is
  * refused as unreadable and records nothing; a payload kind this client does not know is `unsupported`.
+ * A history message whose device is removed before it goes out is given up, never sent elsewhere.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { ChatClient, type HistoryReceived } from '../../src/client/chat-client.js';
@@ -17,6 +18,7 @@ import { base64urlEncode, randomBytes } from '../../src/crypto/bytes.js';
 import { generateUserKeyPairs } from '../../src/crypto/keys.js';
 import { useTestServer } from '../helpers/server-fixtures.js';
 import { connectTestClient, waitUntil } from '../helpers/test-clients.js';
+import { ratchetEnvelope } from '../helpers/envelopes.js';
 import { TestPeer } from '../helpers/test-device.js';
 
 /** A ratchet store whose next session save fails once (as a crash between recording and saving would leave it). */
@@ -169,5 +171,26 @@ describe('history on link', () => {
     // (acknowledgements go in batches, so in no particular order).
     const receipts = await bob.device(1).socket.waitFor<{ status: string; reason?: string }>('receipt', 4);
     expect(receipts.map((r) => `${r.status} ${r.reason ?? ''}`.trim()).sort()).toEqual(['delivered', 'unreadable decryption_failed', 'unreadable decryption_failed', 'unreadable unsupported']);
+  });
+
+  it('a history message whose device was removed before it went out is given up, and sealed for no other device', async () => {
+    const alice = track(await connectTestClient(servers.srv.url, 'lh-gwen'));
+    const laptop = await linkLaptop(alice.client, 'lh-gwen', 0);
+    await alice.client.removeDevice(laptop.approved.device);
+    // As if queued just before the removal: one copy, for the laptop alone.
+    const id = newId();
+    const copy = { to: 'lh-gwen', device: laptop.approved.device, envelope: ratchetEnvelope() };
+    const record = { id, direction: 'out' as const, peer: 'lh-gwen', body: '', sentAt: 1, status: 'outbox' as const, kind: 'history' as const };
+    await alice.messages.addOutgoing({ id, to: 'lh-gwen', messages: [copy], createdAt: 1, kind: 'history' }, record);
+    const failed: string[] = [];
+    alice.client.on('failed', (f) => failed.push(f.id));
+    await alice.client.sendOutbox();
+
+    const sends = servers.srv.frames.filter((f) => f.event === 'send' && (f.args[0] as { id: string }).id === id);
+    expect(sends.map((f) => (f.args[0] as { messages: Array<{ to: string; device: number }> }).messages.map((m) => `${m.to}/${m.device}`))).toEqual([['lh-gwen/2']]);
+    expect(await alice.messages.outboxEntries()).toEqual([expect.objectContaining({ id, failed: expect.objectContaining({ code: 'unknown_device' }) })]);
+    // Not a message the user wrote: no 'failed' event, and in no conversation.
+    expect(failed).toEqual([]);
+    expect(await alice.messages.history()).toEqual([]);
   });
 });
