@@ -5,10 +5,11 @@
  * The devices and their names are the signed list, verified by the client; "last seen" is the server's
  * word, which the client cannot check.
  */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { OwnDevice } from '../client/own-devices.js';
 import { ChatError } from '../protocol/errors.js';
-import { addUserOptions, connectClient, type UserOptions } from './common.js';
+import { MAX_HISTORY_ON_LINK } from '../protocol/limits.js';
+import { addUserOptions, connectClient, type OpenedClient, type UserOptions } from './common.js';
 import { localTime } from './history-command.js';
 import { JSON_HELP, jsonOutput, writeJson, type DeviceLine } from './output.js';
 import { printable } from './terminal-text.js';
@@ -69,31 +70,65 @@ export function registerDevicesCommand(program: Command): void {
 /** Says where things stand on stdout (human mode) or stderr (with --json, stdout is NDJSON only). */
 const say = (text: string) => (jsonOutput() ? process.stderr : process.stdout).write(text);
 
+interface ApproveOptions extends UserOptions {
+  history?: number;
+}
+
+/** Commander parser for --history: a whole number of messages, 0 to MAX_HISTORY_ON_LINK. */
+function parseHistory(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > MAX_HISTORY_ON_LINK) throw new InvalidArgumentError(`expected a whole number of messages from 0 to ${MAX_HISTORY_ON_LINK.toLocaleString('en-US')}`);
+  return n;
+}
+
 function registerApprove(devices: Command): void {
   addUserOptions(
     devices
       .command('approve <code>')
       .description('link a new device to your account with the code it printed (on your first device only)')
+      .option('--history <n>', `also send the new device your last n messages, of all conversations (0 to ${MAX_HISTORY_ON_LINK.toLocaleString('en-US')}; default 0)`, parseHistory)
       .option('--json', JSON_HELP)
       .addHelpText(
         'after',
         '\nRun `e2ee-chat link --user NAME` on the new machine first: it prints the code. Check that the key\n' +
           'fingerprint shown here is the one the new device shows. A wrong, expired or reused code is refused\n' +
           'and changes nothing; each code is tried once.\n' +
-          '\nWith --json: {"type":"linked","username","device","name","keyFingerprint","version"}.',
+          '\nWith --history N, once the device is linked your last N messages go to it, end-to-end encrypted for\n' +
+          'that device alone, and it shows them as history. This command waits until the server has them;\n' +
+          'what could not go out stays in your outbox (e2ee-chat outbox). Files go as their caption only.\n' +
+          '\nWith --json: {"type":"linked","username","device","name","keyFingerprint","version","history"};\n' +
+          'history: how many messages were queued for the new device.',
       ),
-  ).action(async (code: string, opts: UserOptions) => {
+  ).action(async (code: string, opts: ApproveOptions) => {
     const opened = await connectClient(opts);
     try {
       const approved = await opened.client.approveDevice(code, {
+        history: opts.history ?? 0,
         onOffer: (offer) => say(`new device "${printable(offer.name)}", key ${offer.keyFingerprint}\n`),
       });
-      if (jsonOutput()) writeJson({ type: 'linked', username: opts.user, ...approved });
-      say(`added as ${printable(opts.user)}'s device ${approved.device}; device list version ${approved.version}\n`);
+      const { device, name, keyFingerprint, version, historySent } = approved;
+      if (jsonOutput()) writeJson({ type: 'linked', username: opts.user, device, name, keyFingerprint, version, history: historySent });
+      say(`added as ${printable(opts.user)}'s device ${device}; device list version ${version}\n`);
+      if (approved.historyError !== undefined) {
+        const why = approved.historyError instanceof Error ? approved.historyError.message : String(approved.historyError);
+        process.stderr.write(`could not prepare all of the history for device ${device} (${printable(why)}); the device is linked\n`);
+      }
+      if (historySent > 0) await sendHistory(opened, device, historySent, approved.historyMessages);
+      else if ((opts.history ?? 0) > 0) say('no messages to send as history\n');
     } finally {
       await opened.close();
     }
   });
+}
+
+/** Waits while the outbox sends the history messages, then says whether all went. */
+async function sendHistory(opened: OpenedClient, device: number, records: number, ids: readonly string[]): Promise<void> {
+  say(`sending the last ${records} messages to device ${device}…\n`);
+  await opened.client.sendOutbox();
+  const waiting = new Set((await opened.messages.outboxEntries()).map((e) => e.id));
+  const left = ids.filter((id) => waiting.has(id)).length;
+  if (left === 0) say(`sent ${records} messages of history to device ${device}\n`);
+  else process.stderr.write(`${left} of ${ids.length} history messages for device ${device} did not go out; they are in your outbox (e2ee-chat outbox)\n`);
 }
 
 function registerRemove(devices: Command): void {

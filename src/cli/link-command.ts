@@ -4,6 +4,8 @@
  * code), and waits while the user types the code on alice's first device (`e2ee-chat devices approve`).
  * Once the primary's provisioning arrives and passes its checks, the folder is written (keys, the
  * account's public keys, the primary's pins), the device logs in as itself and publishes its prekeys.
+ * When the primary sends history (`devices approve --history N`), it waits, bounded, until that history is
+ * recorded, so `e2ee-chat history` shows it right after.
  *
  * Nothing is written to the folder before the link succeeded: the keys and first prekeys live in memory
  * until then, so a failed or abandoned link leaves the folder as it was and the user simply runs `link`
@@ -26,6 +28,7 @@ import { deviceNameProblem } from '../e2ee/link/link-messages.js';
 import { ChatError } from '../protocol/errors.js';
 import { MAX_DEVICE_NAME_BYTES } from '../protocol/limits.js';
 import { addUserOptions, connectClient, debugLine, folderFor, passphraseFor, serverUrl, type UserOptions } from './common.js';
+import { HistoryArrival } from './history-arrival.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
 import { printable } from './terminal-text.js';
 import { renderQrCode } from './qr-code.js';
@@ -86,9 +89,12 @@ export function registerLinkCommand(program: Command): void {
           'device you already use (your first device), run:\n' +
           '  e2ee-chat devices approve <code> --user NAME\n' +
           'Both devices show the same short key fingerprint; check they match. A code works once: if the link\n' +
-          'fails, run link again for a new code. Nothing is written here until the link succeeds.\n' +
+          'fails, run link again for a new code. Nothing is written here until the link succeeds. If the first\n' +
+          'device sends history (devices approve --history N), this waits until it is here (a minute at most).\n' +
           '\nWith --json: {"type":"link-code","username","code","uri","keyFingerprint","expiresAt"}, then\n' +
-          '{"type":"linked","username","device","name","keyFingerprint","version"}.',
+          '{"type":"linked","username","device","name","keyFingerprint","version","history"} (history: how many\n' +
+          'messages the first device announced), then, when it announced some,\n' +
+          '{"type":"history-received","username","count","expected"}.',
       ),
   ).action(async (opts: LinkOptions) => {
     if (opts.userFromHome) throw new ChatError('bad_request', 'name the account to link to with --user NAME');
@@ -135,7 +141,8 @@ export function registerLinkCommand(program: Command): void {
 
     // Log in as the new device: its one-time prekeys go up, and its own list (verified under the account
     // key the primary gave) and the directory's account keys must agree with what the primary said.
-    const opened = await connectClient(opts, { passphrase });
+    const history = new HistoryArrival();
+    const opened = await connectClient(opts, { passphrase, listen: (client) => history.listen(client) });
     try {
       const devices = await opened.client.devices();
       const me = devices.find((d) => d.current);
@@ -146,8 +153,16 @@ export function registerLinkCommand(program: Command): void {
         throw new ChatError('peer_key_changed', `the server's keys for ${username} are not the ones ${username}'s first device sent: do not use this device, and check the server`);
       }
       const version = provisioned.list.version;
-      if (jsonOutput()) writeJson({ type: 'linked', username, device: me.device, name: me.name, keyFingerprint: pending.keyFingerprint, version });
+      const expected = provisioned.historyCount;
+      if (jsonOutput()) writeJson({ type: 'linked', username, device: me.device, name: me.name, keyFingerprint: pending.keyFingerprint, version, history: expected });
       say(`linked as ${printable(username)}, device ${me.device} ("${printable(me.name)}")\n`);
+      if (expected > 0) {
+        say(`waiting for ${expected} messages of history from your first device…\n`);
+        const complete = await history.until(expected);
+        if (jsonOutput()) writeJson({ type: 'history-received', username, count: history.recorded, expected });
+        if (complete) say(`received ${history.recorded} messages of history\n`);
+        else say(`received ${history.recorded} of ${expected} messages of history so far; the rest come with your next receive\n`);
+      }
     } finally {
       await opened.close();
     }

@@ -19,7 +19,7 @@ interface OutboxOptions extends UserOptions {
 
 function describe(e: OutboxEntry): string {
   const status = e.failed ? `failed [${e.failed.code}]: ${printable(e.failed.message)}` : `pending (${e.attempts ?? 0} attempt(s) so far)`;
-  const what = e.kind === 'receipt' ? 'read receipt to' : 'to';
+  const what = e.kind === 'receipt' ? 'read receipt to' : e.kind === 'history' ? `history for device ${e.messages.map((m) => m.device).join(', ')} of` : 'to';
   return `${e.id}  ${what} ${printable(e.to)}  created ${new Date(e.createdAt).toISOString()}  ${status}`;
 }
 

@@ -177,7 +177,9 @@ export interface LinkCodeLine {
 
 /**
  * A device joined the account (link, on the new device; devices approve, on the primary): its id, its
- * name, the first groups of its key's fingerprint, and the list version that added it.
+ * name, the first groups of its key's fingerprint, and the list version that added it. `history`: how
+ * many of the primary's messages go to the new device as history (approve: queued for it; link: what the
+ * primary announced), 0 without --history.
  */
 export interface LinkedLine {
   type: 'linked';
@@ -186,6 +188,19 @@ export interface LinkedLine {
   name: string;
   keyFingerprint: string;
   version: number;
+  history: number;
+}
+
+/**
+ * The history a newly linked device received from its primary (link, after `linked`, when the primary
+ * sent some): `count` messages recorded, of the `expected` the primary announced (fewer when the wait
+ * ended first: the rest come with the next receive).
+ */
+export interface HistoryReceivedLine {
+  type: 'history-received';
+  username: string;
+  count: number;
+  expected: number;
 }
 
 /** A device was removed from the account (devices remove), by the list version `version`. */
@@ -203,7 +218,7 @@ export interface DroppedLine {
   id: string;
 }
 
-export type OutputLine = MessageLine | UnreadableLine | SentLine | DeliveredLine | ReadLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine | FileLine | DeviceLine | LinkCodeLine | LinkedLine | RemovedDeviceLine;
+export type OutputLine = MessageLine | UnreadableLine | SentLine | DeliveredLine | ReadLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine | FileLine | DeviceLine | LinkCodeLine | LinkedLine | HistoryReceivedLine | RemovedDeviceLine;
 
 /**
  * Characters JSON.stringify leaves raw that could still act on a terminal a script prints to, or split a

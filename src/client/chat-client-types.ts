@@ -3,6 +3,7 @@ import type { Ed25519PublicJwk, RsaPublicJwk, UserKeyPairs } from '../crypto/key
 import type { ChatError } from '../protocol/errors.js';
 import type { PresenceEvent } from '../protocol/events.js';
 import type { BlobHttp } from './blob-transfer.js';
+import type { HistoryReceived } from './history-inbound.js';
 import type { TriedLinkCodes } from './stores.js';
 import type { DeliveredReceipt, ReadReceipt, ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 import type { SentMessage } from './outbox-sender.js';
@@ -53,6 +54,13 @@ export interface ChatClientEvents {
    * kept back arrive later, and are handled as usual) or never (then nothing says the backlog is over).
    */
   caughtUp: CaughtUp;
+  /**
+   * History from this user's primary, sent when it linked this device (docs/PROTOCOL.md §21.3.1): `items`
+   * records, of which `recorded` were new here. Already in the message store, displayed: history, not new
+   * messages (no `message` event for them). `id` names the history message: one seen again (redelivered
+   * after a crash) comes with `recorded` 0.
+   */
+  history: HistoryReceived;
   /** The connection dropped; it reconnects by itself, with backoff, and logs in again. */
   disconnected: { reason: string };
   /** Logged in again after a reconnect. */

@@ -22,7 +22,8 @@ import { downloadAttachment, uploadAttachment, type AttachmentSink, type Attachm
 import type { BlobHttp, Progress } from './blob-transfer.js';
 import type { ChatClientEvents, ChatClientOptions } from './chat-client-types.js';
 import { PRIMARY_DEVICE } from './address.js';
-import { approveDevice, type ApprovedDevice, type ApproveOptions } from './device-approval.js';
+import { approveDevice, type ApproveOptions } from './device-approval.js';
+import { approveWithHistory, type LinkedDevice } from './history-transfer.js';
 import type { TriedLinkCodes } from './stores.js';
 import { DeviceDirectory } from './device-directory.js';
 import { removeOwnDevice } from './device-removal.js';
@@ -45,7 +46,7 @@ import { ReceiveLoop, type CaughtUp } from './receive-loop.js';
 import { MemoryRatchetStore } from './ratchet-store.js';
 import { SessionManager } from './session-manager.js';
 import { ServerConnection } from './server-connection.js';
-import type { PinnedPeer } from './stores.js';
+import type { MessageStore, PinnedPeer } from './stores.js';
 
 export type { ChatClientEvents, ChatClientOptions, ClientIdentity } from './chat-client-types.js';
 export type { DeliveredReceipt, ReadReceipt, ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
@@ -54,6 +55,8 @@ export type { SeenKeys } from './peer-directory.js';
 export type { CaughtUp } from './receive-loop.js';
 export type { OwnDevice } from './own-devices.js';
 export type { ApprovedDevice, ApproveOptions, OfferedDevice } from './device-approval.js';
+export type { LinkedDevice } from './history-transfer.js';
+export type { HistoryReceived } from './history-inbound.js';
 export type { AttachmentSink, AttachmentSource } from './attachments.js';
 export type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
 
@@ -115,6 +118,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private readonly url: string;
   private readonly blobHttp: BlobHttp | undefined;
   private readonly peers: ChatClientOptions['peers'];
+  private readonly messageStore: MessageStore;
   private readonly triedLinkCodes: TriedLinkCodes;
 
   private constructor(options: ChatClientOptions) {
@@ -129,6 +133,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     this.url = options.url;
     this.blobHttp = options.blobHttp;
     this.peers = options.peers;
+    this.messageStore = options.messages;
     this.triedLinkCodes = options.triedLinkCodes ?? new MemoryTriedLinkCodes();
     // Checked at run time too, for callers without TypeScript: a silent in-memory default would lose sessions.
     if (this.mode === 'ratchet' && !options.ratchet) {
@@ -209,7 +214,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
         debug,
       },
       () => this.maxEnvelopeBytes,
-      (entry, refusal) => refreshDeviceSet(entry, refusal.details, { devices, sealer: this.sealer, messages: options.messages }),
+      (entry, refusal) => refreshDeviceSet(entry, refusal.details, { username: this.username, devices, sealer: this.sealer, messages: options.messages }),
     );
     this.readReceipts =
       options.readReceipts === false
@@ -247,6 +252,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
         onDelivered: (d) => this.emit('delivered', d),
         onUnreadable: (u) => this.emit('unreadable', u),
         onRead: (r) => this.emit('read', r),
+        onHistory: (h) => this.emit('history', h),
         onCaughtUp: (c) => {
           this.markCaughtUp(c);
           this.emit('caughtUp', c);
@@ -417,23 +423,34 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
    * Links a new device to this account (primary only): `code` is the one the new device printed. Shows
    * the offer through `onOffer`, publishes the list that adds the device and provisions it (§18.7).
    * Fails with `link_failed` (a wrong, expired or reused code; nothing changed) or `not_primary`.
+   * With `history` N, the last N messages then wait in the outbox for the new device (§21.3.1,
+   * history-transfer.ts); sendOutbox() sends them.
    */
-  approveDevice(code: string, options: ApproveOptions = {}): Promise<ApprovedDevice> {
+  approveDevice(code: string, options: ApproveOptions = {}): Promise<LinkedDevice> {
     const { keys } = this.identity;
-    return approveDevice(
-      {
-        connection: this.connection,
-        devices: this.deviceDirectory,
-        peers: this.peers,
-        triedCodes: this.triedLinkCodes,
-        username: this.username,
-        device: this.device,
-        signingKey: keys.signing,
-        encryptionKey: rsaPublicOf(keys.encryption),
-      },
-      code,
-      options,
-    );
+    const debug = (message: string, cause?: unknown) => this.emit('debug', { message, cause });
+    const history = { username: this.username, device: this.device, messages: this.messageStore, sealer: this.sealer, flush: () => this.outbox.flush(), debug };
+    const approval = {
+      connection: this.connection,
+      devices: this.deviceDirectory,
+      peers: this.peers,
+      triedCodes: this.triedLinkCodes,
+      username: this.username,
+      device: this.device,
+      signingKey: keys.signing,
+      encryptionKey: rsaPublicOf(keys.encryption),
+    };
+    return approveWithHistory(history, options.history, (count) => approveDevice(approval, code, { ...options, history: count }));
+  }
+
+  /**
+   * Sends what waits in the outbox now (while logged in) and resolves once nothing more can go out on
+   * this connection: all of it was accepted or given up, or the connection went (it waits for the next
+   * login). `outboxEntries()` of the store says what is left.
+   */
+  async sendOutbox(): Promise<void> {
+    this.outbox.flush();
+    await this.outbox.idle();
   }
 
   /** Removes one of this account's devices (primary only; never device 1): publishes the list without it. */

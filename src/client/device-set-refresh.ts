@@ -13,6 +13,8 @@ import type { MessageSealer } from './message-sealer.js';
 import type { MessageStore, OutboxEntry } from './stores.js';
 
 export interface DeviceSetRefreshDeps {
+  /** This user: an entry to the user itself (history for a linked device) is completed differently. */
+  username: string;
   devices: DeviceDirectory;
   sealer: Pick<MessageSealer, 'sealCopies'>;
   messages: MessageStore;
@@ -44,6 +46,7 @@ export async function refreshDeviceSet(entry: OutboxEntry, details: DevicesChang
       throw badResponse(`the server's devices_changed for "${change.username}" names devices its own list contradicts`);
     }
   }
+  if (entry.to === deps.username) return keepListedOwnCopies(entry, deps);
   const targets = await deps.devices.targets(entry.to, true);
   const key = (a: { to?: string; user?: string; device: number }) => `${a.to ?? a.user}/${a.device}`;
   const wanted = new Set(targets.map(key));
@@ -57,6 +60,22 @@ export async function refreshDeviceSet(entry: OutboxEntry, details: DevicesChang
     added = await deps.sealer.sealCopies(record, missing);
   }
   const messages = [...kept, ...added];
+  if (!(await deps.messages.rewriteOutgoing(entry.id, messages))) throw new ChatError('internal', `message ${entry.id} left the outbox while its devices were refreshed`);
+  return { ...entry, messages };
+}
+
+/**
+ * An entry to the user's own devices (history for one linked device, §21.3.1) goes to the devices it
+ * names, not to every one (§19.7.4): the copies of devices that left the list are dropped and nothing is
+ * sealed for devices that came. With no copy left the message has nowhere to go: given up
+ * (`unknown_device`, §21.5 step 2).
+ */
+async function keepListedOwnCopies(entry: OutboxEntry, deps: DeviceSetRefreshDeps): Promise<OutboxEntry> {
+  const listed = new Set(DeviceDirectory.devicesOf(await deps.devices.list(deps.username)));
+  const messages = entry.messages.filter((m) => listed.has(m.device));
+  if (messages.length === 0) {
+    throw new ChatError('unknown_device', `${entry.messages.map((m) => addressText({ user: m.to, device: m.device })).join(', ')} left the device list of "${deps.username}" before ${entry.id} went out`);
+  }
   if (!(await deps.messages.rewriteOutgoing(entry.id, messages))) throw new ChatError('internal', `message ${entry.id} left the outbox while its devices were refreshed`);
   return { ...entry, messages };
 }

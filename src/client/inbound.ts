@@ -32,11 +32,12 @@ import type { RejectReason, UserKeys } from '../protocol/events.js';
 import type { IncomingMessageV2, ReceiptEventV2 } from '../protocol/events-v2.js';
 import { envelopeSchema, type HybridEnvelope, type RatchetEnvelope } from '../protocol/schemas.js';
 import { base64urlEncode, constantTimeEqual } from '../crypto/bytes.js';
-import { payloadDevice, type MessagePayload } from '../e2ee/message-payload.js';
+import { payloadDevice, UnsupportedPayloadError, type HistoryPayload, type MessagePayload, type Payload } from '../e2ee/message-payload.js';
 import type { AckBatcher } from './ack-batcher.js';
 import { PRIMARY_DEVICE, type Address } from './address.js';
 import { copiesOf } from './delivery-copies.js';
 import type { DeviceKeys } from './device-directory.js';
+import { recordHistoryItems, type HistoryReceived } from './history-inbound.js';
 import { PeerKeyChangedError, samePeerKeys, toPinned } from './peer-keys.js';
 import type { SessionManager } from './session-manager.js';
 import { unreadableRecordId, type CopyState, type HeldEnvelope, type HistoryRecord, type MessageStore, type PeerKeyStore, type PinnedPeer } from './stores.js';
@@ -167,6 +168,8 @@ export interface InboundDeps {
   onDelivered(d: DeliveredReceipt): void;
   onUnreadable(u: UnreadableReceipt): void;
   onRead(r: ReadReceipt): void;
+  /** A history message from this user's primary was recorded (history-inbound.ts): never a `message`. */
+  onHistory(h: HistoryReceived): void;
   onDebug(message: string, cause?: unknown): void;
   /** Base delay between in-place retries (tests shorten it). */
   retryDelayMs?: number;
@@ -196,7 +199,7 @@ class UnsupportedEnvelopeError extends ChatError {
 /** The reason a permanent failure is reported with; undefined for a passing one. */
 function rejectReasonOf(err: unknown): RejectReason | undefined {
   if (isPassing(err)) return undefined;
-  if (err instanceof UnsupportedEnvelopeError) return 'unsupported';
+  if (err instanceof UnsupportedEnvelopeError || err instanceof UnsupportedPayloadError) return 'unsupported';
   if (err instanceof ChatError && err.code === 'peer_key_changed') return 'peer_key_changed';
   return 'decryption_failed';
 }
@@ -204,7 +207,11 @@ function rejectReasonOf(err: unknown): RejectReason | undefined {
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What to tell listeners once an envelope is settled (collected while settling, told after). */
-type Notice = { kind: 'message'; message: ReceivedMessage } | { kind: 'rejected'; rejected: RejectedMessage } | { kind: 'read'; read: ReadReceipt };
+type Notice =
+  | { kind: 'message'; message: ReceivedMessage }
+  | { kind: 'rejected'; rejected: RejectedMessage }
+  | { kind: 'read'; read: ReadReceipt }
+  | { kind: 'history'; history: HistoryReceived };
 
 /** Receipts remembered per process as already told: beyond it the oldest may be told once more. */
 const MAX_TOLD_RECEIPTS = 10_000;
@@ -237,6 +244,7 @@ export class Inbound {
       try {
         if (n.kind === 'message') this.deps.onMessage(n.message);
         else if (n.kind === 'rejected') this.deps.onRejected(n.rejected);
+        else if (n.kind === 'history') this.deps.onHistory(n.history);
         else this.deps.onRead(n.read);
       } catch (cause) {
         this.deps.onDebug(`a listener failed on ${noticeName(n)}`, cause);
@@ -310,7 +318,7 @@ export class Inbound {
     const sender = await this.deps.deviceKeys({ user: m.from, device: m.fromDevice });
     if (!sender) throw new DecryptionFailedError({ cause: new Error(`${m.from}/${m.fromDevice} is not in the verified device list of ${m.from}`) });
     if (parsed.data.type === 'ratchet') await this.openRatchet(m, parsed.data, sender, notices);
-    else await this.accept(m, await this.openHybrid(m, parsed.data, sender), notices);
+    else await this.acceptPayload(m, await this.openHybrid(m, parsed.data, sender), notices);
   }
 
   /** Records (once) that `m` could not be read, and keeps it sealed when its sender's keys changed. */
@@ -385,6 +393,22 @@ export class Inbound {
       this.deps.onDebug(`${r.to}/${r.toDevice} was removed before it received message ${r.clientId}; it leaves the count`);
     }
     this.deps.acks.add('receipts', r.id);
+  }
+
+  /** A checked payload: history (history-inbound.ts), or a message to record once. */
+  private acceptPayload(m: IncomingMessageV2, p: Payload, notices: Notice[]): Promise<void> {
+    if (p.v === 2 && p.kind === 'history') return this.acceptHistory(p, notices);
+    return this.accept(m, this.opened(m, p), notices);
+  }
+
+  /**
+   * History from this user's primary (§21.3.1): its items recorded, each once, never announced as
+   * messages. The route check let it through only as this user's own (from = to = this user); checked
+   * again here, since recording it is what the check protects.
+   */
+  private async acceptHistory(p: HistoryPayload, notices: Notice[]): Promise<void> {
+    if (p.from !== this.deps.username || p.to !== this.deps.username) throw new DecryptionFailedError({ cause: new Error(`history from ${p.from}, not this user`) });
+    notices.push({ kind: 'history', history: await recordHistoryItems(this.deps.messages, p) });
   }
 
   /** Records an opened message once; a second sighting is a redelivery (same envelope) or a replay. */
@@ -484,11 +508,13 @@ export class Inbound {
     if (!sessions) throw new DecryptionFailedError({ cause: new Error('ratchet envelope, but this client keeps no sessions') });
     const pinned = m.from === this.deps.username ? undefined : await this.deps.peers.get(m.from);
     const attempt = (keys: DeviceKeys) =>
-      sessions.open(keys.address, this.deps.username, m.id, envelope, keys.signingKey, (p) => this.accept(m, this.opened(m, p), notices), keys.identityKey);
+      sessions.open(keys.address, this.deps.username, m.id, envelope, keys.signingKey, (p) => this.acceptPayload(m, p, notices), keys.identityKey);
     let outcome: Awaited<ReturnType<typeof attempt>>;
     try {
       outcome = await attempt(sender);
     } catch (err) {
+      // It opened and authenticated: only its kind is new to this client, and no key is in question.
+      if (err instanceof UnsupportedPayloadError) throw err;
       // A device that remade its prekey identity starts new sessions under an IK the held list does not
       // name yet; its user's newer list does (§21.6). Asked once per such envelope; nothing newer: judged as is.
       const newer = err instanceof DecryptionFailedError ? await this.deps.refreshDeviceKeys(sender.address) : undefined;
@@ -502,7 +528,7 @@ export class Inbound {
     }
   }
 
-  private async openHybrid(m: IncomingMessageV2, envelope: HybridEnvelope, sender: DeviceKeys): Promise<Opened> {
+  private async openHybrid(m: IncomingMessageV2, envelope: HybridEnvelope, sender: DeviceKeys): Promise<Payload> {
     const pinned = m.from === this.deps.username ? undefined : await this.deps.peers.get(m.from);
     const payload = await openHybridEnvelope({
       envelope,
@@ -511,8 +537,8 @@ export class Inbound {
       me: this.deps.username,
       recipientDecryptionKey: await this.deps.decryptionKey(),
       senderVerificationKey: { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(sender.signingKey) },
-    }).catch((err: unknown) => this.explainFailure(m, pinned, err));
-    return this.opened(m, payload);
+    }).catch((err: unknown) => (err instanceof UnsupportedPayloadError ? Promise.reject(err) : this.explainFailure(m, pinned, err)));
+    return payload;
   }
 
   /** A failure with a pinned key may mean the sender re-keyed: say so rather than "decryption failed". */
@@ -539,6 +565,7 @@ function sameDeviceKeys(a: DeviceKeys, b: DeviceKeys): boolean {
 function noticeName(n: Notice): string {
   if (n.kind === 'message') return `message ${n.message.id}`;
   if (n.kind === 'rejected') return `unreadable envelope ${n.rejected.serverId}`;
+  if (n.kind === 'history') return `history ${n.history.id}`;
   return `read receipt from ${n.read.by}`;
 }
 

@@ -15,6 +15,7 @@ import {
   type PinChange,
   type PinnedPeer,
   type TriedLinkCodes,
+  sharedAsHistory,
 } from './stores.js';
 import { outboxEntryFromStored } from './outbox-entry.js';
 import { claimAmong, MAX_TRIED_LINK_CODES, type TriedLinkCode } from './tried-link-codes.js';
@@ -90,6 +91,17 @@ export class MemoryMessageStore implements MessageStore {
     return 'new';
   }
 
+  async recordHistory(records: readonly HistoryRecord[]): Promise<number> {
+    let added = 0;
+    for (const record of records) {
+      const key = keyOf(record.direction, record.id);
+      if (this.records.has(key)) continue;
+      this.records.set(key, { ...structuredClone(record), displayed: true });
+      added++;
+    }
+    return added;
+  }
+
   async addOutgoing(entry: OutboxEntry | OutboxEntryV1, record: HistoryRecord): Promise<void> {
     this.pendingOut.set(entry.id, outboxEntryFromStored(entry));
     this.records.set(keyOf('out', record.id), { ...record, displayed: true });
@@ -150,7 +162,7 @@ export class MemoryMessageStore implements MessageStore {
     const now: string[] = [];
     for (const id of ids) {
       const r = this.records.get(keyOf('out', id));
-      if (!r || r.peer !== peer || r.kind === 'receipt' || r.status === 'read') continue;
+      if (!r || r.peer !== peer || r.kind !== undefined || r.status === 'read') continue;
       r.status = 'read';
       delete r.reason;
       now.push(id);
@@ -198,8 +210,13 @@ export class MemoryMessageStore implements MessageStore {
   }
 
   async history(options: { peer?: string; limit?: number } = {}): Promise<HistoryRecord[]> {
-    const all = [...this.records.values()].filter((r) => r.kind !== 'receipt' && (options.peer === undefined || r.peer === options.peer)).map(strip);
+    const all = [...this.records.values()].filter((r) => r.kind === undefined && (options.peer === undefined || r.peer === options.peer)).map(strip);
     return options.limit === undefined ? all : all.slice(-options.limit);
+  }
+
+  async recent(limit: number): Promise<HistoryRecord[]> {
+    if (limit <= 0) return [];
+    return [...this.records.values()].filter(sharedAsHistory).slice(-limit).map(strip);
   }
 
   async get(id: string, direction: 'in' | 'out'): Promise<HistoryRecord | undefined> {

@@ -5,15 +5,19 @@
  * OutboxSender takes them.
  * Refuses what cannot be sent before anything is stored: a note to self, an envelope above the server's
  * cap, an unpinned peer while offline.
+ *
+ * One other message goes the same way: the history a primary sends a device it just linked (§21.3.1),
+ * sealed for that one device of the user's own and nobody else (sealHistory).
  */
-import { importSigningKey, newMessageId, sealHybridEnvelope } from '../e2ee/hybrid-envelope.js';
+import { importSigningKey, newMessageId, sealHybridPayload } from '../e2ee/hybrid-envelope.js';
 import type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
-import type { MessagePayload } from '../e2ee/message-payload.js';
+import type { HistoryItem, MessagePayload, Payload } from '../e2ee/message-payload.js';
 import type { ReceiptPayload } from '../e2ee/read-receipt.js';
 import type { Ed25519PrivateJwk } from '../crypto/keys.js';
 import { ChatError } from '../protocol/errors.js';
 import { addressText, PRIMARY_DEVICE, type Address } from './address.js';
 import type { DeviceDirectory } from './device-directory.js';
+import { maxPayloadBytes } from './payload-budget.js';
 import type { PeerDirectory } from './peer-directory.js';
 import { checkEnvelopeSize, type SessionManager } from './session-manager.js';
 import type { HistoryRecord, MessageStore, OutboxCopy } from './stores.js';
@@ -73,6 +77,29 @@ export class MessageSealer {
       for (const target of targets) copies.push(await this.sealCopy(target, content, true));
       return copies;
     });
+  }
+
+  /**
+   * Seals a history message (§21.3.1) for `device` of this user alone and puts it in the outbox, after
+   * the ones before it; returns its id. Its record is kind history: in no conversation, never announced.
+   * Needs a connection when there is no session with that device yet (a device just linked has none).
+   */
+  sealHistory(device: number, items: readonly HistoryItem[]): Promise<string> {
+    return this.inOrder(async () => {
+      const { username } = this.deps;
+      const id = newMessageId();
+      const sentAt = Date.now();
+      const payload: Payload = { v: 2, kind: 'history', from: username, fromDevice: this.deps.device, to: username, id, sentAt, items: [...items] };
+      const copy = await this.sealPayload({ user: username, device }, payload, this.deps.online());
+      const record: HistoryRecord = { id, direction: 'out', peer: username, body: '', sentAt, status: 'outbox', kind: 'history', copies: [{ to: username, device, status: 'outbox' }] };
+      await this.deps.messages.addOutgoing({ id, to: username, messages: [copy], createdAt: sentAt, kind: 'history' }, record);
+      return id;
+    });
+  }
+
+  /** The most payload bytes that seal into an envelope the server takes, in this client's mode (payload-budget.ts). */
+  maxPayloadBytes(): number {
+    return maxPayloadBytes(this.deps.sessions ? 'ratchet' : 'hybrid', this.deps.maxEnvelopeBytes());
   }
 
   private inOrder<T>(work: () => Promise<T>): Promise<T> {
@@ -168,27 +195,20 @@ export class MessageSealer {
   }
 
   private async sealCopy(target: Address, content: MessageContent, online: boolean): Promise<OutboxCopy> {
+    return this.sealPayload(target, await this.payloadFor(target, content), online);
+  }
+
+  /** One device's copy: the payload sealed with that device's session, or as a hybrid envelope to its RSA key. */
+  private async sealPayload(target: Address, payload: Payload, online: boolean): Promise<OutboxCopy> {
     const keys = await this.deps.devices.deviceKeys(target, { online });
     if (!keys) throw new ChatError('devices_changed', `${addressText(target)} is not in the verified device list of "${target.user}"`);
-    const payload = await this.payloadFor(target, content);
     const max = this.deps.maxEnvelopeBytes();
     if (this.deps.sessions) {
       const envelope = await this.deps.sessions.seal(target, keys.signingKey, payload, online, max);
       return { to: target.user, device: target.device, envelope };
     }
     this.signing ??= importSigningKey(this.deps.signingKey);
-    const { envelope } = await sealHybridEnvelope({
-      from: payload.from,
-      to: payload.to,
-      body: payload.body,
-      id: payload.id,
-      sentAt: payload.sentAt,
-      senderSigningKey: await this.signing,
-      recipientEncryptionKey: keys.encryptionKey,
-      ...(payload.v === 2 && { fromDevice: payload.fromDevice }),
-      ...(payload.receipt && { receipt: payload.receipt }),
-      ...(payload.attachment && { attachment: payload.attachment }),
-    });
+    const envelope = await sealHybridPayload(payload, await this.signing, keys.encryptionKey);
     checkEnvelopeSize(envelope, max);
     return { to: target.user, device: target.device, envelope };
   }

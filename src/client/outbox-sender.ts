@@ -37,6 +37,8 @@ const PERMANENT: ReadonlySet<ErrorCode> = new Set([
   'bad_request',
   'invalid_username',
   'unknown_event',
+  // A history message whose one device left the list before it went (device-set-refresh.ts).
+  'unknown_device',
 ]);
 
 /**
@@ -192,8 +194,8 @@ export class OutboxSender {
     const first = toPeer[0] ?? deliveries[0]!;
     const status = toPeer.some((d) => d.status === 'sent') ? 'sent' : 'queued';
     const sent: SentMessage = { id: e.id, to: e.to, status, serverId: first.serverId, serverTime: first.serverTime, devices: toPeer.length };
-    // A read receipt is not a message the user wrote: nothing to tell them about it.
-    if (e.kind !== 'receipt') this.events.sent(sent);
+    // A read receipt or history for a linked device is not a message the user wrote: nothing to tell them.
+    if (e.kind === undefined) this.events.sent(sent);
     this.settle(e.id, (w) => w.resolve(sent));
     return 'done';
   }
@@ -223,6 +225,7 @@ export class OutboxSender {
     const failure: OutboxFailure = { code: error.code, message: error.message, at: Date.now() };
     await this.store.failOutgoing(e.id, failure);
     if (e.kind === 'receipt') this.events.debug(`read receipt ${e.id} to ${e.to} given up`, error);
+    else if (e.kind === 'history') this.events.debug(`history message ${e.id} for ${e.messages.map((m) => `${m.to}/${m.device}`).join(', ')} given up (it stays in the outbox, marked failed)`, error);
     else this.events.failed({ id: e.id, to: e.to, error });
     this.settle(e.id, (w) => w.reject(error));
   }

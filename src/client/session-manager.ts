@@ -24,7 +24,7 @@
  */
 import { base64urlDecode, base64urlEncode, constantTimeEqual, utf8Decode, utf8Encode } from '../crypto/bytes.js';
 import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
-import { messagePayloadSchema, payloadMatchesRoute, type MessagePayload } from '../e2ee/message-payload.js';
+import { parsePayload, payloadMatchesRoute, type Payload } from '../e2ee/message-payload.js';
 import { pickleSessionRecord, unpickleSessionRecord } from '../e2ee/ratchet/pickle.js';
 import { decryptMessage, encryptMessage, initiateSession } from '../e2ee/ratchet/session-builder.js';
 import { SessionRecord } from '../e2ee/ratchet/session-record.js';
@@ -80,19 +80,22 @@ function boundToIdentity(state: RatchetState, key: Uint8Array): boolean {
   return constantTimeEqual(ad.subarray(1, 33), key) || constantTimeEqual(ad.subarray(34, 66), key);
 }
 
-/** The payload inside a decrypted ratchet message, or DecryptionFailedError whatever is wrong with it. */
-function parsePayload(plaintext: Uint8Array, peer: Address, me: string): MessagePayload {
+/**
+ * The payload inside a decrypted ratchet message, or DecryptionFailedError whatever is wrong with it
+ * (UnsupportedPayloadError for an authentic payload of a kind this client does not know).
+ */
+function openPayload(plaintext: Uint8Array, peer: Address, me: string): Payload {
   let json: unknown;
   try {
     json = JSON.parse(utf8Decode(plaintext));
   } catch (cause) {
     throw new DecryptionFailedError({ cause });
   }
-  const parsed = messagePayloadSchema.safeParse(json);
-  if (!parsed.success || !payloadMatchesRoute(parsed.data, { from: peer.user, fromDevice: peer.device, me })) {
+  const payload = parsePayload(json);
+  if (!payload || !payloadMatchesRoute(payload, { from: peer.user, fromDevice: peer.device, me })) {
     throw new DecryptionFailedError({ cause: new Error('ratchet payload is malformed or names other parties') });
   }
-  return parsed.data;
+  return payload;
 }
 
 /** The size the server measures: the envelope's JSON text (ASCII: base64url inside), in bytes. */
@@ -194,7 +197,7 @@ export class SessionManager {
   async seal(
     peer: AddressLike,
     peerSigningKey: Uint8Array,
-    payload: MessagePayload,
+    payload: Payload,
     online: boolean,
     maxEnvelopeBytes: number,
     persist?: (e: RatchetEnvelope) => Promise<void>,
@@ -230,7 +233,7 @@ export class SessionManager {
     serverId: string,
     envelope: RatchetEnvelope,
     peerSigningKey: Uint8Array,
-    accept: (payload: MessagePayload) => Promise<void>,
+    accept: (payload: Payload) => Promise<void>,
     /** The peer device's IK as its verified list names it (§21.6); absent for device 1 of a user without a list. */
     peerIdentityKey?: Uint8Array | null,
   ): Promise<OpenOutcome> {
@@ -257,9 +260,10 @@ export class SessionManager {
           throw err instanceof DecryptionFailedError ? err : new DecryptionFailedError({ cause: err });
         }
         // An authentic message (its MAC checked) whose plaintext is not a valid payload for us is a
-        // permanent failure like any other: it must leave through DecryptionFailedError, or the caller
-        // would take it for a passing one and never acknowledge it (issue 9, hole 3).
-        const payload = parsePayload(result.plaintext, address, me);
+        // permanent failure like any other: it must leave through DecryptionFailedError (or, for a kind
+        // from a newer client, UnsupportedPayloadError), or the caller would take it for a passing one
+        // and never acknowledge it (issue 9, hole 3).
+        const payload = openPayload(result.plaintext, address, me);
         if (acceptedId !== payload.id) await accept(payload);
         acceptedId = payload.id;
         delivered.push([serverId, payload.id]);

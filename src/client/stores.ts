@@ -119,14 +119,26 @@ export interface HistoryRecord {
   copies?: CopyState[];
   /**
    * 'receipt': a read receipt (sent or received), kept for exactly-once handling like any message (its
-   * id is a seen id) but no part of the conversation: never in `history()` or `undisplayed()`. Absent: a
-   * message.
+   * id is a seen id) but no part of the conversation: never in `history()` or `undisplayed()`.
+   * 'history': a message of history sent to a device this one linked (§21.3.1; its outbox entry's
+   * record), no part of any conversation either. Absent: a message.
    */
-  kind?: 'receipt';
+  kind?: 'receipt' | 'history';
   /** The file this message carries (docs/PROTOCOL.md §20.5); `body` is its caption or fallback text. */
   attachment?: AttachmentPointer;
   /** An outgoing read receipt's content (kind 'receipt'): kept so it can be sealed for a device added later (§21.4). */
   receipt?: ReceiptPayload;
+}
+
+/**
+ * Whether a record is part of a conversation as both sides know it, and so may go to a newly linked
+ * device as history (§21.3.1): a message received, or one sent that left. Not receipts or history
+ * messages (no conversation's), not envelopes that could not be read (nothing to show) or messages the
+ * peer could not read, not outgoing ones that never left (failed, or still in the outbox: a pending one
+ * reaches the new device as its own copy once the server's devices_changed names it, §21.5).
+ */
+export function sharedAsHistory(r: HistoryRecord): boolean {
+  return r.kind === undefined && r.status !== 'unreadable' && r.status !== 'failed' && r.status !== 'outbox';
 }
 
 /** Where one device's copy of an outgoing message stands: the send's answer, then that device's receipt. */
@@ -179,8 +191,8 @@ export interface OutboxEntry {
   attempts?: number;
   /** Set when the entry was given up: it stays listed (`e2ee-chat outbox`) until the user drops it. */
   failed?: OutboxFailure;
-  /** 'receipt': a read receipt (HistoryRecord.kind): sent like a message, never announced as one. */
-  kind?: 'receipt';
+  /** 'receipt', 'history' (HistoryRecord.kind): sent like a message, never announced as one. */
+  kind?: 'receipt' | 'history';
 }
 
 /**
@@ -256,6 +268,12 @@ export interface MessageStore {
    * unless a record of that id exists; atomic. Never in the outbox: it was sent already.
    */
   recordOutgoingCopy(record: HistoryRecord): Promise<'new' | 'duplicate'>;
+  /**
+   * Records messages another device of this user had (the history it sent after linking this one,
+   * §21.3.1), each unless a record of its id and direction exists, which is left as it is; all of them
+   * displayed (history, not news: never in `undisplayed()`). One step; returns how many were new.
+   */
+  recordHistory(records: readonly HistoryRecord[]): Promise<number>;
   /** Puts a sealed message in the outbox and its plaintext in the history, in one step. A one-envelope entry is device 1's copy. */
   addOutgoing(entry: OutboxEntry | OutboxEntryV1, record: HistoryRecord): Promise<void>;
   /** Outbox entries still to send (not failed), oldest first. */
@@ -307,8 +325,14 @@ export interface MessageStore {
   /** Incoming messages recorded but not yet shown, oldest first (never receipts). */
   undisplayed(): Promise<HistoryRecord[]>;
   markDisplayed(ids: readonly string[]): Promise<void>;
-  /** The newest `limit` messages (optionally with one peer), oldest first; receipts are not messages. */
+  /** The newest `limit` messages (optionally with one peer), oldest first; receipts and history messages are not messages. */
   history(options?: { peer?: string; limit?: number }): Promise<HistoryRecord[]>;
+  /**
+   * The newest `limit` records of every conversation that may go to a newly linked device
+   * (sharedAsHistory), oldest first. Reads from the newest back and stops at `limit`: linking with
+   * `--history 50` does not read a long history whole.
+   */
+  recent(limit: number): Promise<HistoryRecord[]>;
   get(id: string, direction: 'in' | 'out'): Promise<HistoryRecord | undefined>;
 }
 

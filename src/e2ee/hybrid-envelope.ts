@@ -13,7 +13,7 @@ import { DecryptionFailedError } from '../protocol/errors.js';
 import { MESSAGE_ID_BYTES } from '../protocol/limits.js';
 import type { HybridEnvelope } from '../protocol/schemas.js';
 import type { AttachmentPointer } from './attachment-pointer.js';
-import { messagePayloadSchema, payloadMatchesRoute, type MessagePayload } from './message-payload.js';
+import { parsePayload, payloadMatchesRoute, UnsupportedPayloadError, type MessagePayload, type Payload } from './message-payload.js';
 import type { ReceiptPayload } from './read-receipt.js';
 
 export const HYBRID_JWS_TYP = 'e2ee-chat.message+jws';
@@ -80,25 +80,27 @@ export async function sealHybridEnvelope(input: SealInput): Promise<{ envelope: 
     ...(input.attachment && { attachment: input.attachment }),
   };
   const payload: MessagePayload = input.fromDevice === undefined ? { v: 1, ...content } : { v: 2, kind: 'message', fromDevice: input.fromDevice, ...content };
+  return { envelope: await sealHybridPayload(payload, input.senderSigningKey, input.recipientEncryptionKey), payload };
+}
+
+/** Signs and encrypts a payload as it stands (any kind, §21.3): the construction of sealHybridEnvelope. */
+export async function sealHybridPayload(payload: Payload, senderSigningKey: KeyLike<Ed25519PrivateJwk>, recipientEncryptionKey: KeyLike<RsaPublicJwk>): Promise<HybridEnvelope> {
   const jws = await new CompactSign(utf8Encode(JSON.stringify(payload)))
     .setProtectedHeader({ alg: SIGNATURE_ALG, typ: HYBRID_JWS_TYP })
-    .sign(await asKey(input.senderSigningKey, SIGNATURE_ALG));
+    .sign(await asKey(senderSigningKey, SIGNATURE_ALG));
   const jwe = await new FlattenedEncrypt(utf8Encode(jws))
     .setProtectedHeader({ alg: KEY_MANAGEMENT, enc: CONTENT_ENCRYPTION, cty: HYBRID_JWE_CTY })
-    .encrypt(await asPublicKey(input.recipientEncryptionKey, KEY_MANAGEMENT));
+    .encrypt(await asPublicKey(recipientEncryptionKey, KEY_MANAGEMENT));
   return {
-    envelope: {
-      type: 'hybrid',
-      v: 1,
-      jwe: {
-        protected: jwe.protected!,
-        encrypted_key: jwe.encrypted_key!,
-        iv: jwe.iv!,
-        ciphertext: jwe.ciphertext,
-        tag: jwe.tag!,
-      },
+    type: 'hybrid',
+    v: 1,
+    jwe: {
+      protected: jwe.protected!,
+      encrypted_key: jwe.encrypted_key!,
+      iv: jwe.iv!,
+      ciphertext: jwe.ciphertext,
+      tag: jwe.tag!,
     },
-    payload,
   };
 }
 
@@ -117,9 +119,10 @@ export interface OpenInput {
 
 /**
  * Opens an envelope or throws DecryptionFailedError. The cause is attached for debug logging only; the
- * message and code are the same whichever check failed.
+ * message and code are the same whichever check failed. The one other outcome is UnsupportedPayloadError:
+ * an envelope that opened and verified, holding a payload kind from a newer client (§21.3).
  */
-export async function openHybridEnvelope(input: OpenInput): Promise<MessagePayload> {
+export async function openHybridEnvelope(input: OpenInput): Promise<Payload> {
   try {
     const { plaintext, protectedHeader } = await flattenedDecrypt(
       input.envelope.jwe,
@@ -134,12 +137,14 @@ export async function openHybridEnvelope(input: OpenInput): Promise<MessagePaylo
     });
     if (verified.protectedHeader.typ !== HYBRID_JWS_TYP) throw new Error('unexpected JWS typ');
     if (verified.protectedHeader.crit !== undefined) throw new Error('JWS crit header not supported');
-    const payload = messagePayloadSchema.parse(JSON.parse(utf8Decode(verified.payload)));
+    const payload = parsePayload(JSON.parse(utf8Decode(verified.payload)));
+    if (!payload) throw new Error('signed payload is malformed');
     if (!payloadMatchesRoute(payload, { from: input.from, fromDevice: input.fromDevice ?? 1, me: input.me })) {
       throw new Error('signed sender, device or recipient differs from the route');
     }
     return payload;
   } catch (cause) {
+    if (cause instanceof UnsupportedPayloadError) throw cause;
     throw new DecryptionFailedError({ cause });
   }
 }

@@ -99,7 +99,7 @@ const seal = (from: Device, to: Device, body: string): Promise<RatchetEnvelope> 
   from.sessions.seal(addressOfDevice(to), to.key, payload(from.user, to.user, body, from.device), true, 1 << 20, async () => undefined);
 let serverId = 0;
 const open = (to: Device, from: Device, e: RatchetEnvelope) =>
-  to.sessions.open(addressOfDevice(from), to.user, `srv-${serverId++}`, e, from.key, async (p) => void to.received.push(p.body));
+  to.sessions.open(addressOfDevice(from), to.user, `srv-${serverId++}`, e, from.key, async (p) => void to.received.push('body' in p ? p.body : ''));
 
 /** The PQXDH run a stored session was built on: its base key (the initiator's ephemeral key), hex. */
 async function baseKeyOf(store: RatchetStore, peer: Address): Promise<string | undefined> {

@@ -2,7 +2,8 @@
  * End to end, real processes: `e2ee-chat devices` lists the user's devices from the signed list its
  * client verified, this one marked (issue 10, item 3). A user made by `receive` has its primary alone.
  * `e2ee-chat link` in a second home folder and `devices approve` on the first make that folder alice's
- * device 2, which then reads and writes as alice; `devices remove` takes it away again.
+ * device 2, which then reads and writes as alice; `devices remove` takes it away again. With
+ * `--history N` the laptop shows the last N messages as history.
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -36,12 +37,15 @@ describe('e2ee-chat devices', () => {
 /** The safety-number line `verify` prints (12 groups of five digits). */
 const SAFETY_NUMBER = /^(\d{5}(?: \d{5}){11})$/m;
 
-/** Links a second folder to `user`'s account: `link` there, `devices approve` on the first; returns the laptop's env. */
-async function linkLaptop(w: World, user: string): Promise<Env> {
+/**
+ * Links a second folder to `user`'s account: `link` there, `devices approve` on the first (with
+ * `approveArgs`); returns the laptop's env, and both commands' output.
+ */
+async function linkLaptop(w: World, user: string, approveArgs: readonly string[] = []): Promise<{ env: Env; approved: string; linked: string }> {
   const laptop = w.env({ E2EE_CHAT_HOME: join(w.dir, 'laptop-home') });
   const link = w.procs.spawn(`link ${user}`, ['link', '--user', user, '--name', 'laptop'], { cwd: w.cwd, env: laptop });
   const [, code] = await link.waitFor('stdout', /^code: (\S+)$/m);
-  const approve = await w.cli(['devices', 'approve', code!, '--user', user]);
+  const approve = await w.cli(['devices', 'approve', code!, '--user', user, ...approveArgs]);
   expect(approve.code, approve.proc.describe()).toBe(0);
   expect(approve.stdout).toMatch(/^new device "laptop", key [0-9a-f]{4}( [0-9a-f]{4}){3}$/m);
   expect(approve.stdout).toContain(`added as ${user}'s device 2; device list version 2`);
@@ -51,7 +55,7 @@ async function linkLaptop(w: World, user: string): Promise<Env> {
   expect(exit.code, link.describe()).toBe(0);
   expect(link.stdout).toContain(`and check that it shows this device's key: ${shown}`);
   expect(link.stdout).toContain(`linked as ${user}, device 2 ("laptop")`);
-  return laptop;
+  return { env: laptop, approved: approve.stdout, linked: link.stdout };
 }
 
 describe('e2ee-chat link and devices approve / remove', () => {
@@ -63,7 +67,7 @@ describe('e2ee-chat link and devices approve / remove', () => {
     const numberBefore = (await w.cli(['verify', 'bob', '--user', 'alice'])).stdout.match(SAFETY_NUMBER)?.[1];
     expect(numberBefore).toBeDefined();
 
-    const laptop = await linkLaptop(w, 'alice');
+    const { env: laptop } = await linkLaptop(w, 'alice');
     const listed = await w.cli(['devices', '--user', 'alice'], { env: laptop });
     expect(listed.stdout).toMatch(/^ {2}1 {2}primary .*\n\* 2 {2}laptop {3}added /);
 
@@ -105,4 +109,30 @@ describe('e2ee-chat link and devices approve / remove', () => {
     const again = w.procs.spawn('link alice again', ['link', '--user', 'alice'], { cwd: w.cwd, env: laptop });
     await again.waitFor('stdout', /^code: /m);
   }, 90_000);
+
+  it('a device linked with --history 2 shows the last 2 messages in its history', async () => {
+    const w = await World.create(procs, 'link-history');
+    await w.startServer();
+    await w.createUser('alice');
+    await w.createUser('bob');
+    expect((await w.send('alice', 'bob', 'before the window')).code).toBe(0);
+    expect((await w.send('bob', 'alice', 'lunch?')).code).toBe(0);
+    expect((await w.cli(['receive', '--user', 'alice', '--once'])).stdout).toContain('[bob] lunch?');
+    expect((await w.send('alice', 'bob', 'yes, noon')).code).toBe(0);
+
+    const { env: laptop, approved, linked } = await linkLaptop(w, 'alice', ['--history', '2']);
+    expect(approved).toContain('sending the last 2 messages to device 2…');
+    expect(approved).toContain('sent 2 messages of history to device 2');
+    expect(linked).toContain('received 2 messages of history');
+
+    const history = await w.cli(['history', 'bob', '--user', 'alice'], { env: laptop });
+    expect(history.code, history.proc.describe()).toBe(0);
+    const lines = history.stdout.trim().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/ {2}bob -> alice {2}\[received\] {2}lunch\?$/);
+    expect(lines[1]).toMatch(/ {2}alice -> bob {2}\[.*\] {2}yes, noon$/);
+    // History, not news: a receive on the laptop shows nothing of it.
+    const received = await w.cli(['receive', '--user', 'alice', '--once'], { env: laptop });
+    expect(received.stdout, received.proc.describe()).not.toContain('lunch?');
+  }, 120_000);
 });

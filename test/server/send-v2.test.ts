@@ -179,6 +179,24 @@ describe('protocol-2 send', () => {
     expect(b1.of('message')).toHaveLength(1);
     expect(b2.of('message')).toHaveLength(1);
   });
+
+  it("takes a send to one of the sender's own other devices alone (history for a linked device), and pushes it there only", async () => {
+    const { account: alice, primary: a1 } = await net.registered('self-alice');
+    await net.link(alice, a1);
+    await net.link(alice, a1);
+    const a2 = await net.device(alice, 2);
+    const a3 = await net.device(alice, 3);
+    const sent = await send(a1, [{ to: 'self-alice', device: 3 }]);
+    expect(sent).toMatchObject({ ok: true, deliveries: [{ to: 'self-alice', device: 3, status: 'delivered' }] });
+    expect(await a3.waitFor('message')).toEqual([
+      { id: (sent.deliveries as Array<{ id: string }>)[0]!.id, from: 'self-alice', fromDevice: 1, to: 'self-alice', toDevice: 3, sentAt: expect.any(Number), envelope: expect.any(Object) },
+    ]);
+    // Barrier: a note to device 2 arrives after everything sent before it, and is device 2's first message.
+    const barrier = await send(a1, [{ to: 'self-alice', device: 2 }]);
+    expect(await a2.waitFor('message')).toEqual([expect.objectContaining({ id: (barrier.deliveries as Array<{ id: string }>)[0]!.id, toDevice: 2 })]);
+    expect(await ctx.srv.store.pending('self-alice', 2, 0, 10, Date.now())).toHaveLength(1);
+    expect(await ctx.srv.store.pending('self-alice', 3, 0, 10, Date.now())).toHaveLength(1);
+  });
 });
 
 describe('protocol-2 quotas per device', () => {

@@ -16,6 +16,7 @@ import {
   type OutboxEntry,
   type OutboxEntryV1,
   type OutboxFailure,
+  sharedAsHistory,
 } from '../stores.js';
 import { openLocalDatabase, RowSealer } from './sealed-rows.js';
 
@@ -93,6 +94,18 @@ export class SqliteMessageStore implements MessageStore {
       .prepare('INSERT INTO messages (key, direction, displayed, data) VALUES (?, ?, 1, ?) ON CONFLICT (key) DO NOTHING')
       .run(key, 'out', this.seal(key, record));
     return info.changes === 1 ? 'new' : 'duplicate';
+  }
+
+  async recordHistory(records: readonly HistoryRecord[]): Promise<number> {
+    const insert = this.db.prepare('INSERT INTO messages (key, direction, displayed, data) VALUES (?, ?, 1, ?) ON CONFLICT (key) DO NOTHING');
+    return this.db.transaction((): number => {
+      let added = 0;
+      for (const record of records) {
+        const key = this.keyOf(record.direction, record.id);
+        added += insert.run(key, record.direction, this.seal(key, record)).changes;
+      }
+      return added;
+    })();
   }
 
   async addOutgoing(entry: OutboxEntry | OutboxEntryV1, record: HistoryRecord): Promise<void> {
@@ -192,7 +205,7 @@ export class SqliteMessageStore implements MessageStore {
           const key = this.keyOf('out', id);
           const row = this.db.prepare('SELECT key, data FROM messages WHERE key = ?').get(key) as Row | undefined;
           const record = row && this.open<HistoryRecord>(row);
-          if (!record || record.peer !== peer || record.kind === 'receipt' || record.status === 'read') continue;
+          if (!record || record.peer !== peer || record.kind !== undefined || record.status === 'read') continue;
           record.status = 'read';
           delete record.reason;
           this.db.prepare('UPDATE messages SET data = ? WHERE key = ?').run(this.seal(key, record), key);
@@ -259,8 +272,23 @@ export class SqliteMessageStore implements MessageStore {
 
   async history(options: { peer?: string; limit?: number } = {}): Promise<HistoryRecord[]> {
     const rows = this.db.prepare('SELECT key, data FROM messages ORDER BY seq').all() as Row[];
-    const all = rows.map((r) => this.open<HistoryRecord>(r)).filter((r) => r.kind !== 'receipt' && (options.peer === undefined || r.peer === options.peer));
+    const all = rows.map((r) => this.open<HistoryRecord>(r)).filter((r) => r.kind === undefined && (options.peer === undefined || r.peer === options.peer));
     return options.limit === undefined ? all : all.slice(-options.limit);
+  }
+
+  async recent(limit: number): Promise<HistoryRecord[]> {
+    // What qualifies is inside the sealed rows, so SQL cannot pick it: the rows are walked from the newest
+    // back (the primary key's order, no sort) and the walk stops at `limit`. It reads `limit` rows and the
+    // receipts and unreadable records among them, not the whole history.
+    const found: HistoryRecord[] = [];
+    if (limit <= 0) return found;
+    for (const row of this.db.prepare('SELECT key, data FROM messages ORDER BY seq DESC').iterate() as IterableIterator<Row>) {
+      const record = this.open<HistoryRecord>(row);
+      if (!sharedAsHistory(record)) continue;
+      found.push(record);
+      if (found.length === limit) break;
+    }
+    return found.reverse();
   }
 
   async get(id: string, direction: 'in' | 'out'): Promise<HistoryRecord | undefined> {
