@@ -1,10 +1,6 @@
 /** `e2ee-chat server`: the relay, with the embedded SQLite store. */
 import type { Command } from 'commander';
-import { pino } from 'pino';
-import { createChatServer } from '../server/app.js';
 import { loadServerConfig } from '../server/config.js';
-import { MemoryServerStore } from '../server/store/memory-store.js';
-import { SqliteServerStore } from '../server/store/sqlite-store.js';
 
 export function registerServerCommand(program: Command): void {
   program
@@ -34,6 +30,14 @@ export function registerServerCommand(program: Command): void {
         ...(opts.host !== undefined && { HOST: opts.host }),
         ...(opts.data !== undefined && { E2EE_CHAT_DATA: opts.data }),
       });
+      // Loaded here, not at the top: every other command (each one a process) then starts without the
+      // server's modules (Socket.IO's server, pino, the SQLite server store).
+      const [{ pino }, { createChatServer }, { MemoryServerStore }, { SqliteServerStore }] = await Promise.all([
+        import('pino'),
+        import('../server/app.js'),
+        import('../server/store/memory-store.js'),
+        import('../server/store/sqlite-store.js'),
+      ]);
       const logger = pino({ level: config.logLevel, base: { service: 'e2ee-chat' } });
       const store = config.store === 'memory' ? new MemoryServerStore() : new SqliteServerStore(config.dataDir);
       const server = createChatServer({ config, store, logger });

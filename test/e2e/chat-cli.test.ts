@@ -121,7 +121,9 @@ describe('e2ee-chat chat (piped stdin)', () => {
     await w.createUser('bob');
     const receiver = procs.spawn('receive alice', ['receive', '--user', 'alice'], { cwd: w.cwd, env: w.env() });
     await receiver.waitFor('stderr', /^Listening as /m);
-    for (let i = 1; i <= 12; i++) expect((await w.cli(['send', '--user', 'bob', '--to', 'alice', `note ${i}`])).code).toBe(0);
+    // One send reading twelve lines (one message each): one process, not twelve.
+    const notes = Array.from({ length: 12 }, (_, i) => `note ${i + 1}\n`).join('');
+    expect((await w.cli(['send', '--user', 'bob', '--to', 'alice'], { input: notes })).code).toBe(0);
     await receiver.waitFor('stdout', /^\[bob\] note 12$/m);
     await receiver.stop('SIGTERM');
 

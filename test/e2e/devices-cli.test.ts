@@ -87,6 +87,18 @@ describe('e2ee-chat link and devices approve / remove', () => {
       const number = (await w.cli(['verify', 'bob', '--user', 'alice'], { env })).stdout.match(SAFETY_NUMBER)?.[1];
       expect(number).toBe(numberBefore);
     }
+
+    // Removed, the laptop gets nothing new; bob's next message reaches alice's first device, and the
+    // safety number is still the same on both sides.
+    const removed = await w.cli(['devices', 'remove', '2', '--user', 'alice']);
+    expect(removed.stdout, removed.proc.describe()).toContain("removed alice's device 2 (\"laptop\"); device list version 3");
+    expect((await w.send('bob', 'alice', 'after the removal')).code).toBe(0);
+    const afterwards = await w.cli(['receive', '--user', 'alice', '--once']);
+    expect(afterwards.stdout.match(/\[bob\] after the removal/g), afterwards.proc.describe()).toHaveLength(1);
+    expect((await w.cli(['receive', '--user', 'alice', '--once'], { env: laptop })).code).toBe(1);
+    const fromBob = (await w.cli(['verify', 'alice', '--user', 'bob'])).stdout.match(SAFETY_NUMBER)?.[1];
+    expect(fromBob).toBe(numberBefore);
+    expect((await w.cli(['verify', 'bob', '--user', 'alice'])).stdout.match(SAFETY_NUMBER)?.[1]).toBe(numberBefore);
   }, 120_000);
 
   it('a wrong code is refused on the first device and the new device fails too; nothing is listed', async () => {
