@@ -135,6 +135,13 @@ export function registerLinkCommand(program: Command): void {
       say(`waiting for approval (the code expires in ${Math.max(1, Math.round((pending.expiresAt - Date.now()) / 60_000))} minutes)…\n`);
       provisioned = await pending.done;
       await writeFolder(folder, provisioned, keys, ratchet, passphrase);
+      if (passphrase === '') {
+        // As for a user made by receive: keys written without a passphrase are said to be so.
+        process.stderr.write(
+          `WARNING: this device's private keys are stored WITHOUT a passphrase in ${printable(folder.identityFile)}.\n` +
+            `Anyone who can read that file can read ${printable(username)}'s messages. Set E2EE_CHAT_PASSPHRASE to protect new keys.\n`,
+        );
+      }
     } finally {
       process.off('SIGINT', cancel);
     }

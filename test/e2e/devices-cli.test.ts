@@ -55,6 +55,8 @@ async function linkLaptop(w: World, user: string, approveArgs: readonly string[]
   expect(exit.code, link.describe()).toBe(0);
   expect(link.stdout).toContain(`and check that it shows this device's key: ${shown}`);
   expect(link.stdout).toContain(`linked as ${user}, device 2 ("laptop")`);
+  // No passphrase in this environment: said, as for a user made by receive.
+  expect(link.stderr).toMatch(/^WARNING: this device's private keys are stored WITHOUT a passphrase in /m);
   return { env: laptop, approved: approve.stdout, linked: link.stdout };
 }
 
