@@ -96,8 +96,8 @@ export function registerChatCommand(program: Command): void {
       await leave();
       throw err;
     }
-    // This device removed while chatting: the client has stopped for good; leave, saying why.
-    const removed = await opened.removed;
+    // The client stopped for good while chatting (this device removed, or the name now other keys'): leave, saying why.
+    const removed = await opened.stopped;
     await leave();
     throw removed;
   });

@@ -173,11 +173,12 @@ export interface OpenedClient {
   peers: FilePeerKeyStore;
   messages: SqliteMessageStore;
   /**
-   * Settles if this device learns, while the command runs, that it was removed from its user's list (the
-   * client's `removed` event; the client has stopped), with the error the command then exits with. Never
-   * settles otherwise. A removal found at login is connectClient's own error instead.
+   * Settles if the client stops for good while the command runs, with the error the command then exits
+   * with: this device was removed from its user's list (the client's `removed` event), or a reconnect
+   * found the name bound to other keys on the server (`refused`). Never settles otherwise. The same found
+   * at login is connectClient's own error instead.
    */
-  removed: Promise<ChatError>;
+  stopped: Promise<ChatError>;
   /** Closes the client (sending pending acks) and the local store. */
   close(): Promise<void>;
 }
@@ -229,11 +230,12 @@ export async function connectClient(
     triedLinkCodes: new FileTriedLinkCodes(folder.linkCodesFile),
     ...(process.env.E2EE_CHAT_ACK_DELAY_MS && { ackDelayMs: Number(process.env.E2EE_CHAT_ACK_DELAY_MS) }),
   };
-  let removedNow!: (err: ChatError) => void;
-  const removed = new Promise<ChatError>((resolve) => (removedNow = resolve));
+  let stoppedNow!: (err: ChatError) => void;
+  const stopped = new Promise<ChatError>((resolve) => (stoppedNow = resolve));
   // Listening from before the login: a removal heard while the login's own work runs is not missed.
   const listen = (c: ChatClient) => {
-    c.on('removed', (r) => removedNow(removedDeviceError(r.username, folder.dir, r.error)));
+    c.on('removed', (r) => stoppedNow(removedDeviceError(r.username, folder.dir, r.error)));
+    c.on('refused', (r) => stoppedNow(explainLoginFailure(r.error, opts, folder) as ChatError));
     options.listen?.(c);
   };
   let client: ChatClient;
@@ -254,7 +256,7 @@ export async function connectClient(
     folder,
     peers,
     messages,
-    removed,
+    stopped,
     close: async () => {
       await client.close();
       messages.close();

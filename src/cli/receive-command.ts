@@ -248,9 +248,10 @@ export function registerReceiveCommand(program: Command): void {
         ? 'Press Ctrl-C to stop'
         : `Stops after ${opts.timeout} s without a message`;
     process.stderr.write(`Listening as ${opts.user} on ${serverUrl(opts)}. ${until}.\n`);
-    // This device removed while listening: the client has stopped for good. What is being shown is
-    // finished and the store closed, then the command fails saying why (a stop under way exits 0 itself).
-    const removed = await opened.removed;
+    // The client stopped for good while listening (this device removed, or the name now other keys'). What
+    // is being shown is finished and the store closed, then the command fails saying why (a stop under way
+    // exits 0 itself).
+    const removed = await opened.stopped;
     if (stopping) return;
     stopping = true;
     clearTimeout(quiet);

@@ -120,9 +120,10 @@ export function registerSendCommand(program: Command): void {
     let keptOffline = 0;
     let refused = 0;
     let lastRefusal: ChatError | undefined;
-    // This device removed while sending: the client has stopped for good; no more lines are taken.
+    // The client stopped for good while sending (this device removed, or the name now other keys'): no
+    // more lines are taken.
     let removed: ChatError | undefined;
-    void opened.removed.then((err) => (removed = err));
+    void opened.stopped.then((err) => (removed = err));
     const sendOne = async (body: string, line?: number) => {
       let sent: SentMessage;
       try {

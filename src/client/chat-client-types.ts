@@ -61,6 +61,11 @@ export interface ChatClientEvents {
    * after a crash) comes with `recorded` 0.
    */
   history: HistoryReceived;
+  /**
+   * A reconnect's login was refused for good because the server binds this user's name to other keys now
+   * (`username_taken`): the client stopped (no more reconnecting); its stores stay as they are.
+   */
+  refused: { error: ChatError };
   /** The connection dropped; it reconnects by itself, with backoff, and logs in again. */
   disconnected: { reason: string };
   /** Logged in again after a reconnect. */

@@ -106,7 +106,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   /** Read receipts going out; null when they are off. */
   private readonly readReceipts: ReadReceiptSender | null;
   private closed = false;
-  /** This device learnt it is no longer in its user's list (see wasRemoved). */
+  /** This client stopped for good: removed from its user's list, or its name now bound to other keys (stopForGood). */
   private removed = false;
   /** Settles at the first `caughtUp` since this client was made (see caughtUp()). */
   private readonly firstCaughtUp: Promise<CaughtUp>;
@@ -159,8 +159,9 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
         this.emit('disconnected', { reason });
       },
       firstDeviceList: async () => this.firstList(await sessionsForIdentity.identityKey()),
-      // The one refusal for good is `unknown_device`: this device is not in its user's list any more.
-      onRefused: (error) => this.wasRemoved(error),
+      // Refusals for good: `unknown_device` (this device is not in its user's list any more), or the name
+      // bound to other keys on the server.
+      onRefused: (error) => (error.code === 'unknown_device' ? this.wasRemoved(error) : this.stopForGood(() => this.emit('refused', { error }))),
       onDebug: debug,
     });
     const directory = (this.directory = new PeerDirectory(this.connection, options.peers));
@@ -288,12 +289,17 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
    * is emitted, once.
    */
   private wasRemoved(error: ChatError): void {
+    this.stopForGood(() => this.emit('removed', { username: this.username, device: this.device, error }));
+  }
+
+  /** Stops the connection for good, once, then says why (`tell`); stores stay as they are. */
+  private stopForGood(tell: () => void): void {
     if (this.removed) return;
     this.removed = true;
     this.connection.close();
-    // The server dropped this device's queue with it: acknowledgements waiting to go have no one to go to.
+    // Nothing will take the acknowledgements waiting to go (a removed device's queue is gone with it).
     this.receiver.connectionLost();
-    this.emit('removed', { username: this.username, device: this.device, error });
+    tell();
   }
 
   /** The account's first list (version 1, this primary alone, naming `identityKey` as IK_1), signed now. */

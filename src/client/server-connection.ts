@@ -60,10 +60,12 @@ export interface ConnectionCallbacks {
 
 /**
  * Login refusals that trying again cannot change: `unknown_device`, this device is not in its user's
- * list (it was removed, or never linked; PROTOCOL.md §19.13). Any other failure may pass (a server still
- * starting, a timeout), so the connection tries again after those.
+ * list (it was removed, or never linked; PROTOCOL.md §19.13); `username_taken`, the name is bound to other
+ * keys on this server now (it lost the account and someone registered the name again, or it lies): only
+ * the user can decide what to do. Any other failure may pass (a server still starting, a timeout), so the
+ * connection tries again after those.
  */
-const PERMANENT_REFUSALS: ReadonlySet<string> = new Set(['unknown_device']);
+const PERMANENT_REFUSALS: ReadonlySet<string> = new Set(['unknown_device', 'username_taken']);
 
 export class ServerConnection {
   readonly socket: Socket<ServerToClientEventsV2, ClientToServerEventsV2>;

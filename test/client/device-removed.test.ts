@@ -166,6 +166,35 @@ describe('device.removed and unknown_device through a server that lies', () => {
     expect((await fay.messages.history({ peer: 'drh-ivy' })).map((r) => r.body)).toEqual(['before', 'kept for later']);
   });
 
+  it('a reconnect refused because the name is bound to other keys now stops the client: `refused` once, and no login after it', async () => {
+    const kim = track(await connectTestClient(servers.hostile.url, 'drh-kim'));
+    const lee = track(await connectTestClient(servers.srv.url, 'drh-lee'));
+    const refused: Array<ChatClientEvents['refused']> = [];
+    const removed: unknown[] = [];
+    kim.client.on('refused', (r) => refused.push(r));
+    kim.client.on('removed', (r) => removed.push(r));
+    const loginsOf = () => servers.hostile.frames.filter((f) => f.kind === 'request' && f.event === 'login' && (f.payload as { username?: string }).username === 'drh-kim').length;
+    const before = loginsOf();
+    // From now on the liar answers kim's logins as a server that gave the name to other keys would.
+    const unhook = servers.hostile.onAnswer('login', (answer, payload) =>
+      (payload as { username?: string }).username === 'drh-kim' ? { ok: false, error: { code: 'bad_signature', message: 'signature does not verify' } } : answer,
+    );
+    try {
+      servers.hostile.connectionsOf('drh-kim')[0]!.drop();
+      await waitUntil(() => (refused.length > 0 ? true : undefined), 5000, 'the refused login to be reported');
+    } finally {
+      unhook();
+    }
+    expect(refused).toEqual([{ error: expect.objectContaining({ code: 'username_taken' }) }]);
+    expect(removed).toEqual([]);
+    // Barrier: a message between two other clients, far longer than kim's reconnect delay of a few ms.
+    const mia = track(await connectTestClient(servers.srv.url, 'drh-mia'));
+    await lee.client.send('drh-mia', 'a barrier');
+    await mia.waitFor(1);
+    expect(loginsOf()).toBe(before + 1);
+    expect(kim.client.connected).toBe(false);
+  });
+
   it('removed while reconnecting (the word lost), its login is refused: `removed` once, and no login after it', async () => {
     const gus = await TestPeer.register(servers.srv.url, 'drh-gus', { devices: 2 });
     peers.push(gus);
