@@ -17,13 +17,13 @@ import { LinkInitiator } from '../e2ee/link/link-initiator.js';
 import type { LinkOffer } from '../e2ee/link/link-messages.js';
 import type { DeviceList } from '../protocol/device-list-payload.js';
 import { ChatError } from '../protocol/errors.js';
-import { LINK_TTL_MS, MAX_HISTORY_ON_LINK } from '../protocol/limits.js';
+import { LINK_TTL_MS } from '../protocol/limits.js';
 import { LINK_SID_BYTES } from '../protocol/link-schemas.js';
 import { PRIMARY_DEVICE } from './address.js';
-import { LINK_STEP_TIMEOUT_MS, shortKeyFingerprint } from './device-link-request.js';
+import { shortKeyFingerprint } from './fingerprint.js';
 import type { DeviceDirectory } from './device-directory.js';
 import { ed25519Public, linkPinsOf, rsaPublic } from './link-provisioning.js';
-import { LinkSlot, type LinkTransport } from './link-slot.js';
+import { LINK_STEP_TIMEOUT_MS, LinkSlot, type LinkTransport } from './link-slot.js';
 import { withDeviceAdded, withDeviceRemoved } from './own-list-edits.js';
 import type { ServerConnection } from './server-connection.js';
 import type { PeerKeyStore, TriedLinkCodes } from './stores.js';
@@ -67,10 +67,6 @@ export async function approveDevice(deps: ApprovalDeps, codeText: string, option
   const { username, connection } = deps;
   if (deps.device !== PRIMARY_DEVICE) {
     throw new ChatError('not_primary', `only ${username}'s device 1 holds the account key and can change ${username}'s devices; this is device ${deps.device}`);
-  }
-  const history = options.history ?? 0;
-  if (!Number.isInteger(history) || history < 0 || history > MAX_HISTORY_ON_LINK) {
-    throw new ChatError('bad_request', `history must be a whole number from 0 to ${MAX_HISTORY_ON_LINK}`);
   }
   const random = deps.random ?? defaultRandom;
   const now = deps.now ?? Date.now;
@@ -128,7 +124,7 @@ export async function approveDevice(deps: ApprovalDeps, codeText: string, option
       account: { signingKey: ed25519Public(ed25519PublicOf(deps.signingKey)), encryptionKey: rsaPublic(deps.encryptionKey) },
       deviceList,
       pins: linkPinsOf(await deps.peers.all(), username),
-      history: { count: history },
+      history: { count: options.history ?? 0 },
     });
     // The new device closes the slot once it has checked the provisioning (§18.7 step 5); a device that
     // went away meanwhile (the slot closes as `disconnected`, or never) did not get it, and must not stay

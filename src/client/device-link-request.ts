@@ -10,7 +10,7 @@
  * give the server a second guess at the same code, §18.9).
  */
 import { base64urlDecode, base64urlEncode } from '../crypto/bytes.js';
-import { jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../crypto/keys.js';
+import { rsaPublicOf, type UserKeyPairs } from '../crypto/keys.js';
 import { defaultRandom, type RandomSource } from '../crypto/random.js';
 import { formatLinkCode, generateLinkSecret, type LinkCode } from '../e2ee/link/link-code.js';
 import { deviceNameProblem, encodeLinkOffer, type LinkOffer, type LinkProvisioning } from '../e2ee/link/link-messages.js';
@@ -18,16 +18,14 @@ import { LinkResponder } from '../e2ee/link/link-responder.js';
 import { ChatError } from '../protocol/errors.js';
 import { LINK_TTL_MS } from '../protocol/limits.js';
 import { LINK_SID_BYTES } from '../protocol/link-schemas.js';
-import { formatFingerprint } from './fingerprint.js';
+import { shortKeyFingerprint } from './fingerprint.js';
 import { LinkConnection, type LinkConnectionOptions } from './link-connection.js';
 import { checkProvisioning, ed25519Public, rsaPublic, type ProvisionedDevice } from './link-provisioning.js';
-import { LinkSlot } from './link-slot.js';
+import { LINK_STEP_TIMEOUT_MS, LinkSlot } from './link-slot.js';
 import { linkUri } from './link-uri.js';
 import { longLivedPreKeys } from './prekey-publisher.js';
 import type { RatchetStore } from './ratchet-store.js';
 
-/** How long one device waits for the other's next frame once both are in the run. */
-export const LINK_STEP_TIMEOUT_MS = 60_000;
 
 export interface DeviceLinkOptions extends LinkConnectionOptions {
   /** The account to join. */
@@ -56,11 +54,6 @@ export interface PendingDeviceLink {
   readonly done: Promise<ProvisionedDevice>;
   /** Gives up: the slot closes and `done` fails. */
   cancel(): void;
-}
-
-/** The first four groups of a signing key's fingerprint (RFC 7638 thumbprint of its JWK), as both devices show it. */
-export async function shortKeyFingerprint(signingKeyX: string): Promise<string> {
-  return formatFingerprint(await jwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: signingKeyX })).split(' ').slice(0, 4).join(' ');
 }
 
 export async function requestDeviceLink(options: DeviceLinkOptions): Promise<PendingDeviceLink> {

@@ -20,6 +20,9 @@ export interface LinkTransport {
   onEvent<E extends ServerEventNameV2>(event: E, handler: (payload: ServerEventOfV2<E>) => void): () => void;
 }
 
+/** How long one device waits for the other's next frame once both are in the run. */
+export const LINK_STEP_TIMEOUT_MS = 60_000;
+
 const CLOSE_REASONS: Record<LinkCloseReason, string> = {
   closed: 'the other device ended the link',
   disconnected: 'the other device went away',

@@ -160,8 +160,10 @@ export class MessageSealer {
     if (!sessions) return;
     const needed = new Map<string, number[]>();
     for (const target of targets) {
+      // Checked first, without the store or the lists: on established sessions this loop costs nothing.
+      if (sessions.sealedBefore(target)) continue;
       const keys = await this.deps.devices.deviceKeys(target);
-      if (!keys || !(await sessions.mayNeedBundle(target, keys.signingKey))) continue;
+      if (!keys || (await sessions.hasSession(target, keys.signingKey))) continue;
       needed.set(target.user, [...(needed.get(target.user) ?? []), target.device]);
     }
     for (const [user, devices] of needed) if (devices.length > 1) await this.deps.devices.prefetchBundles(user, devices);

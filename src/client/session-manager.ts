@@ -117,7 +117,7 @@ export class SessionManager {
   readonly #locks = new Map<string, Promise<unknown>>();
   /** This device's identity, read (or created) once: it never changes while the store exists. */
   #identity: Promise<LocalIdentity> | undefined;
-  /** Addresses this process has sealed for (a hint for mayNeedBundle; bounded by the devices one talks to). */
+  /** Addresses this process has sealed for (a hint for sealedBefore; bounded by the devices one talks to). */
   readonly #sealedFor = new Set<string>();
 
   constructor(private readonly deps: SessionManagerDeps) {}
@@ -173,13 +173,12 @@ export class SessionManager {
   }
 
   /**
-   * Whether sealing for `peer` may need a bundle (no session that can send, bound to `peerSigningKey`).
-   * Addresses this process sealed for already answer false without reading the store: the answer only
-   * decides whether to fetch bundles ahead (MessageSealer), and a wrong "false" costs a fetch at seal time.
+   * Whether this process has sealed for `peer` before, so that its session surely exists: a hint, read
+   * without the store, for deciding whether to fetch bundles ahead (MessageSealer). A wrong answer costs
+   * only a fetch at seal time.
    */
-  async mayNeedBundle(peer: AddressLike, peerSigningKey: Uint8Array): Promise<boolean> {
-    if (this.#sealedFor.has(addressText(addressOf(peer)))) return false;
-    return !(await this.hasSession(peer, peerSigningKey));
+  sealedBefore(peer: AddressLike): boolean {
+    return this.#sealedFor.has(addressText(addressOf(peer)));
   }
 
   /** Whether a session with `peer` (bound to their pinned key) can send now, without the server. */

@@ -4,7 +4,7 @@
  * lock file and an atomic rewrite, as peers.json: two `devices approve` of one code in two terminals
  * run it once. Plain JSON, versioned: it holds hashes and times, nothing secret.
  *
- *   {"v":1,"tried":[{"hash":"<64 hex: linkCodeHash>","at":<ms since epoch>}, …]}   oldest claim first
+ *   {"v":1,"tried":[{"hash":"<43 base64url: linkCodeHash>","at":<ms since epoch>}, …]}   oldest claim first
  */
 import { z } from 'zod';
 import { LINK_CODE_HASH_PATTERN } from '../../e2ee/link/link-code.js';
