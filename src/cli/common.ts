@@ -232,8 +232,10 @@ export async function connectClient(
   };
   let stoppedNow!: (err: ChatError) => void;
   const stopped = new Promise<ChatError>((resolve) => (stoppedNow = resolve));
-  // Listening from before the login: a removal heard while the login's own work runs is not missed.
+  // Listening from before the login: a removal heard, or a debug event of the login's backlog, while the
+  // login's own work runs is not missed.
   const listen = (c: ChatClient) => {
+    if (process.env.E2EE_CHAT_DEBUG) c.on('debug', (d) => process.stderr.write(`${debugLine(d)}\n`));
     c.on('removed', (r) => stoppedNow(removedDeviceError(r.username, folder.dir, r.error)));
     c.on('refused', (r) => stoppedNow(explainLoginFailure(r.error, opts, folder) as ChatError));
     options.listen?.(c);
@@ -249,7 +251,6 @@ export async function connectClient(
     }
     client = ChatClient.offline(clientOptions, listen);
   }
-  if (process.env.E2EE_CHAT_DEBUG) client.on('debug', (d) => process.stderr.write(`${debugLine(d)}\n`));
   return {
     client,
     identity,
