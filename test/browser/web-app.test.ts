@@ -86,6 +86,30 @@ describe.skipIf(gate.skip)('the web app in Chromium', () => {
     await dave.waitForMessage('carol', 'hi dave, from a terminal');
   });
 
+  it('a browser linked to a CLI account (devices approve) receives what the account receives, and writes as the account', async () => {
+    const w = await World.create(procs, 'browser-link', { serverUrl: srv.url });
+    await w.createUser('frank');
+    await w.createUser('gina');
+    const { user: frankWeb } = await person('frank');
+    const code = await frankWeb.requestLink(srv.url);
+    expect(code).toMatch(/^\d{3}-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+    const approve = await w.cli(['devices', 'approve', code, '--user', 'frank']);
+    expect(approve.code, approve.proc.describe()).toBe(0);
+    expect(approve.stdout).toContain('new device "web browser"');
+    await frankWeb.waitSignedIn();
+
+    const sent = await w.send('gina', 'frank', 'hello frank, wherever you are');
+    expect(sent.code, sent.proc.describe()).toBe(0);
+    await frankWeb.conversationEntry('gina').filter({ hasText: '1 unread' }).waitFor({ timeout: UI_WAIT_MS });
+    await frankWeb.openConversation('gina');
+    await frankWeb.waitForMessage('gina', 'hello frank, wherever you are');
+
+    const receiver = await w.startReceiver('gina');
+    await frankWeb.send('hi gina, from my browser');
+    await receiver.waitFor('stdout', /^\[frank\] hi gina, from my browser$/m);
+    await frankWeb.waitForMessage('frank', 'hi gina, from my browser', 'read');
+  });
+
   it('loads nothing from another origin, breaks no CSP rule, logs no error; a style injected against the policy is refused and reported', async () => {
     const { user: erin, activity } = await person('erin');
     await erin.createAccount(srv.url);

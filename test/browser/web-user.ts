@@ -29,6 +29,25 @@ export class WebUser {
     await this.page.keyboard.press('Tab');
     await this.expectFocused(this.page.getByRole('button', { name: 'Create account' }));
     await this.page.keyboard.press('Enter');
+    await this.waitSignedIn();
+  }
+
+  /**
+   * Opens the app and asks to link this browser to the existing account of this name: returns the
+   * one-time code it shows, for the account's first device to approve.
+   */
+  async requestLink(url: string, passphrase = 'correct horse battery staple'): Promise<string> {
+    await this.page.goto(url);
+    await this.page.getByRole('textbox', { name: 'Username' }).fill(this.name);
+    await this.page.getByRole('textbox', { name: 'Passphrase' }).fill(passphrase);
+    await this.page.getByRole('button', { name: 'Link to an existing account' }).click();
+    const code = this.page.getByLabel('Link code');
+    await code.waitFor({ timeout: UI_WAIT_MS });
+    return (await code.textContent()) ?? '';
+  }
+
+  /** Waits until the app says this user is signed in. */
+  async waitSignedIn(): Promise<void> {
     await this.page.getByText(`Signed in as ${this.name}`).waitFor({ timeout: UI_WAIT_MS });
   }
 

@@ -1,7 +1,8 @@
 /**
- * Creating an account in this browser, as the CLI's first `receive` does (src/cli/common.ts): fresh keys
- * (generateUserKeyPairs), the app's stores (app-stores.ts), and a ChatClient that registers the name at
- * its first login. The server binds the name to these keys: a taken name is refused (username_taken).
+ * Opening an account in this browser, as the CLI does (src/cli/common.ts): the app's stores
+ * (app-stores.ts), this device's keys, and a ChatClient connected to the server the page came from.
+ * A new account registers its name at the first login (the CLI's first `receive`); a linked device
+ * (link-device.ts) logs in as the device its account's first device added.
  */
 import { ChatClient, ChatError, generateUserKeyPairs, type ClientIdentity } from '../../src/client/index.js';
 import { USERNAME_PATTERN } from '../../src/protocol/limits.js';
@@ -21,14 +22,11 @@ export function usernameProblem(name: string): string | undefined {
 }
 
 /**
- * Makes keys for `username`, registers the name on the server this page came from and connects.
- * `listen` gets the client before it connects, so events of the first login are not missed.
+ * Connects `identity` with `stores`, logging in (registering the name when `register`); `listen` gets
+ * the client before it connects, so events of the first login are not missed. The identity is saved
+ * only once the server accepted it: keys for a refused name are worth nothing. Closes the stores if it fails.
  */
-export async function createAccount(username: string, passphrase: string, listen: (client: ChatClient) => void): Promise<OpenAccount> {
-  const problem = usernameProblem(username);
-  if (problem) throw new ChatError('invalid_username', problem);
-  const stores = await openStores(username, passphrase);
-  const identity: ClientIdentity = { username, keys: await generateUserKeyPairs() };
+export async function openAccount(identity: ClientIdentity, stores: AppStores, register: boolean, listen: (client: ChatClient) => void): Promise<OpenAccount> {
   let client: ChatClient;
   try {
     client = await ChatClient.connect(
@@ -39,17 +37,16 @@ export async function createAccount(username: string, passphrase: string, listen
         peers: stores.peers,
         messages: stores.messages,
         ratchet: stores.ratchet,
-        register: true,
+        register,
         readReceipts: true,
       },
       listen,
     );
+    await stores.identity.save(identity);
   } catch (err) {
     await stores.close();
     throw err;
   }
-  // Kept only once the server accepted the name: keys for a refused name are worth nothing.
-  await stores.identity.save(identity);
   return {
     client,
     identity,
@@ -59,4 +56,13 @@ export async function createAccount(username: string, passphrase: string, listen
       await stores.close();
     },
   };
+}
+
+/** Makes keys for `username` and registers the name on the server; a taken name is refused (username_taken). */
+export async function createAccount(username: string, passphrase: string, listen: (client: ChatClient) => void): Promise<OpenAccount> {
+  const problem = usernameProblem(username);
+  if (problem) throw new ChatError('invalid_username', problem);
+  const stores = await openStores(username, passphrase);
+  const identity: ClientIdentity = { username, keys: await generateUserKeyPairs() };
+  return openAccount(identity, stores, true, listen);
 }

@@ -51,6 +51,8 @@ export class ChatModel {
   /** Store reads in order, one at a time. */
   private work: Promise<void> = Promise.resolve();
   private refreshQueued = false;
+  /** History arrived from the first device (a linked browser): its peers are read at the next refresh. */
+  private rescanPeers = false;
   /** Sends in the order typed. */
   private sending: Promise<void> = Promise.resolve();
 
@@ -79,7 +81,11 @@ export class ChatModel {
       this.notePeer(m.outgoing ? m.to : m.from);
       this.refreshSoon();
     });
-    for (const event of ['rejected', 'sent', 'delivered', 'read', 'failed', 'unreadable', 'trusted', 'history'] as const) {
+    client.on('history', () => {
+      this.rescanPeers = true;
+      this.refreshSoon();
+    });
+    for (const event of ['rejected', 'sent', 'delivered', 'read', 'failed', 'unreadable', 'trusted'] as const) {
       client.on(event, () => this.refreshSoon());
     }
     client.on('presence', (p) => {
@@ -96,8 +102,7 @@ export class ChatModel {
   async start(account: OpenAccount): Promise<void> {
     this.account = account;
     this.set({ durable: account.stores.durable });
-    const stored = await account.stores.messages.history({ limit: KNOWN_PEERS_SCAN });
-    for (const r of stored.reverse()) if (!this.peers.includes(r.peer)) this.peers.push(r.peer);
+    this.rescanPeers = true;
     // Asking who is online also subscribes this connection to presence changes.
     try {
       for (const user of await account.client.onlineUsers()) this.online.set(user, true);
@@ -182,6 +187,11 @@ export class ChatModel {
     const account = this.account;
     if (!account) return;
     const { messages } = account.stores;
+    if (this.rescanPeers) {
+      this.rescanPeers = false;
+      const stored = await messages.history({ limit: KNOWN_PEERS_SCAN });
+      for (const r of stored.reverse()) if (!this.peers.includes(r.peer)) this.peers.push(r.peer);
+    }
     const current = this.snapshot.current;
     const undisplayed = await messages.undisplayed();
     const seen = document.visibilityState === 'visible' ? undisplayed.filter((r) => r.peer === current) : [];

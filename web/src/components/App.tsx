@@ -1,8 +1,8 @@
-/** The whole app: the account form until an account is open, then the chat screen. */
+/** The whole app: the sign-in screen until an account is open, then the chat screen. */
 import { useState } from 'preact/hooks';
 import type { ChatModel } from '../chat-model.js';
 import { ChatScreen } from './ChatScreen.js';
-import { CreateAccount } from './CreateAccount.js';
+import { SignIn } from './SignIn.js';
 
 export function App() {
   const [model, setModel] = useState<ChatModel | undefined>(undefined);
@@ -18,5 +18,5 @@ export function App() {
       </main>
     );
   }
-  return model ? <ChatScreen model={model} /> : <CreateAccount onOpen={setModel} />;
+  return model ? <ChatScreen model={model} /> : <SignIn onOpen={setModel} />;
 }
