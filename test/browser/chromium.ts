@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { REPO_ROOT } from '../e2e/processes.js';
 
+/** Debian's Chromium; E2EE_CHAT_CHROMIUM names another Chromium binary (a test of the skip, another distribution). */
 export const CHROMIUM = process.env.E2EE_CHAT_CHROMIUM ?? '/usr/bin/chromium';
 /** The variable that turns "Chromium missing, skip" into "Chromium missing, fail" (set by .ci/run). */
 export const REQUIRE_BROWSER_VAR = 'E2EE_CHAT_REQUIRE_BROWSER';

@@ -61,9 +61,18 @@ describe.skipIf(gate.skip)('the web app in Chromium', () => {
     // bob was shown it: his read receipt reaches alice's screen.
     await alice.waitForMessage('alice', 'hello bob', 'read');
 
-    await bob.send('hi alice, on two lines?');
-    await alice.waitForMessage('bob', 'hi alice, on two lines?');
-    await bob.waitForMessage('bob', 'hi alice, on two lines?', 'read');
+    // alice was online before bob came: the list says so.
+    await bob.conversationEntry('alice').filter({ hasText: 'online' }).waitFor({ timeout: UI_WAIT_MS });
+
+    // Shift-Enter starts a new line in the same message; Enter sends both lines as one.
+    await bob.message.focus();
+    await bob.page.keyboard.type('hi alice,');
+    await bob.page.keyboard.press('Shift+Enter');
+    await bob.page.keyboard.type('on two lines');
+    await bob.page.keyboard.press('Enter');
+    await alice.waitForMessage('bob', 'hi alice,\non two lines');
+    expect(await alice.messageItem('on two lines').textContent()).toMatch(/^\d{2}:\d{2} bob: hi alice,\non two lines$/);
+    await bob.waitForMessage('bob', 'hi alice,\non two lines', 'read');
     await bob.expectFocused(bob.message);
     expect(await bob.message.inputValue()).toBe('');
   });
