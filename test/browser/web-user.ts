@@ -41,9 +41,9 @@ export class WebUser {
     await this.page.getByRole('textbox', { name: 'Username' }).fill(this.name);
     await this.page.getByRole('textbox', { name: 'Passphrase' }).fill(passphrase);
     await this.page.getByRole('button', { name: 'Link to an existing account' }).click();
-    const code = this.page.getByLabel('Link code');
+    const code = this.page.getByRole('textbox', { name: 'Link code' });
     await code.waitFor({ timeout: UI_WAIT_MS });
-    return (await code.textContent()) ?? '';
+    return code.inputValue();
   }
 
   /** Waits until the app says this user is signed in. */

@@ -18,9 +18,9 @@ export function LinkWait({ link }: { link: PendingLink }) {
           e2ee-chat devices approve {link.code} --user {link.username}
         </code>
       </pre>
-      <p>
-        Link code: <code aria-label="Link code">{link.code}</code>
-      </p>
+      {/* A read-only box: named for assistive technology, and easy to select and copy. */}
+      <label for="link-code">Link code</label>
+      <input id="link-code" class="link-code" type="text" readOnly value={link.code} />
       <p>
         Check that it shows this device’s key: <code>{link.keyFingerprint}</code>
       </p>
