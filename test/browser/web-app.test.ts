@@ -49,6 +49,13 @@ describe.skipIf(gate.skip)('the web app in Chromium', () => {
     await alice.createAccount(srv.url);
     await bob.createAccount(srv.url);
 
+    // A name nobody has is refused, in words, and no conversation opens.
+    await alice.page.getByRole('textbox', { name: 'Start a conversation with' }).fill('nobody');
+    await alice.page.keyboard.press('Enter');
+    await alice.page.getByRole('alert').filter({ hasText: 'There is no user named nobody on this server.' }).waitFor({ timeout: UI_WAIT_MS });
+    expect(await alice.conversation('nobody').count()).toBe(0);
+    await alice.page.getByRole('textbox', { name: 'Start a conversation with' }).clear();
+
     await alice.startConversation('bob');
     await alice.send('hello bob');
     await alice.waitForMessage('alice', 'hello bob', 'delivered');

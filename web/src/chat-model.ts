@@ -93,7 +93,11 @@ export class ChatModel {
       this.refreshSoon();
     });
     client.on('disconnected', () => this.set({ connection: 'reconnecting' }));
-    client.on('reconnected', () => this.set({ connection: 'connected' }));
+    client.on('reconnected', () => {
+      this.set({ connection: 'connected' });
+      // A new connection: presence is asked (and subscribed to) again.
+      void this.askPresence().then(() => this.refreshSoon());
+    });
     client.on('removed', () => this.set({ connection: 'stopped', notice: 'This device was removed from your account: nothing more is sent or received here.' }));
     client.on('refused', () => this.set({ connection: 'stopped', notice: 'The server now binds your name to other keys: this page stopped connecting.' }));
   }
@@ -103,15 +107,22 @@ export class ChatModel {
     this.account = account;
     this.set({ durable: account.stores.durable });
     this.rescanPeers = true;
-    // Asking who is online also subscribes this connection to presence changes.
-    try {
-      for (const user of await account.client.onlineUsers()) this.online.set(user, true);
-    } catch (err) {
-      this.set({ notice: `Could not ask who is online: ${describeError(err)}` });
-    }
+    await this.askPresence();
     document.addEventListener('visibilitychange', () => this.refreshSoon());
     this.refreshSoon();
     await this.work;
+  }
+
+  /** Who is online now; asking also subscribes this connection to presence changes. */
+  private async askPresence(): Promise<void> {
+    const account = this.account;
+    if (!account) return;
+    try {
+      const online = new Set(await account.client.onlineUsers());
+      for (const peer of new Set([...this.online.keys(), ...online])) this.online.set(peer, online.has(peer));
+    } catch (err) {
+      this.tell(`Could not ask who is online: ${describeError(err)}`);
+    }
   }
 
   /** Checks that `name` is a user (pinning their keys on first use, as sending would) and opens the conversation. */
@@ -133,7 +144,8 @@ export class ChatModel {
   }
 
   open(peer: string): void {
-    this.notePeer(peer);
+    // A new conversation goes first; opening a listed one does not reorder the list under the pointer.
+    if (!this.peers.includes(peer)) this.notePeer(peer);
     this.set({ current: peer, notice: undefined });
     this.refreshSoon();
   }
