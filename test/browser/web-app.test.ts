@@ -126,6 +126,16 @@ describe.skipIf(gate.skip)('the web app in Chromium', () => {
     await frankWeb.waitForMessage('frank', 'hi gina, from my browser', 'read');
   });
 
+  it('a link cancelled in the browser ends there: the form comes back, saying so, with the cursor in Username', async () => {
+    const w = await World.create(procs, 'browser-link-cancel', { serverUrl: srv.url });
+    await w.createUser('hank');
+    const { user: hankWeb } = await person('hank');
+    await hankWeb.requestLink(srv.url);
+    await hankWeb.page.getByRole('button', { name: 'Cancel' }).click();
+    await hankWeb.page.getByRole('alert').filter({ hasText: 'the link was cancelled on this device' }).waitFor({ timeout: UI_WAIT_MS });
+    await hankWeb.expectFocused(hankWeb.page.getByRole('textbox', { name: 'Username' }));
+  });
+
   it('loads nothing from another origin, breaks no CSP rule, logs no error; a style injected against the policy is refused and reported', async () => {
     const { user: erin, activity } = await person('erin');
     await erin.createAccount(srv.url);
