@@ -20,6 +20,7 @@
  *    linear (nothing shared across devices is paid N times, nothing per device grows with N).
  * ML-KEM-1024 is liboqs in WebAssembly, as the Node entry points install it (see ratchet.ts).
  */
+import { ed25519SigningKeyFromSeed } from '../src/crypto/signing-key.js';
 import { MemoryRatchetStore } from '../src/client/ratchet-store.js';
 import { SessionManager } from '../src/client/session-manager.js';
 import { loadOrCreateIdentity } from '../src/client/local-prekeys.js';
@@ -48,7 +49,7 @@ const MESSAGE_ID = 'AAAAAAAAAAAAAAAAAAAAAA';
 
 /** One device of the recipient: its own identity and prekeys (a bundle per session set up with it). */
 async function recipientDevice() {
-  const identity = await LocalIdentity.generate(crypto.getRandomValues(new Uint8Array(32)));
+  const identity = await LocalIdentity.generate(ed25519SigningKeyFromSeed(crypto.getRandomValues(new Uint8Array(32))));
   const preKeys = new InMemoryPreKeyStore();
   const signed = await generateSignedPreKey(identity, 1);
   await preKeys.saveSignedPreKey(signed);
@@ -60,7 +61,7 @@ async function recipientDevice() {
     /** Prebuilt before timing: making one runs an ML-KEM keygen, which is the recipient's work, not ours. */
     async prepare(count: number) {
       for (let i = 0; i < count; i++, nextId++) {
-        const kem = generateKemPreKey(identity, nextId, 'one-time');
+        const kem = await generateKemPreKey(identity, nextId, 'one-time');
         const [oneTime] = await generateOneTimePreKeys(nextId, 1);
         await preKeys.saveKemPreKey(kem);
         await preKeys.saveOneTimePreKey(oneTime!);
@@ -94,8 +95,8 @@ export async function fanOutBench(mode: 'full' | 'quick' | 'smoke'): Promise<Fig
 
   const secret = crypto.getRandomValues(new Uint8Array(32));
   const store = new MemoryRatchetStore();
-  const me = await loadOrCreateIdentity(store, secret, Date.now()); // the identity the SessionManager reads
-  const sessions = new SessionManager({ store, signingSecretKey: secret, fetchBundle: async (a: Address) => device(a.device).take(), onPreKeysConsumed: () => undefined });
+  const me = await loadOrCreateIdentity(store, ed25519SigningKeyFromSeed(secret), Date.now()); // the identity the SessionManager reads
+  const sessions = new SessionManager({ store, signingKey: ed25519SigningKeyFromSeed(secret), fetchBundle: async (a: Address) => device(a.device).take(), onPreKeysConsumed: () => undefined });
   const seal = (to: Address) => sessions.seal(to, device(to.device).identity.signingPublicKey, payloadTo(to.user), true, DEFAULT_MAX_ENVELOPE_BYTES);
   // The bare baselines encrypt the same bytes the client's copies carry.
   const plaintext = utf8Encode(JSON.stringify(payloadTo('bob')));

@@ -11,6 +11,7 @@
  *  - the store reads of an initial message (identity once per process, the three prekeys it names),
  *    against the same blob reload; its durable writes (session save, one-time deletions) on their own.
  */
+import { ed25519SigningKeyFromSeed } from '../src/crypto/signing-key.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,7 +65,7 @@ async function blobReload(path: string, secret: Uint8Array, pickle: LocalKeysPic
   const select = db.prepare('SELECT data, version FROM secrets WHERE key = ?');
   const reload = () => {
     const row = select.get(rows.keyOf('keys')) as { data: Buffer };
-    LocalKeys.restore(rows.open<LocalKeysPickle>(key, row.data), secret);
+    LocalKeys.restore(rows.open<LocalKeysPickle>(key, row.data), ed25519SigningKeyFromSeed(secret));
   };
   return { reload, close: () => db.close() };
 }
@@ -77,9 +78,9 @@ export async function localKeysBench(mode: 'full' | 'quick' | 'smoke'): Promise<
   const bobStore = await SqliteRatchetStore.open(join(dir, 'bob.sqlite'), bobSecret, 'bob');
   try {
     // Bob at the local cap, as a client under a drain keeps it.
-    const keys = await LocalKeys.generate(bobSecret, Date.now());
+    const keys = await LocalKeys.generate(ed25519SigningKeyFromSeed(bobSecret), Date.now());
     for (const k of await generateOneTimePreKeys(1, stock.oneTime)) keys.oneTime.set(k.id, k);
-    for (let i = 0; i < stock.kem; i++) keys.kem.set(2 + i, generateKemPreKey(keys.identity, 2 + i, 'one-time'));
+    for (let i = 0; i < stock.kem; i++) keys.kem.set(2 + i, await generateKemPreKey(keys.identity, 2 + i, 'one-time'));
     keys.nextIds.oneTime = stock.oneTime + 1;
     keys.nextIds.kem = stock.kem + 2;
     await bobStore.createKeys(keys.pickle());
@@ -94,7 +95,7 @@ export async function localKeysBench(mode: 'full' | 'quick' | 'smoke'): Promise<
 
     const bob = timed(bobStore);
     const bobKey = ed25519PublicKeyFromSecret(bobSecret);
-    const bobSessions = new SessionManager({ store: bob.store, signingSecretKey: bobSecret, fetchBundle: () => Promise.reject(new Error('unused')), onPreKeysConsumed: () => undefined });
+    const bobSessions = new SessionManager({ store: bob.store, signingKey: ed25519SigningKeyFromSeed(bobSecret), fetchBundle: () => Promise.reject(new Error('unused')), onPreKeysConsumed: () => undefined });
     let nextOneTime = 1;
     let nextKem = 2;
     const bundle = async () => buildPreKeyBundle(keys.identity, keys.currentSignedPreKey, keys.kem.get(nextKem++)!, keys.oneTime.get(nextOneTime++));
@@ -102,7 +103,7 @@ export async function localKeysBench(mode: 'full' | 'quick' | 'smoke'): Promise<
     const payload = (from: string, to: string) => ({ v: 1 as const, from, to, id: base64urlEncode(new Uint8Array(16).fill(0)) + String(id++).padStart(8, '0'), sentAt: Date.now(), body: BODY });
     const sender = (name: string) => {
       const secret = crypto.getRandomValues(new Uint8Array(32));
-      const sessions = new SessionManager({ store: new MemoryRatchetStore(), signingSecretKey: secret, fetchBundle: bundle, onPreKeysConsumed: () => undefined });
+      const sessions = new SessionManager({ store: new MemoryRatchetStore(), signingKey: ed25519SigningKeyFromSeed(secret), fetchBundle: bundle, onPreKeysConsumed: () => undefined });
       const seal = () => sessions.seal('bob', bobKey, payload(name, 'bob'), true, 1 << 20, async () => undefined);
       return { name, key: ed25519PublicKeyFromSecret(secret), sessions, seal };
     };
@@ -155,7 +156,7 @@ export async function localKeysBench(mode: 'full' | 'quick' | 'smoke'): Promise<
     const initial = median(initialMs) * 1000;
     const initialWrites = median(initialWriteMs) * 1000;
     const stockName = `${stock.oneTime} X25519 + ${stock.kem} ML-KEM one-time keys`;
-    const left = await exportLocalKeys(bobStore, bobSecret, Date.now());
+    const left = await exportLocalKeys(bobStore, ed25519SigningKeyFromSeed(bobSecret), Date.now());
     if (left.oneTime.has(1) || left.kem.has(2)) throw new Error('bench: consumed one-time keys were not deleted');
     return [
       {

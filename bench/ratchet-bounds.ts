@@ -8,6 +8,7 @@
  *
  * Also measured: a forged message that decrypts in no state, which is tried against every kept state.
  */
+import { ed25519SigningKeyFromSeed } from '../src/crypto/signing-key.js';
 import { utf8Encode } from '../src/crypto/bytes.js';
 import { buildPreKeyBundle } from '../src/e2ee/pqxdh/bundle.js';
 import { LocalIdentity } from '../src/e2ee/pqxdh/identity.js';
@@ -24,11 +25,11 @@ const PLAINTEXT = new Uint8Array(100).fill(0x61);
 const ATTACK_SESSIONS = 41;
 
 async function victim() {
-  const identity = await LocalIdentity.generate(crypto.getRandomValues(new Uint8Array(32)));
+  const identity = await LocalIdentity.generate(ed25519SigningKeyFromSeed(crypto.getRandomValues(new Uint8Array(32))));
   const preKeys = new InMemoryPreKeyStore();
   const signed = await generateSignedPreKey(identity, 1);
   await preKeys.saveSignedPreKey(signed);
-  const lastResort = generateKemPreKey(identity, 1, 'last-resort');
+  const lastResort = await generateKemPreKey(identity, 1, 'last-resort');
   await preKeys.saveKemPreKey(lastResort);
   // No one-time keys: the attacker's bundles carry the last-resort keys, which never run out.
   return { bundle: buildPreKeyBundle(identity, signed, lastResort), context: { identity, preKeys } satisfies DecryptContext };
@@ -40,7 +41,7 @@ async function victim() {
  */
 export async function hostilePeerRecord(sessions: number): Promise<{ record: SessionRecord; attacker: SessionRecord; context: DecryptContext }> {
   const { bundle, context } = await victim();
-  const attackerIdentity = await LocalIdentity.generate(crypto.getRandomValues(new Uint8Array(32)));
+  const attackerIdentity = await LocalIdentity.generate(ed25519SigningKeyFromSeed(crypto.getRandomValues(new Uint8Array(32))));
   const record = new SessionRecord();
   let attacker = new SessionRecord();
   const jumps = Math.ceil(MAX_STORED_SKIPPED_KEYS / MAX_SKIP);
@@ -58,7 +59,7 @@ export async function hostilePeerRecord(sessions: number): Promise<{ record: Ses
 
 async function freshSession(): Promise<{ record: SessionRecord; attacker: SessionRecord; context: DecryptContext }> {
   const { bundle, context } = await victim();
-  const peerIdentity = await LocalIdentity.generate(crypto.getRandomValues(new Uint8Array(32)));
+  const peerIdentity = await LocalIdentity.generate(ed25519SigningKeyFromSeed(crypto.getRandomValues(new Uint8Array(32))));
   const peer = new SessionRecord();
   await initiateSession(peer, bundle, peerIdentity);
   const record = new SessionRecord();

@@ -12,6 +12,7 @@
  * The hostile-peer figures (a session record under attack) come from ratchet-bounds.ts; a receiving
  * client through SessionManager and the SQLite store, with its store work per message, from local-keys.ts.
  */
+import { ed25519SigningKeyFromSeed } from '../src/crypto/signing-key.js';
 import { utf8Encode } from '../src/crypto/bytes.js';
 import { ed25519Verify } from '../src/crypto/ed25519.js';
 import { installMlKem1024, mlkem1024Decapsulate, mlkem1024Encapsulate, mlkem1024GenerateKeyPair, nobleMlKem1024, type MlKem1024Implementation } from '../src/crypto/mlkem.js';
@@ -38,11 +39,11 @@ const BASELINE = { setupMs: 1.08, encPerSec: 12_400, decPerSec: 11_200, pingPong
 const PLAINTEXT = new Uint8Array(100).fill(0x61);
 
 async function party(oneTimeCount: number) {
-  const identity = await LocalIdentity.generate(crypto.getRandomValues(new Uint8Array(32)));
+  const identity = await LocalIdentity.generate(ed25519SigningKeyFromSeed(crypto.getRandomValues(new Uint8Array(32))));
   const preKeys = new InMemoryPreKeyStore();
   const signed = await generateSignedPreKey(identity, 1);
   await preKeys.saveSignedPreKey(signed);
-  const kems = Array.from({ length: oneTimeCount }, (_, i) => generateKemPreKey(identity, 10_000 + i, 'one-time'));
+  const kems = await Promise.all(Array.from({ length: oneTimeCount }, (_, i) => generateKemPreKey(identity, 10_000 + i, 'one-time')));
   for (const k of kems) await preKeys.saveKemPreKey(k);
   const opks = await generateOneTimePreKeys(1, oneTimeCount);
   for (const k of opks) await preKeys.saveOneTimePreKey(k);
@@ -121,7 +122,7 @@ function using(kem: MlKem1024Implementation, work: () => Promise<void>): () => P
 async function primitivesOf(counts: Counts, withKem: boolean): Promise<() => Promise<void>> {
   const a = await X25519KeyPair.generate();
   const b = await X25519KeyPair.generate();
-  const identity = await LocalIdentity.generate(crypto.getRandomValues(new Uint8Array(32)));
+  const identity = await LocalIdentity.generate(ed25519SigningKeyFromSeed(crypto.getRandomValues(new Uint8Array(32))));
   const signed = await generateSignedPreKey(identity, 1);
   const message = signedPreKeyMessage(signed.keyPair.publicKey);
   const kem = mlkem1024GenerateKeyPair();

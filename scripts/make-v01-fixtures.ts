@@ -49,8 +49,22 @@ interface V01Store {
 type Keys = typeof import('../src/crypto/keys.js');
 type Bytes = typeof import('../src/crypto/bytes.js');
 type Hybrid = typeof import('../src/e2ee/hybrid-envelope.js');
-type Identity = typeof import('../src/e2ee/pqxdh/identity.js');
-type PreKeys = typeof import('../src/e2ee/pqxdh/prekeys.js');
+/** 0.1's identity and KEM prekey API (it signed synchronously, from the seed's bytes), as called here. */
+interface V01LocalIdentity {
+  readonly dhKeyPair: { readonly publicKey: Uint8Array };
+  readonly binding: Uint8Array;
+}
+type Identity = { LocalIdentity: { generate(signingSecretKey: Uint8Array): Promise<V01LocalIdentity> } };
+interface V01KemPreKey {
+  readonly id: number;
+  readonly publicKey: Uint8Array;
+  readonly signature: Uint8Array;
+}
+type PreKeys = {
+  generateSignedPreKey(identity: V01LocalIdentity, id: number, options: object): Promise<{ id: number; keyPair: { publicKey: Uint8Array }; signature: Uint8Array }>;
+  generateOneTimePreKeys(firstId: number, count: number): Promise<{ id: number; keyPair: { publicKey: Uint8Array } }[]>;
+  generateKemPreKey(identity: V01LocalIdentity, id: number, kind: 'one-time' | 'last-resort', options: object): V01KemPreKey;
+};
 type Limits = typeof import('../src/protocol/limits.js');
 type Ids = typeof import('../src/server/ids.js');
 
@@ -93,7 +107,7 @@ async function main(): Promise<void> {
     const clock = { clock: () => T0 };
     const signed = await generateSignedPreKey(identity, 1, clock);
     const lastResort = generateKemPreKey(identity, 1, 'last-resort', clock);
-    const kem = (k: ReturnType<PreKeys['generateKemPreKey']>) => ({ id: k.id, publicKey: e(k.publicKey), signature: e(k.signature) });
+    const kem = (k: V01KemPreKey) => ({ id: k.id, publicKey: e(k.publicKey), signature: e(k.signature) });
     await store.putPreKeys(
       username,
       {

@@ -1,6 +1,6 @@
 /** What the user-facing commands share: options, opening the user's keys and stores, connecting. */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { ChatClient, type ClientIdentity } from '../client/chat-client.js';
+import { ChatClient } from '../client/chat-client.js';
 import { FilePeerKeyStore } from '../client/node/file-stores.js';
 import { FileTriedLinkCodes } from '../client/node/tried-link-codes-file.js';
 import { nodeBlobHttp } from '../client/node/node-blob-http.js';
@@ -9,7 +9,7 @@ import { SqliteRatchetStore } from '../client/node/sqlite-ratchet-store.js';
 import { base64urlDecode, constantTimeEqual, utf8Encode } from '../crypto/bytes.js';
 import type { Ed25519PublicJwk } from '../crypto/keys.js';
 import { SAFETY_NUMBER_DIGITS, safetyNumber } from '../e2ee/safety-number.js';
-import { loadOrCreateIdentity, type LoadedIdentity } from '../client/node/identity-file.js';
+import { loadOrCreateIdentity, type FolderIdentity, type LoadedIdentity } from '../client/node/identity-file.js';
 import { defaultHome, localUsers, userFolder, type UserFolder } from '../client/node/user-folder.js';
 import { readSettings } from '../client/node/user-settings.js';
 import { ChatError } from '../protocol/errors.js';
@@ -132,7 +132,7 @@ export async function openIdentity(
  * The user's keys and local message store, without connecting: for commands that read local files only
  * (history, outbox). Refuses a user with no keys here (no_local_user); asks for the passphrase if needed.
  */
-export async function openLocalMessages(opts: UserOptions): Promise<{ identity: ClientIdentity; folder: UserFolder; messages: SqliteMessageStore }> {
+export async function openLocalMessages(opts: UserOptions): Promise<{ identity: FolderIdentity; folder: UserFolder; messages: SqliteMessageStore }> {
   const { identity, folder } = await openIdentity(opts);
   const messages = await SqliteMessageStore.open(folder.stateFile, base64urlDecode(identity.keys.signing.d), identity.username);
   return { identity, folder, messages };
@@ -168,7 +168,7 @@ function describeCause(cause: unknown): string {
 
 export interface OpenedClient {
   client: ChatClient;
-  identity: ClientIdentity;
+  identity: FolderIdentity;
   folder: UserFolder;
   peers: FilePeerKeyStore;
   messages: SqliteMessageStore;
@@ -281,7 +281,7 @@ export function parseSafetyNumber(text: string): string {
 }
 
 /** The safety number this user shares with `peer` if `peer`'s identity key is `peerSigningKey`. */
-export function safetyNumberWith(identity: ClientIdentity, peer: string, peerSigningKey: Ed25519PublicJwk): string {
+export function safetyNumberWith(identity: FolderIdentity, peer: string, peerSigningKey: Ed25519PublicJwk): string {
   return safetyNumber(
     // The account's key, never a linked device's own: the number belongs to the person (§16.12).
     { identityKey: base64urlDecode((identity.account?.signingKey ?? identity.keys.signing).x), username: identity.username },

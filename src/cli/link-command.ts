@@ -11,6 +11,7 @@
  * until then, so a failed or abandoned link leaves the folder as it was and the user simply runs `link`
  * again, with a new code.
  */
+import { ed25519SigningKeyFromSeed } from '../crypto/signing-key.js';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
@@ -67,7 +68,7 @@ async function writeFolder(folder: UserFolder, provisioned: ProvisionedDevice, k
   const secret = base64urlDecode(keys.signing.d);
   const store = await SqliteRatchetStore.open(folder.ratchetFile, secret, provisioned.username);
   try {
-    await store.createKeys((await exportLocalKeys(ratchet, secret, Date.now())).pickle());
+    await store.createKeys((await exportLocalKeys(ratchet, ed25519SigningKeyFromSeed(secret), Date.now())).pickle());
   } finally {
     store.close();
   }

@@ -1,4 +1,5 @@
 /** The ChatClient's public types: its options, its identity and the events it emits. */
+import type { DeviceSecrets } from './device-secrets.js';
 import type { Ed25519PublicJwk, RsaPublicJwk, UserKeyPairs } from '../crypto/keys.js';
 import type { ChatError } from '../protocol/errors.js';
 import type { PresenceEvent } from '../protocol/events.js';
@@ -16,8 +17,12 @@ export interface ClientIdentity {
   username: string;
   /** This device's id in the user's list (default 1: the primary, whose keys are the account keys). */
   device?: number;
-  /** This device's own keys (for the primary, the account keys). */
-  keys: UserKeyPairs;
+  /**
+   * This device's own keys (for the primary, the account keys): the JWK pair of the CLI's folder, or
+   * DeviceSecrets (device-secrets.ts) whose private halves WebCrypto holds, as a browser keeps them. The
+   * client uses either only to sign and decrypt, never reading a secret's bytes.
+   */
+  keys: UserKeyPairs | DeviceSecrets;
   /**
    * The account's public keys, the ones peers pin and the user's list is signed with: needed by a linked
    * device, whose own keys are not the account's. Absent: this device's keys are the account's (device 1).

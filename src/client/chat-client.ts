@@ -11,8 +11,6 @@
  */
 import { base64urlDecode, constantTimeEqual } from '../crypto/bytes.js';
 import type { DeviceListWire } from '../protocol/device-list-wire.js';
-import { ed25519PublicOf, rsaPublicOf } from '../crypto/keys.js';
-import { importEncryptionKey } from '../e2ee/hybrid-envelope.js';
 import { ChatError } from '../protocol/errors.js';
 import type { UserKeys } from '../protocol/events.js';
 import type { SessionResultV2 } from '../protocol/events-v2.js';
@@ -26,6 +24,7 @@ import { approveDevice, type ApproveOptions } from './device-approval.js';
 import { approveWithHistory, type LinkedDevice } from './history-transfer.js';
 import type { TriedLinkCodes } from './stores.js';
 import { DeviceDirectory } from './device-directory.js';
+import { deviceSecretsOf, type DeviceSecrets } from './device-secrets.js';
 import { removeOwnDevice } from './device-removal.js';
 import { MemoryTriedLinkCodes } from './memory-stores.js';
 import { ownDevices, type OwnDevice } from './own-devices.js';
@@ -93,6 +92,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private readonly directory: PeerDirectory;
   private readonly deviceDirectory: DeviceDirectory;
   private readonly identity: ChatClientOptions['identity'];
+  /** This device's secrets, used only through their interface (sign, decrypt): never read as bytes. */
+  private readonly secrets: DeviceSecrets;
   /** This device's sessions and identity (IK); `sessions` is the same object, or null when none are kept. */
   private readonly identitySessions: SessionManager;
   /** The login's own work before anything is sent: the user's own list (published if the server has none), then prekeys. */
@@ -144,8 +145,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     const ratchetStore = options.ratchet ?? new MemoryRatchetStore();
     const keepsSessions = options.ratchet !== undefined;
     const debug = (message: string, cause?: unknown) => this.emit('debug', { message, cause });
-    const signingSecretKey = base64urlDecode(options.identity.keys.signing.d);
-    this.connection = new ServerConnection(options, {
+    const secrets = (this.secrets = deviceSecretsOf(options.identity.keys));
+    this.connection = new ServerConnection({ ...options, identity: { ...options.identity, keys: secrets } }, {
       onAuthenticated: (first, session) => {
         this.maxEnvelopeBytes = envelopeLimitOf(session);
         this.attachmentLimit = attachmentLimitOf(session);
@@ -178,8 +179,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
           (ownPin ??= toPinned(
             {
               username: this.username,
-              signingKey: (identity.account?.signingKey ?? ed25519PublicOf(identity.keys.signing)) as UserKeys['signingKey'],
-              encryptionKey: (identity.account?.encryptionKey ?? rsaPublicOf(identity.keys.encryption)) as UserKeys['encryptionKey'],
+              signingKey: (identity.account?.signingKey ?? secrets.signingPublicJwk) as UserKeys['signingKey'],
+              encryptionKey: (identity.account?.encryptionKey ?? secrets.encryptionPublicJwk) as UserKeys['encryptionKey'],
               registeredAt: 0,
             },
             0,
@@ -189,12 +190,12 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     ));
     const sessionsForIdentity = (this.identitySessions = new SessionManager({
       store: ratchetStore,
-      signingSecretKey,
+      signingKey: secrets.signing,
       fetchBundle: (address) => devices.fetchBundle(address),
       onPreKeysConsumed: () => void this.publishPreKeys(),
     }));
     const sessions = (this.sessions = keepsSessions ? sessionsForIdentity : null);
-    this.preKeys = sessions ? new PreKeyPublisher(ratchetStore, signingSecretKey, this.connection, (work) => sessions.withKeysLocked(work)) : null;
+    this.preKeys = sessions ? new PreKeyPublisher(ratchetStore, secrets.signing, this.connection, (work) => sessions.withKeysLocked(work)) : null;
     this.sealer = new MessageSealer({
       username: this.username,
       device: this.device,
@@ -202,7 +203,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       messages: options.messages,
       directory,
       devices,
-      signingKey: options.identity.keys.signing,
+      signingKey: secrets.signing,
       online: () => this.connection.authenticated,
       maxEnvelopeBytes: () => this.maxEnvelopeBytes,
     });
@@ -228,8 +229,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
             },
             debug,
           });
-    let decryptionKey: Promise<CryptoKey> | undefined;
-    this.receiver = new ReceiveLoop(
+        this.receiver = new ReceiveLoop(
       this.connection,
       {
         username: this.username,
@@ -244,7 +244,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
           return devices.deviceKeys(address);
         },
         fetchKeys: (u) => directory.fetchKeys(u),
-        decryptionKey: () => (decryptionKey ??= importEncryptionKey(options.identity.keys.encryption)),
+        decryptionKey: () => secrets.decryptionKey(),
         onMessage: (m) => {
           this.emit('message', m);
           this.inbox.push(m);
@@ -303,9 +303,9 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   }
 
   /** The account's first list (version 1, this primary alone, naming `identityKey` as IK_1), signed now. */
-  private firstList(identityKey: Uint8Array): DeviceListWire {
-    const { keys } = this.identity;
-    return firstDeviceList({ username: this.username, signingKey: keys.signing, encryptionKey: rsaPublicOf(keys.encryption), identityKey, now: Date.now() });
+  private firstList(identityKey: Uint8Array): Promise<DeviceListWire> {
+    const { secrets } = this;
+    return firstDeviceList({ username: this.username, signingKey: secrets.signing, encryptionKey: secrets.encryptionPublicJwk, identityKey, now: Date.now() });
   }
 
   /**
@@ -321,10 +321,10 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
         const listed = own?.devices.find((d) => d.deviceId === PRIMARY_DEVICE)?.identityKey;
         let deviceList: DeviceListWire | undefined;
         if (own === null) {
-          deviceList = this.firstList(identityKey);
+          deviceList = await this.firstList(identityKey);
         } else if (listed && !constantTimeEqual(listed, identityKey)) {
           // This device's prekey identity was remade (its ratchet store lost): the list names the new IK.
-          deviceList = withPrimaryIdentityKey(own, identityKey, this.identity.keys.signing, Date.now());
+          deviceList = await withPrimaryIdentityKey(own, identityKey, this.secrets.signing, Date.now());
         }
         if (deviceList) {
           await this.connection.call('devices.publish', { deviceList });
@@ -433,7 +433,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
    * history-transfer.ts); sendOutbox() sends them.
    */
   approveDevice(code: string, options: ApproveOptions = {}): Promise<LinkedDevice> {
-    const { keys } = this.identity;
+    const { secrets } = this;
     const debug = (message: string, cause?: unknown) => this.emit('debug', { message, cause });
     const history = { username: this.username, device: this.device, messages: this.messageStore, sealer: this.sealer, flush: () => this.outbox.flush(), debug };
     const approval = {
@@ -443,8 +443,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       triedCodes: this.triedLinkCodes,
       username: this.username,
       device: this.device,
-      signingKey: keys.signing,
-      encryptionKey: rsaPublicOf(keys.encryption),
+      signingKey: secrets.signing,
+      encryptionKey: secrets.encryptionPublicJwk,
     };
     return approveWithHistory(history, options.history, (count) => approveDevice(approval, code, { ...options, history: count }));
   }
@@ -461,7 +461,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
 
   /** Removes one of this account's devices (primary only; never device 1): publishes the list without it. */
   removeDevice(device: number): Promise<{ device: number; name: string; version: number }> {
-    return removeOwnDevice({ connection: this.connection, devices: this.deviceDirectory, username: this.username, device: this.device, signingKey: this.identity.keys.signing }, device);
+    return removeOwnDevice({ connection: this.connection, devices: this.deviceDirectory, username: this.username, device: this.device, signingKey: this.secrets.signing }, device);
   }
 
   async onlineUsers(): Promise<string[]> {

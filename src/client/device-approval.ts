@@ -10,7 +10,8 @@
  * device is removed again at once: a device that was never provisioned does not stay listed.
  */
 import { base64urlDecode, base64urlEncode, constantTimeEqual } from '../crypto/bytes.js';
-import { ed25519PublicOf, type Ed25519PrivateJwk, type RsaPublicJwk } from '../crypto/keys.js';
+import type { RsaPublicJwk } from '../crypto/keys.js';
+import type { Ed25519SigningKey } from '../crypto/signing-key.js';
 import { defaultRandom, type RandomSource } from '../crypto/random.js';
 import { linkCodeHash, parseLinkCode } from '../e2ee/link/link-code.js';
 import { LinkInitiator } from '../e2ee/link/link-initiator.js';
@@ -22,7 +23,7 @@ import { LINK_SID_BYTES } from '../protocol/link-schemas.js';
 import { PRIMARY_DEVICE } from './address.js';
 import { shortKeyFingerprint } from './fingerprint.js';
 import type { DeviceDirectory } from './device-directory.js';
-import { ed25519Public, linkPinsOf, rsaPublic } from './link-provisioning.js';
+import { ed25519PublicWire, linkPinsOf, rsaPublic } from './link-provisioning.js';
 import { LINK_STEP_TIMEOUT_MS, LinkSlot, type LinkTransport } from './link-slot.js';
 import { withDeviceAdded, withDeviceRemoved } from './own-list-edits.js';
 import type { ServerConnection } from './server-connection.js';
@@ -36,7 +37,7 @@ export interface ApprovalDeps {
   readonly username: string;
   readonly device: number;
   /** The account keys, which only the primary holds. */
-  readonly signingKey: Ed25519PrivateJwk;
+  readonly signingKey: Ed25519SigningKey;
   readonly encryptionKey: RsaPublicJwk;
   readonly random?: RandomSource;
   readonly now?: () => number;
@@ -100,7 +101,7 @@ export async function approveDevice(deps: ApprovalDeps, codeText: string, option
     const current = await deps.devices.refresh(username);
     if (!current) throw new ChatError('device_list_invalid', `the server holds no device list for ${username}; log in once on this device and try again`);
     refuseKnownKeys(current, offer);
-    const { deviceList, device } = withDeviceAdded(
+    const { deviceList, device } = await withDeviceAdded(
       current,
       {
         signingKey: base64urlDecode(offer.signingKey),
@@ -121,7 +122,7 @@ export async function approveDevice(deps: ApprovalDeps, codeText: string, option
       username,
       device,
       approvedBy: PRIMARY_DEVICE,
-      account: { signingKey: ed25519Public(ed25519PublicOf(deps.signingKey)), encryptionKey: rsaPublic(deps.encryptionKey) },
+      account: { signingKey: ed25519PublicWire(deps.signingKey.publicKey), encryptionKey: rsaPublic(deps.encryptionKey) },
       deviceList,
       pins: linkPinsOf(await deps.peers.all(), username),
       history: { count: options.history ?? 0 },
@@ -177,7 +178,7 @@ function refuseKnownKeys(list: DeviceList, offer: LinkOffer): void {
 /** The provisioning did not get through: the device that was just listed goes again. */
 async function unlist(deps: ApprovalDeps, list: DeviceList | null, device: number, now: number): Promise<void> {
   if (!list) return;
-  const deviceList = withDeviceRemoved(list, device, deps.signingKey, now);
+  const deviceList = await withDeviceRemoved(list, device, deps.signingKey, now);
   await deps.connection.call('devices.publish', { deviceList });
   await deps.devices.accept(deps.username, deviceList);
 }

@@ -10,7 +10,7 @@
  * give the server a second guess at the same code, §18.9).
  */
 import { base64urlDecode, base64urlEncode } from '../crypto/bytes.js';
-import { rsaPublicOf, type UserKeyPairs } from '../crypto/keys.js';
+import type { UserKeyPairs } from '../crypto/keys.js';
 import { defaultRandom, type RandomSource } from '../crypto/random.js';
 import { formatLinkCode, generateLinkSecret, type LinkCode } from '../e2ee/link/link-code.js';
 import { deviceNameProblem, encodeLinkOffer, type LinkOffer, type LinkProvisioning } from '../e2ee/link/link-messages.js';
@@ -18,6 +18,7 @@ import { LinkResponder } from '../e2ee/link/link-responder.js';
 import { ChatError } from '../protocol/errors.js';
 import { LINK_TTL_MS } from '../protocol/limits.js';
 import { LINK_SID_BYTES } from '../protocol/link-schemas.js';
+import { deviceSecretsOf, type DeviceSecrets } from './device-secrets.js';
 import { shortKeyFingerprint } from './fingerprint.js';
 import { LinkConnection, type LinkConnectionOptions } from './link-connection.js';
 import { checkProvisioning, ed25519Public, rsaPublic, type ProvisionedDevice } from './link-provisioning.js';
@@ -33,7 +34,7 @@ export interface DeviceLinkOptions extends LinkConnectionOptions {
   /** This device's name in the list: public (the list signs it), at most 32 bytes of UTF-8. */
   name: string;
   /** This device's own key pairs (its signing key DSK and RSA key): made for it, never the account's. */
-  keys: UserKeyPairs;
+  keys: UserKeyPairs | DeviceSecrets;
   /** This device's ratchet store: its identity key and first prekeys are made there now and offered. */
   ratchet: RatchetStore;
   random?: RandomSource;
@@ -62,13 +63,14 @@ export async function requestDeviceLink(options: DeviceLinkOptions): Promise<Pen
   const stepTimeoutMs = options.stepTimeoutMs ?? LINK_STEP_TIMEOUT_MS;
   const nameProblem = deviceNameProblem(options.name);
   if (nameProblem !== undefined) throw new ChatError('bad_request', `device name "${options.name}": ${nameProblem}`);
-  const preKeys = await longLivedPreKeys(options.ratchet, base64urlDecode(options.keys.signing.d), now());
+  const secrets = deviceSecretsOf(options.keys);
+  const preKeys = await longLivedPreKeys(options.ratchet, secrets.signing, now());
   const offer: LinkOffer = {
     v: 2,
     name: options.name,
-    signingKey: options.keys.signing.x,
+    signingKey: secrets.signingPublicJwk.x,
     ...preKeys,
-    encryptionKey: rsaPublic(rsaPublicOf(options.keys.encryption)),
+    encryptionKey: rsaPublic(secrets.encryptionPublicJwk),
   };
   // Checked before any traffic: a device never offers what its primary would refuse.
   encodeLinkOffer(offer);

@@ -3,7 +3,7 @@
  * its list without it. The server then deletes what was queued to and from the device, closes its
  * connections and refuses its logins; peers drop its sessions when they next take in the list (§21.3).
  */
-import type { Ed25519PrivateJwk } from '../crypto/keys.js';
+import type { Ed25519SigningKey } from '../crypto/signing-key.js';
 import { ChatError } from '../protocol/errors.js';
 import { PRIMARY_DEVICE } from './address.js';
 import type { DeviceDirectory } from './device-directory.js';
@@ -16,7 +16,7 @@ export interface RemovalDeps {
   readonly username: string;
   readonly device: number;
   /** The account key, which only the primary holds. */
-  readonly signingKey: Ed25519PrivateJwk;
+  readonly signingKey: Ed25519SigningKey;
   readonly now?: () => number;
 }
 
@@ -30,7 +30,7 @@ export async function removeOwnDevice(deps: RemovalDeps, device: number): Promis
   const current = await deps.devices.refresh(username);
   if (!current) throw new ChatError('unknown_device', `${username} has no device list on this server, so no device ${device}`);
   const removed = current.devices.find((d) => d.deviceId === device);
-  const deviceList = withDeviceRemoved(current, device, deps.signingKey, (deps.now ?? Date.now)());
+  const deviceList = await withDeviceRemoved(current, device, deps.signingKey, (deps.now ?? Date.now)());
   await deps.connection.call('devices.publish', { deviceList });
   const published = await deps.devices.accept(username, deviceList);
   return { device, name: removed!.name, version: published!.version };

@@ -5,7 +5,8 @@
  * protocol-2 login of an account registered before devices (the server then holds no list for it).
  */
 import { base64urlDecode } from '../crypto/bytes.js';
-import type { Ed25519PrivateJwk, RsaPublicJwk } from '../crypto/keys.js';
+import type { RsaPublicJwk } from '../crypto/keys.js';
+import type { Ed25519SigningKey } from '../crypto/signing-key.js';
 import { encodeDeviceListPayload } from '../protocol/device-list-payload.js';
 import { signDeviceList, type DeviceListWire } from '../protocol/device-list-signature.js';
 import { PRIMARY_DEVICE } from './address.js';
@@ -15,14 +16,14 @@ export const DEFAULT_PRIMARY_NAME = 'primary';
 
 export function firstDeviceList(input: {
   username: string;
-  signingKey: Ed25519PrivateJwk;
+  signingKey: Ed25519SigningKey;
   encryptionKey: RsaPublicJwk;
   /** IK_1: the X25519 identity key this device's prekeys are bound to. */
   identityKey: Uint8Array;
   now: number;
   name?: string;
-}): DeviceListWire {
-  const accountKey = base64urlDecode(input.signingKey.x);
+}): Promise<DeviceListWire> {
+  const accountKey = input.signingKey.publicKey;
   const list = encodeDeviceListPayload({
     username: input.username,
     accountKey,
@@ -40,5 +41,5 @@ export function firstDeviceList(input: {
       },
     ],
   });
-  return signDeviceList(list, base64urlDecode(input.signingKey.d));
+  return signDeviceList(list, input.signingKey);
 }

@@ -34,5 +34,7 @@ export type { RatchetStore } from './ratchet-store.js';
 export { PeerKeyChangedError } from './peer-keys.js';
 export { formatFingerprint } from './fingerprint.js';
 export { generateUserKeyPairs } from '../crypto/keys.js';
+export { deviceSecretsFromJwks, webCryptoDeviceSecrets, type DeviceSecrets, type WebCryptoDeviceKeys } from './device-secrets.js';
+export { ed25519SigningKeyFromSeed, generateWebCryptoSigningKey, webCryptoSigningKey, type Ed25519SigningKey } from '../crypto/signing-key.js';
 export { ChatError, DecryptionFailedError } from '../protocol/errors.js';
 export type { ErrorCode } from '../protocol/errors.js';

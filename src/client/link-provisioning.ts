@@ -8,7 +8,7 @@
  * exactly its keys; device 1 of that list carries the account's RSA key; every pin's list verifies under
  * that pin. A server never gets to say any of it.
  */
-import { base64urlDecode, constantTimeEqual } from '../crypto/bytes.js';
+import { base64urlDecode, base64urlEncode, constantTimeEqual } from '../crypto/bytes.js';
 import type { Ed25519PublicJwk, RsaPublicJwk } from '../crypto/keys.js';
 import type { LinkPin, LinkProvisioning } from '../e2ee/link/link-messages.js';
 import { acceptDeviceList } from '../protocol/device-list-history.js';
@@ -55,6 +55,7 @@ const failed = (why: string): never => {
 
 /** The public JWKs exactly as the strict link schemas take them (pins may carry members the schemas drop). */
 export const ed25519Public = (k: Ed25519PublicJwk): Ed25519PublicJwkWire => ({ kty: 'OKP', crv: 'Ed25519', x: k.x });
+export const ed25519PublicWire = (key: Uint8Array): Ed25519PublicJwkWire => ({ kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(key) });
 export function rsaPublic(k: RsaPublicJwk): Rsa2048PublicJwkWire {
   // Every pinned key came through the wire's schema, which takes exponent 65537 only.
   if (k.e !== 'AQAB') throw new ChatError('internal', 'a pinned RSA key with an exponent other than 65537');

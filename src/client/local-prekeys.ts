@@ -11,6 +11,7 @@
  * first noticed, and each kind of local one-time key is capped (MAX_LOCAL_*), the oldest handed-out first
  * (prekey-hygiene.ts).
  */
+import type { Ed25519SigningKey } from '../crypto/signing-key.js';
 import { base64urlDecode as d, base64urlEncode as e } from '../crypto/bytes.js';
 import { X25519KeyPair } from '../crypto/x25519.js';
 import { LocalIdentity } from '../e2ee/pqxdh/identity.js';
@@ -66,8 +67,8 @@ export const MAX_LOCAL_KEM_ONE_TIME_PREKEYS = 80;
 const pair = (p: { publicKey: string; secretKey: string }) => X25519KeyPair.restore(d(p.secretKey), d(p.publicKey));
 const pairPickle = (id: number, p: X25519KeyPair): OneTimePreKeyPickle => ({ id, publicKey: e(p.publicKey), secretKey: e(p.exportSecretKey()) });
 
-export const identityFromPickle = (p: IdentityKeyPickle, signingSecretKey: Uint8Array): LocalIdentity =>
-  LocalIdentity.restore(signingSecretKey, pair(p), d(p.binding));
+export const identityFromPickle = (p: IdentityKeyPickle, signingKey: Ed25519SigningKey): LocalIdentity =>
+  LocalIdentity.restore(signingKey, pair(p), d(p.binding));
 export const identityToPickle = (i: LocalIdentity): IdentityKeyPickle => ({
   publicKey: e(i.dhKeyPair.publicKey),
   secretKey: e(i.dhKeyPair.exportSecretKey()),
@@ -106,17 +107,17 @@ export class LocalKeys implements PreKeyStore {
   ) {}
 
   /** A new identity key, signed prekey 1 and last-resort ML-KEM prekey 1 (one-time keys come later). */
-  static async generate(signingSecretKey: Uint8Array, now: number): Promise<LocalKeys> {
-    const identity = await LocalIdentity.generate(signingSecretKey);
+  static async generate(signingKey: Ed25519SigningKey, now: number): Promise<LocalKeys> {
+    const identity = await LocalIdentity.generate(signingKey);
     const keys = new LocalKeys(identity, 1, 1, { signed: 2, oneTime: 1, kem: 2 });
     keys.signed.set(1, await generateSignedPreKey(identity, 1, { clock: () => now }));
-    keys.kem.set(1, generateKemPreKey(identity, 1, 'last-resort', { clock: () => now }));
+    keys.kem.set(1, await generateKemPreKey(identity, 1, 'last-resort', { clock: () => now }));
     return keys;
   }
 
-  static restore(p: LocalKeysPickle, signingSecretKey: Uint8Array): LocalKeys {
+  static restore(p: LocalKeysPickle, signingKey: Ed25519SigningKey): LocalKeys {
     if (p.v !== 1) throw new TypeError(`unsupported local keys pickle version ${String(p.v)}`);
-    const keys = new LocalKeys(identityFromPickle(p.identity, signingSecretKey), p.currentSignedId, p.lastResortId, { ...p.nextIds });
+    const keys = new LocalKeys(identityFromPickle(p.identity, signingKey), p.currentSignedId, p.lastResortId, { ...p.nextIds });
     for (const s of p.signed) keys.signed.set(s.id, signedFromPickle(s));
     for (const o of p.oneTime) keys.oneTime.set(o.id, oneTimeFromPickle(o));
     for (const k of p.kem) keys.kem.set(k.id, kemFromPickle(k));
@@ -200,17 +201,17 @@ export class LocalKeys implements PreKeyStore {
  * This device's identity, creating the user's first keys when there are none (first writer wins: two
  * processes of one user starting at once agree on one set). Reads the identity record only.
  */
-export async function loadOrCreateIdentity(store: RatchetStore, signingSecretKey: Uint8Array, now: number): Promise<LocalIdentity> {
-  const saved = (await store.loadIdentity()) ?? (await store.createKeys((await LocalKeys.generate(signingSecretKey, now)).pickle()));
-  return identityFromPickle(saved, signingSecretKey);
+export async function loadOrCreateIdentity(store: RatchetStore, signingKey: Ed25519SigningKey, now: number): Promise<LocalIdentity> {
+  const saved = (await store.loadIdentity()) ?? (await store.createKeys((await LocalKeys.generate(signingKey, now)).pickle()));
+  return identityFromPickle(saved, signingKey);
 }
 
 /**
  * Every record at once, as a LocalKeys (for tests, benchmarks and inspection; nothing on the message
  * path calls it). Creates the first keys like loadOrCreateIdentity.
  */
-export async function exportLocalKeys(store: RatchetStore, signingSecretKey: Uint8Array, now: number): Promise<LocalKeys> {
-  const identity = identityToPickle(await loadOrCreateIdentity(store, signingSecretKey, now));
+export async function exportLocalKeys(store: RatchetStore, signingKey: Ed25519SigningKey, now: number): Promise<LocalKeys> {
+  const identity = identityToPickle(await loadOrCreateIdentity(store, signingKey, now));
   const state = (await store.loadKeyState())!;
   const load = async <K extends 'signed' | 'oneTime' | 'kem'>(kind: K, ids: readonly number[]) =>
     (await Promise.all(ids.map((id) => store.loadPreKey(kind, id)))).filter((r) => r !== undefined);
@@ -229,6 +230,6 @@ export async function exportLocalKeys(store: RatchetStore, signingSecretKey: Uin
       nextIds: state.nextIds,
       handedOut: { oneTime: marks(oneTime), kem: marks(kem) },
     },
-    signingSecretKey,
+    signingKey,
   );
 }

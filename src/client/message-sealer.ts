@@ -9,11 +9,11 @@
  * One other message goes the same way: the history a primary sends a device it just linked (§21.3.1),
  * sealed for that one device of the user's own and nobody else (sealHistory).
  */
-import { importSigningKey, newMessageId, sealHybridPayload } from '../e2ee/hybrid-envelope.js';
+import { newMessageId, sealHybridPayload } from '../e2ee/hybrid-envelope.js';
 import type { AttachmentPointer } from '../e2ee/attachment-pointer.js';
 import type { HistoryItem, MessagePayload, Payload } from '../e2ee/message-payload.js';
 import type { ReceiptPayload } from '../e2ee/read-receipt.js';
-import type { Ed25519PrivateJwk } from '../crypto/keys.js';
+import type { Ed25519SigningKey } from '../crypto/signing-key.js';
 import { ChatError } from '../protocol/errors.js';
 import { addressText, PRIMARY_DEVICE, type Address } from './address.js';
 import type { DeviceDirectory } from './device-directory.js';
@@ -40,7 +40,8 @@ export interface MessageSealerDeps {
   directory: PeerDirectory;
   devices: DeviceDirectory;
   /** This device's signing key, for hybrid envelopes. */
-  signingKey: Ed25519PrivateJwk;
+  /** This device's Ed25519 key: the hybrid mode signs its JWS with it (jose takes its CryptoKey). */
+  signingKey: Ed25519SigningKey;
   /** Whether the client is logged in now: only then are the directory and bundles asked. */
   online(): boolean;
   /** The server's envelope cap as last announced. */
@@ -209,7 +210,7 @@ export class MessageSealer {
       const envelope = await this.deps.sessions.seal(target, keys.signingKey, payload, online, max);
       return { to: target.user, device: target.device, envelope };
     }
-    this.signing ??= importSigningKey(this.deps.signingKey);
+    this.signing ??= this.deps.signingKey.cryptoKey();
     const envelope = await sealHybridPayload(payload, await this.signing, keys.encryptionKey);
     checkEnvelopeSize(envelope, max);
     return { to: target.user, device: target.device, envelope };

@@ -4,15 +4,14 @@
  * (design §2.3). Each edit keeps what the list rules require (§17.4): the version goes up by one, ids are
  * never reused (`maxDeviceId` only grows), kept devices keep their keys.
  */
-import { base64urlDecode } from '../crypto/bytes.js';
-import type { Ed25519PrivateJwk } from '../crypto/keys.js';
+import type { Ed25519SigningKey } from '../crypto/signing-key.js';
 import { encodeDeviceListPayload, type DeviceEntry, type DeviceList } from '../protocol/device-list-payload.js';
 import { signDeviceList, type DeviceListWire } from '../protocol/device-list-signature.js';
 import { ChatError } from '../protocol/errors.js';
 import { MAX_DEVICE_ID, MAX_DEVICES_PER_USER } from '../protocol/limits.js';
 import { PRIMARY_DEVICE } from './address.js';
 
-function signNext(list: DeviceList, devices: DeviceEntry[], maxDeviceId: number, signingKey: Ed25519PrivateJwk, now: number): DeviceListWire {
+function signNext(list: DeviceList, devices: DeviceEntry[], maxDeviceId: number, signingKey: Ed25519SigningKey, now: number): Promise<DeviceListWire> {
   const next = encodeDeviceListPayload({
     username: list.username,
     accountKey: list.accountKey,
@@ -22,24 +21,29 @@ function signNext(list: DeviceList, devices: DeviceEntry[], maxDeviceId: number,
     maxDeviceId,
     devices,
   });
-  return signDeviceList(next, base64urlDecode(signingKey.d));
+  return signDeviceList(next, signingKey);
 }
 
 /** The new device's entry, without its id: the list gives it the next one. */
 export type NewDeviceEntry = Omit<DeviceEntry, 'deviceId'>;
 
 /** `list` with `entry` added as device `maxDeviceId + 1`; returns the signed list and the new id. */
-export function withDeviceAdded(list: DeviceList, entry: NewDeviceEntry, signingKey: Ed25519PrivateJwk, now: number): { deviceList: DeviceListWire; device: number } {
+export async function withDeviceAdded(
+  list: DeviceList,
+  entry: NewDeviceEntry,
+  signingKey: Ed25519SigningKey,
+  now: number,
+): Promise<{ deviceList: DeviceListWire; device: number }> {
   if (list.devices.length >= MAX_DEVICES_PER_USER) {
     throw new ChatError('bad_request', `${list.username} has ${list.devices.length} devices, the most a list can name; remove one first (e2ee-chat devices remove <id>)`);
   }
   const device = list.maxDeviceId + 1;
   if (device > MAX_DEVICE_ID) throw new ChatError('bad_request', `${list.username} has used every device id; no more devices can be linked to this account`);
-  return { deviceList: signNext(list, [...list.devices, { ...entry, deviceId: device }], device, signingKey, now), device };
+  return { deviceList: await signNext(list, [...list.devices, { ...entry, deviceId: device }], device, signingKey, now), device };
 }
 
 /** `list` without device `device` (never device 1: the primary holds the account key). */
-export function withDeviceRemoved(list: DeviceList, device: number, signingKey: Ed25519PrivateJwk, now: number): DeviceListWire {
+export function withDeviceRemoved(list: DeviceList, device: number, signingKey: Ed25519SigningKey, now: number): Promise<DeviceListWire> {
   if (device === PRIMARY_DEVICE) throw new ChatError('bad_request', 'device 1 is the primary, which holds the account key; it cannot be removed');
   if (!list.devices.some((d) => d.deviceId === device)) throw new ChatError('unknown_device', `${list.username} has no device ${device} (list version ${list.version})`);
   return signNext(
@@ -56,7 +60,7 @@ export function withDeviceRemoved(list: DeviceList, device: number, signingKey: 
  * remade) and made a new one, which its list must name before the server takes prekeys for it or peers
  * accept sessions with it (§21.1).
  */
-export function withPrimaryIdentityKey(list: DeviceList, identityKey: Uint8Array, signingKey: Ed25519PrivateJwk, now: number): DeviceListWire {
+export function withPrimaryIdentityKey(list: DeviceList, identityKey: Uint8Array, signingKey: Ed25519SigningKey, now: number): Promise<DeviceListWire> {
   const devices = list.devices.map((d) => (d.deviceId === PRIMARY_DEVICE ? { ...d, identityKey: Uint8Array.from(identityKey) } : d));
   return signNext(list, devices, list.maxDeviceId, signingKey, now);
 }

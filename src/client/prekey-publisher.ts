@@ -13,6 +13,7 @@
  * only ever inserted, so another process of this user refilling, rotating or consuming at the same time
  * loses nothing; the rotation moves the "current" pointer compare-and-swap.
  */
+import type { Ed25519SigningKey } from '../crypto/signing-key.js';
 import { base64urlDecode, base64urlEncode as e } from '../crypto/bytes.js';
 import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
 import type { LocalIdentity } from '../e2ee/pqxdh/identity.js';
@@ -55,8 +56,8 @@ export type LongLivedPreKeys = Required<Pick<PreKeysUploadPayload, 'identity' | 
  * the store has none): what a device being linked offers its primary, which publishes them with the
  * list that adds it (docs/PROTOCOL.md §18.6), so that a bundle for it exists from the moment it is listed.
  */
-export async function longLivedPreKeys(store: RatchetStore, signingSecretKey: Uint8Array, now: number): Promise<LongLivedPreKeys> {
-  const identity = await loadOrCreateIdentity(store, signingSecretKey, now);
+export async function longLivedPreKeys(store: RatchetStore, signingKey: Ed25519SigningKey, now: number): Promise<LongLivedPreKeys> {
+  const identity = await loadOrCreateIdentity(store, signingKey, now);
   const state = (await store.loadKeyState())!;
   const signed = signedFromPickle((await store.loadPreKey('signed', state.currentSignedId))!);
   const lastResort = kemFromPickle((await store.loadPreKey('kem', state.lastResortId))!);
@@ -70,7 +71,7 @@ export async function longLivedPreKeys(store: RatchetStore, signingSecretKey: Ui
 export class PreKeyPublisher {
   constructor(
     private readonly store: RatchetStore,
-    private readonly signingSecretKey: Uint8Array,
+    private readonly signingKey: Ed25519SigningKey,
     private readonly connection: Pick<ServerConnection, 'call'>,
     /** The keys lock shared with SessionManager: refills and prekey consumption never overwrite each other. */
     private readonly withKeysLocked: <T>(work: () => Promise<T>) => Promise<T>,
@@ -100,7 +101,7 @@ export class PreKeyPublisher {
     const now = this.clock();
     let counts = await this.connection.call('prekeys.count', {});
     const store = this.store;
-    const me = await loadOrCreateIdentity(store, this.signingSecretKey, now);
+    const me = await loadOrCreateIdentity(store, this.signingKey, now);
     // Before new keys exist: keys not yet uploaded are missing from the server's lists.
     await reconcileOneTimeKeys(store, counts, now);
     const signed = await this.rotateSignedPreKey(me, now);
@@ -120,7 +121,7 @@ export class PreKeyPublisher {
     await store.addPreKeys('oneTime', oneTime.map(oneTimeToPickle));
     const firstKem = wantKem > 0 ? await store.reservePreKeyIds('kem', wantKem) : 0;
     const kem: KemPreKeyRecord[] = [];
-    for (let i = 0; i < wantKem; i++) kem.push(generateKemPreKey(me, firstKem + i, 'one-time', { clock: () => now }));
+    for (let i = 0; i < wantKem; i++) kem.push(await generateKemPreKey(me, firstKem + i, 'one-time', { clock: () => now }));
     await store.addPreKeys('kem', kem.map(kemToPickle));
     await capOneTimeKeys(store); // new keys have the highest ids: the cap never takes them
 

@@ -5,8 +5,8 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import { base64urlDecode, base64urlEncode } from '../crypto/bytes.js';
-import { ed25519Sign } from '../crypto/ed25519.js';
-import { ed25519PublicOf, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../crypto/keys.js';
+import { jwkThumbprint } from '../crypto/keys.js';
+import type { DeviceSecrets } from './device-secrets.js';
 import { loginMessageV2, registerMessage } from '../protocol/auth-message.js';
 import { ChatError } from '../protocol/errors.js';
 import type { ClientEventPayloadV2, ClientToServerEventsV2 } from '../protocol/client-event-schemas.js';
@@ -29,7 +29,7 @@ export const RECONNECT_DEFAULTS = { initialDelayMs: 250, maxDelayMs: 10_000, jit
 export interface ConnectionOptions {
   url: string;
   /** The user, this device's id (default 1, the primary) and this device's keys. */
-  identity: { username: string; device?: number; keys: UserKeyPairs };
+  identity: { username: string; device?: number; keys: DeviceSecrets };
   ackTimeoutMs?: number;
   reconnect?: { initialDelayMs?: number; maxDelayMs?: number; jitter?: number };
   /**
@@ -198,14 +198,14 @@ export class ServerConnection {
   private async authenticate(): Promise<SessionResultV2> {
     const { identity } = this.options;
     const device = identity.device ?? PRIMARY_DEVICE;
-    const secret = base64urlDecode(identity.keys.signing.d);
+    const signer = identity.keys.signing;
     const { challenge, protocols } = await this.call('challenge', {});
     // A server that names no protocols is e2ee-chat 0.1: it cannot serve devices, and this client speaks
     // nothing older than protocol 2 (servers are upgraded before clients, §19.2).
     if (!protocols?.includes(CLIENT_PROTOCOL)) {
       throw new ChatError('unsupported_server', `the server at ${this.options.url} does not speak protocol ${CLIENT_PROTOCOL} (it runs e2ee-chat 0.1 or older); upgrade it first`);
     }
-    const loginSig = ed25519Sign(loginMessageV2({ challenge, username: identity.username, device }), secret);
+    const loginSig = await signer.sign(loginMessageV2({ challenge, username: identity.username, device }));
     this.backlog.loginAsked = true;
     try {
       // `registered` is bound to the question too: only our own `register` can have created the account
@@ -226,9 +226,9 @@ export class ServerConnection {
     }
     // First use of this name: register our public keys, proving we hold the signing key, with the
     // account's first device list (§19.3).
-    const signingKey = ed25519PublicOf(identity.keys.signing);
+    const signingKey = identity.keys.signingPublicJwk;
     // Checked here as the server will: the wire only carries 2048-bit keys with exponent 65537.
-    const encryptionKey = rsa2048PublicJwkSchema.safeParse(rsaPublicOf(identity.keys.encryption));
+    const encryptionKey = rsa2048PublicJwkSchema.safeParse(identity.keys.encryptionPublicJwk);
     if (!encryptionKey.success) {
       throw new ChatError('bad_request', "this device's encryption key is not a 2048-bit RSA key with exponent 65537, the only kind the server accepts", { cause: encryptionKey.error });
     }
@@ -247,7 +247,7 @@ export class ServerConnection {
         username: identity.username,
         signingKey,
         encryptionKey: encryptionKey.data,
-        signature: base64urlEncode(ed25519Sign(message, secret)),
+        signature: base64urlEncode(await signer.sign(message)),
         protocol: CLIENT_PROTOCOL,
         deviceList,
       }),

@@ -22,6 +22,7 @@
  * prekeys it names (ResponderPreKeys). The identity is read once per process (it never changes) and only
  * when PQXDH needs it: a plain ratchet message and a seal on an existing session read no key at all.
  */
+import type { Ed25519SigningKey } from '../crypto/signing-key.js';
 import { base64urlDecode, base64urlEncode, constantTimeEqual, utf8Decode, utf8Encode } from '../crypto/bytes.js';
 import type { PreKeyBundle } from '../e2ee/pqxdh/bundle.js';
 import { parsePayload, payloadMatchesRoute, type Payload } from '../e2ee/message-payload.js';
@@ -52,7 +53,7 @@ export const MAX_STORE_ATTEMPTS = 10;
 
 export interface SessionManagerDeps {
   readonly store: RatchetStore;
-  readonly signingSecretKey: Uint8Array;
+  readonly signingKey: Ed25519SigningKey;
   /** A prekey bundle of one device, verified against that device's listed keys (PeerDirectory.fetchBundle). */
   readonly fetchBundle: (peer: Address) => Promise<PreKeyBundle>;
   /** Called after an initial message used up one-time prekeys: time to check the server's stock. */
@@ -157,7 +158,7 @@ export class SessionManager {
 
   /** The identity record, read once per process; a failed read is retried on the next call. */
   private identity(): Promise<LocalIdentity> {
-    const loading = (this.#identity ??= loadOrCreateIdentity(this.deps.store, this.deps.signingSecretKey, Date.now()));
+    const loading = (this.#identity ??= loadOrCreateIdentity(this.deps.store, this.deps.signingKey, Date.now()));
     loading.catch(() => this.#identity === loading && (this.#identity = undefined));
     return loading;
   }

@@ -103,13 +103,14 @@ async function deriveWebCrypto(privateKey: CryptoKey, peer: X25519PublicKey): Pr
 
 export class X25519KeyPair {
   readonly publicKey: Bytes;
-  readonly #secretKey: Bytes;
+  /** Absent for a pair held by WebCrypto (fromCryptoKey), whose secret JavaScript never sees. */
+  readonly #secretKey: Bytes | undefined;
   /** The WebCrypto handle, imported on first use. */
   #handle: Promise<CryptoKey> | undefined;
   /** The native handle, imported on first use. */
   #native: NativePrivateKey | undefined;
 
-  private constructor(publicKey: Bytes, secretKey: Bytes, handle: { webcrypto?: CryptoKey; native?: NativePrivateKey } = {}) {
+  private constructor(publicKey: Bytes, secretKey: Bytes | undefined, handle: { webcrypto?: CryptoKey; native?: NativePrivateKey } = {}) {
     this.publicKey = publicKey;
     this.#secretKey = secretKey;
     if (handle.webcrypto) this.#handle = Promise.resolve(handle.webcrypto);
@@ -167,9 +168,32 @@ export class X25519KeyPair {
     return new X25519KeyPair(Uint8Array.from(publicKey), Uint8Array.from(secretKey));
   }
 
+  /**
+   * A pair whose secret WebCrypto holds (a non-extractable key, as a browser keeps its identity key): it
+   * agrees through WebCrypto whatever backend the others use, and cannot be exported. A non-extractable
+   * private key cannot give its public key back, so the caller supplies it; a mismatched pair is caught
+   * here by one derivation against the base point compared with `publicKey`.
+   */
+  static async fromCryptoKey(privateKey: CryptoKey, publicKey: Uint8Array): Promise<X25519KeyPair> {
+    if (privateKey.type !== 'private' || privateKey.algorithm.name !== 'X25519' || !privateKey.usages.includes('deriveBits')) {
+      throw new TypeError('expected an X25519 private CryptoKey with usage "deriveBits"');
+    }
+    checkKey(publicKey, 'publicKey');
+    const pair = new X25519KeyPair(Uint8Array.from(publicKey), undefined, { webcrypto: privateKey });
+    // X25519(k, 9) is the public key (RFC 7748 §6.1): the one derivation that proves the pairing.
+    const derived = await deriveWebCrypto(privateKey, new X25519PublicKey(BASE_POINT));
+    if (!constantTimeEqual(derived, pair.publicKey)) throw new InvalidX25519KeyError('the private CryptoKey is not the private half of "publicKey"');
+    return pair;
+  }
+
+  /** Whether the secret can be exported (false for a pair held by WebCrypto). */
+  get extractable(): boolean {
+    return this.#secretKey !== undefined;
+  }
+
   /** Overwrites the secret and drops the cached handle; the pair is unusable afterwards (best effort in JS). */
   destroy(): void {
-    this.#secretKey.fill(0);
+    this.#secretKey?.fill(0);
     this.#handle = Promise.reject(new InvalidX25519KeyError('key pair was destroyed'));
     this.#handle.catch(() => undefined);
     this.#native = undefined;
@@ -177,6 +201,7 @@ export class X25519KeyPair {
 
   /** A copy of the 32 secret bytes, for persistence only. */
   exportSecretKey(): Bytes {
+    if (!this.#secretKey) throw new InvalidX25519KeyError('this key pair is held by WebCrypto and cannot be exported');
     return Uint8Array.from(this.#secretKey);
   }
 
@@ -185,21 +210,25 @@ export class X25519KeyPair {
     const peerKey = peer instanceof X25519PublicKey ? peer : new X25519PublicKey(peer);
     let shared: Bytes;
     try {
+      const secret = this.#secretKey;
       const backend = await x25519Backend();
-      if (isAllZero(this.#secretKey)) throw new InvalidX25519KeyError('key pair was destroyed');
-      if (backend === 'native') {
+      if (!secret) {
+        shared = await deriveWebCrypto(await this.#handle!, peerKey);
+      } else if (isAllZero(secret)) {
+        throw new InvalidX25519KeyError('key pair was destroyed');
+      } else if (backend === 'native') {
         shared = native().x25519Derive(this.#nativeHandle(), peerKey.nativeHandle());
       } else if (backend === 'webcrypto') {
         this.#handle ??= subtle.importKey(
           'jwk',
-          { kty: 'OKP', crv: 'X25519', d: base64urlEncode(this.#secretKey), x: base64urlEncode(this.publicKey) },
+          { kty: 'OKP', crv: 'X25519', d: base64urlEncode(secret), x: base64urlEncode(this.publicKey) },
           ALG,
           false,
           ['deriveBits'],
         );
         shared = await deriveWebCrypto(await this.#handle, peerKey);
       } else {
-        shared = nobleX25519.getSharedSecret(this.#secretKey, peerKey.bytes) as Bytes;
+        shared = nobleX25519.getSharedSecret(secret, peerKey.bytes) as Bytes;
       }
     } catch (cause) {
       throw new InvalidX25519KeyError('X25519 failed: low-order or invalid public key', { cause });
@@ -210,7 +239,7 @@ export class X25519KeyPair {
 
   #nativeHandle(): NativePrivateKey {
     if (!this.#native) {
-      const imported = native().x25519Import(this.#secretKey);
+      const imported = native().x25519Import(this.#secretKey!);
       if (!constantTimeEqual(imported.publicKey, this.publicKey)) throw new InvalidX25519KeyError('restored key pair: public key does not match the secret');
       this.#native = imported.handle;
     }

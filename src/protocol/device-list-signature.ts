@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { BASE64URL_PATTERN, base64urlDecode, base64urlEncode, concatBytes, constantTimeEqual, type Bytes, utf8Encode } from '../crypto/bytes.js';
-import { ed25519Sign, ed25519Verify } from '../crypto/ed25519.js';
+import { ed25519Verify } from '../crypto/ed25519.js';
+import type { Ed25519SigningKey } from '../crypto/signing-key.js';
 import { ChatError } from './errors.js';
 import { decodeDeviceListPayload, type DeviceList } from './device-list-payload.js';
 import type { DeviceListWire } from './device-list-wire.js';
@@ -22,10 +23,10 @@ export function deviceListSignedMessage(payload: Uint8Array): Bytes {
 // The wire object's schema lives with the other v2 wire shapes; re-exported for the list's users.
 export { deviceListWireSchema, type DeviceListWire } from './device-list-wire.js';
 
-/** Signs a list with the account's Ed25519 secret; refuses a secret that is not the list's account key. */
-export function signDeviceList(list: DeviceList, accountSecretKey: Uint8Array): DeviceListWire {
+/** Signs a list with the account key; refuses a key that is not the list's account key. */
+export async function signDeviceList(list: DeviceList, accountKey: Ed25519SigningKey): Promise<DeviceListWire> {
   const message = deviceListSignedMessage(list.payload);
-  const signature = ed25519Sign(message, accountSecretKey);
+  const signature = await accountKey.sign(message);
   // A list signed by another key would be refused by everyone; say so here rather than after publishing.
   if (!ed25519Verify(signature, message, list.accountKey)) throw new ChatError('bad_request', "device list: the secret key is not the list's account key");
   return { list: base64urlEncode(list.payload), signature: base64urlEncode(signature) };

@@ -11,7 +11,6 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Server as SocketIOServer } from 'socket.io';
 import type { Logger } from 'pino';
-import { installNodeCrypto } from '../crypto/node/node-crypto.js';
 import { maxBlobBytesFor } from '../protocol/blob-schemas.js';
 import {
   BLOB_CREATE_PER_USER_BURST,
@@ -74,8 +73,6 @@ export interface ChatServerDeps {
 }
 
 export function createChatServer({ config, store, logger, onClientEvent, ...cluster }: ChatServerDeps): ChatServer {
-  // Signature checks (logins, prekey uploads) through OpenSSL: ~15× faster than pure JS.
-  void installNodeCrypto({ mlkem: false }); // the server runs no ML-KEM: no liboqs module to load
   const registry = cluster.presence ?? new InProcessPresence();
   const bundleFetchesBy = new KeyedRateLimiter(config.bundleFetchPerRequesterPerMinute / 60, config.bundleFetchPerRequesterBurst);
   const bundleFetchesOf = new KeyedRateLimiter(config.bundleFetchPerTargetPerMinute / 60, config.bundleFetchPerTargetBurst);

@@ -6,6 +6,7 @@
  * list deletes the sessions of the devices it dropped. Trusting other keys starts list history again;
  * two processes taking lists in at once never undo each other's.
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,7 +47,7 @@ const aliceKeys = (accountKey: Uint8Array = ACCOUNT_KEY): UserKeys => ({
 
 /** Alice's list with these devices, signed by her account key (or `signer`). */
 async function list(ids: readonly number[], fields: Partial<DeviceListFields> = {}, signer: Uint8Array = ACCOUNT_SECRET): Promise<DeviceListWire> {
-  return signDeviceList(encodeDeviceListPayload(await aliceList(ids, fields)), signer);
+  return signDeviceList(encodeDeviceListPayload(await aliceList(ids, fields)), ed25519SigningKeyFromSeed(signer));
 }
 
 const session = (n: number): PeerSessionPickle => ({ ...EMPTY_SESSION, delivered: [[`srv-${n}`, `msg-${n}`]] });
@@ -89,7 +90,7 @@ describe.each(['memory', 'file'] as const)('device lists kept with the pins (%s 
       ['equivocation', await list([1, 2, 3], { version: 5, issuedAt: 1_795_776_494_639 }), 'device_list_invalid'],
       ['re-signed by another key', signedWire(rawPayload(await aliceList([1, 2], { version: 6 })), secret(0x09)), 'device_list_invalid'],
       ['another key as account key', await list([1], { version: 6, accountKey: edPublic(0x09), devices: [await testDevice(1, { signingKey: edPublic(0x09) })] }, secret(0x09)), 'device_list_invalid'],
-      ['another name', signDeviceList(encodeDeviceListPayload({ ...(await aliceList([1], { version: 6 })), username: 'mallory' }), ACCOUNT_SECRET), 'device_list_invalid'],
+      ['another name', await signDeviceList(encodeDeviceListPayload({ ...(await aliceList([1], { version: 6 })), username: 'mallory' }), ed25519SigningKeyFromSeed(ACCOUNT_SECRET)), 'device_list_invalid'],
       // Ids are never given twice: the highest id given never goes down.
       ['maxDeviceId going down', await list([1, 2], { version: 6, maxDeviceId: 2 }), 'device_list_invalid'],
       ['a kept device with other keys', await list([1, 2, 3], { version: 6, devices: [await testDevice(1), await testDevice(2, { signingKey: edPublic(0x30) }), await testDevice(3)] }), 'device_list_invalid'],

@@ -4,6 +4,7 @@
  * ratchet mode (a new session's initial message in front) and in hybrid mode. The budget is checked
  * against real seals at the cap, and shown not to waste the room: a little more no longer fits.
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import { describe, expect, it } from 'vitest';
 import { historyItemOf, packHistory } from '../../src/client/history-transfer.js';
 import { exportLocalKeys } from '../../src/client/local-prekeys.js';
@@ -63,9 +64,9 @@ describe('packHistory', () => {
 describe('maxPayloadBytes', () => {
   it('ratchet: a payload of the budget seals under the cap with an initial message in front; 17 bytes more do not', async () => {
     const bobSecret = randomBytes(32);
-    const bobKeys = await exportLocalKeys(new MemoryRatchetStore(), bobSecret, Date.now());
+    const bobKeys = await exportLocalKeys(new MemoryRatchetStore(), ed25519SigningKeyFromSeed(bobSecret), Date.now());
     const bundle = buildPreKeyBundle(bobKeys.identity, bobKeys.currentSignedPreKey, bobKeys.lastResortKemPreKey);
-    const alice = new SessionManager({ store: new MemoryRatchetStore(), signingSecretKey: randomBytes(32), fetchBundle: async () => bundle, onPreKeysConsumed: () => undefined });
+    const alice = new SessionManager({ store: new MemoryRatchetStore(), signingKey: ed25519SigningKeyFromSeed(randomBytes(32)), fetchBundle: async () => bundle, onPreKeysConsumed: () => undefined });
     const bob = { user: 'bob', device: 2 };
     for (const cap of [4096, DEFAULT_MAX_ENVELOPE_BYTES]) {
       const budget = maxPayloadBytes('ratchet', cap);

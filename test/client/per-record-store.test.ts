@@ -6,6 +6,7 @@
  * after the session it created is saved. A file written by 0.1 / 0.2 (every key in one sealed pickle row)
  * is rewritten as records when opened, and keeps working.
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import Database from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,7 +71,7 @@ interface Party {
 
 /** Bob's keys as his published bundle names them: the next unused one-time keys of each kind. */
 async function bundleFrom(bob: Party, used: { oneTime: Set<number>; kem: Set<number> }) {
-  const keys = await exportLocalKeys(bob.inner, bob.secret, Date.now());
+  const keys = await exportLocalKeys(bob.inner, ed25519SigningKeyFromSeed(bob.secret), Date.now());
   const oneTime = [...keys.oneTime.keys()].find((id) => !used.oneTime.has(id));
   const kem = [...keys.kem.values()].find((k) => k.kind === 'one-time' && !used.kem.has(k.id)) ?? keys.lastResortKemPreKey;
   if (oneTime !== undefined) used.oneTime.add(oneTime);
@@ -88,7 +89,7 @@ function party(name: string, inner: RatchetStore, others: Map<string, Party>, se
     inner,
     calls,
     received: [],
-    sessions: new SessionManager({ store, signingSecretKey: secret, fetchBundle: (peer) => bundleFrom(others.get(peer.user)!, used), onPreKeysConsumed: () => undefined }),
+    sessions: new SessionManager({ store, signingKey: ed25519SigningKeyFromSeed(secret), fetchBundle: (peer) => bundleFrom(others.get(peer.user)!, used), onPreKeysConsumed: () => undefined }),
   };
   others.set(name, p);
   return p;
@@ -96,11 +97,11 @@ function party(name: string, inner: RatchetStore, others: Map<string, Party>, se
 
 /** Gives `p` one-time keys of both kinds, as a refill would (reserved ids, INSERT only). */
 async function refill(p: Party, count: number): Promise<void> {
-  const keys = await exportLocalKeys(p.inner, p.secret, Date.now());
+  const keys = await exportLocalKeys(p.inner, ed25519SigningKeyFromSeed(p.secret), Date.now());
   const first = await p.inner.reservePreKeyIds('oneTime', count);
   await p.inner.addPreKeys('oneTime', (await generateOneTimePreKeys(first, count)).map(oneTimeToPickle));
   const firstKem = await p.inner.reservePreKeyIds('kem', count);
-  const kem = Array.from({ length: count }, (_, i) => generateKemPreKey(keys.identity, firstKem + i, 'one-time'));
+  const kem = await Promise.all(Array.from({ length: count }, (_, i) => generateKemPreKey(keys.identity, firstKem + i, 'one-time')));
   await p.inner.addPreKeys('kem', kem.map((k) => ({ id: k.id, kind: k.kind, publicKey: base64urlEncode(k.publicKey), secretKey: base64urlEncode(k.exportSecretKey()), signature: base64urlEncode(k.signature), createdAt: k.createdAt })));
 }
 
@@ -114,7 +115,7 @@ describe('the ratchet store per record: what each step reads', () => {
     const everyone = new Map<string, Party>();
     const alice = party('alice', new MemoryRatchetStore(), everyone);
     const bob = party('bob', new MemoryRatchetStore(), everyone);
-    await exportLocalKeys(bob.inner, bob.secret, Date.now()); // bob's first keys exist, as after his first login
+    await exportLocalKeys(bob.inner, ed25519SigningKeyFromSeed(bob.secret), Date.now()); // bob's first keys exist, as after his first login
     await open(bob, alice, await seal(alice, bob, 'hello'));
     await open(alice, bob, await seal(bob, alice, 'hi')); // alice's next messages are plain ones
 
@@ -133,7 +134,7 @@ describe('the ratchet store per record: what each step reads', () => {
   it('an initial message reads the identity (once per process) and exactly the prekeys it names; its one-time keys go with the session save', async () => {
     const everyone = new Map<string, Party>();
     const bob = party('bob', new MemoryRatchetStore(), everyone);
-    await exportLocalKeys(bob.inner, bob.secret, Date.now());
+    await exportLocalKeys(bob.inner, ed25519SigningKeyFromSeed(bob.secret), Date.now());
     await refill(bob, 5);
     const carol = party('carol', new MemoryRatchetStore(), everyone);
     const dave = party('dave', new MemoryRatchetStore(), everyone);
@@ -158,7 +159,7 @@ describe('the ratchet store per record: what each step reads', () => {
   it('an initial message under the last-resort key deletes nothing and records its use with the session save', async () => {
     const everyone = new Map<string, Party>();
     const bob = party('bob', new MemoryRatchetStore(), everyone);
-    await exportLocalKeys(bob.inner, bob.secret, Date.now()); // no one-time keys: the bundle names the last-resort key
+    await exportLocalKeys(bob.inner, ed25519SigningKeyFromSeed(bob.secret), Date.now()); // no one-time keys: the bundle names the last-resort key
     const carol = party('carol', new MemoryRatchetStore(), everyone);
     bob.calls.length = 0;
     await open(bob, carol, await seal(carol, bob, 'under the last-resort key'));
@@ -198,7 +199,7 @@ describe('an initial message whose session save loses the race', () => {
     const inner = new MemoryRatchetStore();
     const bob = party('bob', losingOnce(inner), everyone);
     bob.inner = inner;
-    await exportLocalKeys(inner, bob.secret, Date.now());
+    await exportLocalKeys(inner, ed25519SigningKeyFromSeed(bob.secret), Date.now());
     await refill(bob, 2);
     const carol = party('carol', new MemoryRatchetStore(), everyone);
     const initial = await seal(carol, bob, 'raced');
@@ -236,9 +237,9 @@ describe.each([
     dirs.push(dir);
     const path = join(dir, 'ratchet.sqlite');
     const secret = crypto.getRandomValues(new Uint8Array(32));
-    const old = await LocalKeys.generate(secret, 1_000);
+    const old = await LocalKeys.generate(ed25519SigningKeyFromSeed(secret), 1_000);
     for (const k of await generateOneTimePreKeys(1, 4)) old.oneTime.set(k.id, k);
-    for (const id of [2, 3]) old.kem.set(id, generateKemPreKey(old.identity, id, 'one-time', { clock: () => 1_000 }));
+    for (const id of [2, 3]) old.kem.set(id, await generateKemPreKey(old.identity, id, 'one-time', { clock: () => 1_000 }));
     old.nextIds = { signed: 2, oneTime: 5, kem: 4 };
     const use = { kemPreKeyId: 1, signedPreKeyId: 1, baseKey: new Uint8Array(32).fill(5) };
     if (recent) {
@@ -256,7 +257,7 @@ describe.each([
 
     const store = await SqliteRatchetStore.open(path, secret, 'bob');
     stores.push(store);
-    const keys = await exportLocalKeys(store, secret, Date.now());
+    const keys = await exportLocalKeys(store, ed25519SigningKeyFromSeed(secret), Date.now());
     expect(keys.identity.dhKeyPair.publicKey).toEqual(old.identity.dhKeyPair.publicKey);
     expect([...keys.oneTime.keys()]).toEqual([1, 2, 3, 4]);
     expect([...keys.kem.keys()]).toEqual([1, 2, 3]);
@@ -301,7 +302,7 @@ async function freshStore(kind: 'memory' | 'sqlite', secret: Uint8Array): Promis
     stores.push(sqlite);
     store = sqlite;
   }
-  await exportLocalKeys(store, secret, 0);
+  await exportLocalKeys(store, ed25519SigningKeyFromSeed(secret), 0);
   return store;
 }
 

@@ -8,6 +8,7 @@
  * groups run a real ChatClient against the real server, playing the server's push by hand, and against
  * the hostile-server harness, which lies about the stock and floods pushes.
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   exportLocalKeys,
@@ -88,9 +89,9 @@ function setup() {
     tail = run.catch(() => undefined);
     return run;
   };
-  const publisher = new PreKeyPublisher(store, SECRET, server, withKeysLocked, () => clock.now);
+  const publisher = new PreKeyPublisher(store, ed25519SigningKeyFromSeed(SECRET), server, withKeysLocked, () => clock.now);
   const local = async () => {
-    const keys = await exportLocalKeys(store, SECRET, clock.now);
+    const keys = await exportLocalKeys(store, ed25519SigningKeyFromSeed(SECRET), clock.now);
     return { oneTime: new Set<number>(keys.oneTime.keys()), kem: new Set<number>([...keys.kem.values()].filter((k) => k.kind === 'one-time').map((k) => k.id)), keys };
   };
   return { server, store, clock, publisher, local };
@@ -101,7 +102,7 @@ const sorted = (ids: Iterable<number>) => [...ids].sort((a, b) => a - b);
 /** A store holding a new user's keys plus one-time X25519 keys with these ids. */
 async function storeWithOneTimeKeys(ids: number[]): Promise<MemoryRatchetStore> {
   const store = new MemoryRatchetStore();
-  const keys = await LocalKeys.generate(SECRET, 0);
+  const keys = await LocalKeys.generate(ed25519SigningKeyFromSeed(SECRET), 0);
   for (const id of ids) keys.oneTime.set(id, { id, keyPair: keys.identity.dhKeyPair });
   await store.createKeys(keys.pickle());
   return store;
@@ -131,9 +132,9 @@ describe('one-time prekeys the server handed out and no one used', () => {
   it('a key above every id the server lists is not marked: it may not be uploaded yet', async () => {
     const store = await storeWithOneTimeKeys([1, 2, 3]);
     await reconcileOneTimeKeys(store, { oneTimeIds: [2] }, 0);
-    expect((await exportLocalKeys(store, SECRET, 0)).handedOut.oneTime).toEqual(new Map([[1, 0]]));
+    expect((await exportLocalKeys(store, ed25519SigningKeyFromSeed(SECRET), 0)).handedOut.oneTime).toEqual(new Map([[1, 0]]));
     await reconcileOneTimeKeys(store, { oneTimeIds: [] }, ONE_TIME_PREKEY_GRACE_MS); // all handed out: nothing to compare ids with
-    expect([...(await exportLocalKeys(store, SECRET, 0)).oneTime.keys()]).toEqual([2, 3]); // the marked key expires all the same; the others wait
+    expect([...(await exportLocalKeys(store, ed25519SigningKeyFromSeed(SECRET), 0)).oneTime.keys()]).toEqual([2, 3]); // the marked key expires all the same; the others wait
   });
 
   it('a key the server lists again is not handed out after all (its mark was a race with an upload)', async () => {
@@ -179,7 +180,7 @@ describe('the local one-time key stock under a drain', () => {
   it(`stays within MAX_LOCAL_ONE_TIME_PREKEYS (${MAX_LOCAL_ONE_TIME_PREKEYS}) and MAX_LOCAL_KEM_ONE_TIME_PREKEYS (${MAX_LOCAL_KEM_ONE_TIME_PREKEYS}), oldest handed-out first, never losing a key the server still lists`, async () => {
     const { server, clock, publisher, local, store } = setup();
     await publisher.maintain();
-    const firstSize = JSON.stringify((await exportLocalKeys(store, SECRET, clock.now)).pickle()).length;
+    const firstSize = JSON.stringify((await exportLocalKeys(store, ed25519SigningKeyFromSeed(SECRET), clock.now)).pickle()).length;
     const handedOut = { oneTime: [] as number[], kem: [] as number[] };
     for (let round = 0; round < 8; round++) {
       // Someone fetches bundles until only 10 of each kind are left; the client refills (within the grace period).
@@ -199,7 +200,7 @@ describe('the local one-time key stock under a drain', () => {
       const kept = handedOut[kind].filter((id) => keys[kind].has(id));
       expect(kept).toEqual(handedOut[kind].slice(handedOut[kind].length - kept.length));
     }
-    const drainedSize = JSON.stringify((await exportLocalKeys(store, SECRET, clock.now)).pickle()).length;
+    const drainedSize = JSON.stringify((await exportLocalKeys(store, ed25519SigningKeyFromSeed(SECRET), clock.now)).pickle()).length;
     console.log(`local keys (all records, as one pickle): ${firstSize} B after the first upload, ${drainedSize} B after 8 drains (cap ${MAX_LOCAL_ONE_TIME_PREKEYS} + ${MAX_LOCAL_KEM_ONE_TIME_PREKEYS} one-time keys)`);
   }, 60_000);
 });
@@ -296,7 +297,7 @@ describe('a server that lies about the stock and floods prekeys.low', () => {
       expect(counts() - before).toBeGreaterThanOrEqual(1);
       expect(counts() - before).toBeLessThanOrEqual(3); // 51 without coalescing
     }
-    const keys = await exportLocalKeys(store, secret, Date.now());
+    const keys = await exportLocalKeys(store, ed25519SigningKeyFromSeed(secret), Date.now());
     const kem = [...keys.kem.values()].filter((k) => k.kind === 'one-time');
     expect(keys.oneTime.size).toBe(MAX_LOCAL_ONE_TIME_PREKEYS);
     expect(kem).toHaveLength(MAX_LOCAL_KEM_ONE_TIME_PREKEYS);

@@ -6,6 +6,7 @@
  * and deleting a device's session (a device removed from its list) touches no other and cannot be undone
  * by a writer that loaded it before.
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import Database from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,11 +69,11 @@ function device(user: string, id: number, store: RatchetStore, others: Map<strin
     bundlesFetched: 0,
     sessions: new SessionManager({
       store,
-      signingSecretKey: secret,
+      signingKey: ed25519SigningKeyFromSeed(secret),
       fetchBundle: async (peer) => {
         d.bundlesFetched++;
         const target = others.get(peer.user)!;
-        const keys = await exportLocalKeys(target.store, target.secret, Date.now());
+        const keys = await exportLocalKeys(target.store, ed25519SigningKeyFromSeed(target.secret), Date.now());
         return buildPreKeyBundle(keys.identity, keys.currentSignedPreKey, keys.lastResortKemPreKey);
       },
       onPreKeysConsumed: () => undefined,
@@ -145,7 +146,7 @@ describe('a session from before devices', () => {
     const aliceSecret = crypto.getRandomValues(new Uint8Array(32));
     const alice = device('alice', 1, await openSqlite(path, aliceSecret, 'alice'), everyone, aliceSecret);
     const bob = device('bob', 1, new MemoryRatchetStore(), everyone);
-    await exportLocalKeys(bob.store, bob.secret, Date.now());
+    await exportLocalKeys(bob.store, ed25519SigningKeyFromSeed(bob.secret), Date.now());
     await open(bob, alice, await seal(alice, bob, 'before the upgrade'));
     await open(alice, bob, await seal(bob, alice, 'answered'));
     const started = await baseKeyOf(alice.store, { user: 'bob', device: 1 });
@@ -211,7 +212,7 @@ describe.each(['sqlite', 'memory'] as const)('%s store: sessions per address', (
     const everyone = new Map<string, Device>();
     const aliceSecret = crypto.getRandomValues(new Uint8Array(32));
     const alice = device('alice', 1, await aliceStore(aliceSecret), everyone, aliceSecret);
-    await exportLocalKeys(alice.store, alice.secret, Date.now());
+    await exportLocalKeys(alice.store, ed25519SigningKeyFromSeed(alice.secret), Date.now());
     // bob's primary and a linked device: each has its own signing key and store.
     const bob1 = device('bob', 1, new MemoryRatchetStore(), everyone);
     const bob2 = device('bob', 2, new MemoryRatchetStore(), everyone);
@@ -260,7 +261,7 @@ describe.each(['sqlite', 'memory'] as const)('%s store: sessions per address', (
     const aliceSecret = crypto.getRandomValues(new Uint8Array(32));
     const alice = device('alice', 1, await aliceStore(aliceSecret), everyone, aliceSecret);
     const bob = device('bob', 1, new MemoryRatchetStore(), everyone);
-    await exportLocalKeys(bob.store, bob.secret, Date.now());
+    await exportLocalKeys(bob.store, ed25519SigningKeyFromSeed(bob.secret), Date.now());
     await open(bob, alice, await seal(alice, bob, 'first'));
     expect(await alice.sessions.hasSession('bob', bob.key)).toBe(true);
     await alice.store.deleteSessions('bob', [1]);

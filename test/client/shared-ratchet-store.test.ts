@@ -6,6 +6,7 @@
  * writer's new keys; a consumed one-time key is deleted once; a rotation moves the current pointer once.
  * These tests force the races deterministically by interleaving the two handles' steps.
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import Database from 'better-sqlite3';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,7 +66,7 @@ describe.each(['sqlite', 'memory'] as const)('%s ratchet store: compare-and-swap
 
   it('two refills at once both take effect: ids reserved by one are never given to the other', async () => {
     const [a, b] = await twoHandles(kind);
-    await loadOrCreateIdentity(a, SECRET, Date.now());
+    await loadOrCreateIdentity(a, ed25519SigningKeyFromSeed(SECRET), Date.now());
     // Both reserve before either inserts (the moment the blob store had to detect with a version).
     const firstA = await a.reservePreKeyIds('oneTime', 3);
     const firstB = await b.reservePreKeyIds('oneTime', 3);
@@ -82,7 +83,7 @@ describe.each(['sqlite', 'memory'] as const)('%s ratchet store: compare-and-swap
 
   it('a one-time key consumed by both processes at once is deleted exactly once', async () => {
     const [a, b] = await twoHandles(kind);
-    await loadOrCreateIdentity(a, SECRET, Date.now());
+    await loadOrCreateIdentity(a, ed25519SigningKeyFromSeed(SECRET), Date.now());
     const first = await a.reservePreKeyIds('oneTime', 1);
     await a.addPreKeys('oneTime', (await generateOneTimePreKeys(first, 1)).map(oneTimeToPickle));
     expect(await Promise.all([a.removePreKey('oneTime', first), b.removePreKey('oneTime', first)])).toEqual([true, false]);
@@ -91,7 +92,7 @@ describe.each(['sqlite', 'memory'] as const)('%s ratchet store: compare-and-swap
 
   it('two sessions built on one one-time key (two peers\' initial messages, one per process): the second save is refused and leaves nothing', async () => {
     const [a, b] = await twoHandles(kind);
-    await loadOrCreateIdentity(a, SECRET, Date.now());
+    await loadOrCreateIdentity(a, ed25519SigningKeyFromSeed(SECRET), Date.now());
     const first = await a.reservePreKeyIds('oneTime', 1);
     await a.addPreKeys('oneTime', (await generateOneTimePreKeys(first, 1)).map(oneTimeToPickle));
     expect(await a.saveSession('alice', session(1), 0, { oneTimeId: first })).toBe(true);
@@ -102,7 +103,7 @@ describe.each(['sqlite', 'memory'] as const)('%s ratchet store: compare-and-swap
 
   it('two rotations of the signed prekey at once: one pointer move wins, the other is refused', async () => {
     const [a, b] = await twoHandles(kind);
-    await loadOrCreateIdentity(a, SECRET, Date.now());
+    await loadOrCreateIdentity(a, ed25519SigningKeyFromSeed(SECRET), Date.now());
     const { currentSignedId } = (await a.loadKeyState())!;
     const idA = await a.reservePreKeyIds('signed', 1);
     const idB = await b.reservePreKeyIds('signed', 1);
@@ -114,9 +115,9 @@ describe.each(['sqlite', 'memory'] as const)('%s ratchet store: compare-and-swap
 
   it('two processes creating the first keys at once agree on one identity', async () => {
     const [a, b] = await twoHandles(kind);
-    const [ia, ib] = await Promise.all([loadOrCreateIdentity(a, SECRET, Date.now()), loadOrCreateIdentity(b, SECRET, Date.now())]);
+    const [ia, ib] = await Promise.all([loadOrCreateIdentity(a, ed25519SigningKeyFromSeed(SECRET), Date.now()), loadOrCreateIdentity(b, ed25519SigningKeyFromSeed(SECRET), Date.now())]);
     expect(ia.dhKeyPair.publicKey).toEqual(ib.dhKeyPair.publicKey);
-    expect((await exportLocalKeys(b, SECRET, Date.now())).identity.dhKeyPair.publicKey).toEqual(ia.dhKeyPair.publicKey);
+    expect((await exportLocalKeys(b, ed25519SigningKeyFromSeed(SECRET), Date.now())).identity.dhKeyPair.publicKey).toEqual(ia.dhKeyPair.publicKey);
   });
 });
 

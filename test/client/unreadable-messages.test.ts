@@ -235,7 +235,9 @@ describe('receipts', () => {
     expect(delivered).toEqual([first.id]);
     expect((await alice.messages.get(first.id, 'out'))!.status).toBe('delivered');
 
-    // The server's unreadable receipt, as the server branch sends it for an ack.rejected entry.
+    // The server's unreadable receipt, as the server branch sends it for an ack.rejected entry. bob goes
+    // away first: his real delivery receipt for this message would otherwise race the injected one.
+    await bob.client.close();
     const second = await alice.client.send('bob', 'pretend bob could not read this');
     for (const [, s] of srv.server.io.sockets.sockets) {
       if (s.rooms.has('user:alice')) s.emit('receipt', { id: second.serverId, clientId: second.id, to: 'bob', toDevice: 1, deliveredAt: Date.now(), status: 'unreadable', reason: 'peer_key_changed' });

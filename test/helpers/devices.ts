@@ -5,6 +5,7 @@
  * (docs/PROTOCOL.md §17, §19). Device 1 is the primary: its signing key is the account key and its RSA
  * key the registered one, as design §2.4 has it.
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import type { Socket } from 'socket.io-client';
 import { LocalKeys } from '../../src/client/local-prekeys.js';
 import { base64urlDecode, base64urlEncode, randomBytes, type Bytes } from '../../src/crypto/bytes.js';
@@ -49,7 +50,7 @@ export async function newDevice(id: number, name = `device ${id}`): Promise<Test
     id,
     signingSecret,
     signingKey: ed25519PublicKeyFromSecret(signingSecret),
-    keys: await LocalKeys.generate(signingSecret, Date.now()),
+    keys: await LocalKeys.generate(ed25519SigningKeyFromSeed(signingSecret), Date.now()),
     rsaModulus: TEST_RSA_MODULI[id % TEST_RSA_MODULI.length]!,
     name,
     addedAt: Date.now(),
@@ -75,7 +76,7 @@ export class TestAccount {
       id: 1,
       signingSecret,
       signingKey: base64urlDecode(keys.signing.x),
-      keys: await LocalKeys.generate(signingSecret, Date.now()),
+      keys: await LocalKeys.generate(ed25519SigningKeyFromSeed(signingSecret), Date.now()),
       rsaModulus: base64urlDecode(keys.encryption.n),
       name: 'first',
       addedAt: Date.now(),

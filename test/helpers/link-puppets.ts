@@ -9,6 +9,7 @@
  *    library's initiator it goes on after a failed Tb and seals a confirm-a anyway, as an attacker would;
  *    it reports whether Tb confirmed and whether the new device's offer opened under its keys.
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
 import { longLivedPreKeys } from '../../src/client/prekey-publisher.js';
 import { rsaPublic } from '../../src/client/link-provisioning.js';
@@ -37,7 +38,7 @@ export interface FakeNewDevice {
 /** The server's own "new device" for `username`, run with `guess` as the code (the primary's sid from its join). */
 export async function fakeNewDevice(username: string, guess: LinkCode, sidA: Uint8Array): Promise<FakeNewDevice> {
   const keys = await keysFor();
-  const preKeys = await longLivedPreKeys(new MemoryRatchetStore(), base64urlDecode(keys.signing.d), Date.now());
+  const preKeys = await longLivedPreKeys(new MemoryRatchetStore(), ed25519SigningKeyFromSeed(base64urlDecode(keys.signing.d)), Date.now());
   const offer: LinkOffer = { v: 2, name: 'server', signingKey: keys.signing.x, ...preKeys, encryptionKey: rsaPublic(rsaPublicOf(keys.encryption)) };
   const sid = randomBytes(LINK_SID_BYTES);
   const responder = new LinkResponder({ username, code: guess, sidA, sidB: sid }, offer);

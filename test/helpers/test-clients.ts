@@ -24,7 +24,7 @@ export async function keysFor(fresh = false): Promise<UserKeyPairs> {
 
 export interface TestClient {
   client: ChatClient;
-  identity: ClientIdentity;
+  identity: ClientIdentity & { keys: UserKeyPairs };
   peers: MemoryPeerKeyStore;
   messages: MemoryMessageStore;
   received: ReceivedMessage[];
@@ -60,7 +60,7 @@ export async function connectTestClient(
     fetch?: typeof globalThis.fetch;
   } = {},
 ): Promise<TestClient> {
-  const identity: ClientIdentity = { username, keys: opts.keys ?? (await keysFor()) };
+  const identity: ClientIdentity & { keys: UserKeyPairs } = { username, keys: opts.keys ?? (await keysFor()) };
   const peers = opts.peers ?? new MemoryPeerKeyStore();
   const messages = opts.messages ?? new MemoryMessageStore();
   const client = await ChatClient.connect({

@@ -10,6 +10,7 @@
  * published list names. SessionManager itself is not used: it parses the plaintext with the client's
  * payload schema, which is changing (v1 → v2); here the plaintext is handed back as loose JSON.
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import { ResponderPreKeys } from '../../src/client/responder-prekeys.js';
 import { loadOrCreateIdentity } from '../../src/client/local-prekeys.js';
 import { MemoryRatchetStore, type PeerSessionPickle, type PreKeysUsed, type Versioned } from '../../src/client/ratchet-store.js';
@@ -186,7 +187,7 @@ export class RawDevice {
 
   /** The identity the store holds (the one seeded from this device's LocalKeys). */
   private async identity(): Promise<LocalIdentity> {
-    return (this.#identity ??= await loadOrCreateIdentity(this.store, this.keys.signingSecret, Date.now()));
+    return (this.#identity ??= await loadOrCreateIdentity(this.store, ed25519SigningKeyFromSeed(this.keys.signingSecret), Date.now()));
   }
 
   private async load(peer: Address) {

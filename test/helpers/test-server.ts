@@ -1,4 +1,5 @@
 /** A real server on an ephemeral port with a real SQLite store in a temporary folder. */
+import { installNodeCrypto } from '../../src/crypto/node/node-crypto.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +22,8 @@ export interface TestServer {
 export async function startTestServer(overrides: Partial<ServerConfig> = {}, dataDir?: string): Promise<TestServer> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'e2ee-chat-server-'));
   const config = { ...loadServerConfig({}), host: '127.0.0.1', port: 0, dataDir: dir, ...overrides };
+  // The server process's primitives, chosen as its entry point does (src/cli/main.ts); no ML-KEM there.
+  void installNodeCrypto({ mlkem: false });
   const store = new SqliteServerStore(dir);
   const frames: TestServer['frames'] = [];
   const server = createChatServer({

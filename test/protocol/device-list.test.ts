@@ -3,6 +3,7 @@
  * rule of §17.2; the signature binds it to the account key; the server's publish history (§17.4) and a
  * client's acceptance (§17.5) refuse rollback, equivocation, id reuse and changed keys.
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { base64urlDecode, base64urlEncode, concatBytes, hexDecode, type Bytes } from '../../src/crypto/bytes.js';
 import { ed25519Sign } from '../../src/crypto/ed25519.js';
@@ -321,7 +322,7 @@ describe('RSA keys in the list', () => {
 
 describe('the signed wire form', () => {
   const alice = { username: 'alice', accountKey: ACCOUNT_KEY };
-  const wireOf = async (fields: DeviceListFields) => signDeviceList(encodeDeviceListPayload(fields), ACCOUNT_SECRET);
+  const wireOf = async (fields: DeviceListFields) => signDeviceList(encodeDeviceListPayload(fields), ed25519SigningKeyFromSeed(ACCOUNT_SECRET));
 
   it('a list signed by the account key opens', async () => {
     const opened = openDeviceList(await wireOf(await aliceList([1, 2])), alice);
@@ -383,7 +384,7 @@ describe('the signed wire form', () => {
 
   it('signing with a secret that is not the account key throws rather than produce a list no one accepts', async () => {
     const unsigned = encodeDeviceListPayload(await aliceList([1]));
-    expect(() => signDeviceList(unsigned, secret(0x09))).toThrow(/not the list's account key/);
+    await expect(signDeviceList(unsigned, ed25519SigningKeyFromSeed(secret(0x09)))).rejects.toThrow(/not the list's account key/);
   });
 });
 

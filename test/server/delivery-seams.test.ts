@@ -5,6 +5,8 @@
  * recipient when the DeliveryNotifier's side wakes the user's pumps, and who is online is read through
  * the PresenceRegistry only.
  */
+import { installNodeCrypto } from '../../src/crypto/node/node-crypto.js';
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +53,7 @@ describe('delivery and presence seams', () => {
   beforeAll(async () => {
     // A user connected to another node, as a shared registry would report them.
     await presence.add('remote', 'a-socket-on-another-node');
+    void installNodeCrypto({ mlkem: false });
     server = createChatServer({
       config: { ...loadServerConfig({}), host: '127.0.0.1', port: 0, dataDir },
       store,
@@ -99,7 +102,7 @@ describe('delivery and presence seams', () => {
     expect(alice.receipts[0]).toMatchObject({ id: sent.id, clientId: 'seam-message-0001', to: 'bob' });
 
     // Bob publishes one one-time key of each kind: the fetch that takes them leaves him below the threshold.
-    const keys = await LocalKeys.generate(base64urlDecode(userKeys.signing.d), Date.now());
+    const keys = await LocalKeys.generate(ed25519SigningKeyFromSeed(base64urlDecode(userKeys.signing.d)), Date.now());
     const kem = (k: { id: number; publicKey: Uint8Array; signature: Uint8Array }) => ({ id: k.id, publicKey: e(k.publicKey), signature: e(k.signature) });
     const upload = await call(bob.socket, 'prekeys.upload', {
       identity: { dhKey: e(keys.identity.dhKeyPair.publicKey), binding: e(keys.identity.binding) },

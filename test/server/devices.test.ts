@@ -4,6 +4,7 @@
  * in their order with nothing changed on a refusal, linking a device with its first prekeys, and removing
  * one with everything it had.
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalKeys } from '../../src/client/local-prekeys.js';
@@ -177,7 +178,7 @@ describe('devices.publish', () => {
     expect(await publish(account.list({ version: 3 }), addedOf(d3))).toBe('bad_request');
     expect(await publish(adds3, { ...addedOf(d3), device: 4 })).toBe('bad_request');
     expect(await publish(adds3, { ...addedOf(d3), identity: preKeysOf(d2.keys).identity })).toBe('bad_request');
-    const signedByAccount = await LocalKeys.generate(account.accountSecret, Date.now());
+    const signedByAccount = await LocalKeys.generate(ed25519SigningKeyFromSeed(account.accountSecret), Date.now());
     const foreign = preKeysOf(signedByAccount);
     expect(await publish(adds3, { device: 3, ...foreign, identity: { ...foreign.identity, dhKey: base64urlEncode(e3.identityKey) } })).toBe('bad_signature');
     expect(await publish(adds3, { ...addedOf(d3), signedPreKey: foreign.signedPreKey })).toBe('bad_signature');

@@ -2,6 +2,7 @@
  * A connection that closes while its login is being checked is not bound afterwards: the user does not
  * stay online as a ghost, its room keeps no dead member and no delivery starts for it.
  */
+import { installNodeCrypto } from '../../src/crypto/node/node-crypto.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +43,7 @@ describe('a login whose connection closed before it was checked', () => {
   let keys: UserKeyPairs;
 
   beforeAll(async () => {
+    void installNodeCrypto({ mlkem: false });
     server = createChatServer({
       config: { ...loadServerConfig({}), host: '127.0.0.1', port: 0, dataDir },
       store,

@@ -5,6 +5,7 @@
  * leaves fewer than PREKEY_LOW_THRESHOLD, the ids still stored in every count, and low-order X25519 keys
  * refused at upload even when validly signed (issue 15 point 16).
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalKeys } from '../../src/client/local-prekeys.js';
@@ -47,13 +48,13 @@ function serverWith(overrides: Partial<ServerConfig> = {}) {
   const publisher = async (username: string, extra: { oneTime?: number; kemOneTime?: number } = {}): Promise<Publisher> => {
     const socket = await connect(username);
     const signingSecret = base64urlDecode(ctx.userKeys.signing.d);
-    const keys = await LocalKeys.generate(signingSecret, Date.now());
+    const keys = await LocalKeys.generate(ed25519SigningKeyFromSeed(signingSecret), Date.now());
     const low: PreKeysLowEvent[] = [];
     socket.on('prekeys.low', (p: PreKeysLowEvent) => low.push(p));
     const ack = await call(socket, 'prekeys.upload', {
       ...base(keys),
       oneTimePreKeys: oneTimeKeys(1000, extra.oneTime ?? 0),
-      kemPreKeys: Array.from({ length: extra.kemOneTime ?? 0 }, (_, i) => kemWire(generateKemPreKey(keys.identity, 5000 + i, 'one-time'))),
+      kemPreKeys: (await Promise.all(Array.from({ length: extra.kemOneTime ?? 0 }, (_, i) => generateKemPreKey(keys.identity, 5000 + i, 'one-time')))).map(kemWire),
     });
     expect(ack.ok, JSON.stringify(ack.error)).toBe(true);
     return { socket, keys, signingSecret, low };

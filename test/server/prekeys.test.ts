@@ -1,4 +1,5 @@
 /** The prekey service over real sockets: signatures are verified at upload; exhaustion falls back to the last-resort key. */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'socket.io-client';
 import { base64urlDecode, base64urlEncode as e } from '../../src/crypto/bytes.js';
@@ -15,7 +16,7 @@ beforeAll(async () => {
   const userKeys = await keysFor();
   bob = await rawSocket(srv.url);
   expect((await registerRaw(bob, 'bob', userKeys)).ok).toBe(true);
-  keys = await LocalKeys.generate(base64urlDecode(userKeys.signing.d), Date.now());
+  keys = await LocalKeys.generate(ed25519SigningKeyFromSeed(base64urlDecode(userKeys.signing.d)), Date.now());
 });
 afterAll(async () => {
   bob.close();
@@ -45,7 +46,7 @@ describe('prekeys.upload', () => {
   });
 
   it('accepts a signed upload; when one-time keys run out the last-resort key serves and the curve one-time key is absent', async () => {
-    const oneTimeKem = generateKemPreKey(keys.identity, 5, 'one-time');
+    const oneTimeKem = await generateKemPreKey(keys.identity, 5, 'one-time');
     const ack = await call(bob, 'prekeys.upload', {
       identity: identity(),
       signedPreKey: signed(),

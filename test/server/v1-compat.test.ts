@@ -4,6 +4,7 @@
  * one device, whether or not their primary published a list; a protocol-1 send in a conversation with
  * more devices is refused with `upgrade_required`; it is served device 1's bundle and device 1's messages.
  */
+import { ed25519SigningKeyFromSeed } from '../../src/crypto/signing-key.js';
 import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalKeys } from '../../src/client/local-prekeys.js';
@@ -38,7 +39,7 @@ async function v1Client(username: string): Promise<V1Client> {
   const messages: Array<Record<string, unknown>> = [];
   socket.on('message', (m: Record<string, unknown>) => messages.push(m));
   expect((await registerRaw(socket, username, keys)).ok).toBe(true);
-  const local = await LocalKeys.generate(base64urlDecode(keys.signing.d), Date.now());
+  const local = await LocalKeys.generate(ed25519SigningKeyFromSeed(base64urlDecode(keys.signing.d)), Date.now());
   expect((await call(socket, 'prekeys.upload', preKeysOf(local))).ok).toBe(true);
   return { identity: { username, keys }, socket, messages };
 }

@@ -119,8 +119,11 @@ export async function readPublicIdentity(folder: UserFolder): Promise<IdentityFi
   throw new Error(`${folder.identityFile}: unsupported version ${String(file.v)}`);
 }
 
+/** An identity read from a folder: its keys are the JWK pair identity.json holds. */
+export type FolderIdentity = ClientIdentity & { keys: UserKeyPairs };
+
 export interface LoadedIdentity {
-  identity: ClientIdentity;
+  identity: FolderIdentity;
   created: boolean;
   encrypted: boolean;
   /** This device's id (1 for every folder from before devices). */
@@ -199,7 +202,7 @@ async function unlock(
 ): Promise<LoadedIdentity> {
   const device = { device: file.device, role: file.role, account: file.account };
   // A linked device runs on its own keys and knows the account's public ones (its list is signed by them).
-  const identityOf = (keys: UserKeyPairs): ClientIdentity =>
+  const identityOf = (keys: UserKeyPairs): FolderIdentity =>
     file.role === 'linked' ? { username, device: file.device, keys, account: file.account } : { username, keys };
   if (!file.private.encrypted) return { identity: identityOf(file.private.keys), created: false, encrypted: false, ...device };
   const passphrase = await getPassphrase('unlock');

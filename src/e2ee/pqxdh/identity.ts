@@ -7,10 +7,13 @@
  * IDS and the DH role is IK. A peer that trusts IDS and verifies the binding trusts IK exactly as it would
  * trust the single XEdDSA key; every DH of spec §3.3 is unchanged; AD carries IK_A, IK_B and both IDS
  * keys. docs/PROTOCOL.md §16 §"Identity adaptation" argues why the spec's properties are kept.
+ *
+ * IDS's secret stays behind the Ed25519SigningKey interface (src/crypto/signing-key.ts): raw bytes in
+ * the CLI's folder, a non-extractable WebCrypto key in a browser.
  */
 import { hexEncode, type Bytes } from '../../crypto/bytes.js';
-import { ed25519PublicKeyFromSecret } from '../../crypto/ed25519-keygen.js';
-import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SECRET_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, ed25519Sign, ed25519Verify } from '../../crypto/ed25519.js';
+import { ED25519_PUBLIC_KEY_LENGTH, ED25519_SIGNATURE_LENGTH, ed25519Verify } from '../../crypto/ed25519.js';
+import type { Ed25519SigningKey } from '../../crypto/signing-key.js';
 import type { RandomSource } from '../../crypto/random.js';
 import { X25519KeyPair, X25519_KEY_LENGTH } from '../../crypto/x25519.js';
 import { identityBindingMessage } from './encoding.js';
@@ -36,40 +39,32 @@ export class LocalIdentity {
   readonly signingPublicKey: Bytes;
   readonly dhKeyPair: X25519KeyPair;
   readonly binding: Bytes;
-  readonly #signingSecretKey: Bytes;
+  readonly #signingKey: Ed25519SigningKey;
 
-  private constructor(signingSecretKey: Bytes, signingPublicKey: Bytes, dhKeyPair: X25519KeyPair, binding: Bytes) {
-    this.#signingSecretKey = signingSecretKey;
-    this.signingPublicKey = signingPublicKey;
+  private constructor(signingKey: Ed25519SigningKey, dhKeyPair: X25519KeyPair, binding: Bytes) {
+    this.#signingKey = signingKey;
+    this.signingPublicKey = signingKey.publicKey;
     this.dhKeyPair = dhKeyPair;
     this.binding = binding;
   }
 
   /** A new X25519 identity key for an existing Ed25519 signing key, with its binding signature. */
-  static async generate(signingSecretKey: Uint8Array, random?: RandomSource): Promise<LocalIdentity> {
-    if (signingSecretKey.length !== ED25519_SECRET_KEY_LENGTH) throw new RangeError('"signingSecretKey" expected 32 bytes');
-    const secret = Uint8Array.from(signingSecretKey);
-    const signingPublicKey = ed25519PublicKeyFromSecret(secret);
+  static async generate(signingKey: Ed25519SigningKey, random?: RandomSource): Promise<LocalIdentity> {
     const dhKeyPair = await X25519KeyPair.generate(random);
-    const binding = ed25519Sign(identityBindingMessage(signingPublicKey, dhKeyPair.publicKey), secret) as Bytes;
-    return new LocalIdentity(secret, signingPublicKey, dhKeyPair, binding);
+    const binding = await signingKey.sign(identityBindingMessage(signingKey.publicKey, dhKeyPair.publicKey));
+    return new LocalIdentity(signingKey, dhKeyPair, binding);
   }
 
   /** Rebuilds a saved identity; checks that the binding verifies so a corrupted save fails early. */
-  static restore(signingSecretKey: Uint8Array, dhKeyPair: X25519KeyPair, binding: Uint8Array): LocalIdentity {
-    const secret = Uint8Array.from(signingSecretKey);
-    const identity = new LocalIdentity(secret, ed25519PublicKeyFromSecret(secret), dhKeyPair, Uint8Array.from(binding));
+  static restore(signingKey: Ed25519SigningKey, dhKeyPair: X25519KeyPair, binding: Uint8Array): LocalIdentity {
+    const identity = new LocalIdentity(signingKey, dhKeyPair, Uint8Array.from(binding));
     if (!verifyIdentityBinding(identity.publicIdentity())) throw new TypeError('saved identity binding does not verify');
     return identity;
   }
 
   /** Ed25519 signature by IDS (RFC 8032, deterministic). */
-  sign(message: Uint8Array): Bytes {
-    return ed25519Sign(message, this.#signingSecretKey) as Bytes;
-  }
-
-  exportSigningSecretKey(): Bytes {
-    return Uint8Array.from(this.#signingSecretKey);
+  sign(message: Uint8Array): Promise<Bytes> {
+    return this.#signingKey.sign(message);
   }
 
   publicIdentity(): PublicIdentity {

@@ -72,7 +72,7 @@ export class KemPreKeyRecord {
 export async function generateSignedPreKey(identity: LocalIdentity, id: number, options: PreKeyOptions = {}): Promise<SignedPreKeyRecord> {
   checkPreKeyId(id);
   const keyPair = await X25519KeyPair.generate(options.random);
-  return { id, keyPair, signature: identity.sign(signedPreKeyMessage(keyPair.publicKey)), createdAt: (options.clock ?? defaultClock)() };
+  return { id, keyPair, signature: await identity.sign(signedPreKeyMessage(keyPair.publicKey)), createdAt: (options.clock ?? defaultClock)() };
 }
 
 /** `count` one-time curve prekeys with consecutive ids from `firstId`. */
@@ -85,14 +85,14 @@ export async function generateOneTimePreKeys(firstId: number, count: number, opt
   return out;
 }
 
-export function generateKemPreKey(identity: LocalIdentity, id: number, kind: KemPreKeyKind, options: PreKeyOptions = {}): KemPreKeyRecord {
+export async function generateKemPreKey(identity: LocalIdentity, id: number, kind: KemPreKeyKind, options: PreKeyOptions = {}): Promise<KemPreKeyRecord> {
   const { publicKey, secretKey } = mlkem1024GenerateKeyPair(options.random);
   return new KemPreKeyRecord({
     id,
     kind,
     publicKey,
     secretKey,
-    signature: identity.sign(kemPreKeyMessage(publicKey)),
+    signature: await identity.sign(kemPreKeyMessage(publicKey)),
     createdAt: (options.clock ?? defaultClock)(),
   });
 }

@@ -3,6 +3,7 @@
  * provisioning message. The RSA moduli and the device list are shape-only stand-ins: the link layer
  * checks their form, not their mathematics (the device-list codec has its own tests).
  */
+import { ed25519SigningKeyFromSeed } from '../../../src/crypto/signing-key.js';
 import { base64urlEncode } from '../../../src/crypto/bytes.js';
 import type { LinkOffer, LinkPin, LinkProvisioning } from '../../../src/e2ee/link/link-messages.js';
 import { LocalIdentity } from '../../../src/e2ee/pqxdh/identity.js';
@@ -19,9 +20,9 @@ export function fakeModulus(fill: number): string {
 
 export async function makeOffer(name = 'laptop', seed = 'new device'): Promise<LinkOffer> {
   const random = seededRandom(seed);
-  const identity = await LocalIdentity.generate(random(32), random);
+  const identity = await LocalIdentity.generate(ed25519SigningKeyFromSeed(random(32)), random);
   const spk = await generateSignedPreKey(identity, 1, { random, clock: () => 1_800_000_000_000 });
-  const kem = generateKemPreKey(identity, 2, 'last-resort', { random, clock: () => 1_800_000_000_000 });
+  const kem = await generateKemPreKey(identity, 2, 'last-resort', { random, clock: () => 1_800_000_000_000 });
   return {
     v: 2,
     name,

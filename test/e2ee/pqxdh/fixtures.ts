@@ -1,4 +1,5 @@
 /** Test fixtures: parties with identities, prekey stores and bundles; a seeded RNG for reproducible runs. */
+import { ed25519SigningKeyFromSeed } from '../../../src/crypto/signing-key.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, utf8Encode, type Bytes } from '../../../src/crypto/bytes.js';
 import type { RandomSource } from '../../../src/crypto/random.js';
@@ -35,13 +36,13 @@ export interface Party {
 
 export async function makeParty(name: string, options: { random?: RandomSource; oneTimeCount?: number; kemOneTimeCount?: number } = {}): Promise<Party> {
   const random = options.random ?? seededRandom(`party ${name}`);
-  const identity = await LocalIdentity.generate(random(32), random);
+  const identity = await LocalIdentity.generate(ed25519SigningKeyFromSeed(random(32)), random);
   const preKeys = new InMemoryPreKeyStore();
   const signedPreKey = await generateSignedPreKey(identity, 1, { random, clock: () => 1_700_000_000_000 });
   await preKeys.saveSignedPreKey(signedPreKey);
-  const kemLastResort = generateKemPreKey(identity, 1000, 'last-resort', { random, clock: () => 1_700_000_000_000 });
+  const kemLastResort = await generateKemPreKey(identity, 1000, 'last-resort', { random, clock: () => 1_700_000_000_000 });
   await preKeys.saveKemPreKey(kemLastResort);
-  const kemOneTime = Array.from({ length: options.kemOneTimeCount ?? 2 }, (_, i) => generateKemPreKey(identity, 2000 + i, 'one-time', { random }));
+  const kemOneTime = await Promise.all(Array.from({ length: options.kemOneTimeCount ?? 2 }, (_, i) => generateKemPreKey(identity, 2000 + i, 'one-time', { random })));
   for (const k of kemOneTime) await preKeys.saveKemPreKey(k);
   const oneTime = await generateOneTimePreKeys(100, options.oneTimeCount ?? 2, { random });
   for (const k of oneTime) await preKeys.saveOneTimePreKey(k);

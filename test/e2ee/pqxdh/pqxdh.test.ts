@@ -102,21 +102,19 @@ describe('PQXDH', () => {
     await expectRejectedBundle({ ...bundle, identity: { ...bundle.identity, dhKey: other.identity.dhKey } }, 'bad_signature');
     await expectRejectedBundle({ ...bundle, identity: { ...other.identity, binding: bundle.identity.binding } }, 'bad_signature');
     // A signature made for a KEM prekey does not pass as a signed-prekey signature (domain labels).
-    const secret = bob.identity.exportSigningSecretKey();
-    const kemStyle = ed25519Sign(kemPreKeyMessage(bundle.kemPreKey.publicKey), secret);
+    const kemStyle = await bob.identity.sign(kemPreKeyMessage(bundle.kemPreKey.publicKey));
     await expectRejectedBundle({ ...bundle, signedPreKey: { ...bundle.signedPreKey, signature: kemStyle as typeof bundle.signedPreKey.signature } }, 'bad_signature');
-    expect(ed25519Sign(signedPreKeyMessage(bundle.signedPreKey.publicKey), secret)).toEqual(bundle.signedPreKey.signature);
+    expect(await bob.identity.sign(signedPreKeyMessage(bundle.signedPreKey.publicKey))).toEqual(bundle.signedPreKey.signature);
   });
 
   it('rejects a correctly signed low-order signed prekey and a malformed KEM key', async () => {
     const bob = await makeParty('bob');
     const bundle = bob.bundle();
     const lowOrder = new Uint8Array(32); // u = 0
-    const secret = bob.identity.exportSigningSecretKey();
-    const sig = ed25519Sign(signedPreKeyMessage(lowOrder), secret) as typeof bundle.signedPreKey.signature;
+    const sig = (await bob.identity.sign(signedPreKeyMessage(lowOrder))) as typeof bundle.signedPreKey.signature;
     await expectRejectedBundle({ ...bundle, signedPreKey: { ...bundle.signedPreKey, publicKey: lowOrder, signature: sig } }, 'bad_request');
     const badKem = new Uint8Array(1568).fill(0xff); // coefficients >= q fail the FIPS 203 modulus check
-    const kemSig = ed25519Sign(kemPreKeyMessage(badKem), secret) as typeof bundle.kemPreKey.signature;
+    const kemSig = (await bob.identity.sign(kemPreKeyMessage(badKem))) as typeof bundle.kemPreKey.signature;
     await expectRejectedBundle({ ...bundle, kemPreKey: { ...bundle.kemPreKey, publicKey: badKem, signature: kemSig } }, 'bad_request');
   });
 
