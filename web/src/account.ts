@@ -1,12 +1,13 @@
 /**
  * Opening an account in this browser, as the CLI does (src/cli/common.ts): the app's stores
- * (app-stores.ts), this device's keys, and a ChatClient connected to the server the page came from.
+ * (app-stores.ts), this device's keys (non-extractable WebCrypto keys, device-keys.ts), and a ChatClient connected to the server the page came from.
  * A new account registers its name at the first login (the CLI's first `receive`); a linked device
  * (link-device.ts) logs in as the device its account's first device added.
  */
-import { ChatClient, ChatError, generateUserKeyPairs, type ClientIdentity } from '../../src/client/index.js';
+import { ChatClient, ChatError, type ClientIdentity } from '../../src/client/index.js';
 import { USERNAME_PATTERN } from '../../src/protocol/limits.js';
 import { openStores, type AppStores } from './app-stores.js';
+import { clientIdentity, generateDeviceKeys, type StoredIdentity } from './device-keys.js';
 
 export interface OpenAccount {
   client: ChatClient;
@@ -26,9 +27,11 @@ export function usernameProblem(name: string): string | undefined {
  * the client before it connects, so events of the first login are not missed. The identity is saved
  * only once the server accepted it: keys for a refused name are worth nothing. Closes the stores if it fails.
  */
-export async function openAccount(identity: ClientIdentity, stores: AppStores, register: boolean, listen: (client: ChatClient) => void): Promise<OpenAccount> {
+export async function openAccount(stored: StoredIdentity, stores: AppStores, register: boolean, listen: (client: ChatClient) => void): Promise<OpenAccount> {
   let client: ChatClient;
+  let identity: ClientIdentity;
   try {
+    identity = await clientIdentity(stored);
     client = await ChatClient.connect(
       {
         // Same origin as the page: the relay serves the app (connect-src 'self').
@@ -42,7 +45,7 @@ export async function openAccount(identity: ClientIdentity, stores: AppStores, r
       },
       listen,
     );
-    await stores.identity.save(identity);
+    await stores.identity.save(stored);
   } catch (err) {
     await stores.close();
     throw err;
@@ -63,6 +66,5 @@ export async function createAccount(username: string, passphrase: string, listen
   const problem = usernameProblem(username);
   if (problem) throw new ChatError('invalid_username', problem);
   const stores = await openStores(username, passphrase);
-  const identity: ClientIdentity = { username, keys: await generateUserKeyPairs() };
-  return openAccount(identity, stores, true, listen);
+  return openAccount({ username, keys: await generateDeviceKeys() }, stores, true, listen);
 }

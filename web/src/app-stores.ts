@@ -6,8 +6,9 @@
  * change when the IndexedDB stores (sealed under it) replace these; the memory stores have nothing to
  * seal, so they do not use it.
  */
-import type { ClientIdentity, MessageStore, PeerKeyStore, RatchetStore } from '../../src/client/index.js';
+import type { MessageStore, PeerKeyStore, RatchetStore } from '../../src/client/index.js';
 import { MemoryMessageStore, MemoryPeerKeyStore, MemoryRatchetStore } from '../../src/client/index.js';
+import type { StoredIdentity } from './device-keys.js';
 
 export interface AppStores {
   peers: PeerKeyStore;
@@ -20,18 +21,18 @@ export interface AppStores {
   close(): Promise<void>;
 }
 
-/** The user's own keys on this device. */
+/** The user's own keys on this device (private halves non-extractable CryptoKeys: device-keys.ts). */
 export interface IdentityStore {
-  load(): Promise<ClientIdentity | undefined>;
-  save(identity: ClientIdentity): Promise<void>;
+  load(): Promise<StoredIdentity | undefined>;
+  save(identity: StoredIdentity): Promise<void>;
 }
 
 class MemoryIdentityStore implements IdentityStore {
-  private identity: ClientIdentity | undefined;
+  private identity: StoredIdentity | undefined;
   async load() {
     return this.identity;
   }
-  async save(identity: ClientIdentity) {
+  async save(identity: StoredIdentity) {
     this.identity = identity;
   }
 }

@@ -5,12 +5,13 @@
  * public keys, its pins, its device list) is adopted and this device logs in as itself.
  *
  * After the login, the two checks `link` makes: the server's device list names this device, and the
- * directory's account key is the one the first device sent. The keys live in the app's stores from the
- * start; nothing is kept when the link fails (the memory stores are dropped with it).
+ * directory's account key is the one the first device sent. This device's keys are made by WebCrypto,
+ * non-extractable (device-keys.ts); they are saved only once the link succeeded and the device logged in.
  */
-import { ChatError, adoptProvisioning, generateUserKeyPairs, requestDeviceLink, type ChatClient, type ClientIdentity } from '../../src/client/index.js';
+import { ChatError, adoptProvisioning, requestDeviceLink, webCryptoDeviceSecrets, type ChatClient, type PendingDeviceLink } from '../../src/client/index.js';
 import { openAccount, usernameProblem, type OpenAccount } from './account.js';
 import { openStores } from './app-stores.js';
+import { generateDeviceKeys } from './device-keys.js';
 
 /** This device's name in the account's device list (public: the list is signed and shown to the account's devices). */
 export const BROWSER_DEVICE_NAME = 'web browser';
@@ -31,13 +32,18 @@ export async function linkToAccount(username: string, passphrase: string, listen
   const problem = usernameProblem(username);
   if (problem) throw new ChatError('invalid_username', problem);
   const stores = await openStores(username, passphrase);
-  const keys = await generateUserKeyPairs();
-  const pending = await requestDeviceLink({ url: window.location.origin, username, name: BROWSER_DEVICE_NAME, keys, ratchet: stores.ratchet });
+  const keys = await generateDeviceKeys();
+  let pending: PendingDeviceLink;
+  try {
+    pending = await requestDeviceLink({ url: window.location.origin, username, name: BROWSER_DEVICE_NAME, keys: await webCryptoDeviceSecrets(keys), ratchet: stores.ratchet });
+  } catch (err) {
+    await stores.close();
+    throw err;
+  }
   const done = pending.done.then(
     async (provisioned) => {
       await adoptProvisioning(stores.peers, provisioned);
-      const identity: ClientIdentity = { username, device: provisioned.device, account: provisioned.account, keys };
-      const account = await openAccount(identity, stores, false, listen);
+      const account = await openAccount({ username, device: provisioned.device, account: provisioned.account, keys }, stores, false, listen);
       try {
         await checkLinked(account);
       } catch (err) {
