@@ -7,7 +7,7 @@ const root = join(import.meta.dirname, '..');
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
-    return statSync(path).isDirectory() ? sourceFiles(path) : path.endsWith('.ts') ? [path] : [];
+    return statSync(path).isDirectory() ? sourceFiles(path) : /\.tsx?$/.test(path) ? [path] : [];
   });
 }
 
@@ -66,6 +66,21 @@ describe('dependency direction', () => {
           for (const higher of order.slice(level + 1)) expect(spec, relative(root, file)).not.toContain(`/${higher}/`);
           expect(spec, relative(root, file)).not.toMatch(/\/(server|cli)\//);
         }
+      }
+    }
+  });
+
+  it('the web app reaches the library through its public entry only (and protocol constants), and no Node module', () => {
+    const files = sourceFiles(join(root, 'web/src'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const file of files) {
+      for (const spec of imports(file)) {
+        expect(spec, relative(root, file)).not.toMatch(/^node:|^(fs|path|os|crypto|net|http)$/);
+        if (!spec.startsWith('.')) continue;
+        const target = relative(root, join(file, '..', spec));
+        if (target.startsWith('web/')) continue;
+        // Everything else from src/: the client library's entry (as a package user has it), or the wire contract.
+        expect(target, relative(root, file)).toMatch(/^src\/(client\/index|protocol\/[a-z0-9-]+)\.js$/);
       }
     }
   });

@@ -41,6 +41,8 @@ import { KeyedRateLimiter } from './rate-limit.js';
 import { Relay } from './relay.js';
 import { addressRoom } from './rooms.js';
 import { SendV2 } from './send-v2.js';
+import { DEFAULT_WEB_DIR, isWebBuilt, loadWebFiles } from './web/web-files.js';
+import { webRoute } from './web/web-route.js';
 import type { ServerStore } from './store/server-store.js';
 
 export { SERVER_VERSION } from './http-routes.js';
@@ -90,6 +92,8 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   const blobCreates = new KeyedRateLimiter(BLOB_CREATE_PER_USER_PER_MINUTE / 60, BLOB_CREATE_PER_USER_BURST);
   const blobRequests = new KeyedRateLimiter(config.blobHttpRatePerSecond, config.blobHttpRateBurst);
   let blobRoute: ReturnType<typeof blobHttpHandler> | undefined;
+  const webDir = config.webDir ?? DEFAULT_WEB_DIR;
+  if (!isWebBuilt(webDir)) logger.warn({ webDir }, 'the web app is not built (npm run build): / says so instead of serving it');
   const http = createHttpServer(
     config,
     {
@@ -108,6 +112,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
       blobRoute ??= blobHttpHandler({ store: blobs, limiter: blobRequests, logger, idleTimeoutMs: config.httpRequestTimeoutMs });
       return blobRoute(req, res, path);
     },
+    webRoute(() => loadWebFiles(webDir)),
   );
   const io: ChatIO = new SocketIOServer(http, {
     maxHttpBufferSize: transportFrameBytes(config.maxEnvelopeBytes),

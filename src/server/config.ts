@@ -74,6 +74,8 @@ export interface ServerConfig {
   /** Requests under /blobs/ per client address: token bucket. */
   blobHttpRatePerSecond: number;
   blobHttpRateBurst: number;
+  /** The built web app served at `/`; undefined: the package's dist/web (web/web-files.ts). */
+  webDir?: string;
 }
 
 export class ConfigError extends Error {

@@ -1,13 +1,15 @@
 /**
  * The HTTP side of the relay: the server's timeouts against slow clients, `GET /health`, the blob
- * store's requests under `/blobs/` (blobs/blob-http.ts), and a 404 for everything else that reaches it
- * (Socket.IO answers its own path before this listener runs).
+ * store's requests under `/blobs/` (blobs/blob-http.ts), the web app's files (web/web-route.ts), and a
+ * 404 for everything else that reaches it (Socket.IO answers its own path before this listener runs).
  */
 import { createServer, type IncomingMessage as HttpRequest, type Server as HttpServer, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { BLOB_PATH_PREFIX } from '../protocol/blob-schemas.js';
 import type { ServerConfig } from './config.js';
 import type { ServerStore } from './store/server-store.js';
+import { SECURITY_HEADERS } from './web/security-headers.js';
+import type { WebRoute } from './web/web-route.js';
 
 export const SERVER_VERSION = '0.1.0';
 
@@ -25,7 +27,7 @@ export interface HealthSource {
 /** Answers a request under BLOB_PATH_PREFIX (`path` is the URL's path). */
 export type BlobRoute = (req: HttpRequest, res: ServerResponse, path: string) => Promise<void>;
 
-export function createHttpServer(config: ServerConfig, health: HealthSource, blobs?: BlobRoute): HttpServer {
+export function createHttpServer(config: ServerConfig, health: HealthSource, blobs?: BlobRoute, web?: WebRoute): HttpServer {
   return createServer(
     {
       headersTimeout: config.httpHeadersTimeoutMs,
@@ -35,11 +37,11 @@ export function createHttpServer(config: ServerConfig, health: HealthSource, blo
       // timeout keeps a slow client's overstay under 25 %, at one cheap scan of open connections per tick.
       connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(config.httpHeadersTimeoutMs / 4))),
     },
-    (req, res) => void handleHttp(health, blobs, req, res),
+    (req, res) => void handleHttp(health, blobs, web, req, res),
   );
 }
 
-async function handleHttp(health: HealthSource, blobs: BlobRoute | undefined, req: HttpRequest, res: ServerResponse): Promise<void> {
+async function handleHttp(health: HealthSource, blobs: BlobRoute | undefined, web: WebRoute | undefined, req: HttpRequest, res: ServerResponse): Promise<void> {
   // Engine.IO intercepts its own path (`/socket.io/`, with the slash) before this listener; everything
   // that reaches here is ours to answer, `/socket.io`, `/socket.iox` and `/socket.io.js` included: an
   // unanswered request would hold its descriptor until the client gives up.
@@ -69,5 +71,7 @@ async function handleHttp(health: HealthSource, blobs: BlobRoute | undefined, re
     res.writeHead(storeOk ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     return;
   }
-  res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_found' }));
+  if (web?.(req, res, path)) return;
+  // The same headers as the app's files: a 404 is a document too, which a browser may be shown.
+  res.writeHead(404, { ...SECURITY_HEADERS, 'content-type': 'application/json' }).end(JSON.stringify({ error: 'not_found' }));
 }

@@ -1,0 +1,43 @@
+/**
+ * The signed-in screen: who you are and the connection's state, the conversations (and a way to start
+ * one), and the open conversation. Focus moves where the next keystroke belongs: to "Start a
+ * conversation with" when the screen opens, to "Message" when a conversation opens.
+ */
+import type { ChatModel } from '../chat-model.js';
+import { useView } from '../use-view.js';
+import { ConversationList } from './ConversationList.js';
+import { ConversationView } from './ConversationView.js';
+import { StartConversation } from './StartConversation.js';
+
+const CONNECTION_WORDS = { connected: 'connected', reconnecting: 'connection lost, reconnecting…', stopped: 'stopped' } as const;
+
+export function ChatScreen({ model }: { model: ChatModel }) {
+  const view = useView(model);
+  return (
+    <div class="chat">
+      <header class="chat-header">
+        <h1>e2ee-chat</h1>
+        <p>
+          Signed in as <strong>{view.me}</strong> · <span role="status">{CONNECTION_WORDS[view.connection]}</span>
+        </p>
+        {!view.durable && <p class="note">Nothing is stored: closing or reloading this tab loses your keys and messages.</p>}
+      </header>
+      {view.notice !== undefined && (
+        <p class="notice" role="alert">
+          {view.notice}
+        </p>
+      )}
+      <nav class="conversations" aria-label="Conversations">
+        <StartConversation model={model} />
+        <ConversationList conversations={view.conversations} current={view.current} onOpen={(peer) => model.open(peer)} />
+      </nav>
+      {view.current === undefined ? (
+        <main class="conversation">
+          <p class="note">Choose a conversation, or start one with a user by name.</p>
+        </main>
+      ) : (
+        <ConversationView model={model} peer={view.current} messages={view.messages} />
+      )}
+    </div>
+  );
+}
