@@ -11,6 +11,7 @@
  */
 import { base64urlDecode, constantTimeEqual } from '../crypto/bytes.js';
 import type { DeviceListWire } from '../protocol/device-list-wire.js';
+import { safetyNumber } from '../e2ee/safety-number.js';
 import { ChatError } from '../protocol/errors.js';
 import type { UserKeys } from '../protocol/events.js';
 import type { SessionResultV2 } from '../protocol/events-v2.js';
@@ -388,6 +389,19 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
    */
   peerKeys(username: string): Promise<PinnedPeer> {
     return this.directory.peerKeys(username);
+  }
+
+  /**
+   * The safety number this user shares with `username` (PROTOCOL.md §16.12: 60 digits, the same on both
+   * sides), from the account key, never a linked device's own (the number belongs to the person), and
+   * the peer's pinned key, checked against the directory as peerKeys does (PeerKeyChangedError when it
+   * changed: a number computed from a changed key would be compared in vain).
+   */
+  async safetyNumber(username: string): Promise<{ digits: string; pin: PinnedPeer }> {
+    const pin = await this.peerKeys(username);
+    const ownKey = this.identity.account ? base64urlDecode(this.identity.account.signingKey.x) : this.secrets.signing.publicKey;
+    const digits = safetyNumber({ identityKey: ownKey, username: this.username }, { identityKey: base64urlDecode(pin.signingKey.x), username });
+    return { digits, pin };
   }
 
   /**

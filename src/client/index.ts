@@ -33,6 +33,8 @@ export { MemoryRatchetStore } from './ratchet-store.js';
 export type { RatchetStore } from './ratchet-store.js';
 export { PeerKeyChangedError } from './peer-keys.js';
 export { formatFingerprint } from './fingerprint.js';
+export { formatSafetyNumber, safetyNumber, SAFETY_NUMBER_DIGITS, type SafetyNumberParty } from '../e2ee/safety-number.js';
+export type { SeenKeys } from './peer-directory.js';
 export { generateUserKeyPairs } from '../crypto/keys.js';
 export { deviceSecretsFromJwks, webCryptoDeviceSecrets, type DeviceSecrets, type WebCryptoDeviceKeys } from './device-secrets.js';
 export { ed25519SigningKeyFromSeed, generateWebCryptoSigningKey, webCryptoSigningKey, type Ed25519SigningKey } from '../crypto/signing-key.js';
