@@ -28,7 +28,7 @@ const pin = (username: string): PinnedPeer => ({
 
 /** Every row of every object store, as stored (structured clones), keyed by store. */
 async function dump(db: IDBDatabase): Promise<Record<string, unknown[]>> {
-  const names = [...db.objectStoreNames];
+  const names = Array.from({ length: db.objectStoreNames.length }, (_, i) => db.objectStoreNames.item(i)!);
   return transact(db, names, 'readonly', async (tx) => {
     const all: Record<string, unknown[]> = {};
     for (const name of names) {
