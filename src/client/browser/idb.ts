@@ -36,7 +36,9 @@ export function transact<T>(db: IDBDatabase, stores: string | string[], mode: ID
   const committed = new Promise<void>((resolve, reject) => {
     tx.oncomplete = () => resolve();
     tx.onabort = () => reject(tx.error ?? new DOMException('transaction aborted', 'AbortError'));
-    tx.onerror = (event) => event.preventDefault(); // the abort that follows rejects, once
+    // A failed request rejects its own promise in `body`, which decides: if it throws, the transaction is
+    // aborted below. Left alone, the error would also abort it here, before `body` could decide.
+    tx.onerror = (event) => event.preventDefault();
   });
   return body(tx).then(
     async (result) => {

@@ -70,11 +70,14 @@ function passphraseKey(record: Pick<VaultRecord, 'kdf'>, passphrase: string): Pr
   return derivePassphraseKey(passphrase, base64urlDecode(record.kdf.salt), record.kdf, ['wrapKey', 'unwrapKey']);
 }
 
-/** The data key under `passphrase`, or WrongPassphraseError (a wrong passphrase and an altered record look alike). */
-async function unwrapDataKey(record: VaultRecord, username: string, passphrase: string, extractable: boolean): Promise<CryptoKey> {
+/**
+ * The data key under `passphrase` as an EXTRACTABLE key, for rewrapping it (changePassphrase) and nothing
+ * else; WrongPassphraseError when it does not unwrap (a wrong passphrase and an altered record look alike).
+ */
+async function unwrapDataKeyForRewrap(record: VaultRecord, username: string, passphrase: string): Promise<CryptoKey> {
   const kek = await passphraseKey(record, passphrase);
   try {
-    return await unwrap('raw', record.dataKey, kek, wrapContext(username, 'data-key'), DATA_KEY_ALGORITHM, extractable, DATA_KEY_USAGES);
+    return await unwrap('raw', record.dataKey, kek, wrapContext(username, 'data-key'), DATA_KEY_ALGORITHM, true, DATA_KEY_USAGES);
   } catch {
     throw new WrongPassphraseError();
   }
@@ -116,7 +119,19 @@ export class Vault {
       if ((cause as DOMException | undefined)?.name === 'ConstraintError') throw new BrowserAccountError('account_exists', `${username} already has an account in this browser`, { cause });
       throw cause;
     }
-    return Vault.unlock(db, username, passphrase);
+    // Unwrapped from the record just stored, with the passphrase key already derived (scrypt once, not twice).
+    return Vault.unlocked(record, username, kek);
+  }
+
+  private static async unlocked(record: VaultRecord, username: string, kek: CryptoKey): Promise<Vault> {
+    let dataKey: CryptoKey;
+    try {
+      dataKey = await unwrap('raw', record.dataKey, kek, wrapContext(username, 'data-key'), DATA_KEY_ALGORITHM, false, DATA_KEY_USAGES);
+    } catch {
+      throw new WrongPassphraseError();
+    }
+    const nameKey = await unwrap('raw', record.nameKey, dataKey, wrapContext(username, 'name-key'), NAME_KEY_ALGORITHM, false, ['sign']);
+    return new Vault(username, dataKey, new RecordSealer(dataKey, nameKey));
   }
 
   /** The vault unlocked; WrongPassphraseError when `passphrase` does not unwrap it, BrowserAccountError 'no_account' when there is none. */
@@ -124,9 +139,7 @@ export class Vault {
     const record = await readVault(db);
     if (!record) throw new BrowserAccountError('no_account', `no account ${username} in this browser`);
     if (record.v !== 1) throw new BrowserAccountError('unsupported', `the vault of ${username} has version ${String(record.v)}; this app reads version 1`);
-    const dataKey = await unwrapDataKey(record, username, passphrase, false);
-    const nameKey = await unwrap('raw', record.nameKey, dataKey, wrapContext(username, 'name-key'), NAME_KEY_ALGORITHM, false, ['sign']);
-    return new Vault(username, dataKey, new RecordSealer(dataKey, nameKey));
+    return Vault.unlocked(record, username, await passphraseKey(record, passphrase));
   }
 
   /**
@@ -139,7 +152,7 @@ export class Vault {
     if (next.length === 0) throw new RangeError('"next" expected a non-empty string');
     const record = await readVault(db);
     if (!record) throw new BrowserAccountError('no_account', `no account ${username} in this browser`);
-    const dataKey = await unwrapDataKey(record, username, current, true);
+    const dataKey = await unwrapDataKeyForRewrap(record, username, current);
     const { kdf, kek } = await kdfFor(next, params);
     const rewrapped: VaultRecord = { ...record, kdf, dataKey: await wrap('raw', dataKey, kek, wrapContext(username, 'data-key')) };
     await transact(db, STORES.meta, 'readwrite', async (tx) => {
