@@ -128,7 +128,7 @@ describe.each(['memory', 'indexeddb'] as const)('one-time prekeys the server han
     // Exactly the keys the server still holds remain, of each kind.
     expect(sorted(keys.oneTime)).toEqual(sorted(server.stored.oneTime));
     expect(sorted(keys.kem)).toEqual(sorted(server.stored.kem));
-    expect(keys.keys.pickle().handedOut).toEqual({ oneTime: [], kem: [] });
+    expect([keys.keys.handedOut.oneTime.size, keys.keys.handedOut.kem.size]).toEqual([0, 0]);
   });
 
   it('a key above every id the server lists is not marked: it may not be uploaded yet', async () => {
@@ -182,7 +182,9 @@ describe.each(['memory', 'indexeddb'] as const)('the local one-time key stock un
   it(`stays within MAX_LOCAL_ONE_TIME_PREKEYS (${MAX_LOCAL_ONE_TIME_PREKEYS}) and MAX_LOCAL_KEM_ONE_TIME_PREKEYS (${MAX_LOCAL_KEM_ONE_TIME_PREKEYS}), oldest handed-out first, never losing a key the server still lists`, async () => {
     const { server, clock, publisher, local, store } = setup(await freshStore(kind));
     await publisher.maintain();
-    const firstSize = JSON.stringify((await exportLocalKeys(store, ed25519SigningKeyFromSeed(SECRET), clock.now)).pickle()).length;
+    // As one pickle, the 0.1 layout: measurable where the identity key can be exported (not the browser's, which WebCrypto holds).
+    const pickledSize = async () => (kind === 'memory' ? JSON.stringify((await exportLocalKeys(store, ed25519SigningKeyFromSeed(SECRET), clock.now)).pickle()).length : undefined);
+    const firstSize = await pickledSize();
     const handedOut = { oneTime: [] as number[], kem: [] as number[] };
     for (let round = 0; round < 8; round++) {
       // Someone fetches bundles until only 10 of each kind are left; the client refills (within the grace period).
@@ -202,8 +204,8 @@ describe.each(['memory', 'indexeddb'] as const)('the local one-time key stock un
       const kept = handedOut[kind].filter((id) => keys[kind].has(id));
       expect(kept).toEqual(handedOut[kind].slice(handedOut[kind].length - kept.length));
     }
-    const drainedSize = JSON.stringify((await exportLocalKeys(store, ed25519SigningKeyFromSeed(SECRET), clock.now)).pickle()).length;
-    console.log(`local keys (all records, as one pickle): ${firstSize} B after the first upload, ${drainedSize} B after 8 drains (cap ${MAX_LOCAL_ONE_TIME_PREKEYS} + ${MAX_LOCAL_KEM_ONE_TIME_PREKEYS} one-time keys)`);
+    const drainedSize = await pickledSize();
+    if (kind === 'memory') console.log(`local keys (all records, as one pickle): ${firstSize} B after the first upload, ${drainedSize} B after 8 drains (cap ${MAX_LOCAL_ONE_TIME_PREKEYS} + ${MAX_LOCAL_KEM_ONE_TIME_PREKEYS} one-time keys)`);
   }, 60_000);
 });
 

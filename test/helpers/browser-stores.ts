@@ -7,6 +7,7 @@
  */
 import 'fake-indexeddb/auto';
 import { openAccountDatabase } from '../../src/client/browser/account-database.js';
+import { requestResult, transact } from '../../src/client/browser/idb.js';
 import { IdbMessageStore } from '../../src/client/browser/idb-message-store.js';
 import { IdbPeerKeyStore } from '../../src/client/browser/idb-peer-key-store.js';
 import { IdbRatchetStore } from '../../src/client/browser/idb-ratchet-store.js';
@@ -40,7 +41,7 @@ function connection(username: string, db: IDBDatabase, vault: Vault): IdbConnect
     db,
     vault,
     messages: (options) => new IdbMessageStore(db, vault.sealer, options),
-    ratchet: () => new IdbRatchetStore(db, vault.sealer),
+    ratchet: () => new IdbRatchetStore(db, vault),
     peers: () => new IdbPeerKeyStore(db, vault.sealer),
     triedLinkCodes: (options) => new IdbTriedLinkCodes(db, vault.sealer, options),
   };
@@ -56,4 +57,28 @@ export async function newIdbAccount(username = freshAccountName()): Promise<IdbC
 export async function reopenIdbAccount(username: string, passphrase = TEST_PASSPHRASE): Promise<IdbConnection> {
   const db = await openAccountDatabase(indexedDB, username);
   return connection(username, db, await Vault.unlock(db, username, passphrase));
+}
+
+/** Every row of every object store as stored (structured clones), as [key, value] pairs per store. */
+export async function rawRows(db: IDBDatabase): Promise<Record<string, unknown[]>> {
+  const names = Array.from({ length: db.objectStoreNames.length }, (_, i) => db.objectStoreNames.item(i)!);
+  return transact(db, names, 'readonly', async (tx) => {
+    const all: Record<string, unknown[]> = {};
+    for (const name of names) {
+      const os = tx.objectStore(name);
+      const keys = await requestResult(os.getAllKeys());
+      all[name] = (await requestResult(os.getAll())).map((value, i) => [keys[i], value]);
+    }
+    return all;
+  });
+}
+
+/** The whole database as one text, bytes as Latin-1 (one character per byte), to search for what must not be there. */
+export async function rawText(username: string): Promise<string> {
+  const db = await openAccountDatabase(indexedDB, username);
+  try {
+    return JSON.stringify(await rawRows(db), (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('latin1') : value));
+  } finally {
+    db.close();
+  }
 }

@@ -11,7 +11,8 @@ import type { ScryptParams } from '../../crypto/passphrase-seal.js';
 import type { HeldLimits } from '../stores.js';
 import { ACCOUNT_DATABASE_PREFIX, databaseNameOf, openAccountDatabase } from './account-database.js';
 import { BrowserAccountError } from './browser-account-error.js';
-import { loadIdentity, storeIdentity, type BrowserIdentity, type NewBrowserIdentity } from './browser-identity.js';
+import type { ClientIdentity } from '../chat-client-types.js';
+import { clientIdentityOf, loadIdentity, storeIdentity, type BrowserIdentity, type NewBrowserIdentity } from './browser-identity.js';
 import { databaseExists, requestResult } from './idb.js';
 import { IdbMessageStore } from './idb-message-store.js';
 import { IdbPeerKeyStore } from './idb-peer-key-store.js';
@@ -47,7 +48,7 @@ export class BrowserAccount {
   ) {
     this.stores = {
       messages: new IdbMessageStore(db, vault.sealer, options.heldLimits ? { heldLimits: options.heldLimits } : {}),
-      ratchet: new IdbRatchetStore(db, vault.sealer),
+      ratchet: new IdbRatchetStore(db, vault),
       peers: new IdbPeerKeyStore(db, vault.sealer),
       triedLinkCodes: new IdbTriedLinkCodes(db, vault.sealer),
     };
@@ -55,6 +56,12 @@ export class BrowserAccount {
 
   get identity(): BrowserIdentity | undefined {
     return this.current;
+  }
+
+  /** ChatClient.connect's `identity` for this device; throws before storeIdentity. */
+  clientIdentity(): ClientIdentity {
+    if (!this.current) throw new BrowserAccountError('no_account', `${this.username} has no keys in this browser yet`);
+    return clientIdentityOf(this.current);
   }
 
   /** Makes the account's database and vault (BrowserAccountError 'account_exists' if it has one). */

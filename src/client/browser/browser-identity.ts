@@ -8,11 +8,17 @@
  *   signing     Ed25519, usage sign: login signatures, the JWS inside hybrid envelopes, device lists
  *   decryption  RSA-OAEP with SHA-256, usages decrypt/unwrapKey: the JWE key of hybrid envelopes
  *
- * The record itself is sealed like every other (record-sealer.ts), under the meta store's key 'identity'.
+ * Unlocked, they are the client's DeviceSecrets (device-secrets.ts webCryptoDeviceSecrets, which checks
+ * each pairing once). The PQXDH identity key is the ratchet store's, wrapped the same way
+ * (idb-ratchet-store.ts). The record itself is sealed like every other (record-sealer.ts), under the
+ * meta store's key 'identity'.
  */
 import type { Ed25519PrivateJwk, Ed25519PublicJwk, RsaPrivateJwk, RsaPublicJwk, UserKeyPairs } from '../../crypto/keys.js';
+import { base64urlDecode } from '../../crypto/bytes.js';
 import { ed25519PublicOf, rsaPublicOf } from '../../crypto/keys.js';
 import { PRIMARY_DEVICE } from '../address.js';
+import type { ClientIdentity } from '../chat-client-types.js';
+import { webCryptoDeviceSecrets, type DeviceSecrets } from '../device-secrets.js';
 import { BrowserAccountError } from './browser-account-error.js';
 import { STORES } from './account-database.js';
 import { requestResult, transact } from './idb.js';
@@ -38,7 +44,7 @@ interface IdentityRecordV1 {
   readonly wrapped: { readonly signing: WrappedKey; readonly decryption: WrappedKey };
 }
 
-/** The unlocked identity: public facts, and the private keys as non-extractable CryptoKeys. */
+/** The unlocked identity: public facts, and the private keys as DeviceSecrets over non-extractable CryptoKeys. */
 export interface BrowserIdentity {
   readonly username: string;
   readonly device: number;
@@ -46,8 +52,17 @@ export interface BrowserIdentity {
   readonly createdAt: number;
   readonly account: PublicKeys;
   readonly public: PublicKeys;
-  readonly signingKey: CryptoKey;
-  readonly decryptionKey: CryptoKey;
+  readonly secrets: DeviceSecrets;
+}
+
+/** What ChatClient.connect takes as `identity`: this device's secrets, and the account's keys on a linked device. */
+export function clientIdentityOf(identity: BrowserIdentity): ClientIdentity {
+  return {
+    username: identity.username,
+    device: identity.device,
+    keys: identity.secrets,
+    ...(identity.role === 'linked' && { account: identity.account }),
+  };
 }
 
 const ED25519 = { name: 'Ed25519' } as const;
@@ -104,11 +119,11 @@ export async function storeIdentity(db: IDBDatabase, vault: Vault, identity: New
 
 async function unwrapIdentity(vault: Vault, record: IdentityRecordV1): Promise<BrowserIdentity> {
   const { wrapped: _wrapped, v: _v, ...facts } = record;
-  return {
-    ...facts,
-    signingKey: await vault.unwrapPrivateKey(record.wrapped.signing, 'identity/signing', ED25519, ['sign']),
-    decryptionKey: await vault.unwrapPrivateKey(record.wrapped.decryption, 'identity/decryption', RSA_OAEP_256, ['decrypt', 'unwrapKey']),
-  };
+  const secrets = await webCryptoDeviceSecrets({
+    signing: { privateKey: await vault.unwrapPrivateKey(record.wrapped.signing, 'identity/signing', ED25519, ['sign']), publicKey: base64urlDecode(record.public.signingKey.x) },
+    encryption: { privateKey: await vault.unwrapPrivateKey(record.wrapped.decryption, 'identity/decryption', RSA_OAEP_256, ['decrypt', 'unwrapKey']), publicJwk: record.public.encryptionKey },
+  });
+  return { ...facts, secrets };
 }
 
 /** This browser's identity, unlocked; undefined before one was stored (an account created, a link not finished). */

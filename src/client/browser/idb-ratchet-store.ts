@@ -3,7 +3,10 @@
  * node/sqlite-ratchet-store.ts does: sessions by an HMAC of their address (`rev` is the session's
  * version), prekeys by kind and id beside their handed-out mark, last-resort uses by an HMAC of their id
  * beside the prekey ids they name, the key state (ids and pointers, nothing secret) in the meta store.
- * Every value is sealed under the vault's data key with its store and key as associated data.
+ * Every value is sealed under the vault's data key with its store and key as associated data. The PQXDH
+ * identity key IK is more than sealed: its secret is WRAPPED under the data key (PKCS#8, AES-GCM key
+ * wrap) and comes back as a non-extractable X25519 CryptoKey (HeldIdentityKey), so no script, ours
+ * included, reads it after creation; the client uses it through X25519KeyPair.fromCryptoKey.
  *
  * Each step the interface makes atomic is one IndexedDB transaction, and every transaction only reads
  * and writes rows: whatever must be sealed (a session, new prekeys, the deleted session's EMPTY_SESSION)
@@ -16,6 +19,7 @@ import {
   EMPTY_SESSION,
   MAX_LAST_RESORT_USES,
   lastResortUsePrekeys,
+  type HeldIdentityKey,
   type IdentityKeyPickle,
   type KeySetImport,
   type KeyState,
@@ -30,6 +34,7 @@ import { STORES } from './account-database.js';
 import { requestResult, transact } from './idb.js';
 import type { SealedRow } from './record-rows.js';
 import type { RecordSealer } from './record-sealer.js';
+import type { Vault, WrappedKey } from './vault.js';
 
 const S = STORES.sessions;
 const K = STORES.prekeys;
@@ -54,6 +59,15 @@ interface UseRow {
   kemId: number;
   signedId: number;
 }
+
+/** The identity record: IK's public key and binding, and its secret wrapped under the data key. */
+interface IdentityRecord {
+  readonly publicKey: string;
+  readonly binding: string;
+  readonly wrapped: WrappedKey;
+}
+const IDENTITY_PURPOSE = 'ratchet/identity';
+const X25519 = { name: 'X25519' } as const;
 
 const prekeyKey = (kind: PreKeyKind, id: number): string => `${kind}:${id}`;
 const isOneTime = (kind: PreKeyKind, record: object): boolean => kind === 'oneTime' || (kind === 'kem' && (record as PreKeyPickles['kem']).kind === 'one-time');
@@ -87,10 +101,30 @@ async function recordUse(tx: IDBTransaction, use: UseRow): Promise<void> {
 }
 
 export class IdbRatchetStore implements RatchetStore {
+  private readonly sealer: RecordSealer;
+  /** The unwrapped identity, once read: it never changes once created. */
+  #identity: Promise<HeldIdentityKey | undefined> | undefined;
+
   constructor(
     private readonly db: IDBDatabase,
-    private readonly sealer: RecordSealer,
-  ) {}
+    private readonly vault: Vault,
+  ) {
+    this.sealer = vault.sealer;
+  }
+
+  /** IK's secret wrapped: imported extractable only because wrapKey needs that, and dropped after. */
+  private async wrapIdentity(identity: IdentityKeyPickle): Promise<IdentityRecord> {
+    const key = await crypto.subtle.importKey('jwk', { kty: 'OKP', crv: 'X25519', d: identity.secretKey, x: identity.publicKey }, X25519, true, ['deriveBits']);
+    return { publicKey: identity.publicKey, binding: identity.binding, wrapped: await this.vault.wrapPrivateKey(key, IDENTITY_PURPOSE) };
+  }
+
+  private async readIdentity(): Promise<HeldIdentityKey | undefined> {
+    const row = await transact(this.db, META, 'readonly', (tx) => requestResult<SealedRow | undefined>(tx.objectStore(META).get(IDENTITY)));
+    if (!row) return undefined;
+    const record = await this.sealer.open<IdentityRecord>(META, IDENTITY, row.data);
+    const privateKey = await this.vault.unwrapPrivateKey(record.wrapped, IDENTITY_PURPOSE, X25519, ['deriveBits']);
+    return { publicKey: record.publicKey, binding: record.binding, privateKey };
+  }
 
   private sessionName(peer: AddressLike): Promise<string> {
     return this.sealer.nameOf(`session:${addressText(addressOf(peer))}`);
@@ -106,13 +140,21 @@ export class IdbRatchetStore implements RatchetStore {
     return { kind, id: record.id, rev: 1, data, oneTime: oneTime ? 1 : 0, ...(oneTime && handedOut !== undefined && { handedOut }) };
   }
 
-  async loadIdentity(): Promise<IdentityKeyPickle | undefined> {
-    const row = await transact(this.db, META, 'readonly', (tx) => requestResult<SealedRow | undefined>(tx.objectStore(META).get(IDENTITY)));
-    return row && this.sealer.open<IdentityKeyPickle>(META, IDENTITY, row.data);
+  async loadIdentity(): Promise<HeldIdentityKey | undefined> {
+    this.#identity ??= this.readIdentity();
+    try {
+      const identity = await this.#identity;
+      // Not there yet: read again next time (createKeys, here or in another tab, may come first).
+      if (!identity) this.#identity = undefined;
+      return identity;
+    } catch (err) {
+      this.#identity = undefined; // a passing fault is not remembered
+      throw err;
+    }
   }
 
-  async createKeys(keys: KeySetImport): Promise<IdentityKeyPickle> {
-    const identity: SealedRow = { name: IDENTITY, rev: 1, data: await this.sealer.seal(META, IDENTITY, keys.identity) };
+  async createKeys(keys: KeySetImport): Promise<HeldIdentityKey> {
+    const identity: SealedRow = { name: IDENTITY, rev: 1, data: await this.sealer.seal(META, IDENTITY, await this.wrapIdentity(keys.identity)) };
     const state: KeyState = { currentSignedId: keys.currentSignedId, lastResortId: keys.lastResortId, nextIds: { ...keys.nextIds } };
     const marks = { oneTime: new Map(keys.handedOut?.oneTime ?? []), kem: new Map(keys.handedOut?.kem ?? []) };
     const prekeys: PreKeyRow[] = [];

@@ -8,15 +8,20 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrowserAccount } from '../../../src/client/browser/browser-account.js';
 import { ChatClient, type ReceivedMessage } from '../../../src/client/chat-client.js';
-import { exportLocalKeys } from '../../../src/client/local-prekeys.js';
+import { exportLocalKeys, loadOrCreateIdentity, LocalKeys } from '../../../src/client/local-prekeys.js';
+import { X25519KeyPair } from '../../../src/crypto/x25519.js';
 import type { PeerSessionPickle } from '../../../src/client/ratchet-store.js';
 import { base64urlDecode, hexEncode, utf8Encode } from '../../../src/crypto/bytes.js';
 import { ed25519Verify } from '../../../src/crypto/ed25519.js';
-import { rsaPublicOf, type UserKeyPairs } from '../../../src/crypto/keys.js';
+import { ed25519SigningKeyFromSeed } from '../../../src/crypto/signing-key.js';
+import { rsaPublicOf } from '../../../src/crypto/keys.js';
 import { unpickleSessionRecord } from '../../../src/e2ee/ratchet/pickle.js';
 import { linkCodeHash } from '../../../src/e2ee/link/link-code.js';
 import { LINK_TTL_MS } from '../../../src/protocol/limits.js';
-import { freshAccountName, TEST_PASSPHRASE, TEST_SCRYPT } from '../../helpers/browser-stores.js';
+import { freshAccountName, reopenIdbAccount, TEST_PASSPHRASE, TEST_SCRYPT } from '../../helpers/browser-stores.js';
+import { STORES } from '../../../src/client/browser/account-database.js';
+import { requestResult, transact } from '../../../src/client/browser/idb.js';
+import type { SealedRow } from '../../../src/client/browser/record-rows.js';
 import { connectTestClient, keysFor, waitUntil, type TestClient } from '../../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../../helpers/test-server.js';
 
@@ -58,17 +63,19 @@ describe('a browser account', () => {
     const { identity } = await open(username);
     expect(identity).toMatchObject({ username, device: 1, role: 'primary', public: { signingKey: { x: keys.signing.x } } });
     expect(identity!.account).toEqual(identity!.public);
-    for (const key of [identity!.signingKey, identity!.decryptionKey]) {
+    const { secrets } = identity!;
+    for (const key of [await secrets.signing.cryptoKey(), await secrets.decryptionKey()]) {
       expect(key.extractable).toBe(false);
       await expect(crypto.subtle.exportKey('pkcs8', key)).rejects.toThrow();
       await expect(crypto.subtle.exportKey('jwk', key)).rejects.toThrow();
     }
+    expect(secrets.signing.publicKey).toEqual(base64urlDecode(keys.signing.x));
     const message = utf8Encode('login challenge');
-    const signature = new Uint8Array(await crypto.subtle.sign('Ed25519', identity!.signingKey, message));
-    expect(ed25519Verify(signature, message, base64urlDecode(keys.signing.x))).toBe(true);
+    expect(ed25519Verify(await secrets.signing.sign(message), message, base64urlDecode(keys.signing.x))).toBe(true);
     const rsaPublic = await crypto.subtle.importKey('jwk', rsaPublicOf(keys.encryption), { name: 'RSA-OAEP', hash: 'SHA-256' }, false, ['encrypt']);
     const ciphertext = await crypto.subtle.encrypt({ name: 'RSA-OAEP' }, rsaPublic, utf8Encode('a content key'));
-    expect(new TextDecoder().decode(await crypto.subtle.decrypt({ name: 'RSA-OAEP' }, identity!.decryptionKey, ciphertext))).toBe('a content key');
+    expect(new TextDecoder().decode(await crypto.subtle.decrypt({ name: 'RSA-OAEP' }, await secrets.decryptionKey(), ciphertext))).toBe('a content key');
+    expect(JSON.stringify(identity)).not.toContain(keys.signing.d);
   });
 
   it('a linked device keeps its own keys and the account public keys; an identity is never replaced', async () => {
@@ -91,7 +98,8 @@ describe('a browser account', () => {
     await messages.recordIncoming({ id: 'in-1', direction: 'in', peer: 'bob', body: 'kept', sentAt: 1, status: 'received' });
     await messages.addOutgoing({ id: 'out-1', to: 'bob', messages: [{ to: 'bob', device: 1, envelope: { type: 'ratchet', v: 1, body: 'AAAA' } }], createdAt: 2 }, { id: 'out-1', direction: 'out', peer: 'bob', body: 'pending', sentAt: 2, status: 'outbox' });
     await messages.hold({ serverId: 'S'.repeat(22), from: 'carol', to: username, sentAt: 3, envelope: { type: 'ratchet', v: 1, body: 'BBBB' } });
-    const keys = await exportLocalKeys(ratchet, secret, 1_000);
+    const signingKey = ed25519SigningKeyFromSeed(secret);
+    const keys = await exportLocalKeys(ratchet, signingKey, 1_000);
     const session: PeerSessionPickle = { v: 1, record: { v: 1, current: null, previous: [] }, delivered: [['srv-1', 'in-1']] };
     expect(await ratchet.saveSession({ user: 'bob', device: 2 }, session, 0)).toBe(true);
     await peers.put({ username: 'bob', signingKey: { kty: 'OKP', crv: 'Ed25519', x: 'x' }, encryptionKey: { kty: 'RSA', n: 'n', e: 'AQAB' }, signingKeyThumbprint: 's', encryptionKeyThumbprint: 'e', pinnedAt: 1, verified: true });
@@ -105,11 +113,41 @@ describe('a browser account', () => {
     expect((await again.messages.outbox()).map((e) => e.id)).toEqual(['out-1']);
     expect((await again.messages.held('carol')).map((h) => h.serverId)).toEqual(['S'.repeat(22)]);
     expect(await again.ratchet.loadSession({ user: 'bob', device: 2 })).toEqual({ value: session, version: 1 });
-    const reloaded = await exportLocalKeys(again.ratchet, secret, 2_000);
+    const reloaded = await exportLocalKeys(again.ratchet, signingKey, 2_000);
     expect(reloaded.identity.dhKeyPair.publicKey).toEqual(keys.identity.dhKeyPair.publicKey);
     expect(await again.ratchet.loadKeyState()).toEqual({ currentSignedId: keys.currentSignedPreKey.id, lastResortId: keys.lastResortKemPreKey.id, nextIds: keys.nextIds });
     expect((await again.peers.get('bob'))?.verified).toBe(true);
     expect(await again.triedLinkCodes.claim(code, 20, LINK_TTL_MS)).toBe(false);
+  });
+
+  it("keeps the PQXDH identity key wrapped: it comes back as a non-extractable X25519 key that agrees like the original", async () => {
+    const username = freshAccountName();
+    const signingKey = ed25519SigningKeyFromSeed(crypto.getRandomValues(new Uint8Array(32)));
+    const generated = await LocalKeys.generate(signingKey, 1_000);
+    const account = await create(username);
+    const created = await account.stores.ratchet.createKeys(generated.pickle());
+    account.close();
+
+    const { ratchet } = (await open(username)).stores;
+    const held = (await ratchet.loadIdentity())!;
+    expect('secretKey' in held).toBe(false);
+    expect(held.privateKey.extractable).toBe(false);
+    expect(held.privateKey.algorithm.name).toBe('X25519');
+    await expect(crypto.subtle.exportKey('pkcs8', held.privateKey)).rejects.toThrow();
+    expect(held.publicKey).toBe(created.publicKey);
+    const identity = await loadOrCreateIdentity(ratchet, signingKey, 2_000);
+    expect(identity.dhKeyPair.extractable).toBe(false);
+    expect(() => identity.dhKeyPair.exportSecretKey()).toThrow();
+    // The same DH as the key it was made from.
+    const peer = await X25519KeyPair.generate();
+    expect(await identity.dhKeyPair.agree(peer.publicKey)).toEqual(await generated.identity.dhKeyPair.agree(peer.publicKey));
+    // Even opened with the vault, the record holds no secret: only its wrap (under the data key, for this purpose).
+    const raw = await reopenIdbAccount(username);
+    const row = await transact(raw.db, STORES.meta, 'readonly', (tx) => requestResult<SealedRow>(tx.objectStore(STORES.meta).get('ratchetIdentity')));
+    const record = await raw.vault.sealer.open<Record<string, unknown>>(STORES.meta, 'ratchetIdentity', row.data);
+    expect(Object.keys(record).sort()).toEqual(['binding', 'publicKey', 'wrapped']);
+    expect(JSON.stringify(record)).not.toContain(generated.pickle().identity.secretKey);
+    raw.db.close();
   });
 
   it('lists the accounts of this browser and removes one with everything in it', async () => {
@@ -124,12 +162,12 @@ describe('a browser account', () => {
 });
 
 describe('a ChatClient on the IndexedDB stores', () => {
-  async function start(url: string, account: BrowserAccount, keys: UserKeyPairs): Promise<{ client: ChatClient; received: ReceivedMessage[] }> {
+  async function start(url: string, account: BrowserAccount): Promise<{ client: ChatClient; received: ReceivedMessage[] }> {
     const received: ReceivedMessage[] = [];
     const client = await ChatClient.connect(
       {
         url,
-        identity: { username: account.username, keys },
+        identity: account.clientIdentity(),
         peers: account.stores.peers,
         messages: account.stores.messages,
         ratchet: account.stores.ratchet,
@@ -142,7 +180,7 @@ describe('a ChatClient on the IndexedDB stores', () => {
     return { client, received };
   }
 
-  it('chats, is stopped, and after the database is reopened goes on in the same sessions with its history', async () => {
+  it('chats on its non-extractable keys, is stopped, and after the database is reopened goes on in the same sessions with its history', async () => {
     const srv = await startTestServer();
     servers.push(srv);
     const username = freshAccountName('web');
@@ -152,7 +190,7 @@ describe('a ChatClient on the IndexedDB stores', () => {
     const bob: TestClient = await connectTestClient(srv.url, 'bob');
     clients.push(bob.client);
 
-    const first = await start(srv.url, account, keys);
+    const first = await start(srv.url, account);
     await first.client.send('bob', 'hello from the browser');
     await bob.waitFor(1);
     await bob.client.send(username, 'hello browser');
@@ -163,7 +201,7 @@ describe('a ChatClient on the IndexedDB stores', () => {
 
     // The "reload": a new connection to the database, unlocked with the passphrase, and a new client.
     const reopened = await open(username);
-    const second = await start(srv.url, reopened, keys);
+    const second = await start(srv.url, reopened);
     await bob.client.send(username, 'after the reload');
     await waitUntil(() => (second.received.length === 1 ? true : undefined), 10_000, 'the message after the reload');
     expect(second.received[0]!.body).toBe('after the reload');

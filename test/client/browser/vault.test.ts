@@ -13,7 +13,7 @@ import { Vault } from '../../../src/client/browser/vault.js';
 import { LocalStoreError } from '../../../src/client/local-store-error.js';
 import type { HistoryRecord, PinnedPeer } from '../../../src/client/stores.js';
 import { WrongPassphraseError } from '../../../src/crypto/passphrase-seal.js';
-import { freshAccountName, newIdbAccount, reopenIdbAccount, TEST_PASSPHRASE, TEST_SCRYPT } from '../../helpers/browser-stores.js';
+import { freshAccountName, newIdbAccount, rawRows, rawText, reopenIdbAccount, TEST_PASSPHRASE, TEST_SCRYPT } from '../../helpers/browser-stores.js';
 
 const incoming = (id: string, body: string, peer = 'bob'): HistoryRecord => ({ id, direction: 'in', peer, body, sentAt: 1, status: 'received' });
 const pin = (username: string): PinnedPeer => ({
@@ -26,20 +26,6 @@ const pin = (username: string): PinnedPeer => ({
   verified: false,
 });
 
-/** Every row of every object store, as stored (structured clones), keyed by store. */
-async function dump(db: IDBDatabase): Promise<Record<string, unknown[]>> {
-  const names = Array.from({ length: db.objectStoreNames.length }, (_, i) => db.objectStoreNames.item(i)!);
-  return transact(db, names, 'readonly', async (tx) => {
-    const all: Record<string, unknown[]> = {};
-    for (const name of names) {
-      const os = tx.objectStore(name);
-      const keys = await requestResult(os.getAllKeys());
-      all[name] = (await requestResult(os.getAll())).map((value, i) => [keys[i], value]);
-    }
-    return all;
-  });
-}
-
 /** The private fields of an unlocked vault (TypeScript's `private` is not a runtime barrier; WebCrypto's is). */
 const keysOf = (vault: Vault) => {
   const inner = vault as unknown as { dataKey: CryptoKey; sealer: { nameKey: CryptoKey } };
@@ -50,11 +36,11 @@ describe('the browser vault', () => {
   it('a wrong passphrase is WrongPassphraseError and changes nothing; the right one still opens every record', async () => {
     const alice = await newIdbAccount();
     await alice.messages().recordIncoming(incoming('m1', 'hello'));
-    const before = await dump(alice.db);
+    const before = await rawRows(alice.db);
     await expect(Vault.unlock(alice.db, alice.username, 'not the passphrase')).rejects.toBeInstanceOf(WrongPassphraseError);
     await expect(BrowserAccount.open(alice.username, 'not the passphrase', { scrypt: TEST_SCRYPT })).rejects.toBeInstanceOf(WrongPassphraseError);
     await expect(Vault.changePassphrase(alice.db, alice.username, 'not the passphrase', 'new one', TEST_SCRYPT)).rejects.toBeInstanceOf(WrongPassphraseError);
-    expect(await dump(alice.db)).toEqual(before);
+    expect(await rawRows(alice.db)).toEqual(before);
     const again = await reopenIdbAccount(alice.username);
     expect(await again.messages().get('m1', 'in')).toMatchObject({ body: 'hello' });
   });
@@ -63,9 +49,9 @@ describe('the browser vault', () => {
     const alice = await newIdbAccount();
     await alice.messages().recordIncoming(incoming('m1', 'before the change'));
     await alice.peers().put(pin('bob'));
-    const before = await dump(alice.db);
+    const before = await rawRows(alice.db);
     await BrowserAccount.changePassphrase(alice.username, TEST_PASSPHRASE, 'a new passphrase', { scrypt: TEST_SCRYPT });
-    const after = await dump(alice.db);
+    const after = await rawRows(alice.db);
     // Only the vault row changed, and in it only the KDF salt and the data key's wrap.
     for (const store of Object.keys(before).filter((s) => s !== STORES.meta)) expect(after[store], store).toEqual(before[store]);
     const vaultRow = (rows: unknown[]) => (rows as [string, Record<string, unknown>][]).find(([key]) => key === 'vault')![1];
@@ -94,7 +80,7 @@ describe('the browser vault', () => {
 
   it('the scrypt parameters are stored beside the wrapped key, and an out-of-range cost is refused before any work', async () => {
     const alice = await newIdbAccount();
-    const meta = (await dump(alice.db)).meta as [string, { kdf?: unknown }][];
+    const meta = (await rawRows(alice.db)).meta as [string, { kdf?: unknown }][];
     expect(meta.find(([key]) => key === 'vault')![1].kdf).toMatchObject({ name: 'scrypt', ...TEST_SCRYPT });
     await transact(alice.db, STORES.meta, 'readwrite', async (tx) => {
       const os = tx.objectStore(STORES.meta);
@@ -168,7 +154,7 @@ describe('records sealed under the vault', () => {
 
   it('the database shows neither bodies, nor message ids, nor who the user talks to', async () => {
     const { alice } = await aliceWithRecords();
-    const text = JSON.stringify(await dump(alice.db), (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('latin1') : value));
+    const text = await rawText(alice.username);
     for (const secret of ['first secret body', 'bob-the-peer', '"m1"', '"m2"']) expect(text).not.toContain(secret);
     expect(databaseNameOf(alice.username)).toBe(`e2ee-chat/${alice.username}`);
   });
