@@ -6,6 +6,8 @@
 export type BrowserAccountErrorCode =
   /** No vault for this name in this browser profile: create the account, or link this browser. */
   | 'no_account'
+  /** The account's vault exists but this device's keys were never stored (a link not finished). */
+  | 'no_identity'
   /** Creating an account whose vault exists already (another tab was faster, or it existed). */
   | 'account_exists'
   /** A vault written by a newer app. */

@@ -60,7 +60,7 @@ export class BrowserAccount {
 
   /** ChatClient.connect's `identity` for this device; throws before storeIdentity. */
   clientIdentity(): ClientIdentity {
-    if (!this.current) throw new BrowserAccountError('no_account', `${this.username} has no keys in this browser yet`);
+    if (!this.current) throw new BrowserAccountError('no_identity', `${this.username} has no keys in this browser yet`);
     return clientIdentityOf(this.current);
   }
 
