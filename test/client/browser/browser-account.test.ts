@@ -39,6 +39,16 @@ afterEach(async () => {
 
 const options = { scrypt: TEST_SCRYPT };
 
+/** The code of the BrowserAccountError `run` throws. */
+function codeOf(run: () => unknown): string | undefined {
+  try {
+    run();
+  } catch (err) {
+    return (err as { code?: string }).code;
+  }
+  return undefined;
+}
+
 async function create(username: string): Promise<BrowserAccount> {
   const account = await BrowserAccount.create(username, TEST_PASSPHRASE, options);
   accounts.push(account);
@@ -57,6 +67,7 @@ describe('a browser account', () => {
     const keys = await keysFor();
     const account = await create(username);
     expect(account.identity).toBeUndefined(); // a vault before its keys: the app stores them when they exist
+    expect(codeOf(() => account.clientIdentity())).toBe('no_identity');
     await account.storeIdentity({ username, keys });
     account.close();
 
