@@ -14,11 +14,11 @@
  * meta store's key 'identity'.
  */
 import type { Ed25519PrivateJwk, Ed25519PublicJwk, RsaPrivateJwk, RsaPublicJwk, UserKeyPairs } from '../../crypto/keys.js';
-import { base64urlDecode } from '../../crypto/bytes.js';
-import { ed25519PublicOf, rsaPublicOf } from '../../crypto/keys.js';
+import { base64urlDecode, base64urlEncode } from '../../crypto/bytes.js';
+import { ed25519PublicOf, RSA_MODULUS_BITS, rsaPublicOf } from '../../crypto/keys.js';
 import { PRIMARY_DEVICE } from '../address.js';
 import type { ClientIdentity } from '../chat-client-types.js';
-import { webCryptoDeviceSecrets, type DeviceSecrets } from '../device-secrets.js';
+import { webCryptoDeviceSecrets, type DeviceSecrets, type WebCryptoDeviceKeys } from '../device-secrets.js';
 import { BrowserAccountError } from './browser-account-error.js';
 import { STORES } from './account-database.js';
 import { requestResult, transact } from './idb.js';
@@ -68,12 +68,17 @@ export function clientIdentityOf(identity: BrowserIdentity): ClientIdentity {
 const ED25519 = { name: 'Ed25519' } as const;
 const RSA_OAEP_256 = { name: 'RSA-OAEP', hash: 'SHA-256' } as const;
 
-/** What the account gets at creation or when this browser is linked: its keys as generated, and who it is. */
+/**
+ * What the account gets at creation or when this browser is linked: its keys as generated, and who it is.
+ * The keys are a JWK pair (generateUserKeyPairs) or WebCrypto keys whose private halves are EXTRACTABLE
+ * (generateWrappableDeviceKeys): wrapKey takes nothing else. They are wrapped here and should be dropped
+ * by the caller afterwards; from then on only the non-extractable unwrapped copies exist.
+ */
 export interface NewBrowserIdentity {
   readonly username: string;
   /** Default 1, the primary. */
   readonly device?: number;
-  readonly keys: UserKeyPairs;
+  readonly keys: UserKeyPairs | WebCryptoDeviceKeys;
   /** The account's public keys, for a linked device; absent for the primary (its keys are the account's). */
   readonly account?: PublicKeys;
   readonly createdAt?: number;
@@ -86,13 +91,43 @@ async function importExtractable(jwk: Ed25519PrivateJwk | RsaPrivateJwk): Promis
     : crypto.subtle.importKey('jwk', { ...jwk, alg: 'RSA-OAEP-256', key_ops: ['decrypt', 'unwrapKey'] }, RSA_OAEP_256, true, ['decrypt', 'unwrapKey']);
 }
 
+const isJwkPair = (keys: UserKeyPairs | WebCryptoDeviceKeys): keys is UserKeyPairs => 'd' in keys.signing;
+
+/** The private keys to wrap, and the public keys they go with. */
+async function keysToWrap(keys: UserKeyPairs | WebCryptoDeviceKeys): Promise<{ signing: CryptoKey; decryption: CryptoKey; own: PublicKeys }> {
+  if (isJwkPair(keys)) {
+    const own = { signingKey: ed25519PublicOf(keys.signing), encryptionKey: rsaPublicOf(keys.encryption) };
+    return { signing: await importExtractable(keys.signing), decryption: await importExtractable(keys.encryption), own };
+  }
+  if (!keys.signing.privateKey.extractable || !keys.encryption.privateKey.extractable) {
+    throw new TypeError('the private CryptoKeys must be extractable to be wrapped (generateWrappableDeviceKeys); they come back non-extractable at unlock');
+  }
+  const own: PublicKeys = { signingKey: { kty: 'OKP', crv: 'Ed25519', x: base64urlEncode(keys.signing.publicKey) }, encryptionKey: rsaPublicOf(keys.encryption.publicJwk) };
+  return { signing: keys.signing.privateKey, decryption: keys.encryption.privateKey, own };
+}
+
+/**
+ * Fresh device keys for storeIdentity, made by WebCrypto. Their private halves are extractable ONLY so
+ * that storeIdentity can wrap them (wrapKey refuses anything else); keep them in memory until then (a link
+ * in progress signs with them) and drop them after: the account's copies are non-extractable.
+ */
+export async function generateWrappableDeviceKeys(): Promise<WebCryptoDeviceKeys> {
+  const signing = (await crypto.subtle.generateKey(ED25519, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const encryption = (await crypto.subtle.generateKey({ ...RSA_OAEP_256, modulusLength: RSA_MODULUS_BITS, publicExponent: new Uint8Array([1, 0, 1]) }, true, ['encrypt', 'decrypt'])) as CryptoKeyPair;
+  const publicJwk = await crypto.subtle.exportKey('jwk', encryption.publicKey);
+  return {
+    signing: { privateKey: signing.privateKey, publicKey: new Uint8Array(await crypto.subtle.exportKey('raw', signing.publicKey)) },
+    encryption: { privateKey: encryption.privateKey, publicJwk: { kty: 'RSA', n: publicJwk.n!, e: publicJwk.e! } },
+  };
+}
+
 /**
  * Stores this browser's identity, its private keys wrapped under the vault's data key. Refuses an
  * account that has one already (BrowserAccountError 'account_exists'): keys are never replaced silently.
  */
 export async function storeIdentity(db: IDBDatabase, vault: Vault, identity: NewBrowserIdentity): Promise<BrowserIdentity> {
   const device = identity.device ?? PRIMARY_DEVICE;
-  const own: PublicKeys = { signingKey: ed25519PublicOf(identity.keys.signing), encryptionKey: rsaPublicOf(identity.keys.encryption) };
+  const { signing, decryption, own } = await keysToWrap(identity.keys);
   const record: IdentityRecordV1 = {
     v: 1,
     username: identity.username,
@@ -102,8 +137,8 @@ export async function storeIdentity(db: IDBDatabase, vault: Vault, identity: New
     account: identity.account ?? own,
     public: own,
     wrapped: {
-      signing: await vault.wrapPrivateKey(await importExtractable(identity.keys.signing), 'identity/signing'),
-      decryption: await vault.wrapPrivateKey(await importExtractable(identity.keys.encryption), 'identity/decryption'),
+      signing: await vault.wrapPrivateKey(signing, 'identity/signing'),
+      decryption: await vault.wrapPrivateKey(decryption, 'identity/decryption'),
     },
   };
   if (identity.username !== vault.username) throw new RangeError(`the identity of ${identity.username} cannot go into the vault of ${vault.username}`);

@@ -6,7 +6,7 @@
  */
 export { BrowserAccount, type BrowserAccountOptions, type BrowserStores } from './browser-account.js';
 export { BrowserAccountError, type BrowserAccountErrorCode } from './browser-account-error.js';
-export { clientIdentityOf, type BrowserIdentity, type NewBrowserIdentity, type PublicKeys } from './browser-identity.js';
+export { clientIdentityOf, generateWrappableDeviceKeys, type BrowserIdentity, type NewBrowserIdentity, type PublicKeys } from './browser-identity.js';
 export { IdbMessageStore } from './idb-message-store.js';
 export { IdbPeerKeyStore } from './idb-peer-key-store.js';
 export { IdbRatchetStore } from './idb-ratchet-store.js';

@@ -7,6 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrowserAccount } from '../../../src/client/browser/browser-account.js';
+import { generateWrappableDeviceKeys } from '../../../src/client/browser/browser-identity.js';
 import { ChatClient, type ReceivedMessage } from '../../../src/client/chat-client.js';
 import { exportLocalKeys, loadOrCreateIdentity, LocalKeys } from '../../../src/client/local-prekeys.js';
 import { X25519KeyPair } from '../../../src/crypto/x25519.js';
@@ -87,6 +88,25 @@ describe('a browser account', () => {
     const ciphertext = await crypto.subtle.encrypt({ name: 'RSA-OAEP' }, rsaPublic, utf8Encode('a content key'));
     expect(new TextDecoder().decode(await crypto.subtle.decrypt({ name: 'RSA-OAEP' }, await secrets.decryptionKey(), ciphertext))).toBe('a content key');
     expect(JSON.stringify(identity)).not.toContain(keys.signing.d);
+  });
+
+  it('takes WebCrypto keys made to be wrapped, and refuses non-extractable ones (they cannot be wrapped), storing nothing', async () => {
+    const username = freshAccountName();
+    const account = await create(username);
+    const stuck = await generateWrappableDeviceKeys();
+    const locked = { ...stuck, signing: { ...stuck.signing, privateKey: (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign'])).privateKey as CryptoKey } };
+    await expect(account.storeIdentity({ username, keys: locked })).rejects.toThrow(/must be extractable to be wrapped/);
+    expect(account.identity).toBeUndefined();
+
+    const keys = await generateWrappableDeviceKeys();
+    const stored = await account.storeIdentity({ username, keys });
+    expect(stored.secrets.signing.publicKey).toEqual(keys.signing.publicKey);
+    expect(stored.public.encryptionKey).toEqual(keys.encryption.publicJwk);
+    expect((await stored.secrets.signing.cryptoKey()).extractable).toBe(false);
+    account.close();
+    const again = (await open(username)).identity!;
+    expect((await again.secrets.decryptionKey()).extractable).toBe(false);
+    expect(again.secrets.encryptionPublicJwk).toEqual(keys.encryption.publicJwk);
   });
 
   it('a linked device keeps its own keys and the account public keys; an identity is never replaced', async () => {
@@ -195,9 +215,9 @@ describe('a ChatClient on the IndexedDB stores', () => {
     const srv = await startTestServer();
     servers.push(srv);
     const username = freshAccountName('web');
-    const keys = await keysFor();
     const account = await create(username);
-    await account.storeIdentity({ username, keys });
+    // The web app's path: WebCrypto keys made to be wrapped, wrapped, then used only as unwrapped non-extractable copies.
+    await account.storeIdentity({ username, keys: await generateWrappableDeviceKeys() });
     const bob: TestClient = await connectTestClient(srv.url, 'bob');
     clients.push(bob.client);
 
