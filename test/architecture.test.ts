@@ -58,6 +58,16 @@ describe('dependency direction', () => {
     }
   });
 
+  it('the browser stores import nothing Node-only, and the runtime-neutral client core does not import them', () => {
+    const browserDir = join(root, 'src', 'client', 'browser');
+    for (const file of sourceFiles(browserDir)) {
+      for (const spec of imports(file)) expect(spec, relative(root, file)).not.toMatch(/(^|\/)(node|cli|server)\//);
+    }
+    // The core stays usable without IndexedDB (the CLI, tests): only the browser folder knows it.
+    const core = sourceFiles(join(root, 'src', 'client')).filter((f) => !f.startsWith(browserDir));
+    for (const file of core) for (const spec of imports(file)) expect(spec, relative(root, file)).not.toMatch(/(^|\/)browser\//);
+  });
+
   it('lower layers never import higher ones', () => {
     const order = ['crypto', 'protocol', 'e2ee', 'client'];
     for (const [level, layer] of order.entries()) {

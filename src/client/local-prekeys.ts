@@ -27,6 +27,7 @@ import {
   type OneTimePreKeyPickle,
   type RatchetStore,
   type SignedPreKeyPickle,
+  type StoredIdentityKey,
 } from './ratchet-store.js';
 
 export { MAX_LAST_RESORT_USES };
@@ -69,6 +70,11 @@ const pairPickle = (id: number, p: X25519KeyPair): OneTimePreKeyPickle => ({ id,
 
 export const identityFromPickle = (p: IdentityKeyPickle, signingKey: Ed25519SigningKey): LocalIdentity =>
   LocalIdentity.restore(signingKey, pair(p), d(p.binding));
+/** The identity as any store gives it back: bytes, or a WebCrypto key whose pairing is checked here. */
+export async function identityFromStored(p: StoredIdentityKey, signingKey: Ed25519SigningKey): Promise<LocalIdentity> {
+  if (!('privateKey' in p)) return identityFromPickle(p, signingKey);
+  return LocalIdentity.restore(signingKey, await X25519KeyPair.fromCryptoKey(p.privateKey, d(p.publicKey)), d(p.binding));
+}
 export const identityToPickle = (i: LocalIdentity): IdentityKeyPickle => ({
   publicKey: e(i.dhKeyPair.publicKey),
   secretKey: e(i.dhKeyPair.exportSecretKey()),
@@ -116,8 +122,13 @@ export class LocalKeys implements PreKeyStore {
   }
 
   static restore(p: LocalKeysPickle, signingKey: Ed25519SigningKey): LocalKeys {
+    return LocalKeys.withIdentity(identityFromPickle(p.identity, signingKey), p);
+  }
+
+  /** The records of `p` around an identity already restored (one a store holds in WebCrypto has no pickle). */
+  static withIdentity(identity: LocalIdentity, p: Omit<LocalKeysPickle, 'identity'>): LocalKeys {
     if (p.v !== 1) throw new TypeError(`unsupported local keys pickle version ${String(p.v)}`);
-    const keys = new LocalKeys(identityFromPickle(p.identity, signingKey), p.currentSignedId, p.lastResortId, { ...p.nextIds });
+    const keys = new LocalKeys(identity, p.currentSignedId, p.lastResortId, { ...p.nextIds });
     for (const s of p.signed) keys.signed.set(s.id, signedFromPickle(s));
     for (const o of p.oneTime) keys.oneTime.set(o.id, oneTimeFromPickle(o));
     for (const k of p.kem) keys.kem.set(k.id, kemFromPickle(k));
@@ -203,7 +214,7 @@ export class LocalKeys implements PreKeyStore {
  */
 export async function loadOrCreateIdentity(store: RatchetStore, signingKey: Ed25519SigningKey, now: number): Promise<LocalIdentity> {
   const saved = (await store.loadIdentity()) ?? (await store.createKeys((await LocalKeys.generate(signingKey, now)).pickle()));
-  return identityFromPickle(saved, signingKey);
+  return identityFromStored(saved, signingKey);
 }
 
 /**
@@ -211,17 +222,15 @@ export async function loadOrCreateIdentity(store: RatchetStore, signingKey: Ed25
  * path calls it). Creates the first keys like loadOrCreateIdentity.
  */
 export async function exportLocalKeys(store: RatchetStore, signingKey: Ed25519SigningKey, now: number): Promise<LocalKeys> {
-  const identity = identityToPickle(await loadOrCreateIdentity(store, signingKey, now));
+  const identity = await loadOrCreateIdentity(store, signingKey, now);
   const state = (await store.loadKeyState())!;
   const load = async <K extends 'signed' | 'oneTime' | 'kem'>(kind: K, ids: readonly number[]) =>
     (await Promise.all(ids.map((id) => store.loadPreKey(kind, id)))).filter((r) => r !== undefined);
   const oneTime = await store.listOneTimePreKeys('oneTime');
   const kem = await store.listOneTimePreKeys('kem');
   const marks = (entries: typeof oneTime) => entries.filter((x) => x.handedOutSince !== undefined).map((x) => [x.id, x.handedOutSince!] as const);
-  return LocalKeys.restore(
-    {
+  return LocalKeys.withIdentity(identity, {
       v: 1,
-      identity,
       signed: await load('signed', await store.listSignedPreKeyIds()),
       oneTime: await load('oneTime', oneTime.map((x) => x.id)),
       kem: await load('kem', [state.lastResortId, ...kem.map((x) => x.id)]),
@@ -229,7 +238,5 @@ export async function exportLocalKeys(store: RatchetStore, signingKey: Ed25519Si
       lastResortId: state.lastResortId,
       nextIds: state.nextIds,
       handedOut: { oneTime: marks(oneTime), kem: marks(kem) },
-    },
-    signingKey,
-  );
+  });
 }

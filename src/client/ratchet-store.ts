@@ -53,6 +53,18 @@ export interface IdentityKeyPickle {
   /** Ed25519 by IDS over identityBindingMessage(IDS, IK). */
   readonly binding: string;
 }
+/**
+ * The identity key as a store that keeps its secret in WebCrypto gives it back (the browser's,
+ * browser/idb-ratchet-store.ts): the public key and binding as in the pickle, the secret as a
+ * non-extractable X25519 CryptoKey (usage deriveBits) that no script can read.
+ */
+export interface HeldIdentityKey {
+  readonly publicKey: string;
+  readonly binding: string;
+  readonly privateKey: CryptoKey;
+}
+/** The identity key as a store returns it: as bytes (memory, SQLite) or held by WebCrypto. */
+export type StoredIdentityKey = IdentityKeyPickle | HeldIdentityKey;
 export interface OneTimePreKeyPickle {
   readonly id: number;
   readonly publicKey: string;
@@ -111,12 +123,12 @@ export interface PreKeysUsed {
 }
 
 export interface RatchetStore {
-  loadIdentity(): Promise<IdentityKeyPickle | undefined>;
+  loadIdentity(): Promise<StoredIdentityKey | undefined>;
   /**
    * First writer wins: stores the whole key set if there is no identity yet (another process may have
    * created one meanwhile; its keys are then kept and `keys` dropped). Returns the identity stored afterwards.
    */
-  createKeys(keys: KeySetImport): Promise<IdentityKeyPickle>;
+  createKeys(keys: KeySetImport): Promise<StoredIdentityKey>;
   loadKeyState(): Promise<KeyState | undefined>;
   loadPreKey<K extends PreKeyKind>(kind: K, id: number): Promise<PreKeyPickles[K] | undefined>;
   /** Reserves `count` ids of `kind` no one else will get (counters only grow); returns the first. */

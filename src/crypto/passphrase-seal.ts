@@ -23,12 +23,33 @@ export interface SealedBox {
   readonly ct: string;
 }
 
-async function deriveKey(passphrase: string, salt: Uint8Array, N: number, r: number, p: number): Promise<CryptoKey> {
-  const raw = await scryptAsync(utf8Encode(passphrase.normalize('NFKC')), salt, { N, r, p, dkLen: 32, maxmem: 2 ** 31 });
-  const key = await globalThis.crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt', 'decrypt']);
+export interface ScryptParams {
+  readonly N: number;
+  readonly r: number;
+  readonly p: number;
+}
+
+/** Refuses cost parameters outside what we would ever write (a hostile or damaged record could ask for any). */
+export function checkScryptParams({ N, r, p }: ScryptParams): void {
+  if (!(N > 1 && N <= SCRYPT_MAX_N && (N & (N - 1)) === 0) || r < 1 || r > 32 || p < 1 || p > 16) {
+    throw new RangeError('out-of-range scrypt parameters');
+  }
+}
+
+/**
+ * The passphrase's key: scrypt over the NFKC-normalised passphrase, imported as a non-extractable
+ * AES-256-GCM key with `usages`. Exported so the browser vault wraps its data key under the same KDF
+ * (client/browser/vault.ts) instead of a second one.
+ */
+export async function derivePassphraseKey(passphrase: string, salt: Uint8Array, params: ScryptParams, usages: KeyUsage[]): Promise<CryptoKey> {
+  const raw = await scryptAsync(utf8Encode(passphrase.normalize('NFKC')), salt, { N: params.N, r: params.r, p: params.p, dkLen: 32, maxmem: 2 ** 31 });
+  const key = await globalThis.crypto.subtle.importKey('raw', raw, 'AES-GCM', false, usages);
   raw.fill(0);
   return key;
 }
+
+const deriveKey = (passphrase: string, salt: Uint8Array, N: number, r: number, p: number): Promise<CryptoKey> =>
+  derivePassphraseKey(passphrase, salt, { N, r, p }, ['encrypt', 'decrypt']);
 
 /** `context` is bound as associated data so a box cannot be moved to another slot (another user's file). */
 export async function sealWithPassphrase(
@@ -55,7 +76,9 @@ export class WrongPassphraseError extends Error {
 
 export async function openWithPassphrase(box: SealedBox, passphrase: string, context: string): Promise<Bytes> {
   if (box.v !== 1 || box.kdf !== 'scrypt' || box.cipher !== 'A256GCM') throw new TypeError('unsupported sealed box');
-  if (!(box.N > 1 && box.N <= SCRYPT_MAX_N && (box.N & (box.N - 1)) === 0) || box.r < 1 || box.r > 32 || box.p < 1 || box.p > 16) {
+  try {
+    checkScryptParams(box);
+  } catch {
     throw new RangeError('sealed box has out-of-range scrypt parameters');
   }
   const key = await deriveKey(passphrase, base64urlDecode(box.salt), box.N, box.r, box.p);

@@ -25,6 +25,7 @@ import type { UserKeys } from '../../src/protocol/events.js';
 import { rsaPublicJwkFromModulus } from '../../src/protocol/rsa-modulus.js';
 import { ACCOUNT_KEY, ACCOUNT_SECRET, aliceList, edPublic, rawPayload, secret, signedWire, testDevice, TEST_RSA_MODULI } from '../protocol/device-list-fixtures.js';
 import { removeDir } from '../helpers/test-server.js';
+import { newIdbAccount } from '../helpers/browser-stores.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -62,11 +63,12 @@ async function bobKnowingAlice(pins: PeerKeyStore = new MemoryPeerKeyStore()) {
   return { pins, ratchet, lists: new PeerDeviceLists(pins, ratchet), sessionsOf };
 }
 
-describe.each(['memory', 'file'] as const)('device lists kept with the pins (%s store)', (kind) => {
-  const pinStore = (): PeerKeyStore => (kind === 'memory' ? new MemoryPeerKeyStore() : new FilePeerKeyStore(peersPath()));
+describe.each(['memory', 'file', 'indexeddb'] as const)('device lists kept with the pins (%s store)', (kind) => {
+  const pinStore = async (): Promise<PeerKeyStore> =>
+    kind === 'indexeddb' ? (await newIdbAccount()).peers() : kind === 'memory' ? new MemoryPeerKeyStore() : new FilePeerKeyStore(peersPath());
 
   it('accepts a first list and then newer ones, keeping the newest with the pin', async () => {
-    const { pins, lists } = await bobKnowingAlice(pinStore());
+    const { pins, lists } = await bobKnowingAlice(await pinStore());
     expect(await lists.held('alice')).toBeNull();
     const first = await lists.accept('alice', await list([1, 2, 3]));
     expect(first).toMatchObject({ changed: true, removedDevices: [], identityKey1Changed: false });
@@ -81,7 +83,7 @@ describe.each(['memory', 'file'] as const)('device lists kept with the pins (%s 
   });
 
   it('refuses a rollback, a second list of one version, a foreign signature, another name and a reused id, changing nothing', async () => {
-    const { pins, lists, sessionsOf } = await bobKnowingAlice(pinStore());
+    const { pins, lists, sessionsOf } = await bobKnowingAlice(await pinStore());
     await lists.accept('alice', await list([1, 2, 3], { version: 5 }));
     const pinBefore = await pins.get('alice');
     const sessionsBefore = await sessionsOf();
@@ -109,7 +111,7 @@ describe.each(['memory', 'file'] as const)('device lists kept with the pins (%s 
   });
 
   it('no list from the server is device 1 alone before any list was seen, and a rollback after', async () => {
-    const { pins, lists } = await bobKnowingAlice(pinStore());
+    const { pins, lists } = await bobKnowingAlice(await pinStore());
     expect(await lists.accept('alice', null)).toMatchObject({ list: null, changed: false });
     expect((await pins.get('alice'))?.deviceList).toBeUndefined();
     await lists.accept('alice', await list([1, 2]));
@@ -118,7 +120,7 @@ describe.each(['memory', 'file'] as const)('device lists kept with the pins (%s 
   });
 
   it("deletes the sessions of devices a new list drops, and device 1's when it replaced its identity key", async () => {
-    const { lists, sessionsOf } = await bobKnowingAlice(pinStore());
+    const { lists, sessionsOf } = await bobKnowingAlice(await pinStore());
     await lists.accept('alice', await list([1, 2, 3]));
     const dropped = await lists.accept('alice', await list([1, 2], { version: 2, maxDeviceId: 3 }));
     expect(dropped).toMatchObject({ changed: true, removedDevices: [3], identityKey1Changed: false });
@@ -130,7 +132,7 @@ describe.each(['memory', 'file'] as const)('device lists kept with the pins (%s 
   });
 
   it('trusting new keys starts list history again from them; trusting the same keys keeps it', async () => {
-    const { pins, lists } = await bobKnowingAlice(pinStore());
+    const { pins, lists } = await bobKnowingAlice(await pinStore());
     const directory = new PeerDirectory({ call: () => Promise.reject(new Error('no server in this test')) } as never, pins);
     await lists.accept('alice', await list([1, 2], { version: 7 }));
     await directory.trust('alice', aliceKeys(), true);

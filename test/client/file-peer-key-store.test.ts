@@ -1,7 +1,7 @@
 /**
- * FilePeerKeyStore (peers.json) shared by several processes of one user: pins written at the same time
- * by different writers all survive, a writer waits for a live lock, and a lock left by a dead process is
- * broken.
+ * A peer store shared by several writers of one user (processes on peers.json, tabs on IndexedDB): pins
+ * written at the same time by different writers all survive, and first use pins once. For the file: a
+ * writer waits for a live lock, and a lock left by a dead process is broken.
  */
 import { mkdtempSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { STALE_LOCK_MS, withFileLock } from '../../src/client/node/atomic-file.js';
 import { FilePeerKeyStore } from '../../src/client/node/file-stores.js';
-import type { PinnedPeer } from '../../src/client/stores.js';
+import type { PeerKeyStore, PinnedPeer } from '../../src/client/stores.js';
 import { removeDir } from '../helpers/test-server.js';
+import { newIdbAccount, reopenIdbAccount } from '../helpers/browser-stores.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -34,17 +35,6 @@ const pin = (username: string): PinnedPeer => ({
 }) as PinnedPeer;
 
 describe('FilePeerKeyStore shared by several writers', () => {
-  it('keeps every pin when two store instances (two processes) pin different peers at once', async () => {
-    const path = peersPath();
-    const first = new FilePeerKeyStore(path);
-    const second = new FilePeerKeyStore(path);
-    const names = Array.from({ length: 30 }, (_, i) => `peer${i}`);
-    await Promise.all(names.map((name, i) => (i % 2 === 0 ? first : second).put(pin(name))));
-    const stored = (await first.all()).map((p) => p.username).sort();
-    expect(stored).toEqual([...names].sort());
-    expect(existsSync(`${path}.lock`)).toBe(false);
-  });
-
   it('waits while another process holds the lock, then writes', async () => {
     const path = peersPath();
     const store = new FilePeerKeyStore(path);
@@ -77,16 +67,47 @@ describe('FilePeerKeyStore shared by several writers', () => {
     expect((await store.all()).map((p) => p.username).sort()).toEqual(['dave', 'erin']);
     expect(existsSync(`${path}.lock`)).toBe(false);
   });
+});
+
+/**
+ * Two writers on one store, and a fresh reader of it: two processes on one peers.json, or two
+ * connections (two tabs) to one IndexedDB database.
+ */
+type Writers = [PeerKeyStore, PeerKeyStore, () => Promise<PeerKeyStore>];
+const writers: Array<[string, () => Promise<Writers>]> = [
+  [
+    'file',
+    async () => {
+      const path = peersPath();
+      return [new FilePeerKeyStore(path), new FilePeerKeyStore(path), async () => new FilePeerKeyStore(path)];
+    },
+  ],
+  [
+    'indexeddb',
+    async () => {
+      const first = await newIdbAccount();
+      return [first.peers(), (await reopenIdbAccount(first.username)).peers(), async () => (await reopenIdbAccount(first.username)).peers()];
+    },
+  ],
+];
+
+describe.each(writers)('%s peer store shared by several writers', (_kind, twoWriters) => {
+  it('keeps every pin when two store instances (two processes) pin different peers at once', async () => {
+    const [first, second] = await twoWriters();
+    const names = Array.from({ length: 30 }, (_, i) => `peer${i}`);
+    await Promise.all(names.map((name, i) => (i % 2 === 0 ? first : second).put(pin(name))));
+    const stored = (await first.all()).map((p) => p.username).sort();
+    expect(stored).toEqual([...names].sort());
+  });
+
   it('first use pins once: two processes meeting bob at once with different answers both end with the one pin on disk', async () => {
-    const path = peersPath();
-    const first = new FilePeerKeyStore(path);
-    const second = new FilePeerKeyStore(path);
+    const [first, second, reopen] = await twoWriters();
     const fromFirst = { ...pin('bob'), signingKeyThumbprint: 's-first' };
     const fromSecond = { ...pin('bob'), signingKeyThumbprint: 's-second' };
     const [a, b] = await Promise.all([first.putIfAbsent(fromFirst), second.putIfAbsent(fromSecond)]);
     expect(a.signingKeyThumbprint).toBe(b.signingKeyThumbprint);
     expect(['s-first', 's-second']).toContain(a.signingKeyThumbprint);
-    expect((await new FilePeerKeyStore(path).get('bob'))?.signingKeyThumbprint).toBe(a.signingKeyThumbprint);
+    expect((await (await reopen()).get('bob'))?.signingKeyThumbprint).toBe(a.signingKeyThumbprint);
     // A later first-use attempt changes nothing and answers with the existing pin.
     expect((await first.putIfAbsent({ ...pin('bob'), signingKeyThumbprint: 's-third' })).signingKeyThumbprint).toBe(a.signingKeyThumbprint);
   });

@@ -14,6 +14,7 @@ import { SqliteMessageStore } from '../../src/client/node/sqlite-message-store.j
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
 import { unreadableRecordId, type HeldEnvelope, type HeldLimits, type MessageStore } from '../../src/client/stores.js';
 import { connectTestClient, keysFor, waitUntil, type TestClient } from '../helpers/test-clients.js';
+import { newIdbAccount } from '../helpers/browser-stores.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const servers: TestServer[] = [];
@@ -53,6 +54,7 @@ async function sqliteStore(heldLimits: HeldLimits): Promise<SqliteMessageStore> 
 describe.each([
   ['MemoryMessageStore', async (limits: HeldLimits): Promise<MessageStore> => new MemoryMessageStore({ heldLimits: limits })],
   ['SqliteMessageStore', sqliteStore],
+  ['IdbMessageStore', async (heldLimits: HeldLimits): Promise<MessageStore> => (await newIdbAccount()).messages({ heldLimits })],
 ])('%s.hold', (_name, open) => {
   it('keeps at most perPeer envelopes from one sender and total from all; a repeated hold is no new one', async () => {
     const store = await open({ perPeer: 2, total: 3, totalBytes: 1 << 20 });

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryMessageStore } from '../../src/client/memory-stores.js';
 import { SqliteMessageStore } from '../../src/client/node/sqlite-message-store.js';
 import type { HistoryRecord, MessageStore } from '../../src/client/stores.js';
+import { newIdbAccount } from '../helpers/browser-stores.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
@@ -38,6 +39,7 @@ async function sent(store: MessageStore, record: HistoryRecord, state: 'settled'
 describe.each([
   ['MemoryMessageStore', async (): Promise<MessageStore> => new MemoryMessageStore()],
   ['SqliteMessageStore', sqliteStore],
+  ['IdbMessageStore', async (): Promise<MessageStore> => (await newIdbAccount()).messages()],
 ])('%s', (_name, open) => {
   it('recent(n): the newest n conversation records of every peer, oldest first, leaving out what is no conversation', async () => {
     const store = await open();

@@ -20,6 +20,7 @@ import type { ServerConnection } from '../../src/client/server-connection.js';
 import type { HistoryRecord, MessageStore, OutboxEntry } from '../../src/client/stores.js';
 import type { Envelope } from '../../src/protocol/schemas.js';
 import { removeDir } from '../helpers/test-server.js';
+import { newIdbAccount } from '../helpers/browser-stores.js';
 
 const dirs: string[] = [];
 const opened: SqliteMessageStore[] = [];
@@ -70,8 +71,8 @@ async function drain(store: MessageStore, sends: unknown[]): Promise<{ sent: Sen
   return { sent, failed };
 }
 
-describe.each(['memory', 'sqlite'] as const)('%s store: outbox entries per device', (kind) => {
-  const store = async (): Promise<MessageStore> => (kind === 'memory' ? new MemoryMessageStore() : sqlite());
+describe.each(['memory', 'sqlite', 'indexeddb'] as const)('%s store: outbox entries per device', (kind) => {
+  const store = async (): Promise<MessageStore> => (kind === 'memory' ? new MemoryMessageStore() : kind === 'sqlite' ? sqlite() : (await newIdbAccount()).messages());
 
   it('keeps an entry handed in the 0.1 shape as one copy for device 1 of its recipient, and sends it as that copy', async () => {
     const messages = await store();

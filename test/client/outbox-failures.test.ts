@@ -18,7 +18,7 @@ import { SqliteMessageStore } from '../../src/client/node/sqlite-message-store.j
 import { MAX_SEND_ATTEMPTS } from '../../src/client/outbox-sender.js';
 import { toPinned } from '../../src/client/peer-keys.js';
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
-import type { HistoryRecord, OutboxEntryV1 } from '../../src/client/stores.js';
+import type { HistoryRecord, MessageStore, OutboxEntryV1 } from '../../src/client/stores.js';
 import { base64urlEncode, randomBytes } from '../../src/crypto/bytes.js';
 import { ed25519PublicOf, rsaPublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
 import { ChatError } from '../../src/protocol/errors.js';
@@ -26,6 +26,7 @@ import type { UserKeys } from '../../src/protocol/events.js';
 import { DEFAULT_MAX_ENVELOPE_BYTES } from '../../src/protocol/limits.js';
 import { connectTestClient, keysFor, waitUntil, type TestClient } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { newIdbAccount, reopenIdbAccount } from '../helpers/browser-stores.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -224,37 +225,74 @@ describe('messages that cannot be sent', () => {
   });
 });
 
-describe('the SQLite outbox', () => {
-  it('keeps the attempt count and failed entries across reopening, drops entries, and migrates a version-1 file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'e2ee-chat-outbox-'));
-    cleanups.push(() => removeDir(dir));
-    const path = join(dir, 'state.db');
-    const secret = randomBytes(32);
+/**
+ * A message store that can be closed and opened again on the same data: a SQLite file, or an IndexedDB
+ * database (a browser reload: a new connection, the vault unlocked again). `downgrade` turns the closed
+ * data back into the oldest layout its store still migrates (SQLite only: IndexedDB has one version).
+ */
+interface Reopenable {
+  open(): Promise<MessageStore & { close?(): void }>;
+  downgrade?(): void;
+}
+const reopenables: Array<[string, () => Promise<Reopenable>]> = [
+  [
+    'SQLite',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'e2ee-chat-outbox-'));
+      cleanups.push(() => removeDir(dir));
+      const path = join(dir, 'state.db');
+      const secret = randomBytes(32);
+      return {
+        open: () => SqliteMessageStore.open(path, secret, 'alice'),
+        downgrade: () => {
+          // Back to the version-1 layout, as an older client left it.
+          const db = new Database(path);
+          db.exec('DROP TABLE held; ALTER TABLE outbox DROP COLUMN failed;');
+          db.pragma('user_version = 1');
+          db.close();
+        },
+      };
+    },
+  ],
+  [
+    'IndexedDB',
+    async () => {
+      const { username, db } = await newIdbAccount();
+      db.close();
+      return {
+        open: async () => {
+          const again = await reopenIdbAccount(username);
+          return Object.assign(again.messages(), { close: () => again.db.close() });
+        },
+      };
+    },
+  ],
+];
+
+describe.each(reopenables)('the %s outbox', (_kind, make) => {
+  it('keeps the attempt count and failed entries across reopening, drops entries (and migrates an older layout)', async () => {
+    const data = await make();
     const entry = (id: string): [OutboxEntryV1, HistoryRecord] => [
       { id, to: 'bob', envelope: { type: 'ratchet', v: 1, body: 'AAAA' }, createdAt: 1 },
       { id, direction: 'out', peer: 'bob', body: id, sentAt: 1, status: 'outbox' },
     ];
-    let store = await SqliteMessageStore.open(path, secret, 'alice');
+    let store = await data.open();
     await store.addOutgoing(...entry('a'.repeat(22)));
-    store.close();
+    store.close?.();
+    data.downgrade?.();
 
-    // Back to the version-1 layout, as an older client left it.
-    const db = new Database(path);
-    db.exec('DROP TABLE held; ALTER TABLE outbox DROP COLUMN failed;');
-    db.pragma('user_version = 1');
-    db.close();
-
-    store = await SqliteMessageStore.open(path, secret, 'alice');
+    store = await data.open();
     expect((await store.outbox()).map((e) => e.id)).toEqual(['a'.repeat(22)]);
     await store.addOutgoing(...entry('b'.repeat(22)));
     await store.addOutgoing(...entry('c'.repeat(22)));
     expect(await store.countSendAttempt('a'.repeat(22))).toBe(1);
     expect(await store.countSendAttempt('a'.repeat(22))).toBe(2);
     await store.failOutgoing('b'.repeat(22), { code: 'quota_exceeded', message: 'full', at: 5 });
-    store.close();
+    store.close?.();
 
-    store = await SqliteMessageStore.open(path, secret, 'alice');
-    cleanups.push(() => store.close());
+    store = await data.open();
+    const last = store;
+    cleanups.push(() => last.close?.());
     expect((await store.outbox()).map((e) => [e.id[0], e.attempts ?? 0])).toEqual([
       ['a', 2],
       ['c', 0],

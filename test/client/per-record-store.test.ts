@@ -27,6 +27,7 @@ import { pickleSessionRecord } from '../../src/e2ee/ratchet/pickle.js';
 import { SessionRecord } from '../../src/e2ee/ratchet/session-record.js';
 import type { RatchetEnvelope } from '../../src/protocol/schemas.js';
 import { removeDir } from '../helpers/test-server.js';
+import { newIdbAccount } from '../helpers/browser-stores.js';
 
 const dirs: string[] = [];
 const stores: SqliteRatchetStore[] = [];
@@ -293,8 +294,8 @@ describe.each([
 });
 
 /** A fresh store of each implementation, holding a new user's first keys. */
-async function freshStore(kind: 'memory' | 'sqlite', secret: Uint8Array): Promise<RatchetStore> {
-  let store: RatchetStore = new MemoryRatchetStore();
+async function freshStore(kind: 'memory' | 'sqlite' | 'indexeddb', secret: Uint8Array): Promise<RatchetStore> {
+  let store: RatchetStore = kind === 'indexeddb' ? (await newIdbAccount()).ratchet() : new MemoryRatchetStore();
   if (kind === 'sqlite') {
     const dir = mkdtempSync(join(tmpdir(), 'e2ee-chat-ratchet-records-'));
     dirs.push(dir);
@@ -306,7 +307,7 @@ async function freshStore(kind: 'memory' | 'sqlite', secret: Uint8Array): Promis
   return store;
 }
 
-describe.each(['memory', 'sqlite'] as const)('%s ratchet store: records beside the keys', (kind) => {
+describe.each(['memory', 'sqlite', 'indexeddb'] as const)('%s ratchet store: records beside the keys', (kind) => {
   it('handed-out marks are set, cleared and expire per record; the cap takes the earliest handed-out first', async () => {
     const secret = crypto.getRandomValues(new Uint8Array(32));
     const store = await freshStore(kind, secret);

@@ -24,6 +24,7 @@ import { buildPreKeyBundle } from '../../src/e2ee/pqxdh/bundle.js';
 import { unpickleSessionRecord } from '../../src/e2ee/ratchet/pickle.js';
 import type { RatchetEnvelope } from '../../src/protocol/schemas.js';
 import { removeDir } from '../helpers/test-server.js';
+import { newIdbAccount } from '../helpers/browser-stores.js';
 
 const dirs: string[] = [];
 const stores: SqliteRatchetStore[] = [];
@@ -203,8 +204,9 @@ describe('a session from before devices', () => {
   });
 });
 
-describe.each(['sqlite', 'memory'] as const)('%s store: sessions per address', (kind) => {
+describe.each(['sqlite', 'memory', 'indexeddb'] as const)('%s store: sessions per address', (kind) => {
   async function aliceStore(secret: Uint8Array): Promise<RatchetStore> {
+    if (kind === 'indexeddb') return (await newIdbAccount()).ratchet();
     return kind === 'memory' ? new MemoryRatchetStore() : openSqlite(ratchetPath(), secret, 'alice');
   }
 

@@ -19,6 +19,7 @@ import { MemoryRatchetStore, type PeerSessionPickle, type PreKeysUsed, type Ratc
 import { generateOneTimePreKeys } from '../../src/e2ee/pqxdh/prekeys.js';
 import { connectTestClient, keysFor, type TestClient } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { newIdbAccount, reopenIdbAccount } from '../helpers/browser-stores.js';
 
 const dirs: string[] = [];
 const servers: TestServer[] = [];
@@ -37,8 +38,15 @@ afterEach(async () => {
 const SECRET = new Uint8Array(32).fill(7);
 const session = (n: number): PeerSessionPickle => ({ v: 1, record: { n } as unknown as PeerSessionPickle['record'], delivered: [] });
 
-/** Two handles on one store, as two processes would have: two connections to one SQLite file, or one memory store. */
-async function twoHandles(kind: 'sqlite' | 'memory'): Promise<[RatchetStore, RatchetStore]> {
+/**
+ * Two handles on one store, as two processes would have: two connections to one SQLite file, two
+ * connections to one IndexedDB database (two tabs, each its vault unlocked), or one memory store.
+ */
+async function twoHandles(kind: 'sqlite' | 'memory' | 'indexeddb'): Promise<[RatchetStore, RatchetStore]> {
+  if (kind === 'indexeddb') {
+    const first = await newIdbAccount();
+    return [first.ratchet(), (await reopenIdbAccount(first.username)).ratchet()];
+  }
   if (kind === 'memory') {
     const shared = new MemoryRatchetStore();
     return [shared, shared];
@@ -51,7 +59,7 @@ async function twoHandles(kind: 'sqlite' | 'memory'): Promise<[RatchetStore, Rat
   return [a, b];
 }
 
-describe.each(['sqlite', 'memory'] as const)('%s ratchet store: compare-and-swap saves', (kind) => {
+describe.each(['sqlite', 'memory', 'indexeddb'] as const)('%s ratchet store: compare-and-swap saves', (kind) => {
   it('a session save based on an older version writes nothing and says so', async () => {
     const [a, b] = await twoHandles(kind);
     expect(await a.saveSession('bob', session(1), 0)).toBe(true);

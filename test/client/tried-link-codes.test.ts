@@ -17,6 +17,7 @@ import { linkCodeHash } from '../../src/e2ee/link/link-code.js';
 import { ChatError } from '../../src/protocol/errors.js';
 import { LINK_TTL_MS } from '../../src/protocol/limits.js';
 import { removeDir } from '../helpers/test-server.js';
+import { newIdbAccount } from '../helpers/browser-stores.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -36,21 +37,22 @@ const code = (n: number): string => linkCodeHash({ slot: String(100 + n), secret
 const TTL = LINK_TTL_MS;
 const T0 = 1_795_776_494_638;
 
-const stores: Array<[string, (options?: { maxEntries?: number }) => TriedLinkCodes]> = [
-  ['memory', (options) => new MemoryTriedLinkCodes(options)],
-  ['file', (options) => new FileTriedLinkCodes(ledgerPath(), options)],
+const stores: Array<[string, (options?: { maxEntries?: number }) => Promise<TriedLinkCodes>]> = [
+  ['memory', async (options) => new MemoryTriedLinkCodes(options)],
+  ['file', async (options) => new FileTriedLinkCodes(ledgerPath(), options)],
+  ['indexeddb', async (options) => (await newIdbAccount()).triedLinkCodes(options)],
 ];
 
 describe.each(stores)('%s link-code ledger', (_name, make) => {
   it('claims a code once: a second claim within the ttl is refused', async () => {
-    const ledger = make();
+    const ledger = await make();
     expect(await ledger.claim(code(1), T0, TTL)).toBe(true);
     expect(await ledger.claim(code(1), T0 + 1, TTL)).toBe(false);
     expect(await ledger.claim(code(1), T0 + TTL - 1, TTL)).toBe(false);
   });
 
   it('claims a code again once the ttl has passed since its claim; a refused try does not restart the ttl', async () => {
-    const ledger = make();
+    const ledger = await make();
     expect(await ledger.claim(code(1), T0, TTL)).toBe(true);
     expect(await ledger.claim(code(1), T0 + TTL - 1, TTL)).toBe(false);
     expect(await ledger.claim(code(1), T0 + TTL, TTL)).toBe(true);
@@ -58,7 +60,7 @@ describe.each(stores)('%s link-code ledger', (_name, make) => {
   });
 
   it('keeps codes apart: another code, or the same secret on another slot, is claimed on its own', async () => {
-    const ledger = make();
+    const ledger = await make();
     expect(await ledger.claim(code(1), T0, TTL)).toBe(true);
     expect(await ledger.claim(code(2), T0, TTL)).toBe(true);
     expect(await ledger.claim(code(1), T0, TTL)).toBe(false);
@@ -66,26 +68,26 @@ describe.each(stores)('%s link-code ledger', (_name, make) => {
   });
 
   it('keeps a code refused when the clock goes back', async () => {
-    const ledger = make();
+    const ledger = await make();
     expect(await ledger.claim(code(1), T0, TTL)).toBe(true);
     expect(await ledger.claim(code(1), T0 - 3 * TTL, TTL)).toBe(false);
   });
 
   it('claims one code once when the claims come at once', async () => {
-    const ledger = make();
+    const ledger = await make();
     const results = await Promise.all(Array.from({ length: 8 }, () => ledger.claim(code(1), T0, TTL)));
     expect(results.filter(Boolean)).toHaveLength(1);
   });
 
   it('past its cap forgets the oldest claims and never refuses a new code', async () => {
-    const ledger = make({ maxEntries: 3 });
+    const ledger = await make({ maxEntries: 3 });
     for (const n of [1, 2, 3, 4]) expect(await ledger.claim(code(n), T0 + n, TTL)).toBe(true);
     for (const n of [2, 3, 4]) expect(await ledger.claim(code(n), T0 + 10, TTL)).toBe(false);
     expect(await ledger.claim(code(1), T0 + 10, TTL)).toBe(true);
   });
 
   it('refuses malformed arguments', async () => {
-    const ledger = make();
+    const ledger = await make();
     await expect(ledger.claim('417-K7QM-9TZC', T0, TTL)).rejects.toThrow(TypeError);
     await expect(ledger.claim(code(1), -1, TTL)).rejects.toThrow(RangeError);
     await expect(ledger.claim(code(1), T0, 0)).rejects.toThrow(RangeError);

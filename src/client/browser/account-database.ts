@@ -1,0 +1,62 @@
+/**
+ * One IndexedDB database per account on this browser profile, `e2ee-chat/<username>`, holding the vault
+ * and every store's records. The layout (schema version 1):
+ *
+ *   meta            out-of-line keys: 'vault' (the wrapped data key, readable before unlock),
+ *                   'identity', 'ratchetIdentity', 'keyState', 'heldTotals', 'linkCodes'
+ *   messages        {seq (auto), name, rev, data, direction, waiting?}   index name (unique), waiting
+ *   outbox          {seq (auto), name, rev, data, pending?}              index name (unique), pending
+ *   held            {seq (auto), name, rev, data, peer, bytes}           index name (unique), peer
+ *   peers           {name, rev, data}
+ *   sessions        {name, rev, data}                                    rev is the session's version
+ *   prekeys         {kind, id, rev, data, oneTime, handedOut?}           index oneTime [kind, oneTime]
+ *   lastResortUses  {seq (auto), use, kemId, signedId}                   index use (unique)
+ *
+ * `name` is an HMAC of what names the record (record-sealer.ts); `seq` keeps insertion order where the
+ * interfaces promise "oldest first". `waiting` (an incoming record not yet shown) and `pending` (an outbox
+ * entry not failed) are present only when true, so their indexes list exactly those records. Prekeys
+ * are keyed by kind and id in the clear, as in ratchet.sqlite: the server hands those ids out.
+ */
+import { openDatabase } from './idb.js';
+
+export const ACCOUNT_DATABASE_PREFIX = 'e2ee-chat/';
+export const ACCOUNT_SCHEMA_VERSION = 1;
+
+export const databaseNameOf = (username: string): string => `${ACCOUNT_DATABASE_PREFIX}${username}`;
+
+export const STORES = {
+  meta: 'meta',
+  messages: 'messages',
+  outbox: 'outbox',
+  held: 'held',
+  peers: 'peers',
+  sessions: 'sessions',
+  prekeys: 'prekeys',
+  lastResortUses: 'lastResortUses',
+} as const;
+
+function createVersion1(db: IDBDatabase): void {
+  db.createObjectStore(STORES.meta);
+  const messages = db.createObjectStore(STORES.messages, { keyPath: 'seq', autoIncrement: true });
+  messages.createIndex('name', 'name', { unique: true });
+  messages.createIndex('waiting', 'waiting');
+  const outbox = db.createObjectStore(STORES.outbox, { keyPath: 'seq', autoIncrement: true });
+  outbox.createIndex('name', 'name', { unique: true });
+  outbox.createIndex('pending', 'pending');
+  const held = db.createObjectStore(STORES.held, { keyPath: 'seq', autoIncrement: true });
+  held.createIndex('name', 'name', { unique: true });
+  held.createIndex('peer', 'peer');
+  db.createObjectStore(STORES.peers, { keyPath: 'name' });
+  db.createObjectStore(STORES.sessions, { keyPath: 'name' });
+  const prekeys = db.createObjectStore(STORES.prekeys, { keyPath: ['kind', 'id'] });
+  prekeys.createIndex('oneTime', ['kind', 'oneTime']);
+  const uses = db.createObjectStore(STORES.lastResortUses, { keyPath: 'seq', autoIncrement: true });
+  uses.createIndex('use', 'use', { unique: true });
+}
+
+/** Opens the account's database, creating its object stores the first time. */
+export function openAccountDatabase(factory: IDBFactory, username: string): Promise<IDBDatabase> {
+  return openDatabase(factory, databaseNameOf(username), ACCOUNT_SCHEMA_VERSION, (db, oldVersion) => {
+    if (oldVersion < 1) createVersion1(db);
+  });
+}
