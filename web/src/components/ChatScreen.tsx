@@ -36,7 +36,7 @@ export function ChatScreen({ model }: { model: ChatModel }) {
           <p class="note">Choose a conversation, or start one with a user by name.</p>
         </main>
       ) : (
-        <ConversationView model={model} peer={view.current} messages={view.messages} />
+        <ConversationView model={model} peer={view.current} messages={view.messages} keyChange={view.keyChanges.get(view.current)} safety={view.safety} />
       )}
     </div>
   );
