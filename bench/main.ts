@@ -9,6 +9,7 @@ import { hybridBench } from './hybrid.js';
 import { printTable, toJson, type Figure } from './lib/report.js';
 import { ratchetBench } from './ratchet.js';
 import { relayBench } from './relay.js';
+import { webBench } from './web.js';
 
 type Mode = 'full' | 'quick' | 'smoke';
 const argv = process.argv.slice(2);
@@ -25,6 +26,7 @@ const sections: Array<[string, string, (mode: Mode) => Promise<Figure[]>]> = [
   ['ratchet', 'PQXDH setup and Double Ratchet stream, ping-pong, reverse order, overhead', ratchetBench],
   ['fanout', 'sealing one message for 1, 2 and 5 devices (first message, established) vs bare session-builder calls', fanOutBench],
   ['files', 'file upload and download MiB/s vs cp, peak memory of sender, receiver and server at two sizes', filesBench],
+  ['web', "the web app's transfer vs the library alone, send→shown between browser tabs vs CLI chats", webBench],
 ];
 
 if (args.has('--help') || args.has('-h')) {

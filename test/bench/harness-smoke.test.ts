@@ -14,7 +14,7 @@ describe('bench harness', () => {
       execFile(
         process.execPath,
         [join(root, 'node_modules', 'vite-node', 'vite-node.mjs'), join(root, 'bench', 'main.ts'), '--', '--smoke', '--json'],
-        { cwd: root, timeout: 120_000, maxBuffer: 10 * 2 ** 20 },
+        { cwd: root, timeout: 240_000, maxBuffer: 10 * 2 ** 20 },
         (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
       ),
     );
@@ -24,9 +24,9 @@ describe('bench harness', () => {
     };
     expect(report.environment.node).toBe(process.version);
     expect(report.environment.cores).toBeGreaterThan(0);
-    expect(new Set(report.figures.map((f) => f.section))).toEqual(new Set(['relay', 'durable', 'hybrid', 'ratchet', 'fanout', 'files']));
+    expect(new Set(report.figures.map((f) => f.section))).toEqual(new Set(['relay', 'durable', 'hybrid', 'ratchet', 'fanout', 'files', 'web']));
     for (const f of report.figures) expect(Number.isFinite(f.value), `${f.section}: ${f.name}`).toBe(true);
     const throughput = report.figures.find((f) => f.name.startsWith('throughput,'))!;
     expect(throughput.baseline!.value).toBeGreaterThan(0);
-  }, 150_000);
+  }, 270_000);
 });
