@@ -30,26 +30,33 @@ export function usernameProblem(name: string): string | undefined {
 
 /**
  * Connects with the identity the stores hold, logging in (registering the name when `register`);
- * `listen` gets the client before it connects, so events of the first login are not missed. On failure
- * the caller decides what becomes of the stores (closed, or removed).
+ * `listen` gets the client before it connects, so events of the first login are not missed. With
+ * `allowOffline` (an account that logged in before), a server that cannot be reached does not keep the
+ * user out: the client starts offline, as the CLI's does, showing the history and keeping what is
+ * written in the outbox until it logs in. On failure the caller decides what becomes of the stores
+ * (closed, or removed).
  */
-export async function openAccount(stores: AppStores, register: boolean, listen: (client: ChatClient) => void): Promise<OpenAccount> {
+export async function openAccount(stores: AppStores, register: boolean, listen: (client: ChatClient) => void, options: { allowOffline?: boolean } = {}): Promise<OpenAccount> {
   const identity = stores.identity();
   if (!identity) throw new BrowserAccountError('no_identity', `${stores.username} has no keys in this browser`);
-  const client = await ChatClient.connect(
-    {
-      // Same origin as the page: the relay serves the app (connect-src 'self').
-      url: window.location.origin,
-      identity,
-      peers: stores.peers,
-      messages: stores.messages,
-      ratchet: stores.ratchet,
-      triedLinkCodes: stores.triedLinkCodes,
-      register,
-      readReceipts: true,
-    },
-    listen,
-  );
+  const clientOptions = {
+    // Same origin as the page: the relay serves the app (connect-src 'self').
+    url: window.location.origin,
+    identity,
+    peers: stores.peers,
+    messages: stores.messages,
+    ratchet: stores.ratchet,
+    triedLinkCodes: stores.triedLinkCodes,
+    register,
+    readReceipts: true,
+  };
+  let client: ChatClient;
+  try {
+    client = await ChatClient.connect(clientOptions, listen);
+  } catch (err) {
+    if (!(options.allowOffline && err instanceof ChatError && err.code === 'not_connected')) throw err;
+    client = ChatClient.offline(clientOptions, listen);
+  }
   // Asked once the account works: the only copy of this device's keys is in this storage.
   const storage = await requestPersistentStorage();
   return {
@@ -87,7 +94,7 @@ export async function unlockAccount(username: string, passphrase: string, listen
     throw new BrowserAccountError('no_identity', `Linking this browser to ${username} never finished, so nothing of it was kept: link it again.`);
   }
   try {
-    return await openAccount(stores, false, listen);
+    return await openAccount(stores, false, listen, { allowOffline: true });
   } catch (err) {
     await stores.close();
     throw err;
