@@ -28,6 +28,11 @@ export function usernameProblem(name: string): string | undefined {
   return 'A username starts with a lowercase letter, then up to 31 lowercase letters, digits, "-" or "_".';
 }
 
+/** Why a passphrase for a new account is refused, or undefined: it is all that seals the keys in this browser. */
+export function passphraseProblem(passphrase: string): string | undefined {
+  return passphrase.length === 0 ? 'Choose a passphrase: it seals your keys and messages in this browser, and opens them again on your next visit.' : undefined;
+}
+
 /**
  * Connects with the identity the stores hold, logging in (registering the name when `register`);
  * `listen` gets the client before it connects, so events of the first login are not missed. With
@@ -75,6 +80,8 @@ export async function openAccount(stores: AppStores, register: boolean, listen: 
 export async function createAccount(username: string, passphrase: string, listen: (client: ChatClient) => void, choice: TabChoice = {}): Promise<OpenAccount> {
   const problem = usernameProblem(username);
   if (problem) throw new ChatError('invalid_username', problem);
+  const weak = passphraseProblem(passphrase);
+  if (weak) throw new Error(weak);
   const stores = await createStores(username, passphrase, choice);
   try {
     await stores.saveIdentity({ username, keys: await generateWrappableDeviceKeys() });

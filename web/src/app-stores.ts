@@ -10,7 +10,7 @@
  * was taken from learns it through `lost`.
  */
 import type { ClientIdentity, MessageStore, PeerKeyStore, RatchetStore, TriedLinkCodes } from '../../src/client/index.js';
-import { BrowserAccount, claimAccountTab, type AccountTab, type NewBrowserIdentity } from '../../src/client/browser/index.js';
+import { BrowserAccount, BrowserAccountError, claimAccountTab, type AccountTab, type NewBrowserIdentity } from '../../src/client/browser/index.js';
 import { AccountInUseError } from './account-in-use.js';
 
 export interface AppStores {
@@ -48,6 +48,9 @@ export async function createStores(username: string, passphrase: string, choice:
   try {
     return storesOf(await BrowserAccount.create(username, passphrase), tab);
   } catch (err) {
+    // A database opened for a vault that was then not made would be listed as an account: it goes. One
+    // that holds an account already is that account, and stays.
+    if (!(err instanceof BrowserAccountError && err.code === 'account_exists')) await BrowserAccount.remove(username);
     tab.release();
     throw err;
   }

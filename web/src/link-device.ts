@@ -11,7 +11,7 @@
  */
 import { ChatError, adoptProvisioning, requestDeviceLink, webCryptoDeviceSecrets, type ChatClient, type PendingDeviceLink, type WebCryptoDeviceKeys } from '../../src/client/index.js';
 import { generateWrappableDeviceKeys } from '../../src/client/browser/index.js';
-import { openAccount, usernameProblem, type OpenAccount } from './account.js';
+import { openAccount, passphraseProblem, usernameProblem, type OpenAccount } from './account.js';
 import { createStores, removeStores, type AppStores, type TabChoice } from './app-stores.js';
 
 /** This device's name in the account's device list (public: the list is signed and shown to the account's devices). */
@@ -36,6 +36,8 @@ export interface PendingLink {
 export async function linkToAccount(username: string, passphrase: string, listen: (client: ChatClient) => void, choice: TabChoice = {}): Promise<PendingLink> {
   const problem = usernameProblem(username);
   if (problem) throw new ChatError('invalid_username', problem);
+  const weak = passphraseProblem(passphrase);
+  if (weak) throw new Error(weak);
   const stores = await createStores(username, passphrase, choice);
   let keys: WebCryptoDeviceKeys;
   let pending: PendingDeviceLink;
