@@ -1,7 +1,7 @@
 /**
  * The web app's state outlives the tab, in Debian's Chromium (issue 12): after a reload the account is
  * unlocked with its passphrase (a wrong one is refused), and the history and the ratchet sessions are
- * still there; a second tab on the same account is told it is open in another tab and may take it
+ * still there; a browser may hold several accounts, and offers each; a second tab on the same account is told it is open in another tab and may take it
  * over, and the first tab stops. (Outages: web-outage.test.ts.) Needs /usr/bin/chromium (Debian package
  * chromium) and `npm run build`; see chromium.ts for the skip.
  */
@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 import { browserGate, launchChromium } from './chromium.js';
 import { WebPeople } from './web-people.js';
+import { UI_WAIT_MS, WebUser } from './web-user.js';
 
 const gate = browserGate('The web app across reloads and tabs (test/browser/web-durable.test.ts)');
 
@@ -66,6 +67,27 @@ describe.skipIf(gate.skip)('the web app keeps its state in the browser', () => {
     await bob.waitForMessage('bob', 'and from bob', 'read');
     // Unlocking after a reload, wrong passphrase included, throws and logs nothing.
     expect(problems).toEqual([]);
+  });
+
+  it('a browser holding two accounts offers both: choosing one fills in its name, and its passphrase unlocks it', async () => {
+    const { user: jack } = await people.signUp('jack');
+    // Another tab of the same browser profile, for another account: the first screen offers jack's.
+    const other = await jack.newTab(srv.url);
+    await other.page.getByRole('button', { name: 'Unlock' }).waitFor({ timeout: UI_WAIT_MS });
+    const kate = new WebUser(other.page, 'kate');
+    await kate.page.getByRole('textbox', { name: 'Username' }).fill('kate');
+    await kate.page.getByRole('textbox', { name: 'Passphrase' }).fill('kate’s own passphrase');
+    await kate.page.getByRole('button', { name: 'Create account' }).click();
+    await kate.waitSignedIn();
+
+    await kate.reload();
+    const choice = kate.page.getByRole('list', { name: 'Accounts in this browser' });
+    await choice.waitFor({ timeout: UI_WAIT_MS });
+    expect(await choice.getByRole('button').allTextContents()).toEqual(['jack', 'kate']);
+    await choice.getByRole('button', { name: 'kate' }).click();
+    await kate.unlock('kate’s own passphrase');
+    // jack's tab was never touched: still his, still connected.
+    await jack.waitForStatus('connected');
   });
 
   it('a second tab on the account is told it is open in another tab, and may use it here: the first tab stops and says so', async () => {
