@@ -12,6 +12,7 @@ import { ChatError, PeerKeyChangedError, type ChatClient } from '../../src/clien
 import type { OpenAccount } from './account.js';
 import { usernameProblem } from './account.js';
 import { describeError } from './describe-error.js';
+import { keyChangeOf, safetyNumberView, type KeyChange, type SafetyNumberView } from './key-review.js';
 import { messageItem, type MessageItem } from './message-words.js';
 
 /** The newest messages a conversation view shows. */
@@ -39,6 +40,13 @@ export interface ChatView {
   notice: string | undefined;
   /** False while the app's stores keep nothing beyond this tab. */
   durable: boolean;
+  /**
+   * Peers whose keys changed since they were pinned, each waiting for the user's decision: sending to
+   * them stays blocked (the library refuses it too) until the user accepts the new keys.
+   */
+  keyChanges: ReadonlyMap<string, KeyChange>;
+  /** The safety-number screen, when open. */
+  safety: SafetyNumberView | undefined;
 }
 
 export class ChatModel {
@@ -57,7 +65,7 @@ export class ChatModel {
   private sending: Promise<void> = Promise.resolve();
 
   constructor(me: string) {
-    this.snapshot = { me, connection: 'connected', conversations: [], current: undefined, messages: [], notice: undefined, durable: false };
+    this.snapshot = { me, connection: 'connected', conversations: [], current: undefined, messages: [], notice: undefined, durable: false, keyChanges: new Map(), safety: undefined };
   }
 
   get view(): ChatView {
@@ -143,8 +151,9 @@ export class ChatModel {
       await account.client.peerKeys(name);
     } catch (err) {
       if (err instanceof ChatError && err.code === 'unknown_user') return this.tell(`There is no user named ${name} on this server.`);
-      if (err instanceof PeerKeyChangedError) return this.tell(keysChanged(name));
-      return this.tell(`Could not start a conversation with ${name}: ${describeError(err)}`);
+      if (!(err instanceof PeerKeyChangedError)) return this.tell(`Could not start a conversation with ${name}: ${describeError(err)}`);
+      // The conversation opens all the same, blocked, with the change to review.
+      this.noteKeyChange(err);
     }
     this.open(name);
     return true;
@@ -153,8 +162,24 @@ export class ChatModel {
   open(peer: string): void {
     // A new conversation goes first; opening a listed one does not reorder the list under the pointer.
     if (!this.peers.includes(peer)) this.notePeer(peer);
-    this.set({ current: peer, notice: undefined });
+    this.set({ current: peer, notice: undefined, safety: undefined });
     this.refreshSoon();
+    void this.checkKeys(peer);
+  }
+
+  /**
+   * Asks for the peer's keys as sending would (the library asks the directory once per connection), so a
+   * change is shown when the conversation opens, not only after the user typed a message.
+   */
+  private async checkKeys(peer: string): Promise<void> {
+    const account = this.account;
+    if (!account || this.snapshot.keyChanges.has(peer)) return;
+    try {
+      await account.client.peerKeys(peer);
+    } catch (err) {
+      if (err instanceof PeerKeyChangedError) this.noteKeyChange(err);
+      // Anything else (offline, say) shows when a message is sent.
+    }
   }
 
   /** Sends `body` to the open conversation; resolves once the server has it (or it waits in the outbox). */
@@ -162,6 +187,7 @@ export class ChatModel {
     const account = this.account;
     const to = this.snapshot.current;
     if (!account || to === undefined || body.trim() === '') return Promise.resolve();
+    if (this.snapshot.keyChanges.has(to)) return Promise.resolve(void this.tell(`Not sent: ${to}'s keys changed. Review them first.`));
     const sent = this.sending.then(async () => {
       const sealing = account.client.send(to, body);
       // Sealed and recorded (status: not sent yet) before the server answers: shown at once.
@@ -170,13 +196,85 @@ export class ChatModel {
         await sealing;
         this.set({ notice: undefined });
       } catch (err) {
-        this.tell(err instanceof PeerKeyChangedError ? keysChanged(to) : `Not sent: ${describeError(err)}`);
+        if (err instanceof PeerKeyChangedError) this.noteKeyChange(err);
+        else this.tell(`Not sent: ${describeError(err)}`);
       }
       this.notePeer(to);
       this.refreshSoon();
     });
     this.sending = sent;
     return sent;
+  }
+
+  private noteKeyChange(err: PeerKeyChangedError): void {
+    const change = keyChangeOf(err);
+    const keyChanges = new Map(this.snapshot.keyChanges).set(change.peer, change);
+    this.set({ keyChanges, notice: undefined, safety: undefined });
+  }
+
+  private forgetKeyChange(peer: string): void {
+    const keyChanges = new Map(this.snapshot.keyChanges);
+    keyChanges.delete(peer);
+    this.set({ keyChanges });
+  }
+
+  /** The user accepts the keys shown for `peer` (only those: by their fingerprints); sending is unblocked. */
+  async acceptNewKeys(peer: string): Promise<void> {
+    const change = this.snapshot.keyChanges.get(peer);
+    const account = this.account;
+    if (!change || !account) return;
+    try {
+      await account.client.trustPeer(peer, change.seen);
+      this.forgetKeyChange(peer);
+      this.tell(`You now use ${peer}'s new keys. Compare your safety number with ${peer} to be sure it is them.`);
+    } catch (err) {
+      // The server's keys changed again after the warning was shown: the new change is reviewed instead.
+      if (err instanceof PeerKeyChangedError) this.noteKeyChange(err);
+      else this.tell(`Could not accept ${peer}'s keys: ${describeError(err)}`);
+    }
+    this.refreshSoon();
+  }
+
+  /** The user keeps sending to `peer` blocked; the warning folds to one line with a way back to it. */
+  keepBlocked(peer: string): void {
+    const change = this.snapshot.keyChanges.get(peer);
+    if (change) this.set({ keyChanges: new Map(this.snapshot.keyChanges).set(peer, { ...change, kept: true }) });
+  }
+
+  reviewKeyChange(peer: string): void {
+    const change = this.snapshot.keyChanges.get(peer);
+    if (change) this.set({ keyChanges: new Map(this.snapshot.keyChanges).set(peer, { ...change, kept: false }) });
+  }
+
+  /** Opens the safety-number screen for the open conversation. */
+  async showSafetyNumber(): Promise<void> {
+    const account = this.account;
+    const peer = this.snapshot.current;
+    if (!account || peer === undefined) return;
+    try {
+      this.set({ safety: await safetyNumberView(account.client, peer), notice: undefined });
+    } catch (err) {
+      if (err instanceof PeerKeyChangedError) this.noteKeyChange(err);
+      else this.tell(`Could not compute the safety number: ${describeError(err)}`);
+    }
+  }
+
+  closeSafetyNumber(): void {
+    this.set({ safety: undefined });
+  }
+
+  /** The user compared the number with the peer: the keys it was computed from are marked verified. */
+  async markVerified(): Promise<void> {
+    const safety = this.snapshot.safety;
+    const account = this.account;
+    if (!safety || !account) return;
+    try {
+      await account.client.trustPeer(safety.peer, safety.seen, { verified: true });
+      this.set({ safety: { ...safety, verified: true } });
+    } catch (err) {
+      if (err instanceof PeerKeyChangedError) this.noteKeyChange(err);
+      else this.tell(`Could not mark ${safety.peer} verified: ${describeError(err)}`);
+    }
   }
 
   private tell(notice: string): false {
@@ -229,11 +327,4 @@ export class ChatModel {
       messages: history.map((r) => messageItem(r, this.snapshot.me)),
     });
   }
-}
-
-function keysChanged(peer: string): string {
-  return (
-    `Not sent: ${peer}'s keys have changed since you first talked. This happens when they reinstall, but also when ` +
-    `someone impersonates them. Sending to ${peer} stays blocked: reviewing and accepting new keys is not in the web app yet.`
-  );
 }

@@ -39,7 +39,7 @@ export function ChatScreen({ model, status }: { model: ChatModel; status: Accoun
           <p class="note">Choose a conversation, or start one with a user by name.</p>
         </main>
       ) : (
-        <ConversationView model={model} peer={view.current} messages={view.messages} />
+        <ConversationView model={model} peer={view.current} messages={view.messages} keyChange={view.keyChanges.get(view.current)} safety={view.safety} />
       )}
     </div>
   );

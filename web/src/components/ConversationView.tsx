@@ -1,21 +1,36 @@
-/** One conversation: its messages (a log, newest last) and the composer. */
+/**
+ * One conversation: its heading with the way to the safety number, a key change to decide on (which
+ * blocks sending), its messages (a log, newest last) and the composer.
+ */
 import type { ChatModel } from '../chat-model.js';
+import type { KeyChange, SafetyNumberView } from '../key-review.js';
 import type { MessageItem } from '../message-words.js';
 import { Composer } from './Composer.js';
+import { KeyChangePanel } from './KeyChangePanel.js';
 import { MessageList } from './MessageList.js';
+import { SafetyNumberPanel } from './SafetyNumberPanel.js';
 
 interface Props {
   model: ChatModel;
   peer: string;
   messages: readonly MessageItem[];
+  keyChange: KeyChange | undefined;
+  safety: SafetyNumberView | undefined;
 }
 
-export function ConversationView({ model, peer, messages }: Props) {
+export function ConversationView({ model, peer, messages, keyChange, safety }: Props) {
   return (
     <main class="conversation" aria-label={`Conversation with ${peer}`}>
-      <h2>{peer}</h2>
+      <div class="conversation-header">
+        <h2>{peer}</h2>
+        <button type="button" onClick={() => void model.showSafetyNumber()}>
+          Safety number
+        </button>
+      </div>
+      {keyChange && <KeyChangePanel model={model} change={keyChange} />}
+      {safety && safety.peer === peer && !keyChange && <SafetyNumberPanel model={model} safety={safety} />}
       <MessageList peer={peer} messages={messages} />
-      <Composer key={peer} onSend={(body) => model.send(body)} />
+      <Composer key={peer} onSend={(body) => model.send(body)} blocked={keyChange ? `Sending to ${peer} is blocked until you decide about their new keys.` : undefined} />
     </main>
   );
 }
