@@ -53,7 +53,8 @@ export class AccountStatus {
   /** Another tab has the account now: this tab must not advance a session again. */
   private async stop(): Promise<void> {
     this.set({ takenOver: true });
-    await this.account.close();
+    // The screen already says this tab stopped; a close that fails midway has nothing more to tell.
+    await this.account.close().catch(() => undefined);
   }
 
   /** Counts the waiting messages after the count queued before; several calls in a row count once. */

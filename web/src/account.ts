@@ -62,8 +62,9 @@ export async function openAccount(stores: AppStores, register: boolean, listen: 
     if (!(options.allowOffline && err instanceof ChatError && err.code === 'not_connected')) throw err;
     client = ChatClient.offline(clientOptions, listen);
   }
-  // Asked once the account works: the only copy of this device's keys is in this storage.
-  const storage = await requestPersistentStorage();
+  // Asked once the account works: the only copy of this device's keys is in this storage. A browser
+  // that fails to answer has promised nothing, and the screen says so.
+  const storage = await requestPersistentStorage().catch((): StoragePersistence => 'unavailable');
   return {
     client,
     identity,
