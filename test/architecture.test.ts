@@ -80,7 +80,7 @@ describe('dependency direction', () => {
     }
   });
 
-  it('the web app reaches the library through its public entry only (and protocol constants), and no Node module', () => {
+  it('the web app reaches the library through its public entries only (the client, its browser stores, protocol constants), and no Node module', () => {
     const files = sourceFiles(join(root, 'web/src'));
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) {
@@ -89,8 +89,9 @@ describe('dependency direction', () => {
         if (!spec.startsWith('.')) continue;
         const target = relative(root, join(file, '..', spec));
         if (target.startsWith('web/')) continue;
-        // Everything else from src/: the client library's entry (as a package user has it), or the wire contract.
-        expect(target, relative(root, file)).toMatch(/^src\/(client\/index|protocol\/[a-z0-9-]+)\.js$/);
+        // Everything else from src/: the client library's entry (as a package user has it), its browser
+        // stores' entry (IndexedDB, Web Locks), or the wire contract.
+        expect(target, relative(root, file)).toMatch(/^src\/(client\/index|client\/browser\/index|protocol\/[a-z0-9-]+)\.js$/);
       }
     }
   });

@@ -134,6 +134,11 @@ describe.skipIf(gate.skip)('the web app in Chromium', () => {
     await hankWeb.page.getByRole('button', { name: 'Cancel' }).click();
     await hankWeb.page.getByRole('alert').filter({ hasText: 'the link was cancelled on this device' }).waitFor({ timeout: UI_WAIT_MS });
     await hankWeb.expectFocused(hankWeb.page.getByRole('textbox', { name: 'Username' }));
+    // The account made for the link is gone with it: after a reload (the form shows once the browser's
+    // accounts are read) there is nothing to unlock.
+    await hankWeb.reload();
+    await hankWeb.page.getByRole('textbox', { name: 'Username' }).waitFor({ timeout: UI_WAIT_MS });
+    expect(await hankWeb.page.getByRole('button', { name: 'Unlock' }).count()).toBe(0);
   });
 
   it('loads nothing from another origin, breaks no CSP rule, logs no error; a style injected against the policy is refused and reported', async () => {

@@ -3,6 +3,7 @@
  * where a person could, and waiting (Playwright's locators) for what should appear, never sleeping.
  */
 import type { Locator, Page } from 'playwright-core';
+import { expect } from 'vitest';
 
 /** Long enough for key generation (RSA-2048 in the page) and a login on a loaded machine. */
 export const UI_WAIT_MS = 30_000;
@@ -44,6 +45,49 @@ export class WebUser {
     const code = this.page.getByRole('textbox', { name: 'Link code' });
     await code.waitFor({ timeout: UI_WAIT_MS });
     return code.inputValue();
+  }
+
+  /**
+   * On the first screen of a browser that holds this user's account: the name is filled in and the
+   * cursor waits in "Passphrase"; types `passphrase` and presses Enter, which is "Unlock". Does not wait
+   * for the outcome (a wrong passphrase is refused: see `unlockRefusal`).
+   */
+  async typeUnlock(passphrase: string): Promise<void> {
+    await this.page.getByRole('button', { name: 'Unlock' }).waitFor({ timeout: UI_WAIT_MS });
+    expect(await this.page.getByRole('textbox', { name: 'Username' }).inputValue()).toBe(this.name);
+    const box = this.page.getByRole('textbox', { name: 'Passphrase' });
+    await this.expectFocused(box);
+    await box.fill('');
+    await this.page.keyboard.type(passphrase);
+    await this.page.keyboard.press('Enter');
+  }
+
+  /** Unlocks this user's account with the keyboard and waits until signed in. */
+  async unlock(passphrase = 'correct horse battery staple'): Promise<void> {
+    await this.typeUnlock(passphrase);
+    await this.waitSignedIn();
+  }
+
+  /** Reloads the page, as closing and reopening the tab would: everything in memory is gone. */
+  async reload(): Promise<void> {
+    await this.page.reload();
+  }
+
+  /** The same person in another tab of the same browser profile, at `url`. */
+  async newTab(url: string): Promise<WebUser> {
+    const page = await this.page.context().newPage();
+    await page.goto(url);
+    return new WebUser(page, this.name);
+  }
+
+  /** Waits until an alert with `text` is shown. */
+  async waitForAlert(text: string): Promise<void> {
+    await this.page.getByRole('alert').filter({ hasText: text }).waitFor({ timeout: UI_WAIT_MS });
+  }
+
+  /** Waits until a status line (connection, outbox) with `text` is shown. */
+  async waitForStatus(text: string): Promise<void> {
+    await this.page.getByRole('status').filter({ hasText: text }).waitFor({ timeout: UI_WAIT_MS });
   }
 
   /** Waits until the app says this user is signed in. */

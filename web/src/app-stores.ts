@@ -1,51 +1,107 @@
 /**
- * Where the web app keeps a user's state: the one place to change when the stores become durable.
+ * Where the web app keeps a user's state: the account's IndexedDB database in this browser
+ * (src/client/browser), every record sealed under a key that the passphrase unlocks, and this device's
+ * private keys wrapped there and unlocked as non-extractable CryptoKeys. Keys, pinned peers, sessions,
+ * history and the outbox survive a reload; the passphrase is what opens them again.
  *
- * Today every store is the library's in-memory one: keys, pinned peers, sessions and history live in this
- * tab and are gone when it closes or reloads. The passphrase is taken now so that the call does not
- * change when the IndexedDB stores (sealed under it) replace these; the memory stores have nothing to
- * seal, so they do not use it.
+ * One tab at a time per account: the stores are handed out only with the account's tab lock held
+ * (claimAccountTab), because two tabs advancing the same ratchet sessions would race. A tab that finds
+ * the account open elsewhere gets AccountInUseError, and may take the account over (`steal`); the tab it
+ * was taken from learns it through `lost`.
  */
-import type { MessageStore, PeerKeyStore, RatchetStore } from '../../src/client/index.js';
-import { MemoryMessageStore, MemoryPeerKeyStore, MemoryRatchetStore } from '../../src/client/index.js';
-import type { StoredIdentity } from './device-keys.js';
+import type { ClientIdentity, MessageStore, PeerKeyStore, RatchetStore, TriedLinkCodes } from '../../src/client/index.js';
+import { BrowserAccount, BrowserAccountError, claimAccountTab, type AccountTab, type NewBrowserIdentity } from '../../src/client/browser/index.js';
+import { AccountInUseError } from './account-in-use.js';
 
 export interface AppStores {
-  peers: PeerKeyStore;
-  messages: MessageStore;
-  ratchet: RatchetStore;
-  /** This browser's keys for the user, once made. */
-  identity: IdentityStore;
-  /** False while everything is lost with the tab: the UI says so. */
+  readonly username: string;
+  readonly peers: PeerKeyStore;
+  readonly messages: MessageStore;
+  readonly ratchet: RatchetStore;
+  readonly triedLinkCodes: TriedLinkCodes;
+  /** True: what the stores hold outlives the tab (the UI warns when it does not). */
   readonly durable: boolean;
+  /** This device's identity for ChatClient.connect; undefined until saved (a link not finished). */
+  identity(): ClientIdentity | undefined;
+  /** Wraps and stores this device's keys (made by generateWrappableDeviceKeys); they come back non-extractable. */
+  saveIdentity(identity: NewBrowserIdentity): Promise<ClientIdentity>;
+  /** Resolves when another tab took this account over: everything here must stop at once. */
+  readonly lost: Promise<void>;
+  /** Closes the database and lets the account's tab lock go. */
   close(): Promise<void>;
 }
 
-/** The user's own keys on this device (private halves non-extractable CryptoKeys: device-keys.ts). */
-export interface IdentityStore {
-  load(): Promise<StoredIdentity | undefined>;
-  save(identity: StoredIdentity): Promise<void>;
+export interface TabChoice {
+  /** Take the account from the tab that has it open (that tab stops). */
+  readonly steal?: boolean;
 }
 
-class MemoryIdentityStore implements IdentityStore {
-  private identity: StoredIdentity | undefined;
-  async load() {
-    return this.identity;
-  }
-  async save(identity: StoredIdentity) {
-    this.identity = identity;
+/** The accounts this browser holds, by name. */
+export function storedAccounts(): Promise<string[]> {
+  return BrowserAccount.list();
+}
+
+/** Makes the account's database and vault in this browser (BrowserAccountError 'account_exists' if it has one). */
+export async function createStores(username: string, passphrase: string, choice: TabChoice = {}): Promise<AppStores> {
+  // Claimed first: another tab creating or using the same name is told apart from a name already taken here.
+  const tab = await claimTab(username, choice);
+  try {
+    return storesOf(await BrowserAccount.create(username, passphrase), tab);
+  } catch (err) {
+    // A database opened for a vault that was then not made would be listed as an account: it goes. One
+    // that holds an account already is that account, and stays.
+    if (!(err instanceof BrowserAccountError && err.code === 'account_exists')) await BrowserAccount.remove(username);
+    tab.release();
+    throw err;
   }
 }
 
-export async function openStores(username: string, passphrase: string): Promise<AppStores> {
-  void username;
-  void passphrase;
+/** Unlocks an account of this browser: WrongPassphraseError, BrowserAccountError 'no_account', or AccountInUseError. */
+export async function unlockStores(username: string, passphrase: string, choice: TabChoice = {}): Promise<AppStores> {
+  // The passphrase is checked before the tab lock is touched: a wrong one changes nothing, in no tab.
+  const account = await BrowserAccount.open(username, passphrase);
+  let tab: HeldTab;
+  try {
+    tab = await claimTab(username, choice);
+  } catch (err) {
+    account.close();
+    throw err;
+  }
+  return storesOf(account, tab);
+}
+
+/** Closes the stores and deletes the account's database with everything in it (a creation or link that failed). */
+export async function removeStores(stores: AppStores): Promise<void> {
+  await stores.close();
+  await BrowserAccount.remove(stores.username);
+}
+
+type HeldTab = Extract<AccountTab, { held: true }>;
+
+async function claimTab(username: string, choice: TabChoice): Promise<HeldTab> {
+  const tab = await claimAccountTab(username, choice.steal ? { steal: true } : {});
+  if (!tab.held) throw new AccountInUseError(username);
+  return tab;
+}
+
+function storesOf(account: BrowserAccount, tab: HeldTab): AppStores {
+  const { messages, ratchet, peers, triedLinkCodes } = account.stores;
   return {
-    peers: new MemoryPeerKeyStore(),
-    messages: new MemoryMessageStore(),
-    ratchet: new MemoryRatchetStore(),
-    identity: new MemoryIdentityStore(),
-    durable: false,
-    close: async () => undefined,
+    username: account.username,
+    peers,
+    messages,
+    ratchet,
+    triedLinkCodes,
+    durable: true,
+    identity: () => (account.identity ? account.clientIdentity() : undefined),
+    saveIdentity: async (identity) => {
+      await account.storeIdentity(identity);
+      return account.clientIdentity();
+    },
+    lost: tab.lost,
+    close: async () => {
+      account.close();
+      tab.release();
+    },
   };
 }

@@ -101,21 +101,28 @@ export class ChatModel {
       this.refreshSoon();
     });
     client.on('disconnected', () => this.set({ connection: 'reconnecting' }));
-    client.on('reconnected', () => {
-      this.set({ connection: 'connected' });
-      // A new connection: presence is asked (and subscribed to) again.
-      void this.askPresence().then(() => this.refreshSoon());
+    client.on('reconnected', () => this.connected());
+    // A client started offline (the server was down at unlock) has no reconnect: its first login ends so.
+    client.on('caughtUp', () => {
+      if (this.snapshot.connection === 'reconnecting') this.connected();
     });
     client.on('removed', () => this.set({ connection: 'stopped', notice: 'This device was removed from your account: nothing more is sent or received here.' }));
     client.on('refused', () => this.set({ connection: 'stopped', notice: 'The server now binds your name to other keys: this page stopped connecting.' }));
   }
 
-  /** The account is open (connected): reads what the stores hold and who is online. */
+  private connected(): void {
+    this.set({ connection: 'connected' });
+    // A new connection: presence is asked (and subscribed to) again.
+    void this.askPresence().then(() => this.refreshSoon());
+  }
+
+  /** The account is open (connected, or started offline): reads what the stores hold and who is online. */
   async start(account: OpenAccount): Promise<void> {
     this.account = account;
-    this.set({ durable: account.stores.durable });
+    const online = account.client.connected;
+    this.set({ durable: account.stores.durable, connection: online ? 'connected' : 'reconnecting' });
     this.rescanPeers = true;
-    await this.askPresence();
+    if (online) await this.askPresence();
     document.addEventListener('visibilitychange', () => this.refreshSoon());
     this.refreshSoon();
     await this.work;

@@ -5,13 +5,14 @@
  * public keys, its pins, its device list) is adopted and this device logs in as itself.
  *
  * After the login, the two checks `link` makes: the server's device list names this device, and the
- * directory's account key is the one the first device sent. This device's keys are made by WebCrypto,
- * non-extractable (device-keys.ts); they are saved only once the link succeeded and the device logged in.
+ * directory's account key is the one the first device sent. This device's keys are made by WebCrypto and
+ * kept in memory until the first device approved; then they are wrapped into the account's vault and used
+ * from there as non-extractable keys.
  */
-import { ChatError, adoptProvisioning, requestDeviceLink, webCryptoDeviceSecrets, type ChatClient, type PendingDeviceLink } from '../../src/client/index.js';
-import { openAccount, usernameProblem, type OpenAccount } from './account.js';
-import { openStores } from './app-stores.js';
-import { generateDeviceKeys } from './device-keys.js';
+import { ChatError, adoptProvisioning, requestDeviceLink, webCryptoDeviceSecrets, type ChatClient, type PendingDeviceLink, type WebCryptoDeviceKeys } from '../../src/client/index.js';
+import { generateWrappableDeviceKeys } from '../../src/client/browser/index.js';
+import { openAccount, passphraseProblem, usernameProblem, type OpenAccount } from './account.js';
+import { createStores, removeStores, type AppStores, type TabChoice } from './app-stores.js';
 
 /** This device's name in the account's device list (public: the list is signed and shown to the account's devices). */
 export const BROWSER_DEVICE_NAME = 'web browser';
@@ -28,38 +29,57 @@ export interface PendingLink {
   cancel(): void;
 }
 
-export async function linkToAccount(username: string, passphrase: string, listen: (client: ChatClient) => void): Promise<PendingLink> {
+/**
+ * The account is made in this browser first: the link's offer carries this device's ratchet identity and
+ * first prekeys, made in its ratchet store. If the link fails at any step, the account is removed again.
+ */
+export async function linkToAccount(username: string, passphrase: string, listen: (client: ChatClient) => void, choice: TabChoice = {}): Promise<PendingLink> {
   const problem = usernameProblem(username);
   if (problem) throw new ChatError('invalid_username', problem);
-  const stores = await openStores(username, passphrase);
-  const keys = await generateDeviceKeys();
+  const weak = passphraseProblem(passphrase);
+  if (weak) throw new Error(weak);
+  const stores = await createStores(username, passphrase, choice);
+  let keys: WebCryptoDeviceKeys;
   let pending: PendingDeviceLink;
   try {
+    // Extractable until storeIdentity wraps them (after the approval); the link signs with them meanwhile.
+    keys = await generateWrappableDeviceKeys();
     pending = await requestDeviceLink({ url: window.location.origin, username, name: BROWSER_DEVICE_NAME, keys: await webCryptoDeviceSecrets(keys), ratchet: stores.ratchet });
   } catch (err) {
-    await stores.close();
+    await removeStores(stores);
     throw err;
   }
   const done = pending.done.then(
-    async (provisioned) => {
-      await adoptProvisioning(stores.peers, provisioned);
-      const account = await openAccount({ username, device: provisioned.device, account: provisioned.account, keys }, stores, false, listen);
-      try {
-        await checkLinked(account);
-      } catch (err) {
-        await account.close();
-        throw err;
-      }
-      return account;
-    },
+    (provisioned) =>
+      undoing(stores, async () => {
+        await adoptProvisioning(stores.peers, provisioned);
+        await stores.saveIdentity({ username, device: provisioned.device, account: provisioned.account, keys });
+        const account = await openAccount(stores, false, listen);
+        try {
+          await checkLinked(account);
+        } catch (err) {
+          await account.client.close();
+          throw err;
+        }
+        return account;
+      }),
     async (err: unknown) => {
-      await stores.close();
+      await removeStores(stores);
       throw err;
     },
   );
   return { username, code: pending.code, keyFingerprint: pending.keyFingerprint, expiresAt: pending.expiresAt, done, cancel: () => pending.cancel() };
 }
 
+/** Runs the rest of the link; if any of it fails, the account is removed from this browser. */
+async function undoing<T>(stores: AppStores, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    await removeStores(stores);
+    throw err;
+  }
+}
 /** The server's word agrees with the first device's: this device is in the list, under the account key it sent. */
 async function checkLinked({ client, identity }: OpenAccount): Promise<void> {
   const devices = await client.devices();

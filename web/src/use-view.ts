@@ -1,8 +1,12 @@
-/** The model's current view in a component, re-rendered on every change. */
+/** A model's current view in a component (the chat model, the account status), re-rendered on every change. */
 import { useEffect, useState } from 'preact/hooks';
-import type { ChatModel, ChatView } from './chat-model.js';
 
-export function useView(model: ChatModel): ChatView {
+export interface ViewSource<V> {
+  readonly view: V;
+  subscribe(listener: () => void): () => void;
+}
+
+export function useView<V>(model: ViewSource<V>): V {
   const [view, setView] = useState(model.view);
   useEffect(() => {
     setView(model.view);

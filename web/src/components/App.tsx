@@ -1,11 +1,15 @@
-/** The whole app: the sign-in screen until an account is open, then the chat screen. */
+/**
+ * The whole app: the sign-in screen until an account is open, then the chat screen, until another tab
+ * takes the account over.
+ */
 import { useState } from 'preact/hooks';
-import type { ChatModel } from '../chat-model.js';
+import { useView } from '../use-view.js';
 import { ChatScreen } from './ChatScreen.js';
-import { SignIn } from './SignIn.js';
+import { SignIn, type OpenSession } from './SignIn.js';
+import { TakenOver } from './TakenOver.js';
 
 export function App() {
-  const [model, setModel] = useState<ChatModel | undefined>(undefined);
+  const [session, setSession] = useState<OpenSession | undefined>(undefined);
   // WebCrypto exists only in secure contexts: https, or http on localhost.
   if (!window.isSecureContext) {
     return (
@@ -18,5 +22,10 @@ export function App() {
       </main>
     );
   }
-  return model ? <ChatScreen model={model} /> : <SignIn onOpen={setModel} />;
+  return session ? <Session session={session} /> : <SignIn onOpen={setSession} />;
+}
+
+function Session({ session }: { session: OpenSession }) {
+  const { takenOver } = useView(session.status);
+  return takenOver ? <TakenOver username={session.model.view.me} /> : <ChatScreen model={session.model} status={session.status} />;
 }

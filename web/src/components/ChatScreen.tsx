@@ -3,15 +3,17 @@
  * one), and the open conversation. Focus moves where the next keystroke belongs: to "Start a
  * conversation with" when the screen opens, to "Message" when a conversation opens.
  */
+import type { AccountStatus } from '../account-status.js';
 import type { ChatModel } from '../chat-model.js';
 import { useView } from '../use-view.js';
+import { AccountNotes } from './AccountNotes.js';
 import { ConversationList } from './ConversationList.js';
 import { ConversationView } from './ConversationView.js';
 import { StartConversation } from './StartConversation.js';
 
 const CONNECTION_WORDS = { connected: 'connected', reconnecting: 'connection lost, reconnecting…', stopped: 'stopped' } as const;
 
-export function ChatScreen({ model }: { model: ChatModel }) {
+export function ChatScreen({ model, status }: { model: ChatModel; status: AccountStatus }) {
   const view = useView(model);
   return (
     <div class="chat">
@@ -20,6 +22,7 @@ export function ChatScreen({ model }: { model: ChatModel }) {
         <p>
           Signed in as <strong>{view.me}</strong> · <span role="status">{CONNECTION_WORDS[view.connection]}</span>
         </p>
+        <AccountNotes status={status} />
         {!view.durable && <p class="note">Nothing is stored: closing or reloading this tab loses your keys and messages.</p>}
       </header>
       {view.notice !== undefined && (

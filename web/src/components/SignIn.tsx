@@ -1,61 +1,127 @@
 /**
- * The first screen: a username and a passphrase, then either "Create account" (this browser makes the
- * keys and registers the name, account.ts) or "Link to an existing account" (this browser becomes a new
- * device of an account whose first device approves the code shown, link-device.ts).
+ * The first screen: a username and a passphrase, then "Unlock" (an account this browser holds, when it
+ * holds any: the name is filled in, or chosen), "Create account" (this browser makes the keys and
+ * registers the name, account.ts) or "Link to an existing account" (this browser becomes a new device of
+ * an account whose first device approves the code shown, link-device.ts).
+ *
+ * An account open in another tab of this browser is not opened here alongside it: the screen says so
+ * and offers to use it here instead, which stops the other tab.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { createAccount, type OpenAccount } from '../account.js';
+import { createAccount, unlockAccount, type OpenAccount } from '../account.js';
+import { AccountInUseError } from '../account-in-use.js';
+import { AccountStatus } from '../account-status.js';
+import { storedAccounts, type TabChoice } from '../app-stores.js';
 import { ChatModel } from '../chat-model.js';
 import { describeError } from '../describe-error.js';
 import { linkToAccount, type PendingLink } from '../link-device.js';
 import { LinkWait } from './LinkWait.js';
 
-export function SignIn({ onOpen }: { onOpen: (model: ChatModel) => void }) {
+export interface OpenSession {
+  model: ChatModel;
+  status: AccountStatus;
+}
+
+type Way = (name: string, model: ChatModel, choice: TabChoice) => Promise<OpenAccount>;
+
+export function SignIn({ onOpen }: { onOpen: (session: OpenSession) => void }) {
+  /** The accounts this browser holds; undefined until read. */
+  const [accounts, setAccounts] = useState<string[] | undefined>(undefined);
   const [username, setUsername] = useState('');
   const [passphrase, setPassphrase] = useState('');
   const [busy, setBusy] = useState<string | undefined>(undefined);
   const [problem, setProblem] = useState<string | undefined>(undefined);
+  /** The account is open in another tab: using it here anyway runs the same way in again, taking it over. */
+  const [inUse, setInUse] = useState<(() => void) | undefined>(undefined);
   const [link, setLink] = useState<PendingLink | undefined>(undefined);
   const usernameBox = useRef<HTMLInputElement>(null);
-  // The first thing to do on this screen: the cursor starts there, and comes back after a failure.
+  const passphraseBox = useRef<HTMLInputElement>(null);
+
+  const readAccounts = async () => {
+    try {
+      const names = await storedAccounts();
+      setAccounts(names);
+      setUsername((typed) => (typed === '' || !names.includes(typed) ? (names[0] ?? typed) : typed));
+    } catch (err) {
+      setAccounts([]);
+      setProblem(`Could not read what this browser stores: ${describeError(err)}`);
+    }
+  };
+  useEffect(() => void readAccounts(), []);
+
+  // The next thing to type: the passphrase of the account filled in, else a username. It comes back there after a failure.
   useEffect(() => {
-    if (busy === undefined && link === undefined) usernameBox.current?.focus();
-  }, [busy, link]);
+    if (accounts === undefined || busy !== undefined || link !== undefined) return;
+    (accounts.length > 0 ? passphraseBox : usernameBox).current?.focus();
+  }, [accounts, busy, link]);
 
   /** Runs one way in: the model listens from before the login, and takes over once the account is open. */
-  const enter = async (what: string, open: (name: string, model: ChatModel) => Promise<OpenAccount>) => {
+  const enter = async (what: string, way: Way, choice: TabChoice = {}) => {
     if (busy !== undefined) return;
     const name = username.trim();
     setBusy(what);
     setProblem(undefined);
+    setInUse(undefined);
     const model = new ChatModel(name);
     try {
-      await model.start(await open(name, model));
-      onOpen(model);
+      const account = await way(name, model, choice);
+      await model.start(account);
+      onOpen({ model, status: new AccountStatus(account, model) });
     } catch (err) {
+      if (err instanceof AccountInUseError) setInUse(() => () => void enter(what, way, { steal: true }));
       setProblem(describeError(err));
       setLink(undefined);
       setBusy(undefined);
+      // A failed creation or link was removed, a half-done link found at unlock too.
+      await readAccounts();
     }
   };
 
-  const create = (event: Event) => {
-    event.preventDefault();
-    void enter('Making your keys and registering the name…', (name, model) => createAccount(name, passphrase, (c) => model.listen(c)));
-  };
+  const unlock = () => void enter('Unlocking your keys and connecting…', (name, model, choice) => unlockAccount(name, passphrase, (c) => model.listen(c), choice));
+
+  const create = () => void enter('Making your keys and registering the name…', (name, model, choice) => createAccount(name, passphrase, (c) => model.listen(c), choice));
 
   const linkDevice = () =>
-    void enter('Making this device’s keys and asking the server for a link code…', async (name, model) => {
-      const pending = await linkToAccount(name, passphrase, (c) => model.listen(c));
+    void enter('Making this device’s keys and asking the server for a link code…', async (name, model, choice) => {
+      const pending = await linkToAccount(name, passphrase, (c) => model.listen(c), choice);
       setLink(pending);
       return pending.done;
     });
 
   if (link) return <LinkWait link={link} />;
+  if (accounts === undefined) {
+    return (
+      <main class="sign-in">
+        <h1>e2ee-chat</h1>
+        <p role="status">Reading what this browser stores…</p>
+      </main>
+    );
+  }
+  const holdsAccounts = accounts.length > 0;
   return (
     <main class="sign-in">
       <h1>e2ee-chat</h1>
-      <form onSubmit={create} aria-busy={busy !== undefined}>
+      {accounts.length > 1 && (
+        <div class="stored-accounts">
+          <p id="stored-accounts">Accounts in this browser:</p>
+          <ul aria-labelledby="stored-accounts">
+            {accounts.map((a) => (
+              <li key={a}>
+                <button type="button" aria-pressed={a === username.trim()} onClick={() => (setUsername(a), passphraseBox.current?.focus())}>
+                  {a}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+      <form
+        onSubmit={(event) => {
+          event.preventDefault();
+          (holdsAccounts ? unlock : create)();
+        }}
+        aria-busy={busy !== undefined}
+      >
         <label for="username">Username</label>
         <input
           id="username"
@@ -72,19 +138,26 @@ export function SignIn({ onOpen }: { onOpen: (model: ChatModel) => void }) {
         <label for="passphrase">Passphrase</label>
         <input
           id="passphrase"
+          ref={passphraseBox}
           type="password"
-          autocomplete="new-password"
+          autocomplete={holdsAccounts ? 'current-password' : 'new-password'}
           aria-describedby="passphrase-note"
+          required
           value={passphrase}
           onInput={(e) => setPassphrase(e.currentTarget.value)}
           disabled={busy !== undefined}
         />
         <p id="passphrase-note" class="note">
-          This version keeps your keys and messages in this tab only: closing or reloading it loses them. The
-          passphrase will protect what a later version stores in this browser; it is not used yet.
+          Your keys and messages are stored in this browser, sealed under this passphrase. It cannot be recovered:
+          without it, what this browser stores cannot be opened.
         </p>
         <div class="actions">
-          <button type="submit" disabled={busy !== undefined}>
+          {holdsAccounts && (
+            <button type="submit" disabled={busy !== undefined}>
+              Unlock
+            </button>
+          )}
+          <button type={holdsAccounts ? 'button' : 'submit'} disabled={busy !== undefined} onClick={holdsAccounts ? create : undefined}>
             Create account
           </button>
           <button type="button" disabled={busy !== undefined} onClick={linkDevice}>
@@ -93,6 +166,11 @@ export function SignIn({ onOpen }: { onOpen: (model: ChatModel) => void }) {
         </div>
         {busy !== undefined && <p role="status">{busy}</p>}
         {problem !== undefined && <p role="alert">{problem}</p>}
+        {inUse !== undefined && busy === undefined && (
+          <button type="button" onClick={inUse}>
+            Use it here
+          </button>
+        )}
       </form>
     </main>
   );
