@@ -12,9 +12,9 @@ import { processPrivateMessage, emptyPskIndex, createApplicationMessage, type Cl
 import { concatBytes, constantTimeEqual, utf8Encode, type Bytes } from '../../crypto/bytes.js';
 import { ChatError, DecryptionFailedError } from '../../protocol/errors.js';
 import { deviceCiphersuite } from './ciphersuite.js';
-import { DeviceListAuthenticationService } from './device-identity-check.js';
+import { checkMemberIdentity, DeviceListAuthenticationService } from './device-identity-check.js';
 import { groupMembers, memberBySignatureKey } from './group-members.js';
-import type { MemberIdentity } from './member-credential.js';
+import { memberCredential, type MemberIdentity } from './member-credential.js';
 import type { MlsDevice } from './mls-device.js';
 import { decodePrivateMessage, encodePrivateMessage } from './mls-wire.js';
 
@@ -76,5 +76,9 @@ export async function processGroupMessage(device: MlsDevice, state: ClientState,
   const tree = message.epoch === epoch ? state.ratchetTree : state.historicalReceiverData.get(message.epoch)?.ratchetTree;
   const sender = signer === undefined || tree === undefined ? undefined : memberBySignatureKey(tree, signer);
   if (sender === undefined) throw new DecryptionFailedError();
+  // The leaf was checked when it joined; its device may have left its user's list since, before anyone
+  // committed its removal. Its messages stop counting from the moment this client verified that list.
+  const stillListed = await checkMemberIdentity(memberCredential(sender), signer!, device.lists);
+  if (!stillListed.ok) throw new ChatError('group_member_refused', `message from ${sender.username}/${sender.deviceId}, which its user's device list no longer vouches for (${stillListed.reason})`);
   return { kind: 'application', sender, plaintext: Uint8Array.from(result.message), state: { ...result.newState, clientConfig: device.clientConfig } };
 }

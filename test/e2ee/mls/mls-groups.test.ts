@@ -234,6 +234,20 @@ describe('MLS groups (ts-mls glue)', () => {
     everyone.push(erin);
   });
 
+  it("a device dropped from its user's list is not heard from, even before anyone commits its removal", async () => {
+    const carol2 = world.device('carol', 2);
+    const message = await send(carol2, 'from a device carol removed');
+    const carolList = world.lists.get('carol')!;
+    const carol1Key = carolList.devices.find((d) => d.deviceId === 1)!.signingKey;
+    world.lists.set('carol', await verifiedList('carol', [{ deviceId: 1, signingKey: carol1Key }]));
+    try {
+      expect(await failureCode(processGroupMessage(world.device('alice', 1).mls, world.device('alice', 1).state!, message))).toBe('group_member_refused');
+    } finally {
+      world.lists.set('carol', carolList);
+    }
+    for (const d of everyone.filter((x) => x !== carol2)) expect((await read(d, message)).from).toBe('carol/2');
+  });
+
   it('a removed member cannot read anything sent after the removal commit', async () => {
     const alice = world.device('alice', 1);
     const bobs = [world.device('bob', 1), world.device('bob', 2)];
