@@ -34,7 +34,9 @@ export type GroupMessageResult =
   /** A commit applied: the group is at `epoch`; `removed` when it removed this device. */
   | { readonly kind: 'commit'; readonly epoch: bigint; readonly removed: boolean; readonly state: ClientState }
   /** A handshake for an epoch this device has left: the Delivery Service ordered another commit first. */
-  | { readonly kind: 'stale'; readonly epoch: bigint };
+  | { readonly kind: 'stale'; readonly epoch: bigint }
+  /** A message for an epoch this device has not reached: commits were withheld or reordered; sync first. */
+  | { readonly kind: 'ahead'; readonly epoch: bigint };
 
 function sameGroup(state: ClientState, groupId: Uint8Array): boolean {
   return constantTimeEqual(state.groupContext.groupId, groupId);
@@ -50,6 +52,7 @@ export async function processGroupMessage(device: MlsDevice, state: ClientState,
   if (!sameGroup(state, message.groupId)) throw new ChatError('bad_request', 'message for another group');
   const epoch = state.groupContext.epoch;
   if (message.contentType !== 'application' && message.epoch < epoch) return { kind: 'stale', epoch: message.epoch };
+  if (message.epoch > epoch) return { kind: 'ahead', epoch: message.epoch };
 
   let signer: Uint8Array | undefined;
   const ciphersuite = await deviceCiphersuite(device.signingKey, (publicKey, signContent) => {
