@@ -9,13 +9,13 @@
 import { createCommit, createGroup, type ClientState, type Proposal } from 'ts-mls';
 import { constantTimeEqual, randomBytes, type Bytes } from '../../crypto/bytes.js';
 import { ChatError } from '../../protocol/errors.js';
+import { GROUP_CIPHERSUITE_NAME } from './ciphersuite.js';
 import { checkMemberIdentity } from './device-identity-check.js';
 import { groupMembers } from './group-members.js';
 import { createDeviceKeyPackage } from './key-package.js';
 import type { MemberIdentity } from './member-credential.js';
 import type { MlsDevice } from './mls-device.js';
 import { decodeKeyPackageMessage, encodePrivateMessage, encodeWelcomeMessage } from './mls-wire.js';
-import { GROUP_CIPHERSUITE_NAME } from './ciphersuite.js';
 
 /** Group ids are random: they name nothing and say nothing about who made the group. */
 export const GROUP_ID_BYTES = 32;

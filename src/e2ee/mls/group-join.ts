@@ -6,9 +6,9 @@
  * so the caller can fetch and verify it and try again.
  */
 import { emptyPskIndex, joinGroup, type ClientState } from 'ts-mls';
-import { ChatError } from '../../protocol/errors.js';
-import { welcomeIsFor, type DeviceKeyPackage } from './key-package.js';
+import { ChatError, DecryptionFailedError } from '../../protocol/errors.js';
 import { DeviceListAuthenticationService } from './device-identity-check.js';
+import { welcomeIsFor, type DeviceKeyPackage } from './key-package.js';
 import type { MlsDevice } from './mls-device.js';
 import { decodeWelcomeMessage } from './mls-wire.js';
 
@@ -40,7 +40,7 @@ export async function joinFromWelcome(device: MlsDevice, welcomeMessage: Uint8Ar
   } catch (cause) {
     const refusal = authService.refusals[0];
     if (refusal !== undefined) throw new ChatError('group_member_refused', `the Welcome's group has a member its device list does not vouch for (${refusal.reason})`, { cause });
-    throw new ChatError('decryption_failed', 'the Welcome could not be opened', { cause });
+    throw new DecryptionFailedError({ cause });
   }
   if (authService.missingLists.size > 0) throw new MissingDeviceListsError([...authService.missingLists].sort());
   return { ...state, clientConfig: device.clientConfig };

@@ -49,13 +49,14 @@ async function formGroup(creator: TestMlsDevice, joiners: readonly TestMlsDevice
   return order;
 }
 
-/** `sender` sends `text`; returns the bytes and what each of `readers` made of them (text, or the error code). */
+/** `sender` sends `text` and keeps its new state; returns the message's bytes. */
 async function send(sender: TestMlsDevice, text: string): Promise<Bytes> {
   const sent = await encryptGroupMessage(sender.mls, sender.state!, utf8Encode(text));
   sender.state = sent.state;
   return sent.message;
 }
 
+/** `reader` opens `message` as an application message and keeps its new state. */
 async function read(reader: TestMlsDevice, message: Bytes): Promise<{ text: string; from: string }> {
   const result = await processGroupMessage(reader.mls, reader.state!, message);
   if (result.kind !== 'application') throw new Error(`expected an application message, got ${result.kind}`);
