@@ -43,6 +43,7 @@ export const ERROR_CODES = [
   'device_list_rollback', // a device list older than one already seen (or none after one was seen)
   'link_failed', // linking a device failed: the code did not match, a link frame was refused, or the other side aborted
   'file_unreadable', // a file to send cannot be read (missing, not a regular file), or changed while it was being sent
+  'group_member_refused', // an MLS credential (KeyPackage, leaf, Welcome tree) does not match its user's verified device list
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
