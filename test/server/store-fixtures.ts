@@ -1,10 +1,18 @@
-/** Both ServerStore implementations, and inputs for them, for the contract tests. */
+/**
+ * The three ServerStore implementations, and inputs for them, for the contract tests: every contract
+ * file runs its cases once per backend (describe.each over `backends`). The PostgreSQL backend opens
+ * each store in a schema of its own, dropped by cleanupStores; without a reachable PostgreSQL its cases
+ * skip loudly, or fail under E2EE_CHAT_REQUIRE_SERVICES=1 (test/helpers/postgres.ts).
+ */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { beforeEach } from 'vitest';
 import { MemoryServerStore } from '../../src/server/store/memory-store.js';
+import { PostgresServerStore } from '../../src/server/store/postgres-store.js';
 import type { EnqueueInput, EnqueueResult, PreKeyUpload, QueuedEnvelope, ServerStore } from '../../src/server/store/server-store.js';
 import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
+import { dropSchemas, postgresGate, TEST_DATABASE_URL, testSchemaName } from '../helpers/postgres.js';
 import { removeDir } from '../helpers/test-server.js';
 
 export const quota = { maxCount: 1000, maxBytes: 1_000_000 };
@@ -33,6 +41,8 @@ export function stored(r: EnqueueResult): QueuedEnvelope {
 }
 
 const dirs: string[] = [];
+const schemas: string[] = [];
+const opened: ServerStore[] = [];
 
 export function tempStoreDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'e2ee-chat-store-'));
@@ -40,13 +50,44 @@ export function tempStoreDir(): string {
   return dir;
 }
 
-export function cleanupStores(): void {
-  for (const d of dirs.splice(0)) removeDir(d);
+/** A PostgreSQL store in the given schema (a new one by default); closed and dropped by cleanupStores. */
+export async function postgresStore(schema = testSchemaName()): Promise<PostgresServerStore> {
+  if (!schemas.includes(schema)) schemas.push(schema);
+  const store = await PostgresServerStore.open({ connectionString: TEST_DATABASE_URL, schema });
+  opened.push(store);
+  return store;
 }
 
-export const backends: Array<[string, () => ServerStore]> = [
-  ['memory', () => new MemoryServerStore()],
-  ['sqlite', () => new SqliteServerStore(tempStoreDir())],
+/** Closes what a test left open (a failed test skips its own close), then drops its folders and schemas. */
+export async function cleanupStores(): Promise<void> {
+  for (const s of opened.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) removeDir(d);
+  await dropSchemas(schemas.splice(0));
+}
+
+const postgres = await postgresGate();
+
+/**
+ * Every contract suite is titled by its backend first ('%s server store…'): a PostgreSQL suite's cases
+ * skip here when PostgreSQL is absent and not required. Required and absent, they run and fail on
+ * connecting, with the reason.
+ */
+beforeEach((ctx) => {
+  if (postgres.skip && ctx.task.suite?.name.startsWith('postgres ')) ctx.skip();
+});
+
+export type StoreFactory = () => Promise<ServerStore>;
+
+export const backends: Array<[string, StoreFactory]> = [
+  ['memory', async () => new MemoryServerStore()],
+  ['sqlite', async () => new SqliteServerStore(tempStoreDir())],
+  [
+    'postgres',
+    async () => {
+      if (postgres.unreachable) throw new Error(`${postgres.unreachable} (E2EE_CHAT_REQUIRE_SERVICES=1 is set, so this is a failure, not a skip)`);
+      return postgresStore();
+    },
+  ],
 ];
 
 export const key = (tag: string, length = 43) => tag.padEnd(length, 'A');
