@@ -1,13 +1,12 @@
 /**
- * The ServerStore contract for addresses (docs/design/devices-v2.md §5.5, §9), against both stores:
+ * The ServerStore contract for addresses (docs/design/devices-v2.md §5.5, §9), against every store (memory, SQLite, PostgreSQL):
  * each device has its own queue, receipts go to the sending address, a whole send is stored in one
  * transaction with per-copy idempotency, and the quotas count per device, per user, per sender and
  * recipient device, and for the server.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EnqueueManyResult, QueueQuota } from '../../src/server/store/server-store.js';
-import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
-import { backends, cleanupStores, input, quota, stored, tempStoreDir } from './store-fixtures.js';
+import { backends, cleanupStores, input, quota, stored, durableBackends } from './store-fixtures.js';
 
 afterEach(cleanupStores);
 
@@ -176,15 +175,15 @@ describe.each(backends)('%s server store: quotas per device and per user', (_nam
   });
 });
 
-describe('sqlite server store: addresses survive a reopen', () => {
+describe.each(durableBackends)('%s server store: addresses survive a reopen', (_name, place) => {
   it('keeps each device queue, its usage, its receipts and its idempotency records', async () => {
-    const dir = tempStoreDir();
-    const first = new SqliteServerStore(dir);
+    const open = place();
+    const first = await open();
     const send = [input({ clientId: 'reopened-send-001', ...to('bob', 2) }), input({ clientId: 'reopened-send-001', senderDevice: 1, ...to('alice', 3) })];
     const [toBob, toSelf] = copies(await first.enqueueMany(send, quota));
     await first.acknowledge('alice', 3, [toSelf!.status === 'stored' ? toSelf!.message.id : ''], 5, 10_000_000);
     await first.close();
-    const second = new SqliteServerStore(dir);
+    const second = await open();
     expect((await second.pending('bob', 2, 0, 10, 0)).map((m) => m.id)).toEqual([toBob!.status === 'stored' ? toBob!.message.id : '']);
     expect(await second.pendingReceipts('alice', 1, 0, 10)).toMatchObject([{ recipient: 'alice', recipientDevice: 3, status: 'delivered' }]);
     expect(copies(await second.enqueueMany(send, quota)).map((c) => c.status)).toEqual(['duplicate', 'duplicate']);

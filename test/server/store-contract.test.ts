@@ -1,13 +1,12 @@
 /**
- * The ServerStore contract, run against both stores: the queue, idempotency, receipts and quotas, as
+ * The ServerStore contract, run against every store (memory, SQLite, PostgreSQL): the queue, idempotency, receipts and quotas, as
  * v1 uses them (everything device 1's). Addresses other than device 1, and device lists, are in
  * store-devices-contract.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
 import type { PreKeyUpload, ServerStore } from '../../src/server/store/server-store.js';
-import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
-import { backends, cleanupStores, input, key, quota, sig, tempStoreDir, upload } from './store-fixtures.js';
+import { backends, cleanupStores, input, key, quota, sig, durableBackends, upload } from './store-fixtures.js';
 
 afterEach(cleanupStores);
 
@@ -148,28 +147,28 @@ describe.each(backends)('%s server store', (_name, make) => {
   });
 });
 
-describe('sqlite server store durability', () => {
+describe.each(durableBackends)('%s server store durability', (_name, place) => {
   it('keeps queued envelopes, idempotency records and receipts across a reopen', async () => {
-    const dir = tempStoreDir();
-    const first = new SqliteServerStore(dir);
+    const open = place();
+    const first = await open();
     const a = await first.enqueue(input({ clientId: 'durable-client-id-1' }), quota);
     const b = await first.enqueue(input(), quota);
     if (a.status !== 'stored' || b.status !== 'stored') throw new Error('not stored');
     await first.acknowledge('bob', 1, [a.message.id], 5, 10_000_000);
     await first.close();
-    const second = new SqliteServerStore(dir);
+    const second = await open();
     expect((await second.pending('bob', 1, 0, 10, 0)).map((m) => m.id)).toEqual([b.message.id]);
     expect((await second.enqueue(input({ clientId: 'durable-client-id-1' }), quota)).status).toBe('duplicate');
     expect((await second.pendingReceipts('alice', 1, 0, 10)).map((r) => r.id)).toEqual([a.message.id]);
-    // seq keeps growing after a reopen (AUTOINCREMENT): order holds across restarts.
+    // seq keeps growing after a reopen (SQLite AUTOINCREMENT, a PostgreSQL identity column): order holds across restarts.
     const c = await second.enqueue(input(), quota);
     expect(c.status === 'stored' && c.message.seq > b.message.seq).toBe(true);
     await second.close();
   });
 
   it('commits a burst of concurrent writes and answers each caller', async () => {
-    const dir = tempStoreDir();
-    const store = new SqliteServerStore(dir);
+    const open = place();
+    const store = await open();
     const results = await Promise.all(Array.from({ length: 200 }, () => store.enqueue(input(), quota)));
     expect(results.every((r) => r.status === 'stored')).toBe(true);
     const seqs = results.map((r) => (r.status === 'stored' ? r.message.seq : 0));

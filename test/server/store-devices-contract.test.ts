@@ -1,13 +1,12 @@
 /**
- * The ServerStore contract for devices (docs/design/devices-v2.md §5.7, §5.10, §9.2, §9.3), against both
+ * The ServerStore contract for devices (docs/design/devices-v2.md §5.7, §5.10, §9.2, §9.3), against every
  * stores: prekeys per device, bundles for several devices at once, device lists published with a
  * compare-and-swap on their version, and everything a removed device had leaving in the same publish.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
 import type { ListedDevice, DeviceListInput, ServerStore } from '../../src/server/store/server-store.js';
-import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
-import { backends, cleanupStores, input, key, quota, sig, stored, tempStoreDir, upload } from './store-fixtures.js';
+import { backends, cleanupStores, input, key, quota, sig, stored, durableBackends, upload } from './store-fixtures.js';
 
 afterEach(cleanupStores);
 
@@ -234,15 +233,15 @@ describe.each(backends)('%s server store: removing a device', (_name, make) => {
   });
 });
 
-describe('sqlite server store: device lists survive a reopen', () => {
+describe.each(durableBackends)('%s server store: device lists survive a reopen', (_name, place) => {
   it('keeps the list, its devices and when they were seen', async () => {
-    const dir = tempStoreDir();
-    const first = new SqliteServerStore(dir);
+    const open = place();
+    const first = await open();
     await twoDevices(first);
     await first.touchDevice('bob', 2, 8_000);
     const before = await first.getDeviceList('bob');
     await first.close();
-    const second = new SqliteServerStore(dir);
+    const second = await open();
     expect(await second.getDeviceList('bob')).toEqual(before);
     expect(await second.publishDeviceList(list(2, [1]), undefined, [2], at(1))).toEqual({ status: 'outdated', current: 2 });
     await second.close();

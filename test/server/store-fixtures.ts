@@ -78,14 +78,42 @@ beforeEach((ctx) => {
 
 export type StoreFactory = () => Promise<ServerStore>;
 
+function assertPostgres(): void {
+  if (postgres.unreachable) throw new Error(`${postgres.unreachable} (E2EE_CHAT_REQUIRE_SERVICES=1 is set, so this is a failure, not a skip)`);
+}
+
 export const backends: Array<[string, StoreFactory]> = [
   ['memory', async () => new MemoryServerStore()],
   ['sqlite', async () => new SqliteServerStore(tempStoreDir())],
   [
     'postgres',
     async () => {
-      if (postgres.unreachable) throw new Error(`${postgres.unreachable} (E2EE_CHAT_REQUIRE_SERVICES=1 is set, so this is a failure, not a skip)`);
+      assertPostgres();
       return postgresStore();
+    },
+  ],
+];
+
+/**
+ * The backends that keep data across a restart: each call gives a new place (a folder, a schema) and a
+ * function that opens a store on it; opening it again after a close is a server restart.
+ */
+export const durableBackends: Array<[string, () => StoreFactory]> = [
+  [
+    'sqlite',
+    () => {
+      const dir = tempStoreDir();
+      return async () => new SqliteServerStore(dir);
+    },
+  ],
+  [
+    'postgres',
+    () => {
+      const schema = testSchemaName();
+      return async () => {
+        assertPostgres();
+        return postgresStore(schema);
+      };
     },
   ],
 ];

@@ -1,5 +1,5 @@
 /**
- * What the protocol-2 server added to the ServerStore contract, against both stores: a registration's
+ * What the protocol-2 server added to the ServerStore contract, against every store (memory, SQLite, PostgreSQL): a registration's
  * first device list stored with the user (and only when the name is created), a send's idempotency
  * records read per recipient address (design §5.5.1 step 4), and last-seen times kept for listed devices
  * only.

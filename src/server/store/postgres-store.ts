@@ -62,6 +62,11 @@ export class PostgresServerStore implements ServerStore {
   private readonly pool: pg.Pool;
   /** Bundle fetches of one user, in call order on this node (lowest key first, as SQLite serves them). */
   private readonly bundleTakes = new KeyedSerial();
+  /**
+   * Sends of one sending address, in call order on this node: the pool would let a later send take its
+   * seq first, and a recipient would see one sender's messages out of the order they were sent.
+   */
+  private readonly sends = new KeyedSerial();
   private closed = false;
 
   private constructor(pool: pg.Pool, location: string) {
@@ -115,14 +120,17 @@ export class PostgresServerStore implements ServerStore {
   }
 
   async enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void, lists?: CheckedLists): Promise<EnqueueManyResult> {
-    const result = await inTransaction(this.pool, async (client): Promise<EnqueueManyResult | Rollback<EnqueueManyResult>> => {
-      if (lists && lists.length > 0) {
-        // Compared again under FOR SHARE: a publish between the caller's check and this commit cannot land.
-        const versions = await sharedVersions(client, lists.map((l) => l.username));
-        if (lists.some((l) => (versions.get(l.username) ?? null) !== l.version)) return new Rollback({ status: 'lists_changed' });
-      }
-      return queue.enqueueMany(client, inputs, quota);
-    });
+    const from = inputs[0] ? `${inputs[0].sender}\n${inputs[0].senderDevice}` : '';
+    const result = await this.sends.run(from, () =>
+      inTransaction(this.pool, async (client): Promise<EnqueueManyResult | Rollback<EnqueueManyResult>> => {
+        if (lists && lists.length > 0) {
+          // Compared again under FOR SHARE: a publish between the caller's check and this commit cannot land.
+          const versions = await sharedVersions(client, lists.map((l) => l.username));
+          if (lists.some((l) => (versions.get(l.username) ?? null) !== l.version)) return new Rollback({ status: 'lists_changed' });
+        }
+        return queue.enqueueMany(client, inputs, quota);
+      }),
+    );
     // After COMMIT: decided, visible to every node and durable at once.
     committed?.(result);
     return result;
