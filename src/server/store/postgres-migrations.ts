@@ -130,17 +130,21 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
 ];
 
 /**
- * Brings the schema of the connection's search_path up to date. Each migration runs in a transaction of
+ * Brings the schema up to date (`schema`, which the pool's search_path names, created if absent; or the
+ * connection's own search_path). Each migration runs in a transaction of
  * its own that first takes a transaction-scoped advisory lock keyed by the schema: two nodes starting at
  * once queue on the lock, and the second finds the version already recorded and applies nothing. A
  * migration that fails rolls back whole (PostgreSQL's DDL is transactional) and stops the start.
  */
-export async function migratePostgres(pool: pg.Pool): Promise<void> {
+export async function migratePostgres(pool: pg.Pool, schema?: string): Promise<void> {
   for (;;) {
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
-      await client.query(`SELECT pg_advisory_xact_lock(hashtext('e2ee-chat migrations'), hashtext(current_schema()))`);
+      // Keyed by the schema's name: current_schema() is null while a named schema does not exist yet.
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext('e2ee-chat migrations'), hashtext(coalesce($1, current_schema(), '')))`, [schema ?? null]);
+      // Under the lock: CREATE SCHEMA IF NOT EXISTS run by two sessions at once can still collide.
+      if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
       const { rows } = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
       const version = rows[0]?.version ?? 0;

@@ -81,8 +81,7 @@ export class PostgresServerStore implements ServerStore {
   static async open(options: PostgresStoreOptions): Promise<PostgresServerStore> {
     const pool = createPostgresPool(options);
     try {
-      if (options.schema !== undefined) await pool.query(`CREATE SCHEMA IF NOT EXISTS ${options.schema}`);
-      await migratePostgres(pool);
+      await migratePostgres(pool, options.schema);
     } catch (err) {
       await pool.end();
       throw err;
