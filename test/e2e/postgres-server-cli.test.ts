@@ -70,7 +70,7 @@ describe.skipIf(gate.skip)('postgres store: the server command on E2EE_CHAT_DATA
     expect(second.stdout + second.stderr).not.toContain(PASSWORD);
   }, 90_000);
 
-  it('refuses a database URL that is not one, with a configuration error that does not repeat it', async () => {
+  it('refuses a database URL that is not one, and a database that does not answer, repeating no password', async () => {
     const w = await World.create(procs, 'postgres-bad-url');
     const bad = await procs.run('server (bad database URL)', ['server'], {
       cwd: w.cwd,
@@ -79,5 +79,14 @@ describe.skipIf(gate.skip)('postgres store: the server command on E2EE_CHAT_DATA
     expect(bad.code, bad.proc.describe()).toBe(1);
     expect(bad.stderr).toMatch(/^configuration error: E2EE_CHAT_DATABASE_URL must start with postgres:\/\/ or postgresql:\/\//m);
     expect(bad.stdout + bad.stderr).not.toContain(PASSWORD);
+
+    // A database that does not answer: the start fails at once, naming where it looked, not the password.
+    const down = await procs.run('server (database down)', ['server'], {
+      cwd: w.cwd,
+      env: { PORT: String(w.port), HOST: '127.0.0.1', E2EE_CHAT_DATA: w.data, E2EE_CHAT_DATABASE_URL: `postgres://chat:${PASSWORD}@127.0.0.1:1/chat` },
+    });
+    expect(down.code, down.proc.describe()).toBe(1);
+    expect(down.stderr).toMatch(/^error: could not open the PostgreSQL store at postgres:\/\/chat@127\.0\.0\.1:1\/chat: /m);
+    expect(down.stdout + down.stderr).not.toContain(PASSWORD);
   }, 30_000);
 });

@@ -84,7 +84,8 @@ export class PostgresServerStore implements ServerStore {
       await migratePostgres(pool, options.schema);
     } catch (err) {
       await pool.end();
-      throw err;
+      // Named by its location, never its URL: the operator sees which database, and no password.
+      throw new Error(`could not open the PostgreSQL store at ${describeLocation(options)}: ${(err as Error).message}`, { cause: err });
     }
     return new PostgresServerStore(pool, describeLocation(options));
   }
