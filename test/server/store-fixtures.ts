@@ -52,6 +52,7 @@ export function tempStoreDir(): string {
 
 /** A PostgreSQL store in the given schema (a new one by default); closed and dropped by cleanupStores. */
 export async function postgresStore(schema = testSchemaName()): Promise<PostgresServerStore> {
+  assertPostgres();
   if (!schemas.includes(schema)) schemas.push(schema);
   const store = await PostgresServerStore.open({ connectionString: TEST_DATABASE_URL, schema });
   opened.push(store);
@@ -87,10 +88,7 @@ export const backends: Array<[string, StoreFactory]> = [
   ['sqlite', async () => new SqliteServerStore(tempStoreDir())],
   [
     'postgres',
-    async () => {
-      assertPostgres();
-      return postgresStore();
-    },
+    () => postgresStore(),
   ],
 ];
 
@@ -110,10 +108,7 @@ export const durableBackends: Array<[string, () => StoreFactory]> = [
     'postgres',
     () => {
       const schema = testSchemaName();
-      return async () => {
-        assertPostgres();
-        return postgresStore(schema);
-      };
+      return () => postgresStore(schema);
     },
   ],
 ];
