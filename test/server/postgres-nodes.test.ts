@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { TEST_DATABASE_URL, testSchemaName } from '../helpers/postgres.js';
+import { waitUntil } from '../helpers/test-clients.js';
 import { cleanupStores, input, key, postgresStore, quota, upload } from './store-fixtures.js';
 
 afterEach(cleanupStores);
@@ -84,5 +85,25 @@ describe('postgres server store: several nodes on one database', () => {
     }
     await writes;
     expect(seen.size).toBe(n);
+  });
+
+  it('keeps working when the database drops its connections (a restart, a network cut)', async () => {
+    const schema = testSchemaName();
+    const store = await postgresStore(schema);
+    const first = await store.enqueue(input(), quota);
+    expect(first.status).toBe('stored');
+    const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    try {
+      const { rows } = await admin.query('SELECT pg_terminate_backend(pid) AS gone FROM pg_stat_activity WHERE application_name = $1', [schema]);
+      expect(rows.length).toBeGreaterThan(0);
+    } finally {
+      await admin.end();
+    }
+    // The pool drops a dead connection when its socket reports the close, and opens a new one; a request
+    // that raced the close fails (the client's retry is for that), so: wait until one goes through.
+    await waitUntil(() => store.ping().then(() => true, () => undefined), 5_000, 'the pool to reconnect');
+    expect((await store.enqueue(input(), quota)).status).toBe('stored');
+    expect(await store.pending('bob', 1, 0, 10, 0)).toHaveLength(2);
   });
 });

@@ -54,7 +54,8 @@ export function tempStoreDir(): string {
 export async function postgresStore(schema = testSchemaName()): Promise<PostgresServerStore> {
   assertPostgres();
   if (!schemas.includes(schema)) schemas.push(schema);
-  const store = await PostgresServerStore.open({ connectionString: TEST_DATABASE_URL, schema });
+  // Named after its schema, so a test can find its own connections among those of parallel test files.
+  const store = await PostgresServerStore.open({ connectionString: TEST_DATABASE_URL, schema, applicationName: schema });
   opened.push(store);
   return store;
 }

@@ -26,6 +26,8 @@ export interface PostgresStoreOptions {
   schema?: string;
   maxConnections?: number;
   timeouts?: Partial<PostgresTimeouts>;
+  /** Shown in pg_stat_activity; default `e2ee-chat`. */
+  applicationName?: string;
 }
 
 const INT8_OID = 20;
@@ -70,7 +72,7 @@ export function createPostgresPool(options: PostgresStoreOptions): pg.Pool {
     // (no answer at all) still fails the request instead of hanging it.
     query_timeout: t.statementTimeoutMs + 1_000,
     idle_in_transaction_session_timeout: t.idleInTransactionTimeoutMs,
-    application_name: 'e2ee-chat',
+    application_name: options.applicationName ?? 'e2ee-chat',
     types,
   });
   // An idle connection the server closed (restart, network) is dropped and replaced by the pool; without
