@@ -11,7 +11,9 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // 1: users, device lists, the per-device queue with its usage counters, idempotency records,
   //    receipts, prekeys. Times are milliseconds (BIGINT). Usage counters are rows of their own, kept in
   //    the transactions that change the queue, so a quota check reads (and locks) one row per cap instead
-  //    of summing the queue; locking them is also what serialises two nodes sending to one device.
+  //    of summing the queue; locking them is also what serialises two nodes sending to one device. The
+  //    server-wide total is split into 16 shards (by recipient device): one row would be updated by every
+  //    send and ack and hold each of them until the one before has committed (postgres-usage.ts).
   `CREATE TABLE users (
      username TEXT PRIMARY KEY,
      signing_key TEXT NOT NULL,
@@ -57,11 +59,11 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      PRIMARY KEY (recipient, recipient_device, sender)
    );
    CREATE TABLE server_usage (
-     id INTEGER PRIMARY KEY CHECK (id = 1),
+     shard INTEGER PRIMARY KEY CHECK (shard >= 0 AND shard < 16),
      count BIGINT NOT NULL,
      bytes BIGINT NOT NULL
    );
-   INSERT INTO server_usage (id, count, bytes) VALUES (1, 0, 0);
+   INSERT INTO server_usage (shard, count, bytes) SELECT s, 0, 0 FROM generate_series(0, 15) AS s;
    CREATE TABLE accepted (
      sender TEXT NOT NULL,
      sender_device INTEGER NOT NULL,

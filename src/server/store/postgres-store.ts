@@ -13,7 +13,7 @@ import { migratePostgres } from './postgres-migrations.js';
 import { createPostgresPool, inTransaction, Rollback, type PostgresStoreOptions } from './postgres-pool.js';
 import { preKeyCounts, putPreKeys, removePreKeys, takePreKeyBundles } from './postgres-prekeys.js';
 import * as queue from './postgres-queue.js';
-import { readUsage } from './postgres-usage.js';
+import { readServerBytes, readUsage } from './postgres-usage.js';
 import type {
   AcceptedCopy,
   AddedDevice,
@@ -181,8 +181,8 @@ export class PostgresServerStore implements ServerStore {
     return readUsage(this.pool, 'SELECT count, bytes FROM pair_usage WHERE recipient = $1 AND recipient_device = $2 AND sender = $3', [recipient, device, sender]);
   }
 
-  async serverQueueBytes(): Promise<number> {
-    return (await readUsage(this.pool, 'SELECT count, bytes FROM server_usage WHERE id = 1', [])).bytes;
+  serverQueueBytes(): Promise<number> {
+    return readServerBytes(this.pool);
   }
 
   putPreKeys(username: string, device: number, upload: PreKeyUpload, now: number): Promise<PreKeyCountResult> {

@@ -1,8 +1,16 @@
 /**
  * The queue usage counters of the PostgreSQL store (device, user, sender-to-device, server), locked and
- * changed in one global order: device rows, then user rows, then pair rows (each sorted), then the
- * server row. Every transaction that touches them follows it, so two nodes never wait on each other in
- * a cycle over these rows (and the few cycles left elsewhere end in a retry, postgres-pool.ts).
+ * changed in one global order: device rows, then user rows, then pair rows, then server shards (each
+ * sorted). Every transaction that touches them follows it, so two nodes never wait on each other in a
+ * cycle over these rows (and the few cycles left elsewhere end in a retry, postgres-pool.ts).
+ *
+ * The server-wide total is the one cap not checked under a lock. A single locked row would be touched
+ * by every send and ack on every node and make each wait for the previous one's commit (its WAL flush):
+ * measured, that capped a node below what one connection does alone. So the total is kept in 16 shards
+ * (a recipient device's changes go to one shard) and read as their sum without locking: sends checked
+ * at the same moment may together pass the server cap by what they carry (at most one envelope per
+ * pooled connection per node). The cap protects the disk, for which that overshoot is nothing; the
+ * per-device, per-user and per-sender caps, which protect users from each other, stay exact.
  */
 import type pg from 'pg';
 import { NO_USAGE, type Usage, type UsageReader } from './quota.js';
@@ -17,6 +25,18 @@ export interface UsageDelta {
 }
 
 const deviceKey = (recipient: string, device: number) => `${recipient}\n${device}`;
+
+export const SERVER_USAGE_SHARDS = 16;
+
+/** The server_usage shard a recipient device's changes go to (FNV-1a of its key: stable across nodes). */
+export function serverShard(recipient: string, device: number): number {
+  let h = 0x811c9dc5;
+  for (const c of deviceKey(recipient, device)) {
+    h ^= c.codePointAt(0)!;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % SERVER_USAGE_SHARDS;
+}
 const pairKey = (recipient: string, device: number, sender: string) => `${recipient}\n${device}\n${sender}`;
 const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -63,8 +83,7 @@ export async function lockUsage(client: pg.PoolClient, addresses: readonly Omit<
     );
     pairs.set(pairKey(a.recipient, a.device, a.sender), read(r));
   }
-  const server = await client.query<{ bytes: number }>('SELECT bytes FROM server_usage WHERE id = 1 FOR UPDATE');
-  const serverBytes = server.rows[0]!.bytes;
+  const serverBytes = await readServerBytes(client);
   return {
     device: (r, d) => devices.get(deviceKey(r, d)) ?? NO_USAGE,
     user: (r) => users.get(r) ?? NO_USAGE,
@@ -108,8 +127,16 @@ export async function applyUsage(client: pg.PoolClient, deltas: readonly UsageDe
       [g.first.recipient, g.first.device, g.first.sender, g.count, g.bytes],
     );
   }
-  const total = deltas.reduce((t, d) => ({ count: t.count + d.count, bytes: t.bytes + d.bytes }), { count: 0, bytes: 0 });
-  await client.query('UPDATE server_usage SET count = count + $1, bytes = bytes + $2 WHERE id = 1', [total.count, total.bytes]);
+  const shards = sum(deltas, (d) => String(serverShard(d.recipient, d.device)).padStart(2, '0'));
+  for (const g of shards) {
+    await client.query('UPDATE server_usage SET count = count + $1, bytes = bytes + $2 WHERE shard = $3', [g.count, g.bytes, serverShard(g.first.recipient, g.first.device)]);
+  }
+}
+
+/** Bytes queued on the whole server: the shards' sum, read without a lock (see the top of this file). */
+export async function readServerBytes(db: pg.Pool | pg.PoolClient): Promise<number> {
+  const { rows } = await db.query<{ bytes: number }>('SELECT coalesce(sum(bytes), 0)::bigint AS bytes FROM server_usage');
+  return rows[0]!.bytes;
 }
 
 /** Reads outside any lock, for the usage queries: a snapshot, as SQLite's reads are. */
