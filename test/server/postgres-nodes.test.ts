@@ -106,4 +106,22 @@ describe('postgres server store: several nodes on one database', () => {
     expect((await store.enqueue(input(), quota)).status).toBe('stored');
     expect(await store.pending('bob', 1, 0, 10, 0)).toHaveLength(2);
   });
+
+  it('fails a request stuck behind a lock after the statement timeout instead of waiting for ever', async () => {
+    const schema = testSchemaName();
+    const store = await postgresStore(schema, { timeouts: { statementTimeoutMs: 300 } });
+    const blocker = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query(`LOCK TABLE ${schema}.queue IN ACCESS EXCLUSIVE MODE`);
+      await expect(store.enqueue(input(), quota)).rejects.toThrow(/statement timeout/);
+      await blocker.query('ROLLBACK');
+      // Nothing of the failed send was kept, and the store serves the next one.
+      expect(await store.deviceQueueUsage('bob', 1)).toEqual({ count: 0, bytes: 0 });
+      expect((await store.enqueue(input(), quota)).status).toBe('stored');
+    } finally {
+      await blocker.end();
+    }
+  });
 });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach } from 'vitest';
 import { MemoryServerStore } from '../../src/server/store/memory-store.js';
+import type { PostgresStoreOptions } from '../../src/server/store/postgres-pool.js';
 import { PostgresServerStore } from '../../src/server/store/postgres-store.js';
 import type { EnqueueInput, EnqueueResult, PreKeyUpload, QueuedEnvelope, ServerStore } from '../../src/server/store/server-store.js';
 import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
@@ -51,11 +52,11 @@ export function tempStoreDir(): string {
 }
 
 /** A PostgreSQL store in the given schema (a new one by default); closed and dropped by cleanupStores. */
-export async function postgresStore(schema = testSchemaName()): Promise<PostgresServerStore> {
+export async function postgresStore(schema = testSchemaName(), options: Pick<PostgresStoreOptions, 'timeouts'> = {}): Promise<PostgresServerStore> {
   assertPostgres();
   if (!schemas.includes(schema)) schemas.push(schema);
   // Named after its schema, so a test can find its own connections among those of parallel test files.
-  const store = await PostgresServerStore.open({ connectionString: TEST_DATABASE_URL, schema, applicationName: schema });
+  const store = await PostgresServerStore.open({ connectionString: TEST_DATABASE_URL, schema, applicationName: schema, ...options });
   opened.push(store);
   return store;
 }
