@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
-import type { PreKeyUpload, ServerStore } from '../../src/server/store/server-store.js';
+import type { ServerStore } from '../../src/server/store/server-store.js';
 import { backends, cleanupStores, input, key, quota, sig, durableBackends, upload } from './store-fixtures.js';
 
 afterEach(cleanupStores);
