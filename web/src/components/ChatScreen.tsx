@@ -4,7 +4,7 @@
  * conversation with" when the screen opens, to "Message" when a conversation opens. "Devices" shows the
  * devices page (DevicesPage.tsx) in place of the conversations, until "Back to conversations".
  */
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { AccountStatus } from '../account-status.js';
 import type { ChatModel } from '../chat-model.js';
 import type { DevicesModel } from '../devices-model.js';
@@ -20,6 +20,8 @@ const CONNECTION_WORDS = { connected: 'connected', reconnecting: 'connection los
 export function ChatScreen({ model, status, devices }: { model: ChatModel; status: AccountStatus; devices: DevicesModel }) {
   const view = useView(model);
   const [showDevices, setShowDevices] = useState(false);
+  // Messages count as seen (marked displayed, a read receipt sent) only while their conversation is on the screen.
+  useEffect(() => model.setConversationShown(!showDevices), [model, showDevices]);
   return (
     <div class="chat">
       <header class="chat-header">
