@@ -13,10 +13,20 @@ import { base64urlEncode, concatBytes, utf8Decode, utf8Encode, type Bytes } from
 import { LocalStoreError } from '../local-store-error.js';
 
 const IV_LENGTH = 12;
+const TAG_LENGTH = 16;
+/**
+ * Plaintexts of records opened lately, by store, key, IV and tag. The conversation view re-reads its
+ * newest records after every event; without this each read decrypted each of them again. A sealed value
+ * never changes (a change is a new seal, with a new random IV), so an entry is valid for as long as the
+ * row holds those bytes; the bound keeps memory small (records are a few hundred bytes of JSON).
+ */
+const OPENED_CACHE_ENTRIES = 4096;
 
 const additionalData = (store: string, key: string): Bytes => utf8Encode(`e2ee-chat/v1/browser-record\u0000${store}\u0000${key}`);
 
 export class RecordSealer {
+  private readonly opened = new Map<string, string>();
+
   constructor(
     private readonly dataKey: CryptoKey,
     private readonly nameKey: CryptoKey,
@@ -38,8 +48,18 @@ export class RecordSealer {
     try {
       // A copy as a plain ArrayBuffer view: what IndexedDB hands back may be any Uint8Array.
       const bytes = new Uint8Array(sealed);
-      const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: bytes.subarray(0, IV_LENGTH), additionalData: additionalData(store, key) }, this.dataKey, bytes.subarray(IV_LENGTH));
-      return JSON.parse(utf8Decode(new Uint8Array(plain))) as T;
+      // The IV and the tag name this seal: the tag authenticates the rest, so bytes that differ behind the
+      // same IV and tag would not open, and an entry here is only ever a value that did open.
+      const cacheKey = `${store}\u0000${key}\u0000${base64urlEncode(bytes.subarray(0, IV_LENGTH))}${base64urlEncode(bytes.subarray(bytes.length - TAG_LENGTH))}`;
+      let json = this.opened.get(cacheKey);
+      if (json === undefined) {
+        const plain = await crypto.subtle.decrypt({ name: 'AES-GCM', iv: bytes.subarray(0, IV_LENGTH), additionalData: additionalData(store, key) }, this.dataKey, bytes.subarray(IV_LENGTH));
+        json = utf8Decode(new Uint8Array(plain));
+        if (this.opened.size >= OPENED_CACHE_ENTRIES) this.opened.delete(this.opened.keys().next().value!);
+        this.opened.set(cacheKey, json);
+      }
+      // Parsed anew each time: callers get a value of their own to change.
+      return JSON.parse(json) as T;
     } catch (cause) {
       throw new LocalStoreError(`opening a record of ${store}`, cause);
     }
