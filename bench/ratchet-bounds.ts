@@ -9,7 +9,6 @@
  * Also measured: a forged message that decrypts in no state, which is tried against every kept state.
  */
 import { ed25519SigningKeyFromSeed } from '../src/crypto/signing-key.js';
-import { utf8Encode } from '../src/crypto/bytes.js';
 import { buildPreKeyBundle } from '../src/e2ee/pqxdh/bundle.js';
 import { LocalIdentity } from '../src/e2ee/pqxdh/identity.js';
 import { generateKemPreKey, generateSignedPreKey } from '../src/e2ee/pqxdh/prekeys.js';

@@ -4,7 +4,9 @@
  *    against the client library bundled alone by the same Vite settings: the app's own cost;
  *  - send → render latency between two browser tabs (Debian's Chromium, two profiles) against
  *    CLI-to-CLI latency (two `e2ee-chat chat` processes on the same server): typed on one side, until
- *    the other side shows it.
+ *    the other side shows it;
+ *  - a returning visit: from navigation to the conversation list, unlocking an account that stores 1,000
+ *    messages, against the same for an account that stores one (the unlock's scrypt is in both).
  * Needs `npm run build` (dist/web, dist/cli) and /usr/bin/chromium (Debian package chromium); without
  * Chromium the latency figures are left out with a notice, the size figures still run.
  */
@@ -15,6 +17,8 @@ import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { build } from 'vite';
+import { ChatClient, MemoryMessageStore, MemoryPeerKeyStore, MemoryRatchetStore, generateUserKeyPairs } from '../src/client/index.js';
+import { installNodeCrypto } from '../src/crypto/node/node-crypto.js';
 import { ratioOf, type Figure } from './lib/report.js';
 import { startServerProcess, type ServerProcess } from './lib/server-process.js';
 
@@ -118,15 +122,7 @@ async function browserLatency(server: ServerProcess, count: number): Promise<num
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   try {
-    const person = async (name: string): Promise<Page> => {
-      const page = await (await browser.newContext()).newPage();
-      await page.goto(server.url);
-      await page.getByRole('textbox', { name: 'Username' }).fill(name);
-      await page.getByRole('textbox', { name: 'Passphrase' }).fill('bench passphrase');
-      await page.getByRole('button', { name: 'Create account' }).click();
-      await page.getByText(`Signed in as ${name}`).waitFor({ timeout: 60_000 });
-      return page;
-    };
+    const person = (name: string) => browserPerson(browser, server.url, name);
     const a = await person('web-a');
     const b = await person('web-b');
     const open = async (page: Page, peer: string) => {
@@ -170,6 +166,68 @@ async function browserLatency(server: ServerProcess, count: number): Promise<num
   }
 }
 
+const PASSPHRASE = 'bench passphrase';
+
+/** A fresh browser profile with a new account `name` on the app; its page. */
+async function browserPerson(browser: import('playwright-core').Browser, url: string, name: string): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(url);
+  await page.getByRole('textbox', { name: 'Username' }).fill(name);
+  await page.getByRole('textbox', { name: 'Passphrase' }).fill(PASSPHRASE);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByText(`Signed in as ${name}`).waitFor({ timeout: 60_000 });
+  return page;
+}
+
+/**
+ * Milliseconds from a reload of `page` (a returning visit) to its conversation list showing `peer`,
+ * unlocking with the keyboard as a person would; the median of `rounds`.
+ */
+async function returningVisit(page: Page, peer: string, rounds: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const t0 = performance.now();
+    await page.reload();
+    const box = page.getByRole('textbox', { name: 'Passphrase' });
+    await box.fill(PASSPHRASE);
+    await box.press('Enter');
+    await page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: peer, exact: true }).waitFor({ timeout: 120_000 });
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+/** A library client (Node) that sends `count` messages to `to` and waits until the server took them all. */
+async function sendMany(url: string, from: string, to: string, count: number): Promise<void> {
+  await installNodeCrypto();
+  const client = await ChatClient.connect({
+    url,
+    identity: { username: from, keys: await generateUserKeyPairs() },
+    peers: new MemoryPeerKeyStore(),
+    messages: new MemoryMessageStore(),
+    ratchet: new MemoryRatchetStore(),
+    socketOptions: { transports: ['websocket'] },
+  });
+  try {
+    for (let i = 0; i < count; i++) await client.send(to, `stored message ${i} of ${count}, a line of ordinary length`);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Navigation → conversation list for an account storing `stored` messages vs one storing 1. */
+async function storedHistory(browser: import('playwright-core').Browser, url: string, stored: number, rounds: number): Promise<{ many: number; one: number }> {
+  const many = await browserPerson(browser, url, 'hist-many');
+  const one = await browserPerson(browser, url, 'hist-one');
+  await sendMany(url, 'hist-peer', 'hist-many', stored);
+  await sendMany(url, 'hist-peer2', 'hist-one', 1);
+  // Stored once the list counts them all as unread (the page records each as it arrives).
+  const unread = (page: Page, peer: string, n: number) =>
+    page.getByRole('navigation', { name: 'Conversations' }).getByText(`${n} unread`, { exact: true }).waitFor({ timeout: 600_000 }).then(() => peer);
+  await Promise.all([unread(many, 'hist-peer', stored), unread(one, 'hist-peer2', 1)]);
+  return { many: await returningVisit(many, 'hist-peer', rounds), one: await returningVisit(one, 'hist-peer2', rounds) };
+}
+
 export async function webBench(mode: Mode): Promise<Figure[]> {
   if (!existsSync(join(WEB, 'index.html'))) throw new Error('dist/web is missing: run npm run build');
   const figures: Figure[] = [];
@@ -195,6 +253,16 @@ export async function webBench(mode: Mode): Promise<Figure[]> {
     const cli = await cliLatency(server, count);
     process.stderr.write('two browser tabs… ');
     const web = await browserLatency(server, count);
+    const stored = { full: 1000, quick: 1000, smoke: 20 }[mode];
+    process.stderr.write(`a returning visit with ${stored} stored messages… `);
+    const { chromium } = await import('playwright-core');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    let visit: { many: number; one: number };
+    try {
+      visit = await storedHistory(browser, server.url, stored, { full: 5, quick: 3, smoke: 1 }[mode]);
+    } finally {
+      await browser.close();
+    }
     figures.push({
       section: 'web',
       name: `send → shown between two browser tabs (median of ${count})`,
@@ -202,6 +270,14 @@ export async function webBench(mode: Mode): Promise<Figure[]> {
       unit: 'ms',
       baseline: { name: 'two e2ee-chat chat processes, same server, same run', value: median(cli) },
       ratio: ratioOf(median(web), median(cli), false),
+    });
+    figures.push({
+      section: 'web',
+      name: `returning visit: reload, unlock, conversation list, with ${stored} stored messages (median)`,
+      value: visit.many,
+      unit: 'ms',
+      baseline: { name: 'the same for an account storing 1 message, same run', value: visit.one },
+      ratio: ratioOf(visit.many, visit.one, false),
     });
   } finally {
     await server.stop();

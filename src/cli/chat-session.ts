@@ -17,7 +17,7 @@ import { ChatFiles } from './chat-files.js';
 import { deliveredSummary } from './delivery-summary.js';
 import { unreadableBySender, unreadableReason } from './reasons.js';
 import { printable } from './terminal-text.js';
-import { type ChatOutput, clockTime, messageLine, storedState } from './chat-lines.js';
+import { type ChatOutput, messageLine, storedState } from './chat-lines.js';
 import { keyReviewLines } from './trust-command.js';
 
 /** Messages shown on open and by a bare /history: enough to pick the conversation up again. */

@@ -1,11 +1,11 @@
-/** `e2ee-chat server`: the relay, with the embedded SQLite store. */
+/** `e2ee-chat server`: the relay, with the embedded SQLite store (or PostgreSQL, E2EE_CHAT_DATABASE_URL). */
 import type { Command } from 'commander';
 import { loadServerConfig } from '../server/config.js';
 
 export function registerServerCommand(program: Command): void {
   program
     .command('server')
-    .description('run the relay server (Socket.IO over HTTP, GET /health, SQLite store)')
+    .description('run the relay server (Socket.IO over HTTP, GET /health, SQLite or PostgreSQL store)')
     .option('-p, --port <port>', 'port to listen on (env PORT, default 5001)')
     .option('-H, --host <host>', 'address to bind (env HOST, default 0.0.0.0)')
     .option('-d, --data <dir>', 'data folder (env E2EE_CHAT_DATA, default ./data)')
@@ -18,7 +18,8 @@ export function registerServerCommand(program: Command): void {
         'E2EE_CHAT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE, E2EE_CHAT_BUNDLE_FETCH_PER_TARGET_BURST,\n' +
         'E2EE_CHAT_HTTP_HEADERS_TIMEOUT_MS, E2EE_CHAT_HTTP_REQUEST_TIMEOUT_MS, E2EE_CHAT_HTTP_KEEP_ALIVE_TIMEOUT_MS,\n' +
         'E2EE_CHAT_QUEUE_TTL_DAYS, E2EE_CHAT_SWEEP_INTERVAL_MS, LOG_LEVEL (trace|debug|info|warn|error),\n' +
-        'E2EE_CHAT_STORE (sqlite, the default; memory keeps nothing across restarts),\n' +
+        'E2EE_CHAT_STORE (sqlite, the default; memory keeps nothing across restarts; postgres),\n' +
+        'E2EE_CHAT_DATABASE_URL (postgres://user:password@host:port/database: the PostgreSQL store),\n' +
         'files: E2EE_CHAT_MAX_ATTACHMENT_BYTES, E2EE_CHAT_BLOB_DIR (default <data>/blobs), E2EE_CHAT_BLOB_USER_MAX_BYTES,\n' +
         'E2EE_CHAT_BLOB_USER_MAX_COUNT, E2EE_CHAT_BLOB_SERVER_MAX_BYTES, E2EE_CHAT_BLOB_UPLOAD_IDLE_MS,\n' +
         'E2EE_CHAT_BLOB_HTTP_RATE_LIMIT, E2EE_CHAT_BLOB_HTTP_RATE_BURST.',
@@ -31,15 +32,14 @@ export function registerServerCommand(program: Command): void {
         ...(opts.data !== undefined && { E2EE_CHAT_DATA: opts.data }),
       });
       // Loaded here, not at the top: every other command (each one a process) then starts without the
-      // server's modules (Socket.IO's server, pino, the SQLite server store).
-      const [{ pino }, { createChatServer }, { MemoryServerStore }, { SqliteServerStore }] = await Promise.all([
+      // server's modules (Socket.IO's server, pino, the server stores).
+      const [{ pino }, { createChatServer }, { openServerStore }] = await Promise.all([
         import('pino'),
         import('../server/app.js'),
-        import('../server/store/memory-store.js'),
-        import('../server/store/sqlite-store.js'),
+        import('../server/store/open-store.js'),
       ]);
       const logger = pino({ level: config.logLevel, base: { service: 'e2ee-chat' } });
-      const store = config.store === 'memory' ? new MemoryServerStore() : new SqliteServerStore(config.dataDir);
+      const { store, location } = await openServerStore(config);
       const server = createChatServer({ config, store, logger });
       // Handlers first, then the readiness line: a supervisor may signal as soon as it sees it.
       let stopping = false;
@@ -63,6 +63,6 @@ export function registerServerCommand(program: Command): void {
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGTERM', () => stop('SIGTERM'));
       const address = await server.listen();
-      logger.info({ port: address.port, host: address.address, store: store instanceof SqliteServerStore ? store.path : 'memory' }, `e2ee-chat server listening on port ${address.port}`);
+      logger.info({ port: address.port, host: address.address, store: location }, `e2ee-chat server listening on port ${address.port}`);
     });
 }

@@ -99,7 +99,6 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private readonly identitySessions: SessionManager;
   /** The login's own work before anything is sent: the user's own list (published if the server has none), then prekeys. */
   private loggedIn: Promise<void> = Promise.resolve();
-  private readonly sessions: SessionManager | null;
   private readonly preKeys: PreKeyPublisher | null;
   private readonly sealer: MessageSealer;
   private readonly outbox: OutboxSender;
@@ -195,7 +194,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       fetchBundle: (address) => devices.fetchBundle(address),
       onPreKeysConsumed: () => void this.publishPreKeys(),
     }));
-    const sessions = (this.sessions = keepsSessions ? sessionsForIdentity : null);
+    const sessions = keepsSessions ? sessionsForIdentity : null;
     this.preKeys = sessions ? new PreKeyPublisher(ratchetStore, secrets.signing, this.connection, (work) => sessions.withKeysLocked(work)) : null;
     this.sealer = new MessageSealer({
       username: this.username,

@@ -21,7 +21,7 @@ import { LINK_SID_BYTES } from '../protocol/link-schemas.js';
 import { deviceSecretsOf, type DeviceSecrets } from './device-secrets.js';
 import { shortKeyFingerprint } from './fingerprint.js';
 import { LinkConnection, type LinkConnectionOptions } from './link-connection.js';
-import { checkProvisioning, ed25519Public, rsaPublic, type ProvisionedDevice } from './link-provisioning.js';
+import { checkProvisioning, rsaPublic, type ProvisionedDevice } from './link-provisioning.js';
 import { LINK_STEP_TIMEOUT_MS, LinkSlot } from './link-slot.js';
 import { linkUri } from './link-uri.js';
 import { longLivedPreKeys } from './prekey-publisher.js';

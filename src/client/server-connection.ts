@@ -4,7 +4,7 @@
  * new connection with a new challenge).
  */
 import { io, type Socket } from 'socket.io-client';
-import { base64urlDecode, base64urlEncode } from '../crypto/bytes.js';
+import { base64urlEncode } from '../crypto/bytes.js';
 import { jwkThumbprint } from '../crypto/keys.js';
 import type { DeviceSecrets } from './device-secrets.js';
 import { loginMessageV2, registerMessage } from '../protocol/auth-message.js';

@@ -33,7 +33,7 @@ import type { RatchetState } from '../e2ee/ratchet/state.js';
 import type { LocalIdentity } from '../e2ee/pqxdh/identity.js';
 import { ChatError, DecryptionFailedError } from '../protocol/errors.js';
 import type { RatchetEnvelope } from '../protocol/schemas.js';
-import { addressOf, addressText, PRIMARY_DEVICE, type Address, type AddressLike } from './address.js';
+import { addressOf, addressText, type Address, type AddressLike } from './address.js';
 import { localStoreErrorIn, readLocal } from './local-store-error.js';
 import { loadOrCreateIdentity } from './local-prekeys.js';
 import type { PeerSessionPickle, PreKeysUsed, RatchetStore } from './ratchet-store.js';

@@ -4,8 +4,7 @@
  * from every label of PROTOCOL.md §16.4 and holds no 0x00, so no signature made for one purpose verifies
  * as another. Verification is the strict RFC 8032 check of §16.4 (src/crypto/ed25519.ts).
  */
-import { z } from 'zod';
-import { BASE64URL_PATTERN, base64urlDecode, base64urlEncode, concatBytes, constantTimeEqual, type Bytes, utf8Encode } from '../crypto/bytes.js';
+import { base64urlDecode, base64urlEncode, concatBytes, constantTimeEqual, type Bytes, utf8Encode } from '../crypto/bytes.js';
 import { ed25519Verify } from '../crypto/ed25519.js';
 import type { Ed25519SigningKey } from '../crypto/signing-key.js';
 import { ChatError } from './errors.js';

@@ -32,8 +32,13 @@ export interface ServerConfig {
   port: number;
   host: string;
   dataDir: string;
-  /** sqlite (durable, the default) or memory (nothing survives a restart; for tests and benchmarks). */
-  store: 'sqlite' | 'memory';
+  /**
+   * sqlite (durable, the default), memory (nothing survives a restart; for tests and benchmarks) or
+   * postgres (durable and shared by several nodes; chosen by E2EE_CHAT_DATABASE_URL).
+   */
+  store: 'sqlite' | 'memory' | 'postgres';
+  /** The PostgreSQL connection string, with store postgres only. Holds a password: never log it. */
+  databaseUrl?: string;
   maxEnvelopeBytes: number;
   authTimeoutMs: number;
   rateLimitPerSecond: number;
@@ -95,10 +100,36 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
-function storeKind(raw: string | undefined): ServerConfig['store'] {
-  if (raw === undefined || raw === '' || raw === 'sqlite') return 'sqlite';
-  if (raw === 'memory') return 'memory';
-  throw new ConfigError(`E2EE_CHAT_STORE must be "sqlite" or "memory", got "${raw}"`);
+function storeKind(raw: string | undefined, databaseUrl: string | undefined): ServerConfig['store'] {
+  if (raw === undefined || raw === '') return databaseUrl ? 'postgres' : 'sqlite';
+  if (raw !== 'sqlite' && raw !== 'memory' && raw !== 'postgres') {
+    throw new ConfigError(`E2EE_CHAT_STORE must be "sqlite", "memory" or "postgres", got "${raw}"`);
+  }
+  // Either setting alone is clear; together they must agree, or the operator meant something else.
+  if (raw === 'postgres' && !databaseUrl) throw new ConfigError('E2EE_CHAT_STORE=postgres needs E2EE_CHAT_DATABASE_URL (postgres://user:password@host:port/database)');
+  if (raw !== 'postgres' && databaseUrl) throw new ConfigError(`E2EE_CHAT_DATABASE_URL selects the PostgreSQL store, but E2EE_CHAT_STORE is "${raw}": unset one of them`);
+  return raw;
+}
+
+/**
+ * E2EE_CHAT_DATABASE_URL, checked before anything connects. The messages never repeat the value: it
+ * carries the database password.
+ */
+function databaseUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const expected = 'postgres://user:password@host:port/database';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`E2EE_CHAT_DATABASE_URL is not a URL; expected ${expected}`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(`E2EE_CHAT_DATABASE_URL must start with postgres:// or postgresql://, got "${url.protocol}//"; expected ${expected}`);
+  }
+  if (url.hostname === '') throw new ConfigError(`E2EE_CHAT_DATABASE_URL names no host; expected ${expected}`);
+  if (url.pathname === '' || url.pathname === '/') throw new ConfigError(`E2EE_CHAT_DATABASE_URL names no database; expected ${expected}`);
+  return raw;
 }
 
 export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -108,11 +139,13 @@ export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
   if (httpHeadersTimeoutMs > httpRequestTimeoutMs) {
     throw new ConfigError('E2EE_CHAT_HTTP_HEADERS_TIMEOUT_MS must not exceed E2EE_CHAT_HTTP_REQUEST_TIMEOUT_MS');
   }
+  const dbUrl = databaseUrl(env.E2EE_CHAT_DATABASE_URL);
   return {
     port: integer(env, 'PORT', 5001, 0, 65535),
     host: env.HOST || '0.0.0.0',
     dataDir: env.E2EE_CHAT_DATA || './data',
-    store: storeKind(env.E2EE_CHAT_STORE),
+    store: storeKind(env.E2EE_CHAT_STORE, dbUrl),
+    ...(dbUrl && { databaseUrl: dbUrl }),
     maxEnvelopeBytes: integer(env, 'E2EE_CHAT_MAX_ENVELOPE_BYTES', DEFAULT_MAX_ENVELOPE_BYTES, 1024, 16 * 1024 * 1024),
     authTimeoutMs: integer(env, 'E2EE_CHAT_AUTH_TIMEOUT_MS', DEFAULT_AUTH_TIMEOUT_MS, 100, 600_000),
     rateLimitPerSecond: integer(env, 'E2EE_CHAT_RATE_LIMIT', DEFAULT_RATE_LIMIT_PER_SECOND, 1, 1_000_000),

@@ -4,7 +4,6 @@
  * next good message still arrives. Extra members are dropped, not refused.
  */
 import { describe, expect, it } from 'vitest';
-import type { ServerConnection } from '../../src/client/server-connection.js';
 import type { PresenceEvent } from '../../src/protocol/events.js';
 import type { PushEvent } from '../helpers/hostile-server.js';
 import { connectTestClient, waitUntil } from '../helpers/test-clients.js';

@@ -1,13 +1,12 @@
 /**
- * The ServerStore contract for addresses (docs/design/devices-v2.md §5.5, §9), against both stores:
+ * The ServerStore contract for addresses (docs/design/devices-v2.md §5.5, §9), against every store (memory, SQLite, PostgreSQL):
  * each device has its own queue, receipts go to the sending address, a whole send is stored in one
  * transaction with per-copy idempotency, and the quotas count per device, per user, per sender and
  * recipient device, and for the server.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EnqueueManyResult, QueueQuota } from '../../src/server/store/server-store.js';
-import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
-import { backends, cleanupStores, input, quota, stored, tempStoreDir } from './store-fixtures.js';
+import { backends, cleanupStores, input, quota, stored, durableBackends } from './store-fixtures.js';
 
 afterEach(cleanupStores);
 
@@ -20,7 +19,7 @@ const to = (recipient: string, recipientDevice: number) => ({ recipient, recipie
 
 describe.each(backends)('%s server store: one queue per device', (_name, make) => {
   it('serves and settles each device its own copies only, and owes the receipt to the sending address', async () => {
-    const store = make();
+    const store = await make();
     const one = stored(await store.enqueue(input({ senderDevice: 2, ...to('bob', 1) }), quota));
     const two = stored(await store.enqueue(input({ senderDevice: 2, ...to('bob', 2) }), quota));
     expect((await store.pending('bob', 1, 0, 10, 0)).map((m) => m.id)).toEqual([one.id]);
@@ -44,7 +43,7 @@ describe.each(backends)('%s server store: one queue per device', (_name, make) =
   });
 
   it('stores a whole send in order, each copy with its own seq, and answers every copy', async () => {
-    const store = make();
+    const store = await make();
     const send = [to('bob', 1), to('bob', 2), to('alice', 2)].map((t) => input({ clientId: 'one-send-client-id', ...t }));
     const result = copies(await store.enqueueMany(send, quota));
     expect(result.map((c) => c.status)).toEqual(['stored', 'stored', 'stored']);
@@ -57,7 +56,7 @@ describe.each(backends)('%s server store: one queue per device', (_name, make) =
   });
 
   it('a resend stores only the copies without an idempotency record and answers the others from their first acceptance', async () => {
-    const store = make();
+    const store = await make();
     const clientId = 'partly-accepted-01';
     const first = copies(await store.enqueueMany([input({ clientId, ...to('bob', 1) }), input({ clientId, ...to('alice', 2) })], quota));
     // After devices_changed the client adds bob/2's copy: the other two are duplicates, with their first server ids.
@@ -79,7 +78,7 @@ describe.each(backends)('%s server store: one queue per device', (_name, make) =
   });
 
   it('keys idempotency by sender device and recipient device as well as the client id', async () => {
-    const store = make();
+    const store = await make();
     const clientId = 'shared-client-id-1';
     expect((await store.enqueue(input({ clientId, senderDevice: 1, ...to('bob', 1) }), quota)).status).toBe('stored');
     expect((await store.enqueue(input({ clientId, senderDevice: 2, ...to('bob', 1) }), quota)).status).toBe('stored');
@@ -91,7 +90,7 @@ describe.each(backends)('%s server store: one queue per device', (_name, make) =
   });
 
   it('refuses a send naming one address twice, storing nothing', async () => {
-    const store = make();
+    const store = await make();
     await expect(store.enqueueMany([input(to('bob', 1)), input(to('bob', 2)), input(to('bob', 1))], quota)).rejects.toThrow(/bob\/1/);
     expect(await store.queueUsage('bob')).toEqual({ count: 0, bytes: 0 });
     await store.close();
@@ -100,7 +99,7 @@ describe.each(backends)('%s server store: one queue per device', (_name, make) =
 
 describe.each(backends)('%s server store: quotas per device and per user', (_name, make) => {
   it("caps each device's queue on its own: a full device refuses the whole send, naming that device, and stores nothing of it", async () => {
-    const store = make();
+    const store = await make();
     const perDevice: QueueQuota = { maxCount: 2, maxBytes: 1_000_000 };
     for (let i = 0; i < 2; i++) expect((await store.enqueue(input(to('bob', 2)), perDevice)).status).toBe('stored');
     const send = [input({ clientId: 'all-or-nothing-01', ...to('bob', 1) }), input({ clientId: 'all-or-nothing-01', ...to('bob', 2) })];
@@ -119,7 +118,7 @@ describe.each(backends)('%s server store: quotas per device and per user', (_nam
   });
 
   it("counts the copies of one send together against the user's total, and against the server's", async () => {
-    const store = make();
+    const store = await make();
     const env = 'x'.repeat(20);
     const userCap: QueueQuota = { maxCount: 100, maxBytes: 1_000_000, userMaxBytes: 50 };
     const three = [1, 2, 3].map((d) => input({ clientId: 'three-devices-001', envelope: env, ...to('bob', d) }));
@@ -137,7 +136,7 @@ describe.each(backends)('%s server store: quotas per device and per user', (_nam
   });
 
   it('caps what one sender has queued per recipient device, whichever of its devices sent it', async () => {
-    const store = make();
+    const store = await make();
     const capped: QueueQuota = { maxCount: 100, maxBytes: 1_000_000, senderMaxCount: 2 };
     expect((await store.enqueue(input({ sender: 'mallory', senderDevice: 1, ...to('bob', 2) }), capped)).status).toBe('stored');
     expect((await store.enqueue(input({ sender: 'mallory', senderDevice: 3, ...to('bob', 2) }), capped)).status).toBe('stored');
@@ -149,7 +148,7 @@ describe.each(backends)('%s server store: quotas per device and per user', (_nam
   });
 
   it('checks in the order sender, device, user, server', async () => {
-    const store = make();
+    const store = await make();
     const env = 'x'.repeat(20);
     const tight: QueueQuota = { maxCount: 1, maxBytes: 1_000_000, userMaxBytes: 20, senderMaxCount: 1, serverMaxBytes: 20 };
     expect((await store.enqueue(input({ envelope: env }), tight)).status).toBe('stored');
@@ -163,7 +162,7 @@ describe.each(backends)('%s server store: quotas per device and per user', (_nam
   });
 
   it('frees every usage on expiry, per device', async () => {
-    const store = make();
+    const store = await make();
     await store.enqueueMany([input({ clientId: 'expiring-send-001', expiresAt: 50, ...to('bob', 1) }), input({ clientId: 'expiring-send-001', expiresAt: 50, ...to('bob', 2) })], quota);
     const live = stored(await store.enqueue(input({ ...to('bob', 2) }), quota));
     expect(await store.sweepExpired(60)).toBe(2);
@@ -176,15 +175,15 @@ describe.each(backends)('%s server store: quotas per device and per user', (_nam
   });
 });
 
-describe('sqlite server store: addresses survive a reopen', () => {
+describe.each(durableBackends)('%s server store: addresses survive a reopen', (_name, place) => {
   it('keeps each device queue, its usage, its receipts and its idempotency records', async () => {
-    const dir = tempStoreDir();
-    const first = new SqliteServerStore(dir);
+    const open = place();
+    const first = await open();
     const send = [input({ clientId: 'reopened-send-001', ...to('bob', 2) }), input({ clientId: 'reopened-send-001', senderDevice: 1, ...to('alice', 3) })];
     const [toBob, toSelf] = copies(await first.enqueueMany(send, quota));
     await first.acknowledge('alice', 3, [toSelf!.status === 'stored' ? toSelf!.message.id : ''], 5, 10_000_000);
     await first.close();
-    const second = new SqliteServerStore(dir);
+    const second = await open();
     expect((await second.pending('bob', 2, 0, 10, 0)).map((m) => m.id)).toEqual([toBob!.status === 'stored' ? toBob!.message.id : '']);
     expect(await second.pendingReceipts('alice', 1, 0, 10)).toMatchObject([{ recipient: 'alice', recipientDevice: 3, status: 'delivered' }]);
     expect(copies(await second.enqueueMany(send, quota)).map((c) => c.status)).toEqual(['duplicate', 'duplicate']);

@@ -1,19 +1,18 @@
 /**
- * The ServerStore contract, run against both stores: the queue, idempotency, receipts and quotas, as
+ * The ServerStore contract, run against every store (memory, SQLite, PostgreSQL): the queue, idempotency, receipts and quotas, as
  * v1 uses them (everything device 1's). Addresses other than device 1, and device lists, are in
  * store-devices-contract.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
-import type { PreKeyUpload, ServerStore } from '../../src/server/store/server-store.js';
-import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
-import { backends, cleanupStores, input, key, quota, sig, tempStoreDir, upload } from './store-fixtures.js';
+import type { ServerStore } from '../../src/server/store/server-store.js';
+import { backends, cleanupStores, input, key, quota, sig, durableBackends, upload } from './store-fixtures.js';
 
 afterEach(cleanupStores);
 
 describe.each(backends)('%s server store', (_name, make) => {
   it('returns pending envelopes oldest first, after a cursor, up to a limit', async () => {
-    const store = make();
+    const store = await make();
     const stored = [];
     for (let i = 0; i < 5; i++) {
       const r = await store.enqueue(input(), quota);
@@ -30,7 +29,7 @@ describe.each(backends)('%s server store', (_name, make) => {
   });
 
   it('stores a duplicate (same sender and client id) once and answers with the first acceptance', async () => {
-    const store = make();
+    const store = await make();
     const first = await store.enqueue(input({ clientId: 'same-client-id-0001' }), quota);
     const again = await store.enqueue(input({ clientId: 'same-client-id-0001' }), quota);
     expect(first.status).toBe('stored');
@@ -44,7 +43,7 @@ describe.each(backends)('%s server store', (_name, make) => {
   });
 
   it('enforces the per-recipient count and byte quotas', async () => {
-    const store = make();
+    const store = await make();
     const small = { maxCount: 2, maxBytes: 1_000_000 };
     expect((await store.enqueue(input(), small)).status).toBe('stored');
     expect((await store.enqueue(input(), small)).status).toBe('stored');
@@ -58,7 +57,7 @@ describe.each(backends)('%s server store', (_name, make) => {
   });
 
   it('caps what one sender has queued for one recipient, leaving room for other senders, and frees it on ack and expiry', async () => {
-    const store = make();
+    const store = await make();
     const capped = { maxCount: 100, maxBytes: 1_000_000, senderMaxCount: 2, senderMaxBytes: 1_000_000 };
     const a1 = await store.enqueue(input({ sender: 'mallory', expiresAt: 50 }), capped);
     expect((await store.enqueue(input({ sender: 'mallory' }), capped)).status).toBe('stored');
@@ -83,7 +82,7 @@ describe.each(backends)('%s server store', (_name, make) => {
   });
 
   it('caps the bytes queued on the whole server, and frees them when envelopes leave', async () => {
-    const store = make();
+    const store = await make();
     const capped = { maxCount: 100, maxBytes: 1_000_000, serverMaxBytes: 50 };
     const first = await store.enqueue(input({ recipient: 'r1', envelope: 'x'.repeat(20) }), capped);
     expect((await store.enqueue(input({ recipient: 'r2', sender: 's2', envelope: 'x'.repeat(20) }), capped)).status).toBe('stored');
@@ -98,7 +97,7 @@ describe.each(backends)('%s server store', (_name, make) => {
   });
 
   it('deletes rejected envelopes like acknowledged ones and owes the sender an unreadable receipt with the reason', async () => {
-    const store = make();
+    const store = await make();
     const a = await store.enqueue(input(), quota);
     const b = await store.enqueue(input(), quota);
     if (a.status !== 'stored' || b.status !== 'stored') throw new Error('not stored');
@@ -119,7 +118,7 @@ describe.each(backends)('%s server store', (_name, make) => {
   });
 
   it('deletes acknowledged envelopes and owes the sender a receipt for each', async () => {
-    const store = make();
+    const store = await make();
     const a = await store.enqueue(input(), quota);
     const b = await store.enqueue(input(), quota);
     if (a.status !== 'stored' || b.status !== 'stored') throw new Error('not stored');
@@ -136,7 +135,7 @@ describe.each(backends)('%s server store', (_name, make) => {
   });
 
   it('sweeps expired envelopes and hides them from pending before the sweep', async () => {
-    const store = make();
+    const store = await make();
     await store.enqueue(input({ expiresAt: 100 }), quota);
     const live = await store.enqueue(input({ expiresAt: 10_000 }), quota);
     expect((await store.pending('bob', 1, 0, 100, 150)).map((m) => m.id)).toEqual([live.status === 'stored' ? live.message.id : '']);
@@ -148,28 +147,28 @@ describe.each(backends)('%s server store', (_name, make) => {
   });
 });
 
-describe('sqlite server store durability', () => {
+describe.each(durableBackends)('%s server store durability', (_name, place) => {
   it('keeps queued envelopes, idempotency records and receipts across a reopen', async () => {
-    const dir = tempStoreDir();
-    const first = new SqliteServerStore(dir);
+    const open = place();
+    const first = await open();
     const a = await first.enqueue(input({ clientId: 'durable-client-id-1' }), quota);
     const b = await first.enqueue(input(), quota);
     if (a.status !== 'stored' || b.status !== 'stored') throw new Error('not stored');
     await first.acknowledge('bob', 1, [a.message.id], 5, 10_000_000);
     await first.close();
-    const second = new SqliteServerStore(dir);
+    const second = await open();
     expect((await second.pending('bob', 1, 0, 10, 0)).map((m) => m.id)).toEqual([b.message.id]);
     expect((await second.enqueue(input({ clientId: 'durable-client-id-1' }), quota)).status).toBe('duplicate');
     expect((await second.pendingReceipts('alice', 1, 0, 10)).map((r) => r.id)).toEqual([a.message.id]);
-    // seq keeps growing after a reopen (AUTOINCREMENT): order holds across restarts.
+    // seq keeps growing after a reopen (SQLite AUTOINCREMENT, a PostgreSQL identity column): order holds across restarts.
     const c = await second.enqueue(input(), quota);
     expect(c.status === 'stored' && c.message.seq > b.message.seq).toBe(true);
     await second.close();
   });
 
   it('commits a burst of concurrent writes and answers each caller', async () => {
-    const dir = tempStoreDir();
-    const store = new SqliteServerStore(dir);
+    const open = place();
+    const store = await open();
     const results = await Promise.all(Array.from({ length: 200 }, () => store.enqueue(input(), quota)));
     expect(results.every((r) => r.status === 'stored')).toBe(true);
     const seqs = results.map((r) => (r.status === 'stored' ? r.message.seq : 0));
@@ -189,7 +188,7 @@ async function takeOne(store: ServerStore, username: string) {
 
 describe.each(backends)('%s server store: prekeys', (_name, make) => {
   it('counts what was uploaded, and has no bundle before the signed and last-resort keys exist', async () => {
-    const store = make();
+    const store = await make();
     expect(await store.preKeyCounts('bob', 1)).toEqual({
       identityKey: null,
       signedPreKeyId: null,
@@ -216,7 +215,7 @@ describe.each(backends)('%s server store: prekeys', (_name, make) => {
   });
 
   it('hands each one-time key out once, lowest id first; then the last-resort key serves and the curve one-time key is absent', async () => {
-    const store = make();
+    const store = await make();
     await store.putPreKeys('bob', 1, upload(), 1);
     const bundles = await Promise.all([1, 2, 3, 4].map(() => takeOne(store, 'bob')));
     expect(bundles.map((b) => b?.oneTimePreKey?.id)).toEqual([1, 2, 3, undefined]);
@@ -228,7 +227,7 @@ describe.each(backends)('%s server store: prekeys', (_name, make) => {
   });
 
   it('a later upload keeps the signed and last-resort keys it does not replace, and adds one-time keys', async () => {
-    const store = make();
+    const store = await make();
     await store.putPreKeys('bob', 1, upload(), 1);
     const counts = await store.putPreKeys('bob', 1, { identity: upload().identity, oneTimePreKeys: [{ id: 9, publicKey: key('opk9') }], kemPreKeys: [] }, 2);
     expect(counts).toMatchObject({ signedPreKeyId: 7, lastResortKemPreKeyId: 1000, oneTime: 4, kemOneTime: 2 });
@@ -238,7 +237,7 @@ describe.each(backends)('%s server store: prekeys', (_name, make) => {
   });
 
   it(`refuses an upload that would store more than ${MAX_STORED_ONE_TIME_PREKEYS} one-time keys of either kind, changing nothing`, async () => {
-    const store = make();
+    const store = await make();
     const many = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: from + i, publicKey: key(`o${from + i}`) }));
     const manyKem = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: from + i, publicKey: key(`k${from + i}`, 2091), signature: sig('k') }));
     await store.putPreKeys('bob', 1, upload({ oneTimePreKeys: many(150), kemPreKeys: manyKem(MAX_STORED_ONE_TIME_PREKEYS) }), 1);
@@ -254,7 +253,7 @@ describe.each(backends)('%s server store: prekeys', (_name, make) => {
   });
 
   it('tells what a bundle fetch left of each kind', async () => {
-    const store = make();
+    const store = await make();
     await store.putPreKeys('bob', 1, upload(), 1);
     expect((await takeOne(store, 'bob'))?.remaining).toEqual({ oneTime: 2, kemOneTime: 1 });
     expect((await takeOne(store, 'bob'))?.remaining).toEqual({ oneTime: 1, kemOneTime: 0 });
@@ -263,7 +262,7 @@ describe.each(backends)('%s server store: prekeys', (_name, make) => {
   });
 
   it('a new identity key replaces everything published under the old one', async () => {
-    const store = make();
+    const store = await make();
     await store.putPreKeys('bob', 1, upload(), 1);
     const fresh = upload({ identity: { dhKey: key('ik2'), binding: sig('b2') }, oneTimePreKeys: [{ id: 50, publicKey: key('new') }], kemPreKeys: [] });
     expect(await store.putPreKeys('bob', 1, fresh, 2)).toMatchObject({ identityKey: key('ik2'), oneTime: 1, kemOneTime: 0 });

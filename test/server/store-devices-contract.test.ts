@@ -1,13 +1,12 @@
 /**
- * The ServerStore contract for devices (docs/design/devices-v2.md §5.7, §5.10, §9.2, §9.3), against both
+ * The ServerStore contract for devices (docs/design/devices-v2.md §5.7, §5.10, §9.2, §9.3), against every
  * stores: prekeys per device, bundles for several devices at once, device lists published with a
  * compare-and-swap on their version, and everything a removed device had leaving in the same publish.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_STORED_ONE_TIME_PREKEYS } from '../../src/protocol/limits.js';
 import type { ListedDevice, DeviceListInput, ServerStore } from '../../src/server/store/server-store.js';
-import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
-import { backends, cleanupStores, input, key, quota, sig, stored, tempStoreDir, upload } from './store-fixtures.js';
+import { backends, cleanupStores, input, key, quota, sig, stored, durableBackends, upload } from './store-fixtures.js';
 
 afterEach(cleanupStores);
 
@@ -41,7 +40,7 @@ async function twoDevices(store: ServerStore): Promise<void> {
 
 describe.each(backends)('%s server store: prekeys per device', (_name, make) => {
   it("keeps each device's prekeys apart: a new identity on one device leaves the other's, and the cap counts per device", async () => {
-    const store = make();
+    const store = await make();
     const many = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i, publicKey: key(`o${i}`) }));
     await store.putPreKeys('bob', 1, upload({ oneTimePreKeys: many(MAX_STORED_ONE_TIME_PREKEYS) }), 1);
     expect(await store.putPreKeys('bob', 2, upload({ identity: { dhKey: key('ik2'), binding: sig('b2') }, oneTimePreKeys: many(MAX_STORED_ONE_TIME_PREKEYS) }), 2)).toMatchObject({
@@ -55,7 +54,7 @@ describe.each(backends)('%s server store: prekeys per device', (_name, make) => 
   });
 
   it('takes one bundle per device in the order asked, each from that device', async () => {
-    const store = make();
+    const store = await make();
     await store.putPreKeys('bob', 1, upload({}, 'one'), 1);
     await store.putPreKeys('bob', 2, upload({ identity: { dhKey: key('ik2'), binding: sig('b2') } }, 'two'), 1);
     const answer = await store.takePreKeyBundles('bob', [2, 1]);
@@ -70,7 +69,7 @@ describe.each(backends)('%s server store: prekeys per device', (_name, make) => 
   });
 
   it('takes nothing when one device asked has no bundle, and names it', async () => {
-    const store = make();
+    const store = await make();
     await store.putPreKeys('bob', 1, upload(), 1);
     const { signedPreKey: _s, ...noSigned } = upload();
     await store.putPreKeys('bob', 2, noSigned, 1);
@@ -82,7 +81,7 @@ describe.each(backends)('%s server store: prekeys per device', (_name, make) => 
 
 describe.each(backends)('%s server store: device lists', (_name, make) => {
   it('has no list for a user who never published one; a published list comes back as given, with its devices', async () => {
-    const store = make();
+    const store = await make();
     expect(await store.getDeviceList('bob')).toBeUndefined();
     await twoDevices(store);
     const got = await store.getDeviceList('bob');
@@ -93,7 +92,7 @@ describe.each(backends)('%s server store: device lists', (_name, make) => {
   });
 
   it('publishes only over the version the caller checked: a list that landed since makes it outdated, changing nothing', async () => {
-    const store = make();
+    const store = await make();
     await twoDevices(store);
     expect(await store.publishDeviceList(list(3, [1, 2, 3]), preKeysOf(3), [], at(1))).toEqual({ status: 'outdated', current: 2 });
     expect(await store.publishDeviceList(list(1, [1]), undefined, [], at(null))).toEqual({ status: 'outdated', current: 2 });
@@ -103,7 +102,7 @@ describe.each(backends)('%s server store: device lists', (_name, make) => {
   });
 
   it("stores the added device's first prekeys with the list, so a bundle exists from the moment it is listed", async () => {
-    const store = make();
+    const store = await make();
     await store.putPreKeys('bob', 1, upload(), 1);
     await twoDevices(store);
     expect(await store.takePreKeyBundles('bob', [1, 2])).toMatchObject({ status: 'taken', bundles: [{ device: 1 }, { device: 2, identity: { dhKey: key('ik2') }, signedPreKey: { id: 7 }, kemPreKey: { id: 1000 } }] });
@@ -111,7 +110,7 @@ describe.each(backends)('%s server store: device lists', (_name, make) => {
   });
 
   it('refuses arguments that contradict the list, changing nothing', async () => {
-    const store = make();
+    const store = await make();
     await twoDevices(store);
     // Device 2 is dropped but not named as removed; named as removed but still listed; device 1 dropped.
     await expect(store.publishDeviceList(list(3, [1]), undefined, [], at(2))).rejects.toThrow(/removes devices \[2\]/);
@@ -125,7 +124,7 @@ describe.each(backends)('%s server store: device lists', (_name, make) => {
   });
 
   it('records when a listed device was last seen, never backwards, kept across lists; unlisted devices are left alone', async () => {
-    const store = make();
+    const store = await make();
     await store.touchDevice('bob', 1, 100); // no list yet: nothing to record it on
     await twoDevices(store);
     await store.touchDevice('bob', 2, 7_000);
@@ -141,7 +140,7 @@ describe.each(backends)('%s server store: device lists', (_name, make) => {
 
 describe.each(backends)('%s server store: a new identity key for device 1', (_name, make) => {
   it("drops device 1's prekeys when a list gives it a new identity key, and keeps them when it does not", async () => {
-    const store = make();
+    const store = await make();
     await store.putPreKeys('bob', 1, upload({ identity: { dhKey: key('ik1'), binding: sig('b1') } }), 1);
     expect(await store.publishDeviceList(list(1, [1]), undefined, [], at(null))).toMatchObject({ status: 'published' });
     expect(await store.preKeyCounts('bob', 1)).toMatchObject({ identityKey: key('ik1') });
@@ -157,7 +156,7 @@ describe.each(backends)('%s server store: a new identity key for device 1', (_na
 
 describe.each(backends)('%s server store: a send checked against lists a publish then replaced', (_name, make) => {
   it('stores nothing and says lists_changed when a checked version moved; stores when none did', async () => {
-    const store = make();
+    const store = await make();
     await twoDevices(store); // bob: version 2, devices 1 and 2
     const toBoth = [input({ recipientDevice: 1, clientId: 'race-client-id-01' }), input({ recipientDevice: 2, clientId: 'race-client-id-01' })];
     // Checked while bob's list was version 2, then bob removes device 2 before the send's transaction.
@@ -175,7 +174,7 @@ describe.each(backends)('%s server store: a send checked against lists a publish
 
 describe.each(backends)('%s server store: removing a device', (_name, make) => {
   it('deletes its queue with a removed receipt to each sending address, the envelopes it sent, its prekeys and the receipts owed to it', async () => {
-    const store = make();
+    const store = await make();
     await twoDevices(store);
     await store.putPreKeys('bob', 2, upload({ identity: { dhKey: key('ik2'), binding: sig('b2') } }), 1);
     // Waiting for bob/2: two copies from alice/1, one from carol/3.
@@ -219,7 +218,7 @@ describe.each(backends)('%s server store: removing a device', (_name, make) => {
   });
 
   it('leaves no receipt behind for copies between two devices removed together', async () => {
-    const store = make();
+    const store = await make();
     await twoDevices(store);
     await store.publishDeviceList(list(3, [1, 2, 3]), preKeysOf(3), [], at(2));
     stored(await store.enqueue(input({ sender: 'bob', senderDevice: 2, recipient: 'bob', recipientDevice: 3 }), quota));
@@ -234,15 +233,15 @@ describe.each(backends)('%s server store: removing a device', (_name, make) => {
   });
 });
 
-describe('sqlite server store: device lists survive a reopen', () => {
+describe.each(durableBackends)('%s server store: device lists survive a reopen', (_name, place) => {
   it('keeps the list, its devices and when they were seen', async () => {
-    const dir = tempStoreDir();
-    const first = new SqliteServerStore(dir);
+    const open = place();
+    const first = await open();
     await twoDevices(first);
     await first.touchDevice('bob', 2, 8_000);
     const before = await first.getDeviceList('bob');
     await first.close();
-    const second = new SqliteServerStore(dir);
+    const second = await open();
     expect(await second.getDeviceList('bob')).toEqual(before);
     expect(await second.publishDeviceList(list(2, [1]), undefined, [2], at(1))).toEqual({ status: 'outdated', current: 2 });
     await second.close();

@@ -1,10 +1,19 @@
-/** Both ServerStore implementations, and inputs for them, for the contract tests. */
+/**
+ * The three ServerStore implementations, and inputs for them, for the contract tests: every contract
+ * file runs its cases once per backend (describe.each over `backends`). The PostgreSQL backend opens
+ * each store in a schema of its own, dropped by cleanupStores; without a reachable PostgreSQL its cases
+ * skip loudly, or fail under E2EE_CHAT_REQUIRE_SERVICES=1 (test/helpers/postgres.ts).
+ */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { beforeEach } from 'vitest';
 import { MemoryServerStore } from '../../src/server/store/memory-store.js';
+import type { PostgresStoreOptions } from '../../src/server/store/postgres-pool.js';
+import { PostgresServerStore } from '../../src/server/store/postgres-store.js';
 import type { EnqueueInput, EnqueueResult, PreKeyUpload, QueuedEnvelope, ServerStore } from '../../src/server/store/server-store.js';
 import { SqliteServerStore } from '../../src/server/store/sqlite-store.js';
+import { dropSchemas, postgresGate, TEST_DATABASE_URL, testSchemaName } from '../helpers/postgres.js';
 import { removeDir } from '../helpers/test-server.js';
 
 export const quota = { maxCount: 1000, maxBytes: 1_000_000 };
@@ -33,6 +42,8 @@ export function stored(r: EnqueueResult): QueuedEnvelope {
 }
 
 const dirs: string[] = [];
+const schemas: string[] = [];
+const opened: ServerStore[] = [];
 
 export function tempStoreDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'e2ee-chat-store-'));
@@ -40,13 +51,68 @@ export function tempStoreDir(): string {
   return dir;
 }
 
-export function cleanupStores(): void {
-  for (const d of dirs.splice(0)) removeDir(d);
+/** A PostgreSQL store in the given schema (a new one by default); closed and dropped by cleanupStores. */
+export async function postgresStore(schema = testSchemaName(), options: Pick<PostgresStoreOptions, 'timeouts'> = {}): Promise<PostgresServerStore> {
+  assertPostgres();
+  if (!schemas.includes(schema)) schemas.push(schema);
+  // Named after its schema, so a test can find its own connections among those of parallel test files.
+  const store = await PostgresServerStore.open({ connectionString: TEST_DATABASE_URL, schema, applicationName: schema, ...options });
+  opened.push(store);
+  return store;
 }
 
-export const backends: Array<[string, () => ServerStore]> = [
-  ['memory', () => new MemoryServerStore()],
-  ['sqlite', () => new SqliteServerStore(tempStoreDir())],
+/** Closes what a test left open (a failed test skips its own close), then drops its folders and schemas. */
+export async function cleanupStores(): Promise<void> {
+  for (const s of opened.splice(0)) await s.close();
+  for (const d of dirs.splice(0)) removeDir(d);
+  await dropSchemas(schemas.splice(0));
+}
+
+const postgres = await postgresGate();
+
+/**
+ * Every contract suite is titled by its backend first ('%s server store…'): a PostgreSQL suite's cases
+ * skip here when PostgreSQL is absent and not required. Required and absent, they run and fail on
+ * connecting, with the reason.
+ */
+beforeEach((ctx) => {
+  if (postgres.skip && ctx.task.suite?.name.startsWith('postgres ')) ctx.skip();
+});
+
+export type StoreFactory = () => Promise<ServerStore>;
+
+function assertPostgres(): void {
+  if (postgres.unreachable) throw new Error(`${postgres.unreachable} (E2EE_CHAT_REQUIRE_SERVICES=1 is set, so this is a failure, not a skip)`);
+}
+
+export const backends: Array<[string, StoreFactory]> = [
+  ['memory', async () => new MemoryServerStore()],
+  ['sqlite', async () => new SqliteServerStore(tempStoreDir())],
+  [
+    'postgres',
+    () => postgresStore(),
+  ],
+];
+
+/**
+ * The backends that keep data across a restart: each call gives a new place (a folder, a schema) and a
+ * function that opens a store on it; opening it again after a close is a server restart.
+ */
+export const durableBackends: Array<[string, () => StoreFactory]> = [
+  [
+    'sqlite',
+    () => {
+      const dir = tempStoreDir();
+      return async () => new SqliteServerStore(dir);
+    },
+  ],
+  [
+    'postgres',
+    () => {
+      const schema = testSchemaName();
+      return () => postgresStore(schema);
+    },
+  ],
 ];
 
 export const key = (tag: string, length = 43) => tag.padEnd(length, 'A');

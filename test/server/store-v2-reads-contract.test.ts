@@ -1,5 +1,5 @@
 /**
- * What the protocol-2 server added to the ServerStore contract, against both stores: a registration's
+ * What the protocol-2 server added to the ServerStore contract, against every store (memory, SQLite, PostgreSQL): a registration's
  * first device list stored with the user (and only when the name is created), a send's idempotency
  * records read per recipient address (design §5.5.1 step 4), and last-seen times kept for listed devices
  * only.
@@ -30,7 +30,7 @@ const firstList = (username: string, tag = 'v1'): DeviceListInput => ({
 
 describe.each(backends)('%s server store: protocol-2 registrations and reads', (_name, make) => {
   it("stores a registration's first list with the user, and not when the name was already taken", async () => {
-    const store = make();
+    const store = await make();
     expect(await store.createUser(user('alice'), firstList('alice'))).toMatchObject({ created: true });
     expect(await store.getDeviceList('alice')).toMatchObject({ version: 1, list: firstList('alice').list, devices: [{ device: 1, lastSeenAt: null }] });
     expect(await store.createUser(user('alice', 'other'), firstList('alice', 'again'))).toMatchObject({ created: false, record: { signingKeyThumbprint: 't-x' } });
@@ -41,7 +41,7 @@ describe.each(backends)('%s server store: protocol-2 registrations and reads', (
   });
 
   it("reads a send's idempotency records per recipient address, in the order asked", async () => {
-    const store = make();
+    const store = await make();
     const first = input({ clientId: 'one-send-client-id', recipientDevice: 2 });
     expect(await store.enqueueMany([first], quota)).toMatchObject({ status: 'accepted' });
     const addresses = [
@@ -56,7 +56,7 @@ describe.each(backends)('%s server store: protocol-2 registrations and reads', (
   });
 
   it('records when a listed device was seen, never going back, and ignores a device without a row', async () => {
-    const store = make();
+    const store = await make();
     await store.createUser(user('carol'), firstList('carol'));
     await store.touchDevice('carol', 1, 5_000);
     await store.touchDevice('carol', 1, 4_000);

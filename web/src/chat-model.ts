@@ -62,6 +62,8 @@ export class ChatModel {
   private refreshQueued = false;
   /** History arrived from the first device (a linked browser): its peers are read at the next refresh. */
   private rescanPeers = false;
+  /** False while another page (devices) covers the open conversation: nothing in it is seen then. */
+  private conversationShown = true;
   /** Sends in the order typed. */
   private sending: Promise<void> = Promise.resolve();
   /** Files being sent and received (their progress is its own view: it changes many times a second). */
@@ -184,6 +186,13 @@ export class ChatModel {
       if (err instanceof PeerKeyChangedError) this.noteKeyChange(err);
       // Anything else (offline, say) shows when a message is sent.
     }
+  }
+
+  /** Whether the open conversation is on the screen; when it comes back, what arrived meanwhile counts as seen. */
+  setConversationShown(shown: boolean): void {
+    if (shown === this.conversationShown) return;
+    this.conversationShown = shown;
+    this.refreshSoon();
   }
 
   /** Sends `body` to the open conversation; resolves once the server has it (or it waits in the outbox). */
@@ -335,7 +344,7 @@ export class ChatModel {
     }
     const current = this.snapshot.current;
     const undisplayed = await messages.undisplayed();
-    const seen = document.visibilityState === 'visible' ? undisplayed.filter((r) => r.peer === current) : [];
+    const seen = document.visibilityState === 'visible' && this.conversationShown ? undisplayed.filter((r) => r.peer === current) : [];
     if (seen.length > 0) {
       await messages.markDisplayed(seen.map((r) => r.id));
       for (const r of seen) if (r.status === 'received') account.client.markRead(r.peer, [r.id]);

@@ -4,83 +4,10 @@
  * send's quota checks and inserts, or an ack's deletions and receipts, commit together.
  */
 import type Database from 'better-sqlite3';
-import type { RejectReason } from '../../protocol/events.js';
+import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptFromRow, REMOVED_COLUMNS, type QueueRow, type ReceiptRow, type RemovedRow } from './queue-rows.js';
 import { assertDistinctCopies, envelopeSize, NO_USAGE, QuotaCheck, type Usage } from './quota.js';
 import { settledId, type AcceptedCopy, type CopyAddress, type EnqueueInput, type EnqueueManyResult, type EnqueuedCopy, type QueueQuota, type QueuedEnvelope, type Receipt, type Settlement } from './server-store.js';
 
-interface QueueRow {
-  seq: number;
-  id: string;
-  recipient: string;
-  recipient_device: number;
-  sender: string;
-  sender_device: number;
-  client_id: string;
-  sent_at: number;
-  expires_at: number;
-  envelope: string;
-}
-
-interface ReceiptRow {
-  seq: number;
-  id: string;
-  client_id: string;
-  sender: string;
-  sender_device: number;
-  recipient: string;
-  recipient_device: number;
-  delivered_at: number;
-  status: string;
-  reason: string | null;
-}
-
-/** A row that left the queue, for the usage it frees (and the receipt it may leave). */
-interface RemovedRow {
-  seq: number;
-  id: string;
-  recipient: string;
-  recipient_device: number;
-  sender: string;
-  sender_device: number;
-  client_id: string;
-  size: number;
-}
-
-const queuedFromRow = (r: QueueRow): QueuedEnvelope => ({
-  id: r.id,
-  seq: r.seq,
-  sender: r.sender,
-  senderDevice: r.sender_device,
-  recipient: r.recipient,
-  recipientDevice: r.recipient_device,
-  clientId: r.client_id,
-  sentAt: r.sent_at,
-  expiresAt: r.expires_at,
-  envelope: r.envelope,
-});
-
-// Written by this store only: status from a parsed ack or a device removal, reason from a RejectReason.
-function outcomeFromRow(r: ReceiptRow): Pick<Receipt, 'status' | 'reason'> {
-  if (r.status === 'unreadable') return { status: 'unreadable', reason: (r.reason ?? 'decryption_failed') as RejectReason };
-  if (r.status === 'removed') return { status: 'removed' };
-  return { status: 'delivered' };
-}
-
-const receiptFromRow = (r: ReceiptRow): Receipt => ({
-  seq: r.seq,
-  id: r.id,
-  clientId: r.client_id,
-  sender: r.sender,
-  senderDevice: r.sender_device,
-  recipient: r.recipient,
-  recipientDevice: r.recipient_device,
-  deliveredAt: r.delivered_at,
-  ...outcomeFromRow(r),
-});
-
-const QUEUE_COLUMNS = 'seq, id, recipient, recipient_device, sender, sender_device, client_id, sent_at, expires_at, envelope';
-const RECEIPT_COLUMNS = 'seq, id, client_id, sender, sender_device, recipient, recipient_device, delivered_at, status, reason';
-const REMOVED_COLUMNS = 'seq, id, recipient, recipient_device, sender, sender_device, client_id, size';
 
 export class SqliteQueueTables {
   private readonly sql;

@@ -8,7 +8,6 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { describe, expect, it } from 'vitest';
 import { concatBytes, hexEncode, utf8Encode } from '../../../src/crypto/bytes.js';
-import { ed25519Sign } from '../../../src/crypto/ed25519.js';
 import { ChatError, DecryptionFailedError } from '../../../src/protocol/errors.js';
 import { verifyPreKeyBundle, type PreKeyBundle } from '../../../src/e2ee/pqxdh/bundle.js';
 import { PQXDH_AD_LENGTH } from '../../../src/e2ee/pqxdh/constants.js';

@@ -27,5 +27,5 @@ export function App() {
 
 function Session({ session }: { session: OpenSession }) {
   const { takenOver } = useView(session.status);
-  return takenOver ? <TakenOver username={session.model.view.me} /> : <ChatScreen model={session.model} status={session.status} />;
+  return takenOver ? <TakenOver username={session.model.view.me} /> : <ChatScreen model={session.model} status={session.status} devices={session.devices} />;
 }

@@ -14,12 +14,14 @@ import { AccountStatus } from '../account-status.js';
 import { storedAccounts, type TabChoice } from '../app-stores.js';
 import { ChatModel } from '../chat-model.js';
 import { describeError } from '../describe-error.js';
+import { DevicesModel } from '../devices-model.js';
 import { linkToAccount, type PendingLink } from '../link-device.js';
 import { LinkWait } from './LinkWait.js';
 
 export interface OpenSession {
   model: ChatModel;
   status: AccountStatus;
+  devices: DevicesModel;
 }
 
 type Way = (name: string, model: ChatModel, choice: TabChoice) => Promise<OpenAccount>;
@@ -66,7 +68,7 @@ export function SignIn({ onOpen }: { onOpen: (session: OpenSession) => void }) {
     try {
       const account = await way(name, model, choice);
       await model.start(account);
-      onOpen({ model, status: new AccountStatus(account, model) });
+      onOpen({ model, status: new AccountStatus(account, model), devices: new DevicesModel(account) });
     } catch (err) {
       if (err instanceof AccountInUseError) setInUse(() => () => void enter(what, way, { steal: true }));
       setProblem(describeError(err));

@@ -1,0 +1,105 @@
+/**
+ * The device list tables of the PostgreSQL store: the newest signed list of each user, kept byte for
+ * byte as published, and one row per listed device. Writes take the client of the caller's transaction.
+ */
+import type pg from 'pg';
+import type { DeviceListInput, StoredDevice, StoredDeviceList } from './server-store.js';
+
+type Db = pg.Pool | pg.PoolClient;
+
+interface ListRow {
+  username: string;
+  version: number;
+  max_device_id: number;
+  list: string;
+  signature: string;
+  updated_at: number;
+}
+
+interface DeviceRow {
+  device_id: number;
+  signing_key: string;
+  dh_key: string;
+  encryption_key_n: string;
+  name: string;
+  added_at: number;
+  last_seen_at: number | null;
+}
+
+const deviceFromRow = (r: DeviceRow): StoredDevice => ({
+  device: r.device_id,
+  signingKey: r.signing_key,
+  dhKey: r.dh_key,
+  encryptionKeyN: r.encryption_key_n,
+  name: r.name,
+  addedAt: r.added_at,
+  lastSeenAt: r.last_seen_at,
+});
+
+/** The list and its devices; inside a publish, read under the user's advisory lock (lockUserLists). */
+export async function getDeviceList(db: Db, username: string): Promise<StoredDeviceList | undefined> {
+  const { rows } = await db.query<ListRow>('SELECT username, version, max_device_id, list, signature, updated_at FROM device_lists WHERE username = $1', [username]);
+  const row = rows[0];
+  if (!row) return undefined;
+  const devices = await db.query<DeviceRow>(
+    'SELECT device_id, signing_key, dh_key, encryption_key_n, name, added_at, last_seen_at FROM devices WHERE username = $1 ORDER BY device_id',
+    [username],
+  );
+  return {
+    username: row.username,
+    version: row.version,
+    maxDeviceId: row.max_device_id,
+    list: row.list,
+    signature: row.signature,
+    updatedAt: row.updated_at,
+    devices: devices.rows.map(deviceFromRow),
+  };
+}
+
+/**
+ * Serialises everything that writes one user's list, across nodes, until commit. A user without a list
+ * has no row to lock, and two first publishes must not both pass the compare-and-swap on "no list".
+ */
+export async function lockUserLists(client: pg.PoolClient, username: string): Promise<void> {
+  await client.query(`SELECT pg_advisory_xact_lock(hashtext('e2ee-chat device lists'), hashtext($1))`, [username]);
+}
+
+/**
+ * The stored versions of the checked users, read with FOR SHARE: a publish replacing one of these lists
+ * waits for this transaction, and one that committed first is seen here. Called before any usage row
+ * is locked (the lock order: lists, then usage), users in sorted order.
+ */
+export async function sharedVersions(client: pg.PoolClient, usernames: readonly string[]): Promise<Map<string, number>> {
+  const sorted = [...new Set(usernames)].sort();
+  const { rows } = await client.query<{ username: string; version: number }>(
+    'SELECT username, version FROM device_lists WHERE username = ANY($1::text[]) ORDER BY username FOR SHARE',
+    [sorted],
+  );
+  return new Map(rows.map((r) => [r.username, r.version]));
+}
+
+/** Call inside a transaction: the list replaces the stored one, and its devices the stored rows. */
+export async function writeDeviceList(client: pg.PoolClient, list: DeviceListInput, removed: readonly number[], now: number): Promise<void> {
+  await client.query(
+    `INSERT INTO device_lists (username, version, max_device_id, list, signature, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (username) DO UPDATE SET version = excluded.version, max_device_id = excluded.max_device_id,
+       list = excluded.list, signature = excluded.signature, updated_at = excluded.updated_at`,
+    [list.username, list.version, list.maxDeviceId, list.list, list.signature, now],
+  );
+  if (removed.length > 0) await client.query('DELETE FROM devices WHERE username = $1 AND device_id = ANY($2::int[])', [list.username, removed]);
+  // A device kept from the previous list keeps its last_seen_at; its other columns are the list's.
+  for (const d of list.devices) {
+    await client.query(
+      `INSERT INTO devices (username, device_id, signing_key, dh_key, encryption_key_n, name, added_at, last_seen_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+       ON CONFLICT (username, device_id) DO UPDATE SET signing_key = excluded.signing_key, dh_key = excluded.dh_key,
+         encryption_key_n = excluded.encryption_key_n, name = excluded.name, added_at = excluded.added_at`,
+      [list.username, d.device, d.signingKey, d.dhKey, d.encryptionKeyN, d.name, d.addedAt],
+    );
+  }
+}
+
+/** One statement (its own transaction); a device without a row is left alone, and the time never goes back. */
+export async function touchDevice(db: Db, username: string, device: number, now: number): Promise<void> {
+  await db.query('UPDATE devices SET last_seen_at = GREATEST(coalesce(last_seen_at, 0), $1) WHERE username = $2 AND device_id = $3', [now, username, device]);
+}

@@ -1,0 +1,170 @@
+/**
+ * The PostgreSQL schema, as versioned migrations: entry i moves the schema from version i to i+1, and
+ * the table `schema_migrations` records each one applied. Never edit a released entry; append.
+ *
+ * The schema starts where SQLite's is after its migration 6 (addresses: everything per device), without
+ * SQLite's history (no v0.1 idempotency table): a PostgreSQL store has never held v0.1 data.
+ */
+import type pg from 'pg';
+
+export const POSTGRES_MIGRATIONS: readonly string[] = [
+  // 1: users, device lists, the per-device queue with its usage counters, idempotency records,
+  //    receipts, prekeys. Times are milliseconds (BIGINT). Usage counters are rows of their own, kept in
+  //    the transactions that change the queue, so a quota check reads (and locks) one row per cap instead
+  //    of summing the queue; locking them is also what serialises two nodes sending to one device. The
+  //    server-wide total is split into 16 shards (by recipient device): one row would be updated by every
+  //    send and ack and hold each of them until the one before has committed (postgres-usage.ts).
+  `CREATE TABLE users (
+     username TEXT PRIMARY KEY,
+     signing_key TEXT NOT NULL,
+     encryption_key TEXT NOT NULL,
+     signing_key_thumbprint TEXT NOT NULL,
+     encryption_key_thumbprint TEXT NOT NULL,
+     registered_at BIGINT NOT NULL
+   );
+   CREATE TABLE queue (
+     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     recipient TEXT NOT NULL,
+     recipient_device INTEGER NOT NULL,
+     sender TEXT NOT NULL,
+     sender_device INTEGER NOT NULL,
+     client_id TEXT NOT NULL,
+     sent_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     size INTEGER NOT NULL,
+     envelope TEXT NOT NULL
+   );
+   CREATE INDEX queue_by_recipient_device ON queue (recipient, recipient_device, seq);
+   CREATE INDEX queue_by_sender_device ON queue (sender, sender_device);
+   CREATE INDEX queue_by_expiry ON queue (expires_at);
+   CREATE TABLE device_usage (
+     recipient TEXT NOT NULL,
+     recipient_device INTEGER NOT NULL,
+     count BIGINT NOT NULL,
+     bytes BIGINT NOT NULL,
+     PRIMARY KEY (recipient, recipient_device)
+   );
+   CREATE TABLE user_usage (
+     recipient TEXT PRIMARY KEY,
+     count BIGINT NOT NULL,
+     bytes BIGINT NOT NULL
+   );
+   CREATE TABLE pair_usage (
+     recipient TEXT NOT NULL,
+     recipient_device INTEGER NOT NULL,
+     sender TEXT NOT NULL,
+     count BIGINT NOT NULL,
+     bytes BIGINT NOT NULL,
+     PRIMARY KEY (recipient, recipient_device, sender)
+   );
+   CREATE TABLE server_usage (
+     shard INTEGER PRIMARY KEY CHECK (shard >= 0 AND shard < 16),
+     count BIGINT NOT NULL,
+     bytes BIGINT NOT NULL
+   );
+   INSERT INTO server_usage (shard, count, bytes) SELECT s, 0, 0 FROM generate_series(0, 15) AS s;
+   CREATE TABLE accepted (
+     sender TEXT NOT NULL,
+     sender_device INTEGER NOT NULL,
+     client_id TEXT NOT NULL,
+     recipient TEXT NOT NULL,
+     recipient_device INTEGER NOT NULL,
+     id TEXT NOT NULL,
+     sent_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     PRIMARY KEY (sender, sender_device, client_id, recipient, recipient_device)
+   );
+   CREATE INDEX accepted_by_expiry ON accepted (expires_at);
+   CREATE TABLE receipts (
+     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     sender TEXT NOT NULL,
+     sender_device INTEGER NOT NULL,
+     id TEXT NOT NULL,
+     client_id TEXT NOT NULL,
+     recipient TEXT NOT NULL,
+     recipient_device INTEGER NOT NULL,
+     delivered_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     status TEXT NOT NULL CHECK (status IN ('delivered', 'unreadable', 'removed')),
+     reason TEXT
+   );
+   CREATE INDEX receipts_by_sender_device ON receipts (sender, sender_device, seq);
+   CREATE INDEX receipts_by_expiry ON receipts (expires_at);
+   CREATE TABLE prekey_identities (
+     username TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     identity_key TEXT NOT NULL,
+     binding TEXT NOT NULL,
+     signed_prekey TEXT,
+     last_resort_kem_prekey TEXT,
+     updated_at BIGINT NOT NULL,
+     PRIMARY KEY (username, device_id)
+   );
+   CREATE TABLE one_time_prekeys (
+     username TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('x25519', 'mlkem1024')),
+     id INTEGER NOT NULL,
+     public_key TEXT NOT NULL,
+     signature TEXT,
+     PRIMARY KEY (username, device_id, kind, id)
+   );
+   CREATE TABLE device_lists (
+     username TEXT PRIMARY KEY,
+     version INTEGER NOT NULL,
+     max_device_id INTEGER NOT NULL,
+     list TEXT NOT NULL,
+     signature TEXT NOT NULL,
+     updated_at BIGINT NOT NULL
+   );
+   CREATE TABLE devices (
+     username TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     signing_key TEXT NOT NULL,
+     dh_key TEXT NOT NULL,
+     encryption_key_n TEXT NOT NULL,
+     name TEXT NOT NULL,
+     added_at BIGINT NOT NULL,
+     last_seen_at BIGINT,
+     PRIMARY KEY (username, device_id)
+   );`,
+];
+
+/**
+ * Brings the schema up to date (`schema`, which the pool's search_path names, created if absent; or the
+ * connection's own search_path). Each migration runs in a transaction of
+ * its own that first takes a transaction-scoped advisory lock keyed by the schema: two nodes starting at
+ * once queue on the lock, and the second finds the version already recorded and applies nothing. A
+ * migration that fails rolls back whole (PostgreSQL's DDL is transactional) and stops the start.
+ */
+export async function migratePostgres(pool: pg.Pool, schema?: string): Promise<void> {
+  for (;;) {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      // Keyed by the schema's name: current_schema() is null while a named schema does not exist yet.
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext('e2ee-chat migrations'), hashtext(coalesce($1, current_schema(), '')))`, [schema ?? null]);
+      // Under the lock: CREATE SCHEMA IF NOT EXISTS run by two sessions at once can still collide.
+      if (schema !== undefined) await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
+      const { rows } = await client.query<{ version: number | null }>('SELECT max(version) AS version FROM schema_migrations');
+      const version = rows[0]?.version ?? 0;
+      if (version > POSTGRES_MIGRATIONS.length) {
+        throw new Error(`database schema version ${version} is newer than this server understands (${POSTGRES_MIGRATIONS.length})`);
+      }
+      if (version === POSTGRES_MIGRATIONS.length) {
+        await client.query('COMMIT');
+        return;
+      }
+      await client.query(POSTGRES_MIGRATIONS[version]!);
+      await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version + 1]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * The ServerStore on PostgreSQL (`pg`), for relays that outgrow one machine: the semantics of the SQLite
+ * store, with what several nodes sharing one database need on top (locks, advisory locks and unique
+ * keys instead of SQLite's single writer; docs/ARCHITECTURE.md "PostgreSQL store"). Every write resolves
+ * after its COMMIT, so an acknowledged write is durable.
+ */
+import type pg from 'pg';
+import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
+import { checkPublication, dropPrimaryPreKeysOfOldIdentity, removeDevices } from './device-publish.js';
+import { KeyedSerial } from './keyed-serial.js';
+import { getDeviceList, lockUserLists, sharedVersions, touchDevice, writeDeviceList } from './postgres-devices.js';
+import { migratePostgres } from './postgres-migrations.js';
+import { createPostgresPool, inTransaction, Rollback, type PostgresStoreOptions } from './postgres-pool.js';
+import { preKeyCounts, putPreKeys, removePreKeys, takePreKeyBundles } from './postgres-prekeys.js';
+import * as queue from './postgres-queue.js';
+import { readServerBytes, readUsage } from './postgres-usage.js';
+import type {
+  AcceptedCopy,
+  AddedDevice,
+  CheckedLists,
+  CopyAddress,
+  DeviceListInput,
+  EnqueueInput,
+  EnqueueManyResult,
+  EnqueueResult,
+  PreKeyUpload,
+  PublishContext,
+  PublishResult,
+  QueueQuota,
+  QueuedEnvelope,
+  Receipt,
+  ServerStore,
+  Settlement,
+  StoredDeviceList,
+  TakenPreKeyBundles,
+  UserRecord,
+} from './server-store.js';
+
+interface UserRow {
+  username: string;
+  signing_key: string;
+  encryption_key: string;
+  signing_key_thumbprint: string;
+  encryption_key_thumbprint: string;
+  registered_at: number;
+}
+
+function userFromRow(row: UserRow): UserRecord {
+  return {
+    username: row.username,
+    signingKey: JSON.parse(row.signing_key),
+    encryptionKey: JSON.parse(row.encryption_key),
+    signingKeyThumbprint: row.signing_key_thumbprint,
+    encryptionKeyThumbprint: row.encryption_key_thumbprint,
+    registeredAt: row.registered_at,
+  };
+}
+
+export class PostgresServerStore implements ServerStore {
+  /** Where the store is, for logs and /health: host, port, database and schema, never the password. */
+  readonly location: string;
+  private readonly pool: pg.Pool;
+  /** Bundle fetches of one user, in call order on this node (lowest key first, as SQLite serves them). */
+  private readonly bundleTakes = new KeyedSerial();
+  /**
+   * Sends of one sending address, in call order on this node: the pool would let a later send take its
+   * seq first, and a recipient would see one sender's messages out of the order they were sent.
+   */
+  private readonly sends = new KeyedSerial();
+  private closed = false;
+
+  private constructor(pool: pg.Pool, location: string) {
+    this.pool = pool;
+    this.location = location;
+  }
+
+  /**
+   * Connects, creates the schema if one is named and brings it up to date; the store is usable when the
+   * promise resolves. A failure ends the pool: nothing is left connected.
+   */
+  static async open(options: PostgresStoreOptions): Promise<PostgresServerStore> {
+    const pool = createPostgresPool(options);
+    try {
+      await migratePostgres(pool, options.schema);
+    } catch (err) {
+      await pool.end();
+      // Named by its location, never its URL: the operator sees which database, and no password.
+      throw new Error(`could not open the PostgreSQL store at ${describeLocation(options)}: ${(err as Error).message}`, { cause: err });
+    }
+    return new PostgresServerStore(pool, describeLocation(options));
+  }
+
+  async getUser(username: string): Promise<UserRecord | undefined> {
+    const { rows } = await this.pool.query<UserRow>('SELECT * FROM users WHERE username = $1', [username]);
+    return rows[0] && userFromRow(rows[0]);
+  }
+
+  createUser(record: UserRecord, firstList?: DeviceListInput): Promise<{ created: boolean; record: UserRecord }> {
+    return inTransaction(this.pool, async (client) => {
+      const inserted = await client.query(
+        `INSERT INTO users (username, signing_key, encryption_key, signing_key_thumbprint, encryption_key_thumbprint, registered_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO NOTHING`,
+        [record.username, JSON.stringify(record.signingKey), JSON.stringify(record.encryptionKey), record.signingKeyThumbprint, record.encryptionKeyThumbprint, record.registeredAt],
+      );
+      if (inserted.rowCount !== 1) {
+        const { rows } = await client.query<UserRow>('SELECT * FROM users WHERE username = $1', [record.username]);
+        return { created: false, record: userFromRow(rows[0]!) };
+      }
+      if (firstList) {
+        await lockUserLists(client, record.username);
+        await writeDeviceList(client, firstList, [], record.registeredAt);
+      }
+      return { created: true, record };
+    });
+  }
+
+  async enqueue(input: EnqueueInput, quota: QueueQuota, committed?: (result: EnqueueResult) => void, lists?: CheckedLists): Promise<EnqueueResult> {
+    const one = (r: EnqueueManyResult): EnqueueResult => (r.status === 'accepted' ? r.copies[0]! : r);
+    return one(await this.enqueueMany([input], quota, committed && ((r) => committed(one(r))), lists));
+  }
+
+  async enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void, lists?: CheckedLists): Promise<EnqueueManyResult> {
+    const from = inputs[0] ? `${inputs[0].sender}\n${inputs[0].senderDevice}` : '';
+    const result = await this.sends.run(from, () =>
+      inTransaction(this.pool, async (client): Promise<EnqueueManyResult | Rollback<EnqueueManyResult>> => {
+        if (lists && lists.length > 0) {
+          // Compared again under FOR SHARE: a publish between the caller's check and this commit cannot land.
+          const versions = await sharedVersions(client, lists.map((l) => l.username));
+          if (lists.some((l) => (versions.get(l.username) ?? null) !== l.version)) return new Rollback({ status: 'lists_changed' });
+        }
+        return queue.enqueueMany(client, inputs, quota);
+      }),
+    );
+    // After COMMIT: decided, visible to every node and durable at once.
+    committed?.(result);
+    return result;
+  }
+
+  acceptedCopies(sender: string, senderDevice: number, clientId: string, recipients: readonly CopyAddress[]): Promise<Array<AcceptedCopy | undefined>> {
+    return queue.acceptedCopies(this.pool, sender, senderDevice, clientId, recipients);
+  }
+
+  pending(recipient: string, device: number, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]> {
+    return queue.pending(this.pool, recipient, device, afterSeq, limit, now);
+  }
+
+  async acknowledge(
+    recipient: string,
+    device: number,
+    settled: readonly Settlement[],
+    now: number,
+    receiptExpiresAt: number,
+    committed?: (receipts: Receipt[]) => void,
+  ): Promise<Receipt[]> {
+    const receipts = await inTransaction(this.pool, (client) => queue.acknowledge(client, recipient, device, settled, now, receiptExpiresAt));
+    committed?.(receipts);
+    return receipts;
+  }
+
+  pendingReceipts(sender: string, senderDevice: number, afterSeq: number, limit: number): Promise<Receipt[]> {
+    return queue.pendingReceipts(this.pool, sender, senderDevice, afterSeq, limit);
+  }
+
+  acknowledgeReceipts(sender: string, senderDevice: number, ids: readonly string[]): Promise<void> {
+    return queue.acknowledgeReceipts(this.pool, sender, senderDevice, ids);
+  }
+
+  sweepExpired(now: number): Promise<number> {
+    return inTransaction(this.pool, (client) => queue.sweepExpired(client, now));
+  }
+
+  queueUsage(recipient: string): Promise<{ count: number; bytes: number }> {
+    return readUsage(this.pool, 'SELECT count, bytes FROM user_usage WHERE recipient = $1', [recipient]);
+  }
+
+  deviceQueueUsage(recipient: string, device: number): Promise<{ count: number; bytes: number }> {
+    return readUsage(this.pool, 'SELECT count, bytes FROM device_usage WHERE recipient = $1 AND recipient_device = $2', [recipient, device]);
+  }
+
+  senderQueueUsage(sender: string, recipient: string, device: number): Promise<{ count: number; bytes: number }> {
+    return readUsage(this.pool, 'SELECT count, bytes FROM pair_usage WHERE recipient = $1 AND recipient_device = $2 AND sender = $3', [recipient, device, sender]);
+  }
+
+  serverQueueBytes(): Promise<number> {
+    return readServerBytes(this.pool);
+  }
+
+  putPreKeys(username: string, device: number, upload: PreKeyUpload, now: number): Promise<PreKeyCountResult> {
+    return inTransaction(this.pool, (client) => putPreKeys(client, username, device, upload, now));
+  }
+
+  preKeyCounts(username: string, device: number): Promise<PreKeyCountResult> {
+    return preKeyCounts(this.pool, username, device);
+  }
+
+  takePreKeyBundles(username: string, devices: readonly number[]): Promise<TakenPreKeyBundles> {
+    return this.bundleTakes.run(username, () => inTransaction(this.pool, (client) => takePreKeyBundles(client, username, devices)));
+  }
+
+  getDeviceList(username: string): Promise<StoredDeviceList | undefined> {
+    return getDeviceList(this.pool, username);
+  }
+
+  async publishDeviceList(
+    list: DeviceListInput,
+    added: AddedDevice | undefined,
+    removed: readonly number[],
+    context: PublishContext,
+    committed?: (result: PublishResult) => void,
+  ): Promise<PublishResult> {
+    const result = await inTransaction(this.pool, async (client): Promise<PublishResult> => {
+      await lockUserLists(client, list.username);
+      const stored = await getDeviceList(client, list.username);
+      const refused = checkPublication(list, added, removed, context, stored && { version: stored.version, devices: stored.devices.map((d) => d.device) });
+      if (refused) return refused;
+      await writeDeviceList(client, list, removed, context.now);
+      if (added) await putPreKeys(client, list.username, added.device, added.preKeys, context.now);
+      // The shared rule is synchronous (device-publish.ts): read device 1's identity first, then apply it.
+      const primaryIdentity = (await preKeyCounts(client, list.username, 1)).identityKey;
+      let dropPrimary = false;
+      dropPrimaryPreKeysOfOldIdentity(list, { identityOf: () => primaryIdentity, remove: () => (dropPrimary = true) });
+      if (dropPrimary) await removePreKeys(client, list.username, 1);
+      const steps = await this.removalSteps(client, list.username, removed, context);
+      const receipts = removeDevices(list.username, removed, steps);
+      return { status: 'published', version: list.version, receipts };
+    });
+    committed?.(result);
+    return result;
+  }
+
+  /**
+   * removeDevices (device-publish.ts) is synchronous and decides the order; the deletions it asks for
+   * are run here first, in that same order, and their results handed to it.
+   */
+  private async removalSteps(client: pg.PoolClient, username: string, removed: readonly number[], context: PublishContext) {
+    const receipts = new Map<number, Receipt[]>();
+    const owed = new Map<number, Set<string>>();
+    for (const device of removed) {
+      receipts.set(device, await queue.removeDeviceQueues(client, username, device, context.now, context.receiptExpiresAt));
+      await removePreKeys(client, username, device);
+    }
+    for (const device of removed) owed.set(device, await queue.removeReceiptsOwedTo(client, username, device));
+    return {
+      queues: (device: number) => receipts.get(device)!,
+      preKeys: () => undefined,
+      receiptsOwedTo: (device: number) => owed.get(device)!,
+    };
+  }
+
+  touchDevice(username: string, device: number, now: number): Promise<void> {
+    return touchDevice(this.pool, username, device, now);
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  /** Waits for the requests in flight (each holds a pooled connection until it is done), then disconnects. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}
+
+/** user@host:port/database (schema): the connection string without its password. */
+function describeLocation(options: PostgresStoreOptions): string {
+  const url = new URL(options.connectionString);
+  const user = url.username ? `${decodeURIComponent(url.username)}@` : '';
+  return `postgres://${user}${url.host}${url.pathname}${options.schema ? ` (schema ${options.schema})` : ''}`;
+}

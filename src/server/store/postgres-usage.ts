@@ -1,0 +1,146 @@
+/**
+ * The queue usage counters of the PostgreSQL store (device, user, sender-to-device, server), locked and
+ * changed in one global order: device rows, then user rows, then pair rows, then server shards (each
+ * sorted). Every transaction that touches them follows it, so two nodes never wait on each other in a
+ * cycle over these rows (and the few cycles left elsewhere end in a retry, postgres-pool.ts).
+ *
+ * The server-wide total is the one cap not checked under a lock. A single locked row would be touched
+ * by every send and ack on every node and make each wait for the previous one's commit (its WAL flush):
+ * measured, that capped a node below what one connection does alone. So the total is kept in 16 shards
+ * (a recipient device's changes go to one shard) and read as their sum without locking: sends checked
+ * at the same moment may together pass the server cap by what they carry (at most one envelope per
+ * pooled connection per node). The cap protects the disk, for which that overshoot is nothing; the
+ * per-device, per-user and per-sender caps, which protect users from each other, stay exact.
+ */
+import type pg from 'pg';
+import { NO_USAGE, type Usage, type UsageReader } from './quota.js';
+
+/** A change of what one sender has queued for one recipient device. */
+export interface UsageDelta {
+  recipient: string;
+  device: number;
+  sender: string;
+  count: number;
+  bytes: number;
+}
+
+const deviceKey = (recipient: string, device: number) => `${recipient}\n${device}`;
+
+export const SERVER_USAGE_SHARDS = 16;
+
+/** The server_usage shard a recipient device's changes go to (FNV-1a of its key: stable across nodes). */
+export function serverShard(recipient: string, device: number): number {
+  let h = 0x811c9dc5;
+  for (const c of deviceKey(recipient, device)) {
+    h ^= c.codePointAt(0)!;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % SERVER_USAGE_SHARDS;
+}
+const pairKey = (recipient: string, device: number, sender: string) => `${recipient}\n${device}\n${sender}`;
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Sorted distinct values of `key` over `items`, each with the first item that had it. */
+function sortedBy<T>(items: readonly T[], key: (t: T) => string): T[] {
+  const seen = new Map<string, T>();
+  for (const t of items) if (!seen.has(key(t))) seen.set(key(t), t);
+  return [...seen.keys()].sort(byText).map((k) => seen.get(k)!);
+}
+
+/**
+ * Locks the usage rows a send to these (recipient device, sender) pairs will change, creating missing
+ * ones at zero, and returns what they hold: the quota check reads them under the lock, so two nodes can
+ * never both pass a check only one of them fits. The device row's lock also orders a device's queue:
+ * a copy gets its seq after the lock and keeps it until commit, so seqs of one device commit in order
+ * and a delivery cursor never steps over a copy committed late.
+ */
+export async function lockUsage(client: pg.PoolClient, addresses: readonly Omit<UsageDelta, 'count' | 'bytes'>[]): Promise<UsageReader> {
+  const devices = new Map<string, Usage>();
+  const users = new Map<string, Usage>();
+  const pairs = new Map<string, Usage>();
+  const read = (r: { rows: Usage[] }) => r.rows[0] ?? NO_USAGE;
+  for (const a of sortedBy(addresses, (x) => deviceKey(x.recipient, x.device))) {
+    const r = await client.query<Usage>(
+      `INSERT INTO device_usage AS u (recipient, recipient_device, count, bytes) VALUES ($1, $2, 0, 0)
+       ON CONFLICT (recipient, recipient_device) DO UPDATE SET count = u.count RETURNING count, bytes`,
+      [a.recipient, a.device],
+    );
+    devices.set(deviceKey(a.recipient, a.device), read(r));
+  }
+  for (const a of sortedBy(addresses, (x) => x.recipient)) {
+    const r = await client.query<Usage>(
+      `INSERT INTO user_usage AS u (recipient, count, bytes) VALUES ($1, 0, 0)
+       ON CONFLICT (recipient) DO UPDATE SET count = u.count RETURNING count, bytes`,
+      [a.recipient],
+    );
+    users.set(a.recipient, read(r));
+  }
+  for (const a of sortedBy(addresses, (x) => pairKey(x.recipient, x.device, x.sender))) {
+    const r = await client.query<Usage>(
+      `INSERT INTO pair_usage AS u (recipient, recipient_device, sender, count, bytes) VALUES ($1, $2, $3, 0, 0)
+       ON CONFLICT (recipient, recipient_device, sender) DO UPDATE SET count = u.count RETURNING count, bytes`,
+      [a.recipient, a.device, a.sender],
+    );
+    pairs.set(pairKey(a.recipient, a.device, a.sender), read(r));
+  }
+  const serverBytes = await readServerBytes(client);
+  return {
+    device: (r, d) => devices.get(deviceKey(r, d)) ?? NO_USAGE,
+    user: (r) => users.get(r) ?? NO_USAGE,
+    pair: (r, d, s) => pairs.get(pairKey(r, d, s)) ?? NO_USAGE,
+    serverBytes: () => serverBytes,
+  };
+}
+
+function sum(deltas: readonly UsageDelta[], key: (d: UsageDelta) => string): Array<{ first: UsageDelta; count: number; bytes: number }> {
+  const groups = new Map<string, { first: UsageDelta; count: number; bytes: number }>();
+  for (const d of deltas) {
+    const g = groups.get(key(d)) ?? { first: d, count: 0, bytes: 0 };
+    g.count += d.count;
+    g.bytes += d.bytes;
+    groups.set(key(d), g);
+  }
+  return [...groups.keys()].sort(byText).map((k) => groups.get(k)!);
+}
+
+/** Adds the deltas (negative for envelopes that left), one statement per row, in the lock order. */
+export async function applyUsage(client: pg.PoolClient, deltas: readonly UsageDelta[]): Promise<void> {
+  if (deltas.length === 0) return;
+  for (const g of sum(deltas, (d) => deviceKey(d.recipient, d.device))) {
+    await client.query(
+      `INSERT INTO device_usage AS u (recipient, recipient_device, count, bytes) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (recipient, recipient_device) DO UPDATE SET count = u.count + excluded.count, bytes = u.bytes + excluded.bytes`,
+      [g.first.recipient, g.first.device, g.count, g.bytes],
+    );
+  }
+  for (const g of sum(deltas, (d) => d.recipient)) {
+    await client.query(
+      `INSERT INTO user_usage AS u (recipient, count, bytes) VALUES ($1, $2, $3)
+       ON CONFLICT (recipient) DO UPDATE SET count = u.count + excluded.count, bytes = u.bytes + excluded.bytes`,
+      [g.first.recipient, g.count, g.bytes],
+    );
+  }
+  for (const g of sum(deltas, (d) => pairKey(d.recipient, d.device, d.sender))) {
+    await client.query(
+      `INSERT INTO pair_usage AS u (recipient, recipient_device, sender, count, bytes) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (recipient, recipient_device, sender) DO UPDATE SET count = u.count + excluded.count, bytes = u.bytes + excluded.bytes`,
+      [g.first.recipient, g.first.device, g.first.sender, g.count, g.bytes],
+    );
+  }
+  const shards = sum(deltas, (d) => String(serverShard(d.recipient, d.device)).padStart(2, '0'));
+  for (const g of shards) {
+    await client.query('UPDATE server_usage SET count = count + $1, bytes = bytes + $2 WHERE shard = $3', [g.count, g.bytes, serverShard(g.first.recipient, g.first.device)]);
+  }
+}
+
+/** Bytes queued on the whole server: the shards' sum, read without a lock (see the top of this file). */
+export async function readServerBytes(db: pg.Pool | pg.PoolClient): Promise<number> {
+  const { rows } = await db.query<{ bytes: number }>('SELECT coalesce(sum(bytes), 0)::bigint AS bytes FROM server_usage');
+  return rows[0]!.bytes;
+}
+
+/** Reads outside any lock, for the usage queries: a snapshot, as SQLite's reads are. */
+export async function readUsage(pool: pg.Pool, sql: string, params: unknown[]): Promise<Usage> {
+  const { rows } = await pool.query<Usage>(sql, params);
+  return rows[0] ?? NO_USAGE;
+}
