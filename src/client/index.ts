@@ -3,6 +3,8 @@ export { ChatClient } from './chat-client.js';
 export type { OwnDevice } from './own-devices.js';
 export { fetchBlobHttp, type BlobHttp, type BlobHttpAnswer } from './blob-transfer.js';
 export type { AttachmentPointer, AttachmentSink, AttachmentSource } from './chat-client.js';
+export { attachmentFallbackBody, formatByteSize } from '../e2ee/attachment-pointer.js';
+export { safeFileName } from './file-name.js';
 export type { ChatClientEvents, ChatClientOptions, ClientIdentity, ReceivedMessage, RejectedMessage, SentMessage, UnreadableReceipt } from './chat-client.js';
 export type {
   CopyState,

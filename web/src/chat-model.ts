@@ -12,6 +12,7 @@ import { ChatError, PeerKeyChangedError, type ChatClient } from '../../src/clien
 import type { OpenAccount } from './account.js';
 import { usernameProblem } from './account.js';
 import { describeError } from './describe-error.js';
+import { FileTransfers, uploadProblem } from './file-transfers.js';
 import { keyChangeOf, safetyNumberView, type KeyChange, type SafetyNumberView } from './key-review.js';
 import { messageItem, type MessageItem } from './message-words.js';
 
@@ -65,6 +66,8 @@ export class ChatModel {
   private conversationShown = true;
   /** Sends in the order typed. */
   private sending: Promise<void> = Promise.resolve();
+  /** Files being sent and received (their progress is its own view: it changes many times a second). */
+  readonly files = new FileTransfers();
 
   constructor(me: string) {
     this.snapshot = { me, connection: 'connected', conversations: [], current: undefined, messages: [], notice: undefined, durable: false, keyChanges: new Map(), safety: undefined };
@@ -121,6 +124,7 @@ export class ChatModel {
   /** The account is open (connected, or started offline): reads what the stores hold and who is online. */
   async start(account: OpenAccount): Promise<void> {
     this.account = account;
+    this.files.use(account.client);
     const online = account.client.connected;
     this.set({ durable: account.stores.durable, connection: online ? 'connected' : 'reconnecting' });
     this.rescanPeers = true;
@@ -213,6 +217,26 @@ export class ChatModel {
     });
     this.sending = sent;
     return sent;
+  }
+
+  /**
+   * Sends `file` to the open conversation with `caption` (none if blank). Not queued behind text
+   * messages: a file's message is sealed once its upload ends, and typing goes on meanwhile.
+   */
+  async sendFile(file: File, caption: string): Promise<void> {
+    const account = this.account;
+    const to = this.snapshot.current;
+    if (!account || to === undefined) return;
+    if (this.snapshot.keyChanges.has(to)) return void this.tell(`Not sent: ${to}'s keys changed. Review them first.`);
+    try {
+      await this.files.upload(to, file, caption.trim() === '' ? undefined : caption);
+      this.set({ notice: undefined });
+    } catch (err) {
+      if (err instanceof PeerKeyChangedError) this.noteKeyChange(err);
+      else this.tell(uploadProblem(file, err, account.client.maxAttachmentBytes));
+    }
+    this.notePeer(to);
+    this.refreshSoon();
   }
 
   private noteKeyChange(err: PeerKeyChangedError): void {

@@ -3,7 +3,7 @@
  * web app cannot import the CLI, and some of its advice names commands a browser does not have).
  * Text from the network is never parsed as markup here: Preact renders it as text nodes.
  */
-import type { HistoryRecord } from '../../src/client/index.js';
+import { attachmentFallbackBody, type AttachmentPointer, type HistoryRecord } from '../../src/client/index.js';
 
 /** One message as the conversation view shows it. */
 export interface MessageItem {
@@ -19,7 +19,13 @@ export interface MessageItem {
   state: string | undefined;
   /** An incoming envelope that could not be read: `body` says why instead of a text. */
   unreadable: boolean;
+  /** The file the message carries, if any (web/src/file-transfers.ts fetches it). */
+  attachment: AttachmentPointer | undefined;
 }
+
+/** Whether the body only names the message's file (the library's stand-in when no caption was given). */
+export const isFileStandIn = (m: Pick<MessageItem, 'body' | 'attachment'>): boolean =>
+  m.attachment !== undefined && m.body === attachmentFallbackBody(m.attachment.name, m.attachment.size);
 
 type RejectReason = NonNullable<HistoryRecord['reason']>;
 
@@ -51,10 +57,10 @@ export function outgoingState(r: Pick<HistoryRecord, 'peer' | 'status' | 'reason
 }
 
 export function messageItem(r: HistoryRecord, me: string): MessageItem {
-  const base = { key: `${r.direction}:${r.id}`, id: r.id, direction: r.direction, at: r.sentAt };
+  const base = { key: `${r.direction}:${r.id}`, id: r.id, direction: r.direction, at: r.sentAt, attachment: r.attachment };
   if (r.direction === 'out') return { ...base, sender: me, body: r.body, state: outgoingState(r), unreadable: false };
   if (r.status === 'unreadable') {
-    return { ...base, sender: r.peer, body: `A message from ${r.peer} could not be read: ${unreadableReason(r.reason, r.peer, r.held)}`, state: undefined, unreadable: true };
+    return { ...base, sender: r.peer, body: `A message from ${r.peer} could not be read: ${unreadableReason(r.reason, r.peer, r.held)}`, state: undefined, unreadable: true, attachment: undefined };
   }
   return { ...base, sender: r.peer, body: r.body, state: undefined, unreadable: false };
 }

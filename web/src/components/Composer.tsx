@@ -2,11 +2,20 @@
  * The "Message" box and "Send": Enter sends, Shift-Enter starts a new line in the same message. The box
  * takes the focus when the conversation opens and keeps it after a send. While sending is `blocked` (a
  * key change waits for the user's decision) the box keeps what was typed but nothing can be sent, and
- * the reason is read with the box.
+ * the reason is read with the box. "Attach a file" sends a file with what the box holds as its caption
+ * (web/src/components/AttachFile.tsx), blocked alike.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { AttachFile } from './AttachFile.js';
 
-export function Composer({ onSend, blocked }: { onSend: (body: string) => Promise<void>; blocked?: string | undefined }) {
+interface Props {
+  onSend: (body: string) => Promise<void>;
+  /** A file picked with "Attach a file", with what the Message box held as its caption (the box is emptied). */
+  onAttach: (file: File, caption: string) => void;
+  blocked?: string | undefined;
+}
+
+export function Composer({ onSend, onAttach, blocked }: Props) {
   const [text, setText] = useState('');
   const box = useRef<HTMLTextAreaElement>(null);
   useEffect(() => box.current?.focus(), []);
@@ -44,6 +53,13 @@ export function Composer({ onSend, blocked }: { onSend: (body: string) => Promis
       <button type="submit" disabled={blocked !== undefined}>
         Send
       </button>
+      <AttachFile
+        disabled={blocked !== undefined}
+        onPick={(file) => {
+          onAttach(file, text);
+          setText('');
+        }}
+      />
       {blocked !== undefined && (
         <p id="message-blocked" class="note">
           {blocked}

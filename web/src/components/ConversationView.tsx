@@ -9,6 +9,7 @@ import { Composer } from './Composer.js';
 import { KeyChangePanel } from './KeyChangePanel.js';
 import { MessageList } from './MessageList.js';
 import { SafetyNumberPanel } from './SafetyNumberPanel.js';
+import { UploadProgress } from './UploadProgress.js';
 
 interface Props {
   model: ChatModel;
@@ -29,8 +30,9 @@ export function ConversationView({ model, peer, messages, keyChange, safety }: P
       </div>
       {keyChange && <KeyChangePanel model={model} change={keyChange} />}
       {safety && safety.peer === peer && !keyChange && <SafetyNumberPanel model={model} safety={safety} />}
-      <MessageList peer={peer} messages={messages} />
-      <Composer key={peer} onSend={(body) => model.send(body)} blocked={keyChange ? `Sending to ${peer} is blocked until you decide about their new keys.` : undefined} />
+      <MessageList peer={peer} messages={messages} files={model.files} />
+      <UploadProgress files={model.files} peer={peer} />
+      <Composer key={peer} onSend={(body) => model.send(body)} onAttach={(file, caption) => void model.sendFile(file, caption)} blocked={keyChange ? `Sending to ${peer} is blocked until you decide about their new keys.` : undefined} />
     </main>
   );
 }
