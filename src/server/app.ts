@@ -31,6 +31,7 @@ import { directoryHandlers } from './directory.js';
 import { closeEnginesThatNeverJoin } from './engine-guard.js';
 import { createHttpServer } from './http-routes.js';
 import { linkHandlers, linkParty } from './link-handlers.js';
+import { ServerMetrics } from './metrics.js';
 import { LinkRelay } from './link-relay.js';
 import { preKeyBundleHandlerV2 } from './prekey-bundles-v2.js';
 import { preKeyHandlers, type PreKeyServiceDeps } from './prekeys.js';
@@ -92,6 +93,15 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   const blobCreates = new KeyedRateLimiter(BLOB_CREATE_PER_USER_PER_MINUTE / 60, BLOB_CREATE_PER_USER_BURST);
   const blobRequests = new KeyedRateLimiter(config.blobHttpRatePerSecond, config.blobHttpRateBurst);
   let blobRoute: ReturnType<typeof blobHttpHandler> | undefined;
+  const metrics = new ServerMetrics({
+    connections: () => io.engine.clientsCount,
+    // A logged-in connection is the one with a delivery pump (relay.attach, relay.detach).
+    loggedInDevices: () => {
+      let devices = 0;
+      for (const socket of io.of('/').sockets.values()) if (socket.data.pump) devices++;
+      return devices;
+    },
+  });
   const webDir = config.webDir ?? DEFAULT_WEB_DIR;
   if (!isWebBuilt(webDir)) logger.warn({ webDir }, 'the web app is not built (npm run build): / says so instead of serving it');
   const http = createHttpServer(
@@ -102,6 +112,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
       startedAt: Date.now(),
       connections: () => io.engine.clientsCount,
       onlineUsers: () => registry.userCount(),
+      metrics,
     },
     async (req, res, path) => {
       const blobs = await blobStore.catch(() => undefined);
@@ -123,7 +134,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   const presence = new PresenceHandling(io, registry, logger);
   const pumps = new RoomPumps(io);
   const notifier = cluster.deliveryNotifier?.(pumps) ?? new InProcessDeliveryNotifier(pumps);
-  const relay = new Relay({ config, store, io, presence: registry, notifier, pumps, logger });
+  const relay = new Relay({ config, store, io, presence: registry, notifier, pumps, logger, metrics });
   const links = new LinkRelay({ onPushError: (err, event) => logger.error({ err, event }, 'link push failed') });
   const sweeper = setInterval(() => {
     relay.sweep().catch((err: unknown) => logger.error({ err }, 'sweep failed'));
@@ -179,7 +190,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   const v2: HandlerTableV2 = {
     ...shared,
     ...auth.v2,
-    send: new SendV2({ config, store, io, presence: registry, notifier }).handler,
+    send: new SendV2({ config, store, io, presence: registry, notifier, metrics }).handler,
     ...preKeyBundleHandlerV2(preKeyDeps),
     ...deviceHandlers({ config, store, io, logger }),
     ...linkHandlers({ store, relay: links, logger }),
@@ -197,7 +208,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
 
     socket.onAny((event: string, ...args: unknown[]) => {
       onClientEvent?.(event, args);
-      dispatch(conn, handlers, logger, event, args);
+      dispatch(conn, handlers, logger, event, args, (name, protocol, body) => metrics.answered(name, protocol, body));
     });
     socket.on('disconnect', (reason) => {
       if (conn.authTimer) clearTimeout(conn.authTimer);

@@ -35,6 +35,9 @@ import { newChallenge } from './auth.js';
 import type { DeliveryPump } from './delivery.js';
 import { RefusalWithDetails } from './refusal.js';
 
+/** Sees every answer as it leaves (metrics.ts counts them). */
+export type AnswerObserver = (event: string, protocol: ProtocolVersion, body: AckV2<object>) => void;
+
 /** What the server keeps on a socket (`socket.data`), where a lookup through a room can find it. */
 export interface ConnectionData {
   /** Delivery to this connection, once it is logged in. */
@@ -203,6 +206,7 @@ export function dispatch(
   log: Logger,
   event: string,
   args: unknown[],
+  observe?: AnswerObserver,
 ): void {
   const last = args[args.length - 1];
   const ack = typeof last === 'function' ? (last as (a: unknown) => void) : null;
@@ -230,7 +234,12 @@ export function dispatch(
         return errorAck('internal', 'internal server error; nothing was changed');
       },
     );
-    conn.replies = conn.replies.then(() => body.then(reply));
+    conn.replies = conn.replies.then(() =>
+      body.then((b) => {
+        observe?.(event, protocol, b);
+        reply(b);
+      }),
+    );
   };
   conn.queue = conn.queue.then(async () => {
     if (delayMs < 0) return answer(Promise.reject(new ChatError('rate_limited', 'too many events; slow down')));

@@ -1,5 +1,6 @@
 /**
- * The HTTP side of the relay: the server's timeouts against slow clients, `GET /health`, the blob
+ * The HTTP side of the relay: the server's timeouts against slow clients, `GET /health`, `GET /metrics`
+ * (metrics.ts; no login, and nothing in it names a user), the blob
  * store's requests under `/blobs/` (blobs/blob-http.ts), the web app's files (web/web-route.ts), and a
  * 404 for everything else that reaches it (Socket.IO answers its own path before this listener runs).
  */
@@ -7,6 +8,7 @@ import { createServer, type IncomingMessage as HttpRequest, type Server as HttpS
 import type { Logger } from 'pino';
 import { BLOB_PATH_PREFIX } from '../protocol/blob-schemas.js';
 import type { ServerConfig } from './config.js';
+import type { ServerMetrics } from './metrics.js';
 import type { ServerStore } from './store/server-store.js';
 import { SECURITY_HEADERS } from './web/security-headers.js';
 import type { WebRoute } from './web/web-route.js';
@@ -22,6 +24,8 @@ export interface HealthSource {
   connections(): number;
   /** Users online (as the presence registry counts them). */
   onlineUsers(): Promise<number>;
+  /** This node's Prometheus registry, scraped at `GET /metrics`. */
+  metrics: ServerMetrics;
 }
 
 /** Answers a request under BLOB_PATH_PREFIX (`path` is the URL's path). */
@@ -69,6 +73,11 @@ async function handleHttp(health: HealthSource, blobs: BlobRoute | undefined, we
       store: storeOk ? 'ok' : 'unavailable',
     };
     res.writeHead(storeOk ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    return;
+  }
+  if (req.method === 'GET' && path === '/metrics') {
+    const text = await health.metrics.scrape();
+    res.writeHead(200, { 'content-type': health.metrics.contentType }).end(text);
     return;
   }
   if (web?.(req, res, path)) return;

@@ -19,6 +19,7 @@ import { DeliveryPump } from './delivery.js';
 import type { DeliveryNotifier, RoomPumps } from './delivery-notifier.js';
 import { checkedLists, isSingleDevice, LISTS_CHANGED_ATTEMPTS, listsKeptChanging, queueQuota } from './device-sets.js';
 import { recordActivity } from './last-seen.js';
+import type { ServerMetrics } from './metrics.js';
 import type { PresenceRegistry } from './presence.js';
 import { pushReceipts, sendOwedReceipts } from './receipts.js';
 import { type CheckedLists, type EnqueueResult, PRIMARY_DEVICE, settledId, type ServerStore, type Settlement } from './store/server-store.js';
@@ -38,6 +39,7 @@ export interface RelayDeps {
   /** This node's delivery pumps, by address. */
   pumps: RoomPumps;
   logger: Logger;
+  metrics: ServerMetrics;
 }
 
 export class Relay {
@@ -48,6 +50,7 @@ export class Relay {
   private readonly notifier: DeliveryNotifier;
   private readonly pumps: RoomPumps;
   private readonly logger: Logger;
+  private readonly metrics: ServerMetrics;
 
   constructor(deps: RelayDeps) {
     this.config = deps.config;
@@ -57,16 +60,21 @@ export class Relay {
     this.notifier = deps.notifier;
     this.pumps = deps.pumps;
     this.logger = deps.logger;
+    this.metrics = deps.metrics;
   }
 
   /** A connection just logged in: start its address's delivery pump and hand it the receipts it is owed. */
   attach(conn: ConnectionState): void {
     const username = conn.username!;
+    const emit = conn.protocol === 1 ? (m: IncomingMessageV2) => conn.socket.emit('message', messageV1(m)) : (m: IncomingMessageV2) => conn.socket.emit('message', m);
     const pump = new DeliveryPump(
       this.store,
       username,
       conn.device!, // a protocol-1 connection is device 1 and receives device 1's copies only (design §5.9)
-      conn.protocol === 1 ? (m) => conn.socket.emit('message', messageV1(m)) : (m) => conn.socket.emit('message', m),
+      (m) => {
+        this.metrics.messageDelivered();
+        emit(m);
+      },
       (err) => this.logger.error({ err, user: username }, 'delivery failed'),
       Date.now,
       (count) => conn.socket.emit('backlog.end', { count }),
@@ -141,7 +149,7 @@ export class Relay {
     };
     let result: EnqueueResult;
     for (let attempt = 1; ; attempt++) {
-      const stored = this.store.enqueue(input, queueQuota(this.config), onCommit, checked.lists);
+      const stored = this.metrics.timed('enqueue', this.store.enqueue(input, queueQuota(this.config), onCommit, checked.lists));
       if (attempt === 1) submitted();
       result = await stored;
       if (result.status !== 'lists_changed') break;
@@ -201,13 +209,16 @@ export class Relay {
     const deleted =
       settled.length === 0
         ? Promise.resolve([])
-        : this.store.acknowledge(username, device, settled, now, now + this.config.queueTtlMs, (receipts) => {
-            // Every connection of this address may hold these in flight: free their windows too. (On
-            // other nodes a connection's window is freed by its own ack of the same ids: the store answers
-            // it as done.)
-            this.pumps.acknowledged(username, device, ids);
-            pushReceipts(this.io, receipts);
-          });
+        : this.metrics.timed(
+            'acknowledge',
+            this.store.acknowledge(username, device, settled, now, now + this.config.queueTtlMs, (receipts) => {
+              // Every connection of this address may hold these in flight: free their windows too. (On
+              // other nodes a connection's window is freed by its own ack of the same ids: the store answers
+              // it as done.)
+              this.pumps.acknowledged(username, device, ids);
+              pushReceipts(this.io, receipts);
+            }),
+          );
     const forgotten = p.receipts && p.receipts.length > 0 ? this.store.acknowledgeReceipts(username, device, p.receipts) : Promise.resolve();
     const result = Promise.all([deleted, forgotten]).then(([receipts]) => ({ acknowledged: receipts.length }));
     // Both writes are queued for the store by now, in this connection's order.

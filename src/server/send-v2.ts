@@ -22,6 +22,7 @@ import type { ChatIO, ConnectionState, PipelinedHandlerOf, Started } from './con
 import type { DeliveryNotifier } from './delivery-notifier.js';
 import { checkedLists, currentDevices, deviceSetChanges, describeChanges, LISTS_CHANGED_ATTEMPTS, listsKeptChanging, queueQuota } from './device-sets.js';
 import { newServerId } from './ids.js';
+import type { ServerMetrics } from './metrics.js';
 import type { PresenceRegistry } from './presence.js';
 import { RefusalWithDetails } from './refusal.js';
 import { addressRoom } from './rooms.js';
@@ -33,6 +34,7 @@ export interface SendV2Deps {
   io: ChatIO;
   presence: PresenceRegistry;
   notifier: DeliveryNotifier;
+  metrics: ServerMetrics;
 }
 
 /**
@@ -142,7 +144,7 @@ export class SendV2 {
     };
     let result: EnqueueManyResult;
     for (let attempt = 1; ; attempt++) {
-      const stored = store.enqueueMany(inputs, queueQuota(config), onCommit, checked.lists);
+      const stored = this.deps.metrics.timed('enqueue_many', store.enqueueMany(inputs, queueQuota(config), onCommit, checked.lists));
       if (attempt === 1) submitted();
       result = await stored;
       if (result.status !== 'lists_changed') break;
