@@ -95,7 +95,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private readonly identity: ChatClientOptions['identity'];
   /** This device's secrets, used only through their interface (sign, decrypt): never read as bytes. */
   private readonly secrets: DeviceSecrets;
-  /** This device's sessions and identity (IK); `sessions` is the same object, or null when none are kept. */
+  /** This device's sessions and identity (IK); sessions are kept only with a ratchet store (ratchet mode). */
   private readonly identitySessions: SessionManager;
   /** The login's own work before anything is sent: the user's own list (published if the server has none), then prekeys. */
   private loggedIn: Promise<void> = Promise.resolve();
@@ -229,7 +229,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
             },
             debug,
           });
-        this.receiver = new ReceiveLoop(
+    this.receiver = new ReceiveLoop(
       this.connection,
       {
         username: this.username,
