@@ -95,6 +95,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   let blobRoute: ReturnType<typeof blobHttpHandler> | undefined;
   const metrics = new ServerMetrics({
     connections: () => io.engine.clientsCount,
+    queuedBytes: () => store.serverQueueBytes(),
     // A logged-in connection is the one with a delivery pump (relay.attach, relay.detach).
     loggedInDevices: () => {
       let devices = 0;

@@ -4,8 +4,9 @@
  * the same names in a shared registry would throw. Labels carry fixed vocabularies only (protocol
  * version, error code, store operation), never anything a client typed, so a scrape names no user.
  *
- * Not here: queue depth. The store can count one user's or one device's queue (queueUsage), not the
- * whole queue without a full scan, and a scrape must stay cheap.
+ * Queue depth is the store's running byte total (serverQueueBytes: one row in SQLite, 16 summed in
+ * PostgreSQL), read at scrape time: the whole server's, so every node of a cluster reports the same. A
+ * count of envelopes would need a second running total; bytes are what the server-wide cap limits.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ErrorCode } from '../protocol/errors.js';
@@ -20,6 +21,8 @@ export interface MetricsSource {
   connections(): number;
   /** Connections logged in as a device (their delivery pump is running). */
   loggedInDevices(): number;
+  /** Bytes of envelopes queued on the whole server (the store's total). */
+  queuedBytes(): Promise<number>;
 }
 
 // Seconds, from a fast in-memory store (well under a millisecond) to a stalled disk or database.
@@ -49,6 +52,18 @@ export class ServerMetrics {
       registers,
       collect() {
         this.set(source.loggedInDevices());
+      },
+    });
+    new Gauge({
+      name: 'e2ee_chat_queued_bytes',
+      help: 'Bytes of envelopes queued for delivery on the whole server (the store total; the same on every node)',
+      registers,
+      async collect() {
+        try {
+          this.set(await source.queuedBytes());
+        } catch {
+          // The store does not answer: /health reports that; the scrape still serves everything else.
+        }
       },
     });
     this.accepted = new Counter({

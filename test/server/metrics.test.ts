@@ -66,15 +66,20 @@ describe('GET /metrics', () => {
     expect(sample(online.text, 'e2ee_chat_connected_sockets')).toBe(2);
     expect(sample(online.text, 'e2ee_chat_logged_in_devices')).toBe(2);
 
+    expect(sample(online.text, 'e2ee_chat_queued_bytes')).toBe(0);
+
     const sent = await call(alice.socket, 'send', { to: 'mx-bob', envelope: hybridEnvelope() });
     expect(sent).toMatchObject({ ok: true });
     await waitUntil(() => (bob.messages.length === 1 ? true : undefined), 5000, 'the message at bob');
+    // Queued until bob acknowledges it; then the queue is empty again.
+    expect(sample((await scrape(srv)).text, 'e2ee_chat_queued_bytes')).toBeGreaterThan(0);
     expect(await call(bob.socket, 'ack', { ids: [bob.messages[0]!.id] })).toMatchObject({ ok: true, acknowledged: 1 });
     expect(await call(alice.socket, 'send', { to: 'mx-nobody', envelope: hybridEnvelope() })).toMatchObject({ ok: false, error: { code: 'unknown_user' } });
 
     const after = await scrape(srv);
     const moved = (series: string) => sample(after.text, series) - sample(before.text, series);
     expect(moved('e2ee_chat_messages_accepted_total{protocol="1"}')).toBe(1);
+    expect(sample(after.text, 'e2ee_chat_queued_bytes')).toBe(0);
     expect(moved('e2ee_chat_messages_delivered_total')).toBe(1);
     expect(moved('e2ee_chat_acknowledged_envelopes_total')).toBe(1);
     expect(moved('e2ee_chat_refusals_total{code="unknown_user"}')).toBe(1);
