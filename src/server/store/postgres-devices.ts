@@ -3,38 +3,10 @@
  * byte as published, and one row per listed device. Writes take the client of the caller's transaction.
  */
 import type pg from 'pg';
-import type { DeviceListInput, StoredDevice, StoredDeviceList } from './server-store.js';
+import type { DeviceListInput, StoredDeviceList } from './server-store.js';
+import { deviceFromRow, type DeviceRow, type ListRow } from './sql-rows.js';
 
 type Db = pg.Pool | pg.PoolClient;
-
-interface ListRow {
-  username: string;
-  version: number;
-  max_device_id: number;
-  list: string;
-  signature: string;
-  updated_at: number;
-}
-
-interface DeviceRow {
-  device_id: number;
-  signing_key: string;
-  dh_key: string;
-  encryption_key_n: string;
-  name: string;
-  added_at: number;
-  last_seen_at: number | null;
-}
-
-const deviceFromRow = (r: DeviceRow): StoredDevice => ({
-  device: r.device_id,
-  signingKey: r.signing_key,
-  dhKey: r.dh_key,
-  encryptionKeyN: r.encryption_key_n,
-  name: r.name,
-  addedAt: r.added_at,
-  lastSeenAt: r.last_seen_at,
-});
 
 /** The list and its devices; inside a publish, read under the user's advisory lock (lockUserLists). */
 export async function getDeviceList(db: Db, username: string): Promise<StoredDeviceList | undefined> {

@@ -3,33 +3,12 @@
  * caller's transaction, so a bundle's one-time keys are removed and returned in one commit.
  */
 import type pg from 'pg';
-import type { IdentityKeyWire, KemPreKeyWire, PreKeyCountResult, SignedPreKeyWire } from '../../protocol/prekey-schemas.js';
+import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
 import { checkOneTimePreKeyLimit } from './prekey-limit.js';
 import type { PreKeyUpload, TakenPreKeyBundle, TakenPreKeyBundles } from './server-store.js';
+import { lastResortOf, preKeyCountsOf, publishedFromRow, signedPreKeyOf, type IdentityRow, type OneTimeRow, type PreKeyKind as Kind, type Published } from './sql-rows.js';
 
-type Kind = 'x25519' | 'mlkem1024';
 type Db = pg.Pool | pg.PoolClient;
-
-interface IdentityRow {
-  identity_key: string;
-  binding: string;
-  signed_prekey: string | null;
-  last_resort_kem_prekey: string | null;
-}
-
-interface Published {
-  identity: IdentityKeyWire;
-  signedPreKey: SignedPreKeyWire;
-  lastResort: KemPreKeyWire;
-}
-
-interface OneTimeRow {
-  id: number;
-  public_key: string;
-  signature: string | null;
-}
-
-const parse = <T>(json: string | null): T | undefined => (json === null ? undefined : (JSON.parse(json) as T));
 
 async function identityRow(db: Db, username: string, device: number): Promise<IdentityRow | undefined> {
   const { rows } = await db.query<IdentityRow>(
@@ -62,8 +41,8 @@ export async function putPreKeys(client: pg.PoolClient, username: string, device
   checkOneTimePreKeyLimit('X25519', await kept('x25519'), upload.oneTimePreKeys);
   checkOneTimePreKeyLimit('ML-KEM', await kept('mlkem1024'), upload.kemPreKeys);
   if (row && !sameIdentity) await client.query('DELETE FROM one_time_prekeys WHERE username = $1 AND device_id = $2', [username, device]);
-  const signed = upload.signedPreKey ?? (sameIdentity ? parse<SignedPreKeyWire>(row.signed_prekey) : undefined);
-  const lastResort = upload.lastResortKemPreKey ?? (sameIdentity ? parse<KemPreKeyWire>(row.last_resort_kem_prekey) : undefined);
+  const signed = upload.signedPreKey ?? (sameIdentity ? signedPreKeyOf(row) : undefined);
+  const lastResort = upload.lastResortKemPreKey ?? (sameIdentity ? lastResortOf(row) : undefined);
   await client.query(
     `INSERT INTO prekey_identities (username, device_id, identity_key, binding, signed_prekey, last_resort_kem_prekey, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -87,27 +66,12 @@ export async function putPreKeys(client: pg.PoolClient, username: string, device
 }
 
 export async function preKeyCounts(db: Db, username: string, device: number): Promise<PreKeyCountResult> {
-  const row = await identityRow(db, username, device);
-  const oneTimeIds = await ids(db, username, device, 'x25519');
-  const kemOneTimeIds = await ids(db, username, device, 'mlkem1024');
-  return {
-    identityKey: row?.identity_key ?? null,
-    signedPreKeyId: parse<SignedPreKeyWire>(row?.signed_prekey ?? null)?.id ?? null,
-    lastResortKemPreKeyId: parse<KemPreKeyWire>(row?.last_resort_kem_prekey ?? null)?.id ?? null,
-    oneTime: oneTimeIds.length,
-    kemOneTime: kemOneTimeIds.length,
-    oneTimeIds,
-    kemOneTimeIds,
-  };
+  return preKeyCountsOf(await identityRow(db, username, device), await ids(db, username, device, 'x25519'), await ids(db, username, device, 'mlkem1024'));
 }
 
 /** The long-lived keys a bundle needs, or undefined while the device lacks its signed or last-resort key. */
 async function published(db: Db, username: string, device: number): Promise<Published | undefined> {
-  const row = await identityRow(db, username, device);
-  const signedPreKey = parse<SignedPreKeyWire>(row?.signed_prekey ?? null);
-  const lastResort = parse<KemPreKeyWire>(row?.last_resort_kem_prekey ?? null);
-  if (!row || !signedPreKey || !lastResort) return undefined;
-  return { identity: { dhKey: row.identity_key, binding: row.binding }, signedPreKey, lastResort };
+  return publishedFromRow(await identityRow(db, username, device));
 }
 
 /**

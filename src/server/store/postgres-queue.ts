@@ -4,7 +4,7 @@
  * inserts, or an ack's deletions and receipts, commit together.
  */
 import type pg from 'pg';
-import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptFromRow, REMOVED_COLUMNS, type Outcome, type QueueRow, type ReceiptRow, type RemovedRow } from './queue-rows.js';
+import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptFromRow, REMOVED_COLUMNS, type Outcome, type QueueRow, type ReceiptRow, type RemovedRow } from './sql-rows.js';
 import { assertDistinctCopies, envelopeSize, QuotaCheck } from './quota.js';
 import { applyUsage, lockUsage, type UsageDelta } from './postgres-usage.js';
 import { Rollback } from './postgres-pool.js';

@@ -14,6 +14,7 @@ import { createPostgresPool, inTransaction, Rollback, type PostgresStoreOptions 
 import { preKeyCounts, putPreKeys, removePreKeys, takePreKeyBundles } from './postgres-prekeys.js';
 import * as queue from './postgres-queue.js';
 import { readServerBytes, readUsage } from './postgres-usage.js';
+import { userFromRow, type UserRow } from './sql-rows.js';
 import type {
   AcceptedCopy,
   AddedDevice,
@@ -35,26 +36,6 @@ import type {
   TakenPreKeyBundles,
   UserRecord,
 } from './server-store.js';
-
-interface UserRow {
-  username: string;
-  signing_key: string;
-  encryption_key: string;
-  signing_key_thumbprint: string;
-  encryption_key_thumbprint: string;
-  registered_at: number;
-}
-
-function userFromRow(row: UserRow): UserRecord {
-  return {
-    username: row.username,
-    signingKey: JSON.parse(row.signing_key),
-    encryptionKey: JSON.parse(row.encryption_key),
-    signingKeyThumbprint: row.signing_key_thumbprint,
-    encryptionKeyThumbprint: row.encryption_key_thumbprint,
-    registeredAt: row.registered_at,
-  };
-}
 
 export class PostgresServerStore implements ServerStore {
   /** Where the store is, for logs and /health: host, port, database and schema, never the password. */

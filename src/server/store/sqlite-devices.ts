@@ -4,36 +4,8 @@
  * Statements only: the caller runs each write inside its transaction, with the rest of a publish.
  */
 import type Database from 'better-sqlite3';
-import type { DeviceListInput, StoredDevice, StoredDeviceList } from './server-store.js';
-
-interface ListRow {
-  username: string;
-  version: number;
-  max_device_id: number;
-  list: string;
-  signature: string;
-  updated_at: number;
-}
-
-interface DeviceRow {
-  device_id: number;
-  signing_key: string;
-  dh_key: string;
-  encryption_key_n: string;
-  name: string;
-  added_at: number;
-  last_seen_at: number | null;
-}
-
-const deviceFromRow = (r: DeviceRow): StoredDevice => ({
-  device: r.device_id,
-  signingKey: r.signing_key,
-  dhKey: r.dh_key,
-  encryptionKeyN: r.encryption_key_n,
-  name: r.name,
-  addedAt: r.added_at,
-  lastSeenAt: r.last_seen_at,
-});
+import type { DeviceListInput, StoredDeviceList } from './server-store.js';
+import { deviceFromRow, type DeviceRow, type ListRow } from './sql-rows.js';
 
 export class SqliteDeviceTables {
   private readonly sql;

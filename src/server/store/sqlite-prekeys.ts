@@ -4,32 +4,10 @@
  * returned in one commit and two concurrent fetches can never both get the same key.
  */
 import type Database from 'better-sqlite3';
-import type { IdentityKeyWire, KemPreKeyWire, PreKeyCountResult, SignedPreKeyWire } from '../../protocol/prekey-schemas.js';
+import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
 import { checkOneTimePreKeyLimit } from './prekey-limit.js';
 import type { PreKeyUpload, TakenPreKeyBundle, TakenPreKeyBundles } from './server-store.js';
-
-type Kind = 'x25519' | 'mlkem1024';
-
-interface IdentityRow {
-  identity_key: string;
-  binding: string;
-  signed_prekey: string | null;
-  last_resort_kem_prekey: string | null;
-}
-
-interface Published {
-  identity: IdentityKeyWire;
-  signedPreKey: SignedPreKeyWire;
-  lastResort: KemPreKeyWire;
-}
-
-interface OneTimeRow {
-  id: number;
-  public_key: string;
-  signature: string | null;
-}
-
-const parse = <T>(json: string | null): T | undefined => (json === null ? undefined : (JSON.parse(json) as T));
+import { lastResortOf, preKeyCountsOf, publishedFromRow, signedPreKeyOf, type IdentityRow, type OneTimeRow, type PreKeyKind as Kind, type Published } from './sql-rows.js';
 
 export class SqlitePreKeyTables {
   private readonly sql;
@@ -74,8 +52,8 @@ export class SqlitePreKeyTables {
     checkOneTimePreKeyLimit('X25519', kept('x25519'), upload.oneTimePreKeys);
     checkOneTimePreKeyLimit('ML-KEM', kept('mlkem1024'), upload.kemPreKeys);
     if (row && !sameIdentity) this.sql.deleteOneTime.run(username, device);
-    const signed = upload.signedPreKey ?? (sameIdentity ? parse<SignedPreKeyWire>(row.signed_prekey) : undefined);
-    const lastResort = upload.lastResortKemPreKey ?? (sameIdentity ? parse<KemPreKeyWire>(row.last_resort_kem_prekey) : undefined);
+    const signed = upload.signedPreKey ?? (sameIdentity ? signedPreKeyOf(row) : undefined);
+    const lastResort = upload.lastResortKemPreKey ?? (sameIdentity ? lastResortOf(row) : undefined);
     this.sql.upsertIdentity.run({
       username,
       device,
@@ -91,18 +69,7 @@ export class SqlitePreKeyTables {
   }
 
   counts(username: string, device: number): PreKeyCountResult {
-    const row = this.sql.selectIdentity.get(username, device);
-    const oneTimeIds = this.ids(username, device, 'x25519');
-    const kemOneTimeIds = this.ids(username, device, 'mlkem1024');
-    return {
-      identityKey: row?.identity_key ?? null,
-      signedPreKeyId: parse<SignedPreKeyWire>(row?.signed_prekey ?? null)?.id ?? null,
-      lastResortKemPreKeyId: parse<KemPreKeyWire>(row?.last_resort_kem_prekey ?? null)?.id ?? null,
-      oneTime: oneTimeIds.length,
-      kemOneTime: kemOneTimeIds.length,
-      oneTimeIds,
-      kemOneTimeIds,
-    };
+    return preKeyCountsOf(this.sql.selectIdentity.get(username, device), this.ids(username, device, 'x25519'), this.ids(username, device, 'mlkem1024'));
   }
 
   private ids(username: string, device: number, kind: Kind): number[] {
@@ -119,11 +86,7 @@ export class SqlitePreKeyTables {
 
   /** The long-lived keys a bundle needs, or undefined while the device lacks its signed or last-resort key. */
   private published(username: string, device: number): Published | undefined {
-    const row = this.sql.selectIdentity.get(username, device);
-    const signedPreKey = parse<SignedPreKeyWire>(row?.signed_prekey ?? null);
-    const lastResort = parse<KemPreKeyWire>(row?.last_resort_kem_prekey ?? null);
-    if (!row || !signedPreKey || !lastResort) return undefined;
-    return { identity: { dhKey: row.identity_key, binding: row.binding }, signedPreKey, lastResort };
+    return publishedFromRow(this.sql.selectIdentity.get(username, device));
   }
 
   private take(username: string, device: number, published: Published): TakenPreKeyBundle {

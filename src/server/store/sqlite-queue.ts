@@ -4,7 +4,7 @@
  * send's quota checks and inserts, or an ack's deletions and receipts, commit together.
  */
 import type Database from 'better-sqlite3';
-import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptFromRow, REMOVED_COLUMNS, type QueueRow, type ReceiptRow, type RemovedRow } from './queue-rows.js';
+import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptFromRow, REMOVED_COLUMNS, type QueueRow, type ReceiptRow, type RemovedRow } from './sql-rows.js';
 import { assertDistinctCopies, envelopeSize, NO_USAGE, QuotaCheck, type Usage } from './quota.js';
 import { settledId, type AcceptedCopy, type CopyAddress, type EnqueueInput, type EnqueueManyResult, type EnqueuedCopy, type QueueQuota, type QueuedEnvelope, type Receipt, type Settlement } from './server-store.js';
 

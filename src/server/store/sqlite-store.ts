@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { checkPublication, dropPrimaryPreKeysOfOldIdentity, removeDevices } from './device-publish.js';
 import { GroupCommit } from './group-commit.js';
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
+import { userFromRow, type UserRow } from './sql-rows.js';
 import type {
   AcceptedCopy,
   CheckedLists,
@@ -33,26 +34,6 @@ import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { WalSync } from './wal-sync.js';
 
 export const SQLITE_FILE_NAME = 'e2ee-chat.sqlite';
-
-interface UserRow {
-  username: string;
-  signing_key: string;
-  encryption_key: string;
-  signing_key_thumbprint: string;
-  encryption_key_thumbprint: string;
-  registered_at: number;
-}
-
-function userFromRow(row: UserRow): UserRecord {
-  return {
-    username: row.username,
-    signingKey: JSON.parse(row.signing_key),
-    encryptionKey: JSON.parse(row.encryption_key),
-    signingKeyThumbprint: row.signing_key_thumbprint,
-    encryptionKeyThumbprint: row.encryption_key_thumbprint,
-    registeredAt: row.registered_at,
-  };
-}
 
 /**
  * The database holds who talks to whom and the queued ciphertext: owner-only (0600) whatever the data
