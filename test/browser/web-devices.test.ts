@@ -7,13 +7,11 @@
  * Needs /usr/bin/chromium and `npm run build` (see chromium.ts for the skip and E2EE_CHAT_REQUIRE_BROWSER).
  */
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { describe, expect, it } from 'vitest';
 import { World, useProcesses } from '../e2e/world.js';
-import { browserGate, launchChromium } from './chromium.js';
+import { browserGate } from './chromium.js';
 import { DevicesPageDriver } from './web-devices-page.js';
-import { WebPeople } from './web-people.js';
+import { useWebPeople } from './web-people.js';
 import { UI_WAIT_MS, WebUser } from './web-user.js';
 
 const gate = browserGate('The web app\'s devices page in Chromium (test/browser/web-devices.test.ts)');
@@ -26,29 +24,12 @@ function codeOfNobody(code: string): string {
 }
 
 describe.skipIf(gate.skip)('the devices page in Chromium', () => {
-  let browser: Browser;
-  let srv: TestServer;
-  let people: WebPeople;
-
-  beforeAll(async () => {
-    gate.assertRunnable();
-    browser = await launchChromium();
-    srv = await startTestServer();
-    people = new WebPeople(browser, () => srv.url);
-  });
-  afterEach(async () => {
-    await people.closeAll();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await srv?.stop();
-    if (srv) removeDir(srv.dataDir);
-  });
+  const fx = useWebPeople(gate);
 
   it('the browser (first device) approves a CLI device, which then works as the account; wrong and reused codes are refused; removing it stops it', async () => {
-    const w = await World.create(procs, 'web-approve', { serverUrl: srv.url });
+    const w = await World.create(procs, 'web-approve', { serverUrl: fx.srv.url });
     await w.createUser('kate');
-    const ivy = await people.signUp('ivy');
+    const ivy = await fx.people.signUp('ivy');
     const web = ivy.user;
     await web.startConversation('kate');
     await web.send('before the laptop');
@@ -111,12 +92,12 @@ describe.skipIf(gate.skip)('the devices page in Chromium', () => {
   }, 180_000);
 
   it("on a linked browser the page lists the account's devices, this one marked, and says approving and removing are done on device 1", async () => {
-    const w = await World.create(procs, 'web-linked-devices', { serverUrl: srv.url });
+    const w = await World.create(procs, 'web-linked-devices', { serverUrl: fx.srv.url });
     await w.createUser('lena');
-    const context = await browser.newContext();
+    const context = await fx.browser.newContext();
     try {
       const web = new WebUser(await context.newPage(), 'lena');
-      const code = await web.requestLink(srv.url);
+      const code = await web.requestLink(fx.srv.url);
       const approve = await w.cli(['devices', 'approve', code, '--user', 'lena']);
       expect(approve.code, approve.proc.describe()).toBe(0);
       await web.waitSignedIn();

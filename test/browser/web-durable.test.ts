@@ -5,37 +5,18 @@
  * over, and the first tab stops. (Outages: web-outage.test.ts.) Needs /usr/bin/chromium (Debian package
  * chromium) and `npm run build`; see chromium.ts for the skip.
  */
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
-import { browserGate, launchChromium } from './chromium.js';
-import { WebPeople } from './web-people.js';
+import { describe, expect, it } from 'vitest';
+import { browserGate } from './chromium.js';
+import { useWebPeople } from './web-people.js';
 import { UI_WAIT_MS, WebUser } from './web-user.js';
 
 const gate = browserGate('The web app across reloads and tabs (test/browser/web-durable.test.ts)');
 
 describe.skipIf(gate.skip)('the web app keeps its state in the browser', () => {
-  let browser: Browser;
-  let srv: TestServer;
-  let people: WebPeople;
-
-  beforeAll(async () => {
-    gate.assertRunnable();
-    browser = await launchChromium();
-    srv = await startTestServer();
-    people = new WebPeople(browser, () => srv.url);
-  });
-  afterEach(async () => {
-    await people?.closeAll();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await srv?.stop();
-    if (srv) removeDir(srv.dataDir);
-  });
+  const fx = useWebPeople(gate);
 
   it('after a reload, a wrong passphrase is refused and changes nothing; the right one shows the history, and the sessions go on both ways', async () => {
-    const [{ user: alice, problems }, { user: bob }] = await people.talking('alice', 'bob');
+    const [{ user: alice, problems }, { user: bob }] = await fx.people.talking('alice', 'bob');
     expect(await alice.page.getByText('Nothing is stored').count()).toBe(0);
 
     await alice.reload();
@@ -70,9 +51,9 @@ describe.skipIf(gate.skip)('the web app keeps its state in the browser', () => {
   });
 
   it('a browser holding two accounts offers both: choosing one fills in its name, and its passphrase unlocks it', async () => {
-    const { user: jack } = await people.signUp('jack');
+    const { user: jack } = await fx.people.signUp('jack');
     // Another tab of the same browser profile, for another account: the first screen offers jack's.
-    const other = await jack.newTab(srv.url);
+    const other = await jack.newTab(fx.srv.url);
     await other.page.getByRole('button', { name: 'Unlock' }).waitFor({ timeout: UI_WAIT_MS });
     const kate = new WebUser(other.page, 'kate');
     await kate.page.getByRole('textbox', { name: 'Username' }).fill('kate');
@@ -91,8 +72,8 @@ describe.skipIf(gate.skip)('the web app keeps its state in the browser', () => {
   });
 
   it('a second tab on the account is told it is open in another tab, and may use it here: the first tab stops and says so', async () => {
-    const { user: gina, problems } = await people.signUp('gina');
-    const second = await gina.newTab(srv.url);
+    const { user: gina, problems } = await fx.people.signUp('gina');
+    const second = await gina.newTab(fx.srv.url);
     await second.typeUnlock('correct horse battery staple');
     await second.waitForAlert('gina is open in another tab');
     expect(await second.page.getByText('Signed in as').count()).toBe(0);

@@ -5,48 +5,19 @@
  * the barrier: any second copy would have come before it). Unlocking while the server is down opens the
  * history offline. Needs /usr/bin/chromium (Debian package chromium) and `npm run build`; see chromium.ts.
  */
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
-import { browserGate, launchChromium } from './chromium.js';
-import { WebPeople } from './web-people.js';
+import { describe, expect, it } from 'vitest';
+import { browserGate } from './chromium.js';
+import { useWebPeople } from './web-people.js';
 import { UI_WAIT_MS } from './web-user.js';
 
 const gate = browserGate('The web app through outages (test/browser/web-outage.test.ts)');
 
 describe.skipIf(gate.skip)('the web app through outages', () => {
-  let browser: Browser;
-  let srv: TestServer;
-  let people: WebPeople;
+  const fx = useWebPeople(gate);
 
-  beforeAll(async () => {
-    gate.assertRunnable();
-    browser = await launchChromium();
-    srv = await startTestServer();
-    people = new WebPeople(browser, () => srv.url);
-  });
-  afterEach(async () => {
-    await people?.closeAll();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await srv?.stop();
-    if (srv) removeDir(srv.dataDir);
-  });
-
-  /** Stops the server; `restart` brings it back on the same port with the same data. */
-  async function stopServer(): Promise<{ restart(): Promise<void> }> {
-    const { port, dataDir } = srv;
-    await srv.stop();
-    return {
-      restart: async () => {
-        srv = await startTestServer({ port }, dataDir);
-      },
-    };
-  }
 
   it('offline, a message waits in the outbox (the screen says so); back online it reaches the peer exactly once', async () => {
-    const [{ user: carol, context }, { user: dave }] = [await people.signUp('carol'), await people.signUp('dave')];
+    const [{ user: carol, context }, { user: dave }] = [await fx.people.signUp('carol'), await fx.people.signUp('dave')];
     await carol.startConversation('dave');
     await carol.send('before the outage');
     await dave.conversationEntry('carol').waitFor({ timeout: UI_WAIT_MS });
@@ -70,8 +41,8 @@ describe.skipIf(gate.skip)('the web app through outages', () => {
   });
 
   it('while the server restarts, a message waits in the outbox; once the server is back it is delivered exactly once, and the peer answers', async () => {
-    const [{ user: erin }, { user: frank }] = await people.talking('erin', 'frank');
-    const server = await stopServer();
+    const [{ user: erin }, { user: frank }] = await fx.people.talking('erin', 'frank');
+    const server = await fx.stopServer();
     await erin.waitForStatus('connection lost, reconnecting');
     await erin.send('written while the server was down');
     await erin.waitForMessage('erin', 'written while the server was down', 'not sent yet');
@@ -86,11 +57,11 @@ describe.skipIf(gate.skip)('the web app through outages', () => {
   });
 
   it('unlocking while the server is down opens the history offline and keeps what is written in the outbox until the server is back', async () => {
-    const [{ user: hana }, { user: ivan }] = await people.talking('hana', 'ivan');
+    const [{ user: hana }, { user: ivan }] = await fx.people.talking('hana', 'ivan');
     // The page is loaded (the relay serves it), then the server goes down before the unlock.
     await hana.reload();
     await hana.page.getByRole('button', { name: 'Unlock' }).waitFor({ timeout: UI_WAIT_MS });
-    const server = await stopServer();
+    const server = await fx.stopServer();
     await hana.unlock();
     await hana.waitForStatus('connection lost, reconnecting');
     await hana.openConversation('ivan');

@@ -3,6 +3,9 @@
  * between them), for tests that need several: what each profile throws or logs as an error is kept.
  */
 import type { Browser, BrowserContext } from 'playwright-core';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
+import { launchChromium, type BrowserGate } from './chromium.js';
 import { WebUser } from './web-user.js';
 
 export interface WebPerson {
@@ -51,4 +54,58 @@ export class WebPeople {
   async closeAll(): Promise<void> {
     await Promise.all(this.contexts.splice(0).map((c) => c.close()));
   }
+}
+
+/** What useWebPeople hands a test file: valid from its beforeAll on. */
+export interface WebPeopleFixture {
+  readonly browser: Browser;
+  readonly srv: TestServer;
+  readonly people: WebPeople;
+  /** Stops the server; `restart` brings it back on the same port with the same data. */
+  stopServer(): Promise<{ restart(): Promise<void> }>;
+}
+
+/**
+ * Chromium, a test server and WebPeople for one test file, with the hooks that start them before the
+ * first test, close every person's profile after each test, and stop everything after the last (the
+ * server's data folder deleted). Call where hooks may be registered, inside the gated describe.
+ */
+export function useWebPeople(gate: BrowserGate): WebPeopleFixture {
+  let browser: Browser | undefined;
+  let srv: TestServer | undefined;
+  let people: WebPeople | undefined;
+  beforeAll(async () => {
+    gate.assertRunnable();
+    browser = await launchChromium();
+    srv = await startTestServer();
+    people = new WebPeople(browser, () => srv!.url);
+  });
+  afterEach(async () => {
+    await people?.closeAll();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await srv?.stop();
+    if (srv) removeDir(srv.dataDir);
+  });
+  return {
+    get browser() {
+      return browser!;
+    },
+    get srv() {
+      return srv!;
+    },
+    get people() {
+      return people!;
+    },
+    async stopServer() {
+      const { port, dataDir } = srv!;
+      await srv!.stop();
+      return {
+        restart: async () => {
+          srv = await startTestServer({ port }, dataDir);
+        },
+      };
+    },
+  };
 }
