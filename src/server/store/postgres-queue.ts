@@ -4,7 +4,7 @@
  * inserts, or an ack's deletions and receipts, commit together.
  */
 import type pg from 'pg';
-import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptFromRow, REMOVED_COLUMNS, type Outcome, type QueueRow, type ReceiptRow, type RemovedRow } from './sql-rows.js';
+import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptForRemoved, receiptFromRow, REMOVED_COLUMNS, type Outcome, type QueueRow, type ReceiptRow, type RemovedRow } from './sql-rows.js';
 import { assertDistinctCopies, envelopeSize, QuotaCheck } from './quota.js';
 import { applyUsage, lockUsage, type UsageDelta } from './postgres-usage.js';
 import { Rollback } from './postgres-pool.js';
@@ -116,17 +116,7 @@ async function owe(client: pg.PoolClient, rows: readonly RemovedRow[], outcomes:
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
       [r.sender, r.sender_device, r.id, r.client_id, r.recipient, r.recipient_device, now, expiresAt, outcome.status, outcome.reason ?? null],
     );
-    receipts.push({
-      seq: inserted[0]!.seq,
-      id: r.id,
-      clientId: r.client_id,
-      sender: r.sender,
-      senderDevice: r.sender_device,
-      recipient: r.recipient,
-      recipientDevice: r.recipient_device,
-      deliveredAt: now,
-      ...outcome,
-    });
+    receipts.push(receiptForRemoved(r, inserted[0]!.seq, now, outcome));
   }
   return receipts;
 }

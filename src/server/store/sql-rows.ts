@@ -190,3 +190,16 @@ export const receiptFromRow = (r: ReceiptRow): Receipt => ({
 export const QUEUE_COLUMNS = 'seq, id, recipient, recipient_device, sender, sender_device, client_id, sent_at, expires_at, envelope';
 export const RECEIPT_COLUMNS = 'seq, id, client_id, sender, sender_device, recipient, recipient_device, delivered_at, status, reason';
 export const REMOVED_COLUMNS = 'seq, id, recipient, recipient_device, sender, sender_device, client_id, size';
+
+/** The receipt a removed row leaves its sender: stored under `seq`, delivered (or not) at `deliveredAt`. */
+export const receiptForRemoved = (r: RemovedRow, seq: number, deliveredAt: number, outcome: Outcome): Receipt => ({
+  seq,
+  id: r.id,
+  clientId: r.client_id,
+  sender: r.sender,
+  senderDevice: r.sender_device,
+  recipient: r.recipient,
+  recipientDevice: r.recipient_device,
+  deliveredAt,
+  ...outcome,
+});

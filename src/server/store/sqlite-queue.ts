@@ -4,7 +4,7 @@
  * send's quota checks and inserts, or an ack's deletions and receipts, commit together.
  */
 import type Database from 'better-sqlite3';
-import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptFromRow, REMOVED_COLUMNS, type QueueRow, type ReceiptRow, type RemovedRow } from './sql-rows.js';
+import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptForRemoved, receiptFromRow, REMOVED_COLUMNS, type QueueRow, type ReceiptRow, type RemovedRow } from './sql-rows.js';
 import { assertDistinctCopies, envelopeSize, NO_USAGE, QuotaCheck, type Usage } from './quota.js';
 import { settledId, type AcceptedCopy, type CopyAddress, type EnqueueInput, type EnqueueManyResult, type EnqueuedCopy, type QueueQuota, type QueuedEnvelope, type Receipt, type Settlement } from './server-store.js';
 
@@ -154,17 +154,7 @@ export class SqliteQueueTables {
 
   private owe(r: RemovedRow, now: number, expiresAt: number, outcome: Pick<Receipt, 'status' | 'reason'>): Receipt {
     const info = this.sql.insertReceipt.run(r.sender, r.sender_device, r.id, r.client_id, r.recipient, r.recipient_device, now, expiresAt, outcome.status, outcome.reason ?? null);
-    return {
-      seq: Number(info.lastInsertRowid),
-      id: r.id,
-      clientId: r.client_id,
-      sender: r.sender,
-      senderDevice: r.sender_device,
-      recipient: r.recipient,
-      recipientDevice: r.recipient_device,
-      deliveredAt: now,
-      ...outcome,
-    };
+    return receiptForRemoved(r, Number(info.lastInsertRowid), now, outcome);
   }
 
   /** Call inside a write transaction. */
