@@ -10,6 +10,7 @@
 import type { StoragePersistence } from '../../src/client/browser/index.js';
 import type { OpenAccount } from './account.js';
 import type { ChatModel } from './chat-model.js';
+import { ViewModel } from './view-model.js';
 
 export interface AccountStatusView {
   storage: StoragePersistence;
@@ -19,9 +20,7 @@ export interface AccountStatusView {
   takenOver: boolean;
 }
 
-export class AccountStatus {
-  private snapshot: AccountStatusView;
-  private readonly listeners = new Set<() => void>();
+export class AccountStatus extends ViewModel<AccountStatusView> {
   private counting: Promise<void> = Promise.resolve();
   private countQueued = false;
 
@@ -29,25 +28,11 @@ export class AccountStatus {
     private readonly account: OpenAccount,
     model: ChatModel,
   ) {
-    this.snapshot = { storage: account.storage, waiting: 0, takenOver: false };
+    super({ storage: account.storage, waiting: 0, takenOver: false });
     for (const event of ['sent', 'failed', 'disconnected', 'reconnected'] as const) account.client.on(event, () => this.countSoon());
     model.subscribe(() => this.countSoon());
     void account.stores.lost.then(() => this.stop());
     this.countSoon();
-  }
-
-  get view(): AccountStatusView {
-    return this.snapshot;
-  }
-
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  private set(change: Partial<AccountStatusView>): void {
-    this.snapshot = { ...this.snapshot, ...change };
-    for (const listener of [...this.listeners]) listener();
   }
 
   /** Another tab has the account now: this tab must not advance a session again. */

@@ -15,6 +15,7 @@ import { describeError } from './describe-error.js';
 import { FileTransfers, uploadProblem } from './file-transfers.js';
 import { keyChangeOf, safetyNumberView, type KeyChange, type SafetyNumberView } from './key-review.js';
 import { messageItem, type MessageItem } from './message-words.js';
+import { ViewModel } from './view-model.js';
 
 /** The newest messages a conversation view shows. */
 export const CONVERSATION_LIMIT = 200;
@@ -50,9 +51,7 @@ export interface ChatView {
   safety: SafetyNumberView | undefined;
 }
 
-export class ChatModel {
-  private snapshot: ChatView;
-  private readonly listeners = new Set<() => void>();
+export class ChatModel extends ViewModel<ChatView> {
   /** Peers with a conversation, most recent first. */
   private peers: string[] = [];
   private readonly online = new Map<string, boolean>();
@@ -70,21 +69,7 @@ export class ChatModel {
   readonly files = new FileTransfers();
 
   constructor(me: string) {
-    this.snapshot = { me, connection: 'connected', conversations: [], current: undefined, messages: [], notice: undefined, durable: false, keyChanges: new Map(), safety: undefined };
-  }
-
-  get view(): ChatView {
-    return this.snapshot;
-  }
-
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  private set(change: Partial<ChatView>): void {
-    this.snapshot = { ...this.snapshot, ...change };
-    for (const listener of [...this.listeners]) listener();
+    super({ me, connection: 'connected', conversations: [], current: undefined, messages: [], notice: undefined, durable: false, keyChanges: new Map(), safety: undefined });
   }
 
   /** Listens to the client; called with it before it connects, so the first login's events are heard. */

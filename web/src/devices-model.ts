@@ -11,6 +11,7 @@ import { type OfferedDevice, type OwnDevice } from '../../src/client/index.js';
 import { MAX_HISTORY_ON_LINK } from '../../src/protocol/limits.js';
 import type { OpenAccount } from './account.js';
 import { describeError } from './describe-error.js';
+import { ViewModel } from './view-model.js';
 
 /** The id of the account's first device, the only one holding the account key (src/client/address.ts). */
 const FIRST_DEVICE = 1;
@@ -46,29 +47,19 @@ export function historyProblem(text: string): string | undefined {
   return `The history to send is a whole number of messages from 0 to ${MAX_HISTORY_ON_LINK.toLocaleString('en-US')}.`;
 }
 
-export class DevicesModel {
-  private snapshot: DevicesView;
-  private readonly listeners = new Set<() => void>();
+export class DevicesModel extends ViewModel<DevicesView> {
 
   constructor(private readonly account: OpenAccount) {
-    const primary = (account.identity.device ?? FIRST_DEVICE) === FIRST_DEVICE;
-    this.snapshot = { primary, devices: undefined, approval: { phase: 'idle' }, confirmRemove: undefined, removing: undefined, result: undefined, problem: undefined };
+    super({
+      primary: (account.identity.device ?? FIRST_DEVICE) === FIRST_DEVICE,
+      devices: undefined, approval: { phase: 'idle' },
+      confirmRemove: undefined,
+      removing: undefined,
+      result: undefined,
+      problem: undefined,
+    });
     // A device removed or added by another device of this account shows at the next read; this device's
     // own removal stops its client, and the chat screen says so.
-  }
-
-  get view(): DevicesView {
-    return this.snapshot;
-  }
-
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  private set(change: Partial<DevicesView>): void {
-    this.snapshot = { ...this.snapshot, ...change };
-    for (const listener of [...this.listeners]) listener();
   }
 
   private get busy(): boolean {

@@ -9,6 +9,7 @@ import { ChatError, DecryptionFailedError, formatByteSize, safeFileName, type At
 import { describeError } from './describe-error.js';
 import { BlobSink } from './file-sink.js';
 import { browserFileSource } from './file-source.js';
+import { ViewModel } from './view-model.js';
 
 export interface UploadView {
   /** Unique in this tab. */
@@ -53,29 +54,17 @@ export function downloadProblem(attachment: Pick<AttachmentPointer, 'name' | 'si
   return `${file} could not be downloaded: ${describeError(err)}`;
 }
 
-export class FileTransfers {
-  private snapshot: FileTransfersView = { uploads: [], downloads: new Map() };
-  private readonly listeners = new Set<() => void>();
+export class FileTransfers extends ViewModel<FileTransfersView> {
   private client: ChatClient | undefined;
   private nextUpload = 1;
 
-  get view(): FileTransfersView {
-    return this.snapshot;
-  }
-
-  subscribe(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+  constructor() {
+    super({ uploads: [], downloads: new Map() });
   }
 
   /** The signed-in account's client, which sends and fetches. */
   use(client: ChatClient): void {
     this.client = client;
-  }
-
-  private set(change: Partial<FileTransfersView>): void {
-    this.snapshot = { ...this.snapshot, ...change };
-    for (const listener of [...this.listeners]) listener();
   }
 
   private setUpload(id: number, change: Partial<UploadView> | undefined): void {
