@@ -24,7 +24,7 @@ describe('bench harness', () => {
     };
     expect(report.environment.node).toBe(process.version);
     expect(report.environment.cores).toBeGreaterThan(0);
-    expect(new Set(report.figures.map((f) => f.section))).toEqual(new Set(['relay', 'durable', 'hybrid', 'ratchet', 'fanout', 'files', 'web']));
+    expect(new Set(report.figures.map((f) => f.section))).toEqual(new Set(['relay', 'durable', 'hybrid', 'ratchet', 'fanout', 'files', 'groups', 'web']));
     for (const f of report.figures) expect(Number.isFinite(f.value), `${f.section}: ${f.name}`).toBe(true);
     const throughput = report.figures.find((f) => f.name.startsWith('throughput,'))!;
     expect(throughput.baseline!.value).toBeGreaterThan(0);
