@@ -150,7 +150,7 @@ export async function groupsBench(mode: Mode): Promise<Figure[]> {
 
   // Pairwise: one established session from the sender to each other member.
   const me = await LocalIdentity.generate(ed25519SigningKeyFromSeed(randomBytes(32)));
-  const pairs = [];
+  const pairs: Array<Awaited<ReturnType<typeof ratchetPair>>> = [];
   for (let i = 0; i < others; i++) pairs.push(await ratchetPair(me));
 
   const sampled = joiners.slice(0, n.sample);
@@ -223,13 +223,13 @@ export async function groupsBench(mode: Mode): Promise<Figure[]> {
   }
 
   const size = `${n.members} members`;
-  const vsBare = (name: string, pairs: number[][], what: string): Figure => ({
+  const vsBare = (name: string, rounds: number[][], what: string): Figure => ({
     section: 'groups',
     name: `${name}, ${size} (${what}; median of ${n.rounds} rounds)`,
-    value: median(pairs.map((p) => p[0]!)),
+    value: median(rounds.map((p) => p[0]!)),
     unit: 'ms',
-    baseline: { name: 'ts-mls alone, same suite, interleaved', value: median(pairs.map((p) => p[1]!)) },
-    ratio: median(pairs.map((p) => p[1]! / p[0]!)),
+    baseline: { name: 'ts-mls alone, same suite, interleaved', value: median(rounds.map((p) => p[1]!)) },
+    ratio: median(rounds.map((p) => p[1]! / p[0]!)),
   });
   const sendOurs = median(rows.send.map((p) => p[0]!));
   const receiveOurs = median(rows.receive.map((p) => p[0]!));
