@@ -120,6 +120,23 @@ describe('groups', () => {
     expect(await ok(b1, 'group.info', { groupId })).toMatchObject({ epoch: 3 });
   });
 
+  it('a removed member gets the commit that removed it, and nothing after; it can no longer write or read', async () => {
+    const { bob, a1, a2, b1, groupId } = await aliceAndBob('removed');
+    const removal = await ok(a1, 'group.commit', { groupId, epoch: 1, commit: opaque(), add: [], remove: [at(bob.username, 1)] });
+    const [seen] = await b1.waitFor<Record<string, unknown>>('group.message');
+    expect(seen).toMatchObject({ seq: removal.seq, kind: 'commit', epoch: 1 });
+    const later = await ok(a1, 'group.send', { groupId, epoch: 2, message: opaque() });
+    await a2.waitFor('group.message', 2); // the barrier: alice/2 got the removal and the message after it
+    expect(b1.of<{ seq: number }>('group.message').map((m) => m.seq)).toEqual([removal.seq]);
+    // Nor is anything after its removal waiting in its queue (the write and its references are one transaction).
+    const queued = await ctx.srv.store.pending(bob.username, 1, 0, 10, Date.now());
+    expect(queued.map((q) => q.clientId).filter((c) => c.includes(`:${later.seq}:`))).toEqual([]);
+    expect(later.seq).toBe(Number(removal.seq) + 1);
+    expect(codeOf(await call(b1.socket, 'group.send', { groupId, epoch: 2, message: opaque() }))).toBe('not_group_member');
+    expect(codeOf(await call(b1.socket, 'group.sync', { groupId, afterSeq: 0 }))).toBe('not_group_member');
+    expect(await ok(a1, 'group.info', { groupId })).toMatchObject({ epoch: 2, members: [at('removed-alice', 1), at('removed-alice', 2)] });
+  });
+
   it('refuses every group event from a non-member, and bad input changes nothing', async () => {
     const { a1, groupId } = await aliceAndBob('outside');
     const { primary: eve } = await net.registered('outside-eve');
