@@ -271,8 +271,9 @@ export const MAX_GROUP_MESSAGE_BYTES = DEFAULT_MAX_ENVELOPE_BYTES;
 /** Log entries one `group.sync` returns at most: one delivery batch. */
 export const GROUP_SYNC_BATCH = 256;
 /**
- * Server: groups one user may have created and not seen expire. Creating costs a row and nothing else,
- * but each group's log takes up to DEFAULT_GROUP_LOG_MAX_BYTES.
+ * Server: groups one user may create. Groups are never deleted (their log entries expire; the epoch and
+ * membership stay), and each group's log may take up to DEFAULT_GROUP_LOG_MAX_BYTES, so this bounds what
+ * one account can make the server keep.
  */
 export const MAX_GROUPS_PER_CREATOR = 1000;
 /**
