@@ -1,7 +1,9 @@
 /**
  * The client's link to the server: one Socket.IO connection that reconnects by itself with exponential
  * backoff and jitter, and proves the user's identity again on every new connection (a reconnect is a
- * new connection with a new challenge).
+ * new connection with a new challenge). Socket.IO reconnects after a lost transport only; after a
+ * disconnect the server asked for ("io server disconnect": a node going away, a login that took too
+ * long) and after a failed login this class reconnects itself, on the same backoff.
  */
 import { io, type Socket } from 'socket.io-client';
 import { base64urlEncode } from '../crypto/bytes.js';
@@ -16,6 +18,7 @@ import { DEFAULT_ACK_TIMEOUT_MS } from '../protocol/limits.js';
 import { rsa2048PublicJwkSchema } from '../protocol/schemas.js';
 import type { AnswerOfV2, ServerEventNameV2, ServerEventOfV2 } from '../protocol/server-event-schemas.js';
 import { PRIMARY_DEVICE } from './address.js';
+import { reconnectDelayMs, type BackoffSettings } from './reconnect-backoff.js';
 import { callServer, onServerEvent } from './socket-calls.js';
 
 export { parseAnswer } from './socket-calls.js';
@@ -73,6 +76,10 @@ export class ServerConnection {
   private authenticatedNow = false;
   private everAuthenticated = false;
   private closed = false;
+  private readonly backoff: BackoffSettings;
+  /** Reconnections this class started since the last login (see reconnectLater). */
+  private ownAttempts = 0;
+  private ownTimer: ReturnType<typeof setTimeout> | null = null;
   /**
    * This connection's `backlog.end` state: whether login was asked on it (only a logged-in connection has
    * a backlog), and whether its one marker came. Reset by every new connection.
@@ -84,7 +91,7 @@ export class ServerConnection {
     private readonly callbacks: ConnectionCallbacks,
   ) {
     this.ackTimeoutMs = options.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
-    const backoff = { ...RECONNECT_DEFAULTS, ...options.reconnect };
+    const backoff = (this.backoff = { ...RECONNECT_DEFAULTS, ...options.reconnect });
     this.socket = io(options.url, {
       autoConnect: false,
       reconnection: true,
@@ -99,7 +106,9 @@ export class ServerConnection {
     });
     this.socket.on('disconnect', (reason) => {
       this.authenticatedNow = false;
-      if (!this.closed) this.callbacks.onDisconnected(reason);
+      if (this.closed) return;
+      this.callbacks.onDisconnected(reason);
+      if (reason === 'io server disconnect') this.reconnectLater();
     });
   }
 
@@ -149,10 +158,11 @@ export class ServerConnection {
       // The server may still be starting: drop this connection and let the backoff try again.
       this.callbacks.onDebug('login failed; reconnecting', err);
       this.socket.disconnect();
-      setTimeout(() => !this.closed && this.socket.connect(), this.options.reconnect?.initialDelayMs ?? RECONNECT_DEFAULTS.initialDelayMs);
+      this.reconnectLater();
       return;
     }
     this.authenticatedNow = true;
+    this.ownAttempts = 0;
     const first = !this.everAuthenticated;
     this.everAuthenticated = true;
     this.firstLogin?.resolve();
@@ -255,8 +265,20 @@ export class ServerConnection {
     return { ...registered, registered: true };
   }
 
+  /** Connects again after the backoff's next delay, unless closed meanwhile. */
+  private reconnectLater(): void {
+    if (this.ownTimer) return;
+    const delay = reconnectDelayMs(this.ownAttempts++, this.backoff);
+    this.ownTimer = setTimeout(() => {
+      this.ownTimer = null;
+      if (!this.closed) this.socket.connect();
+    }, delay);
+  }
+
   close(): void {
     this.closed = true;
+    if (this.ownTimer) clearTimeout(this.ownTimer);
+    this.ownTimer = null;
     this.authenticatedNow = false;
     this.socket.disconnect();
   }

@@ -133,4 +133,19 @@ describe('client library against a real server', () => {
     await xena.client.send('yuri', 'still there?');
     expect((await yuri.waitFor(1))[0]!.body).toBe('still there?');
   });
+
+  it('reconnects and logs in again after the server disconnects it (Socket.IO alone would stay away)', async () => {
+    const xavi = track(await connectTestClient(server.srv.url, 'xavi'));
+    const yves = track(await connectTestClient(server.srv.url, 'yves'));
+    const reasons: string[] = [];
+    yves.client.on('disconnected', ({ reason }) => reasons.push(reason));
+    const reconnected = new Promise((resolve) => yves.client.on('reconnected', resolve));
+    for (const [, s] of server.srv.server.io.sockets.sockets) {
+      if (s.rooms.has('user:yves')) s.disconnect(true);
+    }
+    await reconnected;
+    expect(reasons).toEqual(['io server disconnect']);
+    await xavi.client.send('yves', 'back again?');
+    expect((await yves.waitFor(1))[0]!.body).toBe('back again?');
+  });
 });
