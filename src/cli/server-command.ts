@@ -22,7 +22,8 @@ export function registerServerCommand(program: Command): void {
         'E2EE_CHAT_DATABASE_URL (postgres://user:password@host:port/database: the PostgreSQL store),\n' +
         'files: E2EE_CHAT_MAX_ATTACHMENT_BYTES, E2EE_CHAT_BLOB_DIR (default <data>/blobs), E2EE_CHAT_BLOB_USER_MAX_BYTES,\n' +
         'E2EE_CHAT_BLOB_USER_MAX_COUNT, E2EE_CHAT_BLOB_SERVER_MAX_BYTES, E2EE_CHAT_BLOB_UPLOAD_IDLE_MS,\n' +
-        'E2EE_CHAT_BLOB_HTTP_RATE_LIMIT, E2EE_CHAT_BLOB_HTTP_RATE_BURST.',
+        'E2EE_CHAT_BLOB_HTTP_RATE_LIMIT, E2EE_CHAT_BLOB_HTTP_RATE_BURST,\n' +
+        'SIGTERM drains (docs/DEPLOY.md): E2EE_CHAT_DRAIN_SECONDS (bound, default 10), E2EE_CHAT_DRAIN_NOTICE_SECONDS (default 0).',
     )
     .action(async (opts: { port?: string; host?: string; data?: string }) => {
       const config = loadServerConfig({
@@ -33,35 +34,17 @@ export function registerServerCommand(program: Command): void {
       });
       // Loaded here, not at the top: every other command (each one a process) then starts without the
       // server's modules (Socket.IO's server, pino, the server stores).
-      const [{ pino }, { createChatServer }, { openServerStore }] = await Promise.all([
+      const [{ pino }, { createChatServer }, { openServerStore }, { stopOnSignals }] = await Promise.all([
         import('pino'),
         import('../server/app.js'),
         import('../server/store/open-store.js'),
+        import('../server/stop-on-signals.js'),
       ]);
       const logger = pino({ level: config.logLevel, base: { service: 'e2ee-chat' } });
       const { store, location } = await openServerStore(config);
       const server = createChatServer({ config, store, logger });
       // Handlers first, then the readiness line: a supervisor may signal as soon as it sees it.
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        logger.info({ signal }, 'shutting down');
-        const force = setTimeout(() => process.exit(1), 10_000);
-        force.unref();
-        server.close().then(
-          () => {
-            logger.info('stopped');
-            process.exit(0);
-          },
-          (err: unknown) => {
-            logger.error({ err }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGTERM', () => stop('SIGTERM'));
+      stopOnSignals({ drain: () => server.drain(), boundMs: config.drainMs, logger, exit: (code) => process.exit(code), signals: process });
       const address = await server.listen();
       logger.info({ port: address.port, host: address.address, store: location }, `e2ee-chat server listening on port ${address.port}`);
     });

@@ -98,6 +98,19 @@ export const DEFAULT_QUEUE_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 /** Server: how often expired envelopes are swept. */
 export const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
 
+/**
+ * Server: the longest a drain on SIGTERM may take before the process exits anyway (src/server/drain.ts).
+ * Ten seconds: under the 30 s a supervisor (systemd, Kubernetes) usually allows before SIGKILL, and far
+ * above what moving a node's clients and committing its last writes takes.
+ */
+export const DEFAULT_DRAIN_SECONDS = 10;
+
+/**
+ * Server: how long a draining node answers 503 at /health before it moves its clients. 0 for a node
+ * alone; behind a load balancer, its health-check interval times its fall count (docs/DEPLOY.md).
+ */
+export const DEFAULT_DRAIN_NOTICE_SECONDS = 0;
+
 /** Most ids one `ack` event may carry: bounds the work of one event. */
 export const MAX_ACK_IDS = 1000;
 

@@ -27,6 +27,7 @@ import { BlobStore } from './blobs/blob-store.js';
 import type { ServerConfig } from './config.js';
 import { createConnection, dispatch, type ChatIO, type HandlerTable, type HandlerTables, type HandlerTableV2 } from './connection.js';
 import { deviceHandlers } from './device-handlers.js';
+import { ServerDrain } from './drain.js';
 import { directoryHandlers } from './directory.js';
 import { closeEnginesThatNeverJoin } from './engine-guard.js';
 import { createHttpServer } from './http-routes.js';
@@ -58,7 +59,13 @@ export interface ChatServer {
    */
   readonly io: SocketIOServer;
   listen(): Promise<AddressInfo>;
+  /** Stops at once: every connection dropped, the store closed. */
   close(): Promise<void>;
+  /**
+   * Stops gracefully (drain.ts): health turns 503, clients are moved once their requests are answered,
+   * then the store is closed. No bound of its own: the caller decides how long to wait.
+   */
+  drain(): Promise<void>;
 }
 
 export interface ChatServerDeps {
@@ -95,6 +102,14 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   const blobCreates = new KeyedRateLimiter(BLOB_CREATE_PER_USER_PER_MINUTE / 60, BLOB_CREATE_PER_USER_BURST);
   const blobRequests = new KeyedRateLimiter(config.blobHttpRatePerSecond, config.blobHttpRateBurst);
   let blobRoute: ReturnType<typeof blobHttpHandler> | undefined;
+  const drain = new ServerDrain({
+    logger,
+    boundMs: config.drainMs,
+    noticeMs: config.drainNoticeMs,
+    // io.close() disconnects what is left (nothing, by then) and closes the HTTP server.
+    closeServer: () => new Promise<void>((resolve) => io.close(() => resolve())),
+    closeRest: () => closeRest(),
+  });
   const metrics = new ServerMetrics({
     connections: () => io.engine.clientsCount,
     queuedBytes: () => store.serverQueueBytes(),
@@ -115,6 +130,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
       startedAt: Date.now(),
       connections: () => io.engine.clientsCount,
       onlineUsers: () => registry.userCount(),
+      draining: () => drain.draining,
       metrics,
     },
     async (req, res, path) => {
@@ -132,6 +148,8 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
     maxHttpBufferSize: transportFrameBytes(config.maxEnvelopeBytes),
     serveClient: false,
     perMessageDeflate: false,
+    // A draining node takes no new clients (they try again, elsewhere); its own keep their sessions.
+    allowRequest: (_req, answer) => answer(drain.draining ? 'this node is draining' : null, !drain.draining),
   });
   const joined = closeEnginesThatNeverJoin(io, config.authTimeoutMs, logger);
   const presence = new PresenceHandling(io, registry, logger);
@@ -209,6 +227,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   io.on('connection', (socket) => {
     joined(socket.conn);
     const conn = createConnection(socket, config.rateLimitPerSecond, config.rateLimitBurst, RATE_LIMIT_MAX_DELAY_MS);
+    drain.opened(conn);
     conn.authTimer = setTimeout(() => {
       logger.debug({ sid: socket.id }, 'dropping unauthenticated connection');
       socket.disconnect(true);
@@ -217,6 +236,9 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
 
     socket.onAny((event: string, ...args: unknown[]) => {
       onClientEvent?.(event, args);
+      // A connection being moved takes nothing new: left unanswered, it is failed on the client when the
+      // transport closes, and resent from the outbox on its next connection.
+      if (!drain.admits(conn)) return;
       dispatch(conn, handlers, logger, event, args, (name, protocol, body) => metrics.answered(name, protocol, body));
     });
     socket.on('disconnect', (reason) => {
@@ -227,6 +249,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
       relay.detach(conn);
       links.disconnected(linkParty(conn));
       void presence.offline(conn);
+      drain.closed(conn);
       logger.debug({ sid: socket.id, user: conn.username, reason }, 'disconnected');
     });
   });
@@ -245,11 +268,16 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
       });
     },
     close: async () => {
-      clearInterval(sweeper);
-      links.dispose();
       // io.close() disconnects every socket and closes the HTTP server.
       await new Promise<void>((resolve) => io.close(() => resolve()));
-      await store.close();
+      await closeRest();
     },
+    drain: () => drain.run(),
   };
+
+  async function closeRest(): Promise<void> {
+    clearInterval(sweeper);
+    links.dispose();
+    await store.close();
+  }
 }

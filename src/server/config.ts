@@ -11,6 +11,8 @@ import {
   DEFAULT_BUNDLE_FETCH_PER_REQUESTER_PER_MINUTE,
   DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST,
   DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE,
+  DEFAULT_DRAIN_NOTICE_SECONDS,
+  DEFAULT_DRAIN_SECONDS,
   DEFAULT_HTTP_HEADERS_TIMEOUT_MS,
   DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS,
   DEFAULT_HTTP_REQUEST_TIMEOUT_MS,
@@ -81,6 +83,10 @@ export interface ServerConfig {
   blobHttpRateBurst: number;
   /** The built web app served at `/`; undefined: the package's dist/web (web/web-files.ts). */
   webDir?: string;
+  /** SIGTERM: the longest the drain may take before the process exits anyway (drain.ts). */
+  drainMs: number;
+  /** SIGTERM: how long /health answers 503 before clients are moved (a balancer's time to notice). */
+  drainNoticeMs: number;
 }
 
 export class ConfigError extends Error {
@@ -140,6 +146,10 @@ export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     throw new ConfigError('E2EE_CHAT_HTTP_HEADERS_TIMEOUT_MS must not exceed E2EE_CHAT_HTTP_REQUEST_TIMEOUT_MS');
   }
   const dbUrl = databaseUrl(env.E2EE_CHAT_DATABASE_URL);
+  const drainSeconds = integer(env, 'E2EE_CHAT_DRAIN_SECONDS', DEFAULT_DRAIN_SECONDS, 1, 3600);
+  const drainNoticeSeconds = integer(env, 'E2EE_CHAT_DRAIN_NOTICE_SECONDS', DEFAULT_DRAIN_NOTICE_SECONDS, 0, 3600);
+  // The notice is spent inside the bound: one as long would leave no time to move anyone.
+  if (drainNoticeSeconds >= drainSeconds) throw new ConfigError('E2EE_CHAT_DRAIN_NOTICE_SECONDS must be less than E2EE_CHAT_DRAIN_SECONDS');
   return {
     port: integer(env, 'PORT', 5001, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -174,5 +184,7 @@ export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     blobUploadIdleMs: integer(env, 'E2EE_CHAT_BLOB_UPLOAD_IDLE_MS', DEFAULT_BLOB_UPLOAD_IDLE_MS, 1000, 30 * 86_400_000),
     blobHttpRatePerSecond: integer(env, 'E2EE_CHAT_BLOB_HTTP_RATE_LIMIT', DEFAULT_BLOB_HTTP_RATE_PER_SECOND, 1, 1_000_000),
     blobHttpRateBurst: integer(env, 'E2EE_CHAT_BLOB_HTTP_RATE_BURST', DEFAULT_BLOB_HTTP_RATE_BURST, 1, 1_000_000),
+    drainMs: drainSeconds * 1000,
+    drainNoticeMs: drainNoticeSeconds * 1000,
   };
 }

@@ -24,6 +24,8 @@ export interface HealthSource {
   connections(): number;
   /** Users online (as the presence registry counts them). */
   onlineUsers(): Promise<number>;
+  /** Whether this node is draining (drain.ts): health then answers 503 so a balancer takes it out. */
+  draining(): boolean;
   /** This node's Prometheus registry, scraped at `GET /metrics`. */
   metrics: ServerMetrics;
 }
@@ -64,15 +66,16 @@ async function handleHttp(health: HealthSource, blobs: BlobRoute | undefined, we
       health.logger.error({ err }, 'presence count failed');
       return null;
     });
+    const draining = health.draining();
     const body = {
-      status: storeOk ? 'ok' : 'degraded',
+      status: draining ? 'draining' : storeOk ? 'ok' : 'degraded',
       version: SERVER_VERSION,
       uptimeSeconds: Math.round((Date.now() - health.startedAt) / 1000),
       connections: health.connections(),
       onlineUsers,
       store: storeOk ? 'ok' : 'unavailable',
     };
-    res.writeHead(storeOk ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    res.writeHead(storeOk && !draining ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     return;
   }
   if (req.method === 'GET' && path === '/metrics') {
