@@ -44,7 +44,9 @@ export function registerServerCommand(program: Command): void {
       const { store, location } = await openServerStore(config);
       const server = createChatServer({ config, store, logger });
       // Handlers first, then the readiness line: a supervisor may signal as soon as it sees it.
-      stopOnSignals({ drain: () => server.drain(), boundMs: config.drainMs, logger, exit: (code) => process.exit(code), signals: process });
+      // The last lines (the phases, "stopped") reach a piped stdout before the process ends.
+      const exit = (code: number) => logger.flush(() => process.exit(code));
+      stopOnSignals({ drain: () => server.drain(), boundMs: config.drainMs, logger, exit, signals: process });
       const address = await server.listen();
       logger.info({ port: address.port, host: address.address, store: location }, `e2ee-chat server listening on port ${address.port}`);
     });
