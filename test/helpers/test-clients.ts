@@ -1,13 +1,15 @@
 /** Real ChatClients with in-memory stores, and raw socket.io connections for protocol-level tests. */
 import { io, type Socket } from 'socket.io-client';
 import { fetchBlobHttp } from '../../src/client/blob-transfer.js';
-import { ChatClient, type ClientIdentity, type ReceivedMessage, type RejectedMessage } from '../../src/client/chat-client.js';
+import { ChatClient, type ChatClientOptions, type ClientIdentity, type ReceivedMessage, type RejectedMessage } from '../../src/client/chat-client.js';
 import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-stores.js';
 import { MemoryRatchetStore, type RatchetStore } from '../../src/client/ratchet-store.js';
 import { base64urlDecode, base64urlEncode } from '../../src/crypto/bytes.js';
 import { ed25519Sign } from '../../src/crypto/ed25519.js';
 import { ed25519PublicOf, generateUserKeyPairs, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
 import { loginMessage, registerMessage } from '../../src/protocol/auth-message.js';
+
+type ChatClientSocketOptions = NonNullable<ChatClientOptions['socketOptions']>;
 
 /** RSA key generation is the slow part of a test; keep a few pairs around and reuse them across names. */
 const keyCache: UserKeyPairs[] = [];
@@ -58,6 +60,8 @@ export async function connectTestClient(
     readReceipts?: boolean;
     /** The HTTP client for blobs (a test's fault injector). */
     fetch?: typeof globalThis.fetch;
+    /** socket.io-client's options, instead of WebSocket only (a test of the default transports, TLS). */
+    socketOptions?: ChatClientSocketOptions;
   } = {},
 ): Promise<TestClient> {
   const identity: ClientIdentity & { keys: UserKeyPairs } = { username, keys: opts.keys ?? (await keysFor()) };
@@ -68,7 +72,7 @@ export async function connectTestClient(
     identity,
     peers,
     messages,
-    socketOptions: { transports: ['websocket'] },
+    socketOptions: opts.socketOptions ?? { transports: ['websocket'] },
     reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
     ...(opts.ackDelayMs !== undefined && { ackDelayMs: opts.ackDelayMs }),
     ...(opts.readReceipts !== undefined && { readReceipts: opts.readReceipts }),
