@@ -167,6 +167,8 @@ describe.skipIf(tools.skip || database.skip)('two nodes on PostgreSQL behind dep
     await ann.client.send('ben', 'barrier');
     await waitUntil(() => (ben.received.some((m) => m.body === 'barrier') ? true : undefined), 20_000, 'the barrier message');
     expect(ben.received.map((m) => m.body)).toEqual(['before the restart', ...Array.from({ length: total }, (_, i) => `message ${i}`), 'barrier']);
+    const shown = (await ben.messages.history({ peer: 'ann' })).filter((r) => r.direction === 'in').map((r) => r.body);
+    expect(shown).toEqual(ben.received.map((m) => m.body));
     // HAProxy took the node out on its health check's 503 while it was draining, before it was gone.
     expect(haproxyLog).toMatch(new RegExp(`Server chat_nodes/node${onNode + 1} is DOWN, reason: Layer7 wrong status, code: 503`));
     expect((await httpsGet(`${front}/health`, cert)).status).toBe(200);

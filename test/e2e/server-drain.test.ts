@@ -77,9 +77,11 @@ describe('server drain on SIGTERM', () => {
     const ritaAgain = await connectTestClient(w.url, 'rita', { keys: rita.identity.keys, peers: rita.peers, messages: rita.messages, ratchet });
     // A barrier: messages arrive in order, so once it is in, everything before it is too.
     await sam.client.send('rita', 'barrier');
-    await waitUntil(() => (ritaAgain.received.some((m) => m.body === 'barrier') ? true : undefined), 20_000, 'the barrier message');
-    expect(ritaAgain.received.map((m) => m.body)).toEqual([...Array.from({ length: total }, (_, i) => `message ${i}`), 'barrier']);
-    const receivedIds = new Set(ritaAgain.received.map((m) => m.id));
+    // Read from her message store (what she is shown): events may come before a new client's listener.
+    const fromSam = async () => (await ritaAgain.messages.history({ peer: 'sam' })).filter((r) => r.direction === 'in');
+    await waitUntil(async () => ((await fromSam()).some((r) => r.body === 'barrier') ? true : undefined), 20_000, 'the barrier message');
+    expect((await fromSam()).map((r) => r.body)).toEqual([...Array.from({ length: total }, (_, i) => `message ${i}`), 'barrier']);
+    const receivedIds = new Set((await fromSam()).map((r) => r.id));
     for (const id of acknowledgedBeforeRestart) expect(receivedIds.has(id)).toBe(true);
 
     sam.client.close();
