@@ -40,12 +40,24 @@ export function registerServerCommand(program: Command): void {
         import('../server/store/open-store.js'),
         import('../server/stop-on-signals.js'),
       ]);
-      const logger = pino({ level: config.logLevel, base: { service: 'e2ee-chat' } });
+      // pino's own stdout writer (asynchronous), held here so the last lines can be waited for.
+      const logOutput = pino.destination({ dest: 1, sync: false });
+      const logger = pino({ level: config.logLevel, base: { service: 'e2ee-chat' } }, logOutput);
       const { store, location } = await openServerStore(config);
       const server = createChatServer({ config, store, logger });
       // Handlers first, then the readiness line: a supervisor may signal as soon as it sees it.
-      // The last lines (the phases, "stopped") reach a piped stdout before the process ends.
-      const exit = (code: number) => logger.flush(() => process.exit(code));
+      // The last lines (the phases, "stopped") reach stdout, in order, before the process ends: exiting
+      // while one is being written would let pino's exit hook write the next one before it. A stdout
+      // nobody reads holds the exit two seconds at most.
+      let exiting = false;
+      const exit = (code: number) => {
+        if (exiting) return;
+        exiting = true;
+        process.exitCode = code;
+        setTimeout(() => process.exit(code), 2000).unref();
+        logOutput.once('close', () => process.exit(code));
+        logOutput.end();
+      };
       stopOnSignals({ drain: () => server.drain(), boundMs: config.drainMs, logger, exit, signals: process });
       const address = await server.listen();
       logger.info({ port: address.port, host: address.address, store: location }, `e2ee-chat server listening on port ${address.port}`);

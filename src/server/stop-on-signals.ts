@@ -25,7 +25,7 @@ export function stopOnSignals({ drain, boundMs, logger, exit, signals }: SignalS
       return exit(1);
     }
     stopping = true;
-    logger.info({ signal, boundMs }, 'shutting down: draining');
+    logger.info({ signal, boundMs }, 'shutting down');
     const bound = setTimeout(() => {
       logger.error({ boundMs }, 'the drain did not finish within its bound: exiting anyway');
       exit(1);
