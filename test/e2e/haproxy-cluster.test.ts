@@ -158,6 +158,8 @@ describe.skipIf(tools.skip || database.skip)('two nodes on PostgreSQL behind dep
     drained.kill('SIGTERM');
     const exit = await drained.waitForExit(15_000);
     expect(exit.code, drained.describe()).toBe(0);
+    // Nothing failed on the way out (a write after the pool ended, say).
+    expect(drained.stdout.split('\n').filter((l) => /^\{"level":(5|6)\d/.test(l))).toEqual([]);
     expect(acknowledged.length).toBeLessThan(total);
 
     // Both are back, through HAProxy, on the node that stayed; the sender's outbox went on there.

@@ -61,6 +61,8 @@ describe('server drain on SIGTERM', () => {
     const phases = logLines(first.stdout).map((l) => l.phase).filter((p) => p !== undefined);
     expect(phases).toEqual(['draining', 'moving', 'moved', 'closed']);
     expect(logLines(first.stdout).at(-1)).toMatchObject({ msg: 'stopped' });
+    // Nothing failed on the way out (a write after the store closed, say).
+    expect(logLines(first.stdout).filter((l) => Number(l.level) >= 50)).toEqual([]);
     // The client was moved (a dropped transport, which it reconnects after), not dropped for good.
     expect(disconnects).toEqual(['transport close']);
     // SQLite's last connection closed cleanly: the WAL was checkpointed into the database and removed.
