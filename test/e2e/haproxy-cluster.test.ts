@@ -17,6 +17,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
 import { binaryGate } from '../helpers/binaries.js';
+import { selfSignedCertificate } from '../helpers/certificates.js';
 import { dropSchemas, postgresGate, TEST_DATABASE_URL, testSchemaName } from '../helpers/postgres.js';
 import { connectTestClient, waitUntil, type TestClient } from '../helpers/test-clients.js';
 import { freePort, REPO_ROOT, type Proc } from './processes.js';
@@ -30,18 +31,6 @@ const tools = binaryGate([
 const database = await postgresGate();
 const schema = testSchemaName();
 const SHIPPED = readFileSync(join(REPO_ROOT, 'deploy/haproxy.cfg'), 'utf8');
-
-/** A self-signed certificate for 127.0.0.1: the PEM HAProxy loads (certificate and key) and the certificate alone. */
-function selfSignedCertificate(dir: string): { pemFile: string; cert: string } {
-  const key = join(dir, 'key.pem');
-  const certFile = join(dir, 'cert.pem');
-  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', certFile, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { encoding: 'utf8' });
-  if (made.status !== 0) throw new Error(`openssl failed: ${made.stderr}`);
-  const cert = readFileSync(certFile, 'utf8');
-  const pemFile = join(dir, 'chat.pem');
-  writeFileSync(pemFile, cert + readFileSync(key, 'utf8'));
-  return { pemFile, cert };
-}
 
 /** The shipped configuration with what a machine's own setup changes replaced; each must be there to be replaced. */
 function configFor(replace: { pemFile: string; bind?: string; nodes?: readonly [string, string] }): string {
