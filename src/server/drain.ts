@@ -66,6 +66,9 @@ export class ServerDrain {
   /** A connection opened. */
   opened(conn: ConnectionState): void {
     this.connections.add(conn);
+    // Its handshake passed just before the drain began, and it joined after the moves were listed: it
+    // goes at once, or the drain would wait for it until its bound.
+    if (this.phaseNow === 'moving') void this.move(conn);
   }
 
   /** A connection closed (for any reason). */

@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { io as connectSocket, type Socket } from 'socket.io-client';
+import { io as connectSocket, Manager, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { base64urlDecode, base64urlEncode } from '../../src/crypto/bytes.js';
 import { ed25519Sign } from '../../src/crypto/ed25519.js';
@@ -81,6 +81,9 @@ describe('a draining node', () => {
     const signature = base64urlEncode(ed25519Sign(loginMessage({ challenge, username: 'dora' }), base64urlDecode(keys.signing.d)));
     const login = call(busy, 'login', { username: 'dora', signature });
     await waitUntil(() => (store.held === 1 ? true : undefined), 5000, 'the login held at its lookup');
+    // A client whose handshake passed before the drain and whose socket joins after the moves began.
+    const late = new Manager(url, { transports: ['websocket'], reconnection: false, autoConnect: false, forceNew: true });
+    await new Promise<void>((resolve, reject) => late.open((err) => (err ? reject(err) : resolve())));
 
     const drained = server.drain();
     const health = await fetch(`${url}/health`);
@@ -95,6 +98,13 @@ describe('a draining node', () => {
     // The node is moving its clients, and this one waits for its login to be answered.
     await waitUntil(() => (logLines.some((l) => l.phase === 'moving') ? true : undefined), 5000, 'the moving phase');
     expect(logLines.some((l) => l.phase === 'moved')).toBe(false);
+    // The late joiner is moved at once, while the drain still waits for the held login.
+    const lateSocket = late.socket('/');
+    sockets.push(lateSocket);
+    const lateReason = new Promise<string>((resolve) => lateSocket.once('disconnect', resolve));
+    lateSocket.connect();
+    expect(await lateReason).toBe('transport close');
+    expect(store.held).toBe(1);
     store.gate = null;
     release();
     // Answered, not cut off: the ack arrives before the transport closes.
