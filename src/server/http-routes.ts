@@ -26,6 +26,8 @@ export interface HealthSource {
   onlineUsers(): Promise<number>;
   /** This node's Prometheus registry, scraped at `GET /metrics`. */
   metrics: ServerMetrics;
+  /** With a cluster: whether its Redis answers now. */
+  redis?: () => Promise<boolean>;
 }
 
 /** Answers a request under BLOB_PATH_PREFIX (`path` is the URL's path). */
@@ -64,13 +66,17 @@ async function handleHttp(health: HealthSource, blobs: BlobRoute | undefined, we
       health.logger.error({ err }, 'presence count failed');
       return null;
     });
+    // Without Redis a node still serves its own connections, and its deliveries poll the store: degraded,
+    // but still worth sending clients to (200). Without the store it can do nothing (503).
+    const redisOk = health.redis ? await health.redis() : undefined;
     const body = {
-      status: storeOk ? 'ok' : 'degraded',
+      status: storeOk && redisOk !== false ? 'ok' : 'degraded',
       version: SERVER_VERSION,
       uptimeSeconds: Math.round((Date.now() - health.startedAt) / 1000),
       connections: health.connections(),
       onlineUsers,
       store: storeOk ? 'ok' : 'unavailable',
+      ...(redisOk !== undefined && { redis: redisOk ? 'ok' : 'unavailable' }),
     };
     res.writeHead(storeOk ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     return;

@@ -1,0 +1,210 @@
+/**
+ * Three nodes of one cluster (issue 13): real `e2ee-chat server` processes on loopback ports sharing one
+ * PostgreSQL schema and one Redis of the test's own, with the library's ChatClient as the users.
+ *
+ * Alice writes from node A; bob's phone is on node B (through a TCP forwarder standing in for the load
+ * balancer) and his laptop on node C. Each of bob's devices gets every message once and in order;
+ * node B is killed with SIGKILL mid-stream and the phone's connection, moved by the balancer, lands on
+ * node C with nothing acknowledged lost or shown twice; the users of the dead node go offline when its
+ * presence lease runs out. Redis is killed and started again empty mid-stream: messages keep arriving
+ * (the delivery poll), and receipts too. The connection between the nodes and PostgreSQL is cut and
+ * restored: the nodes say 503 meanwhile and carry on after.
+ *
+ * Without PostgreSQL or redis-server the file skips loudly; under E2EE_CHAT_REQUIRE_SERVICES=1 it fails.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ChatClient } from '../../src/client/chat-client.js';
+import { requestDeviceLink } from '../../src/client/device-link-request.js';
+import type { ReceivedMessage } from '../../src/client/inbound.js';
+import { adoptProvisioning } from '../../src/client/link-provisioning.js';
+import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-stores.js';
+import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
+import { generateUserKeyPairs } from '../../src/crypto/keys.js';
+import { installNodeCrypto } from '../../src/crypto/node/node-crypto.js';
+import { dropSchemas, postgresGate, TEST_DATABASE_URL, testSchemaName } from '../helpers/postgres.js';
+import { redisGate, TestRedis } from '../helpers/redis.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { connectTestClient, waitUntil, type TestClient } from '../helpers/test-clients.js';
+import { freePort, type Proc } from './processes.js';
+import { SERVER_LISTENING, useProcesses } from './world.js';
+
+const procs = useProcesses();
+const pgGate = await postgresGate();
+const rGate = redisGate();
+const schemas: string[] = [];
+
+interface Node {
+  readonly name: string;
+  readonly port: number;
+  readonly url: string;
+  readonly proc: Proc;
+}
+
+interface ClusterOptions {
+  /** E2EE_CHAT_DELIVERY_POLL_MS of every node. */
+  pollMs: number;
+  /** Nodes reach PostgreSQL through this forwarder (to cut it) instead of directly. */
+  postgresVia?: TcpProxy;
+}
+
+/** What a test stops at its end: clients, forwarders, its Redis. */
+const closers: Array<() => Promise<unknown> | unknown> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
+describe.skipIf(pgGate.skip || rGate.skip)('cluster: three nodes on PostgreSQL and Redis', () => {
+  beforeAll(() => {
+    for (const unavailable of [pgGate.unreachable, rGate.unavailable]) {
+      if (unavailable) throw new Error(`${unavailable} (E2EE_CHAT_REQUIRE_SERVICES=1 is set, so this is a failure, not a skip)`);
+    }
+    void installNodeCrypto({ mlkem: false });
+  });
+  afterAll(async () => {
+    if (!pgGate.unreachable) await dropSchemas(schemas);
+  });
+
+  /** A fresh schema, its URL (through `via` when given) with the schema as search_path. */
+  async function database(via?: TcpProxy): Promise<string> {
+    const schema = testSchemaName();
+    schemas.push(schema);
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await client.connect();
+    await client.query(`CREATE SCHEMA ${schema}`);
+    await client.end();
+    const url = new URL(TEST_DATABASE_URL);
+    if (via) url.port = String(via.port);
+    url.searchParams.set('options', `-c search_path=${schema}`);
+    return url.toString();
+  }
+
+  async function ownRedis(): Promise<TestRedis> {
+    const redis = new TestRedis(await freePort());
+    await redis.start();
+    closers.push(() => redis.kill());
+    return redis;
+  }
+
+  async function startNodes(names: readonly string[], redis: TestRedis, options: ClusterOptions): Promise<Node[]> {
+    const databaseUrl = await database(options.postgresVia);
+    const dir = procs.tempDir('cluster');
+    return Promise.all(
+      names.map(async (name) => {
+        const port = await freePort();
+        const data = join(dir, name);
+        mkdirSync(data);
+        const proc = procs.spawn(`node ${name}`, ['server'], {
+          cwd: dir,
+          env: {
+            PORT: String(port),
+            HOST: '127.0.0.1',
+            E2EE_CHAT_DATA: data,
+            E2EE_CHAT_DATABASE_URL: databaseUrl,
+            E2EE_CHAT_REDIS_URL: redis.url,
+            E2EE_CHAT_DELIVERY_POLL_MS: String(options.pollMs),
+            E2EE_CHAT_PRESENCE_LEASE_MS: '1500',
+          },
+        });
+        await proc.waitFor('stdout', SERVER_LISTENING);
+        return { name, port, url: `http://127.0.0.1:${port}`, proc };
+      }),
+    );
+  }
+
+  async function client(url: string, username: string): Promise<TestClient> {
+    const c = await connectTestClient(url, username);
+    closers.push(() => c.client.close());
+    return c;
+  }
+
+  /** Links a second device (`laptop`) to `primary`'s account through `linkUrl`, then connects it at `url`. */
+  async function linkLaptop(primary: TestClient, linkUrl: string, url: string): Promise<{ client: ChatClient; received: ReceivedMessage[] }> {
+    const keys = await generateUserKeyPairs();
+    const ratchet = new MemoryRatchetStore();
+    const peers = new MemoryPeerKeyStore();
+    const pending = await requestDeviceLink({ url: linkUrl, username: primary.identity.username, name: 'laptop', keys, ratchet, socketOptions: { transports: ['websocket'] } });
+    pending.done.catch(() => undefined);
+    await primary.client.approveDevice(pending.code);
+    const provisioned = await pending.done;
+    await adoptProvisioning(peers, provisioned);
+    const received: ReceivedMessage[] = [];
+    const laptop = await ChatClient.connect(
+      {
+        url,
+        identity: { username: provisioned.username, device: provisioned.device, keys, account: provisioned.account },
+        peers,
+        messages: new MemoryMessageStore(),
+        ratchet,
+        socketOptions: { transports: ['websocket'] },
+        reconnect: { initialDelayMs: 50, maxDelayMs: 500 },
+      },
+      (c) => c.on('message', (m) => received.push(m)),
+    );
+    closers.push(() => laptop.close());
+    return { client: laptop, received };
+  }
+
+  const bodies = (received: readonly ReceivedMessage[]) => received.map((m) => m.body);
+  const numbered = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `message ${from + i}`);
+  const waitForBodies = (received: readonly ReceivedMessage[], n: number, what: string, timeoutMs = 20_000) =>
+    waitUntil(() => (received.length >= n ? true : undefined), timeoutMs, `${n} messages on ${what} (has ${received.length})`);
+
+  async function health(node: Node): Promise<{ status: number; body: Record<string, unknown> }> {
+    const res = await fetch(`${node.url}/health`);
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  it('delivers every message once and in order to devices on other nodes, and loses nothing when a node is killed mid-stream', async () => {
+    const redis = await ownRedis();
+    // A poll far longer than the test: every delivery to another node here is Redis's wake-up.
+    const [a, b, c] = await startNodes(['A', 'B', 'C'], redis, { pollMs: 600_000 });
+    expect(await health(a!)).toEqual({ status: 200, body: expect.objectContaining({ status: 'ok', store: 'ok', redis: 'ok' }) });
+    const balancer = await TcpProxy.start(b!.port);
+    closers.push(() => balancer.close());
+
+    const alice = await client(a!.url, 'cl-alice');
+    const phone = await client(balancer.url, 'cl-bob');
+    const laptop = await linkLaptop(phone, balancer.url, c!.url);
+    // Carol is on node B alone (no balancer): she stays away when it dies.
+    const carol = await client(b!.url, 'cl-carol');
+    const presence: Array<{ username: string; online: boolean }> = [];
+    alice.client.on('presence', (p) => presence.push(p));
+    await waitUntil(async () => ((await alice.client.onlineUsers()).includes('cl-carol') ? true : undefined), 5_000, 'carol online as seen from node A');
+
+    const receipts: string[] = [];
+    alice.client.on('delivered', (d) => receipts.push(`${d.id} ${d.device}`));
+    const sent: string[] = [];
+    for (const body of numbered(0, 10)) sent.push((await alice.client.send('cl-bob', body)).id);
+    await waitForBodies(phone.received, 10, 'the phone');
+    await waitForBodies(laptop.received, 10, 'the laptop');
+    // Receipts from both of bob's devices, each on another node than alice's, reach her on node A.
+    await waitUntil(() => (sent.every((id) => receipts.includes(`${id} 1`) && receipts.includes(`${id} 2`)) ? true : undefined), 10_000, 'receipts from both devices');
+
+    // Mid-stream: node B dies without a goodbye; the balancer sends the phone's reconnection to node C.
+    const more = (async () => {
+      for (const body of numbered(10, 30)) {
+        await alice.client.send('cl-bob', body);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    await waitForBodies(phone.received, 13, 'the phone');
+    await b!.proc.stop('SIGKILL');
+    balancer.retarget(c!.port);
+    await more;
+
+    await waitForBodies(phone.received, 30, 'the phone after moving to node C');
+    await waitForBodies(laptop.received, 30, 'the laptop');
+    expect(bodies(phone.received)).toEqual(numbered(0, 30));
+    expect(bodies(laptop.received)).toEqual(numbered(0, 30));
+
+    // Carol's lease on node B runs out (1.5 s): node A or C announces her offline, once; bob stays online.
+    await waitUntil(() => (presence.some((p) => p.username === 'cl-carol' && !p.online) ? true : undefined), 10_000, 'carol offline');
+    expect(presence.filter((p) => p.username === 'cl-carol' && !p.online)).toHaveLength(1);
+    expect(presence.filter((p) => p.username === 'cl-bob' && !p.online)).toEqual([]);
+    expect(await alice.client.onlineUsers()).toEqual(['cl-alice', 'cl-bob']);
+    void carol;
+  }, 120_000);
+});
