@@ -1,30 +1,35 @@
 /**
- * Delivery on a node of a cluster: the stored envelope is offered to this node's pumps of its address,
- * exactly as on a single node, and its address is published on the wake-up channel, so that the
- * address's connections on the other nodes read it from the shared store (wake-channel.ts).
+ * Delivery on a node of a cluster: the stored envelope's address is published on the wake-up channel, so
+ * that its connections on the other nodes read it from the shared store (wake-channel.ts), and this
+ * node's own pumps of the address are woken the same way.
+ *
+ * Woken, not offered: the single node's fast path (push the envelope just committed, without reading it
+ * back) is safe only while one process commits all of an address's envelopes. Here another node may
+ * have committed a lower seq a moment before, whose wake-up has not arrived yet; a pump that took this
+ * envelope directly would move its cursor past that one and skip it until the connection logs in again.
+ * Reading from the cursor costs one indexed store read per stored envelope and local connection.
  */
-import type { Envelope } from '../../protocol/schemas.js';
-import { InProcessDeliveryNotifier, type DeliveryNotifier, type RoomPumps } from '../delivery-notifier.js';
+import type { DeliveryNotifier, RoomPumps } from '../delivery-notifier.js';
 import type { QueuedEnvelope } from '../store/server-store.js';
-import type { WakeChannel } from './wake-channel.js';
+
+/** Where the other nodes hear of it (WakeChannel). */
+export interface WakePublisher {
+  publish(username: string, device: number): void;
+}
 
 export class RedisDeliveryNotifier implements DeliveryNotifier {
-  private readonly local: InProcessDeliveryNotifier;
-
   constructor(
-    pumps: RoomPumps,
-    private readonly wakes: WakeChannel,
-  ) {
-    this.local = new InProcessDeliveryNotifier(pumps);
-  }
+    private readonly pumps: RoomPumps,
+    private readonly wakes: WakePublisher,
+  ) {}
 
   /**
-   * True when a connection on this node took it at once. A device connected only elsewhere makes this
-   * false ('queued' in the send's answer), though it will have it a moment later: the node cannot know.
+   * Always false: nothing was pushed yet when this returns (the `send` answer says 'queued'; the receipt
+   * follows as soon as the device acknowledges).
    */
-  stored(message: QueuedEnvelope, envelope: Envelope): boolean {
-    const pushed = this.local.stored(message, envelope);
+  stored(message: QueuedEnvelope): boolean {
+    this.pumps.wake(message.recipient, message.recipientDevice);
     this.wakes.publish(message.recipient, message.recipientDevice);
-    return pushed;
+    return false;
   }
 }
