@@ -268,4 +268,17 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: three nodes on PostgreSQL a
     const expected = outcome instanceof Error ? [...numbered(0, 5), ...numbered(6, 10)] : numbered(0, 10);
     expect(bodies(bob.received)).toEqual(expected);
   }, 120_000);
+  it('tells a device removed on one node that it was removed, on the node it is connected to', async () => {
+    const redis = await ownRedis();
+    const [a, b] = await startNodes(['A', 'B'], redis, { pollMs: 600_000 });
+    // Linking pairs two connections on one node (link-relay.ts): the laptop is linked through node A,
+    // then connects to node B.
+    const phone = await client(a!.url, 'rm-bob');
+    const laptop = await linkLaptop(phone, a!.url, b!.url);
+    const removed: Array<{ username: string; device: number }> = [];
+    laptop.client.on('removed', (r) => removed.push({ username: r.username, device: r.device }));
+    expect(await phone.client.removeDevice(2)).toMatchObject({ device: 2 });
+    await waitUntil(() => (removed.length > 0 ? true : undefined), 10_000, 'the laptop on node B told of its removal');
+    expect(removed).toEqual([{ username: 'rm-bob', device: 2 }]);
+  }, 60_000);
 });
