@@ -56,6 +56,11 @@ export class TestRedis {
 
   constructor(readonly port: number) {}
 
+  /** The running server's process id (for its CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
