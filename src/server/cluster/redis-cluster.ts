@@ -93,11 +93,21 @@ export class RedisCluster implements ClusterLink {
     }
   }
 
+  /**
+   * After the server closed its connections: their presence removals were sent on the command
+   * connection, so it ends with QUIT, which Redis answers after them (1 s at most; what is left then
+   * expires with this node's leases). The subscribers just go.
+   */
   async close(): Promise<void> {
     this.poller?.stop();
     this.presence.stop();
-    // Leaves at once: the leases of this node's users expire, and their other nodes keep theirs.
-    for (const redis of [this.wakeSubscriber, this.adapterSubscriber, this.commands]) redis.disconnect();
+    this.wakeSubscriber.disconnect();
+    this.adapterSubscriber.disconnect();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)));
+    await Promise.race([this.commands.quit().catch(() => undefined), late]);
+    clearTimeout(timer);
+    this.commands.disconnect();
   }
 
   /** Redis is back: what was broadcast or published meanwhile is lost, so read it from the store. */
