@@ -204,6 +204,7 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: three nodes on PostgreSQL a
     // Node C measured the lag of the wake-ups it got from node A.
     const scrape = await (await fetch(`${c!.url}/metrics`)).text();
     expect(Number(scrape.match(/^e2ee_chat_fanout_lag_seconds_count (\d+)$/m)?.[1])).toBeGreaterThan(0);
+    expect(scrape).toMatch(/^e2ee_chat_redis_connected 1$/m);
 
     // Carol's lease on node B runs out (1.5 s): node A or C announces her offline, once; bob stays online.
     await waitUntil(() => (presence.some((p) => p.username === 'cl-carol' && !p.online) ? true : undefined), 10_000, 'carol offline');

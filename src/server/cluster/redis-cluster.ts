@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { createAdapter } from '@socket.io/redis-adapter';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { Gauge } from 'prom-client';
 import type { ServerOptions } from 'socket.io';
 import type { ServerConfig } from '../config.js';
 import type { ChatIO } from '../connection.js';
@@ -76,6 +77,15 @@ export class RedisCluster implements ClusterLink {
 
   start(io: ChatIO, pumps: RoomPumps, metrics: ServerMetrics): void {
     this.io = io;
+    const commands = this.commands;
+    new Gauge({
+      name: 'e2ee_chat_redis_connected',
+      help: '1 while this node\'s command connection to the cluster\'s Redis is ready, else 0',
+      registers: [metrics.registry],
+      collect() {
+        this.set(commands.status === 'ready' ? 1 : 0);
+      },
+    });
     this.wakes.listen(pumps, metrics);
     this.poller = new DeliveryPoller(io, this.config.deliveryPollMs);
     this.poller.start();
