@@ -6,6 +6,7 @@ import { clusterBench } from './cluster.js';
 import { durableBench } from './durable.js';
 import { fanOutBench } from './fan-out.js';
 import { filesBench } from './files.js';
+import { groupsBench } from './groups.js';
 import { hybridBench } from './hybrid.js';
 import { printTable, toJson, type Figure } from './lib/report.js';
 import { ratchetBench } from './ratchet.js';
@@ -27,6 +28,7 @@ const sections: Array<[string, string, (mode: Mode) => Promise<Figure[]>]> = [
   ['ratchet', 'PQXDH setup and Double Ratchet stream, ping-pong, reverse order, overhead', ratchetBench],
   ['fanout', 'sealing one message for 1, 2 and 5 devices (first message, established) vs bare session-builder calls', fanOutBench],
   ['files', 'file upload and download MiB/s vs cp, peak memory of sender, receiver and server at two sizes', filesBench],
+  ['groups', 'MLS: a message to and a commit adding one member to a 50-member group, vs ts-mls alone and pairwise 1:1 sessions', groupsBench],
   ['web', "the web app's transfer vs the library alone, send→shown between browser tabs vs CLI chats", webBench],
   ['cluster', 'one node vs three (PostgreSQL + Redis) at the same load: CPU per message, latency', clusterBench],
 ];

@@ -30,6 +30,8 @@ import { deviceHandlers } from './device-handlers.js';
 import { directoryHandlers } from './directory.js';
 import { closeEnginesThatNeverJoin } from './engine-guard.js';
 import { createHttpServer } from './http-routes.js';
+import { groupHandlers } from './group-handlers.js';
+import { keyPackageHandlers } from './mls-keypackages.js';
 import { linkHandlers, linkParty } from './link-handlers.js';
 import { ServerMetrics } from './metrics.js';
 import { LinkRelay } from './link-relay.js';
@@ -200,6 +202,12 @@ export function createChatServer({ config, store, logger, onClientEvent, cluster
     ...preKeyBundleHandlerV2(preKeyDeps),
     ...deviceHandlers({ config, store, io, logger }),
     ...linkHandlers({ store, relay: links, logger }),
+    ...keyPackageHandlers({
+      store,
+      allowClaim: preKeyDeps.allowFetch,
+      notifyLow: (username, device, event) => io.to(addressRoom(username, device)).emit('mls.keypackages.low', event),
+    }),
+    ...groupHandlers({ config, store, notifier }),
   };
   const handlers: HandlerTables = { 1: v1, 2: v2 };
 

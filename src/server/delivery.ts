@@ -47,7 +47,7 @@ export class DeliveryPump {
   private backlogEnded = false;
 
   constructor(
-    private readonly store: ServerStore,
+    private readonly store: Pick<ServerStore, 'pending'>,
     private readonly recipient: string,
     private readonly device: number,
     private readonly emit: EmitMessage,

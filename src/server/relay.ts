@@ -16,6 +16,7 @@ import type { AckPayload, SendPayload } from '../protocol/schemas.js';
 import type { ServerConfig } from './config.js';
 import type { ChatIO, ConnectionState, Started } from './connection.js';
 import { DeliveryPump } from './delivery.js';
+import { emitDelivery, GroupDeliveryReader } from './group-delivery.js';
 import type { DeliveryNotifier, RoomPumps } from './delivery-notifier.js';
 import { checkedLists, isSingleDevice, LISTS_CHANGED_ATTEMPTS, listsKeptChanging, queueQuota } from './device-sets.js';
 import { recordActivity } from './last-seen.js';
@@ -68,12 +69,13 @@ export class Relay {
     const username = conn.username!;
     const emit = conn.protocol === 1 ? (m: IncomingMessageV2) => conn.socket.emit('message', messageV1(m)) : (m: IncomingMessageV2) => conn.socket.emit('message', m);
     const pump = new DeliveryPump(
-      this.store,
+      // Group references in the queue are read as the entries they name (group-delivery.ts).
+      new GroupDeliveryReader(this.store),
       username,
       conn.device!, // a protocol-1 connection is device 1 and receives device 1's copies only (design §5.9)
       (m) => {
         this.metrics.messageDelivered();
-        emit(m);
+        emitDelivery(conn.socket, m, emit);
       },
       (err) => this.logger.error({ err, user: username }, 'delivery failed'),
       Date.now,

@@ -28,7 +28,7 @@ describe('bench harness', () => {
     expect(report.environment.cores).toBeGreaterThan(0);
     // The cluster section needs PostgreSQL and redis-server; without them it says so and reports nothing.
     const cluster = (await postgresGate()).skip || redisGate().skip ? [] : ['cluster'];
-    expect(new Set(report.figures.map((f) => f.section))).toEqual(new Set(['relay', 'durable', 'hybrid', 'ratchet', 'fanout', 'files', 'web', ...cluster]));
+    expect(new Set(report.figures.map((f) => f.section))).toEqual(new Set(['relay', 'durable', 'hybrid', 'ratchet', 'fanout', 'files', 'groups', 'web', ...cluster]));
     for (const f of report.figures) expect(Number.isFinite(f.value), `${f.section}: ${f.name}`).toBe(true);
     const throughput = report.figures.find((f) => f.name.startsWith('throughput,'))!;
     expect(throughput.baseline!.value).toBeGreaterThan(0);

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { TEST_DATABASE_URL, testSchemaName } from '../helpers/postgres.js';
 import { waitUntil } from '../helpers/test-clients.js';
 import { cleanupStores, input, key, postgresStore, quota, upload } from './store-fixtures.js';
+import { POSTGRES_MIGRATIONS } from '../../src/server/store/postgres-migrations.js';
 
 afterEach(cleanupStores);
 
@@ -20,7 +21,7 @@ describe('postgres server store: several nodes on one database', () => {
     await client.connect();
     try {
       const { rows } = await client.query(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`);
-      expect(rows.map((r) => r.version)).toEqual([1]);
+      expect(rows.map((r) => r.version)).toEqual(POSTGRES_MIGRATIONS.map((_, i) => i + 1));
     } finally {
       await client.end();
     }

@@ -1,4 +1,5 @@
 /** The in-memory queue, idempotency records and receipts: same semantics as sqlite-queue.ts, per address. */
+import { isGroupRefClientId } from './group-deliveries.js';
 import { assertDistinctCopies, envelopeSize, NO_USAGE, QuotaCheck, type Usage } from './quota.js';
 import { settledId, type AcceptedCopy, type CopyAddress, type EnqueueInput, type EnqueueManyResult, type EnqueuedCopy, type QueueQuota, type QueuedEnvelope, type Receipt, type Settlement } from './server-store.js';
 
@@ -109,6 +110,7 @@ export class MemoryQueue {
       if (!m) continue;
       queue!.delete(m.id);
       this.adjust(m, -1);
+      if (isGroupRefClientId(m.clientId)) continue; // a group reference owes no receipt (group-deliveries.ts)
       out.push(this.owe(m, now, receiptExpiresAt, typeof s === 'string' ? { status: 'delivered' } : { status: 'unreadable', reason: s.reason }));
     }
     return out;
@@ -132,7 +134,7 @@ export class MemoryQueue {
     const waiting = [...(this.queues.get(key)?.values() ?? [])];
     this.queues.delete(key);
     for (const m of waiting) this.adjust(m, -1);
-    const receipts = waiting.map((m) => this.owe(m, now, receiptExpiresAt, { status: 'removed' }));
+    const receipts = waiting.filter((m) => !isGroupRefClientId(m.clientId)).map((m) => this.owe(m, now, receiptExpiresAt, { status: 'removed' }));
     for (const queue of this.queues.values()) {
       for (const m of queue.values()) {
         if (m.sender !== username || m.senderDevice !== device) continue;

@@ -5,6 +5,10 @@
  */
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
 import { checkPublication, dropPrimaryPreKeysOfOldIdentity, removeDevices } from './device-publish.js';
+import type { CreateGroupResult, GroupCommitInput, GroupSendInput, GroupWriteLimits, GroupWriteResult, GroupWritePlan, GroupRefusal, MemberAddress } from './group-records.js';
+import { groupWriteOutcome, planCommit, planSend } from './group-plan.js';
+import { MemoryGroups } from './memory-groups.js';
+import { MemoryKeyPackages } from './memory-key-packages.js';
 import { MemoryPreKeyDirectory } from './memory-prekeys.js';
 import { MemoryQueue } from './memory-queue.js';
 import type {
@@ -34,6 +38,8 @@ export class MemoryServerStore implements ServerStore {
   private readonly queue = new MemoryQueue();
   private readonly preKeys = new MemoryPreKeyDirectory();
   private readonly deviceLists = new Map<string, StoredDeviceList>();
+  private readonly keyPackages = new MemoryKeyPackages();
+  private readonly groups = new MemoryGroups();
 
   async getUser(username: string) {
     return this.users.get(username);
@@ -91,6 +97,7 @@ export class MemoryServerStore implements ServerStore {
   }
 
   async sweepExpired(now: number) {
+    this.groups.sweepExpired(now);
     return this.queue.sweepExpired(now);
   }
 
@@ -151,7 +158,10 @@ export class MemoryServerStore implements ServerStore {
     this.deviceLists.set(list.username, { ...list, devices, updatedAt: context.now });
     const receipts = removeDevices(list.username, removed, {
       queues: (device) => this.queue.removeDeviceQueues(list.username, device, context.now, context.receiptExpiresAt),
-      preKeys: (device) => this.preKeys.remove(list.username, device),
+      preKeys: (device) => {
+        this.preKeys.remove(list.username, device);
+        this.keyPackages.remove(list.username, device);
+      },
       receiptsOwedTo: (device) => this.queue.removeReceiptsOwedTo(list.username, device),
     });
     return { status: 'published', version: list.version, receipts };
@@ -160,6 +170,50 @@ export class MemoryServerStore implements ServerStore {
   async touchDevice(username: string, device: number, now: number): Promise<void> {
     const d = this.deviceLists.get(username)?.devices.find((x) => x.device === device);
     if (d) d.lastSeenAt = Math.max(d.lastSeenAt ?? 0, now);
+  }
+
+  async putKeyPackages(username: string, device: number, packages: readonly string[], lastResort: string | undefined, maxStored: number) {
+    return this.keyPackages.put(username, device, packages, lastResort, maxStored);
+  }
+
+  async keyPackageCounts(username: string, device: number) {
+    return this.keyPackages.counts(username, device);
+  }
+
+  async claimKeyPackages(username: string, devices: readonly number[]) {
+    return this.keyPackages.claim(username, devices);
+  }
+
+  async createGroup(groupId: string, creator: MemberAddress, _now: number, maxGroupsPerCreator: number): Promise<CreateGroupResult> {
+    return this.groups.create(groupId, creator, maxGroupsPerCreator);
+  }
+
+  async getGroup(groupId: string) {
+    return this.groups.get(groupId);
+  }
+
+  async commitGroup(input: GroupCommitInput, limits: GroupWriteLimits): Promise<GroupWriteResult> {
+    return this.writeGroup(planCommit(this.groups.get(input.groupId), input, limits), limits);
+  }
+
+  async sendGroupMessage(input: GroupSendInput, limits: GroupWriteLimits): Promise<GroupWriteResult> {
+    return this.writeGroup(planSend(this.groups.get(input.groupId), input, limits), limits);
+  }
+
+  /** References first: a quota refusal there leaves the group as it was. */
+  private writeGroup(plan: GroupRefusal | GroupWritePlan, limits: GroupWriteLimits): GroupWriteResult {
+    if ('status' in plan) return plan;
+    const outcome = groupWriteOutcome(plan, this.queue.enqueueMany(plan.deliveries, limits.quota));
+    if (outcome.status === 'accepted') this.groups.apply(plan);
+    return outcome;
+  }
+
+  async groupLog(groupId: string, afterSeq: number, limit: number, now: number) {
+    return this.groups.log(groupId, afterSeq, limit, now);
+  }
+
+  async groupLogEntries(refs: readonly { groupId: string; seq: number }[]) {
+    return this.groups.entries(refs);
   }
 
   async ping() {}

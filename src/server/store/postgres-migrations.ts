@@ -129,6 +129,52 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      last_seen_at BIGINT,
      PRIMARY KEY (username, device_id)
    );`,
+  // 2: the MLS Delivery Service (docs/design/groups-mls.md §4), as SQLite's migration 7: KeyPackages per
+  //    device, groups with their epoch, routing membership and log; each log entry stored once, member
+  //    devices' queues holding reference rows (store/group-deliveries.ts).
+  `CREATE TABLE key_packages (
+     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     username TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     package TEXT NOT NULL
+   );
+   CREATE INDEX key_packages_by_device ON key_packages (username, device_id, id);
+   CREATE TABLE last_resort_key_packages (
+     username TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     package TEXT NOT NULL,
+     PRIMARY KEY (username, device_id)
+   );
+   CREATE TABLE groups (
+     group_id TEXT PRIMARY KEY,
+     creator TEXT NOT NULL,
+     epoch BIGINT NOT NULL,
+     last_seq BIGINT NOT NULL,
+     log_bytes BIGINT NOT NULL,
+     created_at BIGINT NOT NULL
+   );
+   CREATE INDEX groups_by_creator ON groups (creator);
+   CREATE TABLE group_members (
+     group_id TEXT NOT NULL,
+     username TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     joined_seq BIGINT NOT NULL,
+     PRIMARY KEY (group_id, username, device_id)
+   );
+   CREATE TABLE group_log (
+     group_id TEXT NOT NULL,
+     seq BIGINT NOT NULL,
+     epoch BIGINT NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('commit', 'application')),
+     sender TEXT NOT NULL,
+     sender_device INTEGER NOT NULL,
+     message TEXT NOT NULL,
+     welcome TEXT,
+     sent_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     PRIMARY KEY (group_id, seq)
+   );
+   CREATE INDEX group_log_by_expiry ON group_log (expires_at);`,
 ];
 
 /**

@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptForRemoved, receiptFromRow, REMOVED_COLUMNS, type Outcome, type QueueRow, type ReceiptRow, type RemovedRow } from './sql-rows.js';
+import { isGroupRefClientId } from './group-deliveries.js';
 import { assertDistinctCopies, envelopeSize, QuotaCheck } from './quota.js';
 import { applyUsage, lockUsage, type UsageDelta } from './postgres-usage.js';
 import { Rollback } from './postgres-pool.js';
@@ -139,7 +140,9 @@ export async function acknowledge(client: pg.PoolClient, recipient: string, devi
   }
   // All row locks first, then the usage rows in their global order (postgres-usage.ts).
   await applyUsage(client, freed(removed));
-  return owe(client, removed, outcomes, now, receiptExpiresAt);
+  // A group reference owes no receipt (group-deliveries.ts).
+  const owing = removed.flatMap((r, k) => (isGroupRefClientId(r.client_id) ? [] : [k]));
+  return owe(client, owing.map((k) => removed[k]!), owing.map((k) => outcomes[k]!), now, receiptExpiresAt);
 }
 
 export async function pendingReceipts(db: Db, sender: string, senderDevice: number, afterSeq: number, limit: number): Promise<Receipt[]> {
@@ -167,7 +170,8 @@ export async function removeDeviceQueues(client: pg.PoolClient, username: string
   waiting.sort(bySeq);
   const sent = (await client.query<RemovedRow>(`DELETE FROM queue WHERE sender = $1 AND sender_device = $2 RETURNING ${REMOVED_COLUMNS}`, [username, device])).rows;
   await applyUsage(client, freed([...waiting, ...sent]));
-  return owe(client, waiting, waiting.map(() => ({ status: 'removed' })), now, receiptExpiresAt);
+  const owing = waiting.filter((r) => !isGroupRefClientId(r.client_id));
+  return owe(client, owing, owing.map(() => ({ status: 'removed' })), now, receiptExpiresAt);
 }
 
 /** Call inside a transaction. Returns the ids of the receipts that were owed. */

@@ -7,7 +7,11 @@
 import type pg from 'pg';
 import type { PreKeyCountResult } from '../../protocol/prekey-schemas.js';
 import { checkPublication, dropPrimaryPreKeysOfOldIdentity, removeDevices } from './device-publish.js';
+import type { ClaimedKeyPackageRecord, CreateGroupResult, GroupCommitInput, GroupLogRow, GroupRecord, GroupRefusal, GroupSendInput, GroupWriteLimits, GroupWritePlan, GroupWriteResult, MemberAddress, PutKeyPackagesResult } from './group-records.js';
+import { groupWriteOutcome, planCommit, planSend } from './group-plan.js';
 import { KeyedSerial } from './keyed-serial.js';
+import { applyGroupWrite, createGroup, getGroup, groupLog, groupLogEntries, sweepGroupLogs } from './postgres-groups.js';
+import { claimKeyPackages, keyPackageCounts, putKeyPackages, removeKeyPackages } from './postgres-key-packages.js';
 import { getDeviceList, lockUserLists, sharedVersions, touchDevice, writeDeviceList } from './postgres-devices.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { createPostgresPool, inTransaction, Rollback, type PostgresStoreOptions } from './postgres-pool.js';
@@ -147,7 +151,10 @@ export class PostgresServerStore implements ServerStore {
   }
 
   sweepExpired(now: number): Promise<number> {
-    return inTransaction(this.pool, (client) => queue.sweepExpired(client, now));
+    return inTransaction(this.pool, async (client) => {
+      await sweepGroupLogs(client, now);
+      return queue.sweepExpired(client, now);
+    });
   }
 
   queueUsage(recipient: string): Promise<{ count: number; bytes: number }> {
@@ -219,6 +226,7 @@ export class PostgresServerStore implements ServerStore {
     for (const device of removed) {
       receipts.set(device, await queue.removeDeviceQueues(client, username, device, context.now, context.receiptExpiresAt));
       await removePreKeys(client, username, device);
+      await removeKeyPackages(client, username, device);
     }
     for (const device of removed) owed.set(device, await queue.removeReceiptsOwedTo(client, username, device));
     return {
@@ -230,6 +238,56 @@ export class PostgresServerStore implements ServerStore {
 
   touchDevice(username: string, device: number, now: number): Promise<void> {
     return touchDevice(this.pool, username, device, now);
+  }
+
+  putKeyPackages(username: string, device: number, packages: readonly string[], lastResort: string | undefined, maxStored: number): Promise<PutKeyPackagesResult> {
+    return inTransaction(this.pool, (client) => putKeyPackages(client, username, device, packages, lastResort, maxStored));
+  }
+
+  keyPackageCounts(username: string, device: number): Promise<{ oneTime: number; lastResort: boolean }> {
+    return keyPackageCounts(this.pool, username, device);
+  }
+
+  claimKeyPackages(username: string, devices: readonly number[]): Promise<ClaimedKeyPackageRecord[]> {
+    return inTransaction(this.pool, (client) => claimKeyPackages(client, username, devices));
+  }
+
+  createGroup(groupId: string, creator: MemberAddress, now: number, maxGroupsPerCreator: number): Promise<CreateGroupResult> {
+    return inTransaction(this.pool, (client) => createGroup(client, groupId, creator, now, maxGroupsPerCreator));
+  }
+
+  getGroup(groupId: string): Promise<GroupRecord | undefined> {
+    return getGroup(this.pool, groupId);
+  }
+
+  commitGroup(input: GroupCommitInput, limits: GroupWriteLimits): Promise<GroupWriteResult> {
+    return this.writeGroup(input.groupId, (group) => planCommit(group, input, limits), limits);
+  }
+
+  sendGroupMessage(input: GroupSendInput, limits: GroupWriteLimits): Promise<GroupWriteResult> {
+    return this.writeGroup(input.groupId, (group) => planSend(group, input, limits), limits);
+  }
+
+  /** The group FOR UPDATE, the plan, the references (a quota refusal rolls back), then the group's rows. */
+  private writeGroup(groupId: string, plan: (group: GroupRecord | undefined) => GroupRefusal | GroupWritePlan, limits: GroupWriteLimits): Promise<GroupWriteResult> {
+    return inTransaction(this.pool, async (client): Promise<GroupWriteResult | Rollback<GroupWriteResult>> => {
+      const decided = plan(await getGroup(client, groupId, true));
+      if ('status' in decided) return decided;
+      const queued = await queue.enqueueMany(client, decided.deliveries, limits.quota);
+      if (queued instanceof Rollback) return new Rollback(groupWriteOutcome(decided, queued.value));
+      const outcome = groupWriteOutcome(decided, queued);
+      if (outcome.status !== 'accepted') return new Rollback(outcome);
+      await applyGroupWrite(client, decided);
+      return outcome;
+    });
+  }
+
+  groupLog(groupId: string, afterSeq: number, limit: number, now: number): Promise<GroupLogRow[]> {
+    return groupLog(this.pool, groupId, afterSeq, limit, now);
+  }
+
+  groupLogEntries(refs: readonly { groupId: string; seq: number }[]): Promise<GroupLogRow[]> {
+    return groupLogEntries(this.pool, refs);
   }
 
   async ping(): Promise<void> {

@@ -7,6 +7,7 @@
  * (username, device). Data from before devices (v0.1) is device 1's (§3.4, SQLite migration 6).
  */
 import type { RejectReason, UserKeys } from '../../protocol/events.js';
+import type { GroupStore, KeyPackageStore } from './group-records.js';
 import type { IdentityKeyWire, KemPreKeyWire, OneTimePreKeyWire, PreKeyCountResult, SignedPreKeyWire } from '../../protocol/prekey-schemas.js';
 
 /**
@@ -206,7 +207,8 @@ export type PublishResult =
     }
   | { status: 'outdated'; current: number | null };
 
-export interface ServerStore {
+/** Everything the server persists; the group and KeyPackage records are group-records.ts. */
+export interface ServerStore extends KeyPackageStore, GroupStore {
   getUser(username: string): Promise<UserRecord | undefined>;
   /**
    * Inserts atomically; returns the record that holds the name afterwards (ours, or an earlier one). A

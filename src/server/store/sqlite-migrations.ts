@@ -190,4 +190,51 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      SELECT username, 1, kind, id, public_key, signature FROM one_time_prekeys;
    DROP TABLE one_time_prekeys;
    ALTER TABLE one_time_prekeys_v6 RENAME TO one_time_prekeys;`,
+  // 7: the MLS Delivery Service (docs/design/groups-mls.md §4): KeyPackages per device (one-time ones
+  //    handed out once, oldest first; one last-resort one per device), groups with their epoch, routing
+  //    membership and log. Each log entry is stored once; member devices' queues hold reference rows
+  //    (store/group-deliveries.ts), so the queue table is unchanged.
+  `CREATE TABLE key_packages (
+     username TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     package TEXT NOT NULL
+   ) STRICT;
+   CREATE INDEX key_packages_by_device ON key_packages (username, device_id, id);
+   CREATE TABLE last_resort_key_packages (
+     username TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     package TEXT NOT NULL,
+     PRIMARY KEY (username, device_id)
+   ) STRICT, WITHOUT ROWID;
+   CREATE TABLE groups (
+     group_id TEXT PRIMARY KEY,
+     creator TEXT NOT NULL,
+     epoch INTEGER NOT NULL,
+     last_seq INTEGER NOT NULL,
+     log_bytes INTEGER NOT NULL,
+     created_at INTEGER NOT NULL
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX groups_by_creator ON groups (creator);
+   CREATE TABLE group_members (
+     group_id TEXT NOT NULL,
+     username TEXT NOT NULL,
+     device_id INTEGER NOT NULL,
+     joined_seq INTEGER NOT NULL,
+     PRIMARY KEY (group_id, username, device_id)
+   ) STRICT, WITHOUT ROWID;
+   CREATE TABLE group_log (
+     group_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     epoch INTEGER NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('commit', 'application')),
+     sender TEXT NOT NULL,
+     sender_device INTEGER NOT NULL,
+     message TEXT NOT NULL,
+     welcome TEXT,
+     sent_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     PRIMARY KEY (group_id, seq)
+   ) STRICT, WITHOUT ROWID;
+   CREATE INDEX group_log_by_expiry ON group_log (expires_at);`,
 ];

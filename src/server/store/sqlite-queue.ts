@@ -5,6 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptForRemoved, receiptFromRow, REMOVED_COLUMNS, type QueueRow, type ReceiptRow, type RemovedRow } from './sql-rows.js';
+import { isGroupRefClientId } from './group-deliveries.js';
 import { assertDistinctCopies, envelopeSize, NO_USAGE, QuotaCheck, type Usage } from './quota.js';
 import { settledId, type AcceptedCopy, type CopyAddress, type EnqueueInput, type EnqueueManyResult, type EnqueuedCopy, type QueueQuota, type QueuedEnvelope, type Receipt, type Settlement } from './server-store.js';
 
@@ -164,6 +165,7 @@ export class SqliteQueueTables {
       const removed = this.sql.deleteQueued.get(recipient, device, settledId(s));
       if (!removed) continue; // already settled (a repeated ack), or not this device's copy
       this.release([removed]);
+      if (isGroupRefClientId(removed.client_id)) continue; // a group reference owes no receipt (group-deliveries.ts)
       receipts.push(this.owe(removed, now, receiptExpiresAt, typeof s === 'string' ? { status: 'delivered' } : { status: 'unreadable', reason: s.reason }));
     }
     return receipts;
@@ -187,7 +189,7 @@ export class SqliteQueueTables {
     // RETURNING gives rows in no promised order: receipts are owed in the order the copies were queued.
     const waiting = this.sql.deleteQueuedFor.all(username, device).sort((a, b) => a.seq - b.seq);
     this.release(waiting);
-    const receipts = waiting.map((r) => this.owe(r, now, receiptExpiresAt, { status: 'removed' }));
+    const receipts = waiting.filter((r) => !isGroupRefClientId(r.client_id)).map((r) => this.owe(r, now, receiptExpiresAt, { status: 'removed' }));
     for (const to of this.sql.selectPairsFrom.all(username)) {
       this.release(this.sql.deleteQueuedFromTo.all(to.recipient, to.recipient_device, username, device));
     }

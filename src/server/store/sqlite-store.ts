@@ -27,7 +27,11 @@ import type {
   TakenPreKeyBundles,
   UserRecord,
 } from './server-store.js';
+import type { ClaimedKeyPackageRecord, CreateGroupResult, GroupCommitInput, GroupLogRow, GroupRecord, GroupRefusal, GroupSendInput, GroupWriteLimits, GroupWritePlan, GroupWriteResult, MemberAddress, PutKeyPackagesResult } from './group-records.js';
+import { groupWriteOutcome, planCommit, planSend } from './group-plan.js';
 import { SqliteDeviceTables } from './sqlite-devices.js';
+import { SqliteGroupTables } from './sqlite-groups.js';
+import { SqliteKeyPackageTables } from './sqlite-key-packages.js';
 import { SqlitePreKeyTables } from './sqlite-prekeys.js';
 import { SqliteQueueTables } from './sqlite-queue.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
@@ -57,6 +61,8 @@ export class SqliteServerStore implements ServerStore {
   private readonly queue: SqliteQueueTables;
   private readonly preKeys: SqlitePreKeyTables;
   private readonly devices: SqliteDeviceTables;
+  private readonly keyPackages: SqliteKeyPackageTables;
+  private readonly groups: SqliteGroupTables;
 
   constructor(dataDir: string) {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -88,6 +94,8 @@ export class SqliteServerStore implements ServerStore {
     this.queue = new SqliteQueueTables(db);
     this.preKeys = new SqlitePreKeyTables(db);
     this.devices = new SqliteDeviceTables(db);
+    this.keyPackages = new SqliteKeyPackageTables(db);
+    this.groups = new SqliteGroupTables(db);
     this.walSync = new WalSync(`${this.path}-wal`);
     this.writes = new GroupCommit(
       (run) => this.db.transaction(run)(),
@@ -172,7 +180,10 @@ export class SqliteServerStore implements ServerStore {
   }
 
   sweepExpired(now: number): Promise<number> {
-    return this.writes.run(() => this.queue.sweepExpired(now));
+    return this.writes.run(() => {
+      this.groups.sweepExpired(now);
+      return this.queue.sweepExpired(now);
+    });
   }
 
   async queueUsage(recipient: string): Promise<{ count: number; bytes: number }> {
@@ -223,7 +234,10 @@ export class SqliteServerStore implements ServerStore {
       dropPrimaryPreKeysOfOldIdentity(list, { identityOf: (u, d) => this.preKeys.counts(u, d).identityKey, remove: (u, d) => this.preKeys.remove(u, d) });
       const receipts = removeDevices(list.username, removed, {
         queues: (device) => this.queue.removeDeviceQueues(list.username, device, context.now, context.receiptExpiresAt),
-        preKeys: (device) => this.preKeys.remove(list.username, device),
+        preKeys: (device) => {
+          this.preKeys.remove(list.username, device);
+          this.keyPackages.remove(list.username, device);
+        },
         receiptsOwedTo: (device) => this.queue.removeReceiptsOwedTo(list.username, device),
       });
       return { status: 'published', version: list.version, receipts };
@@ -235,6 +249,50 @@ export class SqliteServerStore implements ServerStore {
     // transaction and no share of an fsync for them.
     if (!this.devices.has(username, device)) return;
     return this.writes.run(() => this.devices.touch(username, device, now));
+  }
+
+  putKeyPackages(username: string, device: number, packages: readonly string[], lastResort: string | undefined, maxStored: number): Promise<PutKeyPackagesResult> {
+    return this.writes.run(() => this.keyPackages.put(username, device, packages, lastResort, maxStored));
+  }
+
+  async keyPackageCounts(username: string, device: number): Promise<{ oneTime: number; lastResort: boolean }> {
+    return this.keyPackages.counts(username, device);
+  }
+
+  claimKeyPackages(username: string, devices: readonly number[]): Promise<ClaimedKeyPackageRecord[]> {
+    return this.writes.run(() => this.keyPackages.claim(username, devices));
+  }
+
+  createGroup(groupId: string, creator: MemberAddress, now: number, maxGroupsPerCreator: number): Promise<CreateGroupResult> {
+    return this.writes.run(() => this.groups.create(groupId, creator, now, maxGroupsPerCreator));
+  }
+
+  async getGroup(groupId: string): Promise<GroupRecord | undefined> {
+    return this.groups.get(groupId);
+  }
+
+  commitGroup(input: GroupCommitInput, limits: GroupWriteLimits): Promise<GroupWriteResult> {
+    return this.writes.run(() => this.writeGroup(planCommit(this.groups.get(input.groupId), input, limits), limits));
+  }
+
+  sendGroupMessage(input: GroupSendInput, limits: GroupWriteLimits): Promise<GroupWriteResult> {
+    return this.writes.run(() => this.writeGroup(planSend(this.groups.get(input.groupId), input, limits), limits));
+  }
+
+  /** Inside the write transaction. References first: the queue checks every quota before inserting any, so a refusal writes nothing. */
+  private writeGroup(plan: GroupRefusal | GroupWritePlan, limits: GroupWriteLimits): GroupWriteResult {
+    if ('status' in plan) return plan;
+    const outcome = groupWriteOutcome(plan, this.queue.enqueueMany(plan.deliveries, limits.quota));
+    if (outcome.status === 'accepted') this.groups.apply(plan);
+    return outcome;
+  }
+
+  async groupLog(groupId: string, afterSeq: number, limit: number, now: number): Promise<GroupLogRow[]> {
+    return this.groups.log(groupId, afterSeq, limit, now);
+  }
+
+  async groupLogEntries(refs: readonly { groupId: string; seq: number }[]): Promise<GroupLogRow[]> {
+    return this.groups.entries(refs);
   }
 
   async ping(): Promise<void> {
