@@ -235,6 +235,8 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: three nodes on PostgreSQL a
 
     await redis.start();
     await waitUntil(async () => ((await health(a!)).body.redis === 'ok' && (await health(b!)).body.redis === 'ok' ? true : undefined), 10_000, 'both nodes back on Redis');
+    // The new Redis is empty: node B writes its users' presence again, so node A sees bob online.
+    await waitUntil(async () => ((await alice.client.onlineUsers()).includes('rr-bob') ? true : undefined), 10_000, 'bob online again as node A sees it');
     await send(10, 15);
     await waitForBodies(bob.received, 15, 'bob after Redis came back');
     expect(bodies(bob.received)).toEqual(numbered(0, 15));
