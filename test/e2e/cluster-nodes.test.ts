@@ -88,7 +88,7 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: three nodes on PostgreSQL a
     return redis;
   }
 
-  async function startNodes(names: readonly string[], redis: TestRedis, options: ClusterOptions): Promise<Node[]> {
+  async function startNodes(names: readonly string[], redis: TestRedis, options: ClusterOptions & { redisUrl?: string }): Promise<Node[]> {
     const databaseUrl = await database(options.postgresVia);
     const dir = procs.tempDir('cluster');
     return Promise.all(
@@ -103,7 +103,7 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: three nodes on PostgreSQL a
             HOST: '127.0.0.1',
             E2EE_CHAT_DATA: data,
             E2EE_CHAT_DATABASE_URL: databaseUrl,
-            E2EE_CHAT_REDIS_URL: redis.url,
+            E2EE_CHAT_REDIS_URL: options.redisUrl ?? redis.url,
             E2EE_CHAT_DELIVERY_POLL_MS: String(options.pollMs),
             E2EE_CHAT_PRESENCE_LEASE_MS: '1500',
           },
@@ -283,5 +283,15 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: three nodes on PostgreSQL a
     expect(await phone.client.removeDevice(2)).toMatchObject({ device: 2 });
     await waitUntil(() => (removed.length > 0 ? true : undefined), 10_000, 'the laptop on node B told of its removal');
     expect(removed).toEqual([{ username: 'rm-bob', device: 2 }]);
+  }, 60_000);
+  it('names its Redis in the start-up line without the password, and prints the password nowhere', async () => {
+    const redis = await ownRedis();
+    const password = 'not-a-real-redis-pw-51f0';
+    // This Redis asks for no password: ioredis warns and carries on, which is enough to see what is printed.
+    const [a] = await startNodes(['A'], redis, { pollMs: 600_000, redisUrl: `redis://:${password}@127.0.0.1:${redis.port}` });
+    expect(a!.proc.stdout).toMatch(new RegExp(`"redis":"redis://127\\.0\\.0\\.1:${redis.port}"`));
+    expect(await health(a!)).toEqual({ status: 200, body: expect.objectContaining({ redis: 'ok' }) });
+    await a!.proc.stop();
+    expect(a!.proc.stdout + a!.proc.stderr).not.toContain(password);
   }, 60_000);
 });
