@@ -16,7 +16,7 @@ const KINDS: readonly Kind[] = ['e2ee-chat', 'socket.io', 'ws'];
 const WINDOW = 50;
 
 /** Send time per sequence number, carried in the envelope's iv so no server needs to know about it. */
-class Stamps {
+export class Stamps {
   private readonly sentAt = new Map<number, number>();
   private seq = 0;
   readonly latencies: number[] = [];
@@ -37,14 +37,14 @@ class Stamps {
   }
 }
 
-function percentile(values: number[], p: number): number {
+export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 /** Receivers acknowledge in batches, once per turn of the event loop. */
-function batchedAcker(client: LoadClient): (id: string) => void {
+export function batchedAcker(client: LoadClient): (id: string) => void {
   let ids: string[] = [];
   return (id) => {
     if (ids.length === 0) setImmediate(() => client.ack(ids.splice(0)));
@@ -159,7 +159,7 @@ async function connectAndLogin(url: string, count: number): Promise<number> {
   return seconds;
 }
 
-function sleep(ms: number): Promise<void> {
+export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 

@@ -42,6 +42,8 @@ export type AnswerObserver = (event: string, protocol: ProtocolVersion, body: Ac
 export interface ConnectionData {
   /** Delivery to this connection, once it is logged in. */
   pump?: DeliveryPump;
+  /** Hands the connection every receipt its address is owed, again (a cluster node whose Redis came back). */
+  owedReceipts?: () => void;
 }
 
 /** No events between server nodes yet: the adapter carries room broadcasts only. */

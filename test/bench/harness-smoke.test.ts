@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
+import { postgresGate } from '../helpers/postgres.js';
+import { redisGate } from '../helpers/redis.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -24,7 +26,9 @@ describe('bench harness', () => {
     };
     expect(report.environment.node).toBe(process.version);
     expect(report.environment.cores).toBeGreaterThan(0);
-    expect(new Set(report.figures.map((f) => f.section))).toEqual(new Set(['relay', 'durable', 'hybrid', 'ratchet', 'fanout', 'files', 'groups', 'web']));
+    // The cluster section needs PostgreSQL and redis-server; without them it says so and reports nothing.
+    const cluster = (await postgresGate()).skip || redisGate().skip ? [] : ['cluster'];
+    expect(new Set(report.figures.map((f) => f.section))).toEqual(new Set(['relay', 'durable', 'hybrid', 'ratchet', 'fanout', 'files', 'groups', 'web', ...cluster]));
     for (const f of report.figures) expect(Number.isFinite(f.value), `${f.section}: ${f.name}`).toBe(true);
     const throughput = report.figures.find((f) => f.name.startsWith('throughput,'))!;
     expect(throughput.baseline!.value).toBeGreaterThan(0);
