@@ -52,7 +52,8 @@ export function openRedisConnection({ url, role, logger, subscriber = false, onR
     if (again) onReconnected?.();
   });
   const noteLost = (err?: unknown) => {
-    if (lost) return;
+    // 'end': closed on purpose (quit or disconnect), when the server stops and its log may be closed already.
+    if (lost || redis.status === 'end') return;
     lost = true;
     logger.warn({ redis: role, ...(err !== undefined && { err }) }, 'redis connection lost; reconnecting (deliveries fall back to polling the store)');
   };
