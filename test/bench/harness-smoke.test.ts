@@ -16,7 +16,7 @@ describe('bench harness', () => {
       execFile(
         process.execPath,
         [join(root, 'node_modules', 'vite-node', 'vite-node.mjs'), join(root, 'bench', 'main.ts'), '--', '--smoke', '--json'],
-        { cwd: root, timeout: 240_000, maxBuffer: 10 * 2 ** 20 },
+        { cwd: root, timeout: 360_000, maxBuffer: 10 * 2 ** 20 },
         (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
       ),
     );
@@ -32,5 +32,5 @@ describe('bench harness', () => {
     for (const f of report.figures) expect(Number.isFinite(f.value), `${f.section}: ${f.name}`).toBe(true);
     const throughput = report.figures.find((f) => f.name.startsWith('throughput,'))!;
     expect(throughput.baseline!.value).toBeGreaterThan(0);
-  }, 270_000);
+  }, 390_000);
 });
