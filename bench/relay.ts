@@ -106,7 +106,7 @@ export async function throughput(kind: Kind, url: string, pairCount: number, sec
 }
 
 /** Latency and server CPU at a fixed aggregate rate. */
-async function fixedRate(kind: Kind, server: ServerProcess, pairCount: number, rate: number, seconds: number, warmupMs: number) {
+export async function fixedRate(kind: Kind, server: ServerProcess, pairCount: number, rate: number, seconds: number, warmupMs: number) {
   const p = await pairs(kind, server.url, pairCount, `f${rate}`);
   const stamps = new Stamps();
   const base = fakeEnvelope(1024);

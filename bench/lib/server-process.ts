@@ -5,7 +5,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-const CLI = resolve(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+// E2EE_CHAT_BENCH_CLI=<path of a built cli/main.js> runs another build (e.g. main's) under the same load generator.
+const CLI = process.env.E2EE_CHAT_BENCH_CLI ?? resolve(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const BASELINES = resolve(import.meta.dirname, '..', 'baselines');
 
 /** Which server a benchmark process runs: ours (the built CLI) or one of the bare baselines. */
