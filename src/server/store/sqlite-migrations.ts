@@ -190,4 +190,11 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      SELECT username, 1, kind, id, public_key, signature FROM one_time_prekeys;
    DROP TABLE one_time_prekeys;
    ALTER TABLE one_time_prekeys_v6 RENAME TO one_time_prekeys;`,
+  // 7: the usage counters leave the database: each is a sum over the queue, which the store computes when
+  //    it opens and keeps in memory (usage-counters.ts), instead of updating four rows per envelope
+  //    queued and four per envelope removed.
+  `DROP TABLE queue_usage;
+   DROP TABLE device_usage;
+   DROP TABLE pair_usage;
+   DROP TABLE server_usage;`,
 ];

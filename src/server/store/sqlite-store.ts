@@ -31,6 +31,7 @@ import { SqliteDeviceTables } from './sqlite-devices.js';
 import { SqlitePreKeyTables } from './sqlite-prekeys.js';
 import { SqliteQueueTables } from './sqlite-queue.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { UsageCounters } from './usage-counters.js';
 import { WalSync } from './wal-sync.js';
 
 export const SQLITE_FILE_NAME = 'e2ee-chat.sqlite';
@@ -85,12 +86,14 @@ export class SqliteServerStore implements ServerStore {
          ON CONFLICT (username) DO NOTHING`,
       ),
     };
-    this.queue = new SqliteQueueTables(db);
+    // After the migrations: the counters are read from the queue as it now is.
+    const usage = UsageCounters.fromQueue(db);
+    this.queue = new SqliteQueueTables(db, usage);
     this.preKeys = new SqlitePreKeyTables(db);
     this.devices = new SqliteDeviceTables(db);
     this.walSync = new WalSync(`${this.path}-wal`);
     this.writes = new GroupCommit(
-      (run) => this.db.transaction(run)(),
+      (run) => usage.during(() => this.db.transaction(run)()),
       () => this.walSync.sync(),
     );
   }
