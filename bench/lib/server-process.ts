@@ -5,8 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-// E2EE_CHAT_BENCH_CLI=<path of a built cli/main.js> runs another build (e.g. main's) under the same load generator.
-const CLI = process.env.E2EE_CHAT_BENCH_CLI ?? resolve(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+const CLI = resolve(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const BASELINES = resolve(import.meta.dirname, '..', 'baselines');
 
 /** Which server a benchmark process runs: ours (the built CLI) or one of the bare baselines. */
@@ -15,7 +14,8 @@ export type ServerKind = 'e2ee-chat' | 'socket.io' | 'ws';
 function commandFor(kind: ServerKind): string[] {
   if (kind === 'socket.io') return [join(BASELINES, 'socketio-relay.mjs')];
   if (kind === 'ws') return [join(BASELINES, 'ws-relay.mjs')];
-  return [CLI, 'server'];
+  // E2EE_CHAT_BENCH_CLI=<path of a built cli/main.js> runs another build (e.g. main's) under the same load generator.
+  return [process.env.E2EE_CHAT_BENCH_CLI || CLI, 'server'];
 }
 
 export async function freePort(): Promise<number> {
