@@ -36,6 +36,10 @@ export class ReceiveLoop {
     const inbound = (this.inbound = new Inbound({ ...deps, acks: this.acks }));
     connection.onEvent('message', (m) => this.inOrder(`message ${m.id}`, () => inbound.message(m)));
     connection.onEvent('receipt', (r) => this.inOrder(`receipt ${r.id}`, () => inbound.receipt(r)));
+    // Asked for in the handshake (ServerConnection); each entry is handled as its own `receipt` would be.
+    connection.onEvent('receipts', (b) => {
+      for (const r of b.receipts) this.inOrder(`receipt ${r.id}`, () => inbound.receipt(r));
+    });
     connection.onBacklogEnd((b) => this.inOrder('backlog.end', async () => deps.onCaughtUp({ count: b.count })));
   }
 

@@ -30,6 +30,7 @@ import {
   type ProtocolVersion,
   type ServerToClientEventsV2,
 } from '../protocol/events-v2.js';
+import { asksForReceiptBatches } from '../protocol/receipt-batches.js';
 import { TokenBucket } from './rate-limit.js';
 import { newChallenge } from './auth.js';
 import type { DeliveryPump } from './delivery.js';
@@ -85,6 +86,8 @@ export interface ConnectionState {
   linking: boolean;
   /** When its device's last-seen time was last recorded (0: never), so acks record it at most once a minute. */
   lastSeenRecordedAt: number;
+  /** Its handshake asked for receipts in batches (docs/PROTOCOL.md §7.12); fixed for the connection's life. */
+  readonly receiptBatches: boolean;
   readonly bucket: TokenBucket;
   authTimer: NodeJS.Timeout | null;
   /** Tail of this connection's event queue: the next event starts when this settles. */
@@ -191,6 +194,7 @@ export function createConnection(socket: ChatSocket, rate: number, burst: number
     protocol: null,
     linking: false,
     lastSeenRecordedAt: 0,
+    receiptBatches: asksForReceiptBatches(socket.handshake.auth),
     bucket: new TokenBucket(rate, burst, maxDelayMs),
     authTimer: null,
     queue: Promise.resolve(),

@@ -97,9 +97,9 @@ export async function connectTestClient(
   };
 }
 
-/** A bare socket.io connection speaking the wire protocol directly. */
-export async function rawSocket(url: string): Promise<Socket> {
-  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+/** A bare socket.io connection speaking the wire protocol directly; `auth` is its handshake data. */
+export async function rawSocket(url: string, auth?: Record<string, unknown>): Promise<Socket> {
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, ...(auth && { auth }) });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', reject);
