@@ -35,6 +35,7 @@ export function groupRowToJson(row: GroupRow): unknown {
       },
     }),
     ...(row.leaving && row.leaving.length > 0 && { leaving: [...row.leaving] }),
+    ...(row.joinedEpoch !== undefined && { joinedEpoch: row.joinedEpoch }),
     ...(row.inactive && { inactive: true }),
   };
 }
@@ -61,6 +62,7 @@ export function groupRowFromJson(value: unknown): GroupRow {
     lastSeq: int(o.lastSeq, 'lastSeq', -1),
     ...(pending && { pending }),
     ...(leaving && { leaving }),
+    ...(o.joinedEpoch !== undefined && { joinedEpoch: int(o.joinedEpoch, 'joinedEpoch', 0) }),
     ...(o.inactive === true && { inactive: true }),
   };
 }

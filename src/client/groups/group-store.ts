@@ -28,7 +28,7 @@ export interface PendingCommitRow {
 }
 
 export interface GroupRow {
-  readonly groupId: Bytes;
+  readonly groupId: Uint8Array;
   /** `0x01 || encodeGroupState(state)`; sealed at rest by the store. */
   readonly state: Bytes;
   /** The highest group sequence number handled in order (-1: none yet). */
@@ -36,6 +36,8 @@ export interface GroupRow {
   readonly pending?: PendingCommitRow;
   /** Users who asked to leave (group-payload.ts) and whose devices are not removed yet. */
   readonly leaving?: readonly string[];
+  /** The epoch this device joined at (from a Welcome): older entries of the log were never for it. */
+  readonly joinedEpoch?: number;
   /** This device is no longer a member (removed, or its user left): kept, read-only, for what it showed. */
   readonly inactive?: boolean;
 }
@@ -47,7 +49,7 @@ export interface VersionedGroupRow {
 
 /** The part of a group row listed without opening its state: what `groups()` shows. */
 export interface GroupSummary {
-  readonly groupId: Bytes;
+  readonly groupId: Uint8Array;
   readonly name: string | undefined;
   readonly inactive: boolean;
 }
