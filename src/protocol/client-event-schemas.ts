@@ -12,6 +12,15 @@ import type { z } from 'zod';
 import { blobCreatePayloadSchema, type BlobCreateResult } from './blob-schemas.js';
 import type { Ack, AckResult, ChallengeResult, ClientEventName, SendResult, SessionResult, UserKeys, UsersResult } from './events.js';
 import type { AckV2, ClientEventNameV2, ClientEventResultsV2, ProtocolVersion } from './events-v2.js';
+import {
+  groupCommitPayloadSchema,
+  groupCreatePayloadSchema,
+  groupInfoPayloadSchema,
+  groupSendPayloadSchema,
+  groupSyncPayloadSchema,
+  keyPackagesClaimPayloadSchema,
+  keyPackagesUploadPayloadSchema,
+} from './group-schemas.js';
 import { linkClosePayloadSchema, linkJoinPayloadSchema, linkOpenPayloadSchema, linkSendPayloadSchema } from './link-schemas.js';
 import { preKeysBundlePayloadSchema, preKeysUploadPayloadSchema, type PreKeyBundleWire, type PreKeyCountResult } from './prekey-schemas.js';
 import { ackPayloadSchema, emptyPayloadSchema, keysPayloadSchema, loginPayloadSchema, registerPayloadSchema, sendPayloadSchema } from './schemas.js';
@@ -95,6 +104,14 @@ export const clientEventSchemasV2 = {
   'link.join': linkJoinPayloadSchema,
   'link.send': linkSendPayloadSchema,
   'link.close': linkClosePayloadSchema,
+  'mls.keypackages.upload': keyPackagesUploadPayloadSchema,
+  'mls.keypackages.count': emptyPayloadSchema,
+  'mls.keypackages.claim': keyPackagesClaimPayloadSchema,
+  'group.create': groupCreatePayloadSchema,
+  'group.commit': groupCommitPayloadSchema,
+  'group.send': groupSendPayloadSchema,
+  'group.sync': groupSyncPayloadSchema,
+  'group.info': groupInfoPayloadSchema,
 } as const satisfies Record<ClientEventNameV2, z.ZodType>;
 
 /** The payload schemas of each protocol. v1's map is the one v1 connections have always used. */

@@ -28,6 +28,13 @@ export const ERROR_CODES = [
   'attachment_too_large', // blob.create (and the client, before any upload): the file is over the server's attachment limit
   'blob_quota_exceeded', // blob.create: this user already holds the most blob bytes or blobs the server keeps per user
   'blob_not_found', // a blob download: no blob of that id for that capability (never uploaded, expired, fetched by every recipient, or a wrong capability)
+  'group_exists', // group.create: a group of that id exists already
+  'group_limit', // group.create: the caller created the most groups the server keeps; group.commit: the group would pass MAX_GROUP_MEMBERS
+  'unknown_group', // group.*: no group of that id
+  'not_group_member', // group.commit, group.send, group.sync, group.info: the caller's address is not a member of the group
+  'group_epoch_stale', // group.commit, group.send: the epoch named is not the group's current one (a commit) or is ahead of it; `details.epoch` is the current one
+  'key_package_limit', // mls.keypackages.upload: the device would hold more one-time KeyPackages than the server keeps
+  'no_key_packages', // mls.keypackages.claim: no device of the user has a KeyPackage
   'internal', // server fault; nothing was changed
   // client-side only
   'decryption_failed', // any failure to open an envelope; deliberately says nothing more

@@ -7,13 +7,30 @@ import type { BlobCreateResult } from './blob-schemas.js';
 import type { DeviceListWire } from './device-list-wire.js';
 import type { ErrorCode } from './errors.js';
 import type { AckResult, BacklogEndEvent, IncomingMessage, PreKeysLowEvent, PresenceEvent, ReceiptEvent, ServerLimits, UserKeys, UsersResult } from './events.js';
+import type {
+  GroupCommitResult,
+  GroupCreateResult,
+  GroupEpochStaleDetails,
+  GroupInfoResult,
+  GroupMessageEvent,
+  GroupSendResult,
+  GroupSyncResult,
+  GroupWelcomeEvent,
+  KeyPackagesClaimResult,
+  KeyPackagesCountResult,
+  KeyPackagesLowEvent,
+  KeyPackagesUploadResult,
+} from './group-schemas.js';
 import type { KemPreKeyWire, OneTimePreKeyWire, PreKeyCountResult, SignedPreKeyWire } from './prekey-schemas.js';
 
 /** The protocols this code speaks; a connection is one of them from its login on. */
 export const PROTOCOL_VERSIONS = [1, 2] as const;
 export type ProtocolVersion = (typeof PROTOCOL_VERSIONS)[number];
 
-/** Client → server event names of a protocol-2 connection: v1's (protocol 2 only adds) and the device and link events. */
+/**
+ * Client → server event names of a protocol-2 connection: v1's (protocol 2 only adds), the device and link
+ * events, and the MLS Delivery Service's (docs/design/groups-mls.md §5).
+ */
 export const CLIENT_EVENTS_V2 = [
   'challenge',
   'register',
@@ -32,6 +49,14 @@ export const CLIENT_EVENTS_V2 = [
   'link.join',
   'link.send',
   'link.close',
+  'mls.keypackages.upload',
+  'mls.keypackages.count',
+  'mls.keypackages.claim',
+  'group.create',
+  'group.commit',
+  'group.send',
+  'group.sync',
+  'group.info',
 ] as const satisfies readonly string[];
 export type ClientEventNameV2 = (typeof CLIENT_EVENTS_V2)[number];
 
@@ -58,7 +83,7 @@ export interface QuotaDetails {
   to: string;
   device: number;
 }
-export type ErrorDetails = DevicesChangedDetails | QuotaDetails;
+export type ErrorDetails = DevicesChangedDetails | QuotaDetails | GroupEpochStaleDetails;
 
 /** The error object of a refusal in protocol 2: v1's, with `details` for the codes that carry some. */
 export interface WireErrorV2 {
@@ -159,6 +184,14 @@ export interface ClientEventResultsV2 {
   'link.join': LinkJoinResult;
   'link.send': EmptyResult;
   'link.close': EmptyResult;
+  'mls.keypackages.upload': KeyPackagesUploadResult;
+  'mls.keypackages.count': KeyPackagesCountResult;
+  'mls.keypackages.claim': KeyPackagesClaimResult;
+  'group.create': GroupCreateResult;
+  'group.commit': GroupCommitResult;
+  'group.send': GroupSendResult;
+  'group.sync': GroupSyncResult;
+  'group.info': GroupInfoResult;
 }
 
 /** Server → client: an envelope for this address, from the sending address. */
@@ -224,4 +257,10 @@ export interface ServerToClientEventsV2 {
   'link.joined': (e: LinkJoinedEvent) => void;
   'link.data': (e: LinkDataEvent) => void;
   'link.closed': (e: LinkClosedEvent) => void;
+  /** A group's log entry through this device's queue; settled with `ack` as `message` is. */
+  'group.message': (e: GroupMessageEvent) => void;
+  /** The Welcome of a commit that added this device, through its queue; settled with `ack`. */
+  'group.welcome': (e: GroupWelcomeEvent) => void;
+  /** This device's one-time KeyPackages ran low after a claim. */
+  'mls.keypackages.low': (e: KeyPackagesLowEvent) => void;
 }

@@ -12,8 +12,12 @@ export const DEFAULT_MAX_ENVELOPE_BYTES = 64 * 1024;
  * 1 MiB at the default envelope cap, Socket.IO's own default.
  */
 export const TRANSPORT_FRAME_FACTOR = 16;
-/** Floor of the frame cap: a prekey upload of PREKEY_UPLOAD_KEM_CHUNK ML-KEM keys (~36 KB) always fits. */
-export const MIN_TRANSPORT_FRAME_BYTES = 256 * 1024;
+/**
+ * Floor of the frame cap: a `group.commit` with the largest commit and Welcome (MAX_GROUP_COMMIT_BYTES +
+ * MAX_GROUP_WELCOME_BYTES, ~683 KB as base64url) always fits, and so does a prekey upload of
+ * PREKEY_UPLOAD_KEM_CHUNK ML-KEM keys (~36 KB). Socket.IO's own default.
+ */
+export const MIN_TRANSPORT_FRAME_BYTES = 1024 * 1024;
 
 /** The server's Socket.IO frame cap for a given envelope cap. */
 export function transportFrameBytes(maxEnvelopeBytes: number): number {
@@ -229,3 +233,51 @@ export const BLOB_CREATE_PER_USER_BURST = 60;
  */
 export const DEFAULT_BLOB_HTTP_RATE_PER_SECOND = 50;
 export const DEFAULT_BLOB_HTTP_RATE_BURST = 200;
+
+/**
+ * Groups (docs/design/groups-mls.md §4, §5). A group id is 32 random bytes (src/e2ee/mls/group-commits.ts
+ * GROUP_ID_BYTES): unguessable, so it names a group without saying anything about it.
+ */
+export const GROUP_ID_BYTES = 32;
+/**
+ * One KeyPackage (an MLSMessage) in bytes at most: ours are 2,689 bytes with suite 83 (X-Wing's 1,216-byte
+ * key and the credential); 4 KiB leaves room for extensions and a longer credential, not for anything else.
+ */
+export const MAX_KEY_PACKAGE_BYTES = 4096;
+/** One-time KeyPackages per `mls.keypackages.upload`: 40 at the size cap are ~218 KB of base64url, inside the smallest frame. */
+export const MAX_KEY_PACKAGES_PER_UPLOAD = 40;
+/**
+ * Server: one-time KeyPackages kept per device at most (~270 KB each device); an upload that would exceed
+ * it is refused with `key_package_limit`. A device adds itself to at most one group per package claimed.
+ */
+export const MAX_STORED_KEY_PACKAGES = 100;
+/** Server: below this many one-time KeyPackages after a claim, the device's connections get `mls.keypackages.low`. */
+export const KEY_PACKAGE_LOW_THRESHOLD = 10;
+/**
+ * Member devices (MLS leaves) of one group at most. Measured at 50 (design §9: ~60 ms per member to
+ * process an add, a 74 KB Welcome); 100 keeps the Welcome under MAX_GROUP_WELCOME_BYTES and the cost of
+ * one add within seconds, until larger groups are measured (design §10).
+ */
+export const MAX_GROUP_MEMBERS = 100;
+/**
+ * A commit (a PrivateMessage) in bytes at most. A commit carries each added KeyPackage by value (2.7 KB)
+ * and an UpdatePath (an X-Wing ciphertext per tree level): 256 KiB holds a group created with ~90 devices.
+ */
+export const MAX_GROUP_COMMIT_BYTES = 256 * 1024;
+/** A Welcome in bytes at most: it carries the ratchet tree (~1.5 KB a leaf, 74 KB at 50 members). */
+export const MAX_GROUP_WELCOME_BYTES = 256 * 1024;
+/** An application message (a PrivateMessage) in bytes at most: the 1:1 envelope cap, as it carries the same payloads. */
+export const MAX_GROUP_MESSAGE_BYTES = DEFAULT_MAX_ENVELOPE_BYTES;
+/** Log entries one `group.sync` returns at most: one delivery batch. */
+export const GROUP_SYNC_BATCH = 256;
+/**
+ * Server: groups one user may have created and not seen expire. Creating costs a row and nothing else,
+ * but each group's log takes up to DEFAULT_GROUP_LOG_MAX_BYTES.
+ */
+export const MAX_GROUPS_PER_CREATOR = 1000;
+/**
+ * Server: bytes of one group's log (commits and application messages not yet expired; each stored once
+ * however many members). Past it `group.send` and `group.commit` are `quota_exceeded` until entries
+ * expire: 64 MiB is a thousand long messages a day for a month.
+ */
+export const DEFAULT_GROUP_LOG_MAX_BYTES = 64 * 1024 * 1024;

@@ -12,6 +12,20 @@
 import { z } from 'zod';
 import { BASE64URL_PATTERN } from '../crypto/bytes.js';
 import { blobCreateAnswerSchema } from './blob-schemas.js';
+import {
+  groupCommitAnswerSchema,
+  groupCreateAnswerSchema,
+  groupEpochStaleDetailsSchema,
+  groupInfoAnswerSchema,
+  groupMessageEventSchema,
+  groupSendAnswerSchema,
+  groupSyncAnswerSchema,
+  groupWelcomeEventSchema,
+  keyPackagesClaimAnswerSchema,
+  keyPackagesCountAnswerSchema,
+  keyPackagesLowEventSchema,
+  keyPackagesUploadAnswerSchema,
+} from './group-schemas.js';
 import { deviceIdSchema, deviceListVersionSchema, deviceListWireSchema } from './device-list-wire.js';
 import { devicesChangedDetailsSchema, quotaDetailsSchema } from './error-details.js';
 import { ERROR_CODES } from './errors.js';
@@ -152,13 +166,17 @@ export type ServerEventOf<E extends ServerEventName> = z.infer<(typeof serverEve
 
 /**
  * A v2 refusal: v1's error with `details` where the code carries some. `devices_changed` is useless
- * without them (required); a quota code's details say which device is full (optional, informational). Details
+ * without them (required), and so is `group_epoch_stale` (the current epoch); a quota code's details say which device is full (optional, informational). Details
  * on any other code are dropped, as unknown members are.
  */
 export const serverErrorV2Schema = z.discriminatedUnion('code', [
   z.object({ code: z.literal('devices_changed'), message: serverErrorSchema.shape.message, details: devicesChangedDetailsSchema }),
   z.object({ code: z.enum(['quota_exceeded', 'sender_quota_exceeded']), message: serverErrorSchema.shape.message, details: quotaDetailsSchema.optional() }),
-  z.object({ code: z.enum(ERROR_CODES).exclude(['devices_changed', 'quota_exceeded', 'sender_quota_exceeded']), message: serverErrorSchema.shape.message }),
+  z.object({ code: z.literal('group_epoch_stale'), message: serverErrorSchema.shape.message, details: groupEpochStaleDetailsSchema }),
+  z.object({
+    code: z.enum(ERROR_CODES).exclude(['devices_changed', 'quota_exceeded', 'sender_quota_exceeded', 'group_epoch_stale']),
+    message: serverErrorSchema.shape.message,
+  }),
 ]) satisfies z.ZodType<WireErrorV2>;
 
 /** Protocol numbers a server lists: small positive integers. */
@@ -226,6 +244,14 @@ export const answerSchemasV2 = {
   'link.join': linkJoinAnswerSchema,
   'link.send': emptyAnswerSchema,
   'link.close': emptyAnswerSchema,
+  'mls.keypackages.upload': keyPackagesUploadAnswerSchema,
+  'mls.keypackages.count': keyPackagesCountAnswerSchema,
+  'mls.keypackages.claim': keyPackagesClaimAnswerSchema,
+  'group.create': groupCreateAnswerSchema,
+  'group.commit': groupCommitAnswerSchema,
+  'group.send': groupSendAnswerSchema,
+  'group.sync': groupSyncAnswerSchema,
+  'group.info': groupInfoAnswerSchema,
 } as const satisfies Record<ClientEventNameV2, z.ZodType>;
 
 export type AnswerOfV2<E extends ClientEventNameV2> = z.infer<(typeof answerSchemasV2)[E]>;
@@ -248,6 +274,9 @@ export const serverEventSchemasV2 = {
   'link.joined': linkJoinedEventSchema,
   'link.data': linkDataEventSchema,
   'link.closed': linkClosedEventSchema,
+  'group.message': groupMessageEventSchema,
+  'group.welcome': groupWelcomeEventSchema,
+  'mls.keypackages.low': keyPackagesLowEventSchema,
 } as const satisfies { [E in keyof ServerToClientEventsV2]: z.ZodType<Parameters<ServerToClientEventsV2[E]>[0]> };
 
 export type ServerEventNameV2 = keyof typeof serverEventSchemasV2;

@@ -437,6 +437,14 @@ const resultsFitAnswersV2: ResultsFitAnswersV2 = {
   'link.join': true,
   'link.send': true,
   'link.close': true,
+  'mls.keypackages.upload': true,
+  'mls.keypackages.count': true,
+  'mls.keypackages.claim': true,
+  'group.create': true,
+  'group.commit': true,
+  'group.send': true,
+  'group.sync': true,
+  'group.info': true,
 };
 
 describe('a connection’s protocol selects its schemas (§5.1, §5.9)', () => {
