@@ -23,6 +23,8 @@ export interface GroupLogEntry {
 
 export interface GroupWelcomeDelivery {
   readonly groupId: Bytes;
+  /** The place of the commit that added this device: the log after it is this device's to read. */
+  readonly seq: number;
   readonly welcome: Bytes;
   readonly from: Address;
 }
@@ -47,9 +49,13 @@ export interface GroupDelivery {
   /** Rejects with GroupEpochStaleError when another commit took `epoch` first. */
   commit(request: GroupCommitRequest): Promise<{ epoch: number; seq: number }>;
   send(groupId: Uint8Array, epoch: number, message: Bytes): Promise<{ seq: number }>;
-  /** The group's log after `afterSeq` (-1: from the start), in order, and the server's current epoch. */
+  /**
+   * The group's log after `afterSeq` (0: from the start; sequence numbers start at 1), oldest first, at
+   * most GROUP_SYNC_BATCH entries (a full batch may have more after it), and the server's current epoch.
+   */
   sync(groupId: Uint8Array, afterSeq: number): Promise<{ messages: readonly GroupLogEntry[]; epoch: number }>;
   info(groupId: Uint8Array): Promise<{ epoch: number; members: readonly Address[] }>;
+  /** One package per device of the list that has one; rejects with `no_key_packages` when none has. */
   claimKeyPackages(user: string, listVersion: number): Promise<{ listVersion: number; packages: readonly ClaimedKeyPackage[] }>;
   uploadKeyPackages(packages: readonly Bytes[], lastResort?: Bytes): Promise<{ stored: number; oneTime: number }>;
   countKeyPackages(): Promise<{ oneTime: number; lastResort: boolean }>;

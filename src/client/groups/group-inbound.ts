@@ -20,13 +20,15 @@ import { deserializeGroupState, serializeGroupState } from '../../e2ee/mls/group
 import { welcomeKeyPackageRefs } from '../../e2ee/mls/key-package.js';
 import { decodeWelcomeMessage } from '../../e2ee/mls/mls-wire.js';
 import { ChatError, DecryptionFailedError } from '../../protocol/errors.js';
+import { GROUP_SYNC_BATCH } from '../../protocol/limits.js';
 import { addressText } from '../address.js';
 import type { GroupLogEntry, GroupWelcomeDelivery } from './group-delivery.js';
 import { keyPackageFromRow } from './group-key-packages.js';
 import { decodeGroupPayload } from './group-payload.js';
 import {
   groupIdText,
-  loadGroup,
+  inactiveRow,
+  loadActiveGroup,
   memberAddresses,
   membershipChange,
   sameAddress,
@@ -69,30 +71,35 @@ export class GroupInbound {
   async catchUp(groupId: Uint8Array): Promise<FollowUp[]> {
     const loaded = await this.rt.store.loadGroup(groupId);
     if (!loaded || loaded.row.inactive) return [];
-    const { messages } = await this.rt.delivery.sync(groupId, loaded.row.lastSeq);
     const followUps: FollowUp[] = [];
     let last = loaded.row.lastSeq;
-    for (const entry of messages) {
-      if (!sameBytes(entry.groupId, groupId) || entry.seq <= last) {
-        this.rt.events.debug(`ignored a log entry the server returned out of order or for another group (seq ${entry.seq})`);
-        continue;
+    for (;;) {
+      const { messages } = await this.rt.delivery.sync(groupId, last);
+      let progressed = false;
+      for (const entry of messages) {
+        if (!sameBytes(entry.groupId, groupId) || entry.seq <= last) {
+          this.rt.events.debug(`ignored a log entry the server returned out of order or for another group (seq ${entry.seq})`);
+          continue;
+        }
+        last = entry.seq;
+        progressed = true;
+        followUps.push(...(await this.handle(entry, false)));
       }
-      last = entry.seq;
-      followUps.push(...(await this.handle(entry, false)));
+      // A full batch may have more after it; a batch that moved nothing on ends the sync (a lying server's loop).
+      if (messages.length < GROUP_SYNC_BATCH || !progressed) return followUps;
     }
-    return followUps;
   }
 
   private async handle(entry: GroupLogEntry, mayCatchUp: boolean): Promise<FollowUp[]> {
     for (;;) {
-      const loaded = await loadGroup(this.rt, entry.groupId);
+      const loaded = await loadActiveGroup(this.rt, entry.groupId);
       if (!loaded) {
-        this.rt.events.debug(`a message for group ${groupIdText(entry.groupId)}, which this device does not hold`);
+        this.rt.events.debug(`a message for group ${groupIdText(entry.groupId)}, which this device does not hold or is no longer a member of`);
         return [];
       }
       const { row, version } = loaded;
-      if (row.inactive || entry.seq <= row.lastSeq) return [];
-      if (mayCatchUp && row.lastSeq >= 0 && entry.seq > row.lastSeq + 1) return this.catchUp(entry.groupId);
+      if (entry.seq <= row.lastSeq) return [];
+      if (mayCatchUp && entry.seq > row.lastSeq + 1) return this.catchUp(entry.groupId);
       const outcome = await this.process(loaded, entry, mayCatchUp);
       if (outcome.ahead) {
         const followUps = await this.catchUp(entry.groupId);
@@ -141,13 +148,9 @@ export class GroupInbound {
         // A commit of ours still pending was made in an epoch this one ends: the server took this one instead.
         const base = row.pending && row.pending.epoch < Number(result.epoch) ? rest : row;
         const stillLeaving = (row.leaving ?? []).filter((u) => groupMembers(result.state).some((m) => m.username === u));
-        const next: GroupRow = {
-          ...base,
-          state: serializeGroupState(result.state),
-          lastSeq: entry.seq,
-          ...(stillLeaving.length > 0 ? { leaving: stillLeaving } : { leaving: [] }),
-          ...(result.removed && { inactive: true }),
-        };
+        const next: GroupRow = result.removed
+          ? inactiveRow({ ...base, lastSeq: entry.seq })
+          : { ...base, state: serializeGroupState(result.state), lastSeq: entry.seq, leaving: stillLeaving };
         return { row: next, state: result.state, notify: this.membershipNotice(entry.groupId, state, result.state, result.removed), followUps: [] };
       }
       case 'application':
@@ -170,7 +173,7 @@ export class GroupInbound {
     }
     // A leave: the sender's whole user goes.
     if (user === this.rt.self.user) {
-      return { row: { ...next, inactive: true }, state, notify: () => this.rt.events.membership({ groupId, name, epoch: Number(groupEpoch(state)), added: [], removed: [], left: true }), followUps: [] };
+      return { row: inactiveRow(next), state, notify: () => this.rt.events.membership({ groupId, name, epoch: Number(groupEpoch(state)), added: [], removed: [], left: true }), followUps: [] };
     }
     const leaving = [...new Set([...(row.leaving ?? []), user])];
     // One member commits the removal at once: the lowest leaf among those staying (the others would only
@@ -225,7 +228,7 @@ export class GroupInbound {
       for (;;) {
         const held = await this.rt.store.loadGroup(groupId);
         if (held && !held.row.inactive) return false;
-        const row: GroupRow = { groupId: Uint8Array.from(groupId), state: serializeGroupState(state), lastSeq: -1, joinedEpoch: Number(groupEpoch(state)) };
+        const row: GroupRow = { groupId: Uint8Array.from(groupId), state: serializeGroupState(state), lastSeq: delivery.seq, joinedEpoch: Number(groupEpoch(state)) };
         if (await saveGroup(this.rt, row, state, held?.version ?? 0)) return true;
       }
     });

@@ -32,6 +32,7 @@ import { KeyPackagePublisher } from './group-key-packages.js';
 import { encodeGroupPayload } from './group-payload.js';
 import {
   groupIdText,
+  inactiveRow,
   KeyedLock,
   memberAddresses,
   membershipChange,
@@ -112,7 +113,7 @@ export class GroupManager {
     const groupId = randomBytes(GROUP_ID_BYTES);
     const state = await createDeviceGroup(device, groupId, name);
     await this.options.delivery.createGroup(groupId);
-    if (!(await saveGroup(this.#rt, { groupId, state: serializeGroupState(state), lastSeq: -1 }, state, 0))) throw new ChatError('internal', 'a new group id is already in the store');
+    if (!(await saveGroup(this.#rt, { groupId, state: serializeGroupState(state), lastSeq: 0 }, state, 0))) throw new ChatError('internal', 'a new group id is already in the store');
     const id = groupIdText(groupId);
     await this.addUsers(id, [this.options.self.user, ...users.filter((u) => u !== this.options.self.user)]);
     return id;
@@ -154,14 +155,26 @@ export class GroupManager {
 
   /** One KeyPackage per device of `user`'s current list, for the list version this client verified. */
   private async claim(user: string, list: DeviceList): Promise<readonly ClaimedKeyPackage[]> {
-    const answer = await this.options.delivery.claimKeyPackages(user, list.version);
-    if (answer.listVersion === list.version) return answer.packages;
+    const first = await this.claimFor(user, list.version);
+    if (first !== 'devices_changed') return first;
     // The server holds another list: take it in (verified like any), and claim once more against it.
     const newer = await this.options.lists.refresh(user);
-    if (!newer || newer.version === list.version) throw new ChatError('bad_response', `the server answered a KeyPackage claim for "${user}" with list version ${answer.listVersion}, not the one it serves`);
-    const again = await this.options.delivery.claimKeyPackages(user, newer.version);
-    if (again.listVersion !== newer.version) throw new ChatError('devices_changed', `the device list of "${user}" keeps changing`);
-    return again.packages;
+    if (!newer || newer.version === list.version) throw new ChatError('bad_response', `the server refused a KeyPackage claim for "${user}" at the list version it serves`);
+    const again = await this.claimFor(user, newer.version);
+    if (again === 'devices_changed') throw new ChatError('devices_changed', `the device list of "${user}" keeps changing`);
+    return again;
+  }
+
+  private async claimFor(user: string, version: number): Promise<readonly ClaimedKeyPackage[] | 'devices_changed'> {
+    try {
+      const answer = await this.options.delivery.claimKeyPackages(user, version);
+      return answer.listVersion === version ? answer.packages : 'devices_changed';
+    } catch (error) {
+      // None of the user's devices has published a KeyPackage yet: nothing of theirs can be added now.
+      if (error instanceof ChatError && error.code === 'no_key_packages') return [];
+      if (error instanceof ChatError && error.code === 'devices_changed') return 'devices_changed';
+      throw error;
+    }
   }
 
   /** Removes every device of each user (never this device: it leaves instead). False: none of them was in the group. */
@@ -194,7 +207,7 @@ export class GroupManager {
     const state = await this.#rt.lock(id, async () => {
       for (;;) {
         const loaded = await requireGroup(this.#rt, id);
-        if (await saveGroup(this.#rt, { ...loaded.row, inactive: true }, loaded.state, loaded.version)) return loaded.state;
+        if (await saveGroup(this.#rt, inactiveRow(loaded.row), loaded.state, loaded.version)) return loaded.state;
       }
     });
     this.options.events.membership({ groupId, name: groupNameOf(state), epoch: Number(groupEpoch(state)), added: [], removed: [], left: true });
@@ -211,7 +224,6 @@ export class GroupManager {
     const { message, epoch } = await this.#rt.lock(id, async () => {
       for (;;) {
         const loaded = await requireGroup(this.#rt, id);
-        if (loaded.row.inactive) throw new ChatError('not_group_member', 'this device is no longer a member of the group');
         const sent = await encryptGroupMessage(await this.device(), loaded.state, payload);
         if (await saveGroup(this.#rt, { ...loaded.row, state: serializeGroupState(sent.state) }, sent.state, loaded.version)) return { message: sent.message, epoch: Number(groupEpoch(loaded.state)) };
       }
@@ -220,7 +232,7 @@ export class GroupManager {
     // Our own message counts as handled when it is next in order; otherwise a later sync skips it as ours.
     await this.#rt.lock(id, async () => {
       const loaded = await this.#rt.store.loadGroup(id);
-      if (loaded && answer.seq === loaded.row.lastSeq + 1) await this.options.store.saveGroup({ ...loaded.row, lastSeq: answer.seq }, await this.nameOf(loaded.row.state), loaded.version);
+      if (loaded && !loaded.row.inactive && answer.seq === loaded.row.lastSeq + 1) await this.options.store.saveGroup({ ...loaded.row, lastSeq: answer.seq }, await this.nameOf(loaded.row.state), loaded.version);
     });
     return answer;
   }
@@ -250,7 +262,6 @@ export class GroupManager {
 
   private async attempt(id: Uint8Array, make: MakeChange, followUps: FollowUp[]): Promise<'done' | 'nothing' | 'retry'> {
     let loaded = await requireGroup(this.#rt, id);
-    if (loaded.row.inactive) throw new ChatError('not_group_member', 'this device is no longer a member of the group');
     if (loaded.row.pending) {
       // A commit of ours from before (a crash, a lost answer): the log says whether it was taken.
       followUps.push(...(await this.#inbound.catchUp(id)));
@@ -315,10 +326,25 @@ export class GroupManager {
   /** Leaves asked for by members this device is to remove: committed after the lock is released, failures reported. */
   private runFollowUps(followUps: readonly FollowUp[]): void {
     for (const f of followUps) {
-      this.removeDevices(groupIdText(f.groupId), (m) => m.user === f.removeUser).catch((cause: unknown) =>
-        this.options.events.debug(`could not commit the removal of "${f.removeUser}", who left group ${groupIdText(f.groupId)}`, cause),
+      this.background(
+        this.removeDevices(groupIdText(f.groupId), (m) => m.user === f.removeUser),
+        `could not commit the removal of "${f.removeUser}", who left group ${groupIdText(f.groupId)}`,
       );
     }
+  }
+
+  readonly #background = new Set<Promise<unknown>>();
+
+  /** Work started by what was received, not awaited by it; failures are reported. */
+  private background(work: Promise<unknown>, failure: string): void {
+    const tracked = work.catch((cause: unknown) => this.options.events.debug(failure, cause));
+    this.#background.add(tracked);
+    void tracked.finally(() => this.#background.delete(tracked));
+  }
+
+  /** Resolves once the work started in the background (leave removals, KeyPackage upkeep after a join) is done. */
+  async idle(): Promise<void> {
+    while (this.#background.size > 0) await Promise.all([...this.#background]);
   }
 
   /** A `group.message` push (or a test's delivery). */
@@ -329,7 +355,7 @@ export class GroupManager {
   /** A `group.welcome` push: join the group it names. */
   async welcome(delivery: GroupWelcomeDelivery): Promise<void> {
     await this.#inbound.welcome(delivery);
-    void this.keyPackages.maintain().catch((cause: unknown) => this.options.events.debug('KeyPackage upkeep after a join failed', cause));
+    this.background(this.keyPackages.maintain(), 'KeyPackage upkeep after a join failed');
   }
 
   /**
@@ -374,9 +400,17 @@ export class GroupManager {
     return (await this.options.store.listGroups()).map((g) => ({ groupId: groupIdText(g.groupId), name: g.name, active: !g.inactive }));
   }
 
+  /** The group as this device's MLS state says; for a group this device left or was removed from, only its name (members none). */
   async groupInfo(groupId: string): Promise<GroupInfo> {
-    const loaded = await requireGroup(this.#rt, base64urlDecode(groupId));
-    return { groupId, name: groupNameOf(loaded.state), epoch: Number(groupEpoch(loaded.state)), members: memberAddresses(loaded.state), active: !loaded.row.inactive };
+    const id = base64urlDecode(groupId);
+    const found = await this.options.store.loadGroup(id);
+    if (!found) throw new ChatError('unknown_group', `no group ${groupId} on this device`);
+    if (found.row.inactive) {
+      const summary = (await this.options.store.listGroups()).find((g) => sameBytes(g.groupId, id));
+      return { groupId, name: summary?.name, epoch: -1, members: [], active: false };
+    }
+    const state = deserializeGroupState(await this.device(), found.row.state);
+    return { groupId, name: groupNameOf(state), epoch: Number(groupEpoch(state)), members: memberAddresses(state), active: true };
   }
 
   /**

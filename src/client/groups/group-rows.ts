@@ -59,7 +59,7 @@ export function groupRowFromJson(value: unknown): GroupRow {
   return {
     groupId: bytes(o.groupId, 'groupId'),
     state: bytes(o.state, 'state'),
-    lastSeq: int(o.lastSeq, 'lastSeq', -1),
+    lastSeq: int(o.lastSeq, 'lastSeq', 0),
     ...(pending && { pending }),
     ...(leaving && { leaving }),
     ...(o.joinedEpoch !== undefined && { joinedEpoch: int(o.joinedEpoch, 'joinedEpoch', 0) }),

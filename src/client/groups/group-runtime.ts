@@ -72,27 +72,43 @@ export interface GroupRuntime {
   lock<T>(groupId: Uint8Array, work: () => Promise<T>): Promise<T>;
 }
 
-/** One group as loaded: its row, the row's version, and its MLS state opened for this device. */
+/** One group this device is a member of, as loaded: its row, the row's version, and its MLS state opened for this device. */
 export interface LoadedGroup {
   readonly row: GroupRow;
   readonly version: number;
   readonly state: ClientState;
 }
 
-export async function loadGroup(rt: GroupRuntime, groupId: Uint8Array): Promise<LoadedGroup | undefined> {
+/**
+ * What an inactive row keeps as its state: nothing. A device removed from a group (or whose user left)
+ * keeps no epoch secret of it (and ts-mls's state after a removal has no leaf of ours to open it by).
+ */
+export const NO_STATE = new Uint8Array(0);
+
+/** The group, if this device holds it and is still a member of it. */
+export async function loadActiveGroup(rt: GroupRuntime, groupId: Uint8Array): Promise<LoadedGroup | undefined> {
   const found = await rt.store.loadGroup(groupId);
-  if (!found) return undefined;
+  if (!found || found.row.inactive) return undefined;
   return { ...found, state: deserializeGroupState(await rt.device(), found.row.state) };
 }
 
+/** The group this device is a member of; `unknown_group` or `not_group_member` otherwise. */
 export async function requireGroup(rt: GroupRuntime, groupId: Uint8Array): Promise<LoadedGroup> {
-  const loaded = await loadGroup(rt, groupId);
-  if (!loaded) throw new ChatError('unknown_group', `no group ${base64urlEncode(groupId)} on this device`);
-  return loaded;
+  const found = await rt.store.loadGroup(groupId);
+  if (!found) throw new ChatError('unknown_group', `no group ${base64urlEncode(groupId)} on this device`);
+  if (found.row.inactive) throw new ChatError('not_group_member', 'this device is no longer a member of the group');
+  return { ...found, state: deserializeGroupState(await rt.device(), found.row.state) };
 }
 
+/** Saves `row` (compare-and-swap), listed under the name in `state`, the group's state as of this row or just before it. */
 export function saveGroup(rt: GroupRuntime, row: GroupRow, state: ClientState, expected: number): Promise<boolean> {
   return rt.store.saveGroup(row, groupNameOf(state), expected);
+}
+
+/** The row of a group this device is no longer a member of: its secrets dropped, its place in the log kept. */
+export function inactiveRow(row: GroupRow): GroupRow {
+  const { pending: _pending, leaving: _leaving, ...rest } = row;
+  return { ...rest, state: NO_STATE, inactive: true };
 }
 
 export function memberAddresses(state: ClientState): Address[] {

@@ -31,7 +31,7 @@ export interface GroupRow {
   readonly groupId: Uint8Array;
   /** `0x01 || encodeGroupState(state)`; sealed at rest by the store. */
   readonly state: Bytes;
-  /** The highest group sequence number handled in order (-1: none yet). */
+  /** The highest group sequence number handled in order (0: none yet; the log starts at 1). */
   readonly lastSeq: number;
   readonly pending?: PendingCommitRow;
   /** Users who asked to leave (group-payload.ts) and whose devices are not removed yet. */
