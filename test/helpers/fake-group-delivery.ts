@@ -9,7 +9,8 @@
  * Queues are pumped by the test (`deliver`), so a device is offline until a test delivers to it, and the
  * test decides the order. It turns hostile on request: `onPush` rewrites, drops or duplicates a pushed
  * item, `onClaim` rewrites a claim's answer, `holdCommits(n)` keeps commit requests until n are waiting
- * (two members committing for one epoch "at once"), and `appendToLog` writes any entry into a group's log.
+ * (two members committing for one epoch "at once"), `loseAnswers` drops the answer to an accepted commit,
+ * and `appendToLog` writes any entry into a group's log.
  */
 import { base64urlEncode, type Bytes } from '../../src/crypto/bytes.js';
 import type { Address } from '../../src/client/address.js';
@@ -52,6 +53,8 @@ export class FakeGroupDelivery {
   /** Rewrites a claim's answer before the claimer sees it. */
   onClaim: ((user: string, answer: { listVersion: number; packages: ClaimedKeyPackage[] }) => { listVersion: number; packages: ClaimedKeyPackage[] }) | undefined;
   readonly #held: { count: number; waiting: (() => void)[] } = { count: 0, waiting: [] };
+  /** Devices whose next accepted commit's answer is lost (the connection drops after the server took it). */
+  readonly loseAnswers = new Set<string>();
   /** Every accepted and refused commit request, in order: what the tests count. */
   readonly commits: { from: string; epoch: number; accepted: boolean }[] = [];
 
@@ -62,7 +65,11 @@ export class FakeGroupDelivery {
   connection(self: Address): GroupDelivery {
     return {
       createGroup: async (groupId) => this.create(self, groupId),
-      commit: async (request) => this.commit(self, request),
+      commit: async (request) => {
+        const answer = await this.commit(self, request);
+        if (this.loseAnswers.delete(key(self))) throw new ChatError('timeout', 'the commit was accepted, and its answer lost on the way');
+        return answer;
+      },
       send: async (groupId, epoch, message) => this.send(self, groupId, epoch, message),
       sync: async (groupId, afterSeq) => {
         const group = this.member(self, groupId);

@@ -22,6 +22,8 @@ export interface GroupDevice {
   store: MemoryGroupStore;
   manager: GroupManager;
   online: boolean;
+  /** Lists this device's client believes instead of the verified ones (a client a hostile server fooled). */
+  listOverride?: (user: string) => DeviceList | undefined;
   readonly messages: GroupMessageEvent[];
   readonly memberships: GroupMembershipEvent[];
   readonly refused: GroupRefusalEvent[];
@@ -68,7 +70,7 @@ export class GroupPeople {
   }
 
   private open(address: Address, signingKey: Ed25519SigningKey, store = new MemoryGroupStore()): GroupDevice {
-    const lookup = async (u: string) => this.lists.get(u) ?? null;
+    const lookup = async (u: string) => device.listOverride?.(u) ?? this.lists.get(u) ?? null;
     const device: GroupDevice = {
       address,
       name: addressText(address),
