@@ -401,6 +401,16 @@ export class GroupManager {
   }
 
   /** The group as this device's MLS state says; for a group this device left or was removed from, only its name (members none). */
+  /** The local name ↔ id map: the active group with this id, or the one active group of this name. */
+  async findGroup(nameOrId: string): Promise<string> {
+    const active = (await this.groups()).filter((g) => g.active);
+    if (active.some((g) => g.groupId === nameOrId)) return nameOrId;
+    const named = active.filter((g) => g.name === nameOrId);
+    if (named.length === 1) return named[0]!.groupId;
+    if (named.length > 1) throw new ChatError('bad_request', `${named.length} groups are named "${nameOrId}": name one by its id`);
+    throw new ChatError('unknown_group', `no group named "${nameOrId}" on this device`);
+  }
+
   async groupInfo(groupId: string): Promise<GroupInfo> {
     const id = base64urlDecode(groupId);
     const found = await this.options.store.loadGroup(id);
