@@ -1,21 +1,18 @@
 /**
  * A device's groups (docs/design/groups-mls.md §4, §7): creating one, adding and removing users, updating
- * this device's keys, leaving, sending; incoming traffic goes through GroupInbound. Every change is one
- * MLS commit, made on the state this device holds, saved with its epoch as the row's pending commit
- * before it is sent, and adopted once the Delivery Service accepted it. When another commit took the epoch
- * (`group_epoch_stale`), the pending one is dropped, the missed commits are processed, and the change is
- * made again on the new epoch: what another member already did (an add of a device now present, a removal
- * done) is left out, and a change left with nothing to do ends there ("rebase and retry").
+ * this device's keys, leaving, sending; incoming traffic goes through GroupInbound, and every change
+ * through GroupCommitLoop (one MLS commit, pending before it is sent, rebased and made again when another
+ * commit took the epoch). Each change here is written so that made again it leaves out what another member
+ * already did (an add of a device now present, a removal done), and ends when nothing is left.
  *
  * Adds claim KeyPackages for every device of each user's list as this client verified it, and take only
  * packages whose credential names the device they were claimed for; MLS then checks each against the
  * lists again (device-identity-check.ts). A device that left its user's list is removed by the first
  * member to notice; a device that joined its user's list is added by that user's other devices (§7).
  */
-import type { ClientState } from 'ts-mls';
 import { base64urlDecode, randomBytes, type Bytes } from '../../crypto/bytes.js';
 import type { Ed25519SigningKey } from '../../crypto/signing-key.js';
-import { commitAdd, commitRemove, commitSelfUpdate, createDeviceGroup, GROUP_ID_BYTES, type PendingCommit } from '../../e2ee/mls/group-commits.js';
+import { commitAdd, commitRemove, commitSelfUpdate, createDeviceGroup, GROUP_ID_BYTES } from '../../e2ee/mls/group-commits.js';
 import { groupEpoch, groupMembers } from '../../e2ee/mls/group-members.js';
 import { groupNameOf } from '../../e2ee/mls/group-name.js';
 import { encryptGroupMessage } from '../../e2ee/mls/group-messages.js';
@@ -26,7 +23,8 @@ import { decodeKeyPackageMessage } from '../../e2ee/mls/mls-wire.js';
 import type { DeviceList } from '../../protocol/device-list-payload.js';
 import { ChatError } from '../../protocol/errors.js';
 import { addressText, type Address } from '../address.js';
-import { isEpochStale, type ClaimedKeyPackage, type GroupDelivery, type GroupLogEntry, type GroupWelcomeDelivery } from './group-delivery.js';
+import { type ClaimedKeyPackage, type GroupDelivery, type GroupLogEntry, type GroupWelcomeDelivery } from './group-delivery.js';
+import { GroupCommitLoop, type MakeChange } from './group-commit-loop.js';
 import { GroupInbound, type FollowUp } from './group-inbound.js';
 import { KeyPackagePublisher } from './group-key-packages.js';
 import { encodeGroupPayload } from './group-payload.js';
@@ -35,7 +33,6 @@ import {
   inactiveRow,
   KeyedLock,
   memberAddresses,
-  membershipChange,
   requireGroup,
   sameBytes,
   saveGroup,
@@ -43,13 +40,7 @@ import {
   type GroupEvents,
   type GroupRuntime,
 } from './group-runtime.js';
-import type { GroupStore, PendingCommitRow } from './group-store.js';
-
-/**
- * How many times one change is made again after losing its epoch: each loss means another member's
- * commit landed, so this many in a row is a group under a storm of changes (or a lying server).
- */
-export const MAX_COMMIT_ATTEMPTS = 8;
+import type { GroupStore } from './group-store.js';
 
 export interface GroupInfo {
   readonly groupId: string;
@@ -69,17 +60,10 @@ export interface GroupManagerOptions {
   readonly clock?: () => number;
 }
 
-/** What one attempt of a change makes: the commit and the routing the server is told, or nothing left to do. */
-interface Change {
-  readonly commit: PendingCommit;
-  readonly add: readonly Address[];
-  readonly remove: readonly Address[];
-}
-type MakeChange = (device: MlsDevice, state: ClientState) => Promise<Change | undefined>;
-
 export class GroupManager {
   readonly #rt: GroupRuntime;
   readonly #inbound: GroupInbound;
+  readonly #commits: GroupCommitLoop;
   readonly keyPackages: KeyPackagePublisher;
   #device: Promise<MlsDevice> | undefined;
 
@@ -96,6 +80,7 @@ export class GroupManager {
       lock: (groupId, work) => lock.run(groupIdText(groupId), work),
     };
     this.#inbound = new GroupInbound(this.#rt);
+    this.#commits = new GroupCommitLoop(this.#rt, this.#inbound);
     this.keyPackages = new KeyPackagePublisher(() => this.device(), options.store, options.delivery, this.#rt.clock);
   }
 
@@ -241,85 +226,13 @@ export class GroupManager {
     return groupNameOf(deserializeGroupState(await this.device(), stateBytes));
   }
 
-  /**
-   * One change, made, saved as pending, sent, and adopted; remade on a newer epoch when another commit
-   * won (see the file comment). Runs under the group's lock from making to adopting, so this process's
-   * receives of the group wait for it (another process is kept apart by the compare-and-swap saves).
-   */
+  /** One change through the commit loop (group-commit-loop.ts); leaves read meanwhile are committed after. */
   private async change(groupId: string, make: MakeChange): Promise<boolean> {
-    const id = base64urlDecode(groupId);
     const followUps: FollowUp[] = [];
     try {
-      for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
-        const outcome = await this.#rt.lock(id, () => this.attempt(id, make, followUps));
-        if (outcome !== 'retry') return outcome === 'done';
-      }
+      return await this.#commits.change(base64urlDecode(groupId), make, followUps);
     } finally {
       this.runFollowUps(followUps);
-    }
-    throw new ChatError('group_epoch_stale', `the change lost its epoch ${MAX_COMMIT_ATTEMPTS} times in a row; nothing was changed`);
-  }
-
-  private async attempt(id: Uint8Array, make: MakeChange, followUps: FollowUp[]): Promise<'done' | 'nothing' | 'retry'> {
-    let loaded = await requireGroup(this.#rt, id);
-    if (loaded.row.pending) {
-      // A commit of ours from before (a crash, a lost answer): the log says whether it was taken.
-      followUps.push(...(await this.#inbound.catchUp(id)));
-      loaded = await requireGroup(this.#rt, id);
-      if (loaded.row.pending) {
-        const { pending: _gone, ...row } = loaded.row;
-        if (!(await saveGroup(this.#rt, row, loaded.state, loaded.version))) return 'retry';
-        loaded = await requireGroup(this.#rt, id);
-      }
-    }
-    const device = await this.device();
-    const made = await make(device, loaded.state);
-    if (!made) return 'nothing';
-    const pending: PendingCommitRow = {
-      epoch: Number(made.commit.epoch),
-      commit: made.commit.commit,
-      ...(made.commit.welcome && { welcome: made.commit.welcome }),
-      add: made.add,
-      remove: made.remove,
-      state: serializeGroupState(made.commit.pendingState),
-    };
-    if (!(await saveGroup(this.#rt, { ...loaded.row, pending }, loaded.state, loaded.version))) return 'retry';
-    let answer: { epoch: number; seq: number };
-    try {
-      answer = await this.options.delivery.commit({ groupId: id, epoch: pending.epoch, commit: pending.commit, ...(pending.welcome && { welcome: pending.welcome }), add: pending.add, remove: pending.remove });
-    } catch (error) {
-      if (!isEpochStale(error)) throw error; // the pending commit stays: the next sync says whether it was taken
-      await this.dropPending(id, pending);
-      followUps.push(...(await this.#inbound.catchUp(id)));
-      return 'retry';
-    }
-    const adopted = await this.adopt(id, pending, answer.seq);
-    if (adopted) {
-      const { added, removed } = membershipChange(loaded.state, made.commit.pendingState);
-      this.options.events.membership({ groupId: groupIdText(id), name: groupNameOf(made.commit.pendingState), epoch: Number(groupEpoch(made.commit.pendingState)), added, removed });
-      if (answer.seq !== adopted.lastSeq) followUps.push(...(await this.#inbound.catchUp(id)));
-    }
-    return 'done';
-  }
-
-  /** Adopts an accepted pending commit, unless another process already did (it found it in the log). */
-  private async adopt(id: Uint8Array, pending: PendingCommitRow, seq: number): Promise<{ lastSeq: number } | undefined> {
-    for (;;) {
-      const loaded = await this.#rt.store.loadGroup(id);
-      if (!loaded?.row.pending || !sameBytes(loaded.row.pending.commit, pending.commit)) return undefined;
-      const { pending: _adopted, ...row } = loaded.row;
-      const lastSeq = seq === row.lastSeq + 1 ? seq : row.lastSeq;
-      const state = deserializeGroupState(await this.device(), pending.state);
-      if (await saveGroup(this.#rt, { ...row, state: pending.state, lastSeq }, state, loaded.version)) return { lastSeq };
-    }
-  }
-
-  private async dropPending(id: Uint8Array, pending: PendingCommitRow): Promise<void> {
-    for (;;) {
-      const loaded = await requireGroup(this.#rt, id);
-      if (!loaded.row.pending || !sameBytes(loaded.row.pending.commit, pending.commit)) return;
-      const { pending: _dropped, ...row } = loaded.row;
-      if (await saveGroup(this.#rt, row, loaded.state, loaded.version)) return;
     }
   }
 

@@ -186,6 +186,21 @@ describe('group client against a hostile Delivery Service', () => {
     expect(bob1.refused.map((r) => r.error.code)).toEqual(['decryption_failed']);
   });
 
+  it('a commit lost before it reached the server stays pending, and is sent again before the next change', async () => {
+    const alice = people.device('alice', 1);
+    people.server.loseRequests.add('alice/1');
+    await expect(alice.manager.updateKeys(team)).rejects.toMatchObject({ code: 'timeout' });
+    expect(await epochs()).toEqual(new Set([1]));
+    const restarted = people.restart(alice);
+    await restarted.manager.updateKeys(team);
+    await people.settle();
+    // The pending update went first, then the new one: two commits, one epoch for everyone.
+    expect(await epochs()).toEqual(new Set([3]));
+    await people.device('bob', 2).manager.sendMessage(team, 'two updates later');
+    await people.settle();
+    expect(texts(restarted)).toContain('bob/2: two updates later');
+  });
+
   it('a commit whose answer was lost is found in the log and adopted; the device goes on in the new epoch', async () => {
     const alice = people.device('alice', 1);
     people.server.loseAnswers.add('alice/1');
