@@ -272,17 +272,25 @@ export class GroupManager {
   }
 
   /**
-   * After a login: every group with a commit still pending, or that the server may have moved on without
-   * us (pushes missed while offline are in the queue anyway), is synced from its log.
+   * After a login: every group is synced from its log (a commit of ours whose answer was lost is found
+   * there), and this user's devices still missing from it are added.
    */
   async catchUpAll(): Promise<void> {
+    const self = this.options.self.user;
+    const ownList = await this.options.lists.held(self);
     for (const g of await this.options.store.listGroups()) {
       if (g.inactive) continue;
+      const groupId = groupIdText(g.groupId);
       try {
         const followUps = await this.#rt.lock(g.groupId, () => this.#inbound.catchUp(g.groupId));
         this.runFollowUps(followUps);
+        // A device of this user linked before it had published KeyPackages was left out when its list
+        // came (design §7): each login tries again for the ones still missing.
+        const members = (await this.groupInfo(groupId)).members;
+        const missing = ownList?.devices.some((d) => !members.some((m) => m.user === self && m.device === d.deviceId)) ?? false;
+        if (missing) await this.addUsers(groupId, [self]);
       } catch (cause) {
-        this.options.events.debug(`could not sync group ${groupIdText(g.groupId)}`, cause);
+        this.options.events.debug(`could not sync group ${groupId}`, cause);
       }
     }
   }

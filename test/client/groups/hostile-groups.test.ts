@@ -255,4 +255,17 @@ describe('device lists reaching the groups (design §7)', () => {
     await people.device('alice', 1).manager.deviceListChanged('bob', people.lists.get('bob')!);
     expect(people.server.commits.length).toBe(commits);
   });
+
+  it('a device listed before it published KeyPackages is left out, then added at the next login of another of its user\'s devices', async () => {
+    const bob3 = await people.addDevice('bob', false);
+    await people.device('bob', 1).manager.deviceListChanged('bob', people.lists.get('bob')!);
+    await people.settle();
+    expect(people.device('bob', 1).debug.some((m) => m.includes('no KeyPackage for bob/3'))).toBe(true);
+    expect((await people.device('alice', 1).manager.groupInfo(team)).members.map(addressText)).not.toContain('bob/3');
+    await bob3.manager.keyPackages.maintain();
+    await people.device('bob', 2).manager.catchUpAll();
+    await people.settle();
+    expect((await people.device('alice', 1).manager.groupInfo(team)).members.map(addressText)).toContain('bob/3');
+    expect(bob3.memberships.find((m) => m.joined)).toMatchObject({ groupId: team });
+  });
 });
