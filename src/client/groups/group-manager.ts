@@ -122,7 +122,7 @@ export class GroupManager {
         for (const entry of missing) {
           const found = claimed.find((p) => p.device === entry.deviceId);
           if (!found) {
-            this.options.events.debug(`no KeyPackage for ${user}/${entry.deviceId}: it is left out, and added when it publishes some`);
+            this.options.events.debug(`no KeyPackage for ${user}/${entry.deviceId}: it is left out (its own user's devices add it at their next login; others, by adding the user again)`);
             continue;
           }
           const member = decodeMemberCredential(decodeKeyPackageMessage(found.keyPackage).leafNode.credential);
@@ -206,24 +206,23 @@ export class GroupManager {
   private async sendPayload(groupId: string, payload: Bytes): Promise<{ seq: number }> {
     const id = base64urlDecode(groupId);
     // Encrypted and saved under the lock: the secret tree's generation moves on before anything leaves.
-    const { message, epoch } = await this.#rt.lock(id, async () => {
+    const { message, epoch, name } = await this.#rt.lock(id, async () => {
       for (;;) {
         const loaded = await requireGroup(this.#rt, id);
         const sent = await encryptGroupMessage(await this.device(), loaded.state, payload);
-        if (await saveGroup(this.#rt, { ...loaded.row, state: serializeGroupState(sent.state) }, sent.state, loaded.version)) return { message: sent.message, epoch: Number(groupEpoch(loaded.state)) };
+        if (await saveGroup(this.#rt, { ...loaded.row, state: serializeGroupState(sent.state) }, sent.state, loaded.version)) {
+          return { message: sent.message, epoch: Number(groupEpoch(loaded.state)), name: groupNameOf(sent.state) };
+        }
       }
     });
     const answer = await this.options.delivery.send(id, epoch, message);
     // Our own message counts as handled when it is next in order; otherwise a later sync skips it as ours.
     await this.#rt.lock(id, async () => {
       const loaded = await this.#rt.store.loadGroup(id);
-      if (loaded && !loaded.row.inactive && answer.seq === loaded.row.lastSeq + 1) await this.options.store.saveGroup({ ...loaded.row, lastSeq: answer.seq }, await this.nameOf(loaded.row.state), loaded.version);
+      // The listed name as of the send; any later save lists the name of its own state. A lost save only costs a later sync.
+      if (loaded && !loaded.row.inactive && answer.seq === loaded.row.lastSeq + 1) await this.options.store.saveGroup({ ...loaded.row, lastSeq: answer.seq }, name, loaded.version);
     });
     return answer;
-  }
-
-  private async nameOf(stateBytes: Bytes): Promise<string | undefined> {
-    return groupNameOf(deserializeGroupState(await this.device(), stateBytes));
   }
 
   /** One change through the commit loop (group-commit-loop.ts); leaves read meanwhile are committed after. */
