@@ -136,4 +136,35 @@ describe('groups through ChatClient with a linked device', () => {
     expect((await waitUntil(() => bobHeard.find((m) => m.text === 'from the laptop'), 10_000, 'bob to hear the laptop')).from).toEqual({ user: 'gl-alice', device: 2 });
     expect((await waitUntil(() => aliceHeard.find((m) => m.text === 'from the laptop'), 10_000, 'alice/1 to hear the laptop')).from).toEqual({ user: 'gl-alice', device: 2 });
   });
+
+  it('a device linked into an existing group is added by its primary once it has KeyPackages (at the primary\'s next login)', async () => {
+    const alice = await connectTestClient(server.url, 'gj-alice', { groups: new MemoryGroupStore() });
+    const bob = await connectTestClient(server.url, 'gj-bob', { groups: new MemoryGroupStore() });
+    closers.push(() => alice.client.close(), () => bob.client.close());
+    const team = await alice.client.createGroup('existing', ['gj-bob']);
+    // The laptop is listed (alice's client takes the new list in and tries to add it) before it has
+    // published a KeyPackage: it is left out for now.
+    const keys = await generateUserKeyPairs();
+    const ratchet = new MemoryRatchetStore();
+    const pending = await requestDeviceLink({ url: server.url, username: 'gj-alice', name: 'laptop', keys, ratchet, socketOptions: { transports: ['websocket'] } });
+    closers.push(() => pending.cancel());
+    await alice.client.approveDevice(pending.code);
+    const provisioned = await pending.done;
+    const peers = new MemoryPeerKeyStore();
+    await adoptProvisioning(peers, provisioned);
+    const laptopHeard: GroupMessageEvent[] = [];
+    const laptop = await ChatClient.connect(
+      { url: server.url, identity: { username: 'gj-alice', device: provisioned.device, keys, account: provisioned.account }, peers, messages: new MemoryMessageStore(), ratchet, groups: new MemoryGroupStore(), socketOptions: { transports: ['websocket'] }, reconnect: { initialDelayMs: 50, maxDelayMs: 500 } },
+      (c) => c.on('groupMessage', (m) => laptopHeard.push(m)),
+    );
+    closers.push(() => laptop.close());
+    expect((await alice.client.groupInfo(team)).members.map(addressText)).not.toContain('gj-alice/2');
+    // alice's primary logs in again (its connection dropped): the laptop, now with KeyPackages, is added.
+    const reconnected = new Promise((resolve) => alice.client.on('reconnected', resolve));
+    for (const [, s] of server.server.io.sockets.sockets) if (s.rooms.has('user:gj-alice')) s.conn.close();
+    await reconnected;
+    await waitUntil(async () => ((await laptop.groups()).length === 1 ? true : undefined), 10_000, 'the laptop to join');
+    await bob.client.sendGroupMessage(team, 'hello laptop');
+    await waitUntil(() => laptopHeard.find((m) => m.text === 'hello laptop'), 10_000, 'the laptop to hear bob');
+  });
 });
