@@ -127,6 +127,7 @@ describe('groups through ChatClient with a linked device', () => {
 
     const duo = await alice.client.createGroup('duo', ['gl-bob']);
     await waitUntil(async () => ((await laptop.groups()).length === 1 ? true : undefined), 10_000, 'the laptop to join');
+    await waitUntil(async () => ((await bob.client.groups()).length === 1 ? true : undefined), 10_000, 'bob to join');
     expect((await laptop.groupInfo(duo)).members.map(addressText).sort()).toEqual(['gl-alice/1', 'gl-alice/2', 'gl-bob/1']);
 
     await bob.client.sendGroupMessage(duo, 'to both of alice');
