@@ -55,12 +55,12 @@ export async function connectTestClient(
     messages?: MemoryMessageStore;
     ackDelayMs?: number;
     ratchet?: RatchetStore;
+    /** A group store: the client takes part in MLS groups. */
+    groups?: GroupStore;
     mode?: 'ratchet' | 'hybrid';
     readReceipts?: boolean;
     /** The HTTP client for blobs (a test's fault injector). */
     fetch?: typeof globalThis.fetch;
-    /** A group store: the client takes part in MLS groups. */
-    groups?: GroupStore;
   } = {},
 ): Promise<TestClient> {
   const identity: ClientIdentity & { keys: UserKeyPairs } = { username, keys: opts.keys ?? (await keysFor()) };
