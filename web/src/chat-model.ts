@@ -73,7 +73,7 @@ export class ChatModel extends ViewModel<ChatView> {
 
   constructor(me: string) {
     super({ me, connection: 'connected', conversations: [], current: undefined, messages: [], notice: undefined, durable: false, keyChanges: new Map(), safety: undefined });
-    this.groups = new GroupsModel(me, () => this.set({ current: undefined, safety: undefined }));
+    this.groups = new GroupsModel(me, () => this.set({ current: undefined, safety: undefined, notice: undefined }));
   }
 
   /** Listens to the client; called with it before it connects, so the first login's events are heard. */

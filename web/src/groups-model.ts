@@ -2,7 +2,7 @@
  * The groups of the signed-in screen (MLS, docs/PROTOCOL.md §22–§23): the list (name, unread count, last
  * line), the open group's conversation, its info panel (members by user and device, each user's key
  * trust as the 1:1 conversation shows it) and the "New group" form. As in chat-model.ts the stores are
- * the truth: every texts or membership change the client reports is recorded in the group history
+ * the truth: every text or membership change the client reports is recorded in the group history
  * (sealed in IndexedDB, so it survives a reload) and the view re-reads it.
  *
  * Trust follows the 1:1 conversations: a member whose keys changed since they were pinned is not added
@@ -118,9 +118,9 @@ export class GroupsModel extends ViewModel<GroupsView> {
     void this.readMembers();
   }
 
-  /** The 1:1 conversation opened: no group is shown. */
+  /** The 1:1 conversation opened (or the form was cancelled): no group is shown, and what was told about one goes. */
   close(): void {
-    if (this.snapshot.current !== undefined || this.snapshot.creating) this.set({ current: undefined, creating: false, infoOpen: false });
+    if (this.snapshot.current !== undefined || this.snapshot.creating) this.set({ current: undefined, creating: false, infoOpen: false, notice: undefined });
   }
 
   startCreating(): void {
