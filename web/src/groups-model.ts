@@ -83,6 +83,8 @@ export class GroupsModel extends ViewModel<GroupsView> {
       this.trust.delete(t.username);
       void this.readMembers();
     });
+    // The library asks the directory for keys again on a new connection: so does this cache.
+    client.on('reconnected', () => this.trust.clear());
   }
 
   async start(account: OpenAccount): Promise<void> {
