@@ -1,6 +1,6 @@
 /**
  * One IndexedDB database per account on this browser profile, `e2ee-chat/<username>`, holding the vault
- * and every store's records. The layout (schema version 1, and version 2's two group stores):
+ * and every store's records. The layout (schema version 1, version 2's two group stores, version 3's group history):
  *
  *   meta            out-of-line keys: 'vault' (the wrapped data key, readable before unlock),
  *                   'identity', 'ratchetIdentity', 'keyState', 'heldTotals', 'linkCodes'
@@ -13,6 +13,8 @@
  *   lastResortUses  {seq (auto), use, kemId, signedId}                   index use (unique)
  *   groups          {name, rev, data, summary}                           v2: MLS group rows (idb-group-store.ts)
  *   keyPackages     {name, rev, data, ref, lastResort, createdAt}        v2: KeyPackage private halves; index lastResort
+ *   groupHistory    {seq (auto), name, rev, data, group, waiting?}       v3: group texts and membership changes
+ *                                                                        (idb-group-history.ts); index name (unique), group, waiting
  *
  * `name` is an HMAC of what names the record (record-sealer.ts); `seq` keeps insertion order where the
  * interfaces promise "oldest first". `waiting` (an incoming record not yet shown) and `pending` (an outbox
@@ -22,7 +24,7 @@
 import { openDatabase } from './idb.js';
 
 export const ACCOUNT_DATABASE_PREFIX = 'e2ee-chat/';
-export const ACCOUNT_SCHEMA_VERSION = 2;
+export const ACCOUNT_SCHEMA_VERSION = 3;
 
 export const databaseNameOf = (username: string): string => `${ACCOUNT_DATABASE_PREFIX}${username}`;
 
@@ -37,6 +39,7 @@ export const STORES = {
   lastResortUses: 'lastResortUses',
   groups: 'groups',
   keyPackages: 'keyPackages',
+  groupHistory: 'groupHistory',
 } as const;
 
 function createVersion1(db: IDBDatabase): void {
@@ -65,6 +68,18 @@ function createVersion2(db: IDBDatabase): void {
   keyPackages.createIndex('lastResort', 'lastResort');
 }
 
+/**
+ * Version 3: what the user read and wrote in their groups (the MLS states keep no texts). `group` is an
+ * HMAC of the group's id, so a conversation is read without opening every row, and the database shows
+ * no group id.
+ */
+function createVersion3(db: IDBDatabase): void {
+  const history = db.createObjectStore(STORES.groupHistory, { keyPath: 'seq', autoIncrement: true });
+  history.createIndex('name', 'name', { unique: true });
+  history.createIndex('group', 'group');
+  history.createIndex('waiting', 'waiting');
+}
+
 /** Opens the account's database, creating its object stores the first time (and those of later versions on upgrade). */
 export function openAccountDatabase(factory: IDBFactory, username: string): Promise<IDBDatabase> {
   return openDatabase(factory, databaseNameOf(username), ACCOUNT_SCHEMA_VERSION, upgradeAccountDatabase);
@@ -74,4 +89,5 @@ export function openAccountDatabase(factory: IDBFactory, username: string): Prom
 export function upgradeAccountDatabase(db: IDBDatabase, oldVersion: number): void {
   if (oldVersion < 1) createVersion1(db);
   if (oldVersion < 2) createVersion2(db);
+  if (oldVersion < 3) createVersion3(db);
 }

@@ -144,7 +144,7 @@ describe('indexeddb account database upgrade', () => {
       upgradeAccountDatabase(db, oldVersion);
     });
     try {
-      expect(ACCOUNT_SCHEMA_VERSION).toBe(2);
+      expect(ACCOUNT_SCHEMA_VERSION).toBe(3);
       expect(Array.from({ length: v2.objectStoreNames.length }, (_, i) => v2.objectStoreNames.item(i))).toEqual(expect.arrayContaining([STORES.meta, STORES.groups, STORES.keyPackages]));
       expect(await transact(v2, STORES.meta, 'readonly', (tx) => requestResult(tx.objectStore(STORES.meta).get('probe')))).toBe('kept');
     } finally {
