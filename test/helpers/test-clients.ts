@@ -4,6 +4,7 @@ import { fetchBlobHttp } from '../../src/client/blob-transfer.js';
 import { ChatClient, type ClientIdentity, type ReceivedMessage, type RejectedMessage } from '../../src/client/chat-client.js';
 import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-stores.js';
 import { MemoryRatchetStore, type RatchetStore } from '../../src/client/ratchet-store.js';
+import type { GroupStore } from '../../src/client/groups/group-store.js';
 import { base64urlDecode, base64urlEncode } from '../../src/crypto/bytes.js';
 import { ed25519Sign } from '../../src/crypto/ed25519.js';
 import { ed25519PublicOf, generateUserKeyPairs, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
@@ -58,6 +59,8 @@ export async function connectTestClient(
     readReceipts?: boolean;
     /** The HTTP client for blobs (a test's fault injector). */
     fetch?: typeof globalThis.fetch;
+    /** A group store: the client takes part in MLS groups. */
+    groups?: GroupStore;
   } = {},
 ): Promise<TestClient> {
   const identity: ClientIdentity & { keys: UserKeyPairs } = { username, keys: opts.keys ?? (await keysFor()) };
@@ -73,6 +76,7 @@ export async function connectTestClient(
     ...(opts.ackDelayMs !== undefined && { ackDelayMs: opts.ackDelayMs }),
     ...(opts.readReceipts !== undefined && { readReceipts: opts.readReceipts }),
     ...(opts.fetch && { blobHttp: fetchBlobHttp(opts.fetch) }),
+    ...(opts.groups && { groups: opts.groups }),
     // The library's default (ratchet) unless a test asks for hybrid; sessions in memory unless given a store.
     ...(opts.mode === 'hybrid' ? { mode: 'hybrid' as const, ...(opts.ratchet && { ratchet: opts.ratchet }) } : { ratchet: opts.ratchet ?? new MemoryRatchetStore() }),
   });
