@@ -7,7 +7,7 @@ import { nodeBlobHttp } from '../client/node/node-blob-http.js';
 import { SqliteMessageStore } from '../client/node/sqlite-message-store.js';
 import { SqliteGroupHistory } from '../client/node/sqlite-group-history.js';
 import { SqliteRatchetStore } from '../client/node/sqlite-ratchet-store.js';
-import { base64urlDecode, constantTimeEqual, utf8Encode } from '../crypto/bytes.js';
+import { base64urlDecode, base64urlEncode, constantTimeEqual, utf8Encode } from '../crypto/bytes.js';
 import type { Ed25519PublicJwk } from '../crypto/keys.js';
 import { SAFETY_NUMBER_DIGITS, safetyNumber } from '../e2ee/safety-number.js';
 import { loadOrCreateIdentity, type FolderIdentity, type LoadedIdentity } from '../client/node/identity-file.js';
@@ -168,10 +168,27 @@ function describeCause(cause: unknown): string {
   }
 }
 
-/** The user's keys and the record of their groups' conversations, without connecting (history --group). */
-export async function openLocalGroupHistory(opts: UserOptions): Promise<{ identity: FolderIdentity; groupHistory: SqliteGroupHistory }> {
+/**
+ * The record of the user's groups' conversations and the list of their groups, without connecting
+ * (history --group); `close` closes both files.
+ */
+export async function openLocalGroups(opts: UserOptions): Promise<{
+  groupHistory: SqliteGroupHistory;
+  groups: () => Promise<{ groupId: string; name: string | undefined; active: boolean }[]>;
+  close(): void;
+}> {
   const { identity, folder } = await openIdentity(opts);
-  return { identity, groupHistory: await SqliteGroupHistory.open(folder.groupHistoryFile, base64urlDecode(identity.keys.signing.d), identity.username) };
+  const secret = base64urlDecode(identity.keys.signing.d);
+  const ratchet = await SqliteRatchetStore.open(folder.ratchetFile, secret, identity.username);
+  const groupHistory = await SqliteGroupHistory.open(folder.groupHistoryFile, secret, identity.username);
+  return {
+    groupHistory,
+    groups: async () => (await ratchet.groups().listGroups()).map((g) => ({ groupId: base64urlEncode(g.groupId), name: g.name, active: !g.inactive })),
+    close: () => {
+      groupHistory.close();
+      ratchet.close();
+    },
+  };
 }
 
 export interface OpenedClient {
