@@ -1,6 +1,6 @@
 /**
  * One IndexedDB database per account on this browser profile, `e2ee-chat/<username>`, holding the vault
- * and every store's records. The layout (schema version 1):
+ * and every store's records. The layout (schema version 1, and version 2's two group stores):
  *
  *   meta            out-of-line keys: 'vault' (the wrapped data key, readable before unlock),
  *                   'identity', 'ratchetIdentity', 'keyState', 'heldTotals', 'linkCodes'
@@ -11,6 +11,8 @@
  *   sessions        {name, rev, data}                                    rev is the session's version
  *   prekeys         {kind, id, rev, data, oneTime, handedOut?}           index oneTime [kind, oneTime]
  *   lastResortUses  {seq (auto), use, kemId, signedId}                   index use (unique)
+ *   groups          {name, rev, data, summary}                           v2: MLS group rows (idb-group-store.ts)
+ *   keyPackages     {name, rev, data, ref, lastResort, createdAt}        v2: KeyPackage private halves; index lastResort
  *
  * `name` is an HMAC of what names the record (record-sealer.ts); `seq` keeps insertion order where the
  * interfaces promise "oldest first". `waiting` (an incoming record not yet shown) and `pending` (an outbox
@@ -20,7 +22,7 @@
 import { openDatabase } from './idb.js';
 
 export const ACCOUNT_DATABASE_PREFIX = 'e2ee-chat/';
-export const ACCOUNT_SCHEMA_VERSION = 1;
+export const ACCOUNT_SCHEMA_VERSION = 2;
 
 export const databaseNameOf = (username: string): string => `${ACCOUNT_DATABASE_PREFIX}${username}`;
 
@@ -33,6 +35,8 @@ export const STORES = {
   sessions: 'sessions',
   prekeys: 'prekeys',
   lastResortUses: 'lastResortUses',
+  groups: 'groups',
+  keyPackages: 'keyPackages',
 } as const;
 
 function createVersion1(db: IDBDatabase): void {
@@ -54,9 +58,20 @@ function createVersion1(db: IDBDatabase): void {
   uses.createIndex('use', 'use', { unique: true });
 }
 
-/** Opens the account's database, creating its object stores the first time. */
+/** Version 2: MLS groups (docs/design/groups-mls.md §6). A version-1 database gains these two stores and keeps the rest. */
+function createVersion2(db: IDBDatabase): void {
+  db.createObjectStore(STORES.groups, { keyPath: 'name' });
+  const keyPackages = db.createObjectStore(STORES.keyPackages, { keyPath: 'name' });
+  keyPackages.createIndex('lastResort', 'lastResort');
+}
+
+/** Opens the account's database, creating its object stores the first time (and those of later versions on upgrade). */
 export function openAccountDatabase(factory: IDBFactory, username: string): Promise<IDBDatabase> {
-  return openDatabase(factory, databaseNameOf(username), ACCOUNT_SCHEMA_VERSION, (db, oldVersion) => {
-    if (oldVersion < 1) createVersion1(db);
-  });
+  return openDatabase(factory, databaseNameOf(username), ACCOUNT_SCHEMA_VERSION, upgradeAccountDatabase);
+}
+
+/** Brings a database from `oldVersion` (0: new) to ACCOUNT_SCHEMA_VERSION, inside IndexedDB's upgrade transaction. */
+export function upgradeAccountDatabase(db: IDBDatabase, oldVersion: number): void {
+  if (oldVersion < 1) createVersion1(db);
+  if (oldVersion < 2) createVersion2(db);
 }

@@ -216,11 +216,20 @@ export class GroupInbound {
     if (!keyPackage) return this.rt.events.debug(`a Welcome naming none of this device's KeyPackages (from ${addressText(delivery.from)})`);
     let state: ClientState;
     try {
-      state = await joinFromWelcome(device, delivery.welcome, keyPackage.kp);
+      try {
+        state = await joinFromWelcome(device, delivery.welcome, keyPackage.kp);
+      } catch (error) {
+        if (!(error instanceof MissingDeviceListsError)) throw error;
+        // Fetching lists may fail for a passing reason (the connection): that throws, and the Welcome comes again.
+        for (const user of error.usernames) await this.rt.lists.refresh(user);
+        state = await joinFromWelcome(device, delivery.welcome, keyPackage.kp);
+      }
     } catch (error) {
-      if (!(error instanceof MissingDeviceListsError)) throw error;
-      for (const user of error.usernames) await this.rt.lists.refresh(user);
-      state = await joinFromWelcome(device, delivery.welcome, keyPackage.kp);
+      // A group with a member its user's verified list does not vouch for, or a Welcome that does not open:
+      // refused for good, and said so (the Welcome is settled, not redelivered at every login).
+      if (!(error instanceof ChatError) || (error.code !== 'group_member_refused' && error.code !== 'decryption_failed' && error.code !== 'bad_request')) throw error;
+      this.rt.events.refused({ groupId: groupIdText(delivery.groupId), seq: delivery.seq, from: delivery.from, error });
+      return;
     }
     const groupId = state.groupContext.groupId;
     if (!sameBytes(groupId, delivery.groupId)) this.rt.events.debug('a Welcome delivered under another group id than its own; its own is used');

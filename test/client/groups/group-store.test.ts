@@ -1,6 +1,6 @@
 /**
- * The GroupStore contract (src/client/groups/group-store.ts), for the memory store and the SQLite one in
- * `ratchet.sqlite`: rows come back as saved, saves are compare-and-swap across two connections of one
+ * The GroupStore contract (src/client/groups/group-store.ts), for the memory store, the SQLite one in
+ * `ratchet.sqlite` and the browser's IndexedDB one (fake-indexeddb here): rows come back as saved, saves are compare-and-swap across two connections of one
  * file, KeyPackage private halves are one row each and deleted once, and nothing is in the file in clear.
  */
 import Database from 'better-sqlite3';
@@ -12,19 +12,30 @@ import { randomBytes } from '../../../src/crypto/bytes.js';
 import type { GroupRow, GroupStore, KeyPackageRow } from '../../../src/client/groups/group-store.js';
 import { MemoryGroupStore } from '../../../src/client/groups/memory-group-store.js';
 import { SqliteRatchetStore } from '../../../src/client/node/sqlite-ratchet-store.js';
+import { newIdbAccount, rawText, reopenIdbAccount } from '../../helpers/browser-stores.js';
+import { ACCOUNT_SCHEMA_VERSION, STORES, upgradeAccountDatabase } from '../../../src/client/browser/account-database.js';
+import { openDatabase, requestResult, transact } from '../../../src/client/browser/idb.js';
 
 const dirs: string[] = [];
 const open: SqliteRatchetStore[] = [];
+const idb: IDBDatabase[] = [];
 afterEach(() => {
   for (const s of open.splice(0)) s.close();
+  for (const db of idb.splice(0)) db.close();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
 /** Two handles on one store: for SQLite two connections to one file (two processes of one user). */
-async function twoHandles(kind: 'memory' | 'sqlite'): Promise<{ a: GroupStore; b: GroupStore; path?: string }> {
+async function twoHandles(kind: 'memory' | 'sqlite' | 'indexeddb'): Promise<{ a: GroupStore; b: GroupStore; path?: string; username?: string }> {
   if (kind === 'memory') {
     const store = new MemoryGroupStore();
     return { a: store, b: store };
+  }
+  if (kind === 'indexeddb') {
+    const first = await newIdbAccount();
+    const second = await reopenIdbAccount(first.username);
+    idb.push(first.db, second.db);
+    return { a: first.groups(), b: second.groups(), username: first.username };
   }
   const dir = mkdtempSync(join(tmpdir(), 'e2ee-groups-'));
   dirs.push(dir);
@@ -40,7 +51,7 @@ function row(groupId: Uint8Array, marker: number, extra: Partial<GroupRow> = {})
   return { groupId, state: Uint8Array.of(1, marker, 2, 3), lastSeq: marker, ...extra };
 }
 
-describe.each(['memory', 'sqlite'] as const)('%s group store', (kind) => {
+describe.each(['memory', 'sqlite', 'indexeddb'] as const)('%s group store', (kind) => {
   it('a group row comes back as saved, with its pending commit and its name in the listing', async () => {
     const { a } = await twoHandles(kind);
     const groupId = randomBytes(32);
@@ -102,5 +113,42 @@ describe('sqlite group store at rest', () => {
       expect(dump.includes(Buffer.from(Buffer.from(secret).toString('base64url')))).toBe(false);
     }
     expect(dump.includes(Buffer.from('secret-team-name'))).toBe(false);
+  });
+});
+
+describe('indexeddb group store at rest', () => {
+  it('the database holds neither a group id, a name, a state nor a private key in the clear', async () => {
+    const { a, username } = await twoHandles('indexeddb');
+    const groupId = randomBytes(32);
+    const state = randomBytes(200);
+    const privateKey = randomBytes(32);
+    await a.saveGroup({ groupId, state, lastSeq: 0 }, 'secret-team-name', 0);
+    await a.putKeyPackage(randomBytes(64), { message: randomBytes(100), initPrivateKey: privateKey, hpkePrivateKey: randomBytes(32), lastResort: false, createdAt: 1 });
+    const text = await rawText(username!);
+    for (const secret of [groupId, state.subarray(0, 32), privateKey]) {
+      expect(text.includes(Buffer.from(secret).toString('latin1'))).toBe(false);
+      expect(text.includes(Buffer.from(secret).toString('base64url'))).toBe(false);
+    }
+    expect(text.includes('secret-team-name')).toBe(false);
+  });
+});
+
+describe('indexeddb account database upgrade', () => {
+  it('a version-1 database gains the group stores and keeps what it held', async () => {
+    const name = `e2ee-chat/upgrade-${process.pid}-${Date.now()}`;
+    const v1 = await openDatabase(indexedDB, name, 1, (db) => db.createObjectStore(STORES.meta));
+    await transact(v1, STORES.meta, 'readwrite', (tx) => requestResult(tx.objectStore(STORES.meta).put('kept', 'probe')));
+    v1.close();
+    const v2 = await openDatabase(indexedDB, name, ACCOUNT_SCHEMA_VERSION, (db, oldVersion) => {
+      expect(oldVersion).toBe(1);
+      upgradeAccountDatabase(db, oldVersion);
+    });
+    try {
+      expect(ACCOUNT_SCHEMA_VERSION).toBe(2);
+      expect(Array.from({ length: v2.objectStoreNames.length }, (_, i) => v2.objectStoreNames.item(i))).toEqual(expect.arrayContaining([STORES.meta, STORES.groups, STORES.keyPackages]));
+      expect(await transact(v2, STORES.meta, 'readonly', (tx) => requestResult(tx.objectStore(STORES.meta).get('probe')))).toBe('kept');
+    } finally {
+      v2.close();
+    }
   });
 });

@@ -126,6 +126,26 @@ describe('group client against a hostile Delivery Service', () => {
     }
   });
 
+  it('a Welcome into a group holding a device its user\'s verified list does not name: the joiner refuses it, once, and joins nothing', async () => {
+    const dave = await people.addDevice('dave');
+    const carol = people.device('carol', 1);
+    const rogueSeed = randomBytes(32);
+    const real = people.lists.get('bob')!;
+    const forgedBob = {
+      ...(await verifiedList('bob', [...real.devices.map((d) => ({ deviceId: d.deviceId, signingKey: d.signingKey })), { deviceId: 7, signingKey: ed25519PublicKeyFromSecret(rogueSeed) }])),
+      version: real.version,
+    };
+    carol.listOverride = (u) => (u === 'bob' ? forgedBob : undefined);
+    const rogue = await openMlsDevice({ username: 'bob', deviceId: 7 }, ed25519SigningKeyFromSeed(rogueSeed), (u) => (u === 'bob' ? forgedBob : people.lists.get(u)));
+    const forged = (await createDeviceKeyPackage(rogue)).message;
+    people.server.onClaim = (user, answer) => (user === 'bob' ? { ...answer, packages: [{ device: 7, keyPackage: forged, lastResort: false }] } : answer);
+    expect(await carol.manager.addUsers(team, ['bob', 'dave'])).toBe(true);
+    await people.settle();
+    expect(dave.refused.map((r) => r.error.code)).toEqual(['group_member_refused']);
+    expect(dave.memberships).toEqual([]);
+    expect(await dave.manager.groups()).toEqual([]);
+  });
+
   it("a KeyPackage with another key under a listed device's name: refused before anything is committed", async () => {
     await people.addDevice('dave');
     const rogueSeed = randomBytes(32);
