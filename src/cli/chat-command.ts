@@ -14,7 +14,7 @@ import { NO_READ_RECEIPTS_HELP, addUserOptions, connectClient, readReceiptsWante
 import { DOWNLOAD_DIR_HELP, downloadFolderFor, type DownloadOptions } from './file-transfer.js';
 import { GROUP_CHAT_HELP, GroupChatSession } from './group-chat-session.js';
 import { groupLabel } from './group-lines.js';
-import { resolveGroup } from './group-resolve.js';
+import { groupBacklogHandled, resolveGroup } from './group-resolve.js';
 import { printable } from './terminal-text.js';
 
 interface ChatOptions extends DownloadOptions {
@@ -70,7 +70,9 @@ export function registerChatCommand(program: Command): void {
     const group =
       opts.group === undefined
         ? undefined
-        : await resolveGroup(opened.client, opts.group).catch(async (err: unknown) => {
+        : await groupBacklogHandled(opened.client)
+            .then(() => resolveGroup(opened.client, opts.group!))
+            .catch(async (err: unknown) => {
             await opened.close();
             throw err;
           });

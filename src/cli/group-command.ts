@@ -12,7 +12,7 @@ import { ChatError } from '../protocol/errors.js';
 import { USERNAME_PATTERN } from '../protocol/limits.js';
 import { addUserOptions, connectClient, type OpenedClient, type UserOptions } from './common.js';
 import { changeEntry, entryJson, groupChangeText, groupLabel, usersWithDevices } from './group-lines.js';
-import { resolveGroup } from './group-resolve.js';
+import { groupBacklogHandled, resolveGroup } from './group-resolve.js';
 import { JSON_HELP, jsonOutput, writeJson, type MemberJson } from './output.js';
 import { printable } from './terminal-text.js';
 
@@ -50,14 +50,16 @@ async function checkKeys(client: ChatClient, me: string, users: readonly string[
 
 /** The membership changes this device applies to `groupId` while `work` runs, shown by the command itself. */
 async function withChanges(opened: OpenedClient, groupId: () => string | undefined, work: () => Promise<void>): Promise<GroupMembershipEvent[]> {
-  const seen: GroupMembershipEvent[] = [];
-  const listener = (c: GroupMembershipEvent) => c.groupId === groupId() && seen.push(c);
+  const heard: GroupMembershipEvent[] = [];
+  const listener = (c: GroupMembershipEvent) => heard.push(c);
   opened.client.on('groupMembership', listener);
   try {
     await work();
   } finally {
     opened.client.off('groupMembership', listener);
   }
+  // Filtered after: a new group's id is known only once createGroup returns, after its first commit.
+  const seen = heard.filter((c) => c.groupId === groupId());
   const at = Date.now();
   const entries = seen.map((c) => changeEntry(c, at));
   // Shown here, so not again by the next `receive` of this device.
@@ -75,6 +77,7 @@ const memberJson = (a: { user: string; device: number }): MemberJson => ({ user:
 async function connected(opts: UserOptions, action: (opened: OpenedClient) => Promise<void>, { allowOffline = false } = {}): Promise<void> {
   const opened = await connectClient(opts, { allowOffline });
   try {
+    await groupBacklogHandled(opened.client);
     await action(opened);
   } finally {
     await opened.close();

@@ -38,8 +38,9 @@ export function usersWithDevices(addresses: readonly Address[]): string[] {
 export function groupChangeText(c: Pick<GroupChangeEntry, 'name' | 'groupId' | 'added' | 'removed' | 'joined' | 'left' | 'epoch'>): string[] {
   const group = groupLabel(c.name, c.groupId);
   if (c.left) return [`* you are no longer in ${group}`];
+  // A join brings the whole roster as "added": one line with the members.
+  if (c.joined) return [`* you joined ${group}${c.added.length > 0 ? ` (members: ${usersWithDevices(c.added).join(', ')})` : ''}`];
   const lines: string[] = [];
-  if (c.joined) lines.push(`* you joined ${group}`);
   for (const who of usersWithDevices(c.added)) lines.push(`* ${who} joined ${group}`);
   for (const who of usersWithDevices(c.removed)) lines.push(`* ${who} left ${group}`);
   // A commit that changed nobody: a member's new keys (an update, or a leave request being settled).

@@ -12,6 +12,21 @@ import { printable } from './terminal-text.js';
 /** The shortest start of an id taken as naming a group: short enough to type, long enough not to be a word by accident. */
 export const MIN_ID_PREFIX = 4;
 
+/** How long a group command waits for the server's backlog (a Welcome, missed commits) before going on without its end. */
+export const GROUP_BACKLOG_WAIT_MS = 5_000;
+
+/**
+ * Waits until the backlog queued for this device at login has been handled (a Welcome waiting there makes
+ * the group exist here; commits bring it to the current epoch), or GROUP_BACKLOG_WAIT_MS: a server that
+ * never says where its backlog ends delays the command, never stops it. Offline: at once.
+ */
+export async function groupBacklogHandled(client: Pick<ChatClient, 'caughtUp' | 'connected'>): Promise<void> {
+  if (!client.connected) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([client.caughtUp(), new Promise((resolve) => (timer = setTimeout(resolve, GROUP_BACKLOG_WAIT_MS)))]);
+  clearTimeout(timer);
+}
+
 export interface ResolvedGroup {
   readonly groupId: string;
   readonly name: string | undefined;

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { ChatError } from '../protocol/errors.js';
 import { connectClient, type OpenedClient, type UserOptions } from './common.js';
 import { groupLabel, textEntry } from './group-lines.js';
-import { resolveGroup, type ResolvedGroup } from './group-resolve.js';
+import { groupBacklogHandled, resolveGroup, type ResolvedGroup } from './group-resolve.js';
 import { jsonOutput, writeJson } from './output.js';
 import { printable } from './terminal-text.js';
 
@@ -26,6 +26,7 @@ export async function sendToGroup(given: string, words: readonly string[], opts:
   let refused = 0;
   let lastRefusal: ChatError | undefined;
   try {
+    await groupBacklogHandled(opened.client);
     const group = await resolveGroup(opened.client, given);
     const label = groupLabel(group.name, group.groupId);
     const sendOne = async (text: string, line?: number) => {
