@@ -357,8 +357,9 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
       this.emit('debug', { message: 'could not take in or publish this user\'s own device list', cause });
     }
     await this.publishPreKeys();
-    await this.upkeepGroups(true);
     this.outbox.flush();
+    // After the outbox: making KeyPackages (X-Wing keys) must not hold back what waits to go out.
+    await this.upkeepGroups(true);
   }
 
   /**
@@ -385,47 +386,47 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
    * verifies them), named `name` inside the group (every member sees it; the server does not). Returns
    * its id. A member without KeyPackages yet is left out (a debug event says so); addToGroup adds them later.
    */
-  createGroup(name: string | undefined, members: readonly string[]): Promise<string> {
+  async createGroup(name: string | undefined, members: readonly string[]): Promise<string> {
     return this.groupsOrFail.createGroup(name, members);
   }
 
   /** Adds every device of `users` not yet in the group. False: nothing to add. */
-  addToGroup(groupId: string, users: readonly string[]): Promise<boolean> {
+  async addToGroup(groupId: string, users: readonly string[]): Promise<boolean> {
     return this.groupsOrFail.addUsers(groupId, users);
   }
 
   /** Removes every device of `users`. False: none was a member. */
-  removeFromGroup(groupId: string, users: readonly string[]): Promise<boolean> {
+  async removeFromGroup(groupId: string, users: readonly string[]): Promise<boolean> {
     return this.groupsOrFail.removeUsers(groupId, users);
   }
 
   /** This user leaves the group (all its devices): the first member to read it commits the removal. */
-  leaveGroup(groupId: string): Promise<void> {
+  async leaveGroup(groupId: string): Promise<void> {
     return this.groupsOrFail.leaveGroup(groupId);
   }
 
   /** New keys for this device in the group: an earlier copy of its state (a leak) reads nothing from now on. */
-  updateGroupKeys(groupId: string): Promise<void> {
+  async updateGroupKeys(groupId: string): Promise<void> {
     return this.groupsOrFail.updateKeys(groupId);
   }
 
   /** Sends a text to a group (needs a connection: group messages are not kept in the outbox). */
-  sendGroupMessage(groupId: string, text: string): Promise<{ seq: number }> {
+  async sendGroupMessage(groupId: string, text: string): Promise<{ seq: number }> {
     return this.groupsOrFail.sendMessage(groupId, text);
   }
 
   /** The groups this device holds, with their names; `active` false for those it left or was removed from. */
-  groups(): Promise<{ groupId: string; name: string | undefined; active: boolean }[]> {
+  async groups(): Promise<{ groupId: string; name: string | undefined; active: boolean }[]> {
     return this.groupsOrFail.groups();
   }
 
   /** One group's name, epoch and members as this device's MLS state says. */
-  groupInfo(groupId: string): Promise<GroupInfo> {
+  async groupInfo(groupId: string): Promise<GroupInfo> {
     return this.groupsOrFail.groupInfo(groupId);
   }
 
   /** The id of the active group named `nameOrId` (or with that id); `unknown_group` if none, `bad_request` if several share the name. */
-  findGroup(nameOrId: string): Promise<string> {
+  async findGroup(nameOrId: string): Promise<string> {
     return this.groupsOrFail.findGroup(nameOrId);
   }
 

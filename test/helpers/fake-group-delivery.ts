@@ -9,7 +9,8 @@
  * Queues are pumped by the test (`deliver`), so a device is offline until a test delivers to it, and the
  * test decides the order. It turns hostile on request: `onPush` rewrites, drops or duplicates a pushed
  * item, `onClaim` rewrites a claim's answer, `holdCommits(n)` keeps commit requests until n are waiting
- * (two members committing for one epoch "at once"), `loseAnswers` drops the answer to an accepted commit,
+ * (two members committing for one epoch "at once"), `loseRequests` and `loseAnswers` drop a commit
+ * request before the server or its answer after it,
  * and `appendToLog` writes any entry into a group's log.
  */
 import { base64urlEncode, type Bytes } from '../../src/crypto/bytes.js';
@@ -53,6 +54,8 @@ export class FakeGroupDelivery {
   /** Rewrites a claim's answer before the claimer sees it. */
   onClaim: ((user: string, answer: { listVersion: number; packages: ClaimedKeyPackage[] }) => { listVersion: number; packages: ClaimedKeyPackage[] }) | undefined;
   readonly #held: { count: number; waiting: (() => void)[] } = { count: 0, waiting: [] };
+  /** Devices whose next commit request never reaches the server (the connection drops before). */
+  readonly loseRequests = new Set<string>();
   /** Devices whose next accepted commit's answer is lost (the connection drops after the server took it). */
   readonly loseAnswers = new Set<string>();
   /** Every accepted and refused commit request, in order: what the tests count. */
@@ -66,6 +69,7 @@ export class FakeGroupDelivery {
     return {
       createGroup: async (groupId) => this.create(self, groupId),
       commit: async (request) => {
+        if (this.loseRequests.delete(key(self))) throw new ChatError('timeout', 'the commit was lost on its way to the server');
         const answer = await this.commit(self, request);
         if (this.loseAnswers.delete(key(self))) throw new ChatError('timeout', 'the commit was accepted, and its answer lost on the way');
         return answer;

@@ -43,8 +43,8 @@ export class GroupPeople {
     return people;
   }
 
-  /** A new device of `user`, its list republished (version + 1) when `publish`; it uploads its KeyPackages. */
-  async addDevice(user: string, publish = true): Promise<GroupDevice> {
+  /** A new device of `user`, its list republished (version + 1); it uploads its KeyPackages when `upload`. */
+  async addDevice(user: string, upload = true): Promise<GroupDevice> {
     const seed = randomBytes(32);
     const keys = this.#keys.get(user) ?? [];
     const deviceId = keys.length === 0 ? 1 : Math.max(...keys.map((k) => k.deviceId)) + 1;
@@ -52,7 +52,7 @@ export class GroupPeople {
     this.#keys.set(user, keys);
     await this.publish(user, (this.lists.get(user)?.version ?? 0) + 1);
     const device = this.open({ user, device: deviceId }, ed25519SigningKeyFromSeed(seed));
-    if (publish) await device.manager.keyPackages.maintain();
+    if (upload) await device.manager.keyPackages.maintain();
     return device;
   }
 

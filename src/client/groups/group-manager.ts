@@ -1,21 +1,18 @@
 /**
  * A device's groups (docs/design/groups-mls.md §4, §7): creating one, adding and removing users, updating
- * this device's keys, leaving, sending; incoming traffic goes through GroupInbound. Every change is one
- * MLS commit, made on the state this device holds, saved with its epoch as the row's pending commit
- * before it is sent, and adopted once the Delivery Service accepted it. When another commit took the epoch
- * (`group_epoch_stale`), the pending one is dropped, the missed commits are processed, and the change is
- * made again on the new epoch: what another member already did (an add of a device now present, a removal
- * done) is left out, and a change left with nothing to do ends there ("rebase and retry").
+ * this device's keys, leaving, sending; incoming traffic goes through GroupInbound, and every change
+ * through GroupCommitLoop (one MLS commit, pending before it is sent, rebased and made again when another
+ * commit took the epoch). Each change here is written so that made again it leaves out what another member
+ * already did (an add of a device now present, a removal done), and ends when nothing is left.
  *
  * Adds claim KeyPackages for every device of each user's list as this client verified it, and take only
  * packages whose credential names the device they were claimed for; MLS then checks each against the
  * lists again (device-identity-check.ts). A device that left its user's list is removed by the first
  * member to notice; a device that joined its user's list is added by that user's other devices (§7).
  */
-import type { ClientState } from 'ts-mls';
 import { base64urlDecode, randomBytes, type Bytes } from '../../crypto/bytes.js';
 import type { Ed25519SigningKey } from '../../crypto/signing-key.js';
-import { commitAdd, commitRemove, commitSelfUpdate, createDeviceGroup, GROUP_ID_BYTES, type PendingCommit } from '../../e2ee/mls/group-commits.js';
+import { commitAdd, commitRemove, commitSelfUpdate, createDeviceGroup, GROUP_ID_BYTES } from '../../e2ee/mls/group-commits.js';
 import { groupEpoch, groupMembers } from '../../e2ee/mls/group-members.js';
 import { groupNameOf } from '../../e2ee/mls/group-name.js';
 import { encryptGroupMessage } from '../../e2ee/mls/group-messages.js';
@@ -26,7 +23,8 @@ import { decodeKeyPackageMessage } from '../../e2ee/mls/mls-wire.js';
 import type { DeviceList } from '../../protocol/device-list-payload.js';
 import { ChatError } from '../../protocol/errors.js';
 import { addressText, type Address } from '../address.js';
-import { isEpochStale, type ClaimedKeyPackage, type GroupDelivery, type GroupLogEntry, type GroupWelcomeDelivery } from './group-delivery.js';
+import { type ClaimedKeyPackage, type GroupDelivery, type GroupLogEntry, type GroupWelcomeDelivery } from './group-delivery.js';
+import { GroupCommitLoop, type MakeChange } from './group-commit-loop.js';
 import { GroupInbound, type FollowUp } from './group-inbound.js';
 import { KeyPackagePublisher } from './group-key-packages.js';
 import { encodeGroupPayload } from './group-payload.js';
@@ -35,7 +33,6 @@ import {
   inactiveRow,
   KeyedLock,
   memberAddresses,
-  membershipChange,
   requireGroup,
   sameBytes,
   saveGroup,
@@ -43,13 +40,7 @@ import {
   type GroupEvents,
   type GroupRuntime,
 } from './group-runtime.js';
-import type { GroupStore, PendingCommitRow } from './group-store.js';
-
-/**
- * How many times one change is made again after losing its epoch: each loss means another member's
- * commit landed, so this many in a row is a group under a storm of changes (or a lying server).
- */
-export const MAX_COMMIT_ATTEMPTS = 8;
+import type { GroupStore } from './group-store.js';
 
 export interface GroupInfo {
   readonly groupId: string;
@@ -69,17 +60,10 @@ export interface GroupManagerOptions {
   readonly clock?: () => number;
 }
 
-/** What one attempt of a change makes: the commit and the routing the server is told, or nothing left to do. */
-interface Change {
-  readonly commit: PendingCommit;
-  readonly add: readonly Address[];
-  readonly remove: readonly Address[];
-}
-type MakeChange = (device: MlsDevice, state: ClientState) => Promise<Change | undefined>;
-
 export class GroupManager {
   readonly #rt: GroupRuntime;
   readonly #inbound: GroupInbound;
+  readonly #commits: GroupCommitLoop;
   readonly keyPackages: KeyPackagePublisher;
   #device: Promise<MlsDevice> | undefined;
 
@@ -96,6 +80,7 @@ export class GroupManager {
       lock: (groupId, work) => lock.run(groupIdText(groupId), work),
     };
     this.#inbound = new GroupInbound(this.#rt);
+    this.#commits = new GroupCommitLoop(this.#rt, this.#inbound);
     this.keyPackages = new KeyPackagePublisher(() => this.device(), options.store, options.delivery, this.#rt.clock);
   }
 
@@ -137,7 +122,7 @@ export class GroupManager {
         for (const entry of missing) {
           const found = claimed.find((p) => p.device === entry.deviceId);
           if (!found) {
-            this.options.events.debug(`no KeyPackage for ${user}/${entry.deviceId}: it is left out, and added when it publishes some`);
+            this.options.events.debug(`no KeyPackage for ${user}/${entry.deviceId}: it is left out (its own user's devices add it at their next login; others, by adding the user again)`);
             continue;
           }
           const member = decodeMemberCredential(decodeKeyPackageMessage(found.keyPackage).leafNode.credential);
@@ -221,105 +206,32 @@ export class GroupManager {
   private async sendPayload(groupId: string, payload: Bytes): Promise<{ seq: number }> {
     const id = base64urlDecode(groupId);
     // Encrypted and saved under the lock: the secret tree's generation moves on before anything leaves.
-    const { message, epoch } = await this.#rt.lock(id, async () => {
+    const { message, epoch, name } = await this.#rt.lock(id, async () => {
       for (;;) {
         const loaded = await requireGroup(this.#rt, id);
         const sent = await encryptGroupMessage(await this.device(), loaded.state, payload);
-        if (await saveGroup(this.#rt, { ...loaded.row, state: serializeGroupState(sent.state) }, sent.state, loaded.version)) return { message: sent.message, epoch: Number(groupEpoch(loaded.state)) };
+        if (await saveGroup(this.#rt, { ...loaded.row, state: serializeGroupState(sent.state) }, sent.state, loaded.version)) {
+          return { message: sent.message, epoch: Number(groupEpoch(loaded.state)), name: groupNameOf(sent.state) };
+        }
       }
     });
     const answer = await this.options.delivery.send(id, epoch, message);
     // Our own message counts as handled when it is next in order; otherwise a later sync skips it as ours.
     await this.#rt.lock(id, async () => {
       const loaded = await this.#rt.store.loadGroup(id);
-      if (loaded && !loaded.row.inactive && answer.seq === loaded.row.lastSeq + 1) await this.options.store.saveGroup({ ...loaded.row, lastSeq: answer.seq }, await this.nameOf(loaded.row.state), loaded.version);
+      // The listed name as of the send; any later save lists the name of its own state. A lost save only costs a later sync.
+      if (loaded && !loaded.row.inactive && answer.seq === loaded.row.lastSeq + 1) await this.options.store.saveGroup({ ...loaded.row, lastSeq: answer.seq }, name, loaded.version);
     });
     return answer;
   }
 
-  private async nameOf(stateBytes: Bytes): Promise<string | undefined> {
-    return groupNameOf(deserializeGroupState(await this.device(), stateBytes));
-  }
-
-  /**
-   * One change, made, saved as pending, sent, and adopted; remade on a newer epoch when another commit
-   * won (see the file comment). Runs under the group's lock from making to adopting, so this process's
-   * receives of the group wait for it (another process is kept apart by the compare-and-swap saves).
-   */
+  /** One change through the commit loop (group-commit-loop.ts); leaves read meanwhile are committed after. */
   private async change(groupId: string, make: MakeChange): Promise<boolean> {
-    const id = base64urlDecode(groupId);
     const followUps: FollowUp[] = [];
     try {
-      for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
-        const outcome = await this.#rt.lock(id, () => this.attempt(id, make, followUps));
-        if (outcome !== 'retry') return outcome === 'done';
-      }
+      return await this.#commits.change(base64urlDecode(groupId), make, followUps);
     } finally {
       this.runFollowUps(followUps);
-    }
-    throw new ChatError('group_epoch_stale', `the change lost its epoch ${MAX_COMMIT_ATTEMPTS} times in a row; nothing was changed`);
-  }
-
-  private async attempt(id: Uint8Array, make: MakeChange, followUps: FollowUp[]): Promise<'done' | 'nothing' | 'retry'> {
-    let loaded = await requireGroup(this.#rt, id);
-    if (loaded.row.pending) {
-      // A commit of ours from before (a crash, a lost answer): the log says whether it was taken.
-      followUps.push(...(await this.#inbound.catchUp(id)));
-      loaded = await requireGroup(this.#rt, id);
-      if (loaded.row.pending) {
-        const { pending: _gone, ...row } = loaded.row;
-        if (!(await saveGroup(this.#rt, row, loaded.state, loaded.version))) return 'retry';
-        loaded = await requireGroup(this.#rt, id);
-      }
-    }
-    const device = await this.device();
-    const made = await make(device, loaded.state);
-    if (!made) return 'nothing';
-    const pending: PendingCommitRow = {
-      epoch: Number(made.commit.epoch),
-      commit: made.commit.commit,
-      ...(made.commit.welcome && { welcome: made.commit.welcome }),
-      add: made.add,
-      remove: made.remove,
-      state: serializeGroupState(made.commit.pendingState),
-    };
-    if (!(await saveGroup(this.#rt, { ...loaded.row, pending }, loaded.state, loaded.version))) return 'retry';
-    let answer: { epoch: number; seq: number };
-    try {
-      answer = await this.options.delivery.commit({ groupId: id, epoch: pending.epoch, commit: pending.commit, ...(pending.welcome && { welcome: pending.welcome }), add: pending.add, remove: pending.remove });
-    } catch (error) {
-      if (!isEpochStale(error)) throw error; // the pending commit stays: the next sync says whether it was taken
-      await this.dropPending(id, pending);
-      followUps.push(...(await this.#inbound.catchUp(id)));
-      return 'retry';
-    }
-    const adopted = await this.adopt(id, pending, answer.seq);
-    if (adopted) {
-      const { added, removed } = membershipChange(loaded.state, made.commit.pendingState);
-      this.options.events.membership({ groupId: groupIdText(id), name: groupNameOf(made.commit.pendingState), epoch: Number(groupEpoch(made.commit.pendingState)), added, removed });
-      if (answer.seq !== adopted.lastSeq) followUps.push(...(await this.#inbound.catchUp(id)));
-    }
-    return 'done';
-  }
-
-  /** Adopts an accepted pending commit, unless another process already did (it found it in the log). */
-  private async adopt(id: Uint8Array, pending: PendingCommitRow, seq: number): Promise<{ lastSeq: number } | undefined> {
-    for (;;) {
-      const loaded = await this.#rt.store.loadGroup(id);
-      if (!loaded?.row.pending || !sameBytes(loaded.row.pending.commit, pending.commit)) return undefined;
-      const { pending: _adopted, ...row } = loaded.row;
-      const lastSeq = seq === row.lastSeq + 1 ? seq : row.lastSeq;
-      const state = deserializeGroupState(await this.device(), pending.state);
-      if (await saveGroup(this.#rt, { ...row, state: pending.state, lastSeq }, state, loaded.version)) return { lastSeq };
-    }
-  }
-
-  private async dropPending(id: Uint8Array, pending: PendingCommitRow): Promise<void> {
-    for (;;) {
-      const loaded = await requireGroup(this.#rt, id);
-      if (!loaded.row.pending || !sameBytes(loaded.row.pending.commit, pending.commit)) return;
-      const { pending: _dropped, ...row } = loaded.row;
-      if (await saveGroup(this.#rt, row, loaded.state, loaded.version)) return;
     }
   }
 
@@ -359,17 +271,25 @@ export class GroupManager {
   }
 
   /**
-   * After a login: every group with a commit still pending, or that the server may have moved on without
-   * us (pushes missed while offline are in the queue anyway), is synced from its log.
+   * After a login: every group is synced from its log (a commit of ours whose answer was lost is found
+   * there), and this user's devices still missing from it are added.
    */
   async catchUpAll(): Promise<void> {
+    const self = this.options.self.user;
+    const ownList = await this.options.lists.held(self);
     for (const g of await this.options.store.listGroups()) {
       if (g.inactive) continue;
+      const groupId = groupIdText(g.groupId);
       try {
         const followUps = await this.#rt.lock(g.groupId, () => this.#inbound.catchUp(g.groupId));
         this.runFollowUps(followUps);
+        // A device of this user linked before it had published KeyPackages was left out when its list
+        // came (design §7): each login tries again for the ones still missing.
+        const members = (await this.groupInfo(groupId)).members;
+        const missing = ownList?.devices.some((d) => !members.some((m) => m.user === self && m.device === d.deviceId)) ?? false;
+        if (missing) await this.addUsers(groupId, [self]);
       } catch (cause) {
-        this.options.events.debug(`could not sync group ${groupIdText(g.groupId)}`, cause);
+        this.options.events.debug(`could not sync group ${groupId}`, cause);
       }
     }
   }

@@ -12,7 +12,6 @@ import { deserializeGroupState } from '../../../src/e2ee/mls/group-state-codec.j
 import { openMlsDevice } from '../../../src/e2ee/mls/mls-device.js';
 import { GroupPeople, type GroupDevice } from '../../helpers/group-people.js';
 
-const roster = async (d: GroupDevice, groupId: string) => (await d.manager.groupInfo(groupId)).members.map(addressText).sort();
 const texts = (d: GroupDevice, groupId: string) => d.messages.filter((m) => m.groupId === groupId).map((m) => `${addressText(m.from)}: ${m.text}`);
 
 describe('group client: three users, two devices each', () => {

@@ -186,6 +186,21 @@ describe('group client against a hostile Delivery Service', () => {
     expect(bob1.refused.map((r) => r.error.code)).toEqual(['decryption_failed']);
   });
 
+  it('a commit lost before it reached the server stays pending, and is sent again before the next change', async () => {
+    const alice = people.device('alice', 1);
+    people.server.loseRequests.add('alice/1');
+    await expect(alice.manager.updateKeys(team)).rejects.toMatchObject({ code: 'timeout' });
+    expect(await epochs()).toEqual(new Set([1]));
+    const restarted = people.restart(alice);
+    await restarted.manager.updateKeys(team);
+    await people.settle();
+    // The pending update went first, then the new one: two commits, one epoch for everyone.
+    expect(await epochs()).toEqual(new Set([3]));
+    await people.device('bob', 2).manager.sendMessage(team, 'two updates later');
+    await people.settle();
+    expect(texts(restarted)).toContain('bob/2: two updates later');
+  });
+
   it('a commit whose answer was lost is found in the log and adopted; the device goes on in the new epoch', async () => {
     const alice = people.device('alice', 1);
     people.server.loseAnswers.add('alice/1');
@@ -239,5 +254,18 @@ describe('device lists reaching the groups (design §7)', () => {
     const commits = people.server.commits.length;
     await people.device('alice', 1).manager.deviceListChanged('bob', people.lists.get('bob')!);
     expect(people.server.commits.length).toBe(commits);
+  });
+
+  it('a device listed before it published KeyPackages is left out, then added at the next login of another of its user\'s devices', async () => {
+    const bob3 = await people.addDevice('bob', false);
+    await people.device('bob', 1).manager.deviceListChanged('bob', people.lists.get('bob')!);
+    await people.settle();
+    expect(people.device('bob', 1).debug.some((m) => m.includes('no KeyPackage for bob/3'))).toBe(true);
+    expect((await people.device('alice', 1).manager.groupInfo(team)).members.map(addressText)).not.toContain('bob/3');
+    await bob3.manager.keyPackages.maintain();
+    await people.device('bob', 2).manager.catchUpAll();
+    await people.settle();
+    expect((await people.device('alice', 1).manager.groupInfo(team)).members.map(addressText)).toContain('bob/3');
+    expect(bob3.memberships.find((m) => m.joined)).toMatchObject({ groupId: team });
   });
 });
