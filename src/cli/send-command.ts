@@ -107,8 +107,10 @@ export function registerSendCommand(program: Command): void {
           'in the outbox). Prints "sent to team (seq 12)"; with --json {"type":"group-sent","groupId","group","seq"}.\n' +
           'Group messages have no delivery receipts.',
       ),
-  ).action(async (words: string[], opts: UserOptions & { to?: string; group?: string; wait: string; mode: 'ratchet' | 'hybrid'; file?: string }) => {
-    if ((opts.to === undefined) === (opts.group === undefined)) throw new ChatError('bad_request', 'name a recipient with --to NAME or a group with --group NAME (one of the two)');
+  ).action(async (words: string[], opts: UserOptions & { to?: string; group?: string; wait: string; mode: 'ratchet' | 'hybrid'; file?: string }, command: Command) => {
+    // Worded as commander words a missing required option (--to was one before groups), help hint included.
+    if (opts.to === undefined && opts.group === undefined) command.error("error: required option '-t, --to <name>' not specified (or -g, --group <group> for a group)");
+    if (opts.to !== undefined && opts.group !== undefined) throw new ChatError('bad_request', 'send to a user (--to) or to a group (--group), not both');
     if (opts.group !== undefined) {
       if (opts.file !== undefined) throw new ChatError('bad_request', '--file goes to one user (--to); files are not sent to groups yet');
       await sendToGroup(opts.group, words, opts);
