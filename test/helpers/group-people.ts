@@ -24,6 +24,11 @@ export interface GroupDevice {
   online: boolean;
   /** Lists this device's client believes instead of the verified ones (a client a hostile server fooled). */
   listOverride?: (user: string) => DeviceList | undefined;
+  /**
+   * When set, the lists this device's client holds: `refresh` copies a user's current list in, `held`
+   * reads only what was copied (a client that has not looked a user up since their list changed).
+   */
+  held?: Map<string, DeviceList>;
   readonly messages: GroupMessageEvent[];
   readonly memberships: GroupMembershipEvent[];
   readonly refused: GroupRefusalEvent[];
@@ -70,7 +75,13 @@ export class GroupPeople {
   }
 
   private open(address: Address, signingKey: Ed25519SigningKey, store = new MemoryGroupStore()): GroupDevice {
-    const lookup = async (u: string) => device.listOverride?.(u) ?? this.lists.get(u) ?? null;
+    const current = (u: string) => device.listOverride?.(u) ?? this.lists.get(u) ?? null;
+    const held = async (u: string) => (device.held ? (device.held.get(u) ?? null) : current(u));
+    const refresh = async (u: string) => {
+      const list = current(u);
+      if (device.held && list) device.held.set(u, list);
+      return list;
+    };
     const device: GroupDevice = {
       address,
       name: addressText(address),
@@ -88,7 +99,7 @@ export class GroupPeople {
       signingKey,
       store,
       delivery: this.server.connection(address),
-      lists: { held: lookup, refresh: lookup },
+      lists: { held, refresh },
       events: {
         message: (e) => device.messages.push(e),
         membership: (e) => device.memberships.push(e),

@@ -16,6 +16,7 @@ import { groupEpoch, groupMembers } from '../../e2ee/mls/group-members.js';
 import { groupNameOf } from '../../e2ee/mls/group-name.js';
 import { joinFromWelcome, MissingDeviceListsError } from '../../e2ee/mls/group-join.js';
 import { processGroupMessage } from '../../e2ee/mls/group-messages.js';
+import { GroupMemberRefusedError } from '../../e2ee/mls/member-refused-error.js';
 import { deserializeGroupState, serializeGroupState } from '../../e2ee/mls/group-state-codec.js';
 import { welcomeKeyPackageRefs } from '../../e2ee/mls/key-package.js';
 import { decodeWelcomeMessage } from '../../e2ee/mls/mls-wire.js';
@@ -131,7 +132,7 @@ export class GroupInbound {
 
     let result: Awaited<ReturnType<typeof processGroupMessage>>;
     try {
-      result = await processGroupMessage(device, state, entry.message);
+      result = await this.withNewerLists(() => processGroupMessage(device, state, entry.message));
     } catch (cause) {
       const error = cause instanceof ChatError ? cause : new DecryptionFailedError({ cause });
       return { ...skip(), notify: () => this.rt.events.refused({ groupId: groupIdText(entry.groupId), seq: entry.seq, from: entry.from, error }) };
@@ -155,6 +156,30 @@ export class GroupInbound {
       }
       case 'application':
         return this.application(row, entry, result.state, result.sender.username, result.sender.deviceId, result.plaintext);
+    }
+  }
+
+  /**
+   * Runs `work`; when it is refused only because a list held here may be older than the one the committer
+   * checked (a device added to its user's list since, a user this device never looked up), fetches and
+   * verifies those users' lists and runs it once more. A forgery stays refused: no verified list vouches for it.
+   */
+  private async withNewerLists<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (!(error instanceof GroupMemberRefusedError) || error.usersToRefresh.length === 0) throw error;
+      for (const user of error.usersToRefresh) {
+        try {
+          await this.rt.lists.refresh(user);
+        } catch (cause) {
+          // No connection: the entry is handled again later. Anything else (no such user, a list that does
+          // not verify): nothing newer vouches for it, and `work` refuses it again below.
+          if (cause instanceof ChatError && (cause.code === 'not_connected' || cause.code === 'timeout')) throw cause;
+          this.rt.events.debug(`could not take in a newer device list of "${user}"`, cause);
+        }
+      }
+      return work();
     }
   }
 
@@ -216,14 +241,16 @@ export class GroupInbound {
     if (!keyPackage) return this.rt.events.debug(`a Welcome naming none of this device's KeyPackages (from ${addressText(delivery.from)})`);
     let state: ClientState;
     try {
-      try {
-        state = await joinFromWelcome(device, delivery.welcome, keyPackage.kp);
-      } catch (error) {
-        if (!(error instanceof MissingDeviceListsError)) throw error;
-        // Fetching lists may fail for a passing reason (the connection): that throws, and the Welcome comes again.
-        for (const user of error.usernames) await this.rt.lists.refresh(user);
-        state = await joinFromWelcome(device, delivery.welcome, keyPackage.kp);
-      }
+      state = await this.withNewerLists(async () => {
+        try {
+          return await joinFromWelcome(device, delivery.welcome, keyPackage.kp);
+        } catch (error) {
+          if (!(error instanceof MissingDeviceListsError)) throw error;
+          // Fetching lists may fail for a passing reason (the connection): that throws, and the Welcome comes again.
+          for (const user of error.usernames) await this.rt.lists.refresh(user);
+          return joinFromWelcome(device, delivery.welcome, keyPackage.kp);
+        }
+      });
     } catch (error) {
       // A group with a member its user's verified list does not vouch for, or a Welcome that does not open:
       // refused for good, and said so (the Welcome is settled, not redelivered at every login).

@@ -127,6 +127,7 @@ describe('groups through ChatClient with a linked device', () => {
 
     const duo = await alice.client.createGroup('duo', ['gl-bob']);
     await waitUntil(async () => ((await laptop.groups()).length === 1 ? true : undefined), 10_000, 'the laptop to join');
+    await waitUntil(async () => ((await bob.client.groups()).length === 1 ? true : undefined), 10_000, 'bob to join');
     expect((await laptop.groupInfo(duo)).members.map(addressText).sort()).toEqual(['gl-alice/1', 'gl-alice/2', 'gl-bob/1']);
 
     await bob.client.sendGroupMessage(duo, 'to both of alice');
@@ -164,6 +165,8 @@ describe('groups through ChatClient with a linked device', () => {
     for (const [, s] of server.server.io.sockets.sockets) if (s.rooms.has('user:gj-alice')) s.conn.close();
     await reconnected;
     await waitUntil(async () => ((await laptop.groups()).length === 1 ? true : undefined), 10_000, 'the laptop to join');
+    // Sent once bob's client has the commit that added the laptop: a message of the epoch before is not the laptop's to read.
+    await waitUntil(async () => ((await bob.client.groupInfo(team)).members.some((m) => m.user === 'gj-alice' && m.device === 2) ? true : undefined), 10_000, 'bob to see the laptop');
     await bob.client.sendGroupMessage(team, 'hello laptop');
     await waitUntil(() => laptopHeard.find((m) => m.text === 'hello laptop'), 10_000, 'the laptop to hear bob');
   });

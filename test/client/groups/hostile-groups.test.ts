@@ -268,4 +268,19 @@ describe('device lists reaching the groups (design §7)', () => {
     expect((await people.device('alice', 1).manager.groupInfo(team)).members.map(addressText)).toContain('bob/3');
     expect(bob3.memberships.find((m) => m.joined)).toMatchObject({ groupId: team });
   });
+
+  it("a member whose held lists are older than the committer's takes the newer ones in and applies the commit", async () => {
+    const bob1 = people.device('bob', 1);
+    // bob/1's client holds the lists of today, and has never looked dave up.
+    bob1.held = new Map(people.lists);
+    const alice3 = await people.addDevice('alice');
+    await people.addDevice('dave');
+    await people.device('alice', 1).manager.addUsers(team, ['alice', 'dave']);
+    await people.settle();
+    expect(bob1.refused).toEqual([]);
+    expect((await bob1.manager.groupInfo(team)).members.map(addressText).sort()).toEqual(['alice/1', 'alice/2', 'alice/3', 'bob/1', 'bob/2', 'dave/1']);
+    await alice3.manager.sendMessage(team, 'from a device bob had not seen');
+    await people.settle();
+    expect(texts(bob1)).toContain('alice/3: from a device bob had not seen');
+  });
 });
