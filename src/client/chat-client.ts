@@ -20,7 +20,7 @@ import { DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_MAX_ENVELOPE_BYTES } from '../pro
 import { downloadAttachment, uploadAttachment, type AttachmentSink, type AttachmentSource } from './attachments.js';
 import type { BlobHttp, Progress } from './blob-transfer.js';
 import type { ChatClientEvents, ChatClientOptions } from './chat-client-types.js';
-import { PRIMARY_DEVICE } from './address.js';
+import { PRIMARY_DEVICE, type Address } from './address.js';
 import { approveDevice, type ApproveOptions } from './device-approval.js';
 import { approveWithHistory, type LinkedDevice } from './history-transfer.js';
 import type { TriedLinkCodes } from './stores.js';
@@ -430,6 +430,11 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     return this.groupsOrFail.findGroup(nameOrId);
   }
 
+  /** Where the server's routing list for the group differs from its MLS roster (§4.5): reported, never repaired. */
+  groupRoutingDiffers(groupId: string): Promise<{ missing: Address[]; extra: Address[] }> {
+    return this.groupsOrFail.routingDiffers(groupId);
+  }
+
   /**
    * Connects, then logs in (or registers on first use). Resolves once authenticated. `listen` is called
    * with the client before it connects: the backlog is handled while the login completes, so listeners
@@ -673,6 +678,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     if (this.closed) return;
     this.closed = true;
     await this.receiver.finish();
+    // Commits started by what was received (a member's leave settled by removing its devices) finish first.
+    await this.groupManager?.idle();
     if (this.readReceipts) {
       await this.readReceipts.flush();
       if (this.connection.authenticated) this.outbox.flush();
