@@ -158,12 +158,18 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: three nodes on PostgreSQL a
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
+  /** /health once the node's Redis connection is up: a node listens before its Redis says ready. */
+  const healthWithRedis = async (node: Node) => {
+    let last: Awaited<ReturnType<typeof health>> | undefined;
+    await waitUntil(async () => ((last = await health(node)).body.redis === 'ok' ? true : undefined), 10_000, `${node.name}'s Redis connection`);
+    return last!;
+  };
 
   it('delivers every message once and in order to devices on other nodes, and loses nothing when a node is killed mid-stream', async () => {
     const redis = await ownRedis();
     // A poll far longer than the test: every delivery to another node here is Redis's wake-up.
     const [a, b, c] = await startNodes(['A', 'B', 'C'], redis, { pollMs: 600_000 });
-    expect(await health(a!)).toEqual({ status: 200, body: expect.objectContaining({ status: 'ok', store: 'ok', redis: 'ok' }) });
+    expect(await healthWithRedis(a!)).toEqual({ status: 200, body: expect.objectContaining({ status: 'ok', store: 'ok', redis: 'ok' }) });
     const balancer = await TcpProxy.start(b!.port);
     closers.push(() => balancer.close());
 
@@ -290,7 +296,7 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: three nodes on PostgreSQL a
     // This Redis asks for no password: ioredis warns and carries on, which is enough to see what is printed.
     const [a] = await startNodes(['A'], redis, { pollMs: 600_000, redisUrl: `redis://:${password}@127.0.0.1:${redis.port}` });
     expect(a!.proc.stdout).toMatch(new RegExp(`"redis":"redis://127\\.0\\.0\\.1:${redis.port}"`));
-    expect(await health(a!)).toEqual({ status: 200, body: expect.objectContaining({ redis: 'ok' }) });
+    expect(await healthWithRedis(a!)).toEqual({ status: 200, body: expect.objectContaining({ redis: 'ok' }) });
     await a!.proc.stop();
     expect(a!.proc.stdout + a!.proc.stderr).not.toContain(password);
   }, 60_000);
