@@ -172,7 +172,7 @@ export class PostgresBlobStore implements BlobStore {
     try {
       let offset = range.start;
       await writeInBatches(body, range, CHUNK_ROW_BYTES, async (bytes) => {
-        answer = await this.writeRow(id, holder, offset, bytes);
+        answer = await this.writeRow(id, holder, offset, bytes, row.size);
         offset += bytes.length;
       });
     } finally {
@@ -205,21 +205,22 @@ export class PostgresBlobStore implements BlobStore {
 
   /**
    * Appends one row at `offset`, under the lock of the blob's row: only while this PUT still holds the
-   * blob and the stored bytes end at `offset`. The row that brings the blob to its size completes it in
-   * the same commit (durable once COMMIT returns).
+   * blob and the stored bytes end at `offset`. One statement (one round trip, its own commit): the
+   * UPDATE locks and moves the offset, the INSERT adds the row only if the UPDATE matched. The row that
+   * brings the blob to its size completes it in the same commit (durable once it returns).
    */
-  private writeRow(id: string, holder: string, offset: number, bytes: Uint8Array): Promise<BlobPutAnswer> {
+  private async writeRow(id: string, holder: string, offset: number, bytes: Uint8Array, size: number): Promise<BlobPutAnswer> {
     const now = this.now();
-    return inTransaction(this.pool, async (client) => {
-      const { rows } = await client.query<{ received: number; size: number; complete: boolean }>(
-        `UPDATE blobs SET received = received + $4, complete = (received + $4 = size), last_activity = $5, upload_lease_until = $6
-         WHERE id = $1 AND upload_holder = $2 AND received = $3 RETURNING received, size, complete`,
-        [id, holder, offset, bytes.length, now, now + this.leaseMs],
-      );
-      if (!rows[0]) throw new BlobRequestError('upload_in_progress', 'this upload lost its claim on the blob (its lease ran out, or the blob is gone)');
-      await client.query('INSERT INTO blob_chunks (blob_id, byte_offset, data) VALUES ($1, $2, $3)', [id, offset, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
-      return { received: rows[0].received, size: rows[0].size, complete: rows[0].complete };
-    });
+    const { rowCount } = await this.pool.query(
+      `WITH moved AS (
+         UPDATE blobs SET received = received + $4, complete = (received + $4 = size), last_activity = $5, upload_lease_until = $6
+         WHERE id = $1 AND upload_holder = $2 AND received = $3 RETURNING id)
+       INSERT INTO blob_chunks (blob_id, byte_offset, data) SELECT id, $3, $7 FROM moved`,
+      [id, holder, offset, bytes.length, now, now + this.leaseMs, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)],
+    );
+    if (rowCount !== 1) throw new BlobRequestError('upload_in_progress', 'this upload lost its claim on the blob (its lease ran out, or the blob is gone)');
+    const received = offset + bytes.length;
+    return { received, size, complete: received === size };
   }
 
   /**
@@ -278,8 +279,9 @@ export class PostgresBlobStore implements BlobStore {
 }
 
 /**
- * A complete blob's rows, in offset order, one query per row as the consumer asks for more (a row is
- * pushed only when the last one was taken: at most about one row in memory per download).
+ * A complete blob's rows, in offset order, one query per row as the consumer asks for more. The buffer
+ * holds up to two rows, so the next row is being read while the last one is sent (about three rows in
+ * memory per download at most; reading only once the last was sent made downloads wait on each query).
  */
 class ChunkReader extends Readable {
   private offset = 0;
@@ -289,7 +291,7 @@ class ChunkReader extends Readable {
     private readonly id: string,
     private readonly size: number,
   ) {
-    super({ highWaterMark: 64 * 1024 });
+    super({ highWaterMark: 2 * CHUNK_ROW_BYTES });
   }
 
   override _read(): void {
