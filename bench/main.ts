@@ -2,6 +2,7 @@
  * `npm run bench [-- --quick | --smoke] [--json] [--only <section>]`: every benchmark, each figure printed
  * beside its baseline measured in the same run (or, for the ratchet, a fixed reference named as such).
  */
+import { clusterBench } from './cluster.js';
 import { durableBench } from './durable.js';
 import { fanOutBench } from './fan-out.js';
 import { filesBench } from './files.js';
@@ -29,6 +30,7 @@ const sections: Array<[string, string, (mode: Mode) => Promise<Figure[]>]> = [
   ['files', 'file upload and download MiB/s vs cp, peak memory of sender, receiver and server at two sizes', filesBench],
   ['groups', 'MLS: a message to and a commit adding one member to a 50-member group, vs ts-mls alone and pairwise 1:1 sessions', groupsBench],
   ['web', "the web app's transfer vs the library alone, send→shown between browser tabs vs CLI chats", webBench],
+  ['cluster', 'one node vs three (PostgreSQL + Redis) at the same load: CPU per message, latency', clusterBench],
 ];
 
 if (args.has('--help') || args.has('-h')) {

@@ -14,6 +14,8 @@ export default defineConfig({
   base: '/',
   // Preact's JSX through esbuild's automatic runtime: no Vite plugin needed.
   esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
+  // mlkem's fallback for runtimes without globalThis.crypto (web/src/node-crypto-stand-in.ts says why).
+  resolve: { alias: { crypto: fileURLToPath(new URL('./src/node-crypto-stand-in.ts', import.meta.url)) } },
   build: {
     outDir: fileURLToPath(new URL('../dist/web', import.meta.url)),
     emptyOutDir: true,

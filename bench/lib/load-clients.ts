@@ -27,7 +27,8 @@ function socketIoClient(socket: Socket): LoadClient {
   return {
     send: (to, envelope) => socket.emit('send', { to, id: newClientId(), envelope }, noop),
     onMessage: (h) => socket.on('message', h),
-    ack: (ids) => socket.emit('ack', { ids }, noop),
+    // No answer asked for (docs/PROTOCOL.md §7.9): a refusal would still come back as `protocol_error`.
+    ack: (ids) => socket.emit('ack', { ids }),
     close: () => socket.close(),
   };
 }

@@ -14,7 +14,8 @@ export type ServerKind = 'e2ee-chat' | 'socket.io' | 'ws';
 function commandFor(kind: ServerKind): string[] {
   if (kind === 'socket.io') return [join(BASELINES, 'socketio-relay.mjs')];
   if (kind === 'ws') return [join(BASELINES, 'ws-relay.mjs')];
-  return [CLI, 'server'];
+  // E2EE_CHAT_BENCH_CLI=<path of a built cli/main.js> runs another build (e.g. main's) under the same load generator.
+  return [process.env.E2EE_CHAT_BENCH_CLI || CLI, 'server'];
 }
 
 export async function freePort(): Promise<number> {

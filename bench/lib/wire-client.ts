@@ -5,14 +5,16 @@
 import { io, type Socket } from 'socket.io-client';
 import { base64urlEncode, randomBytes } from '../../src/crypto/bytes.js';
 import type { UserKeyPairs } from '../../src/crypto/keys.js';
+import { RECEIPT_BATCHES_HANDSHAKE } from '../../src/protocol/receipt-batches.js';
 import type { HybridEnvelope } from '../../src/protocol/schemas.js';
 import { loginRaw, registerRaw } from '../../test/helpers/test-clients.js';
 
 /** Generous: thousands of clients logging in at once queue behind the server's signature checks. */
 const CALL_TIMEOUT_MS = 120_000;
 
+/** Every load client asks for receipts in batches (docs/PROTOCOL.md §7.12), as our client does. */
 export async function connect(url: string): Promise<Socket> {
-  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { [RECEIPT_BATCHES_HANDSHAKE]: true } });
   await new Promise<void>((res, rej) => {
     socket.once('connect', () => res());
     socket.once('connect_error', rej);

@@ -12,10 +12,14 @@ import { ChatScreen } from './chat-screen.js';
 import { CHAT_HELP, ChatSession } from './chat-session.js';
 import { NO_READ_RECEIPTS_HELP, addUserOptions, connectClient, readReceiptsWanted, serverUrl } from './common.js';
 import { DOWNLOAD_DIR_HELP, downloadFolderFor, type DownloadOptions } from './file-transfer.js';
+import { GROUP_CHAT_HELP, GroupChatSession } from './group-chat-session.js';
+import { groupLabel } from './group-lines.js';
+import { groupBacklogHandled, resolveGroup } from './group-resolve.js';
 import { printable } from './terminal-text.js';
 
 interface ChatOptions extends DownloadOptions {
   to?: string;
+  group?: string;
   /** False with --no-read-receipts. */
   readReceipts?: boolean;
 }
@@ -26,6 +30,7 @@ export function registerChatCommand(program: Command): void {
       .command('chat')
       .description('interactive chat screen: read and write in one terminal; makes keys and registers on first run')
       .option('-t, --to <name>', 'the peer to talk to first (switch with /to NAME)')
+      .option('-g, --group <group>', 'talk in a group instead: its name, or the start of its id when names collide')
       .option('--no-read-receipts', NO_READ_RECEIPTS_HELP)
       .option('--download-dir <dir>', DOWNLOAD_DIR_HELP)
       .addHelpText(
@@ -47,32 +52,41 @@ export function registerChatCommand(program: Command): void {
           '\nFiles: /file PATH sends one (a progress bar shows in front of the prompt for large ones); files sent to\n' +
           'you are downloaded as they arrive, checked, and saved in the download folder (never over an existing\n' +
           'file): [HH:MM] <bob> sent file report.pdf (1.2 MiB) → /path/to/report.pdf\n' +
+          '\n' +
+          GROUP_CHAT_HELP +
+          '\nThe group screen shows [alice @ team] text for every group\'s messages and "*" notices for who joined\n' +
+          'or left.\n' +
           '\nLike receive, the first run makes the keys and registers the name given by --user or E2EE_CHAT_USER.',
       ),
   ).action(async (opts: ChatOptions) => {
     if (opts.to !== undefined && !USERNAME_PATTERN.test(opts.to)) {
       throw new ChatError('invalid_username', `"${printable(opts.to)}" is not a valid username (^[a-z][a-z0-9_-]{0,31}$)`);
     }
+    if (opts.to !== undefined && opts.group !== undefined) throw new ChatError('bad_request', 'chat with a peer (--to) or in a group (--group), not both');
     // Only a name the user gave is created; one taken from the home folder already has keys.
     const opened = await connectClient(opts, { createUser: !opts.userFromHome, readReceipts: await readReceiptsWanted(opts) });
     const terminal = process.stdin.isTTY === true && process.stdout.isTTY === true;
     let screen: ChatScreen | undefined;
+    const group =
+      opts.group === undefined
+        ? undefined
+        : await groupBacklogHandled(opened.client)
+            .then(() => resolveGroup(opened.client, opts.group!))
+            .catch(async (err: unknown) => {
+            await opened.close();
+            throw err;
+          });
     let leaving: Promise<void> | undefined;
     // Raw mode is readline's to undo; if the process dies some other way, undo it here too.
     const restoreTerminal = () => {
       if (terminal && process.stdin.isTTY) process.stdin.setRawMode(false);
     };
     process.once('exit', restoreTerminal);
-    const session = new ChatSession(
-      opened,
-      {
-        print: (text) => (screen ? screen.print(text) : process.stdout.write(`${text}\n`)),
-        ...(terminal && { status: (line: string | undefined) => screen?.status(line) }),
-      },
-      Date.now,
-      opts.to,
-      downloadFolderFor(opts),
-    );
+    const output = {
+      print: (text: string) => (screen ? screen.print(text) : process.stdout.write(`${text}\n`)),
+      ...(terminal && { status: (line: string | undefined) => screen?.status(line) }),
+    };
+    const session = group === undefined ? new ChatSession(opened, output, Date.now, opts.to, downloadFolderFor(opts)) : new GroupChatSession(opened, group, output);
     const leave = (): Promise<void> =>
       (leaving ??= (async () => {
         session.cancelQuestion();
@@ -86,7 +100,8 @@ export function registerChatCommand(program: Command): void {
     process.on('SIGINT', quitOnSignal);
     process.on('SIGTERM', quitOnSignal);
     try {
-      process.stderr.write(`Chatting as ${printable(opts.user)} on ${serverUrl(opts)}. /help for commands, Ctrl-C or Ctrl-D to leave.\n`);
+      const where = group === undefined ? '' : ` in ${groupLabel(group.name, group.groupId)}`;
+      process.stderr.write(`Chatting as ${printable(opts.user)}${where} on ${serverUrl(opts)}. /help for commands, Ctrl-C or Ctrl-D to leave.\n`);
       await session.open();
       screen = new ChatScreen(
         { input: process.stdin, output: process.stdout, terminal },

@@ -5,14 +5,16 @@ import { FilePeerKeyStore } from '../client/node/file-stores.js';
 import { FileTriedLinkCodes } from '../client/node/tried-link-codes-file.js';
 import { nodeBlobHttp } from '../client/node/node-blob-http.js';
 import { SqliteMessageStore } from '../client/node/sqlite-message-store.js';
+import { SqliteGroupHistory } from '../client/node/sqlite-group-history.js';
 import { SqliteRatchetStore } from '../client/node/sqlite-ratchet-store.js';
-import { base64urlDecode, constantTimeEqual, utf8Encode } from '../crypto/bytes.js';
+import { base64urlDecode, base64urlEncode, constantTimeEqual, utf8Encode } from '../crypto/bytes.js';
 import type { Ed25519PublicJwk } from '../crypto/keys.js';
 import { SAFETY_NUMBER_DIGITS, safetyNumber } from '../e2ee/safety-number.js';
 import { loadOrCreateIdentity, type FolderIdentity, type LoadedIdentity } from '../client/node/identity-file.js';
 import { defaultHome, localUsers, userFolder, type UserFolder } from '../client/node/user-folder.js';
 import { readSettings } from '../client/node/user-settings.js';
 import { ChatError } from '../protocol/errors.js';
+import { changeEntry, textEntry } from './group-lines.js';
 import { setJsonOutput } from './output.js';
 import { ask, askHidden } from './prompt.js';
 import { printable } from './terminal-text.js';
@@ -166,12 +168,41 @@ function describeCause(cause: unknown): string {
   }
 }
 
+/**
+ * The record of the user's groups' conversations and the list of their groups, without connecting
+ * (history --group); `close` closes both files.
+ */
+export async function openLocalGroups(opts: UserOptions): Promise<{
+  groupHistory: SqliteGroupHistory;
+  groups: () => Promise<{ groupId: string; name: string | undefined; active: boolean }[]>;
+  close(): void;
+}> {
+  const { identity, folder } = await openIdentity(opts);
+  const secret = base64urlDecode(identity.keys.signing.d);
+  const ratchet = await SqliteRatchetStore.open(folder.ratchetFile, secret, identity.username);
+  const groupHistory = await SqliteGroupHistory.open(folder.groupHistoryFile, secret, identity.username);
+  return {
+    groupHistory,
+    groups: async () => (await ratchet.groups().listGroups()).map((g) => ({ groupId: base64urlEncode(g.groupId), name: g.name, active: !g.inactive })),
+    close: () => {
+      groupHistory.close();
+      ratchet.close();
+    },
+  };
+}
+
 export interface OpenedClient {
   client: ChatClient;
   identity: FolderIdentity;
   folder: UserFolder;
   peers: FilePeerKeyStore;
   messages: SqliteMessageStore;
+  /**
+   * Every group message and membership change this run takes in, recorded before the client acks it
+   * (undisplayed until a command shows it): whichever command of the user is connected when a group
+   * message arrives, `receive` and `history --group` have it.
+   */
+  groupHistory: SqliteGroupHistory;
   /**
    * Settles if the client stops for good while the command runs, with the error the command then exits
    * with: this device was removed from its user's list (the client's `removed` event), or a reconnect
@@ -215,12 +246,15 @@ export async function connectClient(
   const secret = base64urlDecode(identity.keys.signing.d);
   const messages = await SqliteMessageStore.open(folder.stateFile, secret, identity.username);
   const ratchet = await SqliteRatchetStore.open(folder.ratchetFile, secret, identity.username);
+  const groupHistory = await SqliteGroupHistory.open(folder.groupHistoryFile, secret, identity.username);
   const clientOptions = {
     url: serverUrl(opts),
     identity,
     peers,
     messages,
     ratchet,
+    // MLS group states and KeyPackages, beside the ratchet sessions (sealed the same way).
+    groups: ratchet.groups(),
     mode: options.mode ?? 'ratchet',
     register: createUser,
     // Off unless the command shows messages and asked for them (markRead is only called by those).
@@ -238,6 +272,9 @@ export async function connectClient(
     if (process.env.E2EE_CHAT_DEBUG) c.on('debug', (d) => process.stderr.write(`${debugLine(d)}\n`));
     c.on('removed', (r) => stoppedNow(removedDeviceError(r.username, folder.dir, r.error)));
     c.on('refused', (r) => stoppedNow(explainLoginFailure(r.error, opts, folder) as ChatError));
+    // First among the group listeners: recorded (synchronously) before any command shows it, and before the ack.
+    c.on('groupMessage', (m) => groupHistory.record(textEntry(m, 'in'), { displayed: false }));
+    c.on('groupMembership', (m) => groupHistory.record(changeEntry(m, Date.now()), { displayed: false }));
     options.listen?.(c);
   };
   let client: ChatClient;
@@ -247,6 +284,7 @@ export async function connectClient(
     if (!(options.allowOffline && err instanceof ChatError && err.code === 'not_connected')) {
       messages.close();
       ratchet.close();
+      groupHistory.close();
       throw explainLoginFailure(err, opts, folder);
     }
     client = ChatClient.offline(clientOptions, listen);
@@ -257,11 +295,13 @@ export async function connectClient(
     folder,
     peers,
     messages,
+    groupHistory,
     stopped,
     close: async () => {
       await client.close();
       messages.close();
       ratchet.close();
+      groupHistory.close();
     },
   };
 }

@@ -7,7 +7,9 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { HistoryRecord, OutboxFailure } from '../client/stores.js';
 import { ChatError } from '../protocol/errors.js';
 import { USERNAME_PATTERN } from '../protocol/limits.js';
-import { addUserOptions, openLocalMessages, type UserOptions } from './common.js';
+import { addUserOptions, openLocalGroups, openLocalMessages, type UserOptions } from './common.js';
+import { entryJson, entryText, groupLabel } from './group-lines.js';
+import { resolveGroup } from './group-resolve.js';
 import { recordDeliverySummary } from './delivery-summary.js';
 import { JSON_HELP, jsonOutput, writeJson, type HistoryLine } from './output.js';
 import { outgoingState, unreadableReason } from './reasons.js';
@@ -15,6 +17,26 @@ import { printable } from './terminal-text.js';
 
 interface HistoryOptions extends UserOptions {
   limit?: number;
+  group?: string;
+}
+
+/** `history --group NAME`: the group's messages and membership changes as this device saw them, oldest first. */
+async function groupHistory(given: string, opts: HistoryOptions): Promise<void> {
+  const local = await openLocalGroups(opts);
+  try {
+    const group = await resolveGroup(local, given, { inactiveToo: true });
+    const entries = local.groupHistory.history(group.groupId, opts.limit);
+    for (const e of entries) {
+      if (jsonOutput()) writeJson(entryJson(e));
+      else {
+        const at = e.kind === 'message' ? e.sentAt : e.at;
+        for (const line of entryText(e)) process.stdout.write(`${localTime(at)}  ${line}\n`);
+      }
+    }
+    if (entries.length === 0 && !jsonOutput()) process.stderr.write(`No stored messages in ${groupLabel(group.name, group.groupId)}.\n`);
+  } finally {
+    local.close();
+  }
 }
 
 /** Commander parser for --limit: a whole number of messages, at least 1. */
@@ -59,8 +81,9 @@ export function registerHistoryCommand(program: Command): void {
   addUserOptions(
     program
       .command('history')
-      .description('print the stored conversation with a peer, oldest first (reads local files only; no server needed)')
-      .argument('<peer>', 'the other side of the conversation')
+      .description('print the stored conversation with a peer or a group, oldest first (reads local files only; no server needed)')
+      .argument('[peer]', 'the other side of the conversation')
+      .option('-g, --group <group>', 'a group\'s conversation instead (its name, or the start of its id)')
       .option('-n, --limit <n>', 'only the newest n messages', parseLimit)
       .option('--json', JSON_HELP)
       .addHelpText(
@@ -80,9 +103,16 @@ export function registerHistoryCommand(program: Command): void {
           'status: outbox, sent, queued, delivered, read, unreadable, failed (out); received, unreadable (in).\n' +
           'reason (unreadable only, else null): decryption_failed, peer_key_changed, unsupported.\n' +
           'error: {"code","message"} for a failed message still in the outbox, else null. Times: ms since\n' +
-          'the epoch (serverTime null until the server accepted it). Strings are raw, escaped by JSON only.',
+          'the epoch (serverTime null until the server accepted it). Strings are raw, escaped by JSON only.\n' +
+          '\n--group NAME: the group\'s messages as this device received or sent them, `[alice @ team] text` with\n' +
+          'the sender\'s time, and its membership changes as "*" notices with the time this device applied them.\n' +
+          'With --json: {"type":"group-message","id","groupId","group","direction","from","device","seq","sentAt",\n' +
+          '"body"} and {"type":"group-membership","id","groupId","group","epoch","added","removed","joined","left","at"}.',
       ),
-  ).action(async (peer: string, opts: HistoryOptions) => {
+  ).action(async (peer: string | undefined, opts: HistoryOptions) => {
+    if ((peer === undefined) === (opts.group === undefined)) throw new ChatError('bad_request', 'name a peer (history bob) or a group (history --group team), one of the two');
+    if (opts.group !== undefined) return groupHistory(opts.group, opts);
+    if (peer === undefined) return;
     if (!USERNAME_PATTERN.test(peer)) throw new ChatError('invalid_username', `"${printable(peer)}" is not a valid username (^[a-z][a-z0-9_-]{0,31}$)`);
     const { identity, messages } = await openLocalMessages(opts);
     try {

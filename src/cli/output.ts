@@ -218,7 +218,91 @@ export interface DroppedLine {
   id: string;
 }
 
-export type OutputLine = MessageLine | UnreadableLine | SentLine | DeliveredLine | ReadLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine | FileLine | DeviceLine | LinkCodeLine | LinkedLine | HistoryReceivedLine | RemovedDeviceLine;
+/** A member device, as the group lines name it. */
+export interface MemberJson {
+  user: string;
+  device: number;
+}
+
+/**
+ * A text in a group (receive, chat --group, history --group): `direction` out for one this device sent;
+ * `from`/`device` the sender's device as MLS authenticated it; `seq` its place in the group's order;
+ * `group` the group's name (null: it has none).
+ */
+export interface GroupMessageLine {
+  type: 'group-message';
+  id: string;
+  groupId: string;
+  group: string | null;
+  direction: 'in' | 'out';
+  from: string;
+  device: number;
+  seq: number;
+  /** The sender's clock, inside the encryption (ms since the epoch). */
+  sentAt: number;
+  body: string;
+}
+
+/** A group's membership changed as this device applied it: `joined` this device joined, `left` it is no longer a member. */
+export interface GroupChangeLine {
+  type: 'group-membership';
+  id: string;
+  groupId: string;
+  group: string | null;
+  epoch: number;
+  added: MemberJson[];
+  removed: MemberJson[];
+  joined: boolean;
+  left: boolean;
+  /** This device's clock when it applied the change. */
+  at: number;
+}
+
+/** A group message this device refused (forged or unlisted sender, replay, not decryptable). */
+export interface GroupRefusedLine {
+  type: 'group-refused';
+  groupId: string;
+  seq: number;
+  from: string;
+  device: number;
+  code: string;
+  message: string;
+}
+
+/** A group this device holds (group list, group create): `active` false once it left or was removed. */
+export interface GroupLine {
+  type: 'group';
+  groupId: string;
+  name: string | null;
+  active: boolean;
+}
+
+/**
+ * One group in detail (group info): `members` as this device's MLS state says; `self` this device;
+ * `routing` the difference between the server's routing list and the roster (`missing`: members the
+ * server does not route to; `extra`: devices it routes to that are not members), null when not asked
+ * (the group is inactive or the server unreachable).
+ */
+export interface GroupInfoLine {
+  type: 'group-info';
+  groupId: string;
+  name: string | null;
+  active: boolean;
+  epoch: number | null;
+  self: MemberJson;
+  members: MemberJson[];
+  routing: { missing: MemberJson[]; extra: MemberJson[] } | null;
+}
+
+/** A text this device sent to a group (send --group): `seq` its place in the group's order. */
+export interface GroupSentLine {
+  type: 'group-sent';
+  groupId: string;
+  group: string | null;
+  seq: number;
+}
+
+export type OutputLine = GroupMessageLine | GroupChangeLine | GroupRefusedLine | GroupLine | GroupInfoLine | GroupSentLine | MessageLine | UnreadableLine | SentLine | DeliveredLine | ReadLine | ErrorLine | HistoryLine | UserLine | KeysLine | OutboxLine | DroppedLine | FileLine | DeviceLine | LinkCodeLine | LinkedLine | HistoryReceivedLine | RemovedDeviceLine;
 
 /**
  * Characters JSON.stringify leaves raw that could still act on a terminal a script prints to, or split a

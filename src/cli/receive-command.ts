@@ -18,6 +18,8 @@ import { receivedRecord } from '../client/inbound.js';
 import { deliveredJson, deliveredText } from './delivery-summary.js';
 import { NO_READ_RECEIPTS_HELP, addUserOptions, connectClient, readReceiptsWanted, serverUrl } from './common.js';
 import { DOWNLOAD_DIR_HELP, downloadFolderFor, failedFileLine, fileJson, fileSummary, isFallbackBody, receiveAttachment, receivedFileLine, type DownloadOptions } from './file-transfer.js';
+import { entryJson, entryText, groupLabel, textEntry, changeEntry } from './group-lines.js';
+import type { GroupHistoryEntry } from '../client/node/sqlite-group-history.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
 import { PROGRESS_MIN_BYTES, terminalLine } from './progress-bar.js';
 import { unreadableReason } from './reasons.js';
@@ -99,6 +101,8 @@ export function registerReceiveCommand(program: Command): void {
           'that says it early ends the run early (what it kept back waits for the next run). If the server\n' +
           `never says it (an older server), --once still stops after --timeout seconds without a message, or\n` +
           `${ONCE_QUIET_SECONDS} s without --timeout, saying so on stderr; the exit status is 0 either way.\n` +
+          '\nGroup messages show as [alice @ team] text, membership changes as notices: "* bob (devices 1, 2)\n' +
+          'joined team", "* carol (device 1) left team", "* you joined team", "* you are no longer in team".\n' +
           '\nFiles are downloaded as they arrive, checked (a file that fails its check is not kept), and saved in\n' +
           'the download folder under the sender\'s name made safe, never over an existing file ("name (1).ext"):\n' +
           '  [HH:MM] <bob> sent file report.pdf (1.2 MiB) → /path/to/report.pdf\n' +
@@ -113,6 +117,9 @@ export function registerReceiveCommand(program: Command): void {
           '  {"type":"read","id","to","readAt"}                       (its recipient was shown it)\n' +
           '  {"type":"unreadable","direction":"out","id","serverId":null,"from","to","reason","held":null,"at"}\n' +
           '  {"type":"error","code","message","line":null}            (the error it exits with)\n' +
+          '  {"type":"group-message","id","groupId","group","direction","from","device","seq","sentAt","body"}\n' +
+          '  {"type":"group-membership","id","groupId","group","epoch","added","removed","joined","left","at"}\n' +
+          '  {"type":"group-refused","groupId","seq","from","device","code","message"}\n' +
           'Times are ms since the epoch (sentAt: the sender\'s clock; readAt: the reader\'s; receivedAt, at: the\n' +
           'server\'s). reason: decryption_failed, peer_key_changed (held: kept sealed until\n' +
           '"e2ee-chat trust <from>"), unsupported.\n' +
@@ -223,6 +230,33 @@ export function registerReceiveCommand(program: Command): void {
         await receiveFile(record);
         await messages.markDisplayed([m.id]);
         read(record);
+      });
+    });
+    /** A group's message or membership change: shown once, then marked shown (group-history.ts). */
+    const displayGroup = (e: GroupHistoryEntry) => {
+      if (shownHere.has(e.id)) return;
+      shownHere.add(e.id);
+      activity();
+      if (json) writeJson(entryJson(e));
+      else for (const line of entryText(e)) process.stdout.write(`${line}\n`);
+      opened.groupHistory.markDisplayed([e.id]);
+    };
+    // Read in the same tick as the listeners below are added: nothing recorded falls between the two.
+    const unshownGroup = opened.groupHistory.undisplayed();
+    shown = shown.then(() => unshownGroup.forEach(displayGroup));
+    client.on('groupMessage', (m) => {
+      const entry = textEntry(m, 'in');
+      shown = shown.then(() => displayGroup(entry));
+    });
+    client.on('groupMembership', (c) => {
+      const entry = changeEntry(c, Date.now());
+      shown = shown.then(() => displayGroup(entry));
+    });
+    client.on('groupRefused', (r) => {
+      shown = shown.then(() => {
+        activity();
+        if (json) writeJson({ type: 'group-refused', groupId: r.groupId, seq: r.seq, from: r.from.user, device: r.from.device, code: r.error.code, message: r.error.message });
+        else process.stderr.write(`! a message in group ${groupLabel(undefined, r.groupId)} from ${printable(r.from.user)}/${r.from.device} was refused: ${printable(r.error.message)}\n`);
       });
     });
     client.on('rejected', (r) => {

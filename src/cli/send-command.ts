@@ -14,6 +14,7 @@ import type { ChatClient, SentMessage } from '../client/chat-client.js';
 import { fileSource } from '../client/node/attachment-files.js';
 import { ChatError } from '../protocol/errors.js';
 import { addUserOptions, connectClient, type UserOptions } from './common.js';
+import { sendToGroup } from './group-send.js';
 import { deliveredJson, deliveredText } from './delivery-summary.js';
 import { fileJson, fileSummary, progressFor } from './file-transfer.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
@@ -81,7 +82,8 @@ export function registerSendCommand(program: Command): void {
       .command('send')
       .description('send an encrypted message; without [message], sends each line of standard input; --file sends a file')
       .argument('[message...]', 'the text to send (with --file: the caption)')
-      .requiredOption('-t, --to <name>', 'recipient username')
+      .option('-t, --to <name>', 'recipient username')
+      .option('-g, --group <group>', 'send to a group instead (its name, or the start of its id when names collide)')
       .option('-f, --file <path>', 'send this file (encrypted with a key of its own, uploaded in chunks; the text, if any, is its caption)')
       .option('-w, --wait <seconds>', 'how long to wait for delivery receipts', '2')
       .addOption(new Option('-m, --mode <mode>', 'ratchet: PQXDH + Double Ratchet sessions (forward secret); hybrid: the seed\'s envelope').choices(['ratchet', 'hybrid']).default('ratchet'))
@@ -100,9 +102,21 @@ export function registerSendCommand(program: Command): void {
           '  {"type":"unreadable","direction":"out","id","serverId":null,"from","to","reason","held":null,"at"}\n' +
           '  {"type":"error","code","message","line"}  a stdin line not sent (line: its number), or the error\n' +
           '                                           the command exits with (line: null)\n' +
-          'Times are ms since the epoch. reason: decryption_failed, peer_key_changed, unsupported.',
+          'Times are ms since the epoch. reason: decryption_failed, peer_key_changed, unsupported.\n' +
+          '\n--group NAME sends to every member device of a group (needs the server: group messages are not kept\n' +
+          'in the outbox). Prints "sent to team (seq 12)"; with --json {"type":"group-sent","groupId","group","seq"}.\n' +
+          'Group messages have no delivery receipts.',
       ),
-  ).action(async (words: string[], opts: UserOptions & { to: string; wait: string; mode: 'ratchet' | 'hybrid'; file?: string }) => {
+  ).action(async (words: string[], opts: UserOptions & { to?: string; group?: string; wait: string; mode: 'ratchet' | 'hybrid'; file?: string }, command: Command) => {
+    // Worded as commander words a missing required option (--to was one before groups), help hint included.
+    if (opts.to === undefined && opts.group === undefined) command.error("error: required option '-t, --to <name>' not specified (or -g, --group <group> for a group)");
+    if (opts.to !== undefined && opts.group !== undefined) throw new ChatError('bad_request', 'send to a user (--to) or to a group (--group), not both');
+    if (opts.group !== undefined) {
+      if (opts.file !== undefined) throw new ChatError('bad_request', '--file goes to one user (--to); files are not sent to groups yet');
+      await sendToGroup(opts.group, words, opts);
+      return;
+    }
+    const to = opts.to!;
     // Read before connecting: a missing file fails at once. A file needs the server (no outbox for uploads).
     const file = opts.file === undefined ? undefined : await fileSource(opts.file);
     const opened = await connectClient(opts, { allowOffline: file === undefined, mode: opts.mode });
@@ -127,7 +141,7 @@ export function registerSendCommand(program: Command): void {
     const sendOne = async (body: string, line?: number) => {
       let sent: SentMessage;
       try {
-        sent = await client.send(opts.to, body);
+        sent = await client.send(to, body);
       } catch (err) {
         // One refused line (too large, refused by the server) does not stop the lines after it.
         if (line === undefined || !(err instanceof ChatError)) throw err;
@@ -147,14 +161,14 @@ export function registerSendCommand(program: Command): void {
         throw new ChatError('attachment_too_large', `${opts.file} is ${source.size} bytes; the server takes files of at most ${limit} bytes. Nothing was sent`);
       }
       const bar = json ? undefined : progressFor(`sending ${printable(source.name)}`, source.size, process.stderr.isTTY ? terminalLine(process.stderr) : undefined);
-      if (!json && !bar && source.size >= PROGRESS_MIN_BYTES) process.stderr.write(`sending ${fileSummary(source)} to ${printable(opts.to)}...\n`);
+      if (!json && !bar && source.size >= PROGRESS_MIN_BYTES) process.stderr.write(`sending ${fileSummary(source)} to ${printable(to)}...\n`);
       let sent: Awaited<ReturnType<ChatClient['sendFile']>>;
       try {
-        sent = await client.sendFile(opts.to, source, { ...(words.length > 0 && { caption: words.join(' ') }), ...(bar && { onProgress: (done: number) => bar.update(done) }) });
+        sent = await client.sendFile(to, source, { ...(words.length > 0 && { caption: words.join(' ') }), ...(bar && { onProgress: (done: number) => bar.update(done) }) });
       } finally {
         bar?.finish();
       }
-      if (json) writeJson(fileJson('out', { id: sent.id, from: opts.user, to: opts.to }, sent.attachment, { path: resolve(opts.file!) }));
+      if (json) writeJson(fileJson('out', { id: sent.id, from: opts.user, to: to }, sent.attachment, { path: resolve(opts.file!) }));
       else process.stderr.write(`uploaded ${fileSummary(source)}\n`);
       report(sent);
       if (sent.status === 'sent') receipts.expect(sent.id);
@@ -166,7 +180,7 @@ export function registerSendCommand(program: Command): void {
       } else if (words.length > 0) {
         await sendOne(words.join(' '));
       } else {
-        if (process.stdin.isTTY) process.stderr.write(`Type messages for ${printable(opts.to)}, one per line; Ctrl-D to finish.\n`);
+        if (process.stdin.isTTY) process.stderr.write(`Type messages for ${printable(to)}, one per line; Ctrl-D to finish.\n`);
         let line = 0;
         for await (const text of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
           line++;

@@ -20,6 +20,7 @@ export function registerServerCommand(program: Command): void {
         'E2EE_CHAT_QUEUE_TTL_DAYS, E2EE_CHAT_SWEEP_INTERVAL_MS, LOG_LEVEL (trace|debug|info|warn|error),\n' +
         'E2EE_CHAT_STORE (sqlite, the default; memory keeps nothing across restarts; postgres),\n' +
         'E2EE_CHAT_DATABASE_URL (postgres://user:password@host:port/database: the PostgreSQL store),\n' +
+        'E2EE_CHAT_REDIS_URL (redis://[:password@]host:port[/db]: nodes of a cluster), E2EE_CHAT_DELIVERY_POLL_MS, E2EE_CHAT_PRESENCE_LEASE_MS,\n' +
         'files: E2EE_CHAT_MAX_ATTACHMENT_BYTES, E2EE_CHAT_BLOB_DIR (default <data>/blobs), E2EE_CHAT_BLOB_USER_MAX_BYTES,\n' +
         'E2EE_CHAT_BLOB_USER_MAX_COUNT, E2EE_CHAT_BLOB_SERVER_MAX_BYTES, E2EE_CHAT_BLOB_UPLOAD_IDLE_MS,\n' +
         'E2EE_CHAT_BLOB_HTTP_RATE_LIMIT, E2EE_CHAT_BLOB_HTTP_RATE_BURST,\n' +
@@ -44,7 +45,9 @@ export function registerServerCommand(program: Command): void {
       const logOutput = pino.destination({ dest: 1, sync: false });
       const logger = pino({ level: config.logLevel, base: { service: 'e2ee-chat' } }, logOutput);
       const { store, location } = await openServerStore(config);
-      const server = createChatServer({ config, store, logger });
+      // Redis only when asked for: a single node loads neither ioredis nor the adapter.
+      const cluster = config.redisUrl ? new (await import('../server/cluster/redis-cluster.js')).RedisCluster({ ...config, redisUrl: config.redisUrl }, logger) : undefined;
+      const server = createChatServer({ config, store, logger, ...(cluster && { cluster }) });
       // Handlers first, then the readiness line: a supervisor may signal as soon as it sees it.
       // The last lines (the phases, "stopped") reach stdout, in order, before the process ends: exiting
       // while one is being written would let pino's exit hook write the next one before it. A stdout
@@ -60,6 +63,7 @@ export function registerServerCommand(program: Command): void {
       };
       stopOnSignals({ drain: () => server.drain(), boundMs: config.drainMs, logger, exit, signals: process });
       const address = await server.listen();
-      logger.info({ port: address.port, host: address.address, store: location }, `e2ee-chat server listening on port ${address.port}`);
+      const redis = cluster ? { redis: cluster.location, node: cluster.nodeId } : {};
+      logger.info({ port: address.port, host: address.address, store: location, ...redis }, `e2ee-chat server listening on port ${address.port}`);
     });
 }

@@ -5,6 +5,8 @@ import type { ChatError } from '../protocol/errors.js';
 import type { PresenceEvent } from '../protocol/events.js';
 import type { BlobHttp } from './blob-transfer.js';
 import type { HistoryReceived } from './history-inbound.js';
+import type { GroupStore } from './groups/group-store.js';
+import type { GroupMembershipEvent, GroupMessageEvent, GroupRefusalEvent } from './groups/group-runtime.js';
 import type { TriedLinkCodes } from './stores.js';
 import type { DeliveredReceipt, ReadReceipt, ReceivedMessage, RejectedMessage, UnreadableReceipt } from './inbound.js';
 import type { SentMessage } from './outbox-sender.js';
@@ -88,6 +90,15 @@ export interface ChatClientEvents {
    * while that peer's keys were refused can be opened from here.
    */
   trusted: { username: string; previous: PinnedPeer | undefined; current: PinnedPeer };
+  /** A message in a group (MLS, docs/design/groups-mls.md): its sender's user and device, the group, the text. */
+  groupMessage: GroupMessageEvent;
+  /** A group's members changed (a commit applied), this device joined one, or left or was removed from one. */
+  groupMembership: GroupMembershipEvent;
+  /**
+   * A group message this device refused: a handshake adding a device its user's verified list does not
+   * vouch for, a sender dropped from its list, a replay, or anything that did not decrypt.
+   */
+  groupRefused: GroupRefusalEvent;
   /**
    * Debug detail that must not reach end users (e.g. which decryption check failed, or a listener of
    * another event that threw: listeners are isolated, and their failures are reported here).
@@ -123,6 +134,12 @@ interface ChatClientCommonOptions {
    * one shared by every process of the user (a file on Node). Default: kept in memory, this client only.
    */
   triedLinkCodes?: TriedLinkCodes;
+  /**
+   * Where this device keeps its groups (MLS states and KeyPackage private halves): SqliteRatchetStore's
+   * `groups()` on Node, MemoryGroupStore for tests. Absent: this client takes no part in groups (it
+   * publishes no KeyPackages, and its group calls fail with `bad_request`).
+   */
+  groups?: GroupStore;
 }
 
 /**

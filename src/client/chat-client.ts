@@ -20,7 +20,7 @@ import { DEFAULT_MAX_ATTACHMENT_BYTES, DEFAULT_MAX_ENVELOPE_BYTES } from '../pro
 import { downloadAttachment, uploadAttachment, type AttachmentSink, type AttachmentSource } from './attachments.js';
 import type { BlobHttp, Progress } from './blob-transfer.js';
 import type { ChatClientEvents, ChatClientOptions } from './chat-client-types.js';
-import { PRIMARY_DEVICE } from './address.js';
+import { PRIMARY_DEVICE, type Address } from './address.js';
 import { approveDevice, type ApproveOptions } from './device-approval.js';
 import { approveWithHistory, type LinkedDevice } from './history-transfer.js';
 import type { TriedLinkCodes } from './stores.js';
@@ -46,6 +46,8 @@ import { ReceiveLoop, type CaughtUp } from './receive-loop.js';
 import { MemoryRatchetStore } from './ratchet-store.js';
 import { SessionManager } from './session-manager.js';
 import { ServerConnection } from './server-connection.js';
+import { GroupManager, type GroupInfo } from './groups/group-manager.js';
+import { wireGroupDelivery } from './groups/wire-group-delivery.js';
 import type { MessageStore, PinnedPeer } from './stores.js';
 
 export type { ChatClientEvents, ChatClientOptions, ClientIdentity } from './chat-client-types.js';
@@ -121,6 +123,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private readonly peers: ChatClientOptions['peers'];
   private readonly messageStore: MessageStore;
   private readonly triedLinkCodes: TriedLinkCodes;
+  /** This device's groups (MLS); null without a group store. */
+  private readonly groupManager: GroupManager | null;
 
   private constructor(options: ChatClientOptions) {
     // A listener that throws is reported here; a throwing debug listener has nowhere left to be reported.
@@ -171,7 +175,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     const devices = (this.deviceDirectory = new DeviceDirectory(
       this.connection,
       directory,
-      new PeerDeviceLists(options.peers, keepsSessions ? ratchetStore : null),
+      new PeerDeviceLists(options.peers, keepsSessions ? ratchetStore : null, (user, list) => this.groupManager?.deviceListChanged(user, list).catch((cause: unknown) => debug(`groups could not follow the new list of "${user}"`, cause))),
       {
         username: this.username,
         device: this.device,
@@ -196,6 +200,21 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     }));
     const sessions = keepsSessions ? sessionsForIdentity : null;
     this.preKeys = sessions ? new PreKeyPublisher(ratchetStore, secrets.signing, this.connection, (work) => sessions.withKeysLocked(work)) : null;
+    this.groupManager = options.groups
+      ? new GroupManager({
+          self: { user: this.username, device: this.device },
+          signingKey: secrets.signing,
+          store: options.groups,
+          delivery: wireGroupDelivery(this.connection),
+          lists: { held: (u) => devices.held(u), refresh: (u) => devices.refresh(u) },
+          events: {
+            message: (e) => this.emit('groupMessage', e),
+            membership: (e) => this.emit('groupMembership', e),
+            refused: (e) => this.emit('groupRefused', e),
+            debug,
+          },
+        })
+      : null;
     this.sealer = new MessageSealer({
       username: this.username,
       device: this.device,
@@ -259,6 +278,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
           this.emit('caughtUp', c);
         },
         onDebug: debug,
+        ...(this.groupManager && { groups: this.groupManager }),
       },
       options.ackDelayMs ?? DEFAULT_ACK_DELAY_MS,
     );
@@ -269,6 +289,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     // Bundle fetches ran our one-time prekeys low: refill now, not at the next login. The payload is not
     // needed (publishPreKeys asks the server for its counts), so its content changes nothing.
     this.connection.onEvent('prekeys.low', () => void this.publishPreKeys());
+    // Claims ran this device's one-time KeyPackages low: refill (the count is asked again, the payload is not needed).
+    this.connection.onEvent('mls.keypackages.low', () => void this.upkeepGroups(false));
     // The user's own list changed (a device linked or removed): take the new one in, verified like any.
     this.connection.onEvent('devices.changed', (e) => {
       if (e.username !== this.username) return debug(`ignored "devices.changed" for another user (${e.username})`);
@@ -336,6 +358,81 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     }
     await this.publishPreKeys();
     this.outbox.flush();
+    // After the outbox: making KeyPackages (X-Wing keys) must not hold back what waits to go out.
+    await this.upkeepGroups(true);
+  }
+
+  /**
+   * Keeps this device's KeyPackages published and, after a login, syncs every group it is in (a commit
+   * of ours whose answer was lost is found in the log there). Failures are reported, never thrown.
+   */
+  private async upkeepGroups(afterLogin: boolean): Promise<void> {
+    if (!this.groupManager || !this.connection.authenticated) return;
+    try {
+      await this.groupManager.keyPackages.maintain();
+      if (afterLogin) await this.groupManager.catchUpAll();
+    } catch (cause) {
+      this.emit('debug', { message: 'group upkeep (KeyPackages, sync) failed', cause });
+    }
+  }
+
+  private get groupsOrFail(): GroupManager {
+    if (!this.groupManager) throw new ChatError('bad_request', 'this client keeps no groups: it was made without a group store (options.groups)');
+    return this.groupManager;
+  }
+
+  /**
+   * Creates a group of this user's devices and every device of `members` (their lists as this client
+   * verifies them), named `name` inside the group (every member sees it; the server does not). Returns
+   * its id. A member without KeyPackages yet is left out (a debug event says so); addToGroup adds them later.
+   */
+  async createGroup(name: string | undefined, members: readonly string[]): Promise<string> {
+    return this.groupsOrFail.createGroup(name, members);
+  }
+
+  /** Adds every device of `users` not yet in the group. False: nothing to add. */
+  async addToGroup(groupId: string, users: readonly string[]): Promise<boolean> {
+    return this.groupsOrFail.addUsers(groupId, users);
+  }
+
+  /** Removes every device of `users`. False: none was a member. */
+  async removeFromGroup(groupId: string, users: readonly string[]): Promise<boolean> {
+    return this.groupsOrFail.removeUsers(groupId, users);
+  }
+
+  /** This user leaves the group (all its devices): the first member to read it commits the removal. */
+  async leaveGroup(groupId: string): Promise<void> {
+    return this.groupsOrFail.leaveGroup(groupId);
+  }
+
+  /** New keys for this device in the group: an earlier copy of its state (a leak) reads nothing from now on. */
+  async updateGroupKeys(groupId: string): Promise<void> {
+    return this.groupsOrFail.updateKeys(groupId);
+  }
+
+  /** Sends a text to a group (needs a connection: group messages are not kept in the outbox). */
+  async sendGroupMessage(groupId: string, text: string): Promise<{ seq: number }> {
+    return this.groupsOrFail.sendMessage(groupId, text);
+  }
+
+  /** The groups this device holds, with their names; `active` false for those it left or was removed from. */
+  async groups(): Promise<{ groupId: string; name: string | undefined; active: boolean }[]> {
+    return this.groupsOrFail.groups();
+  }
+
+  /** One group's name, epoch and members as this device's MLS state says. */
+  async groupInfo(groupId: string): Promise<GroupInfo> {
+    return this.groupsOrFail.groupInfo(groupId);
+  }
+
+  /** The id of the active group named `nameOrId` (or with that id); `unknown_group` if none, `bad_request` if several share the name. */
+  async findGroup(nameOrId: string): Promise<string> {
+    return this.groupsOrFail.findGroup(nameOrId);
+  }
+
+  /** Where the server's routing list for the group differs from its MLS roster (§4.5): reported, never repaired. */
+  groupRoutingDiffers(groupId: string): Promise<{ missing: Address[]; extra: Address[] }> {
+    return this.groupsOrFail.routingDiffers(groupId);
   }
 
   /**
@@ -581,6 +678,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     if (this.closed) return;
     this.closed = true;
     await this.receiver.finish();
+    // Commits started by what was received (a member's leave settled by removing its devices) finish first.
+    await this.groupManager?.idle();
     if (this.readReceipts) {
       await this.readReceipts.flush();
       if (this.connection.authenticated) this.outbox.flush();

@@ -32,6 +32,10 @@ export type { ApprovedDevice, ApproveOptions, OfferedDevice } from './device-app
 export type { TriedLinkCodes } from './stores.js';
 export { linkUri } from './link-uri.js';
 export { MemoryRatchetStore } from './ratchet-store.js';
+export { MemoryGroupStore } from './groups/memory-group-store.js';
+export type { GroupStore } from './groups/group-store.js';
+export type { GroupInfo } from './groups/group-manager.js';
+export type { GroupMembershipEvent, GroupMessageEvent, GroupRefusalEvent } from './groups/group-runtime.js';
 export type { RatchetStore } from './ratchet-store.js';
 export { PeerKeyChangedError } from './peer-keys.js';
 export { formatFingerprint } from './fingerprint.js';

@@ -60,6 +60,8 @@ export class PeerDeviceLists {
     private readonly pins: PeerKeyStore,
     /** Where sessions with peers' devices live; null for a client that keeps none (hybrid mode without a ratchet store). */
     private readonly sessions: Pick<RatchetStore, 'deleteSessions'> | null,
+    /** Told after a new list of a user was taken in (its groups follow it, groups/group-manager.ts). */
+    private readonly onChanged?: (username: string, list: DeviceList | null) => void,
   ) {}
 
   /** The newest verified list of `username`; null when none was seen or no keys are pinned for them. */
@@ -87,6 +89,12 @@ export class PeerDeviceLists {
    * device_list_rollback, changing nothing, when it may not follow the list held.
    */
   async accept(asked: string, received: DeviceListWire | null): Promise<DeviceListUpdate> {
+    const update = await this.take(asked, received);
+    if (update.changed) this.onChanged?.(asked, update.list);
+    return update;
+  }
+
+  private async take(asked: string, received: DeviceListWire | null): Promise<DeviceListUpdate> {
     let wire: DeviceListWire | null = null;
     if (received !== null) {
       // Checked here too, not only where the event was parsed: an object of another shape is refused, not decoded.

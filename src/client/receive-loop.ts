@@ -6,6 +6,8 @@
  * message pushed before it has been settled and announced.
  */
 import { AckBatcher } from './ack-batcher.js';
+import type { GroupLogEntry, GroupWelcomeDelivery } from './groups/group-delivery.js';
+import { toLogEntry, toWelcome } from './groups/wire-group-delivery.js';
 import { Inbound, type InboundDeps } from './inbound.js';
 import type { ServerConnection } from './server-connection.js';
 
@@ -15,8 +17,15 @@ export interface CaughtUp {
   count: number;
 }
 
+/** Where a group's pushes go (groups/group-manager.ts); absent: this client keeps no groups, and leaves them queued. */
+export interface GroupPushes {
+  receive(entry: GroupLogEntry): Promise<void>;
+  welcome(welcome: GroupWelcomeDelivery): Promise<void>;
+}
+
 export interface ReceiveLoopDeps extends Omit<InboundDeps, 'acks'> {
   onCaughtUp(c: CaughtUp): void;
+  groups?: GroupPushes;
 }
 
 export class ReceiveLoop {
@@ -36,6 +45,27 @@ export class ReceiveLoop {
     const inbound = (this.inbound = new Inbound({ ...deps, acks: this.acks }));
     connection.onEvent('message', (m) => this.inOrder(`message ${m.id}`, () => inbound.message(m)));
     connection.onEvent('receipt', (r) => this.inOrder(`receipt ${r.id}`, () => inbound.receipt(r)));
+    // Asked for in the handshake (ServerConnection); each entry is handled as its own `receipt` would be.
+    connection.onEvent('receipts', (b) => {
+      for (const r of b.receipts) this.inOrder(`receipt ${r.id}`, () => inbound.receipt(r));
+    });
+    const groups = deps.groups;
+    if (groups) {
+      // In the same chain as messages, so `caughtUp` comes after them too. Acknowledged once handled: a
+      // push whose handling failed (a sync that could not reach the server) comes again at the next login.
+      connection.onEvent('group.message', (m) =>
+        this.inOrder(`group message ${m.id}`, async () => {
+          await groups.receive(toLogEntry(m));
+          this.acks.add('ids', m.id);
+        }),
+      );
+      connection.onEvent('group.welcome', (w) =>
+        this.inOrder(`group welcome ${w.id}`, async () => {
+          await groups.welcome(toWelcome(w));
+          this.acks.add('ids', w.id);
+        }),
+      );
+    }
     connection.onBacklogEnd((b) => this.inOrder('backlog.end', async () => deps.onCaughtUp({ count: b.count })));
   }
 

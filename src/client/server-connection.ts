@@ -15,6 +15,7 @@ import type { ClientEventPayloadV2, ClientToServerEventsV2 } from '../protocol/c
 import type { DeviceListWire } from '../protocol/device-list-wire.js';
 import type { ClientEventNameV2, ServerToClientEventsV2, SessionResultV2 } from '../protocol/events-v2.js';
 import { DEFAULT_ACK_TIMEOUT_MS } from '../protocol/limits.js';
+import { RECEIPT_BATCHES_HANDSHAKE } from '../protocol/receipt-batches.js';
 import { rsa2048PublicJwkSchema } from '../protocol/schemas.js';
 import type { AnswerOfV2, ServerEventNameV2, ServerEventOfV2 } from '../protocol/server-event-schemas.js';
 import { PRIMARY_DEVICE } from './address.js';
@@ -98,6 +99,8 @@ export class ServerConnection {
       reconnectionDelay: backoff.initialDelayMs,
       reconnectionDelayMax: backoff.maxDelayMs,
       randomizationFactor: backoff.jitter,
+      // Receipts in batches (docs/PROTOCOL.md §7.12); a server that does not know it sends them singly.
+      auth: { [RECEIPT_BATCHES_HANDSHAKE]: true },
       ...options.socketOptions,
     });
     this.socket.on('connect', () => {

@@ -17,6 +17,7 @@ import {
   type ServerEventOfV2,
 } from '../protocol/server-event-schemas.js';
 import { DevicesChangedError } from './devices-changed-error.js';
+import { GroupEpochStaleError } from './groups/group-delivery.js';
 
 /**
  * Sends a client event and returns the server's answer, parsed by its schema: a malformed answer is a
@@ -62,7 +63,8 @@ export function onServerEvent<E extends ServerEventNameV2>(
 
 /**
  * Parses an ack: `{ ok: true, ...answer }` by the event's schema, `{ ok: false, error }` into its
- * ChatError (a DevicesChangedError, with its details, for `devices_changed`).
+ * ChatError (a DevicesChangedError, with its details, for `devices_changed`; a GroupEpochStaleError with
+ * the group's current epoch for `group_epoch_stale`).
  */
 export function parseAnswer<E extends ClientEventNameV2>(event: E, ack: unknown): { ok: true } & AnswerOfV2<E> {
   const ok = typeof ack === 'object' && ack !== null ? (ack as { ok?: unknown }).ok : undefined;
@@ -70,6 +72,7 @@ export function parseAnswer<E extends ClientEventNameV2>(event: E, ack: unknown)
     const error = serverErrorV2Schema.safeParse((ack as { error?: unknown }).error);
     if (!error.success) throw new ChatError('bad_response', `the server refused "${event}" with a malformed error`, { cause: error.error });
     if (error.data.code === 'devices_changed') throw new DevicesChangedError(error.data.message, error.data.details);
+    if (error.data.code === 'group_epoch_stale') throw new GroupEpochStaleError(error.data.message, error.data.details.epoch);
     throw new ChatError(error.data.code, error.data.message);
   }
   const answer = ok === true ? answerSchemasV2[event].safeParse(ack) : undefined;

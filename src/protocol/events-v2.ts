@@ -248,6 +248,8 @@ export interface ServerToClientEventsV2 {
   message: (m: IncomingMessageV2) => void;
   presence: (p: PresenceEvent) => void;
   receipt: (r: ReceiptEventV2) => void;
+  /** Only to a connection that asked for batches in its handshake (receipt-batches.ts, PROTOCOL.md §7.12). */
+  receipts: (b: { receipts: ReceiptEventV2[] }) => void;
   'prekeys.low': (p: PreKeysLowEvent) => void;
   /** As protocol 1's (PROTOCOL.md §7.11), for the connection's address: its device's backlog is pushed. */
   'backlog.end': (b: BacklogEndEvent) => void;

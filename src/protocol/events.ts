@@ -109,6 +109,8 @@ export interface ServerToClientEvents {
   message: (m: IncomingMessage) => void;
   presence: (p: PresenceEvent) => void;
   receipt: (r: ReceiptEvent) => void;
+  /** Only to a connection that asked for batches in its handshake (receipt-batches.ts, PROTOCOL.md §7.12). */
+  receipts: (b: { receipts: ReceiptEvent[] }) => void;
   'prekeys.low': (p: PreKeysLowEvent) => void;
   'backlog.end': (b: BacklogEndEvent) => void;
   protocol_error: (e: ProtocolErrorEvent) => void;

@@ -40,6 +40,7 @@ import {
   linkJoinedEventSchema,
   linkOpenAnswerSchema,
 } from './link-schemas.js';
+import { MAX_RECEIPTS_PER_EVENT } from './receipt-batches.js';
 import { kemPreKeyWireSchema, oneTimePreKeyWireSchema, preKeyIdSchema, signedPreKeyWireSchema } from './prekey-schemas.js';
 import { clientMessageIdSchema, ed25519PublicJwkSchema, rsa2048PublicJwkSchema, signatureSchema, usernameSchema, type Envelope } from './schemas.js';
 
@@ -151,6 +152,7 @@ export const receiptEventSchema = z.object({
 export const serverEventSchemas = {
   message: incomingMessageSchema,
   receipt: receiptEventSchema,
+  receipts: z.object({ receipts: z.array(receiptEventSchema).min(1).max(MAX_RECEIPTS_PER_EVENT) }),
   presence: z.object({ username: usernameSchema, online: z.boolean() }),
   'prekeys.low': z.object({ oneTime: countSchema, kemOneTime: countSchema }),
   'backlog.end': z.object({ count: countSchema }),
@@ -268,6 +270,7 @@ export const serverEventSchemasV2 = {
   ...serverEventSchemas,
   message: incomingMessageV2Schema,
   receipt: receiptEventV2Schema,
+  receipts: z.object({ receipts: z.array(receiptEventV2Schema).min(1).max(MAX_RECEIPTS_PER_EVENT) }),
   protocol_error: z.object({ event: z.string().max(MAX_EVENT_NAME_CHARS), error: serverErrorV2Schema }),
   'devices.changed': z.object({ username: usernameSchema, version: deviceListVersionSchema }),
   'device.removed': z.object({ username: usernameSchema, device: deviceIdSchema, version: deviceListVersionSchema }),

@@ -44,6 +44,8 @@ import { KeyedRateLimiter } from './rate-limit.js';
 import { Relay } from './relay.js';
 import { addressRoom } from './rooms.js';
 import { SendV2 } from './send-v2.js';
+import { takeAllLocally, type RateTake } from './shared-rate-limits.js';
+import type { ClusterLink } from './cluster/cluster-link.js';
 import { DEFAULT_WEB_DIR, isWebBuilt, loadWebFiles } from './web/web-files.js';
 import { webRoute } from './web/web-route.js';
 import type { ServerStore } from './store/server-store.js';
@@ -79,10 +81,12 @@ export interface ChatServerDeps {
    */
   presence?: PresenceRegistry;
   deliveryNotifier?: (pumps: RoomPumps) => DeliveryNotifier;
+  /** Several nodes on one Redis (cluster/redis-cluster.ts): adapter, presence, wake-ups and rate limits, which take precedence over the two above. */
+  cluster?: ClusterLink;
 }
 
-export function createChatServer({ config, store, logger, onClientEvent, ...cluster }: ChatServerDeps): ChatServer {
-  const registry = cluster.presence ?? new InProcessPresence();
+export function createChatServer({ config, store, logger, onClientEvent, cluster, ...seams }: ChatServerDeps): ChatServer {
+  const registry = cluster?.presence ?? seams.presence ?? new InProcessPresence();
   const bundleFetchesBy = new KeyedRateLimiter(config.bundleFetchPerRequesterPerMinute / 60, config.bundleFetchPerRequesterBurst);
   const bundleFetchesOf = new KeyedRateLimiter(config.bundleFetchPerTargetPerMinute / 60, config.bundleFetchPerTargetBurst);
   // Files (docs/PROTOCOL.md §20): on the node's disk, or in PostgreSQL with the PostgreSQL store
@@ -123,6 +127,7 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
       onlineUsers: () => registry.userCount(),
       draining: () => drain.draining,
       metrics,
+      ...(cluster && { redis: () => cluster.healthy() }),
     },
     async (req, res, path) => {
       const blobs = await blobStore.catch(() => undefined);
@@ -141,12 +146,15 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
     perMessageDeflate: false,
     // A draining node takes no new clients (they try again, elsewhere); its own keep their sessions.
     allowRequest: (_req, answer) => answer(drain.draining ? 'this node is draining' : null, !drain.draining),
+    ...(cluster && { adapter: cluster.adapter }),
   });
   const joined = closeEnginesThatNeverJoin(io, config.authTimeoutMs, logger);
   const presence = new PresenceHandling(io, registry, logger);
   const pumps = new RoomPumps(io);
-  const notifier = cluster.deliveryNotifier?.(pumps) ?? new InProcessDeliveryNotifier(pumps);
+  const notifier = cluster?.deliveryNotifier(pumps) ?? seams.deliveryNotifier?.(pumps) ?? new InProcessDeliveryNotifier(pumps);
   const relay = new Relay({ config, store, io, presence: registry, notifier, pumps, logger, metrics });
+  cluster?.start(io, pumps, metrics);
+  const takeAll = (takes: readonly RateTake[]) => (cluster ? cluster.takeAll(takes) : takeAllLocally(takes));
   const links = new LinkRelay({ onPushError: (err, event) => logger.error({ err, event }, 'link push failed') });
   const sweeper = setInterval(() => {
     relay.sweep().catch((err: unknown) => logger.error({ err }, 'sweep failed'));
@@ -178,21 +186,18 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
     store,
     // Every bucket must have its tokens before any is spent: a fetch refused for one target's sake must
     // not cost the requester or the other targets, nor the other way round. One token per device bundle.
-    allowFetch: (requester, targets) => {
-      if (!bundleFetchesBy.hasToken(requester, targets.length) || !targets.every((t) => bundleFetchesOf.hasToken(t))) return false;
-      for (const target of targets) {
-        bundleFetchesBy.take(requester);
-        bundleFetchesOf.take(target);
-      }
-      return true;
-    },
+    allowFetch: (requester, targets) =>
+      takeAll([
+        { name: 'bundle-fetches-by', limiter: bundleFetchesBy, key: requester, n: targets.length },
+        ...targets.map((target) => ({ name: 'bundle-fetches-of', limiter: bundleFetchesOf, key: target, n: 1 })),
+      ]),
     notifyLow: (username, device, counts) => io.to(addressRoom(username, device)).emit('prekeys.low', counts),
   };
   const shared = {
     ...directoryHandlers(store, presence),
     ack: { start: relay.ack.bind(relay) },
     ...preKeyHandlers(preKeyDeps),
-    ...blobHandlers({ store: blobStore, maxBlobBytes, allowCreate: (user) => blobCreates.take(user) }),
+    ...blobHandlers({ store: blobStore, maxBlobBytes, allowCreate: (user) => takeAll([{ name: 'blob-creates', limiter: blobCreates, key: user, n: 1 }]) }),
   } satisfies Partial<HandlerTable>;
   const v1: HandlerTable = {
     ...shared,
@@ -269,6 +274,8 @@ export function createChatServer({ config, store, logger, onClientEvent, ...clus
   async function closeRest(): Promise<void> {
     clearInterval(sweeper);
     links.dispose();
+    // Redis after the connections left (their presence removals go out first), before the store.
+    await cluster?.close();
     await store.close();
   }
 }

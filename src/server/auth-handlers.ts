@@ -12,7 +12,7 @@ import { authenticateLogin, authenticateRegistration, newChallenge } from './aut
 import { authenticateLoginV2, authenticateRegistrationV2 } from './auth-v2.js';
 import type { ConnectionState, HandlerTable, HandlerTableV2 } from './connection.js';
 import { recordLogin } from './last-seen.js';
-import { addressRoom, PROTOCOL_1_ROOM, PROTOCOL_2_ROOM, userRoom } from './rooms.js';
+import { addressRoom, PROTOCOL_1_ROOM, PROTOCOL_2_ROOM, receiptRoom, userRoom } from './rooms.js';
 import { PRIMARY_DEVICE, type ServerStore } from './store/server-store.js';
 
 export type AuthEventName = 'challenge' | 'register' | 'login';
@@ -54,7 +54,12 @@ export function authHandlers(deps: AuthDeps): { v1: Pick<HandlerTable, AuthEvent
     conn.protocol = protocol;
     if (conn.authTimer) clearTimeout(conn.authTimer);
     conn.authTimer = null;
-    conn.socket.join([userRoom(username), addressRoom(username, device), protocol === 1 ? PROTOCOL_1_ROOM : PROTOCOL_2_ROOM]);
+    conn.socket.join([
+      userRoom(username),
+      addressRoom(username, device),
+      protocol === 1 ? PROTOCOL_1_ROOM : PROTOCOL_2_ROOM,
+      receiptRoom(username, device, protocol, conn.receiptBatches),
+    ]);
     await deps.authenticated(conn);
     // After delivery started (in the same tick as the room join, see app.ts). A protocol-2 login waits
     // for it, so the device's own `devices.list` right after shows it; a protocol-1 login does not (the

@@ -29,6 +29,7 @@ import {
   DEFAULT_RATE_LIMIT_BURST,
   DEFAULT_RATE_LIMIT_PER_SECOND,
 } from '../protocol/limits.js';
+import { DEFAULT_DELIVERY_POLL_MS, DEFAULT_PRESENCE_LEASE_MS } from './cluster/cluster-limits.js';
 
 export interface ServerConfig {
   port: number;
@@ -41,6 +42,15 @@ export interface ServerConfig {
   store: 'sqlite' | 'memory' | 'postgres';
   /** The PostgreSQL connection string, with store postgres only. Holds a password: never log it. */
   databaseUrl?: string;
+  /**
+   * E2EE_CHAT_REDIS_URL: the Redis that connects the nodes of a cluster (cluster/redis-cluster.ts);
+   * undefined for one node that is the whole server. May hold a password: never log it.
+   */
+  redisUrl?: string;
+  /** With Redis only: how often each connected device's delivery reads the store again anyway (a lost wake-up waits no longer). */
+  deliveryPollMs: number;
+  /** With Redis only: how long a node's presence records outlive it when it stops refreshing them (a crash). */
+  presenceLeaseMs: number;
   maxEnvelopeBytes: number;
   authTimeoutMs: number;
   rateLimitPerSecond: number;
@@ -138,6 +148,27 @@ function databaseUrl(raw: string | undefined): string | undefined {
   return raw;
 }
 
+/**
+ * E2EE_CHAT_REDIS_URL, checked before anything connects; like the database URL, never repeated in a
+ * message (it may carry a password).
+ */
+function redisUrl(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const expected = 'redis://[:password@]host:port[/db]';
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`E2EE_CHAT_REDIS_URL is not a URL; expected ${expected}`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new ConfigError(`E2EE_CHAT_REDIS_URL must start with redis:// or rediss://, got "${url.protocol}//"; expected ${expected}`);
+  }
+  if (url.hostname === '') throw new ConfigError(`E2EE_CHAT_REDIS_URL names no host; expected ${expected}`);
+  if (!/^\/?(\d+)?$/.test(url.pathname)) throw new ConfigError(`E2EE_CHAT_REDIS_URL: the path must be a database number; expected ${expected}`);
+  return raw;
+}
+
 export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const httpHeadersTimeoutMs = integer(env, 'E2EE_CHAT_HTTP_HEADERS_TIMEOUT_MS', DEFAULT_HTTP_HEADERS_TIMEOUT_MS, 100, 600_000);
   const httpRequestTimeoutMs = integer(env, 'E2EE_CHAT_HTTP_REQUEST_TIMEOUT_MS', DEFAULT_HTTP_REQUEST_TIMEOUT_MS, 100, 3_600_000);
@@ -150,12 +181,16 @@ export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
   const drainNoticeSeconds = integer(env, 'E2EE_CHAT_DRAIN_NOTICE_SECONDS', DEFAULT_DRAIN_NOTICE_SECONDS, 0, 3600);
   // The notice is spent inside the bound: one as long would leave no time to move anyone.
   if (drainNoticeSeconds >= drainSeconds) throw new ConfigError('E2EE_CHAT_DRAIN_NOTICE_SECONDS must be less than E2EE_CHAT_DRAIN_SECONDS');
+  const redis = redisUrl(env.E2EE_CHAT_REDIS_URL);
   return {
     port: integer(env, 'PORT', 5001, 0, 65535),
     host: env.HOST || '0.0.0.0',
     dataDir: env.E2EE_CHAT_DATA || './data',
     store: storeKind(env.E2EE_CHAT_STORE, dbUrl),
     ...(dbUrl && { databaseUrl: dbUrl }),
+    ...(redis && { redisUrl: redis }),
+    deliveryPollMs: integer(env, 'E2EE_CHAT_DELIVERY_POLL_MS', DEFAULT_DELIVERY_POLL_MS, 100, 600_000),
+    presenceLeaseMs: integer(env, 'E2EE_CHAT_PRESENCE_LEASE_MS', DEFAULT_PRESENCE_LEASE_MS, 1_000, 3_600_000),
     maxEnvelopeBytes: integer(env, 'E2EE_CHAT_MAX_ENVELOPE_BYTES', DEFAULT_MAX_ENVELOPE_BYTES, 1024, 16 * 1024 * 1024),
     authTimeoutMs: integer(env, 'E2EE_CHAT_AUTH_TIMEOUT_MS', DEFAULT_AUTH_TIMEOUT_MS, 100, 600_000),
     rateLimitPerSecond: integer(env, 'E2EE_CHAT_RATE_LIMIT', DEFAULT_RATE_LIMIT_PER_SECOND, 1, 1_000_000),

@@ -30,6 +30,7 @@ import {
   type ProtocolVersion,
   type ServerToClientEventsV2,
 } from '../protocol/events-v2.js';
+import { asksForReceiptBatches } from '../protocol/receipt-batches.js';
 import { TokenBucket } from './rate-limit.js';
 import { newChallenge } from './auth.js';
 import type { DeliveryPump } from './delivery.js';
@@ -42,6 +43,8 @@ export type AnswerObserver = (event: string, protocol: ProtocolVersion, body: Ac
 export interface ConnectionData {
   /** Delivery to this connection, once it is logged in. */
   pump?: DeliveryPump;
+  /** Hands the connection every receipt its address is owed, again (a cluster node whose Redis came back). */
+  owedReceipts?: () => void;
 }
 
 /** No events between server nodes yet: the adapter carries room broadcasts only. */
@@ -83,6 +86,8 @@ export interface ConnectionState {
   linking: boolean;
   /** When its device's last-seen time was last recorded (0: never), so acks record it at most once a minute. */
   lastSeenRecordedAt: number;
+  /** Its handshake asked for receipts in batches (docs/PROTOCOL.md §7.12); fixed for the connection's life. */
+  readonly receiptBatches: boolean;
   readonly bucket: TokenBucket;
   authTimer: NodeJS.Timeout | null;
   /** Tail of this connection's event queue: the next event starts when this settles. */
@@ -189,6 +194,7 @@ export function createConnection(socket: ChatSocket, rate: number, burst: number
     protocol: null,
     linking: false,
     lastSeenRecordedAt: 0,
+    receiptBatches: asksForReceiptBatches(socket.handshake.auth),
     bucket: new TokenBucket(rate, burst, maxDelayMs),
     authTimer: null,
     queue: Promise.resolve(),

@@ -28,6 +28,8 @@ export interface HealthSource {
   draining(): boolean;
   /** This node's Prometheus registry, scraped at `GET /metrics`. */
   metrics: ServerMetrics;
+  /** With a cluster: whether its Redis answers now. */
+  redis?: () => Promise<boolean>;
 }
 
 /** Answers a request under BLOB_PATH_PREFIX (`path` is the URL's path). */
@@ -67,13 +69,18 @@ async function handleHttp(health: HealthSource, blobs: BlobRoute | undefined, we
       return null;
     });
     const draining = health.draining();
+    // Without Redis a node still serves its own connections, and its deliveries poll the store: degraded,
+    // but still worth sending clients to (200). Without the store it can do nothing (503); draining, it
+    // takes no one new (503).
+    const redisOk = health.redis ? await health.redis() : undefined;
     const body = {
-      status: draining ? 'draining' : storeOk ? 'ok' : 'degraded',
+      status: draining ? 'draining' : storeOk && redisOk !== false ? 'ok' : 'degraded',
       version: SERVER_VERSION,
       uptimeSeconds: Math.round((Date.now() - health.startedAt) / 1000),
       connections: health.connections(),
       onlineUsers,
       store: storeOk ? 'ok' : 'unavailable',
+      ...(redisOk !== undefined && { redis: redisOk ? 'ok' : 'unavailable' }),
     };
     res.writeHead(storeOk && !draining ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     return;

@@ -19,7 +19,7 @@ import type { ServerStore } from './store/server-store.js';
 export interface KeyPackageServiceDeps {
   store: ServerStore;
   /** One token per package from the requester's and each target address's buckets, all or none. */
-  allowClaim(requester: string, targets: readonly string[]): boolean;
+  allowClaim(requester: string, targets: readonly string[]): boolean | Promise<boolean>;
   /** Tell an address's connections that its one-time KeyPackages are running low. */
   notifyLow(username: string, device: number, event: KeyPackagesLowEvent): void;
 }
@@ -58,7 +58,7 @@ export function keyPackageHandlers(deps: KeyPackageServiceDeps): Pick<HandlerTab
         }
         // The caller's own device never adds itself: it is in the group already, or creates it.
         const devices = currentDevices(list).filter((d) => p.user !== requester || d !== me);
-        if (!deps.allowClaim(requester, devices.map((d) => fetchTarget(p.user, d)))) {
+        if (!(await deps.allowClaim(requester, devices.map((d) => fetchTarget(p.user, d))))) {
           throw new ChatError('rate_limited', `too many KeyPackage claims (by you, or of ${p.user}); try again later`);
         }
         const claimed = await store.claimKeyPackages(p.user, devices);

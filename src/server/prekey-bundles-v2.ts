@@ -28,7 +28,7 @@ export function preKeyBundleHandlerV2(deps: PreKeyServiceDeps): Pick<HandlerTabl
             users: [{ username: p.username, missing: [], stale, deviceList: listWire(list) }],
           });
         }
-        if (!allowFetch(requester, p.devices.map((d) => fetchTarget(p.username, d)))) {
+        if (!(await allowFetch(requester, p.devices.map((d) => fetchTarget(p.username, d))))) {
           throw new ChatError('rate_limited', `too many prekey bundle fetches (by you, or of ${p.username}'s devices); try again later`);
         }
         const answer = await store.takePreKeyBundles(p.username, p.devices);

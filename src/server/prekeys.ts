@@ -31,7 +31,7 @@ export interface PreKeyServiceDeps {
    * One token per bundle from the requesting user's bucket and one from each target address's bucket,
    * all or none: false means refuse, and nothing was taken.
    */
-  allowFetch(requester: string, targets: readonly string[]): boolean;
+  allowFetch(requester: string, targets: readonly string[]): boolean | Promise<boolean>;
   /** Tell an address's connections that its one-time prekeys are running low. */
   notifyLow(username: string, device: number, counts: PreKeysLowEvent): void;
 }
@@ -89,7 +89,7 @@ export function preKeyHandlers(deps: PreKeyServiceDeps): Pick<HandlerTable, PreK
         const { username: requester } = signedInAddress(conn);
         const user = await store.getUser(p.username);
         if (!user) throw new ChatError('unknown_user', `no user named "${p.username}"`);
-        if (!allowFetch(requester, [fetchTarget(p.username, PRIMARY_DEVICE)])) {
+        if (!(await allowFetch(requester, [fetchTarget(p.username, PRIMARY_DEVICE)]))) {
           throw new ChatError('rate_limited', `too many prekey bundle fetches (by you, or of ${p.username}); try again later`);
         }
         const answer = await store.takePreKeyBundles(p.username, [PRIMARY_DEVICE]);

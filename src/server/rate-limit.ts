@@ -51,8 +51,8 @@ export class KeyedRateLimiter {
   private readonly buckets = new Map<string, TokenBucket>();
 
   constructor(
-    private readonly ratePerSecond: number,
-    private readonly burst: number,
+    readonly ratePerSecond: number,
+    readonly burst: number,
     private readonly now: () => number = () => performance.now(),
   ) {}
 

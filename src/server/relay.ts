@@ -83,12 +83,15 @@ export class Relay {
     );
     conn.socket.data.pump = pump;
     pump.start();
-    void sendOwedReceipts(this.store, conn).catch((err: unknown) => this.logger.error({ err, user: username }, 'receipt delivery failed'));
+    const owedReceipts = () => void sendOwedReceipts(this.store, conn).catch((err: unknown) => this.logger.error({ err, user: username }, 'receipt delivery failed'));
+    conn.socket.data.owedReceipts = owedReceipts;
+    owedReceipts();
   }
 
   detach(conn: ConnectionState): void {
     conn.socket.data.pump?.stop();
     delete conn.socket.data.pump;
+    delete conn.socket.data.owedReceipts;
   }
 
   /**

@@ -14,6 +14,16 @@ export const userRoom = (username: string): string => `user:${username}`;
 export const addressRoom = (username: string, device: number): string => `device:${username}/${device}`;
 
 /**
+ * Receipts for one address go to the connections of that address that take them in one shape: its
+ * protocol's, one `receipt` event each or `receipts` batches (docs/PROTOCOL.md §7.12). A room per shape,
+ * so that a receipt is addressed to exactly its readers: sending it to the address's room except a
+ * protocol's room made the adapter copy that whole room (every connection of the protocol) per receipt,
+ * a cost that grew with idle connections.
+ */
+export const receiptRoom = (username: string, device: number, protocol: 1 | 2, batched: boolean): string =>
+  `receipts${protocol}${batched ? 'b' : ''}:${username}/${device}`;
+
+/**
  * Every connection joins the room of its protocol, so that a broadcast in one protocol's words can leave
  * the other protocol's connections out with `except`. Protocol-1 connections get exactly protocol 1's
  * frames (a `receipt` without `toDevice`, never a `removed` one, no `devices.changed`), as they always did.

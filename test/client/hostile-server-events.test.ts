@@ -24,6 +24,11 @@ const BAD: Record<PushEvent, unknown[]> = {
     { id: null, clientId: SERVER_ID, to: 'alice', deliveredAt: 1 },
     { id: SERVER_ID, clientId: SERVER_ID, to: 'alice', deliveredAt: 1, status: 'read' },
   ],
+  receipts: [
+    { receipts: [] },
+    { receipts: [{ id: null, clientId: SERVER_ID, to: 'alice', deliveredAt: 1 }] },
+    { receipts: 'all' },
+  ],
   presence: [
     { username: '\u001b[31mevil', online: true },
     { username: 'carol', online: 'yes' },

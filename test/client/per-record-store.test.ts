@@ -276,7 +276,7 @@ describe.each([
     const raw = new Database(path, { readonly: true });
     const rows = new RowSealer(secret, 'bob', STORAGE_KEY_INFO);
     expect(raw.prepare('SELECT 1 FROM secrets WHERE key = ?').get(rows.keyOf('keys'))).toBeUndefined();
-    expect(raw.pragma('user_version', { simple: true })).toBe(3);
+    expect(raw.pragma('user_version', { simple: true })).toBe(4);
     raw.close();
 
     // Reopened (the migration does not run twice), the user receives an initial message naming keys the

@@ -8,6 +8,7 @@
 import 'fake-indexeddb/auto';
 import { openAccountDatabase } from '../../src/client/browser/account-database.js';
 import { requestResult, transact } from '../../src/client/browser/idb.js';
+import { IdbGroupStore } from '../../src/client/browser/idb-group-store.js';
 import { IdbMessageStore } from '../../src/client/browser/idb-message-store.js';
 import { IdbPeerKeyStore } from '../../src/client/browser/idb-peer-key-store.js';
 import { IdbRatchetStore } from '../../src/client/browser/idb-ratchet-store.js';
@@ -33,6 +34,7 @@ export interface IdbConnection {
   ratchet(): IdbRatchetStore;
   peers(): IdbPeerKeyStore;
   triedLinkCodes(options?: { maxEntries?: number }): IdbTriedLinkCodes;
+  groups(): IdbGroupStore;
 }
 
 function connection(username: string, db: IDBDatabase, vault: Vault): IdbConnection {
@@ -44,6 +46,7 @@ function connection(username: string, db: IDBDatabase, vault: Vault): IdbConnect
     ratchet: () => new IdbRatchetStore(db, vault),
     peers: () => new IdbPeerKeyStore(db, vault.sealer),
     triedLinkCodes: (options) => new IdbTriedLinkCodes(db, vault.sealer, options),
+    groups: () => new IdbGroupStore(db, vault.sealer),
   };
 }
 

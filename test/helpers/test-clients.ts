@@ -4,6 +4,7 @@ import { fetchBlobHttp } from '../../src/client/blob-transfer.js';
 import { ChatClient, type ChatClientOptions, type ClientIdentity, type ReceivedMessage, type RejectedMessage } from '../../src/client/chat-client.js';
 import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-stores.js';
 import { MemoryRatchetStore, type RatchetStore } from '../../src/client/ratchet-store.js';
+import type { GroupStore } from '../../src/client/groups/group-store.js';
 import { base64urlDecode, base64urlEncode } from '../../src/crypto/bytes.js';
 import { ed25519Sign } from '../../src/crypto/ed25519.js';
 import { ed25519PublicOf, generateUserKeyPairs, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
@@ -56,6 +57,8 @@ export async function connectTestClient(
     messages?: MemoryMessageStore;
     ackDelayMs?: number;
     ratchet?: RatchetStore;
+    /** A group store: the client takes part in MLS groups. */
+    groups?: GroupStore;
     mode?: 'ratchet' | 'hybrid';
     readReceipts?: boolean;
     /** The HTTP client for blobs (a test's fault injector). */
@@ -77,6 +80,7 @@ export async function connectTestClient(
     ...(opts.ackDelayMs !== undefined && { ackDelayMs: opts.ackDelayMs }),
     ...(opts.readReceipts !== undefined && { readReceipts: opts.readReceipts }),
     ...(opts.fetch && { blobHttp: fetchBlobHttp(opts.fetch) }),
+    ...(opts.groups && { groups: opts.groups }),
     // The library's default (ratchet) unless a test asks for hybrid; sessions in memory unless given a store.
     ...(opts.mode === 'hybrid' ? { mode: 'hybrid' as const, ...(opts.ratchet && { ratchet: opts.ratchet }) } : { ratchet: opts.ratchet ?? new MemoryRatchetStore() }),
   });
@@ -97,9 +101,9 @@ export async function connectTestClient(
   };
 }
 
-/** A bare socket.io connection speaking the wire protocol directly. */
-export async function rawSocket(url: string): Promise<Socket> {
-  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+/** A bare socket.io connection speaking the wire protocol directly; `auth` is its handshake data. */
+export async function rawSocket(url: string, auth?: Record<string, unknown>): Promise<Socket> {
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, ...(auth && { auth }) });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', reject);

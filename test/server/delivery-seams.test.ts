@@ -91,7 +91,7 @@ describe('delivery and presence seams', () => {
     return c;
   }
 
-  it('pushes receipts and prekeys.low as broadcasts to the address room through the adapter; messages go to each connection', async () => {
+  it('pushes receipts and prekeys.low as broadcasts to address rooms through the adapter; messages go to each connection', async () => {
     const alice = await connect('alice');
     const bob = await connect('bob');
     const sent = await call(alice.socket, 'send', { to: 'bob', id: 'seam-message-0001', envelope: hybridEnvelope() });
@@ -114,8 +114,9 @@ describe('delivery and presence seams', () => {
     expect(await call(alice.socket, 'prekeys.bundle', { username: 'bob' })).toMatchObject({ ok: true });
     await waitUntil(() => (bob.low.length === 1 ? true : undefined), 5000, 'prekeys.low');
 
-    // Protocol-1 connections are device 1 of their user (devices-v2 §5.9): their address rooms.
-    expect(broadcasts).toContainEqual({ event: 'receipt', rooms: ['device:alice/1'] });
+    // Protocol-1 connections are device 1 of their user (devices-v2 §5.9): their address rooms; a
+    // receipt goes to the room of the address's connections that take protocol 1's single receipts.
+    expect(broadcasts).toContainEqual({ event: 'receipt', rooms: ['receipts1:alice/1'] });
     expect(broadcasts).toContainEqual({ event: 'prekeys.low', rooms: ['device:bob/1'] });
     // Messages are flow-controlled per connection (each its own window): never a room broadcast.
     expect(broadcasts.filter((b) => b.event === 'message')).toEqual([]);

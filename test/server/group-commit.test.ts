@@ -45,24 +45,27 @@ describe('group commit', () => {
     expect(db.committed.flat().sort()).toEqual([1, 3]);
   });
 
-  it('writes arriving while a batch is made durable wait, then share the next commit', async () => {
+  it('writes arriving while a batch is made durable commit at once, and are answered after it, in order', async () => {
     const db = fakeDb();
-    let release!: () => void;
-    let syncs = 0;
-    const gc = new GroupCommit(db.transaction, () => {
-      syncs++;
-      return syncs === 1 ? new Promise<void>((r) => (release = r)) : Promise.resolve();
-    });
-    const first = gc.run(() => db.write(1));
+    const releases: Array<() => void> = [];
+    const gc = new GroupCommit(db.transaction, () => new Promise<void>((r) => releases.push(r)));
+    const answered: number[] = [];
+    const first = gc.run(() => db.write(1)).then((v) => void answered.push(v));
     await new Promise((r) => setImmediate(r));
     await new Promise((r) => setImmediate(r));
-    const later = [2, 3, 4].map((n) => gc.run(() => db.write(n)));
+    const later = [2, 3, 4].map((n) => gc.run(() => db.write(n)).then((v) => void answered.push(v)));
     await new Promise((r) => setImmediate(r));
-    expect(db.committed).toEqual([[1]]); // held back while the first is not yet durable
-    release();
-    expect(await first).toBe(10);
-    expect(await Promise.all(later)).toEqual([20, 30, 40]);
+    await new Promise((r) => setImmediate(r));
+    // Committed (their effects may be pushed) while the first fsync is still running; nobody answered yet.
     expect(db.committed).toEqual([[1], [2, 3, 4]]);
+    expect(answered).toEqual([]);
+    // The second fsync finishing first answers nobody before the first batch is durable too.
+    releases[1]!();
+    await new Promise((r) => setImmediate(r));
+    expect(answered).toEqual([]);
+    releases[0]!();
+    await Promise.all([first, ...later]);
+    expect(answered).toEqual([10, 20, 30, 40]);
   });
 
   it('a failed flush to disk rejects the callers: nothing is acknowledged that is not durable', async () => {

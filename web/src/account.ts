@@ -52,6 +52,7 @@ export async function openAccount(stores: AppStores, register: boolean, listen: 
     messages: stores.messages,
     ratchet: stores.ratchet,
     triedLinkCodes: stores.triedLinkCodes,
+    groups: stores.groups,
     register,
     readReceipts: true,
   };

@@ -10,7 +10,7 @@
  * was taken from learns it through `lost`.
  */
 import type { ClientIdentity, MessageStore, PeerKeyStore, RatchetStore, TriedLinkCodes } from '../../src/client/index.js';
-import { BrowserAccount, BrowserAccountError, claimAccountTab, type AccountTab, type NewBrowserIdentity } from '../../src/client/browser/index.js';
+import { BrowserAccount, BrowserAccountError, claimAccountTab, type AccountTab, type IdbGroupHistory, type IdbGroupStore, type NewBrowserIdentity } from '../../src/client/browser/index.js';
 import { AccountInUseError } from './account-in-use.js';
 
 export interface AppStores {
@@ -19,6 +19,10 @@ export interface AppStores {
   readonly messages: MessageStore;
   readonly ratchet: RatchetStore;
   readonly triedLinkCodes: TriedLinkCodes;
+  /** MLS group states and KeyPackages, for ChatClient. */
+  readonly groups: IdbGroupStore;
+  /** The group conversations as shown (texts and membership changes), sealed like the 1:1 history. */
+  readonly groupHistory: IdbGroupHistory;
   /** True: what the stores hold outlives the tab (the UI warns when it does not). */
   readonly durable: boolean;
   /** This device's identity for ChatClient.connect; undefined until saved (a link not finished). */
@@ -85,13 +89,15 @@ async function claimTab(username: string, choice: TabChoice): Promise<HeldTab> {
 }
 
 function storesOf(account: BrowserAccount, tab: HeldTab): AppStores {
-  const { messages, ratchet, peers, triedLinkCodes } = account.stores;
+  const { messages, ratchet, peers, triedLinkCodes, groups, groupHistory } = account.stores;
   return {
     username: account.username,
     peers,
     messages,
     ratchet,
     triedLinkCodes,
+    groups,
+    groupHistory,
     durable: true,
     identity: () => (account.identity ? account.clientIdentity() : undefined),
     saveIdentity: async (identity) => {

@@ -13,6 +13,7 @@ import type { OpenAccount } from './account.js';
 import { usernameProblem } from './account.js';
 import { describeError } from './describe-error.js';
 import { FileTransfers, uploadProblem } from './file-transfers.js';
+import { GroupsModel } from './groups-model.js';
 import { keyChangeOf, safetyNumberView, type KeyChange, type SafetyNumberView } from './key-review.js';
 import { messageItem, type MessageItem } from './message-words.js';
 import { ViewModel } from './view-model.js';
@@ -67,13 +68,17 @@ export class ChatModel extends ViewModel<ChatView> {
   private sending: Promise<void> = Promise.resolve();
   /** Files being sent and received (their progress is its own view: it changes many times a second). */
   readonly files = new FileTransfers();
+  /** The groups (their own view: a group open closes the 1:1 conversation, and the other way round). */
+  readonly groups: GroupsModel;
 
   constructor(me: string) {
     super({ me, connection: 'connected', conversations: [], current: undefined, messages: [], notice: undefined, durable: false, keyChanges: new Map(), safety: undefined });
+    this.groups = new GroupsModel(me, () => this.set({ current: undefined, safety: undefined, notice: undefined }));
   }
 
   /** Listens to the client; called with it before it connects, so the first login's events are heard. */
   listen(client: ChatClient): void {
+    this.groups.listen(client);
     // A message puts its conversation first.
     client.on('message', (m) => {
       this.notePeer(m.outgoing ? m.to : m.from);
@@ -116,7 +121,7 @@ export class ChatModel extends ViewModel<ChatView> {
     if (online) await this.askPresence();
     document.addEventListener('visibilitychange', () => this.refreshSoon());
     this.refreshSoon();
-    await this.work;
+    await Promise.all([this.work, this.groups.start(account)]);
   }
 
   /** Who is online now; asking also subscribes this connection to presence changes. */
@@ -153,6 +158,7 @@ export class ChatModel extends ViewModel<ChatView> {
   open(peer: string): void {
     // A new conversation goes first; opening a listed one does not reorder the list under the pointer.
     if (!this.peers.includes(peer)) this.notePeer(peer);
+    this.groups.close();
     this.set({ current: peer, notice: undefined, safety: undefined });
     this.refreshSoon();
     void this.checkKeys(peer);
@@ -175,6 +181,7 @@ export class ChatModel extends ViewModel<ChatView> {
 
   /** Whether the open conversation is on the screen; when it comes back, what arrived meanwhile counts as seen. */
   setConversationShown(shown: boolean): void {
+    this.groups.setShown(shown);
     if (shown === this.conversationShown) return;
     this.conversationShown = shown;
     this.refreshSoon();

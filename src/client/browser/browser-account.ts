@@ -14,6 +14,8 @@ import { BrowserAccountError } from './browser-account-error.js';
 import type { ClientIdentity } from '../chat-client-types.js';
 import { clientIdentityOf, loadIdentity, storeIdentity, type BrowserIdentity, type NewBrowserIdentity } from './browser-identity.js';
 import { databaseExists, requestResult } from './idb.js';
+import { IdbGroupHistory } from './idb-group-history.js';
+import { IdbGroupStore } from './idb-group-store.js';
 import { IdbMessageStore } from './idb-message-store.js';
 import { IdbPeerKeyStore } from './idb-peer-key-store.js';
 import { IdbRatchetStore } from './idb-ratchet-store.js';
@@ -33,6 +35,10 @@ export interface BrowserStores {
   readonly ratchet: IdbRatchetStore;
   readonly peers: IdbPeerKeyStore;
   readonly triedLinkCodes: IdbTriedLinkCodes;
+  /** MLS group states and KeyPackage private halves (ChatClient's `groups`). */
+  readonly groups: IdbGroupStore;
+  /** What was said and changed in the groups, for the app to show (the MLS states keep no texts). */
+  readonly groupHistory: IdbGroupHistory;
 }
 
 export class BrowserAccount {
@@ -51,6 +57,8 @@ export class BrowserAccount {
       ratchet: new IdbRatchetStore(db, vault),
       peers: new IdbPeerKeyStore(db, vault.sealer),
       triedLinkCodes: new IdbTriedLinkCodes(db, vault.sealer),
+      groups: new IdbGroupStore(db, vault.sealer),
+      groupHistory: new IdbGroupHistory(db, vault.sealer),
     };
   }
 

@@ -15,3 +15,4 @@ export { DownloadFolder, fileSource } from './attachment-files.js';
 export { nodeBlobHttp } from './node-blob-http.js';
 export { SqliteMessageStore } from './sqlite-message-store.js';
 export { SqliteRatchetStore } from './sqlite-ratchet-store.js';
+export { SqliteGroupStore } from './sqlite-group-store.js';

@@ -15,7 +15,8 @@
  *
  * Schema history: 1 one `secrets` table (0.1: the keys as one pickle row named "keys", sessions);
  * 2 row versions (0.1.1); 3 per-record prekeys: migration 3 opens the "keys" row and rewrites it as
- * records in the same transaction, so an upgraded file has no pickle left and is never read twice.
+ * records in the same transaction, so an upgraded file has no pickle left and is never read twice;
+ * 4 MLS group states and KeyPackage private halves (sqlite-group-store.ts, reached through groups()).
  *
  * Session rows: `session:<peer>/<device>` since devices (docs/design/devices-v2.md §10), `session:<peer>`
  * before. Rows are found by an HMAC of their name, so the old names cannot be listed and renamed by a
@@ -39,6 +40,7 @@ import {
   type RatchetStore,
 } from '../ratchet-store.js';
 import { openLocalDatabase, RowSealer, type Migration } from './sealed-rows.js';
+import { GROUP_TABLES_MIGRATION, SqliteGroupStore } from './sqlite-group-store.js';
 
 /** Domain-separated from the message store's key ("e2ee-chat/v1/local-storage"). Exported for tests that write old files. */
 export const STORAGE_KEY_INFO = 'e2ee-chat/v1/ratchet-storage';
@@ -105,6 +107,7 @@ function migrations(rows: RowSealer): readonly Migration[] {
         db.prepare('DELETE FROM secrets WHERE key = ?').run(oldKey);
       }
     },
+    GROUP_TABLES_MIGRATION,
   ];
 }
 
@@ -332,6 +335,12 @@ export class SqliteRatchetStore implements RatchetStore {
       .immediate();
     for (const [key, version] of deleted) this.remember(key, { value: EMPTY_SESSION, version });
   }
+
+  /** This file's MLS group rows and KeyPackage private halves (sqlite-group-store.ts), on the same connection. */
+  groups(): SqliteGroupStore {
+    return (this.#groups ??= new SqliteGroupStore(this.db, this.rows));
+  }
+  #groups: SqliteGroupStore | undefined;
 
   close(): void {
     if (this.db.open) this.db.close();

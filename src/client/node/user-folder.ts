@@ -19,6 +19,8 @@ export interface UserFolder {
   readonly stateFile: string;
   /** Ratchet sessions and PQXDH prekeys (SQLite, rows sealed the same way). */
   readonly ratchetFile: string;
+  /** What this device showed of its groups: messages and membership changes (SQLite, sealed rows; sqlite-group-history.ts). */
+  readonly groupHistoryFile: string;
   /** The user's preferences (plain JSON: nothing secret; user-settings.ts). */
   readonly settingsFile: string;
   /** The link codes this device tried as the primary, hashed, for LINK_TTL_MS (plain JSON; tried-link-codes-file.ts). */
@@ -40,6 +42,7 @@ export function userFolder(home: string, username: string): UserFolder {
     peersFile: join(dir, 'peers.json'),
     stateFile: join(dir, 'state.sqlite'),
     ratchetFile: join(dir, 'ratchet.sqlite'),
+    groupHistoryFile: join(dir, 'group-history.sqlite'),
     settingsFile: join(dir, 'settings.json'),
     linkCodesFile: join(dir, 'link-codes.json'),
     downloadsDir: join(dir, 'downloads'),

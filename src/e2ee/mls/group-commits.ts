@@ -12,6 +12,7 @@ import { ChatError } from '../../protocol/errors.js';
 import { GROUP_CIPHERSUITE_NAME } from './ciphersuite.js';
 import { checkMemberIdentity } from './device-identity-check.js';
 import { groupMembers } from './group-members.js';
+import { groupNameExtension } from './group-name.js';
 import { createDeviceKeyPackage } from './key-package.js';
 import type { MemberIdentity } from './member-credential.js';
 import type { MlsDevice } from './mls-device.js';
@@ -31,10 +32,12 @@ export interface PendingCommit {
   readonly pendingState: ClientState;
 }
 
-export async function createDeviceGroup(device: MlsDevice, groupId: Uint8Array = randomBytes(GROUP_ID_BYTES)): Promise<ClientState> {
+/** A new group of this device alone; `name`, when given, goes into its GroupContext (group-name.ts). */
+export async function createDeviceGroup(device: MlsDevice, groupId: Uint8Array = randomBytes(GROUP_ID_BYTES), name?: string): Promise<ClientState> {
   // The creator's own leaf comes from a KeyPackage that is never published.
   const own = await createDeviceKeyPackage(device);
-  return createGroup(groupId, own.publicPackage, own.privatePackage, [], device.ciphersuite, device.clientConfig);
+  const extensions = name === undefined ? [] : [groupNameExtension(name)];
+  return createGroup(groupId, own.publicPackage, own.privatePackage, extensions, device.ciphersuite, device.clientConfig);
 }
 
 async function commit(device: MlsDevice, state: ClientState, proposals: Proposal[]): Promise<PendingCommit> {

@@ -10,6 +10,7 @@ import { ChatError, DecryptionFailedError } from '../../protocol/errors.js';
 import { DeviceListAuthenticationService } from './device-identity-check.js';
 import { welcomeIsFor, type DeviceKeyPackage } from './key-package.js';
 import type { MlsDevice } from './mls-device.js';
+import { GroupMemberRefusedError } from './member-refused-error.js';
 import { decodeWelcomeMessage } from './mls-wire.js';
 
 export class MissingDeviceListsError extends ChatError {
@@ -39,7 +40,7 @@ export async function joinFromWelcome(device: MlsDevice, welcomeMessage: Uint8Ar
     state = await joinGroup(welcome, keyPackage.publicPackage, keyPackage.privatePackage, emptyPskIndex, device.ciphersuite, undefined, undefined, clientConfig);
   } catch (cause) {
     const refusal = authService.refusals[0];
-    if (refusal !== undefined) throw new ChatError('group_member_refused', `the Welcome's group has a member its device list does not vouch for (${refusal.reason})`, { cause });
+    if (refusal !== undefined) throw new GroupMemberRefusedError(`the Welcome's group has a member its device list does not vouch for (${refusal.reason})`, authService.refusals, { cause });
     throw new DecryptionFailedError({ cause });
   }
   if (authService.missingLists.size > 0) throw new MissingDeviceListsError([...authService.missingLists].sort());

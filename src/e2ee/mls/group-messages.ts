@@ -15,6 +15,7 @@ import { deviceCiphersuite } from './ciphersuite.js';
 import { checkMemberIdentity, DeviceListAuthenticationService } from './device-identity-check.js';
 import { groupMembers, memberBySignatureKey } from './group-members.js';
 import { memberCredential, type MemberIdentity } from './member-credential.js';
+import { GroupMemberRefusedError } from './member-refused-error.js';
 import type { MlsDevice } from './mls-device.js';
 import { decodePrivateMessage, encodePrivateMessage } from './mls-wire.js';
 
@@ -66,7 +67,7 @@ export async function processGroupMessage(device: MlsDevice, state: ClientState,
     result = await processPrivateMessage({ ...state, clientConfig: { ...device.clientConfig, authService } }, message, emptyPskIndex, ciphersuite);
   } catch (cause) {
     const refusal = authService.refusals[0];
-    if (refusal !== undefined) throw new ChatError('group_member_refused', `a commit brings a device its user's list does not vouch for (${refusal.reason})`, { cause });
+    if (refusal !== undefined) throw new GroupMemberRefusedError(`a commit brings a device its user's list does not vouch for (${refusal.reason})`, authService.refusals, { cause });
     throw new DecryptionFailedError({ cause });
   }
 
@@ -82,6 +83,10 @@ export async function processGroupMessage(device: MlsDevice, state: ClientState,
   // The leaf was checked when it joined; its device may have left its user's list since, before anyone
   // committed its removal. Its messages stop counting from the moment this client verified that list.
   const stillListed = await checkMemberIdentity(memberCredential(sender), signer!, device.lists);
-  if (!stillListed.ok) throw new ChatError('group_member_refused', `message from ${sender.username}/${sender.deviceId}, which its user's device list no longer vouches for (${stillListed.reason})`);
+  if (!stillListed.ok) {
+    throw new GroupMemberRefusedError(`message from ${sender.username}/${sender.deviceId}, which its user's device list no longer vouches for (${stillListed.reason})`, [
+      { reason: stillListed.reason, member: sender },
+    ]);
+  }
   return { kind: 'application', sender, plaintext: Uint8Array.from(result.message), state: { ...result.newState, clientConfig: device.clientConfig } };
 }

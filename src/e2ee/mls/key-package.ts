@@ -10,6 +10,7 @@ import { constantTimeEqual, type Bytes } from '../../crypto/bytes.js';
 import { SIGNING_SECRET_PLACEHOLDER } from './ciphersuite.js';
 import { memberCredential } from './member-credential.js';
 import type { MlsDevice } from './mls-device.js';
+import { GROUP_NAME_EXTENSION_TYPE } from './group-name.js';
 import { encodeKeyPackageMessage } from './mls-wire.js';
 
 export interface DeviceKeyPackage {
@@ -27,9 +28,11 @@ export interface DeviceKeyPackage {
  * package out once, and a last-resort one is replaced by the client, so expiry adds nothing here.
  */
 export async function createDeviceKeyPackage(device: MlsDevice): Promise<DeviceKeyPackage> {
+  const capabilities = defaultCapabilities();
   const { publicPackage, privatePackage } = await generateKeyPackageWithKey(
     memberCredential(device.identity),
-    defaultCapabilities(),
+    // The group name is a GroupContext extension of ours (group-name.ts): a member must say it knows it.
+    { ...capabilities, extensions: [GROUP_NAME_EXTENSION_TYPE, ...capabilities.extensions] },
     defaultLifetime,
     [],
     { signKey: SIGNING_SECRET_PLACEHOLDER, publicKey: device.signingKey.publicKey },

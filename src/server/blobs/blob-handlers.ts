@@ -13,7 +13,7 @@ export interface BlobServiceDeps {
   /** The longest blob accepted: refused before the rate limit, which it does not charge. */
   maxBlobBytes: number;
   /** Token bucket per user: false means refuse. */
-  allowCreate(username: string): boolean;
+  allowCreate(username: string): boolean | Promise<boolean>;
 }
 
 function signedInUser(conn: ConnectionState): string {
@@ -28,7 +28,7 @@ export function blobHandlers({ store, maxBlobBytes, allowCreate }: BlobServiceDe
       run: async (conn, p) => {
         const owner = signedInUser(conn);
         if (p.size > maxBlobBytes) throw new ChatError('attachment_too_large', `a blob of ${p.size} bytes is over this server's limit of ${maxBlobBytes}`);
-        if (!allowCreate(owner)) throw new ChatError('rate_limited', 'too many blob.create; try again later');
+        if (!(await allowCreate(owner))) throw new ChatError('rate_limited', 'too many blob.create; try again later');
         return (await store).create(owner, p.size, p.downloads);
       },
     },

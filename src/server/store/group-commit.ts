@@ -1,8 +1,10 @@
 /**
- * Group commit: writes requested while the previous batch is being made durable wait, then run together
- * in one transaction whose durability (one fsync) they share. Under load the batches grow by themselves;
- * when idle a write commits on the next turn of the event loop. Each caller gets its own result, and
- * only once its transaction is committed and durable.
+ * Group commit: writes requested in one turn of the event loop run together in one transaction, which
+ * commits on the next turn; commits do not wait for the disk. Making them durable (an fsync of the WAL)
+ * runs beside them: every batch committed while one fsync is running shares the next one. So a write's
+ * effects (a push to the recipient) never wait behind another batch's fsync, and under load the fsyncs
+ * still cover many batches each. Each caller gets its own result only once its transaction is committed
+ * and durable, and callers are answered in commit order.
  */
 import { ChatError } from '../../protocol/errors.js';
 
@@ -16,8 +18,8 @@ type Item = {
 export class GroupCommit {
   private pending: Item[] = [];
   private scheduled = false;
-  /** A committed batch is being made durable: the next batch waits for it. */
-  private syncing = false;
+  /** Settles once every batch committed so far is durable (or failed to be): answers keep commit order. */
+  private lastDurable: Promise<unknown> = Promise.resolve();
   private closed = false;
 
   constructor(
@@ -47,7 +49,7 @@ export class GroupCommit {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.syncing || this.pending.length === 0) return;
+    if (this.scheduled || this.pending.length === 0) return;
     this.scheduled = true;
     setImmediate(() => this.flush());
   }
@@ -84,19 +86,17 @@ export class GroupCommit {
       }
     }
     for (let i = 0; i < batch.length; i++) batch[i]!.committed?.(results[i]);
-    this.syncing = true;
-    this.durable()
-      .then(
-        () => {
-          for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]);
-        },
-        (err: unknown) => {
-          for (const item of batch) item.reject(err);
-        },
-      )
-      .finally(() => {
-        this.syncing = false;
-        this.schedule();
-      });
+    // `durable` covers everything committed before the call (WalSync starts a new fsync if one is
+    // running already); waiting for the previous batch too keeps the answers in commit order.
+    const durable = Promise.all([this.durable(), this.lastDurable]);
+    this.lastDurable = durable.catch(() => undefined);
+    durable.then(
+      () => {
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]);
+      },
+      (err: unknown) => {
+        for (const item of batch) item.reject(err);
+      },
+    );
   }
 }

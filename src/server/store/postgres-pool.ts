@@ -78,6 +78,10 @@ export function createPostgresPool(options: PostgresStoreOptions): pg.Pool {
   // An idle connection the server closed (restart, network) is dropped and replaced by the pool; without
   // a listener the 'error' event would crash the process.
   pool.on('error', () => undefined);
+  // The same for a connection that is checked out (inside a transaction) when its socket dies: the pool
+  // listens only to idle ones, and the query running on it fails on its own. Seen when the network to
+  // the database is cut (test/e2e/cluster-nodes.test.ts): without this the node exited.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -237,4 +237,11 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
      PRIMARY KEY (group_id, seq)
    ) STRICT, WITHOUT ROWID;
    CREATE INDEX group_log_by_expiry ON group_log (expires_at);`,
+  // 8: the usage counters leave the database: each is a sum over the queue, which the store computes when
+  //    it opens and keeps in memory (usage-counters.ts), instead of updating four rows per envelope
+  //    queued and four per envelope removed.
+  `DROP TABLE queue_usage;
+   DROP TABLE device_usage;
+   DROP TABLE pair_usage;
+   DROP TABLE server_usage;`,
 ];

@@ -1,19 +1,29 @@
 /**
- * The queue, idempotency and receipt tables of the SQLite store (migrations 2, 4, 5, 6), kept per
- * address. Statements only: the caller runs each write method inside its write transaction, so a
+ * The queue, idempotency and receipt tables of the SQLite store (migrations 2, 4, 5, 6, 7), kept per
+ * address; the queue's usage figures are in memory (usage-counters.ts). Statements only: the caller runs each write method inside its write transaction, so a
  * send's quota checks and inserts, or an ack's deletions and receipts, commit together.
  */
 import type Database from 'better-sqlite3';
 import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptForRemoved, receiptFromRow, REMOVED_COLUMNS, type QueueRow, type ReceiptRow, type RemovedRow } from './sql-rows.js';
 import { isGroupRefClientId } from './group-deliveries.js';
-import { assertDistinctCopies, envelopeSize, NO_USAGE, QuotaCheck, type Usage } from './quota.js';
+import { assertDistinctCopies, envelopeSize, QuotaCheck, type Usage } from './quota.js';
+import type { UsageCounters } from './usage-counters.js';
 import { settledId, type AcceptedCopy, type CopyAddress, type EnqueueInput, type EnqueueManyResult, type EnqueuedCopy, type QueueQuota, type QueuedEnvelope, type Receipt, type Settlement } from './server-store.js';
 
 
 export class SqliteQueueTables {
   private readonly sql;
+  /**
+   * Whether v0.1's idempotency table still holds records. Nothing writes it any more (its rows only
+   * expire), so once the sweep finds it empty a device-1 send skips that second lookup for good.
+   */
+  private acceptedV1Left: boolean;
 
-  constructor(db: Database.Database) {
+  constructor(
+    db: Database.Database,
+    /** Queue usage, kept in memory (usage-counters.ts); this class changes it with every row it adds or removes. */
+    private readonly usage: UsageCounters,
+  ) {
     this.sql = {
       selectAccepted: db.prepare<[string, number, string, string, number], { id: string; sent_at: number }>(
         `SELECT id, sent_at FROM accepted2
@@ -25,25 +35,6 @@ export class SqliteQueueTables {
         `INSERT INTO accepted2 (sender, sender_device, client_id, recipient, recipient_device, id, sent_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      selectDeviceUsage: db.prepare<[string, number], Usage>('SELECT count, bytes FROM device_usage WHERE recipient = ? AND recipient_device = ?'),
-      addDeviceUsage: db.prepare(
-        `INSERT INTO device_usage (recipient, recipient_device, count, bytes) VALUES (?, ?, ?, ?)
-         ON CONFLICT (recipient, recipient_device) DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes`,
-      ),
-      selectUserUsage: db.prepare<[string], Usage>('SELECT count, bytes FROM queue_usage WHERE recipient = ?'),
-      addUserUsage: db.prepare(
-        `INSERT INTO queue_usage (recipient, count, bytes) VALUES (?, ?, ?)
-         ON CONFLICT (recipient) DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes`,
-      ),
-      selectPairUsage: db.prepare<[string, number, string], Usage>(
-        'SELECT count, bytes FROM pair_usage WHERE recipient = ? AND recipient_device = ? AND sender = ?',
-      ),
-      addPairUsage: db.prepare(
-        `INSERT INTO pair_usage (recipient, recipient_device, sender, count, bytes) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (recipient, recipient_device, sender) DO UPDATE SET count = count + excluded.count, bytes = bytes + excluded.bytes`,
-      ),
-      selectServerUsage: db.prepare<[], Usage>('SELECT count, bytes FROM server_usage WHERE id = 1'),
-      addServerUsage: db.prepare('UPDATE server_usage SET count = count + ?, bytes = bytes + ? WHERE id = 1'),
       insertQueued: db.prepare(
         `INSERT INTO queue (id, recipient, recipient_device, sender, sender_device, client_id, sent_at, expires_at, size, envelope)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -56,11 +47,6 @@ export class SqliteQueueTables {
         `DELETE FROM queue WHERE recipient = ? AND recipient_device = ? AND id = ? RETURNING ${REMOVED_COLUMNS}`,
       ),
       deleteQueuedFor: db.prepare<[string, number], RemovedRow>(`DELETE FROM queue WHERE recipient = ? AND recipient_device = ? RETURNING ${REMOVED_COLUMNS}`),
-      // The recipients a sender has envelopes queued for, from pair_usage, so that removing a device
-      // reads the queue by its (recipient, recipient_device) index instead of scanning it.
-      selectPairsFrom: db.prepare<[string], { recipient: string; recipient_device: number }>(
-        'SELECT recipient, recipient_device FROM pair_usage WHERE sender = ? AND count > 0',
-      ),
       deleteQueuedFromTo: db.prepare<[string, number, string, number], RemovedRow>(
         `DELETE FROM queue WHERE recipient = ? AND recipient_device = ? AND sender = ? AND sender_device = ? RETURNING ${REMOVED_COLUMNS}`,
       ),
@@ -73,6 +59,7 @@ export class SqliteQueueTables {
       ),
       deleteReceipt: db.prepare('DELETE FROM receipts WHERE sender = ? AND sender_device = ? AND id = ?'),
       deleteReceiptsOwedTo: db.prepare<[string, number], { id: string }>('DELETE FROM receipts WHERE sender = ? AND sender_device = ? RETURNING id'),
+      anyAcceptedV1: db.prepare<[], { one: number }>('SELECT 1 AS one FROM accepted LIMIT 1'),
       expiredUsage: db.prepare<[number], { recipient: string; recipient_device: number; sender: string; count: number; bytes: number }>(
         `SELECT recipient, recipient_device, sender, count(*) AS count, sum(size) AS bytes FROM queue
          WHERE expires_at <= ? GROUP BY recipient, recipient_device, sender`,
@@ -81,10 +68,8 @@ export class SqliteQueueTables {
       deleteExpiredAccepted: db.prepare('DELETE FROM accepted2 WHERE expires_at <= ?'),
       deleteExpiredAcceptedV1: db.prepare('DELETE FROM accepted WHERE expires_at <= ?'),
       deleteExpiredReceipts: db.prepare('DELETE FROM receipts WHERE expires_at <= ?'),
-      deleteEmptyDeviceUsage: db.prepare('DELETE FROM device_usage WHERE count <= 0'),
-      deleteEmptyUserUsage: db.prepare('DELETE FROM queue_usage WHERE count <= 0'),
-      deleteEmptyPairUsage: db.prepare('DELETE FROM pair_usage WHERE count <= 0'),
     };
+    this.acceptedV1Left = this.sql.anyAcceptedV1.get() !== undefined;
   }
 
   acceptedCopies(sender: string, senderDevice: number, clientId: string, recipients: readonly CopyAddress[]): Array<AcceptedCopy | undefined> {
@@ -96,7 +81,7 @@ export class SqliteQueueTables {
 
   private accepted(i: Pick<EnqueueInput, 'sender' | 'senderDevice' | 'clientId' | 'recipient' | 'recipientDevice'>): { id: string; sent_at: number } | undefined {
     const record = this.sql.selectAccepted.get(i.sender, i.senderDevice, i.clientId, i.recipient, i.recipientDevice);
-    if (record || i.senderDevice !== 1 || i.recipientDevice !== 1) return record;
+    if (record || !this.acceptedV1Left || i.senderDevice !== 1 || i.recipientDevice !== 1) return record;
     return this.sql.selectAcceptedV1.get(i.sender, i.clientId);
   }
 
@@ -104,12 +89,7 @@ export class SqliteQueueTables {
   enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota): EnqueueManyResult {
     assertDistinctCopies(inputs);
     const earlier = inputs.map((i) => this.accepted(i));
-    const check = new QuotaCheck(quota, {
-      device: (r, d) => this.sql.selectDeviceUsage.get(r, d) ?? NO_USAGE,
-      user: (r) => this.sql.selectUserUsage.get(r) ?? NO_USAGE,
-      pair: (r, d, s) => this.sql.selectPairUsage.get(r, d, s) ?? NO_USAGE,
-      serverBytes: () => this.sql.selectServerUsage.get()!.bytes,
-    });
+    const check = new QuotaCheck(quota, this.usage);
     for (let k = 0; k < inputs.length; k++) {
       const refusal = earlier[k] ? undefined : check.admit(inputs[k]!);
       if (refusal) return refusal;
@@ -130,10 +110,7 @@ export class SqliteQueueTables {
   }
 
   private addUsage(recipient: string, device: number, sender: string, count: number, bytes: number): void {
-    this.sql.addDeviceUsage.run(recipient, device, count, bytes);
-    this.sql.addUserUsage.run(recipient, count, bytes);
-    this.sql.addPairUsage.run(recipient, device, sender, count, bytes);
-    this.sql.addServerUsage.run(count, bytes);
+    this.usage.add(recipient, device, sender, count, bytes);
   }
 
   /** Frees what removed rows used, one update per (recipient device, sender): a removed device's queue may be long. */
@@ -190,8 +167,8 @@ export class SqliteQueueTables {
     const waiting = this.sql.deleteQueuedFor.all(username, device).sort((a, b) => a.seq - b.seq);
     this.release(waiting);
     const receipts = waiting.filter((r) => !isGroupRefClientId(r.client_id)).map((r) => this.owe(r, now, receiptExpiresAt, { status: 'removed' }));
-    for (const to of this.sql.selectPairsFrom.all(username)) {
-      this.release(this.sql.deleteQueuedFromTo.all(to.recipient, to.recipient_device, username, device));
+    for (const to of this.usage.pairsFrom(username)) {
+      this.release(this.sql.deleteQueuedFromTo.all(to.recipient, to.device, username, device));
     }
     return receipts;
   }
@@ -206,27 +183,28 @@ export class SqliteQueueTables {
     for (const u of this.sql.expiredUsage.all(now)) this.addUsage(u.recipient, u.recipient_device, u.sender, -u.count, -u.bytes);
     const removed = this.sql.deleteExpiredQueue.run(now).changes;
     this.sql.deleteExpiredAccepted.run(now);
-    this.sql.deleteExpiredAcceptedV1.run(now);
+    if (this.acceptedV1Left) {
+      this.sql.deleteExpiredAcceptedV1.run(now);
+      // Read after the deletion, inside the transaction; a rollback leaves the flag true (harmless: one lookup more).
+      this.acceptedV1Left = this.sql.anyAcceptedV1.get() !== undefined;
+    }
     this.sql.deleteExpiredReceipts.run(now);
-    this.sql.deleteEmptyDeviceUsage.run();
-    this.sql.deleteEmptyUserUsage.run();
-    this.sql.deleteEmptyPairUsage.run();
     return removed;
   }
 
   userUsage(recipient: string): Usage {
-    return this.sql.selectUserUsage.get(recipient) ?? NO_USAGE;
+    return this.usage.user(recipient);
   }
 
   deviceUsage(recipient: string, device: number): Usage {
-    return this.sql.selectDeviceUsage.get(recipient, device) ?? NO_USAGE;
+    return this.usage.device(recipient, device);
   }
 
   pairUsage(sender: string, recipient: string, device: number): Usage {
-    return this.sql.selectPairUsage.get(recipient, device, sender) ?? NO_USAGE;
+    return this.usage.pair(recipient, device, sender);
   }
 
   serverBytes(): number {
-    return this.sql.selectServerUsage.get()!.bytes;
+    return this.usage.serverBytes();
   }
 }

@@ -35,6 +35,8 @@ import { SqliteKeyPackageTables } from './sqlite-key-packages.js';
 import { SqlitePreKeyTables } from './sqlite-prekeys.js';
 import { SqliteQueueTables } from './sqlite-queue.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { UsageCounters } from './usage-counters.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 import { WalSync } from './wal-sync.js';
 
 export const SQLITE_FILE_NAME = 'e2ee-chat.sqlite';
@@ -57,6 +59,7 @@ export class SqliteServerStore implements ServerStore {
   private readonly db: Database.Database;
   private readonly writes: GroupCommit;
   private readonly walSync: WalSync;
+  private readonly checkpointer: WalCheckpointer;
   private readonly sql;
   private readonly queue: SqliteQueueTables;
   private readonly preKeys: SqlitePreKeyTables;
@@ -75,6 +78,8 @@ export class SqliteServerStore implements ServerStore {
     // NORMAL: commits do not fsync on the event loop; WalSync fsyncs the WAL off-thread before any write
     // is acknowledged, so an acknowledged write survives power loss, not only a process crash.
     this.db.pragma('synchronous = NORMAL');
+    // Checkpoints run on a worker thread (wal-checkpointer.ts), never inside a commit on the event loop.
+    this.db.pragma('wal_autocheckpoint = 0');
     try {
       this.migrate();
     } catch (err) {
@@ -91,14 +96,18 @@ export class SqliteServerStore implements ServerStore {
          ON CONFLICT (username) DO NOTHING`,
       ),
     };
-    this.queue = new SqliteQueueTables(db);
+    // After the migrations: the counters are read from the queue as it now is.
+    const usage = UsageCounters.fromQueue(db);
+    this.queue = new SqliteQueueTables(db, usage);
     this.preKeys = new SqlitePreKeyTables(db);
     this.devices = new SqliteDeviceTables(db);
     this.keyPackages = new SqliteKeyPackageTables(db);
     this.groups = new SqliteGroupTables(db);
     this.walSync = new WalSync(`${this.path}-wal`);
+    // A failing checkpoint costs disk (the WAL grows), never data: say so, and keep serving.
+    this.checkpointer = new WalCheckpointer(this.path, (message) => process.emitWarning(`WAL checkpoint failed: ${message}`, 'E2eeChatStoreWarning'));
     this.writes = new GroupCommit(
-      (run) => this.db.transaction(run)(),
+      (run) => usage.during(() => this.db.transaction(run)()),
       () => this.walSync.sync(),
     );
   }
@@ -303,6 +312,7 @@ export class SqliteServerStore implements ServerStore {
     // Writes already requested commit and reach the disk; later ones are refused.
     await this.writes.close();
     await this.walSync.close();
+    await this.checkpointer.close();
     if (this.db.open) this.db.close();
   }
 }

@@ -3,7 +3,8 @@
  * takes the focus when the conversation opens and keeps it after a send. While sending is `blocked` (a
  * key change waits for the user's decision) the box keeps what was typed but nothing can be sent, and
  * the reason is read with the box. "Attach a file" sends a file with what the box holds as its caption
- * (web/src/components/AttachFile.tsx), blocked alike.
+ * (web/src/components/AttachFile.tsx), blocked alike; a group conversation has no files yet, and no
+ * "Attach a file".
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { AttachFile } from './AttachFile.js';
@@ -11,7 +12,7 @@ import { AttachFile } from './AttachFile.js';
 interface Props {
   onSend: (body: string) => Promise<void>;
   /** A file picked with "Attach a file", with what the Message box held as its caption (the box is emptied). */
-  onAttach: (file: File, caption: string) => void;
+  onAttach?: (file: File, caption: string) => void;
   blocked?: string | undefined;
 }
 
@@ -53,13 +54,15 @@ export function Composer({ onSend, onAttach, blocked }: Props) {
       <button type="submit" disabled={blocked !== undefined}>
         Send
       </button>
-      <AttachFile
-        disabled={blocked !== undefined}
-        onPick={(file) => {
-          onAttach(file, text);
-          setText('');
-        }}
-      />
+      {onAttach && (
+        <AttachFile
+          disabled={blocked !== undefined}
+          onPick={(file) => {
+            onAttach(file, text);
+            setText('');
+          }}
+        />
+      )}
       {blocked !== undefined && (
         <p id="message-blocked" class="note">
           {blocked}

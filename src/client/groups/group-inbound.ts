@@ -1,0 +1,275 @@
+/**
+ * Incoming group traffic (docs/design/groups-mls.md §4.2–4.4): log entries (commits and application
+ * messages, pushed or synced) and Welcomes.
+ *
+ * Entries are handled in the group's order: one already handled (seq at or below the row's `lastSeq`) is
+ * a duplicate or a replay and changes nothing; a gap in the sequence, or a message MLS finds `ahead` of
+ * this device's epoch (a commit withheld or reordered), makes the device sync the log from where it is
+ * before going on. Each entry is processed on the state as loaded, the row saved compare-and-swap, and
+ * only then are listeners told (commit, then notify); a lost save redoes the entry on the newer row.
+ *
+ * This device's own commit, found in the log, is adopted from the pending state saved before it was sent
+ * (a crash between the server's acceptance and the adoption is resolved here, on the next sync).
+ */
+import type { ClientState } from 'ts-mls';
+import { groupEpoch, groupMembers } from '../../e2ee/mls/group-members.js';
+import { groupNameOf } from '../../e2ee/mls/group-name.js';
+import { joinFromWelcome, MissingDeviceListsError } from '../../e2ee/mls/group-join.js';
+import { processGroupMessage } from '../../e2ee/mls/group-messages.js';
+import { GroupMemberRefusedError } from '../../e2ee/mls/member-refused-error.js';
+import { deserializeGroupState, serializeGroupState } from '../../e2ee/mls/group-state-codec.js';
+import { welcomeKeyPackageRefs } from '../../e2ee/mls/key-package.js';
+import { decodeWelcomeMessage } from '../../e2ee/mls/mls-wire.js';
+import { ChatError, DecryptionFailedError } from '../../protocol/errors.js';
+import { GROUP_SYNC_BATCH } from '../../protocol/limits.js';
+import { addressText } from '../address.js';
+import type { GroupLogEntry, GroupWelcomeDelivery } from './group-delivery.js';
+import { keyPackageFromRow } from './group-key-packages.js';
+import { decodeGroupPayload } from './group-payload.js';
+import {
+  groupIdText,
+  inactiveRow,
+  loadActiveGroup,
+  memberAddresses,
+  membershipChange,
+  sameAddress,
+  sameBytes,
+  saveGroup,
+  type GroupRuntime,
+  type LoadedGroup,
+} from './group-runtime.js';
+import type { GroupRow } from './group-store.js';
+
+/** Work a received entry asks for once the group's lock is released: a member's leave to commit. */
+export interface FollowUp {
+  readonly groupId: Uint8Array;
+  readonly removeUser: string;
+}
+
+interface Outcome {
+  readonly row: GroupRow;
+  readonly state: ClientState;
+  readonly notify: () => void;
+  readonly followUps: readonly FollowUp[];
+  readonly ahead?: true;
+}
+
+const quiet = (): void => undefined;
+
+export class GroupInbound {
+  constructor(private readonly rt: GroupRuntime) {}
+
+  /** A pushed log entry: handled under the group's lock; returns what to do after it. */
+  receive(entry: GroupLogEntry): Promise<FollowUp[]> {
+    return this.rt.lock(entry.groupId, () => this.handle(entry, true));
+  }
+
+  /**
+   * Fetches the log after the row's `lastSeq` and handles each entry in order. Runs under the group's lock
+   * (its callers hold it). A log that answers with another group's entries, or entries out of order, has
+   * those skipped: each entry still goes through MLS, which decides.
+   */
+  async catchUp(groupId: Uint8Array): Promise<FollowUp[]> {
+    const loaded = await this.rt.store.loadGroup(groupId);
+    if (!loaded || loaded.row.inactive) return [];
+    const followUps: FollowUp[] = [];
+    let last = loaded.row.lastSeq;
+    for (;;) {
+      const { messages } = await this.rt.delivery.sync(groupId, last);
+      let progressed = false;
+      for (const entry of messages) {
+        if (!sameBytes(entry.groupId, groupId) || entry.seq <= last) {
+          this.rt.events.debug(`ignored a log entry the server returned out of order or for another group (seq ${entry.seq})`);
+          continue;
+        }
+        last = entry.seq;
+        progressed = true;
+        followUps.push(...(await this.handle(entry, false)));
+      }
+      // A full batch may have more after it; a batch that moved nothing on ends the sync (a lying server's loop).
+      if (messages.length < GROUP_SYNC_BATCH || !progressed) return followUps;
+    }
+  }
+
+  private async handle(entry: GroupLogEntry, mayCatchUp: boolean): Promise<FollowUp[]> {
+    for (;;) {
+      const loaded = await loadActiveGroup(this.rt, entry.groupId);
+      if (!loaded) {
+        this.rt.events.debug(`a message for group ${groupIdText(entry.groupId)}, which this device does not hold or is no longer a member of`);
+        return [];
+      }
+      const { row, version } = loaded;
+      if (entry.seq <= row.lastSeq) return [];
+      if (mayCatchUp && entry.seq > row.lastSeq + 1) return this.catchUp(entry.groupId);
+      const outcome = await this.process(loaded, entry, mayCatchUp);
+      if (outcome.ahead) {
+        const followUps = await this.catchUp(entry.groupId);
+        // Caught up: the entry was in the log, and handled there; if the log lacked it, once more without syncing.
+        const after = await this.rt.store.loadGroup(entry.groupId);
+        if (after && entry.seq > after.row.lastSeq) followUps.push(...(await this.handle(entry, false)));
+        return followUps;
+      }
+      if (!(await saveGroup(this.rt, outcome.row, outcome.state, version))) continue;
+      outcome.notify();
+      return [...outcome.followUps];
+    }
+  }
+
+  /** One entry on the state as loaded: what the row becomes, and what to tell once it is saved. */
+  private async process(loaded: LoadedGroup, entry: GroupLogEntry, mayCatchUp: boolean): Promise<Outcome> {
+    const { row, state } = loaded;
+    const skip = (): Outcome => ({ row: { ...row, lastSeq: entry.seq }, state, notify: quiet, followUps: [] });
+    const device = await this.rt.device();
+    if (sameAddress(entry.from, this.rt.self)) {
+      const pending = row.pending;
+      if (entry.kind !== 'commit' || !pending || !sameBytes(pending.commit, entry.message)) return skip();
+      // Our own commit, accepted: adopt the state saved with it before it was sent.
+      const adopted = deserializeGroupState(device, pending.state);
+      const { pending: _done, ...rest } = row;
+      return { row: { ...rest, state: pending.state, lastSeq: entry.seq }, state: adopted, notify: this.membershipNotice(entry.groupId, state, adopted), followUps: [] };
+    }
+    if (row.joinedEpoch !== undefined && entry.epoch < row.joinedEpoch) return skip();
+
+    let result: Awaited<ReturnType<typeof processGroupMessage>>;
+    try {
+      result = await this.withNewerLists(() => processGroupMessage(device, state, entry.message));
+    } catch (cause) {
+      const error = cause instanceof ChatError ? cause : new DecryptionFailedError({ cause });
+      return { ...skip(), notify: () => this.rt.events.refused({ groupId: groupIdText(entry.groupId), seq: entry.seq, from: entry.from, error }) };
+    }
+    switch (result.kind) {
+      case 'stale':
+        return skip();
+      case 'ahead':
+        if (mayCatchUp) return { ...skip(), ahead: true };
+        this.rt.events.debug(`group ${groupIdText(entry.groupId)}: entry ${entry.seq} is for epoch ${result.epoch}, and the log holds no commit that leads there`);
+        return skip();
+      case 'commit': {
+        const { pending: _lost, ...rest } = row;
+        // A commit of ours still pending was made in an epoch this one ends: the server took this one instead.
+        const base = row.pending && row.pending.epoch < Number(result.epoch) ? rest : row;
+        const stillLeaving = (row.leaving ?? []).filter((u) => groupMembers(result.state).some((m) => m.username === u));
+        const next: GroupRow = result.removed
+          ? inactiveRow({ ...base, lastSeq: entry.seq })
+          : { ...base, state: serializeGroupState(result.state), lastSeq: entry.seq, leaving: stillLeaving };
+        return { row: next, state: result.state, notify: this.membershipNotice(entry.groupId, state, result.state, result.removed), followUps: [] };
+      }
+      case 'application':
+        return this.application(row, entry, result.state, result.sender.username, result.sender.deviceId, result.plaintext);
+    }
+  }
+
+  /**
+   * Runs `work`; when it is refused only because a list held here may be older than the one the committer
+   * checked (a device added to its user's list since, a user this device never looked up), fetches and
+   * verifies those users' lists and runs it once more. A forgery stays refused: no verified list vouches for it.
+   */
+  private async withNewerLists<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (!(error instanceof GroupMemberRefusedError) || error.usersToRefresh.length === 0) throw error;
+      for (const user of error.usersToRefresh) {
+        try {
+          await this.rt.lists.refresh(user);
+        } catch (cause) {
+          // No connection: the entry is handled again later. Anything else (no such user, a list that does
+          // not verify): nothing newer vouches for it, and `work` refuses it again below.
+          if (cause instanceof ChatError && (cause.code === 'not_connected' || cause.code === 'timeout')) throw cause;
+          this.rt.events.debug(`could not take in a newer device list of "${user}"`, cause);
+        }
+      }
+      return work();
+    }
+  }
+
+  private application(row: GroupRow, entry: GroupLogEntry, state: ClientState, user: string, device: number, plaintext: Uint8Array): Outcome {
+    const groupId = groupIdText(entry.groupId);
+    const name = groupNameOf(state);
+    const from = { user, device };
+    const next: GroupRow = { ...row, state: serializeGroupState(state), lastSeq: entry.seq };
+    const payload = decodeGroupPayload(plaintext);
+    if (payload === undefined) {
+      const error = new ChatError('bad_request', 'an application message of a kind this client does not know');
+      return { row: next, state, notify: () => this.rt.events.refused({ groupId, seq: entry.seq, from, error }), followUps: [] };
+    }
+    if (payload.type === 'text') {
+      return { row: next, state, notify: () => this.rt.events.message({ groupId, name, from, text: payload.text, sentAt: payload.sentAt, seq: entry.seq }), followUps: [] };
+    }
+    // A leave: the sender's whole user goes.
+    if (user === this.rt.self.user) {
+      return { row: inactiveRow(next), state, notify: () => this.rt.events.membership({ groupId, name, epoch: Number(groupEpoch(state)), added: [], removed: [], left: true }), followUps: [] };
+    }
+    const leaving = [...new Set([...(row.leaving ?? []), user])];
+    // One member commits the removal at once: the lowest leaf among those staying (the others would only
+    // lose the race for the epoch and find nothing left to do).
+    const staying = groupMembers(state).filter((m) => !leaving.includes(m.username));
+    const first = staying.reduce<(typeof staying)[number] | undefined>((a, m) => (a === undefined || m.leafIndex < a.leafIndex ? m : a), undefined);
+    const mine = first !== undefined && first.username === this.rt.self.user && first.deviceId === this.rt.self.device;
+    return { row: { ...next, leaving }, state, notify: quiet, followUps: mine ? [{ groupId: entry.groupId, removeUser: user }] : [] };
+  }
+
+  private membershipNotice(groupId: Uint8Array, before: ClientState, after: ClientState, left = false): () => void {
+    const { added, removed } = membershipChange(before, after);
+    return () =>
+      this.rt.events.membership({
+        groupId: groupIdText(groupId),
+        name: groupNameOf(after),
+        epoch: Number(groupEpoch(after)),
+        added,
+        removed,
+        ...(left && { left: true as const }),
+      });
+  }
+
+  /**
+   * A Welcome from this device's queue: joins with the KeyPackage it names (whose private half is then
+   * deleted, unless it is the last-resort one), fetching and verifying the lists of members this device
+   * has not seen yet. A Welcome for a group held and active, or naming none of our packages, is ignored.
+   */
+  async welcome(delivery: GroupWelcomeDelivery): Promise<void> {
+    const device = await this.rt.device();
+    const refs = welcomeKeyPackageRefs(decodeWelcomeMessage(delivery.welcome));
+    let keyPackage;
+    for (const ref of refs) {
+      const row = await this.rt.store.loadKeyPackage(ref);
+      if (row) {
+        keyPackage = { kp: keyPackageFromRow(ref, row), lastResort: row.lastResort };
+        break;
+      }
+    }
+    if (!keyPackage) return this.rt.events.debug(`a Welcome naming none of this device's KeyPackages (from ${addressText(delivery.from)})`);
+    let state: ClientState;
+    try {
+      state = await this.withNewerLists(async () => {
+        try {
+          return await joinFromWelcome(device, delivery.welcome, keyPackage.kp);
+        } catch (error) {
+          if (!(error instanceof MissingDeviceListsError)) throw error;
+          // Fetching lists may fail for a passing reason (the connection): that throws, and the Welcome comes again.
+          for (const user of error.usernames) await this.rt.lists.refresh(user);
+          return joinFromWelcome(device, delivery.welcome, keyPackage.kp);
+        }
+      });
+    } catch (error) {
+      // A group with a member its user's verified list does not vouch for, or a Welcome that does not open:
+      // refused for good, and said so (the Welcome is settled, not redelivered at every login).
+      if (!(error instanceof ChatError) || (error.code !== 'group_member_refused' && error.code !== 'decryption_failed' && error.code !== 'bad_request')) throw error;
+      this.rt.events.refused({ groupId: groupIdText(delivery.groupId), seq: delivery.seq, from: delivery.from, error });
+      return;
+    }
+    const groupId = state.groupContext.groupId;
+    if (!sameBytes(groupId, delivery.groupId)) this.rt.events.debug('a Welcome delivered under another group id than its own; its own is used');
+    const joined = await this.rt.lock(groupId, async () => {
+      for (;;) {
+        const held = await this.rt.store.loadGroup(groupId);
+        if (held && !held.row.inactive) return false;
+        const row: GroupRow = { groupId: Uint8Array.from(groupId), state: serializeGroupState(state), lastSeq: delivery.seq, joinedEpoch: Number(groupEpoch(state)) };
+        if (await saveGroup(this.rt, row, state, held?.version ?? 0)) return true;
+      }
+    });
+    if (!keyPackage.lastResort) await this.rt.store.deleteKeyPackage(keyPackage.kp.ref);
+    if (!joined) return;
+    this.rt.events.membership({ groupId: groupIdText(groupId), name: groupNameOf(state), epoch: Number(groupEpoch(state)), added: memberAddresses(state), removed: [], joined: true });
+  }
+}

@@ -1,0 +1,357 @@
+/**
+ * A device's groups (docs/design/groups-mls.md §4, §7): creating one, adding and removing users, updating
+ * this device's keys, leaving, sending; incoming traffic goes through GroupInbound, and every change
+ * through GroupCommitLoop (one MLS commit, pending before it is sent, rebased and made again when another
+ * commit took the epoch). Each change here is written so that made again it leaves out what another member
+ * already did (an add of a device now present, a removal done), and ends when nothing is left.
+ *
+ * Adds claim KeyPackages for every device of each user's list as this client verified it, and take only
+ * packages whose credential names the device they were claimed for; MLS then checks each against the
+ * lists again (device-identity-check.ts). A device that left its user's list is removed by the first
+ * member to notice; a device that joined its user's list is added by that user's other devices (§7).
+ */
+import { base64urlDecode, randomBytes, type Bytes } from '../../crypto/bytes.js';
+import type { Ed25519SigningKey } from '../../crypto/signing-key.js';
+import { commitAdd, commitRemove, commitSelfUpdate, createDeviceGroup, GROUP_ID_BYTES } from '../../e2ee/mls/group-commits.js';
+import { groupEpoch, groupMembers } from '../../e2ee/mls/group-members.js';
+import { groupNameOf } from '../../e2ee/mls/group-name.js';
+import { encryptGroupMessage } from '../../e2ee/mls/group-messages.js';
+import { deserializeGroupState, serializeGroupState } from '../../e2ee/mls/group-state-codec.js';
+import { decodeMemberCredential } from '../../e2ee/mls/member-credential.js';
+import { openMlsDevice, type MlsDevice } from '../../e2ee/mls/mls-device.js';
+import { decodeKeyPackageMessage } from '../../e2ee/mls/mls-wire.js';
+import type { DeviceList } from '../../protocol/device-list-payload.js';
+import { ChatError } from '../../protocol/errors.js';
+import { addressText, type Address } from '../address.js';
+import { type ClaimedKeyPackage, type GroupDelivery, type GroupLogEntry, type GroupWelcomeDelivery } from './group-delivery.js';
+import { GroupCommitLoop, type MakeChange } from './group-commit-loop.js';
+import { GroupInbound, type FollowUp } from './group-inbound.js';
+import { KeyPackagePublisher } from './group-key-packages.js';
+import { encodeGroupPayload } from './group-payload.js';
+import {
+  groupIdText,
+  inactiveRow,
+  KeyedLock,
+  memberAddresses,
+  requireGroup,
+  sameBytes,
+  saveGroup,
+  type GroupDeviceLists,
+  type GroupEvents,
+  type GroupRuntime,
+} from './group-runtime.js';
+import type { GroupStore } from './group-store.js';
+
+export interface GroupInfo {
+  readonly groupId: string;
+  readonly name: string | undefined;
+  readonly epoch: number;
+  readonly members: readonly Address[];
+  readonly active: boolean;
+}
+
+export interface GroupManagerOptions {
+  readonly self: Address;
+  readonly signingKey: Ed25519SigningKey;
+  readonly store: GroupStore;
+  readonly delivery: GroupDelivery;
+  readonly lists: GroupDeviceLists;
+  readonly events: GroupEvents;
+  readonly clock?: () => number;
+}
+
+export class GroupManager {
+  readonly #rt: GroupRuntime;
+  readonly #inbound: GroupInbound;
+  readonly #commits: GroupCommitLoop;
+  readonly keyPackages: KeyPackagePublisher;
+  #device: Promise<MlsDevice> | undefined;
+
+  constructor(private readonly options: GroupManagerOptions) {
+    const lock = new KeyedLock();
+    this.#rt = {
+      self: options.self,
+      device: () => this.device(),
+      store: options.store,
+      delivery: options.delivery,
+      lists: options.lists,
+      events: options.events,
+      clock: options.clock ?? Date.now,
+      lock: (groupId, work) => lock.run(groupIdText(groupId), work),
+    };
+    this.#inbound = new GroupInbound(this.#rt);
+    this.#commits = new GroupCommitLoop(this.#rt, this.#inbound);
+    this.keyPackages = new KeyPackagePublisher(() => this.device(), options.store, options.delivery, this.#rt.clock);
+  }
+
+  /** This device as an MLS client, opened once its own verified list names it (a failed opening is tried again next time). */
+  private device(): Promise<MlsDevice> {
+    const { self, signingKey, lists } = this.options;
+    const opening = (this.#device ??= openMlsDevice({ username: self.user, deviceId: self.device }, signingKey, async (u) => (await lists.held(u)) ?? undefined));
+    opening.catch(() => this.#device === opening && (this.#device = undefined));
+    return opening;
+  }
+
+  /** A new group of this device, its user's other devices and every device of `users`; returns its id. */
+  async createGroup(name: string | undefined, users: readonly string[]): Promise<string> {
+    const device = await this.device();
+    const groupId = randomBytes(GROUP_ID_BYTES);
+    const state = await createDeviceGroup(device, groupId, name);
+    await this.options.delivery.createGroup(groupId);
+    if (!(await saveGroup(this.#rt, { groupId, state: serializeGroupState(state), lastSeq: 0 }, state, 0))) throw new ChatError('internal', 'a new group id is already in the store');
+    const id = groupIdText(groupId);
+    await this.addUsers(id, [this.options.self.user, ...users.filter((u) => u !== this.options.self.user)]);
+    return id;
+  }
+
+  /** Adds every device of each user that is not in the group yet (this user's own devices too). False: nothing to add. */
+  addUsers(groupId: string, users: readonly string[]): Promise<boolean> {
+    const claims = new Map<string, readonly ClaimedKeyPackage[]>();
+    return this.change(groupId, async (device, state) => {
+      const present = new Set(memberAddresses(state).map(addressText));
+      const packages: Bytes[] = [];
+      const add: Address[] = [];
+      for (const user of new Set(users)) {
+        const list = await this.options.lists.refresh(user);
+        if (!list) throw new ChatError('group_member_refused', `"${user}" has no device list this client verified: none of its devices can be added`);
+        const missing = list.devices.filter((d) => !present.has(addressText({ user, device: d.deviceId })));
+        if (missing.length === 0) continue;
+        // Claimed once per call: a retry after a lost epoch reuses them (a Welcome of a refused commit never went out).
+        let claimed = claims.get(user);
+        if (!claimed) claims.set(user, (claimed = await this.claim(user, list)));
+        for (const entry of missing) {
+          const found = claimed.find((p) => p.device === entry.deviceId);
+          if (!found) {
+            this.options.events.debug(`no KeyPackage for ${user}/${entry.deviceId}: it is left out (its own user's devices add it at their next login; others, by adding the user again)`);
+            continue;
+          }
+          const member = decodeMemberCredential(decodeKeyPackageMessage(found.keyPackage).leafNode.credential);
+          if (member?.username !== user || member.deviceId !== entry.deviceId) {
+            throw new ChatError('group_member_refused', `the server handed out, as ${user}/${entry.deviceId}'s KeyPackage, one of another credential`);
+          }
+          packages.push(found.keyPackage);
+          add.push({ user, device: entry.deviceId });
+        }
+      }
+      if (packages.length === 0) return undefined;
+      return { commit: await commitAdd(device, state, packages), add, remove: [] };
+    });
+  }
+
+  /** One KeyPackage per device of `user`'s current list, for the list version this client verified. */
+  private async claim(user: string, list: DeviceList): Promise<readonly ClaimedKeyPackage[]> {
+    const first = await this.claimFor(user, list.version);
+    if (first !== 'devices_changed') return first;
+    // The server holds another list: take it in (verified like any), and claim once more against it.
+    const newer = await this.options.lists.refresh(user);
+    if (!newer || newer.version === list.version) throw new ChatError('bad_response', `the server refused a KeyPackage claim for "${user}" at the list version it serves`);
+    const again = await this.claimFor(user, newer.version);
+    if (again === 'devices_changed') throw new ChatError('devices_changed', `the device list of "${user}" keeps changing`);
+    return again;
+  }
+
+  private async claimFor(user: string, version: number): Promise<readonly ClaimedKeyPackage[] | 'devices_changed'> {
+    try {
+      const answer = await this.options.delivery.claimKeyPackages(user, version);
+      return answer.listVersion === version ? answer.packages : 'devices_changed';
+    } catch (error) {
+      // None of the user's devices has published a KeyPackage yet: nothing of theirs can be added now.
+      if (error instanceof ChatError && error.code === 'no_key_packages') return [];
+      if (error instanceof ChatError && error.code === 'devices_changed') return 'devices_changed';
+      throw error;
+    }
+  }
+
+  /** Removes every device of each user (never this device: it leaves instead). False: none of them was in the group. */
+  removeUsers(groupId: string, users: readonly string[]): Promise<boolean> {
+    if (users.includes(this.options.self.user)) return Promise.reject(new ChatError('bad_request', 'a user leaves a group (leaveGroup) rather than removing itself'));
+    return this.removeDevices(groupId, (m) => users.includes(m.user));
+  }
+
+  private removeDevices(groupId: string, which: (member: Address) => boolean): Promise<boolean> {
+    return this.change(groupId, async (device, state) => {
+      const targets = groupMembers(state).filter((m) => which({ user: m.username, device: m.deviceId }) && !(m.username === this.options.self.user && m.deviceId === this.options.self.device));
+      if (targets.length === 0) return undefined;
+      const remove = targets.map((m) => ({ user: m.username, device: m.deviceId }));
+      return { commit: await commitRemove(device, state, targets), add: [], remove };
+    });
+  }
+
+  /** A commit with a fresh UpdatePath from this device: what any earlier copy of its state knew opens nothing from now on. */
+  async updateKeys(groupId: string): Promise<void> {
+    await this.change(groupId, async (device, state) => ({ commit: await commitSelfUpdate(device, state), add: [], remove: [] }));
+  }
+
+  /**
+   * This user leaves: a leave request goes to the group (group-payload.ts), the first member staying to
+   * read it commits the removal of all this user's devices, and this device stops at once.
+   */
+  async leaveGroup(groupId: string): Promise<void> {
+    await this.sendPayload(groupId, encodeGroupPayload({ type: 'leave' }));
+    const id = base64urlDecode(groupId);
+    const state = await this.#rt.lock(id, async () => {
+      for (;;) {
+        const loaded = await requireGroup(this.#rt, id);
+        if (await saveGroup(this.#rt, inactiveRow(loaded.row), loaded.state, loaded.version)) return loaded.state;
+      }
+    });
+    this.options.events.membership({ groupId, name: groupNameOf(state), epoch: Number(groupEpoch(state)), added: [], removed: [], left: true });
+  }
+
+  /** Sends a text to the group; resolves with its place in the group's order. */
+  sendMessage(groupId: string, text: string): Promise<{ seq: number }> {
+    return this.sendPayload(groupId, encodeGroupPayload({ type: 'text', text, sentAt: this.#rt.clock() }));
+  }
+
+  private async sendPayload(groupId: string, payload: Bytes): Promise<{ seq: number }> {
+    const id = base64urlDecode(groupId);
+    // Encrypted and saved under the lock: the secret tree's generation moves on before anything leaves.
+    const { message, epoch, name } = await this.#rt.lock(id, async () => {
+      for (;;) {
+        const loaded = await requireGroup(this.#rt, id);
+        const sent = await encryptGroupMessage(await this.device(), loaded.state, payload);
+        if (await saveGroup(this.#rt, { ...loaded.row, state: serializeGroupState(sent.state) }, sent.state, loaded.version)) {
+          return { message: sent.message, epoch: Number(groupEpoch(loaded.state)), name: groupNameOf(sent.state) };
+        }
+      }
+    });
+    const answer = await this.options.delivery.send(id, epoch, message);
+    // Our own message counts as handled when it is next in order; otherwise a later sync skips it as ours.
+    await this.#rt.lock(id, async () => {
+      const loaded = await this.#rt.store.loadGroup(id);
+      // The listed name as of the send; any later save lists the name of its own state. A lost save only costs a later sync.
+      if (loaded && !loaded.row.inactive && answer.seq === loaded.row.lastSeq + 1) await this.options.store.saveGroup({ ...loaded.row, lastSeq: answer.seq }, name, loaded.version);
+    });
+    return answer;
+  }
+
+  /** One change through the commit loop (group-commit-loop.ts); leaves read meanwhile are committed after. */
+  private async change(groupId: string, make: MakeChange): Promise<boolean> {
+    const followUps: FollowUp[] = [];
+    try {
+      return await this.#commits.change(base64urlDecode(groupId), make, followUps);
+    } finally {
+      this.runFollowUps(followUps);
+    }
+  }
+
+  /** Leaves asked for by members this device is to remove: committed after the lock is released, failures reported. */
+  private runFollowUps(followUps: readonly FollowUp[]): void {
+    for (const f of followUps) {
+      this.background(
+        this.removeDevices(groupIdText(f.groupId), (m) => m.user === f.removeUser),
+        `could not commit the removal of "${f.removeUser}", who left group ${groupIdText(f.groupId)}`,
+      );
+    }
+  }
+
+  readonly #background = new Set<Promise<unknown>>();
+
+  /** Work started by what was received, not awaited by it; failures are reported. */
+  private background(work: Promise<unknown>, failure: string): void {
+    const tracked = work.catch((cause: unknown) => this.options.events.debug(failure, cause));
+    this.#background.add(tracked);
+    void tracked.finally(() => this.#background.delete(tracked));
+  }
+
+  /** Resolves once the work started in the background (leave removals, KeyPackage upkeep after a join) is done. */
+  async idle(): Promise<void> {
+    while (this.#background.size > 0) await Promise.all([...this.#background]);
+  }
+
+  /** A `group.message` push (or a test's delivery). */
+  async receive(entry: GroupLogEntry): Promise<void> {
+    this.runFollowUps(await this.#inbound.receive(entry));
+  }
+
+  /** A `group.welcome` push: join the group it names. */
+  async welcome(delivery: GroupWelcomeDelivery): Promise<void> {
+    await this.#inbound.welcome(delivery);
+    this.background(this.keyPackages.maintain(), 'KeyPackage upkeep after a join failed');
+  }
+
+  /**
+   * After a login: every group is synced from its log (a commit of ours whose answer was lost is found
+   * there), and this user's devices still missing from it are added.
+   */
+  async catchUpAll(): Promise<void> {
+    const self = this.options.self.user;
+    const ownList = await this.options.lists.held(self);
+    for (const g of await this.options.store.listGroups()) {
+      if (g.inactive) continue;
+      const groupId = groupIdText(g.groupId);
+      try {
+        const followUps = await this.#rt.lock(g.groupId, () => this.#inbound.catchUp(g.groupId));
+        this.runFollowUps(followUps);
+        // A device of this user linked before it had published KeyPackages was left out when its list
+        // came (design §7): each login tries again for the ones still missing.
+        const members = (await this.groupInfo(groupId)).members;
+        const missing = ownList?.devices.some((d) => !members.some((m) => m.user === self && m.device === d.deviceId)) ?? false;
+        if (missing) await this.addUsers(groupId, [self]);
+      } catch (cause) {
+        this.options.events.debug(`could not sync group ${groupId}`, cause);
+      }
+    }
+  }
+
+  /**
+   * A verified list of `user` replaced the one held (§7): in every group with devices of `user`, those the
+   * new list no longer names (or names with another key) are removed; when `user` is this user, the
+   * devices it newly names are added. Failures are reported, never thrown: the list is taken in anyway.
+   */
+  async deviceListChanged(user: string, list: DeviceList | null): Promise<void> {
+    for (const g of await this.options.store.listGroups()) {
+      if (g.inactive) continue;
+      const groupId = groupIdText(g.groupId);
+      try {
+        const listed = (m: Address) => list?.devices.some((d) => d.deviceId === m.device) ?? false;
+        await this.removeDevices(groupId, (m) => m.user === user && !listed(m));
+        if (user === this.options.self.user && list) {
+          const info = await this.groupInfo(groupId);
+          if (info.members.some((m) => m.user === user)) await this.addUsers(groupId, [user]);
+        }
+      } catch (cause) {
+        this.options.events.debug(`could not bring group ${groupId} in line with the new device list of "${user}"`, cause);
+      }
+    }
+  }
+
+  async groups(): Promise<{ groupId: string; name: string | undefined; active: boolean }[]> {
+    return (await this.options.store.listGroups()).map((g) => ({ groupId: groupIdText(g.groupId), name: g.name, active: !g.inactive }));
+  }
+
+  /** The group as this device's MLS state says; for a group this device left or was removed from, only its name (members none). */
+  /** The local name ↔ id map: the active group with this id, or the one active group of this name. */
+  async findGroup(nameOrId: string): Promise<string> {
+    const active = (await this.groups()).filter((g) => g.active);
+    if (active.some((g) => g.groupId === nameOrId)) return nameOrId;
+    const named = active.filter((g) => g.name === nameOrId);
+    if (named.length === 1) return named[0]!.groupId;
+    if (named.length > 1) throw new ChatError('bad_request', `${named.length} groups are named "${nameOrId}": name one by its id`);
+    throw new ChatError('unknown_group', `no group named "${nameOrId}" on this device`);
+  }
+
+  async groupInfo(groupId: string): Promise<GroupInfo> {
+    const id = base64urlDecode(groupId);
+    const found = await this.options.store.loadGroup(id);
+    if (!found) throw new ChatError('unknown_group', `no group ${groupId} on this device`);
+    if (found.row.inactive) {
+      const summary = (await this.options.store.listGroups()).find((g) => sameBytes(g.groupId, id));
+      return { groupId, name: summary?.name, epoch: -1, members: [], active: false };
+    }
+    const state = deserializeGroupState(await this.device(), found.row.state);
+    return { groupId, name: groupNameOf(state), epoch: Number(groupEpoch(state)), members: memberAddresses(state), active: true };
+  }
+
+  /**
+   * The server's routing list beside the MLS roster (§4.5): a difference costs delivery, never
+   * confidentiality, and is reported, not repaired.
+   */
+  async routingDiffers(groupId: string): Promise<{ missing: Address[]; extra: Address[] }> {
+    const info = await this.groupInfo(groupId);
+    const routed = await this.options.delivery.info(base64urlDecode(groupId));
+    const routedText = new Set(routed.members.map(addressText));
+    const rosterText = new Set(info.members.map(addressText));
+    return { missing: info.members.filter((m) => !routedText.has(addressText(m))), extra: routed.members.filter((m) => !rosterText.has(addressText(m))) };
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * What a cluster adds to one node (app.ts takes it as a whole; cluster/redis-cluster.ts is the one that
+ * exists). Without it, the node is the whole server: in-memory adapter, in-process presence, wake-ups by
+ * direct offer, rate limits in memory.
+ */
+import type { ServerOptions } from 'socket.io';
+import type { ChatIO } from '../connection.js';
+import type { DeliveryNotifier, RoomPumps } from '../delivery-notifier.js';
+import type { ServerMetrics } from '../metrics.js';
+import type { PresenceRegistry } from '../presence.js';
+import type { RateTake } from '../shared-rate-limits.js';
+
+export interface ClusterLink {
+  /** Carries room broadcasts (receipts, presence events, device changes, prekeys.low) to the other nodes. */
+  readonly adapter: ServerOptions['adapter'];
+  readonly presence: PresenceRegistry;
+  deliveryNotifier(pumps: RoomPumps): DeliveryNotifier;
+  /**
+   * Per-user limits counted across the nodes: true when every take fits (then all are taken), false and
+   * nothing taken otherwise.
+   */
+  takeAll(takes: readonly RateTake[]): Promise<boolean>;
+  /** Starts what runs beside the server: wake-ups from other nodes, the delivery poll, presence leases. */
+  start(io: ChatIO, pumps: RoomPumps, metrics: ServerMetrics): void;
+  /** True when Redis answers now. */
+  healthy(): Promise<boolean>;
+  close(): Promise<void>;
+}
