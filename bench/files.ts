@@ -9,12 +9,18 @@
  * key loading and login are left out. Upload: encrypt + upload in chunks + the server's fsync. Download:
  * download + check + decrypt + write + fsync + rename. Peak memory: getrusage's maxrss of each client
  * (a preload reports it at exit) and the server's VmHWM, one fresh server per size.
+ *
+ * Where the server keeps blobs: a 20 MiB file through a server on PostgreSQL (blobs in the database,
+ * postgres-blob-store.ts) against the same file through a server on SQLite (blobs on disk), same run.
+ * PostgreSQL is E2EE_CHAT_DATABASE_URL or the local one of the tests, in a schema of its own, dropped
+ * after; without it those two figures are left out, with a notice.
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import pg from 'pg';
 import { ratioOf, type Figure } from './lib/report.js';
 import { startServerProcess } from './lib/server-process.js';
 
@@ -103,10 +109,10 @@ interface SizeResult {
   cpSeconds: number;
 }
 
-async function transfer(dir: string, home: string, size: number): Promise<SizeResult> {
+async function transfer(dir: string, home: string, size: number, serverEnv: Record<string, string> = {}): Promise<SizeResult> {
   const src = join(dir, `file-${size}.bin`);
   writeRandomFile(src, size);
-  const server = await startServerProcess({ E2EE_CHAT_MAX_ATTACHMENT_BYTES: String(Math.max(size, MIB)), E2EE_CHAT_BLOB_USER_MAX_BYTES: String(4 * size + MIB) });
+  const server = await startServerProcess({ E2EE_CHAT_MAX_ATTACHMENT_BYTES: String(Math.max(size, MIB)), E2EE_CHAT_BLOB_USER_MAX_BYTES: String(4 * size + MIB), ...serverEnv });
   try {
     const env = { E2EE_CHAT_HOME: home, E2EE_CHAT_SERVER: server.url };
     // A fresh server: both register (only receive registers a name).
@@ -128,6 +134,56 @@ async function transfer(dir: string, home: string, size: number): Promise<SizeRe
   }
 }
 
+const DATABASE_URL = process.env.E2EE_CHAT_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+
+/** A schema of its own on the benchmark's PostgreSQL, and the server URL that selects it; undefined when unreachable. */
+async function postgresSchema(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
+  const schema = `e2ee_bench_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 2_000 });
+  try {
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+  } catch (err) {
+    console.warn(`files: PostgreSQL unreachable (${(err as Error).message}): the PostgreSQL blob store figures are left out`);
+    await admin.end().catch(() => undefined);
+    return undefined;
+  }
+  const url = new URL(DATABASE_URL);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await admin.query(`DROP SCHEMA ${schema} CASCADE`);
+      await admin.end();
+    },
+  };
+}
+
+/** Upload and download of one file through a PostgreSQL server (blobs in the database) vs a SQLite one (blobs on disk). */
+async function blobStoreFigures(dir: string, home: string, size: number): Promise<Figure[]> {
+  const database = await postgresSchema();
+  if (!database) return [];
+  try {
+    const onDisk = await transfer(dir, join(home, 'disk'), size);
+    const inDatabase = await transfer(dir, join(home, 'postgres'), size, { E2EE_CHAT_DATABASE_URL: database.url });
+    const mib = size / MIB;
+    return (['upload', 'download'] as const).map((what) => {
+      const rate = mib / inDatabase[what].seconds;
+      const diskRate = mib / onDisk[what].seconds;
+      return {
+        section: 'files',
+        name: `${what}, ${mib} MiB file, blobs in PostgreSQL (a cluster's server)`,
+        value: rate,
+        unit: 'MiB/s',
+        baseline: { name: 'the same, blobs on disk (SQLite server)', value: diskRate },
+        ratio: ratioOf(rate, diskRate, true),
+      };
+    });
+  } finally {
+    await database.drop();
+  }
+}
+
 /** Memory that grows with the file: more than this between the two sizes means buffering, not streaming. */
 const GROWTH_ALLOWED_BYTES = 16 * MIB;
 
@@ -138,6 +194,8 @@ const GROWTH_ALLOWED_BYTES = 16 * MIB;
  * better but because nothing was collected yet; from 100 MiB on, the peak is where collection holds it.
  */
 const SIZES = { full: [100 * MIB, 1024 * MIB], quick: [50 * MIB, 200 * MIB], smoke: [MIB, 2 * MIB] } as const;
+/** The file of the disk-vs-PostgreSQL comparison. */
+const BLOB_STORE_SIZE = { full: 20 * MIB, quick: 20 * MIB, smoke: MIB } as const;
 
 export async function filesBench(mode: 'full' | 'quick' | 'smoke'): Promise<Figure[]> {
   const [small, large] = SIZES[mode];
@@ -182,6 +240,7 @@ export async function filesBench(mode: 'full' | 'quick' | 'smoke'): Promise<Figu
         met: large - small <= GROWTH_ALLOWED_BYTES,
       });
     }
+    figures.push(...(await blobStoreFigures(dir, join(home, 'blob-stores'), BLOB_STORE_SIZE[mode])));
     return figures;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -8,7 +8,6 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { Server as SocketIOServer } from 'socket.io';
 import type { Logger } from 'pino';
 import { maxBlobBytesFor } from '../protocol/blob-schemas.js';
@@ -23,7 +22,7 @@ import {
 import { authHandlers } from './auth-handlers.js';
 import { blobHandlers } from './blobs/blob-handlers.js';
 import { blobHttpHandler } from './blobs/blob-http.js';
-import { BlobStore } from './blobs/blob-store.js';
+import { openBlobStore } from './blobs/open-blob-store.js';
 import type { ServerConfig } from './config.js';
 import { createConnection, dispatch, type ChatIO, type HandlerTable, type HandlerTables, type HandlerTableV2 } from './connection.js';
 import { deviceHandlers } from './device-handlers.js';
@@ -90,18 +89,10 @@ export function createChatServer({ config, store, logger, onClientEvent, cluster
   const registry = cluster?.presence ?? seams.presence ?? new InProcessPresence();
   const bundleFetchesBy = new KeyedRateLimiter(config.bundleFetchPerRequesterPerMinute / 60, config.bundleFetchPerRequesterBurst);
   const bundleFetchesOf = new KeyedRateLimiter(config.bundleFetchPerTargetPerMinute / 60, config.bundleFetchPerTargetBurst);
-  // Files (docs/PROTOCOL.md §20): opened (its folder read, what expired swept) before the server listens.
+  // Files (docs/PROTOCOL.md §20): on the node's disk, or in PostgreSQL with the PostgreSQL store
+  // (blobs/open-blob-store.ts); opened (what expired swept) before the server listens.
   const maxBlobBytes = maxBlobBytesFor(config.maxAttachmentBytes);
-  const blobStore = BlobStore.open({
-    dir: config.blobDir ?? join(config.dataDir, 'blobs'),
-    maxBlobBytes,
-    userMaxBytes: config.blobUserMaxBytes,
-    userMaxCount: config.blobUserMaxCount,
-    serverMaxBytes: config.blobServerMaxBytes,
-    ttlMs: config.queueTtlMs,
-    uploadIdleMs: config.blobUploadIdleMs,
-    logger,
-  });
+  const blobStore = openBlobStore(config, store, maxBlobBytes, logger);
   blobStore.catch((err: unknown) => logger.error({ err }, 'the blob store could not be opened'));
   const blobCreates = new KeyedRateLimiter(BLOB_CREATE_PER_USER_PER_MINUTE / 60, BLOB_CREATE_PER_USER_BURST);
   const blobRequests = new KeyedRateLimiter(config.blobHttpRatePerSecond, config.blobHttpRateBurst);

@@ -1,10 +1,11 @@
 /**
- * The server's blob store (docs/PROTOCOL.md §20): `blob.create` over the authenticated socket, chunks
- * over HTTP with capabilities, quotas, resumption of a broken upload, refusal of uploads that would
- * rewrite or overrun a blob, deletion after the declared fetches or the TTL (an injected clock), and a
- * restart that finds the folder as it was left.
+ * The server's blob store (docs/PROTOCOL.md §20) on a SQLite server: `blob.create` over the
+ * authenticated socket, chunks over HTTP with capabilities, resumption of a broken upload, refusal of
+ * uploads that would rewrite or overrun a blob, deletion after the declared fetch; and what the disk
+ * store alone does with its folder. The store-level contract, on both stores, is
+ * blob-store-contract.test.ts.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,111 +13,20 @@ import type { Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachmentBlobLength } from '../../src/crypto/attachment-cipher.js';
 import { MAX_BLOB_CHUNK_BYTES } from '../../src/protocol/limits.js';
-import { BlobRequestError, BlobStore, type BlobStoreOptions } from '../../src/server/blobs/blob-store.js';
+import { DiskBlobStore } from '../../src/server/blobs/disk-blob-store.js';
+import { clock, fill, once, pattern, testLimits } from './blob-fixtures.js';
 import { call, keysFor, rawSocket, registerRaw, waitUntil } from '../helpers/test-clients.js';
 import { removeDir, startTestServer, type TestServer } from '../helpers/test-server.js';
 
-const DAY = 86_400_000;
 /** attachmentBlobLength(16 MiB): the blob of a file at the test server's limit. */
 const MAX_16_MIB_BLOB = attachmentBlobLength(16 * 1024 * 1024);
 
-function tempDir(): string {
-  return mkdtempSync(join(tmpdir(), 'e2ee-chat-blobs-'));
-}
-
-/** A clock the test moves by hand. */
-function clock(start = 1_800_000_000_000) {
-  let t = start;
-  return { now: () => t, advance: (ms: number) => void (t += ms) };
-}
-
-function openStore(dir: string, now: () => number, overrides: Partial<BlobStoreOptions> = {}): Promise<BlobStore> {
-  return BlobStore.open({
-    dir,
-    maxBlobBytes: 10_000,
-    userMaxBytes: 5_000,
-    userMaxCount: 3,
-    serverMaxBytes: 8_000,
-    ttlMs: 30 * DAY,
-    uploadIdleMs: 3_600_000,
-    now,
-    ...overrides,
-  });
-}
-
-async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
-  yield bytes;
-}
-
-/** Uploads `bytes` whole in one append (the store's view of one PUT). */
-async function fill(store: BlobStore, id: string, token: string, bytes: Uint8Array): Promise<void> {
-  await store.append(id, token, { start: 0, length: bytes.length, total: bytes.length }, once(bytes));
-}
-
-const pattern = (n: number, seed = 7) => Uint8Array.from({ length: n }, (_, i) => (i * 13 + seed) & 0xff);
-
-describe('blob store (the folder, with an injected clock)', () => {
-  it('reserves the declared size at blob.create and refuses, storing nothing, past the per-user bytes or count and the server bytes', async () => {
-    const dir = tempDir();
-    const store = await openStore(dir, clock().now);
-    await store.create('alice', 2000, 1);
-    await store.create('alice', 2000, 1);
-    await expect(store.create('alice', 1008, 1)).rejects.toMatchObject({ code: 'blob_quota_exceeded' });
-    await store.create('alice', 992, 1);
-    await expect(store.create('alice', 64, 1)).rejects.toMatchObject({ code: 'blob_quota_exceeded' }); // the count (3)
-    expect(store.usageOf('alice')).toEqual({ bytes: 4992, count: 3 });
-    await store.create('bob', 3000, 1);
-    await expect(store.create('carol', 64, 1)).rejects.toMatchObject({ code: 'server_full' }); // 7992 + 64 > 8000
-    await expect(store.create('carol', 10_032, 1)).rejects.toMatchObject({ code: 'attachment_too_large' });
-    expect(store.usageOf('carol')).toEqual({ bytes: 0, count: 0 });
-    expect(readdirSync(dir).filter((n) => n.endsWith('.json'))).toHaveLength(4);
-    removeDir(dir);
-  });
-
-  it('deletes a blob once it was fetched whole as many times as declared, and frees its quota', async () => {
-    const dir = tempDir();
-    const store = await openStore(dir, clock().now);
-    const blob = await store.create('alice', 64, 2);
-    await fill(store, blob.id, blob.uploadToken, pattern(64));
-    for (let fetch = 1; fetch <= 2; fetch++) {
-      const download = await store.openDownload(blob.id, blob.downloadToken);
-      await download.handle.close();
-      await download.fetched();
-      await download.fetched(); // one fetch counts once
-    }
-    expect(() => store.status(blob.id, blob.uploadToken)).toThrow(BlobRequestError);
-    await expect(store.openDownload(blob.id, blob.downloadToken)).rejects.toMatchObject({ code: 'not_found' });
-    expect(readdirSync(dir)).toEqual([]);
-    expect(store.usageOf('alice')).toEqual({ bytes: 0, count: 0 });
-    removeDir(dir);
-  });
-
-  it('the sweep deletes blobs past the TTL, fetched or not, and uploads idle past their limit, keeping the rest', async () => {
-    const dir = tempDir();
-    const t = clock();
-    const store = await openStore(dir, t.now);
-    const complete = await store.create('alice', 64, 1);
-    await fill(store, complete.id, complete.uploadToken, pattern(64));
-    const idle = await store.create('alice', 128, 1);
-    await store.append(idle.id, idle.uploadToken, { start: 0, length: 32, total: 128 }, once(pattern(32)));
-    t.advance(3_600_000 - 1);
-    expect(await store.sweep()).toBe(0);
-    t.advance(1);
-    expect(await store.sweep()).toBe(1); // the idle upload
-    expect(() => store.status(idle.id, idle.uploadToken)).toThrow(BlobRequestError);
-    expect(store.status(complete.id, complete.uploadToken)).toEqual({ received: 64, size: 64, complete: true });
-    t.advance(30 * DAY);
-    // Past its expiry a blob is gone for readers even before the sweep runs.
-    await expect(store.openDownload(complete.id, complete.downloadToken)).rejects.toMatchObject({ code: 'not_found' });
-    expect(await store.sweep()).toBe(1);
-    expect(readdirSync(dir)).toEqual([]);
-    removeDir(dir);
-  });
-
-  it('a restart finds the blobs and quotas as they were, resumes an upload at its stored length, and cleans what is not a consistent pair', async () => {
-    const dir = tempDir();
+// What the disk store alone does; what both stores do is in blob-store-contract.test.ts.
+describe('disk blob store (the folder)', () => {
+  it('at start, completes nothing it should not and deletes what is not a consistent pair of its own files, leaving strangers alone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'e2ee-chat-blobs-'));
     const t = clock(Date.now());
-    const first = await openStore(dir, t.now);
+    const first = await DiskBlobStore.open({ ...testLimits(t.now), dir });
     const done = await first.create('alice', 64, 1);
     await fill(first, done.id, done.uploadToken, pattern(64));
     const partial = await first.create('alice', 128, 1);
@@ -127,39 +37,20 @@ describe('blob store (the folder, with an injected clock)', () => {
     writeFileSync(join(dir, `${'C'.repeat(22)}.json`), 'not json');
     writeFileSync(join(dir, 'README'), 'not ours');
 
-    const second = await openStore(dir, t.now);
-    expect(second.usageOf('alice')).toEqual({ bytes: 192, count: 2 });
-    expect(second.status(done.id, done.uploadToken)).toEqual({ received: 64, size: 64, complete: true });
-    expect(second.status(partial.id, partial.uploadToken)).toEqual({ received: 48, size: 128, complete: false });
-    await second.append(partial.id, partial.uploadToken, { start: 48, length: 80, total: 128 }, once(pattern(128).subarray(48)));
-    const download = await second.openDownload(partial.id, partial.downloadToken);
-    const bytes = new Uint8Array(await download.handle.readFile());
-    await download.handle.close();
-    expect(bytes).toEqual(pattern(128));
+    const second = await DiskBlobStore.open({ ...testLimits(t.now), dir });
+    expect(await second.usageOf('alice')).toEqual({ bytes: 192, count: 2 });
+    expect(await second.status(partial.id, partial.uploadToken)).toEqual({ received: 48, size: 128, complete: false });
     expect(readdirSync(dir).sort()).toEqual([`${done.id}.blob`, `${done.id}.json`, `${partial.id}.blob`, `${partial.id}.json`, 'README'].sort());
     removeDir(dir);
   });
 
-  it('at start, an incomplete upload older than the TTL is deleted before anything can use it', async () => {
-    const dir = tempDir();
-    const t = clock(Date.now());
-    const first = await openStore(dir, t.now, { uploadIdleMs: 40 * DAY });
-    const old = await first.create('alice', 128, 1);
-    t.advance(30 * DAY + 1);
-    const second = await openStore(dir, t.now, { uploadIdleMs: 40 * DAY });
-    expect(() => second.status(old.id, old.uploadToken)).toThrow(BlobRequestError);
-    expect(readdirSync(dir)).toEqual([]);
-    removeDir(dir);
-  });
-
-  it('stores only the SHA-256 of the capabilities, never the capabilities themselves', async () => {
-    const dir = tempDir();
-    const store = await openStore(dir, clock().now);
+  it('keeps each blob as a data file and a record, mode 0600, in a folder of mode 0700', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'e2ee-chat-blobs-')), 'blobs');
+    const store = await DiskBlobStore.open({ ...testLimits(clock().now), dir });
     const blob = await store.create('alice', 64, 1);
-    const record = readFileSync(join(dir, `${blob.id}.json`), 'utf8');
-    expect(record).not.toContain(blob.uploadToken);
-    expect(record).not.toContain(blob.downloadToken);
-    removeDir(dir);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    for (const name of [`${blob.id}.blob`, `${blob.id}.json`]) expect(statSync(join(dir, name)).mode & 0o777).toBe(0o600);
+    removeDir(join(dir, '..'));
   });
 });
 

@@ -60,8 +60,8 @@ export function blobHttpHandler(deps: BlobHttpDeps): (req: HttpRequest, res: Ser
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(answer));
   }
 
-  function head(res: ServerResponse, id: string, token: string): void {
-    const status = store.status(id, token);
+  async function head(res: ServerResponse, id: string, token: string): Promise<void> {
+    const status = await store.status(id, token);
     res
       .writeHead(200, { [UPLOAD_OFFSET_HEADER]: String(status.received), [UPLOAD_LENGTH_HEADER]: String(status.size), 'cache-control': 'no-store' })
       .end();
@@ -70,10 +70,10 @@ export function blobHttpHandler(deps: BlobHttpDeps): (req: HttpRequest, res: Ser
   async function get(req: HttpRequest, res: ServerResponse, id: string, token: string): Promise<void> {
     const download = await store.openDownload(id, token);
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(download.size), 'cache-control': 'no-store' });
-    // A reader that stops reading holds a descriptor and a file: cut it off after a quiet spell.
+    // A reader that stops reading holds what its download holds (a descriptor, a file): cut it off after a quiet spell.
     res.setTimeout(deps.idleTimeoutMs, () => res.destroy());
     try {
-      await pipeline(download.handle.createReadStream({ highWaterMark: 256 * 1024 }), res);
+      await pipeline(download.body, res);
     } catch (err) {
       // The reader went away: not a fetch. Nothing to answer; the connection is gone.
       logger.debug({ err, blob: id }, 'blob download broken off');
@@ -92,7 +92,7 @@ export function blobHttpHandler(deps: BlobHttpDeps): (req: HttpRequest, res: Ser
       if (req.method !== 'PUT' && req.method !== 'HEAD' && req.method !== 'GET') return refuse(req, res, 'method_not_allowed', 'GET, HEAD or PUT');
       if (!blobIdSchema.safeParse(id).success || token === undefined) return refuse(req, res, 'not_found', 'no such blob');
       if (req.method === 'PUT') await put(req, res, id, token);
-      else if (req.method === 'HEAD') head(res, id, token);
+      else if (req.method === 'HEAD') await head(res, id, token);
       else await get(req, res, id, token);
     } catch (err) {
       if (res.headersSent) {

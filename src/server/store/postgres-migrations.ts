@@ -175,6 +175,47 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
      PRIMARY KEY (group_id, seq)
    );
    CREATE INDEX group_log_by_expiry ON group_log (expires_at);`,
+  // 3: files (docs/PROTOCOL.md §20), so every node serves every blob (blobs/postgres-blob-store.ts): a
+  //    row per blob with what the disk store keeps in its record (the SHA-256 of the capabilities, never
+  //    the capabilities), the bytes as rows of at most a mebibyte keyed by their offset, and the blob
+  //    quotas as usage rows locked by blob.create. The chunks are stored uncompressed (STORAGE
+  //    EXTERNAL): they are ciphertext, which PostgreSQL would try to compress in vain on every insert.
+  `CREATE TABLE blobs (
+     id TEXT PRIMARY KEY,
+     owner TEXT NOT NULL,
+     size BIGINT NOT NULL CHECK (size > 0),
+     downloads INTEGER NOT NULL CHECK (downloads > 0),
+     fetched INTEGER NOT NULL DEFAULT 0,
+     received BIGINT NOT NULL DEFAULT 0 CHECK (received >= 0 AND received <= size),
+     complete BOOLEAN NOT NULL DEFAULT false,
+     created_at BIGINT NOT NULL,
+     expires_at BIGINT NOT NULL,
+     last_activity BIGINT NOT NULL,
+     upload_token_hash TEXT NOT NULL,
+     download_token_hash TEXT NOT NULL,
+     upload_holder TEXT,
+     upload_lease_until BIGINT
+   );
+   CREATE INDEX blobs_by_expiry ON blobs (expires_at);
+   CREATE INDEX blobs_incomplete_by_activity ON blobs (last_activity) WHERE NOT complete;
+   CREATE TABLE blob_chunks (
+     blob_id TEXT NOT NULL REFERENCES blobs (id) ON DELETE CASCADE,
+     byte_offset BIGINT NOT NULL,
+     data BYTEA NOT NULL,
+     PRIMARY KEY (blob_id, byte_offset)
+   );
+   ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+   CREATE TABLE blob_user_usage (
+     owner TEXT PRIMARY KEY,
+     count BIGINT NOT NULL,
+     bytes BIGINT NOT NULL
+   );
+   CREATE TABLE blob_server_usage (
+     single BOOLEAN PRIMARY KEY DEFAULT true CHECK (single),
+     count BIGINT NOT NULL,
+     bytes BIGINT NOT NULL
+   );
+   INSERT INTO blob_server_usage (single, count, bytes) VALUES (true, 0, 0);`,
 ];
 
 /**

@@ -44,7 +44,8 @@ import type {
 export class PostgresServerStore implements ServerStore {
   /** Where the store is, for logs and /health: host, port, database and schema, never the password. */
   readonly location: string;
-  private readonly pool: pg.Pool;
+  /** Shared with the blob store (blobs/postgres-blob-store.ts): one pool, one schema, per node. */
+  readonly pool: pg.Pool;
   /** Bundle fetches of one user, in call order on this node (lowest key first, as SQLite serves them). */
   private readonly bundleTakes = new KeyedSerial();
   /**
