@@ -14,7 +14,6 @@ import { loadOrCreateIdentity, type FolderIdentity, type LoadedIdentity } from '
 import { defaultHome, localUsers, userFolder, type UserFolder } from '../client/node/user-folder.js';
 import { readSettings } from '../client/node/user-settings.js';
 import { ChatError } from '../protocol/errors.js';
-import { changeEntry, textEntry } from './group-lines.js';
 import { setJsonOutput } from './output.js';
 import { ask, askHidden } from './prompt.js';
 import { printable } from './terminal-text.js';
@@ -198,9 +197,10 @@ export interface OpenedClient {
   peers: FilePeerKeyStore;
   messages: SqliteMessageStore;
   /**
-   * Every group message and membership change this run takes in, recorded before the client acks it
-   * (undisplayed until a command shows it): whichever command of the user is connected when a group
-   * message arrives, `receive` and `history --group` have it.
+   * Every group message and membership change this run takes in, recorded by the client before it saves
+   * the group's state and acks (undisplayed until a command shows it): whichever command of the user is
+   * connected when a group message arrives, `receive` and `history --group` have it. Texts this device
+   * sends are recorded by the client too, once the server ordered them.
    */
   groupHistory: SqliteGroupHistory;
   /**
@@ -255,6 +255,8 @@ export async function connectClient(
     ratchet,
     // MLS group states and KeyPackages, beside the ratchet sessions (sealed the same way).
     groups: ratchet.groups(),
+    // What was said and changed in them: the client records it before each save that makes it known.
+    groupHistory,
     mode: options.mode ?? 'ratchet',
     register: createUser,
     // Off unless the command shows messages and asked for them (markRead is only called by those).
@@ -272,9 +274,6 @@ export async function connectClient(
     if (process.env.E2EE_CHAT_DEBUG) c.on('debug', (d) => process.stderr.write(`${debugLine(d)}\n`));
     c.on('removed', (r) => stoppedNow(removedDeviceError(r.username, folder.dir, r.error)));
     c.on('refused', (r) => stoppedNow(explainLoginFailure(r.error, opts, folder) as ChatError));
-    // First among the group listeners: recorded (synchronously) before any command shows it, and before the ack.
-    c.on('groupMessage', (m) => groupHistory.record(textEntry(m, 'in'), { displayed: false }));
-    c.on('groupMembership', (m) => groupHistory.record(changeEntry(m, Date.now()), { displayed: false }));
     options.listen?.(c);
   };
   let client: ChatClient;

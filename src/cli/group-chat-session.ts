@@ -6,11 +6,11 @@
  * it. Messages from single users stay unshown (receive or chat --to shows them); the screen counts them.
  * Slash commands: /members, /update, /help, /quit.
  */
-import type { GroupHistoryEntry } from '../client/node/sqlite-group-history.js';
+import { groupChangeEntry, groupTextEntry, type GroupHistoryEntry } from '../client/groups/group-history.js';
 import { ChatError } from '../protocol/errors.js';
 import type { ChatOutput } from './chat-lines.js';
 import type { OpenedClient } from './common.js';
-import { changeEntry, entryText, groupLabel, textEntry, usersWithDevices } from './group-lines.js';
+import { entryText, groupLabel, usersWithDevices } from './group-lines.js';
 import type { ResolvedGroup } from './group-resolve.js';
 import { sendGroupText } from './group-send.js';
 import { printable } from './terminal-text.js';
@@ -43,33 +43,44 @@ export class GroupChatSession {
     return groupLabel(this.group.name, this.group.groupId);
   }
 
-  /** Shows the members and recent history, then what arrives. Listeners are added in the tick the unshown entries are read. */
+  /**
+   * Shows the members and recent history, then what arrives. The stored entries are read first in the
+   * chain, but only after the listeners below are added (in this tick): the client records an entry
+   * before it tells of it, so each one is either read there or heard after, and `shown` keeps it to once.
+   */
   async open(): Promise<void> {
     const { client, groupHistory } = this.opened;
     await this.printMembers();
-    for (const e of groupHistory.history(this.group.groupId, GROUP_CHAT_BACKLOG)) {
-      this.shown.add(e.id);
-      for (const line of entryText(e)) this.out.print(line);
-    }
-    const unshown = groupHistory.undisplayed();
-    groupHistory.markDisplayed(unshown.filter((e) => this.shown.has(e.id)).map((e) => e.id));
-    unshown.filter((e) => !this.shown.has(e.id)).forEach((e) => this.show(e));
-    client.on('groupMessage', (m) => this.show(textEntry(m, 'in')));
-    client.on('groupMembership', (c) => this.show(changeEntry(c, Date.now())));
+    const backlog = this.chain.then(async () => {
+      for (const e of await groupHistory.history(this.group.groupId, GROUP_CHAT_BACKLOG)) {
+        this.shown.add(e.id);
+        for (const line of entryText(e)) this.out.print(line);
+      }
+      const unshown = await groupHistory.undisplayed();
+      await groupHistory.markDisplayed(unshown.filter((e) => this.shown.has(e.id)).map((e) => e.id));
+      for (const e of unshown) await this.display(e);
+    });
+    this.chain = backlog;
+    client.on('groupMessage', (m) => this.show(groupTextEntry(m, 'in')));
+    client.on('groupMembership', (c) => this.show(groupChangeEntry(c, Date.now())));
     client.on('groupRefused', (r) => this.out.print(`! a message in ${groupLabel(undefined, r.groupId)} from ${printable(r.from.user)}/${r.from.device} was refused: ${printable(r.error.message)}`));
     client.on('message', () => {
       this.directUnread++;
       this.out.print(`(${this.directUnread} unread direct message(s): e2ee-chat chat --to NAME or receive shows them)`);
     });
+    await backlog;
   }
 
   private show(e: GroupHistoryEntry): void {
-    this.chain = this.chain.then(() => {
-      if (this.shown.has(e.id)) return;
-      this.shown.add(e.id);
-      for (const line of entryText(e)) this.out.print(line);
-      this.opened.groupHistory.markDisplayed([e.id]);
-    });
+    this.chain = this.chain.then(() => this.display(e));
+  }
+
+  /** Prints an entry not shown on this screen yet, and marks it shown. */
+  private async display(e: GroupHistoryEntry): Promise<void> {
+    if (this.shown.has(e.id)) return;
+    this.shown.add(e.id);
+    for (const line of entryText(e)) this.out.print(line);
+    await this.opened.groupHistory.markDisplayed([e.id]);
   }
 
   private async printMembers(): Promise<void> {
@@ -102,7 +113,7 @@ export class GroupChatSession {
       return;
     }
     const seq = await sendGroupText(this.opened, this.group, text);
-    const echo = textEntry({ groupId: this.group.groupId, name: this.group.name, from: { user: this.opened.client.username, device: this.opened.client.device }, text, sentAt: Date.now(), seq }, 'out');
+    const echo = groupTextEntry({ groupId: this.group.groupId, name: this.group.name, from: { user: this.opened.client.username, device: this.opened.client.device }, text, sentAt: Date.now(), seq }, 'out');
     this.shown.add(echo.id);
     for (const line of entryText(echo)) this.out.print(line);
   }

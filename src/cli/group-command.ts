@@ -7,11 +7,12 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { ChatClient } from '../client/chat-client.js';
+import { groupChangeEntry } from '../client/groups/group-history.js';
 import type { GroupMembershipEvent } from '../client/groups/group-runtime.js';
 import { ChatError } from '../protocol/errors.js';
 import { USERNAME_PATTERN } from '../protocol/limits.js';
 import { addUserOptions, connectClient, type OpenedClient, type UserOptions } from './common.js';
-import { changeEntry, entryJson, groupChangeText, groupLabel, usersWithDevices } from './group-lines.js';
+import { entryJson, groupChangeText, groupLabel, usersWithDevices } from './group-lines.js';
 import { groupBacklogHandled, resolveGroup } from './group-resolve.js';
 import { JSON_HELP, jsonOutput, writeJson, type MemberJson } from './output.js';
 import { printable } from './terminal-text.js';
@@ -61,9 +62,9 @@ async function withChanges(opened: OpenedClient, groupId: () => string | undefin
   // Filtered after: a new group's id is known only once createGroup returns, after its first commit.
   const seen = heard.filter((c) => c.groupId === groupId());
   const at = Date.now();
-  const entries = seen.map((c) => changeEntry(c, at));
+  const entries = seen.map((c) => groupChangeEntry(c, at));
   // Shown here, so not again by the next `receive` of this device.
-  opened.groupHistory.markDisplayed(entries.map((e) => e.id));
+  await opened.groupHistory.markDisplayed(entries.map((e) => e.id));
   for (const e of entries) {
     if (jsonOutput()) writeJson(entryJson(e));
     else for (const line of groupChangeText(e)) say(line);

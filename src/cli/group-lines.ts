@@ -5,8 +5,7 @@
  * names may collide, so a group without a name shows the start of its id instead.
  */
 import type { Address } from '../client/address.js';
-import type { GroupMembershipEvent, GroupMessageEvent } from '../client/groups/group-runtime.js';
-import { groupChangeId, groupTextId, type GroupChangeEntry, type GroupHistoryEntry, type GroupTextEntry } from '../client/node/sqlite-group-history.js';
+import type { GroupChangeEntry, GroupHistoryEntry } from '../client/groups/group-history.js';
 import type { GroupChangeLine, GroupMessageLine } from './output.js';
 import { printable } from './terminal-text.js';
 
@@ -46,15 +45,6 @@ export function groupChangeText(c: Pick<GroupChangeEntry, 'name' | 'groupId' | '
   // A commit that changed nobody: a member's new keys (an update, or a leave request being settled).
   if (lines.length === 0) lines.push(`* ${group} has new keys (epoch ${c.epoch})`);
   return lines;
-}
-
-export function textEntry(m: GroupMessageEvent, direction: 'in' | 'out'): GroupTextEntry {
-  return { kind: 'message', id: groupTextId(m.groupId, m.seq), groupId: m.groupId, name: m.name, direction, from: m.from, text: m.text, sentAt: m.sentAt, seq: m.seq };
-}
-
-export function changeEntry(c: GroupMembershipEvent, at: number): GroupChangeEntry {
-  const how = c.left ? 'left' : c.joined ? 'joined' : 'changed';
-  return { kind: 'membership', id: groupChangeId(c.groupId, c.epoch, how), groupId: c.groupId, name: c.name, epoch: c.epoch, added: c.added, removed: c.removed, joined: c.joined === true, left: c.left === true, at };
 }
 
 /** An entry as terminal lines: the message, or its notices. */

@@ -2,22 +2,20 @@
  * `e2ee-chat send --group NAME`: one text from the arguments, or one per line of standard input, to every
  * member device of a group. Group messages need the server (the MLS state moves on with each message,
  * and there is no group outbox), so an unreachable server is an error here. Each text sent is recorded in
- * the group history as this device's own, so `history --group` shows it beside the others'.
+ * the group history (by the client, once the server ordered it) as this device's own, so `history
+ * --group` shows it beside the others'.
  */
 import { createInterface } from 'node:readline';
 import { ChatError } from '../protocol/errors.js';
 import { connectClient, type OpenedClient, type UserOptions } from './common.js';
-import { groupLabel, textEntry } from './group-lines.js';
+import { groupLabel } from './group-lines.js';
 import { groupBacklogHandled, resolveGroup, type ResolvedGroup } from './group-resolve.js';
 import { jsonOutput, writeJson } from './output.js';
 import { printable } from './terminal-text.js';
 
-/** Sends `text` to the group, records it as sent by this device, and returns its place in the group's order. */
+/** Sends `text` to the group (the client records it as sent by this device) and returns its place in the group's order. */
 export async function sendGroupText(opened: OpenedClient, group: ResolvedGroup, text: string): Promise<number> {
-  const sentAt = Date.now();
   const { seq } = await opened.client.sendGroupMessage(group.groupId, text);
-  const from = { user: opened.client.username, device: opened.client.device };
-  opened.groupHistory.record(textEntry({ groupId: group.groupId, name: group.name, from, text, sentAt, seq }, 'out'), { displayed: true });
   return seq;
 }
 

@@ -25,7 +25,7 @@ async function groupHistory(given: string, opts: HistoryOptions): Promise<void> 
   const local = await openLocalGroups(opts);
   try {
     const group = await resolveGroup(local, given, { inactiveToo: true });
-    const entries = local.groupHistory.history(group.groupId, opts.limit);
+    const entries = await local.groupHistory.history(group.groupId, opts.limit);
     for (const e of entries) {
       if (jsonOutput()) writeJson(entryJson(e));
       else {

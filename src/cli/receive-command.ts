@@ -18,8 +18,8 @@ import { receivedRecord } from '../client/inbound.js';
 import { deliveredJson, deliveredText } from './delivery-summary.js';
 import { NO_READ_RECEIPTS_HELP, addUserOptions, connectClient, readReceiptsWanted, serverUrl } from './common.js';
 import { DOWNLOAD_DIR_HELP, downloadFolderFor, failedFileLine, fileJson, fileSummary, isFallbackBody, receiveAttachment, receivedFileLine, type DownloadOptions } from './file-transfer.js';
-import { entryJson, entryText, groupLabel, textEntry, changeEntry } from './group-lines.js';
-import type { GroupHistoryEntry } from '../client/node/sqlite-group-history.js';
+import { entryJson, entryText, groupLabel } from './group-lines.js';
+import { groupChangeEntry, groupTextEntry, type GroupHistoryEntry } from '../client/groups/group-history.js';
 import { JSON_HELP, jsonOutput, writeJson } from './output.js';
 import { PROGRESS_MIN_BYTES, terminalLine } from './progress-bar.js';
 import { unreadableReason } from './reasons.js';
@@ -232,24 +232,26 @@ export function registerReceiveCommand(program: Command): void {
         read(record);
       });
     });
-    /** A group's message or membership change: shown once, then marked shown (group-history.ts). */
-    const displayGroup = (e: GroupHistoryEntry) => {
+    /** A group's message or membership change: shown once, then marked shown (groups/group-history.ts). */
+    const displayGroup = async (e: GroupHistoryEntry) => {
       if (shownHere.has(e.id)) return;
       shownHere.add(e.id);
       activity();
       if (json) writeJson(entryJson(e));
       else for (const line of entryText(e)) process.stdout.write(`${line}\n`);
-      opened.groupHistory.markDisplayed([e.id]);
+      await opened.groupHistory.markDisplayed([e.id]);
     };
-    // Read in the same tick as the listeners below are added: nothing recorded falls between the two.
-    const unshownGroup = opened.groupHistory.undisplayed();
-    shown = shown.then(() => unshownGroup.forEach(displayGroup));
+    // Read in the chain, so after the listeners below are added (in this tick): the client records an
+    // entry before it tells of it, so each one is either read here or heard after (shownHere: once).
+    shown = shown.then(async () => {
+      for (const e of await opened.groupHistory.undisplayed()) await displayGroup(e);
+    });
     client.on('groupMessage', (m) => {
-      const entry = textEntry(m, 'in');
+      const entry = groupTextEntry(m, 'in');
       shown = shown.then(() => displayGroup(entry));
     });
     client.on('groupMembership', (c) => {
-      const entry = changeEntry(c, Date.now());
+      const entry = groupChangeEntry(c, Date.now());
       shown = shown.then(() => displayGroup(entry));
     });
     client.on('groupRefused', (r) => {

@@ -5,6 +5,7 @@ import type { ChatError } from '../protocol/errors.js';
 import type { PresenceEvent } from '../protocol/events.js';
 import type { BlobHttp } from './blob-transfer.js';
 import type { HistoryReceived } from './history-inbound.js';
+import type { GroupHistoryStore } from './groups/group-history.js';
 import type { GroupStore } from './groups/group-store.js';
 import type { GroupMembershipEvent, GroupMessageEvent, GroupRefusalEvent } from './groups/group-runtime.js';
 import type { TriedLinkCodes } from './stores.js';
@@ -134,13 +135,19 @@ interface ChatClientCommonOptions {
    * one shared by every process of the user (a file on Node). Default: kept in memory, this client only.
    */
   triedLinkCodes?: TriedLinkCodes;
-  /**
-   * Where this device keeps its groups (MLS states and KeyPackage private halves): SqliteRatchetStore's
-   * `groups()` on Node, MemoryGroupStore for tests. Absent: this client takes no part in groups (it
-   * publishes no KeyPackages, and its group calls fail with `bad_request`).
-   */
-  groups?: GroupStore;
 }
+
+/**
+ * Groups take two stores, or none. `groups`: where this device keeps its groups (MLS states and
+ * KeyPackage private halves): SqliteRatchetStore's `groups()` on Node, IdbGroupStore in a browser,
+ * MemoryGroupStore for tests. `groupHistory`: what was said and changed in them (groups/group-history.ts),
+ * recorded by the client before the server is told an entry was handled; SqliteGroupHistory on Node,
+ * IdbGroupHistory in a browser, MemoryGroupHistory for tests. Required with `groups`, never defaulted: a
+ * history in memory would lose for good, at the next start, texts the server no longer holds for this
+ * device. Absent both: this client takes no part in groups (it publishes no KeyPackages, and its group
+ * calls fail with `bad_request`).
+ */
+export type ChatClientGroupOptions = { groups?: undefined; groupHistory?: undefined } | { groups: GroupStore; groupHistory: GroupHistoryStore };
 
 /**
  * How messages are sent: 'ratchet' (the default: PQXDH + Double Ratchet sessions, forward secret) or
@@ -150,4 +157,5 @@ interface ChatClientCommonOptions {
  * publishes prekeys and opens ratchet envelopes.
  */
 export type ChatClientOptions = ChatClientCommonOptions &
+  ChatClientGroupOptions &
   ({ mode?: 'ratchet'; ratchet: RatchetStore } | { mode: 'hybrid'; ratchet?: RatchetStore });

@@ -200,11 +200,15 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     }));
     const sessions = keepsSessions ? sessionsForIdentity : null;
     this.preKeys = sessions ? new PreKeyPublisher(ratchetStore, secrets.signing, this.connection, (work) => sessions.withKeysLocked(work)) : null;
-    this.groupManager = options.groups
+    const { groups, groupHistory } = options;
+    // The types require both; a caller past them would otherwise lose every group text at its next start.
+    if (groups && !groupHistory) throw new TypeError('options.groups needs options.groupHistory: the texts a group brings are recorded there');
+    this.groupManager = groups && groupHistory
       ? new GroupManager({
           self: { user: this.username, device: this.device },
           signingKey: secrets.signing,
-          store: options.groups,
+          store: groups,
+          history: groupHistory,
           delivery: wireGroupDelivery(this.connection),
           lists: { held: (u) => devices.held(u), refresh: (u) => devices.refresh(u) },
           events: {

@@ -34,6 +34,8 @@ export { linkUri } from './link-uri.js';
 export { MemoryRatchetStore } from './ratchet-store.js';
 export { MemoryGroupStore } from './groups/memory-group-store.js';
 export type { GroupStore } from './groups/group-store.js';
+export { MemoryGroupHistory } from './groups/memory-group-history.js';
+export { entryTime, groupChangeEntry, groupChangeId, groupTextEntry, groupTextId, type GroupChangeEntry, type GroupHistoryEntry, type GroupHistoryStore, type GroupTextEntry } from './groups/group-history.js';
 export type { GroupInfo } from './groups/group-manager.js';
 export type { GroupMembershipEvent, GroupMessageEvent, GroupRefusalEvent } from './groups/group-runtime.js';
 export type { RatchetStore } from './ratchet-store.js';

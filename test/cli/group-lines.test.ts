@@ -1,6 +1,7 @@
 /** How the CLI words group traffic (group-lines.ts) and finds the group a user names (group-resolve.ts). */
 import { describe, expect, it } from 'vitest';
-import { changeEntry, entryJson, groupChangeText, groupLabel, groupMessageText, textEntry, usersWithDevices } from '../../src/cli/group-lines.js';
+import { entryJson, groupChangeText, groupLabel, groupMessageText, usersWithDevices } from '../../src/cli/group-lines.js';
+import { groupChangeEntry as changeEntry, groupTextEntry as textEntry } from '../../src/client/groups/group-history.js';
 import { resolveGroup } from '../../src/cli/group-resolve.js';
 import { ChatError } from '../../src/protocol/errors.js';
 

@@ -10,6 +10,7 @@ import { ed25519SigningKeyFromSeed, type Ed25519SigningKey } from '../../src/cry
 import { addressText, type Address } from '../../src/client/address.js';
 import { GroupManager } from '../../src/client/groups/group-manager.js';
 import type { GroupMembershipEvent, GroupMessageEvent, GroupRefusalEvent } from '../../src/client/groups/group-runtime.js';
+import { MemoryGroupHistory } from '../../src/client/groups/memory-group-history.js';
 import { MemoryGroupStore } from '../../src/client/groups/memory-group-store.js';
 import type { DeviceList } from '../../src/protocol/device-list-payload.js';
 import { verifiedList } from '../e2ee/mls/mls-world.js';
@@ -20,6 +21,8 @@ export interface GroupDevice {
   readonly name: string;
   readonly signingKey: Ed25519SigningKey;
   store: MemoryGroupStore;
+  /** What the device recorded of its groups (kept across a restart, as the store is). */
+  readonly history: MemoryGroupHistory;
   manager: GroupManager;
   online: boolean;
   /** Lists this device's client believes instead of the verified ones (a client a hostile server fooled). */
@@ -74,7 +77,7 @@ export class GroupPeople {
     return versioned;
   }
 
-  private open(address: Address, signingKey: Ed25519SigningKey, store = new MemoryGroupStore()): GroupDevice {
+  private open(address: Address, signingKey: Ed25519SigningKey, store = new MemoryGroupStore(), history = new MemoryGroupHistory()): GroupDevice {
     const current = (u: string) => device.listOverride?.(u) ?? this.lists.get(u) ?? null;
     const held = async (u: string) => (device.held ? (device.held.get(u) ?? null) : current(u));
     const refresh = async (u: string) => {
@@ -87,6 +90,7 @@ export class GroupPeople {
       name: addressText(address),
       signingKey,
       store,
+      history,
       online: true,
       messages: [],
       memberships: [],
@@ -98,6 +102,7 @@ export class GroupPeople {
       self: address,
       signingKey,
       store,
+      history: device.history,
       delivery: this.server.connection(address),
       lists: { held, refresh },
       events: {
@@ -116,7 +121,7 @@ export class GroupPeople {
 
   /** The device restarts: a new GroupManager over the same store (what survives is what was saved). */
   restart(device: GroupDevice): GroupDevice {
-    return this.open(device.address, device.signingKey, device.store);
+    return this.open(device.address, device.signingKey, device.store, device.history);
   }
 
   device(user: string, id: number): GroupDevice {

@@ -4,7 +4,10 @@ import { fetchBlobHttp } from '../../src/client/blob-transfer.js';
 import { ChatClient, type ChatClientOptions, type ClientIdentity, type ReceivedMessage, type RejectedMessage } from '../../src/client/chat-client.js';
 import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-stores.js';
 import { MemoryRatchetStore, type RatchetStore } from '../../src/client/ratchet-store.js';
+import type { ChatClientGroupOptions } from '../../src/client/chat-client-types.js';
+import type { GroupHistoryStore } from '../../src/client/groups/group-history.js';
 import type { GroupStore } from '../../src/client/groups/group-store.js';
+import { MemoryGroupHistory } from '../../src/client/groups/memory-group-history.js';
 import { base64urlDecode, base64urlEncode } from '../../src/crypto/bytes.js';
 import { ed25519Sign } from '../../src/crypto/ed25519.js';
 import { ed25519PublicOf, generateUserKeyPairs, jwkThumbprint, rsaPublicOf, type UserKeyPairs } from '../../src/crypto/keys.js';
@@ -59,6 +62,8 @@ export async function connectTestClient(
     ratchet?: RatchetStore;
     /** A group store: the client takes part in MLS groups. */
     groups?: GroupStore;
+    /** With `groups`: where the client records what its groups say (default: a new one in memory). */
+    groupHistory?: GroupHistoryStore;
     mode?: 'ratchet' | 'hybrid';
     readReceipts?: boolean;
     /** The HTTP client for blobs (a test's fault injector). */
@@ -70,6 +75,7 @@ export async function connectTestClient(
   const identity: ClientIdentity & { keys: UserKeyPairs } = { username, keys: opts.keys ?? (await keysFor()) };
   const peers = opts.peers ?? new MemoryPeerKeyStore();
   const messages = opts.messages ?? new MemoryMessageStore();
+  const groupOptions: ChatClientGroupOptions = opts.groups ? { groups: opts.groups, groupHistory: opts.groupHistory ?? new MemoryGroupHistory() } : {};
   const client = await ChatClient.connect({
     url,
     identity,
@@ -80,7 +86,7 @@ export async function connectTestClient(
     ...(opts.ackDelayMs !== undefined && { ackDelayMs: opts.ackDelayMs }),
     ...(opts.readReceipts !== undefined && { readReceipts: opts.readReceipts }),
     ...(opts.fetch && { blobHttp: fetchBlobHttp(opts.fetch) }),
-    ...(opts.groups && { groups: opts.groups }),
+    ...groupOptions,
     // The library's default (ratchet) unless a test asks for hybrid; sessions in memory unless given a store.
     ...(opts.mode === 'hybrid' ? { mode: 'hybrid' as const, ...(opts.ratchet && { ratchet: opts.ratchet }) } : { ratchet: opts.ratchet ?? new MemoryRatchetStore() }),
   });

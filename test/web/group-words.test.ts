@@ -5,7 +5,7 @@
  * summary line is the newest text or notice; members typed in the New group form are split once each.
  */
 import { describe, expect, it } from 'vitest';
-import { groupChangeEntry, groupTextEntry } from '../../src/client/browser/group-history-entry.js';
+import { groupChangeEntry, groupTextEntry } from '../../src/client/browser/index.js';
 import { groupItems, lastWords } from '../../web/src/group-words.js';
 import { memberNames } from '../../web/src/groups-model.js';
 

@@ -53,6 +53,8 @@ export async function openAccount(stores: AppStores, register: boolean, listen: 
     ratchet: stores.ratchet,
     triedLinkCodes: stores.triedLinkCodes,
     groups: stores.groups,
+    // The client records group texts and changes here before it saves their state and acks them.
+    groupHistory: stores.groupHistory,
     register,
     readReceipts: true,
   };

@@ -1,7 +1,7 @@
 /**
  * How the web app words a group conversation: a text with its sender's user and device ("bob (device 2)"
  * when the user has more than the first), and a membership change as notices ("carol joined", "bob
- * left"), from the entries the group history keeps (src/client/browser/group-history-entry.ts). Text from
+ * left"), from the entries the group history keeps (src/client/groups/group-history.ts). Text from
  * the network is rendered by Preact as text nodes, never parsed as markup.
  */
 import type { Address } from '../../src/client/index.js';

@@ -2,15 +2,15 @@
  * The groups of the signed-in screen (MLS, docs/PROTOCOL.md §22–§23): the list (name, unread count, last
  * line), the open group's conversation, its info panel (members by user and device, each user's key
  * trust as the 1:1 conversation shows it) and the "New group" form. As in chat-model.ts the stores are
- * the truth: every text or membership change the client reports is recorded in the group history
- * (sealed in IndexedDB, so it survives a reload) and the view re-reads it.
+ * the truth: the client records every text and membership change in the group history (sealed in
+ * IndexedDB, so it survives a reload) before it acks it or tells of it, and the view re-reads it.
  *
  * Trust follows the 1:1 conversations: a member whose keys changed since they were pinned is not added
  * (the change is reviewed in the conversation with them first); one whose safety number was never
  * compared is added, and shown as "not verified".
  */
 import { ChatError, PeerKeyChangedError, type Address, type ChatClient } from '../../src/client/index.js';
-import { entryTime, groupChangeEntry, groupTextEntry, type GroupHistoryEntry } from '../../src/client/browser/index.js';
+import { entryTime } from '../../src/client/browser/index.js';
 import { usernameProblem, type OpenAccount } from './account.js';
 import { describeError } from './describe-error.js';
 import { groupItems, lastWords, type GroupItem } from './group-words.js';
@@ -74,10 +74,13 @@ export class GroupsModel extends ViewModel<GroupsView> {
     super({ me, groups: [], current: undefined, items: [], members: [], infoOpen: false, creating: false, candidates: [], busy: undefined, notice: undefined });
   }
 
-  /** Listens to the client before it connects: what arrives is recorded at once, then shown. */
+  /** Listens to the client before it connects: what arrives (recorded by the client already) is shown. */
   listen(client: ChatClient): void {
-    client.on('groupMessage', (m) => this.record(groupTextEntry(m, 'in'), false));
-    client.on('groupMembership', (m) => this.record(groupChangeEntry(m, Date.now()), false));
+    client.on('groupMessage', () => this.refreshSoon());
+    client.on('groupMembership', (m) => {
+      if (m.groupId === this.snapshot.current) void this.readMembers();
+      this.refreshSoon();
+    });
     client.on('groupRefused', (r) => this.tell(`A message from ${r.from.user} in a group was refused: ${describeError(r.error)}`));
     client.on('trusted', (t) => {
       this.trust.delete(t.username);
@@ -92,18 +95,6 @@ export class GroupsModel extends ViewModel<GroupsView> {
     document.addEventListener('visibilitychange', () => this.refreshSoon());
     this.refreshSoon();
     await this.work;
-  }
-
-  private record(entry: GroupHistoryEntry, displayed: boolean): void {
-    const history = this.account?.stores.groupHistory;
-    if (!history) return;
-    this.work = this.work.then(
-      () => history.record(entry, { displayed }).then(() => undefined),
-      // An earlier failure was told already; this entry is still recorded.
-      () => history.record(entry, { displayed }).then(() => undefined),
-    ).catch((err: unknown) => void this.tell(`Could not keep a group message: ${describeError(err)}`));
-    if (entry.kind === 'membership' && entry.groupId === this.snapshot.current) void this.readMembers();
-    this.refreshSoon();
   }
 
   /** Whether the open group is on the screen (not covered by the devices page). */
@@ -175,17 +166,14 @@ export class GroupsModel extends ViewModel<GroupsView> {
     });
   }
 
-  /** Sends `text` to the open group; it is recorded (as sent by this device) once the server ordered it. */
+  /** Sends `text` to the open group; the client records it (as sent by this device) once the server ordered it. */
   async send(text: string): Promise<void> {
     const account = this.account;
     const groupId = this.snapshot.current;
     if (!account || groupId === undefined || text.trim() === '') return;
-    const from: Address = { user: this.snapshot.me, device: account.identity.device ?? 1 };
-    const sentAt = Date.now();
     try {
-      const { seq } = await account.client.sendGroupMessage(groupId, text);
-      const name = this.snapshot.groups.find((g) => g.groupId === groupId)?.name;
-      this.record(groupTextEntry({ groupId, name, from, text, sentAt, seq }, 'out'), true);
+      await account.client.sendGroupMessage(groupId, text);
+      this.refreshSoon();
       this.set({ notice: undefined });
     } catch (err) {
       this.tell(`Not sent: ${describeError(err)}`);

@@ -37,7 +37,7 @@ export interface BrowserStores {
   readonly triedLinkCodes: IdbTriedLinkCodes;
   /** MLS group states and KeyPackage private halves (ChatClient's `groups`). */
   readonly groups: IdbGroupStore;
-  /** What was said and changed in the groups, for the app to show (the MLS states keep no texts). */
+  /** What was said and changed in the groups (ChatClient's `groupHistory`: the client records, the app shows). */
   readonly groupHistory: IdbGroupHistory;
 }
 

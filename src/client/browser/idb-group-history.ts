@@ -1,21 +1,21 @@
 /**
- * The group conversations (group-history-entry.ts) in the account's IndexedDB database, kept as the
+ * The GroupHistoryStore (groups/group-history.ts) in the account's IndexedDB database, kept as the
  * 1:1 history is (idb-message-store.ts): one row per entry, sealed under the vault's data key, found by
  * an HMAC of its id (a second copy is recorded once), filed under an HMAC of its group, `waiting` while
  * an incoming entry has not been shown. Oldest first by insertion order.
  *
- * IndexedDB is asynchronous, so unlike the CLI's SQLite record this one cannot be written before the
- * client acks what it came in: an entry is lost if the tab closes in the moment between the two.
+ * ChatClient takes it as `groupHistory` and awaits each record before it saves the group row and acks,
+ * so an entry the server was told was handled is here even if the tab closes at once.
  */
 import { STORES } from './account-database.js';
-import type { GroupHistoryEntry } from './group-history-entry.js';
+import type { GroupHistoryEntry, GroupHistoryStore } from '../groups/group-history.js';
 import { cursorValues, requestResult, transact } from './idb.js';
 import { rowByName, type SealedRow } from './record-rows.js';
 import type { RecordSealer } from './record-sealer.js';
 
 const GH = STORES.groupHistory;
 
-export class IdbGroupHistory {
+export class IdbGroupHistory implements GroupHistoryStore {
   constructor(
     private readonly db: IDBDatabase,
     private readonly sealer: RecordSealer,
@@ -40,10 +40,10 @@ export class IdbGroupHistory {
     });
   }
 
-  /** The newest `limit` entries of a group, oldest first. */
-  async history(groupId: string, limit: number): Promise<GroupHistoryEntry[]> {
+  /** A group's entries, oldest first; with `limit`, the newest `limit` of them. */
+  async history(groupId: string, limit?: number): Promise<GroupHistoryEntry[]> {
     const group = await this.groupKey(groupId);
-    const rows = await transact(this.db, GH, 'readonly', (tx) => cursorValues<SealedRow>(tx.objectStore(GH).index('group'), IDBKeyRange.only(group), 'prev', limit));
+    const rows = await transact(this.db, GH, 'readonly', (tx) => cursorValues<SealedRow>(tx.objectStore(GH).index('group'), IDBKeyRange.only(group), 'prev', limit ?? Infinity));
     return (await this.openAll(rows)).reverse();
   }
 

@@ -13,6 +13,6 @@ export { IdbRatchetStore } from './idb-ratchet-store.js';
 export { IdbTriedLinkCodes } from './idb-tried-link-codes.js';
 export { IdbGroupStore } from './idb-group-store.js';
 export { IdbGroupHistory } from './idb-group-history.js';
-export { entryTime, groupChangeEntry, groupTextEntry, type GroupChangeEntry, type GroupHistoryEntry, type GroupTextEntry } from './group-history-entry.js';
+export { entryTime, groupChangeEntry, groupTextEntry, type GroupChangeEntry, type GroupHistoryEntry, type GroupHistoryStore, type GroupTextEntry } from '../groups/group-history.js';
 export { accountLockName, claimAccountTab, requestPersistentStorage, type AccountTab, type StoragePersistence, type TabLockManager } from './tab-lock.js';
 export { WrongPassphraseError } from '../../crypto/passphrase-seal.js';

@@ -1,7 +1,7 @@
 /**
  * How one change to a group becomes one accepted commit (docs/design/groups-mls.md §4.2): made on the
  * state this device holds, saved with its epoch as the row's pending commit before it is sent, and adopted
- * once the Delivery Service accepted it. When another commit took the epoch (`group_epoch_stale`), the
+ * once the Delivery Service accepted it (the membership change recorded in the group history first). When another commit took the epoch (`group_epoch_stale`), the
  * log is synced first (a commit of ours that another process of this device sent is found there and
  * adopted), the pending commit is dropped if it is still pending, and the change is made again on the new
  * epoch; a change left with nothing to do ends there ("rebase and retry").
@@ -21,7 +21,8 @@ import { ChatError } from '../../protocol/errors.js';
 import type { Address } from '../address.js';
 import { isEpochStale } from './group-delivery.js';
 import type { FollowUp, GroupInbound } from './group-inbound.js';
-import { groupIdText, membershipChange, requireGroup, sameBytes, saveGroup, type GroupRuntime, type LoadedGroup } from './group-runtime.js';
+import { groupChangeEntry } from './group-history.js';
+import { groupIdText, membershipChange, recordHistory, requireGroup, sameBytes, saveGroup, type GroupMembershipEvent, type GroupRuntime, type LoadedGroup } from './group-runtime.js';
 import type { PendingCommitRow } from './group-store.js';
 
 /**
@@ -97,24 +98,29 @@ export class GroupCommitLoop {
       await this.dropPending(id, pending);
       return 'retry';
     }
-    const adopted = await this.adopt(id, pending, answer.seq);
+    const after = deserializeGroupState(await this.rt.device(), pending.state);
+    const { added, removed } = membershipChange(before.state, after);
+    const change: GroupMembershipEvent = { groupId: groupIdText(id), name: groupNameOf(after), epoch: Number(groupEpoch(after)), added, removed };
+    const adopted = await this.adopt(id, pending, answer.seq, change);
     if (adopted) {
-      const after = deserializeGroupState(await this.rt.device(), pending.state);
-      const { added, removed } = membershipChange(before.state, after);
-      this.rt.events.membership({ groupId: groupIdText(id), name: groupNameOf(after), epoch: Number(groupEpoch(after)), added, removed });
+      this.rt.events.membership(change);
       if (answer.seq !== adopted.lastSeq) followUps.push(...(await this.inbound.catchUp(id)));
     }
     return 'done';
   }
 
-  /** Adopts an accepted pending commit, unless another process already did (it found it in the log). */
-  private async adopt(id: Uint8Array, pending: PendingCommitRow, seq: number): Promise<{ lastSeq: number } | undefined> {
+  /**
+   * Adopts an accepted pending commit, unless another process already did (it found it in the log, and
+   * recorded the change); the change is recorded in the history before the row is saved.
+   */
+  private async adopt(id: Uint8Array, pending: PendingCommitRow, seq: number, change: GroupMembershipEvent): Promise<{ lastSeq: number } | undefined> {
     for (;;) {
       const loaded = await this.rt.store.loadGroup(id);
       if (!loaded?.row.pending || !sameBytes(loaded.row.pending.commit, pending.commit)) return undefined;
       const { pending: _adopted, ...row } = loaded.row;
       const lastSeq = seq === row.lastSeq + 1 ? seq : row.lastSeq;
       const state = deserializeGroupState(await this.rt.device(), pending.state);
+      await recordHistory(this.rt, [groupChangeEntry(change, this.rt.clock())]);
       if (await saveGroup(this.rt, { ...row, state: pending.state, lastSeq }, state, loaded.version)) return { lastSeq };
     }
   }

@@ -5,8 +5,11 @@
  * Entries are handled in the group's order: one already handled (seq at or below the row's `lastSeq`) is
  * a duplicate or a replay and changes nothing; a gap in the sequence, or a message MLS finds `ahead` of
  * this device's epoch (a commit withheld or reordered), makes the device sync the log from where it is
- * before going on. Each entry is processed on the state as loaded, the row saved compare-and-swap, and
- * only then are listeners told (commit, then notify); a lost save redoes the entry on the newer row.
+ * before going on. Each entry is processed on the state as loaded; what it says (a text, a membership
+ * change) is recorded in the group history, then the row saved compare-and-swap, and only then are
+ * listeners told (record, commit, notify). Recorded first, so that nothing is lost: once the row is saved
+ * a redelivery is a replay and changes nothing, and the server is told the entry was handled. A lost save
+ * redoes the entry on the newer row; the history records an entry of one id once.
  *
  * This device's own commit, found in the log, is adopted from the pending state saved before it was sent
  * (a crash between the server's acceptance and the adoption is resolved here, on the next sync).
@@ -25,6 +28,7 @@ import { GROUP_SYNC_BATCH } from '../../protocol/limits.js';
 import { addressText } from '../address.js';
 import type { GroupLogEntry, GroupWelcomeDelivery } from './group-delivery.js';
 import { keyPackageFromRow } from './group-key-packages.js';
+import { groupChangeEntry, groupTextEntry, type GroupHistoryEntry } from './group-history.js';
 import { decodeGroupPayload } from './group-payload.js';
 import {
   groupIdText,
@@ -32,9 +36,13 @@ import {
   loadActiveGroup,
   memberAddresses,
   membershipChange,
+  recordHistory,
   sameAddress,
   sameBytes,
   saveGroup,
+  type GroupMembershipEvent,
+  type GroupMessageEvent,
+  type GroupRefusalEvent,
   type GroupRuntime,
   type LoadedGroup,
 } from './group-runtime.js';
@@ -46,15 +54,19 @@ export interface FollowUp {
   readonly removeUser: string;
 }
 
+/** What an entry makes known: recorded in the history (texts, membership changes) and told to the listeners. */
+type Told =
+  | { readonly kind: 'message'; readonly event: GroupMessageEvent }
+  | { readonly kind: 'membership'; readonly event: GroupMembershipEvent }
+  | { readonly kind: 'refused'; readonly event: GroupRefusalEvent };
+
 interface Outcome {
   readonly row: GroupRow;
   readonly state: ClientState;
-  readonly notify: () => void;
+  readonly told?: Told;
   readonly followUps: readonly FollowUp[];
   readonly ahead?: true;
 }
-
-const quiet = (): void => undefined;
 
 export class GroupInbound {
   constructor(private readonly rt: GroupRuntime) {}
@@ -109,16 +121,40 @@ export class GroupInbound {
         if (after && entry.seq > after.row.lastSeq) followUps.push(...(await this.handle(entry, false)));
         return followUps;
       }
+      if (outcome.told) await recordHistory(this.rt, this.historyOf(outcome.told));
       if (!(await saveGroup(this.rt, outcome.row, outcome.state, version))) continue;
-      outcome.notify();
+      if (outcome.told) this.tell(outcome.told);
       return [...outcome.followUps];
     }
   }
 
-  /** One entry on the state as loaded: what the row becomes, and what to tell once it is saved. */
+  /** The history entries of what an entry made known (a refusal has none: nothing was said). */
+  private historyOf(told: Told): GroupHistoryEntry[] {
+    switch (told.kind) {
+      case 'message':
+        return [groupTextEntry(told.event, 'in')];
+      case 'membership':
+        return [groupChangeEntry(told.event, this.rt.clock())];
+      case 'refused':
+        return [];
+    }
+  }
+
+  private tell(told: Told): void {
+    switch (told.kind) {
+      case 'message':
+        return this.rt.events.message(told.event);
+      case 'membership':
+        return this.rt.events.membership(told.event);
+      case 'refused':
+        return this.rt.events.refused(told.event);
+    }
+  }
+
+  /** One entry on the state as loaded: what the row becomes, and what to record and tell once it is saved. */
   private async process(loaded: LoadedGroup, entry: GroupLogEntry, mayCatchUp: boolean): Promise<Outcome> {
     const { row, state } = loaded;
-    const skip = (): Outcome => ({ row: { ...row, lastSeq: entry.seq }, state, notify: quiet, followUps: [] });
+    const skip = (): Outcome => ({ row: { ...row, lastSeq: entry.seq }, state, followUps: [] });
     const device = await this.rt.device();
     if (sameAddress(entry.from, this.rt.self)) {
       const pending = row.pending;
@@ -126,7 +162,7 @@ export class GroupInbound {
       // Our own commit, accepted: adopt the state saved with it before it was sent.
       const adopted = deserializeGroupState(device, pending.state);
       const { pending: _done, ...rest } = row;
-      return { row: { ...rest, state: pending.state, lastSeq: entry.seq }, state: adopted, notify: this.membershipNotice(entry.groupId, state, adopted), followUps: [] };
+      return { row: { ...rest, state: pending.state, lastSeq: entry.seq }, state: adopted, told: this.membershipChanged(entry.groupId, state, adopted), followUps: [] };
     }
     if (row.joinedEpoch !== undefined && entry.epoch < row.joinedEpoch) return skip();
 
@@ -135,7 +171,7 @@ export class GroupInbound {
       result = await this.withNewerLists(() => processGroupMessage(device, state, entry.message));
     } catch (cause) {
       const error = cause instanceof ChatError ? cause : new DecryptionFailedError({ cause });
-      return { ...skip(), notify: () => this.rt.events.refused({ groupId: groupIdText(entry.groupId), seq: entry.seq, from: entry.from, error }) };
+      return { ...skip(), told: { kind: 'refused', event: { groupId: groupIdText(entry.groupId), seq: entry.seq, from: entry.from, error } } };
     }
     switch (result.kind) {
       case 'stale':
@@ -152,7 +188,7 @@ export class GroupInbound {
         const next: GroupRow = result.removed
           ? inactiveRow({ ...base, lastSeq: entry.seq })
           : { ...base, state: serializeGroupState(result.state), lastSeq: entry.seq, leaving: stillLeaving };
-        return { row: next, state: result.state, notify: this.membershipNotice(entry.groupId, state, result.state, result.removed), followUps: [] };
+        return { row: next, state: result.state, told: this.membershipChanged(entry.groupId, state, result.state, result.removed), followUps: [] };
       }
       case 'application':
         return this.application(row, entry, result.state, result.sender.username, result.sender.deviceId, result.plaintext);
@@ -191,14 +227,14 @@ export class GroupInbound {
     const payload = decodeGroupPayload(plaintext);
     if (payload === undefined) {
       const error = new ChatError('bad_request', 'an application message of a kind this client does not know');
-      return { row: next, state, notify: () => this.rt.events.refused({ groupId, seq: entry.seq, from, error }), followUps: [] };
+      return { row: next, state, told: { kind: 'refused', event: { groupId, seq: entry.seq, from, error } }, followUps: [] };
     }
     if (payload.type === 'text') {
-      return { row: next, state, notify: () => this.rt.events.message({ groupId, name, from, text: payload.text, sentAt: payload.sentAt, seq: entry.seq }), followUps: [] };
+      return { row: next, state, told: { kind: 'message', event: { groupId, name, from, text: payload.text, sentAt: payload.sentAt, seq: entry.seq } }, followUps: [] };
     }
     // A leave: the sender's whole user goes.
     if (user === this.rt.self.user) {
-      return { row: inactiveRow(next), state, notify: () => this.rt.events.membership({ groupId, name, epoch: Number(groupEpoch(state)), added: [], removed: [], left: true }), followUps: [] };
+      return { row: inactiveRow(next), state, told: { kind: 'membership', event: { groupId, name, epoch: Number(groupEpoch(state)), added: [], removed: [], left: true } }, followUps: [] };
     }
     const leaving = [...new Set([...(row.leaving ?? []), user])];
     // One member commits the removal at once: the lowest leaf among those staying (the others would only
@@ -206,20 +242,20 @@ export class GroupInbound {
     const staying = groupMembers(state).filter((m) => !leaving.includes(m.username));
     const first = staying.reduce<(typeof staying)[number] | undefined>((a, m) => (a === undefined || m.leafIndex < a.leafIndex ? m : a), undefined);
     const mine = first !== undefined && first.username === this.rt.self.user && first.deviceId === this.rt.self.device;
-    return { row: { ...next, leaving }, state, notify: quiet, followUps: mine ? [{ groupId: entry.groupId, removeUser: user }] : [] };
+    return { row: { ...next, leaving }, state, followUps: mine ? [{ groupId: entry.groupId, removeUser: user }] : [] };
   }
 
-  private membershipNotice(groupId: Uint8Array, before: ClientState, after: ClientState, left = false): () => void {
+  private membershipChanged(groupId: Uint8Array, before: ClientState, after: ClientState, left = false): Told {
     const { added, removed } = membershipChange(before, after);
-    return () =>
-      this.rt.events.membership({
-        groupId: groupIdText(groupId),
-        name: groupNameOf(after),
-        epoch: Number(groupEpoch(after)),
-        added,
-        removed,
-        ...(left && { left: true as const }),
-      });
+    const event: GroupMembershipEvent = {
+      groupId: groupIdText(groupId),
+      name: groupNameOf(after),
+      epoch: Number(groupEpoch(after)),
+      added,
+      removed,
+      ...(left && { left: true as const }),
+    };
+    return { kind: 'membership', event };
   }
 
   /**
@@ -260,16 +296,18 @@ export class GroupInbound {
     }
     const groupId = state.groupContext.groupId;
     if (!sameBytes(groupId, delivery.groupId)) this.rt.events.debug('a Welcome delivered under another group id than its own; its own is used');
+    const joinedEvent: GroupMembershipEvent = { groupId: groupIdText(groupId), name: groupNameOf(state), epoch: Number(groupEpoch(state)), added: memberAddresses(state), removed: [], joined: true };
     const joined = await this.rt.lock(groupId, async () => {
       for (;;) {
         const held = await this.rt.store.loadGroup(groupId);
         if (held && !held.row.inactive) return false;
+        await recordHistory(this.rt, [groupChangeEntry(joinedEvent, this.rt.clock())]);
         const row: GroupRow = { groupId: Uint8Array.from(groupId), state: serializeGroupState(state), lastSeq: delivery.seq, joinedEpoch: Number(groupEpoch(state)) };
         if (await saveGroup(this.rt, row, state, held?.version ?? 0)) return true;
       }
     });
     if (!keyPackage.lastResort) await this.rt.store.deleteKeyPackage(keyPackage.kp.ref);
     if (!joined) return;
-    this.rt.events.membership({ groupId: groupIdText(groupId), name: groupNameOf(state), epoch: Number(groupEpoch(state)), added: memberAddresses(state), removed: [], joined: true });
+    this.rt.events.membership(joinedEvent);
   }
 }

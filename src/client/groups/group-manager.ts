@@ -25,6 +25,7 @@ import { ChatError } from '../../protocol/errors.js';
 import { addressText, type Address } from '../address.js';
 import { type ClaimedKeyPackage, type GroupDelivery, type GroupLogEntry, type GroupWelcomeDelivery } from './group-delivery.js';
 import { GroupCommitLoop, type MakeChange } from './group-commit-loop.js';
+import { groupChangeEntry, groupTextEntry, type GroupHistoryStore } from './group-history.js';
 import { GroupInbound, type FollowUp } from './group-inbound.js';
 import { KeyPackagePublisher } from './group-key-packages.js';
 import { encodeGroupPayload } from './group-payload.js';
@@ -33,11 +34,13 @@ import {
   inactiveRow,
   KeyedLock,
   memberAddresses,
+  recordHistory,
   requireGroup,
   sameBytes,
   saveGroup,
   type GroupDeviceLists,
   type GroupEvents,
+  type GroupMembershipEvent,
   type GroupRuntime,
 } from './group-runtime.js';
 import type { GroupStore } from './group-store.js';
@@ -54,6 +57,8 @@ export interface GroupManagerOptions {
   readonly self: Address;
   readonly signingKey: Ed25519SigningKey;
   readonly store: GroupStore;
+  /** What was said and changed in the groups, recorded before each row save that makes it known (group-history.ts). */
+  readonly history: GroupHistoryStore;
   readonly delivery: GroupDelivery;
   readonly lists: GroupDeviceLists;
   readonly events: GroupEvents;
@@ -73,6 +78,7 @@ export class GroupManager {
       self: options.self,
       device: () => this.device(),
       store: options.store,
+      history: options.history,
       delivery: options.delivery,
       lists: options.lists,
       events: options.events,
@@ -189,21 +195,30 @@ export class GroupManager {
   async leaveGroup(groupId: string): Promise<void> {
     await this.sendPayload(groupId, encodeGroupPayload({ type: 'leave' }));
     const id = base64urlDecode(groupId);
-    const state = await this.#rt.lock(id, async () => {
+    const left = await this.#rt.lock(id, async () => {
       for (;;) {
         const loaded = await requireGroup(this.#rt, id);
-        if (await saveGroup(this.#rt, inactiveRow(loaded.row), loaded.state, loaded.version)) return loaded.state;
+        const event: GroupMembershipEvent = { groupId, name: groupNameOf(loaded.state), epoch: Number(groupEpoch(loaded.state)), added: [], removed: [], left: true };
+        await recordHistory(this.#rt, [groupChangeEntry(event, this.#rt.clock())]);
+        if (await saveGroup(this.#rt, inactiveRow(loaded.row), loaded.state, loaded.version)) return event;
       }
     });
-    this.options.events.membership({ groupId, name: groupNameOf(state), epoch: Number(groupEpoch(state)), added: [], removed: [], left: true });
+    this.options.events.membership(left);
   }
 
-  /** Sends a text to the group; resolves with its place in the group's order. */
+  /**
+   * Sends a text to the group; resolves with its place in the group's order, once the text is recorded in
+   * the history as this device's own (the MLS state cannot read it back).
+   */
   sendMessage(groupId: string, text: string): Promise<{ seq: number }> {
-    return this.sendPayload(groupId, encodeGroupPayload({ type: 'text', text, sentAt: this.#rt.clock() }));
+    const sentAt = this.#rt.clock();
+    return this.sendPayload(groupId, encodeGroupPayload({ type: 'text', text, sentAt }), (seq, name) =>
+      recordHistory(this.#rt, [groupTextEntry({ groupId, name, from: this.options.self, text, sentAt, seq }, 'out')]),
+    );
   }
 
-  private async sendPayload(groupId: string, payload: Bytes): Promise<{ seq: number }> {
+  /** Sends `payload`; `accepted` runs once the server ordered it, before the send resolves. */
+  private async sendPayload(groupId: string, payload: Bytes, accepted?: (seq: number, name: string | undefined) => Promise<void>): Promise<{ seq: number }> {
     const id = base64urlDecode(groupId);
     // Encrypted and saved under the lock: the secret tree's generation moves on before anything leaves.
     const { message, epoch, name } = await this.#rt.lock(id, async () => {
@@ -216,6 +231,7 @@ export class GroupManager {
       }
     });
     const answer = await this.options.delivery.send(id, epoch, message);
+    await accepted?.(answer.seq, name);
     // Our own message counts as handled when it is next in order; otherwise a later sync skips it as ours.
     await this.#rt.lock(id, async () => {
       const loaded = await this.#rt.store.loadGroup(id);

@@ -1,6 +1,6 @@
 /**
  * What the group modules share (group-manager.ts, group-inbound.ts): this device, its MLS client, the
- * stores, the Delivery Service, the verified device lists, the listeners, and one lock per group so that
+ * stores (MLS states, and the history of what was said and changed), the Delivery Service, the verified device lists, the listeners, and one lock per group so that
  * a send, a commit and a receive of one group in this process run one at a time. Across processes the
  * store's compare-and-swap saves keep them apart (group-store.ts).
  */
@@ -14,6 +14,7 @@ import type { DeviceList } from '../../protocol/device-list-payload.js';
 import { ChatError } from '../../protocol/errors.js';
 import { addressText, type Address } from '../address.js';
 import type { GroupDelivery } from './group-delivery.js';
+import type { GroupHistoryEntry, GroupHistoryStore } from './group-history.js';
 import type { GroupRow, GroupStore } from './group-store.js';
 
 /** The device lists this client verified (PROTOCOL.md §17.5): as held, and asked for afresh. */
@@ -65,6 +66,7 @@ export interface GroupRuntime {
   readonly self: Address;
   device(): Promise<MlsDevice>;
   readonly store: GroupStore;
+  readonly history: GroupHistoryStore;
   readonly delivery: GroupDelivery;
   readonly lists: GroupDeviceLists;
   readonly events: GroupEvents;
@@ -103,6 +105,15 @@ export async function requireGroup(rt: GroupRuntime, groupId: Uint8Array): Promi
 /** Saves `row` (compare-and-swap), listed under the name in `state`, the group's state as of this row or just before it. */
 export function saveGroup(rt: GroupRuntime, row: GroupRow, state: ClientState, expected: number): Promise<boolean> {
   return rt.store.saveGroup(row, groupNameOf(state), expected);
+}
+
+/**
+ * Records what a change of a group's row is about to make known, before the row is saved: once saved, a
+ * redelivery of the entry is a replay, ignored, and the server may be told it was handled. Incoming texts
+ * and every membership change wait to be shown; this device's own texts were shown as they were sent.
+ */
+export async function recordHistory(rt: GroupRuntime, entries: readonly GroupHistoryEntry[]): Promise<void> {
+  for (const entry of entries) await rt.history.record(entry, { displayed: entry.kind === 'message' && entry.direction === 'out' });
 }
 
 /** The row of a group this device is no longer a member of: its secrets dropped, its place in the log kept. */

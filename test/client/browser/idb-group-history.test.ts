@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ACCOUNT_SCHEMA_VERSION, STORES, upgradeAccountDatabase } from '../../../src/client/browser/account-database.js';
-import { groupChangeEntry, groupTextEntry } from '../../../src/client/browser/group-history-entry.js';
+import { groupChangeEntry, groupTextEntry } from '../../../src/client/groups/group-history.js';
 import { IdbGroupHistory } from '../../../src/client/browser/idb-group-history.js';
 import { openDatabase, requestResult, transact } from '../../../src/client/browser/idb.js';
 import { freshAccountName, newIdbAccount, rawText } from '../../helpers/browser-stores.js';

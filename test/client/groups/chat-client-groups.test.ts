@@ -15,6 +15,7 @@ import { MemoryRatchetStore } from '../../../src/client/ratchet-store.js';
 import { generateUserKeyPairs } from '../../../src/crypto/keys.js';
 import { addressText } from '../../../src/client/address.js';
 import type { GroupMembershipEvent, GroupMessageEvent } from '../../../src/client/groups/group-runtime.js';
+import { MemoryGroupHistory } from '../../../src/client/groups/memory-group-history.js';
 import { MemoryGroupStore } from '../../../src/client/groups/memory-group-store.js';
 import { connectTestClient, waitUntil, type TestClient } from '../../helpers/test-clients.js';
 import { startTestServer, type TestServer } from '../../helpers/test-server.js';
@@ -116,7 +117,7 @@ describe('groups through ChatClient with a linked device', () => {
     await adoptProvisioning(peers, provisioned);
     const laptopHeard: GroupMessageEvent[] = [];
     const laptop = await ChatClient.connect(
-      { url: server.url, identity: { username: 'gl-alice', device: provisioned.device, keys, account: provisioned.account }, peers, messages: new MemoryMessageStore(), ratchet, groups: new MemoryGroupStore(), socketOptions: { transports: ['websocket'] } },
+      { url: server.url, identity: { username: 'gl-alice', device: provisioned.device, keys, account: provisioned.account }, peers, messages: new MemoryMessageStore(), ratchet, groups: new MemoryGroupStore(), groupHistory: new MemoryGroupHistory(), socketOptions: { transports: ['websocket'] } },
       (c) => c.on('groupMessage', (m) => laptopHeard.push(m)),
     );
     closers.push(() => laptop.close());
@@ -155,7 +156,7 @@ describe('groups through ChatClient with a linked device', () => {
     await adoptProvisioning(peers, provisioned);
     const laptopHeard: GroupMessageEvent[] = [];
     const laptop = await ChatClient.connect(
-      { url: server.url, identity: { username: 'gj-alice', device: provisioned.device, keys, account: provisioned.account }, peers, messages: new MemoryMessageStore(), ratchet, groups: new MemoryGroupStore(), socketOptions: { transports: ['websocket'] }, reconnect: { initialDelayMs: 50, maxDelayMs: 500 } },
+      { url: server.url, identity: { username: 'gj-alice', device: provisioned.device, keys, account: provisioned.account }, peers, messages: new MemoryMessageStore(), ratchet, groups: new MemoryGroupStore(), groupHistory: new MemoryGroupHistory(), socketOptions: { transports: ['websocket'] }, reconnect: { initialDelayMs: 50, maxDelayMs: 500 } },
       (c) => c.on('groupMessage', (m) => laptopHeard.push(m)),
     );
     closers.push(() => laptop.close());

@@ -1,14 +1,18 @@
 /**
- * One entry of a group conversation as the person reads it back: a text (theirs or a member's) or a
- * membership change. The groups module keeps MLS states, not texts, so the app records these from the
- * client's `groupMessage` and `groupMembership` events and from its own sends. The CLI keeps the same
- * shape in its SQLite group history (branch groups-cli, src/client/node/sqlite-group-history.ts).
+ * What a device keeps of its group conversations as the person reads them back: the texts (theirs and
+ * the members') and the membership changes. The MLS states (group-store.ts) keep no texts, so GroupInbound
+ * and GroupManager record these themselves, each before the group row that makes a redelivery a replay is
+ * saved (docs/design/groups-mls.md §6.1): a message the server was told was handled is in the history.
  *
- * Ids make an entry unique, so a second copy (a resync after a reload) is recorded once: a text is its
- * group's sequence number in the Delivery Service's order, a change its epoch and kind.
+ * One shape for every runtime, an async interface with a memory implementation (memory-group-history.ts),
+ * a SQLite one (node/sqlite-group-history.ts) and an IndexedDB one (browser/idb-group-history.ts).
+ *
+ * Ids make an entry unique, so a second copy (work redone after a lost compare-and-swap, a resync, two
+ * processes of one user) is recorded once: a text is its group's sequence number in the Delivery
+ * Service's order, a change its epoch and kind.
  */
 import type { Address } from '../address.js';
-import type { GroupMembershipEvent, GroupMessageEvent } from '../groups/group-runtime.js';
+import type { GroupMembershipEvent, GroupMessageEvent } from './group-runtime.js';
 
 /** A text in a group: `in` from a member (the user's other devices too), `out` sent by this device. */
 export interface GroupTextEntry {
@@ -43,6 +47,20 @@ export interface GroupChangeEntry {
 
 export type GroupHistoryEntry = GroupTextEntry | GroupChangeEntry;
 
+export interface GroupHistoryStore {
+  /**
+   * Records `entry` unless one of its id is there ('duplicate'); resolves once it is durable. An incoming
+   * entry is recorded `displayed: false`, waiting for the app to show it; this device's own texts `true`.
+   */
+  record(entry: GroupHistoryEntry, options: { displayed: boolean }): Promise<'new' | 'duplicate'>;
+  /** A group's entries, oldest first (in the order recorded); with `limit`, the newest `limit` of them. */
+  history(groupId: string, limit?: number): Promise<GroupHistoryEntry[]>;
+  /** Entries recorded and not shown yet, of every group, oldest first. */
+  undisplayed(): Promise<GroupHistoryEntry[]>;
+  /** The entries of these ids count as shown. */
+  markDisplayed(ids: readonly string[]): Promise<void>;
+}
+
 /** The id of a group's message: its place in the group's order. */
 export const groupTextId = (groupId: string, seq: number): string => `m:${groupId}:${seq}`;
 
@@ -56,7 +74,7 @@ export function groupTextEntry(m: GroupMessageEvent, direction: 'in' | 'out'): G
 
 /** A membership event as an entry, applied at `at`. */
 export function groupChangeEntry(m: GroupMembershipEvent, at: number): GroupChangeEntry {
-  const how = m.joined ? 'joined' : m.left ? 'left' : 'changed';
+  const how = m.left ? 'left' : m.joined ? 'joined' : 'changed';
   return { kind: 'membership', id: groupChangeId(m.groupId, m.epoch, how), groupId: m.groupId, name: m.name, epoch: m.epoch, added: m.added, removed: m.removed, joined: m.joined === true, left: m.left === true, at };
 }
 
