@@ -234,7 +234,9 @@ describe('groups through ChatClient and a hostile server in front of a real one'
       expect(lied).toBeGreaterThan(0);
       expect(texts(carol, group)).toEqual([]);
       expect(refusals(carol, group)).toEqual([]);
-      // Not corrupted: the epoch carol could verify, with its roster, still opens and still sends.
+      // Not corrupted: the epoch carol could verify, with its roster, still opens and still sends. (She does
+      // not recover either: her place in the log has moved past the hidden commit, so a later honest sync
+      // does not bring it back; reported to the lead, the fix belongs in group-inbound.ts.)
       expect(await epochOf(carol, group)).toBe(before);
       expect(await rosterOf(carol, group)).toEqual([alice, bob, carol].map((p) => `${p.name}/1`).sort());
       await expect(carol.client.sendGroupMessage(group, 'from the epoch carol holds')).resolves.toMatchObject({ seq: expect.any(Number) });
@@ -361,7 +363,8 @@ describe('groups through ChatClient and a hostile server in front of a real one'
     const before = await epochOf(alice, group);
     hook(
       servers.hostile.onRequest('group.commit', (_payload, conn) =>
-        conn.username === alice.name ? { ok: false, error: { code: 'group_epoch_stale', message: 'another commit took this epoch', details: { epoch: before } } } : FORWARD,
+        // The epoch it names is far ahead: a hint the client never trusts beyond "sync".
+        conn.username === alice.name ? { ok: false, error: { code: 'group_epoch_stale', message: 'another commit took this epoch', details: { epoch: before + 1000 } } } : FORWARD,
       ),
     );
     const commits = commitsBy(alice.name);
