@@ -125,6 +125,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private readonly triedLinkCodes: TriedLinkCodes;
   /** This device's groups (MLS); null without a group store. */
   private readonly groupManager: GroupManager | null;
+  /** The group upkeep a login started (KeyPackages, sync), which close() lets finish. */
+  private groupUpkeep: Promise<void> = Promise.resolve();
 
   private constructor(options: ChatClientOptions) {
     // A listener that throws is reported here; a throwing debug listener has nowhere left to be reported.
@@ -362,8 +364,10 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     }
     await this.publishPreKeys();
     this.outbox.flush();
-    // After the outbox: making KeyPackages (X-Wing keys) must not hold back what waits to go out.
-    await this.upkeepGroups(true);
+    // After the outbox, and not awaited: making KeyPackages (X-Wing keys) and syncing groups must hold back
+    // neither what waits to go out nor the login (commands attach their listeners once connected, and a
+    // login that waited on this let the backlog be announced before they listened). close() waits for it.
+    this.groupUpkeep = this.upkeepGroups(true);
   }
 
   /**
@@ -378,6 +382,14 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     } catch (cause) {
       this.emit('debug', { message: 'group upkeep (KeyPackages, sync) failed', cause });
     }
+  }
+
+  /**
+   * Resolves once the group upkeep of the latest login is done: this device's KeyPackages are on the server
+   * (others can add it to groups) and its groups are synced. A login does not wait for it.
+   */
+  groupsReady(): Promise<void> {
+    return this.groupUpkeep;
   }
 
   private get groupsOrFail(): GroupManager {
@@ -682,7 +694,9 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     if (this.closed) return;
     this.closed = true;
     await this.receiver.finish();
-    // Commits started by what was received (a member's leave settled by removing its devices) finish first.
+    // Commits started by what was received (a member's leave settled by removing its devices) finish first,
+    // and so do the KeyPackages a login began to publish (others may be about to add this device).
+    await this.groupUpkeep;
     await this.groupManager?.idle();
     if (this.readReceipts) {
       await this.readReceipts.flush();

@@ -90,6 +90,8 @@ export async function connectTestClient(
     // The library's default (ratchet) unless a test asks for hybrid; sessions in memory unless given a store.
     ...(opts.mode === 'hybrid' ? { mode: 'hybrid' as const, ...(opts.ratchet && { ratchet: opts.ratchet }) } : { ratchet: opts.ratchet ?? new MemoryRatchetStore() }),
   });
+  // A client in groups publishes its KeyPackages after the login: ready to be added once they are up.
+  await client.groupsReady();
   const received: ReceivedMessage[] = [];
   const rejected: RejectedMessage[] = [];
   client.on('message', (m) => received.push(m));

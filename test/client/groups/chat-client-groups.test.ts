@@ -121,6 +121,8 @@ describe('groups through ChatClient with a linked device', () => {
       (c) => c.on('groupMessage', (m) => laptopHeard.push(m)),
     );
     closers.push(() => laptop.close());
+    // Its KeyPackages go up after the login, in the background.
+    await laptop.groupsReady();
     const aliceHeard: GroupMessageEvent[] = [];
     const bobHeard: GroupMessageEvent[] = [];
     alice.client.on('groupMessage', (m) => aliceHeard.push(m));
@@ -160,6 +162,8 @@ describe('groups through ChatClient with a linked device', () => {
       (c) => c.on('groupMessage', (m) => laptopHeard.push(m)),
     );
     closers.push(() => laptop.close());
+    // Its KeyPackages go up after the login, in the background.
+    await laptop.groupsReady();
     expect((await alice.client.groupInfo(team)).members.map(addressText)).not.toContain('gj-alice/2');
     // alice's primary logs in again (its connection dropped): the laptop, now with KeyPackages, is added.
     const reconnected = new Promise((resolve) => alice.client.on('reconnected', resolve));

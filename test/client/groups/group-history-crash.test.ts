@@ -83,6 +83,8 @@ describe('group history across a crash', () => {
       (c) => c.on('groupMessage', (m) => heard.push(m)),
     );
     closers.push(() => client.close());
+    // KeyPackages up (alice adds bob next) and the groups synced (a redelivery was handled).
+    await client.groupsReady();
     return client;
   }
 
