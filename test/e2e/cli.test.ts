@@ -160,13 +160,15 @@ describe('e2ee-chat CLI, end to end', () => {
     const aliceDir = join(w.home, 'alice');
     expect(mode(aliceDir)).toBe(0o700);
     const files = readdirSync(aliceDir).sort();
-    // ratchet.sqlite (sessions and prekeys, issue 4) is a second sealed SQLite store beside state.sqlite.
-    expect(files.filter((f) => !f.startsWith('state.sqlite') && !f.startsWith('ratchet.sqlite'))).toEqual(['identity.json', 'peers.json']); // no leftover temporary files
+    // ratchet.sqlite (sessions, prekeys, group states) and group-history.sqlite (what was said in groups)
+    // are sealed SQLite stores beside state.sqlite.
+    const sealedStore = (f: string) => f.startsWith('state.sqlite') || f.startsWith('ratchet.sqlite') || f.startsWith('group-history.sqlite');
+    expect(files.filter((f) => !sealedStore(f))).toEqual(['identity.json', 'peers.json']); // no leftover temporary files
     expect(files).toContain('state.sqlite');
     for (const f of files) expect(mode(join(aliceDir, f)), f).toBe(0o600);
     const bobDir = join(w.home, 'bob');
     expect(mode(bobDir)).toBe(0o700);
-    expect(readdirSync(bobDir).filter((f) => !f.startsWith('state.sqlite') && !f.startsWith('ratchet.sqlite')).sort()).toEqual(['identity.json', 'peers.json']);
+    expect(readdirSync(bobDir).filter((f) => !sealedStore(f)).sort()).toEqual(['identity.json', 'peers.json']);
     for (const f of readdirSync(bobDir)) expect(mode(join(bobDir, f)), f).toBe(0o600);
 
     // No keys yet: a clear error, not a crash.

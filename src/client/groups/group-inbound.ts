@@ -66,6 +66,8 @@ interface Outcome {
   readonly told?: Told;
   readonly followUps: readonly FollowUp[];
   readonly ahead?: true;
+  /** Left unhandled (its epoch not reached, no sync left to try): nothing to save. */
+  readonly stalled?: true;
 }
 
 export class GroupInbound {
@@ -77,9 +79,12 @@ export class GroupInbound {
   }
 
   /**
-   * Fetches the log after the row's `lastSeq` and handles each entry in order. Runs under the group's lock
-   * (its callers hold it). A log that answers with another group's entries, or entries out of order, has
-   * those skipped: each entry still goes through MLS, which decides.
+   * Fetches the log after the row's `lastSeq` and handles its entries in seq order, each once. Runs under
+   * the group's lock (its callers hold it). Another group's entries and entries at or below where this
+   * device is are dropped; a batch is sorted first (a server may return it in any order). The log has no
+   * gaps (PROTOCOL.md §22.1), so a missing seq, or an entry MLS finds ahead of this device's epoch (the
+   * commit before it withheld), ends the sync where it is: this device's place in the log stays before the
+   * hole, and the next sync (the next push past it, or the next login) asks for it again.
    */
   async catchUp(groupId: Uint8Array): Promise<FollowUp[]> {
     const loaded = await this.rt.store.loadGroup(groupId);
@@ -88,18 +93,27 @@ export class GroupInbound {
     let last = loaded.row.lastSeq;
     for (;;) {
       const { messages } = await this.rt.delivery.sync(groupId, last);
-      let progressed = false;
+      const fromHere = new Map<number, GroupLogEntry>();
       for (const entry of messages) {
         if (!sameBytes(entry.groupId, groupId) || entry.seq <= last) {
-          this.rt.events.debug(`ignored a log entry the server returned out of order or for another group (seq ${entry.seq})`);
+          this.rt.events.debug(`ignored a log entry the server returned for another group or from before this device's place (seq ${entry.seq})`);
           continue;
         }
-        last = entry.seq;
-        progressed = true;
+        if (!fromHere.has(entry.seq)) fromHere.set(entry.seq, entry);
+      }
+      for (const entry of [...fromHere.values()].sort((a, b) => a.seq - b.seq)) {
+        if (entry.seq !== last + 1) {
+          this.rt.events.debug(`group ${groupIdText(groupId)}: the log skips from seq ${last} to ${entry.seq}; syncing stops there`);
+          return followUps;
+        }
         followUps.push(...(await this.handle(entry, false)));
+        const now = await this.rt.store.loadGroup(groupId);
+        // Not moved past the entry: it could not be handled yet (its epoch is not reached), or the group is gone.
+        if (!now || now.row.inactive || now.row.lastSeq < entry.seq) return followUps;
+        last = entry.seq;
       }
       // A full batch may have more after it; a batch that moved nothing on ends the sync (a lying server's loop).
-      if (messages.length < GROUP_SYNC_BATCH || !progressed) return followUps;
+      if (messages.length < GROUP_SYNC_BATCH || fromHere.size === 0) return followUps;
     }
   }
 
@@ -114,6 +128,8 @@ export class GroupInbound {
       if (entry.seq <= row.lastSeq) return [];
       if (mayCatchUp && entry.seq > row.lastSeq + 1) return this.catchUp(entry.groupId);
       const outcome = await this.process(loaded, entry, mayCatchUp);
+      // Ahead of this device's epoch with no sync left to try: nothing is saved, so the place stays before it.
+      if (outcome.stalled) return [];
       if (outcome.ahead) {
         const followUps = await this.catchUp(entry.groupId);
         // Caught up: the entry was in the log, and handled there; if the log lacked it, once more without syncing.
@@ -178,8 +194,8 @@ export class GroupInbound {
         return skip();
       case 'ahead':
         if (mayCatchUp) return { ...skip(), ahead: true };
-        this.rt.events.debug(`group ${groupIdText(entry.groupId)}: entry ${entry.seq} is for epoch ${result.epoch}, and the log holds no commit that leads there`);
-        return skip();
+        this.rt.events.debug(`group ${groupIdText(entry.groupId)}: entry ${entry.seq} is for epoch ${result.epoch}, and the log holds no commit that leads there (yet)`);
+        return { ...skip(), stalled: true };
       case 'commit': {
         const { pending: _lost, ...rest } = row;
         // A commit of ours still pending was made in an epoch this one ends: the server took this one instead.
