@@ -12,7 +12,7 @@
  * Service's order, a change its epoch and kind.
  */
 import type { Address } from '../address.js';
-import type { GroupMembershipEvent, GroupMessageEvent } from './group-runtime.js';
+import type { GroupMembershipEvent, GroupMessageEvent } from './group-events.js';
 
 /** A text in a group: `in` from a member (the user's other devices too), `out` sent by this device. */
 export interface GroupTextEntry {

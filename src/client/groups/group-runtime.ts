@@ -14,6 +14,7 @@ import type { DeviceList } from '../../protocol/device-list-payload.js';
 import { ChatError } from '../../protocol/errors.js';
 import { addressText, type Address } from '../address.js';
 import type { GroupDelivery } from './group-delivery.js';
+import type { GroupMembershipEvent, GroupMessageEvent, GroupRefusalEvent } from './group-events.js';
 import type { GroupHistoryEntry, GroupHistoryStore } from './group-history.js';
 import type { GroupRow, GroupStore } from './group-store.js';
 
@@ -23,37 +24,7 @@ export interface GroupDeviceLists {
   refresh(user: string): Promise<DeviceList | null>;
 }
 
-/** A message of a group, read and checked: its sender is a member whose user's verified list names it. */
-export interface GroupMessageEvent {
-  readonly groupId: string;
-  readonly name: string | undefined;
-  readonly from: Address;
-  readonly text: string;
-  /** The sender's clock (its own word, inside the encryption). */
-  readonly sentAt: number;
-  readonly seq: number;
-}
-
-/** A group's membership changed, as MLS says (a commit applied, a join, this device leaving or removed). */
-export interface GroupMembershipEvent {
-  readonly groupId: string;
-  readonly name: string | undefined;
-  readonly epoch: number;
-  readonly added: readonly Address[];
-  readonly removed: readonly Address[];
-  /** This device joined the group (from a Welcome). */
-  readonly joined?: true;
-  /** This device is no longer a member (removed by a commit, or its user left). */
-  readonly left?: true;
-}
-
-/** A group message this device refused (forged handshake, a sender no longer listed, a failed decryption, a replay). */
-export interface GroupRefusalEvent {
-  readonly groupId: string;
-  readonly seq: number;
-  readonly from: Address;
-  readonly error: ChatError;
-}
+export type { GroupMembershipEvent, GroupMessageEvent, GroupRefusalEvent } from './group-events.js';
 
 export interface GroupEvents {
   message(event: GroupMessageEvent): void;

@@ -8,7 +8,7 @@
  * small *reference* row (group-deliveries.ts) and the delivery pump swaps it for the stored bytes when it
  * reads the queue, so a message for 100 devices is one log row and 100 rows of ~100 bytes.
  */
-import type { EnqueueInput, QueueQuota, QueuedEnvelope, QuotaRefusal } from './server-store.js';
+import type { EnqueueInput, QueueQuota, QueuedEnvelope, QuotaRefusal } from './queue-records.js';
 
 /** One device of one user, as the group events name it. */
 export interface MemberAddress {
