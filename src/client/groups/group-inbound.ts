@@ -81,10 +81,10 @@ export class GroupInbound {
   /**
    * Fetches the log after the row's `lastSeq` and handles its entries in seq order, each once. Runs under
    * the group's lock (its callers hold it). Another group's entries and entries at or below where this
-   * device is are dropped; a batch is sorted first (a server may return it in any order). The log has no
-   * gaps (PROTOCOL.md §22.1), so a missing seq, or an entry MLS finds ahead of this device's epoch (the
-   * commit before it withheld), ends the sync where it is: this device's place in the log stays before the
-   * hole, and the next sync (the next push past it, or the next login) asks for it again.
+   * device is are dropped; a batch is sorted first (a server may return it in any order). An entry MLS
+   * finds ahead of this device's epoch (the commit before it withheld) ends the sync where it is: this
+   * device's place in the log stays before it, and the next sync (the next push past it, or the next
+   * login) asks for the commit again. A missing seq is reported and passed (entries expire).
    */
   async catchUp(groupId: Uint8Array): Promise<FollowUp[]> {
     const loaded = await this.rt.store.loadGroup(groupId);
@@ -102,10 +102,9 @@ export class GroupInbound {
         if (!fromHere.has(entry.seq)) fromHere.set(entry.seq, entry);
       }
       for (const entry of [...fromHere.values()].sort((a, b) => a.seq - b.seq)) {
-        if (entry.seq !== last + 1) {
-          this.rt.events.debug(`group ${groupIdText(groupId)}: the log skips from seq ${last} to ${entry.seq}; syncing stops there`);
-          return followUps;
-        }
+        // Entries expire (the queue's TTL), so a hole is not always a lie: go on, and let MLS decide. A
+        // withheld commit makes the entries after it `ahead`, which stops the sync below without moving on.
+        if (entry.seq !== last + 1) this.rt.events.debug(`group ${groupIdText(groupId)}: the log skips from seq ${last} to ${entry.seq} (entries expired or withheld)`);
         followUps.push(...(await this.handle(entry, false)));
         const now = await this.rt.store.loadGroup(groupId);
         // Not moved past the entry: it could not be handled yet (its epoch is not reached), or the group is gone.
