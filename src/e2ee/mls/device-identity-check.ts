@@ -50,15 +50,25 @@ export class DeviceListAuthenticationService implements AuthenticationService {
   readonly missingLists = new Set<string>();
 
   readonly #acceptMissingLists: boolean;
+  readonly #deferRefusals: boolean;
 
   /**
    * `acceptMissingLists` is for a join's first pass only (group-join.ts): it lets ts-mls go on past a
    * user whose list is not here yet, so one pass names every such user; the state that pass makes is
    * thrown away. Every other refusal stays a refusal.
+   *
+   * `deferRefusals` answers true to ts-mls and only records the refusal: the caller MUST then refuse the
+   * whole operation when `refusals` is not empty, and drop the state ts-mls returned (ts-mls's results are
+   * new states, nothing is applied until the caller saves one). Why: ts-mls 1.6.4 checks a commit's Adds
+   * in an async reduce that awaits each check before the previous step, so two refused Adds leave the
+   * first rejection unobserved — an unhandled rejection, which ends a Node process. A forged commit with
+   * two bad Adds must not crash its receivers. Only for services made for one call (group-messages.ts,
+   * group-join.ts); the device's long-lived service keeps refusing (mls-device.ts).
    */
-  constructor(lists: VerifiedDeviceLists, options: { acceptMissingLists?: boolean } = {}) {
+  constructor(lists: VerifiedDeviceLists, options: { acceptMissingLists?: boolean; deferRefusals?: boolean } = {}) {
     this.#lists = lists;
     this.#acceptMissingLists = options.acceptMissingLists ?? false;
+    this.#deferRefusals = options.deferRefusals ?? false;
   }
 
   async validateCredential(credential: Credential, signaturePublicKey: Uint8Array): Promise<boolean> {
@@ -70,6 +80,7 @@ export class DeviceListAuthenticationService implements AuthenticationService {
       }
       // A bound for the one long-lived service (mls-device.ts), which nobody reads.
       if (this.refusals.length < 64) this.refusals.push(result.member === undefined ? { reason: result.reason } : { reason: result.reason, member: result.member });
+      if (this.#deferRefusals) return true;
     }
     return result.ok;
   }

@@ -33,16 +33,20 @@ export async function joinFromWelcome(device: MlsDevice, welcomeMessage: Uint8Ar
   if (!welcomeIsFor(welcome, keyPackage)) throw new ChatError('bad_request', 'the Welcome holds no secrets for this KeyPackage');
   // One pass checks every leaf; users without a verified list here are collected instead of stopping it
   // at the first, so the caller fetches all their lists at once. Such a pass's state is never returned.
-  const authService = new DeviceListAuthenticationService(device.lists, { acceptMissingLists: true });
+  // Refusals are recorded and acted on here, after ts-mls returns (device-identity-check.ts says why).
+  const authService = new DeviceListAuthenticationService(device.lists, { acceptMissingLists: true, deferRefusals: true });
   const clientConfig = { ...device.clientConfig, authService };
+  const refused = (cause?: unknown) =>
+    new GroupMemberRefusedError(`the Welcome's group has a member its device list does not vouch for (${authService.refusals[0]!.reason})`, authService.refusals, cause === undefined ? undefined : { cause });
   let state: ClientState;
   try {
     state = await joinGroup(welcome, keyPackage.publicPackage, keyPackage.privatePackage, emptyPskIndex, device.ciphersuite, undefined, undefined, clientConfig);
   } catch (cause) {
-    const refusal = authService.refusals[0];
-    if (refusal !== undefined) throw new GroupMemberRefusedError(`the Welcome's group has a member its device list does not vouch for (${refusal.reason})`, authService.refusals, { cause });
+    if (authService.refusals.length > 0) throw refused(cause);
     throw new DecryptionFailedError({ cause });
   }
+  // The state joined past a refused member is dropped here, never returned.
+  if (authService.refusals.length > 0) throw refused();
   if (authService.missingLists.size > 0) throw new MissingDeviceListsError([...authService.missingLists].sort());
   return { ...state, clientConfig: device.clientConfig };
 }

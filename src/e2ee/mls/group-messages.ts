@@ -61,15 +61,19 @@ export async function processGroupMessage(device: MlsDevice, state: ClientState,
     if (head.length === FRAMED_CONTENT_LABEL.length && constantTimeEqual(head, FRAMED_CONTENT_LABEL)) signer = Uint8Array.from(publicKey);
   });
   // An AuthenticationService of this call's own, so a refusal it records is this message's.
-  const authService = new DeviceListAuthenticationService(device.lists);
+  // Refusals are recorded and acted on here, after ts-mls returns (device-identity-check.ts says why).
+  const authService = new DeviceListAuthenticationService(device.lists, { deferRefusals: true });
+  const refused = (cause?: unknown) =>
+    new GroupMemberRefusedError(`a commit brings a device its user's list does not vouch for (${authService.refusals[0]!.reason})`, authService.refusals, cause === undefined ? undefined : { cause });
   let result: Awaited<ReturnType<typeof processPrivateMessage>>;
   try {
     result = await processPrivateMessage({ ...state, clientConfig: { ...device.clientConfig, authService } }, message, emptyPskIndex, ciphersuite);
   } catch (cause) {
-    const refusal = authService.refusals[0];
-    if (refusal !== undefined) throw new GroupMemberRefusedError(`a commit brings a device its user's list does not vouch for (${refusal.reason})`, authService.refusals, { cause });
+    if (authService.refusals.length > 0) throw refused(cause);
     throw new DecryptionFailedError({ cause });
   }
+  // The state ts-mls made past a refused credential is dropped here, never returned.
+  if (authService.refusals.length > 0) throw refused();
 
   if (result.kind === 'newState') {
     const newState = { ...result.newState, clientConfig: device.clientConfig };

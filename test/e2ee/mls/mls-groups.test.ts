@@ -227,6 +227,26 @@ describe('MLS groups (ts-mls glue)', () => {
     }
   });
 
+  it('a commit adding two devices no verified list vouches for is refused by every member, and crashes none (no unhandled rejection)', async () => {
+    // ts-mls 1.6.4 checks Adds in an async reduce that leaves all but the last refusal unobserved; a
+    // receiver's process must survive it (device-identity-check.ts, deferRefusals). Vitest fails the run
+    // on an unhandled rejection, so this test passing is the check.
+    const carol = world.device('carol', 2);
+    const seeds = [randomBytes(32), randomBytes(32)];
+    const real = world.lists.get('bob')!;
+    const forgedBob = await verifiedList('bob', [
+      ...real.devices.map((d) => ({ deviceId: d.deviceId, signingKey: d.signingKey })),
+      ...seeds.map((seed, i) => ({ deviceId: 7 + i, signingKey: ed25519PublicKeyFromSecret(seed) })),
+    ]);
+    const view = (u: string) => (u === 'bob' ? forgedBob : world.lists.get(u));
+    const fooled = await openMlsDevice(carol.identity, carol.signingKey, view);
+    const rogues = await Promise.all(seeds.map((seed, i) => openMlsDevice({ username: 'bob', deviceId: 7 + i }, ed25519SigningKeyFromSeed(seed), view)));
+    const forgedAdd = await commitAdd(fooled, carol.state!, await Promise.all(rogues.map(async (r) => (await createDeviceKeyPackage(r)).message)));
+    for (const d of everyone.filter((x) => x !== carol)) {
+      expect(await failureCode(processGroupMessage(d.mls, d.state!, forgedAdd.commit)), name(d)).toBe('group_member_refused');
+    }
+  });
+
   it('a device joining names the users whose lists it lacks, and joins once it has them', async () => {
     const extra = await MlsWorld.create({ dave: 1 });
     const dave = extra.devices[0]!;
