@@ -47,6 +47,11 @@ export function registerServerCommand(program: Command): void {
       const { store, location } = await openServerStore(config);
       // Redis only when asked for: a single node loads neither ioredis nor the adapter.
       const cluster = config.redisUrl ? new (await import('../server/cluster/redis-cluster.js')).RedisCluster({ ...config, redisUrl: config.redisUrl }, logger) : undefined;
+      // Without Redis a node hands each envelope straight to the connections it holds and never hears of
+      // those stored by another node: two such nodes on one database deliver late or only at the next login.
+      if (config.store === 'postgres' && !cluster) {
+        logger.warn('PostgreSQL store without E2EE_CHAT_REDIS_URL: this node takes itself for the only one; with more than one node, set E2EE_CHAT_REDIS_URL on every node (docs/DEPLOY.md)');
+      }
       const server = createChatServer({ config, store, logger, ...(cluster && { cluster }) });
       // Handlers first, then the readiness line: a supervisor may signal as soon as it sees it.
       // The last lines (the phases, "stopped") reach stdout, in order, before the process ends: exiting

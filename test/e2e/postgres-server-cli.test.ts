@@ -46,6 +46,8 @@ describe.skipIf(gate.skip)('postgres store: the server command on E2EE_CHAT_DATA
     expect(health).toMatchObject({ status: 'ok', store: 'ok' });
     // The start-up log names the database, without the password.
     expect(first.stdout).toMatch(/"store":"postgres:\/\/[^"]+"/);
+    // A node on PostgreSQL without Redis says it takes itself for the only node (DEPLOY.md: Redis from two on).
+    expect(first.stdout).toMatch(/"level":40,[^\n]*"msg":"PostgreSQL store without E2EE_CHAT_REDIS_URL: this node takes itself for the only one/);
 
     await w.createUser('alice');
     await w.createUser('bob');
