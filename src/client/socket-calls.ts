@@ -21,7 +21,8 @@ import { GroupEpochStaleError } from './groups/group-delivery.js';
 
 /**
  * Sends a client event and returns the server's answer, parsed by its schema: a malformed answer is a
- * ChatError 'bad_response', a refusal the ChatError the server named, no answer in time 'timeout'.
+ * ChatError 'bad_response', a refusal the ChatError the server named, no answer in time 'timeout', the
+ * connection lost before the answer 'not_connected'.
  * Whether the answer is about what was asked is the caller's check.
  */
 export async function callServer<E extends ClientEventNameV2>(
@@ -35,6 +36,9 @@ export async function callServer<E extends ClientEventNameV2>(
   try {
     ack = await socket.timeout(ackTimeoutMs).emitWithAck(event, payload);
   } catch (cause) {
+    // Socket.IO fails a pending call at once when the connection drops: that is no timeout, and saying
+    // so would send whoever reads the log looking for a slow server.
+    if (!socket.connected) throw new ChatError('not_connected', `the connection was lost before the server answered "${event}"`, { cause });
     throw new ChatError('timeout', `the server did not answer "${event}" within ${ackTimeoutMs} ms`, { cause });
   }
   return parseAnswer(event, ack);
