@@ -22,7 +22,7 @@ import type { Address } from '../address.js';
 import { isEpochStale } from './group-delivery.js';
 import type { FollowUp, GroupInbound } from './group-inbound.js';
 import { groupChangeEntry } from './group-history.js';
-import { groupIdText, membershipChange, recordHistory, requireGroup, sameBytes, saveGroup, type GroupMembershipEvent, type GroupRuntime, type LoadedGroup } from './group-runtime.js';
+import { groupIdText, leaversStillIn, membershipChange, recordHistory, requireGroup, sameBytes, saveGroup, type GroupMembershipEvent, type GroupRuntime, type LoadedGroup } from './group-runtime.js';
 import type { PendingCommitRow } from './group-store.js';
 
 /**
@@ -121,7 +121,8 @@ export class GroupCommitLoop {
       const lastSeq = seq === row.lastSeq + 1 ? seq : row.lastSeq;
       const state = deserializeGroupState(await this.rt.device(), pending.state);
       await recordHistory(this.rt, [groupChangeEntry(change, this.rt.clock())]);
-      if (await saveGroup(this.rt, { ...row, state: pending.state, lastSeq }, state, loaded.version)) return { lastSeq };
+      // A removal of ours may be the one a leave asked for: it is no longer owed.
+      if (await saveGroup(this.rt, { ...row, state: pending.state, lastSeq, leaving: leaversStillIn(row, state) }, state, loaded.version)) return { lastSeq };
     }
   }
 

@@ -33,6 +33,7 @@ import { decodeGroupPayload } from './group-payload.js';
 import {
   groupIdText,
   inactiveRow,
+  leaversStillIn,
   loadActiveGroup,
   memberAddresses,
   membershipChange,
@@ -199,7 +200,7 @@ export class GroupInbound {
         const { pending: _lost, ...rest } = row;
         // A commit of ours still pending was made in an epoch this one ends: the server took this one instead.
         const base = row.pending && row.pending.epoch < Number(result.epoch) ? rest : row;
-        const stillLeaving = (row.leaving ?? []).filter((u) => groupMembers(result.state).some((m) => m.username === u));
+        const stillLeaving = leaversStillIn(row, result.state);
         const next: GroupRow = result.removed
           ? inactiveRow({ ...base, lastSeq: entry.seq })
           : { ...base, state: serializeGroupState(result.state), lastSeq: entry.seq, leaving: stillLeaving };

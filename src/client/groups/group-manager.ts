@@ -33,6 +33,8 @@ import {
   groupIdText,
   inactiveRow,
   KeyedLock,
+  leaversStillIn,
+  loadActiveGroup,
   memberAddresses,
   recordHistory,
   requireGroup,
@@ -210,11 +212,24 @@ export class GroupManager {
    * Sends a text to the group; resolves with its place in the group's order, once the text is recorded in
    * the history as this device's own (the MLS state cannot read it back).
    */
-  sendMessage(groupId: string, text: string): Promise<{ seq: number }> {
+  async sendMessage(groupId: string, text: string): Promise<{ seq: number }> {
+    await this.removeLeavers(groupId);
     const sentAt = this.#rt.clock();
     return this.sendPayload(groupId, encodeGroupPayload({ type: 'text', text, sentAt }), (seq, name) =>
       recordHistory(this.#rt, [groupTextEntry({ groupId, name, from: this.options.self, text, sentAt, seq }, 'out')]),
     );
+  }
+
+  /**
+   * Commits the removal of every user who asked to leave and is still a member, before this device says
+   * anything more: a leaver's devices keep the group's keys until a commit removes them, and the member
+   * the leave names to commit it (group-inbound.ts) may be away. Fails, and so stops the send, when the
+   * removal cannot be committed: sending anyway would let the leaver read it.
+   */
+  private async removeLeavers(groupId: string): Promise<void> {
+    const loaded = await loadActiveGroup(this.#rt, base64urlDecode(groupId));
+    if (!loaded) return; // the send reports it
+    for (const user of leaversStillIn(loaded.row, loaded.state)) await this.removeDevices(groupId, (m) => m.user === user);
   }
 
   /** Sends `payload`; `accepted` runs once the server ordered it, before the send resolves. */

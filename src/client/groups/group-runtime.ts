@@ -93,6 +93,11 @@ export function inactiveRow(row: GroupRow): GroupRow {
   return { ...rest, state: NO_STATE, inactive: true };
 }
 
+/** The users who asked to leave (GroupRow.leaving) and are still members in `state`: removals still owed. */
+export function leaversStillIn(row: GroupRow, state: ClientState): string[] {
+  return (row.leaving ?? []).filter((u) => groupMembers(state).some((m) => m.username === u));
+}
+
 export function memberAddresses(state: ClientState): Address[] {
   return groupMembers(state).map((m) => ({ user: m.username, device: m.deviceId }));
 }
