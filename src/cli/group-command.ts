@@ -259,8 +259,10 @@ export function registerGroupCommand(program: Command): void {
           'if it differs (a member it does not deliver to, a device it delivers to that is not a member), that is\n' +
           'shown as a WARNING: it can cost delivery, never confidentiality.\n' +
           '\nWith --json: {"type":"group-info","groupId","name","active","epoch","self":{"user","device"},\n' +
-          '"members":[{"user","device"}],"routing":{"missing":[…],"extra":[…]}|null} (routing null when the\n' +
-          'server was not asked: offline, or a group you are no longer in; epoch null for those too).',
+          '"members":[{"user","device"}],"routing":{"missing":[…],"extra":[…]}|null,"forked":{"seq","from":{"user","device"},"reason"}|null}\n' +
+          '(routing null when the server was not asked: offline, or a group you are no longer in; epoch null for\n' +
+          'those too). "forked": this device refused the change that ended its epoch (an invalid commit by another\n' +
+          'member), and the server went on with it: the group can no longer change from here.',
       ),
   ).action(async (given: string, opts: UserOptions) => {
     await connected(
@@ -280,6 +282,7 @@ export function registerGroupCommand(program: Command): void {
             self,
             members: info.members.map(memberJson),
             routing: routing ? { missing: routing.missing.map(memberJson), extra: routing.extra.map(memberJson) } : null,
+            forked: info.forked ? { seq: info.forked.seq, from: memberJson(info.forked.from), reason: info.forked.reason } : null,
           });
           return;
         }
@@ -291,6 +294,12 @@ export function registerGroupCommand(program: Command): void {
         say(`epoch ${info.epoch}; you are ${printable(self.user)} device ${self.device}`);
         say('members:');
         for (const line of usersWithDevices(info.members)) say(`  ${line}`);
+        if (info.forked) {
+          const f = info.forked;
+          say(`WARNING: the change at seq ${f.seq} from ${printable(f.from.user)}/${f.from.device} was refused here (${printable(f.reason)}), and the server went on with it:`);
+          say('  this group can no longer be changed from this device (messages still reach those who refused it too);');
+          say('  to add, remove or re-key, create a new group with the members you trust.');
+        }
         if (!routing) say('(not connected: the server\'s routing was not checked)');
         else if (routing.missing.length === 0 && routing.extra.length === 0) say('the server routes to exactly these devices');
         else {

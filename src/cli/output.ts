@@ -292,6 +292,8 @@ export interface GroupInfoLine {
   self: MemberJson;
   members: MemberJson[];
   routing: { missing: MemberJson[]; extra: MemberJson[] } | null;
+  /** This device refused the commit that ended its epoch, and the server went on with it (null: not so). */
+  forked: { seq: number; from: MemberJson; reason: string } | null;
 }
 
 /** A text this device sent to a group (send --group): `seq` its place in the group's order. */

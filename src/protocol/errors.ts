@@ -51,6 +51,7 @@ export const ERROR_CODES = [
   'link_failed', // linking a device failed: the code did not match, a link frame was refused, or the other side aborted
   'file_unreadable', // a file to send cannot be read (missing, not a regular file), or changed while it was being sent
   'group_member_refused', // an MLS credential (KeyPackage, leaf, Welcome tree) does not match its user's verified device list
+  'group_forked', // a group change: the commit that ended this device's epoch was refused here and the server went on with it
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

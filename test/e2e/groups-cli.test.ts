@@ -94,6 +94,7 @@ describe('e2ee-chat group, with three users on two devices each', () => {
         self: { user: 'carol', device: 2 },
         members: expect.arrayContaining(devices.map((d) => ({ user: d.user, device: d.id }))),
         routing: { missing: [], extra: [] },
+        forked: null,
       },
     ]);
     expect((info[0]!.members as unknown[]).length).toBe(6);

@@ -18,12 +18,12 @@ import { groupNameOf } from '../../e2ee/mls/group-name.js';
 import { deserializeGroupState, serializeGroupState } from '../../e2ee/mls/group-state-codec.js';
 import type { MlsDevice } from '../../e2ee/mls/mls-device.js';
 import { ChatError } from '../../protocol/errors.js';
-import type { Address } from '../address.js';
+import { addressText, type Address } from '../address.js';
 import { isEpochStale } from './group-delivery.js';
 import type { FollowUp, GroupInbound } from './group-inbound.js';
 import { groupChangeEntry } from './group-history.js';
 import { groupIdText, leaversStillIn, membershipChange, recordHistory, requireGroup, sameBytes, saveGroup, type GroupMembershipEvent, type GroupRuntime, type LoadedGroup } from './group-runtime.js';
-import type { PendingCommitRow } from './group-store.js';
+import type { PendingCommitRow, RefusedCommitRow } from './group-store.js';
 
 /**
  * How many times one change is made again after losing its epoch: each loss means another member's
@@ -41,6 +41,16 @@ export interface GroupChange {
 export type MakeChange = (device: MlsDevice, state: ClientState) => Promise<GroupChange | undefined>;
 
 type Outcome = 'done' | 'nothing' | 'retry';
+
+/** No change made here can land: the group's order went on with a commit this device refused. */
+function groupForked(state: ClientState, refused: RefusedCommitRow): ChatError {
+  const name = groupNameOf(state);
+  return new ChatError(
+    'group_forked',
+    `${name === undefined ? 'this group' : `group "${name}"`} cannot change from this device: the change that ended epoch ${refused.epoch} (seq ${refused.seq}, from ${addressText(refused.from)}) was refused here (${refused.reason}), and the server went on with it. ` +
+      'Messages still reach the members that refused it too; to add, remove or re-key, create a new group with the members you trust.',
+  );
+}
 
 export class GroupCommitLoop {
   constructor(
@@ -96,6 +106,9 @@ export class GroupCommitLoop {
       // Synced before dropping: another process of this device may have sent this very commit and won.
       followUps.push(...(await this.inbound.catchUp(id)));
       await this.dropPending(id, pending);
+      const now = await requireGroup(this.rt, id);
+      // Retrying would lose again and again: the commit that took this epoch was refused here.
+      if (now.row.refusedCommit && now.row.refusedCommit.epoch === Number(groupEpoch(now.state))) throw groupForked(now.state, now.row.refusedCommit);
       return 'retry';
     }
     const after = deserializeGroupState(await this.rt.device(), pending.state);

@@ -187,7 +187,14 @@ export class GroupInbound {
       result = await this.withNewerLists(() => processGroupMessage(device, state, entry.message));
     } catch (cause) {
       const error = cause instanceof ChatError ? cause : new DecryptionFailedError({ cause });
-      return { ...skip(), told: { kind: 'refused', event: { groupId: groupIdText(entry.groupId), seq: entry.seq, from: entry.from, error } } };
+      const told: Told = { kind: 'refused', event: { groupId: groupIdText(entry.groupId), seq: entry.seq, from: entry.from, error } };
+      // A commit the server ordered right after this device's epoch ends that epoch for everyone who took
+      // it: refused here, it leaves this device on a branch the server no longer accepts commits on.
+      const epoch = Number(groupEpoch(state));
+      if (entry.kind === 'commit' && entry.epoch === epoch) {
+        return { ...skip(), row: { ...row, lastSeq: entry.seq, refusedCommit: { epoch, seq: entry.seq, from: entry.from, reason: error.message } }, told };
+      }
+      return { ...skip(), told };
     }
     switch (result.kind) {
       case 'stale':
@@ -197,9 +204,10 @@ export class GroupInbound {
         this.rt.events.debug(`group ${groupIdText(entry.groupId)}: entry ${entry.seq} is for epoch ${result.epoch}, and the log holds no commit that leads there (yet)`);
         return { ...skip(), stalled: true };
       case 'commit': {
-        const { pending: _lost, ...rest } = row;
-        // A commit of ours still pending was made in an epoch this one ends: the server took this one instead.
-        const base = row.pending && row.pending.epoch < Number(result.epoch) ? rest : row;
+        // Past any commit refused before (a hostile server may show another one for that epoch), and past a
+        // commit of ours still pending in an epoch this one ends: the server took this one instead.
+        const { pending: _lost, refusedCommit: _passed, ...rest } = row;
+        const base = row.pending && row.pending.epoch < Number(result.epoch) ? rest : { ...rest, ...(row.pending && { pending: row.pending }) };
         const stillLeaving = leaversStillIn(row, result.state);
         const next: GroupRow = result.removed
           ? inactiveRow({ ...base, lastSeq: entry.seq })

@@ -53,6 +53,8 @@ export interface GroupInfo {
   readonly epoch: number;
   readonly members: readonly Address[];
   readonly active: boolean;
+  /** Set when the commit that ended this device's epoch was refused here: the group can no longer change from this device. */
+  readonly forked?: { readonly seq: number; readonly from: Address; readonly reason: string };
 }
 
 export interface GroupManagerOptions {
@@ -371,7 +373,10 @@ export class GroupManager {
       return { groupId, name: summary?.name, epoch: -1, members: [], active: false };
     }
     const state = deserializeGroupState(await this.device(), found.row.state);
-    return { groupId, name: groupNameOf(state), epoch: Number(groupEpoch(state)), members: memberAddresses(state), active: true };
+    const epoch = Number(groupEpoch(state));
+    const refused = found.row.refusedCommit;
+    const forked = refused && refused.epoch === epoch ? { forked: { seq: refused.seq, from: refused.from, reason: refused.reason } } : {};
+    return { groupId, name: groupNameOf(state), epoch, members: memberAddresses(state), active: true, ...forked };
   }
 
   /**

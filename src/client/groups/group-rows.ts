@@ -5,7 +5,7 @@
  */
 import { base64urlDecode, base64urlEncode } from '../../crypto/bytes.js';
 import type { Address } from '../address.js';
-import type { GroupRow, GroupSummary, KeyPackageRow, PendingCommitRow } from './group-store.js';
+import type { GroupRow, GroupSummary, KeyPackageRow, PendingCommitRow, RefusedCommitRow } from './group-store.js';
 
 export const GROUP_ROW_FORMAT = 1;
 
@@ -37,6 +37,9 @@ export function groupRowToJson(row: GroupRow): unknown {
     ...(row.leaving && row.leaving.length > 0 && { leaving: [...row.leaving] }),
     ...(row.joinedEpoch !== undefined && { joinedEpoch: row.joinedEpoch }),
     ...(row.inactive && { inactive: true }),
+    ...(row.refusedCommit && {
+      refusedCommit: { epoch: row.refusedCommit.epoch, seq: row.refusedCommit.seq, from: { user: row.refusedCommit.from.user, device: row.refusedCommit.from.device }, reason: row.refusedCommit.reason },
+    }),
   };
 }
 
@@ -55,6 +58,17 @@ export function groupRowFromJson(value: unknown): GroupRow {
       state: bytes(p.state, 'pending.state'),
     };
   }
+  let refusedCommit: RefusedCommitRow | undefined;
+  if (o.refusedCommit !== undefined) {
+    const r = o.refusedCommit as Record<string, unknown>;
+    const [from] = addresses([r.from], 'refusedCommit.from');
+    refusedCommit = {
+      epoch: int(r.epoch, 'refusedCommit.epoch', 0),
+      seq: int(r.seq, 'refusedCommit.seq', 1),
+      from: from!,
+      reason: typeof r.reason === 'string' ? r.reason : fail('"refusedCommit.reason" expected text'),
+    };
+  }
   const leaving = o.leaving === undefined ? undefined : Array.isArray(o.leaving) && o.leaving.every((u) => typeof u === 'string') ? (o.leaving as string[]) : fail('"leaving"');
   return {
     groupId: bytes(o.groupId, 'groupId'),
@@ -64,6 +78,7 @@ export function groupRowFromJson(value: unknown): GroupRow {
     ...(leaving && { leaving }),
     ...(o.joinedEpoch !== undefined && { joinedEpoch: int(o.joinedEpoch, 'joinedEpoch', 0) }),
     ...(o.inactive === true && { inactive: true }),
+    ...(refusedCommit && { refusedCommit }),
   };
 }
 

@@ -40,6 +40,22 @@ export interface GroupRow {
   readonly joinedEpoch?: number;
   /** This device is no longer a member (removed, or its user left): kept, read-only, for what it showed. */
   readonly inactive?: boolean;
+  /**
+   * The commit that ended this device's current epoch in the group's order, refused here: set while the
+   * device is still in that epoch. The server has gone on with the commit, so no change made here can be
+   * accepted any more (group-commit-loop.ts says so instead of retrying); messages still reach the members
+   * that refused it too.
+   */
+  readonly refusedCommit?: RefusedCommitRow;
+}
+
+export interface RefusedCommitRow {
+  /** This device's epoch, the one the refused commit ended. */
+  readonly epoch: number;
+  readonly seq: number;
+  readonly from: Address;
+  /** Why it was refused (the error's message). */
+  readonly reason: string;
 }
 
 export interface VersionedGroupRow {

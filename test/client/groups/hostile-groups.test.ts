@@ -124,6 +124,29 @@ describe('group client against a hostile Delivery Service', () => {
       expect(d.refused.map((r) => r.error.code), d.name).toEqual(['group_member_refused']);
       expect((await d.manager.groupInfo(team)).members.map(addressText), d.name).not.toContain('bob/7');
     }
+
+    // The server went on with carol's commit, so the others' group can no longer change: a change says
+    // why at once, rather than losing its epoch again and again. They still read each other.
+    const alice = people.device('alice', 1);
+    const info = await alice.manager.groupInfo(team);
+    expect(info.forked).toMatchObject({ from: { user: 'carol', device: 1 }, reason: expect.stringContaining('device_not_listed') });
+    const commitsBefore = people.server.commits.length;
+    const update = await alice.manager.updateKeys(team).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(update).toBeInstanceOf(ChatError);
+    expect(update).toMatchObject({ code: 'group_forked', message: expect.stringContaining('from carol/1) was refused here') });
+    expect(people.server.commits.length - commitsBefore).toBe(1);
+    expect((await alice.manager.groupInfo(team)).epoch).toBe(info.epoch);
+    await alice.manager.sendMessage(team, 'still between us');
+    await people.settle();
+    for (const b of [people.device('bob', 1), people.device('bob', 2)]) expect(texts(b), b.name).toContain('alice/1: still between us');
+    // A new group with the members alice trusts (and a server that stopped lying) works as any other.
+    people.server.onClaim = undefined;
+    const fresh = await alice.manager.createGroup('team again', ['bob']);
+    await people.settle();
+    expect((await people.device('bob', 2).manager.groupInfo(fresh)).forked).toBeUndefined();
   });
 
   it('a Welcome into a group holding a device its user\'s verified list does not name: the joiner refuses it, once, and joins nothing', async () => {
