@@ -58,6 +58,10 @@ export class FakeGroupDelivery {
   readonly loseRequests = new Set<string>();
   /** Devices whose next accepted commit's answer is lost (the connection drops after the server took it). */
   readonly loseAnswers = new Set<string>();
+  /** Devices whose next application message never reaches the server. */
+  readonly loseSendRequests = new Set<string>();
+  /** Devices whose next application message is ordered and pushed, and its answer lost. */
+  readonly loseSendAnswers = new Set<string>();
   /** Every accepted and refused commit request, in order: what the tests count. */
   readonly commits: { from: string; epoch: number; accepted: boolean }[] = [];
 
@@ -74,7 +78,12 @@ export class FakeGroupDelivery {
         if (this.loseAnswers.delete(key(self))) throw new ChatError('timeout', 'the commit was accepted, and its answer lost on the way');
         return answer;
       },
-      send: async (groupId, epoch, message) => this.send(self, groupId, epoch, message),
+      send: async (groupId, epoch, message) => {
+        if (this.loseSendRequests.delete(key(self))) throw new ChatError('not_connected', 'the message was lost on its way to the server');
+        const answer = this.send(self, groupId, epoch, message);
+        if (this.loseSendAnswers.delete(key(self))) throw new ChatError('not_connected', 'the message was ordered, and its answer lost on the way');
+        return answer;
+      },
       sync: async (groupId, afterSeq) => {
         const group = this.member(self, groupId);
         return { messages: group.log.filter((e) => e.seq > afterSeq).slice(0, GROUP_SYNC_BATCH), epoch: group.epoch };

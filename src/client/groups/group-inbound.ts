@@ -58,6 +58,8 @@ export interface FollowUp {
 /** What an entry makes known: recorded in the history (texts, membership changes) and told to the listeners. */
 type Told =
   | { readonly kind: 'message'; readonly event: GroupMessageEvent }
+  /** A text of this device's own, found ordered in the log: recorded as sent, told to no one (it was shown as written). */
+  | { readonly kind: 'sent'; readonly event: GroupMessageEvent }
   | { readonly kind: 'membership'; readonly event: GroupMembershipEvent }
   | { readonly kind: 'refused'; readonly event: GroupRefusalEvent };
 
@@ -149,6 +151,8 @@ export class GroupInbound {
     switch (told.kind) {
       case 'message':
         return [groupTextEntry(told.event, 'in')];
+      case 'sent':
+        return [groupTextEntry(told.event, 'out')];
       case 'membership':
         return [groupChangeEntry(told.event, this.rt.clock())];
       case 'refused':
@@ -164,6 +168,8 @@ export class GroupInbound {
         return this.rt.events.membership(told.event);
       case 'refused':
         return this.rt.events.refused(told.event);
+      case 'sent':
+        return;
     }
   }
 
@@ -173,6 +179,14 @@ export class GroupInbound {
     const skip = (): Outcome => ({ row: { ...row, lastSeq: entry.seq }, state, followUps: [] });
     const device = await this.rt.device();
     if (sameAddress(entry.from, this.rt.self)) {
+      const text = entry.kind === 'application' ? row.unsent?.find((u) => sameBytes(u.message, entry.message)) : undefined;
+      if (text) {
+        // A text of ours whose answer was lost (or whose process died before recording it): ordered here.
+        const { unsent: held, ...rest } = row;
+        const unsent = held!.filter((u) => u !== text);
+        const event = { groupId: groupIdText(entry.groupId), name: groupNameOf(state), from: this.rt.self, text: text.text, sentAt: text.sentAt, seq: entry.seq };
+        return { row: { ...rest, lastSeq: entry.seq, ...(unsent.length > 0 && { unsent }) }, state, told: { kind: 'sent', event }, followUps: [] };
+      }
       const pending = row.pending;
       if (entry.kind !== 'commit' || !pending || !sameBytes(pending.commit, entry.message)) return skip();
       // Our own commit, accepted: adopt the state saved with it before it was sent.

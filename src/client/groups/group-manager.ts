@@ -47,6 +47,9 @@ import {
 } from './group-runtime.js';
 import type { GroupStore } from './group-store.js';
 
+/** Failures of a send that say nothing about the message: it is kept, to go again later. */
+const PASSING_SEND_FAILURES: ReadonlySet<string> = new Set(['not_connected', 'timeout', 'rate_limited', 'internal']);
+
 export interface GroupInfo {
   readonly groupId: string;
   readonly name: string | undefined;
@@ -212,14 +215,15 @@ export class GroupManager {
 
   /**
    * Sends a text to the group; resolves with its place in the group's order, once the text is recorded in
-   * the history as this device's own (the MLS state cannot read it back).
+   * the history as this device's own (the MLS state cannot read it back). Texts of this device still
+   * unsent (GroupRow.unsent) go first, so the group reads them in the order they were written.
    */
   async sendMessage(groupId: string, text: string): Promise<{ seq: number }> {
     await this.removeLeavers(groupId);
+    const id = base64urlDecode(groupId);
+    if ((await this.#rt.store.loadGroup(id))?.row.unsent?.length) this.runFollowUps(await this.#rt.lock(id, () => this.catchUpAndResend(id)));
     const sentAt = this.#rt.clock();
-    return this.sendPayload(groupId, encodeGroupPayload({ type: 'text', text, sentAt }), (seq, name) =>
-      recordHistory(this.#rt, [groupTextEntry({ groupId, name, from: this.options.self, text, sentAt, seq }, 'out')]),
-    );
+    return this.sendPayload(groupId, encodeGroupPayload({ type: 'text', text, sentAt }), { text, sentAt });
   }
 
   /**
@@ -234,28 +238,71 @@ export class GroupManager {
     for (const user of leaversStillIn(loaded.row, loaded.state)) await this.removeDevices(groupId, (m) => m.user === user);
   }
 
-  /** Sends `payload`; `accepted` runs once the server ordered it, before the send resolves. */
-  private async sendPayload(groupId: string, payload: Bytes, accepted?: (seq: number, name: string | undefined) => Promise<void>): Promise<{ seq: number }> {
+  /** Sends `payload`; a `text` is kept with the state that encrypted it until it is seen ordered. */
+  private async sendPayload(groupId: string, payload: Bytes, text?: { text: string; sentAt: number }): Promise<{ seq: number }> {
     const id = base64urlDecode(groupId);
     // Encrypted and saved under the lock: the secret tree's generation moves on before anything leaves.
     const { message, epoch, name } = await this.#rt.lock(id, async () => {
       for (;;) {
         const loaded = await requireGroup(this.#rt, id);
         const sent = await encryptGroupMessage(await this.device(), loaded.state, payload);
-        if (await saveGroup(this.#rt, { ...loaded.row, state: serializeGroupState(sent.state) }, sent.state, loaded.version)) {
-          return { message: sent.message, epoch: Number(groupEpoch(loaded.state)), name: groupNameOf(sent.state) };
+        const epoch = Number(groupEpoch(loaded.state));
+        const unsent = text ? [...(loaded.row.unsent ?? []), { message: sent.message, epoch, ...text }] : loaded.row.unsent;
+        if (await saveGroup(this.#rt, { ...loaded.row, state: serializeGroupState(sent.state), ...(unsent && { unsent }) }, sent.state, loaded.version)) {
+          return { message: sent.message, epoch, name: groupNameOf(sent.state) };
         }
       }
     });
     const answer = await this.options.delivery.send(id, epoch, message);
-    await accepted?.(answer.seq, name);
-    // Our own message counts as handled when it is next in order; otherwise a later sync skips it as ours.
-    await this.#rt.lock(id, async () => {
-      const loaded = await this.#rt.store.loadGroup(id);
-      // The listed name as of the send; any later save lists the name of its own state. A lost save only costs a later sync.
-      if (loaded && !loaded.row.inactive && answer.seq === loaded.row.lastSeq + 1) await this.options.store.saveGroup({ ...loaded.row, lastSeq: answer.seq }, name, loaded.version);
-    });
+    await this.#rt.lock(id, () => this.ordered(id, message, answer.seq, name));
     return answer;
+  }
+
+  /**
+   * The server ordered a message of ours at `seq`: if it is an unsent text, it is recorded as sent before
+   * the row leaves it out; and the message counts as handled when it is next in order (otherwise a later
+   * sync skips it as ours). Call under the group's lock. `name` is listed as of the send; any later save
+   * lists the name of its own state.
+   */
+  private async ordered(id: Uint8Array, message: Bytes, seq: number, name: string | undefined): Promise<void> {
+    for (;;) {
+      const loaded = await this.#rt.store.loadGroup(id);
+      if (!loaded || loaded.row.inactive) return;
+      const { unsent: held, ...row } = loaded.row;
+      const text = held?.find((u) => sameBytes(u.message, message));
+      if (text) await recordHistory(this.#rt, [groupTextEntry({ groupId: groupIdText(id), name, from: this.options.self, text: text.text, sentAt: text.sentAt, seq }, 'out')]);
+      const unsent = (held ?? []).filter((u) => u !== text);
+      const lastSeq = seq === row.lastSeq + 1 ? seq : row.lastSeq;
+      if (!text && lastSeq === row.lastSeq) return;
+      if (await this.options.store.saveGroup({ ...row, lastSeq, ...(unsent.length > 0 && { unsent }) }, name, loaded.version)) return;
+    }
+  }
+
+  /**
+   * Reads the group's log (a text of ours whose answer was lost is found there and recorded as it passes,
+   * group-inbound.ts), then sends each text still unsent again, as is, oldest first. Call under the
+   * group's lock. A passing failure (no connection) stops it, for the next login or send to go on; a
+   * refusal drops that text, said as a debug event, so that one bad text never blocks the group.
+   */
+  private async catchUpAndResend(id: Uint8Array): Promise<FollowUp[]> {
+    const followUps = await this.#inbound.catchUp(id);
+    for (;;) {
+      const loaded = await loadActiveGroup(this.#rt, id);
+      const next = loaded?.row.unsent?.[0];
+      if (!loaded || !next) return followUps;
+      let seq: number;
+      try {
+        seq = (await this.options.delivery.send(id, next.epoch, next.message)).seq;
+      } catch (error) {
+        if (!(error instanceof ChatError) || PASSING_SEND_FAILURES.has(error.code)) throw error;
+        this.options.events.debug(`group ${groupIdText(id)}: a text written at ${new Date(next.sentAt).toISOString()} was refused by the server and is dropped`, error);
+        const { unsent: held, ...row } = loaded.row;
+        const rest = (held ?? []).filter((u) => u !== next);
+        await this.options.store.saveGroup({ ...row, ...(rest.length > 0 && { unsent: rest }) }, groupNameOf(loaded.state), loaded.version);
+        continue;
+      }
+      await this.ordered(id, next.message, seq, groupNameOf(loaded.state));
+    }
   }
 
   /** One change through the commit loop (group-commit-loop.ts); leaves read meanwhile are committed after. */
@@ -304,8 +351,8 @@ export class GroupManager {
   }
 
   /**
-   * After a login: every group is synced from its log (a commit of ours whose answer was lost is found
-   * there), and this user's devices still missing from it are added.
+   * After a login: every group is synced from its log (a commit or a text of ours whose answer was lost
+   * is found there), its texts never sent go out, and this user's devices still missing from it are added.
    */
   async catchUpAll(): Promise<void> {
     const self = this.options.self.user;
@@ -314,7 +361,7 @@ export class GroupManager {
       if (g.inactive) continue;
       const groupId = groupIdText(g.groupId);
       try {
-        const followUps = await this.#rt.lock(g.groupId, () => this.#inbound.catchUp(g.groupId));
+        const followUps = await this.#rt.lock(g.groupId, () => this.catchUpAndResend(g.groupId));
         this.runFollowUps(followUps);
         // A device of this user linked before it had published KeyPackages was left out when its list
         // came (design §7): each login tries again for the ones still missing.

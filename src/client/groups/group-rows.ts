@@ -5,7 +5,7 @@
  */
 import { base64urlDecode, base64urlEncode } from '../../crypto/bytes.js';
 import type { Address } from '../address.js';
-import type { GroupRow, GroupSummary, KeyPackageRow, PendingCommitRow, RefusedCommitRow } from './group-store.js';
+import type { GroupRow, GroupSummary, KeyPackageRow, PendingCommitRow, RefusedCommitRow, UnsentTextRow } from './group-store.js';
 
 export const GROUP_ROW_FORMAT = 1;
 
@@ -37,6 +37,7 @@ export function groupRowToJson(row: GroupRow): unknown {
     ...(row.leaving && row.leaving.length > 0 && { leaving: [...row.leaving] }),
     ...(row.joinedEpoch !== undefined && { joinedEpoch: row.joinedEpoch }),
     ...(row.inactive && { inactive: true }),
+    ...(row.unsent && row.unsent.length > 0 && { unsent: row.unsent.map((u) => ({ message: base64urlEncode(u.message), epoch: u.epoch, text: u.text, sentAt: u.sentAt })) }),
     ...(row.refusedCommit && {
       refusedCommit: { epoch: row.refusedCommit.epoch, seq: row.refusedCommit.seq, from: { user: row.refusedCommit.from.user, device: row.refusedCommit.from.device }, reason: row.refusedCommit.reason },
     }),
@@ -69,6 +70,17 @@ export function groupRowFromJson(value: unknown): GroupRow {
       reason: typeof r.reason === 'string' ? r.reason : fail('"refusedCommit.reason" expected text'),
     };
   }
+  const unsent: UnsentTextRow[] | undefined =
+    o.unsent === undefined
+      ? undefined
+      : Array.isArray(o.unsent)
+        ? o.unsent.map((u: Record<string, unknown>, i) => ({
+            message: bytes(u?.message, `unsent[${i}].message`),
+            epoch: int(u?.epoch, `unsent[${i}].epoch`, 0),
+            text: typeof u?.text === 'string' ? u.text : fail(`"unsent[${i}].text" expected text`),
+            sentAt: int(u?.sentAt, `unsent[${i}].sentAt`, 0),
+          }))
+        : fail('"unsent" expected a list');
   const leaving = o.leaving === undefined ? undefined : Array.isArray(o.leaving) && o.leaving.every((u) => typeof u === 'string') ? (o.leaving as string[]) : fail('"leaving"');
   return {
     groupId: bytes(o.groupId, 'groupId'),
@@ -79,6 +91,7 @@ export function groupRowFromJson(value: unknown): GroupRow {
     ...(o.joinedEpoch !== undefined && { joinedEpoch: int(o.joinedEpoch, 'joinedEpoch', 0) }),
     ...(o.inactive === true && { inactive: true }),
     ...(refusedCommit && { refusedCommit }),
+    ...(unsent && unsent.length > 0 && { unsent }),
   };
 }
 

@@ -89,7 +89,7 @@ export async function recordHistory(rt: GroupRuntime, entries: readonly GroupHis
 
 /** The row of a group this device is no longer a member of: its secrets dropped, its place in the log kept. */
 export function inactiveRow(row: GroupRow): GroupRow {
-  const { pending: _pending, leaving: _leaving, ...rest } = row;
+  const { pending: _pending, leaving: _leaving, unsent: _unsent, ...rest } = row;
   return { ...rest, state: NO_STATE, inactive: true };
 }
 

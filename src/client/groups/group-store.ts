@@ -47,6 +47,21 @@ export interface GroupRow {
    * that refused it too.
    */
   readonly refusedCommit?: RefusedCommitRow;
+  /**
+   * Texts saved with the state that encrypted them, oldest first, until the server's answer or the log
+   * shows them ordered (then they are recorded as sent): a lost answer or a crash after the send never
+   * leaves this device without its own text, and one that never reached the server goes again, as is.
+   */
+  readonly unsent?: readonly UnsentTextRow[];
+}
+
+/** A text encrypted and saved by this device, not yet seen ordered by the server. */
+export interface UnsentTextRow {
+  /** The MLSMessage as sent (sent again byte for byte: the secret tree has moved past its key). */
+  readonly message: Bytes;
+  readonly epoch: number;
+  readonly text: string;
+  readonly sentAt: number;
 }
 
 export interface RefusedCommitRow {

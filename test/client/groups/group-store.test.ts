@@ -52,13 +52,14 @@ function row(groupId: Uint8Array, marker: number, extra: Partial<GroupRow> = {})
 }
 
 describe.each(['memory', 'sqlite', 'indexeddb'] as const)('%s group store', (kind) => {
-  it('a group row comes back as saved, with its pending commit, its refused commit and its name in the listing', async () => {
+  it('a group row comes back as saved, with its pending commit, refused commit, unsent texts and its name in the listing', async () => {
     const { a } = await twoHandles(kind);
     const groupId = randomBytes(32);
     const saved = row(groupId, 7, {
       pending: { epoch: 3, commit: randomBytes(40), welcome: randomBytes(50), add: [{ user: 'bob', device: 2 }], remove: [], state: randomBytes(60) },
       leaving: ['carol'],
       refusedCommit: { epoch: 3, seq: 9, from: { user: 'carol', device: 2 }, reason: 'a commit brings a device its user\'s list does not vouch for' },
+      unsent: [{ message: randomBytes(70), epoch: 3, text: 'not seen ordered yet', sentAt: 1_795_000_000_000 }],
     });
     expect(await a.loadGroup(groupId)).toBeUndefined();
     expect(await a.saveGroup(saved, 'team', 0)).toBe(true);
