@@ -1,7 +1,8 @@
 /**
  * `e2ee-chat send --group NAME`: one text from the arguments, or one per line of standard input, to every
- * member device of a group. Group messages need the server (the MLS state moves on with each message,
- * and there is no group outbox), so an unreachable server is an error here. Each text sent is recorded in
+ * member device of a group. Group messages need the server (the MLS state moves on with each message),
+ * so an unreachable server is an error here; a text whose send broke off halfway is kept by the client
+ * and goes at the next login or before the next text (the error says so), never twice. Each text sent is recorded in
  * the group history (by the client, once the server ordered it) as this device's own, so `history
  * --group` shows it beside the others'.
  */

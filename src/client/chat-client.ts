@@ -426,7 +426,10 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     return this.groupsOrFail.updateKeys(groupId);
   }
 
-  /** Sends a text to a group (needs a connection: group messages are not kept in the outbox). */
+  /**
+   * Sends a text to a group. It needs a connection; when the connection fails during the send, the text
+   * is kept with the group and goes at the next login or before the next text (never twice).
+   */
   async sendGroupMessage(groupId: string, text: string): Promise<{ seq: number }> {
     return this.groupsOrFail.sendMessage(groupId, text);
   }

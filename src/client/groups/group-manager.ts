@@ -253,7 +253,16 @@ export class GroupManager {
         }
       }
     });
-    const answer = await this.options.delivery.send(id, epoch, message);
+    let answer: { seq: number };
+    try {
+      answer = await this.options.delivery.send(id, epoch, message);
+    } catch (error) {
+      // The text is kept (GroupRow.unsent): say so, or a person would type it again and it would go twice.
+      if (text && error instanceof ChatError && PASSING_SEND_FAILURES.has(error.code)) {
+        throw new ChatError(error.code, `${error.message}; the text is kept, and goes at the next login or before the next text to this group`, { cause: error });
+      }
+      throw error;
+    }
     await this.#rt.lock(id, () => this.ordered(id, message, answer.seq, name));
     return answer;
   }

@@ -51,7 +51,10 @@ describe('texts whose send failed halfway', () => {
 
   it('a request that never reached the server: sent again as is at the next login, read once, recorded once', async () => {
     people.server.loseSendRequests.add('alice/1');
-    await expect(alice.manager.sendMessage(team, 'lost on the way')).rejects.toMatchObject({ code: 'not_connected' });
+    await expect(alice.manager.sendMessage(team, 'lost on the way')).rejects.toMatchObject({
+      code: 'not_connected',
+      message: expect.stringContaining('the text is kept, and goes at the next login or before the next text to this group'),
+    });
     await people.settle();
     expect(log()).toEqual([]);
     expect(said(bob)).toEqual([]);
