@@ -46,7 +46,8 @@ import { ReceiveLoop, type CaughtUp } from './receive-loop.js';
 import { MemoryRatchetStore } from './ratchet-store.js';
 import { SessionManager } from './session-manager.js';
 import { ServerConnection } from './server-connection.js';
-import { GroupManager, type GroupInfo } from './groups/group-manager.js';
+import type { GroupInfo } from './groups/group-manager.js';
+import { LazyGroupManager } from './groups/lazy-group-manager.js';
 import { wireGroupDelivery } from './groups/wire-group-delivery.js';
 import type { MessageStore, PinnedPeer } from './stores.js';
 
@@ -123,8 +124,8 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
   private readonly peers: ChatClientOptions['peers'];
   private readonly messageStore: MessageStore;
   private readonly triedLinkCodes: TriedLinkCodes;
-  /** This device's groups (MLS); null without a group store. */
-  private readonly groupManager: GroupManager | null;
+  /** This device's groups (MLS), their code loaded when a group first needs it; null without a group store. */
+  private readonly groupManager: LazyGroupManager | null;
   /** The group upkeep a login started (KeyPackages, sync), which close() lets finish. */
   private groupUpkeep: Promise<void> = Promise.resolve();
 
@@ -206,7 +207,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     // The types require both; a caller past them would otherwise lose every group text at its next start.
     if (groups && !groupHistory) throw new TypeError('options.groups needs options.groupHistory: the texts a group brings are recorded there');
     this.groupManager = groups && groupHistory
-      ? new GroupManager({
+      ? new LazyGroupManager({
           self: { user: this.username, device: this.device },
           signingKey: secrets.signing,
           store: groups,
@@ -392,7 +393,7 @@ export class ChatClient extends TypedEmitter<ChatClientEvents> {
     return this.groupUpkeep;
   }
 
-  private get groupsOrFail(): GroupManager {
+  private get groupsOrFail(): LazyGroupManager {
     if (!this.groupManager) throw new ChatError('bad_request', 'this client keeps no groups: it was made without a group store (options.groups)');
     return this.groupManager;
   }

@@ -17,7 +17,7 @@ export interface CaughtUp {
   count: number;
 }
 
-/** Where a group's pushes go (groups/group-manager.ts); absent: this client keeps no groups, and leaves them queued. */
+/** Where a group's pushes go (groups/lazy-group-manager.ts, then group-manager.ts); absent: this client keeps no groups, and leaves them queued. */
 export interface GroupPushes {
   receive(entry: GroupLogEntry): Promise<void>;
   welcome(welcome: GroupWelcomeDelivery): Promise<void>;

@@ -5,16 +5,21 @@
  * and added again from the group info panel, a member leaves, and after a reload and unlock the group,
  * its history and new messages are all there. Nothing is thrown or logged as an error (CSP violations
  * included). A member whose keys changed since they were pinned is not added, as a 1:1 conversation
- * blocks sending to them (against the hostile-server harness). Needs /usr/bin/chromium and `npm run build`; see chromium.ts for the skip.
+ * blocks sending to them (against the hostile-server harness). The group code (ts-mls and our MLS glue)
+ * is fetched only when a group needs it: a person without a group never fetches it, and a Welcome and
+ * texts that arrive while it loads are all shown, and acknowledged. Needs /usr/bin/chromium and
+ * `npm run build`; see chromium.ts for the skip.
  */
-import type { Browser } from 'playwright-core';
+import type { Browser, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GroupMembershipEvent, GroupMessageEvent } from '../../src/client/index.js';
 import { MemoryGroupStore } from '../../src/client/groups/memory-group-store.js';
+import type { GroupMessageEvent as GroupMessageFrame, GroupWelcomeEvent } from '../../src/protocol/group-schemas.js';
 import { useHostileServer } from '../helpers/server-fixtures.js';
 import { connectTestClient, keysFor, waitUntil } from '../helpers/test-clients.js';
 import { browserGate, launchChromium } from './chromium.js';
 import { watchContext } from './page-watch.js';
+import { builtScript, firstVisitScripts, TS_MLS_MARKER } from './web-bundle.js';
 import { useWebPeople } from './web-people.js';
 import { UI_WAIT_MS, WebUser } from './web-user.js';
 
@@ -190,4 +195,79 @@ describe.skipIf(gate.skip)('a group member whose keys changed, in the web app', 
       await context.close();
     }
   });
+});
+
+describe.skipIf(gate.skip)('the group code in the web app', () => {
+  const servers = useHostileServer();
+  let browser: Browser;
+
+  beforeAll(async () => {
+    gate.assertRunnable();
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('is not fetched by a person in no group; fetched when a Welcome comes, and what arrives meanwhile is all shown and acknowledged', async () => {
+    const carol = servers.track(await connectTestClient(servers.srv.url, 'lz-carol', { groups: new MemoryGroupStore() }));
+    const context = await browser.newContext();
+    try {
+      const activity = await watchContext(context);
+      const bob = new WebUser(await context.newPage(), 'lz-bob');
+      // A new account makes and uploads its KeyPackages at its first login: that needs the group code.
+      await bob.createAccount(servers.hostile.url);
+      await waitUntil(() => servers.hostile.answersTo('mls.keypackages.upload')[0], UI_WAIT_MS, "bob's KeyPackages");
+
+      // From the reload on, every script the page asks for is seen here (routing also turns the cache off);
+      // any but the first visit's is held until released.
+      const firstVisit = firstVisitScripts();
+      const asked: string[] = [];
+      const held: Route[] = [];
+      let holding = true;
+      await context.route('**/assets/*.js', (route) => {
+        const file = new URL(route.request().url()).pathname.split('/').pop()!;
+        asked.push(file);
+        if (holding && !firstVisit.has(file)) held.push(route);
+        else void route.continue();
+      });
+      await bob.reload();
+      await bob.unlock();
+      // Barrier: the login's KeyPackage count was answered (the stock is full), then a 1:1 text pushed after
+      // that answer, on the same socket, is shown: the upkeep that followed the count has run by then.
+      await waitUntil(() => servers.hostile.answersTo('mls.keypackages.count')[1], UI_WAIT_MS, "the count of bob's KeyPackages after the reload");
+      await carol.client.send('lz-bob', 'no group yet');
+      await bob.openConversation('lz-carol');
+      await bob.waitForMessage('lz-carol', 'no group yet');
+      expect(asked.length).toBeGreaterThan(0);
+      expect(asked.filter((f) => !firstVisit.has(f))).toEqual([]);
+      for (const file of asked) expect(builtScript(file), file).not.toContain(TS_MLS_MARKER);
+
+      // carol adds bob to a group and writes twice, while the group code bob's page asks for is held.
+      const team = await carol.client.createGroup('lazy team', ['lz-bob']);
+      await carol.client.sendGroupMessage(team, 'first while loading');
+      await carol.client.sendGroupMessage(team, 'second while loading');
+      const welcomes = () => servers.hostile.pushesOf('group.welcome', 'lz-bob').map((a) => a[0] as GroupWelcomeEvent);
+      const texts = () => servers.hostile.pushesOf('group.message', 'lz-bob').map((a) => a[0] as GroupMessageFrame).filter((m) => m.kind === 'application');
+      await waitUntil(() => (held.length > 0 && welcomes().length === 1 && texts().length === 2 ? true : undefined), UI_WAIT_MS, 'the Welcome and both texts pushed to bob, and the group code asked for');
+      expect(held.some((r) => builtScript(new URL(r.request().url()).pathname.split('/').pop()!).includes(TS_MLS_MARKER))).toBe(true);
+      holding = false;
+      for (const route of held.splice(0)) await route.continue();
+
+      // Once it is there: bob is in the group, both texts shown once, and every push acknowledged.
+      await bob.conversationEntry('lazy team').filter({ hasText: '2 unread' }).waitFor({ timeout: UI_WAIT_MS });
+      await openGroup(bob, 'lazy team');
+      await shownOnce(bob, 'you joined the group');
+      await shownOnce(bob, 'lz-carol', 'first while loading');
+      await shownOnce(bob, 'lz-carol', 'second while loading');
+      const pushed = [...welcomes(), ...texts()].map((p) => p.id);
+      const acked = () =>
+        new Set(servers.hostile.frames.flatMap((f) => (f.kind === 'request' && f.event === 'ack' && f.user === 'lz-bob' ? ((f.payload as { ids?: string[] }).ids ?? []) : [])));
+      await waitUntil(() => (pushed.every((id) => acked().has(id)) ? true : undefined), UI_WAIT_MS, "bob's acknowledgements of the group pushes");
+      expect(activity.pageErrors).toEqual([]);
+      expect(activity.violations).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 120_000);
 });

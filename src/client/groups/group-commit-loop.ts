@@ -22,7 +22,8 @@ import { addressText, type Address } from '../address.js';
 import { isEpochStale } from './group-delivery.js';
 import type { FollowUp, GroupInbound } from './group-inbound.js';
 import { groupChangeEntry } from './group-history.js';
-import { groupIdText, leaversStillIn, membershipChange, recordHistory, requireGroup, sameBytes, saveGroup, type GroupMembershipEvent, type GroupRuntime, type LoadedGroup } from './group-runtime.js';
+import { groupIdText } from './group-list.js';
+import { leaversStillIn, membershipChange, recordHistory, requireGroup, sameBytes, saveGroup, type GroupMembershipEvent, type GroupRuntime, type LoadedGroup } from './group-runtime.js';
 import type { PendingCommitRow, RefusedCommitRow } from './group-store.js';
 
 /**

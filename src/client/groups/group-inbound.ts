@@ -15,23 +15,24 @@
  * (a crash between the server's acceptance and the adoption is resolved here, on the next sync).
  */
 import type { ClientState } from 'ts-mls';
+import type { Bytes } from '../../crypto/bytes.js';
+import { SIGNING_SECRET_PLACEHOLDER } from '../../e2ee/mls/ciphersuite.js';
 import { groupEpoch, groupMembers } from '../../e2ee/mls/group-members.js';
 import { groupNameOf } from '../../e2ee/mls/group-name.js';
 import { joinFromWelcome, MissingDeviceListsError } from '../../e2ee/mls/group-join.js';
 import { processGroupMessage } from '../../e2ee/mls/group-messages.js';
 import { GroupMemberRefusedError } from '../../e2ee/mls/member-refused-error.js';
 import { deserializeGroupState, serializeGroupState } from '../../e2ee/mls/group-state-codec.js';
-import { welcomeKeyPackageRefs } from '../../e2ee/mls/key-package.js';
-import { decodeWelcomeMessage } from '../../e2ee/mls/mls-wire.js';
+import { welcomeKeyPackageRefs, type DeviceKeyPackage } from '../../e2ee/mls/key-package.js';
+import { decodeKeyPackageMessage, decodeWelcomeMessage } from '../../e2ee/mls/mls-wire.js';
 import { ChatError, DecryptionFailedError } from '../../protocol/errors.js';
 import { GROUP_SYNC_BATCH } from '../../protocol/limits.js';
 import { addressText } from '../address.js';
 import type { GroupLogEntry, GroupWelcomeDelivery } from './group-delivery.js';
-import { keyPackageFromRow } from './group-key-packages.js';
 import { groupChangeEntry, groupTextEntry, type GroupHistoryEntry } from './group-history.js';
+import { groupIdText } from './group-list.js';
 import { decodeGroupPayload } from './group-payload.js';
 import {
-  groupIdText,
   inactiveRow,
   leaversStillIn,
   loadActiveGroup,
@@ -47,7 +48,7 @@ import {
   type GroupRuntime,
   type LoadedGroup,
 } from './group-runtime.js';
-import type { GroupRow } from './group-store.js';
+import type { GroupRow, KeyPackageRow } from './group-store.js';
 
 /** Work a received entry asks for once the group's lock is released: a member's leave to commit. */
 export interface FollowUp {
@@ -71,6 +72,16 @@ interface Outcome {
   readonly ahead?: true;
   /** Left unhandled (its epoch not reached, no sync left to try): nothing to save. */
   readonly stalled?: true;
+}
+
+/** A stored KeyPackage row as the package a Welcome is opened with (the signing secret is never in it: ciphersuite.ts). */
+export function keyPackageFromRow(ref: Bytes, row: KeyPackageRow): DeviceKeyPackage {
+  return {
+    ref,
+    message: row.message,
+    publicPackage: decodeKeyPackageMessage(row.message),
+    privatePackage: { initPrivateKey: row.initPrivateKey, hpkePrivateKey: row.hpkePrivateKey, signaturePrivateKey: SIGNING_SECRET_PLACEHOLDER },
+  };
 }
 
 export class GroupInbound {

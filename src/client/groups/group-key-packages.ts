@@ -6,12 +6,12 @@
  *
  * Each private half is saved (one sealed row per KeyPackageRef) before its public half is uploaded: a
  * package the server hands out must always have its secrets here. A Welcome names the ref it is for.
+ *
+ * The stock is counted before anything is made, and packages come from `make`: this module imports no
+ * MLS code, so a login whose stock is full loads none (lazy-group-manager.ts).
  */
 import type { Bytes } from '../../crypto/bytes.js';
-import { SIGNING_SECRET_PLACEHOLDER } from '../../e2ee/mls/ciphersuite.js';
-import { createDeviceKeyPackage, type DeviceKeyPackage } from '../../e2ee/mls/key-package.js';
-import type { MlsDevice } from '../../e2ee/mls/mls-device.js';
-import { decodeKeyPackageMessage } from '../../e2ee/mls/mls-wire.js';
+import type { DeviceKeyPackage } from '../../e2ee/mls/key-package.js';
 import type { GroupDelivery } from './group-delivery.js';
 import type { GroupStore, KeyPackageRow } from './group-store.js';
 
@@ -27,25 +27,17 @@ export const LAST_RESORT_ROTATION_MS = 7 * 24 * 60 * 60 * 1000;
 /** A replaced last-resort package's secrets are kept this long: a Welcome made with it may still be queued. */
 export const LAST_RESORT_GRACE_MS = 30 * 24 * 60 * 60 * 1000;
 
-/** A KeyPackage as a stored private row and back (the signing secret is never in either: ciphersuite.ts). */
+/** A KeyPackage as a stored private row (the signing secret is never in it: ciphersuite.ts); group-inbound.ts reads it back. */
 export function keyPackageRow(kp: DeviceKeyPackage, lastResort: boolean, createdAt: number): KeyPackageRow {
   return { message: kp.message, initPrivateKey: kp.privatePackage.initPrivateKey as Bytes, hpkePrivateKey: kp.privatePackage.hpkePrivateKey as Bytes, lastResort, createdAt };
-}
-
-export function keyPackageFromRow(ref: Bytes, row: KeyPackageRow): DeviceKeyPackage {
-  return {
-    ref,
-    message: row.message,
-    publicPackage: decodeKeyPackageMessage(row.message),
-    privatePackage: { initPrivateKey: row.initPrivateKey, hpkePrivateKey: row.hpkePrivateKey, signaturePrivateKey: SIGNING_SECRET_PLACEHOLDER },
-  };
 }
 
 export class KeyPackagePublisher {
   #running: Promise<{ oneTime: number; lastResort: boolean }> | undefined;
 
+  /** `make`: a new KeyPackage of this device, called only when the server's stock needs one. */
   constructor(
-    private readonly device: () => Promise<MlsDevice>,
+    private readonly make: () => Promise<DeviceKeyPackage>,
     private readonly store: GroupStore,
     private readonly delivery: Pick<GroupDelivery, 'countKeyPackages' | 'uploadKeyPackages'>,
     private readonly clock: () => number = Date.now,
@@ -59,7 +51,6 @@ export class KeyPackagePublisher {
 
   private async run(): Promise<{ oneTime: number; lastResort: boolean }> {
     const now = this.clock();
-    const device = await this.device();
     const counts = await this.delivery.countKeyPackages();
     const held = await this.store.lastResortKeyPackages();
     const newest = held.reduce((a, b) => Math.max(a, b.createdAt), -Infinity);
@@ -69,13 +60,13 @@ export class KeyPackagePublisher {
 
     const oneTime: Bytes[] = [];
     for (let i = 0; i < want; i++) {
-      const kp = await createDeviceKeyPackage(device);
+      const kp = await this.make();
       await this.store.putKeyPackage(kp.ref, keyPackageRow(kp, false, now));
       oneTime.push(kp.message);
     }
     let lastResort: Bytes | undefined;
     if (rotate) {
-      const kp = await createDeviceKeyPackage(device);
+      const kp = await this.make();
       await this.store.putKeyPackage(kp.ref, keyPackageRow(kp, true, now));
       lastResort = kp.message;
     }

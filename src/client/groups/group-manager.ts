@@ -17,6 +17,7 @@ import { groupEpoch, groupMembers } from '../../e2ee/mls/group-members.js';
 import { groupNameOf } from '../../e2ee/mls/group-name.js';
 import { encryptGroupMessage } from '../../e2ee/mls/group-messages.js';
 import { deserializeGroupState, serializeGroupState } from '../../e2ee/mls/group-state-codec.js';
+import { createDeviceKeyPackage, type DeviceKeyPackage } from '../../e2ee/mls/key-package.js';
 import { decodeMemberCredential } from '../../e2ee/mls/member-credential.js';
 import { openMlsDevice, type MlsDevice } from '../../e2ee/mls/mls-device.js';
 import { decodeKeyPackageMessage } from '../../e2ee/mls/mls-wire.js';
@@ -28,9 +29,9 @@ import { GroupCommitLoop, type MakeChange } from './group-commit-loop.js';
 import { groupChangeEntry, groupTextEntry, type GroupHistoryStore } from './group-history.js';
 import { GroupInbound, type FollowUp } from './group-inbound.js';
 import { KeyPackagePublisher } from './group-key-packages.js';
+import { findGroupId, groupIdText, listGroups, type ListedGroup } from './group-list.js';
 import { encodeGroupPayload } from './group-payload.js';
 import {
-  groupIdText,
   inactiveRow,
   KeyedLock,
   leaversStillIn,
@@ -70,6 +71,11 @@ export interface GroupManagerOptions {
   readonly lists: GroupDeviceLists;
   readonly events: GroupEvents;
   readonly clock?: () => number;
+  /**
+   * The publisher of this device's KeyPackages, when it is kept outside: lazy-group-manager.ts keeps the
+   * stock before this code is loaded, and one publisher means one run at a time. By default, one of its own.
+   */
+  readonly keyPackages?: KeyPackagePublisher;
 }
 
 export class GroupManager {
@@ -94,7 +100,12 @@ export class GroupManager {
     };
     this.#inbound = new GroupInbound(this.#rt);
     this.#commits = new GroupCommitLoop(this.#rt, this.#inbound);
-    this.keyPackages = new KeyPackagePublisher(() => this.device(), options.store, options.delivery, this.#rt.clock);
+    this.keyPackages = options.keyPackages ?? new KeyPackagePublisher(() => this.newKeyPackage(), options.store, options.delivery, this.#rt.clock);
+  }
+
+  /** A new KeyPackage of this device, for the publisher to save and upload. */
+  async newKeyPackage(): Promise<DeviceKeyPackage> {
+    return createDeviceKeyPackage(await this.device());
   }
 
   /** This device as an MLS client, opened once its own verified list names it (a failed opening is tried again next time). */
@@ -405,21 +416,16 @@ export class GroupManager {
     }
   }
 
-  async groups(): Promise<{ groupId: string; name: string | undefined; active: boolean }[]> {
-    return (await this.options.store.listGroups()).map((g) => ({ groupId: groupIdText(g.groupId), name: g.name, active: !g.inactive }));
+  groups(): Promise<ListedGroup[]> {
+    return listGroups(this.options.store);
+  }
+
+  /** The local name ↔ id map: the active group with this id, or the one active group of this name. */
+  findGroup(nameOrId: string): Promise<string> {
+    return findGroupId(this.options.store, nameOrId);
   }
 
   /** The group as this device's MLS state says; for a group this device left or was removed from, only its name (members none). */
-  /** The local name ↔ id map: the active group with this id, or the one active group of this name. */
-  async findGroup(nameOrId: string): Promise<string> {
-    const active = (await this.groups()).filter((g) => g.active);
-    if (active.some((g) => g.groupId === nameOrId)) return nameOrId;
-    const named = active.filter((g) => g.name === nameOrId);
-    if (named.length === 1) return named[0]!.groupId;
-    if (named.length > 1) throw new ChatError('bad_request', `${named.length} groups are named "${nameOrId}": name one by its id`);
-    throw new ChatError('unknown_group', `no group named "${nameOrId}" on this device`);
-  }
-
   async groupInfo(groupId: string): Promise<GroupInfo> {
     const id = base64urlDecode(groupId);
     const found = await this.options.store.loadGroup(id);

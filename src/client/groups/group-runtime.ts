@@ -116,8 +116,6 @@ export function membershipChange(before: ClientState, after: ClientState): { add
   };
 }
 
-export const groupIdText = (groupId: Uint8Array): string => base64urlEncode(groupId);
-
 export function sameBytes(a: Bytes | Uint8Array, b: Bytes | Uint8Array): boolean {
   return a.length === b.length && constantTimeEqual(a, b);
 }
