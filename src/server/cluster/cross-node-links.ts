@@ -1,0 +1,511 @@
+/**
+ * The link relay of a node of a cluster (issue 13): the relay's slots (link-relay.ts), with exactly its
+ * semantics, usable from any node.
+ *
+ * Why this design: a slot lives on its *home*, the node its new device opened it on, in that node's
+ * LinkRelay, unchanged. The opener is always there (it opened the slot through that node), so only the
+ * joining primary may be elsewhere. Moving the slot's state into Redis instead would make every frame a
+ * script and every expiry a distributed timer, and would still need pub/sub to push frames; keeping it
+ * in one node's memory keeps one place that orders a slot's frames and decides its end, as on one node.
+ *
+ * - Numbers are unique across the nodes: each is claimed in Redis (SET NX PX, for the slot's lifetime)
+ *   together with its home, and freed when the slot goes. The range (3 or 6 digits) follows the number
+ *   of slots open in the whole cluster, as link-slot-numbers.ts describes for one node.
+ * - A `link.join` for a slot this node does not hold looks its home up and is forwarded there on the
+ *   home's channel; the answer comes back on ours. A joined primary's frames and `link.close` follow the
+ *   same way, and the home pushes `link.data` and `link.closed` to it on its node's channel. Pub/sub from
+ *   one publisher to one subscriber keeps order, so frames arrive as sent.
+ * - A remote party is a LinkParty of the home's relay whose pushes are publications ("proxy"), so the
+ *   relay's rules (one join, frame cap, expiry, the one `unknown_link`) apply to it untouched.
+ * - A node that dies takes its slots with it. The other node learns it by the dead node's lease in Redis
+ *   running out (checked every third of the lease), or at once when a publication to it reaches nobody,
+ *   and its party gets `link.closed` "disconnected", as when the other party's connection drops.
+ * - A message lost is a frame lost, and CPace cannot survive a gap: when this node's subscriber was
+ *   away (Redis restarted or unreachable) or a publication failed, every cross-node link it is in closes
+ *   as "disconnected" rather than going on with a hole. The new device runs `link` again.
+ * - Redis down: a slot is opened on this node alone (its number unregistered), so linking through one
+ *   node keeps working; a join that needs another node fails with `internal`, saying why. A join is never
+ *   told more than `unknown_link` about which slots exist or whose they are, whichever node it came to.
+ *
+ * Every wait is bounded: a forwarded request is answered within `requestTimeoutMs` or fails.
+ */
+import type { Logger } from 'pino';
+import { defaultClock, defaultRandom, type Clock, type RandomSource } from '../../crypto/random.js';
+import { ChatError } from '../../protocol/errors.js';
+import type { LinkJoinResult, LinkOpenResult } from '../../protocol/events-v2.js';
+import type { LinkClosePayload, LinkJoinPayload, LinkOpenPayload, LinkSendPayload } from '../../protocol/link-schemas.js';
+import { MAX_OPEN_LINKS } from '../../protocol/limits.js';
+import { LinkRelay, nodeTimer, unknownLink, type LinkAccount, type LinkParty, type LinkRelayOptions, type LinkTimer, type StartTimer } from '../link-relay.js';
+import { drawSlotNumber, MAX_NUMBERED_SLOTS, SHORT_RANGE_BELOW } from '../link-slot-numbers.js';
+import type { LinkSlots } from '../link-slots.js';
+import { LINK_REQUEST_TIMEOUT_MS } from './cluster-limits.js';
+import type { LinkBus } from './link-bus.js';
+import { parseNodeMessage, type LinkAnswer, type LinkPush, type NodeMessage } from './link-messages.js';
+
+/** Numbers drawn per range for one claim: the first free one of the range in use is taken. */
+const CANDIDATES = 8;
+/** Claims before giving up (each misses only if all its candidates are taken: below 0.11^8). */
+const CLAIM_ATTEMPTS = 4;
+
+export interface CrossNodeLinksOptions {
+  bus: LinkBus;
+  logger: Logger;
+  /** For the home relay; `onSlotRemoved` is this module's. */
+  relay: Omit<LinkRelayOptions, 'onSlotRemoved' | 'now' | 'random' | 'startTimer'>;
+  now?: Clock;
+  random?: RandomSource;
+  startTimer?: StartTimer;
+  requestTimeoutMs?: number;
+  /** Slots open in the whole cluster at most (each node's relay also keeps to its own `maxOpen`). */
+  clusterMaxOpen?: number;
+  /** Slots homed elsewhere that this node's connections may be in, and requests waiting, at most. */
+  maxAway?: number;
+}
+
+/** A slot homed on another node that a connection of this node joined. */
+interface Membership {
+  readonly home: string;
+  readonly party: LinkParty;
+  readonly expiresAt: number;
+}
+
+/** A connection of another node that joined a slot homed here. */
+interface RemoteParty {
+  readonly node: string;
+  readonly proxy: LinkParty;
+  readonly slots: Set<string>;
+}
+
+interface Waiting {
+  readonly timer: LinkTimer;
+  readonly answered: (answer: LinkAnswer) => void;
+}
+
+/** The failure of a link event that needed another node which could not be reached. */
+function unreachable(why: string, cause?: unknown): ChatError {
+  return new ChatError('internal', `linking through another node of the cluster failed: ${why}; run link again`, cause === undefined ? undefined : { cause });
+}
+
+export class CrossNodeLinks implements LinkSlots {
+  private readonly local: LinkRelay;
+  private readonly bus: LinkBus;
+  private readonly logger: Logger;
+  private readonly now: Clock;
+  private readonly random: RandomSource;
+  private readonly startTimer: StartTimer;
+  private readonly requestTimeoutMs: number;
+  private readonly clusterMaxOpen: number;
+  private readonly maxAway: number;
+  private readonly onPushError: LinkRelayOptions['onPushError'];
+
+  /** Numbers this node claimed in Redis for its slots, freed when the slot goes. */
+  private readonly registered = new Set<string>();
+  /** Home side: connections of other nodes in slots here, by proxy id; and the proxy id of each slot's remote joiner. */
+  private readonly remote = new Map<string, RemoteParty>();
+  private readonly remoteJoinerOf = new Map<string, string>();
+  /** Visiting side: per connection of this node, the slots homed elsewhere it joined. */
+  private readonly away = new Map<string, Map<string, Membership>>();
+  private awayCount = 0;
+  private readonly waiting = new Map<string, Waiting>();
+  private nextRequest = 0;
+
+  constructor(options: CrossNodeLinksOptions) {
+    this.bus = options.bus;
+    this.logger = options.logger;
+    this.now = options.now ?? defaultClock;
+    this.random = options.random ?? defaultRandom;
+    this.startTimer = options.startTimer ?? nodeTimer;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? LINK_REQUEST_TIMEOUT_MS;
+    this.clusterMaxOpen = Math.min(options.clusterMaxOpen ?? MAX_NUMBERED_SLOTS - 1, MAX_NUMBERED_SLOTS - 1);
+    this.maxAway = options.maxAway ?? MAX_OPEN_LINKS;
+    this.onPushError = options.relay.onPushError;
+    this.local = new LinkRelay({
+      ...options.relay,
+      now: this.now,
+      random: this.random,
+      startTimer: this.startTimer,
+      onSlotRemoved: (slot) => this.slotRemoved(slot),
+    });
+    this.bus.listen((text) => this.received(text));
+  }
+
+  /** Slots homed on this node now. */
+  get openSlots(): number {
+    return this.local.openSlots;
+  }
+
+  /** Cross-node links this node takes part in now, as home and as visitor (for tests and metrics). */
+  get crossNodeLinks(): { homed: number; away: number } {
+    return { homed: this.remoteJoinerOf.size, away: this.awayCount };
+  }
+
+  async open(party: LinkParty, payload: LinkOpenPayload): Promise<LinkOpenResult> {
+    this.local.checkOpen(party);
+    let number: string;
+    try {
+      number = await this.claim();
+    } catch (err) {
+      if (err instanceof ChatError) throw err;
+      // Redis does not answer: the slot is this node's alone, joinable only through this node.
+      this.logger.warn({ err }, 'link slot opened on this node only: redis does not answer, so no other node can find it');
+      return this.local.open(party, payload);
+    }
+    this.registered.add(number);
+    try {
+      return this.local.openNumbered(party, payload, number);
+    } catch (err) {
+      this.slotRemoved(number);
+      throw err;
+    }
+  }
+
+  async join(party: LinkParty, account: LinkAccount, payload: LinkJoinPayload): Promise<LinkJoinResult> {
+    if (this.local.has(payload.slot)) return this.local.join(party, account, payload);
+    const home = await this.bus.lookup(payload.slot).catch((err: unknown) => {
+      throw unreachable('redis does not answer', err);
+    });
+    if (home === undefined || home.node === this.bus.node) throw unknownLink();
+    if (this.awayCount >= this.maxAway || this.waiting.size >= this.maxAway) throw unreachable('this node has too many links through other nodes open');
+    const membership: Membership = { home: home.node, party, expiresAt: home.expiresAt };
+    const answer = await this.request(home.node, payload.slot, party, (id) => ({ t: 'join', id, from: this.bus.node, party: party.id, account, payload }), (a) => {
+      // Recorded as the answer arrives, before any push that follows it on the same channel.
+      if (a.refused === undefined) this.addAway(party, payload.slot, membership);
+    });
+    if (answer.refused === 'unknown_link') throw unknownLink();
+    if (answer.refused !== undefined || answer.result === undefined) throw unreachable('the node holding the slot failed');
+    return answer.result;
+  }
+
+  async send(party: LinkParty, payload: LinkSendPayload): Promise<void> {
+    if (this.local.has(payload.slot)) return this.local.send(party, payload);
+    const membership = this.away.get(party.id)?.get(payload.slot);
+    if (!membership) throw unknownLink();
+    const answer = await this.request(membership.home, payload.slot, party, (id) => ({ t: 'send', id, from: this.bus.node, party: party.id, payload }));
+    if (answer.refused === undefined) return;
+    // Refused by the home: the slot is over for this party (gone, or past its frame cap), as every later frame would be.
+    this.dropAway(party.id, payload.slot);
+    throw answer.refused === 'unknown_link' ? unknownLink() : unreachable('the node holding the slot failed');
+  }
+
+  async close(party: LinkParty, payload: LinkClosePayload): Promise<void> {
+    if (this.local.has(payload.slot)) return this.local.close(party, payload);
+    const membership = this.dropAway(party.id, payload.slot);
+    if (!membership) return;
+    await this.tell(membership.home, { t: 'close', from: this.bus.node, party: party.id, slot: payload.slot });
+  }
+
+  disconnected(party: LinkParty): void {
+    this.local.disconnected(party);
+    const slots = this.away.get(party.id);
+    if (!slots) return;
+    const homes = new Set([...slots.values()].map((m) => m.home));
+    for (const slot of [...slots.keys()]) this.dropAway(party.id, slot);
+    for (const home of homes) void this.tell(home, { t: 'gone', from: this.bus.node, party: party.id });
+  }
+
+  /**
+   * Closes the cross-node links of nodes whose lease ran out (their slots, or the primaries in slots
+   * here, died with them), and forgets slots homed elsewhere that are past their expiry (the home's
+   * `link.closed` "expired" was lost). Run every third of the lease; Redis not answering skips a round.
+   */
+  async checkNodes(): Promise<void> {
+    const now = this.now();
+    for (const [partyId, slots] of [...this.away]) {
+      for (const [slot, m] of [...slots]) {
+        if (now < m.expiresAt + this.requestTimeoutMs) continue;
+        this.dropAway(partyId, slot);
+        this.push(m.party, { event: 'link.closed', payload: { slot, reason: 'expired' } });
+      }
+    }
+    const nodes = new Set<string>([...this.remote.values()].map((r) => r.node));
+    for (const slots of this.away.values()) for (const m of slots.values()) nodes.add(m.home);
+    for (const node of nodes) {
+      let alive: boolean;
+      try {
+        alive = await this.bus.alive(node);
+      } catch {
+        return;
+      }
+      if (!alive) this.nodeLost(node);
+    }
+  }
+
+  /**
+   * This node's subscriber was away (Redis lost or restarted): anything published to it meanwhile is
+   * gone, so every cross-node link it is in closes as "disconnected" on both sides rather than going on
+   * with a frame missing.
+   */
+  subscriberReset(): void {
+    const closing = [...this.remote.values()];
+    for (const r of closing) {
+      for (const slot of r.slots) this.push(r.proxy, { event: 'link.closed', payload: { slot, reason: 'disconnected' } });
+      this.local.disconnected(r.proxy);
+    }
+    for (const [partyId, slots] of [...this.away]) {
+      const homes = new Set<string>();
+      for (const [slot, m] of [...slots]) {
+        this.dropAway(partyId, slot);
+        homes.add(m.home);
+        this.push(m.party, { event: 'link.closed', payload: { slot, reason: 'disconnected' } });
+      }
+      // As if the connection dropped, for every link it has elsewhere: its homes close them as "disconnected".
+      for (const home of homes) void this.tell(home, { t: 'gone', from: this.bus.node, party: partyId });
+    }
+  }
+
+  /**
+   * The server is stopping: its own connections are being closed; the primaries of other nodes in its
+   * slots are told "disconnected" (their connection to the opener is what ends), then everything is forgotten.
+   */
+  dispose(): void {
+    for (const r of this.remote.values()) {
+      for (const slot of r.slots) this.push(r.proxy, { event: 'link.closed', payload: { slot, reason: 'disconnected' } });
+    }
+    for (const slot of this.registered) void this.bus.release(slot).catch(() => undefined);
+    this.registered.clear();
+    this.local.dispose();
+    this.remote.clear();
+    this.remoteJoinerOf.clear();
+    this.away.clear();
+    this.awayCount = 0;
+    for (const w of this.waiting.values()) w.timer.cancel();
+    this.waiting.clear();
+  }
+
+  /** A number free in the whole cluster, claimed for this node; a plain Error when Redis does not answer. */
+  private async claim(): Promise<string> {
+    const ttlMs = this.local.slotTtlMs;
+    const taken = (n: string) => this.local.has(n);
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      const short = Array.from({ length: CANDIDATES }, () => drawSlotNumber(this.random, 0, taken));
+      const wide = Array.from({ length: CANDIDATES }, () => drawSlotNumber(this.random, SHORT_RANGE_BELOW, taken));
+      const claim = await this.bus.claim(short, wide, this.now() + ttlMs, ttlMs, this.clusterMaxOpen);
+      if (claim === 'full') throw new ChatError('link_limit', 'too many open link slots on the server; try again later');
+      if (claim !== 'taken') return claim.slot;
+    }
+    throw new ChatError('link_limit', 'no free link slot number; try again later');
+  }
+
+  /** The home relay let a slot go: free its number and forget its remote joiner. */
+  private slotRemoved(slot: string): void {
+    if (this.registered.delete(slot)) {
+      this.bus.release(slot).catch((err: unknown) => this.logger.debug({ err, slot }, 'link slot number not released (it expires with its slot)'));
+    }
+    const proxyId = this.remoteJoinerOf.get(slot);
+    if (proxyId === undefined) return;
+    this.remoteJoinerOf.delete(slot);
+    const r = this.remote.get(proxyId);
+    if (!r) return;
+    r.slots.delete(slot);
+    if (r.slots.size === 0) this.remote.delete(proxyId);
+  }
+
+  /** What another node said to this one. */
+  private received(text: string): void {
+    const message = parseNodeMessage(text);
+    if (!message) {
+      this.logger.warn('ignored a message on this node\'s link channel that is not one');
+      return;
+    }
+    try {
+      this.handle(message);
+    } catch (err) {
+      this.logger.error({ err, t: message.t }, 'link message from another node failed');
+    }
+  }
+
+  private handle(message: NodeMessage): void {
+    switch (message.t) {
+      case 'join': {
+        const proxy = this.proxy(message.from, message.party);
+        const answer = this.attempt(message.id, () => this.local.join(proxy, message.account, message.payload));
+        if (answer.refused === undefined) this.addRemote(message.from, proxy, message.payload.slot);
+        void this.tell(message.from, answer);
+        return;
+      }
+      case 'send': {
+        const proxy = this.proxy(message.from, message.party);
+        void this.tell(
+          message.from,
+          this.attempt(message.id, () => void this.local.send(proxy, message.payload)),
+        );
+        return;
+      }
+      case 'close':
+        this.local.close(this.proxy(message.from, message.party), { slot: message.slot });
+        return;
+      case 'gone':
+        this.local.disconnected(this.proxy(message.from, message.party));
+        return;
+      case 'answer': {
+        const waiting = this.waiting.get(message.id);
+        if (!waiting) return; // Timed out already.
+        this.waiting.delete(message.id);
+        waiting.timer.cancel();
+        waiting.answered(message);
+        return;
+      }
+      case 'push': {
+        const membership = this.away.get(message.party)?.get(message.push.payload.slot);
+        if (!membership) return; // Not (or no longer) a link of this node's: nobody to tell.
+        if (message.push.event === 'link.closed') this.dropAway(message.party, message.push.payload.slot);
+        this.push(membership.party, message.push);
+        return;
+      }
+    }
+  }
+
+  /** Runs a request of another node on the home relay: its result, or the code it was refused with. */
+  private attempt(id: string, run: () => LinkJoinResult | void): LinkAnswer {
+    try {
+      const result = run();
+      return { t: 'answer', id, ...(result && { result }) };
+    } catch (err) {
+      if (err instanceof ChatError && err.code === 'unknown_link') return { t: 'answer', id, refused: 'unknown_link' };
+      this.logger.error({ err }, 'a link request from another node failed');
+      return { t: 'answer', id, refused: 'internal' };
+    }
+  }
+
+  /**
+   * Sends a request to a slot's home and waits for its answer, at most `requestTimeoutMs`. A home that
+   * is gone (nobody listens on its channel) means the slot is: `unknown_link`, and this party's other
+   * links there end. Redis not answering, or no answer in time, fails with `internal`, and the slot is
+   * given up on both sides (a frame may have been lost on the way).
+   */
+  private async request(
+    node: string,
+    slot: string,
+    party: LinkParty,
+    message: (id: string) => NodeMessage,
+    answered: (answer: LinkAnswer) => void = () => undefined,
+  ): Promise<LinkAnswer> {
+    const id = (this.nextRequest++).toString(36);
+    const answer = new Promise<LinkAnswer | 'late'>((resolve) => {
+      const timer = this.startTimer(() => {
+        this.waiting.delete(id);
+        resolve('late');
+      }, this.requestTimeoutMs);
+      this.waiting.set(id, {
+        timer,
+        answered: (a) => {
+          answered(a);
+          resolve(a);
+        },
+      });
+    });
+    let listened: boolean;
+    try {
+      listened = await this.bus.publish(node, JSON.stringify(message(id)));
+    } catch (err) {
+      this.forget(id);
+      this.giveUp(node, slot, party);
+      throw unreachable('redis does not answer', err);
+    }
+    if (!listened) {
+      this.forget(id);
+      this.nodeLost(node);
+      throw unknownLink();
+    }
+    const outcome = await answer;
+    if (outcome !== 'late') return outcome;
+    this.giveUp(node, slot, party);
+    throw unreachable('the node holding the slot did not answer in time');
+  }
+
+  private forget(id: string): void {
+    this.waiting.get(id)?.timer.cancel();
+    this.waiting.delete(id);
+  }
+
+  /** A request to a slot's home failed midway: this party leaves the slot here and, if the home hears, there too. */
+  private giveUp(node: string, slot: string, party: LinkParty): void {
+    if (this.dropAway(party.id, slot)) this.push(party, { event: 'link.closed', payload: { slot, reason: 'disconnected' } });
+    void this.tell(node, { t: 'close', from: this.bus.node, party: party.id, slot });
+  }
+
+  /** A node is gone: its slots' joiners here hear "disconnected", and so do the openers of slots its primaries were in. */
+  private nodeLost(node: string): void {
+    for (const [partyId, slots] of [...this.away]) {
+      for (const [slot, m] of [...slots]) {
+        if (m.home !== node) continue;
+        this.dropAway(partyId, slot);
+        this.push(m.party, { event: 'link.closed', payload: { slot, reason: 'disconnected' } });
+      }
+    }
+    for (const r of [...this.remote.values()]) if (r.node === node) this.local.disconnected(r.proxy);
+  }
+
+  /** A connection of `node`, as the home relay sees it: its pushes are publications to that node. */
+  private proxy(node: string, party: string): LinkParty {
+    const id = `${node}/${party}`;
+    const known = this.remote.get(id);
+    if (known) return known.proxy;
+    const send = (push: LinkPush) => this.pushAway(node, party, id, push);
+    return {
+      id,
+      joined: (payload) => send({ event: 'link.joined', payload }),
+      data: (payload) => send({ event: 'link.data', payload }),
+      closed: (payload) => send({ event: 'link.closed', payload }),
+    };
+  }
+
+  /**
+   * Publishes a push to a connection of another node. One that reaches nobody (its node is gone) or
+   * fails (Redis) was a frame or an ending lost: the relay drops that party, and the opener hears
+   * "disconnected" as when its connection drops.
+   */
+  private pushAway(node: string, party: string, proxyId: string, push: LinkPush): void {
+    const lost = (err?: unknown) => {
+      if (push.event === 'link.closed') return;
+      this.logger.debug({ err, slot: push.payload.slot }, 'a link push to another node did not arrive; closing the link');
+      const r = this.remote.get(proxyId);
+      if (r) this.local.disconnected(r.proxy);
+    };
+    this.bus.publish(node, JSON.stringify({ t: 'push', party, push } satisfies NodeMessage)).then((listened) => listened || lost(), lost);
+  }
+
+  /** A one-way message to another node; a failure is logged, the caller's outcome does not depend on it. */
+  private async tell(node: string, message: NodeMessage): Promise<void> {
+    try {
+      await this.bus.publish(node, JSON.stringify(message));
+    } catch (err) {
+      this.logger.debug({ err, t: message.t }, 'link message to another node not published');
+    }
+  }
+
+  /** One push to a connection of this node, isolated as the relay's are. */
+  private push(party: LinkParty, push: LinkPush): void {
+    try {
+      if (push.event === 'link.joined') party.joined(push.payload);
+      else if (push.event === 'link.data') party.data(push.payload);
+      else party.closed(push.payload);
+    } catch (err) {
+      this.onPushError(err, push.event, party);
+    }
+  }
+
+  private addRemote(node: string, proxy: LinkParty, slot: string): void {
+    let r = this.remote.get(proxy.id);
+    if (!r) this.remote.set(proxy.id, (r = { node, proxy, slots: new Set() }));
+    r.slots.add(slot);
+    this.remoteJoinerOf.set(slot, proxy.id);
+  }
+
+  private addAway(party: LinkParty, slot: string, membership: Membership): void {
+    let slots = this.away.get(party.id);
+    if (!slots) this.away.set(party.id, (slots = new Map()));
+    if (!slots.has(slot)) this.awayCount++;
+    slots.set(slot, membership);
+  }
+
+  private dropAway(partyId: string, slot: string): Membership | undefined {
+    const slots = this.away.get(partyId);
+    const membership = slots?.get(slot);
+    if (!slots || !membership) return undefined;
+    slots.delete(slot);
+    this.awayCount--;
+    if (slots.size === 0) this.away.delete(partyId);
+    return membership;
+  }
+}
