@@ -71,7 +71,15 @@ export class RedisCluster implements ClusterLink {
       this.links?.subscriberReset();
       caughtUp();
     };
-    this.commands = openRedisConnection({ url, role: 'commands', logger, onReconnected: () => void this.presence.maintain() });
+    this.commands = openRedisConnection({
+      url,
+      role: 'commands',
+      logger,
+      onReconnected: () => {
+        void this.linkBus.renewLease();
+        void this.presence.maintain();
+      },
+    });
     this.adapterSubscriber = openRedisConnection({ url, role: 'adapter-subscriber', logger, subscriber: true, onReconnected: caughtUp });
     this.wakeSubscriber = openRedisConnection({ url, role: 'wake-subscriber', logger, subscriber: true, onReconnected: linksCaughtUp });
     this.adapter = createAdapter(adapterPublisher(this.commands, logger), this.adapterSubscriber, { key: `${REDIS_KEY_PREFIX}socket.io` });

@@ -115,7 +115,11 @@ export class RedisLinkBus implements LinkBus {
     return (await this.commands.exists(LEASE_KEY_PREFIX + node)) === 1;
   }
 
-  private async renewLease(): Promise<void> {
+  /**
+   * Sets this node's lease again. Also called when the command connection is back: a Redis that restarted
+   * empty lost every lease, and the first claim after the restart must not find its home's lease missing.
+   */
+  async renewLease(): Promise<void> {
     try {
       await this.commands.set(LEASE_KEY_PREFIX + this.node, '1', 'PX', this.leaseMs);
     } catch (err) {
