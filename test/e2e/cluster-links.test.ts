@@ -76,11 +76,13 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: linking a device through tw
     return url.toString();
   }
 
-  /** Nodes on one fresh schema and a Redis of the test's own, each listening and on Redis. */
-  async function startNodes(names: readonly string[]): Promise<Node[]> {
-    const redis = new TestRedis(await freePort());
-    await redis.start();
-    closers.push(() => redis.kill());
+  /** Nodes on one fresh schema and a Redis of the test's own (`redis`, or a new one), each listening and on Redis. */
+  async function startNodes(names: readonly string[], redis?: TestRedis): Promise<Node[]> {
+    if (!redis) {
+      redis = new TestRedis(await freePort());
+      await redis.start();
+      closers.push(() => redis!.kill());
+    }
     const databaseUrl = await database();
     const dir = procs.tempDir('cluster-links');
     const nodes = await Promise.all(
@@ -95,7 +97,7 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: linking a device through tw
             HOST: '127.0.0.1',
             E2EE_CHAT_DATA: data,
             E2EE_CHAT_DATABASE_URL: databaseUrl,
-            E2EE_CHAT_REDIS_URL: redis.url,
+            E2EE_CHAT_REDIS_URL: redis!.url,
             E2EE_CHAT_DELIVERY_POLL_MS: '1000',
             E2EE_CHAT_PRESENCE_LEASE_MS: String(LEASE_MS),
           },
@@ -104,11 +106,12 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: linking a device through tw
         return { name, url: `http://127.0.0.1:${port}`, proc };
       }),
     );
-    for (const node of nodes) {
-      await waitUntil(async () => (((await (await fetch(`${node.url}/health`)).json()) as { redis?: string }).redis === 'ok' ? true : undefined), 10_000, `${node.name}'s Redis connection`);
-    }
+    for (const node of nodes) await onRedis(node);
     return nodes;
   }
+
+  const onRedis = (node: Node) =>
+    waitUntil(async () => (((await (await fetch(`${node.url}/health`)).json()) as { redis?: string }).redis === 'ok' ? true : undefined), 10_000, `${node.name}'s Redis connection`);
 
   function sockets(node: Node): DeviceSockets {
     const net = new DeviceSockets(() => node.url);
@@ -206,5 +209,43 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: linking a device through tw
     for (const answer of answers) expect(answer).toStrictEqual({ ok: false, error: { code: 'unknown_link', message: 'no open link slot with that number' } });
     // The slot itself is untouched: its own user joins it.
     expect(await call(danOnA.socket, 'link.join', { slot, sid: sid() })).toMatchObject({ ok: true, slot });
+  }, 120_000);
+
+  it('with Redis down links through one node, fails a join through another with a clear internal error, and closes the cross-node links it may have cut', async () => {
+    const redis = new TestRedis(await freePort());
+    await redis.start();
+    closers.push(() => redis.kill());
+    const [a, b] = await startNodes(['A', 'B'], redis);
+    const netA = sockets(a!);
+    const netB = sockets(b!);
+    const { account, primary: onB } = await netB.registered('xr-fay');
+    const onA = await netA.device(account, 1);
+    // A link across the nodes, in progress when Redis goes.
+    const across = await netA.open();
+    const acrossSlot = (await call(across.socket, 'link.open', { username: 'xr-fay', sid: sid() })).slot as string;
+    expect(await call(onB.socket, 'link.join', { slot: acrossSlot, sid: sid() })).toMatchObject({ ok: true });
+
+    await redis.kill();
+    const alone = await netA.open();
+    const opened = await call(alone.socket, 'link.open', { username: 'xr-fay', sid: sid() });
+    expect(opened).toMatchObject({ ok: true, slot: expect.any(String) });
+    const slot = opened.slot as string;
+    expect(await call(onB.socket, 'link.join', { slot, sid: sid() })).toStrictEqual({
+      ok: false,
+      error: { code: 'internal', message: 'linking through another node of the cluster failed: redis does not answer; run link again' },
+    });
+    expect(await call(onA.socket, 'link.join', { slot, sid: sid() })).toMatchObject({ ok: true, slot });
+    const data = frame();
+    expect(await call(onA.socket, 'link.send', { slot, data })).toStrictEqual({ ok: true });
+    expect(await alone.waitFor('link.data')).toEqual([{ slot, data }]);
+
+    // Redis is back, empty: what was published to either node meanwhile may be lost, so the link across
+    // them ends on both sides rather than going on with a frame missing. The one on node A alone goes on.
+    await redis.start();
+    for (const node of [a!, b!]) await onRedis(node);
+    expect(await waitUntil(() => across.of('link.closed')[0], 10_000, 'link.closed for the new device on node A')).toEqual({ slot: acrossSlot, reason: 'disconnected' });
+    expect(await waitUntil(() => onB.of('link.closed')[0], 10_000, 'link.closed for the primary on node B')).toEqual({ slot: acrossSlot, reason: 'disconnected' });
+    expect(await call(alone.socket, 'link.send', { slot, data })).toStrictEqual({ ok: true });
+    expect(await onA.waitFor('link.data')).toEqual([{ slot, data }]);
   }, 120_000);
 });
