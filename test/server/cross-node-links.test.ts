@@ -227,6 +227,21 @@ describe('one answer for every wrong join or frame, on every node: unknown_link'
   });
 });
 
+describe('no timing oracle across nodes', () => {
+  it('a join of a slot no node holds goes through Redis and back like one held elsewhere, and is refused there', async () => {
+    const { hub, b, slot } = await linkedAcross();
+    const free = slot === '999999' ? '999998' : '999999';
+    const before = hub.published.length;
+    expect(await refusal(() => b.join(new RecordingParty('prober'), ALICE, { slot: free, sid: SID_B }))).toEqual(UNKNOWN_LINK);
+    const trip = hub.published.slice(before).map(([to, text]) => [to, (JSON.parse(text) as { t: string }).t]);
+    expect(trip).toEqual([
+      [NODE_B, 'join'],
+      [NODE_B, 'answer'],
+    ]);
+    expect(b.crossNodeLinks).toEqual({ homed: 0, away: 1 });
+  });
+});
+
 describe('slot numbers across nodes', () => {
   it('are unique across the nodes even when every node draws the same numbers', async () => {
     const { node } = cluster();

@@ -164,12 +164,15 @@ export class CrossNodeLinks implements LinkSlots {
     const home = await this.bus.lookup(payload.slot).catch((err: unknown) => {
       throw unreachable('redis does not answer', err);
     });
-    if (home === undefined || home.node === this.bus.node) throw unknownLink();
     if (this.awayCount >= this.maxAway || this.waiting.size >= this.maxAway) throw unreachable('this node has too many links through other nodes open');
-    const membership: Membership = { home: home.node, party, expiresAt: home.expiresAt };
-    const answer = await this.request(home.node, payload.slot, party, (id) => ({ t: 'join', id, from: this.bus.node, party: party.id, account, payload }), (a) => {
+    // A slot no node holds is refused after the same round trip through Redis as one held elsewhere
+    // (this node's own channel refuses every join it sends itself): answering it at once would tell a
+    // prober, by the time taken, which numbers are open on other nodes.
+    const to = home === undefined || home.node === this.bus.node ? this.bus.node : home.node;
+    const membership: Membership | undefined = to === this.bus.node ? undefined : { home: to, party, expiresAt: home!.expiresAt };
+    const answer = await this.request(to, payload.slot, party, (id) => ({ t: 'join', id, from: this.bus.node, party: party.id, account, payload }), (a) => {
       // Recorded as the answer arrives, before any push that follows it on the same channel.
-      if (a.refused === undefined) this.addAway(party, payload.slot, membership);
+      if (a.refused === undefined && membership) this.addAway(party, payload.slot, membership);
     });
     if (answer.refused === 'unknown_link') throw unknownLink();
     if (answer.refused !== undefined || answer.result === undefined) throw unreachable('the node holding the slot failed');
@@ -318,7 +321,11 @@ export class CrossNodeLinks implements LinkSlots {
     switch (message.t) {
       case 'join': {
         const proxy = this.proxy(message.from, message.party);
-        const answer = this.attempt(message.id, () => this.local.join(proxy, message.account, message.payload));
+        const answer = this.attempt(message.id, () => {
+          // A join this node sent itself is for a slot that no node held when it was looked up.
+          if (message.from === this.bus.node) throw unknownLink();
+          return this.local.join(proxy, message.account, message.payload);
+        });
         if (answer.refused === undefined) this.addRemote(message.from, proxy, message.payload.slot);
         void this.tell(message.from, answer);
         return;
