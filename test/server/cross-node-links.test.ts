@@ -200,6 +200,26 @@ describe('a link slot joined from another node', () => {
   });
 });
 
+describe('a connection that drops while its join is on the way', () => {
+  it('is taken out of the slot when the answer comes: the new device hears "disconnected", and nothing is left behind', async () => {
+    const { node } = cluster();
+    const [a, b] = [node(NODE_A), node(NODE_B)];
+    const device = new RecordingParty('device');
+    const primary = new RecordingParty('primary');
+    const { slot } = await a.open(device, { username: 'alice', sid: SID_A });
+    const joining = b.join(primary, ALICE, { slot, sid: SID_B });
+    b.disconnected(primary);
+    expect(await joining).toEqual({ slot, sid: SID_A });
+    await drained();
+    expect(device.events).toEqual([
+      ['link.joined', { slot, sid: SID_B, device: 1 }],
+      ['link.closed', { slot, reason: 'disconnected' }],
+    ]);
+    expect(a.openSlots).toBe(0);
+    expect(b.crossNodeLinks).toEqual({ homed: 0, away: 0 });
+  });
+});
+
 describe('one answer for every wrong join or frame, on every node: unknown_link', () => {
   it('a slot that does not exist, another user\'s slot, a second join, and frames from a stranger are refused alike on both nodes', async () => {
     const { a, b, primary, slot } = await linkedAcross();

@@ -107,6 +107,9 @@ export class CrossNodeLinks implements LinkSlots {
   private readonly away = new Map<string, Map<string, Membership>>();
   private awayCount = 0;
   private readonly waiting = new Map<string, Waiting>();
+  /** Joins of another node's slots under way, per connection, and the connections that dropped meanwhile. */
+  private readonly joining = new Map<string, number>();
+  private readonly droppedWhileJoining = new Set<string>();
   private nextRequest = 0;
 
   constructor(options: CrossNodeLinksOptions) {
@@ -161,6 +164,20 @@ export class CrossNodeLinks implements LinkSlots {
 
   async join(party: LinkParty, account: LinkAccount, payload: LinkJoinPayload): Promise<LinkJoinResult> {
     if (this.local.has(payload.slot)) return this.local.join(party, account, payload);
+    this.joining.set(party.id, (this.joining.get(party.id) ?? 0) + 1);
+    try {
+      return await this.joinElsewhere(party, account, payload);
+    } finally {
+      const left = this.joining.get(party.id)! - 1;
+      if (left > 0) this.joining.set(party.id, left);
+      else {
+        this.joining.delete(party.id);
+        this.droppedWhileJoining.delete(party.id);
+      }
+    }
+  }
+
+  private async joinElsewhere(party: LinkParty, account: LinkAccount, payload: LinkJoinPayload): Promise<LinkJoinResult> {
     const home = await this.bus.lookup(payload.slot).catch((err: unknown) => {
       throw unreachable('redis does not answer', err);
     });
@@ -172,7 +189,10 @@ export class CrossNodeLinks implements LinkSlots {
     const membership: Membership | undefined = to === this.bus.node ? undefined : { home: to, party, expiresAt: home!.expiresAt };
     const answer = await this.request(to, payload.slot, party, (id) => ({ t: 'join', id, from: this.bus.node, party: party.id, account, payload }), (a) => {
       // Recorded as the answer arrives, before any push that follows it on the same channel.
-      if (a.refused === undefined && membership) this.addAway(party, payload.slot, membership);
+      if (a.refused !== undefined || !membership) return;
+      // The connection dropped while its join was on the way: the home hears it as any drop.
+      if (this.droppedWhileJoining.has(party.id)) void this.tell(membership.home, { t: 'gone', from: this.bus.node, party: party.id });
+      else this.addAway(party, payload.slot, membership);
     });
     if (answer.refused === 'unknown_link') throw unknownLink();
     if (answer.refused !== undefined || answer.result === undefined) throw unreachable('the node holding the slot failed');
@@ -199,6 +219,7 @@ export class CrossNodeLinks implements LinkSlots {
 
   disconnected(party: LinkParty): void {
     this.local.disconnected(party);
+    if (this.joining.has(party.id)) this.droppedWhileJoining.add(party.id);
     const slots = this.away.get(party.id);
     if (!slots) return;
     const homes = new Set([...slots.values()].map((m) => m.home));
