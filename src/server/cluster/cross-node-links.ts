@@ -35,12 +35,15 @@ import { ChatError } from '../../protocol/errors.js';
 import type { LinkJoinResult, LinkOpenResult } from '../../protocol/events-v2.js';
 import type { LinkClosePayload, LinkJoinPayload, LinkOpenPayload, LinkSendPayload } from '../../protocol/link-schemas.js';
 import { MAX_OPEN_LINKS } from '../../protocol/limits.js';
-import { LinkRelay, nodeTimer, unknownLink, type LinkAccount, type LinkParty, type LinkRelayOptions, type LinkTimer, type StartTimer } from '../link-relay.js';
+import { LinkRelay, nodeTimer, unknownLink, type LinkAccount, type LinkParty, type LinkRelayOptions, type StartTimer } from '../link-relay.js';
 import { drawSlotNumber, MAX_NUMBERED_SLOTS, SHORT_RANGE_BELOW } from '../link-slot-numbers.js';
 import type { LinkSlots } from '../link-slots.js';
+import { AwayLinks, type Membership } from './away-links.js';
 import { LINK_REQUEST_TIMEOUT_MS } from './cluster-limits.js';
 import type { LinkBus } from './link-bus.js';
 import { parseNodeMessage, type LinkAnswer, type LinkPush, type NodeMessage } from './link-messages.js';
+import { LinkRequests } from './link-requests.js';
+import { RemoteParties } from './remote-parties.js';
 
 /** Numbers drawn per range for one claim: the first free one of the range in use is taken. */
 const CANDIDATES = 8;
@@ -62,29 +65,12 @@ export interface CrossNodeLinksOptions {
   maxAway?: number;
 }
 
-/** A slot homed on another node that a connection of this node joined. */
-interface Membership {
-  readonly home: string;
-  readonly party: LinkParty;
-  readonly expiresAt: number;
-}
-
-/** A connection of another node that joined a slot homed here. */
-interface RemoteParty {
-  readonly node: string;
-  readonly proxy: LinkParty;
-  readonly slots: Set<string>;
-}
-
-interface Waiting {
-  readonly timer: LinkTimer;
-  readonly answered: (answer: LinkAnswer) => void;
-}
-
 /** The failure of a link event that needed another node which could not be reached. */
 function unreachable(why: string, cause?: unknown): ChatError {
   return new ChatError('internal', `linking through another node of the cluster failed: ${why}; run link again`, cause === undefined ? undefined : { cause });
 }
+
+const closedEvent = (slot: string, reason: 'disconnected' | 'expired'): LinkPush => ({ event: 'link.closed', payload: { slot, reason } });
 
 export class CrossNodeLinks implements LinkSlots {
   private readonly local: LinkRelay;
@@ -92,7 +78,6 @@ export class CrossNodeLinks implements LinkSlots {
   private readonly logger: Logger;
   private readonly now: Clock;
   private readonly random: RandomSource;
-  private readonly startTimer: StartTimer;
   private readonly requestTimeoutMs: number;
   private readonly clusterMaxOpen: number;
   private readonly maxAway: number;
@@ -100,25 +85,23 @@ export class CrossNodeLinks implements LinkSlots {
 
   /** Numbers this node claimed in Redis for its slots, freed when the slot goes. */
   private readonly registered = new Set<string>();
-  /** Home side: connections of other nodes in slots here, by proxy id; and the proxy id of each slot's remote joiner. */
-  private readonly remote = new Map<string, RemoteParty>();
-  private readonly remoteJoinerOf = new Map<string, string>();
-  /** Visiting side: per connection of this node, the slots homed elsewhere it joined. */
-  private readonly away = new Map<string, Map<string, Membership>>();
-  private awayCount = 0;
-  private readonly waiting = new Map<string, Waiting>();
+  /** Home side: connections of other nodes in slots here. */
+  private readonly remote = new RemoteParties();
+  /** Visiting side: slots homed elsewhere that connections of this node joined. */
+  private readonly away = new AwayLinks();
+  private readonly requests: LinkRequests;
   /** Joins of another node's slots under way, per connection, and the connections that dropped meanwhile. */
   private readonly joining = new Map<string, number>();
   private readonly droppedWhileJoining = new Set<string>();
-  private nextRequest = 0;
 
   constructor(options: CrossNodeLinksOptions) {
     this.bus = options.bus;
     this.logger = options.logger;
     this.now = options.now ?? defaultClock;
     this.random = options.random ?? defaultRandom;
-    this.startTimer = options.startTimer ?? nodeTimer;
+    const startTimer = options.startTimer ?? nodeTimer;
     this.requestTimeoutMs = options.requestTimeoutMs ?? LINK_REQUEST_TIMEOUT_MS;
+    this.requests = new LinkRequests(startTimer, this.requestTimeoutMs);
     this.clusterMaxOpen = Math.min(options.clusterMaxOpen ?? MAX_NUMBERED_SLOTS - 1, MAX_NUMBERED_SLOTS - 1);
     this.maxAway = options.maxAway ?? MAX_OPEN_LINKS;
     this.onPushError = options.relay.onPushError;
@@ -126,7 +109,7 @@ export class CrossNodeLinks implements LinkSlots {
       ...options.relay,
       now: this.now,
       random: this.random,
-      startTimer: this.startTimer,
+      startTimer,
       onSlotRemoved: (slot) => this.slotRemoved(slot),
     });
     this.bus.listen((text) => this.received(text));
@@ -139,7 +122,7 @@ export class CrossNodeLinks implements LinkSlots {
 
   /** Cross-node links this node takes part in now, as home and as visitor (for tests and metrics). */
   get crossNodeLinks(): { homed: number; away: number } {
-    return { homed: this.remoteJoinerOf.size, away: this.awayCount };
+    return { homed: this.remote.slotCount, away: this.away.size };
   }
 
   async open(party: LinkParty, payload: LinkOpenPayload): Promise<LinkOpenResult> {
@@ -177,42 +160,20 @@ export class CrossNodeLinks implements LinkSlots {
     }
   }
 
-  private async joinElsewhere(party: LinkParty, account: LinkAccount, payload: LinkJoinPayload): Promise<LinkJoinResult> {
-    const home = await this.bus.lookup(payload.slot).catch((err: unknown) => {
-      throw unreachable('redis does not answer', err);
-    });
-    if (this.awayCount >= this.maxAway || this.waiting.size >= this.maxAway) throw unreachable('this node has too many links through other nodes open');
-    // A slot no node holds is refused after the same round trip through Redis as one held elsewhere
-    // (this node's own channel refuses every join it sends itself): answering it at once would tell a
-    // prober, by the time taken, which numbers are open on other nodes.
-    const to = home === undefined || home.node === this.bus.node ? this.bus.node : home.node;
-    const membership: Membership | undefined = to === this.bus.node ? undefined : { home: to, party, expiresAt: home!.expiresAt };
-    const answer = await this.request(to, payload.slot, party, (id) => ({ t: 'join', id, from: this.bus.node, party: party.id, account, payload }), (a) => {
-      // Recorded as the answer arrives, before any push that follows it on the same channel.
-      if (a.refused !== undefined || !membership) return;
-      // The connection dropped while its join was on the way: the home hears it as any drop.
-      if (this.droppedWhileJoining.has(party.id)) void this.tell(membership.home, { t: 'gone', from: this.bus.node, party: party.id });
-      else this.addAway(party, payload.slot, membership);
-    });
-    if (answer.refused === 'unknown_link') throw unknownLink();
-    if (answer.refused !== undefined || answer.result === undefined) throw unreachable('the node holding the slot failed');
-    return answer.result;
-  }
-
   async send(party: LinkParty, payload: LinkSendPayload): Promise<void> {
     if (this.local.has(payload.slot)) return this.local.send(party, payload);
-    const membership = this.away.get(party.id)?.get(payload.slot);
+    const membership = this.away.get(party.id, payload.slot);
     if (!membership) throw unknownLink();
     const answer = await this.request(membership.home, payload.slot, party, (id) => ({ t: 'send', id, from: this.bus.node, party: party.id, payload }));
     if (answer.refused === undefined) return;
     // Refused by the home: the slot is over for this party (gone, or past its frame cap), as every later frame would be.
-    this.dropAway(party.id, payload.slot);
+    this.away.drop(party.id, payload.slot);
     throw answer.refused === 'unknown_link' ? unknownLink() : unreachable('the node holding the slot failed');
   }
 
   async close(party: LinkParty, payload: LinkClosePayload): Promise<void> {
     if (this.local.has(payload.slot)) return this.local.close(party, payload);
-    const membership = this.dropAway(party.id, payload.slot);
+    const membership = this.away.drop(party.id, payload.slot);
     if (!membership) return;
     await this.tell(membership.home, { t: 'close', from: this.bus.node, party: party.id, slot: payload.slot });
   }
@@ -220,11 +181,8 @@ export class CrossNodeLinks implements LinkSlots {
   disconnected(party: LinkParty): void {
     this.local.disconnected(party);
     if (this.joining.has(party.id)) this.droppedWhileJoining.add(party.id);
-    const slots = this.away.get(party.id);
-    if (!slots) return;
-    const homes = new Set([...slots.values()].map((m) => m.home));
-    for (const slot of [...slots.keys()]) this.dropAway(party.id, slot);
-    for (const home of homes) void this.tell(home, { t: 'gone', from: this.bus.node, party: party.id });
+    const dropped = this.away.dropWhere((_, m) => m.party.id === party.id);
+    for (const home of new Set(dropped.map(([, m]) => m.home))) void this.tell(home, { t: 'gone', from: this.bus.node, party: party.id });
   }
 
   /**
@@ -234,15 +192,9 @@ export class CrossNodeLinks implements LinkSlots {
    */
   async checkNodes(): Promise<void> {
     const now = this.now();
-    for (const [partyId, slots] of [...this.away]) {
-      for (const [slot, m] of [...slots]) {
-        if (now < m.expiresAt + this.requestTimeoutMs) continue;
-        this.dropAway(partyId, slot);
-        this.push(m.party, { event: 'link.closed', payload: { slot, reason: 'expired' } });
-      }
-    }
-    const nodes = new Set<string>([...this.remote.values()].map((r) => r.node));
-    for (const slots of this.away.values()) for (const m of slots.values()) nodes.add(m.home);
+    for (const [slot, m] of this.away.dropWhere((_, m) => now >= m.expiresAt + this.requestTimeoutMs)) this.push(m.party, closedEvent(slot, 'expired'));
+    const nodes = this.away.homes();
+    for (const r of this.remote.all()) nodes.add(r.node);
     for (const node of nodes) {
       let alive: boolean;
       try {
@@ -260,21 +212,18 @@ export class CrossNodeLinks implements LinkSlots {
    * with a frame missing.
    */
   subscriberReset(): void {
-    const closing = [...this.remote.values()];
-    for (const r of closing) {
-      for (const slot of r.slots) this.push(r.proxy, { event: 'link.closed', payload: { slot, reason: 'disconnected' } });
+    for (const r of this.remote.all()) {
+      for (const slot of r.slots) this.push(r.proxy, closedEvent(slot, 'disconnected'));
       this.local.disconnected(r.proxy);
     }
-    for (const [partyId, slots] of [...this.away]) {
-      const homes = new Set<string>();
-      for (const [slot, m] of [...slots]) {
-        this.dropAway(partyId, slot);
-        homes.add(m.home);
-        this.push(m.party, { event: 'link.closed', payload: { slot, reason: 'disconnected' } });
-      }
-      // As if the connection dropped, for every link it has elsewhere: its homes close them as "disconnected".
-      for (const home of homes) void this.tell(home, { t: 'gone', from: this.bus.node, party: partyId });
+    // As if each connection dropped, for its links elsewhere: their homes close them as "disconnected".
+    const gone = new Map<string, Set<string>>();
+    for (const [slot, m] of this.away.dropWhere(() => true)) {
+      if (!gone.has(m.home)) gone.set(m.home, new Set());
+      gone.get(m.home)!.add(m.party.id);
+      this.push(m.party, closedEvent(slot, 'disconnected'));
     }
+    for (const [home, parties] of gone) for (const party of parties) void this.tell(home, { t: 'gone', from: this.bus.node, party });
   }
 
   /**
@@ -282,18 +231,35 @@ export class CrossNodeLinks implements LinkSlots {
    * slots are told "disconnected" (their connection to the opener is what ends), then everything is forgotten.
    */
   dispose(): void {
-    for (const r of this.remote.values()) {
-      for (const slot of r.slots) this.push(r.proxy, { event: 'link.closed', payload: { slot, reason: 'disconnected' } });
-    }
+    for (const r of this.remote.all()) for (const slot of r.slots) this.push(r.proxy, closedEvent(slot, 'disconnected'));
     for (const slot of this.registered) void this.bus.release(slot).catch(() => undefined);
     this.registered.clear();
     this.local.dispose();
     this.remote.clear();
-    this.remoteJoinerOf.clear();
     this.away.clear();
-    this.awayCount = 0;
-    for (const w of this.waiting.values()) w.timer.cancel();
-    this.waiting.clear();
+    this.requests.dispose();
+  }
+
+  private async joinElsewhere(party: LinkParty, account: LinkAccount, payload: LinkJoinPayload): Promise<LinkJoinResult> {
+    const home = await this.bus.lookup(payload.slot).catch((err: unknown) => {
+      throw unreachable('redis does not answer', err);
+    });
+    if (this.away.size >= this.maxAway || this.requests.size >= this.maxAway) throw unreachable('this node has too many links through other nodes open');
+    // A slot no node holds is refused after the same round trip through Redis as one held elsewhere
+    // (this node's own channel refuses every join it sends itself): answering it at once would tell a
+    // prober, by the time taken, which numbers are open on other nodes.
+    const membership: Membership | undefined = home === undefined || home.node === this.bus.node ? undefined : { home: home.node, party, expiresAt: home.expiresAt };
+    const to = membership?.home ?? this.bus.node;
+    const answer = await this.request(to, payload.slot, party, (id) => ({ t: 'join', id, from: this.bus.node, party: party.id, account, payload }), (a) => {
+      // Recorded as the answer arrives, before any push that follows it on the same channel.
+      if (a.refused !== undefined || !membership) return;
+      // The connection dropped while its join was on the way: the home hears it as any drop.
+      if (this.droppedWhileJoining.has(party.id)) void this.tell(membership.home, { t: 'gone', from: this.bus.node, party: party.id });
+      else this.away.add(payload.slot, membership);
+    });
+    if (answer.refused === 'unknown_link') throw unknownLink();
+    if (answer.refused !== undefined || answer.result === undefined) throw unreachable('the node holding the slot failed');
+    return answer.result;
   }
 
   /** A number free in the whole cluster, claimed for this node; a plain Error when Redis does not answer. */
@@ -315,13 +281,7 @@ export class CrossNodeLinks implements LinkSlots {
     if (this.registered.delete(slot)) {
       this.bus.release(slot).catch((err: unknown) => this.logger.debug({ err, slot }, 'link slot number not released (it expires with its slot)'));
     }
-    const proxyId = this.remoteJoinerOf.get(slot);
-    if (proxyId === undefined) return;
-    this.remoteJoinerOf.delete(slot);
-    const r = this.remote.get(proxyId);
-    if (!r) return;
-    r.slots.delete(slot);
-    if (r.slots.size === 0) this.remote.delete(proxyId);
+    this.remote.slotGone(slot);
   }
 
   /** What another node said to this one. */
@@ -347,16 +307,13 @@ export class CrossNodeLinks implements LinkSlots {
           if (message.from === this.bus.node) throw unknownLink();
           return this.local.join(proxy, message.account, message.payload);
         });
-        if (answer.refused === undefined) this.addRemote(message.from, proxy, message.payload.slot);
+        if (answer.refused === undefined) this.remote.joined(message.from, proxy, message.payload.slot);
         void this.tell(message.from, answer);
         return;
       }
       case 'send': {
         const proxy = this.proxy(message.from, message.party);
-        void this.tell(
-          message.from,
-          this.attempt(message.id, () => void this.local.send(proxy, message.payload)),
-        );
+        void this.tell(message.from, this.attempt(message.id, () => void this.local.send(proxy, message.payload)));
         return;
       }
       case 'close':
@@ -365,18 +322,14 @@ export class CrossNodeLinks implements LinkSlots {
       case 'gone':
         this.local.disconnected(this.proxy(message.from, message.party));
         return;
-      case 'answer': {
-        const waiting = this.waiting.get(message.id);
-        if (!waiting) return; // Timed out already.
-        this.waiting.delete(message.id);
-        waiting.timer.cancel();
-        waiting.answered(message);
+      case 'answer':
+        this.requests.answered(message);
         return;
-      }
       case 'push': {
-        const membership = this.away.get(message.party)?.get(message.push.payload.slot);
+        const { slot } = message.push.payload;
+        const membership = this.away.get(message.party, slot);
         if (!membership) return; // Not (or no longer) a link of this node's: nobody to tell.
-        if (message.push.event === 'link.closed') this.dropAway(message.party, message.push.payload.slot);
+        if (message.push.event === 'link.closed') this.away.drop(message.party, slot);
         this.push(membership.party, message.push);
         return;
       }
@@ -397,41 +350,28 @@ export class CrossNodeLinks implements LinkSlots {
 
   /**
    * Sends a request to a slot's home and waits for its answer, at most `requestTimeoutMs`. A home that
-   * is gone (nobody listens on its channel) means the slot is: `unknown_link`, and this party's other
-   * links there end. Redis not answering, or no answer in time, fails with `internal`, and the slot is
-   * given up on both sides (a frame may have been lost on the way).
+   * is gone (nobody listens on its channel) means the slot is: `unknown_link`, and this node's links
+   * there end. Redis not answering, or no answer in time, fails with `internal`, and the slot is given
+   * up on both sides (a frame may have been lost on the way).
    */
   private async request(
     node: string,
     slot: string,
     party: LinkParty,
     message: (id: string) => NodeMessage,
-    answered: (answer: LinkAnswer) => void = () => undefined,
+    onAnswer?: (answer: LinkAnswer) => void,
   ): Promise<LinkAnswer> {
-    const id = (this.nextRequest++).toString(36);
-    const answer = new Promise<LinkAnswer | 'late'>((resolve) => {
-      const timer = this.startTimer(() => {
-        this.waiting.delete(id);
-        resolve('late');
-      }, this.requestTimeoutMs);
-      this.waiting.set(id, {
-        timer,
-        answered: (a) => {
-          answered(a);
-          resolve(a);
-        },
-      });
-    });
+    const { id, answer } = this.requests.open(onAnswer);
     let listened: boolean;
     try {
       listened = await this.bus.publish(node, JSON.stringify(message(id)));
     } catch (err) {
-      this.forget(id);
+      this.requests.cancel(id);
       this.giveUp(node, slot, party);
       throw unreachable('redis does not answer', err);
     }
     if (!listened) {
-      this.forget(id);
+      this.requests.cancel(id);
       this.nodeLost(node);
       throw unknownLink();
     }
@@ -441,27 +381,16 @@ export class CrossNodeLinks implements LinkSlots {
     throw unreachable('the node holding the slot did not answer in time');
   }
 
-  private forget(id: string): void {
-    this.waiting.get(id)?.timer.cancel();
-    this.waiting.delete(id);
-  }
-
   /** A request to a slot's home failed midway: this party leaves the slot here and, if the home hears, there too. */
   private giveUp(node: string, slot: string, party: LinkParty): void {
-    if (this.dropAway(party.id, slot)) this.push(party, { event: 'link.closed', payload: { slot, reason: 'disconnected' } });
+    if (this.away.drop(party.id, slot)) this.push(party, closedEvent(slot, 'disconnected'));
     void this.tell(node, { t: 'close', from: this.bus.node, party: party.id, slot });
   }
 
   /** A node is gone: its slots' joiners here hear "disconnected", and so do the openers of slots its primaries were in. */
   private nodeLost(node: string): void {
-    for (const [partyId, slots] of [...this.away]) {
-      for (const [slot, m] of [...slots]) {
-        if (m.home !== node) continue;
-        this.dropAway(partyId, slot);
-        this.push(m.party, { event: 'link.closed', payload: { slot, reason: 'disconnected' } });
-      }
-    }
-    for (const r of [...this.remote.values()]) if (r.node === node) this.local.disconnected(r.proxy);
+    for (const [slot, m] of this.away.dropWhere((_, m) => m.home === node)) this.push(m.party, closedEvent(slot, 'disconnected'));
+    for (const r of this.remote.all()) if (r.node === node) this.local.disconnected(r.proxy);
   }
 
   /** A connection of `node`, as the home relay sees it: its pushes are publications to that node. */
@@ -511,29 +440,5 @@ export class CrossNodeLinks implements LinkSlots {
     } catch (err) {
       this.onPushError(err, push.event, party);
     }
-  }
-
-  private addRemote(node: string, proxy: LinkParty, slot: string): void {
-    let r = this.remote.get(proxy.id);
-    if (!r) this.remote.set(proxy.id, (r = { node, proxy, slots: new Set() }));
-    r.slots.add(slot);
-    this.remoteJoinerOf.set(slot, proxy.id);
-  }
-
-  private addAway(party: LinkParty, slot: string, membership: Membership): void {
-    let slots = this.away.get(party.id);
-    if (!slots) this.away.set(party.id, (slots = new Map()));
-    if (!slots.has(slot)) this.awayCount++;
-    slots.set(slot, membership);
-  }
-
-  private dropAway(partyId: string, slot: string): Membership | undefined {
-    const slots = this.away.get(partyId);
-    const membership = slots?.get(slot);
-    if (!slots || !membership) return undefined;
-    slots.delete(slot);
-    this.awayCount--;
-    if (slots.size === 0) this.away.delete(partyId);
-    return membership;
   }
 }
