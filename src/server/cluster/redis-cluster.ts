@@ -12,10 +12,10 @@
  *   reached over pub/sub (cross-node-links.ts, redis-link-bus.ts).
  *
  * Three connections: commands and publishing, the adapter's subscriber, the subscriber of wake-ups and of
- * this node's link channel. When
- * Redis comes back after being lost, every pump of the node reads the store and every logged-in
- * connection is handed its owed receipts again (a receipt broadcast while Redis was away is lost; a
- * client takes a receipt it already has as the duplicate it is).
+ * this node's link channel. When Redis comes back after being lost, every pump of the node reads the
+ * store, every logged-in connection is handed its owed receipts again (a receipt broadcast while Redis
+ * was away is lost; a client takes a receipt it already has as the duplicate it is), and every link
+ * across nodes this node is in is closed (a frame may have been lost; the user runs `link` again).
  */
 import { randomBytes } from 'node:crypto';
 import { createAdapter } from '@socket.io/redis-adapter';
