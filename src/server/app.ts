@@ -35,6 +35,7 @@ import { keyPackageHandlers } from './mls-keypackages.js';
 import { linkHandlers, linkParty } from './link-handlers.js';
 import { ServerMetrics } from './metrics.js';
 import { LinkRelay } from './link-relay.js';
+import type { LinkSlots } from './link-slots.js';
 import { preKeyBundleHandlerV2 } from './prekey-bundles-v2.js';
 import { preKeyHandlers, type PreKeyServiceDeps } from './prekeys.js';
 import { InProcessDeliveryNotifier, RoomPumps, type DeliveryNotifier } from './delivery-notifier.js';
@@ -155,7 +156,9 @@ export function createChatServer({ config, store, logger, onClientEvent, cluster
   const relay = new Relay({ config, store, io, presence: registry, notifier, pumps, logger, metrics });
   cluster?.start(io, pumps, metrics);
   const takeAll = (takes: readonly RateTake[]) => (cluster ? cluster.takeAll(takes) : takeAllLocally(takes));
-  const links = new LinkRelay({ onPushError: (err, event) => logger.error({ err, event }, 'link push failed') });
+  const onLinkPushError = (err: unknown, event: string) => logger.error({ err, event }, 'link push failed');
+  // On a cluster, slots are joinable from every node (cluster/cross-node-links.ts); alone, they are this node's.
+  const links: LinkSlots = cluster?.linkSlots({ onPushError: onLinkPushError }) ?? new LinkRelay({ onPushError: onLinkPushError });
   const sweeper = setInterval(() => {
     relay.sweep().catch((err: unknown) => logger.error({ err }, 'sweep failed'));
     blobStore.then((blobs) => blobs.sweep()).catch((err: unknown) => logger.error({ err }, 'blob sweep failed'));

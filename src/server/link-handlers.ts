@@ -9,7 +9,8 @@
 import type { Logger } from 'pino';
 import { ChatError } from '../protocol/errors.js';
 import type { ConnectionState, HandlerTableV2 } from './connection.js';
-import { type LinkParty, type LinkRelay, unknownLink } from './link-relay.js';
+import { type LinkParty, unknownLink } from './link-relay.js';
+import type { LinkSlots } from './link-slots.js';
 import { signedInAddress } from './prekeys.js';
 import { PRIMARY_DEVICE, type ServerStore } from './store/server-store.js';
 
@@ -28,7 +29,8 @@ export function linkParty(conn: ConnectionState): LinkParty {
 
 export interface LinkServiceDeps {
   store: ServerStore;
-  relay: LinkRelay;
+  /** The node's relay, or a cluster's (cluster/cross-node-links.ts). */
+  relay: LinkSlots;
   logger: Logger;
 }
 
@@ -43,7 +45,7 @@ export function linkHandlers({ store, relay, logger }: LinkServiceDeps): Pick<Ha
         // expiry, so reopening after a close would keep an unauthenticated connection alive for ever.
         if (conn.linking) throw new ChatError('link_limit', 'this connection has opened a link slot already; a new code needs a new connection');
         if (!(await store.getUser(p.username))) throw new ChatError('unknown_user', `no user named "${p.username}"`);
-        const opened = relay.open(linkParty(conn), p);
+        const opened = await relay.open(linkParty(conn), p);
         conn.linking = true;
         // The code has to be typed on the other machine: the connection may wait for the slot's expiry
         // instead of the few seconds an unauthenticated connection gets.
@@ -61,18 +63,18 @@ export function linkHandlers({ store, relay, logger }: LinkServiceDeps): Pick<Ha
         // Only the primary holds the account key and can publish the list that adds the new device
         // (design §2.3); another device is answered as for every slot it cannot join.
         if (device !== PRIMARY_DEVICE) throw unknownLink();
-        return relay.join(linkParty(conn), { username, device }, p);
+        return await relay.join(linkParty(conn), { username, device }, p);
       },
     },
     'link.send': {
       run: async (conn, p) => {
-        relay.send(linkParty(conn), p);
+        await relay.send(linkParty(conn), p);
         return {};
       },
     },
     'link.close': {
       run: async (conn, p) => {
-        relay.close(linkParty(conn), p);
+        await relay.close(linkParty(conn), p);
         return {};
       },
     },

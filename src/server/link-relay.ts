@@ -21,6 +21,7 @@ import type { LinkClosedEvent, LinkCloseReason, LinkDataEvent, LinkJoinedEvent, 
 import type { LinkClosePayload, LinkJoinPayload, LinkOpenPayload, LinkSendPayload } from '../protocol/link-schemas.js';
 import { LINK_MAX_FRAMES, LINK_TTL_MS, MAX_OPEN_LINKS } from '../protocol/limits.js';
 import { drawSlotNumber, MAX_NUMBERED_SLOTS } from './link-slot-numbers.js';
+import type { LinkSlots } from './link-slots.js';
 
 /** The events the relay pushes, with their payloads. */
 export interface LinkPushEvents {
@@ -80,6 +81,11 @@ export interface LinkRelayOptions {
   ttlMs?: number;
   /** Frames per slot in each direction; the next one closes the slot (see `send`). */
   maxFrames?: number;
+  /**
+   * Called once for every slot that goes (closed, dropped, expired, over the frame cap; not on `dispose`),
+   * after the relay forgot it and before it pushes `link.closed`: a cluster frees the slot's number.
+   */
+  onSlotRemoved?: (slot: string) => void;
 }
 
 interface Slot {
@@ -108,7 +114,7 @@ function positiveInteger(value: number, name: string, max: number): number {
   return value;
 }
 
-export class LinkRelay {
+export class LinkRelay implements LinkSlots {
   /** Open slots by number. */
   private readonly slots = new Map<string, Slot>();
   /** The numbers of the slots each party is in (opened or joined), for `disconnected`. */
@@ -123,6 +129,7 @@ export class LinkRelay {
   private readonly maxOpen: number;
   private readonly ttlMs: number;
   private readonly maxFrames: number;
+  private readonly onSlotRemoved: (slot: string) => void;
 
   constructor(options: LinkRelayOptions) {
     this.onPushError = options.onPushError;
@@ -132,6 +139,17 @@ export class LinkRelay {
     this.maxOpen = positiveInteger(options.maxOpen ?? MAX_OPEN_LINKS, 'maxOpen', MAX_NUMBERED_SLOTS - 1);
     this.ttlMs = positiveInteger(options.ttlMs ?? LINK_TTL_MS, 'ttlMs', MAX_TIMER_MS);
     this.maxFrames = positiveInteger(options.maxFrames ?? LINK_MAX_FRAMES, 'maxFrames', Number.MAX_SAFE_INTEGER);
+    this.onSlotRemoved = options.onSlotRemoved ?? (() => undefined);
+  }
+
+  /** A slot's lifetime from `link.open` (a cluster registers the slot's number for as long). */
+  get slotTtlMs(): number {
+    return this.ttlMs;
+  }
+
+  /** True while a slot of that number is open here (past its expiry it is closed first, as `live` does). */
+  has(slot: string): boolean {
+    return this.live(slot) !== undefined;
   }
 
   /** Open slots now (for /health or metrics). */
@@ -144,10 +162,24 @@ export class LinkRelay {
    * `link_limit` when this party has an open slot already or the server has `maxOpen`.
    */
   open(party: LinkParty, payload: LinkOpenPayload): LinkOpenResult {
+    this.checkOpen(party);
+    return this.openNumbered(party, payload, drawSlotNumber(this.random, this.slots.size, (n) => this.slots.has(n)));
+  }
+
+  /** `link_limit` when `party` may not open a slot now (see `open`); a cluster asks before it claims a number. */
+  checkOpen(party: LinkParty): void {
     const previous = this.openedBy.get(party.id);
     if (previous !== undefined && this.live(previous)) throw new ChatError('link_limit', 'this connection has an open link slot already');
     if (this.slots.size >= this.maxOpen) throw new ChatError('link_limit', 'too many open link slots on the server; try again later');
-    const number = drawSlotNumber(this.random, this.slots.size, (n) => this.slots.has(n));
+  }
+
+  /**
+   * `open` under a number the caller drew and made unique across a cluster (cluster/cross-node-links.ts).
+   * The limits are checked again: other opens may have come in while the number was being claimed.
+   */
+  openNumbered(party: LinkParty, payload: LinkOpenPayload, number: string): LinkOpenResult {
+    this.checkOpen(party);
+    if (this.slots.has(number)) throw new Error(`link slot ${number} is open already`);
     const expiresAt = this.now() + this.ttlMs;
     const slot: Slot = {
       slot: number,
@@ -266,6 +298,7 @@ export class LinkRelay {
     if (this.openedBy.get(slot.opener.id) === slot.slot) this.openedBy.delete(slot.opener.id);
     this.unindex(slot.opener.id, slot.slot);
     if (slot.joiner) this.unindex(slot.joiner.id, slot.slot);
+    this.onSlotRemoved(slot.slot);
   }
 
   private index(partyId: string): Set<string> {

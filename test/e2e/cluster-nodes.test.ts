@@ -280,8 +280,7 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: three nodes on PostgreSQL a
   it('tells a device removed on one node that it was removed, on the node it is connected to', async () => {
     const redis = await ownRedis();
     const [a, b] = await startNodes(['A', 'B'], redis, { pollMs: 600_000 });
-    // Linking pairs two connections on one node (link-relay.ts): the laptop is linked through node A,
-    // then connects to node B.
+    // The laptop is linked through node A (linking across nodes is cluster-links.test.ts's), then connects to node B.
     const phone = await client(a!.url, 'rm-bob');
     const laptop = await linkLaptop(phone, a!.url, b!.url);
     const removed: Array<{ username: string; device: number }> = [];

@@ -433,3 +433,46 @@ describe('slot numbers', () => {
     expect(() => drawSlotNumber(stuck, 1, (slot) => slot === '100')).toThrow(/random source/);
   });
 });
+
+describe('what a cluster builds on (cluster/cross-node-links.ts)', () => {
+  it('reports each slot once when it goes, however it goes, before the other party hears; not on dispose', () => {
+    const removed: string[] = [];
+    const order: string[] = [];
+    const ctx = setup({ onSlotRemoved: (slot) => (removed.push(slot), order.push(`removed ${slot}`)) });
+    const { relay, time } = ctx;
+    const parties = Array.from({ length: 5 }, (_, i) => [new RecordingParty(`d${i}`), new RecordingParty(`p${i}`)] as const);
+    const slots = parties.map(([d, p]) => {
+      const { slot } = relay.open(d, { username: 'alice', sid: SID_A });
+      relay.join(p, ALICE, { slot, sid: SID_B });
+      const closed = p.closed.bind(p);
+      p.closed = (e) => (order.push(`closed ${e.slot}`), closed(e));
+      return slot;
+    });
+    relay.close(parties[0]![0], { slot: slots[0]! });
+    relay.disconnected(parties[1]![0]);
+    for (let i = 0; i <= LINK_MAX_FRAMES; i++) {
+      try {
+        relay.send(parties[2]![0], { slot: slots[2]!, data: frame('d', i) });
+      } catch {
+        // The frame past the cap is refused: that closes the slot.
+      }
+    }
+    time.advance(LINK_TTL_MS);
+    expect(removed.sort()).toEqual([...slots].sort());
+    expect(order.slice(0, 2)).toEqual([`removed ${slots[0]}`, `closed ${slots[0]}`]);
+    const kept = relay.openNumbered(new RecordingParty('d-late'), { username: 'alice', sid: SID_A }, '4242');
+    expect(kept.slot).toBe('4242');
+    relay.dispose();
+    expect(removed).toHaveLength(5);
+  });
+
+  it('opens under a number given to it after checking its limits again, and never under one in use', () => {
+    const { relay, device } = setup({ maxOpen: 1 });
+    expect(relay.openNumbered(device, { username: 'alice', sid: SID_A }, '555')).toMatchObject({ slot: '555' });
+    expect(relay.has('555')).toBe(true);
+    expect(refusal(() => relay.openNumbered(new RecordingParty('other'), { username: 'alice', sid: SID_A }, '556')).code).toBe('link_limit');
+    const wide = setup();
+    wide.relay.openNumbered(wide.device, { username: 'alice', sid: SID_A }, '555');
+    expect(() => wide.relay.openNumbered(new RecordingParty('other'), { username: 'alice', sid: SID_A }, '555')).toThrow(/open already/);
+  });
+});

@@ -28,3 +28,11 @@ export const REDIS_MAX_RECONNECT_DELAY_MS = 2_000;
 
 /** Every key and channel of the cluster starts with this: one Redis may hold other things too. */
 export const REDIS_KEY_PREFIX = 'e2ee-chat:';
+
+/**
+ * A link event forwarded to the node holding its slot (cross-node-links.ts) fails if not answered
+ * within this: one pub/sub round trip, about a millisecond on a LAN. Twice the Redis command timeout,
+ * so a stalled Redis is reported as such (by the publish) rather than as a silent node; short enough
+ * that a primary waiting on a dead node hears of it long before the user gives up on the code.
+ */
+export const LINK_REQUEST_TIMEOUT_MS = 2_000;

@@ -6,6 +6,8 @@
 import type { ServerOptions } from 'socket.io';
 import type { ChatIO } from '../connection.js';
 import type { DeliveryNotifier, RoomPumps } from '../delivery-notifier.js';
+import type { LinkRelayOptions } from '../link-relay.js';
+import type { LinkSlots } from '../link-slots.js';
 import type { ServerMetrics } from '../metrics.js';
 import type { PresenceRegistry } from '../presence.js';
 import type { RateTake } from '../shared-rate-limits.js';
@@ -15,6 +17,8 @@ export interface ClusterLink {
   readonly adapter: ServerOptions['adapter'];
   readonly presence: PresenceRegistry;
   deliveryNotifier(pumps: RoomPumps): DeliveryNotifier;
+  /** The link relay (link-slots.ts) whose slots every node can join (cross-node-links.ts); called once. */
+  linkSlots(options: Pick<LinkRelayOptions, 'onPushError'>): LinkSlots;
   /**
    * Per-user limits counted across the nodes: true when every take fits (then all are taken), false and
    * nothing taken otherwise.

@@ -8,11 +8,14 @@
  *   wake their pumps of it, which read it from the store. Each pump also reads the store every
  *   deliveryPollMs (delivery-poller.ts), so a lost wake-up costs at most that delay.
  * - Presence with per-node leases (redis-presence.ts); per-user rate limits in Redis (redis-rate-limits.ts).
+ * - Link slots joinable from any node: each lives on the node that opened it, found through Redis and
+ *   reached over pub/sub (cross-node-links.ts, redis-link-bus.ts).
  *
- * Three connections: commands and publishing, the adapter's subscriber, the wake-up subscriber. When
- * Redis comes back after being lost, every pump of the node reads the store and every logged-in
- * connection is handed its owed receipts again (a receipt broadcast while Redis was away is lost; a
- * client takes a receipt it already has as the duplicate it is).
+ * Three connections: commands and publishing, the adapter's subscriber, the subscriber of wake-ups and of
+ * this node's link channel. When Redis comes back after being lost, every pump of the node reads the
+ * store, every logged-in connection is handed its owed receipts again (a receipt broadcast while Redis
+ * was away is lost; a client takes a receipt it already has as the duplicate it is), and every link
+ * across nodes this node is in is closed (a frame may have been lost; the user runs `link` again).
  */
 import { randomBytes } from 'node:crypto';
 import { createAdapter } from '@socket.io/redis-adapter';
@@ -23,13 +26,17 @@ import type { ServerOptions } from 'socket.io';
 import type { ServerConfig } from '../config.js';
 import type { ChatIO } from '../connection.js';
 import type { DeliveryNotifier, RoomPumps } from '../delivery-notifier.js';
+import type { LinkRelayOptions } from '../link-relay.js';
+import type { LinkSlots } from '../link-slots.js';
 import type { ServerMetrics } from '../metrics.js';
 import { PRESENCE_ROOM } from '../rooms.js';
 import type { RateTake } from '../shared-rate-limits.js';
 import { REDIS_KEY_PREFIX } from './cluster-limits.js';
 import type { ClusterLink } from './cluster-link.js';
+import { CrossNodeLinks } from './cross-node-links.js';
 import { DeliveryPoller } from './delivery-poller.js';
 import { RedisDeliveryNotifier } from './redis-delivery-notifier.js';
+import { RedisLinkBus } from './redis-link-bus.js';
 import { openRedisConnection, redactedRedisUrl } from './redis-connection.js';
 import { RedisPresence } from './redis-presence.js';
 import { RedisRateLimits } from './redis-rate-limits.js';
@@ -48,6 +55,9 @@ export class RedisCluster implements ClusterLink {
   private readonly wakes: WakeChannel;
   private readonly limits: RedisRateLimits;
   private poller: DeliveryPoller | undefined;
+  private readonly linkBus: RedisLinkBus;
+  private links: CrossNodeLinks | undefined;
+  private linkChecks: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly config: ServerConfig & { redisUrl: string },
@@ -56,19 +66,39 @@ export class RedisCluster implements ClusterLink {
     const url = config.redisUrl;
     this.location = redactedRedisUrl(url);
     const caughtUp = () => this.catchUp();
-    this.commands = openRedisConnection({ url, role: 'commands', logger, onReconnected: () => void this.presence.maintain() });
+    // The link channel shares the wake-up subscriber: what was published to it while away is lost too.
+    const linksCaughtUp = () => {
+      this.links?.subscriberReset();
+      caughtUp();
+    };
+    this.commands = openRedisConnection({
+      url,
+      role: 'commands',
+      logger,
+      onReconnected: () => {
+        void this.linkBus.renewLease();
+        void this.presence.maintain();
+      },
+    });
     this.adapterSubscriber = openRedisConnection({ url, role: 'adapter-subscriber', logger, subscriber: true, onReconnected: caughtUp });
-    this.wakeSubscriber = openRedisConnection({ url, role: 'wake-subscriber', logger, subscriber: true, onReconnected: caughtUp });
+    this.wakeSubscriber = openRedisConnection({ url, role: 'wake-subscriber', logger, subscriber: true, onReconnected: linksCaughtUp });
     this.adapter = createAdapter(adapterPublisher(this.commands, logger), this.adapterSubscriber, { key: `${REDIS_KEY_PREFIX}socket.io` });
     this.wakes = new WakeChannel(this.nodeId, this.commands, this.wakeSubscriber, logger);
     this.presence = new RedisPresence(this.commands, this.nodeId, config.presenceLeaseMs, logger);
     this.limits = new RedisRateLimits(this.commands, logger);
+    this.linkBus = new RedisLinkBus(this.nodeId, this.commands, this.wakeSubscriber, config.presenceLeaseMs, logger);
   }
 
   private io: ChatIO | undefined;
 
   deliveryNotifier(pumps: RoomPumps): DeliveryNotifier {
     return new RedisDeliveryNotifier(pumps, this.wakes);
+  }
+
+  linkSlots(options: Pick<LinkRelayOptions, 'onPushError'>): LinkSlots {
+    if (this.links) throw new Error('RedisCluster.linkSlots: called once per server');
+    this.links = new CrossNodeLinks({ bus: this.linkBus, logger: this.logger, relay: options });
+    return this.links;
   }
 
   takeAll(takes: readonly RateTake[]): Promise<boolean> {
@@ -92,6 +122,10 @@ export class RedisCluster implements ClusterLink {
     this.presence.start((usernames) => {
       for (const username of usernames) io.to(PRESENCE_ROOM).emit('presence', { username, online: false });
     });
+    this.linkBus.start();
+    // A node holding links of this one's that died is found within a lease and a third.
+    this.linkChecks = setInterval(() => void this.links?.checkNodes(), Math.max(100, Math.floor(this.config.presenceLeaseMs / 3)));
+    this.linkChecks.unref();
   }
 
   async healthy(): Promise<boolean> {
@@ -111,6 +145,8 @@ export class RedisCluster implements ClusterLink {
   async close(): Promise<void> {
     this.poller?.stop();
     this.presence.stop();
+    clearInterval(this.linkChecks);
+    await this.linkBus.stop();
     this.wakeSubscriber.disconnect();
     this.adapterSubscriber.disconnect();
     let timer: NodeJS.Timeout | undefined;
