@@ -9,7 +9,7 @@
 import type pg from 'pg';
 import { sharedVersions } from './postgres-devices.js';
 import { RetryTransaction } from './postgres-pool.js';
-import { applyUsage, lockUsage, type UsageDelta } from './postgres-usage.js';
+import { lockUsage, usageChanges, type UsageDelta } from './postgres-usage.js';
 import { AdmittedUsage, envelopeSize, QuotaCheck } from './quota.js';
 import type { AcceptedCopy, CheckedLists, EnqueuedCopy, EnqueueInput, EnqueueManyResult, QueueQuota } from './server-store.js';
 
@@ -114,44 +114,54 @@ async function acceptedEarlier(client: pg.PoolClient, copies: readonly EnqueueIn
 }
 
 /**
- * Writes the admitted copies (distinct keys, in arrival order): their idempotency records, the queue
- * rows, the usage. The queue rows are inserted in arrival order, so their seqs follow it: one sender's
- * messages keep the order they were sent in. Returns each copy's seq by its id.
+ * Writes the admitted copies (distinct keys, in arrival order) in one statement: their idempotency
+ * records, the queue rows, the usage. The queue rows are inserted in arrival order, so their seqs follow
+ * it: one sender's messages keep the order they were sent in. The usage rows are this transaction's
+ * already (lockUsage), so changing them in one statement waits on nothing but the server shards, which
+ * it takes in their order as applyUsage would. Returns each copy's seq by its id.
  */
 async function store(client: pg.PoolClient, copies: readonly EnqueueInput[]): Promise<Map<string, number>> {
   const seqs = new Map<string, number>();
   if (copies.length === 0) return seqs;
   const col = <T>(f: (i: EnqueueInput) => T) => copies.map(f);
-  const claimed = await client.query(
-    `INSERT INTO accepted (sender, sender_device, client_id, recipient, recipient_device, id, sent_at, expires_at)
-     SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[], $7::bigint[], $8::bigint[])
-     ON CONFLICT DO NOTHING`,
-    [col((i) => i.sender), col((i) => i.senderDevice), col((i) => i.clientId), col((i) => i.recipient), col((i) => i.recipientDevice), col((i) => i.id), col((i) => i.sentAt), col((i) => i.expiresAt)],
+  const claims = [col((i) => i.sender), col((i) => i.senderDevice), col((i) => i.clientId), col((i) => i.recipient), col((i) => i.recipientDevice), col((i) => i.id), col((i) => i.sentAt), col((i) => i.expiresAt)];
+  const rows = [
+    col((i) => i.id),
+    col((i) => i.recipient),
+    col((i) => i.recipientDevice),
+    col((i) => i.sender),
+    col((i) => i.senderDevice),
+    col((i) => i.clientId),
+    col((i) => i.sentAt),
+    col((i) => i.expiresAt),
+    col(envelopeSize),
+    col((i) => i.envelope),
+  ];
+  const added: UsageDelta[] = copies.map((i) => ({ recipient: i.recipient, device: i.recipientDevice, sender: i.sender, count: 1, bytes: envelopeSize(i) }));
+  const params: unknown[] = [...claims, ...rows];
+  const usage = usageChanges(added).map((statement, k) => {
+    const sql = `usage${k} AS (${statement.sql(params.length + 1)})`;
+    params.push(...statement.params);
+    return sql;
+  });
+  const result = await client.query<{ id: string; seq: number; claimed: number }>(
+    `WITH claimed AS (
+       INSERT INTO accepted (sender, sender_device, client_id, recipient, recipient_device, id, sent_at, expires_at)
+       SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::int[], $6::text[], $7::bigint[], $8::bigint[])
+       ON CONFLICT DO NOTHING RETURNING 1),
+     queued AS (
+       INSERT INTO queue (id, recipient, recipient_device, sender, sender_device, client_id, sent_at, expires_at, size, envelope)
+       SELECT id, r, rd, s, sd, c, sa, ea, sz, e
+       FROM unnest($9::text[], $10::text[], $11::int[], $12::text[], $13::int[], $14::text[], $15::bigint[], $16::bigint[], $17::int[], $18::text[])
+         WITH ORDINALITY AS t(id, r, rd, s, sd, c, sa, ea, sz, e, n)
+       ORDER BY n RETURNING id, seq),
+     ${usage.join(',\n     ')}
+     SELECT id, seq, (SELECT count(*) FROM claimed)::int AS claimed FROM queued`,
+    params,
   );
   // A key taken since acceptedEarlier read it would mean a writer without the device lock: the
   // decisions rest on a stale read, so they are taken again from the start rather than patched.
-  if (claimed.rowCount !== copies.length) throw new RetryTransaction('an idempotency key was taken during the send batch');
-  const { rows } = await client.query<{ id: string; seq: number }>(
-    `INSERT INTO queue (id, recipient, recipient_device, sender, sender_device, client_id, sent_at, expires_at, size, envelope)
-     SELECT id, r, rd, s, sd, c, sa, ea, sz, e
-     FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::bigint[], $8::bigint[], $9::int[], $10::text[])
-       WITH ORDINALITY AS t(id, r, rd, s, sd, c, sa, ea, sz, e, n)
-     ORDER BY n RETURNING id, seq`,
-    [
-      col((i) => i.id),
-      col((i) => i.recipient),
-      col((i) => i.recipientDevice),
-      col((i) => i.sender),
-      col((i) => i.senderDevice),
-      col((i) => i.clientId),
-      col((i) => i.sentAt),
-      col((i) => i.expiresAt),
-      col(envelopeSize),
-      col((i) => i.envelope),
-    ],
-  );
-  for (const r of rows) seqs.set(r.id, r.seq);
-  const added: UsageDelta[] = copies.map((i) => ({ recipient: i.recipient, device: i.recipientDevice, sender: i.sender, count: 1, bytes: envelopeSize(i) }));
-  await applyUsage(client, added);
+  if (result.rows[0]?.claimed !== copies.length) throw new RetryTransaction('an idempotency key was taken during the send batch');
+  for (const r of result.rows) seqs.set(r.id, r.seq);
   return seqs;
 }
