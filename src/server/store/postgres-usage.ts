@@ -56,8 +56,10 @@ function sortedBy<T>(items: readonly T[], key: (t: T) => string): T[] {
  *
  * One statement per table, whatever the number of rows: each inserts its rows in the order of their
  * ordinality (the ORDER BY feeds the insert row by row), which is the global lock order. The server's
- * total is read by the last one, after the other locks were taken (a pair row never makes it wait: it
- * changes only under its device row's lock, held here already).
+ * total is read by the last one, after the device and user locks were taken: a pair row changes only
+ * under its device row's lock, held here already, so that statement hardly ever waits (only on a sweep
+ * dropping a row at zero) and its snapshot is as fresh as a read of its own would be. The total is the
+ * unlocked, approximate cap anyway (the top of this file).
  */
 export async function lockUsage(client: pg.PoolClient, addresses: readonly Omit<UsageDelta, 'count' | 'bytes'>[]): Promise<UsageReader> {
   const devices = new Map<string, Usage>();
