@@ -1,9 +1,13 @@
 /**
  * The durable path (store-and-forward): envelopes per second acknowledged with the SQLite store against
  * the same server with the in-memory store, and a backlog drained after login against live routing of
- * the same envelopes. Each server runs as its own process; this process is the load generator.
+ * the same envelopes. With PostgreSQL reachable, also the send rate of one node on PostgreSQL under 100
+ * concurrent senders (where its sends are written in batches, issue 13) against SQLite under the same.
+ * Each server runs as its own process; this process is the load generator.
  */
+import { dropSchemas, postgresGate } from '../test/helpers/postgres.js';
 import { keysFor } from '../test/helpers/test-clients.js';
+import { freshSchema } from './lib/postgres-schema.js';
 import { ratioOf, type Figure } from './lib/report.js';
 import { startServerProcess } from './lib/server-process.js';
 import { authenticated, fakeEnvelope, pipelinedSends, receiveAndAck } from './lib/wire-client.js';
@@ -74,6 +78,7 @@ export async function durableBench(mode: 'full' | 'quick' | 'smoke'): Promise<Fi
   }
   const sendRatio = ratioOf(result.sqlite.rate, result.memory.rate, true);
   return [
+    ...(await postgresSendRate(mode)),
     {
       section: 'durable',
       name: 'send acked, SQLite store (10 senders, window 50, 1 KiB)',
@@ -100,6 +105,44 @@ export async function durableBench(mode: 'full' | 'quick' | 'smoke'): Promise<Fi
       unit: 's',
       baseline: { name: 'live routing of the same', value: result.memory.live },
       ratio: ratioOf(result.memory.drain, result.memory.live, false),
+    },
+  ];
+}
+
+const MANY_SENDERS = 100;
+
+/** Sends acked per second with 100 senders at once, one node on PostgreSQL and one on SQLite. */
+async function postgresSendRate(mode: 'full' | 'quick' | 'smoke'): Promise<Figure[]> {
+  const gate = await postgresGate();
+  if (gate.unreachable) {
+    process.stderr.write(`\ndurable: the PostgreSQL send rate is SKIPPED: ${gate.unreachable}\n`);
+    return [];
+  }
+  const perSender = { full: 200, quick: 40, smoke: 2 }[mode];
+  const { schema, url } = await freshSchema();
+  let postgres: number;
+  const onPostgres = await startServerProcess({ E2EE_CHAT_DATABASE_URL: url });
+  try {
+    postgres = await sendRate(onPostgres.url, MANY_SENDERS, perSender);
+  } finally {
+    await onPostgres.stop();
+    await dropSchemas([schema]);
+  }
+  const onSqlite = await startServerProcess({ E2EE_CHAT_STORE: 'sqlite' });
+  let sqlite: number;
+  try {
+    sqlite = await sendRate(onSqlite.url, MANY_SENDERS, perSender);
+  } finally {
+    await onSqlite.stop();
+  }
+  return [
+    {
+      section: 'durable',
+      name: `send acked, one node on PostgreSQL (${MANY_SENDERS} senders, window 50, 1 KiB)`,
+      value: postgres,
+      unit: 'env/s',
+      baseline: { name: 'SQLite store, same load', value: sqlite },
+      ratio: ratioOf(postgres, sqlite, true),
     },
   ];
 }
