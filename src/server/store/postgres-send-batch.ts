@@ -3,8 +3,8 @@
  * outcome: what one send decides never refuses or undoes another. Every decision is taken before the
  * first row is written, in the order the sends arrived, against usage read under the rows' locks plus
  * what the sends admitted before it add (quota.ts AdmittedUsage): the batch stores exactly what those
- * sends, run one after another in that order, would have stored. Then one multi-row statement per
- * table writes what was admitted, so a batch costs about the round trips of a single send.
+ * sends, run one after another in that order, would have stored. Then a single statement writes all
+ * that was admitted: a batch is 7 round trips (8 with device lists to compare), whatever its size.
  */
 import type pg from 'pg';
 import { sharedVersions } from './postgres-devices.js';
