@@ -12,11 +12,11 @@
  * Needs PostgreSQL (E2EE_CHAT_DATABASE_URL or the local one) and redis-server; without them the section
  * says so and reports nothing.
  */
-import pg from 'pg';
-import { dropSchemas, postgresGate, TEST_DATABASE_URL, testSchemaName } from '../test/helpers/postgres.js';
+import { dropSchemas, postgresGate } from '../test/helpers/postgres.js';
 import { redisGate, TestRedis } from '../test/helpers/redis.js';
 import { keysFor } from '../test/helpers/test-clients.js';
 import { loadClient, withConcurrency, type Delivered, type LoadClient } from './lib/load-clients.js';
+import { freshSchema } from './lib/postgres-schema.js';
 import { ratioOf, type Figure } from './lib/report.js';
 import { cpuSeconds, freePort, startServerProcess, type ServerProcess } from './lib/server-process.js';
 import { fakeEnvelope } from './lib/wire-client.js';
@@ -28,18 +28,6 @@ interface Run {
   /** CPU microseconds per delivered message, relay processes (and redis-server) together. */
   cpuPerMessage: number;
   delivered: number;
-}
-
-/** A schema of its own in the test database, its URL with the schema as search_path. */
-async function freshSchema(): Promise<{ schema: string; url: string }> {
-  const schema = testSchemaName();
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  await client.query(`CREATE SCHEMA ${schema}`);
-  await client.end();
-  const url = new URL(TEST_DATABASE_URL);
-  url.searchParams.set('options', `-c search_path=${schema}`);
-  return { schema, url: url.toString() };
 }
 
 /** `pairs` pairs; sender i on urls[i % n], its receiver on urls[(i + 1) % n]; `rate` messages/s in all. */

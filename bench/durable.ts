@@ -1,27 +1,38 @@
 /**
  * The durable path (store-and-forward): envelopes per second acknowledged with the SQLite store against
  * the same server with the in-memory store, and a backlog drained after login against live routing of
- * the same envelopes. Each server runs as its own process; this process is the load generator.
+ * the same envelopes. With PostgreSQL reachable, also the send rate of one node on PostgreSQL under 100
+ * concurrent senders (where its sends are written in batches, issue 13) against SQLite under the same.
+ * Each server runs as its own process; this process is the load generator.
  */
+import { dropSchemas, postgresGate } from '../test/helpers/postgres.js';
 import { keysFor } from '../test/helpers/test-clients.js';
+import { freshSchema } from './lib/postgres-schema.js';
 import { ratioOf, type Figure } from './lib/report.js';
-import { startServerProcess } from './lib/server-process.js';
+import { cpuSeconds, startServerProcess } from './lib/server-process.js';
 import { authenticated, fakeEnvelope, pipelinedSends, receiveAndAck } from './lib/wire-client.js';
 
 const WINDOW = 50;
 
 async function sendRate(url: string, pairs: number, perSender: number): Promise<number> {
+  return (await measuredSends(url, pairs, perSender)).rate;
+}
+
+/** Envelopes acked per second, and the server's CPU microseconds per envelope while measuring (with its pid). */
+async function measuredSends(url: string, pairs: number, perSender: number, pid?: number): Promise<{ rate: number; cpuPerSend: number }> {
   const keys = await keysFor();
   const envelope = fakeEnvelope(1024);
   // Recipients exist but are offline: every envelope is queued, so this measures the store.
   for (let i = 0; i < pairs; i++) (await authenticated(url, `rcpt${i}`, keys)).close();
   const senders = await Promise.all(Array.from({ length: pairs }, (_, i) => authenticated(url, `sndr${i}`, keys)));
   await Promise.all(senders.map((s, i) => pipelinedSends(s, `rcpt${i}`, Math.min(200, perSender), WINDOW, envelope))); // warm-up
+  const cpu0 = pid === undefined ? 0 : cpuSeconds(pid);
   const t = performance.now();
   await Promise.all(senders.map((s, i) => pipelinedSends(s, `rcpt${i}`, perSender, WINDOW, envelope)));
   const rate = (pairs * perSender) / ((performance.now() - t) / 1000);
+  const cpuPerSend = pid === undefined ? NaN : ((cpuSeconds(pid) - cpu0) / (pairs * perSender)) * 1e6;
   for (const s of senders) s.close();
-  return rate;
+  return { rate, cpuPerSend };
 }
 
 /** Seconds from login to the last acknowledgement of a `count` backlog. */
@@ -74,6 +85,7 @@ export async function durableBench(mode: 'full' | 'quick' | 'smoke'): Promise<Fi
   }
   const sendRatio = ratioOf(result.sqlite.rate, result.memory.rate, true);
   return [
+    ...(await postgresSendRate(mode)),
     {
       section: 'durable',
       name: 'send acked, SQLite store (10 senders, window 50, 1 KiB)',
@@ -100,6 +112,53 @@ export async function durableBench(mode: 'full' | 'quick' | 'smoke'): Promise<Fi
       unit: 's',
       baseline: { name: 'live routing of the same', value: result.memory.live },
       ratio: ratioOf(result.memory.drain, result.memory.live, false),
+    },
+  ];
+}
+
+const MANY_SENDERS = 100;
+
+/** Sends acked per second with 100 senders at once, one node on PostgreSQL and one on SQLite. */
+async function postgresSendRate(mode: 'full' | 'quick' | 'smoke'): Promise<Figure[]> {
+  const gate = await postgresGate();
+  if (gate.unreachable) {
+    process.stderr.write(`\ndurable: the PostgreSQL send rate is SKIPPED: ${gate.unreachable}\n`);
+    return [];
+  }
+  const perSender = { full: 200, quick: 40, smoke: 2 }[mode];
+  const { schema, url } = await freshSchema();
+  let postgres: { rate: number; cpuPerSend: number };
+  const onPostgres = await startServerProcess({ E2EE_CHAT_DATABASE_URL: url });
+  try {
+    postgres = await measuredSends(onPostgres.url, MANY_SENDERS, perSender, onPostgres.pid);
+  } finally {
+    await onPostgres.stop();
+    await dropSchemas([schema]);
+  }
+  const onSqlite = await startServerProcess({ E2EE_CHAT_STORE: 'sqlite' });
+  let sqlite: { rate: number; cpuPerSend: number };
+  try {
+    sqlite = await measuredSends(onSqlite.url, MANY_SENDERS, perSender, onSqlite.pid);
+  } finally {
+    await onSqlite.stop();
+  }
+  const baseline = (value: number) => ({ name: 'SQLite store, same load', value });
+  return [
+    {
+      section: 'durable',
+      name: `send acked, one node on PostgreSQL (${MANY_SENDERS} senders, window 50, 1 KiB)`,
+      value: postgres.rate,
+      unit: 'env/s',
+      baseline: baseline(sqlite.rate),
+      ratio: ratioOf(postgres.rate, sqlite.rate, true),
+    },
+    {
+      section: 'durable',
+      name: `server CPU per acked send, one node on PostgreSQL (${MANY_SENDERS} senders; PostgreSQL's own CPU not counted)`,
+      value: postgres.cpuPerSend,
+      unit: 'µs',
+      baseline: baseline(sqlite.cpuPerSend),
+      ratio: ratioOf(postgres.cpuPerSend, sqlite.cpuPerSend, false),
     },
   ];
 }

@@ -92,8 +92,8 @@ const MAX_ATTEMPTS = 4;
 /**
  * Runs `work` in one transaction and resolves with its result after COMMIT; rolls back on any throw
  * (a quota refusal that must store nothing throws nothing: `work` returns it with `rollback` set). A
- * deadlock between nodes (PostgreSQL aborts one side) is retried: `work` is a function of its inputs
- * and the database only, so running it again is the same request.
+ * deadlock between nodes (PostgreSQL aborts one side), or a RetryTransaction from `work`, is retried:
+ * `work` is a function of its inputs and the database only, so running it again is the same request.
  */
 export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T | Rollback<T>>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -112,13 +112,20 @@ export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClie
       await client.query('ROLLBACK').catch(() => {
         broken = true;
       });
-      const code = (err as { code?: string }).code;
-      if (attempt >= MAX_ATTEMPTS || code === undefined || !RETRYABLE.has(code)) throw err;
+      if (attempt >= MAX_ATTEMPTS || !retryable(err)) throw err;
     } finally {
       client.release(broken);
     }
   }
 }
+
+function retryable(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return err instanceof RetryTransaction || (code !== undefined && RETRYABLE.has(code));
+}
+
+/** Thrown by `work` that read something another transaction changed under it: roll back and run again. */
+export class RetryTransaction extends Error {}
 
 /** A result returned by rolling the transaction back: the answer stands, nothing it wrote does. */
 export class Rollback<T> {

@@ -1,21 +1,15 @@
 /**
- * The queue, idempotency and receipt tables of the PostgreSQL store, per address. Each write method
- * takes the client of a transaction the caller opened (postgres-pool.ts), so a send's quota checks and
- * inserts, or an ack's deletions and receipts, commit together.
+ * The queue, idempotency and receipt tables of the PostgreSQL store, per address: the reads, and the
+ * writes other than sends (postgres-send-batch.ts writes those). Each write method takes the client of
+ * a transaction the caller opened (postgres-pool.ts), so an ack's deletions and receipts commit together.
  */
 import type pg from 'pg';
 import { QUEUE_COLUMNS, queuedFromRow, RECEIPT_COLUMNS, receiptForRemoved, receiptFromRow, REMOVED_COLUMNS, type Outcome, type QueueRow, type ReceiptRow, type RemovedRow } from './sql-rows.js';
 import { isGroupRefClientId } from './group-deliveries.js';
-import { assertDistinctCopies, envelopeSize, QuotaCheck } from './quota.js';
-import { applyUsage, lockUsage, type UsageDelta } from './postgres-usage.js';
-import { Rollback } from './postgres-pool.js';
+import { applyUsage, type UsageDelta } from './postgres-usage.js';
 import {
   type AcceptedCopy,
   type CopyAddress,
-  type EnqueuedCopy,
-  type EnqueueInput,
-  type EnqueueManyResult,
-  type QueueQuota,
   type QueuedEnvelope,
   type Receipt,
   type Settlement,
@@ -39,62 +33,6 @@ export async function acceptedCopies(db: Db, sender: string, senderDevice: numbe
     const row = rows.find((x) => x.recipient === r.recipient && x.recipient_device === r.recipientDevice);
     return row && { id: row.id, sentAt: row.sent_at };
   });
-}
-
-/**
- * Takes the idempotency key of one copy for this transaction, or returns the acceptance that holds it.
- * The insert comes first, not a read: two nodes taking the same send at once both find no record on a
- * read, but only one insert of the key wins (the other waits for its commit, then conflicts), so a copy
- * is stored once across nodes. The row is this transaction's: a refusal rolls it back with the rest.
- */
-async function claim(client: pg.PoolClient, i: EnqueueInput): Promise<AcceptedCopy | undefined> {
-  for (;;) {
-    const inserted = await client.query(
-      `INSERT INTO accepted (sender, sender_device, client_id, recipient, recipient_device, id, sent_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-      [i.sender, i.senderDevice, i.clientId, i.recipient, i.recipientDevice, i.id, i.sentAt, i.expiresAt],
-    );
-    if (inserted.rowCount === 1) return undefined;
-    const [earlier] = await acceptedCopies(client, i.sender, i.senderDevice, i.clientId, [i]);
-    // Absent only if the record was swept between the two statements: the key is free again, take it.
-    if (earlier) return earlier;
-  }
-}
-
-/** Call inside a transaction. Checks every new copy before inserting any: a refusal rolls back and stores nothing. */
-export async function enqueueMany(client: pg.PoolClient, inputs: readonly EnqueueInput[], quota: QueueQuota): Promise<EnqueueManyResult | Rollback<EnqueueManyResult>> {
-  assertDistinctCopies(inputs);
-  const usage = await lockUsage(
-    client,
-    inputs.map((i) => ({ recipient: i.recipient, device: i.recipientDevice, sender: i.sender })),
-  );
-  const earlier: Array<AcceptedCopy | undefined> = [];
-  for (const i of inputs) earlier.push(await claim(client, i));
-  const check = new QuotaCheck(quota, usage);
-  for (let k = 0; k < inputs.length; k++) {
-    const refusal = earlier[k] ? undefined : check.admit(inputs[k]!);
-    if (refusal) return new Rollback(refusal);
-  }
-  const copies: EnqueuedCopy[] = [];
-  const added: UsageDelta[] = [];
-  for (let k = 0; k < inputs.length; k++) {
-    const i = inputs[k]!;
-    const e = earlier[k];
-    if (e) {
-      copies.push({ status: 'duplicate', id: e.id, sentAt: e.sentAt });
-      continue;
-    }
-    const size = envelopeSize(i);
-    const { rows } = await client.query<{ seq: number }>(
-      `INSERT INTO queue (id, recipient, recipient_device, sender, sender_device, client_id, sent_at, expires_at, size, envelope)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq`,
-      [i.id, i.recipient, i.recipientDevice, i.sender, i.senderDevice, i.clientId, i.sentAt, i.expiresAt, size, i.envelope],
-    );
-    copies.push({ status: 'stored', message: { ...i, seq: rows[0]!.seq } });
-    added.push({ recipient: i.recipient, device: i.recipientDevice, sender: i.sender, count: 1, bytes: size });
-  }
-  await applyUsage(client, added);
-  return { status: 'accepted', copies };
 }
 
 export async function pending(db: Db, recipient: string, device: number, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]> {

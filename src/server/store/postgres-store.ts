@@ -12,13 +12,16 @@ import { groupWriteOutcome, planCommit, planSend } from './group-plan.js';
 import { KeyedSerial } from './keyed-serial.js';
 import { applyGroupWrite, createGroup, getGroup, groupLog, groupLogEntries, sweepGroupLogs } from './postgres-groups.js';
 import { claimKeyPackages, keyPackageCounts, putKeyPackages, removeKeyPackages } from './postgres-key-packages.js';
-import { getDeviceList, lockUserLists, sharedVersions, touchDevice, writeDeviceList } from './postgres-devices.js';
+import { getDeviceList, lockUserLists, touchDevice, writeDeviceList } from './postgres-devices.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { createPostgresPool, inTransaction, Rollback, type PostgresStoreOptions } from './postgres-pool.js';
 import { preKeyCounts, putPreKeys, removePreKeys, takePreKeyBundles } from './postgres-prekeys.js';
 import * as queue from './postgres-queue.js';
+import { enqueueBatch, type BatchedSend } from './postgres-send-batch.js';
 import { readServerBytes, readUsage } from './postgres-usage.js';
+import { assertDistinctCopies } from './quota.js';
 import { userFromRow, type UserRow } from './sql-rows.js';
+import { WriteBatcher, type BatchBounds, type BatchStats, type Settled } from './write-batcher.js';
 import type {
   AcceptedCopy,
   AddedDevice,
@@ -41,6 +44,19 @@ import type {
   UserRecord,
 } from './server-store.js';
 
+/** A send waiting for its batch, with what to tell once it is committed. */
+interface QueuedSend extends BatchedSend {
+  committed?: (result: EnqueueManyResult) => void;
+}
+
+/**
+ * At most 64 sends or 4 MiB of envelopes per transaction: enough to take a node's whole backlog in a
+ * few batches, small enough that one batch's statements stay short and its locks briefly held.
+ */
+const SEND_BATCH_BOUNDS: BatchBounds = { maxItems: 64, maxWeight: 4 * 1024 * 1024 };
+
+const sendWeight = (send: QueuedSend): number => send.inputs.reduce((sum, i) => sum + i.envelope.length, 0);
+
 export class PostgresServerStore implements ServerStore {
   /** Where the store is, for logs and /health: host, port, database and schema, never the password. */
   readonly location: string;
@@ -49,10 +65,12 @@ export class PostgresServerStore implements ServerStore {
   /** Bundle fetches of one user, in call order on this node (lowest key first, as SQLite serves them). */
   private readonly bundleTakes = new KeyedSerial();
   /**
-   * Sends of one sending address, in call order on this node: the pool would let a later send take its
-   * seq first, and a recipient would see one sender's messages out of the order they were sent.
+   * Sends, written in batches (group commit, issue 13): one transaction at a time carries every send
+   * that arrived while the previous one ran, in arrival order. That order also keeps one sender's
+   * messages in the order they were sent (a pool of parallel transactions would let a later send take
+   * its seq first).
    */
-  private readonly sends = new KeyedSerial();
+  private readonly sends = new WriteBatcher<QueuedSend, EnqueueManyResult>((batch) => this.writeSends(batch), SEND_BATCH_BOUNDS, sendWeight);
   private closed = false;
 
   private constructor(pool: pg.Pool, location: string) {
@@ -105,21 +123,40 @@ export class PostgresServerStore implements ServerStore {
     return one(await this.enqueueMany([input], quota, committed && ((r) => committed(one(r))), lists));
   }
 
-  async enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void, lists?: CheckedLists): Promise<EnqueueManyResult> {
-    const from = inputs[0] ? `${inputs[0].sender}\n${inputs[0].senderDevice}` : '';
-    const result = await this.sends.run(from, () =>
-      inTransaction(this.pool, async (client): Promise<EnqueueManyResult | Rollback<EnqueueManyResult>> => {
-        if (lists && lists.length > 0) {
-          // Compared again under FOR SHARE: a publish between the caller's check and this commit cannot land.
-          const versions = await sharedVersions(client, lists.map((l) => l.username));
-          if (lists.some((l) => (versions.get(l.username) ?? null) !== l.version)) return new Rollback({ status: 'lists_changed' });
-        }
-        return queue.enqueueMany(client, inputs, quota);
-      }),
-    );
-    // After COMMIT: decided, visible to every node and durable at once.
-    committed?.(result);
-    return result;
+  enqueueMany(inputs: readonly EnqueueInput[], quota: QueueQuota, committed?: (result: EnqueueManyResult) => void, lists?: CheckedLists): Promise<EnqueueManyResult> {
+    try {
+      // Checked before the send joins a batch: a malformed send fails alone.
+      assertDistinctCopies(inputs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.sends.submit({ inputs, quota, ...(lists && { lists }), ...(committed && { committed }) });
+  }
+
+  /** How the sends were batched on this node so far (one batch is one transaction). */
+  get sendBatches(): BatchStats {
+    return this.sends.stats;
+  }
+
+  /**
+   * One batch: one transaction (retried whole on a deadlock), then each send's `committed` in arrival
+   * order, after COMMIT: decided, visible to every node and durable at once. A callback that throws
+   * fails its own send only.
+   */
+  private async writeSends(batch: readonly QueuedSend[]): Promise<Array<Settled<EnqueueManyResult>>> {
+    const results = await inTransaction(this.pool, async (client) => {
+      const outcome = await enqueueBatch(client, batch);
+      return outcome.wrote ? outcome.results : new Rollback(outcome.results);
+    });
+    return batch.map((send, k): Settled<EnqueueManyResult> => {
+      const value = results[k]!;
+      try {
+        send.committed?.(value);
+        return { ok: true, value };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    });
   }
 
   acceptedCopies(sender: string, senderDevice: number, clientId: string, recipients: readonly CopyAddress[]): Promise<Array<AcceptedCopy | undefined>> {
@@ -274,8 +311,9 @@ export class PostgresServerStore implements ServerStore {
     return inTransaction(this.pool, async (client): Promise<GroupWriteResult | Rollback<GroupWriteResult>> => {
       const decided = plan(await getGroup(client, groupId, true));
       if ('status' in decided) return decided;
-      const queued = await queue.enqueueMany(client, decided.deliveries, limits.quota);
-      if (queued instanceof Rollback) return new Rollback(groupWriteOutcome(decided, queued.value));
+      assertDistinctCopies(decided.deliveries);
+      // A batch of one send: a refusal is decided before anything is written.
+      const queued = (await enqueueBatch(client, [{ inputs: decided.deliveries, quota: limits.quota }])).results[0]!;
       const outcome = groupWriteOutcome(decided, queued);
       if (outcome.status !== 'accepted') return new Rollback(outcome);
       await applyGroupWrite(client, decided);

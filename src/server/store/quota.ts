@@ -93,6 +93,51 @@ export class QuotaCheck {
 }
 
 /**
+ * Usage read under the lock plus what the sends admitted before in the same transaction add: several
+ * sends written together (postgres-send-batch.ts) are each checked as if the earlier ones had committed,
+ * and one refused leaves nothing behind for the next.
+ */
+export class AdmittedUsage implements UsageReader {
+  private readonly added = new Map<string, Usage>();
+  private addedServerBytes = 0;
+
+  constructor(private readonly locked: UsageReader) {}
+
+  device(recipient: string, device: number): Usage {
+    return this.plus(`d\n${recipient}\n${device}`, this.locked.device(recipient, device));
+  }
+
+  user(recipient: string): Usage {
+    return this.plus(`u\n${recipient}`, this.locked.user(recipient));
+  }
+
+  pair(recipient: string, device: number, sender: string): Usage {
+    return this.plus(`p\n${recipient}\n${device}\n${sender}`, this.locked.pair(recipient, device, sender));
+  }
+
+  serverBytes(): number {
+    return this.locked.serverBytes() + this.addedServerBytes;
+  }
+
+  /** Counts copies of an admitted send (each already passed its QuotaCheck). */
+  admitted(copies: readonly EnqueueInput[]): void {
+    for (const c of copies) {
+      const size = envelopeSize(c);
+      for (const key of [`d\n${c.recipient}\n${c.recipientDevice}`, `u\n${c.recipient}`, `p\n${c.recipient}\n${c.recipientDevice}\n${c.sender}`]) {
+        const mine = this.added.get(key) ?? NO_USAGE;
+        this.added.set(key, { count: mine.count + 1, bytes: mine.bytes + size });
+      }
+      this.addedServerBytes += size;
+    }
+  }
+
+  private plus(key: string, stored: Usage): Usage {
+    const mine = this.added.get(key) ?? NO_USAGE;
+    return { count: stored.count + mine.count, bytes: stored.bytes + mine.bytes };
+  }
+}
+
+/**
  * The copies of one send must name no address twice (the server refuses that as bad_request before the
  * store): a second copy for one address would have no idempotency record of its own to be answered from.
  */
