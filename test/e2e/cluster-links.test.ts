@@ -11,8 +11,6 @@
  *
  * Without PostgreSQL or redis-server the file skips loudly; under E2EE_CHAT_REQUIRE_SERVICES=1 it fails.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient } from '../../src/client/chat-client.js';
@@ -28,19 +26,16 @@ import { DeviceSockets } from '../helpers/devices.js';
 import { dropSchemas, postgresGate, TEST_DATABASE_URL, testSchemaName } from '../helpers/postgres.js';
 import { redisGate, TestRedis } from '../helpers/redis.js';
 import { call, connectTestClient, waitUntil, type TestClient } from '../helpers/test-clients.js';
-import { freePort, type Proc } from './processes.js';
-import { SERVER_LISTENING, useProcesses } from './world.js';
+import { freePort } from './processes.js';
+import { startClusterNode, type ClusterNode } from './cluster-node.js';
+import { useProcesses } from './world.js';
 
 const procs = useProcesses();
 const pgGate = await postgresGate();
 const rGate = redisGate();
 const schemas: string[] = [];
 
-interface Node {
-  readonly name: string;
-  readonly url: string;
-  readonly proc: Proc;
-}
+type Node = ClusterNode;
 
 /** The nodes' presence lease, which is also their link lease: a dead node is noticed within about 2 s. */
 const LEASE_MS = 1_500;
@@ -85,27 +80,7 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: linking a device through tw
     }
     const databaseUrl = await database();
     const dir = procs.tempDir('cluster-links');
-    const nodes = await Promise.all(
-      names.map(async (name) => {
-        const port = await freePort();
-        const data = join(dir, name);
-        mkdirSync(data);
-        const proc = procs.spawn(`node ${name}`, ['server'], {
-          cwd: dir,
-          env: {
-            PORT: String(port),
-            HOST: '127.0.0.1',
-            E2EE_CHAT_DATA: data,
-            E2EE_CHAT_DATABASE_URL: databaseUrl,
-            E2EE_CHAT_REDIS_URL: redis!.url,
-            E2EE_CHAT_DELIVERY_POLL_MS: '1000',
-            E2EE_CHAT_PRESENCE_LEASE_MS: String(LEASE_MS),
-          },
-        });
-        await proc.waitFor('stdout', SERVER_LISTENING);
-        return { name, url: `http://127.0.0.1:${port}`, proc };
-      }),
-    );
+    const nodes = await Promise.all(names.map((name) => startClusterNode(procs, dir, name, { databaseUrl, redisUrl: redis!.url, pollMs: 1000, leaseMs: LEASE_MS })));
     for (const node of nodes) await onRedis(node);
     return nodes;
   }

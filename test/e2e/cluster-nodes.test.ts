@@ -12,8 +12,6 @@
  *
  * Without PostgreSQL or redis-server the file skips loudly; under E2EE_CHAT_REQUIRE_SERVICES=1 it fails.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient } from '../../src/client/chat-client.js';
@@ -28,20 +26,16 @@ import { dropSchemas, postgresGate, TEST_DATABASE_URL, testSchemaName } from '..
 import { redisGate, TestRedis } from '../helpers/redis.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { connectTestClient, waitUntil, type TestClient } from '../helpers/test-clients.js';
-import { freePort, type Proc } from './processes.js';
-import { SERVER_LISTENING, useProcesses } from './world.js';
+import { freePort } from './processes.js';
+import { startClusterNode, type ClusterNode } from './cluster-node.js';
+import { useProcesses } from './world.js';
 
 const procs = useProcesses();
 const pgGate = await postgresGate();
 const rGate = redisGate();
 const schemas: string[] = [];
 
-interface Node {
-  readonly name: string;
-  readonly port: number;
-  readonly url: string;
-  readonly proc: Proc;
-}
+type Node = ClusterNode;
 
 interface ClusterOptions {
   /** E2EE_CHAT_DELIVERY_POLL_MS of every node. */
@@ -91,27 +85,7 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: three nodes on PostgreSQL a
   async function startNodes(names: readonly string[], redis: TestRedis, options: ClusterOptions & { redisUrl?: string }): Promise<Node[]> {
     const databaseUrl = await database(options.postgresVia);
     const dir = procs.tempDir('cluster');
-    return Promise.all(
-      names.map(async (name) => {
-        const port = await freePort();
-        const data = join(dir, name);
-        mkdirSync(data);
-        const proc = procs.spawn(`node ${name}`, ['server'], {
-          cwd: dir,
-          env: {
-            PORT: String(port),
-            HOST: '127.0.0.1',
-            E2EE_CHAT_DATA: data,
-            E2EE_CHAT_DATABASE_URL: databaseUrl,
-            E2EE_CHAT_REDIS_URL: options.redisUrl ?? redis.url,
-            E2EE_CHAT_DELIVERY_POLL_MS: String(options.pollMs),
-            E2EE_CHAT_PRESENCE_LEASE_MS: '1500',
-          },
-        });
-        await proc.waitFor('stdout', SERVER_LISTENING);
-        return { name, port, url: `http://127.0.0.1:${port}`, proc };
-      }),
-    );
+    return Promise.all(names.map((name) => startClusterNode(procs, dir, name, { databaseUrl, redisUrl: options.redisUrl ?? redis.url, pollMs: options.pollMs, leaseMs: 1500 })));
   }
 
   async function client(url: string, username: string): Promise<TestClient> {

@@ -14,9 +14,10 @@ import { describe, expect, it } from 'vitest';
 import { ChatError } from '../../src/protocol/errors.js';
 import { LINK_TTL_MS } from '../../src/protocol/limits.js';
 import { CrossNodeLinks } from '../../src/server/cluster/cross-node-links.js';
-import type { LinkParty, LinkPushEvent, LinkPushEvents, LinkRelayOptions } from '../../src/server/link-relay.js';
+import type { LinkRelayOptions } from '../../src/server/link-relay.js';
 import { SHORT_RANGE_BELOW } from '../../src/server/link-slot-numbers.js';
 import { ManualTime, MemoryLinkHub } from '../helpers/memory-link-bus.js';
+import { RecordingParty } from '../helpers/recording-link-party.js';
 
 const SID_A = 'AAAAAAAAAAAAAAAAAAAAAA'; // the new device's sid
 const SID_B = 'BBBBBBBBBBBBBBBBBBBBBA'; // the primary's sid
@@ -29,24 +30,6 @@ const REQUEST_TIMEOUT_MS = 2_000;
 
 const drained = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-type Pushed = { [E in LinkPushEvent]: [E, LinkPushEvents[E]] }[LinkPushEvent];
-
-class RecordingParty implements LinkParty {
-  readonly events: Pushed[] = [];
-  constructor(readonly id: string) {}
-  joined(event: LinkPushEvents['link.joined']): void {
-    this.events.push(['link.joined', event]);
-  }
-  data(event: LinkPushEvents['link.data']): void {
-    this.events.push(['link.data', event]);
-  }
-  closed(event: LinkPushEvents['link.closed']): void {
-    this.events.push(['link.closed', event]);
-  }
-  frames(): string[] {
-    return this.events.flatMap(([event, payload]) => (event === 'link.data' ? [(payload as LinkPushEvents['link.data']).data] : []));
-  }
-}
 
 /** The same bytes on every node unless told otherwise: numbers drawn alike must still come out unique. */
 function seededRandom(seed: number): (n: number) => Uint8Array<ArrayBuffer> {

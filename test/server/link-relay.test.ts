@@ -11,13 +11,12 @@ import { LINK_MAX_FRAMES, LINK_TTL_MS } from '../../src/protocol/limits.js';
 import {
   LinkRelay,
   type LinkParty,
-  type LinkPushEvent,
-  type LinkPushEvents,
   type LinkRelayOptions,
   type LinkTimer,
   type StartTimer,
 } from '../../src/server/link-relay.js';
 import { drawSlotNumber, SHORT_RANGE_BELOW } from '../../src/server/link-slot-numbers.js';
+import { RecordingParty } from '../helpers/recording-link-party.js';
 
 const SID_A = 'AAAAAAAAAAAAAAAAAAAAAA'; // the new device's sid (16 zero bytes)
 const SID_B = 'BBBBBBBBBBBBBBBBBBBBBA'; // the primary's sid
@@ -76,24 +75,6 @@ function seededRandom(seed: number): (n: number) => Uint8Array<ArrayBuffer> {
   };
 }
 
-type Pushed = { [E in LinkPushEvent]: [E, LinkPushEvents[E]] }[LinkPushEvent];
-
-class RecordingParty implements LinkParty {
-  readonly events: Pushed[] = [];
-  constructor(readonly id: string) {}
-  joined(event: LinkPushEvents['link.joined']): void {
-    this.events.push(['link.joined', event]);
-  }
-  data(event: LinkPushEvents['link.data']): void {
-    this.events.push(['link.data', event]);
-  }
-  closed(event: LinkPushEvents['link.closed']): void {
-    this.events.push(['link.closed', event]);
-  }
-  frames(): string[] {
-    return this.events.flatMap(([event, payload]) => (event === 'link.data' ? [(payload as LinkPushEvents['link.data']).data] : []));
-  }
-}
 
 function setup(options: Partial<LinkRelayOptions> = {}) {
   const time = new ManualTime();
