@@ -16,7 +16,7 @@ import { dropSchemas, postgresGate } from '../test/helpers/postgres.js';
 import { redisGate, TestRedis } from '../test/helpers/redis.js';
 import { keysFor } from '../test/helpers/test-clients.js';
 import { loadClient, withConcurrency, type Delivered, type LoadClient } from './lib/load-clients.js';
-import { freshSchema } from './lib/postgres-schema.js';
+import { freshSchema } from '../test/helpers/postgres.js';
 import { ratioOf, type Figure } from './lib/report.js';
 import { cpuSeconds, freePort, startServerProcess, type ServerProcess } from './lib/server-process.js';
 import { fakeEnvelope } from './lib/wire-client.js';

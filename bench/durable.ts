@@ -7,7 +7,7 @@
  */
 import { dropSchemas, postgresGate } from '../test/helpers/postgres.js';
 import { keysFor } from '../test/helpers/test-clients.js';
-import { freshSchema } from './lib/postgres-schema.js';
+import { freshSchema } from '../test/helpers/postgres.js';
 import { ratioOf, type Figure } from './lib/report.js';
 import { cpuSeconds, startServerProcess } from './lib/server-process.js';
 import { authenticated, fakeEnvelope, pipelinedSends, receiveAndAck } from './lib/wire-client.js';

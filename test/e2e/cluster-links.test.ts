@@ -11,7 +11,6 @@
  *
  * Without PostgreSQL or redis-server the file skips loudly; under E2EE_CHAT_REQUIRE_SERVICES=1 it fails.
  */
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient } from '../../src/client/chat-client.js';
 import { requestDeviceLink } from '../../src/client/device-link-request.js';
@@ -23,7 +22,7 @@ import { base64urlEncode, randomBytes } from '../../src/crypto/bytes.js';
 import { generateUserKeyPairs } from '../../src/crypto/keys.js';
 import { installNodeCrypto } from '../../src/crypto/node/node-crypto.js';
 import { DeviceSockets } from '../helpers/devices.js';
-import { dropSchemas, postgresGate, TEST_DATABASE_URL, testSchemaName } from '../helpers/postgres.js';
+import { dropSchemas, freshSchema, postgresGate } from '../helpers/postgres.js';
 import { redisGate, TestRedis } from '../helpers/redis.js';
 import { call, connectTestClient, waitUntil, type TestClient } from '../helpers/test-clients.js';
 import { freePort } from './processes.js';
@@ -60,15 +59,9 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: linking a device through tw
   });
 
   async function database(): Promise<string> {
-    const schema = testSchemaName();
+    const { schema, url } = await freshSchema();
     schemas.push(schema);
-    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await client.connect();
-    await client.query(`CREATE SCHEMA ${schema}`);
-    await client.end();
-    const url = new URL(TEST_DATABASE_URL);
-    url.searchParams.set('options', `-c search_path=${schema}`);
-    return url.toString();
+    return url;
   }
 
   /** Nodes on one fresh schema and a Redis of the test's own (`redis`, or a new one), each listening and on Redis. */

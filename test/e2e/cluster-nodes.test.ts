@@ -12,7 +12,6 @@
  *
  * Without PostgreSQL or redis-server the file skips loudly; under E2EE_CHAT_REQUIRE_SERVICES=1 it fails.
  */
-import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient } from '../../src/client/chat-client.js';
 import { requestDeviceLink } from '../../src/client/device-link-request.js';
@@ -22,7 +21,7 @@ import { MemoryMessageStore, MemoryPeerKeyStore } from '../../src/client/memory-
 import { MemoryRatchetStore } from '../../src/client/ratchet-store.js';
 import { generateUserKeyPairs } from '../../src/crypto/keys.js';
 import { installNodeCrypto } from '../../src/crypto/node/node-crypto.js';
-import { dropSchemas, postgresGate, TEST_DATABASE_URL, testSchemaName } from '../helpers/postgres.js';
+import { dropSchemas, freshSchema, postgresGate, TEST_DATABASE_URL } from '../helpers/postgres.js';
 import { redisGate, TestRedis } from '../helpers/redis.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { connectTestClient, waitUntil, type TestClient } from '../helpers/test-clients.js';
@@ -63,16 +62,9 @@ describe.skipIf(pgGate.skip || rGate.skip)('cluster: three nodes on PostgreSQL a
 
   /** A fresh schema, its URL (through `via` when given) with the schema as search_path. */
   async function database(via?: TcpProxy): Promise<string> {
-    const schema = testSchemaName();
+    const { schema, url } = await freshSchema(via?.port);
     schemas.push(schema);
-    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-    await client.connect();
-    await client.query(`CREATE SCHEMA ${schema}`);
-    await client.end();
-    const url = new URL(TEST_DATABASE_URL);
-    if (via) url.port = String(via.port);
-    url.searchParams.set('options', `-c search_path=${schema}`);
-    return url.toString();
+    return url;
   }
 
   async function ownRedis(): Promise<TestRedis> {

@@ -63,3 +63,19 @@ export async function dropSchemas(schemas: readonly string[]): Promise<void> {
     await client.end();
   }
 }
+
+/**
+ * Creates a fresh schema in the test database; its URL has the schema as search_path (what a server's
+ * E2EE_CHAT_DATABASE_URL takes), through `port` when given (a proxy in front of PostgreSQL).
+ */
+export async function freshSchema(port?: number): Promise<{ schema: string; url: string }> {
+  const schema = testSchemaName();
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  await client.query(`CREATE SCHEMA ${schema}`);
+  await client.end();
+  const url = new URL(TEST_DATABASE_URL);
+  if (port !== undefined) url.port = String(port);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return { schema, url: url.toString() };
+}
