@@ -334,7 +334,7 @@ function messageFigures(bytes: number, group: Series, pairwise: Series, members:
 function commitFigures(sizes: GroupWireSizes, carried: number, add: Series, send: Series, rounds: number): Figure[] {
   const others = sizes.members - 1;
   const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
-  const what = `commit adding a device to ${sizes.members} via our server (commit ${kib(sizes.addCommit)}, Welcome ${kib(sizes.addWelcome)})`;
+  const what = `commit adding one device to a ${sizes.members}-device group via our server (commit ${kib(sizes.addCommit)}, Welcome ${kib(sizes.addWelcome)})`;
   const baselineName = `group.send of ${kib(carried)} to the same ${others} members, interleaved`;
   return [
     { section: 'groups', name: `${what}: server CPU (median of ${rounds} rounds)`, value: median(add.cpu), unit: 'µs', baseline: { name: baselineName, value: median(send.cpu) }, ratio: roundRatio(add.cpu, send.cpu) },
