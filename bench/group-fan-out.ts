@@ -34,6 +34,9 @@
  * every thread of the server process) before and after each round of messages; figures are medians of
  * rounds and ratios medians of per-round ratios, the subjects' order rotating round by round
  * (bench/lib/rounds.ts). This process is the load generator (the sender and the M − 1 recipients).
+ * Read the latencies knowing that, as of this writing, the server pushes a 1:1 copy once its write is
+ * committed and answers after the fsync (§7.6), but pushes a group entry only after the fsync
+ * (group-handlers.ts settles once the store's write has resolved): the figures take both as they are.
  */
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import type { Socket } from 'socket.io-client';
