@@ -7,8 +7,9 @@
  *  - the same message sent pairwise over established 1:1 Double Ratchet sessions (bare session-builder
  *    calls, one per other member): what a group of 50 would cost without MLS.
  *
- * Level: the cryptographic work of one device, in process, no server (the Delivery Service's part is
- * routing; the relay's own cost per envelope is the `relay` and `durable` sections). Each round times
+ * Level: the cryptographic work of one device, in process, no server. The Delivery Service's part, the
+ * same group's messages and a commit carried by our real server against pairwise sends, is
+ * group-fan-out.ts, run after this with the sizes of the MLS objects made here. Each round times
  * ours and the baseline back to back, so both meet the same machine conditions; medians of rounds.
  *
  * Members are 50 devices of 50 users. A commit's processing is timed on a sample of members (each member's
@@ -54,6 +55,7 @@ import { InMemoryPreKeyStore } from '../src/e2ee/pqxdh/stores.js';
 import { decryptMessage, encryptMessage, initiateSession } from '../src/e2ee/ratchet/session-builder.js';
 import { SessionRecord } from '../src/e2ee/ratchet/session-record.js';
 import { MlsWorld, type TestMlsDevice } from '../test/e2ee/mls/mls-world.js';
+import { groupFanOutBench, type GroupWireSizes } from './group-fan-out.js';
 import type { Figure } from './lib/report.js';
 import { median } from './lib/rounds.js';
 
@@ -116,7 +118,14 @@ async function ratchetPair(me: LocalIdentity): Promise<{ mine: SessionRecord; th
   return { mine, theirs, open: async (m) => void (await decryptMessage(theirs, m, ctx)) };
 }
 
+/** This section: the members' cryptography in process, then the relay carrying objects of the sizes it made. */
 export async function groupsBench(mode: Mode): Promise<Figure[]> {
+  const crypto = await groupCryptoBench(mode);
+  return [...crypto.figures, ...(await groupFanOutBench(mode, crypto.sizes))];
+}
+
+/** The figures above, and the sizes of the MLS objects they made, for the server half (group-fan-out.ts). */
+async function groupCryptoBench(mode: Mode): Promise<{ figures: Figure[]; sizes: GroupWireSizes }> {
   await installNodeCrypto();
   installMlKem1024(await loadLibOqsMlKem1024());
   const n = { full: { members: 50, rounds: 15, sample: 4 }, quick: { members: 50, rounds: 7, sample: 3 }, smoke: { members: 4, rounds: 1, sample: 2 } }[mode];
@@ -160,6 +169,7 @@ export async function groupsBench(mode: Mode): Promise<Figure[]> {
   let groupBytes = 0;
   let pairwiseBytes = 0;
   let welcomeBytes = 0;
+  let addCommitBytes = 0;
 
   for (let round = 0; round <= n.rounds; round++) {
     const record = round > 0; // round 0 warms every path up
@@ -200,6 +210,7 @@ export async function groupsBench(mode: Mode): Promise<Figure[]> {
       return { commit: encodePrivate(r.commit.privateMessage), welcome: encodeWelcome(r.welcome!) };
     });
     welcomeBytes = commit.welcome!.length;
+    addCommitBytes = commit.commit.length;
     const processOurs: number[] = [];
     const processBare: number[] = [];
     for (const [i, member] of sampled.entries()) {
@@ -233,7 +244,16 @@ export async function groupsBench(mode: Mode): Promise<Figure[]> {
   });
   const sendOurs = median(rows.send.map((p) => p[0]!));
   const receiveOurs = median(rows.receive.map((p) => p[0]!));
-  return [
+  const sizes: GroupWireSizes = {
+    members: n.members,
+    keyPackage: packages[0]!.message.length,
+    formCommit: formed.commit.length,
+    formWelcome: formed.welcome!.length,
+    message: groupBytes,
+    addCommit: addCommitBytes,
+    addWelcome: welcomeBytes,
+  };
+  const figures = [
     vsBare('group message: send (encrypt once)', rows.send, 'our glue'),
     vsBare('group message: open, per member', rows.receive, `our glue, median of ${n.sample} members`),
     {
@@ -264,4 +284,5 @@ export async function groupsBench(mode: Mode): Promise<Figure[]> {
     vsBare('commit adding one member: process, per member', rows.process, `our glue, median of ${n.sample} members`),
     vsBare('commit adding one member: newcomer joins from the Welcome', rows.join, `our glue; Welcome ${Math.round(welcomeBytes / 1024)} KiB`),
   ];
+  return { figures, sizes };
 }

@@ -28,7 +28,7 @@ const sections: Array<[string, string, (mode: Mode) => Promise<Figure[]>]> = [
   ['ratchet', 'PQXDH setup and Double Ratchet stream, ping-pong, reverse order, overhead', ratchetBench],
   ['fanout', 'sealing one message for 1, 2 and 5 devices (first message, established) vs bare session-builder calls', fanOutBench],
   ['files', 'file upload and download MiB/s vs cp, peak memory of sender, receiver and server at two sizes', filesBench],
-  ['groups', 'MLS: a message to and a commit adding one member to a 50-member group, vs ts-mls alone and pairwise 1:1 sessions', groupsBench],
+  ['groups', 'MLS: a message to and a commit adding one member to a 50-member group, vs ts-mls alone and pairwise 1:1 sessions; the same through our server vs pairwise sends', groupsBench],
   ['web', "the web app's transfer vs the library alone, send→shown between browser tabs vs CLI chats", webBench],
   ['cluster', 'one node vs three (PostgreSQL + Redis) at the same load: CPU per message, latency', clusterBench],
 ];

@@ -32,5 +32,8 @@ describe('bench harness', () => {
     for (const f of report.figures) expect(Number.isFinite(f.value), `${f.section}: ${f.name}`).toBe(true);
     const throughput = report.figures.find((f) => f.name.startsWith('throughput,'))!;
     expect(throughput.baseline!.value).toBeGreaterThan(0);
+    // The groups section's relay half: a group message through our server beside its pairwise sends.
+    const viaServer = report.figures.find((f) => f.section === 'groups' && f.name.startsWith('group message via our server'));
+    expect(viaServer?.baseline?.value).toBeGreaterThan(0);
   }, 390_000);
 });
