@@ -295,3 +295,12 @@ export const MAX_GROUPS_PER_CREATOR = 1000;
  * expire: 64 MiB is a thousand long messages a day for a month.
  */
 export const DEFAULT_GROUP_LOG_MAX_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Server: `mls.keypackages.claim` devices per requesting user (its own bucket, not the bundle fetches'):
+ * one device of each member is claimed when a group is formed or grows, so the burst lets one person
+ * form a group of the largest size (MAX_GROUP_MEMBERS devices) at once, and the rate refills it in a
+ * minute. Each target device's own bucket (the bundle fetches' per-target one) still guards its stock.
+ */
+export const DEFAULT_KEY_PACKAGE_CLAIMS_PER_REQUESTER_PER_MINUTE = 100;
+export const DEFAULT_KEY_PACKAGE_CLAIMS_PER_REQUESTER_BURST = 100;

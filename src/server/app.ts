@@ -90,6 +90,7 @@ export function createChatServer({ config, store, logger, onClientEvent, cluster
   const registry = cluster?.presence ?? seams.presence ?? new InProcessPresence();
   const bundleFetchesBy = new KeyedRateLimiter(config.bundleFetchPerRequesterPerMinute / 60, config.bundleFetchPerRequesterBurst);
   const bundleFetchesOf = new KeyedRateLimiter(config.bundleFetchPerTargetPerMinute / 60, config.bundleFetchPerTargetBurst);
+  const keyPackageClaimsBy = new KeyedRateLimiter(config.keyPackageClaimsPerRequesterPerMinute / 60, config.keyPackageClaimsPerRequesterBurst);
   // Files (docs/PROTOCOL.md §20): on the node's disk, or in PostgreSQL with the PostgreSQL store
   // (blobs/open-blob-store.ts); opened (what expired swept) before the server listens.
   const maxBlobBytes = maxBlobBytesFor(config.maxAttachmentBytes);
@@ -164,6 +165,7 @@ export function createChatServer({ config, store, logger, onClientEvent, cluster
     blobStore.then((blobs) => blobs.sweep()).catch((err: unknown) => logger.error({ err }, 'blob sweep failed'));
     bundleFetchesBy.prune();
     bundleFetchesOf.prune();
+    keyPackageClaimsBy.prune();
     blobCreates.prune();
     blobRequests.prune();
   }, config.sweepIntervalMs);
@@ -216,7 +218,13 @@ export function createChatServer({ config, store, logger, onClientEvent, cluster
     ...linkHandlers({ store, relay: links, logger }),
     ...keyPackageHandlers({
       store,
-      allowClaim: preKeyDeps.allowFetch,
+      // A group's members are claimed together: a bucket of its own, sized for the largest group; each
+      // target's stock keeps the bundle fetches' per-target bucket.
+      allowClaim: (requester, targets) =>
+        takeAll([
+          { name: 'key-package-claims-by', limiter: keyPackageClaimsBy, key: requester, n: targets.length },
+          ...targets.map((target) => ({ name: 'bundle-fetches-of', limiter: bundleFetchesOf, key: target, n: 1 })),
+        ]),
       notifyLow: (username, device, event) => io.to(addressRoom(username, device)).emit('mls.keypackages.low', event),
     }),
     ...groupHandlers({ config, store, notifier }),

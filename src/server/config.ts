@@ -8,6 +8,8 @@ import {
   DEFAULT_BLOB_USER_MAX_BYTES,
   DEFAULT_BLOB_USER_MAX_COUNT,
   DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST,
+  DEFAULT_KEY_PACKAGE_CLAIMS_PER_REQUESTER_BURST,
+  DEFAULT_KEY_PACKAGE_CLAIMS_PER_REQUESTER_PER_MINUTE,
   DEFAULT_BUNDLE_FETCH_PER_REQUESTER_PER_MINUTE,
   DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST,
   DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE,
@@ -73,6 +75,8 @@ export interface ServerConfig {
   bundleFetchPerRequesterBurst: number;
   bundleFetchPerTargetPerMinute: number;
   bundleFetchPerTargetBurst: number;
+  keyPackageClaimsPerRequesterPerMinute: number;
+  keyPackageClaimsPerRequesterBurst: number;
   /** HTTP: all headers within this long, the whole request within requestTimeoutMs, idle keep-alive closed after keepAliveTimeoutMs. */
   httpHeadersTimeoutMs: number;
   httpRequestTimeoutMs: number;
@@ -207,6 +211,8 @@ export function loadServerConfig(env: NodeJS.ProcessEnv = process.env): ServerCo
     bundleFetchPerRequesterBurst: integer(env, 'E2EE_CHAT_BUNDLE_FETCH_PER_REQUESTER_BURST', DEFAULT_BUNDLE_FETCH_PER_REQUESTER_BURST, 1, 1_000_000),
     bundleFetchPerTargetPerMinute: integer(env, 'E2EE_CHAT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE', DEFAULT_BUNDLE_FETCH_PER_TARGET_PER_MINUTE, 1, 1_000_000),
     bundleFetchPerTargetBurst: integer(env, 'E2EE_CHAT_BUNDLE_FETCH_PER_TARGET_BURST', DEFAULT_BUNDLE_FETCH_PER_TARGET_BURST, 1, 1_000_000),
+    keyPackageClaimsPerRequesterPerMinute: integer(env, 'E2EE_CHAT_KEY_PACKAGE_CLAIMS_PER_REQUESTER_PER_MINUTE', DEFAULT_KEY_PACKAGE_CLAIMS_PER_REQUESTER_PER_MINUTE, 1, 1_000_000),
+    keyPackageClaimsPerRequesterBurst: integer(env, 'E2EE_CHAT_KEY_PACKAGE_CLAIMS_PER_REQUESTER_BURST', DEFAULT_KEY_PACKAGE_CLAIMS_PER_REQUESTER_BURST, 1, 1_000_000),
     httpHeadersTimeoutMs,
     httpRequestTimeoutMs,
     httpKeepAliveTimeoutMs: integer(env, 'E2EE_CHAT_HTTP_KEEP_ALIVE_TIMEOUT_MS', DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT_MS, 100, 600_000),

@@ -87,6 +87,38 @@ describe('KeyPackage directory', () => {
   });
 });
 
+describe('KeyPackage claims: a budget of their own', () => {
+  // The bundle fetches' budget kept low, the claims' at its default (sized for the largest group).
+  const { net } = serverWith({ bundleFetchPerRequesterBurst: 3, bundleFetchPerRequesterPerMinute: 1 });
+
+  it('lets one person claim the members of a group larger than the bundle budget at once, and spends no bundle token', async () => {
+    const members = await Promise.all(Array.from({ length: 12 }, (_, i) => net.registered(`kc-member${i}`)));
+    for (const m of members) await ok(m.primary, 'mls.keypackages.upload', { packages: [opaque(300)] });
+    const { primary: creator } = await net.registered('kc-creator');
+    const answers = await Promise.all(members.map((m) => call(creator.socket, 'mls.keypackages.claim', { user: m.account.username, listVersion: 1 })));
+    expect(answers.map(codeOf)).toEqual(members.map(() => 'ok'));
+    // The bundle fetches' own budget (3) is whole: claims never drew on it.
+    const bundles = [];
+    for (const m of members.slice(0, 4)) bundles.push(codeOf(await call(creator.socket, 'prekeys.bundle', { username: m.account.username, devices: [1] })));
+    expect(bundles.slice(0, 3).every((c) => c !== 'rate_limited')).toBe(true);
+    expect(bundles[3]).toBe('rate_limited');
+  });
+});
+
+describe('KeyPackage claims over their budget', () => {
+  const { net } = serverWith({ keyPackageClaimsPerRequesterBurst: 2, keyPackageClaimsPerRequesterPerMinute: 1 });
+
+  it('are refused as rate_limited, and nothing is handed out', async () => {
+    const members = await Promise.all(Array.from({ length: 3 }, (_, i) => net.registered(`kb-member${i}`)));
+    for (const m of members) await ok(m.primary, 'mls.keypackages.upload', { packages: [opaque(300)] });
+    const { primary: creator } = await net.registered('kb-creator');
+    const codes = [];
+    for (const m of members) codes.push(codeOf(await call(creator.socket, 'mls.keypackages.claim', { user: m.account.username, listVersion: 1 })));
+    expect(codes).toEqual(['ok', 'ok', 'rate_limited']);
+    expect(await ok(members[2]!.primary, 'mls.keypackages.count', {})).toMatchObject({ oneTime: 1 });
+  });
+});
+
 describe('groups', () => {
   const { ctx, net } = serverWith();
 
