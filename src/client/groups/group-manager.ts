@@ -244,6 +244,8 @@ export class GroupManager {
    * removal cannot be committed: sending anyway would let the leaver read it.
    */
   private async removeLeavers(groupId: string): Promise<void> {
+    // The row says whether anyone asked to leave; only then is the state opened to see who is still in.
+    if (!(await this.#rt.store.loadGroup(base64urlDecode(groupId)))?.row.leaving?.length) return;
     const loaded = await loadActiveGroup(this.#rt, base64urlDecode(groupId));
     if (!loaded) return; // the send reports it
     for (const user of leaversStillIn(loaded.row, loaded.state)) await this.removeDevices(groupId, (m) => m.user === user);
