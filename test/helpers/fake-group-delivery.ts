@@ -58,6 +58,8 @@ export class FakeGroupDelivery {
   readonly loseRequests = new Set<string>();
   /** Devices whose next accepted commit's answer is lost (the connection drops after the server took it). */
   readonly loseAnswers = new Set<string>();
+  /** Refuses an application message (the error it answers with) before anything is stored; undefined: takes it. */
+  refuseSend: ((from: Address) => ChatError | undefined) | undefined;
   /** Devices whose next application message never reaches the server. */
   readonly loseSendRequests = new Set<string>();
   /** Devices whose next application message is ordered and pushed, and its answer lost. */
@@ -80,6 +82,8 @@ export class FakeGroupDelivery {
       },
       send: async (groupId, epoch, message) => {
         if (this.loseSendRequests.delete(key(self))) throw new ChatError('not_connected', 'the message was lost on its way to the server');
+        const refusal = this.refuseSend?.(self);
+        if (refusal) throw refusal;
         const answer = this.send(self, groupId, epoch, message);
         if (this.loseSendAnswers.delete(key(self))) throw new ChatError('not_connected', 'the message was ordered, and its answer lost on the way');
         return answer;

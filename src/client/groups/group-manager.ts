@@ -274,6 +274,8 @@ export class GroupManager {
       if (text && error instanceof ChatError && PASSING_SEND_FAILURES.has(error.code)) {
         throw new ChatError(error.code, `${error.message}; the text is kept, and goes at the next login or before the next text to this group`, { cause: error });
       }
+      // Refused: nothing was stored, and the caller is told so; the text must not go later behind its back.
+      if (text && error instanceof ChatError) await this.#rt.lock(id, () => this.forgetUnsent(id, message));
       throw error;
     }
     await this.#rt.lock(id, () => this.ordered(id, message, answer.seq, name));
@@ -300,6 +302,18 @@ export class GroupManager {
     }
   }
 
+  /** Drops a text from the unsent ones (a refusal): call under the group's lock. */
+  private async forgetUnsent(id: Uint8Array, message: Bytes): Promise<void> {
+    for (;;) {
+      const loaded = await loadActiveGroup(this.#rt, id);
+      if (!loaded) return;
+      const { unsent: held, ...row } = loaded.row;
+      const rest = (held ?? []).filter((u) => !sameBytes(u.message, message));
+      if (rest.length === (held ?? []).length) return;
+      if (await this.options.store.saveGroup({ ...row, ...(rest.length > 0 && { unsent: rest }) }, groupNameOf(loaded.state), loaded.version)) return;
+    }
+  }
+
   /**
    * Reads the group's log (a text of ours whose answer was lost is found there and recorded as it passes,
    * group-inbound.ts), then sends each text still unsent again, as is, oldest first. Call under the
@@ -318,9 +332,7 @@ export class GroupManager {
       } catch (error) {
         if (!(error instanceof ChatError) || PASSING_SEND_FAILURES.has(error.code)) throw error;
         this.options.events.debug(`group ${groupIdText(id)}: a text written at ${new Date(next.sentAt).toISOString()} was refused by the server and is dropped`, error);
-        const { unsent: held, ...row } = loaded.row;
-        const rest = (held ?? []).filter((u) => u !== next);
-        await this.options.store.saveGroup({ ...row, ...(rest.length > 0 && { unsent: rest }) }, groupNameOf(loaded.state), loaded.version);
+        await this.forgetUnsent(id, next.message);
         continue;
       }
       await this.ordered(id, next.message, seq, groupNameOf(loaded.state));

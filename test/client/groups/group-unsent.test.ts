@@ -7,6 +7,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { addressText } from '../../../src/client/address.js';
+import { ChatError } from '../../../src/protocol/errors.js';
 import type { GroupHistoryEntry } from '../../../src/client/groups/group-history.js';
 import { GroupPeople, type GroupDevice } from '../../helpers/group-people.js';
 
@@ -69,6 +70,22 @@ describe('texts whose send failed halfway', () => {
     // Nothing left to send: another login sends nothing more.
     await alice.manager.catchUpAll();
     expect(log()).toHaveLength(1);
+  });
+
+  it('a text the server refuses is not kept: it never goes later behind the sender\'s back', async () => {
+    // The server refuses this one send (a member's queue full, say); the next goes through.
+    let refuseNext = true;
+    people.server.refuseSend = (from) => {
+      if (addressText(from) !== 'alice/1' || !refuseNext) return undefined;
+      refuseNext = false;
+      return new ChatError('quota_exceeded', 'a member device holds too much');
+    };
+    await expect(alice.manager.sendMessage(team, 'refused')).rejects.toMatchObject({ code: 'quota_exceeded' });
+    await alice.manager.sendMessage(team, 'accepted');
+    await alice.manager.catchUpAll();
+    await people.settle();
+    expect(said(bob)).toEqual(['alice/1: accepted']);
+    expect(sent(await alice.history.history(team)).map((l) => l.replace(/^\d+ /, ''))).toEqual(['accepted']);
   });
 
   it('texts unsent while offline go out before the next one, in the order they were written', async () => {
