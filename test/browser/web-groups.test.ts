@@ -10,6 +10,7 @@
  * texts that arrive while it loads are all shown, and acknowledged. Needs /usr/bin/chromium and
  * `npm run build`; see chromium.ts for the skip.
  */
+import { randomBytes } from 'node:crypto';
 import type { Browser, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GroupMembershipEvent, GroupMessageEvent } from '../../src/client/index.js';
@@ -189,6 +190,58 @@ describe.skipIf(gate.skip)('a group member whose keys changed, in the web app', 
       await alice.page.getByRole('button', { name: 'Create group' }).click();
       await alice.waitForAlert('Not created: the keys of gk-dave changed.');
       expect(await alice.page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: 'secret plans' }).count()).toBe(0);
+      expect(activity.violations).toEqual([]);
+      expect(activity.pageErrors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe.skipIf(gate.skip)('a group forked by a commit the browser refuses', () => {
+  const servers = useHostileServer();
+  let browser: Browser;
+
+  beforeAll(async () => {
+    gate.assertRunnable();
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('says in the info panel that the group can no longer change, offers no change, and texts still reach those who refused it', async () => {
+    // carol's commits go through the lying server, which orders garbage in their place; dave is direct.
+    const carol = servers.track(await connectTestClient(servers.hostile.url, 'fk-carol', { groups: new MemoryGroupStore() }));
+    const dave = servers.track(await connectTestClient(servers.srv.url, 'fk-dave', { groups: new MemoryGroupStore() }));
+    const daveHeard: GroupMessageEvent[] = [];
+    dave.client.on('groupMessage', (m) => daveHeard.push(m));
+    const context = await browser.newContext();
+    try {
+      const activity = await watchContext(context);
+      const alice = new WebUser(await context.newPage(), 'fk-alice');
+      await alice.createAccount(servers.hostile.url);
+      await alice.page.getByRole('button', { name: 'New group' }).click();
+      await alice.page.getByRole('textbox', { name: 'Group name' }).fill('forked');
+      await alice.page.getByRole('textbox', { name: 'Members' }).fill('fk-carol, fk-dave');
+      await alice.page.getByRole('button', { name: 'Create group' }).click();
+      await alice.page.getByRole('main', { name: 'Group forked' }).waitFor({ timeout: UI_WAIT_MS });
+      await shownOnce(alice, 'fk-carol joined');
+      await shownOnce(alice, 'fk-dave joined');
+      const groupId = await waitUntil(() => carol.client.findGroup('forked').catch(() => undefined), UI_WAIT_MS, 'carol to join');
+      await waitUntil(() => dave.client.findGroup('forked').catch(() => undefined), UI_WAIT_MS, 'dave to join');
+
+      servers.hostile.onRequest('group.commit', (payload, conn) =>
+        conn.ask('group.commit', { ...(payload as Record<string, unknown>), commit: randomBytes(200).toString('base64url') }),
+      );
+      await carol.client.updateGroupKeys(groupId);
+      const panel = await groupInfo(alice);
+      await panel.getByRole('note', { name: 'This group can no longer change' }).filter({ hasText: 'fk-carol (device 1) made to this group was refused here' }).waitFor({ timeout: UI_WAIT_MS });
+      for (const name of ['Update my keys', 'Add', 'Remove fk-dave']) expect(await panel.getByRole('button', { name, exact: true }).isDisabled(), name).toBe(true);
+      expect(await panel.getByRole('button', { name: 'Leave group' }).isDisabled()).toBe(false);
+
+      await alice.send('between those who refused it');
+      await waitUntil(() => daveHeard.find((m) => m.text === 'between those who refused it'), UI_WAIT_MS, 'dave to read alice');
       expect(activity.violations).toEqual([]);
       expect(activity.pageErrors).toEqual([]);
     } finally {

@@ -46,6 +46,11 @@ export interface GroupsView {
   items: readonly GroupItem[];
   /** The open group's members (MLS roster), shown in the info panel and as trust notes. */
   members: readonly GroupMember[];
+  /**
+   * Set when this device refused the change that ended its epoch and the server went on with it: the
+   * group can no longer change from here (messages still go). What to tell the person, in words.
+   */
+  forked: string | undefined;
   infoOpen: boolean;
   /** The "New group" form is open. */
   creating: boolean;
@@ -71,7 +76,7 @@ export class GroupsModel extends ViewModel<GroupsView> {
     me: string,
     private readonly onOpen: () => void,
   ) {
-    super({ me, groups: [], current: undefined, items: [], members: [], infoOpen: false, creating: false, candidates: [], busy: undefined, notice: undefined });
+    super({ me, groups: [], current: undefined, items: [], members: [], forked: undefined, infoOpen: false, creating: false, candidates: [], busy: undefined, notice: undefined });
   }
 
   /** Listens to the client before it connects: what arrives (recorded by the client already) is shown. */
@@ -81,7 +86,11 @@ export class GroupsModel extends ViewModel<GroupsView> {
       if (m.groupId === this.snapshot.current) void this.readMembers();
       this.refreshSoon();
     });
-    client.on('groupRefused', (r) => this.tell(`A message from ${r.from.user} in a group was refused: ${describeError(r.error)}`));
+    client.on('groupRefused', (r) => {
+      this.tell(`A message from ${r.from.user} in a group was refused: ${describeError(r.error)}`);
+      // A refused change may leave the open group unable to change from here (forked): read it again.
+      if (r.groupId === this.snapshot.current) void this.readMembers();
+    });
     client.on('trusted', (t) => {
       this.trust.delete(t.username);
       void this.readMembers();
@@ -106,7 +115,7 @@ export class GroupsModel extends ViewModel<GroupsView> {
 
   open(groupId: string): void {
     this.onOpen();
-    this.set({ current: groupId, creating: false, notice: undefined, items: [], members: [] });
+    this.set({ current: groupId, creating: false, notice: undefined, items: [], members: [], forked: undefined });
     this.refreshSoon();
     void this.readMembers();
   }
@@ -263,7 +272,9 @@ export class GroupsModel extends ViewModel<GroupsView> {
       for (const m of info.members) byUser.set(m.user, [...(byUser.get(m.user) ?? []), m.device].sort((a, b) => a - b));
       const members = [...byUser].map(([user, devices]): GroupMember => ({ user, devices, trust: undefined }));
       if (this.snapshot.current !== groupId) return;
-      this.set({ members });
+      const f = info.forked;
+      const forked = f && `The change ${f.from.user} (device ${f.from.device}) made to this group was refused here (${f.reason}), and the server went on with it. This group can no longer change from this device; messages still reach the members who refused it too. To add, remove or re-key, create a new group with the members you trust.`;
+      this.set({ members, forked });
       const withTrust = await Promise.all(members.map(async (m) => (m.user === this.snapshot.me ? m : { ...m, trust: await this.trustOf(m.user).catch(() => undefined) })));
       if (this.snapshot.current === groupId) this.set({ members: withTrust });
     } catch (err) {

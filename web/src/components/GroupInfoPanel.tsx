@@ -14,6 +14,8 @@ export function GroupInfoPanel({ model, view, active }: { model: GroupsModel; vi
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => heading.current?.focus(), []);
   const busy = view.busy !== undefined;
+  // A forked group takes no change from this device (the server would refuse each): only leaving is offered.
+  const frozen = busy || view.forked !== undefined;
   return (
     <section class="group-info" aria-labelledby="group-info-heading">
       <h3 id="group-info-heading" tabIndex={-1} ref={heading}>
@@ -23,6 +25,11 @@ export function GroupInfoPanel({ model, view, active }: { model: GroupsModel; vi
         <p class="note">You are no longer in this group.</p>
       ) : (
         <>
+          {view.forked && (
+            <p class="warning" role="note" aria-label="This group can no longer change">
+              {view.forked}
+            </p>
+          )}
           <ul class="group-members" aria-label="Members">
             {view.members.map((m) => (
               <li key={m.user}>
@@ -32,7 +39,7 @@ export function GroupInfoPanel({ model, view, active }: { model: GroupsModel; vi
                 {m.user !== view.me && (
                   <>
                     {' '}
-                    <button type="button" disabled={busy} aria-label={`Remove ${m.user}`} onClick={() => void model.removeMember(m.user)}>
+                    <button type="button" disabled={frozen} aria-label={`Remove ${m.user}`} onClick={() => void model.removeMember(m.user)}>
                       Remove
                     </button>
                   </>
@@ -50,12 +57,12 @@ export function GroupInfoPanel({ model, view, active }: { model: GroupsModel; vi
           >
             <label for="add-member">Add member</label>
             <input id="add-member" type="text" autocomplete="off" autocapitalize="none" spellcheck={false} required value={name} onInput={(e) => setName(e.currentTarget.value)} />
-            <button type="submit" disabled={busy}>
+            <button type="submit" disabled={frozen}>
               Add
             </button>
           </form>
           <div class="actions">
-            <button type="button" disabled={busy} onClick={() => void model.updateKeys()}>
+            <button type="button" disabled={frozen} onClick={() => void model.updateKeys()}>
               Update my keys
             </button>
             <button type="button" disabled={busy} onClick={() => void model.leave()}>
