@@ -178,11 +178,16 @@ describe('postgres server store: sends written in batches', () => {
 
   it('runs a whole batch again when PostgreSQL aborts it in a deadlock, storing each send once', async () => {
     const schema = testSchemaName();
-    const store = await postgresStore(schema);
+    // PostgreSQL checks a waiting transaction for a deadlock once, deadlock_timeout after its wait began,
+    // and the one whose check finds the cycle is aborted. The batch's check comes 5 s into its wait, long
+    // after the cycle closes even on a loaded machine; the other transaction's never comes in the test.
+    // So the batch is always the one aborted (with the default 1 s, a slow step let the other be).
+    const store = await postgresStore(schema, { sessionSettings: { deadlock_timeout: '5s' } });
     // Usage rows for bob/1, carol/1 and dave/1 exist.
     for (const recipient of ['bob', 'carol', 'dave']) await send(store, [input({ id: `seed-${recipient}`, recipient })]);
     const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
     await other.connect();
+    await other.query(`SET deadlock_timeout = '10min'`);
     const lockRow = (recipient: string) => other.query(`SELECT count FROM ${schema}.device_usage WHERE recipient = $1 AND recipient_device = 1 FOR UPDATE`, [recipient]);
     const batchWaits = () =>
       waitUntil(
@@ -207,7 +212,7 @@ describe('postgres server store: sends written in batches', () => {
       expect((await lone).status).toBe('accepted');
       // The batch locks bob/1 (sorted first), then waits on carol/1.
       await batchWaits();
-      // Now the other transaction wants bob/1: a cycle. The batch, waiting longer, finds it first and is
+      // Now the other transaction wants bob/1: a cycle. The batch's check finds it and the batch is
       // aborted; the other gets bob/1 and commits, and the batch runs again from the start.
       await lockRow('bob');
       await other.query('COMMIT');

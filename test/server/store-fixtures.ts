@@ -52,11 +52,18 @@ export function tempStoreDir(): string {
 }
 
 /** A PostgreSQL store in the given schema (a new one by default); closed and dropped by cleanupStores. */
-export async function postgresStore(schema = testSchemaName(), options: Pick<PostgresStoreOptions, 'timeouts'> = {}): Promise<PostgresServerStore> {
+/** `sessionSettings`: PostgreSQL settings every connection of the store starts with (`-c name=value`). */
+export async function postgresStore(
+  schema = testSchemaName(),
+  options: Pick<PostgresStoreOptions, 'timeouts'> & { sessionSettings?: Record<string, string> } = {},
+): Promise<PostgresServerStore> {
   assertPostgres();
   if (!schemas.includes(schema)) schemas.push(schema);
+  const { sessionSettings, ...storeOptions } = options;
+  const url = new URL(TEST_DATABASE_URL);
+  if (sessionSettings) url.searchParams.set('options', Object.entries(sessionSettings).map(([name, value]) => `-c ${name}=${value}`).join(' '));
   // Named after its schema, so a test can find its own connections among those of parallel test files.
-  const store = await PostgresServerStore.open({ connectionString: TEST_DATABASE_URL, schema, applicationName: schema, ...options });
+  const store = await PostgresServerStore.open({ connectionString: url.toString(), schema, applicationName: schema, ...storeOptions });
   opened.push(store);
   return store;
 }
