@@ -198,7 +198,10 @@ export interface ServerStore extends KeyPackageStore, GroupStore {
   pending(recipient: string, device: number, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]>;
   /**
    * Deletes settled envelopes (ids not queued for this recipient device are skipped) and records a
-   * receipt for each sending address, delivered or unreadable with its reason; returns the receipts.
+   * receipt for each sending address, delivered or unreadable with its reason; returns the receipts, in
+   * the order the copies were named. A copy named twice is settled once, as its first settlement says;
+   * one settled already (a repeated ack, here or on another node) owes nothing more; a group reference
+   * owes no receipt.
    */
   acknowledge(
     recipient: string,
