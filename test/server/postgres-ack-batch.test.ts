@@ -1,7 +1,8 @@
 /**
  * Acks on PostgreSQL are written in batches, as sends are (postgres-send-batch.test.ts): while one
  * transaction runs, the acks that arrive wait, and the next carries them all, each with its own receipts.
- * And two nodes settling the same copies at once (a repeated ack) owe each receipt exactly once. The acks
+ * And two nodes settling the same copies at once (a repeated ack) owe each receipt exactly once, and
+ * forget receipts their sender saw without deadlocking. The acks
  * here are issued in one tick, so the batches are known without timing (the store's `ackBatches`).
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -68,5 +69,10 @@ describe('postgres server store: acks written in batches', () => {
     expect(owed).toHaveLength(100);
     expect(new Set(owed.map((r) => r.id)).size).toBe(100);
     expect(await one.senderQueueUsage('alice', 'r0', 1)).toEqual({ count: 0, bytes: 0 });
+    // The sender forgets them through both nodes at once, in opposite orders: each goes once, and
+    // neither statement waits on the other in a cycle.
+    const seen = owed.map((r) => r.id);
+    await Promise.all([one.acknowledgeReceipts('alice', 1, seen), two.acknowledgeReceipts('alice', 1, [...seen].reverse())]);
+    expect(await one.pendingReceipts('alice', 1, 0, 1000)).toEqual([]);
   });
 });

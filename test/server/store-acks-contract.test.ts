@@ -100,6 +100,25 @@ describe.each(backends)('%s server store: acks of many copies', (_name, make) =>
   });
 });
 
+describe.each(backends)('%s server store: receipts seen by many acks', (_name, make) => {
+  it('forgets the receipts acks arriving together saw, each once, and only their own address’s', async () => {
+    const store = await make();
+    const copies = await Promise.all([0, 1, 2, 3].map(async () => stored(await store.enqueue(input(), quota))));
+    const fromAlice2 = stored(await store.enqueue(input({ senderDevice: 2 }), quota));
+    await store.acknowledge('bob', 1, [...copies.map((c) => c.id), fromAlice2.id], 5, 10_000_000);
+    const ids = copies.map((c) => c.id);
+    await Promise.all([
+      store.acknowledgeReceipts('alice', 1, [ids[0]!, ids[1]!, ids[0]!]),
+      store.acknowledgeReceipts('alice', 1, [ids[1]!, fromAlice2.id, 'no-such-id']),
+      store.acknowledgeReceipts('alice', 1, []),
+    ]);
+    expect((await owedTo(store, 'alice')).map((r) => r.id)).toEqual([ids[2], ids[3]]);
+    // alice/2's receipt is not alice/1's to forget.
+    expect((await owedTo(store, 'alice', 2)).map((r) => r.id)).toEqual([fromAlice2.id]);
+    await store.close();
+  });
+});
+
 const user = (username: string): UserRecord => ({
   username,
   signingKey: { kty: 'OKP', crv: 'Ed25519', x: key(`x-${username}`) },

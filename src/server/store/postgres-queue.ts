@@ -171,10 +171,27 @@ export async function pendingReceipts(db: Db, sender: string, senderDevice: numb
   return rows.map(receiptFromRow);
 }
 
-/** One statement: autocommit makes it its own transaction. */
-export async function acknowledgeReceipts(db: Db, sender: string, senderDevice: number, ids: readonly string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await db.query('DELETE FROM receipts WHERE sender = $1 AND sender_device = $2 AND id = ANY($3::text[])', [sender, senderDevice, ids]);
+/** The receipts one `ack` event says its sending address has seen (by envelope id). */
+export interface SeenReceipts {
+  sender: string;
+  senderDevice: number;
+  ids: readonly string[];
+}
+
+/**
+ * One statement for the receipts several acks saw; autocommit makes it its own transaction, and a
+ * statement is not retried, so the rows are locked in seq order before any is deleted: two nodes
+ * forgetting overlapping receipts (a repeated ack) never deadlock. A receipt named twice goes once.
+ */
+export async function acknowledgeReceiptsBatch(db: Db, acks: readonly SeenReceipts[]): Promise<void> {
+  const seen = acks.flatMap((a) => a.ids.map((id) => ({ sender: a.sender, device: a.senderDevice, id })));
+  if (seen.length === 0) return;
+  await db.query(
+    `DELETE FROM receipts WHERE seq IN (
+       SELECT r.seq FROM receipts r JOIN unnest($1::text[], $2::int[], $3::text[]) AS k(sender, sender_device, id) USING (sender, sender_device, id)
+       ORDER BY r.seq FOR UPDATE OF r)`,
+    [seen.map((s) => s.sender), seen.map((s) => s.device), seen.map((s) => s.id)],
+  );
 }
 
 /**

@@ -69,6 +69,9 @@ interface QueuedAck extends queue.AckRequest {
  */
 const ACK_BATCH_BOUNDS: BatchBounds = { maxItems: 64, maxWeight: 4096 };
 
+/** Whole `ack` events' receipt ids per statement, within the same bounds as the acks' copies. */
+const SEEN_RECEIPTS_BOUNDS: BatchBounds = ACK_BATCH_BOUNDS;
+
 export class PostgresServerStore implements ServerStore {
   /** Where the store is, for logs and /health: host, port, database and schema, never the password. */
   readonly location: string;
@@ -89,6 +92,15 @@ export class PostgresServerStore implements ServerStore {
    * receipts they owe one sender, keep their order).
    */
   private readonly acks = new WriteBatcher<QueuedAck, Receipt[]>((batch) => this.writeAcks(batch), ACK_BATCH_BOUNDS, (a) => a.settled.length);
+  /** Receipts their senders have seen, forgotten in batches too: one statement (one commit) for many acks. */
+  private readonly seenReceipts = new WriteBatcher<queue.SeenReceipts, void>(
+    async (batch) => {
+      await queue.acknowledgeReceiptsBatch(this.pool, batch);
+      return batch.map(() => ({ ok: true, value: undefined }));
+    },
+    SEEN_RECEIPTS_BOUNDS,
+    (a) => a.ids.length,
+  );
   private closed = false;
 
   private constructor(pool: pg.Pool, location: string) {
@@ -223,7 +235,8 @@ export class PostgresServerStore implements ServerStore {
   }
 
   acknowledgeReceipts(sender: string, senderDevice: number, ids: readonly string[]): Promise<void> {
-    return queue.acknowledgeReceipts(this.pool, sender, senderDevice, ids);
+    if (ids.length === 0) return Promise.resolve();
+    return this.seenReceipts.submit({ sender, senderDevice, ids });
   }
 
   sweepExpired(now: number): Promise<number> {
