@@ -2,9 +2,11 @@
  * The durable path (store-and-forward): envelopes per second acknowledged with the SQLite store against
  * the same server with the in-memory store, and a backlog drained after login against live routing of
  * the same envelopes. With PostgreSQL reachable, also the send rate of one node on PostgreSQL under 100
- * concurrent senders (where its sends are written in batches, issue 13) against SQLite under the same.
+ * concurrent senders (where its sends are written in batches, issue 13) against SQLite under the same,
+ * and the rate at which 100 recipients then drain those backlogs at once (the ack path, batched too).
  * Each server runs as its own process; this process is the load generator.
  */
+import type { UserKeyPairs } from '../src/crypto/keys.js';
 import { dropSchemas, postgresGate } from '../test/helpers/postgres.js';
 import { keysFor } from '../test/helpers/test-clients.js';
 import { freshSchema } from '../test/helpers/postgres.js';
@@ -18,8 +20,11 @@ async function sendRate(url: string, pairs: number, perSender: number): Promise<
   return (await measuredSends(url, pairs, perSender)).rate;
 }
 
-/** Envelopes acked per second, and the server's CPU microseconds per envelope while measuring (with its pid). */
-async function measuredSends(url: string, pairs: number, perSender: number, pid?: number): Promise<{ rate: number; cpuPerSend: number }> {
+/**
+ * Envelopes acked per second, and the server's CPU microseconds per envelope while measuring (with its
+ * pid); and the keys the recipients registered with, for logging them in later.
+ */
+async function measuredSends(url: string, pairs: number, perSender: number, pid?: number): Promise<{ rate: number; cpuPerSend: number; keys: UserKeyPairs }> {
   const keys = await keysFor();
   const envelope = fakeEnvelope(1024);
   // Recipients exist but are offline: every envelope is queued, so this measures the store.
@@ -32,7 +37,25 @@ async function measuredSends(url: string, pairs: number, perSender: number, pid?
   const rate = (pairs * perSender) / ((performance.now() - t) / 1000);
   const cpuPerSend = pid === undefined ? NaN : ((cpuSeconds(pid) - cpu0) / (pairs * perSender)) * 1e6;
   for (const s of senders) s.close();
-  return { rate, cpuPerSend };
+  return { rate, cpuPerSend, keys };
+}
+
+/**
+ * Copies settled per second while the `pairs` recipients measuredSends left offline log in at once and
+ * acknowledge their backlogs (`count` each), and the server's CPU microseconds per settled copy: the
+ * ack path (deletions, receipts, usage), where measuredSends is the send path. The logins are inside the
+ * measure (the drain starts with them), the same on both stores.
+ */
+async function measuredDrains(url: string, pairs: number, count: number, pid: number, keys: UserKeyPairs): Promise<{ rate: number; cpuPerAck: number }> {
+  const drained: Array<Promise<void>> = [];
+  const cpu0 = cpuSeconds(pid);
+  const t = performance.now();
+  const recipients = await Promise.all(Array.from({ length: pairs }, (_, i) => authenticated(url, `rcpt${i}`, keys, (s) => drained.push(receiveAndAck(s, count)))));
+  await Promise.all(drained);
+  const seconds = (performance.now() - t) / 1000;
+  const cpuPerAck = ((cpuSeconds(pid) - cpu0) / (pairs * count)) * 1e6;
+  for (const r of recipients) r.close();
+  return { rate: (pairs * count) / seconds, cpuPerAck };
 }
 
 /** Seconds from login to the last acknowledgement of a `count` backlog. */
@@ -126,19 +149,25 @@ async function postgresSendRate(mode: 'full' | 'quick' | 'smoke'): Promise<Figur
     return [];
   }
   const perSender = { full: 200, quick: 40, smoke: 2 }[mode];
+  // What each recipient has queued once measuredSends is done: its warm-up and its measured sends.
+  const backlog = Math.min(200, perSender) + perSender;
   const { schema, url } = await freshSchema();
-  let postgres: { rate: number; cpuPerSend: number };
+  let postgres: { rate: number; cpuPerSend: number; keys: UserKeyPairs };
+  let postgresDrain: { rate: number; cpuPerAck: number };
   const onPostgres = await startServerProcess({ E2EE_CHAT_DATABASE_URL: url });
   try {
     postgres = await measuredSends(onPostgres.url, MANY_SENDERS, perSender, onPostgres.pid);
+    postgresDrain = await measuredDrains(onPostgres.url, MANY_SENDERS, backlog, onPostgres.pid, postgres.keys);
   } finally {
     await onPostgres.stop();
     await dropSchemas([schema]);
   }
   const onSqlite = await startServerProcess({ E2EE_CHAT_STORE: 'sqlite' });
-  let sqlite: { rate: number; cpuPerSend: number };
+  let sqlite: { rate: number; cpuPerSend: number; keys: UserKeyPairs };
+  let sqliteDrain: { rate: number; cpuPerAck: number };
   try {
     sqlite = await measuredSends(onSqlite.url, MANY_SENDERS, perSender, onSqlite.pid);
+    sqliteDrain = await measuredDrains(onSqlite.url, MANY_SENDERS, backlog, onSqlite.pid, sqlite.keys);
   } finally {
     await onSqlite.stop();
   }
@@ -159,6 +188,22 @@ async function postgresSendRate(mode: 'full' | 'quick' | 'smoke'): Promise<Figur
       unit: 'µs',
       baseline: baseline(sqlite.cpuPerSend),
       ratio: ratioOf(postgres.cpuPerSend, sqlite.cpuPerSend, false),
+    },
+    {
+      section: 'durable',
+      name: `copies acked (settled, receipt owed), one node on PostgreSQL (${MANY_SENDERS} recipients draining ${backlog} each at once)`,
+      value: postgresDrain.rate,
+      unit: 'env/s',
+      baseline: baseline(sqliteDrain.rate),
+      ratio: ratioOf(postgresDrain.rate, sqliteDrain.rate, true),
+    },
+    {
+      section: 'durable',
+      name: `server CPU per acked copy, one node on PostgreSQL (${MANY_SENDERS} recipients; PostgreSQL's own CPU not counted)`,
+      value: postgresDrain.cpuPerAck,
+      unit: 'µs',
+      baseline: baseline(sqliteDrain.cpuPerAck),
+      ratio: ratioOf(postgresDrain.cpuPerAck, sqliteDrain.cpuPerAck, false),
     },
   ];
 }

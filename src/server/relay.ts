@@ -23,7 +23,7 @@ import { recordActivity } from './last-seen.js';
 import type { ServerMetrics } from './metrics.js';
 import type { PresenceRegistry } from './presence.js';
 import { pushReceipts, sendOwedReceipts } from './receipts.js';
-import { type CheckedLists, type EnqueueResult, PRIMARY_DEVICE, settledId, type ServerStore, type Settlement } from './store/server-store.js';
+import { type CheckedLists, type EnqueueResult, PRIMARY_DEVICE, type SendContext, settledId, type ServerStore, type Settlement } from './store/server-store.js';
 
 /** Protocol 1's `message`: protocol 2's without the device ids, exactly as protocol-1 clients always got it. */
 function messageV1({ fromDevice: _from, toDevice: _to, ...message }: IncomingMessageV2): IncomingMessage {
@@ -127,10 +127,13 @@ export class Relay {
     const envelope = JSON.stringify(p.envelope);
     this.refuseIfTooLarge(envelope.length);
     const sender = conn.username!; // the authenticated identity, never anything in the payload
-    if (!(await this.presence.isOnline(p.to)) && !(await this.store.getUser(p.to))) {
+    // The recipient and both device lists in one read (one round trip on PostgreSQL); a recipient the
+    // store does not know may still be online (presence is asked only then), as before.
+    const context = await this.store.sendContext(sender, p.to);
+    if (!context.recipientExists && !(await this.presence.isOnline(p.to))) {
       throw new ChatError('unknown_user', `no user named "${p.to}"`);
     }
-    let checked = await this.refuseUnlessSingleDevice(sender, p);
+    let checked = await this.refuseUnlessSingleDevice(sender, p, context);
     if ('earlier' in checked) return checked.earlier;
     const id = newServerId();
     const sentAt = Date.now();
@@ -160,7 +163,7 @@ export class Relay {
       if (result.status !== 'lists_changed') break;
       // A device list was published between the check and the send's transaction: check again.
       if (attempt === LISTS_CHANGED_ATTEMPTS) throw listsKeptChanging();
-      checked = await this.refuseUnlessSingleDevice(sender, p);
+      checked = await this.refuseUnlessSingleDevice(sender, p, await this.store.sendContext(sender, p.to));
       if ('earlier' in checked) return checked.earlier;
     }
     if (result.status === 'quota_exceeded' || result.status === 'sender_quota_exceeded' || result.status === 'server_full') {
@@ -183,8 +186,8 @@ export class Relay {
    * A resend of a copy accepted before (its idempotency record still there) is answered as the duplicate
    * it is, as every duplicate is answered before the device set is looked at (§5.5.1).
    */
-  private async refuseUnlessSingleDevice(sender: string, p: SendPayload): Promise<{ lists: CheckedLists } | { earlier: SendResult }> {
-    const [toList, senderList] = await Promise.all([this.store.getDeviceList(p.to), this.store.getDeviceList(sender)]);
+  private async refuseUnlessSingleDevice(sender: string, p: SendPayload, context: SendContext): Promise<{ lists: CheckedLists } | { earlier: SendResult }> {
+    const { recipientList: toList, senderList } = context;
     if (isSingleDevice(toList) && isSingleDevice(senderList)) return { lists: checkedLists([p.to, toList], [sender, senderList]) };
     if (p.id !== undefined) {
       const [first] = await this.store.acceptedCopies(sender, PRIMARY_DEVICE, p.id, [{ recipient: p.to, recipientDevice: PRIMARY_DEVICE }]);

@@ -26,7 +26,7 @@ import type { ServerMetrics } from './metrics.js';
 import type { PresenceRegistry } from './presence.js';
 import { RefusalWithDetails } from './refusal.js';
 import { addressRoom } from './rooms.js';
-import type { AcceptedCopy, CheckedLists, EnqueueInput, EnqueueManyResult, ServerStore } from './store/server-store.js';
+import type { AcceptedCopy, CheckedLists, EnqueueInput, EnqueueManyResult, SendContext, ServerStore } from './store/server-store.js';
 
 export interface SendV2Deps {
   config: ServerConfig;
@@ -94,9 +94,9 @@ export class SendV2 {
    * compare in the send's transaction; or the answer to a send whose copies were all accepted before;
    * or `devices_changed` (thrown).
    */
-  private async checkDeviceSet(sender: string, me: number, recipient: string, p: SendV2Payload): Promise<{ lists: CheckedLists } | SendResultV2> {
+  private async checkDeviceSet(sender: string, me: number, recipient: string, p: SendV2Payload, context: SendContext): Promise<{ lists: CheckedLists } | SendResultV2> {
     const { store } = this.deps;
-    const [recipientList, senderList] = await Promise.all([store.getDeviceList(recipient), store.getDeviceList(sender)]);
+    const { recipientList, senderList } = context;
     // A device removed from its user's list is disconnected at the removal, but a send it had in flight
     // (or one racing the removal) must not be stored as if it still spoke for its user.
     if (!currentDevices(senderList).includes(me)) throw new ChatError('unknown_device', `${sender}/${me} is no longer one of ${sender}'s devices`);
@@ -114,10 +114,13 @@ export class SendV2 {
     const sender = conn.username!; // the authenticated address, never anything in the payload
     const me = conn.device!;
     const recipient = recipientOf(sender, me, p.messages);
-    if (recipient !== sender && !(await presence.isOnline(recipient)) && !(await store.getUser(recipient))) {
+    // The recipient and both device lists in one read (one round trip on PostgreSQL); a recipient the
+    // store does not know may still be online (presence is asked only then), as before.
+    const context = await store.sendContext(sender, recipient);
+    if (recipient !== sender && !context.recipientExists && !(await presence.isOnline(recipient))) {
       throw new ChatError('unknown_user', `no user named "${recipient}"`);
     }
-    let checked = await this.checkDeviceSet(sender, me, recipient, p);
+    let checked = await this.checkDeviceSet(sender, me, recipient, p, context);
     if ('deliveries' in checked) return checked;
     const sentAt = Date.now();
     const inputs = p.messages.map(
@@ -151,7 +154,7 @@ export class SendV2 {
       // A device list was published between the check and the send's transaction (a device added or
       // removed): check the set again, so no copy is stored for a set that is no longer current.
       if (attempt === LISTS_CHANGED_ATTEMPTS) throw listsKeptChanging();
-      checked = await this.checkDeviceSet(sender, me, recipient, p);
+      checked = await this.checkDeviceSet(sender, me, recipient, p, await store.sendContext(sender, recipient));
       if ('deliveries' in checked) return checked;
     }
     if (result.status === 'quota_exceeded' || result.status === 'sender_quota_exceeded') {

@@ -19,12 +19,13 @@ export interface GroupRef {
   kind: GroupDeliveryKind;
 }
 
-const CLIENT_ID_PREFIX = 'group:';
+/** What every group reference's client id starts with (and no client's can: base64url has no ':'). */
+export const GROUP_REF_CLIENT_ID_PREFIX = 'group:';
 
-export const groupRefClientId = (ref: GroupRef): string => `${CLIENT_ID_PREFIX}${ref.groupId}:${ref.seq}:${ref.kind}`;
+export const groupRefClientId = (ref: GroupRef): string => `${GROUP_REF_CLIENT_ID_PREFIX}${ref.groupId}:${ref.seq}:${ref.kind}`;
 
 /** True for the client id of a group reference row: settling it owes no receipt. */
-export const isGroupRefClientId = (clientId: string): boolean => clientId.startsWith(CLIENT_ID_PREFIX);
+export const isGroupRefClientId = (clientId: string): boolean => clientId.startsWith(GROUP_REF_CLIENT_ID_PREFIX);
 
 export const groupRefEnvelope = (ref: GroupRef): string => JSON.stringify({ groupRef: ref });
 

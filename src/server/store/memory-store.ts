@@ -11,6 +11,7 @@ import { MemoryGroups } from './memory-groups.js';
 import { MemoryKeyPackages } from './memory-key-packages.js';
 import { MemoryPreKeyDirectory } from './memory-prekeys.js';
 import { MemoryQueue } from './memory-queue.js';
+import { readSendContext } from './send-context.js';
 import type {
   AddedDevice,
   CheckedLists,
@@ -28,6 +29,7 @@ import type {
   ServerStore,
   Settlement,
   StoredDevice,
+  SendContext,
   StoredDeviceList,
   TakenPreKeyBundles,
   UserRecord,
@@ -127,6 +129,10 @@ export class MemoryServerStore implements ServerStore {
 
   async takePreKeyBundles(username: string, devices: readonly number[]): Promise<TakenPreKeyBundles> {
     return this.preKeys.takeMany(username, devices);
+  }
+
+  sendContext(sender: string, recipient: string): Promise<SendContext> {
+    return readSendContext(this, sender, recipient);
   }
 
   async getDeviceList(username: string): Promise<StoredDeviceList | undefined> {

@@ -3,7 +3,7 @@
  * byte as published, and one row per listed device. Writes take the client of the caller's transaction.
  */
 import type pg from 'pg';
-import type { DeviceListInput, StoredDeviceList } from './server-store.js';
+import type { DeviceListInput, SendContext, StoredDeviceList } from './server-store.js';
 import { deviceFromRow, type DeviceRow, type ListRow } from './sql-rows.js';
 
 type Db = pg.Pool | pg.PoolClient;
@@ -17,15 +17,46 @@ export async function getDeviceList(db: Db, username: string): Promise<StoredDev
     'SELECT device_id, signing_key, dh_key, encryption_key_n, name, added_at, last_seen_at FROM devices WHERE username = $1 ORDER BY device_id',
     [username],
   );
-  return {
-    username: row.username,
-    version: row.version,
-    maxDeviceId: row.max_device_id,
-    list: row.list,
-    signature: row.signature,
-    updatedAt: row.updated_at,
-    devices: devices.rows.map(deviceFromRow),
+  return listFromRows(row, devices.rows);
+}
+
+const listFromRows = (row: ListRow, devices: readonly DeviceRow[]): StoredDeviceList => ({
+  username: row.username,
+  version: row.version,
+  maxDeviceId: row.max_device_id,
+  list: row.list,
+  signature: row.signature,
+  updatedAt: row.updated_at,
+  devices: devices.map(deviceFromRow),
+});
+
+/** A list row with its devices as one JSON value (their numbers all far below 2^53: JSON keeps them exact). */
+type ListJson = ListRow & { devices: DeviceRow[] };
+
+/**
+ * A send's context in one statement (one round trip, one snapshot): whether the recipient exists, and
+ * the two users' lists with their devices, each list as getDeviceList reads it.
+ */
+export async function sendContext(db: Db, sender: string, recipient: string): Promise<SendContext> {
+  const { rows } = await db.query<{ recipient_exists: boolean; lists: ListJson[] }>(
+    `SELECT EXISTS (SELECT 1 FROM users WHERE username = $2) AS recipient_exists,
+       coalesce((
+         SELECT json_agg(json_build_object(
+           'username', l.username, 'version', l.version, 'max_device_id', l.max_device_id, 'list', l.list,
+           'signature', l.signature, 'updated_at', l.updated_at,
+           'devices', (SELECT coalesce(json_agg(json_build_object(
+               'device_id', d.device_id, 'signing_key', d.signing_key, 'dh_key', d.dh_key, 'encryption_key_n', d.encryption_key_n,
+               'name', d.name, 'added_at', d.added_at, 'last_seen_at', d.last_seen_at) ORDER BY d.device_id), '[]'::json)
+             FROM devices d WHERE d.username = l.username)))
+         FROM device_lists l WHERE l.username IN ($1, $2)), '[]'::json) AS lists`,
+    [sender, recipient],
+  );
+  const row = rows[0]!;
+  const listOf = (username: string) => {
+    const found = row.lists.find((l) => l.username === username);
+    return found && listFromRows(found, found.devices);
   };
+  return { recipientExists: row.recipient_exists, recipientList: listOf(recipient), senderList: listOf(sender) };
 }
 
 /**

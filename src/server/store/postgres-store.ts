@@ -12,7 +12,7 @@ import { groupWriteOutcome, planCommit, planSend } from './group-plan.js';
 import { KeyedSerial } from './keyed-serial.js';
 import { applyGroupWrite, createGroup, getGroup, groupLog, groupLogEntries, sweepGroupLogs } from './postgres-groups.js';
 import { claimKeyPackages, keyPackageCounts, putKeyPackages, removeKeyPackages } from './postgres-key-packages.js';
-import { getDeviceList, lockUserLists, touchDevice, writeDeviceList } from './postgres-devices.js';
+import { getDeviceList, lockUserLists, sendContext, touchDevice, writeDeviceList } from './postgres-devices.js';
 import { migratePostgres } from './postgres-migrations.js';
 import { createPostgresPool, inTransaction, Rollback, type PostgresStoreOptions } from './postgres-pool.js';
 import { preKeyCounts, putPreKeys, removePreKeys, takePreKeyBundles } from './postgres-prekeys.js';
@@ -38,6 +38,7 @@ import type {
   QueuedEnvelope,
   Receipt,
   ServerStore,
+  SendContext,
   Settlement,
   StoredDeviceList,
   TakenPreKeyBundles,
@@ -57,6 +58,20 @@ const SEND_BATCH_BOUNDS: BatchBounds = { maxItems: 64, maxWeight: 4 * 1024 * 102
 
 const sendWeight = (send: QueuedSend): number => send.inputs.reduce((sum, i) => sum + i.envelope.length, 0);
 
+/** An ack waiting for its batch, with what to tell once it is committed. */
+interface QueuedAck extends queue.AckRequest {
+  committed?: (receipts: Receipt[]) => void;
+}
+
+/**
+ * At most 64 acks or 4,096 settled copies per transaction: the statement that deletes them carries one
+ * array element per copy, and a batch's queue row locks stay briefly held.
+ */
+const ACK_BATCH_BOUNDS: BatchBounds = { maxItems: 64, maxWeight: 4096 };
+
+/** Whole `ack` events' receipt ids per statement, within the same bounds as the acks' copies. */
+const SEEN_RECEIPTS_BOUNDS: BatchBounds = ACK_BATCH_BOUNDS;
+
 export class PostgresServerStore implements ServerStore {
   /** Where the store is, for logs and /health: host, port, database and schema, never the password. */
   readonly location: string;
@@ -71,6 +86,21 @@ export class PostgresServerStore implements ServerStore {
    * its seq first).
    */
   private readonly sends = new WriteBatcher<QueuedSend, EnqueueManyResult>((batch) => this.writeSends(batch), SEND_BATCH_BOUNDS, sendWeight);
+  /**
+   * Acks, written in batches the same way: one transaction carries every ack that arrived while the
+   * previous one ran, each with its own receipts, in arrival order (so one connection's acks, and the
+   * receipts they owe one sender, keep their order).
+   */
+  private readonly acks = new WriteBatcher<QueuedAck, Receipt[]>((batch) => this.writeAcks(batch), ACK_BATCH_BOUNDS, (a) => a.settled.length);
+  /** Receipts their senders have seen, forgotten in batches too: one statement (one commit) for many acks. */
+  private readonly seenReceipts = new WriteBatcher<queue.SeenReceipts, void>(
+    async (batch) => {
+      await queue.acknowledgeReceiptsBatch(this.pool, batch);
+      return batch.map(() => ({ ok: true, value: undefined }));
+    },
+    SEEN_RECEIPTS_BOUNDS,
+    (a) => a.ids.length,
+  );
   private closed = false;
 
   private constructor(pool: pg.Pool, location: string) {
@@ -167,7 +197,7 @@ export class PostgresServerStore implements ServerStore {
     return queue.pending(this.pool, recipient, device, afterSeq, limit, now);
   }
 
-  async acknowledge(
+  acknowledge(
     recipient: string,
     device: number,
     settled: readonly Settlement[],
@@ -175,9 +205,29 @@ export class PostgresServerStore implements ServerStore {
     receiptExpiresAt: number,
     committed?: (receipts: Receipt[]) => void,
   ): Promise<Receipt[]> {
-    const receipts = await inTransaction(this.pool, (client) => queue.acknowledge(client, recipient, device, settled, now, receiptExpiresAt));
-    committed?.(receipts);
-    return receipts;
+    return this.acks.submit({ recipient, device, settled, now, receiptExpiresAt, ...(committed && { committed }) });
+  }
+
+  /** How the acks were batched on this node so far (one batch is one transaction). */
+  get ackBatches(): BatchStats {
+    return this.acks.stats;
+  }
+
+  /**
+   * One batch: one transaction (retried whole on a deadlock), then each ack's `committed` in arrival
+   * order, after COMMIT. A callback that throws fails its own ack only.
+   */
+  private async writeAcks(batch: readonly QueuedAck[]): Promise<Array<Settled<Receipt[]>>> {
+    const receipts = await inTransaction(this.pool, (client) => queue.acknowledgeBatch(client, batch));
+    return batch.map((ack, k): Settled<Receipt[]> => {
+      const value = receipts[k]!;
+      try {
+        ack.committed?.(value);
+        return { ok: true, value };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    });
   }
 
   pendingReceipts(sender: string, senderDevice: number, afterSeq: number, limit: number): Promise<Receipt[]> {
@@ -185,7 +235,8 @@ export class PostgresServerStore implements ServerStore {
   }
 
   acknowledgeReceipts(sender: string, senderDevice: number, ids: readonly string[]): Promise<void> {
-    return queue.acknowledgeReceipts(this.pool, sender, senderDevice, ids);
+    if (ids.length === 0) return Promise.resolve();
+    return this.seenReceipts.submit({ sender, senderDevice, ids });
   }
 
   sweepExpired(now: number): Promise<number> {
@@ -225,6 +276,10 @@ export class PostgresServerStore implements ServerStore {
 
   getDeviceList(username: string): Promise<StoredDeviceList | undefined> {
     return getDeviceList(this.pool, username);
+  }
+
+  sendContext(sender: string, recipient: string): Promise<SendContext> {
+    return sendContext(this.pool, sender, recipient);
   }
 
   async publishDeviceList(

@@ -152,6 +152,19 @@ export type PublishResult =
     }
   | { status: 'outdated'; current: number | null };
 
+/**
+ * What a send needs to know before its transaction (design §5.5.1 steps 3 and 5), read at once: a
+ * network store answers it in one round trip instead of one per read.
+ */
+export interface SendContext {
+  /** The recipient is a registered user. */
+  recipientExists: boolean;
+  /** The recipient's newest device list (undefined: never published, served as {1}). */
+  recipientList: StoredDeviceList | undefined;
+  /** The sender's, likewise. */
+  senderList: StoredDeviceList | undefined;
+}
+
 /** Everything the server persists; the group and KeyPackage records are group-records.ts. */
 export interface ServerStore extends KeyPackageStore, GroupStore {
   getUser(username: string): Promise<UserRecord | undefined>;
@@ -185,7 +198,10 @@ export interface ServerStore extends KeyPackageStore, GroupStore {
   pending(recipient: string, device: number, afterSeq: number, limit: number, now: number): Promise<QueuedEnvelope[]>;
   /**
    * Deletes settled envelopes (ids not queued for this recipient device are skipped) and records a
-   * receipt for each sending address, delivered or unreadable with its reason; returns the receipts.
+   * receipt for each sending address, delivered or unreadable with its reason; returns the receipts, in
+   * the order the copies were named. A copy named twice is settled once, as its first settlement says;
+   * one settled already (a repeated ack, here or on another node) owes nothing more; a group reference
+   * owes no receipt.
    */
   acknowledge(
     recipient: string,
@@ -229,6 +245,8 @@ export interface ServerStore extends KeyPackageStore, GroupStore {
 
   /** The user's newest device list with its devices, or undefined for a user who never published one (served as {1}). */
   getDeviceList(username: string): Promise<StoredDeviceList | undefined>;
+  /** Whether the recipient exists, and both device lists: what getUser and getDeviceList would answer. */
+  sendContext(sender: string, recipient: string): Promise<SendContext>;
   /**
    * Stores a verified list in one transaction with all its effects (design §5.7, §9.3): the list and its
    * devices; the added device's prekeys; for each removed device, its queue (each copy leaving a `removed`

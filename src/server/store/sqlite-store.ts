@@ -23,6 +23,7 @@ import type {
   Receipt,
   ServerStore,
   Settlement,
+  SendContext,
   StoredDeviceList,
   TakenPreKeyBundles,
   UserRecord,
@@ -35,6 +36,7 @@ import { SqliteKeyPackageTables } from './sqlite-key-packages.js';
 import { SqlitePreKeyTables } from './sqlite-prekeys.js';
 import { SqliteQueueTables } from './sqlite-queue.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { readSendContext } from './send-context.js';
 import { UsageCounters } from './usage-counters.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 import { WalSync } from './wal-sync.js';
@@ -221,6 +223,10 @@ export class SqliteServerStore implements ServerStore {
 
   takePreKeyBundles(username: string, devices: readonly number[]): Promise<TakenPreKeyBundles> {
     return this.writes.run(() => this.preKeys.takeMany(username, devices));
+  }
+
+  sendContext(sender: string, recipient: string): Promise<SendContext> {
+    return readSendContext(this, sender, recipient);
   }
 
   async getDeviceList(username: string): Promise<StoredDeviceList | undefined> {
