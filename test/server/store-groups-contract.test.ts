@@ -186,6 +186,23 @@ describe.each(backends)('%s server store: groups', (_name, make) => {
     accepted(await store.sendGroupMessage(send(alice1, 1, 'y'.repeat(40)), small));
     await store.close();
   });
+
+  it("holds every group's log together to the server's storage cap, across groups, and frees it when entries expire", async () => {
+    const store = await make();
+    await threeMembers(store);
+    const capped = { ...limits, quota: { ...quota, serverMaxBytes: 2_000 } };
+    accepted(await store.sendGroupMessage({ ...send(alice1, 1, 'x'.repeat(1_500)), expiresAt: 5_000 }, capped));
+    // Another group, far below its own log cap: refused for the server's sake, and nothing is written.
+    const G2 = 'h'.repeat(43);
+    expect(await store.createGroup(G2, carol1, 1, 10)).toBe('created');
+    const refused = await store.sendGroupMessage({ ...send(carol1, 0, 'y'.repeat(600)), groupId: G2 }, capped);
+    expect(refused).toMatchObject({ status: 'server_full' });
+    expect(await store.groupLog(G2, 0, 10, 1_000)).toEqual([]);
+    expect((await store.getGroup(G2))!.lastSeq).toBe(0);
+    await store.sweepExpired(6_000);
+    accepted(await store.sendGroupMessage({ ...send(carol1, 0, 'y'.repeat(600)), groupId: G2 }, capped));
+    await store.close();
+  });
 });
 
 describe.each(durableBackends)('%s server store: groups survive a restart', (_name, place) => {

@@ -60,9 +60,21 @@ function entryOf(input: GroupWriteBase, group: GroupRecord, kind: GroupLogRow['k
   };
 }
 
-function refuseLogFull(group: GroupRecord, entry: GroupLogRow, limits: GroupWriteLimits): GroupRefusal | undefined {
-  if (group.logBytes + logRowBytes(entry) <= limits.logMaxBytes) return undefined;
-  return { status: 'log_full', message: `the group's stored messages are at their limit of ${limits.logMaxBytes} bytes; try again when older ones expire` };
+/**
+ * The group's own log cap, then the server's: every group's log together is held to the server's storage
+ * cap (`logsBytes`: their bytes now), as the queues are (quota.ts). Without it, one account's groups
+ * (MAX_GROUPS_PER_CREATOR, each up to its log cap) could fill far more disk than the operator allowed.
+ */
+function refuseLogFull(group: GroupRecord, entry: GroupLogRow, limits: GroupWriteLimits, logsBytes: number): GroupRefusal | undefined {
+  const size = logRowBytes(entry);
+  if (group.logBytes + size > limits.logMaxBytes) {
+    return { status: 'log_full', message: `the group's stored messages are at their limit of ${limits.logMaxBytes} bytes; try again when older ones expire` };
+  }
+  const cap = limits.quota.serverMaxBytes;
+  if (cap !== undefined && logsBytes + size > cap) {
+    return { status: 'server_full', message: `the server's stored group messages are at its storage limit of ${cap} bytes; nothing more is stored until older ones expire` };
+  }
+  return undefined;
 }
 
 /**
@@ -71,7 +83,7 @@ function refuseLogFull(group: GroupRecord, entry: GroupLogRow, limits: GroupWrit
  * the committer (removed devices too: they learn from it that they are out), its Welcome to every added
  * device.
  */
-export function planCommit(group: GroupRecord | undefined, input: GroupCommitInput, limits: GroupWriteLimits): GroupRefusal | GroupWritePlan {
+export function planCommit(group: GroupRecord | undefined, input: GroupCommitInput, limits: GroupWriteLimits, logsBytes: number): GroupRefusal | GroupWritePlan {
   const refused = refuseWriter(group, input.from);
   if (refused) return refused;
   const g = group!;
@@ -84,7 +96,7 @@ export function planCommit(group: GroupRecord | undefined, input: GroupCommitInp
   const size = g.members.length - input.remove.length + input.add.length;
   if (size > limits.maxMembers) return { status: 'group_limit', message: `the group would have ${size} member devices; the limit is ${limits.maxMembers}` };
   const entry = entryOf(input, g, 'commit', input.commit, input.welcome ?? null);
-  const full = refuseLogFull(g, entry, limits);
+  const full = refuseLogFull(g, entry, limits, logsBytes);
   if (full) return full;
   const removed = new Set(input.remove.map(key));
   const members: GroupMember[] = [...g.members.filter((m) => !removed.has(key(m))), ...input.add.map((a) => ({ user: a.user, device: a.device, joinedSeq: entry.seq }))];
@@ -105,13 +117,13 @@ export function planCommit(group: GroupRecord | undefined, input: GroupCommitInp
  * An application message: by a member, made in the current epoch or an earlier one (receivers keep a few
  * past epochs' keys, design §4.4), never a later one. Its references go to every member device but the sender.
  */
-export function planSend(group: GroupRecord | undefined, input: GroupSendInput, limits: GroupWriteLimits): GroupRefusal | GroupWritePlan {
+export function planSend(group: GroupRecord | undefined, input: GroupSendInput, limits: GroupWriteLimits, logsBytes: number): GroupRefusal | GroupWritePlan {
   const refused = refuseWriter(group, input.from);
   if (refused) return refused;
   const g = group!;
   if (input.epoch > g.epoch) return { status: 'stale', epoch: g.epoch };
   const entry = entryOf(input, g, 'application', input.message, null);
-  const full = refuseLogFull(g, entry, limits);
+  const full = refuseLogFull(g, entry, limits, logsBytes);
   if (full) return full;
   return {
     group: { ...g, lastSeq: entry.seq, logBytes: g.logBytes + logRowBytes(entry) },

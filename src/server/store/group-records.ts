@@ -81,7 +81,7 @@ export type GroupRefusal =
   | { status: 'unknown_group' }
   | { status: 'not_member' }
   | { status: 'stale'; epoch: number }
-  | { status: 'bad_members' | 'group_limit' | 'log_full'; message: string };
+  | { status: 'bad_members' | 'group_limit' | 'log_full' | 'server_full'; message: string };
 
 /** An accepted write: the entry as stored and the references queued, one per recipient device. */
 export interface GroupWriteAccepted {

@@ -19,6 +19,13 @@ export class MemoryGroups {
     return 'created';
   }
 
+  /** Every group's log bytes together (the server cap's share of groups, group-plan.ts). */
+  logsBytes(): number {
+    let bytes = 0;
+    for (const g of this.groups.values()) bytes += g.logBytes;
+    return bytes;
+  }
+
   get(groupId: string): GroupRecord | undefined {
     const g = this.groups.get(groupId);
     return g && clone(g);

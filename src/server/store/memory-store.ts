@@ -199,11 +199,11 @@ export class MemoryServerStore implements ServerStore {
   }
 
   async commitGroup(input: GroupCommitInput, limits: GroupWriteLimits): Promise<GroupWriteResult> {
-    return this.writeGroup(planCommit(this.groups.get(input.groupId), input, limits), limits);
+    return this.writeGroup(planCommit(this.groups.get(input.groupId), input, limits, this.groups.logsBytes()), limits);
   }
 
   async sendGroupMessage(input: GroupSendInput, limits: GroupWriteLimits): Promise<GroupWriteResult> {
-    return this.writeGroup(planSend(this.groups.get(input.groupId), input, limits), limits);
+    return this.writeGroup(planSend(this.groups.get(input.groupId), input, limits, this.groups.logsBytes()), limits);
   }
 
   /** References first: a quota refusal there leaves the group as it was. */

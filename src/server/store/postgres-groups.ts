@@ -85,3 +85,13 @@ export async function sweepGroupLogs(client: pg.PoolClient, now: number): Promis
     await client.query('UPDATE groups SET log_bytes = log_bytes - $1 WHERE group_id = $2', [bytes, groupId]);
   }
 }
+
+/**
+ * Every group's log bytes together (the server cap's share of groups, group-plan.ts). Read without a
+ * lock, as the queues' server total is (postgres-usage.ts): writes on other nodes at the same moment may
+ * together pass the cap by what they carry.
+ */
+export async function groupLogsBytes(db: pg.Pool | pg.PoolClient): Promise<number> {
+  const { rows } = await db.query<{ bytes: string }>('SELECT coalesce(sum(log_bytes), 0)::bigint AS bytes FROM groups');
+  return Number(rows[0]!.bytes);
+}

@@ -10,7 +10,7 @@ import { checkPublication, dropPrimaryPreKeysOfOldIdentity, removeDevices } from
 import type { ClaimedKeyPackageRecord, CreateGroupResult, GroupCommitInput, GroupLogRow, GroupRecord, GroupRefusal, GroupSendInput, GroupWriteLimits, GroupWritePlan, GroupWriteResult, MemberAddress, PutKeyPackagesResult } from './group-records.js';
 import { groupWriteOutcome, planCommit, planSend } from './group-plan.js';
 import { KeyedSerial } from './keyed-serial.js';
-import { applyGroupWrite, createGroup, getGroup, groupLog, groupLogEntries, sweepGroupLogs } from './postgres-groups.js';
+import { applyGroupWrite, createGroup, getGroup, groupLog, groupLogEntries, groupLogsBytes, sweepGroupLogs } from './postgres-groups.js';
 import { claimKeyPackages, keyPackageCounts, putKeyPackages, removeKeyPackages } from './postgres-key-packages.js';
 import { getDeviceList, lockUserLists, sendContext, touchDevice, writeDeviceList } from './postgres-devices.js';
 import { migratePostgres } from './postgres-migrations.js';
@@ -354,17 +354,18 @@ export class PostgresServerStore implements ServerStore {
   }
 
   commitGroup(input: GroupCommitInput, limits: GroupWriteLimits): Promise<GroupWriteResult> {
-    return this.writeGroup(input.groupId, (group) => planCommit(group, input, limits), limits);
+    return this.writeGroup(input.groupId, (group, logsBytes) => planCommit(group, input, limits, logsBytes), limits);
   }
 
   sendGroupMessage(input: GroupSendInput, limits: GroupWriteLimits): Promise<GroupWriteResult> {
-    return this.writeGroup(input.groupId, (group) => planSend(group, input, limits), limits);
+    return this.writeGroup(input.groupId, (group, logsBytes) => planSend(group, input, limits, logsBytes), limits);
   }
 
   /** The group FOR UPDATE, the plan, the references (a quota refusal rolls back), then the group's rows. */
-  private writeGroup(groupId: string, plan: (group: GroupRecord | undefined) => GroupRefusal | GroupWritePlan, limits: GroupWriteLimits): Promise<GroupWriteResult> {
+  private writeGroup(groupId: string, plan: (group: GroupRecord | undefined, logsBytes: number) => GroupRefusal | GroupWritePlan, limits: GroupWriteLimits): Promise<GroupWriteResult> {
     return inTransaction(this.pool, async (client): Promise<GroupWriteResult | Rollback<GroupWriteResult>> => {
-      const decided = plan(await getGroup(client, groupId, true));
+      const group = await getGroup(client, groupId, true);
+      const decided = plan(group, await groupLogsBytes(client));
       if ('status' in decided) return decided;
       assertDistinctCopies(decided.deliveries);
       // A batch of one send: a refusal is decided before anything is written.

@@ -15,6 +15,7 @@ export class SqliteGroupTables {
       selectGroup: db.prepare<[string], GroupRow>('SELECT group_id, creator, epoch, last_seq, log_bytes FROM groups WHERE group_id = ?'),
       selectMembers: db.prepare<[string], GroupMemberRow>('SELECT username, device_id, joined_seq FROM group_members WHERE group_id = ? ORDER BY username, device_id'),
       countCreated: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM groups WHERE creator = ?'),
+      sumLogBytes: db.prepare<[], { bytes: number }>('SELECT coalesce(sum(log_bytes), 0) AS bytes FROM groups'),
       insertGroup: db.prepare('INSERT INTO groups (group_id, creator, epoch, last_seq, log_bytes, created_at) VALUES (?, ?, 0, 0, 0, ?)'),
       updateGroup: db.prepare('UPDATE groups SET epoch = ?, last_seq = ?, log_bytes = ? WHERE group_id = ?'),
       insertMember: db.prepare('INSERT INTO group_members (group_id, username, device_id, joined_seq) VALUES (?, ?, ?, ?)'),
@@ -32,6 +33,11 @@ export class SqliteGroupTables {
       freeBytes: db.prepare('UPDATE groups SET log_bytes = log_bytes - ? WHERE group_id = ?'),
       deleteExpired: db.prepare('DELETE FROM group_log WHERE expires_at <= ?'),
     };
+  }
+
+  /** Every group's log bytes together (the server cap's share of groups, group-plan.ts). */
+  logsBytes(): number {
+    return this.sql.sumLogBytes.get()!.bytes;
   }
 
   get(groupId: string): GroupRecord | undefined {

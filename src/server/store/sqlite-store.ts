@@ -287,11 +287,11 @@ export class SqliteServerStore implements ServerStore {
   }
 
   commitGroup(input: GroupCommitInput, limits: GroupWriteLimits): Promise<GroupWriteResult> {
-    return this.writes.run(() => this.writeGroup(planCommit(this.groups.get(input.groupId), input, limits), limits));
+    return this.writes.run(() => this.writeGroup(planCommit(this.groups.get(input.groupId), input, limits, this.groups.logsBytes()), limits));
   }
 
   sendGroupMessage(input: GroupSendInput, limits: GroupWriteLimits): Promise<GroupWriteResult> {
-    return this.writes.run(() => this.writeGroup(planSend(this.groups.get(input.groupId), input, limits), limits));
+    return this.writes.run(() => this.writeGroup(planSend(this.groups.get(input.groupId), input, limits, this.groups.logsBytes()), limits));
   }
 
   /** Inside the write transaction. References first: the queue checks every quota before inserting any, so a refusal writes nothing. */
