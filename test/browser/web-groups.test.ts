@@ -46,6 +46,24 @@ async function groupInfo(user: WebUser) {
   return panel;
 }
 
+/** One Chromium for the describe it is called in: launched before its tests, closed after them. */
+function useChromium(): { readonly browser: Browser } {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    gate.assertRunnable();
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return {
+    get browser() {
+      if (!browser) throw new Error('Chromium is launched in beforeAll');
+      return browser;
+    },
+  };
+}
+
 describe.skipIf(gate.skip)('groups in the web app', () => {
   const fx = useWebPeople(gate);
 
@@ -155,20 +173,12 @@ describe.skipIf(gate.skip)('groups in the web app', () => {
 
 describe.skipIf(gate.skip)('a group member whose keys changed, in the web app', () => {
   const servers = useHostileServer();
-  let browser: Browser;
-
-  beforeAll(async () => {
-    gate.assertRunnable();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const chromium = useChromium();
 
   it('is shown as such in the New group form, and the group is not made', async () => {
     servers.track(await connectTestClient(servers.srv.url, 'gk-dave', { keys: await keysFor(true), groups: new MemoryGroupStore() }));
     servers.track(await connectTestClient(servers.srv.url, 'gk-mallory', { keys: await keysFor(true), groups: new MemoryGroupStore() }));
-    const context = await browser.newContext();
+    const context = await chromium.browser.newContext();
     try {
       const activity = await watchContext(context);
       const alice = new WebUser(await context.newPage(), 'gk-alice');
@@ -200,15 +210,7 @@ describe.skipIf(gate.skip)('a group member whose keys changed, in the web app', 
 
 describe.skipIf(gate.skip)('a group forked by a commit the browser refuses', () => {
   const servers = useHostileServer();
-  let browser: Browser;
-
-  beforeAll(async () => {
-    gate.assertRunnable();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const chromium = useChromium();
 
   it('says in the info panel that the group can no longer change, offers no change, and texts still reach those who refused it', async () => {
     // carol's commits go through the lying server, which orders garbage in their place; dave is direct.
@@ -216,7 +218,7 @@ describe.skipIf(gate.skip)('a group forked by a commit the browser refuses', () 
     const dave = servers.track(await connectTestClient(servers.srv.url, 'fk-dave', { groups: new MemoryGroupStore() }));
     const daveHeard: GroupMessageEvent[] = [];
     dave.client.on('groupMessage', (m) => daveHeard.push(m));
-    const context = await browser.newContext();
+    const context = await chromium.browser.newContext();
     try {
       const activity = await watchContext(context);
       const alice = new WebUser(await context.newPage(), 'fk-alice');
@@ -252,19 +254,11 @@ describe.skipIf(gate.skip)('a group forked by a commit the browser refuses', () 
 
 describe.skipIf(gate.skip)('the group code in the web app', () => {
   const servers = useHostileServer();
-  let browser: Browser;
-
-  beforeAll(async () => {
-    gate.assertRunnable();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const chromium = useChromium();
 
   it('is not fetched by a person in no group; fetched when a Welcome comes, and what arrives meanwhile is all shown and acknowledged', async () => {
     const carol = servers.track(await connectTestClient(servers.srv.url, 'lz-carol', { groups: new MemoryGroupStore() }));
-    const context = await browser.newContext();
+    const context = await chromium.browser.newContext();
     try {
       const activity = await watchContext(context);
       const bob = new WebUser(await context.newPage(), 'lz-bob');

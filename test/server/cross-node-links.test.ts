@@ -18,6 +18,7 @@ import type { LinkRelayOptions } from '../../src/server/link-relay.js';
 import { SHORT_RANGE_BELOW } from '../../src/server/link-slot-numbers.js';
 import { ManualTime, MemoryLinkHub } from '../helpers/memory-link-bus.js';
 import { RecordingParty } from '../helpers/recording-link-party.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const SID_A = 'AAAAAAAAAAAAAAAAAAAAAA'; // the new device's sid
 const SID_B = 'BBBBBBBBBBBBBBBBBBBBBA'; // the primary's sid
@@ -31,22 +32,6 @@ const REQUEST_TIMEOUT_MS = 2_000;
 const drained = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 
-/** The same bytes on every node unless told otherwise: numbers drawn alike must still come out unique. */
-function seededRandom(seed: number): (n: number) => Uint8Array<ArrayBuffer> {
-  let state = seed >>> 0 || 1;
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      state ^= state << 13;
-      state >>>= 0;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      state >>>= 0;
-      out[i] = state & 0xff;
-    }
-    return out;
-  };
-}
 
 interface NodeOptions {
   relay?: Partial<Omit<LinkRelayOptions, 'onPushError'>>;
@@ -65,6 +50,7 @@ function cluster() {
       relay: { onPushError: (err) => pushErrors.push(err), ...options.relay },
       now: time.now,
       startTimer: time.startTimer,
+      // The same bytes on every node unless told otherwise: numbers drawn alike must still come out unique.
       random: seededRandom(options.seed ?? 0x5eed),
       requestTimeoutMs: REQUEST_TIMEOUT_MS,
       ...(options.clusterMaxOpen !== undefined && { clusterMaxOpen: options.clusterMaxOpen }),

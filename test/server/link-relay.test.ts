@@ -17,6 +17,7 @@ import {
 } from '../../src/server/link-relay.js';
 import { drawSlotNumber, SHORT_RANGE_BELOW } from '../../src/server/link-slot-numbers.js';
 import { RecordingParty } from '../helpers/recording-link-party.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 const SID_A = 'AAAAAAAAAAAAAAAAAAAAAA'; // the new device's sid (16 zero bytes)
 const SID_B = 'BBBBBBBBBBBBBBBBBBBBBA'; // the primary's sid
@@ -58,22 +59,6 @@ class ManualTime {
   }
 }
 
-/** xorshift32: reproducible bytes, so slot numbers are the same on every run. */
-function seededRandom(seed: number): (n: number) => Uint8Array<ArrayBuffer> {
-  let state = seed >>> 0 || 1;
-  return (n) => {
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      state ^= state << 13;
-      state >>>= 0;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      state >>>= 0;
-      out[i] = state & 0xff;
-    }
-    return out;
-  };
-}
 
 
 function setup(options: Partial<LinkRelayOptions> = {}) {
