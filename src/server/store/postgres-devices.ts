@@ -4,7 +4,7 @@
  */
 import type pg from 'pg';
 import type { DeviceListInput, SendContext, StoredDeviceList } from './server-store.js';
-import { deviceFromRow, type DeviceRow, type ListRow } from './sql-rows.js';
+import { listFromRows, type DeviceRow, type ListRow } from './sql-rows.js';
 
 type Db = pg.Pool | pg.PoolClient;
 
@@ -20,15 +20,6 @@ export async function getDeviceList(db: Db, username: string): Promise<StoredDev
   return listFromRows(row, devices.rows);
 }
 
-const listFromRows = (row: ListRow, devices: readonly DeviceRow[]): StoredDeviceList => ({
-  username: row.username,
-  version: row.version,
-  maxDeviceId: row.max_device_id,
-  list: row.list,
-  signature: row.signature,
-  updatedAt: row.updated_at,
-  devices: devices.map(deviceFromRow),
-});
 
 /** A list row with its devices as one JSON value (their numbers all far below 2^53: JSON keeps them exact). */
 type ListJson = ListRow & { devices: DeviceRow[] };

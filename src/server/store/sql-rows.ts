@@ -5,7 +5,7 @@
  */
 import type { RejectReason } from '../../protocol/events.js';
 import type { IdentityKeyWire, KemPreKeyWire, PreKeyCountResult, SignedPreKeyWire } from '../../protocol/prekey-schemas.js';
-import type { QueuedEnvelope, Receipt, StoredDevice, UserRecord } from './server-store.js';
+import type { QueuedEnvelope, Receipt, StoredDevice, StoredDeviceList, UserRecord } from './server-store.js';
 
 // ---- users ----
 
@@ -58,6 +58,17 @@ export const deviceFromRow = (r: DeviceRow): StoredDevice => ({
   name: r.name,
   addedAt: r.added_at,
   lastSeenAt: r.last_seen_at,
+});
+
+/** A user's stored device list from its list row and its device rows (SQLite and PostgreSQL alike). */
+export const listFromRows = (row: ListRow, devices: readonly DeviceRow[]): StoredDeviceList => ({
+  username: row.username,
+  version: row.version,
+  maxDeviceId: row.max_device_id,
+  list: row.list,
+  signature: row.signature,
+  updatedAt: row.updated_at,
+  devices: devices.map(deviceFromRow),
 });
 
 // ---- prekeys ----

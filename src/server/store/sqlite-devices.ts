@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { DeviceListInput, StoredDeviceList } from './server-store.js';
-import { deviceFromRow, type DeviceRow, type ListRow } from './sql-rows.js';
+import { listFromRows, type DeviceRow, type ListRow } from './sql-rows.js';
 
 export class SqliteDeviceTables {
   private readonly sql;
@@ -40,15 +40,7 @@ export class SqliteDeviceTables {
   get(username: string): StoredDeviceList | undefined {
     const row = this.sql.selectList.get(username);
     if (!row) return undefined;
-    return {
-      username: row.username,
-      version: row.version,
-      maxDeviceId: row.max_device_id,
-      list: row.list,
-      signature: row.signature,
-      updatedAt: row.updated_at,
-      devices: this.sql.selectDevices.all(username).map(deviceFromRow),
-    };
+    return listFromRows(row, this.sql.selectDevices.all(username));
   }
 
   /** The stored version, or null for a user without a list. */
