@@ -230,9 +230,11 @@ export class GroupManager {
    * unsent (GroupRow.unsent) go first, so the group reads them in the order they were written.
    */
   async sendMessage(groupId: string, text: string): Promise<{ seq: number }> {
-    await this.removeLeavers(groupId);
     const id = base64urlDecode(groupId);
-    if ((await this.#rt.store.loadGroup(id))?.row.unsent?.length) this.runFollowUps(await this.#rt.lock(id, () => this.catchUpAndResend(id)));
+    // One read says whether anything is owed before the text: leaves to commit, texts still unsent.
+    const row = (await this.#rt.store.loadGroup(id))?.row;
+    if (row?.leaving?.length) await this.removeLeavers(groupId);
+    if (row?.unsent?.length) this.runFollowUps(await this.#rt.lock(id, () => this.catchUpAndResend(id)));
     const sentAt = this.#rt.clock();
     return this.sendPayload(groupId, encodeGroupPayload({ type: 'text', text, sentAt }), { text, sentAt });
   }
@@ -244,8 +246,6 @@ export class GroupManager {
    * removal cannot be committed: sending anyway would let the leaver read it.
    */
   private async removeLeavers(groupId: string): Promise<void> {
-    // The row says whether anyone asked to leave; only then is the state opened to see who is still in.
-    if (!(await this.#rt.store.loadGroup(base64urlDecode(groupId)))?.row.leaving?.length) return;
     const loaded = await loadActiveGroup(this.#rt, base64urlDecode(groupId));
     if (!loaded) return; // the send reports it
     for (const user of leaversStillIn(loaded.row, loaded.state)) await this.removeDevices(groupId, (m) => m.user === user);
